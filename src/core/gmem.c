@@ -1,0 +1,588 @@
+/* Guest memory: the VMA list of the guest address space and its effect on the
+ * two host views of the memfd (see gmem.h).
+ *
+ * Invariant: a guest page that is in no VMA has no content in the memfd
+ * (every unmap punches a hole), so a new anonymous mapping reads as zeros
+ * without touching it. */
+#include "core/gmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+gmem_t cvmm_gmem;
+
+#define PAGE_UP(x)   (((x) + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1))
+#define PAGE_DOWN(x) ((x) & ~(GMEM_PAGE - 1))
+#define PROT_MASK    (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+/* ---- host views ---------------------------------------------------------- */
+
+static void view_protect(gmem_t *gm, uint64_t start, uint64_t end, int prot)
+{
+	if (!gm->views)
+		return;
+	if (mprotect((void *)(uintptr_t)start, end - start, prot) != 0)
+		log_error("mprotect guest 0x%lx-0x%lx: %m", start, end);
+}
+
+/* Drops the content of [start, end): later reads see zeros. */
+static void view_zero(gmem_t *gm, uint64_t start, uint64_t end)
+{
+	if (!gm->views || end <= start)
+		return;
+	if (fallocate(gm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)start, (off_t)(end - start)) != 0)
+		log_error("punch guest 0x%lx-0x%lx: %m", start, end);
+}
+
+static cvmm_status_t view_reserve(uint64_t addr, int fd, int prot)
+{
+	void *p = mmap((void *)(uintptr_t)addr, GMEM_HI - GMEM_LO, prot,
+		       MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_NORESERVE, fd,
+		       (off_t)GMEM_LO);
+
+	if (p == MAP_FAILED) {
+		log_error("cannot reserve guest window at 0x%lx: %m", addr);
+		return CVMM_ERR_IO;
+	}
+	if (p != (void *)(uintptr_t)addr) {
+		log_error("guest window at 0x%lx is taken", addr);
+		munmap(p, GMEM_HI - GMEM_LO);
+		return CVMM_ERR_IO;
+	}
+	return CVMM_OK;
+}
+
+cvmm_status_t gmem_init(gmem_t *gm, bool views)
+{
+	memset(gm, 0, sizeof(*gm));
+	gm->memfd = -1;
+	gm->views = views;
+	pthread_rwlock_init(&gm->lock, NULL);
+	gm->vmas = calloc(GMEM_MAX_VMAS, sizeof(gmem_vma_t));
+	if (!gm->vmas)
+		return CVMM_ERR_NOMEM;
+	gm->mmap_lo = GMEM_LO;
+	gm->mmap_hi = GMEM_MMAP_TOP;
+	if (!views)
+		return CVMM_OK;
+
+	gm->memfd = memfd_create("cvmm-guest", MFD_CLOEXEC);
+	if (gm->memfd < 0) {
+		log_error("memfd_create: %m");
+		goto err_free;
+	}
+	if (ftruncate(gm->memfd, (off_t)GMEM_HI) != 0) {
+		log_error("sizing guest memory: %m");
+		goto err_close;
+	}
+	if (view_reserve(GMEM_LO, gm->memfd, PROT_NONE) != CVMM_OK)
+		goto err_close;
+	if (view_reserve(GMEM_LO + GMEM_DELTA, gm->memfd,
+			 PROT_READ | PROT_WRITE) != CVMM_OK)
+		goto err_unmap_guest;
+	return CVMM_OK;
+
+err_unmap_guest:
+	munmap((void *)GMEM_LO, GMEM_HI - GMEM_LO);
+err_close:
+	close(gm->memfd);
+err_free:
+	free(gm->vmas);
+	gm->vmas = NULL;
+	return CVMM_ERR_IO;
+}
+
+void gmem_fini(gmem_t *gm)
+{
+	if (gm->views) {
+		munmap((void *)GMEM_LO, GMEM_HI - GMEM_LO);
+		munmap((void *)(GMEM_LO + GMEM_DELTA), GMEM_HI - GMEM_LO);
+		close(gm->memfd);
+	}
+	free(gm->vmas);
+	gm->vmas = NULL;
+	pthread_rwlock_destroy(&gm->lock);
+}
+
+/* ---- the VMA list (caller holds the lock) -------------------------------- */
+
+/* Index of the first VMA whose end is above addr (nvmas if none). */
+static unsigned vma_search(const gmem_t *gm, uint64_t addr)
+{
+	unsigned lo = 0, hi = gm->nvmas;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (gm->vmas[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool vma_insert_at(gmem_t *gm, unsigned i, const gmem_vma_t *v)
+{
+	if (gm->nvmas >= GMEM_MAX_VMAS)
+		return false;
+	memmove(&gm->vmas[i + 1], &gm->vmas[i],
+		(gm->nvmas - i) * sizeof(gmem_vma_t));
+	gm->vmas[i] = *v;
+	gm->nvmas++;
+	return true;
+}
+
+static void vma_remove_at(gmem_t *gm, unsigned i)
+{
+	memmove(&gm->vmas[i], &gm->vmas[i + 1],
+		(gm->nvmas - i - 1) * sizeof(gmem_vma_t));
+	gm->nvmas--;
+}
+
+static bool vma_same(const gmem_vma_t *a, const gmem_vma_t *b)
+{
+	return a->end == b->start && a->prot == b->prot &&
+	       a->flags == b->flags;
+}
+
+/* Merges VMA i with its neighbours when they are adjacent and equal. */
+static void vma_merge(gmem_t *gm, unsigned i)
+{
+	if (i + 1 < gm->nvmas && vma_same(&gm->vmas[i], &gm->vmas[i + 1])) {
+		gm->vmas[i].end = gm->vmas[i + 1].end;
+		vma_remove_at(gm, i + 1);
+	}
+	if (i > 0 && vma_same(&gm->vmas[i - 1], &gm->vmas[i])) {
+		gm->vmas[i - 1].end = gm->vmas[i].end;
+		vma_remove_at(gm, i);
+	}
+}
+
+/* Removes [start, end) from the list, splitting VMAs at the edges. Returns
+ * false only when a split needs a slot and the list is full. */
+static bool vma_cut(gmem_t *gm, uint64_t start, uint64_t end)
+{
+	unsigned i = vma_search(gm, start);
+
+	while (i < gm->nvmas && gm->vmas[i].start < end) {
+		gmem_vma_t *v = &gm->vmas[i];
+
+		if (v->start < start && v->end > end) {
+			gmem_vma_t tail = *v;
+
+			tail.start = end;
+			if (!vma_insert_at(gm, i + 1, &tail))
+				return false;
+			gm->vmas[i].end = start;
+			return true;
+		}
+		if (v->start < start) {
+			v->end = start;
+			i++;
+		} else if (v->end > end) {
+			v->start = end;
+			return true;
+		} else {
+			vma_remove_at(gm, i);
+		}
+	}
+	return true;
+}
+
+static bool range_free(const gmem_t *gm, uint64_t start, uint64_t end)
+{
+	unsigned i = vma_search(gm, start);
+
+	return i == gm->nvmas || gm->vmas[i].start >= end;
+}
+
+static bool range_mapped(const gmem_t *gm, uint64_t start, uint64_t end)
+{
+	unsigned i = vma_search(gm, start);
+	uint64_t at = start;
+
+	for (; i < gm->nvmas && at < end; i++) {
+		if (gm->vmas[i].start > at)
+			return false;
+		at = gm->vmas[i].end;
+	}
+	return at >= end;
+}
+
+/* Makes [start, end) one VMA with prot and flags, replacing what was there.
+ * Returns 0 or -ENOMEM when the VMA list is full. */
+static long range_set(gmem_t *gm, uint64_t start, uint64_t end, int prot,
+		      int flags)
+{
+	gmem_vma_t v = { .start = start, .end = end, .prot = prot,
+			 .flags = flags };
+	unsigned i;
+
+	if (!vma_cut(gm, start, end))
+		return -ENOMEM;
+	i = vma_search(gm, start);
+	if (!vma_insert_at(gm, i, &v))
+		return -ENOMEM;
+	vma_merge(gm, i);
+	view_protect(gm, start, end, prot);
+	return 0;
+}
+
+/* Unmaps [start, end): guest view inaccessible, content dropped. */
+static long range_clear(gmem_t *gm, uint64_t start, uint64_t end)
+{
+	if (!vma_cut(gm, start, end))
+		return -ENOMEM;
+	view_protect(gm, start, end, PROT_NONE);
+	view_zero(gm, start, end);
+	return 0;
+}
+
+/* Highest free gap of len bytes inside [lo, hi), top-down; 0 if none. */
+static uint64_t gap_find(const gmem_t *gm, uint64_t len, uint64_t lo,
+			 uint64_t hi)
+{
+	uint64_t top = hi;
+	unsigned i = vma_search(gm, hi);
+
+	while (true) {
+		uint64_t below = i > 0 ? gm->vmas[i - 1].end : lo;
+
+		if (below < lo)
+			below = lo;
+		if (top >= below && top - below >= len)
+			return top - len;
+		if (i == 0 || gm->vmas[i - 1].end <= lo)
+			return 0;
+		i--;
+		top = gm->vmas[i].start;
+		if (top <= lo)
+			return 0;
+	}
+}
+
+/* ---- pointer translation ------------------------------------------------- */
+
+void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
+{
+	uint64_t end = gaddr + len;
+	unsigned i;
+	uint64_t at = gaddr;
+
+	if (len == 0)
+		return gmem_agent(gaddr);
+	if (end < gaddr || gaddr < GMEM_LO || end > GMEM_HI)
+		return NULL;
+	pthread_rwlock_rdlock(&gm->lock);
+	for (i = vma_search(gm, gaddr); i < gm->nvmas && at < end; i++) {
+		const gmem_vma_t *v = &gm->vmas[i];
+
+		if (v->start > at || (v->prot & prot) != prot || !v->prot)
+			break;
+		at = v->end;
+	}
+	pthread_rwlock_unlock(&gm->lock);
+	return at >= end ? gmem_agent(gaddr) : NULL;
+}
+
+long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	while (n < cap) {
+		uint64_t at = gaddr + n;
+		size_t chunk = GMEM_PAGE - (at & (GMEM_PAGE - 1));
+		const char *src = gmem_ptr(gm, at, chunk, PROT_READ);
+		const char *nul;
+
+		if (!src)
+			return -EFAULT;
+		if (chunk > cap - n)
+			chunk = cap - n;
+		nul = memchr(src, 0, chunk);
+		if (nul) {
+			memcpy(buf + n, src, (size_t)(nul - src) + 1);
+			return (long)(n + (size_t)(nul - src));
+		}
+		memcpy(buf + n, src, chunk);
+		n += chunk;
+	}
+	return -ENAMETOOLONG;
+}
+
+/* ---- layout changes ------------------------------------------------------ */
+
+long gmem_map_fixed(gmem_t *gm, uint64_t addr, size_t len, int prot,
+		    int vflags)
+{
+	uint64_t end = addr + len;
+	long ret;
+
+	if ((addr | len) & (GMEM_PAGE - 1) || len == 0 || end < addr ||
+	    addr < GMEM_LO || end > GMEM_HI)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&gm->lock);
+	ret = range_free(gm, addr, end) ? range_set(gm, addr, end, prot, vflags)
+					: -EEXIST;
+	pthread_rwlock_unlock(&gm->lock);
+	return ret;
+}
+
+void gmem_set_brk(gmem_t *gm, uint64_t start)
+{
+	pthread_rwlock_wrlock(&gm->lock);
+	gm->brk_start = PAGE_UP(start);
+	gm->brk_cur = gm->brk_start;
+	gm->mmap_lo = gm->brk_start + GMEM_BRK_MAX;
+	if (gm->mmap_lo >= gm->mmap_hi)
+		gm->mmap_lo = gm->brk_start;
+	pthread_rwlock_unlock(&gm->lock);
+}
+
+long gmem_brk(gmem_t *gm, uint64_t addr)
+{
+	uint64_t old_top, new_top;
+	long ret;
+
+	pthread_rwlock_wrlock(&gm->lock);
+	old_top = PAGE_UP(gm->brk_cur);
+	new_top = PAGE_UP(addr);
+	if (addr < gm->brk_start || addr > gm->brk_start + GMEM_BRK_MAX)
+		goto out;
+	if (new_top > old_top) {
+		if (!range_free(gm, old_top, new_top))
+			goto out;
+		ret = range_set(gm, old_top, new_top, PROT_READ | PROT_WRITE,
+				GMEM_VMA_BRK);
+		if (ret < 0)
+			goto out;
+	} else if (new_top < old_top) {
+		range_clear(gm, new_top, old_top);
+	}
+	gm->brk_cur = addr;
+out:
+	ret = (long)gm->brk_cur;
+	pthread_rwlock_unlock(&gm->lock);
+	return ret;
+}
+
+static bool mmap_flags_ok(int flags)
+{
+	int type = flags & MAP_TYPE;
+
+	if (type != MAP_PRIVATE && type != MAP_SHARED &&
+	    type != MAP_SHARED_VALIDATE)
+		return false;
+	return !(flags & MAP_HUGETLB);
+}
+
+/* Chooses where a non-fixed mapping goes: the hint if free, else top-down. */
+static uint64_t mmap_place(gmem_t *gm, uint64_t hint, uint64_t len, int flags)
+{
+	uint64_t lo = gm->mmap_lo, hi = gm->mmap_hi;
+
+	if (hint && !(hint & (GMEM_PAGE - 1)) && hint >= GMEM_LO &&
+	    hint + len > hint && hint + len <= GMEM_MMAP_TOP &&
+	    range_free(gm, hint, hint + len))
+		return hint;
+	if (flags & MAP_32BIT) {
+		lo = GMEM_LO;
+		hi = 1UL << 31;
+	}
+	return gap_find(gm, len, lo, hi);
+}
+
+long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags)
+{
+	uint64_t plen = PAGE_UP((uint64_t)len);
+	int vflags = (flags & MAP_TYPE) == MAP_PRIVATE ? 0 : GMEM_VMA_SHARED;
+	long ret;
+
+	if (len == 0 || plen < len || !mmap_flags_ok(flags) ||
+	    (prot & ~PROT_MASK))
+		return -EINVAL;
+	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
+	    (addr & (GMEM_PAGE - 1)))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&gm->lock);
+	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+		ret = -ENOMEM;
+		if (addr < GMEM_LO || addr + plen < addr ||
+		    addr + plen > GMEM_HI)
+			goto out;
+		ret = -EEXIST;
+		if (!range_free(gm, addr, addr + plen)) {
+			if (flags & MAP_FIXED_NOREPLACE)
+				goto out;
+			range_clear(gm, addr, addr + plen);
+		}
+	} else {
+		addr = mmap_place(gm, addr, plen, flags);
+		ret = -ENOMEM;
+		if (!addr)
+			goto out;
+	}
+	ret = range_set(gm, addr, addr + plen, prot, vflags);
+	if (ret == 0)
+		ret = (long)addr;
+out:
+	pthread_rwlock_unlock(&gm->lock);
+	return ret;
+}
+
+long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len)
+{
+	uint64_t end = PAGE_UP(addr + (uint64_t)len);
+	long ret;
+
+	if ((addr & (GMEM_PAGE - 1)) || len == 0 || end < addr)
+		return -EINVAL;
+	if (addr < GMEM_LO || end > GMEM_HI)
+		return addr >= GMEM_HI ? 0 : -EINVAL;
+	pthread_rwlock_wrlock(&gm->lock);
+	ret = range_clear(gm, addr, end);
+	pthread_rwlock_unlock(&gm->lock);
+	return ret;
+}
+
+long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
+{
+	uint64_t end = PAGE_UP(addr + (uint64_t)len);
+	unsigned i;
+
+	prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
+	if ((addr & (GMEM_PAGE - 1)) || end < addr || (prot & ~PROT_MASK))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	pthread_rwlock_wrlock(&gm->lock);
+	if (!range_mapped(gm, addr, end)) {
+		pthread_rwlock_unlock(&gm->lock);
+		return -ENOMEM;
+	}
+	/* Re-set each overlapped piece, keeping its flags. */
+	for (i = vma_search(gm, addr); i < gm->nvmas && gm->vmas[i].start < end;
+	     i = vma_search(gm, addr)) {
+		gmem_vma_t v = gm->vmas[i];
+		uint64_t s = v.start > addr ? v.start : addr;
+		uint64_t e = v.end < end ? v.end : end;
+
+		if (range_set(gm, s, e, prot, v.flags) < 0)
+			break;
+		addr = e;
+		if (addr >= end)
+			break;
+	}
+	pthread_rwlock_unlock(&gm->lock);
+	return 0;
+}
+
+long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice)
+{
+	uint64_t end = PAGE_UP(addr + (uint64_t)len);
+	unsigned i;
+	long ret = 0;
+
+	if ((addr & (GMEM_PAGE - 1)) || end < addr)
+		return -EINVAL;
+	if (advice != MADV_DONTNEED && advice != MADV_FREE &&
+	    advice != MADV_REMOVE)
+		return 0; /* hints: nothing to do */
+	if (len == 0)
+		return 0;
+	pthread_rwlock_wrlock(&gm->lock);
+	if (!range_mapped(gm, addr, end)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Private memory reads back as zeros; shared memory keeps its bytes. */
+	for (i = vma_search(gm, addr); i < gm->nvmas && gm->vmas[i].start < end;
+	     i++) {
+		const gmem_vma_t *v = &gm->vmas[i];
+		uint64_t s = v->start > addr ? v->start : addr;
+		uint64_t e = v->end < end ? v->end : end;
+
+		if (!(v->flags & GMEM_VMA_SHARED) || advice == MADV_REMOVE)
+			view_zero(gm, s, e);
+	}
+out:
+	pthread_rwlock_unlock(&gm->lock);
+	return ret;
+}
+
+/* The VMA containing addr, copied out; false if none. Caller holds lock. */
+static bool vma_at(const gmem_t *gm, uint64_t addr, gmem_vma_t *out)
+{
+	unsigned i = vma_search(gm, addr);
+
+	if (i == gm->nvmas || gm->vmas[i].start > addr)
+		return false;
+	*out = gm->vmas[i];
+	return true;
+}
+
+static long mremap_move(gmem_t *gm, const gmem_vma_t *v, uint64_t old,
+			uint64_t oldlen, uint64_t newlen, uint64_t to)
+{
+	long ret = range_set(gm, to, to + newlen, v->prot, v->flags);
+
+	if (ret < 0)
+		return ret;
+	if (gm->views)
+		memmove(gmem_agent(to), gmem_agent(old), oldlen);
+	range_clear(gm, old, old + oldlen);
+	return (long)to;
+}
+
+long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
+		 int flags, uint64_t newaddr)
+{
+	uint64_t olen = PAGE_UP((uint64_t)oldlen), nlen = PAGE_UP(newlen);
+	gmem_vma_t v;
+	long ret = -EFAULT;
+
+	if ((old & (GMEM_PAGE - 1)) || nlen == 0 || nlen < newlen ||
+	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) ||
+	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&gm->lock);
+	if (!vma_at(gm, old, &v) || old + olen > v.end)
+		goto out;
+	if (flags & MREMAP_FIXED) {
+		ret = -EINVAL;
+		if ((newaddr & (GMEM_PAGE - 1)) || newaddr < GMEM_LO ||
+		    newaddr + nlen > GMEM_HI ||
+		    (newaddr < old + olen && old < newaddr + nlen))
+			goto out;
+		range_clear(gm, newaddr, newaddr + nlen);
+		ret = mremap_move(gm, &v, old, olen < nlen ? olen : nlen, nlen,
+				  newaddr);
+		goto out;
+	}
+	if (nlen <= olen) {
+		range_clear(gm, old + nlen, old + olen);
+		ret = (long)old;
+	} else if (old + nlen <= GMEM_HI &&
+		   range_free(gm, old + olen, old + nlen)) {
+		ret = range_set(gm, old + olen, old + nlen, v.prot, v.flags);
+		if (ret == 0)
+			ret = (long)old;
+	} else if (flags & MREMAP_MAYMOVE) {
+		uint64_t to = gap_find(gm, nlen, gm->mmap_lo, gm->mmap_hi);
+
+		ret = to ? mremap_move(gm, &v, old, olen, nlen, to) : -ENOMEM;
+	} else {
+		ret = -ENOMEM;
+	}
+out:
+	pthread_rwlock_unlock(&gm->lock);
+	return ret;
+}

@@ -1,0 +1,102 @@
+/* Guest memory (DESIGN.md decision 3): one sparse memfd, the "guest physical",
+ * mapped twice at fixed addresses:
+ *   guest view  [GMEM_LO, GMEM_HI)                 where guest code runs,
+ *                                                  protections = the guest's
+ *   agent view  [GMEM_LO, GMEM_HI) + GMEM_DELTA    always read-write; the agent
+ *                                                  reads and writes guest data
+ *                                                  only here
+ * memfd offset == guest address. Every layout change (brk, mmap, munmap,
+ * mprotect, madvise) goes through this module, under its lock.
+ * The agent never hands guest addresses to real system calls: it translates
+ * them with gmem_ptr() first. */
+#ifndef CVMM_CORE_GMEM_H
+#define CVMM_CORE_GMEM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define GMEM_PAGE      4096UL
+#define GMEM_LO        0x10000UL
+#define GMEM_HI        0x10000000000UL /* 1 TiB of guest address space */
+#define GMEM_DELTA     0x10000000000UL /* agent view = guest view + 1 TiB */
+#define GMEM_PIE_BASE  0x5555554000UL  /* where a static-pie guest is loaded */
+#define GMEM_STACK_SIZE (8UL << 20)    /* main thread stack (RLIMIT_STACK) */
+#define GMEM_STACK_TOP (GMEM_HI - GMEM_PAGE)
+#define GMEM_MMAP_TOP  (GMEM_STACK_TOP - GMEM_STACK_SIZE - (16UL << 20))
+#define GMEM_BRK_MAX   (64UL << 30)    /* brk heap may grow this far */
+
+#define GMEM_MAX_VMAS  65536
+
+/* A guest mapping: [start, end), page aligned, one protection. */
+typedef struct gmem_vma {
+	uint64_t start;
+	uint64_t end;
+	int prot;       /* PROT_READ | PROT_WRITE | PROT_EXEC, or PROT_NONE */
+	int flags;      /* GMEM_VMA_* */
+} gmem_vma_t;
+
+#define GMEM_VMA_BRK   0x1  /* part of the brk heap */
+#define GMEM_VMA_STACK 0x2  /* main thread stack */
+#define GMEM_VMA_SHARED 0x4 /* MAP_SHARED (same as private on one node) */
+#define GMEM_VMA_ELF   0x8  /* an ELF segment */
+
+typedef struct gmem {
+	int memfd;
+	bool views;          /* host views exist (false in allocator tests) */
+	pthread_rwlock_t lock;
+	gmem_vma_t *vmas;    /* sorted, non-overlapping, merged when equal */
+	unsigned nvmas;
+	uint64_t brk_start;  /* first byte of the heap (page aligned) */
+	uint64_t brk_cur;    /* current break as the guest sees it */
+	uint64_t mmap_lo;    /* lowest address mmap may hand out */
+	uint64_t mmap_hi;    /* highest end address mmap may hand out */
+	size_t bytes_mapped; /* sum of vma sizes, for stats */
+} gmem_t;
+
+extern gmem_t cvmm_gmem;
+
+/* Creates the memfd and reserves both views with MAP_FIXED_NOREPLACE.
+ * When views is false only the bookkeeping is set up (unit tests of the
+ * allocator). Logs and returns CVMM_ERR_IO if the windows are taken. */
+cvmm_status_t gmem_init(gmem_t *gm, bool views);
+void gmem_fini(gmem_t *gm);
+
+/* Agent-view address of a guest address (no checks). */
+static inline void *gmem_agent(uint64_t gaddr)
+{
+	return (void *)(uintptr_t)(gaddr + GMEM_DELTA);
+}
+
+/* Returns the agent-view pointer for [gaddr, gaddr+len) if the whole range is
+ * mapped in the guest with at least prot (PROT_READ and/or PROT_WRITE; 0 just
+ * requires a mapping), else NULL. len 0 always succeeds. */
+void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
+
+/* Copies the NUL-terminated guest string at gaddr into buf (cap bytes).
+ * Returns its length, -EFAULT or -ENAMETOOLONG. */
+long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap);
+
+/* Maps [addr, addr+len) (page aligned) with prot, replacing nothing: the
+ * range must be free. For the loader and stacks. Returns 0 or -errno. */
+long gmem_map_fixed(gmem_t *gm, uint64_t addr, size_t len, int prot,
+		    int vflags);
+
+/* Sets the start of the brk heap (after the loader placed the ELF). */
+void gmem_set_brk(gmem_t *gm, uint64_t start);
+
+/* The guest's memory calls. All return what the syscall would (an address or
+ * -errno) and keep guest view, agent view and memfd consistent: freed or
+ * DONTNEED'd ranges read back as zeros. */
+long gmem_brk(gmem_t *gm, uint64_t addr);
+long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags);
+long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len);
+long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot);
+long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice);
+long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
+		 int flags, uint64_t newaddr);
+
+#endif

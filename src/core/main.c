@@ -1,0 +1,290 @@
+/* cvmm: command line and the ordered startup of the agent's modules. */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "core/gmem.h"
+#include "core/loader.h"
+#include "core/sys.h"
+#include "core/vcpu.h"
+#include "iosrv/iosrv.h"
+
+#define CVMM_VERSION "0.1.0"
+
+extern char **environ;
+
+typedef struct core_opts {
+	int vcpus;
+	char *pin;
+	char *root;
+	bool strict;
+	char *stats;
+	char *log_level;
+	char *entry;
+	char *config;
+	bool show_config;
+} core_opts_t;
+
+static core_opts_t opts;
+
+#define OPT(f) offsetof(core_opts_t, f)
+static const cfg_field_t core_fields[] = {
+	{ "vcpus", "auto", "vCPUs the guest sees (auto: host cores)",
+	  OPT(vcpus), CFG_INT, "auto", 'v', NULL },
+	{ "pin", "auto", "pin vCPU threads to host cores with hwloc",
+	  OPT(pin), CFG_ENUM, "auto|none", 0, NULL },
+	{ "root", ".", "guest root directory: file paths cannot leave it",
+	  OPT(root), CFG_STRING, "DIR", 0, NULL },
+	{ "strict", "no", "stop the VM at the first unsupported syscall",
+	  OPT(strict), CFG_BOOL, NULL, 0, NULL },
+	{ "stats", NULL, "print time and syscall stats at exit; =FILE: JSON",
+	  OPT(stats), CFG_OPTSTR, "[=FILE]", 0, "-" },
+	{ "log-level", "warn", "error|warn|info|debug|trace",
+	  OPT(log_level), CFG_ENUM, "error|warn|info|debug|trace", 0, NULL },
+	{ "entry", "auto", "syscall interception: auto|sud|seccomp",
+	  OPT(entry), CFG_ENUM, "auto|sud|seccomp", 0, NULL },
+	{ "config", NULL, "read settings from this file first",
+	  OPT(config), CFG_STRING, "FILE", 0, NULL },
+	{ "show-config", "no", "print every setting and exit",
+	  OPT(show_config), CFG_BOOL, NULL, 0, NULL },
+	{ NULL },
+};
+
+static const cfg_table_t tables[] = {
+	{ "core", core_fields, &opts },
+	{ NULL },
+};
+
+static loader_image_t image;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cvmm run [options] [--] program [args...]\n"
+		"       cvmm syscalls [--format=table|csv]\n"
+		"       cvmm --help | --version\n\n"
+		"Runs an unmodified static x86-64 Linux program on a virtual "
+		"SMP.\n\noptions (also CVMM_CORE_<NAME> variables and "
+		"--config files):\n");
+	cfg_help(tables, out);
+}
+
+/* Finds --config before the full parse, so the file can sit below the
+ * environment and the command line in precedence. */
+static const char *config_path(int argc, char **argv)
+{
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) {
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			return argv[i] + 9;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			return argv[i + 1];
+	}
+	if (getenv("CVMM_CONFIG"))
+		return getenv("CVMM_CONFIG");
+	return access("/etc/cvmm/cvmm.conf", R_OK) == 0 ? "/etc/cvmm/cvmm.conf"
+							: NULL;
+}
+
+static int opts_load(int argc, char **argv, int *argi)
+{
+	const char *file = config_path(argc, argv);
+	cvmm_status_t st;
+
+	if (cfg_defaults(tables) != CVMM_OK)
+		return -1;
+	if (file) {
+		st = cfg_load_file(tables, file);
+		if (st == CVMM_ERR_NOT_FOUND)
+			log_error("cannot read config %s", file);
+		if (st != CVMM_OK)
+			return -1;
+	}
+	if (cfg_load_env(tables, environ) != CVMM_OK ||
+	    cfg_parse_args(tables, argc, argv, argi) != CVMM_OK)
+		return -1;
+	if (!log_level_parse(opts.log_level, &log_level))
+		return -1;
+	if (opts.vcpus < 0)
+		opts.vcpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return 0;
+}
+
+/* Resolves the program like a shell: a name without '/' is looked up in
+ * PATH. Returns a malloc'ed path or NULL (not found). */
+static char *program_find(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(name, '/') || !path)
+		return strdup(name);
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n,
+			 n ? path : ".", name);
+		if (access(buf, X_OK) == 0)
+			return strdup(buf);
+		path += n + (path[n] == ':');
+	}
+	return NULL;
+}
+
+/* ---- startup: an ordered table of modules ------------------------------- */
+
+typedef struct run_ctx {
+	char *prog;     /* host path of the guest executable */
+	char **argv;    /* guest argv */
+	guest_regs_t regs;
+	int exit_code;  /* set by a failing step */
+} run_ctx_t;
+
+static int step_gmem(run_ctx_t *c)
+{
+	return gmem_init(&cvmm_gmem, true) == CVMM_OK ? 0 : -1;
+}
+
+static int step_iosrv(run_ctx_t *c)
+{
+	char abs[PATH_MAX];
+	const char *exe = realpath(c->prog, abs) ? abs : c->prog;
+
+	return iosrv_init(&cvmm_iosrv, opts.root, opts.vcpus, exe) == CVMM_OK
+		       ? 0
+		       : -1;
+}
+
+static int step_vm(run_ctx_t *c)
+{
+	if (vm_init(&cvmm_vm, opts.vcpus, strcmp(opts.pin, "none") != 0,
+		    opts.strict) != CVMM_OK)
+		return -1;
+	cvmm_vm.exe_path = c->prog;
+	cvmm_vm.image = &image;
+	cvmm_vm.stats_file = opts.stats;
+	return 0;
+}
+
+static int step_entry(run_ctx_t *c)
+{
+	vthread_t *main_block = entry_block_alloc();
+	entry_mode_t mode = strcmp(opts.entry, "seccomp") == 0 ? ENTRY_SECCOMP
+							       : ENTRY_SUD;
+
+	if (!main_block)
+		return -1;
+	main_block->magic = VT_MAGIC_AGENT;
+	if (entry_init(mode) != CVMM_OK ||
+	    entry_thread_init(main_block) != CVMM_OK)
+		return -1;
+	return 0;
+}
+
+static int step_load(run_ctx_t *c)
+{
+	char err[256] = "";
+	cvmm_status_t st = loader_load(&cvmm_gmem, c->prog, c->argv, environ,
+				       &c->regs, &image, err, sizeof(err));
+
+	if (st == CVMM_OK)
+		return 0;
+	log_error("%s: %s", c->prog, err[0] ? err : cvmm_status_str(st));
+	c->exit_code = st == CVMM_ERR_NOT_FOUND ? 127 : 126;
+	return -1;
+}
+
+static const struct {
+	const char *name;
+	int (*init)(run_ctx_t *c);
+} run_steps[] = {
+	{ "guest memory", step_gmem },
+	{ "i/o server", step_iosrv },
+	{ "vcpus", step_vm },
+	{ "trap entry", step_entry },
+	{ "loader", step_load },
+};
+
+static int cmd_run(int argc, char **argv)
+{
+	run_ctx_t c = { .exit_code = 1 };
+	int argi = 2;
+	vthread_t *vt;
+
+	if (opts_load(argc, argv, &argi) != 0)
+		return 2;
+	if (opts.show_config) {
+		cfg_show(tables, stdout);
+		return 0;
+	}
+	if (argi >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	c.argv = &argv[argi];
+	c.prog = program_find(argv[argi]);
+	if (!c.prog) {
+		log_error("%s: command not found", argv[argi]);
+		return 127;
+	}
+	for (size_t i = 0; i < sizeof(run_steps) / sizeof(run_steps[0]); i++) {
+		log_debug("starting %s", run_steps[i].name);
+		if (run_steps[i].init(&c) != 0)
+			return c.exit_code; /* the process exit tears down */
+	}
+	vt = vm_thread_new(&cvmm_vm, &c.regs);
+	if (!vt || vm_thread_run(&cvmm_vm, vt) != 0)
+		return 1;
+	vm_wait(&cvmm_vm);
+}
+
+static int cmd_syscalls(int argc, char **argv)
+{
+	const char *format = "table";
+
+	for (int i = 2; i < argc; i++) {
+		if (strncmp(argv[i], "--format=", 9) == 0) {
+			format = argv[i] + 9;
+		} else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
+			format = argv[++i];
+		} else {
+			log_error("unknown option %s", argv[i]);
+			return 2;
+		}
+	}
+	if (!sys_table_print(format)) {
+		log_error("unknown format %s (table or csv)", format);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc, argv);
+	if (strcmp(argv[1], "syscalls") == 0)
+		return cmd_syscalls(argc, argv);
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("cvmm %s\n", CVMM_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		cfg_defaults(tables);
+		usage(stdout);
+		return 0;
+	}
+	log_error("unknown command %s (try cvmm --help)", argv[1]);
+	return 2;
+}

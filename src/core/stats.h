@@ -1,0 +1,23 @@
+/* --stats: per-vCPU time (guest code, syscall emulation, idle) and syscall
+ * counts by name; a table on stderr at exit, JSON to a file. */
+#ifndef CVMM_CORE_STATS_H
+#define CVMM_CORE_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/sys.h"
+
+typedef struct vm vm_t;
+
+/* Calls per syscall number, relaxed atomic increments. */
+extern uint64_t stats_sys_count[SYS_NR_MAX];
+
+/* Prints the table to out and, when file is neither NULL nor "-", writes
+ * the JSON there. Returns 0 or -errno of the failed file write. */
+int stats_report(const vm_t *vm, const char *file, FILE *out);
+
+/* Writes the JSON document to f. */
+void stats_json(const vm_t *vm, FILE *f);
+
+#endif

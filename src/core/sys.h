@@ -1,0 +1,107 @@
+/* The syscall layer (STYLE.md "the syscall table is data"): one array indexed
+ * by x86-64 syscall number. Handlers live in core/sys_<family>.c, take the
+ * calling guest thread and the six raw arguments, validate flags first and
+ * return what the guest's syscall returns (a value or -errno). */
+#ifndef CVMM_CORE_SYS_H
+#define CVMM_CORE_SYS_H
+
+#include <stdint.h>
+
+typedef struct vthread vthread_t;
+
+typedef long (*sys_fn_t)(vthread_t *vt, const uint64_t a[6]);
+
+typedef enum sys_level {
+	SYS_MISSING = 0, /* not in the table: -ENOSYS, logged once */
+	SYS_FULL,        /* behaves as on Linux */
+	SYS_PARTIAL,     /* works for what programs use; note says what not */
+	SYS_ERROR,       /* always fails with .err (deliberately) */
+} sys_level_t;
+
+typedef enum sys_where {
+	SYS_LOCAL = 0, /* handled on the calling node */
+	SYS_FUTEX,     /* at the home node of the futex word */
+	SYS_IOSRV,     /* by the I/O server on node 0 */
+	SYS_VM,        /* decided once for the whole VM (memory layout, threads) */
+} sys_where_t;
+
+typedef struct sys_entry {
+	const char *name;
+	sys_fn_t fn;        /* NULL for SYS_ERROR and SYS_MISSING */
+	sys_level_t level;
+	sys_where_t where;
+	int err;            /* SYS_ERROR: the errno returned */
+	const char *note;   /* SYS_PARTIAL / SYS_ERROR: what is missing, why */
+} sys_entry_t;
+
+#define SYS_NR_MAX 512
+
+extern const sys_entry_t sys_table[SYS_NR_MAX];
+extern const char *const sys_names[SYS_NR_MAX]; /* sysnames.c */
+
+/* Name of syscall nr, or NULL when the number is unknown. */
+const char *sys_name(unsigned long nr);
+
+/* Runs syscall nr for vt: table lookup, unsupported-call policy (log once or
+ * stop the VM under --strict), stats. Returns the guest's result. */
+long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
+
+/* Prints the compatibility table ("table" or "csv"); false on a bad format. */
+int sys_table_print(const char *format);
+
+/* ---- handlers, by family ---- */
+#define SYS_DECL(n) long sys_##n(vthread_t *vt, const uint64_t a[6])
+
+/* sys_file.c: file and console I/O through the I/O server */
+SYS_DECL(read); SYS_DECL(write); SYS_DECL(pread64); SYS_DECL(pwrite64);
+SYS_DECL(readv); SYS_DECL(writev); SYS_DECL(preadv); SYS_DECL(pwritev);
+SYS_DECL(open); SYS_DECL(openat); SYS_DECL(creat); SYS_DECL(close);
+SYS_DECL(lseek); SYS_DECL(fstat); SYS_DECL(stat); SYS_DECL(lstat);
+SYS_DECL(newfstatat); SYS_DECL(statx); SYS_DECL(getdents64);
+SYS_DECL(fcntl); SYS_DECL(dup); SYS_DECL(dup2); SYS_DECL(dup3);
+SYS_DECL(pipe); SYS_DECL(pipe2); SYS_DECL(unlink); SYS_DECL(unlinkat);
+SYS_DECL(mkdir); SYS_DECL(mkdirat); SYS_DECL(rmdir); SYS_DECL(rename);
+SYS_DECL(renameat); SYS_DECL(renameat2); SYS_DECL(ioctl);
+SYS_DECL(access); SYS_DECL(faccessat); SYS_DECL(faccessat2);
+SYS_DECL(readlink); SYS_DECL(readlinkat); SYS_DECL(getcwd);
+SYS_DECL(chdir); SYS_DECL(fchdir); SYS_DECL(ftruncate);
+SYS_DECL(fsync); SYS_DECL(fdatasync); SYS_DECL(poll); SYS_DECL(ppoll);
+SYS_DECL(sendfile);
+
+/* sys_mm.c: guest memory layout */
+SYS_DECL(brk); SYS_DECL(mmap); SYS_DECL(munmap); SYS_DECL(mprotect);
+SYS_DECL(madvise); SYS_DECL(mremap);
+
+/* sys_thread.c: threads and ids */
+SYS_DECL(clone); SYS_DECL(clone3); SYS_DECL(exit); SYS_DECL(exit_group);
+SYS_DECL(set_tid_address); SYS_DECL(set_robust_list);
+SYS_DECL(get_robust_list); SYS_DECL(rseq); SYS_DECL(arch_prctl);
+SYS_DECL(getpid); SYS_DECL(gettid); SYS_DECL(getppid); SYS_DECL(getuid);
+SYS_DECL(geteuid); SYS_DECL(getgid); SYS_DECL(getegid);
+SYS_DECL(getpgrp); SYS_DECL(getpgid); SYS_DECL(getsid);
+SYS_DECL(sched_yield); SYS_DECL(sched_getaffinity);
+SYS_DECL(sched_setaffinity); SYS_DECL(getcpu); SYS_DECL(prctl);
+SYS_DECL(sched_getscheduler); SYS_DECL(sched_getparam);
+SYS_DECL(sched_setscheduler); SYS_DECL(sched_get_priority_max);
+SYS_DECL(sched_get_priority_min); SYS_DECL(getpriority);
+SYS_DECL(setpriority);
+
+/* sys_futex.c */
+SYS_DECL(futex);
+
+/* sys_signal.c: virtual signal state */
+SYS_DECL(rt_sigaction); SYS_DECL(rt_sigprocmask); SYS_DECL(rt_sigreturn);
+SYS_DECL(sigaltstack); SYS_DECL(kill); SYS_DECL(tgkill); SYS_DECL(tkill);
+SYS_DECL(rt_sigpending); SYS_DECL(rt_sigtimedwait); SYS_DECL(pause);
+
+/* sys_time.c */
+SYS_DECL(clock_gettime); SYS_DECL(clock_getres); SYS_DECL(gettimeofday);
+SYS_DECL(time); SYS_DECL(nanosleep); SYS_DECL(clock_nanosleep);
+SYS_DECL(times); SYS_DECL(getrusage);
+
+/* sys_info.c */
+SYS_DECL(uname); SYS_DECL(sysinfo); SYS_DECL(prlimit64);
+SYS_DECL(getrlimit); SYS_DECL(setrlimit); SYS_DECL(getrandom);
+SYS_DECL(umask);
+
+#endif

@@ -1,0 +1,271 @@
+/* futex(2) on the virtual futex table (see futex.h). */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "core/futex.h"
+#include "core/gmem.h"
+#include "core/sys.h"
+
+#define FUTEX_BUCKETS 256
+
+typedef struct futex_waiter {
+	uint64_t addr;
+	uint32_t bitset;
+	uint32_t woken;    /* host futex word the waiter sleeps on */
+	struct futex_waiter *next;
+	struct futex_waiter **pprev;
+} futex_waiter_t;
+
+typedef struct futex_bucket {
+	pthread_mutex_t lock;
+	futex_waiter_t *head;
+} futex_bucket_t;
+
+static futex_bucket_t buckets[FUTEX_BUCKETS] = {
+	[0 ... FUTEX_BUCKETS - 1] = { PTHREAD_MUTEX_INITIALIZER, NULL }
+};
+
+static futex_bucket_t *bucket_of(uint64_t addr)
+{
+	uint64_t h = (addr >> 2) * 0x9e3779b97f4a7c15UL;
+
+	return &buckets[h >> 56];
+}
+
+static void waiter_link(futex_bucket_t *b, futex_waiter_t *w)
+{
+	w->next = b->head;
+	w->pprev = &b->head;
+	if (b->head)
+		b->head->pprev = &w->next;
+	b->head = w;
+}
+
+static void waiter_unlink(futex_waiter_t *w)
+{
+	*w->pprev = w->next;
+	if (w->next)
+		w->next->pprev = w->pprev;
+	w->pprev = NULL;
+}
+
+/* Wakes w; caller holds its bucket lock and has unlinked it. */
+static void waiter_wake(futex_waiter_t *w)
+{
+	__atomic_store_n(&w->woken, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &w->woken, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static uint32_t *futex_word(uint64_t addr)
+{
+	return gmem_ptr(&cvmm_gmem, addr, 4, PROT_READ);
+}
+
+long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
+		clockid_t clock, const struct timespec *deadline)
+{
+	futex_bucket_t *b = bucket_of(addr);
+	futex_waiter_t w = { .addr = addr, .bitset = bitset };
+	uint32_t *word = futex_word(addr);
+	int op = FUTEX_WAIT_BITSET_PRIVATE;
+	long ret = 0;
+
+	if (addr & 3)
+		return -EINVAL;
+	if (!word)
+		return -EFAULT;
+	if (bitset == 0)
+		return -EINVAL;
+	if (clock == CLOCK_REALTIME)
+		op |= FUTEX_CLOCK_REALTIME;
+	pthread_mutex_lock(&b->lock);
+	if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != val) {
+		pthread_mutex_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	waiter_link(b, &w);
+	pthread_mutex_unlock(&b->lock);
+
+	vt_idle_begin(vt);
+	while (!__atomic_load_n(&w.woken, __ATOMIC_ACQUIRE)) {
+		long r = syscall(SYS_futex, &w.woken, op, 0, deadline, NULL,
+				 FUTEX_BITSET_MATCH_ANY);
+
+		if (r < 0 && errno == ETIMEDOUT) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	vt_idle_end(vt);
+	if (ret == -ETIMEDOUT) {
+		pthread_mutex_lock(&b->lock);
+		if (w.pprev)
+			waiter_unlink(&w);
+		else
+			ret = 0; /* woken as the deadline passed */
+		pthread_mutex_unlock(&b->lock);
+	}
+	return ret;
+}
+
+long futex_wake(uint64_t addr, int n, uint32_t bitset)
+{
+	futex_bucket_t *b = bucket_of(addr);
+	futex_waiter_t *w, *next;
+	long woken = 0;
+
+	pthread_mutex_lock(&b->lock);
+	for (w = b->head; w && woken < n; w = next) {
+		next = w->next;
+		if (w->addr != addr || !(w->bitset & bitset))
+			continue;
+		waiter_unlink(w);
+		waiter_wake(w);
+		woken++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return woken;
+}
+
+static void bucket_lock2(futex_bucket_t *a, futex_bucket_t *b)
+{
+	if (a == b) {
+		pthread_mutex_lock(&a->lock);
+	} else if (a < b) {
+		pthread_mutex_lock(&a->lock);
+		pthread_mutex_lock(&b->lock);
+	} else {
+		pthread_mutex_lock(&b->lock);
+		pthread_mutex_lock(&a->lock);
+	}
+}
+
+static void bucket_unlock2(futex_bucket_t *a, futex_bucket_t *b)
+{
+	pthread_mutex_unlock(&a->lock);
+	if (a != b)
+		pthread_mutex_unlock(&b->lock);
+}
+
+long futex_requeue(uint64_t addr, int nwake, int nmove, uint64_t addr2,
+		   bool check, uint32_t val)
+{
+	futex_bucket_t *b1 = bucket_of(addr), *b2 = bucket_of(addr2);
+	uint32_t *word = futex_word(addr);
+	futex_waiter_t *w, *next;
+	long done = 0;
+	int moved = 0;
+
+	if ((addr | addr2) & 3)
+		return -EINVAL;
+	if (!word || !futex_word(addr2))
+		return -EFAULT;
+	bucket_lock2(b1, b2);
+	if (check && __atomic_load_n(word, __ATOMIC_SEQ_CST) != val) {
+		bucket_unlock2(b1, b2);
+		return -EAGAIN;
+	}
+	for (w = b1->head; w; w = next) {
+		next = w->next;
+		if (w->addr != addr)
+			continue;
+		if (done < nwake) {
+			waiter_unlink(w);
+			waiter_wake(w);
+			done++;
+		} else if (moved < nmove) {
+			waiter_unlink(w);
+			w->addr = addr2;
+			waiter_link(b2, w);
+			moved++;
+		} else {
+			break;
+		}
+	}
+	bucket_unlock2(b1, b2);
+	return check ? done + moved : done;
+}
+
+/* Reads the guest timespec at ts into an absolute deadline on clock. */
+static long futex_deadline(uint64_t ts, bool absolute, clockid_t clock,
+			   struct timespec *out)
+{
+	const struct timespec *g = gmem_ptr(&cvmm_gmem, ts, sizeof(*g),
+					    PROT_READ);
+	struct timespec now;
+
+	if (!g)
+		return -EFAULT;
+	if (g->tv_sec < 0 || g->tv_nsec < 0 || g->tv_nsec >= 1000000000L)
+		return -EINVAL;
+	*out = *g;
+	if (absolute)
+		return 0;
+	clock_gettime(clock, &now);
+	out->tv_sec += now.tv_sec;
+	out->tv_nsec += now.tv_nsec;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_nsec -= 1000000000L;
+		out->tv_sec++;
+	}
+	return 0;
+}
+
+static long sys_futex_wait(vthread_t *vt, const uint64_t a[6], int cmd,
+			   clockid_t clock)
+{
+	struct timespec dl;
+	bool bitset = cmd == FUTEX_WAIT_BITSET;
+	uint32_t mask = bitset ? (uint32_t)a[5] : FUTEX_BITSET_MATCH_ANY;
+	long ret;
+
+	if (a[3]) {
+		/* FUTEX_WAIT's timeout is relative and always monotonic. */
+		if (!bitset)
+			clock = CLOCK_MONOTONIC;
+		ret = futex_deadline(a[3], bitset, clock, &dl);
+		if (ret)
+			return ret;
+	}
+	return futex_wait(vt, a[0], (uint32_t)a[2], mask, clock,
+			  a[3] ? &dl : NULL);
+}
+
+/* futex(uaddr, op, val, timeout/val2, uaddr2, val3) */
+long sys_futex(vthread_t *vt, const uint64_t a[6])
+{
+	int op = (int)a[1];
+	int cmd = op & FUTEX_CMD_MASK;
+	clockid_t clock = (op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME
+						     : CLOCK_MONOTONIC;
+	int n = (int)a[2];
+
+	if ((op & FUTEX_CLOCK_REALTIME) && cmd != FUTEX_WAIT &&
+	    cmd != FUTEX_WAIT_BITSET)
+		return -ENOSYS;
+	switch (cmd) {
+	case FUTEX_WAIT:
+	case FUTEX_WAIT_BITSET:
+		return sys_futex_wait(vt, a, cmd, clock);
+	case FUTEX_WAKE:
+		return futex_wake(a[0], n < 0 ? 0 : n, FUTEX_BITSET_MATCH_ANY);
+	case FUTEX_WAKE_BITSET:
+		if ((uint32_t)a[5] == 0)
+			return -EINVAL;
+		return futex_wake(a[0], n < 0 ? 0 : n, (uint32_t)a[5]);
+	case FUTEX_REQUEUE:
+		return futex_requeue(a[0], n, (int)a[3], a[4], false, 0);
+	case FUTEX_CMP_REQUEUE:
+		return futex_requeue(a[0], n, (int)a[3], a[4], true,
+				     (uint32_t)a[5]);
+	default:
+		log_debug("futex op %d not supported", cmd);
+		return -ENOSYS;
+	}
+}

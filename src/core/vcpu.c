@@ -1,0 +1,322 @@
+/* vCPUs and guest threads: placement and pinning, the host thread that runs
+ * a guest thread, the C side of the trap path, and VM shutdown. */
+#include "core/vcpu.h"
+
+#include <errno.h>
+#include <hwloc.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "core/futex.h"
+#include "core/gmem.h"
+#include "core/loader.h"
+#include "core/stats.h"
+#include "core/sys.h"
+
+vm_t cvmm_vm;
+
+static hwloc_topology_t topo;
+static vthread_t *free_blocks; /* exited threads' blocks, for reuse */
+
+uint64_t vm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000UL + (uint64_t)ts.tv_nsec;
+}
+
+/* Spreads the vCPUs over the host's PUs, one core after another. */
+static void vm_place_vcpus(vm_t *vm)
+{
+	int npu;
+
+	for (int i = 0; i < vm->nvcpus; i++)
+		vm->vcpus[i].host_pu = -1;
+	if (!vm->pin || hwloc_topology_init(&topo) != 0)
+		return;
+	if (hwloc_topology_load(topo) != 0)
+		goto err_destroy;
+	npu = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+	for (int i = 0; i < vm->nvcpus && npu > 0; i++) {
+		hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE,
+							 (unsigned)(i % npu));
+		hwloc_obj_t pu = core ? hwloc_get_obj_inside_cpuset_by_type(
+						topo, core->cpuset,
+						HWLOC_OBJ_PU, 0)
+				      : NULL;
+
+		if (pu)
+			vm->vcpus[i].host_pu = (int)pu->os_index;
+	}
+	return;
+err_destroy:
+	hwloc_topology_destroy(topo);
+	topo = NULL;
+}
+
+cvmm_status_t vm_init(vm_t *vm, int nvcpus, bool pin, bool strict)
+{
+	if (nvcpus < 1 || nvcpus > CVMM_MAX_VCPUS) {
+		log_error("bad vcpu count %d (1..%d)", nvcpus, CVMM_MAX_VCPUS);
+		return CVMM_ERR_INVALID;
+	}
+	vm->nvcpus = nvcpus;
+	vm->pin = pin;
+	vm->strict = strict;
+	vm->vcpus = calloc((size_t)nvcpus, sizeof(vcpu_t));
+	if (!vm->vcpus)
+		return CVMM_ERR_NOMEM;
+	for (int i = 0; i < nvcpus; i++)
+		vm->vcpus[i].index = i;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->exit_lock, NULL);
+	vm->pid = getpid();
+	vm->next_tid = vm->pid;
+	vm->t_start = vm_now_ns();
+	vm_place_vcpus(vm);
+	return CVMM_OK;
+}
+
+static void vm_pin_self(const vm_t *vm, int vcpu)
+{
+	hwloc_bitmap_t set;
+	int pu = vm->vcpus[vcpu].host_pu;
+
+	if (!topo || pu < 0)
+		return;
+	set = hwloc_bitmap_alloc();
+	hwloc_bitmap_only(set, (unsigned)pu);
+	if (hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_THREAD) != 0)
+		log_debug("pinning vcpu %d to pu %d: %m", vcpu, pu);
+	hwloc_bitmap_free(set);
+}
+
+void vm_thread_move(vm_t *vm, vthread_t *vt, int vcpu)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->vcpus[vt->vcpu].nthreads--;
+	vm->vcpus[vcpu].nthreads++;
+	vt->vcpu = vcpu;
+	pthread_mutex_unlock(&vm->lock);
+	vm_pin_self(vm, vcpu);
+}
+
+static int vm_pick_vcpu(const vm_t *vm)
+{
+	int best = 0;
+
+	for (int i = 1; i < vm->nvcpus; i++)
+		if (vm->vcpus[i].nthreads < vm->vcpus[best].nthreads)
+			best = i;
+	return best;
+}
+
+vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs)
+{
+	vthread_t *vt;
+
+	pthread_mutex_lock(&vm->lock);
+	vt = free_blocks;
+	if (vt)
+		free_blocks = vt->next;
+	pthread_mutex_unlock(&vm->lock);
+	if (!vt)
+		vt = entry_block_alloc();
+	if (!vt)
+		return NULL;
+	memset(vt, 0, sizeof(*vt));
+	vt->magic = VT_MAGIC_GUEST;
+	vt->start = *regs;
+	vt->guest_fs = regs->fs;
+	pthread_mutex_lock(&vm->lock);
+	vt->tid = vm->next_tid++;
+	vt->vcpu = vm_pick_vcpu(vm);
+	vm->vcpus[vt->vcpu].nthreads++;
+	vm->vcpus[vt->vcpu].st.threads++;
+	vt->next = vm->threads;
+	vm->threads = vt;
+	vm->live++;
+	pthread_mutex_unlock(&vm->lock);
+	return vt;
+}
+
+/* Unlinks vt; returns true when it was the last live guest thread. */
+static bool vm_thread_forget(vm_t *vm, vthread_t *vt)
+{
+	bool last;
+
+	pthread_mutex_lock(&vm->lock);
+	for (vthread_t **pp = &vm->threads; *pp; pp = &(*pp)->next) {
+		if (*pp == vt) {
+			*pp = vt->next;
+			break;
+		}
+	}
+	vm->vcpus[vt->vcpu].nthreads--;
+	last = --vm->live == 0;
+	vt->magic = 0;
+	vt->next = free_blocks;
+	free_blocks = vt;
+	pthread_mutex_unlock(&vm->lock);
+	return last;
+}
+
+static void *vt_main(void *arg)
+{
+	vthread_t *vt = arg;
+	vm_t *vm = &cvmm_vm;
+	sigset_t set;
+
+	vt->agent_fs = (uint64_t)pthread_self();
+	vm_pin_self(vm, vt->vcpu);
+	if (entry_thread_init(vt) != CVMM_OK)
+		vm_exit(vm, 1, "cannot start a guest thread");
+	/* Created from a SIGSYS handler: SIGSYS and faults arrive blocked. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGSYS);
+	sigaddset(&set, SIGSEGV);
+	sigaddset(&set, SIGBUS);
+	sigaddset(&set, SIGILL);
+	sigaddset(&set, SIGFPE);
+	sigaddset(&set, SIGTRAP);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	vt->t_mark = vm_now_ns();
+	if (sigsetjmp(vt->exit_jmp, 0) == 0)
+		entry_enter(vt);
+	entry_thread_fini(vt);
+	if (vm_thread_forget(vm, vt))
+		vm_exit(vm, 0, NULL);
+	return NULL;
+}
+
+long vm_thread_run(vm_t *vm, vthread_t *vt)
+{
+	pthread_attr_t attr;
+	int err;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	err = pthread_create(&vt->host, &attr, vt_main, vt);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		log_warn("cannot start guest thread %d: %s", vt->tid,
+			 strerror(err));
+		vm_thread_forget(vm, vt);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static void stat_add(uint64_t *p, uint64_t v)
+{
+	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+void vt_idle_begin(vthread_t *vt)
+{
+	vt->t_mark = vm_now_ns();
+}
+
+void vt_idle_end(vthread_t *vt)
+{
+	vt->idle_acc += vm_now_ns() - vt->t_mark;
+}
+
+void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
+{
+	vcpu_stats_t *st = &cvmm_vm.vcpus[vt->vcpu].st;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t a[6] = { (uint64_t)g[REG_RDI], (uint64_t)g[REG_RSI],
+			  (uint64_t)g[REG_RDX], (uint64_t)g[REG_R10],
+			  (uint64_t)g[REG_R8],  (uint64_t)g[REG_R9] };
+	uint64_t t0 = vm_now_ns(), t1;
+
+	stat_add(&st->guest_ns, t0 - vt->t_mark);
+	vt->uc = uc;
+	vt->idle_acc = 0;
+	g[REG_RAX] = sys_dispatch(vt, (unsigned long)g[REG_RAX], a);
+	vt->uc = NULL;
+	/* The thread may have moved to another vCPU inside the call. */
+	st = &cvmm_vm.vcpus[vt->vcpu].st;
+	t1 = vm_now_ns();
+	stat_add(&st->sys_ns, t1 - t0 - vt->idle_acc);
+	stat_add(&st->idle_ns, vt->idle_acc);
+	stat_add(&st->syscalls, 1);
+	vt->t_mark = t1;
+}
+
+static const char *fault_name(int sig)
+{
+	switch (sig) {
+	case SIGSEGV: return "segmentation fault";
+	case SIGBUS: return "bus error";
+	case SIGILL: return "illegal instruction";
+	case SIGFPE: return "floating point exception";
+	case SIGTRAP: return "trace/breakpoint trap";
+	default: return "fault";
+	}
+}
+
+void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc)
+{
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	char msg[256], sym[128] = "";
+
+	if (vt->magic != VT_MAGIC_GUEST || rip < GMEM_LO || rip >= GMEM_HI) {
+		log_error("internal error: %s at %p (rip 0x%lx)",
+			  fault_name(sig), si->si_addr, rip);
+		signal(sig, SIG_DFL); /* returning re-faults and dumps core */
+		return;
+	}
+	if (cvmm_vm.image && loader_symbolize(cvmm_vm.image, rip, sym + 1,
+					      sizeof(sym) - 1))
+		sym[0] = ' ';
+	snprintf(msg, sizeof(msg), "guest thread %d: %s at %p (rip 0x%lx%s)",
+		 vt->tid, fault_name(sig), si->si_addr, rip, sym);
+	vm_exit(&cvmm_vm, 128 + sig, msg);
+}
+
+void vm_thread_exit(vthread_t *vt)
+{
+	if (vt->clear_tid) {
+		uint32_t *tidp = gmem_ptr(&cvmm_gmem, vt->clear_tid, 4,
+					  PROT_WRITE);
+
+		if (tidp) {
+			__atomic_store_n(tidp, 0, __ATOMIC_SEQ_CST);
+			futex_wake(vt->clear_tid, INT_MAX, ~0u);
+		}
+	}
+	siglongjmp(vt->exit_jmp, 1);
+}
+
+void vm_exit(vm_t *vm, int status, const char *reason)
+{
+	pthread_mutex_lock(&vm->exit_lock);
+	if (vm->exiting) {
+		pthread_mutex_unlock(&vm->exit_lock);
+		for (;;)
+			pause();
+	}
+	vm->exiting = 1;
+	vm->exit_status = status;
+	if (reason)
+		log_emit(LOG_LVL_ERROR, __FILE__, __LINE__, "%s", reason);
+	if (vm->stats_file)
+		stats_report(vm, vm->stats_file, stderr);
+	_exit(status);
+}
+
+void vm_wait(vm_t *vm)
+{
+	for (;;)
+		pause();
+}

@@ -1,0 +1,152 @@
+/* Guest threads and vCPUs (DESIGN.md decision 7). Each guest thread is one
+ * host thread ("vthread") assigned to a vCPU; a vCPU is a host PU the thread
+ * is pinned to (hwloc) and a set of counters. The guest sees exactly
+ * vm.nvcpus CPUs.
+ *
+ * A vthread runs guest code natively with Syscall User Dispatch on: every
+ * guest syscall raises SIGSYS, handled on the vthread's alternate stack by
+ * entry.c, which finds the vthread from its stack pointer (the vthread sits at
+ * the base of its aligned altstack block). */
+#ifndef CVMM_CORE_VCPU_H
+#define CVMM_CORE_VCPU_H
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+#include "common/status.h"
+
+#define VT_ALT_SIZE (256UL << 10) /* altstack block, power of two */
+#define CVMM_MAX_VCPUS 1024
+
+/* Per-vCPU time and counts, in nanoseconds. Updated by the vthreads assigned
+ * to the vCPU with relaxed atomics. */
+typedef struct vcpu_stats {
+	uint64_t guest_ns;   /* running guest code */
+	uint64_t sys_ns;     /* emulating system calls (minus idle) */
+	uint64_t idle_ns;    /* blocked: futex waits, sleeps, blocking reads */
+	uint64_t syscalls;
+	uint64_t threads;    /* guest threads that ran here */
+} vcpu_stats_t;
+
+typedef struct vcpu {
+	int index;
+	int host_pu;         /* hwloc PU os index, -1 when not pinned */
+	unsigned nthreads;   /* live vthreads assigned here */
+	vcpu_stats_t st;
+} vcpu_t;
+
+/* Guest register state for entering guest code (entry_asm.S layout). */
+typedef struct guest_regs {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
+	uint64_t rip, rflags, rsp;
+	uint64_t fs;
+	uint8_t fpu[512] __attribute__((aligned(16))); /* fxsave64 image */
+	bool fpu_valid;
+} guest_regs_t;
+
+#define VT_MAGIC_GUEST 0x67756573u /* a guest thread's block */
+#define VT_MAGIC_AGENT 0x6167656eu /* an agent thread's altstack block */
+
+typedef struct vthread {
+	volatile uint8_t selector; /* SUD selector: ALLOW in agent, BLOCK in guest */
+	uint32_t magic;            /* VT_MAGIC_* */
+	uint64_t agent_fs;         /* this host thread's own TLS base */
+	uint64_t guest_fs;         /* tracked from arch_prctl and CLONE_SETTLS */
+	int tid;                   /* virtual tid the guest sees */
+	int vcpu;                  /* index into vm.vcpus */
+	ucontext_t *uc;            /* trap context, valid inside a handler */
+	uint64_t clear_tid;        /* CLONE_CHILD_CLEARTID / set_tid_address */
+	uint64_t robust_list, robust_len;
+	uint64_t rseq, rseq_len;
+	uint64_t sigmask;          /* virtual signal mask */
+	uint64_t t_mark;           /* clock at the last guest entry/exit, ns */
+	uint64_t idle_acc;         /* idle ns inside the current syscall */
+	guest_regs_t start;        /* registers to start the thread with */
+	sigjmp_buf exit_jmp;       /* back to the host thread's start routine */
+	pthread_t host;
+	struct vthread *next;      /* vm.threads list */
+} vthread_t;
+
+/* The virtual machine on this node. */
+typedef struct vm {
+	int nvcpus;
+	vcpu_t *vcpus;
+	bool strict;
+	bool pin;
+	pthread_mutex_t lock;      /* threads list, vcpu assignment */
+	vthread_t *threads;
+	int next_tid;
+	int pid;                   /* the guest's pid (the agent's) */
+	volatile int exiting;      /* set once by the first exit_group */
+	int exit_status;
+	char exit_reason[256];
+	pthread_mutex_t exit_lock;
+	int live;                  /* guest threads that have not exited */
+	const char *exe_path;      /* guest path as given */
+	const struct loader_image *image; /* for naming guest addresses */
+	const char *stats_file;    /* --stats: NULL off, "-" stderr only */
+	uint64_t t_start;          /* ns */
+} vm_t;
+
+extern vm_t cvmm_vm;
+
+/* entry.c: the trap path. entry_init installs the SIGSYS and fault handlers
+ * (raw rt_sigaction, SA_RESTORER = the stub) and, for seccomp mode, the
+ * filter; entry_thread_init gives the calling host thread its altstack (the
+ * block vt sits at the base of) and turns Syscall User Dispatch on with the
+ * selector at ALLOW; entry_enter starts guest code with vt->start. */
+typedef enum entry_mode { ENTRY_SUD, ENTRY_SECCOMP } entry_mode_t;
+cvmm_status_t entry_init(entry_mode_t mode);
+cvmm_status_t entry_thread_init(vthread_t *vt);
+void entry_thread_fini(vthread_t *vt);
+void entry_enter(vthread_t *vt) __attribute__((noreturn));
+/* Allocates a zeroed, VT_ALT_SIZE-aligned block for a vthread + altstack. */
+vthread_t *entry_block_alloc(void);
+
+/* vcpu.c, called by entry.c with the agent's FS in place. */
+void vt_trap_syscall(vthread_t *vt, ucontext_t *uc);
+void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc);
+
+/* Monotonic clock in ns (vDSO, agent FS only). */
+uint64_t vm_now_ns(void);
+
+/* Sets up vCPUs and pinning. */
+cvmm_status_t vm_init(vm_t *vm, int nvcpus, bool pin, bool strict);
+
+/* Creates a guest thread that will start with *regs: assigns its tid and
+ * vCPU (the least loaded). The caller writes tids the guest asked for, then
+ * calls vm_thread_run. Returns NULL when out of memory. */
+vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs);
+
+/* Starts vt on its own host thread. Returns 0 or -errno (vt is then freed).
+ * Callable from a SIGSYS handler (agent FS). */
+long vm_thread_run(vm_t *vm, vthread_t *vt);
+
+/* Re-pins the calling guest thread to vCPU index (sched_setaffinity). */
+void vm_thread_move(vm_t *vm, vthread_t *vt, int vcpu);
+
+/* Ends the VM with status (first caller wins) and reason (printed as one
+ * "cvmm: ..." line when not NULL): writes the stats and exits the process.
+ * A later caller parks until the process is gone. */
+void vm_exit(vm_t *vm, int status, const char *reason)
+	__attribute__((noreturn));
+
+/* Ends the calling guest thread (exit syscall): clear_tid store and wake,
+ * then back to its host start routine. */
+void vm_thread_exit(vthread_t *vt) __attribute__((noreturn));
+
+/* Parks the main thread until the VM ends (the process exits from
+ * vm_exit). */
+void vm_wait(vm_t *vm) __attribute__((noreturn));
+
+/* Marks the start and end of a blocking wait inside a syscall, so the time is
+ * counted as idle rather than syscall emulation. */
+void vt_idle_begin(vthread_t *vt);
+void vt_idle_end(vthread_t *vt);
+
+#endif
