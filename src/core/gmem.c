@@ -250,8 +250,10 @@ static long range_clear(gmem_t *gm, uint64_t start, uint64_t end)
 static uint64_t gap_find(const gmem_t *gm, uint64_t len, uint64_t lo,
 			 uint64_t hi)
 {
-	uint64_t top = hi;
 	unsigned i = vma_search(gm, hi);
+	uint64_t top = i < gm->nvmas && gm->vmas[i].start < hi
+			       ? gm->vmas[i].start
+			       : hi; /* a VMA may straddle hi */
 
 	while (true) {
 		uint64_t below = i > 0 ? gm->vmas[i - 1].end : lo;
