@@ -55,7 +55,7 @@ cvmm_status_t loader_parse(const uint8_t *buf, size_t len, loader_image_t *img,
  * AT_SECURE 0, AT_EXECFN, AT_PLATFORM "x86_64"; no AT_SYSINFO_EHDR).
  * Fills *regs for the first thread (rip = entry, rsp = &argc, rdx = 0,
  * rflags 0x202, everything else 0) and *img (file kept mapped).
- * Returns CVMM_ERR_NOT_FOUND (exit 127) when the file cannot be opened,
+ * Returns CVMM_ERR_NOT_FOUND (exit 127) when the file does not exist,
  * other errors (exit 126) otherwise, with the reason in err. */
 cvmm_status_t loader_load(gmem_t *gm, const char *path, char *const argv[],
 			  char *const envp[], guest_regs_t *regs,
