@@ -33,7 +33,7 @@ endif
 # Code that runs with the guest's FS base or on the SIGSYS path: no stack
 # protector (it reads %fs:0x28), no fortify longjmp checks, no sanitizers.
 ENTRY_CFLAGS := -fno-stack-protector -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=0 \
-                -fno-sanitize=all -mgeneral-regs-only
+                -fno-sanitize=all
 ENTRY_SRCS   := src/core/entry.c
 
 SRCS     := $(sort $(wildcard src/common/*.c src/rdma/*.c src/coherence/*.c \

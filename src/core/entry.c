@@ -35,7 +35,6 @@
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000
 #endif
-#define SI_SUD 2 /* si_code of a dispatch SIGSYS (SYS_USER_DISPATCH) */
 
 extern char cvmm_sigreturn_stub[], cvmm_sigreturn_stub_end[];
 void cvmm_guest_enter(const guest_regs_t *r) __attribute__((noreturn));
@@ -193,6 +192,17 @@ static cvmm_status_t entry_seccomp_install(void)
 		return CVMM_ERR_IO;
 	}
 	return CVMM_OK;
+}
+
+bool entry_sud_available(void)
+{
+	static volatile uint8_t sel = SYSCALL_DISPATCH_FILTER_ALLOW;
+
+	if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
+		  (unsigned long)cvmm_sigreturn_stub, 1UL, &sel) != 0)
+		return false;
+	prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+	return true;
 }
 
 cvmm_status_t entry_init(entry_mode_t mode)

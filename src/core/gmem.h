@@ -21,13 +21,23 @@
 
 #define GMEM_PAGE      4096UL
 #define GMEM_LO        0x10000UL
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer owns [0x7fff8000, 0x10007fff8000) for its shadow and
+ * 0x600000000000 for its heap: the guest gets the low 2 GiB, the agent view
+ * sits high. Enough for the test guests (make test SAN=address). */
+#define GMEM_HI        0x7fff0000UL
+#define GMEM_DELTA     0x300000000000UL
+#define GMEM_PIE_BASE  0x10000000UL
+#define GMEM_BRK_MAX   (256UL << 20)
+#else
 #define GMEM_HI        0x10000000000UL /* 1 TiB of guest address space */
 #define GMEM_DELTA     0x10000000000UL /* agent view = guest view + 1 TiB */
 #define GMEM_PIE_BASE  0x5555554000UL  /* where a static-pie guest is loaded */
+#define GMEM_BRK_MAX   (64UL << 30)    /* brk heap may grow this far */
+#endif
 #define GMEM_STACK_SIZE (8UL << 20)    /* main thread stack (RLIMIT_STACK) */
 #define GMEM_STACK_TOP (GMEM_HI - GMEM_PAGE)
 #define GMEM_MMAP_TOP  (GMEM_STACK_TOP - GMEM_STACK_SIZE - (16UL << 20))
-#define GMEM_BRK_MAX   (64UL << 30)    /* brk heap may grow this far */
 
 #define GMEM_MAX_VMAS  65536
 

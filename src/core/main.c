@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,8 +176,13 @@ static int step_vm(run_ctx_t *c)
 static int step_entry(run_ctx_t *c)
 {
 	vthread_t *main_block = entry_block_alloc();
-	entry_mode_t mode = strcmp(opts.entry, "seccomp") == 0 ? ENTRY_SECCOMP
-							       : ENTRY_SUD;
+	entry_mode_t mode = ENTRY_SUD;
+
+	if (strcmp(opts.entry, "seccomp") == 0 ||
+	    (strcmp(opts.entry, "auto") == 0 && !entry_sud_available())) {
+		log_info("syscall interception: seccomp filter");
+		mode = ENTRY_SECCOMP;
+	}
 
 	if (!main_block)
 		return -1;
@@ -219,6 +225,9 @@ static int cmd_run(int argc, char **argv)
 
 	if (opts_load(argc, argv, &argi) != 0)
 		return 2;
+	/* A guest write to a closed pipe gets EPIPE; SIGPIPE is the guest's
+	 * (virtual) business, never the agent's. */
+	signal(SIGPIPE, SIG_IGN);
 	if (opts.show_config) {
 		cfg_show(tables, stdout);
 		return 0;

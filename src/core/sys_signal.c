@@ -111,7 +111,7 @@ static bool sig_default_ignored(int sig)
 
 /* Sends sig to the VM itself: SIG_IGN or a default-ignore signal does
  * nothing, anything else ends the VM as the default action would. */
-static long sig_self(vthread_t *vt, int sig)
+long sys_signal_self(vthread_t *vt, int sig)
 {
 	char msg[96];
 	uint64_t handler;
@@ -141,7 +141,7 @@ long sys_kill(vthread_t *vt, const uint64_t a[6])
 
 	if (pid != cvmm_vm.pid && pid != 0 && pid != -1)
 		return -ESRCH;
-	return sig_self(vt, (int)a[1]);
+	return sys_signal_self(vt, (int)a[1]);
 }
 
 /* tgkill(tgid, tid, sig) */
@@ -149,13 +149,13 @@ long sys_tgkill(vthread_t *vt, const uint64_t a[6])
 {
 	if ((int)a[0] != cvmm_vm.pid)
 		return -ESRCH;
-	return sig_self(vt, (int)a[2]);
+	return sys_signal_self(vt, (int)a[2]);
 }
 
 /* tkill(tid, sig) */
 long sys_tkill(vthread_t *vt, const uint64_t a[6])
 {
-	return sig_self(vt, (int)a[1]);
+	return sys_signal_self(vt, (int)a[1]);
 }
 
 /* rt_sigpending(set, sigsetsize): nothing is ever pending */

@@ -2,6 +2,7 @@
  * dispatcher. `cvmm syscalls` prints this array; test_systab checks it. */
 #include <errno.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -154,8 +155,15 @@ long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 	}
 	__atomic_fetch_add(&stats_sys_count[nr], 1, __ATOMIC_RELAXED);
 	e = &sys_table[nr];
-	if (e->fn)
-		return e->fn(vt, a);
+	if (e->fn) {
+		long ret = e->fn(vt, a);
+
+		/* As the kernel does: writing to a pipe with no reader also
+		 * raises SIGPIPE (the agent itself ignores it). */
+		if (ret == -EPIPE && e->where == SYS_IOSRV)
+			sys_signal_self(vt, SIGPIPE);
+		return ret;
+	}
 	if (e->level == SYS_ERROR)
 		return -e->err;
 	sys_unsupported(vt, nr);

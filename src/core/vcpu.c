@@ -279,8 +279,8 @@ void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc)
 	if (cvmm_vm.image && loader_symbolize(cvmm_vm.image, rip, sym + 1,
 					      sizeof(sym) - 1))
 		sym[0] = ' ';
-	snprintf(msg, sizeof(msg), "guest thread %d: %s at %p (rip 0x%lx%s)",
-		 vt->tid, fault_name(sig), si->si_addr, rip, sym);
+	snprintf(msg, sizeof(msg), "guest thread %d: %s at 0x%lx (rip 0x%lx%s)",
+		 vt->tid, fault_name(sig), (uint64_t)si->si_addr, rip, sym);
 	vm_exit(&cvmm_vm, 128 + sig, msg);
 }
 

@@ -102,6 +102,8 @@ extern vm_t cvmm_vm;
  * selector at ALLOW; entry_enter starts guest code with vt->start. */
 typedef enum entry_mode { ENTRY_SUD, ENTRY_SECCOMP } entry_mode_t;
 cvmm_status_t entry_init(entry_mode_t mode);
+/* True when this kernel and process allow Syscall User Dispatch. */
+bool entry_sud_available(void);
 cvmm_status_t entry_thread_init(vthread_t *vt);
 void entry_thread_fini(vthread_t *vt);
 void entry_enter(vthread_t *vt) __attribute__((noreturn));

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""cvmm benchmarks (python3 standard library only); run by "make bench".
+
+Benchmarks, each run natively and under cvmm, alternating, REPS times:
+  syscall  guests/getpid ITERS: ns per syscall(SYS_getpid), natively
+           (200000 calls) and under "cvmm run -v 1" (20000 calls)
+           -> syscall_native_ns, syscall_cvmm_ns, syscall_ratio
+  fib      guests/fib P N: P threads (the host's cpu count) each computing
+           fib(N) recursively, wall time natively and under "cvmm run -v P"
+           on one node -> fib_native_s, fib_cvmm_1node_s, fib_ratio_1node
+           (also fib_n, fib_threads)
+
+Medians go into bench/out/results.json, a flat JSON object of named numbers
+merged into the existing file (keys of other benchmarks are kept; a key
+this run could not measure is removed); a table with median, min and max is
+printed.
+
+Environment:
+  BENCH   run only this benchmark (syscall or fib)
+  BUILD   build directory (default build; --build overrides)
+  CVMM    cvmm binary (default $BUILD/cvmm)
+  REPS    repetitions (default 5)
+  FIB_N   fib argument (default 46: about 2.5 s natively with 2 threads on
+          the 2-core reference VM); "auto" calibrates to about 2 s natively
+  FIB_P   threads for fib (default: cpus this process may run on)
+
+Exit status 1 when any run failed (the results obtained are still written).
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT_DIR = os.path.join(HERE, "out")
+RESULTS = os.path.join(OUT_DIR, "results.json")
+RUN_TIMEOUT = 600
+FIB_N_DEFAULT = 46
+FIB_TARGET_S = 2.0
+GOLDEN = (1 + 5 ** 0.5) / 2
+
+
+class RunError(Exception):
+    pass
+
+
+class Bench:
+    def __init__(self, build, cvmm):
+        self.guests = os.path.join(build, "guests")
+        self.cvmm = cvmm
+        self.samples = {}  # name -> list of values
+        self.results = {}  # name -> number for results.json
+        self.missing = set()  # keys of this run without a value
+        self.errors = []
+        self.scratch = tempfile.mkdtemp(prefix="cvmm-bench.")
+
+    def guest(self, name):
+        path = os.path.join(self.guests, name)
+        if not os.access(path, os.X_OK):
+            raise RunError("no guest %s (run make guests)" % path)
+        return path
+
+    def run(self, argv, under_cvmm, vcpus=1):
+        """Runs argv (natively or under cvmm) in the scratch directory;
+        returns (stdout, seconds). Raises RunError on failure."""
+        if under_cvmm:
+            if not os.access(self.cvmm, os.X_OK):
+                raise RunError("no cvmm binary at %s" % self.cvmm)
+            argv = [self.cvmm, "run", "-v", str(vcpus), "--root",
+                    self.scratch, "--"] + argv
+        t0 = time.perf_counter()
+        try:
+            p = subprocess.run(argv, cwd=self.scratch, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RunError("%s: timed out after %d s"
+                           % (" ".join(argv), RUN_TIMEOUT))
+        secs = time.perf_counter() - t0
+        out = p.stdout.decode(errors="replace")
+        if p.returncode != 0:
+            err = p.stderr.decode(errors="replace").strip().splitlines()
+            raise RunError("%s: exit status %d%s"
+                           % (" ".join(argv), p.returncode,
+                              (": " + err[-1]) if err else ""))
+        return out, secs
+
+    def sample(self, name, fn):
+        """Appends fn() to the samples of name; a failure is recorded once
+        per name and the sample skipped."""
+        try:
+            v = fn()
+        except RunError as e:
+            if not any(n == name for n, _ in self.errors):
+                self.errors.append((name, str(e)))
+                print("  %s: FAILED: %s" % (name, e), file=sys.stderr)
+            return None
+        self.samples.setdefault(name, []).append(v)
+        return v
+
+    def median(self, name):
+        s = self.samples.get(name)
+        if not s:
+            self.missing.add(name)
+            return None
+        m = statistics.median(s)
+        self.results[name] = m
+        return m
+
+    def ratio(self, name, num, den):
+        a, b = self.results.get(num), self.results.get(den)
+        if a is not None and b:
+            self.results[name] = a / b
+        else:
+            self.missing.add(name)
+
+    # ---- benchmarks ------------------------------------------------------
+    def bench_syscall(self, reps):
+        g = self.guest("getpid")
+
+        def getpid_ns(iters, under_cvmm):
+            out, _ = self.run([g, str(iters)], under_cvmm, 1)
+            m = re.search(r"^getpid_ns ([0-9.]+)$", out, re.M)
+            if not m:
+                raise RunError("getpid: no getpid_ns line in %r" % out)
+            return float(m.group(1))
+
+        print("syscall: getpid, native 200000 calls vs cvmm -v 1 20000 "
+              "calls, %d reps" % reps)
+        for _ in range(reps):
+            self.sample("syscall_native_ns", lambda: getpid_ns(200000, False))
+            self.sample("syscall_cvmm_ns", lambda: getpid_ns(20000, True))
+        self.median("syscall_native_ns")
+        self.median("syscall_cvmm_ns")
+        self.ratio("syscall_ratio", "syscall_cvmm_ns", "syscall_native_ns")
+
+    def fib_n(self, g, p):
+        n = os.environ.get("FIB_N", "")
+        if n and n != "auto":
+            return int(n)
+        if n != "auto":
+            return FIB_N_DEFAULT
+        base = 40
+        _, t = self.run([g, str(p), str(base)], False)
+        t = max(t, 1e-3)
+        n = base + round(math.log(FIB_TARGET_S / t) / math.log(GOLDEN))
+        print("fib: calibrated: fib(%d) took %.3f s -> N = %d"
+              % (base, t, n))
+        return n
+
+    def bench_fib(self, reps):
+        g = self.guest("fib")
+        p = int(os.environ.get("FIB_P", "0")) or len(os.sched_getaffinity(0))
+        n = self.fib_n(g, p)
+        expect = "total = %d" % (p * fib_iter(n))
+
+        def fib_s(under_cvmm):
+            out, secs = self.run([g, str(p), str(n)], under_cvmm, p)
+            if expect not in out:
+                raise RunError("fib: wrong output %r" % out[-200:])
+            return secs
+
+        print("fib: %d threads, fib(%d), native vs cvmm -v %d (1 node), "
+              "%d reps" % (p, n, p, reps))
+        for _ in range(reps):
+            self.sample("fib_native_s", lambda: fib_s(False))
+            self.sample("fib_cvmm_1node_s", lambda: fib_s(True))
+        self.results["fib_n"] = n
+        self.results["fib_threads"] = p
+        self.median("fib_native_s")
+        self.median("fib_cvmm_1node_s")
+        self.ratio("fib_ratio_1node", "fib_cvmm_1node_s", "fib_native_s")
+
+    # ---- output ------------------------------------------------------------
+    def table(self):
+        print()
+        print("%-22s %12s %12s %12s %5s" % ("benchmark", "median", "min",
+                                            "max", "runs"))
+        for name in sorted(self.results):
+            s = self.samples.get(name)
+            if s:
+                print("%-22s %12.4g %12.4g %12.4g %5d"
+                      % (name, statistics.median(s), min(s), max(s), len(s)))
+            else:
+                print("%-22s %12.4g" % (name, self.results[name]))
+        for name, err in self.errors:
+            print("%-22s FAILED: %s" % (name, err))
+
+    def write(self):
+        os.makedirs(OUT_DIR, exist_ok=True)
+        data = {}
+        try:
+            with open(RESULTS) as f:
+                old = json.load(f)
+            if isinstance(old, dict):
+                data = old
+        except (OSError, ValueError):
+            pass
+        for k in self.missing:  # no stale value next to fresh ones
+            data.pop(k, None)
+        data.update(self.results)
+        tmp = RESULTS + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, RESULTS)
+        print("\nwrote %s" % os.path.relpath(RESULTS))
+
+
+def fib_iter(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a
+
+
+BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="cvmm benchmarks")
+    ap.add_argument("--build", default=os.environ.get("BUILD") or "build")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    cvmm = os.path.abspath(os.environ.get("CVMM") or
+                           os.path.join(build, "cvmm"))
+    reps = int(os.environ.get("REPS") or 5)
+    only = os.environ.get("BENCH") or ""
+    if only and only not in BENCHES:
+        print("BENCH must be one of: %s" % " ".join(sorted(BENCHES)),
+              file=sys.stderr)
+        return 2
+    b = Bench(build, cvmm)
+    try:
+        for name, fn in BENCHES.items():
+            if not only or only == name:
+                try:
+                    fn(b, reps)
+                except RunError as e:
+                    b.errors.append((name, str(e)))
+                    print("  %s: FAILED: %s" % (name, e), file=sys.stderr)
+    finally:
+        shutil.rmtree(b.scratch, ignore_errors=True)
+    b.table()
+    b.write()
+    return 1 if b.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

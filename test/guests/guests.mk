@@ -1,0 +1,34 @@
+# Guest programs for the integration tests, benchmarks and the demo.
+# Included by the top Makefile. Guests are built like any user's program:
+# plain gcc -O2 -static -pthread, never with the agent's CFLAGS.
+#   make guests        every test/guests/NAME.c -> $(BUILD)/guests/NAME,
+#                      plus static-pie variants $(BUILD)/guests/NAME.pie
+#   make integration   run test/integration/run_guests.sh against
+#                      $(BUILD)/cvmm (env: VCPUS, TIMEOUT, FILTER, ...;
+#                      see the script's header)
+
+GUEST_CC       ?= gcc
+GUEST_CFLAGS   := -O2 -Wall
+GUEST_LIBS     := -lm
+GUEST_DIR      := $(BUILD)/guests
+GUEST_SRCS     := $(sort $(wildcard test/guests/*.c))
+GUEST_NAMES    := $(GUEST_SRCS:test/guests/%.c=%)
+GUEST_BINS     := $(GUEST_NAMES:%=$(GUEST_DIR)/%)
+# Guests also built as static-pie (loaded at a base the VMM chooses).
+GUEST_PIE      := hello mutex fpu tls file
+GUEST_PIE_BINS := $(GUEST_PIE:%=$(GUEST_DIR)/%.pie)
+
+.PHONY: guests integration
+guests: $(GUEST_BINS) $(GUEST_PIE_BINS)
+
+$(GUEST_DIR)/%: test/guests/%.c test/guests/guests.mk
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -static -pthread -o $@ $< $(GUEST_LIBS)
+
+$(GUEST_DIR)/%.pie: test/guests/%.c test/guests/guests.mk
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -static-pie -pthread -fPIE -o $@ $< $(GUEST_LIBS)
+
+integration: guests $(BUILD)/cvmm
+	BUILD=$(BUILD) CVMM=$(BUILD)/cvmm GUESTS=$(GUEST_DIR) \
+	  bash test/integration/run_guests.sh
