@@ -90,8 +90,7 @@ $(BUILD)/test/test_%: test/unit/test_%.c $(BUILD)/libcvmm.a
 
 run: deps
 	@$(MAKE) --no-print-directory all guests
-	@echo "== demo: parallel fib, 4 threads on a 4-vCPU VM =="
-	$(BUILD)/cvmm run -v 4 --stats -- $(BUILD)/guests/fib 4 32
+	@BUILD=$(BUILD) bench/demo.sh
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail

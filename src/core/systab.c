@@ -34,7 +34,7 @@ const sys_entry_t sys_table[SYS_NR_MAX] = {
 	FULL(rmdir, SYS_IOSRV), FULL(rename, SYS_IOSRV),
 	FULL(renameat, SYS_IOSRV),
 	PART(renameat2, SYS_IOSRV, "flags must be 0"),
-	PART(ioctl, SYS_IOSRV, "TCGETS, TIOCGWINSZ, FIONREAD only"),
+	PART(ioctl, SYS_IOSRV, "terminal get/set, window size, FIONREAD, FIONBIO, FIOCLEX"),
 	FULL(access, SYS_IOSRV), FULL(faccessat, SYS_IOSRV),
 	FULL(faccessat2, SYS_IOSRV), FULL(readlink, SYS_IOSRV),
 	FULL(readlinkat, SYS_IOSRV), FULL(getcwd, SYS_IOSRV),

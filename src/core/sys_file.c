@@ -1,0 +1,722 @@
+/* File and console I/O: the client side of the I/O server. Each handler
+ * validates its flags, translates guest pointers into agent-view pointers
+ * (never handing a guest address to a real system call), and makes one
+ * request to iosrv. Handlers that may wait on another party (a pipe, the
+ * terminal, poll) count that time as idle. SIGPIPE on -EPIPE is raised by
+ * sys_dispatch for every I/O-server call. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "core/gmem.h"
+#include "core/sys.h"
+#include "core/vcpu.h"
+#include "iosrv/iosrv.h"
+
+/* Linux caps one transfer at MAX_RW_COUNT bytes and returns a short count. */
+#define MAX_RW_COUNT ((size_t)INT_MAX & ~(GMEM_PAGE - 1))
+
+#define STAT_FLAGS (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)
+
+static iosrv_t *const ios = &cvmm_iosrv;
+
+/* ---- argument translation ---- */
+
+static size_t rw_count(uint64_t n)
+{
+	return n > MAX_RW_COUNT ? MAX_RW_COUNT : (size_t)n;
+}
+
+/* Agent view of the guest buffer [gaddr, gaddr + *len) mapped with prot.
+ * As on Linux a transfer stops at the first unmapped page, so *len is cut
+ * to the mapped prefix; NULL (-EFAULT) when not even its first byte is. */
+static void *buf_span(uint64_t gaddr, size_t *len, int prot)
+{
+	void *p = gmem_ptr(&cvmm_gmem, gaddr, *len, prot);
+	size_t n, step;
+
+	if (p)
+		return p;
+	for (n = 0; n < *len; n += step) {
+		step = GMEM_PAGE - ((gaddr + n) & (GMEM_PAGE - 1));
+		if (step > *len - n)
+			step = *len - n;
+		if (!gmem_ptr(&cvmm_gmem, gaddr + n, step, prot))
+			break;
+	}
+	if (n == 0)
+		return NULL;
+	*len = n;
+	return gmem_agent(gaddr);
+}
+
+/* Copies the guest path at gaddr into buf (IOSRV_PATH_MAX): 0 or -EFAULT,
+ * -ENAMETOOLONG. */
+static long path_in(uint64_t gaddr, char *buf)
+{
+	long r = gmem_strcpy(&cvmm_gmem, gaddr, buf, IOSRV_PATH_MAX);
+
+	return r < 0 ? r : 0;
+}
+
+/* Translates the guest iovec array at giov (cnt entries) into iov, agent
+ * pointers mapped with prot, as Linux imports it: the total is capped at
+ * MAX_RW_COUNT and the vector ends at the first segment not wholly mapped
+ * (after its mapped prefix). Returns the number of entries or -errno. */
+static long iov_in(uint64_t giov, size_t cnt, int prot, struct iovec *iov)
+{
+	const struct iovec *g;
+	size_t total = 0, want;
+	size_t i;
+
+	g = gmem_ptr(&cvmm_gmem, giov, cnt * sizeof(*g), PROT_READ);
+	if (!g)
+		return -EFAULT;
+	memcpy(iov, g, cnt * sizeof(*g)); /* read the guest's array once */
+	for (i = 0; i < cnt; i++) {
+		want = iov[i].iov_len;
+		if (want > (size_t)SSIZE_MAX)
+			return -EINVAL;
+		if (want > MAX_RW_COUNT - total)
+			want = MAX_RW_COUNT - total;
+		iov[i].iov_len = want;
+		iov[i].iov_base = buf_span((uint64_t)(uintptr_t)iov[i].iov_base,
+					   &iov[i].iov_len, prot);
+		if (!iov[i].iov_base)
+			return i ? (long)i : -EFAULT;
+		total += iov[i].iov_len;
+		if (iov[i].iov_len < want)
+			return (long)i + 1;
+	}
+	return (long)cnt;
+}
+
+/* ---- idle accounting around calls that may wait ---- */
+
+static bool idle_begin(vthread_t *vt, int fd)
+{
+	if (!iosrv_fd_may_block(ios, fd))
+		return false;
+	vt_idle_begin(vt);
+	return true;
+}
+
+static void idle_end(vthread_t *vt, bool idle)
+{
+	if (idle)
+		vt_idle_end(vt);
+}
+
+/* ---- data ---- */
+
+/* read(fd, buf, count) */
+long sys_read(vthread_t *vt, const uint64_t a[6])
+{
+	size_t len = rw_count(a[2]);
+	void *buf = buf_span(a[1], &len, PROT_WRITE);
+	bool idle;
+	long r;
+
+	if (!buf)
+		return -EFAULT;
+	idle = idle_begin(vt, (int)a[0]);
+	r = iosrv_read(ios, (int)a[0], buf, len);
+	idle_end(vt, idle);
+	return r;
+}
+
+/* write(fd, buf, count) */
+long sys_write(vthread_t *vt, const uint64_t a[6])
+{
+	size_t len = rw_count(a[2]);
+	const void *buf = buf_span(a[1], &len, PROT_READ);
+	bool idle;
+	long r;
+
+	if (!buf)
+		return -EFAULT;
+	idle = idle_begin(vt, (int)a[0]);
+	r = iosrv_write(ios, (int)a[0], buf, len);
+	idle_end(vt, idle);
+	return r;
+}
+
+/* pread64(fd, buf, count, pos) */
+long sys_pread64(vthread_t *vt, const uint64_t a[6])
+{
+	size_t len = rw_count(a[2]);
+	void *buf;
+
+	if ((int64_t)a[3] < 0)
+		return -EINVAL;
+	buf = buf_span(a[1], &len, PROT_WRITE);
+	if (!buf)
+		return -EFAULT;
+	return iosrv_pread(ios, (int)a[0], buf, len, (int64_t)a[3]);
+}
+
+/* pwrite64(fd, buf, count, pos) */
+long sys_pwrite64(vthread_t *vt, const uint64_t a[6])
+{
+	size_t len = rw_count(a[2]);
+	const void *buf;
+
+	if ((int64_t)a[3] < 0)
+		return -EINVAL;
+	buf = buf_span(a[1], &len, PROT_READ);
+	if (!buf)
+		return -EFAULT;
+	return iosrv_pwrite(ios, (int)a[0], buf, len, (int64_t)a[3]);
+}
+
+/* readv, writev, preadv, pwritev: a[0] fd, a[1] iov, a[2] iovcnt; off is
+ * IOSRV_POS_CUR for the file position. */
+static long rw_vec(vthread_t *vt, const uint64_t a[6], int64_t off, bool wr)
+{
+	int fd = (int)a[0];
+	struct iovec *iov;
+	bool idle;
+	long n, r;
+
+	if (a[2] > IOV_MAX)
+		return -EINVAL;
+	iov = calloc(a[2] ? a[2] : 1, sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	n = iov_in(a[1], a[2], wr ? PROT_READ : PROT_WRITE, iov);
+	if (n < 0) {
+		r = n;
+		goto out_free;
+	}
+	idle = idle_begin(vt, fd);
+	if (wr)
+		r = iosrv_writev(ios, fd, iov, (int)n, off);
+	else
+		r = iosrv_readv(ios, fd, iov, (int)n, off);
+	idle_end(vt, idle);
+out_free:
+	free(iov);
+	return r;
+}
+
+/* readv(fd, iov, iovcnt) */
+long sys_readv(vthread_t *vt, const uint64_t a[6])
+{
+	return rw_vec(vt, a, IOSRV_POS_CUR, false);
+}
+
+/* writev(fd, iov, iovcnt) */
+long sys_writev(vthread_t *vt, const uint64_t a[6])
+{
+	return rw_vec(vt, a, IOSRV_POS_CUR, true);
+}
+
+/* preadv(fd, iov, iovcnt, pos_l, pos_h): on x86-64 the offset is pos_l */
+long sys_preadv(vthread_t *vt, const uint64_t a[6])
+{
+	if ((int64_t)a[3] < 0)
+		return -EINVAL;
+	return rw_vec(vt, a, (int64_t)a[3], false);
+}
+
+/* pwritev(fd, iov, iovcnt, pos_l, pos_h) */
+long sys_pwritev(vthread_t *vt, const uint64_t a[6])
+{
+	if ((int64_t)a[3] < 0)
+		return -EINVAL;
+	return rw_vec(vt, a, (int64_t)a[3], true);
+}
+
+/* sendfile(out_fd, in_fd, offset, count) */
+long sys_sendfile(vthread_t *vt, const uint64_t a[6])
+{
+	int out = (int)a[0], in = (int)a[1];
+	int64_t *off = NULL;
+	bool idle;
+	long r;
+
+	if (a[2]) {
+		off = gmem_ptr(&cvmm_gmem, a[2], sizeof(*off),
+			       PROT_READ | PROT_WRITE);
+		if (!off)
+			return -EFAULT;
+	}
+	idle = idle_begin(vt, out);
+	if (!idle)
+		idle = idle_begin(vt, in);
+	r = iosrv_sendfile(ios, out, in, off, rw_count(a[3]));
+	idle_end(vt, idle);
+	return r;
+}
+
+/* lseek(fd, offset, whence) */
+long sys_lseek(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_lseek(ios, (int)a[0], (int64_t)a[1], (int)a[2]);
+}
+
+/* getdents64(fd, dirp, count) */
+long sys_getdents64(vthread_t *vt, const uint64_t a[6])
+{
+	size_t len = (unsigned int)a[2];
+	void *buf = buf_span(a[1], &len, PROT_WRITE);
+
+	if (!buf)
+		return -EFAULT;
+	return iosrv_getdents64(ios, (int)a[0], buf, len);
+}
+
+/* ftruncate(fd, length) */
+long sys_ftruncate(vthread_t *vt, const uint64_t a[6])
+{
+	if ((int64_t)a[1] < 0)
+		return -EINVAL;
+	return iosrv_ftruncate(ios, (int)a[0], (int64_t)a[1]);
+}
+
+/* fsync(fd) */
+long sys_fsync(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_fsync(ios, (int)a[0], false);
+}
+
+/* fdatasync(fd) */
+long sys_fdatasync(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_fsync(ios, (int)a[0], true);
+}
+
+/* ioctl(fd, request, arg): the requests iosrv knows, else -ENOTTY */
+long sys_ioctl(vthread_t *vt, const uint64_t a[6])
+{
+	unsigned long req = (unsigned int)a[1]; /* the kernel's cmd is 32-bit */
+	int prot = 0;
+	long size = iosrv_ioctl_arg(req, &prot);
+	void *arg = NULL;
+
+	if (size > 0) {
+		arg = gmem_ptr(&cvmm_gmem, a[2], (size_t)size, prot);
+		if (!arg)
+			return -EFAULT;
+	}
+	return iosrv_ioctl(ios, (int)a[0], req, arg);
+}
+
+/* ---- descriptors ---- */
+
+/* close(fd) */
+long sys_close(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_close(ios, (int)a[0]);
+}
+
+/* dup(oldfd) */
+long sys_dup(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_dup(ios, (int)a[0]);
+}
+
+/* dup2(oldfd, newfd) */
+long sys_dup2(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_dup2(ios, (int)a[0], (int)a[1]);
+}
+
+/* dup3(oldfd, newfd, flags) */
+long sys_dup3(vthread_t *vt, const uint64_t a[6])
+{
+	if ((int)a[2] & ~O_CLOEXEC)
+		return -EINVAL;
+	return iosrv_dup3(ios, (int)a[0], (int)a[1], (int)a[2]);
+}
+
+/* fcntl(fd, cmd, arg): descriptor and status flags and F_DUPFD* only */
+long sys_fcntl(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_fcntl(ios, (int)a[0], (int)a[1], a[2]);
+}
+
+/* pipe2(fds, flags) */
+long sys_pipe2(vthread_t *vt, const uint64_t a[6])
+{
+	int flags = (int)a[1];
+	int *gfds, fds[2];
+	long r;
+
+	if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT))
+		return -EINVAL;
+	gfds = gmem_ptr(&cvmm_gmem, a[0], sizeof(fds), PROT_WRITE);
+	if (!gfds)
+		return -EFAULT;
+	r = iosrv_pipe2(ios, fds, flags);
+	if (r == 0)
+		memcpy(gfds, fds, sizeof(fds));
+	return r;
+}
+
+/* pipe(fds) */
+long sys_pipe(vthread_t *vt, const uint64_t a[6])
+{
+	const uint64_t b[6] = { a[0], 0 };
+
+	return sys_pipe2(vt, b);
+}
+
+/* ---- paths ---- */
+
+/* openat(dirfd, path, flags, mode) for open, openat and creat; a 64-bit
+ * caller always gets O_LARGEFILE. */
+static long open_at(int dirfd, uint64_t gpath, int flags, mode_t mode)
+{
+	char path[IOSRV_PATH_MAX];
+	long r = path_in(gpath, path);
+
+	if (r < 0)
+		return r;
+	return iosrv_open(ios, dirfd, path, flags | O_LARGEFILE, mode);
+}
+
+/* open(path, flags, mode) */
+long sys_open(vthread_t *vt, const uint64_t a[6])
+{
+	return open_at(AT_FDCWD, a[0], (int)a[1], (mode_t)a[2]);
+}
+
+/* openat(dirfd, path, flags, mode) */
+long sys_openat(vthread_t *vt, const uint64_t a[6])
+{
+	return open_at((int)a[0], a[1], (int)a[2], (mode_t)a[3]);
+}
+
+/* creat(path, mode) */
+long sys_creat(vthread_t *vt, const uint64_t a[6])
+{
+	return open_at(AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC,
+		       (mode_t)a[1]);
+}
+
+/* The path argument of an *at call that accepts AT_EMPTY_PATH, where Linux
+ * (6.11 on) also accepts NULL for "". */
+static long path_in_empty(uint64_t gaddr, int flags, char *buf)
+{
+	if (gaddr == 0 && (flags & AT_EMPTY_PATH)) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return path_in(gaddr, buf);
+}
+
+/* newfstatat(dirfd, path, buf, flags) for stat, lstat and newfstatat. */
+static long stat_at(int dirfd, uint64_t gpath, uint64_t gbuf, int flags)
+{
+	char path[IOSRV_PATH_MAX];
+	struct stat *st;
+	long r;
+
+	if (flags & ~STAT_FLAGS)
+		return -EINVAL;
+	st = gmem_ptr(&cvmm_gmem, gbuf, sizeof(*st), PROT_WRITE);
+	if (!st)
+		return -EFAULT;
+	r = path_in_empty(gpath, flags, path);
+	if (r < 0)
+		return r;
+	return iosrv_stat(ios, dirfd, path, flags, st);
+}
+
+/* fstat(fd, buf) */
+long sys_fstat(vthread_t *vt, const uint64_t a[6])
+{
+	struct stat *st = gmem_ptr(&cvmm_gmem, a[1], sizeof(*st), PROT_WRITE);
+
+	if (!st)
+		return -EFAULT;
+	return iosrv_fstat(ios, (int)a[0], st);
+}
+
+/* stat(path, buf) */
+long sys_stat(vthread_t *vt, const uint64_t a[6])
+{
+	return stat_at(AT_FDCWD, a[0], a[1], 0);
+}
+
+/* lstat(path, buf) */
+long sys_lstat(vthread_t *vt, const uint64_t a[6])
+{
+	return stat_at(AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+}
+
+/* newfstatat(dirfd, path, buf, flags); "" with AT_EMPTY_PATH is fstat */
+long sys_newfstatat(vthread_t *vt, const uint64_t a[6])
+{
+	return stat_at((int)a[0], a[1], a[2], (int)a[3]);
+}
+
+/* statx(dirfd, path, flags, mask, buf) */
+long sys_statx(vthread_t *vt, const uint64_t a[6])
+{
+	const int ok = STAT_FLAGS | AT_STATX_SYNC_TYPE;
+	int flags = (int)a[2];
+	char path[IOSRV_PATH_MAX];
+	struct statx *stx;
+	long r;
+
+	if ((flags & ~ok) ||
+	    (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE ||
+	    ((unsigned)a[3] & STATX__RESERVED))
+		return -EINVAL;
+	stx = gmem_ptr(&cvmm_gmem, a[4], sizeof(*stx), PROT_WRITE);
+	if (!stx)
+		return -EFAULT;
+	r = path_in_empty(a[1], flags, path);
+	if (r < 0)
+		return r;
+	return iosrv_statx(ios, (int)a[0], path, flags, (unsigned)a[3], stx);
+}
+
+/* unlinkat(dirfd, path, flags) for unlink, rmdir and unlinkat. */
+static long unlink_at(int dirfd, uint64_t gpath, int flags)
+{
+	char path[IOSRV_PATH_MAX];
+	long r;
+
+	if (flags & ~AT_REMOVEDIR)
+		return -EINVAL;
+	r = path_in(gpath, path);
+	if (r < 0)
+		return r;
+	return iosrv_unlink(ios, dirfd, path, flags);
+}
+
+/* unlink(path) */
+long sys_unlink(vthread_t *vt, const uint64_t a[6])
+{
+	return unlink_at(AT_FDCWD, a[0], 0);
+}
+
+/* unlinkat(dirfd, path, flags) */
+long sys_unlinkat(vthread_t *vt, const uint64_t a[6])
+{
+	return unlink_at((int)a[0], a[1], (int)a[2]);
+}
+
+/* rmdir(path) */
+long sys_rmdir(vthread_t *vt, const uint64_t a[6])
+{
+	return unlink_at(AT_FDCWD, a[0], AT_REMOVEDIR);
+}
+
+static long mkdir_at(int dirfd, uint64_t gpath, mode_t mode)
+{
+	char path[IOSRV_PATH_MAX];
+	long r = path_in(gpath, path);
+
+	if (r < 0)
+		return r;
+	return iosrv_mkdir(ios, dirfd, path, mode);
+}
+
+/* mkdir(path, mode) */
+long sys_mkdir(vthread_t *vt, const uint64_t a[6])
+{
+	return mkdir_at(AT_FDCWD, a[0], (mode_t)a[1]);
+}
+
+/* mkdirat(dirfd, path, mode) */
+long sys_mkdirat(vthread_t *vt, const uint64_t a[6])
+{
+	return mkdir_at((int)a[0], a[1], (mode_t)a[2]);
+}
+
+static long rename_at(int olddirfd, uint64_t gold, int newdirfd,
+		      uint64_t gnew)
+{
+	char oldpath[IOSRV_PATH_MAX], newpath[IOSRV_PATH_MAX];
+	long r = path_in(gold, oldpath);
+
+	if (r == 0)
+		r = path_in(gnew, newpath);
+	if (r < 0)
+		return r;
+	return iosrv_rename(ios, olddirfd, oldpath, newdirfd, newpath);
+}
+
+/* rename(oldpath, newpath) */
+long sys_rename(vthread_t *vt, const uint64_t a[6])
+{
+	return rename_at(AT_FDCWD, a[0], AT_FDCWD, a[1]);
+}
+
+/* renameat(olddirfd, oldpath, newdirfd, newpath) */
+long sys_renameat(vthread_t *vt, const uint64_t a[6])
+{
+	return rename_at((int)a[0], a[1], (int)a[2], a[3]);
+}
+
+/* renameat2(olddirfd, oldpath, newdirfd, newpath, flags): flags 0 only */
+long sys_renameat2(vthread_t *vt, const uint64_t a[6])
+{
+	if ((unsigned)a[4] != 0)
+		return -EINVAL;
+	return rename_at((int)a[0], a[1], (int)a[2], a[3]);
+}
+
+/* faccessat2(dirfd, path, mode, flags) for access and the faccessat pair. */
+static long access_at(int dirfd, uint64_t gpath, int mode, int flags)
+{
+	char path[IOSRV_PATH_MAX];
+	long r;
+
+	if (mode & ~(R_OK | W_OK | X_OK))
+		return -EINVAL;
+	if (flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	r = path_in(gpath, path);
+	if (r < 0)
+		return r;
+	return iosrv_access(ios, dirfd, path, mode, flags);
+}
+
+/* access(path, mode) */
+long sys_access(vthread_t *vt, const uint64_t a[6])
+{
+	return access_at(AT_FDCWD, a[0], (int)a[1], 0);
+}
+
+/* faccessat(dirfd, path, mode): the system call has no flags */
+long sys_faccessat(vthread_t *vt, const uint64_t a[6])
+{
+	return access_at((int)a[0], a[1], (int)a[2], 0);
+}
+
+/* faccessat2(dirfd, path, mode, flags) */
+long sys_faccessat2(vthread_t *vt, const uint64_t a[6])
+{
+	return access_at((int)a[0], a[1], (int)a[2], (int)a[3]);
+}
+
+static long readlink_at(int dirfd, uint64_t gpath, uint64_t gbuf,
+			int bufsiz)
+{
+	char path[IOSRV_PATH_MAX];
+	size_t len = (size_t)bufsiz;
+	char *buf;
+	long r;
+
+	if (bufsiz <= 0)
+		return -EINVAL;
+	r = path_in(gpath, path);
+	if (r < 0)
+		return r;
+	buf = buf_span(gbuf, &len, PROT_WRITE);
+	if (!buf)
+		return -EFAULT;
+	return iosrv_readlink(ios, dirfd, path, buf, len);
+}
+
+/* readlink(path, buf, bufsiz) */
+long sys_readlink(vthread_t *vt, const uint64_t a[6])
+{
+	return readlink_at(AT_FDCWD, a[0], a[1], (int)a[2]);
+}
+
+/* readlinkat(dirfd, path, buf, bufsiz) */
+long sys_readlinkat(vthread_t *vt, const uint64_t a[6])
+{
+	return readlink_at((int)a[0], a[1], a[2], (int)a[3]);
+}
+
+/* getcwd(buf, size): the length with the NUL, as the system call returns */
+long sys_getcwd(vthread_t *vt, const uint64_t a[6])
+{
+	char cwd[IOSRV_PATH_MAX];
+	long n = iosrv_getcwd(ios, cwd, sizeof(cwd));
+	char *dst;
+
+	if (n < 0)
+		return n;
+	if ((uint64_t)n > a[1])
+		return -ERANGE;
+	dst = gmem_ptr(&cvmm_gmem, a[0], (size_t)n, PROT_WRITE);
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, cwd, (size_t)n);
+	return n;
+}
+
+/* chdir(path) */
+long sys_chdir(vthread_t *vt, const uint64_t a[6])
+{
+	char path[IOSRV_PATH_MAX];
+	long r = path_in(a[0], path);
+
+	return r < 0 ? r : iosrv_chdir(ios, path);
+}
+
+/* fchdir(fd) */
+long sys_fchdir(vthread_t *vt, const uint64_t a[6])
+{
+	return iosrv_fchdir(ios, (int)a[0]);
+}
+
+/* ---- poll ---- */
+
+/* Polls the guest's pollfd array (updated in place through the agent view);
+ * ts NULL waits forever. Signal masks are virtual and not applied. */
+static long poll_do(vthread_t *vt, uint64_t gfds, uint64_t nfds,
+		    struct timespec *ts)
+{
+	struct pollfd *fds;
+	bool idle;
+	long r;
+
+	if (nfds > IOSRV_FD_MAX)
+		return -EINVAL;
+	fds = gmem_ptr(&cvmm_gmem, gfds, nfds * sizeof(*fds),
+		       PROT_READ | PROT_WRITE);
+	if (!fds)
+		return -EFAULT;
+	idle = !ts || ts->tv_sec != 0 || ts->tv_nsec != 0;
+	if (idle)
+		vt_idle_begin(vt);
+	r = iosrv_poll(ios, fds, nfds, ts);
+	if (idle)
+		vt_idle_end(vt);
+	return r;
+}
+
+/* poll(fds, nfds, timeout_ms) */
+long sys_poll(vthread_t *vt, const uint64_t a[6])
+{
+	int ms = (int)a[2];
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	return poll_do(vt, a[0], a[1], ms < 0 ? NULL : &ts);
+}
+
+/* ppoll(fds, nfds, tsp, sigmask, sigsetsize): the remaining time is written
+ * back to *tsp; the signal mask is accepted but not applied (signals are
+ * virtual) */
+long sys_ppoll(vthread_t *vt, const uint64_t a[6])
+{
+	struct timespec *ts = NULL;
+
+	if (a[3] && a[4] != sizeof(uint64_t))
+		return -EINVAL;
+	if (a[2]) {
+		ts = gmem_ptr(&cvmm_gmem, a[2], sizeof(*ts),
+			      PROT_READ | PROT_WRITE);
+		if (!ts)
+			return -EFAULT;
+		if (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+		    ts->tv_nsec >= 1000000000L)
+			return -EINVAL;
+	}
+	return poll_do(vt, a[0], a[1], ts);
+}
