@@ -230,10 +230,12 @@ compare() {
 #   --status N    expected native exit status (default 0)
 #   --expect RE   native stdout must match this extended regex
 #   --no-stderr   do not compare stderr
+#   --cvmm FLAG   pass FLAG to cvmm run (repeatable)
 #   --stdin FILE, --pipe, --env VAR=VALUE, --setup CODE: see run
 # Checks the native run (status, RE), then each V in VCPUS against it.
 tcase() {
 	local name=$1 status=0 expect='' cmp_err=1
+	local -a cflags=()
 	shift
 	reset_case
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
@@ -241,6 +243,7 @@ tcase() {
 		--status) status=$2; shift ;;
 		--expect) expect=$2; shift ;;
 		--no-stderr) cmp_err=0 ;;
+		--cvmm) cflags+=("$2"); shift ;;
 		--stdin) C_STDIN=$2; shift ;;
 		--pipe) C_PIPE=1 ;;
 		--env) C_ENV+=("$2"); shift ;;
@@ -268,7 +271,7 @@ tcase() {
 	have_cvmm || return 0
 	local v
 	for v in $VCPUS; do
-		run_cvmm "$name" "v$v" "$v" -- "$@"
+		run_cvmm "$name" "v$v" "$v" "${cflags[@]}" -- "$@"
 		compare "$name" "v$v" "$name -v $v" "$cmp_err"
 	done
 }
@@ -316,17 +319,18 @@ case_file_escape() {
 	done
 }
 
-# A NULL dereference: status 139 natively and under cvmm, the same stdout
-# (the flushed line before the fault), and cvmm names the fault.
-case_nullderef() {
-	local name=$1
-	shift
+# A guest fault: STATUS (128 + signal) natively and under cvmm, the same
+# stdout (the flushed line before the fault), and cvmm's one line naming it.
+# case_crash NAME STATUS MESSAGE GUEST [ARGS...]
+case_crash() {
+	local name=$1 status=$2 msg=$3 guest=$4
+	shift 4
 	selected "$name" || return 0
 	reset_case
-	run_native "$name" nullderef "$@"
+	run_native "$name" "$guest" "$@"
 	local n=$SCRATCH/$name/native
-	if [ "$(rc_of "$n")" != 139 ]; then
-		fail "$name native" "$(rc_text "$(rc_of "$n")"), expected 139" \
+	if [ "$(rc_of "$n")" != "$status" ]; then
+		fail "$name native" "$(rc_text "$(rc_of "$n")"), expected $status" \
 			"$(show_run "$n")"
 		return
 	fi
@@ -334,11 +338,10 @@ case_nullderef() {
 	have_cvmm || return 0
 	local v c
 	for v in $VCPUS; do
-		run_cvmm "$name" "v$v" "$v" -- nullderef "$@"
+		run_cvmm "$name" "v$v" "$v" -- "$guest" "$@"
 		c=$SCRATCH/$name/v$v
-		if ! grep -q 'segmentation fault at 0x0' "$c.err"; then
-			fail "$name -v $v" "stderr lacks 'segmentation fault at 0x0'" \
-				"$(show_run "$c")"
+		if ! grep -q "cvmm: guest thread [0-9]*: $msg" "$c.err"; then
+			fail "$name -v $v" "stderr lacks '$msg'" "$(show_run "$c")"
 		else
 			compare "$name" "v$v" "$name -v $v" 0
 		fi
@@ -500,8 +503,12 @@ case_file_escape
 tcase stdin-file --stdin "$STDIN_DATA" --expect 'lines 20000 ' -- stdin
 tcase stdin-pipe --stdin "$STDIN_DATA" --pipe --expect 'lines 20000 ' -- stdin
 tcase stdin-empty --expect '^bytes 0 ' -- stdin
-case_nullderef nullderef
-case_nullderef nullderef-thread thread
+case_crash nullderef 139 'segmentation fault at 0x0 (rip 0x[0-9a-f]* main' \
+	nullderef
+case_crash nullderef-thread 139 'segmentation fault at 0x0' nullderef thread
+case_crash crash-int3 133 'trace/breakpoint trap' crash int3
+case_crash crash-ud2 132 'illegal instruction at' crash ud2
+case_crash crash-div0 136 'floating point exception' crash div0
 case_unsupported
 tcase waves --expect '^ok$' -- waves 64 16
 tcase fib --expect '^total = 785672$' -- fib 4 27
@@ -516,6 +523,10 @@ tcase exitcode-worker --status 42 -- exitcode worker
 tcase exitcode-main --status 7 -- exitcode main
 tcase exitcode-last --expect '^last worker done$' -- exitcode last
 case_stats
+# The seccomp RET_TRAP fallback for kernels without Syscall User Dispatch.
+tcase seccomp-hello --cvmm --entry=seccomp --status 3 -- hello 3 x
+tcase seccomp-mutex --cvmm --entry=seccomp --expect '^ok$' -- mutex
+tcase seccomp-file --cvmm --entry=seccomp --expect '^ok$' -- file
 
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]
