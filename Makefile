@@ -11,7 +11,8 @@ BUILD    ?= build
 SAN      ?=
 CI       ?=
 DEB_DEPS := gcc make libc6-dev libhwloc-dev libnuma-dev libcmocka-dev \
-            pkg-config clang
+            pkg-config clang libucx-dev libibverbs-dev librdmacm-dev \
+            libpmix-dev ucx-utils openmpi-bin iproute2 python3
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2
@@ -19,10 +20,11 @@ ifneq ($(CI),)
 WARN     += -Werror
 endif
 CFLAGS   ?= -O2 -g
+PKGS     := hwloc ucx pmix libibverbs
 CFLAGS   += -std=gnu11 $(WARN) -fPIE -Isrc -D_GNU_SOURCE \
-            $(shell pkg-config --cflags hwloc 2>/dev/null)
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pie -pthread
-LDLIBS   += $(shell pkg-config --libs hwloc 2>/dev/null || echo -lhwloc) -lnuma
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnuma
 ifneq ($(SAN),)
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
 CFLAGS   += $(SANFLAGS)
@@ -91,6 +93,10 @@ $(BUILD)/test/test_%: test/unit/test_%.c $(BUILD)/libcvmm.a
 run: deps
 	@$(MAKE) --no-print-directory all guests
 	@BUILD=$(BUILD) bench/demo.sh
+
+integration: guests $(BUILD)/cvmm
+	BUILD=$(BUILD) CVMM=$(BUILD)/cvmm GUESTS=$(BUILD)/guests \
+	  bash test/integration/run_all.sh
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail

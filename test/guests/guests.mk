@@ -3,9 +3,7 @@
 # plain gcc -O2 -static -pthread, never with the agent's CFLAGS.
 #   make guests        every test/guests/NAME.c -> $(BUILD)/guests/NAME,
 #                      plus static-pie variants $(BUILD)/guests/NAME.pie
-#   make integration   run test/integration/run_guests.sh against
-#                      $(BUILD)/cvmm (env: VCPUS, TIMEOUT, FILTER, ...;
-#                      see the script's header)
+# (make integration, in the top Makefile, runs them under cvmm.)
 
 GUEST_CC       ?= gcc
 GUEST_CFLAGS   := -O2 -Wall
@@ -18,7 +16,7 @@ GUEST_BINS     := $(GUEST_NAMES:%=$(GUEST_DIR)/%)
 GUEST_PIE      := hello mutex fpu tls file
 GUEST_PIE_BINS := $(GUEST_PIE:%=$(GUEST_DIR)/%.pie)
 
-.PHONY: guests integration
+.PHONY: guests
 guests: $(GUEST_BINS) $(GUEST_PIE_BINS)
 
 $(GUEST_DIR)/%: test/guests/%.c test/guests/guests.mk
@@ -28,7 +26,3 @@ $(GUEST_DIR)/%: test/guests/%.c test/guests/guests.mk
 $(GUEST_DIR)/%.pie: test/guests/%.c test/guests/guests.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -static-pie -pthread -fPIE -o $@ $< $(GUEST_LIBS)
-
-integration: guests $(BUILD)/cvmm
-	BUILD=$(BUILD) CVMM=$(BUILD)/cvmm GUESTS=$(GUEST_DIR) \
-	  bash test/integration/run_guests.sh

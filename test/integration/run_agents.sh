@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Node agents as real processes over the real transport (UCX): connection and
+# transport checks between 2 and 4 agents, a guest run with -n 2, the job
+# cookie, a killed agent, agents in two network namespaces joined by a veth
+# pair, and agents started by Open MPI's mpirun. Checks that need root,
+# ip netns or mpirun say SKIP with the reason when they cannot run.
+#
+# Usage: test/integration/run_agents.sh   (BUILD, CVMM, GUESTS as in
+# run_guests.sh). Ends with "N passed, M failed".
+set -u
+
+BUILD=${BUILD:-build}
+CVMM=$(realpath -m -- "${CVMM:-$BUILD/cvmm}")
+GUESTS=$(realpath -m -- "${GUESTS:-$BUILD/guests}")
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-agents.XXXXXX") || exit 1
+NS_A=cvmm-t$$-a
+NS_B=cvmm-t$$-b
+npass=0
+nfail=0
+nskip=0
+
+cleanup() {
+	pkill -KILL -P $$ 2>/dev/null
+	ip netns del "$NS_A" 2>/dev/null
+	ip netns del "$NS_B" 2>/dev/null
+	rm -rf -- "$SCRATCH"
+}
+trap cleanup EXIT
+
+pass() { echo "PASS $1"; npass=$((npass + 1)); }
+skip() { echo "SKIP $1: $2"; nskip=$((nskip + 1)); }
+fail() {
+	echo "FAIL $1: $2"
+	shift 2
+	for f in "$@"; do
+		[ -f "$f" ] && sed 's/^/    /' "$f" | head -n 15
+	done
+	nfail=$((nfail + 1))
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# selftest NAME N [FLAGS...]: cvmm run -n N --selftest passes on every node.
+selftest() {
+	local name=$1 n=$2 out=$SCRATCH/$1
+	shift 2
+	timeout -k 5 90 "$CVMM" run -n "$n" "$@" --selftest >"$out.out" \
+		2>"$out.err"
+	local rc=$?
+	if [ $rc != 0 ]; then
+		fail "$name" "exit status $rc" "$out.out" "$out.err"
+	elif ! grep -q "^selftest: $n agents: all checks passed$" "$out.out" ||
+		[ "$(grep -c ': ok$' "$out.out")" != "$n" ]; then
+		fail "$name" "not every node passed" "$out.out" "$out.err"
+	else
+		pass "$name ($(grep -o 'over [^;]*' "$out.out" | head -n 1))"
+	fi
+}
+
+# guest NAME N GUEST ARGS...: output and status equal to the native run.
+guest() {
+	local name=$1 n=$2 g=$3 out=$SCRATCH/$1
+	shift 3
+	(cd "$SCRATCH" && "$GUESTS/$g" "$@" >"$out.nat" 2>/dev/null)
+	local nrc=$?
+	(cd "$SCRATCH" && timeout -k 5 60 "$CVMM" run -n "$n" \
+		--transport=tcp -- "$GUESTS/$g" "$@" >"$out.out" 2>"$out.err")
+	local rc=$?
+	if [ $rc != $nrc ]; then
+		fail "$name" "exit status $rc, native $nrc" "$out.err"
+	elif ! cmp -s "$out.nat" "$out.out"; then
+		fail "$name" "stdout differs from native" "$out.out"
+	else
+		pass "$name"
+	fi
+}
+
+# An agent given the wrong job cookie is refused by the coordinator (rank 0
+# logs it) and the job goes on with the right one.
+cookie_check() {
+	local port out=$SCRATCH/cookie
+	port=$(free_port)
+	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
+		--rank 0 --size 2 --coordinator "127.0.0.1:$port" \
+		--transport=tcp --selftest >"$out.r0" 2>"$out.r0err" &
+	local r0=$!
+	sleep 0.5
+	CVMM_JOB_COOKIE=fedcba9876543210 timeout -k 5 30 "$CVMM" agent \
+		--rank 1 --size 2 --coordinator "127.0.0.1:$port" \
+		--transport=tcp --timeout-ms 3000 --selftest \
+		>"$out.bad" 2>"$out.baderr"
+	local badrc=$?
+	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
+		--rank 1 --size 2 --coordinator "127.0.0.1:$port" \
+		--transport=tcp --selftest >"$out.r1" 2>"$out.r1err"
+	local r1rc=$?
+	wait $r0
+	local r0rc=$?
+	if [ $badrc = 0 ]; then
+		fail "cookie: wrong cookie refused" "the intruder joined" \
+			"$out.baderr" "$out.r0err"
+	elif ! grep -q 'cookie' "$out.r0err"; then
+		fail "cookie: wrong cookie refused" "rank 0 did not log it" \
+			"$out.r0err"
+	else
+		pass "cookie: wrong cookie refused and logged"
+	fi
+	if [ $r0rc != 0 ] || [ $r1rc != 0 ] ||
+		! grep -q 'all checks passed' "$out.r0"; then
+		fail "cookie: job completes with the right cookie" \
+			"status $r0rc/$r1rc" "$out.r0" "$out.r0err" "$out.r1err"
+	else
+		pass "cookie: job completes with the right cookie"
+	fi
+}
+
+# pid of the agent with rank R under launcher pid L
+agent_pid() {
+	local l=$1 r=$2 p
+	for p in $(pgrep -P "$l"); do
+		if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+			grep -qx "CVMM_BOOT_RANK=$r"; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# Kill agent RANK of a 3-node VM running a sleeper: every other agent ends
+# within 5 s with "node RANK lost" and cvmm run returns non-zero.
+lost_check() {
+	local rank=$1 out=$SCRATCH/lost$1 l pid t0 t1
+	(cd "$SCRATCH" && exec timeout -k 5 60 "$CVMM" run -n 3 \
+		--transport=tcp -- "$GUESTS/sleeper" 40 >"$out.out" \
+		2>"$out.err") &
+	local sub=$!
+	for _ in $(seq 1 100); do
+		grep -q sleeping "$out.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	l=$(pgrep -P $sub) # timeout's child: the launcher, parent of agents
+	pid=$(agent_pid "$l" "$rank")
+	if [ -z "$pid" ]; then
+		fail "lost node $rank" "agent $rank not found" "$out.err"
+		return
+	fi
+	t0=$(date +%s.%N)
+	kill -KILL "$pid"
+	wait $sub
+	local rc=$?
+	t1=$(date +%s.%N)
+	local secs
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	if [ $rc = 0 ]; then
+		fail "lost node $rank" "cvmm run exited 0" "$out.err"
+	elif awk -v s="$secs" 'BEGIN { exit !(s > 6.5) }'; then
+		fail "lost node $rank" "took $secs s to end (limit 5 s)" \
+			"$out.err"
+	elif [ "$rank" != 0 ] && ! grep -q "node $rank lost" "$out.err"; then
+		fail "lost node $rank" "no 'node $rank lost' line" "$out.err"
+	else
+		pass "lost node $rank: job ended in $secs s, status $rc"
+	fi
+}
+
+netns_check() {
+	if [ "$(id -u)" != 0 ]; then
+		skip "netns" "not root"
+		return
+	fi
+	if ! ip netns add "$NS_A" 2>/dev/null; then
+		skip "netns" "ip netns add failed"
+		return
+	fi
+	ip netns add "$NS_B" &&
+		ip link add cvmm$$a type veth peer name cvmm$$b &&
+		ip link set cvmm$$a netns "$NS_A" &&
+		ip link set cvmm$$b netns "$NS_B" &&
+		ip -n "$NS_A" addr add 169.254.77.1/30 dev cvmm$$a &&
+		ip -n "$NS_B" addr add 169.254.77.2/30 dev cvmm$$b &&
+		ip -n "$NS_A" link set cvmm$$a up &&
+		ip -n "$NS_B" link set cvmm$$b up &&
+		ip -n "$NS_A" link set lo up && ip -n "$NS_B" link set lo up
+	if [ $? != 0 ]; then
+		fail "netns" "could not set up the veth pair"
+		return
+	fi
+	local out=$SCRATCH/netns cookie=00112233445566aa
+	CVMM_JOB_COOKIE=$cookie timeout -k 5 90 ip netns exec "$NS_A" \
+		"$CVMM" agent --rank 0 --size 2 --transport=tcp \
+		--coordinator 169.254.77.1:7411 --iface cvmm$$a --selftest \
+		>"$out.a" 2>"$out.aerr" &
+	local a=$!
+	CVMM_JOB_COOKIE=$cookie timeout -k 5 90 ip netns exec "$NS_B" \
+		"$CVMM" agent --rank 1 --size 2 --transport=tcp \
+		--coordinator 169.254.77.1:7411 --iface cvmm$$b --selftest \
+		>"$out.b" 2>"$out.berr"
+	local brc=$?
+	wait $a
+	local arc=$?
+	if [ $arc != 0 ] || [ $brc != 0 ] ||
+		! grep -q 'all checks passed' "$out.a"; then
+		fail "netns: two hosts over a veth pair" "status $arc/$brc" \
+			"$out.a" "$out.aerr" "$out.berr"
+	else
+		pass "netns: two hosts over a veth pair (169.254.77.0/30)"
+	fi
+}
+
+mpirun_check() {
+	if ! command -v mpirun >/dev/null; then
+		skip "mpirun" "mpirun not installed"
+		return
+	fi
+	local out=$SCRATCH/mpi flags=(--oversubscribe -np 2)
+	[ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+	timeout -k 5 120 mpirun "${flags[@]}" "$CVMM" agent --transport=tcp \
+		--selftest >"$out.out" 2>"$out.err"
+	local rc=$?
+	if [ $rc != 0 ] || ! grep -q 'all checks passed' "$out.out"; then
+		fail "mpirun: 2 agents connect" "status $rc" "$out.out" \
+			"$out.err"
+	else
+		pass "mpirun: 2 agents connect ($(grep -c ': ok$' "$out.out") ok)"
+	fi
+	(cd "$SCRATCH" && timeout -k 5 120 mpirun "${flags[@]}" "$CVMM" agent \
+		--transport=tcp -- "$GUESTS/hello" 3 mpi >"$out.hello" \
+		2>"$out.herr")
+	rc=$?
+	if [ $rc != 3 ] || [ "$(grep -c '^argc 3' "$out.hello")" != 1 ]; then
+		fail "mpirun: guest output once, status from rank 0" \
+			"status $rc" "$out.hello" "$out.herr"
+	else
+		pass "mpirun: guest output once, status from rank 0"
+	fi
+}
+
+selftest "selftest -n 2 tcp" 2 --transport=tcp
+selftest "selftest -n 4 tcp" 4 --transport=tcp
+selftest "selftest -n 2 shm" 2 --transport=shm
+selftest "selftest -n 2 auto, poll" 2 --progress=poll
+selftest "selftest -n 2 tcp, event" 2 --transport=tcp --progress=event
+guest "guest hello on 2 nodes" 2 hello 3 two words
+guest "guest mutex on 2 nodes" 2 mutex
+cookie_check
+lost_check 2
+lost_check 0
+netns_check
+mpirun_check
+
+echo "$npass passed, $nfail failed, $nskip skipped"
+[ "$nfail" = 0 ]
