@@ -1,0 +1,450 @@
+/* Bootstrap sockets: "HOST:PORT" and "unix:/path" addresses, listening,
+ * connecting with retries, whole-message I/O under a deadline, and the wire
+ * encoding of boot_wire.h (little-endian, field by field). */
+#include "rdma/boot_int.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "common/log.h"
+
+#define BOOT_SOCK_RETRY_MIN_MS 20
+#define BOOT_SOCK_RETRY_MAX_MS 500
+
+typedef struct boot_sock_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+} boot_sock_addr_t;
+
+uint64_t boot_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int boot_left_ms(uint64_t deadline)
+{
+	uint64_t now = boot_now_ms();
+
+	if (now >= deadline)
+		return 0;
+	if (deadline - now > 0x7fffffff)
+		return 0x7fffffff;
+	return (int)(deadline - now);
+}
+
+const char *boot_sock_unix_path(const char *addr)
+{
+	return strncmp(addr, "unix:", 5) == 0 ? addr + 5 : NULL;
+}
+
+static cvmm_status_t boot_sock_resolve_unix(const char *path,
+					    boot_sock_addr_t *a)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&a->ss;
+
+	if (path[0] == '\0' || strlen(path) >= sizeof(un->sun_path)) {
+		log_error("bad bootstrap address unix:%s: want unix:/path "
+			  "shorter than %zu bytes",
+			  path, sizeof(un->sun_path));
+		return CVMM_ERR_INVALID;
+	}
+	memset(a, 0, sizeof(*a));
+	un->sun_family = AF_UNIX;
+	strcpy(un->sun_path, path);
+	a->len = (socklen_t)sizeof(*un);
+	return CVMM_OK;
+}
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host and a non-zero port. */
+static bool boot_sock_split(const char *addr, char *host, size_t n,
+			    char *port, size_t pn)
+{
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (!colon || colon == addr)
+		return false;
+	hl = (size_t)(colon - addr);
+	if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (hl == 0 || hl >= n || *end || errno || p < 1 || p > 65535 ||
+	    strlen(colon + 1) >= pn)
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	strcpy(port, colon + 1);
+	return true;
+}
+
+/* The first address getaddrinfo gives for addr: rank 0 binds it and the
+ * other ranks connect to it, so both sides must resolve HOST alike. */
+static cvmm_status_t boot_sock_resolve(const char *addr, boot_sock_addr_t *a)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res;
+	char host[256], port[8];
+	int rc;
+
+	if (boot_sock_unix_path(addr))
+		return boot_sock_resolve_unix(boot_sock_unix_path(addr), a);
+	if (!boot_sock_split(addr, host, sizeof(host), port, sizeof(port))) {
+		log_error("bad bootstrap address %s: want HOST:PORT with a "
+			  "port from 1 to 65535, or unix:/path",
+			  addr);
+		return CVMM_ERR_INVALID;
+	}
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		log_error("cannot resolve bootstrap address %s: %s", addr,
+			  gai_strerror(rc));
+		return CVMM_ERR_INVALID;
+	}
+	memset(a, 0, sizeof(*a));
+	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return CVMM_OK;
+}
+
+/* A UNIX socket file nobody listens on is left over from a dead job. */
+static void boot_sock_unlink_stale(const boot_sock_addr_t *a)
+{
+	const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
+	struct stat st;
+	int fd;
+
+	if (stat(un->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 &&
+	    errno == ECONNREFUSED) {
+		log_warn("removing stale bootstrap socket %s", un->sun_path);
+		unlink(un->sun_path);
+	}
+	close(fd);
+}
+
+cvmm_status_t boot_sock_listen(const char *addr, int *out)
+{
+	boot_sock_addr_t a;
+	int one = 1;
+	int fd;
+
+	if (boot_sock_resolve(addr, &a) != CVMM_OK)
+		return CVMM_ERR_INVALID;
+	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		log_error("bootstrap socket for %s: %m", addr);
+		return CVMM_ERR_IO;
+	}
+	if (a.ss.ss_family == AF_UNIX)
+		boot_sock_unlink_stale(&a);
+	else
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
+	    listen(fd, 128) != 0) {
+		log_error("cannot listen for the bootstrap on %s: %m", addr);
+		close(fd);
+		return CVMM_ERR_IO;
+	}
+	*out = fd;
+	return CVMM_OK;
+}
+
+/* One connection attempt. *retry: nobody listens yet, try again later. */
+static int boot_sock_try(const boot_sock_addr_t *a, uint64_t deadline,
+			 bool *retry)
+{
+	socklen_t sl = sizeof(int);
+	struct pollfd p;
+	int one = 1, err = 0, fd;
+
+	*retry = false;
+	fd = socket(a->ss.ss_family,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+			err = ETIMEDOUT;
+			if (poll(&p, 1, boot_left_ms(deadline)) == 1)
+				getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+		}
+	}
+	if (err == 0) {
+		if (a->ss.ss_family != AF_UNIX)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+		return fd;
+	}
+	close(fd);
+	*retry = err == ECONNREFUSED || err == ENOENT || err == EAGAIN ||
+		 err == ETIMEDOUT || err == ECONNRESET || err == EINTR ||
+		 err == EHOSTUNREACH || err == ENETUNREACH;
+	errno = err;
+	return -1;
+}
+
+cvmm_status_t boot_sock_connect(const char *addr, int timeout_ms, int *out)
+{
+	uint64_t deadline = boot_now_ms() + (uint64_t)timeout_ms;
+	int delay = BOOT_SOCK_RETRY_MIN_MS;
+	boot_sock_addr_t a;
+	bool retry;
+	int fd;
+
+	if (boot_sock_resolve(addr, &a) != CVMM_OK)
+		return CVMM_ERR_INVALID;
+	for (;;) {
+		fd = boot_sock_try(&a, deadline, &retry);
+		if (fd >= 0) {
+			*out = fd;
+			return CVMM_OK;
+		}
+		if (!retry) {
+			log_error("cannot connect to the bootstrap coordinator "
+				  "at %s: %m",
+				  addr);
+			return CVMM_ERR_IO;
+		}
+		if (boot_left_ms(deadline) == 0)
+			break;
+		poll(NULL, 0, delay < boot_left_ms(deadline) ?
+				      delay : boot_left_ms(deadline));
+		delay = delay * 2 > BOOT_SOCK_RETRY_MAX_MS ?
+				BOOT_SOCK_RETRY_MAX_MS : delay * 2;
+	}
+	log_error("cannot reach the bootstrap coordinator at %s within %d ms: "
+		  "%m",
+		  addr, timeout_ms);
+	return CVMM_ERR_TIMEOUT;
+}
+
+/* Waits for events on fd; CVMM_ERR_TIMEOUT once deadline passed. */
+static cvmm_status_t boot_sock_wait(int fd, short events, uint64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int rc;
+
+	do {
+		rc = poll(&p, 1, boot_left_ms(deadline));
+	} while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		return CVMM_ERR_IO;
+	return rc == 0 ? CVMM_ERR_TIMEOUT : CVMM_OK;
+}
+
+cvmm_status_t boot_sock_read(int fd, void *buf, size_t len, uint64_t deadline)
+{
+	uint8_t *p = buf;
+	cvmm_status_t st;
+	ssize_t n;
+
+	while (len > 0) {
+		n = recv(fd, p, len, 0);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0 || errno == ECONNRESET)
+			return CVMM_ERR_PEER;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return CVMM_ERR_IO;
+		st = boot_sock_wait(fd, POLLIN, deadline);
+		if (st != CVMM_OK)
+			return st;
+	}
+	return CVMM_OK;
+}
+
+cvmm_status_t boot_sock_write(int fd, const void *buf, size_t len,
+			      uint64_t deadline)
+{
+	const uint8_t *p = buf;
+	cvmm_status_t st;
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n >= 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (errno == EPIPE || errno == ECONNRESET)
+			return CVMM_ERR_PEER;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return CVMM_ERR_IO;
+		st = boot_sock_wait(fd, POLLOUT, deadline);
+		if (st != CVMM_OK)
+			return st;
+	}
+	return CVMM_OK;
+}
+
+cvmm_status_t boot_sock_send(int fd, boot_wire_type_t type, uint32_t seq,
+			     const void *payload, uint32_t len,
+			     uint64_t deadline)
+{
+	uint8_t raw[sizeof(boot_wire_hdr_t)];
+	cvmm_status_t st;
+
+	boot_wire_hdr_pack(raw, type, seq, len);
+	st = boot_sock_write(fd, raw, sizeof(raw), deadline);
+	if (st == CVMM_OK && len > 0)
+		st = boot_sock_write(fd, payload, len, deadline);
+	return st;
+}
+
+void boot_sock_peer(int fd, char *buf, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(buf, n, "an unknown peer");
+	} else if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+		snprintf(buf, n, "pid %d", (int)cred.pid);
+	} else {
+		snprintf(buf, n, "a local peer");
+	}
+}
+
+/* ---- wire encoding ------------------------------------------------------ */
+
+static void boot_put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static uint32_t boot_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+void boot_wire_hdr_pack(uint8_t raw[16], boot_wire_type_t type, uint32_t seq,
+			uint32_t len)
+{
+	uint16_t ver = htole16(BOOT_WIRE_VERSION), ty = htole16(type);
+
+	boot_put32(raw + offsetof(boot_wire_hdr_t, magic), BOOT_WIRE_MAGIC);
+	memcpy(raw + offsetof(boot_wire_hdr_t, version), &ver, 2);
+	memcpy(raw + offsetof(boot_wire_hdr_t, type), &ty, 2);
+	boot_put32(raw + offsetof(boot_wire_hdr_t, seq), seq);
+	boot_put32(raw + offsetof(boot_wire_hdr_t, len), len);
+}
+
+cvmm_status_t boot_wire_hdr_unpack(const uint8_t raw[16], boot_wire_hdr_t *h)
+{
+	uint16_t ver, ty;
+
+	memcpy(&ver, raw + offsetof(boot_wire_hdr_t, version), 2);
+	memcpy(&ty, raw + offsetof(boot_wire_hdr_t, type), 2);
+	h->magic = boot_get32(raw + offsetof(boot_wire_hdr_t, magic));
+	h->version = le16toh(ver);
+	h->type = le16toh(ty);
+	h->seq = boot_get32(raw + offsetof(boot_wire_hdr_t, seq));
+	h->len = boot_get32(raw + offsetof(boot_wire_hdr_t, len));
+	if (h->magic != BOOT_WIRE_MAGIC || h->version != BOOT_WIRE_VERSION)
+		return CVMM_ERR_INVALID;
+	return CVMM_OK;
+}
+
+void boot_wire_hello_pack(uint8_t raw[16], const boot_wire_hello_t *h)
+{
+	uint64_t c = htole64(h->cookie);
+
+	memcpy(raw + offsetof(boot_wire_hello_t, cookie), &c, 8);
+	boot_put32(raw + offsetof(boot_wire_hello_t, rank), h->rank);
+	boot_put32(raw + offsetof(boot_wire_hello_t, size), h->size);
+}
+
+void boot_wire_hello_unpack(const uint8_t raw[16], boot_wire_hello_t *h)
+{
+	uint64_t c;
+
+	memcpy(&c, raw + offsetof(boot_wire_hello_t, cookie), 8);
+	h->cookie = le64toh(c);
+	h->rank = boot_get32(raw + offsetof(boot_wire_hello_t, rank));
+	h->size = boot_get32(raw + offsetof(boot_wire_hello_t, size));
+}
+
+void boot_wire_abort_pack(uint8_t raw[8], uint32_t reason, uint32_t rank)
+{
+	boot_put32(raw + offsetof(boot_wire_abort_t, reason), reason);
+	boot_put32(raw + offsetof(boot_wire_abort_t, rank), rank);
+}
+
+void boot_wire_abort_unpack(const uint8_t raw[8], boot_wire_abort_t *a)
+{
+	a->reason = boot_get32(raw + offsetof(boot_wire_abort_t, reason));
+	a->rank = boot_get32(raw + offsetof(boot_wire_abort_t, rank));
+}
+
+const char *boot_wire_reason_str(uint32_t reason)
+{
+	static const char *const str[BOOT_ABORT_LAST] = {
+		[BOOT_ABORT_SIZE] = "gave a different job size",
+		[BOOT_ABORT_RANK] = "is out of range",
+		[BOOT_ABORT_DUP] = "has already joined",
+		[BOOT_ABORT_LOST] = "disconnected",
+		[BOOT_ABORT_TIMEOUT] = "did not arrive in time",
+		[BOOT_ABORT_PROTO] = "sent a malformed message",
+		[BOOT_ABORT_TOO_BIG] = "made the table too big",
+	};
+
+	if (reason >= BOOT_ABORT_LAST || !str[reason])
+		return "failed for an unknown reason";
+	return str[reason];
+}
