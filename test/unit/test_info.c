@@ -1,0 +1,283 @@
+/* Unit tests for core/info.c and info_rdma.c: `cvmm info` run in-process
+ * with stdout redirected to a temporary file; text sections, the vCPU
+ * placement rule, the RDMA verdict on this host, JSON shape, bad options. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <hwloc.h>
+#include <infiniband/verbs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "core/info.h"
+
+#define OUT_MAX (256 << 10)
+
+static char out[OUT_MAX];
+
+/* Runs info_main(argv) with stdout captured into out; returns its status. */
+static int run_info(char **argv)
+{
+	char path[] = "/tmp/cvmm-test-info-XXXXXX";
+	int argc = 0, fd, saved, rc;
+	ssize_t n, got = 0;
+
+	while (argv[argc])
+		argc++;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	rc = info_main(argc, argv);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	while ((n = read(fd, out + got, sizeof(out) - 1 - (size_t)got)) > 0)
+		got += n;
+	out[got] = '\0';
+	close(fd);
+	return rc;
+}
+
+/* Same with error logs silenced (bad options log on purpose). */
+static int run_info_quiet(char **argv)
+{
+	log_level_t saved = log_level;
+	int rc;
+
+	log_level = LOG_LVL_FATAL;
+	rc = run_info(argv);
+	log_level = saved;
+	return rc;
+}
+
+static void assert_has(const char *needle)
+{
+	if (!strstr(out, needle))
+		fail_msg("missing \"%s\" in output:\n%s", needle, out);
+}
+
+static int host_cores(void)
+{
+	hwloc_topology_t topo;
+	int n;
+
+	assert_int_equal(hwloc_topology_init(&topo), 0);
+	assert_int_equal(hwloc_topology_load(topo), 0);
+	n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+	hwloc_topology_destroy(topo);
+	return n;
+}
+
+static void test_text_sections(void **state)
+{
+	char *argv[] = { "info", NULL };
+
+	assert_int_equal(run_info(argv), 0);
+	assert_has("host topology (hwloc)");
+	assert_has("  packages ");
+	assert_has("  numa nodes ");
+	assert_has("  cores ");
+	assert_has("  pus ");
+	assert_has("rdma devices (libibverbs)");
+	assert_has("ucx transports (ucx ");
+	assert_has("kernel features (for this user");
+	assert_has("userfaultfd");
+	assert_has("syscall user dispatch");
+	assert_has("seccomp RET_TRAP");
+	assert_has("\nverdict: cvmm run will use ");
+	assert_has("syscall interception: ");
+	assert_has("multi-node coherence: ");
+}
+
+static void test_text_no_rdma(void **state)
+{
+	struct ibv_device **list;
+	char *argv[] = { "info", NULL };
+	int n = 0;
+
+	list = ibv_get_device_list(&n);
+	if (list)
+		ibv_free_device_list(list);
+	if (list && n > 0) {
+		print_message("note: this host has %d RDMA device(s): "
+			      "skipping the no-device checks\n", n);
+		skip();
+	}
+	assert_int_equal(run_info(argv), 0);
+	assert_has("no RDMA device");
+	assert_has("docs/softroce.md");
+	assert_has("verdict: cvmm run will use tcp (no RDMA device");
+	assert_has("tcp on ");
+}
+
+/* vcpu i -> first PU of core i mod ncores, as vm_place_vcpus does. */
+static void assert_vcpu_rule(int nvcpus)
+{
+	hwloc_topology_t topo;
+	int ncores;
+	char line[128];
+
+	assert_int_equal(hwloc_topology_init(&topo), 0);
+	assert_int_equal(hwloc_topology_load(topo), 0);
+	ncores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+	assert_true(ncores > 0);
+	for (int i = 0; i < nvcpus; i++) {
+		hwloc_obj_t core = hwloc_get_obj_by_type(
+			topo, HWLOC_OBJ_CORE, (unsigned)(i % ncores));
+		hwloc_obj_t pu = hwloc_get_obj_inside_cpuset_by_type(
+			topo, core->cpuset, HWLOC_OBJ_PU, 0);
+
+		snprintf(line, sizeof(line), "    vcpu %d -> pu %u (core %d", i,
+			 pu->os_index, i % ncores);
+		assert_has(line);
+	}
+	snprintf(line, sizeof(line), "    vcpu %d -> ", nvcpus);
+	assert_null(strstr(out, line));
+	hwloc_topology_destroy(topo);
+}
+
+static void test_vcpus_map(void **state)
+{
+	char *short_opt[] = { "info", "-v", "4", NULL };
+	char *long_opt[] = { "info", "--vcpus", "4", NULL };
+	char *eq_opt[] = { "info", "--vcpus=4", NULL };
+
+	assert_int_equal(run_info(short_opt), 0);
+	assert_has("vcpu placement for -v 4 (vcpu i -> first pu of core i "
+		   "mod ");
+	assert_vcpu_rule(4);
+	assert_int_equal(run_info(long_opt), 0);
+	assert_vcpu_rule(4);
+	assert_int_equal(run_info(eq_opt), 0);
+	assert_vcpu_rule(4);
+}
+
+static void test_vcpus_default(void **state)
+{
+	char *argv[] = { "info", NULL };
+	char want[64];
+	int ncores = host_cores();
+
+	assert_int_equal(run_info(argv), 0);
+	snprintf(want, sizeof(want), "vcpu placement for -v %d ", ncores);
+	assert_has(want);
+	assert_vcpu_rule(ncores);
+}
+
+/* Braces and brackets balance outside strings, and never go negative. */
+static void assert_json_balanced(const char *s)
+{
+	int depth = 0;
+	bool in_str = false;
+
+	for (; *s; s++) {
+		if (in_str) {
+			if (*s == '\\' && s[1])
+				s++;
+			else if (*s == '"')
+				in_str = false;
+			continue;
+		}
+		if (*s == '"')
+			in_str = true;
+		else if (*s == '{' || *s == '[')
+			depth++;
+		else if (*s == '}' || *s == ']')
+			assert_true(--depth >= 0);
+	}
+	assert_false(in_str);
+	assert_int_equal(depth, 0);
+}
+
+static int count(const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = out; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void test_json(void **state)
+{
+	char *argv[] = { "info", "--format=json", "-v", "4", NULL };
+	char *spaced[] = { "info", "--format", "json", NULL };
+	static const char *const keys[] = {
+		"\"topology\": {", "\"rdma\": {", "\"devices\": [",
+		"\"ucx\": {", "\"version\": \"", "\"transports\": [",
+		"\"kernel\": {", "\"userfaultfd\": {", "\"minor_shmem\": ",
+		"\"syscall_user_dispatch\": ", "\"verdict\": {",
+		"\"transport\": \"", "\"syscall_interception\": \"",
+		"\"uffd_minor_shmem\": ",
+	};
+
+	assert_int_equal(run_info(argv), 0);
+	assert_int_equal(out[0], '{');
+	assert_json_balanced(out);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_has(keys[i]);
+	assert_int_equal(count("{\"vcpu\": "), 4);
+	assert_null(strstr(out, "verdict: "));
+	assert_int_equal(run_info(spaced), 0);
+	assert_json_balanced(out);
+	assert_has("\"verdict\": {");
+}
+
+static void test_bad_options(void **state)
+{
+	char *cases[][4] = {
+		{ "info", "--bogus", NULL },
+		{ "info", "-v", "0", NULL },
+		{ "info", "-v", "abc", NULL },
+		{ "info", "-v", "4x", NULL },
+		{ "info", "--vcpus=100000", NULL },
+		{ "info", "-v", NULL },
+		{ "info", "--format=xml", NULL },
+		{ "info", "--format", NULL },
+		{ "info", "extra", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = run_info_quiet(cases[i]);
+
+		if (rc == 0)
+			fail_msg("case %zu (%s %s) returned 0", i, cases[i][1],
+				 cases[i][2] ? cases[i][2] : "");
+		assert_string_equal(out, "");
+	}
+}
+
+static void test_help(void **state)
+{
+	char *argv[] = { "info", "--help", NULL };
+
+	assert_int_equal(run_info(argv), 0);
+	assert_has("usage: cvmm info");
+	assert_null(strstr(out, "verdict"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_text_sections),
+		cmocka_unit_test(test_text_no_rdma),
+		cmocka_unit_test(test_vcpus_map),
+		cmocka_unit_test(test_vcpus_default),
+		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_help),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
