@@ -89,12 +89,14 @@ $(BUILD)/test/test_%: test/unit/test_%.c $(BUILD)/libcvmm.a
 -include test/guests/guests.mk
 -include test/fuzz/fuzz.mk
 -include bench/bench.mk
+-include test/integration/probe.mk
+-include bench/workloads/workloads.mk
 
 run: deps
 	@$(MAKE) --no-print-directory all guests
 	@BUILD=$(BUILD) bench/demo.sh
 
-integration: guests $(BUILD)/cvmm
+integration: guests workloads $(BUILD)/cvmm $(BUILD)/test/boot_probe
 	BUILD=$(BUILD) CVMM=$(BUILD)/cvmm GUESTS=$(BUILD)/guests \
 	  bash test/integration/run_all.sh
 
@@ -102,7 +104,7 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 test: deps
-	@$(MAKE) --no-print-directory all guests unit
+	@$(MAKE) --no-print-directory all guests workloads unit
 	@$(MAKE) --no-print-directory integration
 
 format:

@@ -12,7 +12,9 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "core/gmem.h"
+#include "core/info.h"
 #include "core/loader.h"
+#include "core/node.h"
 #include "core/sys.h"
 #include "core/vcpu.h"
 #include "iosrv/iosrv.h"
@@ -60,6 +62,7 @@ static const cfg_field_t core_fields[] = {
 
 static const cfg_table_t tables[] = {
 	{ "core", core_fields, &opts },
+	{ "node", node_fields, &node_opts },
 	{ NULL },
 };
 
@@ -69,10 +72,14 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: cvmm run [options] [--] program [args...]\n"
+		"       cvmm run -n N --selftest[=bench]\n"
+		"       cvmm agent [options] [--] program [args...]  "
+		"(under mpirun/srun)\n"
+		"       cvmm info [-v N] [--format=text|json]\n"
 		"       cvmm syscalls [--format=table|csv]\n"
 		"       cvmm --help | --version\n\n"
 		"Runs an unmodified static x86-64 Linux program on a virtual "
-		"SMP.\n\noptions (also CVMM_CORE_<NAME> variables and "
+		"SMP.\n\noptions (also CVMM_<MODULE>_<NAME> variables and "
 		"--config files):\n");
 	cfg_help(tables, out);
 }
@@ -141,7 +148,8 @@ static char *program_find(const char *name)
 /* ---- startup: an ordered table of modules ------------------------------- */
 
 typedef struct run_ctx {
-	char *prog;     /* host path of the guest executable */
+	bool agent;     /* started as a node agent (cvmm agent) */
+	char *prog;     /* host path of the guest executable; NULL: selftest */
 	char **argv;    /* guest argv */
 	guest_regs_t regs;
 	int exit_code;  /* set by a failing step */
@@ -155,7 +163,7 @@ static int step_gmem(run_ctx_t *c)
 static int step_iosrv(run_ctx_t *c)
 {
 	char abs[PATH_MAX];
-	const char *exe = realpath(c->prog, abs) ? abs : c->prog;
+	const char *exe = !c->prog ? "" : realpath(c->prog, abs) ? abs : c->prog;
 
 	return iosrv_init(&cvmm_iosrv, opts.root, opts.vcpus, exe) == CVMM_OK
 		       ? 0
@@ -193,9 +201,20 @@ static int step_entry(run_ctx_t *c)
 	return 0;
 }
 
+static int step_node(run_ctx_t *c)
+{
+	if (!c->agent)
+		return 0;
+	c->exit_code = CVMM_EXIT_FAILURE;
+	return node_start(&cvmm_gmem, &cvmm_vm) == CVMM_OK ? 0 : -1;
+}
+
 static int step_load(run_ctx_t *c)
 {
 	char err[256] = "";
+
+	if (!c->prog || node_rank() != 0)
+		return 0; /* node 0 runs the program; the rest serve */
 	cvmm_status_t st = loader_load(&cvmm_gmem, c->prog, c->argv, environ,
 				       &c->regs, &image, err, sizeof(err));
 
@@ -214,12 +233,14 @@ static const struct {
 	{ "i/o server", step_iosrv },
 	{ "vcpus", step_vm },
 	{ "trap entry", step_entry },
+	{ "node", step_node },
 	{ "loader", step_load },
 };
 
-static int cmd_run(int argc, char **argv)
+/* cvmm run and cvmm agent: one agent, or (run -n N) the local launcher. */
+static int cmd_run(int argc, char **argv, bool agent)
 {
-	run_ctx_t c = { .exit_code = 1 };
+	run_ctx_t c = { .exit_code = 1, .agent = agent };
 	int argi = 2;
 	vthread_t *vt;
 
@@ -232,21 +253,37 @@ static int cmd_run(int argc, char **argv)
 		cfg_show(tables, stdout);
 		return 0;
 	}
-	if (argi >= argc) {
+	if (argi >= argc && !node_opts.selftest) {
 		usage(stderr);
 		return 2;
 	}
-	c.argv = &argv[argi];
-	c.prog = program_find(argv[argi]);
-	if (!c.prog) {
-		log_error("%s: command not found", argv[argi]);
-		return 127;
+	if (!agent && node_opts.selftest && node_opts.nodes < 2) {
+		log_error("--selftest checks the fabric between agents: "
+			  "use -n 2 or more");
+		return 2;
 	}
+	if (!agent && node_opts.nodes > 1)
+		return node_launch(node_opts.nodes, argc, argv);
+	c.agent = agent || node_opts.selftest;
+	if (argi < argc) {
+		c.argv = &argv[argi];
+		c.prog = program_find(argv[argi]);
+		if (!c.prog) {
+			log_error("%s: command not found", argv[argi]);
+			return 127;
+		}
+	}
+	if (node_opts.selftest)
+		c.prog = NULL;
 	for (size_t i = 0; i < sizeof(run_steps) / sizeof(run_steps[0]); i++) {
 		log_debug("starting %s", run_steps[i].name);
 		if (run_steps[i].init(&c) != 0)
 			return c.exit_code; /* the process exit tears down */
 	}
+	if (node_opts.selftest)
+		node_leave(node_selftest(&cvmm_gmem, node_opts.selftest));
+	if (node_rank() != 0)
+		node_serve();
 	vt = vm_thread_new(&cvmm_vm, &c.regs);
 	if (!vt || vm_thread_run(&cvmm_vm, vt) != 0)
 		return 1;
@@ -281,7 +318,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "run") == 0)
-		return cmd_run(argc, argv);
+		return cmd_run(argc, argv, false);
+	if (strcmp(argv[1], "agent") == 0)
+		return cmd_run(argc, argv, true);
+	if (strcmp(argv[1], "info") == 0)
+		return info_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "syscalls") == 0)
 		return cmd_syscalls(argc, argv);
 	if (strcmp(argv[1], "--version") == 0) {

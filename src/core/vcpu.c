@@ -312,6 +312,8 @@ void vm_exit(vm_t *vm, int status, const char *reason)
 		log_emit(LOG_LVL_ERROR, __FILE__, __LINE__, "%s", reason);
 	if (vm->stats_file)
 		stats_report(vm, vm->stats_file, stderr);
+	if (vm->on_exit)
+		vm->on_exit(status);
 	_exit(status);
 }
 

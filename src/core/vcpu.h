@@ -90,6 +90,7 @@ typedef struct vm {
 	const char *exe_path;      /* guest path as given */
 	const struct loader_image *image; /* for naming guest addresses */
 	const char *stats_file;    /* --stats: NULL off, "-" stderr only */
+	void (*on_exit)(int status); /* before the process exits (node.c) */
 	uint64_t t_start;          /* ns */
 } vm_t;
 

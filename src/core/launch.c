@@ -1,0 +1,143 @@
+/* cvmm run -n N on one machine: N agent processes of this same program and
+ * the bootstrap they meet at. Node 0 keeps the terminal (the guest's stdin,
+ * stdout and stderr); the others get /dev/null for stdin and stdout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "core/node.h"
+
+#define LAUNCH_GRACE_MS 6000 /* others' time to notice and exit */
+
+static void launch_child(const boot_launcher_t *bl, int rank, int nodes,
+			 char **argv)
+{
+	char *env[4];
+	int null;
+
+	boot_launcher_env(bl, rank, env);
+	for (int i = 0; i < 4; i++) {
+		if (!env[i] || putenv(env[i]) != 0) {
+			log_error("agent %d: out of memory for its environment",
+				  rank);
+			_exit(CVMM_EXIT_FAILURE);
+		}
+	}
+	/* More agents than cores: polling agents would starve each other
+	 * (measured: ~200 us per get instead of ~30 us with event). The
+	 * command line and an explicit variable still win. */
+	if (nodes > sysconf(_SC_NPROCESSORS_ONLN))
+		setenv("CVMM_NODE_PROGRESS", "event", 0);
+	if (rank != 0) {
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+		}
+	}
+	execv("/proc/self/exe", argv);
+	log_error("cannot start agent %d: %m", rank);
+	_exit(CVMM_EXIT_FAILURE);
+}
+
+static int status_code(int ws)
+{
+	if (WIFEXITED(ws))
+		return WEXITSTATUS(ws);
+	return WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : CVMM_EXIT_FAILURE;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* Waits for every agent; node 0's status is the job's. Once node 0 is gone
+ * the others get LAUNCH_GRACE_MS to follow before they are killed. */
+static int launch_wait(pid_t *pids, int nodes)
+{
+	int left = 0, result = CVMM_EXIT_FAILURE, ws;
+	long deadline = 0;
+
+	for (int i = 0; i < nodes; i++)
+		left += pids[i] > 0;
+	if (pids[0] <= 0) /* node 0 never started: end the others */
+		deadline = now_ms();
+
+	while (left > 0) {
+		pid_t pid = waitpid(-1, &ws, deadline ? WNOHANG : 0);
+
+		if (pid < 0 && errno != EINTR)
+			break;
+		if (pid <= 0) {
+			if (now_ms() > deadline) {
+				for (int i = 0; i < nodes; i++)
+					if (pids[i] > 0)
+						kill(pids[i], SIGKILL);
+				deadline = now_ms() + 1000000;
+			}
+			usleep(20000);
+			continue;
+		}
+		for (int i = 0; i < nodes; i++) {
+			if (pids[i] != pid)
+				continue;
+			pids[i] = 0;
+			left--;
+			if (i == 0) {
+				result = status_code(ws);
+				deadline = now_ms() + LAUNCH_GRACE_MS;
+			} else if (status_code(ws) != 0) {
+				log_debug("agent %d ended with status %d", i,
+					  status_code(ws));
+			}
+		}
+	}
+	return result;
+}
+
+int node_launch(int nodes, int argc, char **argv)
+{
+	boot_launcher_t *bl;
+	pid_t *pids;
+	char **av;
+	int ret;
+
+	if (boot_launcher_start(nodes, node_opts.timeout_ms, &bl) != CVMM_OK)
+		return CVMM_EXIT_FAILURE;
+	pids = calloc((size_t)nodes, sizeof(*pids));
+	av = calloc((size_t)argc + 1, sizeof(*av));
+	if (!pids || !av) {
+		boot_launcher_stop(bl);
+		return CVMM_EXIT_FAILURE;
+	}
+	memcpy(av, argv, (size_t)argc * sizeof(*av));
+	av[1] = "agent";
+	fflush(NULL);
+	for (int r = 0; r < nodes; r++) {
+		pids[r] = fork();
+		if (pids[r] == 0)
+			launch_child(bl, r, nodes, av);
+		if (pids[r] < 0) {
+			log_error("cannot start agent %d: %m", r);
+			pids[r] = 0;
+		}
+	}
+	/* Ctrl-C reaches the agents through the process group. */
+	signal(SIGINT, SIG_IGN);
+	ret = launch_wait(pids, nodes);
+	boot_launcher_stop(bl);
+	free(av);
+	free(pids);
+	return ret;
+}
