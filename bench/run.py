@@ -9,6 +9,14 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            fib(N) recursively, wall time natively and under "cvmm run -v P"
            on one node -> fib_native_s, fib_cvmm_1node_s, fib_ratio_1node
            (also fib_n, fib_threads)
+  workloads the SPLASH-2-class programs of bench/workloads/ (fft lu radix
+           ocean water barnes) at their default sizes with "-p P", P the
+           host's cpu count, natively and under "cvmm run -v P" on one node;
+           each run's self-check must print "NAME: PASS" and the cvmm
+           output must equal the native one, else the benchmark fails
+           -> NAME_native_s, NAME_cvmm_1node_s, NAME_ratio_1node for each
+           (also workloads_threads). Multi-node rows (NAME_cvmm_2node_s,
+           NAME_ratio_2node, 4node) come with "cvmm run -n K": see WL_NODES
 
 Medians go into bench/out/results.json, a flat JSON object of named numbers
 merged into the existing file (keys of other benchmarks are kept; a key
@@ -16,13 +24,17 @@ this run could not measure is removed); a table with median, min and max is
 printed.
 
 Environment:
-  BENCH   run only this benchmark (syscall or fib)
+  BENCH   run only this benchmark (syscall, fib, workloads, or one
+          workload: fft, lu, radix, ocean, water, barnes)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
-  REPS    repetitions (default 5)
+  REPS    repetitions (default 5; 3 for the workloads)
   FIB_N   fib argument (default 46: about 2.5 s natively with 2 threads on
           the 2-core reference VM); "auto" calibrates to about 2 s natively
   FIB_P   threads for fib (default: cpus this process may run on)
+  WL_P    threads and vCPUs for the workloads (default: the same)
+  WL_NODES  node counts to run the workloads on under cvmm, comma
+          separated (default 1; 2 and 4 need "cvmm run -n K")
 
 Exit status 1 when any run failed (the results obtained are still written).
 """
@@ -46,6 +58,12 @@ RUN_TIMEOUT = 600
 FIB_N_DEFAULT = 46
 FIB_TARGET_S = 2.0
 GOLDEN = (1 + 5 ** 0.5) / 2
+WORKLOADS = ("fft", "lu", "radix", "ocean", "water", "barnes")
+WL_REPS = 3
+# Node counts the workloads run on under cvmm. The multi-node rows go here:
+# once "cvmm run -n K" exists, make this (1, 2, 4) (or set WL_NODES=1,2,4)
+# and NAME_cvmm_Knode_s / NAME_ratio_Knode appear for K = 2 and 4.
+WL_NODES = (1,)
 
 
 class RunError(Exception):
@@ -55,6 +73,7 @@ class RunError(Exception):
 class Bench:
     def __init__(self, build, cvmm):
         self.guests = os.path.join(build, "guests")
+        self.workloads = os.path.join(build, "workloads")
         self.cvmm = cvmm
         self.samples = {}  # name -> list of values
         self.results = {}  # name -> number for results.json
@@ -68,14 +87,22 @@ class Bench:
             raise RunError("no guest %s (run make guests)" % path)
         return path
 
-    def run(self, argv, under_cvmm, vcpus=1):
-        """Runs argv (natively or under cvmm) in the scratch directory;
-        returns (stdout, seconds). Raises RunError on failure."""
+    def workload(self, name):
+        path = os.path.join(self.workloads, name)
+        if not os.access(path, os.X_OK):
+            raise RunError("no workload %s (run make workloads)" % path)
+        return path
+
+    def run(self, argv, under_cvmm, vcpus=1, nodes=1):
+        """Runs argv (natively or under cvmm, on nodes > 1 with -n) in the
+        scratch directory; returns (stdout, seconds). Raises RunError on
+        failure."""
         if under_cvmm:
             if not os.access(self.cvmm, os.X_OK):
                 raise RunError("no cvmm binary at %s" % self.cvmm)
-            argv = [self.cvmm, "run", "-v", str(vcpus), "--root",
-                    self.scratch, "--"] + argv
+            multi = ["-n", str(nodes)] if nodes > 1 else []
+            argv = [self.cvmm, "run"] + multi + [
+                "-v", str(vcpus), "--root", self.scratch, "--"] + argv
         t0 = time.perf_counter()
         try:
             p = subprocess.run(argv, cwd=self.scratch, stdin=subprocess.DEVNULL,
@@ -179,6 +206,55 @@ class Bench:
         self.median("fib_cvmm_1node_s")
         self.ratio("fib_ratio_1node", "fib_cvmm_1node_s", "fib_native_s")
 
+    def bench_workloads(self, reps, names=WORKLOADS):
+        """The workloads (all, or the one BENCH names), each natively and
+        under cvmm on every node count of WL_NODES, alternating."""
+        reps = int(os.environ.get("REPS") or WL_REPS)
+        p = int(os.environ.get("WL_P") or 0) or len(os.sched_getaffinity(0))
+        nodes = wl_nodes()
+        self.results["workloads_threads"] = p
+        for name in names:
+            try:
+                self.bench_workload(name, reps, p, nodes)
+            except RunError as e:
+                self.errors.append((name, str(e)))
+                print("  %s: FAILED: %s" % (name, e), file=sys.stderr)
+
+    def bench_workload(self, name, reps, p, nodes):
+        g = self.workload(name)
+        native = []  # the first native stdout, which every run must match
+
+        def run_s(under_cvmm, k=1):
+            out, secs = self.run([g, "-p", str(p)], under_cvmm, p, k)
+            lines = out.strip().splitlines()
+            last = lines[-1] if lines else "(no output)"
+            if not last.startswith(name + ": PASS"):
+                raise RunError("%s: self-check failed%s: %s"
+                               % (name, " under cvmm" if under_cvmm else "",
+                                  last))
+            if not native:
+                native.append(out)
+            elif out != native[0]:
+                diff = [(x, y) for x, y in zip(out.splitlines() + [""],
+                                               native[0].splitlines() + [""])
+                        if x != y] or [(out[-80:], native[0][-80:])]
+                raise RunError("%s: output differs from the native run's: "
+                               "%r, native %r" % ((name,) + diff[0]))
+            return secs
+
+        print("%s: -p %d, native vs cvmm -v %d on %s node(s), %d reps"
+              % (name, p, p, "/".join(map(str, nodes)), reps))
+        for _ in range(reps):
+            self.sample(name + "_native_s", lambda: run_s(False))
+            for k in nodes:
+                self.sample("%s_cvmm_%dnode_s" % (name, k),
+                            lambda: run_s(True, k))
+        self.median(name + "_native_s")
+        for k in nodes:
+            self.median("%s_cvmm_%dnode_s" % (name, k))
+            self.ratio("%s_ratio_%dnode" % (name, k),
+                       "%s_cvmm_%dnode_s" % (name, k), name + "_native_s")
+
     # ---- output ------------------------------------------------------------
     def table(self):
         print()
@@ -222,7 +298,28 @@ def fib_iter(n):
     return a
 
 
-BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib}
+def wl_nodes():
+    """Node counts for the workloads: WL_NODES (e.g. "1,2,4") or the
+    default."""
+    v = os.environ.get("WL_NODES", "")
+    if not v:
+        return WL_NODES
+    try:
+        nodes = tuple(int(x) for x in v.split(",") if x.strip())
+    except ValueError:
+        nodes = ()
+    if not nodes or min(nodes) < 1:
+        raise RunError("WL_NODES must be node counts like 1,2,4, not %r" % v)
+    return nodes
+
+
+# Run by default, in this order.
+BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
+           "workloads": Bench.bench_workloads}
+# Also selectable with BENCH: one workload.
+ONLY = dict(BENCHES)
+for _w in WORKLOADS:
+    ONLY[_w] = (lambda w: lambda b, reps: b.bench_workloads(reps, (w,)))(_w)
 
 
 def main():
@@ -234,13 +331,13 @@ def main():
                            os.path.join(build, "cvmm"))
     reps = int(os.environ.get("REPS") or 5)
     only = os.environ.get("BENCH") or ""
-    if only and only not in BENCHES:
-        print("BENCH must be one of: %s" % " ".join(sorted(BENCHES)),
+    if only and only not in ONLY:
+        print("BENCH must be one of: %s" % " ".join(sorted(ONLY)),
               file=sys.stderr)
         return 2
     b = Bench(build, cvmm)
     try:
-        for name, fn in BENCHES.items():
+        for name, fn in (ONLY if only else BENCHES).items():
             if not only or only == name:
                 try:
                     fn(b, reps)
