@@ -1,8 +1,13 @@
 # Benchmarks: "make bench" builds cvmm and the guests, then bench/run.py
 # runs every benchmark natively and under cvmm and merges the medians into
-# bench/out/results.json. BENCH=syscall|fib runs one; FIB_N=N|auto and
+# bench/out/results.json. BENCH=syscall|fib|xp|workloads runs one; FIB_N=N|auto and
 # REPS=N tune them (see bench/run.py).
 
 .PHONY: bench
-bench: $(BUILD)/cvmm guests
+# The raw UCP baseline for the transport numbers: no cvmm code in it.
+$(BUILD)/bench/raw_ucp_get: bench/raw_ucp_get.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(shell pkg-config --cflags --libs ucx)
+
+bench: $(BUILD)/cvmm guests $(BUILD)/bench/raw_ucp_get
 	BENCH='$(BENCH)' python3 bench/run.py --build $(BUILD)

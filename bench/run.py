@@ -206,6 +206,44 @@ class Bench:
         self.median("fib_cvmm_1node_s")
         self.ratio("fib_ratio_1node", "fib_cvmm_1node_s", "fib_native_s")
 
+    def bench_xp(self, reps):
+        """The transport between two agents (cvmm run -n 2 --selftest=bench
+        over tcp) and, alternating with it, the same 4 KiB get by a minimal
+        UCP program (bench/raw_ucp_get.c) on the same transport."""
+        raw = os.path.join(os.path.dirname(self.guests), "bench",
+                           "raw_ucp_get")
+        if not os.access(raw, os.X_OK):
+            raise RunError("no %s (run make bench)" % raw)
+        env = dict(os.environ, UCX_TLS="tcp,self")
+
+        def json_run(argv, env=None):
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=RUN_TIMEOUT)
+            if p.returncode != 0:
+                raise RunError("%s: exit status %d: %s" % (
+                    " ".join(argv), p.returncode,
+                    p.stderr.decode(errors="replace").strip()[-200:]))
+            line = p.stdout.decode(errors="replace").strip().splitlines()
+            return json.loads(line[-1]) if line else {}
+
+        keys = ("xp_get_4k_us", "xp_put_4k_us", "xp_am_64_rtt_us",
+                "xp_fadd_us")
+        print("xp: 2 agents over tcp, median of 2000 ops per run, vs a "
+              "minimal UCP get, %d reps" % reps)
+        for _ in range(reps):
+            xp = self.sample("xp", lambda: json_run(
+                [self.cvmm, "run", "-n", "2", "--transport=tcp",
+                 "--selftest=bench"])) or {}
+            for k in keys:
+                if k in xp:
+                    self.sample(k, lambda k=k: float(xp[k]))
+            self.sample("raw_get_4k_us", lambda: float(
+                json_run([raw, "5000"], env)["raw_get_4k_us"]))
+        for k in keys + ("raw_get_4k_us",):
+            self.median(k)
+        self.ratio("xp_get_ratio_raw", "xp_get_4k_us", "raw_get_4k_us")
+
     def bench_workloads(self, reps, names=WORKLOADS):
         """The workloads (all, or the one BENCH names), each natively and
         under cvmm on every node count of WL_NODES, alternating."""
@@ -315,6 +353,7 @@ def wl_nodes():
 
 # Run by default, in this order.
 BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
+           "xp": Bench.bench_xp,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.
 ONLY = dict(BENCHES)
