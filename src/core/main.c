@@ -175,7 +175,9 @@ static int step_vm(run_ctx_t *c)
 	if (vm_init(&cvmm_vm, opts.vcpus, strcmp(opts.pin, "none") != 0,
 		    opts.strict) != CVMM_OK)
 		return -1;
-	cvmm_vm.exe_path = c->prog;
+	cvmm_vm.exe_path = c->prog ? realpath(c->prog, NULL) : NULL;
+	if (!cvmm_vm.exe_path)
+		cvmm_vm.exe_path = c->prog;
 	cvmm_vm.image = &image;
 	cvmm_vm.stats_file = opts.stats;
 	return 0;
