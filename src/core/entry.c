@@ -21,17 +21,9 @@
 #include "common/log.h"
 #include "core/gmem.h"
 #include "core/stats.h"
+#include "core/sud.h"
 #include "core/vcpu.h"
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#define PR_SYS_DISPATCH_OFF 0
-#define PR_SYS_DISPATCH_ON 1
-#endif
-#ifndef SYSCALL_DISPATCH_FILTER_ALLOW
-#define SYSCALL_DISPATCH_FILTER_ALLOW 0
-#define SYSCALL_DISPATCH_FILTER_BLOCK 1
-#endif
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000
 #endif

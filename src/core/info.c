@@ -19,16 +19,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "core/sud.h"
 #include "core/vcpu.h"
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#define PR_SYS_DISPATCH_OFF 0
-#define PR_SYS_DISPATCH_ON 1
-#endif
-#ifndef SYSCALL_DISPATCH_FILTER_ALLOW
-#define SYSCALL_DISPATCH_FILTER_ALLOW 0
-#endif
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif

@@ -43,36 +43,9 @@ GUESTS=$(realpath -m -- "$GUESTS")
 # under our control.
 unset CVMM_TEST_VAR CVMM_TEST_BIG
 
-SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-it.XXXXXX") || exit 1
-cleanup() {
-	if [ "$KEEP" = 1 ]; then
-		echo "scratch directory kept: $SCRATCH"
-	else
-		rm -rf -- "$SCRATCH"
-	fi
-}
-trap cleanup EXIT
-
-npass=0
-nfail=0
-
-pass() {
-	echo "PASS $1"
-	npass=$((npass + 1))
-}
-
-# fail LABEL REASON [DETAIL_FILE]: the detail (a diff) is printed indented,
-# at most 12 lines.
-fail() {
-	echo "FAIL $1: $2"
-	if [ -n "${3:-}" ] && [ -s "$3" ]; then
-		head -n 12 -- "$3" | sed 's/^/    /'
-		local n
-		n=$(wc -l <"$3")
-		[ "$n" -gt 12 ] && echo "    ... ($((n - 12)) more lines)"
-	fi
-	nfail=$((nfail + 1))
-}
+# shellcheck source=test/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_init cvmm-it
 
 selected() {
 	[ -z "$FILTER" ] || [[ $1 =~ $FILTER ]]
@@ -133,14 +106,6 @@ run() {
 
 rc_of() {
 	cat -- "$1.rc"
-}
-
-# Describes exit status $1 for a message.
-rc_text() {
-	case $1 in
-	124 | 137) echo "timed out after ${TIMEOUT}s (status $1)" ;;
-	*) echo "exit status $1" ;;
-	esac
 }
 
 # run_native NAME GUEST ARGS...: native run into $SCRATCH/NAME/native.

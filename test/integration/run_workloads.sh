@@ -42,33 +42,9 @@ VERBOSE=${VERBOSE:-0}
 CVMM=$(realpath -m -- "$CVMM")
 WORKLOADS=$(realpath -m -- "$WORKLOADS")
 
-SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/cvmm-wl.XXXXXX") || exit 1
-cleanup() {
-	if [ "$KEEP" = 1 ]; then
-		echo "scratch directory kept: $SCRATCH"
-	else
-		rm -rf -- "$SCRATCH"
-	fi
-}
-trap cleanup EXIT
-
-npass=0
-nfail=0
-
-pass() {
-	echo "PASS $1"
-	npass=$((npass + 1))
-}
-
-# fail LABEL REASON [DETAIL_FILE]: the detail is printed indented, at most
-# 12 lines.
-fail() {
-	echo "FAIL $1: $2"
-	if [ -n "${3:-}" ] && [ -s "$3" ]; then
-		head -n 12 -- "$3" | sed 's/^/    /'
-	fi
-	nfail=$((nfail + 1))
-}
+# shellcheck source=test/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+it_init cvmm-wl
 
 # run PREFIX CMD...: runs CMD in the fresh directory PREFIX.d with stdin
 # /dev/null, writing PREFIX.out, PREFIX.err and PREFIX.rc. The word @DIR@
@@ -86,13 +62,6 @@ run() {
 			>"$prefix.out" 2>"$prefix.err"
 	) 2>/dev/null
 	echo $? >"$prefix.rc"
-}
-
-rc_text() {
-	case $1 in
-	124 | 137) echo "timed out after ${TIMEOUT}s (status $1)" ;;
-	*) echo "exit status $1" ;;
-	esac
 }
 
 # detail PREFIX: the heads of a run's stdout and stderr, for a message.

@@ -1,0 +1,44 @@
+# Shared by the integration scripts (sourced): the scratch directory, the
+# PASS/FAIL lines and their counters. Expects KEEP and TIMEOUT to be set.
+# it_init PREFIX: makes $SCRATCH and removes it at exit (unless KEEP=1).
+
+it_init() {
+	SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || exit 1
+	trap it_cleanup EXIT
+	npass=0
+	nfail=0
+}
+
+it_cleanup() {
+	if [ "$KEEP" = 1 ]; then
+		echo "scratch directory kept: $SCRATCH"
+	else
+		rm -rf -- "$SCRATCH"
+	fi
+}
+
+pass() {
+	echo "PASS $1"
+	npass=$((npass + 1))
+}
+
+# fail LABEL REASON [DETAIL_FILE]: the detail (a diff, a log) is printed
+# indented, at most 12 lines.
+fail() {
+	echo "FAIL $1: $2"
+	if [ -n "${3:-}" ] && [ -s "$3" ]; then
+		head -n 12 -- "$3" | sed 's/^/    /'
+		local n
+		n=$(wc -l <"$3")
+		[ "$n" -gt 12 ] && echo "    ... ($((n - 12)) more lines)"
+	fi
+	nfail=$((nfail + 1))
+}
+
+# Describes exit status $1 for a message.
+rc_text() {
+	case $1 in
+	124 | 137) echo "timed out after ${TIMEOUT}s (status $1)" ;;
+	*) echo "exit status $1" ;;
+	esac
+}
