@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "core/sud.h"
 #include "core/vcpu.h"
@@ -75,22 +76,6 @@ typedef struct info_kern {
 
 /* ---- json writer ------------------------------------------------------ */
 
-static void json_quote(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static void json_member(info_json_t *j, const char *key)
 {
 	if (j->flat && j->depth >= j->flat)
@@ -99,7 +84,7 @@ static void json_member(info_json_t *j, const char *key)
 		fprintf(j->f, "%s\n%*s", j->need_comma ? "," : "",
 			2 * j->depth, "");
 	if (key) {
-		json_quote(j->f, key);
+		json_write_str(j->f, key);
 		fputs(": ", j->f);
 	}
 	j->need_comma = true;
@@ -138,7 +123,7 @@ void info_json_str(info_json_t *j, const char *key, const char *val)
 {
 	json_member(j, key);
 	if (val)
-		json_quote(j->f, val);
+		json_write_str(j->f, val);
 	else
 		fputs("null", j->f);
 }

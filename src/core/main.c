@@ -15,6 +15,7 @@
 #include "core/info.h"
 #include "core/loader.h"
 #include "core/node.h"
+#include "core/report.h"
 #include "core/sys.h"
 #include "core/vcpu.h"
 #include "iosrv/iosrv.h"
@@ -76,6 +77,7 @@ static void usage(FILE *out)
 		"       cvmm agent [options] [--] program [args...]  "
 		"(under mpirun/srun)\n"
 		"       cvmm info [-v N] [--format=text|json]\n"
+		"       cvmm report run.json [-o report.html]\n"
 		"       cvmm syscalls [--format=table|csv]\n"
 		"       cvmm --help | --version\n\n"
 		"Runs an unmodified static x86-64 Linux program on a virtual "
@@ -325,6 +327,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc, argv, true);
 	if (strcmp(argv[1], "info") == 0)
 		return info_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "report") == 0)
+		return report_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "syscalls") == 0)
 		return cmd_syscalls(argc, argv);
 	if (strcmp(argv[1], "--version") == 0) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "core/node.h"
 #include "core/vcpu.h"
@@ -65,30 +66,13 @@ static void stats_table(const vm_t *vm, FILE *out)
 	fprintf(out, n > 12 ? " ...\n" : "\n");
 }
 
-/* Writes s as a JSON string literal. */
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 void stats_json(const vm_t *vm, FILE *f)
 {
 	unsigned nrs[SYS_NR_MAX], n = sys_sorted(nrs);
 
 	fprintf(f, "{\n  \"version\": 1,\n  \"vcpus\": %d,\n", vm->nvcpus);
 	fprintf(f, "  \"nodes\": %d,\n  \"exe\": ", node_size());
-	json_str(f, vm->exe_path ? vm->exe_path : "");
+	json_write_str(f, vm->exe_path ? vm->exe_path : "");
 	fprintf(f, ",\n");
 	fprintf(f, "  \"wall_s\": %.6f,\n  \"exit_status\": %d,\n",
 		secs(vm_now_ns() - vm->t_start), vm->exit_status);

@@ -1,0 +1,516 @@
+/* cvmm report: a --stats JSON file as a terminal summary and an HTML page
+ * with inline SVG charts (per-vCPU time breakdown, fault latency histogram,
+ * faults over address space and time, hot pages by guest symbol). Fields of
+ * the coherence protocol are optional: a single-node file has none. */
+#include "core/report.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/report_int.h"
+
+const char *const t_label[T_NR] = { "guest", "coherence", "syscall",
+					   "idle" };
+
+/* ---- loading ------------------------------------------------------------ */
+
+static char *rep_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+
+	if (!f)
+		return NULL;
+	do {
+		if (n == cap) {
+			char *nb = cap > JSON_MAX_LEN ? NULL :
+				   realloc(buf, cap = cap ? cap * 2 : 65536);
+
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+static void rep_vcpu_fill(rep_t *r, rep_vcpu_t *c, const json_t *j, int i)
+{
+	c->vcpu = (int)json_num(json_get(j, "vcpu"), i);
+	c->host_pu = (int)json_num(json_get(j, "host_pu"), -1);
+	c->node = (int)json_num(json_get(j, "node"), 0);
+	c->threads = json_u64(json_get(j, "threads"), 0);
+	c->syscalls = json_u64(json_get(j, "syscalls"), 0);
+	c->t[T_GUEST] = json_num(json_get(j, "guest_s"), 0);
+	c->t[T_COH] = json_num(json_get(j, "coherence_s"), 0);
+	c->t[T_SYS] = json_num(json_get(j, "syscall_s"), 0);
+	c->t[T_IDLE] = json_num(json_get(j, "idle_s"), 0);
+	if (json_get(j, "coherence_s"))
+		r->has_coh = true;
+}
+
+/* Fills r from the parsed document; false (with a message) when it is not
+ * a cvmm stats file. */
+static bool rep_model(rep_t *r)
+{
+	const json_t *d = r->doc, *pv = json_get(d, "per_vcpu");
+	size_t i = 0;
+
+	if (!pv || pv->type != JSON_ARR) {
+		fprintf(stderr, "cvmm: %s: not a cvmm stats file (no per_vcpu "
+				"array)\n", r->path);
+		return false;
+	}
+	r->exe = json_str(json_get(d, "exe"), "");
+	r->vcpus = (int)json_num(json_get(d, "vcpus"), (double)pv->len);
+	r->nodes = (int)json_num(json_get(d, "nodes"), 1);
+	r->exit_status = (int)json_num(json_get(d, "exit_status"), 0);
+	r->wall = json_num(json_get(d, "wall_s"), 0);
+	r->v = calloc(pv->len + 1, sizeof(*r->v));
+	if (!r->v)
+		return false;
+	for (const json_t *j = pv->child; j; j = j->next, i++)
+		rep_vcpu_fill(r, &r->v[i], j, (int)i);
+	r->nv = i;
+	r->faults = json_get(d, "faults");
+	r->trace = json_get(d, "fault_trace");
+	r->hot = json_get(d, "hot_pages");
+	r->threads = json_get(d, "threads");
+	r->heap = json_get(d, "heap");
+	r->msgs = json_get(d, "messages");
+	if (r->faults || json_len(r->trace) || json_len(r->hot))
+		r->has_coh = true;
+	return true;
+}
+
+static bool rep_load(rep_t *r, const char *path)
+{
+	char err[160];
+	size_t len = 0;
+	char *buf;
+
+	r->path = path;
+	buf = rep_slurp(path, &len);
+	if (!buf) {
+		fprintf(stderr, "cvmm: %s: cannot read: %m\n", path);
+		return false;
+	}
+	r->doc = json_parse(buf, len, err, sizeof(err));
+	free(buf);
+	if (!r->doc) {
+		fprintf(stderr, "cvmm: %s: %s\n", path, err);
+		return false;
+	}
+	if (r->doc->type != JSON_OBJ) {
+		fprintf(stderr, "cvmm: %s: not a cvmm stats file (not an "
+				"object)\n", path);
+		return false;
+	}
+	return rep_model(r);
+}
+
+/* ---- naming guest addresses --------------------------------------------- */
+
+/* Maps the guest executable for loader_symbolize; on failure names stay in
+ * hex and sym_note says why. */
+static void rep_sym_open(rep_t *r)
+{
+	char err[200];
+	struct stat st;
+	int fd;
+
+	if (!r->exe[0]) {
+		snprintf(r->sym_note, sizeof(r->sym_note),
+			 "no executable named: addresses in hex");
+		return;
+	}
+	fd = open(r->exe, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0) {
+		snprintf(r->sym_note, sizeof(r->sym_note),
+			 "%s not readable (%m): addresses in hex", r->exe);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	r->maplen = (size_t)st.st_size;
+	r->map = mmap(NULL, r->maplen, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (r->map == MAP_FAILED) {
+		r->map = NULL;
+		snprintf(r->sym_note, sizeof(r->sym_note),
+			 "%s cannot be mapped: addresses in hex", r->exe);
+		return;
+	}
+	if (loader_parse(r->map, r->maplen, &r->img, err, sizeof(err)) !=
+	    CVMM_OK) {
+		snprintf(r->sym_note, sizeof(r->sym_note),
+			 "%s: %s: addresses in hex", r->exe, err);
+		return;
+	}
+	r->have_img = true;
+}
+
+static void rep_sym_close(rep_t *r)
+{
+	if (r->map)
+		munmap(r->map, r->maplen);
+	r->map = NULL;
+	r->have_img = false;
+}
+
+/* Thread whose stack holds addr, or -1. */
+static long rep_stack_of(const rep_t *r, uint64_t addr)
+{
+	for (const json_t *t = r->threads ? r->threads->child : NULL; t;
+	     t = t->next) {
+		uint64_t lo = json_u64(json_get(t, "stack_lo"), 0);
+		uint64_t hi = json_u64(json_get(t, "stack_hi"), 0);
+
+		if (addr >= lo && addr < hi)
+			return (long)json_u64(json_get(t, "tid"), 0);
+	}
+	return -1;
+}
+
+typedef struct rep_cover {
+	char first[REP_NAME]; /* "sym+0xoff" at the first probe inside it */
+	char base[REP_NAME];
+	unsigned hits;
+} rep_cover_t;
+
+/* Counts, in 16-byte probes, how much of [addr, end) each symbol covers. */
+static unsigned rep_cover(const rep_t *r, uint64_t addr, uint64_t end,
+			  rep_cover_t *cv, unsigned max)
+{
+	char one[REP_NAME];
+	unsigned n = 0, i;
+
+	for (uint64_t a = addr; a < end; a += 16) {
+		if (!loader_symbolize(&r->img, a, one, sizeof(one)))
+			continue;
+		for (i = 0; i < n; i++)
+			if (strncmp(cv[i].base, one, strlen(cv[i].base)) == 0 &&
+			    (one[strlen(cv[i].base)] == '+' ||
+			     !one[strlen(cv[i].base)]))
+				break;
+		if (i == n && n == max)
+			continue;
+		if (i == n) {
+			snprintf(cv[n].first, REP_NAME, "%s", one);
+			snprintf(cv[n].base, REP_NAME, "%s", one);
+			if (strstr(cv[n].base, "+0x"))
+				*strstr(cv[n].base, "+0x") = '\0';
+			cv[n++].hits = 0;
+		}
+		cv[i].hits++;
+	}
+	return n;
+}
+
+/* Names the page at addr by the symbol covering most of it, plus how many
+ * others share it ("grid+0x3000", "results+0x0 (+9 more)"). An address
+ * that is not page aligned gets its own symbol only. */
+static bool rep_sym_page(const rep_t *r, uint64_t addr, char *buf, size_t len)
+{
+	uint64_t end = (addr & (REP_PAGE - 1)) ? addr + 1 : addr + REP_PAGE;
+	rep_cover_t cv[32];
+	unsigned n = rep_cover(r, addr, end, cv, 32), best = 0;
+
+	if (!n)
+		return false;
+	for (unsigned i = 1; i < n; i++)
+		if (cv[i].hits > cv[best].hits)
+			best = i;
+	if (n == 1)
+		snprintf(buf, len, "%s", cv[best].first);
+	else
+		snprintf(buf, len, "%s (+%u more)", cv[best].first, n - 1);
+	return true;
+}
+
+/* Names guest address addr: "heap", "stack of thread T", a symbol, or hex. */
+void rep_name(const rep_t *r, uint64_t addr, char *buf, size_t len)
+{
+	long tid = rep_stack_of(r, addr);
+
+	if (json_len(r->heap) == 2 &&
+	    addr >= json_u64(json_at(r->heap, 0), 0) &&
+	    addr < json_u64(json_at(r->heap, 1), 0))
+		snprintf(buf, len, "heap");
+	else if (tid >= 0)
+		snprintf(buf, len, "stack of thread %ld", tid);
+	else if (!r->have_img || !rep_sym_page(r, addr, buf, len))
+		snprintf(buf, len, "0x%lx", (unsigned long)addr);
+}
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+double rep_total(const rep_vcpu_t *c)
+{
+	return c->t[T_GUEST] + c->t[T_COH] + c->t[T_SYS] + c->t[T_IDLE];
+}
+
+double rep_pct(double part, double whole)
+{
+	return whole > 0 ? 100.0 * part / whole : 0;
+}
+
+static int cmp_count_desc(const void *a, const void *b)
+{
+	double x = (*(const json_t *const *)a)->num;
+	double y = (*(const json_t *const *)b)->num;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Numeric members of "syscalls", most frequent first; caller frees. */
+const json_t **rep_syscalls(const rep_t *r, size_t *n)
+{
+	const json_t *s = json_get(r->doc, "syscalls");
+	const json_t **v = calloc(json_len(s) + 1, sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (const json_t *j = json_len(s) ? s->child : NULL; j; j = j->next)
+		if (j->type == JSON_NUM && s->type == JSON_OBJ)
+			v[(*n)++] = j;
+	qsort(v, *n, sizeof(*v), cmp_count_desc);
+	return v;
+}
+
+/* The latency bucket holding fraction q of all faults: writes "lo-hi us". */
+static bool rep_hist_quantile(const json_t *hist, double q, char *buf,
+			      size_t len)
+{
+	double total = 0, seen = 0;
+
+	for (const json_t *b = json_len(hist) ? hist->child : NULL; b;
+	     b = b->next)
+		total += json_num(json_at(b, 2), 0);
+	if (total <= 0)
+		return false;
+	for (const json_t *b = hist->child; b; b = b->next) {
+		seen += json_num(json_at(b, 2), 0);
+		if (seen >= q * total) {
+			snprintf(buf, len, "%g-%g us",
+				 json_num(json_at(b, 0), 0),
+				 json_num(json_at(b, 1), 0));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The node pair that bounced page hp most often; false when none. */
+static bool rep_top_pair(const json_t *hp, int *a, int *b, double *bounces)
+{
+	const json_t *best = NULL;
+
+	for (const json_t *p = json_len(json_get(hp, "pairs")) ?
+				       json_get(hp, "pairs")->child : NULL;
+	     p; p = p->next)
+		if (!best || json_num(json_at(p, 2), 0) >
+				     json_num(json_at(best, 2), 0))
+			best = p;
+	if (!best)
+		return false;
+	*a = (int)json_num(json_at(best, 0), -1);
+	*b = (int)json_num(json_at(best, 1), -1);
+	*bounces = json_num(json_at(best, 2), 0);
+	return true;
+}
+
+/* The plain-words false-sharing hint for hot page hp, if it applies. */
+bool rep_hint(const json_t *hp, const char *name, char *buf,
+		     size_t len)
+{
+	double bounces;
+	int a, b;
+
+	char label[REP_NAME + 40];
+
+	if (!json_true(json_get(hp, "alternating_writers")))
+		return false;
+	if (strcmp(name, "heap") == 0 || strncmp(name, "stack of", 8) == 0)
+		snprintf(label, sizeof(label), "0x%lx (%s)",
+			 (unsigned long)json_u64(json_get(hp, "addr"), 0), name);
+	else
+		snprintf(label, sizeof(label), "%s", name);
+	name = label;
+	if (!rep_top_pair(hp, &a, &b, &bounces))
+		snprintf(buf, len, "page %s is written alternately by several "
+			 "nodes: if these are different variables, pad or "
+			 "align them to separate 4 KiB pages", name);
+	else
+		snprintf(buf, len, "page %s is written alternately by nodes "
+			 "%d and %d: if these are different variables, pad or "
+			 "align them to separate 4 KiB pages", name, a, b);
+	return true;
+}
+
+/* ---- terminal summary ---------------------------------------------------- */
+
+static void term_vcpus(const rep_t *r, FILE *o)
+{
+	double sum[T_NR] = { 0 }, all = 0;
+
+	fprintf(o, "cvmm report: %s\n", r->exe[0] ? r->exe : r->path);
+	fprintf(o, "  %d vcpus on %d node%s, %.3f s wall, exit status %d\n",
+		r->vcpus, r->nodes, r->nodes == 1 ? "" : "s", r->wall,
+		r->exit_status);
+	fprintf(o, "%5s %4s %4s %7s %9s %7s %7s %7s %7s %9s\n", "vcpu",
+		"node", "pu", "threads", "total s", "guest%", "coher%",
+		"sysc%", "idle%", "syscalls");
+	for (size_t i = 0; i < r->nv; i++) {
+		const rep_vcpu_t *c = &r->v[i];
+		double t = rep_total(c);
+
+		fprintf(o, "%5d %4d %4d %7lu %9.3f %7.1f %7.1f %7.1f %7.1f "
+			"%9lu\n", c->vcpu, c->node, c->host_pu, c->threads, t,
+			rep_pct(c->t[T_GUEST], t), rep_pct(c->t[T_COH], t),
+			rep_pct(c->t[T_SYS], t), rep_pct(c->t[T_IDLE], t),
+			c->syscalls);
+		for (int k = 0; k < T_NR; k++)
+			sum[k] += c->t[k];
+		all += t;
+	}
+	fprintf(o, "%5s %4s %4s %7s %9.3f %7.1f %7.1f %7.1f %7.1f\n", "all",
+		"", "", "", all, rep_pct(sum[T_GUEST], all), rep_pct(sum[T_COH], all),
+		rep_pct(sum[T_SYS], all), rep_pct(sum[T_IDLE], all));
+}
+
+static void term_syscalls(const rep_t *r, FILE *o)
+{
+	size_t n;
+	const json_t **v = rep_syscalls(r, &n);
+
+	if (!v)
+		return;
+	fprintf(o, "top syscalls:");
+	for (size_t i = 0; i < n && i < 10; i++)
+		fprintf(o, "%s %s %.0f", i ? "," : "", v[i]->key, v[i]->num);
+	fprintf(o, "%s\n", n == 0 ? " none" : n > 10 ? ", ..." : "");
+	free(v);
+}
+
+static void term_faults(const rep_t *r, FILE *o)
+{
+	const json_t *f = r->faults, *h = json_get(f, "latency_hist_us");
+	char q50[64], q99[64];
+
+	fprintf(o, "faults: %.0f read, %.0f write, invalidations %.0f sent "
+		"%.0f received, %.1f MiB moved\n",
+		json_num(json_get(f, "read"), 0),
+		json_num(json_get(f, "write"), 0),
+		json_num(json_get(f, "invalidations_sent"), 0),
+		json_num(json_get(f, "invalidations_received"), 0),
+		json_num(json_get(f, "bytes_moved"), 0) / (1 << 20));
+	if (rep_hist_quantile(h, 0.5, q50, sizeof(q50)) &&
+	    rep_hist_quantile(h, 0.99, q99, sizeof(q99)))
+		fprintf(o, "fault latency: median in %s, 99th percentile in "
+			"%s\n", q50, q99);
+	if (json_len(r->msgs)) {
+		fprintf(o, "messages:");
+		for (const json_t *m = r->msgs->child; m; m = m->next)
+			fprintf(o, "%s %s %.0f", m == r->msgs->child ? "" : ",",
+				m->key ? m->key : "?", json_num(m, 0));
+		fprintf(o, "\n");
+	}
+}
+
+static void term_hot(const rep_t *r, FILE *o)
+{
+	char name[REP_NAME], hint[512];
+	size_t i = 0;
+
+	if (!json_len(r->hot))
+		return;
+	fprintf(o, "hot pages:\n");
+	for (const json_t *h = r->hot->child; h && i < 10; h = h->next, i++) {
+		uint64_t addr = json_u64(json_get(h, "addr"), 0);
+		double bounces = 0;
+		int a = -1, b = -1;
+
+		rep_name(r, addr, name, sizeof(name));
+		rep_top_pair(h, &a, &b, &bounces);
+		fprintf(o, "  0x%-10lx %-28s %7.0f faults %7.0f writes",
+			(unsigned long)addr, name,
+			json_num(json_get(h, "faults"), 0),
+			json_num(json_get(h, "writes"), 0));
+		if (a >= 0)
+			fprintf(o, "  nodes %d<->%d %.0f", a, b, bounces);
+		fprintf(o, "\n");
+		if (rep_hint(h, name, hint, sizeof(hint)))
+			fprintf(o, "    hint: %s\n", hint);
+	}
+	if (r->sym_note[0])
+		fprintf(o, "  (%s)\n", r->sym_note);
+}
+
+static void rep_terminal(const rep_t *r, FILE *o)
+{
+	term_vcpus(r, o);
+	term_syscalls(r, o);
+	if (!r->has_coh) {
+		fprintf(o, "no coherence data: single node run\n");
+		return;
+	}
+	if (r->faults)
+		term_faults(r, o);
+	term_hot(r, o);
+}
+
+/* ---- entry point --------------------------------------------------------- */
+
+static int rep_usage(void)
+{
+	fprintf(stderr, "usage: cvmm report FILE.json [-o report.html]\n");
+	return 1;
+}
+
+int report_main(int argc, char **argv)
+{
+	const char *in = NULL, *out = NULL;
+	rep_t r = { 0 };
+	int rc = 1;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else if (strncmp(argv[i], "--output=", 9) == 0)
+			out = argv[i] + 9;
+		else if (argv[i][0] != '-' && !in)
+			in = argv[i];
+		else
+			return rep_usage();
+	}
+	if (!in)
+		return rep_usage();
+	if (!rep_load(&r, in))
+		goto out_free;
+	rep_sym_open(&r);
+	rep_terminal(&r, stdout);
+	fflush(stdout);
+	rc = out ? rep_html(&r, out) : 0;
+	if (out && rc == 0)
+		printf("wrote %s\n", out);
+	rep_sym_close(&r);
+out_free:
+	free(r.v);
+	json_free(r.doc);
+	return rc;
+}

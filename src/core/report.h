@@ -1,0 +1,13 @@
+/* "cvmm report FILE.json [-o report.html]": reads a --stats JSON file and
+ * prints a terminal summary; with -o also writes a self-contained HTML page
+ * (inline SVG charts, no scripts, no network). See docs/performance.md. */
+#ifndef CVMM_CORE_REPORT_H
+#define CVMM_CORE_REPORT_H
+
+/* argv[0] is "report". Returns the process exit status: 0 on success, 1 on
+ * a usage error, an unreadable or malformed file (one line on stderr such
+ * as "cvmm: run.json: bad json at byte 17: expected ',' or '}'"), or when
+ * the HTML cannot be written. Writes the summary to stdout. */
+int report_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,55 @@
+/* cvmm report, internal: the loaded stats file and the helpers the
+ * terminal summary (report.c) and the HTML page (report_html.c) share. */
+#ifndef CVMM_CORE_REPORT_INT_H
+#define CVMM_CORE_REPORT_INT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/json.h"
+#include "core/loader.h"
+
+#define REP_PAGE      4096UL
+#define REP_MAX_TRACE 20000 /* scatter points drawn at most */
+#define REP_MAX_HOT   25    /* hot pages listed at most */
+#define REP_NAME      160
+
+enum { T_GUEST, T_COH, T_SYS, T_IDLE, T_NR };
+
+
+typedef struct rep_vcpu {
+	int vcpu, host_pu, node;
+	unsigned long threads, syscalls;
+	double t[T_NR];
+} rep_vcpu_t;
+
+typedef struct rep {
+	const char *path;
+	json_t *doc;
+	const char *exe;
+	int vcpus, nodes, exit_status;
+	double wall;
+	rep_vcpu_t *v;
+	size_t nv;
+	bool has_coh; /* any coherence field present */
+	const json_t *faults, *trace, *hot, *threads, *heap, *msgs;
+	loader_image_t img;
+	bool have_img;
+	void *map;
+	size_t maplen;
+	char sym_note[300];
+} rep_t;
+
+extern const char *const t_label[T_NR];
+
+void rep_name(const rep_t *r, uint64_t addr, char *buf, size_t len);
+double rep_total(const rep_vcpu_t *c);
+double rep_pct(double part, double whole);
+const json_t **rep_syscalls(const rep_t *r, size_t *n);
+bool rep_hint(const json_t *hp, const char *name, char *buf,
+		     size_t len);
+
+/* Writes the HTML page to out; returns the exit status. */
+int rep_html(const rep_t *r, const char *out);
+
+#endif
