@@ -12,7 +12,7 @@ SAN      ?=
 CI       ?=
 DEB_DEPS := gcc make libc6-dev libhwloc-dev libnuma-dev libcmocka-dev \
             pkg-config clang libucx-dev libibverbs-dev librdmacm-dev \
-            libpmix-dev ucx-utils openmpi-bin iproute2 python3
+            libpmix-dev ucx-utils openmpi-bin iproute2 python3 spin
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2
@@ -91,6 +91,7 @@ $(BUILD)/test/test_%: test/unit/test_%.c $(BUILD)/libcvmm.a
 -include bench/bench.mk
 -include test/integration/probe.mk
 -include bench/workloads/workloads.mk
+-include test/model/model.mk
 
 run: deps
 	@$(MAKE) --no-print-directory all guests

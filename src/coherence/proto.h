@@ -1,0 +1,132 @@
+/* The Ivy coherence protocol as data: page states, events and the two
+ * transition tables (node side and manager side), driven by coh_fault() and
+ * coh_recv(). No transport, no userfaultfd: actions act through coh_ops_t,
+ * so the protocol runs over a loopback in unit tests (test/unit/test_proto.c)
+ * and is model-checked by test/model/ivy.pml. The message script is in
+ * proto.c above the tables. */
+#ifndef CVMM_COHERENCE_PROTO_H
+#define CVMM_COHERENCE_PROTO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coherence/proto_wire.h"
+#include "common/status.h"
+
+#define COH_MAX_NODES 64 /* copyset is one u64 */
+
+/* Page state on every node. */
+typedef enum coh_state {
+	COH_INVALID,      /* no valid copy mapped */
+	COH_SHARED,       /* read-only copy, current */
+	COH_EXCLUSIVE,    /* the only copy, writable; this node is owner */
+	COH_READ_WAIT,    /* READ_REQ sent, no copy */
+	COH_WRITE_WAIT,   /* WRITE_REQ sent, no valid copy */
+	COH_UPGRADE_WAIT, /* WRITE_REQ sent, read-only copy still current */
+	COH_NSTATES
+} coh_state_t;
+
+/* Events at a node (faults and messages for the node role). */
+typedef enum coh_event {
+	COH_EV_READ_FAULT,
+	COH_EV_WRITE_FAULT,
+	COH_EV_FWD_READ,
+	COH_EV_FWD_WRITE,
+	COH_EV_INVALIDATE,
+	COH_EV_READ_GRANT,
+	COH_EV_WRITE_GRANT,
+	COH_NEVENTS
+} coh_event_t;
+
+/* Page state at its manager. */
+typedef enum coh_mstate {
+	COH_M_IDLE,       /* no request in progress */
+	COH_M_BUSY_READ,  /* FWD_READ sent, waiting for CONFIRM_READ */
+	COH_M_BUSY_INV,   /* INVALIDATEs sent, waiting for INV_ACKs */
+	COH_M_BUSY_WRITE, /* FWD_WRITE/WRITE_GRANT sent, waiting for CONFIRM */
+	COH_M_NSTATES
+} coh_mstate_t;
+
+/* Events at a manager. INV_DONE is internal: raised when the last INV_ACK
+ * is in (or none was needed). */
+typedef enum coh_mevent {
+	COH_MEV_READ_REQ,
+	COH_MEV_WRITE_REQ,
+	COH_MEV_INV_ACK,
+	COH_MEV_INV_DONE,
+	COH_MEV_CONFIRM_READ,
+	COH_MEV_CONFIRM_WRITE,
+	COH_MNEVENTS
+} coh_mevent_t;
+
+/* What the protocol asks of its environment. Every call is made with the
+ * node's lock held and must not call back into coh_*. ctx is coh_cfg_t.ctx. */
+typedef struct coh_ops {
+	/* Queues m for node dst (possibly this node); FIFO per (src, dst). */
+	cvmm_status_t (*send)(void *ctx, uint32_t dst, const coh_msg_t *m);
+	/* Copies page from owner's agent view into ours; returns when the bytes
+	 * are in place (one-sided get). */
+	cvmm_status_t (*get_page)(void *ctx, uint32_t owner, uint64_t page);
+	/* Unmaps page from the guest view (bytes stay in the agent view). */
+	cvmm_status_t (*invalidate_local)(void *ctx, uint64_t page);
+	/* Maps page read-only (COH_SHARED) or writable (COH_EXCLUSIVE) and
+	 * wakes the threads waiting on it. */
+	cvmm_status_t (*install)(void *ctx, uint64_t page, coh_state_t st);
+} coh_ops_t;
+
+typedef struct coh_cfg {
+	uint32_t self;   /* this node */
+	uint32_t nnodes; /* 1 .. COH_MAX_NODES */
+	uint64_t npages; /* guest pages */
+	const coh_ops_t *ops;
+	void *ctx;
+} coh_cfg_t;
+
+typedef struct coh_node coh_node_t;
+
+/* One node's protocol state: every page starts INVALID, except that the
+ * manager of a page starts as its owner, EXCLUSIVE. Returns CVMM_OK and
+ * *out, CVMM_ERR_INVALID (bad cfg) or CVMM_ERR_NOMEM. */
+cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out);
+void coh_node_destroy(coh_node_t *n);
+
+/* A local access to page faulted (write: a write access). Sends a request
+ * or coalesces with the one in flight. *ready is true when the page is
+ * already accessible for this access (nothing to wait for). Takes the
+ * node's lock. Errors: CVMM_ERR_RANGE (page), a send failure. */
+cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write, bool *ready);
+
+/* Handles a decoded message m (coh_wire_decode checked its fields) from
+ * m->src. CVMM_ERR_PEER when the message is illegal in the page's current
+ * state (logged with the peer's id). Takes the node's lock. */
+cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m);
+
+/* Snapshots (take the lock): the page's state here; and at its manager
+ * (this node must be manager(page)) the manager state and owner. */
+coh_state_t coh_page_state(coh_node_t *n, uint64_t page);
+cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
+			     uint32_t *owner, uint64_t *copyset);
+
+/* manager(page) = page mod nnodes. */
+static inline uint32_t coh_manager(uint64_t page, uint32_t nnodes)
+{
+	return (uint32_t)(page % nnodes);
+}
+
+/* The tables, exported for the table tests. A cell has a label; it is
+ * legal iff action != NULL. label == NULL means the cell was forgotten. */
+typedef cvmm_status_t (*coh_action_fn)(coh_node_t *n, uint64_t page,
+				       const coh_msg_t *m);
+typedef struct coh_trans {
+	uint8_t next;
+	coh_action_fn action;
+	const char *label;
+} coh_trans_t;
+
+extern const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS];
+extern const coh_trans_t coh_mgr_table[COH_M_NSTATES][COH_MNEVENTS];
+
+const char *coh_state_str(coh_state_t st);
+
+#endif

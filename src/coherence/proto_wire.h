@@ -1,0 +1,65 @@
+/* The coherence protocol's control message (proto.c's message script).
+ * Carried as the payload of one transport active message; page bytes never
+ * travel in it (they move by one-sided get between agent views).
+ *
+ * Layout (24 bytes, little-endian):
+ *   0  u16 version   COH_WIRE_VERSION
+ *   2  u16 type      coh_msg_type_t, COH_MSG_READ_REQ .. COH_MSG_CONFIRM_WRITE
+ *   4  u32 src       sender's node, < nnodes
+ *   8  u32 arg       requester (FWD_*) or owner (*_GRANT), < nnodes; 0 else
+ *  12  u32 reserved  0
+ *  16  u64 page      guest page index, < npages */
+#ifndef CVMM_COHERENCE_PROTO_WIRE_H
+#define CVMM_COHERENCE_PROTO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define COH_WIRE_VERSION 1
+#define COH_WIRE_LEN 24
+
+typedef enum coh_msg_type {
+	COH_MSG_READ_REQ = 1, /* requester -> manager */
+	COH_MSG_WRITE_REQ,    /* requester -> manager */
+	COH_MSG_FWD_READ,     /* manager -> owner, arg = requester */
+	COH_MSG_FWD_WRITE,    /* manager -> owner, arg = requester */
+	COH_MSG_INVALIDATE,   /* manager -> sharer */
+	COH_MSG_INV_ACK,      /* sharer -> manager */
+	COH_MSG_READ_GRANT,   /* owner -> requester, arg = owner */
+	COH_MSG_WRITE_GRANT,  /* owner or manager -> requester, arg = owner */
+	COH_MSG_CONFIRM_READ, /* requester -> manager */
+	COH_MSG_CONFIRM_WRITE, /* requester -> manager */
+	COH_MSG_END
+} coh_msg_type_t;
+
+typedef struct coh_msg {
+	uint16_t version;
+	uint16_t type;
+	uint32_t src;
+	uint32_t arg;
+	uint32_t reserved;
+	uint64_t page;
+} coh_msg_t;
+
+_Static_assert(sizeof(coh_msg_t) == COH_WIRE_LEN, "coh_msg_t must be 24 bytes");
+_Static_assert(offsetof(coh_msg_t, arg) == 8, "coh_msg_t layout");
+_Static_assert(offsetof(coh_msg_t, page) == 16, "coh_msg_t layout");
+
+/* Encodes m into buf[COH_WIRE_LEN], little-endian. Cannot fail. */
+void coh_wire_encode(const coh_msg_t *m, void *buf);
+
+/* Decodes and checks len bytes from a peer of a job with nnodes nodes and
+ * npages guest pages: length, version, type, src, arg (for the types that
+ * carry one; 0 otherwise), reserved and page range. Returns CVMM_OK and
+ * writes *out, or CVMM_ERR_PEER with a lowercase reason in why (if
+ * whylen > 0) and *out untouched. Never reads beyond len bytes. */
+cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
+			      uint64_t npages, coh_msg_t *out, char *why,
+			      size_t whylen);
+
+/* Returns the message type's name ("read_req"), or "?" out of range. */
+const char *coh_msg_type_str(unsigned type);
+
+#endif
