@@ -64,7 +64,6 @@ typedef struct gmem {
 	uint64_t brk_cur;    /* current break as the guest sees it */
 	uint64_t mmap_lo;    /* lowest address mmap may hand out */
 	uint64_t mmap_hi;    /* highest end address mmap may hand out */
-	size_t bytes_mapped; /* sum of vma sizes, for stats */
 } gmem_t;
 
 extern gmem_t cvmm_gmem;

@@ -286,8 +286,9 @@ static int cmd_run(int argc, char **argv, bool agent)
 	}
 	if (node_opts.selftest)
 		node_leave(node_selftest(&cvmm_gmem, node_opts.selftest));
+	/* The other agents park: node 0 ends them, or a lost node does. */
 	if (node_rank() != 0)
-		node_serve();
+		vm_wait(&cvmm_vm);
 	vt = vm_thread_new(&cvmm_vm, &c.regs);
 	if (!vt || vm_thread_run(&cvmm_vm, vt) != 0)
 		return 1;

@@ -214,9 +214,3 @@ void node_leave(int status)
 	fflush(NULL);
 	_exit(status);
 }
-
-void node_serve(void)
-{
-	for (;;)
-		pause();
-}

@@ -45,10 +45,6 @@ int node_size(void);
 xp_t *node_xp(void);
 boot_t *node_boot(void);
 
-/* Agents other than node 0 wait here until node 0 ends the VM (exit 0) or a
- * node is lost (exit CVMM_EXIT_FAILURE). */
-void node_serve(void) __attribute__((noreturn));
-
 /* Ends a job every agent finishes together (the selftest): stops treating
  * departures as losses, meets the others at a barrier, exits with status. */
 void node_leave(int status) __attribute__((noreturn));

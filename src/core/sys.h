@@ -79,7 +79,7 @@ SYS_DECL(madvise); SYS_DECL(mremap);
 /* sys_thread.c: threads and ids */
 SYS_DECL(clone); SYS_DECL(clone3); SYS_DECL(exit); SYS_DECL(exit_group);
 SYS_DECL(set_tid_address); SYS_DECL(set_robust_list);
-SYS_DECL(get_robust_list); SYS_DECL(rseq); SYS_DECL(arch_prctl);
+SYS_DECL(get_robust_list); SYS_DECL(arch_prctl);
 SYS_DECL(getpid); SYS_DECL(gettid); SYS_DECL(getppid); SYS_DECL(getuid);
 SYS_DECL(geteuid); SYS_DECL(getgid); SYS_DECL(getegid);
 SYS_DECL(getpgrp); SYS_DECL(getpgid); SYS_DECL(getsid);
@@ -94,9 +94,9 @@ SYS_DECL(setpriority);
 SYS_DECL(futex);
 
 /* sys_signal.c: virtual signal state */
-SYS_DECL(rt_sigaction); SYS_DECL(rt_sigprocmask); SYS_DECL(rt_sigreturn);
+SYS_DECL(rt_sigaction); SYS_DECL(rt_sigprocmask);
 SYS_DECL(sigaltstack); SYS_DECL(kill); SYS_DECL(tgkill); SYS_DECL(tkill);
-SYS_DECL(rt_sigpending); SYS_DECL(rt_sigtimedwait); SYS_DECL(pause);
+SYS_DECL(rt_sigpending);
 
 /* sys_time.c */
 SYS_DECL(clock_gettime); SYS_DECL(clock_getres); SYS_DECL(gettimeofday);

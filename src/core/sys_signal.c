@@ -82,12 +82,6 @@ long sys_rt_sigprocmask(vthread_t *vt, const uint64_t a[6])
 	return 0;
 }
 
-/* rt_sigreturn: in the table as an error (no guest signal frames) */
-long sys_rt_sigreturn(vthread_t *vt, const uint64_t a[6])
-{
-	return -ENOSYS;
-}
-
 /* sigaltstack(ss, old_ss): recorded per thread, never used */
 long sys_sigaltstack(vthread_t *vt, const uint64_t a[6])
 {
@@ -169,15 +163,4 @@ long sys_rt_sigpending(vthread_t *vt, const uint64_t a[6])
 		return -EFAULT;
 	*set = 0;
 	return 0;
-}
-
-/* rt_sigtimedwait and pause: in the table as errors */
-long sys_rt_sigtimedwait(vthread_t *vt, const uint64_t a[6])
-{
-	return -ENOSYS;
-}
-
-long sys_pause(vthread_t *vt, const uint64_t a[6])
-{
-	return -ENOSYS;
 }

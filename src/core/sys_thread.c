@@ -170,12 +170,6 @@ long sys_get_robust_list(vthread_t *vt, const uint64_t a[6])
 	return 0;
 }
 
-/* rseq is in the table as an error; this keeps the declaration honest. */
-long sys_rseq(vthread_t *vt, const uint64_t a[6])
-{
-	return -ENOSYS;
-}
-
 /* arch_prctl(code, addr) */
 long sys_arch_prctl(vthread_t *vt, const uint64_t a[6])
 {

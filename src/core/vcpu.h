@@ -62,7 +62,6 @@ typedef struct vthread {
 	ucontext_t *uc;            /* trap context, valid inside a handler */
 	uint64_t clear_tid;        /* CLONE_CHILD_CLEARTID / set_tid_address */
 	uint64_t robust_list, robust_len;
-	uint64_t rseq, rseq_len;
 	uint64_t sigmask;          /* virtual signal mask */
 	uint64_t t_mark;           /* clock at the last guest entry/exit, ns */
 	uint64_t idle_acc;         /* idle ns inside the current syscall */
@@ -84,7 +83,6 @@ typedef struct vm {
 	int pid;                   /* the guest's pid (the agent's) */
 	volatile int exiting;      /* set once by the first exit_group */
 	int exit_status;
-	char exit_reason[256];
 	pthread_mutex_t exit_lock;
 	int live;                  /* guest threads that have not exited */
 	const char *exe_path;      /* guest path as given */
