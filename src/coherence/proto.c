@@ -3,19 +3,28 @@
  * figure 7). Model-checked by test/model/ivy.pml, which has the same states
  * and transitions; change both together.
  *
+ * Initially node 0 owns every page: EXCLUSIVE there, INVALID elsewhere, and
+ * each manager records owner 0 with an empty copyset. Nothing is set up per
+ * page: the state is encoded so that zero-filled memory means "initial", and
+ * kept in two-level tables whose chunks appear on first write.
+ *
  * Message script. R requester, M = manager(page) = page mod N, O owner,
  * C each sharer in M's copyset other than R and O. Any of them may be the
  * same node; messages to oneself go through ops->send like any other.
- * The owner always holds a current copy; M serializes requests per page.
+ * The owner always holds a current copy; M serializes requests per page,
+ * from the request to its CONFIRM.
  *
  *   read fault at R (INVALID -> READ_WAIT)
  *     R -> M   READ_REQ                 M busy? queue it (FIFO). Else:
  *     M -> O   FWD_READ(R)              M: BUSY_READ
  *     O                                 EXCLUSIVE -> SHARED (write-protect)
  *     O -> R   READ_GRANT(O)
- *     R        get page from O          one-sided, O's CPU not involved
- *     R                                 READ_WAIT -> SHARED, threads resume
- *     R -> M   CONFIRM_READ             M: copyset += R, IDLE, next request
+ *     R                                 READ_WAIT -> READ_FETCH, notify
+ *     R        coh_fault: COH_FETCH     to the first faulting thread only;
+ *              it gets the page from O  one-sided, O's CPU not involved
+ *     R        coh_fetch_done           GET_DONE: READ_FETCH -> SHARED,
+ *     R -> M   CONFIRM_READ               notify; M: copyset += R, IDLE,
+ *                                         next request
  *
  *   write fault at R (INVALID -> WRITE_WAIT, SHARED -> UPGRADE_WAIT)
  *     R -> M   WRITE_REQ                M busy? queue it. Else:
@@ -26,13 +35,36 @@
  *     M -> O   FWD_WRITE(R)             (R == O: M -> R WRITE_GRANT(R))
  *     O                                 -> INVALID (UPGRADE_WAIT ->
  *     O -> R   WRITE_GRANT(O)             WRITE_WAIT); bytes stay for the get
- *     R        get page from O          unless R's copy is current
- *     R                                 -> EXCLUSIVE, threads resume
+ *     R                                 UPGRADE_WAIT, or O == R: the copy
+ *                                         here is current, -> EXCLUSIVE now
+ *                                       WRITE_WAIT: -> WRITE_FETCH, notify;
+ *     R        coh_fault: COH_FETCH,      one thread gets the page from O
+ *              get, coh_fetch_done      GET_DONE: -> EXCLUSIVE, notify
  *     R -> M   CONFIRM_WRITE            M: owner = R, copyset = {}, IDLE
  *
+ * Faults with a request in flight coalesce (COH_WAIT, no second message);
+ * the thread waits for ops->notify and calls coh_fault again. A fault on a
+ * page that is already accessible returns COH_READY and ops->map re-maps it
+ * (how the runtime recovers a page the guest view lost).
+ *
  * O's bytes cannot change between its grant and R's get: O is SHARED or
- * INVALID then, and any later request for the page waits at M for R's
- * CONFIRM, which R sends after its get.
+ * INVALID then (so not pinned), and any later request for the page waits at
+ * M for R's CONFIRM, which R sends after its get. For the same reason every
+ * message for the page that reaches R in a FETCH state is illegal.
+ *
+ * Pins: the agent writes a page through its own view only while pinned
+ * (coh_pin: EXCLUSIVE only). FWD_READ and FWD_WRITE for a pinned page are
+ * deferred in arrival order and run by the last coh_unpin; M waits for the
+ * grant as it would for a slow owner.
+ *
+ * Sends after unlock: actions only append their messages to the outbox of
+ * the thread holding the node's lock (n->ob, on that thread's stack), which
+ * sends them in order after node_unlock, because a send may run coh_recv at
+ * once (a message to oneself). Two threads of one node may therefore send
+ * in another order than they stepped. Only one such pair exists per page:
+ * R's CONFIRM (or C's INV_ACK) and R's (C's) next request, made by another
+ * thread. If the request overtakes, M is still busy with the page and
+ * queues it, as it would have anyway.
  *
  * The tricky race: two sharers A and B both write. A's WRITE_REQ reaches M
  * first; B is in UPGRADE_WAIT, its own request queued at M:
@@ -46,12 +78,11 @@
  *     <------------------------------------------------------------- WRITE_GRANT(O)
  *     EXCLUSIVE (A's copy still current: no get)
  *     CONFIRM_WRITE ----> owner A, IDLE; B's request dequeued:
- *                         FWD_WRITE(B) -> A; A -> B WRITE_GRANT(A); B gets
- *                         from A (B must not reuse its stale copy: that is
- *                         why INVALIDATE turns UPGRADE_WAIT into WRITE_WAIT).
+ *                         FWD_WRITE(B) -> A; A -> B WRITE_GRANT(A); B
+ *                         fetches from A (B must not reuse its stale copy:
+ *                         that is why INVALIDATE turns UPGRADE_WAIT into
+ *                         WRITE_WAIT).
  *
- * Faults on a page with a request in flight coalesce (no second message);
- * the faulting thread waits for install() and retries its access.
  * Not yet: batching INVALIDATEs of several pages per node in one message,
  * owner hints, timeouts on waits (STYLE: no wait spins forever). */
 #include "coherence/proto.h"
@@ -63,42 +94,133 @@
 
 #include "common/log.h"
 
+/* ---- sparse tables -------------------------------------------------------- */
+
+/* A directory of chunks of 2^shift entries, each chunk allocated zero-filled
+ * on first write; a missing chunk reads as zeros. So zero must encode every
+ * entry's initial value, and memory grows with the pages touched. */
+typedef struct coh_sparse {
+	char **dir;
+	uint64_t ndir;
+	unsigned shift;
+	size_t esz;
+} coh_sparse_t;
+
+#define COH_ST_SHIFT 16 /* 64 KiB chunks of one-byte node states */
+#define COH_MP_SHIFT 12 /* 4096 manager records per chunk */
+
+static cvmm_status_t sparse_init(coh_sparse_t *s, uint64_t n, unsigned shift,
+				 size_t esz)
+{
+	s->shift = shift;
+	s->esz = esz;
+	s->ndir = (n + (1ull << shift) - 1) >> shift;
+	s->dir = calloc(s->ndir, sizeof(*s->dir));
+	return s->dir ? CVMM_OK : CVMM_ERR_NOMEM;
+}
+
+/* Entry i, or NULL when its chunk is missing and alloc is false (or the
+ * allocation failed). */
+static void *sparse_at(coh_sparse_t *s, uint64_t i, bool alloc)
+{
+	uint64_t d = i >> s->shift;
+
+	assert(d < s->ndir);
+	if (!s->dir[d] && alloc)
+		s->dir[d] = calloc((size_t)1 << s->shift, s->esz);
+	if (!s->dir[d])
+		return NULL;
+	return s->dir[d] + (i & ((1ull << s->shift) - 1)) * s->esz;
+}
+
+static void sparse_fini(coh_sparse_t *s)
+{
+	for (uint64_t d = 0; s->dir && d < s->ndir; d++)
+		free(s->dir[d]);
+	free(s->dir);
+	s->dir = NULL;
+}
+
+/* ---- per-node data -------------------------------------------------------- */
+
+/* A request queued at a manager: at most one per node per page. */
 typedef struct coh_qent {
+	struct coh_qent *next;
 	uint8_t type; /* COH_MEV_READ_REQ or COH_MEV_WRITE_REQ */
 	uint8_t node;
 } coh_qent_t;
 
-/* Manager-side metadata of one page (pages with manager(page) == self). */
+/* Manager-side metadata of one page (pages with manager(page) == self).
+ * All zero is the initial record: IDLE, owner 0, empty copyset. */
 typedef struct coh_mpage {
-	uint8_t st; /* coh_mstate_t */
-	uint32_t owner;
-	uint32_t req; /* requester being served */
-	uint32_t pending; /* INV_ACKs outstanding */
 	uint64_t copyset;
-	uint8_t qhead, qlen;
-	coh_qent_t q[COH_MAX_NODES]; /* one request per node per page at most */
+	coh_qent_t *q; /* waiting requests, FIFO; short, so no tail pointer */
+	uint8_t st;    /* coh_mstate_t */
+	uint8_t owner;
+	uint8_t req;     /* requester being served */
+	uint8_t pending; /* INV_ACKs outstanding */
 } coh_mpage_t;
+
+/* A FWD_* that arrived while its page was pinned. */
+typedef struct coh_defer {
+	struct coh_defer *next;
+	coh_msg_t m;
+} coh_defer_t;
+
+/* What only a few pages have at a time, kept in a small hash rather than
+ * per page: a fetch in flight (grant in, page not yet installed), or pins
+ * with the forwards they hold back. Freed when neither is left. */
+typedef struct coh_xpage {
+	struct coh_xpage *next;
+	uint64_t page;
+	bool fetching;  /* in a FETCH state */
+	bool claimed;   /* a coh_fault caller got COH_FETCH for this grant */
+	uint8_t owner;  /* fetching: whom to copy from */
+	uint8_t ndefer;
+	uint32_t pins;
+	coh_defer_t *defer, *defer_tail;
+} coh_xpage_t;
+
+#define COH_XHASH 256
+/* One step sends at most ~N INVALIDATEs and a forward; an unpin runs at
+ * most COH_MAX_NODES deferred forwards, one message each. */
+#define COH_OUTBOX_MAX (2 * COH_MAX_NODES)
+
+/* Messages produced under the lock, sent after it is released. */
+typedef struct coh_outbox {
+	unsigned len;
+	uint32_t dst[COH_OUTBOX_MAX];
+	coh_msg_t m[COH_OUTBOX_MAX];
+} coh_outbox_t;
 
 struct coh_node {
 	coh_cfg_t cfg;
 	pthread_mutex_t lock;
 	pthread_t holder;
 	bool held;
-	uint8_t *st;         /* coh_state_t per page */
-	coh_mpage_t *mpages; /* index page / nnodes */
+	coh_outbox_t *ob;  /* the lock holder's outbox */
+	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
+	coh_sparse_t mp;   /* coh_mpage_t, index page / nnodes */
+	coh_xpage_t *xhash[COH_XHASH];
 };
 
 /* ---- locking and accessors ---------------------------------------------- */
 
-static void node_lock(coh_node_t *n)
+/* ob collects the messages the steps under this hold produce (NULL for
+ * read-only snapshots). */
+static void node_lock(coh_node_t *n, coh_outbox_t *ob)
 {
 	pthread_mutex_lock(&n->lock);
 	n->holder = pthread_self();
 	n->held = true;
+	n->ob = ob;
+	if (ob)
+		ob->len = 0;
 }
 
 static void node_unlock(coh_node_t *n)
 {
+	n->ob = NULL;
 	n->held = false;
 	pthread_mutex_unlock(&n->lock);
 }
@@ -109,34 +231,136 @@ static void assert_locked(const coh_node_t *n)
 	(void)n;
 }
 
-static coh_state_t page_st(coh_node_t *n, uint64_t page)
+/* Sends what the steps produced, in order, with no lock held. Returns st
+ * if it is an error (the messages produced before the failing action are
+ * still sent: they are legal), else the first send failure. */
+static cvmm_status_t ob_flush(coh_node_t *n, coh_outbox_t *ob,
+			      cvmm_status_t st)
 {
-	assert_locked(n);
-	return (coh_state_t)n->st[page];
+	for (unsigned i = 0; i < ob->len; i++) {
+		cvmm_status_t s = n->cfg.ops->send(n->cfg.ctx, ob->dst[i],
+						    &ob->m[i]);
+
+		if (s != CVMM_OK) {
+			log_error("node %u page 0x%llx: sending %s to node %u: %s",
+				  n->cfg.self, (unsigned long long)ob->m[i].page,
+				  coh_msg_type_str(ob->m[i].type), ob->dst[i],
+				  cvmm_status_str(s));
+			return st ? st : s;
+		}
+	}
+	return st;
 }
 
+static coh_state_t page_st(coh_node_t *n, uint64_t page)
+{
+	uint8_t *v;
+
+	assert_locked(n);
+	v = sparse_at(&n->st, page, false);
+	if (v && *v)
+		return (coh_state_t)(*v - 1);
+	return n->cfg.self == 0 ? COH_EXCLUSIVE : COH_INVALID;
+}
+
+/* The page's chunk must exist (node_step allocates it before acting). */
 static void page_set_st(coh_node_t *n, uint64_t page, coh_state_t st)
 {
+	uint8_t *v;
+
 	assert_locked(n);
-	n->st[page] = (uint8_t)st;
+	v = sparse_at(&n->st, page, false);
+	assert(v);
+	*v = (uint8_t)(st + 1);
 }
 
 static coh_mpage_t *mpage(coh_node_t *n, uint64_t page)
 {
+	coh_mpage_t *mp;
+
 	assert_locked(n);
 	assert(coh_manager(page, n->cfg.nnodes) == n->cfg.self);
-	return &n->mpages[page / n->cfg.nnodes];
+	mp = sparse_at(&n->mp, page / n->cfg.nnodes, false);
+	assert(mp); /* coh_recv allocated it */
+	return mp;
+}
+
+static coh_xpage_t **xslot(coh_node_t *n, uint64_t page)
+{
+	return &n->xhash[page & (COH_XHASH - 1)];
+}
+
+static coh_xpage_t *xpage_find(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x;
+
+	assert_locked(n);
+	for (x = *xslot(n, page); x && x->page != page; x = x->next)
+		;
+	return x;
+}
+
+/* Finds or adds the page's record; NULL when out of memory. */
+static coh_xpage_t *xpage_get(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x = xpage_find(n, page), **head = xslot(n, page);
+
+	if (x)
+		return x;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->page = page;
+	x->next = *head;
+	*head = x;
+	return x;
+}
+
+/* Frees x once it holds nothing. */
+static void xpage_put(coh_node_t *n, coh_xpage_t *x)
+{
+	coh_xpage_t **pp = xslot(n, x->page);
+
+	if (x->fetching || x->pins || x->defer)
+		return;
+	while (*pp != x)
+		pp = &(*pp)->next;
+	*pp = x->next;
+	free(x);
+}
+
+static bool fetch_claimed(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x = xpage_find(n, page);
+
+	return x && x->fetching && x->claimed;
+}
+
+static bool is_fetch(coh_state_t st)
+{
+	return st == COH_READ_FETCH || st == COH_WRITE_FETCH;
 }
 
 static cvmm_status_t send_msg(coh_node_t *n, uint32_t dst, unsigned type,
 			      uint64_t page, uint32_t arg)
 {
-	coh_msg_t m = { .version = COH_WIRE_VERSION, .type = (uint16_t)type,
-			.src = n->cfg.self, .arg = arg, .page = page };
+	coh_outbox_t *ob = n->ob;
 
+	assert_locked(n);
+	assert(ob);
+	if (ob->len == COH_OUTBOX_MAX) {
+		log_error("node %u page 0x%llx: outbox full", n->cfg.self,
+			  (unsigned long long)page);
+		return CVMM_ERR_NOMEM;
+	}
 	log_trace("node %u page 0x%llx send %s to node %u", n->cfg.self,
 		  (unsigned long long)page, coh_msg_type_str(type), dst);
-	return n->cfg.ops->send(n->cfg.ctx, dst, &m);
+	ob->dst[ob->len] = dst;
+	ob->m[ob->len++] = (coh_msg_t){ .version = COH_WIRE_VERSION,
+					.type = (uint16_t)type,
+					.src = n->cfg.self, .arg = arg,
+					.page = page };
+	return CVMM_OK;
 }
 
 static uint32_t mgr_of(coh_node_t *n, uint64_t page)
@@ -144,7 +368,12 @@ static uint32_t mgr_of(coh_node_t *n, uint64_t page)
 	return coh_manager(page, n->cfg.nnodes);
 }
 
-/* ---- node actions: one signature, m is NULL for faults ------------------- */
+static void notify(coh_node_t *n, uint64_t page)
+{
+	n->cfg.ops->notify(n->cfg.ctx, page);
+}
+
+/* ---- node actions: one signature, m is NULL for local events ------------- */
 
 static cvmm_status_t act_wait(coh_node_t *n, uint64_t page, const coh_msg_t *m)
 {
@@ -194,34 +423,79 @@ static cvmm_status_t act_invalidate(coh_node_t *n, uint64_t page,
 	return st ? st : send_msg(n, mgr_of(n, page), COH_MSG_INV_ACK, page, 0);
 }
 
-static cvmm_status_t act_read_grant(coh_node_t *n, uint64_t page,
-				    const coh_msg_t *m)
+/* A grant: remember whom to copy from; the waiting threads retry and the
+ * first one claims the get (act_claim). */
+static cvmm_status_t act_fetch_begin(coh_node_t *n, uint64_t page,
+				     const coh_msg_t *m)
 {
-	cvmm_status_t st = n->cfg.ops->get_page(n->cfg.ctx, m->arg, page);
+	coh_xpage_t *x = xpage_get(n, page);
 
-	if (st == CVMM_OK)
-		st = n->cfg.ops->install(n->cfg.ctx, page, COH_SHARED);
-	return st ? st
-		  : send_msg(n, mgr_of(n, page), COH_MSG_CONFIRM_READ, page, 0);
+	if (!x)
+		return CVMM_ERR_NOMEM;
+	x->fetching = true;
+	x->claimed = false;
+	x->owner = (uint8_t)m->arg;
+	notify(n, page);
+	return CVMM_OK;
 }
 
-static cvmm_status_t act_write_grant_upgrade(coh_node_t *n, uint64_t page,
-					     const coh_msg_t *m)
+/* A fault in a FETCH state: the first caller per grant claims the get
+ * (coh_fault sees claimed go up and returns COH_FETCH); the rest wait. */
+static cvmm_status_t act_claim(coh_node_t *n, uint64_t page,
+			       const coh_msg_t *m)
+{
+	coh_xpage_t *x = xpage_find(n, page);
+
+	assert(x && x->fetching);
+	x->claimed = true;
+	return CVMM_OK;
+}
+
+static void fetch_end(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x = xpage_find(n, page);
+
+	assert(x && x->fetching);
+	x->fetching = false;
+	xpage_put(n, x);
+}
+
+static cvmm_status_t act_read_fetched(coh_node_t *n, uint64_t page,
+				      const coh_msg_t *m)
+{
+	cvmm_status_t st = n->cfg.ops->install(n->cfg.ctx, page, COH_SHARED);
+
+	if (st == CVMM_OK)
+		st = send_msg(n, mgr_of(n, page), COH_MSG_CONFIRM_READ, page, 0);
+	if (st == CVMM_OK) {
+		fetch_end(n, page);
+		notify(n, page);
+	}
+	return st;
+}
+
+/* The copy here is current (it was, or the get put it there). */
+static cvmm_status_t act_write_granted(coh_node_t *n, uint64_t page,
+				       const coh_msg_t *m)
 {
 	cvmm_status_t st = n->cfg.ops->install(n->cfg.ctx, page, COH_EXCLUSIVE);
 
-	return st ? st
-		  : send_msg(n, mgr_of(n, page), COH_MSG_CONFIRM_WRITE, page, 0);
+	if (st == CVMM_OK)
+		st = send_msg(n, mgr_of(n, page), COH_MSG_CONFIRM_WRITE, page,
+			      0);
+	if (st == CVMM_OK)
+		notify(n, page);
+	return st;
 }
 
-static cvmm_status_t act_write_grant_fetch(coh_node_t *n, uint64_t page,
-					   const coh_msg_t *m)
+static cvmm_status_t act_write_fetched(coh_node_t *n, uint64_t page,
+				       const coh_msg_t *m)
 {
-	cvmm_status_t st = CVMM_OK;
+	cvmm_status_t st = act_write_granted(n, page, m);
 
-	if (m->arg != n->cfg.self)
-		st = n->cfg.ops->get_page(n->cfg.ctx, m->arg, page);
-	return st ? st : act_write_grant_upgrade(n, page, m);
+	if (st == CVMM_OK)
+		fetch_end(n, page);
+	return st;
 }
 
 /* ---- manager actions ------------------------------------------------------ */
@@ -230,14 +504,19 @@ static cvmm_status_t mact_enqueue(coh_node_t *n, uint64_t page,
 				  const coh_msg_t *m)
 {
 	coh_mpage_t *mp = mpage(n, page);
+	coh_qent_t **pp = &mp->q, *e;
 
-	if (mp->qlen >= COH_MAX_NODES)
-		return CVMM_ERR_PEER; /* more than one request per node */
-	mp->q[(mp->qhead + mp->qlen) % COH_MAX_NODES] = (coh_qent_t){
-		.type = m->type == COH_MSG_READ_REQ ? COH_MEV_READ_REQ
-						    : COH_MEV_WRITE_REQ,
-		.node = (uint8_t)m->src };
-	mp->qlen++;
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->node == m->src)
+			return CVMM_ERR_PEER; /* one request per node */
+	e = malloc(sizeof(*e));
+	if (!e)
+		return CVMM_ERR_NOMEM;
+	*e = (coh_qent_t){ .type = m->type == COH_MSG_READ_REQ
+					   ? COH_MEV_READ_REQ
+					   : COH_MEV_WRITE_REQ,
+			   .node = (uint8_t)m->src };
+	*pp = e;
 	return CVMM_OK;
 }
 
@@ -246,7 +525,7 @@ static cvmm_status_t mact_start_read(coh_node_t *n, uint64_t page,
 {
 	coh_mpage_t *mp = mpage(n, page);
 
-	mp->req = m->src;
+	mp->req = (uint8_t)m->src;
 	return send_msg(n, mp->owner, COH_MSG_FWD_READ, page, m->src);
 }
 
@@ -256,7 +535,7 @@ static cvmm_status_t mact_start_write(coh_node_t *n, uint64_t page,
 	coh_mpage_t *mp = mpage(n, page);
 	cvmm_status_t st;
 
-	mp->req = m->src;
+	mp->req = (uint8_t)m->src;
 	mp->pending = 0;
 	for (uint32_t c = 0; c < n->cfg.nnodes; c++) {
 		if (!(mp->copyset >> c & 1) || c == m->src || c == mp->owner)
@@ -266,7 +545,7 @@ static cvmm_status_t mact_start_write(coh_node_t *n, uint64_t page,
 			return st;
 		mp->pending++;
 	}
-	return CVMM_OK; /* coh_recv raises INV_DONE when pending is 0 */
+	return CVMM_OK; /* mgr_settle raises INV_DONE when pending is 0 */
 }
 
 static cvmm_status_t mact_inv_ack(coh_node_t *n, uint64_t page,
@@ -310,7 +589,7 @@ static cvmm_status_t mact_confirm_write(coh_node_t *n, uint64_t page,
 
 	if (m->src != mp->req)
 		return CVMM_ERR_PEER;
-	mp->owner = m->src;
+	mp->owner = (uint8_t)m->src;
 	mp->copyset = 0;
 	return CVMM_OK;
 }
@@ -319,6 +598,9 @@ static cvmm_status_t mact_confirm_write(coh_node_t *n, uint64_t page,
 
 #define T(nx, fn, lbl) { .next = (nx), .action = (fn), .label = (lbl) }
 #define ILLEGAL(why) { .next = 0, .action = NULL, .label = "illegal: " why }
+/* M serializes the page from the request to the CONFIRM, which R sends
+ * only after its get: nothing may reach R for the page in between. */
+#define FETCHING ILLEGAL("manager holds the page until the confirm")
 
 const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 	[COH_INVALID] = {
@@ -329,6 +611,7 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_INVALIDATE] = ILLEGAL("not in copyset"),
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
+		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 	},
 	[COH_SHARED] = {
 		[COH_EV_READ_FAULT] = T(COH_SHARED, act_wait, "spurious read fault"),
@@ -338,6 +621,7 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_INVALIDATE] = T(COH_INVALID, act_invalidate, "invalidated"),
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
+		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 	},
 	[COH_EXCLUSIVE] = {
 		[COH_EV_READ_FAULT] = T(COH_EXCLUSIVE, act_wait, "spurious read fault"),
@@ -347,6 +631,7 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_INVALIDATE] = ILLEGAL("owner is never invalidated"),
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
+		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 	},
 	[COH_READ_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_READ_WAIT, act_wait, "coalesced read"),
@@ -354,8 +639,9 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_FWD_READ] = ILLEGAL("not owner"),
 		[COH_EV_FWD_WRITE] = ILLEGAL("not owner"),
 		[COH_EV_INVALIDATE] = ILLEGAL("not in copyset"),
-		[COH_EV_READ_GRANT] = T(COH_SHARED, act_read_grant, "read granted"),
+		[COH_EV_READ_GRANT] = T(COH_READ_FETCH, act_fetch_begin, "read granted: fetch"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
+		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 	},
 	[COH_WRITE_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_WRITE_WAIT, act_wait, "coalesced read"),
@@ -364,16 +650,39 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_FWD_WRITE] = ILLEGAL("not owner"),
 		[COH_EV_INVALIDATE] = ILLEGAL("not in copyset"),
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
-		[COH_EV_WRITE_GRANT] = T(COH_EXCLUSIVE, act_write_grant_fetch, "write granted"),
+		/* from self: node_settle raises GET_DONE at once */
+		[COH_EV_WRITE_GRANT] = T(COH_WRITE_FETCH, act_fetch_begin, "write granted: fetch"),
+		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 	},
 	[COH_UPGRADE_WAIT] = {
-		[COH_EV_READ_FAULT] = T(COH_UPGRADE_WAIT, act_wait, "spurious read fault"),
+		[COH_EV_READ_FAULT] = T(COH_UPGRADE_WAIT, act_wait, "read on current copy"),
 		[COH_EV_WRITE_FAULT] = T(COH_UPGRADE_WAIT, act_wait, "coalesced write"),
 		[COH_EV_FWD_READ] = T(COH_UPGRADE_WAIT, act_grant_read, "owner grants read"),
 		[COH_EV_FWD_WRITE] = T(COH_WRITE_WAIT, act_grant_write, "owner loses race"),
 		[COH_EV_INVALIDATE] = T(COH_WRITE_WAIT, act_invalidate, "sharer loses race"),
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
-		[COH_EV_WRITE_GRANT] = T(COH_EXCLUSIVE, act_write_grant_upgrade, "upgrade granted"),
+		[COH_EV_WRITE_GRANT] = T(COH_EXCLUSIVE, act_write_granted, "upgrade granted"),
+		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+	},
+	[COH_READ_FETCH] = {
+		[COH_EV_READ_FAULT] = T(COH_READ_FETCH, act_claim, "first fault fetches"),
+		[COH_EV_WRITE_FAULT] = T(COH_READ_FETCH, act_claim, "first fault fetches"),
+		[COH_EV_FWD_READ] = FETCHING,
+		[COH_EV_FWD_WRITE] = FETCHING,
+		[COH_EV_INVALIDATE] = FETCHING,
+		[COH_EV_READ_GRANT] = FETCHING,
+		[COH_EV_WRITE_GRANT] = FETCHING,
+		[COH_EV_GET_DONE] = T(COH_SHARED, act_read_fetched, "read copy in"),
+	},
+	[COH_WRITE_FETCH] = {
+		[COH_EV_READ_FAULT] = T(COH_WRITE_FETCH, act_claim, "first fault fetches"),
+		[COH_EV_WRITE_FAULT] = T(COH_WRITE_FETCH, act_claim, "first fault fetches"),
+		[COH_EV_FWD_READ] = FETCHING,
+		[COH_EV_FWD_WRITE] = FETCHING,
+		[COH_EV_INVALIDATE] = FETCHING,
+		[COH_EV_READ_GRANT] = FETCHING,
+		[COH_EV_WRITE_GRANT] = FETCHING,
+		[COH_EV_GET_DONE] = T(COH_EXCLUSIVE, act_write_fetched, "write copy in"),
 	},
 };
 
@@ -414,6 +723,22 @@ const coh_trans_t coh_mgr_table[COH_M_NSTATES][COH_MNEVENTS] = {
 
 /* ---- dispatch ------------------------------------------------------------- */
 
+static const char *ev_str(coh_event_t ev, const coh_msg_t *m)
+{
+	if (m)
+		return coh_msg_type_str(m->type);
+	return ev == COH_EV_GET_DONE ? "get_done"
+	       : ev == COH_EV_WRITE_FAULT ? "write fault" : "read fault";
+}
+
+static const char *mstate_str(unsigned st)
+{
+	static const char *const names[COH_M_NSTATES] = {
+		"idle", "busy_read", "busy_inv", "busy_write" };
+
+	return st < COH_M_NSTATES ? names[st] : "?";
+}
+
 static cvmm_status_t node_step(coh_node_t *n, uint64_t page, coh_event_t ev,
 			       const coh_msg_t *m)
 {
@@ -424,15 +749,41 @@ static cvmm_status_t node_step(coh_node_t *n, uint64_t page, coh_event_t ev,
 	assert(t->label != NULL); /* a forgotten cell */
 	if (t->action == NULL) {
 		log_error("node %u page 0x%llx: %s in state %s from node %u (%s)",
-			  n->cfg.self, (unsigned long long)page,
-			  m ? coh_msg_type_str(m->type) : "fault",
+			  n->cfg.self, (unsigned long long)page, ev_str(ev, m),
 			  coh_state_str(cur), m ? m->src : n->cfg.self, t->label);
 		return CVMM_ERR_PEER;
 	}
+	/* the chunk first, so that a successful action is always recorded */
+	if (t->next != cur && !sparse_at(&n->st, page, true))
+		return CVMM_ERR_NOMEM;
 	st = t->action(n, page, m);
-	if (st == CVMM_OK)
+	if (st == CVMM_OK && t->next != cur)
 		page_set_st(n, page, (coh_state_t)t->next);
 	return st;
+}
+
+/* A grant that names this node as the owner needs no get: the bytes here
+ * are the owner's. GET_DONE is raised under the same lock hold, so to the
+ * outside the grant goes straight to SHARED or EXCLUSIVE. */
+static cvmm_status_t node_settle(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x;
+
+	if (!is_fetch(page_st(n, page)))
+		return CVMM_OK;
+	x = xpage_find(n, page);
+	assert(x && x->fetching);
+	if (x->owner != n->cfg.self)
+		return CVMM_OK;
+	return node_step(n, page, COH_EV_GET_DONE, NULL);
+}
+
+static cvmm_status_t node_run(coh_node_t *n, uint64_t page, coh_event_t ev,
+			      const coh_msg_t *m)
+{
+	cvmm_status_t st = node_step(n, page, ev, m);
+
+	return st ? st : node_settle(n, page);
 }
 
 static cvmm_status_t mgr_step(coh_node_t *n, uint64_t page, coh_mevent_t ev,
@@ -444,14 +795,21 @@ static cvmm_status_t mgr_step(coh_node_t *n, uint64_t page, coh_mevent_t ev,
 
 	assert(t->label != NULL);
 	if (t->action == NULL) {
-		log_error("manager %u page 0x%llx: event %d in state %d from node %u (%s)",
-			  n->cfg.self, (unsigned long long)page, (int)ev,
-			  (int)mp->st, m->src, t->label);
+		log_error("manager %u page 0x%llx: %s in state %s from node %u (%s)",
+			  n->cfg.self, (unsigned long long)page,
+			  ev == COH_MEV_INV_DONE ? "inv_done"
+						 : coh_msg_type_str(m->type),
+			  mstate_str(mp->st), m->src, t->label);
 		return CVMM_ERR_PEER;
 	}
 	st = t->action(n, page, m);
 	if (st == CVMM_OK)
 		mp->st = t->next;
+	else if (st == CVMM_ERR_PEER)
+		log_error("manager %u page 0x%llx: unexpected %s in state %s from node %u",
+			  n->cfg.self, (unsigned long long)page,
+			  coh_msg_type_str(m->type), mstate_str(mp->st),
+			  m->src);
 	return st;
 }
 
@@ -467,15 +825,15 @@ static cvmm_status_t mgr_settle(coh_node_t *n, uint64_t page)
 		if (mp->st == COH_M_BUSY_INV && mp->pending == 0) {
 			m.src = n->cfg.self;
 			st = mgr_step(n, page, COH_MEV_INV_DONE, &m);
-		} else if (mp->st == COH_M_IDLE && mp->qlen > 0) {
-			coh_qent_t e = mp->q[mp->qhead];
+		} else if (mp->st == COH_M_IDLE && mp->q) {
+			coh_qent_t *e = mp->q;
 
-			mp->qhead = (uint8_t)((mp->qhead + 1) % COH_MAX_NODES);
-			mp->qlen--;
-			m.src = e.node;
-			m.type = e.type == COH_MEV_READ_REQ ? COH_MSG_READ_REQ
-							    : COH_MSG_WRITE_REQ;
-			st = mgr_step(n, page, (coh_mevent_t)e.type, &m);
+			mp->q = e->next;
+			m.src = e->node;
+			m.type = e->type == COH_MEV_READ_REQ ? COH_MSG_READ_REQ
+							     : COH_MSG_WRITE_REQ;
+			st = mgr_step(n, page, (coh_mevent_t)e->type, &m);
+			free(e);
 		} else {
 			break;
 		}
@@ -507,9 +865,61 @@ static int msg_mgr_event(unsigned type)
 	}
 }
 
+/* Holds a forward back while its page is pinned; coh_unpin runs it. */
+static cvmm_status_t defer_msg(coh_node_t *n, coh_xpage_t *x,
+			       const coh_msg_t *m)
+{
+	coh_defer_t *d;
+
+	if (x->ndefer >= COH_MAX_NODES) { /* M sends one forward at a time */
+		log_error("node %u page 0x%llx: too many forwards while pinned, last from node %u",
+			  n->cfg.self, (unsigned long long)m->page, m->src);
+		return CVMM_ERR_PEER;
+	}
+	d = malloc(sizeof(*d));
+	if (!d)
+		return CVMM_ERR_NOMEM;
+	*d = (coh_defer_t){ .m = *m };
+	if (x->defer_tail)
+		x->defer_tail->next = d;
+	else
+		x->defer = d;
+	x->defer_tail = d;
+	x->ndefer++;
+	log_trace("node %u page 0x%llx: %s from node %u deferred (pinned)",
+		  n->cfg.self, (unsigned long long)m->page,
+		  coh_msg_type_str(m->type), m->src);
+	return CVMM_OK;
+}
+
+static cvmm_status_t node_recv(coh_node_t *n, coh_event_t ev,
+			       const coh_msg_t *m)
+{
+	coh_xpage_t *x;
+
+	if (ev == COH_EV_FWD_READ || ev == COH_EV_FWD_WRITE) {
+		x = xpage_find(n, m->page);
+		if (x && x->pins > 0)
+			return defer_msg(n, x, m);
+	}
+	return node_run(n, m->page, ev, m);
+}
+
+static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
+			      const coh_msg_t *m)
+{
+	cvmm_status_t st;
+
+	if (!sparse_at(&n->mp, m->page / n->cfg.nnodes, true))
+		return CVMM_ERR_NOMEM;
+	st = mgr_step(n, m->page, ev, m);
+	return st ? st : mgr_settle(n, m->page);
+}
+
 cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m)
 {
 	int nev = msg_node_event(m->type), mev = msg_mgr_event(m->type);
+	coh_outbox_t ob;
 	cvmm_status_t st;
 
 	if (m->page >= n->cfg.npages || m->src >= n->cfg.nnodes ||
@@ -521,42 +931,151 @@ cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m)
 			  coh_msg_type_str(m->type), m->src);
 		return CVMM_ERR_PEER;
 	}
-	node_lock(n);
-	if (nev >= 0) {
-		st = node_step(n, m->page, (coh_event_t)nev, m);
-	} else {
-		st = mgr_step(n, m->page, (coh_mevent_t)mev, m);
-		if (st == CVMM_OK)
-			st = mgr_settle(n, m->page);
-	}
+	node_lock(n, &ob);
+	if (nev >= 0)
+		st = node_recv(n, (coh_event_t)nev, m);
+	else
+		st = mgr_recv(n, (coh_mevent_t)mev, m);
 	node_unlock(n);
-	return st;
+	return ob_flush(n, &ob, st);
 }
 
-cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write, bool *ready)
+/* ---- local entry points ---------------------------------------------------- */
+
+/* What the faulting thread does next, from the state after its fault
+ * event; READY also re-maps the page (ops->map), under the lock so that no
+ * invalidation slips in between. */
+static cvmm_status_t fault_result(coh_node_t *n, uint64_t page, bool write,
+				  bool was_claimed, coh_fault_res_t *r)
 {
-	coh_state_t cur;
+	coh_state_t cur = page_st(n, page);
+	coh_xpage_t *x;
+
+	*r = (coh_fault_res_t){ .kind = COH_WAIT, .state = cur };
+	if (cur == COH_EXCLUSIVE || cur == COH_SHARED ||
+	    (cur == COH_UPGRADE_WAIT && !write)) {
+		r->kind = COH_READY;
+		r->state = cur == COH_EXCLUSIVE ? COH_EXCLUSIVE : COH_SHARED;
+		if (!n->cfg.ops->map)
+			return CVMM_OK;
+		return n->cfg.ops->map(n->cfg.ctx, page, r->state);
+	}
+	if (is_fetch(cur) && !was_claimed) {
+		x = xpage_find(n, page);
+		assert(x && x->claimed); /* act_claim just did */
+		r->kind = COH_FETCH;
+		r->owner = x->owner;
+	}
+	return CVMM_OK;
+}
+
+cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write,
+			coh_fault_res_t *res)
+{
+	coh_outbox_t ob;
+	coh_fault_res_t r;
 	cvmm_status_t st;
+	bool claimed;
 
 	if (page >= n->cfg.npages)
 		return CVMM_ERR_RANGE;
-	node_lock(n);
-	st = node_step(n, page, write ? COH_EV_WRITE_FAULT : COH_EV_READ_FAULT,
-		       NULL);
-	cur = page_st(n, page);
-	node_unlock(n);
+	node_lock(n, &ob);
+	claimed = fetch_claimed(n, page);
+	st = node_run(n, page, write ? COH_EV_WRITE_FAULT : COH_EV_READ_FAULT,
+		      NULL);
 	if (st == CVMM_OK)
-		*ready = cur == COH_EXCLUSIVE ||
-			 (!write && (cur == COH_SHARED || cur == COH_UPGRADE_WAIT));
+		st = fault_result(n, page, write, claimed, &r);
+	node_unlock(n);
+	st = ob_flush(n, &ob, st);
+	if (st == CVMM_OK)
+		*res = r;
 	return st;
 }
 
+cvmm_status_t coh_fetch_done(coh_node_t *n, uint64_t page)
+{
+	coh_outbox_t ob;
+	cvmm_status_t st = CVMM_ERR_INVALID;
+
+	if (page >= n->cfg.npages)
+		return CVMM_ERR_RANGE;
+	node_lock(n, &ob);
+	if (is_fetch(page_st(n, page)))
+		st = node_run(n, page, COH_EV_GET_DONE, NULL);
+	node_unlock(n);
+	return ob_flush(n, &ob, st);
+}
+
+cvmm_status_t coh_pin(coh_node_t *n, uint64_t page, bool *pinned)
+{
+	cvmm_status_t st = CVMM_OK;
+	coh_xpage_t *x;
+	bool ok;
+
+	if (page >= n->cfg.npages)
+		return CVMM_ERR_RANGE;
+	node_lock(n, NULL);
+	ok = page_st(n, page) == COH_EXCLUSIVE;
+	if (ok) {
+		x = xpage_get(n, page);
+		if (x)
+			x->pins++;
+		else
+			st = CVMM_ERR_NOMEM;
+	}
+	node_unlock(n);
+	if (st == CVMM_OK)
+		*pinned = ok;
+	return st;
+}
+
+/* Runs the forwards held back by the pins, in arrival order, through the
+ * table. Pinned, the page stayed EXCLUSIVE, so the first is legal. */
+static cvmm_status_t run_deferred(coh_node_t *n, coh_xpage_t *x)
+{
+	coh_defer_t *d = x->defer, *next;
+	cvmm_status_t st = CVMM_OK;
+
+	x->defer = x->defer_tail = NULL;
+	x->ndefer = 0;
+	for (; d; d = next) {
+		next = d->next;
+		if (st == CVMM_OK)
+			st = node_run(n, d->m.page,
+				      (coh_event_t)msg_node_event(d->m.type),
+				      &d->m);
+		free(d);
+	}
+	return st;
+}
+
+cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page)
+{
+	coh_outbox_t ob;
+	cvmm_status_t st = CVMM_ERR_INVALID;
+	coh_xpage_t *x;
+
+	if (page >= n->cfg.npages)
+		return CVMM_ERR_RANGE;
+	node_lock(n, &ob);
+	x = xpage_find(n, page);
+	if (x && x->pins > 0) {
+		st = --x->pins ? CVMM_OK : run_deferred(n, x);
+		xpage_put(n, x);
+	}
+	node_unlock(n);
+	return ob_flush(n, &ob, st);
+}
+
+/* ---- snapshots, create, destroy -------------------------------------------- */
+
 coh_state_t coh_page_state(coh_node_t *n, uint64_t page)
 {
-	coh_state_t st;
+	coh_state_t st = COH_INVALID;
 
-	node_lock(n);
-	st = page_st(n, page);
+	node_lock(n, NULL);
+	if (page < n->cfg.npages)
+		st = page_st(n, page);
 	node_unlock(n);
 	return st;
 }
@@ -564,12 +1083,15 @@ coh_state_t coh_page_state(coh_node_t *n, uint64_t page)
 cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
 			     uint32_t *owner, uint64_t *copyset)
 {
-	coh_mpage_t *mp;
+	static const coh_mpage_t initial;
+	const coh_mpage_t *mp;
 
 	if (page >= n->cfg.npages || mgr_of(n, page) != n->cfg.self)
 		return CVMM_ERR_INVALID;
-	node_lock(n);
-	mp = mpage(n, page);
+	node_lock(n, NULL);
+	mp = sparse_at(&n->mp, page / n->cfg.nnodes, false);
+	if (!mp)
+		mp = &initial;
 	*st = (coh_mstate_t)mp->st;
 	*owner = mp->owner;
 	*copyset = mp->copyset;
@@ -582,36 +1104,66 @@ cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
 	coh_node_t *n;
 	uint64_t nm;
 
-	if (!cfg || !cfg->ops || cfg->nnodes == 0 ||
-	    cfg->nnodes > COH_MAX_NODES || cfg->self >= cfg->nnodes ||
-	    cfg->npages == 0)
+	if (!cfg || !cfg->ops || !cfg->ops->send || !cfg->ops->notify ||
+	    cfg->nnodes == 0 || cfg->nnodes > COH_MAX_NODES ||
+	    cfg->self >= cfg->nnodes || cfg->npages == 0)
 		return CVMM_ERR_INVALID;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return CVMM_ERR_NOMEM;
-	nm = (cfg->npages + cfg->nnodes - 1) / cfg->nnodes;
 	n->cfg = *cfg;
-	n->st = calloc(cfg->npages, 1);
-	n->mpages = calloc(nm, sizeof(*n->mpages));
-	if (!n->st || !n->mpages) {
+	pthread_mutex_init(&n->lock, NULL);
+	nm = (cfg->npages + cfg->nnodes - 1) / cfg->nnodes;
+	if (sparse_init(&n->st, cfg->npages, COH_ST_SHIFT, 1) ||
+	    sparse_init(&n->mp, nm, COH_MP_SHIFT, sizeof(coh_mpage_t))) {
 		coh_node_destroy(n);
 		return CVMM_ERR_NOMEM;
 	}
-	pthread_mutex_init(&n->lock, NULL);
-	for (uint64_t p = cfg->self; p < cfg->npages; p += cfg->nnodes) {
-		n->st[p] = COH_EXCLUSIVE;
-		n->mpages[p / cfg->nnodes].owner = cfg->self;
-	}
 	*out = n;
 	return CVMM_OK;
+}
+
+static void free_queues(coh_sparse_t *s)
+{
+	for (uint64_t d = 0; s->dir && d < s->ndir; d++) {
+		coh_mpage_t *mp = (coh_mpage_t *)s->dir[d];
+
+		for (size_t i = 0; mp && i < (size_t)1 << s->shift; i++)
+			while (mp[i].q) {
+				coh_qent_t *e = mp[i].q;
+
+				mp[i].q = e->next;
+				free(e);
+			}
+	}
+}
+
+static void free_xpages(coh_node_t *n)
+{
+	for (unsigned b = 0; b < COH_XHASH; b++)
+		while (n->xhash[b]) {
+			coh_xpage_t *x = n->xhash[b];
+
+			n->xhash[b] = x->next;
+			while (x->defer) {
+				coh_defer_t *d = x->defer;
+
+				x->defer = d->next;
+				free(d);
+			}
+			free(x);
+		}
 }
 
 void coh_node_destroy(coh_node_t *n)
 {
 	if (!n)
 		return;
-	free(n->st);
-	free(n->mpages);
+	free_queues(&n->mp);
+	sparse_fini(&n->mp);
+	sparse_fini(&n->st);
+	free_xpages(n);
+	pthread_mutex_destroy(&n->lock);
 	free(n);
 }
 
@@ -619,7 +1171,7 @@ const char *coh_state_str(coh_state_t st)
 {
 	static const char *const names[COH_NSTATES] = {
 		"invalid", "shared", "exclusive", "read_wait", "write_wait",
-		"upgrade_wait" };
+		"upgrade_wait", "read_fetch", "write_fetch" };
 
 	return (unsigned)st < COH_NSTATES ? names[st] : "?";
 }

@@ -24,6 +24,10 @@ typedef enum coh_state {
 	COH_READ_WAIT,    /* READ_REQ sent, no copy */
 	COH_WRITE_WAIT,   /* WRITE_REQ sent, no valid copy */
 	COH_UPGRADE_WAIT, /* WRITE_REQ sent, read-only copy still current */
+	COH_READ_FETCH,   /* READ_GRANT in: a thread copies the page from the
+			     owner, then coh_fetch_done (-> SHARED) */
+	COH_WRITE_FETCH,  /* WRITE_GRANT in from another owner: copy, then
+			     coh_fetch_done (-> EXCLUSIVE) */
 	COH_NSTATES
 } coh_state_t;
 
@@ -36,6 +40,7 @@ typedef enum coh_event {
 	COH_EV_INVALIDATE,
 	COH_EV_READ_GRANT,
 	COH_EV_WRITE_GRANT,
+	COH_EV_GET_DONE,  /* local: the page bytes are in (coh_fetch_done) */
 	COH_NEVENTS
 } coh_event_t;
 
@@ -60,19 +65,26 @@ typedef enum coh_mevent {
 	COH_MNEVENTS
 } coh_mevent_t;
 
-/* What the protocol asks of its environment. Every call is made with the
- * node's lock held and must not call back into coh_*. ctx is coh_cfg_t.ctx. */
+/* What the protocol asks of its environment. ctx is coh_cfg_t.ctx.
+ * send is called with NO protocol lock held (messages produced by one step
+ * are collected and sent after the lock is released, in the order produced):
+ * the transport may run handlers, which call coh_recv, inside send. The other
+ * calls are made with the node's lock held, must not block on the network
+ * and must not call back into coh_*. */
 typedef struct coh_ops {
-	/* Queues m for node dst (possibly this node); FIFO per (src, dst). */
+	/* Sends m to node dst (possibly this node). */
 	cvmm_status_t (*send)(void *ctx, uint32_t dst, const coh_msg_t *m);
-	/* Copies page from owner's agent view into ours; returns when the bytes
-	 * are in place (one-sided get). */
-	cvmm_status_t (*get_page)(void *ctx, uint32_t owner, uint64_t page);
 	/* Unmaps page from the guest view (bytes stay in the agent view). */
 	cvmm_status_t (*invalidate_local)(void *ctx, uint64_t page);
-	/* Maps page read-only (COH_SHARED) or writable (COH_EXCLUSIVE) and
-	 * wakes the threads waiting on it. */
+	/* Maps page read-only (COH_SHARED) or writable (COH_EXCLUSIVE). Also
+	 * used to downgrade EXCLUSIVE -> SHARED at the owner. */
 	cvmm_status_t (*install)(void *ctx, uint64_t page, coh_state_t st);
+	/* coh_fault is returning COH_READY: (re)map the page for the access
+	 * that faulted as st. May be NULL. */
+	cvmm_status_t (*map)(void *ctx, uint64_t page, coh_state_t st);
+	/* The page's state changed: threads waiting in the runtime for it
+	 * should call coh_fault again. */
+	void (*notify)(void *ctx, uint64_t page);
 } coh_ops_t;
 
 typedef struct coh_cfg {
@@ -85,17 +97,46 @@ typedef struct coh_cfg {
 
 typedef struct coh_node coh_node_t;
 
-/* One node's protocol state: every page starts INVALID, except that the
- * manager of a page starts as its owner, EXCLUSIVE. Returns CVMM_OK and
- * *out, CVMM_ERR_INVALID (bad cfg) or CVMM_ERR_NOMEM. */
+/* One node's protocol state. Initially node 0 owns every page (EXCLUSIVE
+ * there, INVALID elsewhere; the loader wrote the image on node 0) and each
+ * manager records owner 0 and an empty copyset. State is kept sparsely:
+ * memory grows with the pages touched, not with npages (2^28 for 1 TiB).
+ * Returns CVMM_OK and *out, CVMM_ERR_INVALID (bad cfg) or CVMM_ERR_NOMEM. */
 cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out);
 void coh_node_destroy(coh_node_t *n);
 
-/* A local access to page faulted (write: a write access). Sends a request
- * or coalesces with the one in flight. *ready is true when the page is
- * already accessible for this access (nothing to wait for). Takes the
+/* What a faulting thread must do next. */
+typedef enum coh_fault_kind {
+	COH_READY, /* accessible for this access: (re)map it as res.state */
+	COH_WAIT,  /* a request is in flight: wait for ops->notify, call again */
+	COH_FETCH, /* this caller claimed the copy: get the page from
+		      res.owner's agent view into ours, then coh_fetch_done */
+} coh_fault_kind_t;
+
+typedef struct coh_fault_res {
+	coh_fault_kind_t kind;
+	coh_state_t state; /* READY: COH_SHARED or COH_EXCLUSIVE (how to map) */
+	uint32_t owner;    /* FETCH: whom to copy from */
+} coh_fault_res_t;
+
+/* A local access to page faulted (write: a write access), or the agent
+ * needs the page readable/writable. Sends a request or coalesces with the
+ * one in flight; exactly one caller gets COH_FETCH per grant. Takes the
  * node's lock. Errors: CVMM_ERR_RANGE (page), a send failure. */
-cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write, bool *ready);
+cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write,
+			coh_fault_res_t *res);
+
+/* The claimed copy is in place: installs the page (SHARED or EXCLUSIVE),
+ * confirms to the manager, notifies. CVMM_ERR_INVALID if page is not in a
+ * FETCH state. */
+cvmm_status_t coh_fetch_done(coh_node_t *n, uint64_t page);
+
+/* Pins page while the agent writes it through the agent view: *pinned is
+ * true iff the page is EXCLUSIVE here, and then FWD_READ/FWD_WRITE for it
+ * are deferred (queued, not refused) until the last coh_unpin, which runs
+ * them. Pins nest (a count). */
+cvmm_status_t coh_pin(coh_node_t *n, uint64_t page, bool *pinned);
+cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page);
 
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
  * m->src. CVMM_ERR_PEER when the message is illegal in the page's current

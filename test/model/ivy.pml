@@ -1,14 +1,20 @@
 /* Promela model of the cvmm coherence protocol (src/coherence/proto.c):
  * Ivy multiple-reader/single-writer with fixed distributed managers
  * (manager(p) = p mod N), owner + copyset per page at its manager, requests
- * serialized per page at the manager (busy state + FIFO), page bytes fetched
- * by a one-sided get from the owner's copy (modelled as reading the owner's
- * version atomically when the get executes), confirmations to the manager.
+ * serialized per page at the manager (busy state + FIFO), confirmations to
+ * the manager. Node 0 owns every page at first. A grant does not copy the
+ * page: the requester enters READ_FETCH or WRITE_FETCH, and later, as
+ * steps of their own, the one-sided get reads the owner's version (GET)
+ * and the page is installed and confirmed (GET_DONE, coh_fetch_done).
+ * A WRITE_GRANT to UPGRADE_WAIT, or naming the requester itself as owner,
+ * needs no get.
  *
  * Same states, events and transitions as proto.c's tables:
  *   node:    INVALID SHARED EXCLUSIVE READ_WAIT WRITE_WAIT UPGRADE_WAIT
+ *            READ_FETCH WRITE_FETCH
  *   manager: IDLE BUSY_READ BUSY_INV BUSY_WRITE
- * Each page holds a version; a write makes it version+1.
+ * Each page holds a version; a write makes it version+1. Every message that
+ * reaches a node in a FETCH state fails an assertion (illegal there).
  *
  * Properties (assertions, checked after every atomic step):
  *   - at most one node EXCLUSIVE per page;
@@ -32,6 +38,8 @@
 #define READ_WAIT 3
 #define WRITE_WAIT 4
 #define UPGRADE_WAIT 5
+#define READ_FETCH 6
+#define WRITE_FETCH 7
 /* manager page states */
 #define M_IDLE 0
 #define M_BUSY_READ 1
@@ -131,6 +139,16 @@ inline mgr_release(pg)
 	fi
 }
 
+inline write_done(pg)
+{
+	st[IDX(me, pg)] = EXCLUSIVE;
+	assert(val[IDX(me, pg)] == latest[pg]);
+	val[IDX(me, pg)]++;			/* the write completes */
+	latest[pg] = val[IDX(me, pg)];
+	waiting = 0;
+	ch[me * N + MGR(pg)]!CONFIRM_WRITE, pg, me
+}
+
 inline handle()
 {
 	if
@@ -186,26 +204,47 @@ inline handle()
 		ch[me * N + MGR(pg)]!INV_ACK, pg, me
 	:: mt == READ_GRANT ->
 		assert(st[IDX(me, pg)] == READ_WAIT);
-		val[IDX(me, pg)] = val[IDX(ar, pg)];	/* one-sided get */
-		st[IDX(me, pg)] = SHARED;
-		assert(val[IDX(me, pg)] == latest[pg]);	/* the read completes */
-		waiting = 0;
-		ch[me * N + MGR(pg)]!CONFIRM_READ, pg, me
+		st[IDX(me, pg)] = READ_FETCH;	/* a thread will get the page */
+		fpg = pg;
+		fown = ar
 	:: mt == WRITE_GRANT ->
 		assert(st[IDX(me, pg)] == WRITE_WAIT ||
 		       st[IDX(me, pg)] == UPGRADE_WAIT);
 		if
 		:: st[IDX(me, pg)] == WRITE_WAIT && ar != me ->
-			val[IDX(me, pg)] = val[IDX(ar, pg)]	/* one-sided get */
-		:: else
-		fi;
-		st[IDX(me, pg)] = EXCLUSIVE;
-		assert(val[IDX(me, pg)] == latest[pg]);
-		val[IDX(me, pg)]++;			/* the write completes */
-		latest[pg] = val[IDX(me, pg)];
-		waiting = 0;
-		ch[me * N + MGR(pg)]!CONFIRM_WRITE, pg, me
+			st[IDX(me, pg)] = WRITE_FETCH;
+			fpg = pg;
+			fown = ar
+		:: else ->			/* the copy here is current */
+			write_done(pg)
+		fi
 	fi;
+	check()
+}
+
+/* The one-sided get: reads the owner's bytes, whenever the fetching thread
+ * runs; the owner's CPU takes no part. */
+inline get()
+{
+	val[IDX(me, fpg)] = val[IDX(fown, fpg)];
+	got = 1;
+	fown = 0
+}
+
+/* GET_DONE (coh_fetch_done): install, complete the access, confirm. */
+inline get_done()
+{
+	got = 0;
+	if
+	:: st[IDX(me, fpg)] == READ_FETCH ->
+		st[IDX(me, fpg)] = SHARED;
+		assert(val[IDX(me, fpg)] == latest[fpg]); /* the read completes */
+		waiting = 0;
+		ch[me * N + MGR(fpg)]!CONFIRM_READ, fpg, me
+	:: else ->
+		write_done(fpg)
+	fi;
+	fpg = 0;
 	check()
 }
 
@@ -245,11 +284,14 @@ inline local_op()
 
 proctype node(byte me)
 {
-	byte ops;
-	bit waiting;
+	byte ops, fpg, fown;
+	bit waiting, got;
 
 	do
 	:: atomic { !waiting && ops < MAXOPS -> local_op() }
+	:: atomic { (st[IDX(me, fpg)] == READ_FETCH ||
+		     st[IDX(me, fpg)] == WRITE_FETCH) && !got -> get() }
+	:: atomic { got -> get_done() }
 	:: RECV(0)
 	:: RECV(1)
 	:: RECV(2)
@@ -268,8 +310,8 @@ init
 	byte i;
 	atomic {
 		for (i : 0 .. P - 1) {
-			owner[i] = MGR(i);
-			st[IDX(MGR(i), i)] = EXCLUSIVE;
+			owner[i] = 0;	/* node 0 loaded the image */
+			st[IDX(0, i)] = EXCLUSIVE;
 		}
 		for (i : 0 .. N - 1) {
 			run node(i)

@@ -2,22 +2,33 @@
  * complete, malformed wire messages are rejected, and 3 in-process nodes
  * over a loopback transport (random delivery order, FIFO per (src, dst)
  * pair) run random read/write sequences for many seeds with no stale read,
- * at most one writer per page, and every request completing. */
+ * at most one writer per page, and every request completing. The simulated
+ * threads of a node do what the runtime does: on COH_FETCH copy the page
+ * from the owner's bytes and call coh_fetch_done, on COH_WAIT retry only
+ * after ops->notify. Also: initial ownership, pins deferring forwards, the
+ * sparse state at 2^28 pages, and real threads faulting while others
+ * deliver (sends happen with no protocol lock held). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "coherence/proto.h"
 #include "coherence/proto_wire.h"
 
 #define NN 3
-#define NP_MAX 4
-#define QCAP 256
+#define NSLOT 8 /* pages a test touches; slot s is page slot_page[s] */
+#define QCAP 1024
 #define PAGE_BYTES 16
 
 static void test_tables_complete(void **state)
@@ -42,6 +53,11 @@ static void test_tables_complete(void **state)
 			else
 				assert_memory_equal(t->label, "illegal: ", 9);
 		}
+	/* in a FETCH state the manager holds the page: no message is legal */
+	for (int e = COH_EV_FWD_READ; e <= COH_EV_WRITE_GRANT; e++) {
+		assert_null(coh_node_table[COH_READ_FETCH][e].action);
+		assert_null(coh_node_table[COH_WRITE_FETCH][e].action);
+	}
 }
 
 /* ---- wire ----------------------------------------------------------------- */
@@ -108,8 +124,12 @@ static void test_wire(void **state)
 typedef struct lb_node {
 	int id;
 	coh_node_t *coh;
-	uint8_t mem[NP_MAX][PAGE_BYTES]; /* this node's copy (agent view) */
-	int pend_reads[NP_MAX], pend_writes[NP_MAX];
+	uint8_t mem[NSLOT][PAGE_BYTES]; /* this node's copy (agent view) */
+	uint8_t mapped[NSLOT];   /* guest view: 0, COH_SHARED or COH_EXCLUSIVE */
+	bool notified[NSLOT];    /* ops->notify since the waiters last tried */
+	unsigned wseq[NSLOT];    /* threaded test: bumped by notify */
+	int fetch_from[NSLOT];   /* a claimed get not yet done: owner, or -1 */
+	int pend_reads[NSLOT], pend_writes[NSLOT]; /* waiting threads */
 } lb_node_t;
 
 typedef struct lb_queue {
@@ -119,9 +139,19 @@ typedef struct lb_queue {
 
 static lb_node_t nodes[NN];
 static lb_queue_t queues[NN][NN]; /* [src][dst] */
-static uint32_t latest[NP_MAX];
-static int npages;
+static uint64_t slot_page[NSLOT];
+static int nslots;
+static uint32_t latest[NSLOT];
+static uint64_t npages;
 static unsigned rng;
+static bool sync_self; /* deliver messages to oneself inside send */
+
+/* tm guards the simulated memory (mem, mapped, latest, wseq, notified)
+ * between the threaded test's threads; qmu guards the queues. */
+static pthread_mutex_t tm = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tcond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t qmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 
 static unsigned rnd(unsigned n)
 {
@@ -129,57 +159,116 @@ static unsigned rnd(unsigned n)
 	return (rng >> 16) % n;
 }
 
-static uint32_t val(int node, int page)
+static int slot(uint64_t page)
+{
+	for (int s = 0; s < nslots; s++)
+		if (slot_page[s] == page)
+			return s;
+	assert_true(nslots < NSLOT);
+	slot_page[nslots] = page;
+	return nslots++;
+}
+
+static uint32_t val(int node, int s)
 {
 	uint32_t v;
 
-	memcpy(&v, nodes[node].mem[page], sizeof(v));
+	memcpy(&v, nodes[node].mem[s], sizeof(v));
 	return v;
 }
+
+static void put_val(int node, int s, uint32_t v)
+{
+	memcpy(nodes[node].mem[s], &v, sizeof(v));
+}
+
+static bool deliver_msg(int d, const uint8_t *buf, int src);
 
 static cvmm_status_t lb_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 {
 	lb_node_t *n = ctx;
 	lb_queue_t *q = &queues[n->id][dst];
+	uint8_t buf[COH_WIRE_LEN];
 
-	assert_true(q->len < QCAP);
-	coh_wire_encode(m, q->buf[(q->head + q->len) % QCAP]);
+	/* takes the sender's lock: hangs (and the alarm fires) if a send
+	 * were made under it */
+	(void)coh_page_state(n->coh, m->page);
+	coh_wire_encode(m, buf);
+	pthread_mutex_lock(&qmu);
+	if (sync_self && dst == (uint32_t)n->id && q->len == 0) {
+		pthread_mutex_unlock(&qmu); /* FIFO kept: nothing queued */
+		assert_true(deliver_msg(n->id, buf, n->id));
+		return CVMM_OK;
+	}
+	if (q->len == QCAP) {
+		fprintf(stderr, "loopback queue %d -> %u full\n", n->id, dst);
+		abort();
+	}
+	memcpy(q->buf[(q->head + q->len) % QCAP], buf, COH_WIRE_LEN);
 	q->len++;
+	pthread_cond_broadcast(&qcond);
+	pthread_mutex_unlock(&qmu);
 	return CVMM_OK;
 }
 
-static cvmm_status_t lb_get(void *ctx, uint32_t owner, uint64_t page)
+static void set_mapped(void *ctx, uint64_t page, uint8_t how)
 {
 	lb_node_t *n = ctx;
 
-	assert_int_not_equal(owner, n->id);
-	memcpy(n->mem[page], nodes[owner].mem[page], PAGE_BYTES);
-	return CVMM_OK;
+	pthread_mutex_lock(&tm);
+	n->mapped[slot(page)] = how;
+	pthread_mutex_unlock(&tm);
 }
 
 static cvmm_status_t lb_inval(void *ctx, uint64_t page)
 {
-	return CVMM_OK; /* like MADV_DONTNEED: the bytes stay */
+	set_mapped(ctx, page, 0); /* like MADV_DONTNEED: the bytes stay */
+	return CVMM_OK;
 }
 
 static cvmm_status_t lb_install(void *ctx, uint64_t page, coh_state_t st)
 {
-	assert_true(st == COH_SHARED || st == COH_EXCLUSIVE);
+	if (st != COH_SHARED && st != COH_EXCLUSIVE)
+		abort();
+	set_mapped(ctx, page, (uint8_t)st);
 	return CVMM_OK;
 }
 
-static const coh_ops_t lb_ops = { lb_send, lb_get, lb_inval, lb_install };
+static void lb_notify(void *ctx, uint64_t page)
+{
+	lb_node_t *n = ctx;
+	int s = slot(page);
 
-static void cluster_up(int np)
+	pthread_mutex_lock(&tm);
+	n->notified[s] = true;
+	n->wseq[s]++;
+	pthread_cond_broadcast(&tcond);
+	pthread_mutex_unlock(&tm);
+}
+
+static const coh_ops_t lb_ops = {
+	.send = lb_send,
+	.invalidate_local = lb_inval,
+	.install = lb_install,
+	.map = lb_install,
+	.notify = lb_notify,
+};
+
+static void cluster_up(uint64_t np)
 {
 	memset(nodes, 0, sizeof(nodes));
 	memset(queues, 0, sizeof(queues));
 	memset(latest, 0, sizeof(latest));
+	nslots = 0;
 	npages = np;
+	for (uint64_t p = 0; np <= NSLOT && p < np; p++)
+		slot(p);
 	for (int i = 0; i < NN; i++) {
-		coh_cfg_t cfg = { i, NN, (uint64_t)np, &lb_ops, &nodes[i] };
+		coh_cfg_t cfg = { (uint32_t)i, NN, np, &lb_ops, &nodes[i] };
 
 		nodes[i].id = i;
+		for (int s = 0; s < NSLOT; s++)
+			nodes[i].fetch_from[s] = -1;
 		assert_int_equal(coh_node_create(&cfg, &nodes[i].coh), CVMM_OK);
 	}
 }
@@ -198,101 +287,222 @@ static bool valid(coh_state_t st)
 
 static void check_invariants(void)
 {
-	for (int p = 0; p < npages; p++) {
-		int excl = 0;
+	for (int s = 0; s < nslots; s++) {
+		int excl = 0, mexcl = 0;
 
 		for (int i = 0; i < NN; i++) {
-			coh_state_t st = coh_page_state(nodes[i].coh, p);
+			coh_state_t st = coh_page_state(nodes[i].coh,
+							slot_page[s]);
 
 			excl += st == COH_EXCLUSIVE;
+			mexcl += nodes[i].mapped[s] == COH_EXCLUSIVE;
 			if (valid(st))
-				assert_int_equal(val(i, p), latest[p]);
+				assert_int_equal(val(i, s), latest[s]);
+			if (nodes[i].mapped[s])
+				assert_true(valid(st));
+			if (nodes[i].mapped[s] == COH_EXCLUSIVE)
+				assert_int_equal(st, COH_EXCLUSIVE);
 		}
 		assert_true(excl <= 1);
+		assert_true(mexcl <= 1);
 	}
 }
 
-static void do_write(int i, int p)
-{
-	uint32_t v = val(i, p);
-
-	assert_int_equal(v, latest[p]);
-	v++;
-	memcpy(nodes[i].mem[p], &v, sizeof(v));
-	latest[p] = v;
-}
-
-/* Threads waiting on (i, p) wake and retry: reads complete on a valid copy,
- * writes on an exclusive one; the rest fault again (coalesced when a
- * request is in flight). */
-static void settle(int i, int p)
+/* The guest's access through its view, which must allow it. */
+static void guest_access(int i, int s, bool write)
 {
 	lb_node_t *n = &nodes[i];
-	coh_state_t st = coh_page_state(n->coh, p);
-	bool ready;
 
-	if (valid(st))
-		for (; n->pend_reads[p] > 0; n->pend_reads[p]--)
-			assert_int_equal(val(i, p), latest[p]);
-	if (st == COH_EXCLUSIVE)
-		for (; n->pend_writes[p] > 0; n->pend_writes[p]--)
-			do_write(i, p);
-	if (n->pend_writes[p] > 0) {
-		assert_int_equal(coh_fault(n->coh, p, true, &ready), CVMM_OK);
-		assert_false(ready);
+	assert_int_equal(val(i, s), latest[s]); /* no stale read */
+	if (!write) {
+		assert_int_not_equal(n->mapped[s], 0);
+		return;
 	}
-	if (n->pend_reads[p] > 0) {
-		assert_int_equal(coh_fault(n->coh, p, false, &ready), CVMM_OK);
-		assert_false(ready);
+	assert_int_equal(n->mapped[s], COH_EXCLUSIVE);
+	put_val(i, s, ++latest[s]);
+}
+
+/* One thread of node i tries its access to slot s: true when it completed;
+ * on COH_FETCH the thread now owes the get (complete_fetch). */
+static bool try_access(int i, int s, bool write)
+{
+	lb_node_t *n = &nodes[i];
+	coh_state_t st;
+	coh_fault_res_t r;
+
+	assert_int_equal(coh_fault(n->coh, slot_page[s], write, &r), CVMM_OK);
+	st = coh_page_state(n->coh, slot_page[s]);
+	switch (r.kind) {
+	case COH_READY:
+		assert_int_equal(r.state, st == COH_EXCLUSIVE ? COH_EXCLUSIVE
+							      : COH_SHARED);
+		assert_true(!write || st == COH_EXCLUSIVE);
+		guest_access(i, s, write);
+		return true;
+	case COH_FETCH:
+		assert_true(st == COH_READ_FETCH || st == COH_WRITE_FETCH);
+		assert_int_equal(n->fetch_from[s], -1); /* one per grant */
+		assert_int_not_equal(r.owner, i);
+		n->fetch_from[s] = (int)r.owner;
+		return false;
+	case COH_WAIT:
+		assert_false(valid(st) && !write);
+		return false;
 	}
+	fail();
+	return false;
+}
+
+/* The claimed get: the owner's bytes must be current while R fetches. */
+static void fetch_now(int i, int s)
+{
+	int o = nodes[i].fetch_from[s];
+
+	assert_int_equal(val(o, s), latest[s]);
+	memcpy(nodes[i].mem[s], nodes[o].mem[s], PAGE_BYTES);
+	nodes[i].fetch_from[s] = -1;
+	assert_int_equal(coh_fetch_done(nodes[i].coh, slot_page[s]), CVMM_OK);
+}
+
+static bool complete_fetch(void)
+{
+	int cand[NN * NSLOT], nc = 0;
+
+	for (int i = 0; i < NN; i++)
+		for (int s = 0; s < nslots; s++)
+			if (nodes[i].fetch_from[s] >= 0)
+				cand[nc++] = i * NSLOT + s;
+	if (nc == 0)
+		return false;
+	int c = cand[rnd(nc)];
+
+	fetch_now(c / NSLOT, c % NSLOT);
+	return true;
+}
+
+/* Threads waiting on (i, s) retry only after a notify. */
+static void retry(int i, int s)
+{
+	lb_node_t *n = &nodes[i];
+
+	if (!n->notified[s])
+		return;
+	n->notified[s] = false;
+	while (n->pend_writes[s] > 0 && try_access(i, s, true))
+		n->pend_writes[s]--;
+	while (n->pend_reads[s] > 0 && try_access(i, s, false))
+		n->pend_reads[s]--;
 }
 
 static void settle_all(void)
 {
 	for (int i = 0; i < NN; i++)
-		for (int p = 0; p < npages; p++)
-			settle(i, p);
+		for (int s = 0; s < nslots; s++)
+			retry(i, s);
 	check_invariants();
 }
 
-static bool deliver_one(void)
+static bool deliver_msg(int d, const uint8_t *buf, int src)
+{
+	coh_msg_t m;
+	char why[96];
+
+	if (coh_wire_decode(buf, COH_WIRE_LEN, NN, npages, &m, why,
+			    sizeof(why)) != CVMM_OK || m.src != (uint32_t)src)
+		return false;
+	return coh_recv(nodes[d].coh, &m) == CVMM_OK;
+}
+
+/* Pops the head of a random non-empty queue among those whose destination
+ * is in dmask; -1 if none. */
+static int pop_msg(unsigned dmask, uint8_t buf[COH_WIRE_LEN], int *src,
+		   unsigned (*pick)(unsigned))
 {
 	int cand[NN * NN], nc = 0;
 
 	for (int s = 0; s < NN; s++)
 		for (int d = 0; d < NN; d++)
-			if (queues[s][d].len)
+			if (queues[s][d].len && (dmask >> d & 1))
 				cand[nc++] = s * NN + d;
 	if (nc == 0)
-		return false;
-	int c = cand[rnd(nc)], s = c / NN, d = c % NN;
-	lb_queue_t *q = &queues[s][d];
-	coh_msg_t m;
-	char why[96];
+		return -1;
+	int c = cand[pick(nc)], d = c % NN;
+	lb_queue_t *q = &queues[c / NN][d];
 
-	assert_int_equal(coh_wire_decode(q->buf[q->head], COH_WIRE_LEN, NN,
-					 npages, &m, why, sizeof(why)), CVMM_OK);
-	assert_int_equal(m.src, s);
+	memcpy(buf, q->buf[q->head], COH_WIRE_LEN);
 	q->head = (q->head + 1) % QCAP;
 	q->len--;
-	assert_int_equal(coh_recv(nodes[d].coh, &m), CVMM_OK);
+	*src = c / NN;
+	return d;
+}
+
+static bool deliver_one(void)
+{
+	uint8_t buf[COH_WIRE_LEN];
+	int src, d;
+
+	pthread_mutex_lock(&qmu);
+	d = pop_msg(~0u, buf, &src, rnd);
+	pthread_mutex_unlock(&qmu);
+	if (d < 0)
+		return false;
+	assert_true(deliver_msg(d, buf, src));
 	return true;
+}
+
+static void deliver_all(void)
+{
+	while (deliver_one())
+		;
 }
 
 static void local_op(int i)
 {
-	int p = rnd(npages);
-	bool write = rnd(2), ready;
+	int s = rnd(nslots);
+	bool write = rnd(2);
 
-	assert_int_equal(coh_fault(nodes[i].coh, p, write, &ready), CVMM_OK);
-	if (ready && write)
-		do_write(i, p);
-	else if (ready)
-		assert_int_equal(val(i, p), latest[p]);
-	else if (write)
-		nodes[i].pend_writes[p]++;
+	if (try_access(i, s, write))
+		return;
+	if (write)
+		nodes[i].pend_writes[s]++;
 	else
-		nodes[i].pend_reads[p]++;
+		nodes[i].pend_reads[s]++;
+}
+
+static bool anything_left(void)
+{
+	for (int i = 0; i < NN; i++) {
+		for (int d = 0; d < NN; d++)
+			if (queues[i][d].len)
+				return true;
+		for (int s = 0; s < nslots; s++)
+			if (nodes[i].pend_reads[s] || nodes[i].pend_writes[s] ||
+			    nodes[i].fetch_from[s] >= 0)
+				return true;
+	}
+	return false;
+}
+
+/* Everything completed, managers idle, the owner holds a valid copy. */
+static void check_quiet(void)
+{
+	for (int i = 0; i < NN; i++)
+		for (int s = 0; s < nslots; s++) {
+			uint64_t p = slot_page[s];
+			coh_state_t st = coh_page_state(nodes[i].coh, p);
+			coh_mstate_t ms;
+			uint32_t owner;
+			uint64_t cs;
+
+			assert_true(st == COH_INVALID || st == COH_SHARED ||
+				    st == COH_EXCLUSIVE);
+			if (coh_manager(p, NN) != (uint32_t)i)
+				continue;
+			assert_int_equal(coh_mpage_info(nodes[i].coh, p, &ms,
+							&owner, &cs), CVMM_OK);
+			assert_int_equal(ms, COH_M_IDLE);
+			assert_true(valid(coh_page_state(nodes[owner].coh, p)));
+		}
 }
 
 static void run_seed(unsigned seed, int np, int ops_per_node)
@@ -300,11 +510,14 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 	int left[NN], total = NN * ops_per_node, steps = 0;
 
 	rng = seed;
-	cluster_up(np);
+	sync_self = seed & 1;
+	cluster_up((uint64_t)np);
 	for (int i = 0; i < NN; i++)
 		left[i] = ops_per_node;
-	while (total > 0 || deliver_one()) {
-		if (total > 0 && rnd(3) == 0) {
+	while (total > 0 || anything_left()) {
+		unsigned r = rnd(4);
+
+		if (total > 0 && r == 0) {
 			int i = rnd(NN);
 
 			if (left[i] == 0)
@@ -312,33 +525,13 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 			left[i]--;
 			total--;
 			local_op(i);
-		} else {
-			deliver_one();
+		} else if (!(r == 1 && complete_fetch()) && !deliver_one()) {
+			complete_fetch();
 		}
 		settle_all();
 		assert_true(++steps < 1000000); /* a stuck request never ends */
 	}
-	/* everything completed, managers idle, nothing left in flight */
-	for (int i = 0; i < NN; i++)
-		for (int p = 0; p < np; p++) {
-			coh_state_t st = coh_page_state(nodes[i].coh, p);
-
-			assert_int_equal(nodes[i].pend_reads[p], 0);
-			assert_int_equal(nodes[i].pend_writes[p], 0);
-			assert_true(st == COH_INVALID || st == COH_SHARED ||
-				    st == COH_EXCLUSIVE);
-			if (coh_manager(p, NN) == (uint32_t)i) {
-				coh_mstate_t ms;
-				uint32_t owner;
-				uint64_t cs;
-
-				assert_int_equal(coh_mpage_info(nodes[i].coh, p,
-								&ms, &owner, &cs),
-						 CVMM_OK);
-				assert_int_equal(ms, COH_M_IDLE);
-				assert_true(valid(coh_page_state(nodes[owner].coh, p)));
-			}
-		}
+	check_quiet();
 	cluster_down();
 }
 
@@ -346,6 +539,7 @@ static void test_loopback_random(void **state)
 {
 	for (unsigned seed = 1; seed <= 3000; seed++)
 		run_seed(seed, 2 + seed % 3, 1 + seed % 40);
+	sync_self = false;
 }
 
 /* A message illegal in the page's state is the peer's error, not a crash. */
@@ -363,6 +557,356 @@ static void test_illegal_message(void **state)
 	m.type = COH_MSG_READ_REQ; /* node 1 does not manage page 0 */
 	assert_int_equal(coh_recv(nodes[1].coh, &m), CVMM_ERR_PEER);
 	assert_int_equal(coh_page_state(nodes[2].coh, 0), COH_INVALID);
+	assert_int_equal(coh_fetch_done(nodes[2].coh, 0), CVMM_ERR_INVALID);
+	assert_int_equal(coh_unpin(nodes[0].coh, 0), CVMM_ERR_INVALID);
+	cluster_down();
+}
+
+/* A grant naming the requester itself as owner needs no get: WRITE_WAIT
+ * goes straight to EXCLUSIVE (no FETCH for any thread) and confirms. */
+static void test_grant_from_self(void **state)
+{
+	coh_msg_t m = { .version = COH_WIRE_VERSION, .type = COH_MSG_WRITE_GRANT,
+			.src = 0, .arg = 2, .page = 0 };
+	coh_fault_res_t r;
+	uint8_t buf[COH_WIRE_LEN];
+	int src;
+
+	cluster_up(2);
+	assert_int_equal(coh_fault(nodes[2].coh, 0, true, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_WAIT);
+	assert_int_equal(coh_page_state(nodes[2].coh, 0), COH_WRITE_WAIT);
+	assert_int_equal(coh_recv(nodes[2].coh, &m), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[2].coh, 0), COH_EXCLUSIVE);
+	assert_true(nodes[2].notified[0]);
+	assert_int_equal(nodes[2].mapped[0], COH_EXCLUSIVE);
+	assert_int_equal(pop_msg(1u << 0, buf, &src, rnd), 0); /* WRITE_REQ */
+	assert_int_equal(pop_msg(1u << 0, buf, &src, rnd), 0);
+	assert_int_equal(buf[2], COH_MSG_CONFIRM_WRITE);
+	assert_int_equal(src, 2);
+	cluster_down();
+}
+
+/* Node 0 owns every page at first; a reader fetches node 0's bytes, one
+ * thread per grant gets COH_FETCH, and a message during the fetch is
+ * illegal. */
+static void test_initial_owner(void **state)
+{
+	coh_fault_res_t r;
+	coh_mstate_t ms;
+	uint32_t owner;
+	uint64_t cs;
+	coh_msg_t m = { .version = COH_WIRE_VERSION, .type = COH_MSG_INVALIDATE,
+			.src = 2, .page = 2 };
+
+	cluster_up(4);
+	for (uint64_t p = 0; p < 4; p++) {
+		assert_int_equal(coh_page_state(nodes[0].coh, p), COH_EXCLUSIVE);
+		assert_int_equal(coh_page_state(nodes[1].coh, p), COH_INVALID);
+		assert_int_equal(coh_page_state(nodes[2].coh, p), COH_INVALID);
+		assert_int_equal(coh_mpage_info(nodes[p % NN].coh, p, &ms,
+						&owner, &cs), CVMM_OK);
+		assert_int_equal(ms, COH_M_IDLE);
+		assert_int_equal(owner, 0);
+		assert_int_equal(cs, 0);
+	}
+	put_val(0, 2, latest[2] = 0x1234); /* the loader's image */
+	assert_int_equal(coh_fault(nodes[1].coh, 2, false, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_WAIT);
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[1].coh, 2), COH_READ_FETCH);
+	assert_true(nodes[1].notified[2]);
+	assert_int_equal(coh_fault(nodes[1].coh, 2, false, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_FETCH);
+	assert_int_equal(r.owner, 0);
+	assert_int_equal(coh_fault(nodes[1].coh, 2, true, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_WAIT); /* claimed already */
+	assert_int_equal(coh_recv(nodes[1].coh, &m), CVMM_ERR_PEER);
+	nodes[1].fetch_from[2] = 0;
+	fetch_now(1, 2);
+	assert_int_equal(coh_fetch_done(nodes[1].coh, 2), CVMM_ERR_INVALID);
+	assert_int_equal(coh_fault(nodes[1].coh, 2, false, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_READY);
+	assert_int_equal(r.state, COH_SHARED);
+	assert_int_equal(val(1, 2), 0x1234);
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[0].coh, 2), COH_SHARED);
+	assert_int_equal(coh_mpage_info(nodes[2].coh, 2, &ms, &owner, &cs),
+			 CVMM_OK);
+	assert_int_equal(ms, COH_M_IDLE);
+	assert_int_equal(owner, 0);
+	assert_int_equal(cs, 1u << 1);
+	cluster_down();
+}
+
+static void expect_fault(int i, uint64_t p, bool write, coh_fault_kind_t k)
+{
+	coh_fault_res_t r;
+
+	assert_int_equal(coh_fault(nodes[i].coh, p, write, &r), CVMM_OK);
+	assert_int_equal(r.kind, k);
+	if (k == COH_FETCH)
+		nodes[i].fetch_from[slot(p)] = (int)r.owner;
+}
+
+/* A forward for a pinned page waits for the last unpin; the new owner then
+ * fetches what the agent wrote while the page was pinned. */
+static void test_pins(void **state)
+{
+	bool pinned;
+	coh_mstate_t ms;
+	uint32_t owner;
+	uint64_t cs;
+
+	cluster_up(4);
+	assert_int_equal(coh_pin(nodes[0].coh, 1, &pinned), CVMM_OK);
+	assert_true(pinned);
+	assert_int_equal(coh_pin(nodes[0].coh, 1, &pinned), CVMM_OK);
+	assert_true(pinned); /* nested */
+	expect_fault(2, 1, true, COH_WAIT);
+	deliver_all(); /* the FWD_WRITE reaches node 0 and is held back */
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_EXCLUSIVE);
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_WRITE_WAIT);
+	assert_int_equal(coh_mpage_info(nodes[1].coh, 1, &ms, &owner, &cs),
+			 CVMM_OK);
+	assert_int_equal(ms, COH_M_BUSY_WRITE);
+	put_val(0, 1, latest[1] = 42); /* the agent writes, pinned */
+	assert_int_equal(coh_unpin(nodes[0].coh, 1), CVMM_OK);
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_WRITE_WAIT);
+	assert_int_equal(coh_unpin(nodes[0].coh, 1), CVMM_OK); /* runs it */
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
+	assert_int_equal(coh_unpin(nodes[0].coh, 1), CVMM_ERR_INVALID);
+	assert_int_equal(coh_pin(nodes[0].coh, 1, &pinned), CVMM_OK);
+	assert_false(pinned);
+	deliver_all();
+	expect_fault(2, 1, true, COH_FETCH);
+	fetch_now(2, 1);
+	expect_fault(2, 1, true, COH_READY);
+	assert_int_equal(val(2, 1), 42);
+	deliver_all();
+	assert_int_equal(coh_mpage_info(nodes[1].coh, 1, &ms, &owner, &cs),
+			 CVMM_OK);
+	assert_int_equal(ms, COH_M_IDLE);
+	assert_int_equal(owner, 2);
+
+	/* a FWD_READ is held back the same way */
+	assert_int_equal(coh_pin(nodes[2].coh, 1, &pinned), CVMM_OK);
+	assert_true(pinned);
+	expect_fault(0, 1, false, COH_WAIT);
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_EXCLUSIVE);
+	assert_int_equal(coh_unpin(nodes[2].coh, 1), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_SHARED);
+	deliver_all();
+	expect_fault(0, 1, false, COH_FETCH);
+	fetch_now(0, 1);
+	expect_fault(0, 1, false, COH_READY);
+	assert_int_equal(val(0, 1), 42);
+	cluster_down();
+}
+
+static long statm_kib(int field)
+{
+	long v[2] = { 0, 0 };
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld %ld", &v[0], &v[1]), 2);
+	fclose(f);
+	return v[field] * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static long maxrss_kib(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* 2^28 pages (1 TiB): state grows with the pages touched, not npages. */
+static void test_sparse(void **state)
+{
+	static const uint64_t far[] = { 0, 1ull << 20, 123456789,
+					(1ull << 28) - 1 };
+	long vm0 = statm_kib(0), rss0 = statm_kib(1), max0 = maxrss_kib();
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cluster_up(1ull << 28);
+	for (unsigned k = 0; k < 4; k++) {
+		int s = slot(far[k]);
+
+		expect_fault(1 + k % 2, far[k], true, COH_WAIT);
+		deliver_all();
+		expect_fault(1 + k % 2, far[k], true, COH_FETCH);
+		fetch_now(1 + k % 2, s);
+		expect_fault(1 + k % 2, far[k], true, COH_READY);
+		expect_fault(0, far[k], false, COH_WAIT);
+		deliver_all();
+		expect_fault(0, far[k], false, COH_FETCH);
+		fetch_now(0, s);
+		deliver_all();
+	}
+	check_invariants();
+	check_quiet();
+	assert_true(statm_kib(0) - vm0 < 64 * 1024);
+	assert_true(statm_kib(1) - rss0 < 64 * 1024);
+	assert_true(maxrss_kib() - max0 < 64 * 1024);
+	cluster_down();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+#define TOPS 3000
+#define NWORK 5
+
+static int workers_done, inflight;
+static unsigned long t_fetches, t_waits;
+
+#define T_CHECK(c)                                                            \
+	do {                                                                  \
+		if (!(c)) {                                                   \
+			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
+/* A guest access under tm, if the guest view allows it. */
+static bool t_access(int i, int s, bool write)
+{
+	lb_node_t *n = &nodes[i];
+	bool ok = n->mapped[s] == COH_EXCLUSIVE || (!write && n->mapped[s]);
+
+	if (ok) {
+		T_CHECK(val(i, s) == latest[s]);
+		if (write)
+			put_val(i, s, ++latest[s]);
+	}
+	return ok;
+}
+
+/* The runtime's fault loop (coh.c's rt_page) for one access. */
+static void t_op(int i, int s, bool write)
+{
+	for (;;) {
+		coh_fault_res_t r;
+		unsigned seq;
+		struct timespec dl;
+
+		pthread_mutex_lock(&tm);
+		if (t_access(i, s, write)) {
+			pthread_mutex_unlock(&tm);
+			return;
+		}
+		seq = nodes[i].wseq[s];
+		pthread_mutex_unlock(&tm);
+		T_CHECK(coh_fault(nodes[i].coh, slot_page[s], write, &r) ==
+			CVMM_OK);
+		if (r.kind == COH_READY)
+			continue; /* mapped: try the access again */
+		pthread_mutex_lock(&tm);
+		if (r.kind == COH_FETCH) {
+			t_fetches++;
+			T_CHECK(val((int)r.owner, s) == latest[s]);
+			memcpy(nodes[i].mem[s], nodes[r.owner].mem[s],
+			       PAGE_BYTES);
+			pthread_mutex_unlock(&tm);
+			T_CHECK(coh_fetch_done(nodes[i].coh, slot_page[s]) ==
+				CVMM_OK);
+			continue;
+		}
+		t_waits++;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += 20;
+		while (nodes[i].wseq[s] == seq) /* lost wakeup: time out */
+			T_CHECK(pthread_cond_timedwait(&tcond, &tm, &dl) == 0);
+		pthread_mutex_unlock(&tm);
+	}
+}
+
+static void *t_worker(void *arg)
+{
+	int i = (int)(intptr_t)arg >> 8;
+	unsigned seed = (unsigned)(intptr_t)arg;
+
+	for (int k = 0; k < TOPS; k++) {
+		int s = rand_r(&seed) % nslots;
+
+		t_op(i, s, rand_r(&seed) % 3 == 0);
+		sched_yield(); /* interleave the nodes' threads */
+	}
+	pthread_mutex_lock(&qmu);
+	workers_done++;
+	pthread_cond_broadcast(&qcond);
+	pthread_mutex_unlock(&qmu);
+	return NULL;
+}
+
+static unsigned t_pick(unsigned n)
+{
+	static __thread unsigned seed = 7;
+
+	return (unsigned)rand_r(&seed) % n;
+}
+
+/* Delivers to the nodes in its mask (so FIFO per pair holds) until the
+ * workers are done and nothing is queued or being handled. */
+static void *t_deliver(void *arg)
+{
+	unsigned mask = (unsigned)(uintptr_t)arg;
+	uint8_t buf[COH_WIRE_LEN];
+	int src, d;
+
+	pthread_mutex_lock(&qmu);
+	for (;;) {
+		d = pop_msg(mask, buf, &src, t_pick);
+		if (d >= 0) {
+			inflight++;
+			pthread_mutex_unlock(&qmu);
+			T_CHECK(deliver_msg(d, buf, src));
+			pthread_mutex_lock(&qmu);
+			inflight--;
+			pthread_cond_broadcast(&qcond);
+			continue;
+		}
+		if (workers_done == NWORK && inflight == 0 &&
+		    pop_msg(~0u, buf, &src, t_pick) < 0)
+			break;
+		pthread_cond_wait(&qcond, &qmu);
+	}
+	pthread_mutex_unlock(&qmu);
+	return NULL;
+}
+
+/* Three threads fault on node 1, one on each other node, while two threads
+ * deliver: sends run with no protocol lock held, coh_recv runs
+ * concurrently with coh_fault and coh_fetch_done on one node. */
+static void test_threads(void **state)
+{
+	static const int on[NWORK] = { 1, 1, 1, 0, 2 };
+	pthread_t w[NWORK], dl[2];
+
+	cluster_up(3);
+	workers_done = inflight = 0;
+	t_fetches = t_waits = 0;
+	for (int k = 0; k < 2; k++)
+		pthread_create(&dl[k], NULL, t_deliver,
+			       (void *)(uintptr_t)(k ? 0x6 : 0x1));
+	for (int k = 0; k < NWORK; k++)
+		pthread_create(&w[k], NULL, t_worker,
+			       (void *)(intptr_t)(on[k] << 8 | (k + 1)));
+	for (int k = 0; k < NWORK; k++)
+		pthread_join(w[k], NULL);
+	for (int k = 0; k < 2; k++)
+		pthread_join(dl[k], NULL);
+	check_invariants();
+	check_quiet();
+	assert_true(t_fetches > 0);
+	print_message("threads: %lu fetches, %lu waits\n", t_fetches, t_waits);
 	cluster_down();
 }
 
@@ -372,8 +916,14 @@ int main(void)
 		cmocka_unit_test(test_tables_complete),
 		cmocka_unit_test(test_wire),
 		cmocka_unit_test(test_illegal_message),
+		cmocka_unit_test(test_grant_from_self),
+		cmocka_unit_test(test_initial_owner),
+		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_loopback_random),
+		cmocka_unit_test(test_threads),
 	};
 
+	alarm(600); /* a send under the lock deadlocks: fail, do not hang */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
