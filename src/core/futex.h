@@ -19,11 +19,14 @@ long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 		clockid_t clock, const struct timespec *deadline);
 
 /* Wakes up to n waiters on addr whose bitset intersects bitset. Returns the
- * number woken. Cannot fail. */
+ * number woken. Cannot fail on one node; across nodes (cvmm_dfx) -EINVAL
+ * (unaligned) or -EIO (the word's home did not answer). */
 long futex_wake(uint64_t addr, int n, uint32_t bitset);
 
 /* Wakes up to nwake waiters on addr and moves up to nmove of the rest to
- * addr2. With check, fails with -EAGAIN unless *addr == val. */
+ * addr2. With check, fails with -EAGAIN unless *addr == val. Across nodes
+ * (cvmm_dfx) nothing moves: up to nwake + nmove waiters are woken instead
+ * (a spurious wake-up to the moved ones) and the number woken returned. */
 long futex_requeue(uint64_t addr, int nwake, int nmove, uint64_t addr2,
 		   bool check, uint32_t val);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "core/dfutex.h"
 #include "core/futex.h"
 #include "core/gmem.h"
 #include "core/sys.h"
@@ -67,6 +68,23 @@ static uint32_t *futex_word(uint64_t addr)
 	return gmem_ptr(&cvmm_gmem, addr, 4, PROT_READ);
 }
 
+/* futex_wait on a VM spanning nodes: the word's home keeps the queue. */
+static long futex_wait_dfx(vthread_t *vt, uint64_t addr, uint32_t val,
+			   uint32_t bitset, clockid_t clock,
+			   const struct timespec *deadline)
+{
+	long ret;
+
+	if (addr & 3)
+		return -EINVAL;
+	if (!futex_word(addr))
+		return -EFAULT;
+	vt_idle_begin(vt);
+	ret = dfx_wait(cvmm_dfx, addr, val, bitset, clock, deadline);
+	vt_idle_end(vt);
+	return ret;
+}
+
 long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 		clockid_t clock, const struct timespec *deadline)
 {
@@ -76,6 +94,8 @@ long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 	int op = FUTEX_WAIT_BITSET_PRIVATE;
 	long ret = 0;
 
+	if (cvmm_dfx)
+		return futex_wait_dfx(vt, addr, val, bitset, clock, deadline);
 	if (addr & 3)
 		return -EINVAL;
 	if (!word)
@@ -120,6 +140,8 @@ long futex_wake(uint64_t addr, int n, uint32_t bitset)
 	futex_waiter_t *w, *next;
 	long woken = 0;
 
+	if (cvmm_dfx)
+		return dfx_wake(cvmm_dfx, addr, n, bitset);
 	pthread_mutex_lock(&b->lock);
 	for (w = b->head; w && woken < n; w = next) {
 		next = w->next;
@@ -153,6 +175,25 @@ static void bucket_unlock2(futex_bucket_t *a, futex_bucket_t *b)
 		pthread_mutex_unlock(&b->lock);
 }
 
+/* futex_requeue on a VM spanning nodes: wakes the waiters it would move
+ * (futex callers must tolerate spurious wake-ups), so no queue ever moves
+ * between homes. Returns the number woken. */
+static long futex_requeue_dfx(uint64_t addr, int nwake, int nmove,
+			      uint64_t addr2, bool check, uint32_t val)
+{
+	const uint32_t *word = futex_word(addr);
+	long n = (long)(nwake < 0 ? 0 : nwake) + (nmove < 0 ? 0 : nmove);
+
+	if ((addr | addr2) & 3)
+		return -EINVAL;
+	if (!word || !futex_word(addr2))
+		return -EFAULT;
+	if (check && __atomic_load_n(word, __ATOMIC_SEQ_CST) != val)
+		return -EAGAIN;
+	return dfx_wake(cvmm_dfx, addr, n > INT_MAX ? INT_MAX : (int)n,
+			FUTEX_BITSET_MATCH_ANY);
+}
+
 long futex_requeue(uint64_t addr, int nwake, int nmove, uint64_t addr2,
 		   bool check, uint32_t val)
 {
@@ -162,6 +203,8 @@ long futex_requeue(uint64_t addr, int nwake, int nmove, uint64_t addr2,
 	long done = 0;
 	int moved = 0;
 
+	if (cvmm_dfx)
+		return futex_requeue_dfx(addr, nwake, nmove, addr2, check, val);
 	if ((addr | addr2) & 3)
 		return -EINVAL;
 	if (!word || !futex_word(addr2))

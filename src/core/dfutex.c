@@ -1,0 +1,724 @@
+/* Distributed futex service (design: dfutex.h).
+ *
+ * Message script (W the waiter's node, H = home(uaddr), K the waker's node;
+ * any of them may be the same node):
+ *
+ *   wait:   W -> H  REG(uaddr, id, bitset)     H queues {W, id, bitset}
+ *           H -> W  REG_ACK(uaddr, id)         W reads the word, sleeps
+ *   wake:   K -> H  WAKE(uaddr, id, bitset, n) H unqueues up to n matching
+ *                                              waiters, oldest first
+ *           H -> W  WAKEUP(uaddr, wid)         one per waiter, to its node
+ *           H -> K  WAKE_ACK(uaddr, id, count)
+ *   cancel: W -> H  CANCEL(uaddr, id)          value differed, deadline
+ *                                              passed or the read faulted
+ *           H -> W  CANCEL_ACK(uaddr, id, present)
+ *
+ * Wire layout (32 bytes, little-endian):
+ *    0  u16 version  DFX_WIRE_VERSION
+ *    2  u16 type     dfx_msg_type_t
+ *    4  u32 bitset   REG, WAKE: nonzero; 0 in the others
+ *    8  u64 uaddr    the guest word, 4-aligned
+ *   16  u64 id       the requester's id on its own node, nonzero
+ *   24  u64 arg      WAKE: n; WAKE_ACK: count (both <= INT_MAX);
+ *                    CANCEL_ACK: 1 still queued, 0 gone; 0 in the others
+ *
+ * Ids are sequence numbers, not addresses. A reply is applied only to a
+ * request found in the node's table of live requests (under its bucket
+ * lock); one for an unknown id is a late REG_ACK or WAKEUP for a request
+ * that has returned and is ignored. So no message can touch a request after
+ * dfx_wait or dfx_wake returned, and a peer's id is never dereferenced.
+ *
+ * A CANCEL_ACK saying "gone" means a wake took (and counted) the waiter:
+ * dfx_wait then returns 0 whatever it was about to return, so the wake is
+ * not lost. Nothing here relies on the WAKEUP arriving before that
+ * CANCEL_ACK: per (src, dst) FIFO gives it on a remote channel, but an
+ * own-node send delivered synchronously does not order messages sent by
+ * different threads.
+ *
+ *   W (cancel on timeout)       H                     K
+ *   CANCEL --------------->                   <------ WAKE
+ *                             takes W, unlocks
+ *                             CANCEL: W gone
+ *   <----------- CANCEL_ACK(0)
+ *   returns 0                 WAKEUP -> W: unknown id, ignored
+ *                             WAKE_ACK(1) ------------------->
+ */
+#include "core/dfutex.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define DFX_WIRE_VERSION 1
+#define DFX_WIRE_LEN 32
+#define DFX_REPLY_MS 10000  /* a peer that has not answered by then is lost */
+#define DFX_SLICE_MS 100    /* longest host sleep, so shutdown is seen */
+#define DFX_REQ_BUCKETS 64
+#define DFX_HOME_BUCKETS 256
+#define DFX_HOME_MAX (1u << 20) /* queued waiters per home, against floods */
+
+typedef enum dfx_msg_type {
+	DFX_MSG_REG = 1,    /* waiter -> home */
+	DFX_MSG_REG_ACK,    /* home -> waiter */
+	DFX_MSG_CANCEL,     /* waiter -> home */
+	DFX_MSG_CANCEL_ACK, /* home -> waiter, arg = still queued */
+	DFX_MSG_WAKE,       /* waker -> home, arg = n */
+	DFX_MSG_WAKE_ACK,   /* home -> waker, arg = count */
+	DFX_MSG_WAKEUP,     /* home -> waiter */
+	DFX_MSG_END
+} dfx_msg_type_t;
+
+typedef struct dfx_msg {
+	uint16_t version;
+	uint16_t type;
+	uint32_t bitset;
+	uint64_t uaddr;
+	uint64_t id;
+	uint64_t arg;
+} dfx_msg_t;
+
+_Static_assert(sizeof(dfx_msg_t) == DFX_WIRE_LEN, "dfx_msg_t must be 32 bytes");
+_Static_assert(offsetof(dfx_msg_t, uaddr) == 8, "dfx_msg_t layout");
+_Static_assert(offsetof(dfx_msg_t, arg) == 24, "dfx_msg_t layout");
+
+/* Request flags, set by reply handlers (except CANCELLING). */
+#define DFX_F_ACKED 1u      /* REG_ACK or WAKE_ACK (or WAKEUP) arrived */
+#define DFX_F_WOKEN 2u      /* WAKEUP arrived */
+#define DFX_F_CANCELLING 4u /* CANCEL sent: a CANCEL_ACK is expected */
+#define DFX_F_CANCELLED 8u  /* CANCEL_ACK arrived */
+
+typedef enum { DFX_REQ_WAIT, DFX_REQ_WAKE } dfx_req_kind_t;
+
+/* A request of this node awaiting replies; lives on the stack of dfx_wait
+ * or dfx_wake and is in the request table for exactly that call. Fields
+ * below flags change only under the bucket lock. */
+typedef struct dfx_req {
+	uint64_t id;
+	uint64_t uaddr;
+	dfx_req_kind_t kind;
+	uint32_t n;       /* WAKE: the most it may wake */
+	uint32_t flags;   /* DFX_F_*, read locklessly by the owner */
+	uint32_t seq;     /* host futex word, bumped on every reply */
+	uint32_t present; /* CANCEL_ACK's arg */
+	uint32_t count;   /* WAKE_ACK's arg */
+	struct dfx_req *next;
+} dfx_req_t;
+
+typedef struct dfx_rbucket {
+	pthread_mutex_t lock;
+	dfx_req_t *head;
+} dfx_rbucket_t;
+
+/* A waiter queued at its home, oldest first within a bucket. */
+typedef struct dfx_hwaiter {
+	uint64_t uaddr;
+	uint64_t id;
+	int node;
+	uint32_t bitset;
+	struct dfx_hwaiter *next;
+	struct dfx_hwaiter *prev;
+} dfx_hwaiter_t;
+
+typedef struct dfx_hbucket {
+	pthread_mutex_t lock;
+	dfx_hwaiter_t *head;
+	dfx_hwaiter_t *tail;
+} dfx_hbucket_t;
+
+struct dfx {
+	int self;
+	int nnodes;
+	dfx_ops_t ops;
+	void *ctx;
+	uint64_t next_id;  /* atomic */
+	uint32_t nqueued;  /* atomic: waiters in the home buckets */
+	dfx_rbucket_t req[DFX_REQ_BUCKETS];
+	dfx_hbucket_t home[DFX_HOME_BUCKETS];
+};
+
+dfx_t *cvmm_dfx;
+
+static const char *const dfx_type_names[DFX_MSG_END] = {
+	[DFX_MSG_REG] = "reg",       [DFX_MSG_REG_ACK] = "reg_ack",
+	[DFX_MSG_CANCEL] = "cancel", [DFX_MSG_CANCEL_ACK] = "cancel_ack",
+	[DFX_MSG_WAKE] = "wake",     [DFX_MSG_WAKE_ACK] = "wake_ack",
+	[DFX_MSG_WAKEUP] = "wakeup",
+};
+
+static int dfx_home(const dfx_t *d, uint64_t uaddr)
+{
+	return (int)((uaddr >> 12) % (uint64_t)d->nnodes);
+}
+
+/* ---- wire ---------------------------------------------------------------- */
+
+static void msg_encode(const dfx_msg_t *m, void *buf)
+{
+	dfx_msg_t le;
+
+	le.version = htole16(m->version);
+	le.type = htole16(m->type);
+	le.bitset = htole32(m->bitset);
+	le.uaddr = htole64(m->uaddr);
+	le.id = htole64(m->id);
+	le.arg = htole64(m->arg);
+	memcpy(buf, &le, sizeof(le));
+}
+
+static void msg_decode(const void *buf, dfx_msg_t *m)
+{
+	dfx_msg_t le;
+
+	memcpy(&le, buf, sizeof(le));
+	m->version = le16toh(le.version);
+	m->type = le16toh(le.type);
+	m->bitset = le32toh(le.bitset);
+	m->uaddr = le64toh(le.uaddr);
+	m->id = le64toh(le.id);
+	m->arg = le64toh(le.arg);
+}
+
+static bool type_is_request(unsigned type)
+{
+	return type == DFX_MSG_REG || type == DFX_MSG_CANCEL ||
+	       type == DFX_MSG_WAKE;
+}
+
+/* The largest arg a type may carry. */
+static uint64_t type_arg_max(unsigned type)
+{
+	switch (type) {
+	case DFX_MSG_WAKE:
+	case DFX_MSG_WAKE_ACK:
+		return INT_MAX;
+	case DFX_MSG_CANCEL_ACK:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Returns why m from src is malformed, or NULL. */
+static const char *msg_check(const dfx_t *d, int src, const dfx_msg_t *m)
+{
+	bool has_bitset = m->type == DFX_MSG_REG || m->type == DFX_MSG_WAKE;
+
+	if (m->version != DFX_WIRE_VERSION)
+		return "bad version";
+	if (m->type == 0 || m->type >= DFX_MSG_END)
+		return "bad type";
+	if (m->uaddr & 3)
+		return "unaligned address";
+	if (m->id == 0)
+		return "zero id";
+	if (has_bitset != (m->bitset != 0))
+		return "bad bitset";
+	if (m->arg > type_arg_max(m->type))
+		return "bad argument";
+	if (type_is_request(m->type) && dfx_home(d, m->uaddr) != d->self)
+		return "request to a node that is not the home";
+	if (!type_is_request(m->type) && dfx_home(d, m->uaddr) != src)
+		return "reply from a node that is not the home";
+	return NULL;
+}
+
+/* Sends one message; logs a failure. Called with no dfutex lock held. */
+static cvmm_status_t dfx_send(dfx_t *d, int dst, unsigned type,
+			      uint32_t bitset, uint64_t uaddr, uint64_t id,
+			      uint64_t arg)
+{
+	dfx_msg_t m = { DFX_WIRE_VERSION, (uint16_t)type, bitset, uaddr, id,
+			arg };
+	uint8_t buf[DFX_WIRE_LEN];
+	cvmm_status_t st;
+
+	log_trace("futex %s 0x%llx id %llu to node %d", dfx_type_names[type],
+		  (unsigned long long)uaddr, (unsigned long long)id, dst);
+	msg_encode(&m, buf);
+	st = d->ops.send(d->ctx, dst, buf, sizeof(buf));
+	if (st != CVMM_OK)
+		log_warn("futex %s 0x%llx to node %d failed: %s",
+			 dfx_type_names[type], (unsigned long long)uaddr, dst,
+			 cvmm_status_str(st));
+	return st;
+}
+
+/* ---- the home's queues ------------------------------------------------- */
+
+static dfx_hbucket_t *home_bucket(dfx_t *d, uint64_t uaddr)
+{
+	uint64_t h = (uaddr >> 2) * 0x9e3779b97f4a7c15UL;
+
+	return &d->home[h >> 56];
+}
+
+static void hq_append(dfx_hbucket_t *b, dfx_hwaiter_t *w)
+{
+	w->next = NULL;
+	w->prev = b->tail;
+	if (b->tail)
+		b->tail->next = w;
+	else
+		b->head = w;
+	b->tail = w;
+}
+
+static void hq_unlink(dfx_hbucket_t *b, dfx_hwaiter_t *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		b->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		b->tail = w->prev;
+}
+
+static dfx_hwaiter_t *hq_find(dfx_hbucket_t *b, int node, uint64_t id)
+{
+	dfx_hwaiter_t *w;
+
+	for (w = b->head; w; w = w->next)
+		if (w->node == node && w->id == id)
+			return w;
+	return NULL;
+}
+
+/* REG: queue src's waiter, then ack. */
+static cvmm_status_t home_reg(dfx_t *d, int src, const dfx_msg_t *m)
+{
+	dfx_hbucket_t *b = home_bucket(d, m->uaddr);
+	dfx_hwaiter_t *w = malloc(sizeof(*w));
+	const char *why = NULL;
+
+	if (!w) {
+		log_error("futex 0x%llx: no memory for a waiter of node %d",
+			  (unsigned long long)m->uaddr, src);
+		return CVMM_ERR_NOMEM;
+	}
+	*w = (dfx_hwaiter_t){ .uaddr = m->uaddr, .id = m->id, .node = src,
+			      .bitset = m->bitset };
+	pthread_mutex_lock(&b->lock);
+	if (hq_find(b, src, m->id))
+		why = "waiter registered twice";
+	else if (__atomic_load_n(&d->nqueued, __ATOMIC_RELAXED) >= DFX_HOME_MAX)
+		why = "too many waiters";
+	else
+		hq_append(b, w);
+	pthread_mutex_unlock(&b->lock);
+	if (why) {
+		free(w);
+		log_warn("futex reg 0x%llx id %llu from node %d dropped: %s",
+			 (unsigned long long)m->uaddr,
+			 (unsigned long long)m->id, src, why);
+		return CVMM_ERR_PEER;
+	}
+	__atomic_fetch_add(&d->nqueued, 1, __ATOMIC_RELAXED);
+	dfx_send(d, src, DFX_MSG_REG_ACK, 0, m->uaddr, m->id, 0);
+	return CVMM_OK;
+}
+
+/* CANCEL: unqueue src's waiter if a wake has not taken it; say which. */
+static cvmm_status_t home_cancel(dfx_t *d, int src, const dfx_msg_t *m)
+{
+	dfx_hbucket_t *b = home_bucket(d, m->uaddr);
+	dfx_hwaiter_t *w;
+
+	pthread_mutex_lock(&b->lock);
+	w = hq_find(b, src, m->id);
+	if (w && w->uaddr == m->uaddr)
+		hq_unlink(b, w);
+	else
+		w = NULL;
+	pthread_mutex_unlock(&b->lock);
+	if (w) {
+		__atomic_fetch_sub(&d->nqueued, 1, __ATOMIC_RELAXED);
+		free(w);
+	}
+	dfx_send(d, src, DFX_MSG_CANCEL_ACK, 0, m->uaddr, m->id, w != NULL);
+	return CVMM_OK;
+}
+
+/* WAKE: take up to n matching waiters oldest first, send each its WAKEUP
+ * once the lock is dropped, then the count to the waker. */
+static cvmm_status_t home_wake(dfx_t *d, int src, const dfx_msg_t *m)
+{
+	dfx_hbucket_t *b = home_bucket(d, m->uaddr);
+	dfx_hwaiter_t *w, *next, *taken = NULL, **tail = &taken;
+	uint64_t count = 0;
+
+	pthread_mutex_lock(&b->lock);
+	for (w = b->head; w && count < m->arg; w = next) {
+		next = w->next;
+		if (w->uaddr != m->uaddr || !(w->bitset & m->bitset))
+			continue;
+		hq_unlink(b, w);
+		w->next = NULL;
+		*tail = w;
+		tail = &w->next;
+		count++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	__atomic_fetch_sub(&d->nqueued, (uint32_t)count, __ATOMIC_RELAXED);
+	for (w = taken; w; w = next) {
+		next = w->next;
+		dfx_send(d, w->node, DFX_MSG_WAKEUP, 0, w->uaddr, w->id, 0);
+		free(w);
+	}
+	dfx_send(d, src, DFX_MSG_WAKE_ACK, 0, m->uaddr, m->id, count);
+	return CVMM_OK;
+}
+
+/* ---- this node's requests ---------------------------------------------- */
+
+static dfx_rbucket_t *req_bucket(dfx_t *d, uint64_t id)
+{
+	return &d->req[id % DFX_REQ_BUCKETS];
+}
+
+/* Gives r a fresh id and enters it in the table. */
+static void req_add(dfx_t *d, dfx_req_t *r)
+{
+	dfx_rbucket_t *b;
+
+	r->id = __atomic_add_fetch(&d->next_id, 1, __ATOMIC_RELAXED);
+	b = req_bucket(d, r->id);
+	pthread_mutex_lock(&b->lock);
+	r->next = b->head;
+	b->head = r;
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Takes r out of the table: once this returns no handler can touch r
+ * (they look it up and write it under the bucket lock). */
+static void req_del(dfx_t *d, dfx_req_t *r)
+{
+	dfx_rbucket_t *b = req_bucket(d, r->id);
+	dfx_req_t **pp;
+
+	pthread_mutex_lock(&b->lock);
+	for (pp = &b->head; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void req_flag(dfx_t *d, dfx_req_t *r, uint32_t flag)
+{
+	dfx_rbucket_t *b = req_bucket(d, r->id);
+
+	pthread_mutex_lock(&b->lock);
+	__atomic_or_fetch(&r->flags, flag, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static uint32_t req_flags(dfx_req_t *r)
+{
+	return __atomic_load_n(&r->flags, __ATOMIC_SEQ_CST);
+}
+
+/* Wakes r's owner. Caller holds r's bucket lock, so r is still alive
+ * during the host futex call. */
+static void req_signal(dfx_req_t *r, uint32_t flags)
+{
+	__atomic_or_fetch(&r->flags, flags, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&r->seq, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &r->seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Why a reply m does not fit request r, or NULL. */
+static const char *req_mismatch(const dfx_req_t *r, const dfx_msg_t *m)
+{
+	dfx_req_kind_t want = m->type == DFX_MSG_WAKE_ACK ? DFX_REQ_WAKE
+							   : DFX_REQ_WAIT;
+
+	if (r->kind != want)
+		return "reply of the wrong kind";
+	if (r->uaddr != m->uaddr)
+		return "reply for another address";
+	if (m->type == DFX_MSG_WAKE_ACK && m->arg > r->n)
+		return "woke more than asked";
+	if (m->type == DFX_MSG_CANCEL_ACK && !(r->flags & DFX_F_CANCELLING))
+		return "cancel ack without a cancel";
+	return NULL;
+}
+
+static void req_apply(dfx_req_t *r, const dfx_msg_t *m)
+{
+	switch (m->type) {
+	case DFX_MSG_REG_ACK:
+		req_signal(r, DFX_F_ACKED);
+		break;
+	case DFX_MSG_WAKEUP:
+		/* The home registered us before it could wake us. */
+		req_signal(r, DFX_F_ACKED | DFX_F_WOKEN);
+		break;
+	case DFX_MSG_CANCEL_ACK:
+		r->present = (uint32_t)m->arg;
+		req_signal(r, DFX_F_CANCELLED);
+		break;
+	case DFX_MSG_WAKE_ACK:
+		r->count = (uint32_t)m->arg;
+		req_signal(r, DFX_F_ACKED);
+		break;
+	}
+}
+
+/* A reply from the home: applied to the live request it names, if any. */
+static cvmm_status_t req_reply(dfx_t *d, int src, const dfx_msg_t *m)
+{
+	dfx_rbucket_t *b = req_bucket(d, m->id);
+	const char *why = NULL;
+	dfx_req_t *r;
+
+	pthread_mutex_lock(&b->lock);
+	for (r = b->head; r && r->id != m->id; r = r->next)
+		;
+	if (r) {
+		why = req_mismatch(r, m);
+		if (!why)
+			req_apply(r, m);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (why) {
+		log_warn("futex %s 0x%llx id %llu from node %d dropped: %s",
+			 dfx_type_names[m->type], (unsigned long long)m->uaddr,
+			 (unsigned long long)m->id, src, why);
+		return CVMM_ERR_PEER;
+	}
+	if (!r)
+		log_debug("futex %s 0x%llx from node %d for gone id %llu",
+			  dfx_type_names[m->type],
+			  (unsigned long long)m->uaddr, src,
+			  (unsigned long long)m->id);
+	return CVMM_OK;
+}
+
+/* ---- receive ------------------------------------------------------------- */
+
+cvmm_status_t dfx_recv(dfx_t *d, int src, const void *buf, size_t len)
+{
+	const char *why = NULL;
+	dfx_msg_t m;
+
+	if (src < 0 || src >= d->nnodes)
+		why = "bad source";
+	else if (len != DFX_WIRE_LEN || !buf)
+		why = "bad length";
+	else
+		msg_decode(buf, &m);
+	if (!why)
+		why = msg_check(d, src, &m);
+	if (why) {
+		log_warn("futex message of %zu bytes from node %d dropped: %s",
+			 len, src, why);
+		return CVMM_ERR_PEER;
+	}
+	log_trace("futex %s 0x%llx id %llu from node %d",
+		  dfx_type_names[m.type], (unsigned long long)m.uaddr,
+		  (unsigned long long)m.id, src);
+	switch (m.type) {
+	case DFX_MSG_REG:
+		return home_reg(d, src, &m);
+	case DFX_MSG_CANCEL:
+		return home_cancel(d, src, &m);
+	case DFX_MSG_WAKE:
+		return home_wake(d, src, &m);
+	default:
+		return req_reply(d, src, &m);
+	}
+}
+
+/* ---- sleeping ------------------------------------------------------------ */
+
+/* Shortens *slice to what is left until the absolute deadline on clock;
+ * false if it has passed. */
+static bool ts_left(clockid_t clock, const struct timespec *deadline,
+		    struct timespec *slice)
+{
+	struct timespec now;
+	int64_t left, max;
+
+	clock_gettime(clock, &now);
+	left = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000L +
+	       (deadline->tv_nsec - now.tv_nsec);
+	if (left <= 0)
+		return false;
+	max = (int64_t)slice->tv_sec * 1000000000L + slice->tv_nsec;
+	if (left < max) {
+		slice->tv_sec = left / 1000000000L;
+		slice->tv_nsec = left % 1000000000L;
+	}
+	return true;
+}
+
+/* Sleeps until r has one of the flags in mask (true) or the absolute
+ * deadline on clock passes (false; NULL: never). Wakes every slice so a
+ * host thread is never parked for long. */
+static bool req_sleep(dfx_req_t *r, uint32_t mask, clockid_t clock,
+		      const struct timespec *deadline)
+{
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&r->seq, __ATOMIC_SEQ_CST);
+		struct timespec slice = { 0, DFX_SLICE_MS * 1000000L };
+
+		if (req_flags(r) & mask)
+			return true;
+		if (deadline && !ts_left(clock, deadline, &slice))
+			return false;
+		syscall(SYS_futex, &r->seq, FUTEX_WAIT_PRIVATE, seq, &slice,
+			NULL, 0);
+	}
+}
+
+/* Waits a bounded time for a reply setting one of mask; false (logged)
+ * if the home does not answer. */
+static bool req_await(dfx_t *d, dfx_req_t *r, uint32_t mask, const char *what)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += DFX_REPLY_MS / 1000;
+	if (req_sleep(r, mask, CLOCK_MONOTONIC, &dl))
+		return true;
+	log_error("futex %s 0x%llx: node %d did not answer in %d ms", what,
+		  (unsigned long long)r->uaddr, dfx_home(d, r->uaddr),
+		  DFX_REPLY_MS);
+	return false;
+}
+
+/* ---- the requester's side ------------------------------------------------ */
+
+/* Registers r at the home: 0 once it is queued there, or -EIO. */
+static long wait_register(dfx_t *d, dfx_req_t *r, uint32_t bitset)
+{
+	if (dfx_send(d, dfx_home(d, r->uaddr), DFX_MSG_REG, bitset, r->uaddr,
+		     r->id, 0) != CVMM_OK)
+		return -EIO;
+	return req_await(d, r, DFX_F_ACKED, "reg") ? 0 : -EIO;
+}
+
+/* After registering: 0 if the word still holds val, else -EAGAIN or
+ * -EFAULT. */
+static long wait_check(dfx_t *d, dfx_req_t *r, uint32_t val)
+{
+	uint32_t cur;
+	int err = d->ops.read_word(d->ctx, r->uaddr, &cur);
+
+	if (err)
+		return err;
+	return cur == val ? 0 : -EAGAIN;
+}
+
+/* Withdraws r for reason why (-EAGAIN, -ETIMEDOUT, -EFAULT). Returns 0
+ * if a wake took r first (it counted r, so r must count as woken), why
+ * if r was withdrawn, or -EIO. */
+static long wait_cancel(dfx_t *d, dfx_req_t *r, long why)
+{
+	if (req_flags(r) & DFX_F_WOKEN)
+		return 0;
+	req_flag(d, r, DFX_F_CANCELLING);
+	if (dfx_send(d, dfx_home(d, r->uaddr), DFX_MSG_CANCEL, 0, r->uaddr,
+		     r->id, 0) != CVMM_OK)
+		return -EIO;
+	if (!req_await(d, r, DFX_F_CANCELLED, "cancel"))
+		return -EIO;
+	if ((req_flags(r) & DFX_F_WOKEN) || !r->present)
+		return 0;
+	return why;
+}
+
+long dfx_wait(dfx_t *d, uint64_t uaddr, uint32_t val, uint32_t bitset,
+	      clockid_t clock, const struct timespec *deadline)
+{
+	dfx_req_t r = { .uaddr = uaddr, .kind = DFX_REQ_WAIT };
+	long ret;
+
+	if ((uaddr & 3) || bitset == 0)
+		return -EINVAL;
+	req_add(d, &r);
+	ret = wait_register(d, &r, bitset);
+	if (ret)
+		goto out_del;
+	ret = wait_check(d, &r, val);
+	if (ret == 0 && !req_sleep(&r, DFX_F_WOKEN, clock, deadline))
+		ret = -ETIMEDOUT;
+	if (ret)
+		ret = wait_cancel(d, &r, ret);
+out_del:
+	req_del(d, &r);
+	return ret;
+}
+
+long dfx_wake(dfx_t *d, uint64_t uaddr, int n, uint32_t bitset)
+{
+	dfx_req_t r = { .uaddr = uaddr, .kind = DFX_REQ_WAKE };
+	long ret = -EIO;
+
+	if ((uaddr & 3) || bitset == 0)
+		return -EINVAL;
+	if (n <= 0)
+		return 0;
+	r.n = (uint32_t)n;
+	req_add(d, &r);
+	if (dfx_send(d, dfx_home(d, uaddr), DFX_MSG_WAKE, bitset, uaddr, r.id,
+		     (uint64_t)n) == CVMM_OK &&
+	    req_await(d, &r, DFX_F_ACKED, "wake"))
+		ret = r.count;
+	req_del(d, &r);
+	return ret;
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+cvmm_status_t dfx_create(int self, int nnodes, const dfx_ops_t *ops,
+			 void *ctx, dfx_t **out)
+{
+	dfx_t *d;
+
+	if (nnodes < 1 || self < 0 || self >= nnodes || !ops || !ops->send ||
+	    !ops->read_word || !out)
+		return CVMM_ERR_INVALID;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return CVMM_ERR_NOMEM;
+	d->self = self;
+	d->nnodes = nnodes;
+	d->ops = *ops;
+	d->ctx = ctx;
+	for (int i = 0; i < DFX_REQ_BUCKETS; i++)
+		pthread_mutex_init(&d->req[i].lock, NULL);
+	for (int i = 0; i < DFX_HOME_BUCKETS; i++)
+		pthread_mutex_init(&d->home[i].lock, NULL);
+	*out = d;
+	return CVMM_OK;
+}
+
+void dfx_destroy(dfx_t *d)
+{
+	dfx_hwaiter_t *w, *next;
+
+	if (!d)
+		return;
+	for (int i = 0; i < DFX_HOME_BUCKETS; i++) {
+		for (w = d->home[i].head; w; w = next) {
+			next = w->next;
+			free(w);
+		}
+		pthread_mutex_destroy(&d->home[i].lock);
+	}
+	for (int i = 0; i < DFX_REQ_BUCKETS; i++)
+		pthread_mutex_destroy(&d->req[i].lock);
+	free(d);
+}
