@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "coherence/coh.h"
 #include "common/log.h"
 
 gmem_t cvmm_gmem;
@@ -20,6 +21,37 @@ gmem_t cvmm_gmem;
 #define PAGE_UP(x)   (((x) + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1))
 #define PAGE_DOWN(x) ((x) & ~(GMEM_PAGE - 1))
 #define PROT_MASK    (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+/* ---- change log (multi-node) --------------------------------------------- */
+
+static void log_change(gmem_t *gm, uint32_t op, uint64_t start, uint64_t end,
+		       int prot, int flags)
+{
+	if (!gm->publish)
+		return;
+	if (gm->nlog == gm->logcap) {
+		unsigned cap = gm->logcap ? 2 * gm->logcap : 16;
+		gmem_change_t *l = realloc(gm->log, cap * sizeof(*l));
+
+		if (!l)
+			die("out of memory logging a guest layout change");
+		gm->log = l;
+		gm->logcap = cap;
+	}
+	gm->log[gm->nlog++] = (gmem_change_t){ .op = op, .prot = prot,
+					       .flags = flags, .start = start,
+					       .end = end };
+}
+
+/* Releases the write lock after publishing what changed under it. */
+static void unlock_publish(gmem_t *gm)
+{
+	if (gm->nlog > 0 && gm->publish &&
+	    gm->publish(gm->log, gm->nlog) != CVMM_OK)
+		die("guest layout change could not reach every node");
+	gm->nlog = 0;
+	pthread_rwlock_unlock(&gm->lock);
+}
 
 /* ---- host views ---------------------------------------------------------- */
 
@@ -108,6 +140,8 @@ void gmem_fini(gmem_t *gm)
 	}
 	free(gm->vmas);
 	gm->vmas = NULL;
+	free(gm->log);
+	gm->log = NULL;
 	pthread_rwlock_destroy(&gm->lock);
 }
 
@@ -233,6 +267,7 @@ static long range_set(gmem_t *gm, uint64_t start, uint64_t end, int prot,
 		return -ENOMEM;
 	vma_merge(gm, i);
 	view_protect(gm, start, end, prot);
+	log_change(gm, GMEM_CH_SET, start, end, prot, flags);
 	return 0;
 }
 
@@ -243,6 +278,7 @@ static long range_clear(gmem_t *gm, uint64_t start, uint64_t end)
 		return -ENOMEM;
 	view_protect(gm, start, end, PROT_NONE);
 	view_zero(gm, start, end);
+	log_change(gm, GMEM_CH_CLEAR, start, end, 0, 0);
 	return 0;
 }
 
@@ -292,7 +328,13 @@ void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 		at = v->end;
 	}
 	pthread_rwlock_unlock(&gm->lock);
-	return at >= end ? gmem_agent(gaddr) : NULL;
+	if (at < end)
+		return NULL;
+	/* Outside the lock: bringing pages in may wait for other nodes. */
+	if (gm->coherent &&
+	    coh_rt_acquire(gaddr, len, (prot & PROT_WRITE) != 0) != CVMM_OK)
+		return NULL;
+	return gmem_agent(gaddr);
 }
 
 long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap)
@@ -334,7 +376,7 @@ long gmem_map_fixed(gmem_t *gm, uint64_t addr, size_t len, int prot,
 	pthread_rwlock_wrlock(&gm->lock);
 	ret = range_free(gm, addr, end) ? range_set(gm, addr, end, prot, vflags)
 					: -EEXIST;
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 	return ret;
 }
 
@@ -346,7 +388,7 @@ void gmem_set_brk(gmem_t *gm, uint64_t start)
 	gm->mmap_lo = gm->brk_start + GMEM_BRK_MAX;
 	if (gm->mmap_lo >= gm->mmap_hi)
 		gm->mmap_lo = gm->brk_start;
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 }
 
 long gmem_brk(gmem_t *gm, uint64_t addr)
@@ -372,7 +414,7 @@ long gmem_brk(gmem_t *gm, uint64_t addr)
 	gm->brk_cur = addr;
 out:
 	ret = (long)gm->brk_cur;
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 	return ret;
 }
 
@@ -436,7 +478,7 @@ long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags)
 	if (ret == 0)
 		ret = (long)addr;
 out:
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 	return ret;
 }
 
@@ -451,7 +493,7 @@ long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len)
 		return addr >= GMEM_HI ? 0 : -EINVAL;
 	pthread_rwlock_wrlock(&gm->lock);
 	ret = range_clear(gm, addr, end);
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 	return ret;
 }
 
@@ -467,7 +509,7 @@ long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 		return 0;
 	pthread_rwlock_wrlock(&gm->lock);
 	if (!range_mapped(gm, addr, end)) {
-		pthread_rwlock_unlock(&gm->lock);
+		unlock_publish(gm);
 		return -ENOMEM;
 	}
 	/* Re-set each overlapped piece, keeping its flags. */
@@ -483,7 +525,7 @@ long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 		if (addr >= end)
 			break;
 	}
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 	return 0;
 }
 
@@ -512,11 +554,13 @@ long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice)
 		uint64_t s = v->start > addr ? v->start : addr;
 		uint64_t e = v->end < end ? v->end : end;
 
-		if (!(v->flags & GMEM_VMA_SHARED) || advice == MADV_REMOVE)
+		if (!(v->flags & GMEM_VMA_SHARED) || advice == MADV_REMOVE) {
 			view_zero(gm, s, e);
+			log_change(gm, GMEM_CH_ZERO, s, e, 0, 0);
+		}
 	}
 out:
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 	return ret;
 }
 
@@ -538,6 +582,10 @@ static long mremap_move(gmem_t *gm, const gmem_vma_t *v, uint64_t old,
 
 	if (ret < 0)
 		return ret;
+	if (gm->coherent &&
+	    (coh_rt_acquire(old, oldlen, false) != CVMM_OK ||
+	     coh_rt_acquire(to, oldlen, true) != CVMM_OK))
+		return -EFAULT;
 	if (gm->views)
 		memmove(gmem_agent(to), gmem_agent(old), oldlen);
 	range_clear(gm, old, old + oldlen);
@@ -585,6 +633,27 @@ long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 		ret = -ENOMEM;
 	}
 out:
-	pthread_rwlock_unlock(&gm->lock);
+	unlock_publish(gm);
 	return ret;
+}
+
+void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n)
+{
+	pthread_rwlock_wrlock(&gm->lock);
+	for (unsigned i = 0; i < n; i++) {
+		switch (c[i].op) {
+		case GMEM_CH_SET:
+			if (range_set(gm, c[i].start, c[i].end, c[i].prot,
+				      c[i].flags) < 0)
+				die("guest layout: too many mappings");
+			break;
+		case GMEM_CH_CLEAR:
+			range_clear(gm, c[i].start, c[i].end);
+			break;
+		case GMEM_CH_ZERO:
+			view_zero(gm, c[i].start, c[i].end);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&gm->lock);
 }

@@ -54,6 +54,24 @@ typedef struct gmem_vma {
 #define GMEM_VMA_SHARED 0x4 /* MAP_SHARED (same as private on one node) */
 #define GMEM_VMA_ELF   0x8  /* an ELF segment */
 
+/* A layout change as applied to the views, for the other nodes (multi-node
+ * VMs: node 0 decides, every node applies the same changes in order). */
+typedef enum gmem_change_op {
+	GMEM_CH_SET = 1, /* [start, end) becomes one VMA with prot, flags */
+	GMEM_CH_CLEAR,   /* [start, end) unmapped, content dropped */
+	GMEM_CH_ZERO,    /* content of [start, end) dropped (reads zeros) */
+} gmem_change_op_t;
+
+typedef struct gmem_change {
+	uint32_t op;
+	int32_t prot;
+	int32_t flags;
+	uint32_t pad;
+	uint64_t start, end;
+} gmem_change_t;
+
+typedef cvmm_status_t (*gmem_publish_fn)(const gmem_change_t *c, unsigned n);
+
 typedef struct gmem {
 	int memfd;
 	bool views;          /* host views exist (false in allocator tests) */
@@ -64,6 +82,13 @@ typedef struct gmem {
 	uint64_t brk_cur;    /* current break as the guest sees it */
 	uint64_t mmap_lo;    /* lowest address mmap may hand out */
 	uint64_t mmap_hi;    /* highest end address mmap may hand out */
+	/* Set on node 0 of a multi-node VM: every call that changed the
+	 * layout publishes its changes (under the lock, before returning),
+	 * and returns only when every node applied them. */
+	gmem_publish_fn publish;
+	gmem_change_t *log;
+	unsigned nlog, logcap;
+	bool coherent;       /* agent accesses go through coh_rt_acquire */
 } gmem_t;
 
 extern gmem_t cvmm_gmem;
@@ -82,7 +107,9 @@ static inline void *gmem_agent(uint64_t gaddr)
 
 /* Returns the agent-view pointer for [gaddr, gaddr+len) if the whole range is
  * mapped in the guest with at least prot (PROT_READ and/or PROT_WRITE; 0 just
- * requires a mapping), else NULL. len 0 always succeeds. */
+ * requires a mapping), else NULL. len 0 always succeeds. In a multi-node VM
+ * the pages are first made current here (PROT_WRITE: exclusive and pinned
+ * until coh_rt_release, which the syscall dispatcher calls). */
 void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
 
 /* Copies the NUL-terminated guest string at gaddr into buf (cap bytes).
@@ -107,5 +134,11 @@ long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot);
 long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice);
 long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 		 int flags, uint64_t newaddr);
+
+/* Applies changes node 0 published (the other nodes). */
+void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n);
+
+/* Applies changes node 0 published (the other nodes). */
+void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n);
 
 #endif

@@ -35,6 +35,7 @@ static void launch_child(const boot_launcher_t *bl, int rank, int nodes,
 	 * command line and an explicit variable still win. */
 	if (nodes > sysconf(_SC_NPROCESSORS_ONLN))
 		setenv("CVMM_NODE_PROGRESS", "event", 0);
+	setenv("UCX_USE_MT_MUTEX", "y", 0); /* see agent_ucx_env in main.c */
 	if (rank != 0) {
 		null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {

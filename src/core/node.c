@@ -2,15 +2,17 @@
 #include "core/node.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "coherence/coh.h"
 #include "common/log.h"
-
-#define NODE_AM_SHUTDOWN (XP_AM_USER + 0)
+#include "core/dfutex.h"
 
 node_opts_t node_opts;
 
@@ -37,6 +39,10 @@ const cfg_field_t node_fields[] = {
 	  OPT(iface), CFG_STRING, "DEV", 0, NULL },
 	{ "timeout-ms", "30000", "bootstrap and connection timeout",
 	  OPT(timeout_ms), CFG_INT, NULL, 0, NULL },
+	{ "placement", "spread", "node of each new guest thread: spread "
+	  "(round robin), pack (fill a node's vCPUs first) or FILE (one "
+	  "node number per line, in creation order)",
+	  OPT(placement), CFG_STRING, "spread|pack|FILE", 0, NULL },
 	{ NULL },
 };
 
@@ -67,17 +73,30 @@ boot_t *node_boot(void)
 
 static volatile bool leaving; /* peers going away is expected now */
 
+/* The VM ends because a node was lost: on a thread of its own, so the
+ * progress thread stays free to handle node 0's SHUTDOWN meanwhile. */
+static void *node_lost_main(void *msg)
+{
+	/* A node other than 0 may just be leaving first when node 0 ends the
+	 * VM: its SHUTDOWN, already on the way, ends this agent quietly. */
+	if (!strstr(msg, "node 0 "))
+		usleep(1000 * 1000);
+	vm_exit(&cvmm_vm, CVMM_EXIT_FAILURE, msg);
+}
+
 /* Progress thread: a peer stopped answering. */
 static void node_lost(int peer, const char *reason, void *arg)
 {
 	char msg[256];
+	pthread_t th;
 
 	if (leaving)
 		return;
 	if (peer >= 0 && peer < NODE_MAX)
 		lost_seen[peer] = true;
 	snprintf(msg, sizeof(msg), "node %d lost (%s)", peer, reason);
-	vm_exit(arg, CVMM_EXIT_FAILURE, msg);
+	if (pthread_create(&th, NULL, node_lost_main, strdup(msg)) != 0)
+		vm_exit(arg, CVMM_EXIT_FAILURE, msg);
 }
 
 /* A message from node 0: the VM has ended. */
@@ -94,13 +113,30 @@ static void node_on_shutdown(xp_t *x, int src, const void *data, size_t len,
 	_exit(0);
 }
 
+/* vm_exit hook on nodes > 0 of a VM: node 0 ends the VM everywhere (its
+ * SHUTDOWN ends this process); give it a few seconds, unless it is gone. */
+static void node_on_exit_member(int status)
+{
+	if (lost_seen[0])
+		return;
+	node_svc_exit(status);
+	leaving = true;
+	for (int i = 0; i < 50; i++)
+		usleep(100000);
+}
+
 /* vm_exit hook on node 0: tell every agent still reachable, flushed. */
 static void node_on_exit(int status)
 {
 	int32_t st = status;
 
-	if (!xp || node_rank() != 0)
+	if (!xp)
 		return;
+	xp_quiet(xp);
+	if (node_rank() != 0) {
+		node_on_exit_member(status);
+		return;
+	}
 	for (int peer = 1; peer < node_size(); peer++) {
 		if (lost_seen[peer])
 			continue;
@@ -165,8 +201,106 @@ static cvmm_status_t node_xp_opts(xp_opts_t *o)
 	return CVMM_OK;
 }
 
+/* ---- one VM over several agents ---------------------------------------- */
+
+static void *node_fatal_main(void *why)
+{
+	vm_exit(&cvmm_vm, CVMM_EXIT_FAILURE, why);
+}
+
+/* The coherence protocol broke. Possibly called inside a message handler,
+ * where vm_exit could not flush: a thread ends the VM. */
+static void node_fatal(const char *why)
+{
+	static int once;
+	pthread_t th;
+
+	if (__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (pthread_create(&th, NULL, node_fatal_main, strdup(why)) != 0)
+		vm_exit(&cvmm_vm, CVMM_EXIT_FAILURE, why);
+}
+
+static cvmm_status_t dfx_send(void *ctx, int dst, const void *msg, size_t len)
+{
+	return xp_am_send(xp, dst, NODE_AM_FUTEX, msg, len);
+}
+
+static int dfx_read(void *ctx, uint64_t uaddr, uint32_t *val)
+{
+	const uint32_t *w = gmem_ptr(&cvmm_gmem, uaddr, 4, PROT_READ);
+
+	if (!w)
+		return -EFAULT;
+	*val = __atomic_load_n(w, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static const dfx_ops_t dfx_ops = { .send = dfx_send, .read_word = dfx_read };
+
+static void node_on_futex(xp_t *x, int src, const void *data, size_t len,
+			  void *arg)
+{
+	if (cvmm_dfx)
+		dfx_recv(cvmm_dfx, src, data, len);
+}
+
+/* Before connecting: the handlers of a multi-node VM. */
+static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
+{
+	coh_rt_cfg_t cc = { .xp = xp, .self = node_rank(),
+			    .nnodes = node_size(), .am_id = NODE_AM_COH,
+			    .memfd = gm->memfd, .lo = GMEM_LO, .hi = GMEM_HI,
+			    .delta = GMEM_DELTA, .fatal = node_fatal };
+	cvmm_status_t st;
+
+	if (vm->nvcpus < node_size()) {
+		log_error("%d vCPUs cannot span %d nodes: use -v %d or more",
+			  vm->nvcpus, node_size(), node_size());
+		return CVMM_ERR_INVALID;
+	}
+	st = coh_rt_init(&cc);
+	if (st == CVMM_OK)
+		st = dfx_create(node_rank(), node_size(), &dfx_ops, NULL,
+				&cvmm_dfx);
+	if (st == CVMM_OK)
+		st = xp_am_register(xp, NODE_AM_FUTEX, node_on_futex, NULL);
+	if (st == CVMM_OK)
+		st = node_svc_init(gm, vm);
+	return st;
+}
+
+/* After connecting: one pid for the guest, vCPUs per node, userfaultfd. */
+static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
+{
+	int32_t mine[2] = { getpid(), vm->nvcpus }, first[2];
+	size_t *lens;
+	void **all;
+	cvmm_status_t st;
+
+	st = boot_allgather(boot, mine, sizeof(mine), &all, &lens);
+	if (st != CVMM_OK)
+		return st;
+	memcpy(first, all[0], sizeof(first));
+	boot_free_all(boot, all, lens);
+	if (first[1] != vm->nvcpus) {
+		log_error("node %d has %d vCPUs but node 0 has %d: give every "
+			  "agent the same -v", node_rank(), vm->nvcpus,
+			  first[1]);
+		return CVMM_ERR_INVALID;
+	}
+	vm->collect_stats = node_svc_collect_stats;
+	vm_set_nodes(vm, node_rank(), node_size(),
+		     strcmp(boot_method(boot), "launcher") == 0, first[0]);
+	st = coh_rt_start();
+	if (st == CVMM_OK)
+		gm->coherent = true;
+	return st;
+}
+
 cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 {
+	bool vm_nodes;
 	boot_opts_t bo = { .rank = node_opts.rank, .size = node_opts.size,
 			   .coordinator = node_opts.coordinator,
 			   .timeout_ms = node_opts.timeout_ms };
@@ -187,12 +321,17 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	if (st == CVMM_OK)
 		st = xp_am_register(xp, NODE_AM_SHUTDOWN, node_on_shutdown,
 				    NULL);
+	vm_nodes = st == CVMM_OK && !node_opts.selftest && boot_size(boot) > 1;
+	if (vm_nodes)
+		st = node_vm_register(gm, vm);
 	if (st == CVMM_OK)
 		st = node_exchange_addresses(node_opts.timeout_ms);
 	if (st == CVMM_OK)
 		st = node_exchange_memory(gm);
 	if (st == CVMM_OK)
 		st = xp_start(xp, node_lost, vm);
+	if (st == CVMM_OK && vm_nodes)
+		st = node_vm_start(gm, vm);
 	if (st != CVMM_OK) {
 		log_error("node %d: cannot join the job: %s",
 			  boot_rank(boot), cvmm_status_str(st));

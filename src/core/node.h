@@ -19,6 +19,12 @@
  * node was lost, the transport broke). */
 #define CVMM_EXIT_FAILURE 125
 
+/* Active-message ids of the node agents (XP_AM_USER + 1..4: selftest.c). */
+#define NODE_AM_SHUTDOWN (XP_AM_USER + 0) /* node 0 -> all: the VM ended */
+#define NODE_AM_COH      (XP_AM_USER + 5) /* coherence protocol */
+#define NODE_AM_FUTEX    (XP_AM_USER + 6) /* distributed futex */
+#define NODE_AM_SVC      (XP_AM_USER + 7) /* node services (node_svc.c) */
+
 typedef struct node_opts {
 	int nodes;          /* -n: agents cvmm run starts on this machine */
 	int rank;           /* -1: from the launcher's environment */
@@ -29,6 +35,7 @@ typedef struct node_opts {
 	char *progress;
 	char *iface;
 	int timeout_ms;     /* bootstrap and connection timeout */
+	char *placement;    /* spread | pack | FILE (node per new thread) */
 } node_opts_t;
 
 extern node_opts_t node_opts;
@@ -44,6 +51,39 @@ int node_rank(void);
 int node_size(void);
 xp_t *node_xp(void);
 boot_t *node_boot(void);
+
+/* ---- node services (node_svc.c), multi-node VMs only ---- */
+
+/* Registers the service message handler (before connecting) and, on node
+ * 0, makes gm publish layout changes to every node. */
+cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm);
+
+/* True when syscall nr of a thread on this node runs on node 0 (file and
+ * console I/O, memory layout, process-wide signal state, exit_group). */
+bool node_svc_forwards(unsigned long nr);
+
+/* Runs syscall nr for vt on node 0 (by a proxy thread there, one per guest
+ * thread, so a thread's calls stay in order) and returns its result. */
+long node_svc_syscall(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
+
+/* The node a new guest thread goes to (--placement), counting this node's
+ * clones. */
+int node_svc_place(void);
+
+/* Starts a guest thread with tid and regs on node target (not this one);
+ * the VM counts it as live before this returns. 0 or -errno. */
+long node_svc_start_thread(int target, int tid, const guest_regs_t *regs,
+			   uint64_t clear_tid, uint64_t sigmask);
+
+/* A guest thread on this node (not node 0) exited. */
+void node_svc_thread_exited(int tid);
+
+/* Node 0, --stats at the end: every node's vCPU times and coherence
+ * counters into vm and coh_rt_stats (bounded wait per node). */
+void node_svc_collect_stats(vm_t *vm);
+
+/* The VM ended on this node (not node 0): tells node 0, flushed. */
+void node_svc_exit(int status);
 
 /* Ends a job every agent finishes together (the selftest): stops treating
  * departures as losses, meets the others at a barrier, exits with status. */

@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coherence/coh.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "core/node.h"
 #include "core/vcpu.h"
 
 uint64_t stats_sys_count[SYS_NR_MAX];
+uint64_t stats_msgs_by_node[64];
 
 static double secs(uint64_t ns)
 {
@@ -43,27 +45,68 @@ static unsigned sys_sorted(unsigned *nrs)
 	return n;
 }
 
+static int vcpu_node(const vm_t *vm, int i)
+{
+	return vm->nnodes > 1 ? i % vm->nnodes : 0;
+}
+
 static void stats_table(const vm_t *vm, FILE *out)
 {
 	unsigned nrs[SYS_NR_MAX], n = sys_sorted(nrs);
 
 	fprintf(out, "cvmm stats: %d vcpus, %.3f s wall, exit status %d\n",
 		vm->nvcpus, secs(vm_now_ns() - vm->t_start), vm->exit_status);
-	fprintf(out, "%5s %4s %8s %10s %10s %10s %9s\n", "vcpu", "pu",
-		"threads", "guest s", "syscall s", "idle s", "syscalls");
+	fprintf(out, "%5s %4s %4s %8s %10s %10s %10s %10s %9s\n", "vcpu",
+		"node", "pu", "threads", "guest s", "shmem s", "syscall s",
+		"idle s", "syscalls");
 	for (int i = 0; i < vm->nvcpus; i++) {
 		const vcpu_t *c = &vm->vcpus[i];
 
-		fprintf(out, "%5d %4d %8lu %10.3f %10.3f %10.3f %9lu\n", i,
-			c->host_pu, load(&c->st.threads),
-			secs(load(&c->st.guest_ns)), secs(load(&c->st.sys_ns)),
-			secs(load(&c->st.idle_ns)), load(&c->st.syscalls));
+		fprintf(out,
+			"%5d %4d %4d %8lu %10.3f %10.3f %10.3f %10.3f %9lu\n",
+			i, vcpu_node(vm, i), c->host_pu,
+			load(&c->st.threads), secs(load(&c->st.guest_ns)),
+			secs(load(&c->st.coherence_ns)),
+			secs(load(&c->st.sys_ns)), secs(load(&c->st.idle_ns)),
+			load(&c->st.syscalls));
 	}
+	if (vm->nnodes > 1)
+		fprintf(out, "coherence: %lu read faults, %lu write faults, "
+			"%lu invalidations, %.1f MiB moved\n",
+			load(&coh_rt_stats.read_faults),
+			load(&coh_rt_stats.write_faults),
+			load(&coh_rt_stats.inval_sent),
+			(double)load(&coh_rt_stats.bytes_moved) / 1048576.0);
 	fprintf(out, "syscalls:");
 	for (unsigned i = 0; i < n && i < 12; i++)
 		fprintf(out, " %s %lu", sys_name(nrs[i]),
 			load(&stats_sys_count[nrs[i]]));
 	fprintf(out, n > 12 ? " ...\n" : "\n");
+}
+
+/* The coherence fields of the report's schema (report.c reads them). */
+static void stats_json_coherence(const vm_t *vm, FILE *f)
+{
+	const coh_rt_stats_t *c = &coh_rt_stats;
+	int last = -1;
+
+	fprintf(f, "  \"faults\": {\"read\": %lu, \"write\": %lu, "
+		"\"invalidations_sent\": %lu, \"invalidations_received\": "
+		"%lu, \"bytes_moved\": %lu, \"latency_hist_us\": [",
+		load(&c->read_faults), load(&c->write_faults),
+		load(&c->inval_sent), load(&c->inval_recv),
+		load(&c->bytes_moved));
+	for (int b = 0; b < 32; b++)
+		if (load(&c->lat_hist[b]))
+			last = b;
+	for (int b = 0; b <= last; b++)
+		fprintf(f, "%s[%lu, %lu, %lu]", b ? ", " : "",
+			b ? 1UL << b : 0UL, 2UL << b, load(&c->lat_hist[b]));
+	fprintf(f, "]},\n  \"messages\": {");
+	for (int k = 0; k < vm->nnodes && k < 64; k++)
+		fprintf(f, "%s\"node %d\": %lu", k ? ", " : "", k,
+			load(&stats_msgs_by_node[k]));
+	fprintf(f, "},\n");
 }
 
 void stats_json(const vm_t *vm, FILE *f)
@@ -81,15 +124,20 @@ void stats_json(const vm_t *vm, FILE *f)
 		const vcpu_t *c = &vm->vcpus[i];
 
 		fprintf(f,
-			"    {\"vcpu\": %d, \"host_pu\": %d, \"threads\": %lu, "
-			"\"guest_s\": %.6f, \"syscall_s\": %.6f, "
+			"    {\"vcpu\": %d, \"node\": %d, \"host_pu\": %d, "
+			"\"threads\": %lu, \"guest_s\": %.6f, "
+			"\"coherence_s\": %.6f, \"syscall_s\": %.6f, "
 			"\"idle_s\": %.6f, \"syscalls\": %lu}%s\n",
-			i, c->host_pu, load(&c->st.threads),
-			secs(load(&c->st.guest_ns)), secs(load(&c->st.sys_ns)),
-			secs(load(&c->st.idle_ns)), load(&c->st.syscalls),
-			i + 1 < vm->nvcpus ? "," : "");
+			i, vcpu_node(vm, i), c->host_pu, load(&c->st.threads),
+			secs(load(&c->st.guest_ns)),
+			secs(load(&c->st.coherence_ns)),
+			secs(load(&c->st.sys_ns)), secs(load(&c->st.idle_ns)),
+			load(&c->st.syscalls), i + 1 < vm->nvcpus ? "," : "");
 	}
-	fprintf(f, "  ],\n  \"syscalls\": {");
+	fprintf(f, "  ],\n");
+	if (vm->nnodes > 1)
+		stats_json_coherence(vm, f);
+	fprintf(f, "  \"syscalls\": {");
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f, "%s\n    \"%s\": %lu", i ? "," : "",
 			sys_name(nrs[i]), load(&stats_sys_count[nrs[i]]));

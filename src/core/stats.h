@@ -13,6 +13,10 @@ typedef struct vm vm_t;
 /* Calls per syscall number, relaxed atomic increments. */
 extern uint64_t stats_sys_count[SYS_NR_MAX];
 
+/* Multi-node VMs: coherence messages sent by each node (node 0 fills it
+ * at the end from every node's counters). */
+extern uint64_t stats_msgs_by_node[64];
+
 /* Prints the table to out and, when file is neither NULL nor "-", writes
  * the JSON there. Returns 0 or -errno of the failed file write. */
 int stats_report(const vm_t *vm, const char *file, FILE *out);

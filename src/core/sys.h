@@ -46,6 +46,10 @@ const char *sys_name(unsigned long nr);
  * stop the VM under --strict), stats. Returns the guest's result. */
 long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
 
+/* Runs syscall nr here, whatever node this is (no stats, no forwarding):
+ * sys_dispatch and node 0's proxies for other nodes' threads. */
+long sys_execute(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
+
 /* Sends sig to the VM itself by its virtual disposition: ignored, or the
  * default action (the VM ends with 128 + sig). Returns 0 or -EINVAL. */
 long sys_signal_self(vthread_t *vt, int sig);

@@ -11,8 +11,10 @@
 #include <unistd.h>
 #include <asm/prctl.h>
 
+#include "coherence/coh.h"
 #include "common/log.h"
 #include "core/gmem.h"
+#include "core/node.h"
 #include "core/sys.h"
 #include "core/vcpu.h"
 
@@ -64,6 +66,30 @@ static void tid_store(uint64_t addr, int tid)
 		__atomic_store_n(p, tid, __ATOMIC_SEQ_CST);
 }
 
+/* The new thread runs on another node: its tid is allocated here (tids are
+ * unique per node range), written before it can run, and the registers
+ * travel with the start message. */
+static long clone_remote(const clone_req_t *req, const guest_regs_t *regs,
+			 int target)
+{
+	uint64_t clear = 0;
+	long ret;
+	int tid;
+
+	pthread_mutex_lock(&cvmm_vm.lock);
+	tid = cvmm_vm.next_tid++;
+	pthread_mutex_unlock(&cvmm_vm.lock);
+	if (req->flags & CLONE_PARENT_SETTID)
+		tid_store(req->parent_tid, tid);
+	if (req->flags & CLONE_CHILD_SETTID)
+		tid_store(req->child_tid, tid);
+	if (req->flags & CLONE_CHILD_CLEARTID)
+		clear = req->child_tid;
+	coh_rt_release(); /* the child may touch those words at once */
+	ret = node_svc_start_thread(target, tid, regs, clear, 0);
+	return ret ? ret : tid;
+}
+
 static long clone_start(vthread_t *vt, const clone_req_t *req)
 {
 	uint64_t bad = req->flags & ~(uint64_t)(THREAD_FLAGS_REQUIRED |
@@ -80,6 +106,12 @@ static long clone_start(vthread_t *vt, const clone_req_t *req)
 		return -EINVAL;
 	}
 	clone_regs(vt, req, &regs);
+	if (cvmm_coh_on) {
+		int target = node_svc_place();
+
+		if (target != cvmm_vm.node)
+			return clone_remote(req, &regs, target);
+	}
 	child = vm_thread_new(&cvmm_vm, &regs);
 	if (!child)
 		return -ENOMEM;

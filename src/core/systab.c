@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "coherence/coh.h"
 #include "common/log.h"
+#include "core/node.h"
 #include "core/stats.h"
 #include "core/sys.h"
 #include "core/vcpu.h"
@@ -145,7 +147,7 @@ static void sys_unsupported(vthread_t *vt, unsigned long nr)
 		 name ? name : "unknown", nr, rip);
 }
 
-long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6])
+long sys_execute(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 {
 	const sys_entry_t *e;
 
@@ -153,7 +155,6 @@ long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 		sys_unsupported(vt, nr);
 		return -ENOSYS;
 	}
-	__atomic_fetch_add(&stats_sys_count[nr], 1, __ATOMIC_RELAXED);
 	e = &sys_table[nr];
 	if (e->fn) {
 		long ret = e->fn(vt, a);
@@ -168,6 +169,20 @@ long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 		return -e->err;
 	sys_unsupported(vt, nr);
 	return -ENOSYS;
+}
+
+long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6])
+{
+	long ret;
+
+	if (nr < SYS_NR_MAX)
+		__atomic_fetch_add(&stats_sys_count[nr], 1, __ATOMIC_RELAXED);
+	if (!cvmm_coh_on)
+		return sys_execute(vt, nr, a);
+	ret = node_svc_forwards(nr) ? node_svc_syscall(vt, nr, a)
+				    : sys_execute(vt, nr, a);
+	coh_rt_release(); /* pages the call wrote may move again */
+	return ret;
 }
 
 static const char *const level_names[] = {

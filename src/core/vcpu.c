@@ -12,10 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coherence/coh.h"
 #include "common/log.h"
 #include "core/futex.h"
 #include "core/gmem.h"
 #include "core/loader.h"
+#include "core/node.h"
 #include "core/stats.h"
 #include "core/sys.h"
 
@@ -32,21 +34,32 @@ uint64_t vm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000UL + (uint64_t)ts.tv_nsec;
 }
 
-/* Spreads the vCPUs over the host's PUs, one core after another. */
+/* Spreads this node's vCPUs over the host's PUs, one core after another;
+ * agents sharing a machine start at different cores. */
 static void vm_place_vcpus(vm_t *vm)
 {
-	int npu;
+	int npu, j = 0;
 
 	for (int i = 0; i < vm->nvcpus; i++)
 		vm->vcpus[i].host_pu = -1;
-	if (!vm->pin || hwloc_topology_init(&topo) != 0)
+	if (!vm->pin)
 		return;
-	if (hwloc_topology_load(topo) != 0)
-		goto err_destroy;
+	if (!topo) {
+		if (hwloc_topology_init(&topo) != 0)
+			return;
+		if (hwloc_topology_load(topo) != 0) {
+			hwloc_topology_destroy(topo);
+			topo = NULL;
+			return;
+		}
+	}
 	npu = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
 	for (int i = 0; i < vm->nvcpus && npu > 0; i++) {
+		if (!vm_vcpu_local(vm, i))
+			continue;
+		int c = (j++ + (vm->same_host ? vm->node : 0)) % npu;
 		hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE,
-							 (unsigned)(i % npu));
+							 (unsigned)c);
 		hwloc_obj_t pu = core ? hwloc_get_obj_inside_cpuset_by_type(
 						topo, core->cpuset,
 						HWLOC_OBJ_PU, 0)
@@ -55,10 +68,18 @@ static void vm_place_vcpus(vm_t *vm)
 		if (pu)
 			vm->vcpus[i].host_pu = (int)pu->os_index;
 	}
-	return;
-err_destroy:
-	hwloc_topology_destroy(topo);
-	topo = NULL;
+}
+
+void vm_set_nodes(vm_t *vm, int node, int nnodes, bool same_host, int pid0)
+{
+	vm->node = node;
+	vm->nnodes = nnodes;
+	vm->same_host = same_host;
+	vm->pid = pid0;
+	vm->next_tid = node == 0 ? pid0 : pid0 + (node << 20);
+	if (node != 0)
+		vm->stats_file = NULL; /* node 0 reports for the VM */
+	vm_place_vcpus(vm);
 }
 
 cvmm_status_t vm_init(vm_t *vm, int nvcpus, bool pin, bool strict)
@@ -110,15 +131,22 @@ void vm_thread_move(vm_t *vm, vthread_t *vt, int vcpu)
 
 static int vm_pick_vcpu(const vm_t *vm)
 {
-	int best = 0;
+	int best = -1;
 
-	for (int i = 1; i < vm->nvcpus; i++)
-		if (vm->vcpus[i].nthreads < vm->vcpus[best].nthreads)
+	for (int i = 0; i < vm->nvcpus; i++)
+		if (vm_vcpu_local(vm, i) &&
+		    (best < 0 || vm->vcpus[i].nthreads <
+					 vm->vcpus[best].nthreads))
 			best = i;
-	return best;
+	return best < 0 ? 0 : best;
 }
 
 vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs)
+{
+	return vm_thread_new_tid(vm, regs, 0);
+}
+
+vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid)
 {
 	vthread_t *vt;
 
@@ -136,7 +164,7 @@ vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs)
 	vt->start = *regs;
 	vt->guest_fs = regs->fs;
 	pthread_mutex_lock(&vm->lock);
-	vt->tid = vm->next_tid++;
+	vt->tid = tid ? tid : vm->next_tid++;
 	vt->vcpu = vm_pick_vcpu(vm);
 	vm->vcpus[vt->vcpu].nthreads++;
 	vm->vcpus[vt->vcpu].st.threads++;
@@ -173,6 +201,8 @@ static void *vt_main(void *arg)
 	vthread_t *vt = arg;
 	vm_t *vm = &cvmm_vm;
 	sigset_t set;
+	bool last;
+	int tid;
 
 	vt->agent_fs = (uint64_t)pthread_self();
 	vm_pin_self(vm, vt->vcpu);
@@ -191,7 +221,11 @@ static void *vt_main(void *arg)
 	if (sigsetjmp(vt->exit_jmp, 0) == 0)
 		entry_enter(vt);
 	entry_thread_fini(vt);
-	if (vm_thread_forget(vm, vt))
+	tid = vt->tid;
+	last = vm_thread_forget(vm, vt);
+	if (vm->nnodes > 1 && vm->node != 0)
+		node_svc_thread_exited(tid); /* node 0 counts the VM's threads */
+	else if (last)
 		vm_exit(vm, 0, NULL);
 	return NULL;
 }
@@ -265,10 +299,31 @@ static const char *fault_name(int sig)
 	}
 }
 
+/* A guest access to a page not valid on this node (userfaultfd SIGBUS):
+ * served here, on the faulting thread; true when the access can retry. */
+static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc)
+{
+	vcpu_stats_t *st = &cvmm_vm.vcpus[vt->vcpu].st;
+	bool write = uc->uc_mcontext.gregs[REG_ERR] & 2;
+	uint64_t t0 = vm_now_ns(), t1;
+
+	if (coh_rt_fault((uint64_t)si->si_addr, write) != CVMM_OK)
+		return false;
+	t1 = vm_now_ns();
+	stat_add(&st->guest_ns, t0 - vt->t_mark);
+	stat_add(&st->coherence_ns, t1 - t0);
+	vt->t_mark = t1;
+	return true;
+}
+
 void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc)
 {
 	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	char msg[256], sym[128] = "";
+
+	if (sig == SIGBUS && cvmm_coh_on && vt->magic == VT_MAGIC_GUEST &&
+	    si->si_code == BUS_ADRERR && vt_coherence_fault(vt, si, uc))
+		return;
 
 	if (vt->magic != VT_MAGIC_GUEST || rip < GMEM_LO || rip >= GMEM_HI) {
 		log_error("internal error: %s at %p (rip 0x%lx)",
@@ -292,6 +347,7 @@ void vm_thread_exit(vthread_t *vt)
 
 		if (tidp) {
 			__atomic_store_n(tidp, 0, __ATOMIC_SEQ_CST);
+			coh_rt_release();
 			futex_wake(vt->clear_tid, INT_MAX, ~0u);
 		}
 	}
@@ -310,8 +366,11 @@ void vm_exit(vm_t *vm, int status, const char *reason)
 	vm->exit_status = status;
 	if (reason)
 		log_emit(LOG_LVL_ERROR, __FILE__, __LINE__, "%s", reason);
-	if (vm->stats_file)
+	if (vm->stats_file) {
+		if (vm->collect_stats)
+			vm->collect_stats(vm);
 		stats_report(vm, vm->stats_file, stderr);
+	}
 	if (vm->on_exit)
 		vm->on_exit(status);
 	_exit(status);

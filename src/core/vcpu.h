@@ -28,6 +28,7 @@ typedef struct vcpu_stats {
 	uint64_t guest_ns;   /* running guest code */
 	uint64_t sys_ns;     /* emulating system calls (minus idle) */
 	uint64_t idle_ns;    /* blocked: futex waits, sleeps, blocking reads */
+	uint64_t coherence_ns; /* serving coherence faults (paper: "Shmem") */
 	uint64_t syscalls;
 	uint64_t threads;    /* guest threads that ran here */
 } vcpu_stats_t;
@@ -90,6 +91,9 @@ typedef struct vm {
 	const char *stats_file;    /* --stats: NULL off, "-" stderr only */
 	void (*on_exit)(int status); /* before the process exits (node.c) */
 	uint64_t t_start;          /* ns */
+	int node, nnodes;          /* this agent and the VM's agents */
+	void (*collect_stats)(struct vm *vm); /* node 0: gather other nodes' */
+	bool same_host;            /* all agents on this machine (cvmm run -n) */
 } vm_t;
 
 extern vm_t cvmm_vm;
@@ -123,6 +127,20 @@ cvmm_status_t vm_init(vm_t *vm, int nvcpus, bool pin, bool strict);
  * vCPU (the least loaded). The caller writes tids the guest asked for, then
  * calls vm_thread_run. Returns NULL when out of memory. */
 vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs);
+
+/* As vm_thread_new with a tid chosen by another node. */
+vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid);
+
+/* The VM spans nnodes agents and this is node: vCPU i lives on node
+ * i mod nnodes, tids are unique across nodes, the guest's pid is node 0's
+ * (pid0). Re-pins this node's vCPUs. */
+void vm_set_nodes(vm_t *vm, int node, int nnodes, bool same_host, int pid0);
+
+/* True when vCPU i is on this node. */
+static inline bool vm_vcpu_local(const vm_t *vm, int i)
+{
+	return vm->nnodes < 2 || i % vm->nnodes == vm->node;
+}
 
 /* Starts vt on its own host thread. Returns 0 or -errno (vt is then freed).
  * Callable from a SIGSYS handler (agent FS). */

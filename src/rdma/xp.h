@@ -152,6 +152,10 @@ cvmm_status_t xp_am_register(xp_t *x, unsigned id, xp_am_fn_t fn, void *arg);
 cvmm_status_t xp_am_send(xp_t *x, int peer, unsigned id, const void *data,
 			 size_t len);
 
+/* The job is ending and peers may exit at any moment: failed operations
+ * are logged at debug level only from now on. */
+void xp_quiet(xp_t *x);
+
 int xp_rank(const xp_t *x);
 int xp_size(const xp_t *x);
 

@@ -103,11 +103,23 @@ void xp_op_param(ucp_request_param_t *prm, xp_op_t *op)
 	prm->user_data = op;
 }
 
+static atomic_bool xp_ending;
+
+void xp_quiet(xp_t *x)
+{
+	atomic_store(&xp_ending, true);
+}
+
 static cvmm_status_t xp_op_failed(xp_peer_t *p, ucs_status_t s,
 				  const char *what)
 {
 	if (p && atomic_load(&p->lost))
 		return CVMM_ERR_PEER;
+	if (atomic_load(&xp_ending)) {
+		log_debug("%s to node %d failed (UCX: %s)", what,
+			  p ? p->rank : -1, ucs_status_string(s));
+		return xp_status_ucs(s);
+	}
 	log_error("%s to node %d failed (UCX: %s)", what, p ? p->rank : -1,
 		  ucs_status_string(s));
 	return xp_status_ucs(s);

@@ -1,0 +1,424 @@
+/* The coherence runtime (coh.h): proto.c's ops on userfaultfd and xp, the
+ * fault loop run by faulting vCPU threads and by the agent's own accesses,
+ * and per-thread pins.
+ *
+ * A thread that needs a page loops on coh_fault: READY (the protocol mapped
+ * it), FETCH (this thread copies the page from the owner with a one-sided
+ * get, then coh_fetch_done installs it and confirms to the manager) or
+ * WAIT (another request for the page is in flight: sleep on the page's
+ * wait-queue word until ops->notify bumps it). Handlers never block: all
+ * gets are made by the threads that need the page. */
+#include "coherence/coh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coherence/proto.h"
+#include "coherence/proto_wire.h"
+#include "common/log.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP (1ULL << 1) /* Linux 6.6, not in older headers */
+#endif
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE  (1UL << PAGE_SHIFT)
+#define WQ_BUCKETS 256
+#define WAIT_SLICE_NS 100000000L /* re-check a waited page every 100 ms */
+#define WAIT_WARN_NS  10000000000UL
+
+bool cvmm_coh_on;
+coh_rt_stats_t coh_rt_stats;
+
+static struct {
+	coh_rt_cfg_t cfg;
+	coh_node_t *node;
+	int uffd;
+} rt = { .uffd = -1 };
+
+/* Wait queues: a sequence word per bucket of pages, bumped by notify. */
+static struct {
+	uint32_t seq;
+	uint32_t waiters;
+} wq[WQ_BUCKETS];
+
+/* The calling thread's pins, and whether it is the agent (not a guest
+ * fault): the agent needs the page valid, not mapped in the guest view. */
+static __thread uint64_t *pins;
+static __thread unsigned npins, pins_cap;
+static __thread bool agent_access;
+static __thread uint64_t thread_fault_ns;
+
+static void stat_add(uint64_t *p, uint64_t v)
+{
+	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000UL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t page_addr(uint64_t page)
+{
+	return page << PAGE_SHIFT;
+}
+
+static void *agent_ptr(uint64_t page)
+{
+	return (void *)(uintptr_t)(page_addr(page) + rt.cfg.delta);
+}
+
+static unsigned wq_index(uint64_t page)
+{
+	return (unsigned)((page * 0x9e3779b97f4a7c15UL) >> 56);
+}
+
+/* ---- ops ----------------------------------------------------------------- */
+
+static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
+{
+	uint8_t buf[COH_WIRE_LEN];
+
+	coh_wire_encode(m, buf);
+	if (dst < 64)
+		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
+	if (m->type == COH_MSG_INVALIDATE)
+		stat_add(&coh_rt_stats.inval_sent, 1);
+	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, buf, sizeof(buf));
+}
+
+static cvmm_status_t rt_invalidate(void *ctx, uint64_t page)
+{
+	/* raw syscall: UCX's memory hooks would see (and scan) every madvise */
+	if (syscall(SYS_madvise, (void *)(uintptr_t)page_addr(page), PAGE_SIZE,
+		    MADV_DONTNEED) != 0)
+		log_warn("invalidating guest page 0x%lx: %m", page_addr(page));
+	return CVMM_OK;
+}
+
+static int uffd_continue(uint64_t addr, bool wp)
+{
+	struct uffdio_continue c = {
+		.range = { .start = addr, .len = PAGE_SIZE },
+		.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
+	};
+
+	return ioctl(rt.uffd, UFFDIO_CONTINUE, &c) == 0 ? 0 : -errno;
+}
+
+static int uffd_protect(uint64_t addr, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = addr, .len = PAGE_SIZE },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(rt.uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? 0 : -errno;
+}
+
+/* Maps page in the guest view: read-only (write-protected) for SHARED,
+ * writable for EXCLUSIVE. A page never written here has no page-cache page
+ * for CONTINUE to map: allocate a zeroed one first (fallocate keeps any
+ * existing bytes). Already mapped: just set the write protection. */
+static cvmm_status_t rt_install(void *ctx, uint64_t page, coh_state_t st)
+{
+	uint64_t a = page_addr(page);
+	bool wp = st != COH_EXCLUSIVE;
+	int r = uffd_continue(a, wp);
+
+	if (r == -EFAULT || r == -ENOENT) {
+		if (fallocate(rt.cfg.memfd, FALLOC_FL_KEEP_SIZE, (off_t)a,
+			      (off_t)PAGE_SIZE) == 0)
+			r = uffd_continue(a, wp);
+	}
+	if (r == -EEXIST)
+		r = uffd_protect(a, wp);
+	/* -EAGAIN: the mapping changed under us; the access faults again. */
+	if (r != 0 && r != -EAGAIN)
+		log_debug("mapping guest page 0x%lx: %s", a, strerror(-r));
+	return CVMM_OK;
+}
+
+/* The faulting access needs the page mapped as st; the agent does not. */
+static cvmm_status_t rt_map(void *ctx, uint64_t page, coh_state_t st)
+{
+	return agent_access ? CVMM_OK : rt_install(ctx, page, st);
+}
+
+static void rt_notify(void *ctx, uint64_t page)
+{
+	unsigned i = wq_index(page);
+
+	__atomic_fetch_add(&wq[i].seq, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&wq[i].waiters, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &wq[i].seq, FUTEX_WAKE_PRIVATE, INT_MAX,
+			NULL, NULL, 0);
+}
+
+static const coh_ops_t rt_ops = {
+	.send = rt_send,
+	.invalidate_local = rt_invalidate,
+	.install = rt_install,
+	.map = rt_map,
+	.notify = rt_notify,
+};
+
+/* ---- messages -------------------------------------------------------------- */
+
+static void rt_on_msg(xp_t *x, int src, const void *data, size_t len,
+		      void *arg)
+{
+	uint64_t npages = rt.cfg.hi >> PAGE_SHIFT;
+	char why[128], line[192];
+	coh_msg_t m;
+	cvmm_status_t st;
+
+	st = coh_wire_decode(data, len, (uint32_t)rt.cfg.nnodes, npages, &m,
+			     why, sizeof(why));
+	if (st == CVMM_OK && m.src != (uint32_t)src) {
+		snprintf(why, sizeof(why), "claims to come from node %u", m.src);
+		st = CVMM_ERR_PEER;
+	}
+	if (st == CVMM_OK) {
+		if (src < 64)
+			stat_add(&coh_rt_stats.msgs_recv[src], 1);
+		if (m.type == COH_MSG_INVALIDATE)
+			stat_add(&coh_rt_stats.inval_recv, 1);
+		st = coh_recv(rt.node, &m);
+		snprintf(why, sizeof(why), "%s for page 0x%lx illegal here",
+			 coh_msg_type_str(m.type), (unsigned long)m.page);
+	}
+	if (st != CVMM_OK) {
+		snprintf(line, sizeof(line),
+			 "coherence: bad message from node %d: %s", src, why);
+		rt.cfg.fatal(line);
+	}
+}
+
+/* ---- the fault loop ------------------------------------------------------- */
+
+static bool pin_push(uint64_t page)
+{
+	if (npins == pins_cap) {
+		unsigned cap = pins_cap ? 2 * pins_cap : 64;
+		uint64_t *p = realloc(pins, cap * sizeof(*p));
+
+		if (!p)
+			return false;
+		pins = p;
+		pins_cap = cap;
+	}
+	pins[npins++] = page;
+	return true;
+}
+
+static void wq_sleep(unsigned i, uint32_t seq)
+{
+	struct timespec ts = { 0, WAIT_SLICE_NS };
+
+	__atomic_fetch_add(&wq[i].waiters, 1, __ATOMIC_ACQ_REL);
+	syscall(SYS_futex, &wq[i].seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+	__atomic_fetch_sub(&wq[i].waiters, 1, __ATOMIC_RELEASE);
+}
+
+/* Makes page valid here for this access; pin: also pin it (write only). */
+static cvmm_status_t rt_page(uint64_t page, bool write, bool pin)
+{
+	unsigned i = wq_index(page);
+	uint64_t t0 = now_ns();
+	bool warned = false;
+	cvmm_status_t st;
+
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&wq[i].seq, __ATOMIC_ACQUIRE);
+		coh_fault_res_t r;
+		bool pinned;
+
+		st = coh_fault(rt.node, page, write, &r);
+		if (st != CVMM_OK)
+			return st;
+		switch (r.kind) {
+		case COH_READY:
+			if (!pin)
+				return CVMM_OK;
+			st = coh_pin(rt.node, page, &pinned);
+			if (st != CVMM_OK)
+				return st;
+			if (!pinned)
+				continue; /* taken away in between: again */
+			if (!pin_push(page)) {
+				coh_unpin(rt.node, page);
+				return CVMM_ERR_NOMEM;
+			}
+			return CVMM_OK;
+		case COH_FETCH:
+			st = xp_get(rt.cfg.xp, (int)r.owner, agent_ptr(page),
+				    page_addr(page) + rt.cfg.delta, PAGE_SIZE);
+			if (st != CVMM_OK)
+				return st;
+			stat_add(&coh_rt_stats.fetches, 1);
+			stat_add(&coh_rt_stats.bytes_moved, PAGE_SIZE);
+			st = coh_fetch_done(rt.node, page);
+			if (st != CVMM_OK)
+				return st;
+			continue;
+		case COH_WAIT:
+			if (!warned && now_ns() - t0 > WAIT_WARN_NS) {
+				log_warn("coherence: still waiting for guest "
+					 "page 0x%lx after 10 s",
+					 page_addr(page));
+				warned = true;
+			}
+			wq_sleep(i, seq);
+			continue;
+		}
+	}
+}
+
+static unsigned log2_us(uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned b = 0;
+
+	while (us > 1 && b < 31) {
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
+
+cvmm_status_t coh_rt_fault(uint64_t addr, bool write)
+{
+	uint64_t t0, dt;
+	cvmm_status_t st;
+	char line[160];
+
+	if (addr < rt.cfg.lo || addr >= rt.cfg.hi)
+		return CVMM_ERR_RANGE;
+	t0 = now_ns();
+	agent_access = false;
+	st = rt_page(addr >> PAGE_SHIFT, write, false);
+	if (st != CVMM_OK) {
+		snprintf(line, sizeof(line),
+			 "coherence: cannot bring in guest page 0x%lx: %s",
+			 addr & ~(PAGE_SIZE - 1), cvmm_status_str(st));
+		rt.cfg.fatal(line);
+		for (;;)
+			pause(); /* the VM is ending */
+	}
+	dt = now_ns() - t0;
+	thread_fault_ns += dt;
+	stat_add(write ? &coh_rt_stats.write_faults : &coh_rt_stats.read_faults,
+		 1);
+	stat_add(&coh_rt_stats.lat_hist[log2_us(dt)], 1);
+	stat_add(&coh_rt_stats.fault_ns, dt);
+	return CVMM_OK;
+}
+
+cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
+{
+	uint64_t first, last;
+	cvmm_status_t st = CVMM_OK;
+
+	if (!cvmm_coh_on || len == 0)
+		return CVMM_OK;
+	if (addr < rt.cfg.lo || addr + len > rt.cfg.hi || addr + len < addr)
+		return CVMM_ERR_RANGE;
+	first = addr >> PAGE_SHIFT;
+	last = (addr + len - 1) >> PAGE_SHIFT;
+	agent_access = true;
+	for (uint64_t p = first; p <= last && st == CVMM_OK; p++) {
+		st = rt_page(p, write, write);
+		stat_add(&coh_rt_stats.agent_acquires, 1);
+	}
+	agent_access = false;
+	return st;
+}
+
+void coh_rt_release(void)
+{
+	while (npins > 0)
+		coh_unpin(rt.node, pins[--npins]);
+}
+
+uint64_t coh_rt_take_thread_ns(void)
+{
+	uint64_t ns = thread_fault_ns;
+
+	thread_fault_ns = 0;
+	return ns;
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
+{
+	coh_cfg_t pc = { .self = (uint32_t)cfg->self,
+			 .nnodes = (uint32_t)cfg->nnodes,
+			 .npages = cfg->hi >> PAGE_SHIFT,
+			 .ops = &rt_ops };
+	cvmm_status_t st;
+
+	rt.cfg = *cfg;
+	st = coh_node_create(&pc, &rt.node);
+	if (st != CVMM_OK)
+		return st;
+	return xp_am_register(cfg->xp, cfg->am_id, rt_on_msg, NULL);
+}
+
+cvmm_status_t coh_rt_start(void)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MISSING_SHMEM |
+			    UFFD_FEATURE_MINOR_SHMEM |
+			    UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
+	};
+	struct uffdio_register reg = {
+		.range = { .start = rt.cfg.lo, .len = rt.cfg.hi - rt.cfg.lo },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP |
+			UFFDIO_REGISTER_MODE_MINOR,
+	};
+
+	/* User-mode faults only: the agent never lets the kernel touch the
+	 * guest view, and this works without privileges. */
+	rt.uffd = (int)syscall(SYS_userfaultfd,
+			       O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (rt.uffd < 0) {
+		log_error("userfaultfd: %m (needs Linux 5.13 or later)");
+		return CVMM_ERR_UNSUPPORTED;
+	}
+	if (ioctl(rt.uffd, UFFDIO_API, &api) != 0) {
+		log_error("userfaultfd: minor faults and write protection on "
+			  "shared memory unavailable (%m; needs Linux 5.19)");
+		goto err;
+	}
+	if (ioctl(rt.uffd, UFFDIO_REGISTER, &reg) != 0) {
+		log_error("userfaultfd: registering guest memory: %m");
+		goto err;
+	}
+	cvmm_coh_on = true;
+	return CVMM_OK;
+err:
+	close(rt.uffd);
+	rt.uffd = -1;
+	return CVMM_ERR_UNSUPPORTED;
+}

@@ -1,0 +1,81 @@
+/* The coherence runtime: the Ivy protocol (proto.h) wired to userfaultfd on
+ * the guest view and to the transport (DESIGN.md decisions 4 and 5). Only
+ * active when the VM spans several nodes.
+ *
+ * Faults: the guest view is registered MISSING | MINOR | WP with
+ * UFFD_FEATURE_SIGBUS, so a guest access to a page that is not valid here
+ * raises SIGBUS on the faulting vCPU thread, which serves its own fault
+ * (coh_rt_fault): DESIGN.md measured 18 us for that against 15 us for a
+ * handler thread on the same cpu and 110-160 us on the other cpu, and the
+ * SIGBUS mode needs no thread per vCPU. Mapping a valid page is
+ * UFFDIO_CONTINUE (read-only replicas with CONTINUE_MODE_WP); invalidation
+ * is MADV_DONTNEED on the guest view (the page cache keeps the bytes, the
+ * next access faults MINOR); page bytes move by a one-sided get from the
+ * owner's agent view into ours; protocol messages are active messages.
+ *
+ * The agent touches guest data only through the agent view, after
+ * coh_rt_acquire made the pages current here (and, for writes, pinned them
+ * so they cannot be taken away before coh_rt_release). */
+#ifndef CVMM_COHERENCE_COH_H
+#define CVMM_COHERENCE_COH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "rdma/xp.h"
+
+typedef struct coh_rt_cfg {
+	xp_t *xp;
+	int self, nnodes;
+	unsigned am_id;   /* active-message id of protocol messages */
+	int memfd;        /* guest physical; offset == guest address */
+	uint64_t lo, hi;  /* guest view [lo, hi), page aligned */
+	uint64_t delta;   /* agent view address = guest address + delta */
+	/* The protocol broke (a peer sent an illegal message, a copy failed):
+	 * starts ending the VM with one line; may return at once. */
+	void (*fatal)(const char *why);
+} coh_rt_cfg_t;
+
+/* Per-node counters (relaxed atomics), for --stats. */
+typedef struct coh_rt_stats {
+	uint64_t read_faults, write_faults;   /* guest faults served */
+	uint64_t agent_acquires;              /* pages made valid for the agent */
+	uint64_t fetches, bytes_moved;        /* pages copied in by get */
+	uint64_t inval_sent, inval_recv;      /* INVALIDATE messages */
+	uint64_t msgs_sent[64], msgs_recv[64]; /* per peer (first 64) */
+	uint64_t lat_hist[32];                /* fault latency, log2 us */
+	uint64_t fault_ns;                    /* total time in guest faults */
+} coh_rt_stats_t;
+
+extern coh_rt_stats_t coh_rt_stats;
+
+/* True once coh_rt_start succeeded (multi-node VM). */
+extern bool cvmm_coh_on;
+
+/* Creates the protocol state and registers the message handler (call
+ * before xp_connect). */
+cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg);
+
+/* Opens userfaultfd and registers the whole guest view. After this every
+ * guest access to a page not valid here faults into coh_rt_fault. */
+cvmm_status_t coh_rt_start(void);
+
+/* Serves a guest fault at addr (write: a write access) on the calling vCPU
+ * thread; returns CVMM_OK when the access can be retried, CVMM_ERR_RANGE
+ * when addr is outside the guest view (a real crash). */
+cvmm_status_t coh_rt_fault(uint64_t addr, bool write);
+
+/* Makes every page of [addr, addr+len) valid here for reading, or (write)
+ * exclusive and pinned until coh_rt_release on this thread. */
+cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write);
+
+/* Drops the calling thread's pins (end of a syscall, thread exit). */
+void coh_rt_release(void);
+
+/* Time spent in coherence faults by the calling thread since its last
+ * call, ns (per-vCPU "Shmem" time). */
+uint64_t coh_rt_take_thread_ns(void);
+
+#endif
