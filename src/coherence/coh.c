@@ -163,6 +163,26 @@ static cvmm_status_t rt_map(void *ctx, uint64_t page, coh_state_t st)
 	return agent_access ? CVMM_OK : rt_install(ctx, page, st);
 }
 
+/* A hole in the memfd reads as zeros: nothing to copy (~1 us lseek
+ * against ~20 us for a 4 KiB get over tcp). */
+static bool rt_is_zero(void *ctx, uint64_t page)
+{
+	off_t off = (off_t)page_addr(page);
+
+	return lseek(rt.cfg.memfd, off, SEEK_DATA) != off;
+}
+
+/* Our (stale) copy becomes zeros: the owner's is. */
+static cvmm_status_t rt_zero_local(uint64_t page)
+{
+	if (fallocate(rt.cfg.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)page_addr(page), (off_t)PAGE_SIZE) != 0) {
+		log_error("zeroing guest page 0x%lx: %m", page_addr(page));
+		return CVMM_ERR_IO;
+	}
+	return CVMM_OK;
+}
+
 static void rt_notify(void *ctx, uint64_t page)
 {
 	unsigned i = wq_index(page);
@@ -178,6 +198,7 @@ static const coh_ops_t rt_ops = {
 	.invalidate_local = rt_invalidate,
 	.install = rt_install,
 	.map = rt_map,
+	.is_zero = rt_is_zero,
 	.notify = rt_notify,
 };
 
@@ -270,12 +291,19 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin)
 			}
 			return CVMM_OK;
 		case COH_FETCH:
-			st = xp_get(rt.cfg.xp, (int)r.owner, agent_ptr(page),
-				    page_addr(page) + rt.cfg.delta, PAGE_SIZE);
+			if (r.zero) {
+				st = rt_zero_local(page);
+				stat_add(&coh_rt_stats.zero_fills, 1);
+			} else {
+				st = xp_get(rt.cfg.xp, (int)r.owner,
+					    agent_ptr(page),
+					    page_addr(page) + rt.cfg.delta,
+					    PAGE_SIZE);
+				stat_add(&coh_rt_stats.fetches, 1);
+				stat_add(&coh_rt_stats.bytes_moved, PAGE_SIZE);
+			}
 			if (st != CVMM_OK)
 				return st;
-			stat_add(&coh_rt_stats.fetches, 1);
-			stat_add(&coh_rt_stats.bytes_moved, PAGE_SIZE);
 			st = coh_fetch_done(rt.node, page);
 			if (st != CVMM_OK)
 				return st;

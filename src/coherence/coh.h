@@ -43,6 +43,7 @@ typedef struct coh_rt_stats {
 	uint64_t read_faults, write_faults;   /* guest faults served */
 	uint64_t agent_acquires;              /* pages made valid for the agent */
 	uint64_t fetches, bytes_moved;        /* pages copied in by get */
+	uint64_t zero_fills;                  /* grants of all-zero pages */
 	uint64_t inval_sent, inval_recv;      /* INVALIDATE messages */
 	uint64_t msgs_sent[64], msgs_recv[64]; /* per peer (first 64) */
 	uint64_t lat_hist[32];                /* fault latency, log2 us */

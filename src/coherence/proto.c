@@ -176,6 +176,7 @@ typedef struct coh_xpage {
 	bool fetching;  /* in a FETCH state */
 	bool claimed;   /* a coh_fault caller got COH_FETCH for this grant */
 	uint8_t owner;  /* fetching: whom to copy from */
+	bool zero;      /* fetching: the grant said the page is all zeros */
 	uint8_t ndefer;
 	uint32_t pins;
 	coh_defer_t *defer, *defer_tail;
@@ -392,10 +393,22 @@ static cvmm_status_t act_write_req(coh_node_t *n, uint64_t page,
 	return send_msg(n, mgr_of(n, page), COH_MSG_WRITE_REQ, page, 0);
 }
 
+/* Sends a grant, saying when our copy is all zeros (no copy needed). */
+static cvmm_status_t send_grant(coh_node_t *n, uint32_t dst, unsigned type,
+				uint64_t page)
+{
+	cvmm_status_t st = send_msg(n, dst, type, page, n->cfg.self);
+
+	if (st == CVMM_OK && n->cfg.ops->is_zero &&
+	    n->cfg.ops->is_zero(n->cfg.ctx, page))
+		n->ob->m[n->ob->len - 1].flags = COH_FLAG_ZERO;
+	return st;
+}
+
 static cvmm_status_t act_grant_read(coh_node_t *n, uint64_t page,
 				    const coh_msg_t *m)
 {
-	return send_msg(n, m->arg, COH_MSG_READ_GRANT, page, n->cfg.self);
+	return send_grant(n, m->arg, COH_MSG_READ_GRANT, page);
 }
 
 static cvmm_status_t act_downgrade_grant_read(coh_node_t *n, uint64_t page,
@@ -411,8 +424,7 @@ static cvmm_status_t act_grant_write(coh_node_t *n, uint64_t page,
 {
 	cvmm_status_t st = n->cfg.ops->invalidate_local(n->cfg.ctx, page);
 
-	return st ? st
-		  : send_msg(n, m->arg, COH_MSG_WRITE_GRANT, page, n->cfg.self);
+	return st ? st : send_grant(n, m->arg, COH_MSG_WRITE_GRANT, page);
 }
 
 static cvmm_status_t act_invalidate(coh_node_t *n, uint64_t page,
@@ -435,6 +447,7 @@ static cvmm_status_t act_fetch_begin(coh_node_t *n, uint64_t page,
 	x->fetching = true;
 	x->claimed = false;
 	x->owner = (uint8_t)m->arg;
+	x->zero = (m->flags & COH_FLAG_ZERO) != 0;
 	notify(n, page);
 	return CVMM_OK;
 }
@@ -965,6 +978,7 @@ static cvmm_status_t fault_result(coh_node_t *n, uint64_t page, bool write,
 		assert(x && x->claimed); /* act_claim just did */
 		r->kind = COH_FETCH;
 		r->owner = x->owner;
+		r->zero = x->zero;
 	}
 	return CVMM_OK;
 }
@@ -1218,7 +1232,7 @@ void coh_wire_encode(const coh_msg_t *m, void *buf)
 	put_le(b + 2, m->type, 2);
 	put_le(b + 4, m->src, 4);
 	put_le(b + 8, m->arg, 4);
-	put_le(b + 12, m->reserved, 4);
+	put_le(b + 12, m->flags, 4);
 	put_le(b + 16, m->page, 8);
 }
 
@@ -1247,7 +1261,7 @@ cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			 .type = (uint16_t)get_le(b + 2, 2),
 			 .src = (uint32_t)get_le(b + 4, 4),
 			 .arg = (uint32_t)get_le(b + 8, 4),
-			 .reserved = (uint32_t)get_le(b + 12, 4),
+			 .flags = (uint32_t)get_le(b + 12, 4),
 			 .page = get_le(b + 16, 8) };
 	if (m.version != COH_WIRE_VERSION)
 		bad = "unknown version";
@@ -1257,8 +1271,10 @@ cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 		bad = "source node out of range";
 	else if (type_has_arg(m.type) ? m.arg >= nnodes : m.arg != 0)
 		bad = "argument node out of range";
-	else if (m.reserved != 0)
-		bad = "reserved field not zero";
+	else if (m.flags & ~(uint32_t)COH_FLAG_ZERO ||
+		 (m.flags && m.type != COH_MSG_READ_GRANT &&
+		  m.type != COH_MSG_WRITE_GRANT))
+		bad = "flags not valid for the type";
 	else if (m.page >= npages)
 		bad = "page out of range";
 	if (!bad) {

@@ -79,6 +79,10 @@ typedef struct coh_ops {
 	/* Maps page read-only (COH_SHARED) or writable (COH_EXCLUSIVE). Also
 	 * used to downgrade EXCLUSIVE -> SHARED at the owner. */
 	cvmm_status_t (*install)(void *ctx, uint64_t page, coh_state_t st);
+	/* The owner's copy of page is known to be all zeros (never written
+	 * here, or dropped): its grant says so and the requester zeroes its
+	 * own copy instead of fetching. May be NULL (always false). */
+	bool (*is_zero)(void *ctx, uint64_t page);
 	/* coh_fault is returning COH_READY: (re)map the page for the access
 	 * that faulted as st. May be NULL. */
 	cvmm_status_t (*map)(void *ctx, uint64_t page, coh_state_t st);
@@ -117,6 +121,8 @@ typedef struct coh_fault_res {
 	coh_fault_kind_t kind;
 	coh_state_t state; /* READY: COH_SHARED or COH_EXCLUSIVE (how to map) */
 	uint32_t owner;    /* FETCH: whom to copy from */
+	bool zero;         /* FETCH: the owner's copy is all zeros: zero ours
+			      instead of copying */
 } coh_fault_res_t;
 
 /* A local access to page faulted (write: a write access), or the agent

@@ -7,7 +7,8 @@
  *   2  u16 type      coh_msg_type_t, COH_MSG_READ_REQ .. COH_MSG_CONFIRM_WRITE
  *   4  u32 src       sender's node, < nnodes
  *   8  u32 arg       requester (FWD_*) or owner (*_GRANT), < nnodes; 0 else
- *  12  u32 reserved  0
+ *  12  u32 flags     COH_FLAG_ZERO on *_GRANT (the page is all zeros:
+ *                    skip the copy); 0 otherwise
  *  16  u64 page      guest page index, < npages */
 #ifndef CVMM_COHERENCE_PROTO_WIRE_H
 #define CVMM_COHERENCE_PROTO_WIRE_H
@@ -19,6 +20,7 @@
 
 #define COH_WIRE_VERSION 1
 #define COH_WIRE_LEN 24
+#define COH_FLAG_ZERO 0x1 /* grant: the owner's copy is all zeros */
 
 typedef enum coh_msg_type {
 	COH_MSG_READ_REQ = 1, /* requester -> manager */
@@ -39,7 +41,7 @@ typedef struct coh_msg {
 	uint16_t type;
 	uint32_t src;
 	uint32_t arg;
-	uint32_t reserved;
+	uint32_t flags;
 	uint64_t page;
 } coh_msg_t;
 
@@ -52,7 +54,7 @@ void coh_wire_encode(const coh_msg_t *m, void *buf);
 
 /* Decodes and checks len bytes from a peer of a job with nnodes nodes and
  * npages guest pages: length, version, type, src, arg (for the types that
- * carry one; 0 otherwise), reserved and page range. Returns CVMM_OK and
+ * carry one; 0 otherwise), flags and page range. Returns CVMM_OK and
  * writes *out, or CVMM_ERR_PEER with a lowercase reason in why (if
  * whylen > 0) and *out untouched. Never reads beyond len bytes. */
 cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,

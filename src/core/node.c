@@ -79,7 +79,7 @@ static void *node_lost_main(void *msg)
 {
 	/* A node other than 0 may just be leaving first when node 0 ends the
 	 * VM: its SHUTDOWN, already on the way, ends this agent quietly. */
-	if (!strstr(msg, "node 0 "))
+	if (node_rank() != 0 && !strstr(msg, "node 0 "))
 		usleep(1000 * 1000);
 	vm_exit(&cvmm_vm, CVMM_EXIT_FAILURE, msg);
 }

@@ -1,5 +1,6 @@
 # Shared by the integration scripts (sourced): the scratch directory, the
 # PASS/FAIL lines and their counters. Expects KEEP and TIMEOUT to be set.
+# IT_TAG, when set, is appended to every PASS/FAIL label (e.g. "(-n 2)").
 # it_init PREFIX: makes $SCRATCH and removes it at exit (unless KEEP=1).
 
 it_init() {
@@ -18,14 +19,14 @@ it_cleanup() {
 }
 
 pass() {
-	echo "PASS $1"
+	echo "PASS $1${IT_TAG:+ $IT_TAG}"
 	npass=$((npass + 1))
 }
 
 # fail LABEL REASON [DETAIL_FILE]: the detail (a diff, a log) is printed
 # indented, at most 12 lines.
 fail() {
-	echo "FAIL $1: $2"
+	echo "FAIL $1${IT_TAG:+ $IT_TAG}: $2"
 	if [ -n "${3:-}" ] && [ -s "$3" ]; then
 		head -n 12 -- "$3" | sed 's/^/    /'
 		local n

@@ -5,7 +5,8 @@ dir=$(dirname "$0")
 total_pass=0
 total_fail=0
 rc=0
-for t in run_guests.sh run_workloads.sh run_agents.sh ../report/chromium.sh ../model/run.sh; do
+for t in run_guests.sh run_workloads.sh run_agents.sh run_coherence.sh \
+	 ../report/chromium.sh ../model/run.sh; do
 	[ -f "$dir/$t" ] || continue
 	echo "=== $t"
 	log=$(mktemp)

@@ -15,6 +15,8 @@
 #   CVMM         cvmm binary (default: $BUILD/cvmm)
 #   GUESTS       guest binaries (default: $BUILD/guests)
 #   VCPUS        vCPU counts to run under (default: "1 2 4")
+#   NODES        node agents per cvmm run (default: 1; above 1 every run is
+#                "cvmm run -n NODES -v V" and every label ends "(-n NODES)")
 #   TIMEOUT      seconds allowed per run, SIGKILL 5 s later (default: 60)
 #   FILTER       extended regex on case names, like the argument
 #   NATIVE_ONLY  1: run and check the guests natively only (no cvmm)
@@ -31,6 +33,7 @@ BUILD=${BUILD:-build}
 CVMM=${CVMM:-$BUILD/cvmm}
 GUESTS=${GUESTS:-$BUILD/guests}
 VCPUS=${VCPUS:-1 2 4}
+NODES=${NODES:-1}
 TIMEOUT=${TIMEOUT:-60}
 FILTER=${1:-${FILTER:-}}
 NATIVE_ONLY=${NATIVE_ONLY:-0}
@@ -46,6 +49,12 @@ unset CVMM_TEST_VAR CVMM_TEST_BIG
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_init cvmm-it
+NODE_FLAGS=()
+IT_TAG=
+if [ "$NODES" != 1 ]; then
+	NODE_FLAGS=(-n "$NODES")
+	IT_TAG="(-n $NODES)"
+fi
 
 selected() {
 	[ -z "$FILTER" ] || [[ $1 =~ $FILTER ]]
@@ -137,8 +146,8 @@ run_cvmm() {
 		echo 127 >"$SCRATCH/$name/$tag.rc"
 		return
 	fi
-	run "$SCRATCH/$name/$tag" "$CVMM" run -v "$v" --root @DIR@ \
-		"${flags[@]}" -- "$GUESTS/$guest" "$@"
+	run "$SCRATCH/$name/$tag" "$CVMM" run "${NODE_FLAGS[@]}" -v "$v" \
+		--root @DIR@ "${flags[@]}" -- "$GUESTS/$guest" "$@"
 }
 
 # The native run's stdout/stderr heads, for a failure message.

@@ -112,7 +112,13 @@ static void test_wire(void **state)
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 1, 0, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "argument node out of range");
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 0, 1, 7, b);
-	expect_bad(b, COH_WIRE_LEN, "reserved field not zero");
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
+	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 1, 2, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
+	enc(COH_WIRE_VERSION, COH_MSG_WRITE_GRANT, 0, 1, COH_FLAG_ZERO, 7, b);
+	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
+					 sizeof(why)), CVMM_OK);
+	assert_int_equal(out.flags, COH_FLAG_ZERO);
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 0, 0, 8, b);
 	expect_bad(b, COH_WIRE_LEN, "page out of range");
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 0, 0, 1ull << 63, b);

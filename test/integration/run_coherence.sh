@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Integration tests of multi-node coherence: guest threads spread over node
+# agents (round-robin), memory kept coherent page by page.
+#  guests   every case of run_guests.sh under "cvmm run -n 2 -v 2" and
+#           "cvmm run -n 4 -v 4" (run_guests.sh with NODES, VCPUS), output
+#           and status compared with the native run as it does;
+#  litmus   "litmus all 100000" under -n 2 -v 2 and -n 4 -v 4 exits 0 with
+#           every test's line saying "forbidden 0" (the sb test's
+#           tso-relaxed count is shown: under SC it should be 0);
+#  lost     "cvmm run -n 3 -v 3 -- litmus cmpxchg 400000000" (heavy page
+#           traffic); about 1 s in, the agent of node 2 gets SIGKILL: the
+#           job must end within 10 s with a non-zero status, exactly one
+#           stderr line "cvmm: node 2 lost", and no agent left running.
+#
+# Usage: test/integration/run_coherence.sh [guests|litmus|lost ...]
+#   (default: all three parts)
+#
+# Environment:
+#   BUILD, CVMM, GUESTS  as in run_guests.sh
+#   TIMEOUT      seconds per run, SIGKILL 5 s later (default: 60)
+#   FILTER       extended regex on run_guests.sh case names
+#   LITMUS_ITERS iterations of "litmus all" (default: 100000)
+#   KEEP         1: keep the scratch directory
+#
+# Output: one line per check, "PASS ..." or "FAIL ...: reason" with a short
+# indented detail, then "N passed, M failed". Exits 1 when anything failed.
+
+set -u
+
+BUILD=${BUILD:-build}
+CVMM=$(realpath -m -- "${CVMM:-$BUILD/cvmm}")
+GUESTS=$(realpath -m -- "${GUESTS:-$BUILD/guests}")
+TIMEOUT=${TIMEOUT:-60}
+FILTER=${FILTER:-}
+LITMUS_ITERS=${LITMUS_ITERS:-100000}
+KEEP=${KEEP:-0}
+LOST_LIMIT=10 # seconds from the kill to the end of the job
+HERE=$(dirname "$0")
+
+# shellcheck source=test/integration/lib.sh
+. "$HERE/lib.sh"
+it_init cvmm-coh
+
+# ---- guests: run_guests.sh on several nodes ---------------------------------
+
+# guests_on N V: run_guests.sh with -n N -v V; its lines are passed through
+# and its counts added to ours.
+guests_on() {
+	local n=$1 v=$2 log=$SCRATCH/guests-n$1.log line
+	echo "--- run_guests.sh, cvmm run -n $n -v $v"
+	NODES=$n VCPUS=$v BUILD=$BUILD CVMM=$CVMM GUESTS=$GUESTS \
+		TIMEOUT=$TIMEOUT FILTER=$FILTER KEEP=0 \
+		bash "$HERE/run_guests.sh" 2>&1 | tee "$log" |
+		grep -Ev '^[0-9]+ passed, [0-9]+ failed$'
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+	if [ -z "$line" ]; then
+		fail "run_guests.sh -n $n -v $v" "no summary line" "$log"
+		return
+	fi
+	npass=$((npass + $(echo "$line" | cut -d' ' -f1)))
+	nfail=$((nfail + $(echo "$line" | cut -d' ' -f3)))
+}
+
+# ---- litmus -------------------------------------------------------------------
+
+# litmus_on N V: litmus all under -n N -v V.
+litmus_on() {
+	local n=$1 v=$2 p=$SCRATCH/litmus-n$1 label rc lines relaxed
+	label="litmus all $LITMUS_ITERS -n $n -v $v"
+	(cd "$SCRATCH" && timeout -k 5 "$TIMEOUT" "$CVMM" run -n "$n" \
+		-v "$v" -- "$GUESTS/litmus" all "$LITMUS_ITERS" \
+		>"$p.out" 2>"$p.err")
+	rc=$?
+	lines=$(grep -c '^litmus [a-z0-9+]*: [0-9]* iterations, forbidden 0,' \
+		"$p.out")
+	relaxed=$(grep -o 'tso-relaxed [0-9]*' "$p.out" | cut -d' ' -f2)
+	if [ $rc != 0 ]; then
+		cat "$p.out" "$p.err" >"$p.detail"
+		fail "$label" "$(rc_text $rc)" "$p.detail"
+	elif [ "$lines" != 7 ]; then
+		fail "$label" "$lines of 7 tests report forbidden 0" "$p.out"
+	elif [ "${relaxed:-0}" != 0 ]; then
+		# The workers run on different nodes: cvmm's memory is
+		# sequentially consistent there, stronger than x86-TSO.
+		fail "$label" "store buffering seen $relaxed times across nodes" \
+			"$p.out"
+	else
+		pass "$label (sb tso-relaxed ${relaxed:-?})"
+	fi
+}
+
+# ---- lost: a node killed under page traffic ------------------------------------
+
+# Prints the pid of the agent with rank $2 among the children of pid $1.
+agent_pid() {
+	local p
+	for p in $(pgrep -P "$1"); do
+		if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+			grep -qx "CVMM_BOOT_RANK=$2"; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# alive PID...: prints those of the pids still running (not zombies).
+alive() {
+	local p st
+	for p in "$@"; do
+		st=$(awk '/^State:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		[ -n "$st" ] && [ "$st" != Z ] && echo "$p"
+	done
+}
+
+lost_check() {
+	local label="lost node 2 under page traffic (-n 3 -v 3)"
+	local p=$SCRATCH/lost sub l victim r t0 t1 secs rc lines left
+	local -a agents=()
+
+	(cd "$SCRATCH" && exec timeout -k 5 "$TIMEOUT" "$CVMM" run -n 3 \
+		-v 3 -- "$GUESTS/litmus" cmpxchg 400000000 >"$p.out" \
+		2>"$p.err") &
+	sub=$!
+	# The launcher (timeout's child) and its three agents.
+	for _ in $(seq 1 100); do
+		l=$(pgrep -P $sub)
+		if [ -n "$l" ]; then
+			agents=()
+			for r in 0 1 2; do
+				agents+=("$(agent_pid "$l" $r)")
+			done
+			[ -n "${agents[2]}" ] && [ -n "${agents[1]}" ] &&
+				[ -n "${agents[0]}" ] && break
+		fi
+		sleep 0.1
+	done
+	victim=${agents[2]:-}
+	if [ -z "$victim" ]; then
+		kill -KILL $sub 2>/dev/null
+		wait $sub
+		fail "$label" "agent of node 2 not found" "$p.err"
+		return
+	fi
+	sleep 1
+	if [ -s "$p.out" ] || ! kill -0 "$victim" 2>/dev/null; then
+		kill -KILL $sub 2>/dev/null
+		wait $sub
+		cat "$p.out" "$p.err" >"$p.detail"
+		fail "$label" "the job ended before the kill" "$p.detail"
+		return
+	fi
+	t0=$(date +%s.%N)
+	kill -KILL "$victim"
+	for _ in $(seq 1 $((LOST_LIMIT * 10))); do
+		kill -0 $sub 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 $sub 2>/dev/null; then
+		kill -KILL "$l" $sub 2>/dev/null
+		wait $sub
+		left=$(alive "${agents[@]}")
+		[ -n "$left" ] && kill -KILL $left 2>/dev/null
+		fail "$label" "still running ${LOST_LIMIT} s after the kill" \
+			"$p.err"
+		return
+	fi
+	wait $sub
+	rc=$?
+	t1=$(date +%s.%N)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	lines=$(grep -c 'cvmm: node 2 lost' "$p.err")
+	sleep 0.2 # agents killed by the launcher: let them be reaped
+	left=$(alive "${agents[@]}")
+	if [ $rc = 0 ]; then
+		fail "$label" "cvmm run exited 0" "$p.err"
+	elif [ "$lines" != 1 ]; then
+		fail "$label" "$lines stderr lines 'cvmm: node 2 lost', want 1" \
+			"$p.err"
+	elif [ -n "$left" ]; then
+		kill -KILL $left 2>/dev/null
+		fail "$label" "agents still running: pids $(echo $left)" "$p.err"
+	else
+		pass "$label: ended in $secs s, status $rc"
+	fi
+}
+
+# ---- main ---------------------------------------------------------------------
+
+if [ ! -x "$CVMM" ]; then
+	echo "no cvmm binary at $CVMM (run make)" >&2
+	exit 1
+fi
+if [ ! -x "$GUESTS/litmus" ]; then
+	echo "no guests in $GUESTS (run make guests)" >&2
+	exit 1
+fi
+parts=${*:-guests litmus lost}
+for part in $parts; do
+	case $part in
+	guests)
+		guests_on 2 2
+		guests_on 4 4
+		;;
+	litmus)
+		litmus_on 2 2
+		litmus_on 4 4
+		;;
+	lost)
+		lost_check
+		;;
+	*)
+		echo "unknown part $part (guests, litmus or lost)" >&2
+		exit 2
+		;;
+	esac
+done
+
+echo "$npass passed, $nfail failed"
+[ "$nfail" = 0 ]
