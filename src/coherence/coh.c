@@ -9,6 +9,7 @@
  * wait-queue word until ops->notify bumps it). Handlers never block: all
  * gets are made by the threads that need the page. */
 #include "coherence/coh.h"
+#include "coherence/coh_trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@
 #define WQ_BUCKETS 256
 #define WAIT_SLICE_NS 100000000L /* re-check a waited page every 100 ms */
 #define WAIT_WARN_NS  10000000000UL
+#define WAIT_SPIN_NS  2000000L /* progress the transport, then sleep */
 
 bool cvmm_coh_on;
 coh_rt_stats_t coh_rt_stats;
@@ -255,19 +257,26 @@ static void wq_sleep(unsigned i, uint32_t seq)
 {
 	struct timespec ts = { 0, WAIT_SLICE_NS };
 
+	/* Progress the transport here for a while: the grant is usually
+	 * a few hops away, and handling it on this thread saves the
+	 * progress thread's wake-up of this one. Then sleep. */
+	if (xp_progress_until(rt.cfg.xp, &wq[i].seq, seq, WAIT_SPIN_NS))
+		return;
 	__atomic_fetch_add(&wq[i].waiters, 1, __ATOMIC_ACQ_REL);
 	syscall(SYS_futex, &wq[i].seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
 	__atomic_fetch_sub(&wq[i].waiters, 1, __ATOMIC_RELEASE);
 }
 
-/* Makes page valid here for this access; pin: also pin it (write only). */
-static cvmm_status_t rt_page(uint64_t page, bool write, bool pin)
+/* Makes page valid here for this access; pin: also pin it (write only).
+ * *from: the node the page was last copied from, -1 when no copy. */
+static cvmm_status_t rt_page(uint64_t page, bool write, bool pin, int *from)
 {
 	unsigned i = wq_index(page);
 	uint64_t t0 = now_ns();
 	bool warned = false;
 	cvmm_status_t st;
 
+	*from = -1;
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&wq[i].seq, __ATOMIC_ACQUIRE);
 		coh_fault_res_t r;
@@ -299,6 +308,7 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin)
 					    agent_ptr(page),
 					    page_addr(page) + rt.cfg.delta,
 					    PAGE_SIZE);
+				*from = (int)r.owner;
 				stat_add(&coh_rt_stats.fetches, 1);
 				stat_add(&coh_rt_stats.bytes_moved, PAGE_SIZE);
 			}
@@ -338,12 +348,13 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write)
 	uint64_t t0, dt;
 	cvmm_status_t st;
 	char line[160];
+	int from;
 
 	if (addr < rt.cfg.lo || addr >= rt.cfg.hi)
 		return CVMM_ERR_RANGE;
 	t0 = now_ns();
 	agent_access = false;
-	st = rt_page(addr >> PAGE_SHIFT, write, false);
+	st = rt_page(addr >> PAGE_SHIFT, write, false, &from);
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),
 			 "coherence: cannot bring in guest page 0x%lx: %s",
@@ -358,6 +369,7 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write)
 		 1);
 	stat_add(&coh_rt_stats.lat_hist[log2_us(dt)], 1);
 	stat_add(&coh_rt_stats.fault_ns, dt);
+	coh_trace_fault(addr >> PAGE_SHIFT, write, from, t0);
 	return CVMM_OK;
 }
 
@@ -365,6 +377,7 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 {
 	uint64_t first, last;
 	cvmm_status_t st = CVMM_OK;
+	int from;
 
 	if (!cvmm_coh_on || len == 0)
 		return CVMM_OK;
@@ -374,7 +387,7 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 	last = (addr + len - 1) >> PAGE_SHIFT;
 	agent_access = true;
 	for (uint64_t p = first; p <= last && st == CVMM_OK; p++) {
-		st = rt_page(p, write, write);
+		st = rt_page(p, write, write, &from);
 		stat_add(&coh_rt_stats.agent_acquires, 1);
 	}
 	agent_access = false;

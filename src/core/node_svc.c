@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "core/node.h"
 #include "core/stats.h"
+#include "core/stats_coh.h"
 #include "core/sys.h"
 
 #define SVC_VERSION 1
@@ -74,12 +75,18 @@ typedef struct svc_start {
 	guest_regs_t regs; /* same binary on every node */
 } svc_start_t;
 
-/* One node's counters for node 0's --stats. */
+/* One node's counters for node 0's --stats, with its hottest pages, its
+ * fault sample (coh_trace.h: the first and the last faults) and the stacks
+ * of the threads it created. Counts are checked on receive. */
 typedef struct svc_stats {
 	svc_hdr_t h;
 	vcpu_stats_t vc[CVMM_MAX_VCPUS]; /* only this node's vCPUs count */
 	coh_rt_stats_t coh;
 	uint64_t sys[SYS_NR_MAX];
+	uint32_t nhot, ntrace, nthreads, pad;
+	coh_trace_page_t hot[STATS_HOT_TOP];
+	coh_trace_ev_t trace[COH_TRACE_SAMPLE];
+	stats_thread_t threads[STATS_THREADS_MAX];
 } svc_stats_t;
 
 /* A request waiting for its ACKs (or its one data reply, into buf). */
@@ -388,7 +395,7 @@ static cvmm_status_t publish(const gmem_change_t *c, unsigned n)
 	svc_hdr_t *h;
 	svc_wait_t w;
 	uint64_t id;
-	cvmm_status_t st = CVMM_OK;
+	cvmm_status_t st;
 
 	while (n > SVC_MAX_CHANGES) {
 		st = publish(c, SVC_MAX_CHANGES);
@@ -405,13 +412,13 @@ static cvmm_status_t publish(const gmem_change_t *c, unsigned n)
 	*h = (svc_hdr_t){ .version = SVC_VERSION, .type = SVC_LAYOUT,
 			  .count = n, .id = id };
 	memcpy(h + 1, c, n * sizeof(*c));
-	for (int k = 1; k < nnodes() && st == CVMM_OK; k++)
-		st = svc_send(k, h, len);
-	free(h);
-	if (st != CVMM_OK) {
-		wait_close(id);
-		return st;
+	for (int k = 1; k < nnodes(); k++) {
+		/* A node that cannot be reached is lost: the VM is ending
+		 * (node_lost says why); wait for the others meanwhile. */
+		if (svc_send(k, h, len) != CVMM_OK)
+			on_reply(k, &(svc_hdr_t){ .id = id }, NULL, 0);
 	}
+	free(h);
 	wait_done(&w, id);
 	return CVMM_OK;
 }
@@ -562,8 +569,36 @@ static void on_stats(int src, const svc_hdr_t *h)
 		m->vc[i] = svc_vm->vcpus[i].st;
 	m->coh = coh_rt_stats;
 	memcpy(m->sys, stats_sys_count, sizeof(m->sys));
+	m->nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
+	m->ntrace = coh_trace_sample(m->trace, COH_TRACE_SAMPLE);
+	m->nthreads = stats_threads_get(m->threads, STATS_THREADS_MAX);
 	svc_send(src, m, sizeof(*m));
 	free(m);
+}
+
+/* Node k's hot pages, fault sample and thread stacks. */
+static void stats_merge_coh(int k, const svc_stats_t *m)
+{
+	if (m->nhot > STATS_HOT_TOP || m->ntrace > COH_TRACE_SAMPLE ||
+	    m->nthreads > STATS_THREADS_MAX) {
+		log_warn("--stats: node %d sent %u hot pages, %u faults, %u "
+			 "threads: over the limits, left out", k, m->nhot,
+			 m->ntrace, m->nthreads);
+		return;
+	}
+	stats_coh_add(k, m->hot, m->nhot, m->trace, m->ntrace);
+	for (unsigned i = 0; i < m->nthreads; i++)
+		stats_thread_stack((int)m->threads[i].tid, m->threads[i].lo,
+				   m->threads[i].hi);
+}
+
+/* Node 0's own hot pages and fault sample, as the others send theirs. */
+static void stats_merge_self(svc_stats_t *m)
+{
+	unsigned nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
+	unsigned nev = coh_trace_sample(m->trace, COH_TRACE_SAMPLE);
+
+	stats_coh_add(0, m->hot, nhot, m->trace, nev);
 }
 
 static void stats_merge(int k, const svc_stats_t *m)
@@ -587,6 +622,7 @@ static void stats_merge(int k, const svc_stats_t *m)
 		stats_msgs_by_node[k < 64 ? k : 63] += m->coh.msgs_sent[d];
 	for (int nr = 0; nr < SYS_NR_MAX; nr++)
 		stats_sys_count[nr] += m->sys[nr];
+	stats_merge_coh(k, m);
 }
 
 void node_svc_collect_stats(vm_t *vm)
@@ -600,6 +636,7 @@ void node_svc_collect_stats(vm_t *vm)
 		return;
 	for (int d = 0; d < 64; d++)
 		stats_msgs_by_node[0] += coh_rt_stats.msgs_sent[d];
+	stats_merge_self(m);
 	for (int k = 1; k < nnodes(); k++) {
 		svc_hdr_t h = { .version = SVC_VERSION, .type = SVC_STATS };
 		svc_wait_t w;

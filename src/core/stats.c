@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "core/node.h"
+#include "core/stats_coh.h"
 #include "core/vcpu.h"
 
 uint64_t stats_sys_count[SYS_NR_MAX];
@@ -107,6 +108,7 @@ static void stats_json_coherence(const vm_t *vm, FILE *f)
 		fprintf(f, "%s\"node %d\": %lu", k ? ", " : "", k,
 			load(&stats_msgs_by_node[k]));
 	fprintf(f, "},\n");
+	stats_coh_json(vm, f);
 }
 
 void stats_json(const vm_t *vm, FILE *f)

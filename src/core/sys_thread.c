@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "core/gmem.h"
 #include "core/node.h"
+#include "core/stats_coh.h"
 #include "core/sys.h"
 #include "core/vcpu.h"
 
@@ -142,6 +143,8 @@ long sys_clone3(vthread_t *vt, const uint64_t a[6])
 {
 	const struct clone_args *ca;
 	clone_req_t req;
+	uint64_t lo;
+	long ret;
 
 	if (a[1] < 64 || a[1] > 4096)
 		return -EINVAL;
@@ -155,7 +158,11 @@ long sys_clone3(vthread_t *vt, const uint64_t a[6])
 			     .stack = ca->stack ? ca->stack + ca->stack_size : 0,
 			     .tls = ca->tls, .parent_tid = ca->parent_tid,
 			     .child_tid = ca->child_tid };
-	return clone_start(vt, &req);
+	lo = ca->stack;
+	ret = clone_start(vt, &req);
+	if (ret > 0 && lo)
+		stats_thread_stack((int)ret, lo, req.stack);
+	return ret;
 }
 
 /* exit(status): ends the calling thread only */
