@@ -145,6 +145,29 @@ static cvmm_status_t xp_op_spin(xp_t *x, xp_peer_t *p, xp_op_t *op,
 	}
 }
 
+bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
+		       uint64_t max_ns)
+{
+	uint64_t deadline = xp_now_ns() + max_ns;
+	bool changed = false;
+
+	if (xp_in_handler)
+		return false;
+	atomic_fetch_add(&x->waiters, 1);
+	for (unsigned rounds = 0;; rounds++) {
+		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != old) {
+			changed = true;
+			break;
+		}
+		if (xp_now_ns() > deadline)
+			break;
+		if (ucp_worker_progress(x->worker) == 0)
+			xp_wait_backoff(rounds);
+	}
+	atomic_fetch_sub(&x->waiters, 1);
+	return changed;
+}
+
 /* Waits for the operation sp issued with op (see xp_op_param). The caller
  * still holds one reference to op afterwards and drops it with xp_op_put
  * (after reading op->val on success). While a caller waits here it
