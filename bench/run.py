@@ -9,6 +9,16 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            fib(N) recursively, wall time natively and under "cvmm run -v P"
            on one node -> fib_native_s, fib_cvmm_1node_s, fib_ratio_1node
            (also fib_n, fib_threads)
+  faults   guests/faultbench under "cvmm run -n 2 -v 2 --transport=tcp":
+           median latency of a read fault on a page node 1 owns, a write
+           fault on a page both nodes share, a first touch, per run
+           -> fault_read_remote_us, fault_write_remote_us,
+           fault_local_minor_us; alternating with it (unless the xp
+           benchmark ran before in this run) xp_get_4k_us as in xp
+           -> fault_read_remote_ratio = fault_read_remote_us / xp_get_4k_us
+  fib_nodes guests/fib 4 N (fib's N) under "cvmm run -n K -v 4", K = 1, 2
+           and 4, alternating -> fib_v4_cvmm_Knode_s and fib_ratio_2node,
+           fib_ratio_4node (K nodes over one node, not over native)
   workloads the SPLASH-2-class programs of bench/workloads/ (fft lu radix
            ocean water barnes) at their default sizes with "-p P", P the
            host's cpu count, natively and under "cvmm run -v P" on one node;
@@ -21,10 +31,12 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
 Medians go into bench/out/results.json, a flat JSON object of named numbers
 merged into the existing file (keys of other benchmarks are kept; a key
 this run could not measure is removed); a table with median, min and max is
-printed.
+printed. A multi-node measurement (faults, fib_nodes) that fails is written
+as null with the reason in KEY_error (a string) and not repeated.
 
 Environment:
-  BENCH   run only this benchmark (syscall, fib, workloads, or one
+  BENCH   run only this benchmark (syscall, fib, xp, faults, fib_nodes,
+          workloads, or one
           workload: fft, lu, radix, ocean, water, barnes)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
@@ -64,6 +76,7 @@ WL_REPS = 3
 # once "cvmm run -n K" exists, make this (1, 2, 4) (or set WL_NODES=1,2,4)
 # and NAME_cvmm_Knode_s / NAME_ratio_Knode appear for K = 2 and 4.
 WL_NODES = (1,)
+XP_KEYS = ("xp_get_4k_us", "xp_put_4k_us", "xp_am_64_rtt_us", "xp_fadd_us")
 
 
 class RunError(Exception):
@@ -93,15 +106,15 @@ class Bench:
             raise RunError("no workload %s (run make workloads)" % path)
         return path
 
-    def run(self, argv, under_cvmm, vcpus=1, nodes=1):
-        """Runs argv (natively or under cvmm, on nodes > 1 with -n) in the
-        scratch directory; returns (stdout, seconds). Raises RunError on
-        failure."""
+    def run(self, argv, under_cvmm, vcpus=1, nodes=1, flags=()):
+        """Runs argv (natively or under cvmm, on nodes > 1 with -n, with the
+        extra cvmm run flags) in the scratch directory; returns (stdout,
+        seconds). Raises RunError on failure."""
         if under_cvmm:
             if not os.access(self.cvmm, os.X_OK):
                 raise RunError("no cvmm binary at %s" % self.cvmm)
             multi = ["-n", str(nodes)] if nodes > 1 else []
-            argv = [self.cvmm, "run"] + multi + [
+            argv = [self.cvmm, "run"] + multi + list(flags) + [
                 "-v", str(vcpus), "--root", self.scratch, "--"] + argv
         t0 = time.perf_counter()
         try:
@@ -141,6 +154,40 @@ class Bench:
         m = statistics.median(s)
         self.results[name] = m
         return m
+
+    def failed(self, name):
+        return any(n == name for n, _ in self.errors)
+
+    def error_of(self, name):
+        return next((e for n, e in self.errors if n == name), "no samples")
+
+    def null(self, name, error):
+        """name is written as null with the error next to it
+        (name_error)."""
+        self.results[name] = None
+        self.results[name + "_error"] = error
+
+    def median_or_null(self, name, run_name):
+        """The median of name, or (no sample: its runs, recorded under
+        run_name, failed) null with the error as name_error."""
+        m = self.median(name)
+        if m is None:
+            self.missing.discard(name)
+            self.null(name, self.error_of(run_name))
+        else:
+            self.missing.add(name + "_error")
+        return m
+
+    def ratio_or_null(self, name, num, den):
+        """num / den, or null with the reason as name_error."""
+        a, b = self.results.get(num), self.results.get(den)
+        if a is not None and b:
+            self.results[name] = a / b
+            self.missing.add(name + "_error")
+        else:
+            bad = num if a is None else den
+            self.null(name, "%s not measured: %s" % (
+                bad, self.results.get(bad + "_error", "no samples")))
 
     def ratio(self, name, num, den):
         a, b = self.results.get(num), self.results.get(den)
@@ -206,6 +253,33 @@ class Bench:
         self.median("fib_cvmm_1node_s")
         self.ratio("fib_ratio_1node", "fib_cvmm_1node_s", "fib_native_s")
 
+    def json_run(self, argv, env=None):
+        """Runs argv; returns the JSON object on the last line of its
+        stdout ({} for none). Raises RunError on failure."""
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RunError("%s: timed out after %d s"
+                           % (" ".join(argv), RUN_TIMEOUT))
+        if p.returncode != 0:
+            raise RunError("%s: exit status %d: %s" % (
+                " ".join(argv), p.returncode,
+                p.stderr.decode(errors="replace").strip()[-200:]))
+        line = p.stdout.decode(errors="replace").strip().splitlines()
+        return json.loads(line[-1]) if line else {}
+
+    def xp_sample(self, keys=XP_KEYS):
+        """One transport measurement between two agents (cvmm run -n 2
+        --selftest=bench over tcp): samples each of keys it reports."""
+        xp = self.sample("xp", lambda: self.json_run(
+            [self.cvmm, "run", "-n", "2", "--transport=tcp",
+             "--selftest=bench"])) or {}
+        for k in keys:
+            if k in xp:
+                self.sample(k, lambda k=k: float(xp[k]))
+
     def bench_xp(self, reps):
         """The transport between two agents (cvmm run -n 2 --selftest=bench
         over tcp) and, alternating with it, the same 4 KiB get by a minimal
@@ -216,33 +290,83 @@ class Bench:
             raise RunError("no %s (run make bench)" % raw)
         env = dict(os.environ, UCX_TLS="tcp,self")
 
-        def json_run(argv, env=None):
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               timeout=RUN_TIMEOUT)
-            if p.returncode != 0:
-                raise RunError("%s: exit status %d: %s" % (
-                    " ".join(argv), p.returncode,
-                    p.stderr.decode(errors="replace").strip()[-200:]))
-            line = p.stdout.decode(errors="replace").strip().splitlines()
-            return json.loads(line[-1]) if line else {}
-
-        keys = ("xp_get_4k_us", "xp_put_4k_us", "xp_am_64_rtt_us",
-                "xp_fadd_us")
         print("xp: 2 agents over tcp, median of 2000 ops per run, vs a "
               "minimal UCP get, %d reps" % reps)
         for _ in range(reps):
-            xp = self.sample("xp", lambda: json_run(
-                [self.cvmm, "run", "-n", "2", "--transport=tcp",
-                 "--selftest=bench"])) or {}
-            for k in keys:
-                if k in xp:
-                    self.sample(k, lambda k=k: float(xp[k]))
+            self.xp_sample()
             self.sample("raw_get_4k_us", lambda: float(
-                json_run([raw, "5000"], env)["raw_get_4k_us"]))
-        for k in keys + ("raw_get_4k_us",):
+                self.json_run([raw, "5000"], env)["raw_get_4k_us"]))
+        for k in XP_KEYS + ("raw_get_4k_us",):
             self.median(k)
         self.ratio("xp_get_ratio_raw", "xp_get_4k_us", "raw_get_4k_us")
+
+    def bench_faults(self, reps):
+        """Coherence fault latency: guests/faultbench under cvmm run -n 2
+        -v 2 (over tcp, like xp), and, alternating with it unless the xp
+        benchmark already measured it in this run, xp_get_4k_us, so that
+        fault_read_remote_ratio comes from one run."""
+        g = self.guest("faultbench")
+        keys = ("fault_read_remote_us", "fault_write_remote_us",
+                "fault_local_minor_us")
+        with_xp = not self.samples.get("xp_get_4k_us")
+
+        def faults():
+            out, _ = self.run([g], True, 2, 2, ["--transport=tcp"])
+            m = re.search(r"^faultbench (.*)$", out, re.M)
+            if not m:
+                raise RunError("faultbench: no result line in %r"
+                               % out[-200:])
+            vals = dict(kv.split("=", 1) for kv in m.group(1).split())
+            if any(k not in vals for k in keys):
+                raise RunError("faultbench: missing keys in %r" % m.group(0))
+            return {k: float(vals[k]) for k in keys}
+
+        print("faults: faultbench, cvmm -n 2 -v 2 over tcp, median of 512 "
+              "pages per run%s, %d reps"
+              % (", vs xp get 4 KiB" if with_xp else "", reps))
+        for _ in range(reps):
+            if self.failed("faultbench"):
+                break  # a multi-node failure: no point in repeating it
+            f = self.sample("faultbench", faults) or {}
+            for k in f:
+                self.sample(k, lambda k=k: f[k])
+            if with_xp:
+                self.xp_sample(("xp_get_4k_us",))
+        for k in keys:
+            self.median_or_null(k, "faultbench")
+        if with_xp:
+            self.median("xp_get_4k_us")
+        self.ratio_or_null("fault_read_remote_ratio", "fault_read_remote_us",
+                           "xp_get_4k_us")
+
+    def bench_fib_nodes(self, reps):
+        """Parallel fib with 4 threads on 4 vCPUs over 2 and 4 nodes
+        against one node, alternating."""
+        g = self.guest("fib")
+        p = 4
+        n = self.fib_n(g, p)
+        expect = "total = %d" % (p * fib_iter(n))
+
+        def fib_s(nodes):
+            out, secs = self.run([g, str(p), str(n)], True, p, nodes)
+            if expect not in out:
+                raise RunError("fib: wrong output %r" % out[-200:])
+            return secs
+
+        print("fib_nodes: %d threads, fib(%d), cvmm -v %d on 2 and 4 nodes "
+              "vs 1 node, %d reps" % (p, n, p, reps))
+        for _ in range(reps):
+            for k in (1, 2, 4):
+                name = "fib_v4_cvmm_%dnode_s" % k
+                if not self.failed(name):
+                    self.sample(name, lambda k=k: fib_s(k))
+        for k in (1, 2, 4):
+            name = "fib_v4_cvmm_%dnode_s" % k
+            self.median_or_null(name, name)
+        for k in (2, 4):
+            self.ratio_or_null("fib_ratio_%dnode" % k,
+                               "fib_v4_cvmm_%dnode_s" % k,
+                               "fib_v4_cvmm_1node_s")
 
     def bench_workloads(self, reps, names=WORKLOADS):
         """The workloads (all, or the one BENCH names), each natively and
@@ -300,7 +424,11 @@ class Bench:
                                             "max", "runs"))
         for name in sorted(self.results):
             s = self.samples.get(name)
-            if s:
+            if name.endswith("_error"):
+                continue
+            if self.results[name] is None:
+                print("%-22s %12s" % (name, "null"))
+            elif s:
                 print("%-22s %12.4g %12.4g %12.4g %5d"
                       % (name, statistics.median(s), min(s), max(s), len(s)))
             else:
@@ -353,7 +481,8 @@ def wl_nodes():
 
 # Run by default, in this order.
 BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
-           "xp": Bench.bench_xp,
+           "xp": Bench.bench_xp, "faults": Bench.bench_faults,
+           "fib_nodes": Bench.bench_fib_nodes,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.
 ONLY = dict(BENCHES)

@@ -196,7 +196,10 @@ static cvmm_status_t node_xp_opts(xp_opts_t *o)
 	if (!xp_transport_parse(node_opts.transport, &o->transport) ||
 	    !xp_progress_parse(node_opts.progress, &o->progress))
 		return CVMM_ERR_INVALID;
-	o->spin_us = 50;
+	/* hybrid: keep polling 0.5 ms after the last message. A remote fault
+	 * is several messages ~20-50 us apart; sleeping after 50 us made
+	 * every hop pay an event-fd wake-up (faultbench read: 370 -> 230 us) */
+	o->spin_us = 500;
 	o->iface = node_opts.iface;
 	return CVMM_OK;
 }
