@@ -41,7 +41,7 @@
 #define WQ_BUCKETS 256
 #define WAIT_SLICE_NS 100000000L /* re-check a waited page every 100 ms */
 #define WAIT_WARN_NS  10000000000UL
-#define WAIT_SPIN_NS  2000000L /* progress the transport, then sleep */
+#define WAIT_SPIN_NS  300000L /* progress the transport, then sleep */
 
 bool cvmm_coh_on;
 coh_rt_stats_t coh_rt_stats;

@@ -60,6 +60,7 @@
 #define DFX_WIRE_VERSION 1
 #define DFX_WIRE_LEN 32
 #define DFX_REPLY_MS 10000  /* a peer that has not answered by then is lost */
+#define DFX_SPIN_NS 300000 /* a reply is a round trip away */
 #define DFX_SLICE_MS 100    /* longest host sleep, so shutdown is seen */
 #define DFX_REQ_BUCKETS 64
 #define DFX_HOME_BUCKETS 256
@@ -587,7 +588,10 @@ static bool req_sleep(dfx_req_t *r, uint32_t mask, clockid_t clock,
 static bool req_await(dfx_t *d, dfx_req_t *r, uint32_t mask, const char *what)
 {
 	struct timespec dl;
+	uint32_t seq = __atomic_load_n(&r->seq, __ATOMIC_SEQ_CST);
 
+	if (d->ops.spin && !(req_flags(r) & mask))
+		d->ops.spin(d->ctx, &r->seq, seq, DFX_SPIN_NS);
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += DFX_REPLY_MS / 1000;
 	if (req_sleep(r, mask, CLOCK_MONOTONIC, &dl))

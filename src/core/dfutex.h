@@ -31,6 +31,11 @@ typedef struct dfx_ops {
 	cvmm_status_t (*send)(void *ctx, int dst, const void *msg, size_t len);
 	/* Reads the 32-bit guest word at uaddr coherently: 0 or -EFAULT. */
 	int (*read_word)(void *ctx, uint64_t uaddr, uint32_t *val);
+	/* Optional: before sleeping for a reply, wait up to ns for *word to
+	 * leave old by making the transport progress on this thread (the
+	 * reply is then handled here, without a wake-up). */
+	bool (*spin)(void *ctx, const uint32_t *word, uint32_t old,
+		     uint64_t ns);
 } dfx_ops_t;
 
 typedef struct dfx dfx_t;

@@ -239,7 +239,14 @@ static int dfx_read(void *ctx, uint64_t uaddr, uint32_t *val)
 	return 0;
 }
 
-static const dfx_ops_t dfx_ops = { .send = dfx_send, .read_word = dfx_read };
+static bool dfx_spin(void *ctx, const uint32_t *word, uint32_t old,
+		     uint64_t ns)
+{
+	return xp_progress_until(xp, word, old, ns);
+}
+
+static const dfx_ops_t dfx_ops = { .send = dfx_send, .read_word = dfx_read,
+				   .spin = dfx_spin };
 
 static void node_on_futex(xp_t *x, int src, const void *data, size_t len,
 			  void *arg)
