@@ -254,9 +254,13 @@ static void *proxy_main(void *arg)
 		p->vt->vcpu = req.h.vcpu;
 		int64_t ret = sys_execute(p->vt, (unsigned long)req.h.arg, req.a);
 		coh_rt_release();
-		send_ack(p->node, req.h.id, ret);
+		/* Free before answering: the answer lets the thread send its
+		 * next call at once. */
 		pthread_mutex_lock(&p->lock);
 		p->busy = false;
+		pthread_mutex_unlock(&p->lock);
+		send_ack(p->node, req.h.id, ret);
+		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	free(p->vt);
