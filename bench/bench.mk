@@ -1,6 +1,6 @@
 # Benchmarks: "make bench" builds cvmm and the guests, then bench/run.py
 # runs every benchmark natively and under cvmm and merges the medians into
-# bench/out/results.json. BENCH=syscall|fib|xp|workloads runs one; FIB_N=N|auto and
+# bench/out/results.json. BENCH=syscall|fib|xp|uffd|workloads runs one; FIB_N=N|auto and
 # REPS=N tune them (see bench/run.py).
 
 .PHONY: bench
@@ -9,5 +9,10 @@ $(BUILD)/bench/raw_ucp_get: bench/raw_ucp_get.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(shell pkg-config --cflags --libs ucx)
 
-bench: $(BUILD)/cvmm guests $(BUILD)/bench/raw_ucp_get
+# userfaultfd MINOR fault service, SIGBUS vs handler thread: no cvmm code.
+$(BUILD)/bench/uffd_modes: bench/uffd_modes.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -pthread -o $@ $<
+
+bench: $(BUILD)/cvmm guests $(BUILD)/bench/raw_ucp_get $(BUILD)/bench/uffd_modes
 	BENCH='$(BENCH)' python3 bench/run.py --build $(BUILD)

@@ -16,6 +16,13 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            fault_local_minor_us; alternating with it (unless the xp
            benchmark ran before in this run) xp_get_4k_us as in xp
            -> fault_read_remote_ratio = fault_read_remote_us / xp_get_4k_us
+  uffd     bench/uffd_modes.c (no cvmm code, native only, 3 runs): median
+           latency of a read that takes a userfaultfd MINOR fault on a
+           memfd page, served by UFFDIO_CONTINUE from the faulting thread's
+           SIGBUS handler, or by a handler thread on the same or the other
+           cpu, and of a plain minor fault without uffd
+           -> uffd_sigbus_us, uffd_thread_same_cpu_us,
+           uffd_thread_other_cpu_us, minor_fault_baseline_us
   fib_nodes guests/fib 4 N (fib's N) under "cvmm run -n K -v 4", K = 1, 2
            and 4, alternating -> fib_v4_cvmm_Knode_s and fib_ratio_2node,
            fib_ratio_4node (K nodes over one node, not over native)
@@ -35,12 +42,12 @@ printed. A multi-node measurement (faults, fib_nodes) that fails is written
 as null with the reason in KEY_error (a string) and not repeated.
 
 Environment:
-  BENCH   run only this benchmark (syscall, fib, xp, faults, fib_nodes,
-          workloads, or one
+  BENCH   run only this benchmark (syscall, fib, xp, faults, uffd,
+          fib_nodes, workloads, or one
           workload: fft, lu, radix, ocean, water, barnes)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
-  REPS    repetitions (default 5; 3 for the workloads)
+  REPS    repetitions (default 5; 3 for the workloads and uffd)
   FIB_N   fib argument (default 46: about 2.5 s natively with 2 threads on
           the 2-core reference VM); "auto" calibrates to about 2 s natively
   FIB_P   threads for fib (default: cpus this process may run on)
@@ -76,6 +83,9 @@ WL_REPS = 3
 # once "cvmm run -n K" exists, make this (1, 2, 4) (or set WL_NODES=1,2,4)
 # and NAME_cvmm_Knode_s / NAME_ratio_Knode appear for K = 2 and 4.
 WL_NODES = (1,)
+UFFD_REPS = 3
+UFFD_KEYS = ("uffd_sigbus_us", "uffd_thread_same_cpu_us",
+             "uffd_thread_other_cpu_us", "minor_fault_baseline_us")
 XP_KEYS = ("xp_get_4k_us", "xp_put_4k_us", "xp_am_64_rtt_us", "xp_fadd_us")
 
 
@@ -339,6 +349,27 @@ class Bench:
         self.ratio_or_null("fault_read_remote_ratio", "fault_read_remote_us",
                            "xp_get_4k_us")
 
+    def bench_uffd(self, reps):
+        """userfaultfd MINOR fault service on shared memory, SIGBUS
+        handler vs handler thread (same / other cpu), and a plain minor
+        fault: bench/uffd_modes.c, natively, per-key medians of its runs
+        (each the median of 4096 pages x 5 interleaved rounds)."""
+        reps = int(os.environ.get("REPS") or UFFD_REPS)
+        prog = os.path.join(os.path.dirname(self.guests), "bench",
+                            "uffd_modes")
+        if not os.access(prog, os.X_OK):
+            raise RunError("no %s (run make bench)" % prog)
+
+        print("uffd: MINOR fault via SIGBUS vs handler thread vs plain "
+              "minor fault, 4096 pages x 5 rounds per run, %d reps" % reps)
+        for _ in range(reps):
+            r = self.sample("uffd_modes", lambda: self.json_run([prog])) or {}
+            for k in UFFD_KEYS:
+                if r.get(k) is not None:  # other_cpu: null on one cpu
+                    self.sample(k, lambda k=k: float(r[k]))
+        for k in UFFD_KEYS:
+            self.median(k)
+
     def bench_fib_nodes(self, reps):
         """Parallel fib with 4 threads on 4 vCPUs over 2 and 4 nodes
         against one node, alternating."""
@@ -482,6 +513,7 @@ def wl_nodes():
 # Run by default, in this order.
 BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
            "xp": Bench.bench_xp, "faults": Bench.bench_faults,
+           "uffd": Bench.bench_uffd,
            "fib_nodes": Bench.bench_fib_nodes,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.
