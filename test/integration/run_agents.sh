@@ -207,6 +207,27 @@ netns_check() {
 	else
 		pass "netns: two hosts over a veth pair (169.254.77.0/30)"
 	fi
+	# One VM over the two "hosts": threads on both, coherent memory and
+	# futexes over the veth pair.
+	CVMM_JOB_COOKIE=$cookie timeout -k 5 90 ip netns exec "$NS_A" \
+		"$CVMM" agent --rank 0 --size 2 -v 2 --transport=tcp \
+		--coordinator 169.254.77.1:7412 --iface cvmm$$a \
+		-- "$GUESTS/mutex" 4 20000 >"$out.ga" 2>"$out.gaerr" &
+	a=$!
+	CVMM_JOB_COOKIE=$cookie timeout -k 5 90 ip netns exec "$NS_B" \
+		"$CVMM" agent --rank 1 --size 2 -v 2 --transport=tcp \
+		--coordinator 169.254.77.1:7412 --iface cvmm$$b \
+		-- "$GUESTS/mutex" 4 20000 >"$out.gb" 2>"$out.gberr"
+	brc=$?
+	wait $a
+	arc=$?
+	if [ $arc != 0 ] || ! grep -qx 'ok' "$out.ga" ||
+		! grep -q 'counter 80000' "$out.ga"; then
+		fail "netns: a VM over both hosts" "status $arc/$brc" \
+			"$out.ga" "$out.gaerr" "$out.gberr"
+	else
+		pass "netns: a VM over both hosts (mutex, 4 threads)"
+	fi
 }
 
 mpirun_check() {
