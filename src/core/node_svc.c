@@ -81,6 +81,7 @@ typedef struct svc_start {
 typedef struct svc_stats {
 	svc_hdr_t h;
 	vcpu_stats_t vc[CVMM_MAX_VCPUS]; /* only this node's vCPUs count */
+	int32_t pu[CVMM_MAX_VCPUS];      /* their host cpus */
 	coh_rt_stats_t coh;
 	uint64_t sys[SYS_NR_MAX];
 	uint32_t nhot, ntrace, nthreads, pad;
@@ -569,8 +570,10 @@ static void on_stats(int src, const svc_hdr_t *h)
 		return;
 	m->h = (svc_hdr_t){ .version = SVC_VERSION, .type = SVC_STATS_REP,
 			    .id = h->id };
-	for (int i = 0; i < svc_vm->nvcpus; i++)
+	for (int i = 0; i < svc_vm->nvcpus; i++) {
 		m->vc[i] = svc_vm->vcpus[i].st;
+		m->pu[i] = svc_vm->vcpus[i].host_pu;
+	}
 	m->coh = coh_rt_stats;
 	memcpy(m->sys, stats_sys_count, sizeof(m->sys));
 	m->nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
@@ -610,12 +613,15 @@ static void stats_merge(int k, const svc_stats_t *m)
 	coh_rt_stats_t *t = &coh_rt_stats;
 
 	for (int i = 0; i < svc_vm->nvcpus; i++)
-		if (i % nnodes() == k)
+		if (i % nnodes() == k) {
 			svc_vm->vcpus[i].st = m->vc[i];
+			svc_vm->vcpus[i].host_pu = m->pu[i];
+		}
 	t->read_faults += m->coh.read_faults;
 	t->write_faults += m->coh.write_faults;
 	t->agent_acquires += m->coh.agent_acquires;
 	t->fetches += m->coh.fetches;
+	t->zero_fills += m->coh.zero_fills;
 	t->bytes_moved += m->coh.bytes_moved;
 	t->inval_sent += m->coh.inval_sent;
 	t->inval_recv += m->coh.inval_recv;

@@ -93,10 +93,12 @@ static void stats_json_coherence(const vm_t *vm, FILE *f)
 
 	fprintf(f, "  \"faults\": {\"read\": %lu, \"write\": %lu, "
 		"\"invalidations_sent\": %lu, \"invalidations_received\": "
-		"%lu, \"bytes_moved\": %lu, \"latency_hist_us\": [",
+		"%lu, \"bytes_moved\": %lu, \"pages_copied\": %lu, "
+		"\"zero_pages_granted\": %lu, \"latency_hist_us\": [",
 		load(&c->read_faults), load(&c->write_faults),
 		load(&c->inval_sent), load(&c->inval_recv),
-		load(&c->bytes_moved));
+		load(&c->bytes_moved), load(&c->fetches),
+		load(&c->zero_fills));
 	for (int b = 0; b < 32; b++)
 		if (load(&c->lat_hist[b]))
 			last = b;
