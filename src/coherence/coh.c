@@ -315,8 +315,8 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin, int *from)
 			if (st != CVMM_OK)
 				return st;
 			st = coh_fetch_done(rt.node, page);
-			if (st != CVMM_OK)
-				return st;
+			if (st != CVMM_OK || !pin)
+				return st; /* installed: the access retries */
 			continue;
 		case COH_WAIT:
 			if (!warned && now_ns() - t0 > WAIT_WARN_NS) {
