@@ -438,22 +438,31 @@ static bool change_ok(const gmem_change_t *c)
 	       !(c->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC));
 }
 
-static void on_layout(int src, const svc_hdr_t *h, size_t len)
+/* The payload may sit at any alignment in the transport's buffer: the
+ * changes are copied out before they are read. */
+static void on_layout(int src, const svc_hdr_t *h, const void *data,
+		      size_t len)
 {
-	const gmem_change_t *c = (const gmem_change_t *)(h + 1);
+	gmem_change_t *c;
 
 	if (src != 0 || h->count > SVC_MAX_CHANGES ||
 	    len != sizeof(*h) + h->count * sizeof(*c)) {
 		log_warn("node %d: malformed layout message: dropped", src);
 		return;
 	}
+	c = malloc(h->count * sizeof(*c) + 1);
+	if (!c)
+		die("out of memory applying a guest layout change");
+	memcpy(c, (const uint8_t *)data + sizeof(*h), h->count * sizeof(*c));
 	for (unsigned i = 0; i < h->count; i++) {
 		if (!change_ok(&c[i])) {
 			log_warn("node %d: bad layout change: dropped", src);
+			free(c);
 			return;
 		}
 	}
 	gmem_apply(svc_gm, c, h->count);
+	free(c);
 	send_ack(src, h->id, 0);
 }
 
@@ -691,7 +700,7 @@ static void on_msg(xp_t *x, int src, const void *data, size_t len, void *arg)
 		}
 		break;
 	case SVC_LAYOUT:
-		on_layout(src, data, len);
+		on_layout(src, &h, data, len);
 		return;
 	case SVC_START:
 		if (len == sizeof(svc_start_t)) {
