@@ -7,7 +7,9 @@
  * get, then coh_fetch_done installs it and confirms to the manager) or
  * WAIT (another request for the page is in flight: sleep on the page's
  * wait-queue word until ops->notify bumps it). Handlers never block: all
- * gets are made by the threads that need the page. */
+ * gets are made by the threads that need the page. With cfg.push the
+ * owner sends its copy with the grant instead, and the handler of the
+ * grant installs it (no get, no FETCH). */
 #include "coherence/coh.h"
 #include "coherence/coh_trace.h"
 
@@ -95,16 +97,33 @@ static unsigned wq_index(uint64_t page)
 
 /* ---- ops ----------------------------------------------------------------- */
 
+/* A pushing grant carries the page from our agent view (it cannot change
+ * before the requester confirms, proto.c). 4 KiB on the stack: vCPU
+ * threads run this on their 256 KiB signal stacks. */
 static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 {
-	uint8_t buf[COH_WIRE_LEN];
+	uint8_t buf[COH_WIRE_LEN + COH_PAGE_BYTES];
 
 	coh_wire_encode(m, buf);
+	if (m->flags & COH_FLAG_PAGE)
+		memcpy(buf + COH_WIRE_LEN, agent_ptr(m->page), COH_PAGE_BYTES);
 	if (dst < 64)
 		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
 	if (m->type == COH_MSG_INVALIDATE)
 		stat_add(&coh_rt_stats.inval_sent, 1);
-	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, buf, sizeof(buf));
+	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, buf,
+			  coh_wire_len(m));
+}
+
+/* A grant pushed the page: into our copy (not mapped in the guest view). */
+static cvmm_status_t rt_put_page(void *ctx, uint64_t page, uint32_t from,
+				 const void *data)
+{
+	memcpy(agent_ptr(page), data, COH_PAGE_BYTES);
+	stat_add(&coh_rt_stats.fetches, 1);
+	stat_add(&coh_rt_stats.bytes_moved, PAGE_SIZE);
+	coh_trace_copy(page, (int)from);
+	return CVMM_OK;
 }
 
 static cvmm_status_t rt_invalidate(void *ctx, uint64_t page)
@@ -197,6 +216,7 @@ static void rt_notify(void *ctx, uint64_t page)
 
 static const coh_ops_t rt_ops = {
 	.send = rt_send,
+	.put_page = rt_put_page,
 	.invalidate_local = rt_invalidate,
 	.install = rt_install,
 	.map = rt_map,
@@ -225,7 +245,10 @@ static void rt_on_msg(xp_t *x, int src, const void *data, size_t len,
 			stat_add(&coh_rt_stats.msgs_recv[src], 1);
 		if (m.type == COH_MSG_INVALIDATE)
 			stat_add(&coh_rt_stats.inval_recv, 1);
-		st = coh_recv(rt.node, &m);
+		st = coh_recv(rt.node, &m, m.flags & COH_FLAG_PAGE
+						   ? (const uint8_t *)data +
+							     COH_WIRE_LEN
+						   : NULL);
 		snprintf(why, sizeof(why), "%s for page 0x%lx illegal here",
 			 coh_msg_type_str(m.type), (unsigned long)m.page);
 	}
@@ -415,6 +438,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 	coh_cfg_t pc = { .self = (uint32_t)cfg->self,
 			 .nnodes = (uint32_t)cfg->nnodes,
 			 .npages = cfg->hi >> PAGE_SHIFT,
+			 .push = cfg->push,
 			 .ops = &rt_ops };
 	cvmm_status_t st;
 

@@ -33,6 +33,7 @@ typedef struct coh_rt_cfg {
 	int memfd;        /* guest physical; offset == guest address */
 	uint64_t lo, hi;  /* guest view [lo, hi), page aligned */
 	uint64_t delta;   /* agent view address = guest address + delta */
+	bool push;        /* owners send the page with the grant (no get) */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);
@@ -42,7 +43,7 @@ typedef struct coh_rt_cfg {
 typedef struct coh_rt_stats {
 	uint64_t read_faults, write_faults;   /* guest faults served */
 	uint64_t agent_acquires;              /* pages made valid for the agent */
-	uint64_t fetches, bytes_moved;        /* pages copied in by get */
+	uint64_t fetches, bytes_moved;        /* pages copied in (get or push) */
 	uint64_t zero_fills;                  /* grants of all-zero pages */
 	uint64_t inval_sent, inval_recv;      /* INVALIDATE messages */
 	uint64_t msgs_sent[64], msgs_recv[64]; /* per peer (first 64) */

@@ -88,6 +88,18 @@ static void trace_put(uint64_t page, bool write, uint64_t t_ns)
 	__atomic_store_n(&ev_seq[s], n + 1, __ATOMIC_RELEASE);
 }
 
+void coh_trace_copy(uint64_t page, int from_node)
+{
+	long s;
+
+	if (from_node < 0 || from_node >= COH_TRACE_NODES)
+		return;
+	s = slot_find(copies, sizeof(*copies), COPIES,
+		      page * COH_TRACE_NODES + (uint64_t)from_node + 1, true);
+	if (s >= 0)
+		__atomic_fetch_add(&copies[s].count, 1, __ATOMIC_RELAXED);
+}
+
 void coh_trace_fault(uint64_t page, bool write, int from_node, uint64_t t_ns)
 {
 	long s = slot_find(pages, sizeof(*pages), COH_TRACE_PAGES, page + 1,
@@ -101,12 +113,7 @@ void coh_trace_fault(uint64_t page, bool write, int from_node, uint64_t t_ns)
 	add32(&pages[s].faults);
 	if (write)
 		add32(&pages[s].writes);
-	if (from_node < 0 || from_node >= COH_TRACE_NODES)
-		return;
-	s = slot_find(copies, sizeof(*copies), COPIES,
-		      page * COH_TRACE_NODES + (uint64_t)from_node + 1, true);
-	if (s >= 0)
-		__atomic_fetch_add(&copies[s].count, 1, __ATOMIC_RELAXED);
+	coh_trace_copy(page, from_node);
 }
 
 /* ---- export -------------------------------------------------------------- */

@@ -53,6 +53,10 @@ _Static_assert(sizeof(coh_trace_ev_t) == 24, "coh_trace_ev_t is a wire format");
  * the table is only counted in coh_trace_lost). */
 void coh_trace_fault(uint64_t page, bool write, int from_node, uint64_t t_ns);
 
+/* Records a copy of page from from_node made outside a fault (a page the
+ * owner pushed with its grant): counted like coh_trace_fault's from_node. */
+void coh_trace_copy(uint64_t page, int from_node);
+
 /* Copies the (at most k) pages with the most faults into out, most first
  * (ties: lower page first); returns how many. Safe while recording runs
  * (the counts are then a snapshot per field). */

@@ -18,10 +18,12 @@
  *     R -> M   READ_REQ                 M busy? queue it (FIFO). Else:
  *     M -> O   FWD_READ(R)              M: BUSY_READ
  *     O                                 EXCLUSIVE -> SHARED (write-protect)
- *     O -> R   READ_GRANT(O)
+ *     O -> R   READ_GRANT(O)            push: the page's bytes with it
  *     R                                 READ_WAIT -> READ_FETCH, notify
  *     R        coh_fault: COH_FETCH     to the first faulting thread only;
  *              it gets the page from O  one-sided, O's CPU not involved
+ *              (pushed: the bytes are   (pushed: GET_DONE at once, in the
+ *              in, no get)                same step as the grant)
  *     R        coh_fetch_done           GET_DONE: READ_FETCH -> SHARED,
  *     R -> M   CONFIRM_READ               notify; M: copyset += R, IDLE,
  *                                         next request
@@ -35,6 +37,7 @@
  *     M -> O   FWD_WRITE(R)             (R == O: M -> R WRITE_GRANT(R))
  *     O                                 -> INVALID (UPGRADE_WAIT ->
  *     O -> R   WRITE_GRANT(O)             WRITE_WAIT); bytes stay for the get
+ *                                         (push: they go with the grant)
  *     R                                 UPGRADE_WAIT, or O == R: the copy
  *                                         here is current, -> EXCLUSIVE now
  *                                       WRITE_WAIT: -> WRITE_FETCH, notify;
@@ -50,7 +53,15 @@
  * O's bytes cannot change between its grant and R's get: O is SHARED or
  * INVALID then (so not pinned), and any later request for the page waits at
  * M for R's CONFIRM, which R sends after its get. For the same reason every
- * message for the page that reaches R in a FETCH state is illegal.
+ * message for the page that reaches R in a FETCH state is illegal, and a
+ * pushed copy (taken when O sends the grant, after this step) equals what a
+ * get would have read: push is the get made at the earliest moment, which
+ * the model's interleavings include.
+ *
+ * Push or get (cfg.push): a get is one round trip after the grant; over a
+ * transport that emulates gets with messages (UCX on TCP) the owner's CPU
+ * serves it anyway, so pushing the bytes with the grant saves that round
+ * trip (docs/coherence.md has the numbers). R takes whatever comes.
  *
  * Pins: the agent writes a page through its own view only while pinned
  * (coh_pin: EXCLUSIVE only). FWD_READ and FWD_WRITE for a pinned page are
@@ -177,6 +188,7 @@ typedef struct coh_xpage {
 	bool claimed;   /* a coh_fault caller got COH_FETCH for this grant */
 	uint8_t owner;  /* fetching: whom to copy from */
 	bool zero;      /* fetching: the grant said the page is all zeros */
+	bool have;      /* fetching: the grant brought the bytes (pushed) */
 	uint8_t ndefer;
 	uint32_t pins;
 	coh_defer_t *defer, *defer_tail;
@@ -200,6 +212,7 @@ struct coh_node {
 	pthread_t holder;
 	bool held;
 	coh_outbox_t *ob;  /* the lock holder's outbox */
+	const void *rx_page; /* the pushed bytes of the message being handled */
 	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
 	coh_sparse_t mp;   /* coh_mpage_t, index page / nnodes */
 	coh_xpage_t *xhash[COH_XHASH];
@@ -393,16 +406,22 @@ static cvmm_status_t act_write_req(coh_node_t *n, uint64_t page,
 	return send_msg(n, mgr_of(n, page), COH_MSG_WRITE_REQ, page, 0);
 }
 
-/* Sends a grant, saying when our copy is all zeros (no copy needed). */
+/* Sends a grant, saying when our copy is all zeros (no copy needed), or
+ * with our copy attached (push). */
 static cvmm_status_t send_grant(coh_node_t *n, uint32_t dst, unsigned type,
 				uint64_t page)
 {
 	cvmm_status_t st = send_msg(n, dst, type, page, n->cfg.self);
+	uint32_t *flags;
 
-	if (st == CVMM_OK && n->cfg.ops->is_zero &&
-	    n->cfg.ops->is_zero(n->cfg.ctx, page))
-		n->ob->m[n->ob->len - 1].flags = COH_FLAG_ZERO;
-	return st;
+	if (st != CVMM_OK)
+		return st;
+	flags = &n->ob->m[n->ob->len - 1].flags;
+	if (n->cfg.ops->is_zero && n->cfg.ops->is_zero(n->cfg.ctx, page))
+		*flags = COH_FLAG_ZERO;
+	else if (n->cfg.push && dst != n->cfg.self)
+		*flags = COH_FLAG_PAGE;
+	return CVMM_OK;
 }
 
 static cvmm_status_t act_grant_read(coh_node_t *n, uint64_t page,
@@ -435,12 +454,23 @@ static cvmm_status_t act_invalidate(coh_node_t *n, uint64_t page,
 	return st ? st : send_msg(n, mgr_of(n, page), COH_MSG_INV_ACK, page, 0);
 }
 
+static void fetch_end(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x = xpage_find(n, page);
+
+	assert(x && x->fetching);
+	x->fetching = false;
+	xpage_put(n, x);
+}
+
 /* A grant: remember whom to copy from; the waiting threads retry and the
- * first one claims the get (act_claim). */
+ * first one claims the get (act_claim). Pushed bytes go into our copy now
+ * and node_settle finishes the fetch in this step. */
 static cvmm_status_t act_fetch_begin(coh_node_t *n, uint64_t page,
 				     const coh_msg_t *m)
 {
 	coh_xpage_t *x = xpage_get(n, page);
+	cvmm_status_t st;
 
 	if (!x)
 		return CVMM_ERR_NOMEM;
@@ -448,6 +478,15 @@ static cvmm_status_t act_fetch_begin(coh_node_t *n, uint64_t page,
 	x->claimed = false;
 	x->owner = (uint8_t)m->arg;
 	x->zero = (m->flags & COH_FLAG_ZERO) != 0;
+	x->have = (m->flags & COH_FLAG_PAGE) != 0;
+	if (x->have) {
+		st = n->cfg.ops->put_page(n->cfg.ctx, page, m->arg,
+					  n->rx_page);
+		if (st != CVMM_OK) {
+			fetch_end(n, page);
+			return st;
+		}
+	}
 	notify(n, page);
 	return CVMM_OK;
 }
@@ -462,15 +501,6 @@ static cvmm_status_t act_claim(coh_node_t *n, uint64_t page,
 	assert(x && x->fetching);
 	x->claimed = true;
 	return CVMM_OK;
-}
-
-static void fetch_end(coh_node_t *n, uint64_t page)
-{
-	coh_xpage_t *x = xpage_find(n, page);
-
-	assert(x && x->fetching);
-	x->fetching = false;
-	xpage_put(n, x);
 }
 
 static cvmm_status_t act_read_fetched(coh_node_t *n, uint64_t page,
@@ -775,9 +805,10 @@ static cvmm_status_t node_step(coh_node_t *n, uint64_t page, coh_event_t ev,
 	return st;
 }
 
-/* A grant that names this node as the owner needs no get: the bytes here
- * are the owner's. GET_DONE is raised under the same lock hold, so to the
- * outside the grant goes straight to SHARED or EXCLUSIVE. */
+/* A grant that names this node as the owner, or that brought the bytes,
+ * needs no get: the bytes here are the owner's. GET_DONE is raised under
+ * the same lock hold, so to the outside the grant goes straight to SHARED
+ * or EXCLUSIVE. */
 static cvmm_status_t node_settle(coh_node_t *n, uint64_t page)
 {
 	coh_xpage_t *x;
@@ -786,7 +817,7 @@ static cvmm_status_t node_settle(coh_node_t *n, uint64_t page)
 		return CVMM_OK;
 	x = xpage_find(n, page);
 	assert(x && x->fetching);
-	if (x->owner != n->cfg.self)
+	if (x->owner != n->cfg.self && !x->have)
 		return CVMM_OK;
 	return node_step(n, page, COH_EV_GET_DONE, NULL);
 }
@@ -929,14 +960,16 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 	return st ? st : mgr_settle(n, m->page);
 }
 
-cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m)
+cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page)
 {
 	int nev = msg_node_event(m->type), mev = msg_mgr_event(m->type);
 	coh_outbox_t ob;
 	cvmm_status_t st;
 
 	if (m->page >= n->cfg.npages || m->src >= n->cfg.nnodes ||
-	    (nev < 0 && mev < 0))
+	    (nev < 0 && mev < 0) ||
+	    !(m->flags & COH_FLAG_PAGE) != !page ||
+	    (page && !n->cfg.ops->put_page))
 		return CVMM_ERR_PEER;
 	if (mev >= 0 && mgr_of(n, m->page) != n->cfg.self) {
 		log_error("node %u page 0x%llx: %s from node %u but not manager",
@@ -945,10 +978,12 @@ cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m)
 		return CVMM_ERR_PEER;
 	}
 	node_lock(n, &ob);
+	n->rx_page = page;
 	if (nev >= 0)
 		st = node_recv(n, (coh_event_t)nev, m);
 	else
 		st = mgr_recv(n, (coh_mevent_t)mev, m);
+	n->rx_page = NULL;
 	node_unlock(n);
 	return ob_flush(n, &ob, st);
 }

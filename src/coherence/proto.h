@@ -72,8 +72,16 @@ typedef enum coh_mevent {
  * calls are made with the node's lock held, must not block on the network
  * and must not call back into coh_*. */
 typedef struct coh_ops {
-	/* Sends m to node dst (possibly this node). */
+	/* Sends m to node dst (possibly this node). A grant with
+	 * COH_FLAG_PAGE carries this node's copy of the page: send appends
+	 * it (the bytes cannot change before the requester confirms: the
+	 * manager holds the page until then). */
 	cvmm_status_t (*send)(void *ctx, uint32_t dst, const coh_msg_t *m);
+	/* A grant from node from brought the page (COH_FLAG_PAGE): copy the
+	 * COH_PAGE_BYTES at data into our copy of it (not mapped here now).
+	 * Needed only when a peer pushes. */
+	cvmm_status_t (*put_page)(void *ctx, uint64_t page, uint32_t from,
+				  const void *data);
 	/* Unmaps page from the guest view (bytes stay in the agent view). */
 	cvmm_status_t (*invalidate_local)(void *ctx, uint64_t page);
 	/* Maps page read-only (COH_SHARED) or writable (COH_EXCLUSIVE). Also
@@ -95,6 +103,8 @@ typedef struct coh_cfg {
 	uint32_t self;   /* this node */
 	uint32_t nnodes; /* 1 .. COH_MAX_NODES */
 	uint64_t npages; /* guest pages */
+	bool push;       /* grants carry the page (COH_FLAG_PAGE) instead of
+			    the requester getting it */
 	const coh_ops_t *ops;
 	void *ctx;
 } coh_cfg_t;
@@ -145,9 +155,10 @@ cvmm_status_t coh_pin(coh_node_t *n, uint64_t page, bool *pinned);
 cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page);
 
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
- * m->src. CVMM_ERR_PEER when the message is illegal in the page's current
- * state (logged with the peer's id). Takes the node's lock. */
-cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m);
+ * m->src; page: the COH_PAGE_BYTES that came with a COH_FLAG_PAGE grant,
+ * else NULL. CVMM_ERR_PEER when the message is illegal in the page's
+ * current state (logged with the peer's id). Takes the node's lock. */
+cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page);
 
 /* Snapshots (take the lock): the page's state here; and at its manager
  * (this node must be manager(page)) the manager state and owner. */

@@ -56,6 +56,11 @@ static bool type_has_arg(unsigned type)
 	       type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT;
 }
 
+size_t coh_wire_len(const coh_msg_t *m)
+{
+	return COH_WIRE_LEN + (m->flags & COH_FLAG_PAGE ? COH_PAGE_BYTES : 0);
+}
+
 cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			      uint64_t npages, coh_msg_t *out, char *why,
 			      size_t whylen)
@@ -65,7 +70,7 @@ cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 	const char *bad = NULL;
 	char tmp[96];
 
-	if (len != COH_WIRE_LEN) {
+	if (len < COH_WIRE_LEN) {
 		snprintf(tmp, sizeof(tmp), "length %zu, not %d", len,
 			 COH_WIRE_LEN);
 		bad = tmp;
@@ -85,12 +90,18 @@ cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 		bad = "source node out of range";
 	else if (type_has_arg(m.type) ? m.arg >= nnodes : m.arg != 0)
 		bad = "argument node out of range";
-	else if (m.flags & ~(uint32_t)COH_FLAG_ZERO ||
+	else if (m.flags & ~(uint32_t)(COH_FLAG_ZERO | COH_FLAG_PAGE) ||
+		 m.flags == (COH_FLAG_ZERO | COH_FLAG_PAGE) ||
 		 (m.flags && m.type != COH_MSG_READ_GRANT &&
 		  m.type != COH_MSG_WRITE_GRANT))
 		bad = "flags not valid for the type";
 	else if (m.page >= npages)
 		bad = "page out of range";
+	else if (len != coh_wire_len(&m)) {
+		snprintf(tmp, sizeof(tmp), "length %zu, not %zu", len,
+			 coh_wire_len(&m));
+		bad = tmp;
+	}
 	if (!bad) {
 		*out = m;
 		return CVMM_OK;

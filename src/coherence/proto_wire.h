@@ -1,15 +1,20 @@
 /* The coherence protocol's control message (proto.c's message script).
- * Carried as the payload of one transport active message; page bytes never
- * travel in it (they move by one-sided get between agent views).
+ * Carried as the payload of one transport active message. A grant may
+ * carry the page after it (COH_FLAG_PAGE: the owner pushes its copy with
+ * the grant, straight to the requester); otherwise the requester copies
+ * the page with a one-sided get from the owner's agent view. Page bytes
+ * never pass through the manager.
  *
  * Layout (24 bytes, little-endian):
  *   0  u16 version   COH_WIRE_VERSION
  *   2  u16 type      coh_msg_type_t, COH_MSG_READ_REQ .. COH_MSG_CONFIRM_WRITE
  *   4  u32 src       sender's node, < nnodes
  *   8  u32 arg       requester (FWD_*) or owner (*_GRANT), < nnodes; 0 else
- *  12  u32 flags     COH_FLAG_ZERO on *_GRANT (the page is all zeros:
- *                    skip the copy); 0 otherwise
- *  16  u64 page      guest page index, < npages */
+ *  12  u32 flags     on *_GRANT: COH_FLAG_ZERO (the page is all zeros:
+ *                    skip the copy) or COH_FLAG_PAGE (COH_PAGE_BYTES of
+ *                    page follow the message); 0 otherwise
+ *  16  u64 page      guest page index, < npages
+ *  24  (COH_FLAG_PAGE only) the page's bytes */
 #ifndef CVMM_COHERENCE_PROTO_WIRE_H
 #define CVMM_COHERENCE_PROTO_WIRE_H
 
@@ -21,6 +26,8 @@
 #define COH_WIRE_VERSION 1
 #define COH_WIRE_LEN 24
 #define COH_FLAG_ZERO 0x1 /* grant: the owner's copy is all zeros */
+#define COH_FLAG_PAGE 0x2 /* grant: the owner's copy follows */
+#define COH_PAGE_BYTES 4096
 
 typedef enum coh_msg_type {
 	COH_MSG_READ_REQ = 1, /* requester -> manager */
@@ -52,11 +59,16 @@ _Static_assert(offsetof(coh_msg_t, page) == 16, "coh_msg_t layout");
 /* Encodes m into buf[COH_WIRE_LEN], little-endian. Cannot fail. */
 void coh_wire_encode(const coh_msg_t *m, void *buf);
 
+/* Bytes on the wire for m: COH_WIRE_LEN, plus the page with COH_FLAG_PAGE. */
+size_t coh_wire_len(const coh_msg_t *m);
+
 /* Decodes and checks len bytes from a peer of a job with nnodes nodes and
  * npages guest pages: length, version, type, src, arg (for the types that
- * carry one; 0 otherwise), flags and page range. Returns CVMM_OK and
- * writes *out, or CVMM_ERR_PEER with a lowercase reason in why (if
- * whylen > 0) and *out untouched. Never reads beyond len bytes. */
+ * carry one; 0 otherwise), flags and page range; len must be
+ * coh_wire_len of the message (a pushed page's bytes start at buf +
+ * COH_WIRE_LEN). Returns CVMM_OK and writes *out, or CVMM_ERR_PEER with a
+ * lowercase reason in why (if whylen > 0) and *out untouched. Never reads
+ * beyond len bytes. */
 cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			      uint64_t npages, coh_msg_t *out, char *why,
 			      size_t whylen);

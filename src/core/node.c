@@ -43,6 +43,10 @@ const cfg_field_t node_fields[] = {
 	  "(round robin), pack (fill a node's vCPUs first) or FILE (one "
 	  "node number per line, in creation order)",
 	  OPT(placement), CFG_STRING, "spread|pack|FILE", 0, NULL },
+	{ "page-transfer", "push", "how a page reaches a node that faults on "
+	  "it: push (the owner sends it with its grant) or get (the faulting "
+	  "node reads it with a one-sided get)",
+	  OPT(page_transfer), CFG_ENUM, "push|get", 0, NULL },
 	{ NULL },
 };
 
@@ -261,7 +265,8 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 	coh_rt_cfg_t cc = { .xp = xp, .self = node_rank(),
 			    .nnodes = node_size(), .am_id = NODE_AM_COH,
 			    .memfd = gm->memfd, .lo = GMEM_LO, .hi = GMEM_HI,
-			    .delta = GMEM_DELTA, .fatal = node_fatal };
+			    .delta = GMEM_DELTA, .fatal = node_fatal,
+			    .push = !strcmp(node_opts.page_transfer, "push") };
 	cvmm_status_t st;
 
 	if (vm->nvcpus < node_size()) {

@@ -36,6 +36,7 @@ typedef struct node_opts {
 	char *iface;
 	int timeout_ms;     /* bootstrap and connection timeout */
 	char *placement;    /* spread | pack | FILE (node per new thread) */
+	char *page_transfer; /* push | get (coh_rt_cfg_t.push) */
 } node_opts_t;
 
 extern node_opts_t node_opts;

@@ -31,6 +31,15 @@
 #define QCAP 1024
 #define PAGE_BYTES 16
 
+/* A check that also works on the threaded test's threads. */
+#define T_CHECK(c)                                                            \
+	do {                                                                  \
+		if (!(c)) {                                                   \
+			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
 static void test_tables_complete(void **state)
 {
 	for (int s = 0; s < COH_NSTATES; s++)
@@ -113,7 +122,7 @@ static void test_wire(void **state)
 	expect_bad(b, COH_WIRE_LEN, "argument node out of range");
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 0, 1, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
-	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 1, 2, 7, b);
+	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 1, 4, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_WRITE_GRANT, 0, 1, COH_FLAG_ZERO, 7, b);
 	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
@@ -123,6 +132,32 @@ static void test_wire(void **state)
 	expect_bad(b, COH_WIRE_LEN, "page out of range");
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 0, 0, 1ull << 63, b);
 	expect_bad(b, COH_WIRE_LEN, "page out of range");
+}
+
+/* A pushing grant is the message and the page; the length says so. */
+static void test_wire_page(void **state)
+{
+	static uint8_t b[COH_WIRE_LEN + COH_PAGE_BYTES + 1];
+	coh_msg_t out;
+	char why[96];
+
+	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 0, COH_FLAG_PAGE, 7, b);
+	b[COH_WIRE_LEN] = 0xab;
+	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN + COH_PAGE_BYTES, NN,
+					 8, &out, why, sizeof(why)), CVMM_OK);
+	assert_int_equal(out.flags, COH_FLAG_PAGE);
+	assert_int_equal(coh_wire_len(&out), COH_WIRE_LEN + COH_PAGE_BYTES);
+	expect_bad(b, COH_WIRE_LEN, "length 24, not 4120");
+	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES + 1, "length 4121, not 4120");
+	enc(COH_WIRE_VERSION, COH_MSG_WRITE_GRANT, 0, 0,
+	    COH_FLAG_PAGE | COH_FLAG_ZERO, 7, b);
+	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES,
+		   "flags not valid for the type");
+	enc(COH_WIRE_VERSION, COH_MSG_FWD_WRITE, 0, 1, COH_FLAG_PAGE, 7, b);
+	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES,
+		   "flags not valid for the type");
+	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 0, 0, 7, b);
+	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES, "length 4120, not 24");
 }
 
 /* ---- loopback cluster ------------------------------------------------------ */
@@ -138,8 +173,11 @@ typedef struct lb_node {
 	int pend_reads[NSLOT], pend_writes[NSLOT]; /* waiting threads */
 } lb_node_t;
 
+/* A message, and the sender's bytes when it pushes the page. */
+#define LB_MSG (COH_WIRE_LEN + PAGE_BYTES)
+
 typedef struct lb_queue {
-	uint8_t buf[QCAP][COH_WIRE_LEN];
+	uint8_t buf[QCAP][LB_MSG];
 	int head, len;
 } lb_queue_t;
 
@@ -151,6 +189,8 @@ static uint32_t latest[NSLOT];
 static uint64_t npages;
 static unsigned rng;
 static bool sync_self; /* deliver messages to oneself inside send */
+static bool push_mode; /* coh_cfg_t.push of the cluster */
+static unsigned long pushes; /* pages that came with their grant */
 
 /* tm guards the simulated memory (mem, mapped, latest, wseq, notified)
  * between the threaded test's threads; qmu guards the queues. */
@@ -194,12 +234,18 @@ static cvmm_status_t lb_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 {
 	lb_node_t *n = ctx;
 	lb_queue_t *q = &queues[n->id][dst];
-	uint8_t buf[COH_WIRE_LEN];
+	uint8_t buf[LB_MSG];
 
 	/* takes the sender's lock: hangs (and the alarm fires) if a send
 	 * were made under it */
 	(void)coh_page_state(n->coh, m->page);
 	coh_wire_encode(m, buf);
+	T_CHECK(!(m->flags & COH_FLAG_PAGE) || push_mode);
+	if (m->flags & COH_FLAG_PAGE) { /* the bytes as of the send */
+		pthread_mutex_lock(&tm);
+		memcpy(buf + COH_WIRE_LEN, n->mem[slot(m->page)], PAGE_BYTES);
+		pthread_mutex_unlock(&tm);
+	}
 	pthread_mutex_lock(&qmu);
 	if (sync_self && dst == (uint32_t)n->id && q->len == 0) {
 		pthread_mutex_unlock(&qmu); /* FIFO kept: nothing queued */
@@ -210,7 +256,7 @@ static cvmm_status_t lb_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 		fprintf(stderr, "loopback queue %d -> %u full\n", n->id, dst);
 		abort();
 	}
-	memcpy(q->buf[(q->head + q->len) % QCAP], buf, COH_WIRE_LEN);
+	memcpy(q->buf[(q->head + q->len) % QCAP], buf, LB_MSG);
 	q->len++;
 	pthread_cond_broadcast(&qcond);
 	pthread_mutex_unlock(&qmu);
@@ -240,6 +286,25 @@ static cvmm_status_t lb_install(void *ctx, uint64_t page, coh_state_t st)
 	return CVMM_OK;
 }
 
+/* A pushed copy must be current when it lands, as a get would be. */
+static cvmm_status_t lb_put_page(void *ctx, uint64_t page, uint32_t from,
+				 const void *data)
+{
+	lb_node_t *n = ctx;
+	int s = slot(page);
+	uint32_t v;
+
+	T_CHECK(push_mode);
+	T_CHECK(from != (uint32_t)n->id);
+	memcpy(&v, data, sizeof(v));
+	pthread_mutex_lock(&tm);
+	T_CHECK(v == latest[s]);
+	memcpy(n->mem[s], data, PAGE_BYTES);
+	pushes++;
+	pthread_mutex_unlock(&tm);
+	return CVMM_OK;
+}
+
 static void lb_notify(void *ctx, uint64_t page)
 {
 	lb_node_t *n = ctx;
@@ -254,6 +319,7 @@ static void lb_notify(void *ctx, uint64_t page)
 
 static const coh_ops_t lb_ops = {
 	.send = lb_send,
+	.put_page = lb_put_page,
 	.invalidate_local = lb_inval,
 	.install = lb_install,
 	.map = lb_install,
@@ -270,7 +336,9 @@ static void cluster_up(uint64_t np)
 	for (uint64_t p = 0; np <= NSLOT && p < np; p++)
 		slot(p);
 	for (int i = 0; i < NN; i++) {
-		coh_cfg_t cfg = { (uint32_t)i, NN, np, &lb_ops, &nodes[i] };
+		coh_cfg_t cfg = { .self = (uint32_t)i, .nnodes = NN,
+				  .npages = np, .push = push_mode,
+				  .ops = &lb_ops, .ctx = &nodes[i] };
 
 		nodes[i].id = i;
 		for (int s = 0; s < NSLOT; s++)
@@ -408,20 +476,30 @@ static void settle_all(void)
 	check_invariants();
 }
 
+/* buf: LB_MSG bytes; a pushed page goes on the wire as a whole page. */
 static bool deliver_msg(int d, const uint8_t *buf, int src)
 {
+	uint8_t wire[COH_WIRE_LEN + COH_PAGE_BYTES] = { 0 };
 	coh_msg_t m;
 	char why[96];
+	size_t len = COH_WIRE_LEN;
 
-	if (coh_wire_decode(buf, COH_WIRE_LEN, NN, npages, &m, why,
-			    sizeof(why)) != CVMM_OK || m.src != (uint32_t)src)
+	memcpy(wire, buf, LB_MSG);
+	memcpy(&m.flags, buf + 12, sizeof(m.flags)); /* little-endian host */
+	if (m.flags & COH_FLAG_PAGE)
+		len += COH_PAGE_BYTES;
+	if (coh_wire_decode(wire, len, NN, npages, &m, why, sizeof(why)) !=
+		    CVMM_OK ||
+	    m.src != (uint32_t)src)
 		return false;
-	return coh_recv(nodes[d].coh, &m) == CVMM_OK;
+	return coh_recv(nodes[d].coh, &m,
+			m.flags & COH_FLAG_PAGE ? wire + COH_WIRE_LEN : NULL) ==
+	       CVMM_OK;
 }
 
 /* Pops the head of a random non-empty queue among those whose destination
  * is in dmask; -1 if none. */
-static int pop_msg(unsigned dmask, uint8_t buf[COH_WIRE_LEN], int *src,
+static int pop_msg(unsigned dmask, uint8_t buf[LB_MSG], int *src,
 		   unsigned (*pick)(unsigned))
 {
 	int cand[NN * NN], nc = 0;
@@ -435,7 +513,7 @@ static int pop_msg(unsigned dmask, uint8_t buf[COH_WIRE_LEN], int *src,
 	int c = cand[pick(nc)], d = c % NN;
 	lb_queue_t *q = &queues[c / NN][d];
 
-	memcpy(buf, q->buf[q->head], COH_WIRE_LEN);
+	memcpy(buf, q->buf[q->head], LB_MSG);
 	q->head = (q->head + 1) % QCAP;
 	q->len--;
 	*src = c / NN;
@@ -444,7 +522,7 @@ static int pop_msg(unsigned dmask, uint8_t buf[COH_WIRE_LEN], int *src,
 
 static bool deliver_one(void)
 {
-	uint8_t buf[COH_WIRE_LEN];
+	uint8_t buf[LB_MSG];
 	int src, d;
 
 	pthread_mutex_lock(&qmu);
@@ -541,11 +619,14 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 	cluster_down();
 }
 
+/* Both ways to move a page: get (even pairs of seeds) and push. */
 static void test_loopback_random(void **state)
 {
-	for (unsigned seed = 1; seed <= 3000; seed++)
+	for (unsigned seed = 1; seed <= 3000; seed++) {
+		push_mode = seed >> 1 & 1;
 		run_seed(seed, 2 + seed % 3, 1 + seed % 40);
-	sync_self = false;
+	}
+	sync_self = push_mode = false;
 }
 
 /* A message illegal in the page's state is the peer's error, not a crash. */
@@ -556,12 +637,12 @@ static void test_illegal_message(void **state)
 	cluster_up(2);
 	m.type = COH_MSG_READ_GRANT; /* node 2 asked for nothing */
 	m.arg = 1;
-	assert_int_equal(coh_recv(nodes[2].coh, &m), CVMM_ERR_PEER);
+	assert_int_equal(coh_recv(nodes[2].coh, &m, NULL), CVMM_ERR_PEER);
 	m.type = COH_MSG_CONFIRM_WRITE; /* manager 0 is idle */
 	m.arg = 0;
-	assert_int_equal(coh_recv(nodes[0].coh, &m), CVMM_ERR_PEER);
+	assert_int_equal(coh_recv(nodes[0].coh, &m, NULL), CVMM_ERR_PEER);
 	m.type = COH_MSG_READ_REQ; /* node 1 does not manage page 0 */
-	assert_int_equal(coh_recv(nodes[1].coh, &m), CVMM_ERR_PEER);
+	assert_int_equal(coh_recv(nodes[1].coh, &m, NULL), CVMM_ERR_PEER);
 	assert_int_equal(coh_page_state(nodes[2].coh, 0), COH_INVALID);
 	assert_int_equal(coh_fetch_done(nodes[2].coh, 0), CVMM_ERR_INVALID);
 	assert_int_equal(coh_unpin(nodes[0].coh, 0), CVMM_ERR_INVALID);
@@ -575,14 +656,14 @@ static void test_grant_from_self(void **state)
 	coh_msg_t m = { .version = COH_WIRE_VERSION, .type = COH_MSG_WRITE_GRANT,
 			.src = 0, .arg = 2, .page = 0 };
 	coh_fault_res_t r;
-	uint8_t buf[COH_WIRE_LEN];
+	uint8_t buf[LB_MSG];
 	int src;
 
 	cluster_up(2);
 	assert_int_equal(coh_fault(nodes[2].coh, 0, true, &r), CVMM_OK);
 	assert_int_equal(r.kind, COH_WAIT);
 	assert_int_equal(coh_page_state(nodes[2].coh, 0), COH_WRITE_WAIT);
-	assert_int_equal(coh_recv(nodes[2].coh, &m), CVMM_OK);
+	assert_int_equal(coh_recv(nodes[2].coh, &m, NULL), CVMM_OK);
 	assert_int_equal(coh_page_state(nodes[2].coh, 0), COH_EXCLUSIVE);
 	assert_true(nodes[2].notified[0]);
 	assert_int_equal(nodes[2].mapped[0], COH_EXCLUSIVE);
@@ -627,7 +708,7 @@ static void test_initial_owner(void **state)
 	assert_int_equal(r.owner, 0);
 	assert_int_equal(coh_fault(nodes[1].coh, 2, true, &r), CVMM_OK);
 	assert_int_equal(r.kind, COH_WAIT); /* claimed already */
-	assert_int_equal(coh_recv(nodes[1].coh, &m), CVMM_ERR_PEER);
+	assert_int_equal(coh_recv(nodes[1].coh, &m, NULL), CVMM_ERR_PEER);
 	nodes[1].fetch_from[2] = 0;
 	fetch_now(1, 2);
 	assert_int_equal(coh_fetch_done(nodes[1].coh, 2), CVMM_ERR_INVALID);
@@ -773,13 +854,6 @@ static void test_sparse(void **state)
 static int workers_done, inflight;
 static unsigned long t_fetches, t_waits;
 
-#define T_CHECK(c)                                                            \
-	do {                                                                  \
-		if (!(c)) {                                                   \
-			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                              \
-		}                                                             \
-	} while (0)
 
 /* A guest access under tm, if the guest view allows it. */
 static bool t_access(int i, int s, bool write)
@@ -864,7 +938,7 @@ static unsigned t_pick(unsigned n)
 static void *t_deliver(void *arg)
 {
 	unsigned mask = (unsigned)(uintptr_t)arg;
-	uint8_t buf[COH_WIRE_LEN];
+	uint8_t buf[LB_MSG];
 	int src, d;
 
 	pthread_mutex_lock(&qmu);
@@ -891,14 +965,15 @@ static void *t_deliver(void *arg)
 /* Three threads fault on node 1, one on each other node, while two threads
  * deliver: sends run with no protocol lock held, coh_recv runs
  * concurrently with coh_fault and coh_fetch_done on one node. */
-static void test_threads(void **state)
+static void run_threads(bool push)
 {
 	static const int on[NWORK] = { 1, 1, 1, 0, 2 };
 	pthread_t w[NWORK], dl[2];
 
+	push_mode = push;
 	cluster_up(3);
 	workers_done = inflight = 0;
-	t_fetches = t_waits = 0;
+	t_fetches = t_waits = pushes = 0;
 	for (int k = 0; k < 2; k++)
 		pthread_create(&dl[k], NULL, t_deliver,
 			       (void *)(uintptr_t)(k ? 0x6 : 0x1));
@@ -911,9 +986,18 @@ static void test_threads(void **state)
 		pthread_join(dl[k], NULL);
 	check_invariants();
 	check_quiet();
-	assert_true(t_fetches > 0);
-	print_message("threads: %lu fetches, %lu waits\n", t_fetches, t_waits);
+	/* pushed pages need no get; zero pages neither */
+	assert_true(push ? pushes > 0 : t_fetches > 0);
+	print_message("threads (%s): %lu gets, %lu pushed, %lu waits\n",
+		      push ? "push" : "get", t_fetches, pushes, t_waits);
 	cluster_down();
+	push_mode = false;
+}
+
+static void test_threads(void **state)
+{
+	run_threads(false);
+	run_threads(true);
 }
 
 int main(void)
@@ -921,6 +1005,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tables_complete),
 		cmocka_unit_test(test_wire),
+		cmocka_unit_test(test_wire_page),
 		cmocka_unit_test(test_illegal_message),
 		cmocka_unit_test(test_grant_from_self),
 		cmocka_unit_test(test_initial_owner),
