@@ -1,6 +1,6 @@
 # Benchmarks: "make bench" builds cvmm and the guests, then bench/run.py
 # runs every benchmark natively and under cvmm and merges the medians into
-# bench/out/results.json. BENCH=syscall|fib|xp|uffd|workloads runs one; FIB_N=N|auto and
+# bench/out/results.json. BENCH=syscall|fib|xp|faults|uffd|downgrade|fib_nodes|workloads runs one; FIB_N=N|auto and
 # REPS=N tune them (see bench/run.py).
 
 .PHONY: bench
@@ -14,5 +14,11 @@ $(BUILD)/bench/uffd_modes: bench/uffd_modes.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -pthread -o $@ $<
 
-bench: $(BUILD)/cvmm guests $(BUILD)/bench/raw_ucp_get $(BUILD)/bench/uffd_modes
+# The TLB flush inside a remote fault (downgrade, invalidate): no cvmm code.
+$(BUILD)/bench/downgrade: bench/downgrade.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
+
+bench: $(BUILD)/cvmm guests $(BUILD)/bench/raw_ucp_get $(BUILD)/bench/uffd_modes \
+	$(BUILD)/bench/downgrade
 	BENCH='$(BENCH)' python3 bench/run.py --build $(BUILD)

@@ -10,11 +10,14 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            on one node -> fib_native_s, fib_cvmm_1node_s, fib_ratio_1node
            (also fib_n, fib_threads)
   faults   guests/faultbench under "cvmm run -n 2 -v 2 --transport=tcp":
-           median latency of a read fault on a page node 1 owns, a write
-           fault on a page both nodes share, a first touch, per run
-           -> fault_read_remote_us, fault_write_remote_us,
-           fault_local_minor_us; alternating with it (unless the xp
-           benchmark ran before in this run) xp_get_4k_us as in xp
+           median latency (rdtsc in the guest) of a read fault on a page
+           node 1 owns, a write fault on a page both nodes share, a first
+           touch, per run -> fault_read_remote_us, fault_write_remote_us,
+           fault_local_minor_us (the default --page-transfer=push), and
+           the same run with --page-transfer=get alternating with it
+           -> fault_read_remote_get_us, fault_write_remote_get_us;
+           alternating with them (unless the xp benchmark ran before in
+           this run) xp_get_4k_us as in xp
            -> fault_read_remote_ratio = fault_read_remote_us / xp_get_4k_us
   uffd     bench/uffd_modes.c (no cvmm code, native only, 3 runs): median
            latency of a read that takes a userfaultfd MINOR fault on a
@@ -23,6 +26,16 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            cpu, and of a plain minor fault without uffd
            -> uffd_sigbus_us, uffd_thread_same_cpu_us,
            uffd_thread_other_cpu_us, minor_fault_baseline_us
+  downgrade bench/downgrade.c (no cvmm code, native only, 3 runs): median
+           cost of UFFDIO_WRITEPROTECT (an owner's downgrade) and of
+           MADV_DONTNEED (an invalidation) of one written page, the other
+           cpu idle or busy with another process
+           -> wp_idle_us, wp_busy_us, dontneed_idle_us, dontneed_busy_us;
+           with uffd and xp in the same run also
+           fault_read_floor_us = uffd_sigbus_us + xp_am_64_rtt_us +
+           wp_busy_us: a trap, a request and its answer, the owner's
+           downgrade while the requester polls; what a remote read fault
+           costs here before any cvmm code runs
   fib_nodes guests/fib 4 N (fib's N) under "cvmm run -n K -v 4", K = 1, 2
            and 4, alternating -> fib_v4_cvmm_Knode_s and fib_ratio_2node,
            fib_ratio_4node (K nodes over one node, not over native)
@@ -86,6 +99,8 @@ WL_NODES = (1,)
 UFFD_REPS = 3
 UFFD_KEYS = ("uffd_sigbus_us", "uffd_thread_same_cpu_us",
              "uffd_thread_other_cpu_us", "minor_fault_baseline_us")
+DOWNGRADE_KEYS = ("wp_idle_us", "wp_busy_us", "dontneed_idle_us",
+                  "dontneed_busy_us")
 XP_KEYS = ("xp_get_4k_us", "xp_put_4k_us", "xp_am_64_rtt_us", "xp_fadd_us")
 
 
@@ -318,10 +333,12 @@ class Bench:
         g = self.guest("faultbench")
         keys = ("fault_read_remote_us", "fault_write_remote_us",
                 "fault_local_minor_us")
+        get_keys = ("fault_read_remote_us", "fault_write_remote_us")
         with_xp = not self.samples.get("xp_get_4k_us")
 
-        def faults():
-            out, _ = self.run([g], True, 2, 2, ["--transport=tcp"])
+        def faults(how="push"):
+            out, _ = self.run([g], True, 2, 2,
+                              ["--transport=tcp", "--page-transfer=" + how])
             m = re.search(r"^faultbench (.*)$", out, re.M)
             if not m:
                 raise RunError("faultbench: no result line in %r"
@@ -340,9 +357,15 @@ class Bench:
             f = self.sample("faultbench", faults) or {}
             for k in f:
                 self.sample(k, lambda k=k: f[k])
+            f = self.sample("faultbench", lambda: faults("get")) or {}
+            for k in get_keys:
+                if k in f:
+                    self.sample(k.replace("_us", "_get_us"),
+                                lambda k=k: f[k])
             if with_xp:
                 self.xp_sample(("xp_get_4k_us",))
-        for k in keys:
+        for k in keys + tuple(k.replace("_us", "_get_us")
+                              for k in get_keys):
             self.median_or_null(k, "faultbench")
         if with_xp:
             self.median("xp_get_4k_us")
@@ -369,6 +392,33 @@ class Bench:
                     self.sample(k, lambda k=k: float(r[k]))
         for k in UFFD_KEYS:
             self.median(k)
+
+    def bench_downgrade(self, reps):
+        """The TLB flush in a remote fault: bench/downgrade.c, natively,
+        per-key medians of its runs; and the floor of a remote read fault
+        when uffd and xp ran in this run too."""
+        reps = int(os.environ.get("REPS") or UFFD_REPS)
+        prog = os.path.join(os.path.dirname(self.guests), "bench",
+                            "downgrade")
+        if not os.access(prog, os.X_OK):
+            raise RunError("no %s (run make bench)" % prog)
+
+        print("downgrade: write-protect and DONTNEED of a written page, "
+              "other cpu idle / busy, 2048 pages x 3 rounds per run, %d "
+              "reps" % reps)
+        for _ in range(reps):
+            r = self.sample("downgrade", lambda: self.json_run([prog])) or {}
+            for k in DOWNGRADE_KEYS:
+                if r.get(k) is not None:  # busy: null on one cpu
+                    self.sample(k, lambda k=k: float(r[k]))
+        for k in DOWNGRADE_KEYS:
+            self.median(k)
+        parts = [self.results.get(k) for k in
+                 ("uffd_sigbus_us", "xp_am_64_rtt_us", "wp_busy_us")]
+        if all(v is not None for v in parts):
+            self.results["fault_read_floor_us"] = sum(parts)
+            print("  fault_read_floor_us = %.1f (sigbus %.1f + am rtt %.1f "
+                  "+ wp busy %.1f)" % (sum(parts), *parts))
 
     def bench_fib_nodes(self, reps):
         """Parallel fib with 4 threads on 4 vCPUs over 2 and 4 nodes
@@ -513,7 +563,7 @@ def wl_nodes():
 # Run by default, in this order.
 BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
            "xp": Bench.bench_xp, "faults": Bench.bench_faults,
-           "uffd": Bench.bench_uffd,
+           "uffd": Bench.bench_uffd, "downgrade": Bench.bench_downgrade,
            "fib_nodes": Bench.bench_fib_nodes,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.
