@@ -70,7 +70,7 @@
  *
  * Sends after unlock: actions only append their messages to the outbox of
  * the thread holding the node's lock (n->ob, on that thread's stack), which
- * sends them in order after node_unlock, because a send may run coh_recv at
+ * sends them in order after coh_node_unlock, because a send may run coh_recv at
  * once (a message to oneself). Two threads of one node may therefore send
  * in another order than they stepped. Only one such pair exists per page:
  * R's CONFIRM (or C's INV_ACK) and R's (C's) next request, made by another
@@ -103,147 +103,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coherence/proto_int.h"
 #include "common/log.h"
 
-/* ---- sparse tables -------------------------------------------------------- */
-
-/* A directory of chunks of 2^shift entries, each chunk allocated zero-filled
- * on first write; a missing chunk reads as zeros. So zero must encode every
- * entry's initial value, and memory grows with the pages touched. */
-typedef struct coh_sparse {
-	char **dir;
-	uint64_t ndir;
-	unsigned shift;
-	size_t esz;
-} coh_sparse_t;
-
-#define COH_ST_SHIFT 16 /* 64 KiB chunks of one-byte node states */
-#define COH_MP_SHIFT 12 /* 4096 manager records per chunk */
-
-static cvmm_status_t sparse_init(coh_sparse_t *s, uint64_t n, unsigned shift,
-				 size_t esz)
-{
-	s->shift = shift;
-	s->esz = esz;
-	s->ndir = (n + (1ull << shift) - 1) >> shift;
-	s->dir = calloc(s->ndir, sizeof(*s->dir));
-	return s->dir ? CVMM_OK : CVMM_ERR_NOMEM;
-}
-
-/* Entry i, or NULL when its chunk is missing and alloc is false (or the
- * allocation failed). */
-static void *sparse_at(coh_sparse_t *s, uint64_t i, bool alloc)
-{
-	uint64_t d = i >> s->shift;
-
-	assert(d < s->ndir);
-	if (!s->dir[d] && alloc)
-		s->dir[d] = calloc((size_t)1 << s->shift, s->esz);
-	if (!s->dir[d])
-		return NULL;
-	return s->dir[d] + (i & ((1ull << s->shift) - 1)) * s->esz;
-}
-
-static void sparse_fini(coh_sparse_t *s)
-{
-	for (uint64_t d = 0; s->dir && d < s->ndir; d++)
-		free(s->dir[d]);
-	free(s->dir);
-	s->dir = NULL;
-}
-
-/* ---- per-node data -------------------------------------------------------- */
-
-/* A request queued at a manager: at most one per node per page. */
-typedef struct coh_qent {
-	struct coh_qent *next;
-	uint8_t type; /* COH_MEV_READ_REQ or COH_MEV_WRITE_REQ */
-	uint8_t node;
-} coh_qent_t;
-
-/* Manager-side metadata of one page (pages with manager(page) == self).
- * All zero is the initial record: IDLE, owner 0, empty copyset. */
-typedef struct coh_mpage {
-	uint64_t copyset;
-	coh_qent_t *q; /* waiting requests, FIFO; short, so no tail pointer */
-	uint8_t st;    /* coh_mstate_t */
-	uint8_t owner;
-	uint8_t req;     /* requester being served */
-	uint8_t pending; /* INV_ACKs outstanding */
-} coh_mpage_t;
-
-/* A FWD_* that arrived while its page was pinned. */
-typedef struct coh_defer {
-	struct coh_defer *next;
-	coh_msg_t m;
-} coh_defer_t;
-
-/* What only a few pages have at a time, kept in a small hash rather than
- * per page: a fetch in flight (grant in, page not yet installed), or pins
- * with the forwards they hold back. Freed when neither is left. */
-typedef struct coh_xpage {
-	struct coh_xpage *next;
-	uint64_t page;
-	bool fetching;  /* in a FETCH state */
-	bool claimed;   /* a coh_fault caller got COH_FETCH for this grant */
-	uint8_t owner;  /* fetching: whom to copy from */
-	bool zero;      /* fetching: the grant said the page is all zeros */
-	bool have;      /* fetching: the grant brought the bytes (pushed) */
-	uint8_t ndefer;
-	uint32_t pins;
-	coh_defer_t *defer, *defer_tail;
-} coh_xpage_t;
-
-#define COH_XHASH 256
-/* One step sends at most ~N INVALIDATEs and a forward; an unpin runs at
- * most COH_MAX_NODES deferred forwards, one message each. */
-#define COH_OUTBOX_MAX (2 * COH_MAX_NODES)
-
-/* Messages produced under the lock, sent after it is released. */
-typedef struct coh_outbox {
-	unsigned len;
-	uint32_t dst[COH_OUTBOX_MAX];
-	coh_msg_t m[COH_OUTBOX_MAX];
-} coh_outbox_t;
-
-struct coh_node {
-	coh_cfg_t cfg;
-	pthread_mutex_t lock;
-	pthread_t holder;
-	bool held;
-	coh_outbox_t *ob;  /* the lock holder's outbox */
-	const void *rx_page; /* the pushed bytes of the message being handled */
-	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
-	coh_sparse_t mp;   /* coh_mpage_t, index page / nnodes */
-	coh_xpage_t *xhash[COH_XHASH];
-};
-
-/* ---- locking and accessors ---------------------------------------------- */
-
-/* ob collects the messages the steps under this hold produce (NULL for
- * read-only snapshots). */
-static void node_lock(coh_node_t *n, coh_outbox_t *ob)
-{
-	pthread_mutex_lock(&n->lock);
-	n->holder = pthread_self();
-	n->held = true;
-	n->ob = ob;
-	if (ob)
-		ob->len = 0;
-}
-
-static void node_unlock(coh_node_t *n)
-{
-	n->ob = NULL;
-	n->held = false;
-	pthread_mutex_unlock(&n->lock);
-}
-
-static void assert_locked(const coh_node_t *n)
-{
-	assert(n->held && pthread_equal(n->holder, pthread_self()));
-	(void)n;
-}
+/* ---- sending ------------------------------------------------------------- */
 
 /* Sends what the steps produced, in order, with no lock held. Returns st
  * if it is an error (the messages produced before the failing action are
@@ -266,86 +129,9 @@ static cvmm_status_t ob_flush(coh_node_t *n, coh_outbox_t *ob,
 	return st;
 }
 
-static coh_state_t page_st(coh_node_t *n, uint64_t page)
-{
-	uint8_t *v;
-
-	assert_locked(n);
-	v = sparse_at(&n->st, page, false);
-	if (v && *v)
-		return (coh_state_t)(*v - 1);
-	return n->cfg.self == 0 ? COH_EXCLUSIVE : COH_INVALID;
-}
-
-/* The page's chunk must exist (node_step allocates it before acting). */
-static void page_set_st(coh_node_t *n, uint64_t page, coh_state_t st)
-{
-	uint8_t *v;
-
-	assert_locked(n);
-	v = sparse_at(&n->st, page, false);
-	assert(v);
-	*v = (uint8_t)(st + 1);
-}
-
-static coh_mpage_t *mpage(coh_node_t *n, uint64_t page)
-{
-	coh_mpage_t *mp;
-
-	assert_locked(n);
-	assert(coh_manager(page, n->cfg.nnodes) == n->cfg.self);
-	mp = sparse_at(&n->mp, page / n->cfg.nnodes, false);
-	assert(mp); /* coh_recv allocated it */
-	return mp;
-}
-
-static coh_xpage_t **xslot(coh_node_t *n, uint64_t page)
-{
-	return &n->xhash[page & (COH_XHASH - 1)];
-}
-
-static coh_xpage_t *xpage_find(coh_node_t *n, uint64_t page)
-{
-	coh_xpage_t *x;
-
-	assert_locked(n);
-	for (x = *xslot(n, page); x && x->page != page; x = x->next)
-		;
-	return x;
-}
-
-/* Finds or adds the page's record; NULL when out of memory. */
-static coh_xpage_t *xpage_get(coh_node_t *n, uint64_t page)
-{
-	coh_xpage_t *x = xpage_find(n, page), **head = xslot(n, page);
-
-	if (x)
-		return x;
-	x = calloc(1, sizeof(*x));
-	if (!x)
-		return NULL;
-	x->page = page;
-	x->next = *head;
-	*head = x;
-	return x;
-}
-
-/* Frees x once it holds nothing. */
-static void xpage_put(coh_node_t *n, coh_xpage_t *x)
-{
-	coh_xpage_t **pp = xslot(n, x->page);
-
-	if (x->fetching || x->pins || x->defer)
-		return;
-	while (*pp != x)
-		pp = &(*pp)->next;
-	*pp = x->next;
-	free(x);
-}
-
 static bool fetch_claimed(coh_node_t *n, uint64_t page)
 {
-	coh_xpage_t *x = xpage_find(n, page);
+	coh_xpage_t *x = coh_xpage_find(n, page);
 
 	return x && x->fetching && x->claimed;
 }
@@ -360,7 +146,7 @@ static cvmm_status_t send_msg(coh_node_t *n, uint32_t dst, unsigned type,
 {
 	coh_outbox_t *ob = n->ob;
 
-	assert_locked(n);
+	coh_assert_locked(n);
 	assert(ob);
 	if (ob->len == COH_OUTBOX_MAX) {
 		log_error("node %u page 0x%llx: outbox full", n->cfg.self,
@@ -375,11 +161,6 @@ static cvmm_status_t send_msg(coh_node_t *n, uint32_t dst, unsigned type,
 					.src = n->cfg.self, .arg = arg,
 					.page = page };
 	return CVMM_OK;
-}
-
-static uint32_t mgr_of(coh_node_t *n, uint64_t page)
-{
-	return coh_manager(page, n->cfg.nnodes);
 }
 
 static void notify(coh_node_t *n, uint64_t page)
@@ -456,11 +237,11 @@ static cvmm_status_t act_invalidate(coh_node_t *n, uint64_t page,
 
 static void fetch_end(coh_node_t *n, uint64_t page)
 {
-	coh_xpage_t *x = xpage_find(n, page);
+	coh_xpage_t *x = coh_xpage_find(n, page);
 
 	assert(x && x->fetching);
 	x->fetching = false;
-	xpage_put(n, x);
+	coh_xpage_put(n, x);
 }
 
 /* A grant: remember whom to copy from; the waiting threads retry and the
@@ -469,7 +250,7 @@ static void fetch_end(coh_node_t *n, uint64_t page)
 static cvmm_status_t act_fetch_begin(coh_node_t *n, uint64_t page,
 				     const coh_msg_t *m)
 {
-	coh_xpage_t *x = xpage_get(n, page);
+	coh_xpage_t *x = coh_xpage_get(n, page);
 	cvmm_status_t st;
 
 	if (!x)
@@ -496,7 +277,7 @@ static cvmm_status_t act_fetch_begin(coh_node_t *n, uint64_t page,
 static cvmm_status_t act_claim(coh_node_t *n, uint64_t page,
 			       const coh_msg_t *m)
 {
-	coh_xpage_t *x = xpage_find(n, page);
+	coh_xpage_t *x = coh_xpage_find(n, page);
 
 	assert(x && x->fetching);
 	x->claimed = true;
@@ -546,7 +327,7 @@ static cvmm_status_t act_write_fetched(coh_node_t *n, uint64_t page,
 static cvmm_status_t mact_enqueue(coh_node_t *n, uint64_t page,
 				  const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 	coh_qent_t **pp = &mp->q, *e;
 
 	for (; *pp; pp = &(*pp)->next)
@@ -566,7 +347,7 @@ static cvmm_status_t mact_enqueue(coh_node_t *n, uint64_t page,
 static cvmm_status_t mact_start_read(coh_node_t *n, uint64_t page,
 				     const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 
 	mp->req = (uint8_t)m->src;
 	return send_msg(n, mp->owner, COH_MSG_FWD_READ, page, m->src);
@@ -575,7 +356,7 @@ static cvmm_status_t mact_start_read(coh_node_t *n, uint64_t page,
 static cvmm_status_t mact_start_write(coh_node_t *n, uint64_t page,
 				      const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 	cvmm_status_t st;
 
 	mp->req = (uint8_t)m->src;
@@ -594,7 +375,7 @@ static cvmm_status_t mact_start_write(coh_node_t *n, uint64_t page,
 static cvmm_status_t mact_inv_ack(coh_node_t *n, uint64_t page,
 				  const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 
 	if (mp->pending == 0 || !(mp->copyset >> m->src & 1))
 		return CVMM_ERR_PEER;
@@ -606,7 +387,7 @@ static cvmm_status_t mact_inv_ack(coh_node_t *n, uint64_t page,
 static cvmm_status_t mact_inv_done(coh_node_t *n, uint64_t page,
 				   const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 
 	if (mp->owner == mp->req)
 		return send_msg(n, mp->req, COH_MSG_WRITE_GRANT, page,
@@ -617,7 +398,7 @@ static cvmm_status_t mact_inv_done(coh_node_t *n, uint64_t page,
 static cvmm_status_t mact_confirm_read(coh_node_t *n, uint64_t page,
 				       const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 
 	if (m->src != mp->req)
 		return CVMM_ERR_PEER;
@@ -628,7 +409,7 @@ static cvmm_status_t mact_confirm_read(coh_node_t *n, uint64_t page,
 static cvmm_status_t mact_confirm_write(coh_node_t *n, uint64_t page,
 					const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 
 	if (m->src != mp->req)
 		return CVMM_ERR_PEER;
@@ -785,7 +566,7 @@ static const char *mstate_str(unsigned st)
 static cvmm_status_t node_step(coh_node_t *n, uint64_t page, coh_event_t ev,
 			       const coh_msg_t *m)
 {
-	coh_state_t cur = page_st(n, page);
+	coh_state_t cur = coh_page_st(n, page);
 	const coh_trans_t *t = &coh_node_table[cur][ev];
 	cvmm_status_t st;
 
@@ -797,11 +578,11 @@ static cvmm_status_t node_step(coh_node_t *n, uint64_t page, coh_event_t ev,
 		return CVMM_ERR_PEER;
 	}
 	/* the chunk first, so that a successful action is always recorded */
-	if (t->next != cur && !sparse_at(&n->st, page, true))
+	if (t->next != cur && !coh_sparse_at(&n->st, page, true))
 		return CVMM_ERR_NOMEM;
 	st = t->action(n, page, m);
 	if (st == CVMM_OK && t->next != cur)
-		page_set_st(n, page, (coh_state_t)t->next);
+		coh_page_set_st(n, page, (coh_state_t)t->next);
 	return st;
 }
 
@@ -813,9 +594,9 @@ static cvmm_status_t node_settle(coh_node_t *n, uint64_t page)
 {
 	coh_xpage_t *x;
 
-	if (!is_fetch(page_st(n, page)))
+	if (!is_fetch(coh_page_st(n, page)))
 		return CVMM_OK;
-	x = xpage_find(n, page);
+	x = coh_xpage_find(n, page);
 	assert(x && x->fetching);
 	if (x->owner != n->cfg.self && !x->have)
 		return CVMM_OK;
@@ -833,7 +614,7 @@ static cvmm_status_t node_run(coh_node_t *n, uint64_t page, coh_event_t ev,
 static cvmm_status_t mgr_step(coh_node_t *n, uint64_t page, coh_mevent_t ev,
 			      const coh_msg_t *m)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 	const coh_trans_t *t = &coh_mgr_table[mp->st][ev];
 	cvmm_status_t st;
 
@@ -861,7 +642,7 @@ static cvmm_status_t mgr_step(coh_node_t *n, uint64_t page, coh_mevent_t ev,
  * ack is outstanding, and the next queued request once IDLE. */
 static cvmm_status_t mgr_settle(coh_node_t *n, uint64_t page)
 {
-	coh_mpage_t *mp = mpage(n, page);
+	coh_mpage_t *mp = coh_mpage(n, page);
 	cvmm_status_t st = CVMM_OK;
 	coh_msg_t m = { .version = COH_WIRE_VERSION, .page = page };
 
@@ -942,7 +723,7 @@ static cvmm_status_t node_recv(coh_node_t *n, coh_event_t ev,
 	coh_xpage_t *x;
 
 	if (ev == COH_EV_FWD_READ || ev == COH_EV_FWD_WRITE) {
-		x = xpage_find(n, m->page);
+		x = coh_xpage_find(n, m->page);
 		if (x && x->pins > 0)
 			return defer_msg(n, x, m);
 	}
@@ -954,7 +735,7 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 {
 	cvmm_status_t st;
 
-	if (!sparse_at(&n->mp, m->page / n->cfg.nnodes, true))
+	if (!coh_sparse_at(&n->mp, m->page / n->cfg.nnodes, true))
 		return CVMM_ERR_NOMEM;
 	st = mgr_step(n, m->page, ev, m);
 	return st ? st : mgr_settle(n, m->page);
@@ -977,14 +758,14 @@ cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page)
 			  coh_msg_type_str(m->type), m->src);
 		return CVMM_ERR_PEER;
 	}
-	node_lock(n, &ob);
+	coh_node_lock(n, &ob);
 	n->rx_page = page;
 	if (nev >= 0)
 		st = node_recv(n, (coh_event_t)nev, m);
 	else
 		st = mgr_recv(n, (coh_mevent_t)mev, m);
 	n->rx_page = NULL;
-	node_unlock(n);
+	coh_node_unlock(n);
 	return ob_flush(n, &ob, st);
 }
 
@@ -996,7 +777,7 @@ cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page)
 static cvmm_status_t fault_result(coh_node_t *n, uint64_t page, bool write,
 				  bool was_claimed, coh_fault_res_t *r)
 {
-	coh_state_t cur = page_st(n, page);
+	coh_state_t cur = coh_page_st(n, page);
 	coh_xpage_t *x;
 
 	*r = (coh_fault_res_t){ .kind = COH_WAIT, .state = cur };
@@ -1009,7 +790,7 @@ static cvmm_status_t fault_result(coh_node_t *n, uint64_t page, bool write,
 		return n->cfg.ops->map(n->cfg.ctx, page, r->state);
 	}
 	if (is_fetch(cur) && !was_claimed) {
-		x = xpage_find(n, page);
+		x = coh_xpage_find(n, page);
 		assert(x && x->claimed); /* act_claim just did */
 		r->kind = COH_FETCH;
 		r->owner = x->owner;
@@ -1028,13 +809,13 @@ cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write,
 
 	if (page >= n->cfg.npages)
 		return CVMM_ERR_RANGE;
-	node_lock(n, &ob);
+	coh_node_lock(n, &ob);
 	claimed = fetch_claimed(n, page);
 	st = node_run(n, page, write ? COH_EV_WRITE_FAULT : COH_EV_READ_FAULT,
 		      NULL);
 	if (st == CVMM_OK)
 		st = fault_result(n, page, write, claimed, &r);
-	node_unlock(n);
+	coh_node_unlock(n);
 	st = ob_flush(n, &ob, st);
 	if (st == CVMM_OK)
 		*res = r;
@@ -1048,10 +829,10 @@ cvmm_status_t coh_fetch_done(coh_node_t *n, uint64_t page)
 
 	if (page >= n->cfg.npages)
 		return CVMM_ERR_RANGE;
-	node_lock(n, &ob);
-	if (is_fetch(page_st(n, page)))
+	coh_node_lock(n, &ob);
+	if (is_fetch(coh_page_st(n, page)))
 		st = node_run(n, page, COH_EV_GET_DONE, NULL);
-	node_unlock(n);
+	coh_node_unlock(n);
 	return ob_flush(n, &ob, st);
 }
 
@@ -1063,16 +844,16 @@ cvmm_status_t coh_pin(coh_node_t *n, uint64_t page, bool *pinned)
 
 	if (page >= n->cfg.npages)
 		return CVMM_ERR_RANGE;
-	node_lock(n, NULL);
-	ok = page_st(n, page) == COH_EXCLUSIVE;
+	coh_node_lock(n, NULL);
+	ok = coh_page_st(n, page) == COH_EXCLUSIVE;
 	if (ok) {
-		x = xpage_get(n, page);
+		x = coh_xpage_get(n, page);
 		if (x)
 			x->pins++;
 		else
 			st = CVMM_ERR_NOMEM;
 	}
-	node_unlock(n);
+	coh_node_unlock(n);
 	if (st == CVMM_OK)
 		*pinned = ok;
 	return st;
@@ -1106,114 +887,14 @@ cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page)
 
 	if (page >= n->cfg.npages)
 		return CVMM_ERR_RANGE;
-	node_lock(n, &ob);
-	x = xpage_find(n, page);
+	coh_node_lock(n, &ob);
+	x = coh_xpage_find(n, page);
 	if (x && x->pins > 0) {
 		st = --x->pins ? CVMM_OK : run_deferred(n, x);
-		xpage_put(n, x);
+		coh_xpage_put(n, x);
 	}
-	node_unlock(n);
+	coh_node_unlock(n);
 	return ob_flush(n, &ob, st);
-}
-
-/* ---- snapshots, create, destroy -------------------------------------------- */
-
-coh_state_t coh_page_state(coh_node_t *n, uint64_t page)
-{
-	coh_state_t st = COH_INVALID;
-
-	node_lock(n, NULL);
-	if (page < n->cfg.npages)
-		st = page_st(n, page);
-	node_unlock(n);
-	return st;
-}
-
-cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
-			     uint32_t *owner, uint64_t *copyset)
-{
-	static const coh_mpage_t initial;
-	const coh_mpage_t *mp;
-
-	if (page >= n->cfg.npages || mgr_of(n, page) != n->cfg.self)
-		return CVMM_ERR_INVALID;
-	node_lock(n, NULL);
-	mp = sparse_at(&n->mp, page / n->cfg.nnodes, false);
-	if (!mp)
-		mp = &initial;
-	*st = (coh_mstate_t)mp->st;
-	*owner = mp->owner;
-	*copyset = mp->copyset;
-	node_unlock(n);
-	return CVMM_OK;
-}
-
-cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
-{
-	coh_node_t *n;
-	uint64_t nm;
-
-	if (!cfg || !cfg->ops || !cfg->ops->send || !cfg->ops->notify ||
-	    cfg->nnodes == 0 || cfg->nnodes > COH_MAX_NODES ||
-	    cfg->self >= cfg->nnodes || cfg->npages == 0)
-		return CVMM_ERR_INVALID;
-	n = calloc(1, sizeof(*n));
-	if (!n)
-		return CVMM_ERR_NOMEM;
-	n->cfg = *cfg;
-	pthread_mutex_init(&n->lock, NULL);
-	nm = (cfg->npages + cfg->nnodes - 1) / cfg->nnodes;
-	if (sparse_init(&n->st, cfg->npages, COH_ST_SHIFT, 1) ||
-	    sparse_init(&n->mp, nm, COH_MP_SHIFT, sizeof(coh_mpage_t))) {
-		coh_node_destroy(n);
-		return CVMM_ERR_NOMEM;
-	}
-	*out = n;
-	return CVMM_OK;
-}
-
-static void free_queues(coh_sparse_t *s)
-{
-	for (uint64_t d = 0; s->dir && d < s->ndir; d++) {
-		coh_mpage_t *mp = (coh_mpage_t *)s->dir[d];
-
-		for (size_t i = 0; mp && i < (size_t)1 << s->shift; i++)
-			while (mp[i].q) {
-				coh_qent_t *e = mp[i].q;
-
-				mp[i].q = e->next;
-				free(e);
-			}
-	}
-}
-
-static void free_xpages(coh_node_t *n)
-{
-	for (unsigned b = 0; b < COH_XHASH; b++)
-		while (n->xhash[b]) {
-			coh_xpage_t *x = n->xhash[b];
-
-			n->xhash[b] = x->next;
-			while (x->defer) {
-				coh_defer_t *d = x->defer;
-
-				x->defer = d->next;
-				free(d);
-			}
-			free(x);
-		}
-}
-
-void coh_node_destroy(coh_node_t *n)
-{
-	if (!n)
-		return;
-	free_queues(&n->mp);
-	sparse_fini(&n->mp);
-	sparse_fini(&n->st);
-	free_xpages(n);
-	pthread_mutex_destroy(&n->lock);
-	free(n);
 }
 
 const char *coh_state_str(coh_state_t st)

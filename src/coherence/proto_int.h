@@ -1,0 +1,120 @@
+/* Internal to the coherence protocol (proto.c and proto_store.c), not part
+ * of its interface (proto.h): the per-node data both files need, and the
+ * per-page storage proto_store.c keeps for proto.c's actions and dispatch.
+ * Include it from nowhere else. */
+#ifndef CVMM_COHERENCE_PROTO_INT_H
+#define CVMM_COHERENCE_PROTO_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coherence/proto.h"
+
+/* A directory of chunks of 2^shift entries, each chunk allocated zero-filled
+ * on first write; a missing chunk reads as zeros. So zero must encode every
+ * entry's initial value, and memory grows with the pages touched. */
+typedef struct coh_sparse {
+	char **dir;
+	uint64_t ndir;
+	unsigned shift;
+	size_t esz;
+} coh_sparse_t;
+
+/* ---- per-node data -------------------------------------------------------- */
+
+/* A request queued at a manager: at most one per node per page. */
+typedef struct coh_qent {
+	struct coh_qent *next;
+	uint8_t type; /* COH_MEV_READ_REQ or COH_MEV_WRITE_REQ */
+	uint8_t node;
+} coh_qent_t;
+
+/* Manager-side metadata of one page (pages with manager(page) == self).
+ * All zero is the initial record: IDLE, owner 0, empty copyset. */
+typedef struct coh_mpage {
+	uint64_t copyset;
+	coh_qent_t *q; /* waiting requests, FIFO; short, so no tail pointer */
+	uint8_t st;    /* coh_mstate_t */
+	uint8_t owner;
+	uint8_t req;     /* requester being served */
+	uint8_t pending; /* INV_ACKs outstanding */
+} coh_mpage_t;
+
+/* A FWD_* that arrived while its page was pinned. */
+typedef struct coh_defer {
+	struct coh_defer *next;
+	coh_msg_t m;
+} coh_defer_t;
+
+/* What only a few pages have at a time, kept in a small hash rather than
+ * per page: a fetch in flight (grant in, page not yet installed), or pins
+ * with the forwards they hold back. Freed when neither is left. */
+typedef struct coh_xpage {
+	struct coh_xpage *next;
+	uint64_t page;
+	bool fetching;  /* in a FETCH state */
+	bool claimed;   /* a coh_fault caller got COH_FETCH for this grant */
+	uint8_t owner;  /* fetching: whom to copy from */
+	bool zero;      /* fetching: the grant said the page is all zeros */
+	bool have;      /* fetching: the grant brought the bytes (pushed) */
+	uint8_t ndefer;
+	uint32_t pins;
+	coh_defer_t *defer, *defer_tail;
+} coh_xpage_t;
+
+#define COH_XHASH 256
+/* One step sends at most ~N INVALIDATEs and a forward; an unpin runs at
+ * most COH_MAX_NODES deferred forwards, one message each. */
+#define COH_OUTBOX_MAX (2 * COH_MAX_NODES)
+
+/* Messages produced under the lock, sent after it is released. */
+typedef struct coh_outbox {
+	unsigned len;
+	uint32_t dst[COH_OUTBOX_MAX];
+	coh_msg_t m[COH_OUTBOX_MAX];
+} coh_outbox_t;
+
+struct coh_node {
+	coh_cfg_t cfg;
+	pthread_mutex_t lock;
+	pthread_t holder;
+	bool held;
+	coh_outbox_t *ob;  /* the lock holder's outbox */
+	const void *rx_page; /* the pushed bytes of the message being handled */
+	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
+	coh_sparse_t mp;   /* coh_mpage_t, index page / nnodes */
+	coh_xpage_t *xhash[COH_XHASH];
+};
+
+/* manager(page) among this node's cfg.nnodes. */
+static inline uint32_t mgr_of(coh_node_t *n, uint64_t page)
+{
+	return coh_manager(page, n->cfg.nnodes);
+}
+
+/* ---- proto_store.c ------------------------------------------------------ */
+
+/* The node's lock. ob collects the messages the steps under the hold
+ * produce (NULL for read-only snapshots); proto.c sends them after
+ * coh_node_unlock. coh_assert_locked: the calling thread holds it. */
+void coh_node_lock(coh_node_t *n, coh_outbox_t *ob);
+void coh_node_unlock(coh_node_t *n);
+void coh_assert_locked(const coh_node_t *n);
+
+/* Entry i of s; alloc adds its chunk (zero-filled). NULL when the chunk
+ * is missing and alloc is false, or out of memory. */
+void *coh_sparse_at(coh_sparse_t *s, uint64_t i, bool alloc);
+
+/* Per-page accessors; the caller holds the node's lock (asserted).
+ * coh_page_set_st and coh_mpage need the page's chunk to exist;
+ * coh_xpage_get returns NULL when out of memory, coh_xpage_put frees the
+ * record once it holds nothing. */
+coh_state_t coh_page_st(coh_node_t *n, uint64_t page);
+void coh_page_set_st(coh_node_t *n, uint64_t page, coh_state_t st);
+coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page);
+coh_xpage_t *coh_xpage_find(coh_node_t *n, uint64_t page);
+coh_xpage_t *coh_xpage_get(coh_node_t *n, uint64_t page);
+void coh_xpage_put(coh_node_t *n, coh_xpage_t *x);
+
+#endif

@@ -1,0 +1,248 @@
+/* Per-page state storage of the coherence protocol (proto.c): the sparse
+ * tables of node states and manager records, the hash of pages with a
+ * fetch or pins, the node's lock, and creating and destroying a node. */
+#include "coherence/proto_int.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+/* ---- sparse tables -------------------------------------------------------- */
+
+#define COH_ST_SHIFT 16 /* 64 KiB chunks of one-byte node states */
+#define COH_MP_SHIFT 12 /* 4096 manager records per chunk */
+
+static cvmm_status_t sparse_init(coh_sparse_t *s, uint64_t n, unsigned shift,
+				 size_t esz)
+{
+	s->shift = shift;
+	s->esz = esz;
+	s->ndir = (n + (1ull << shift) - 1) >> shift;
+	s->dir = calloc(s->ndir, sizeof(*s->dir));
+	return s->dir ? CVMM_OK : CVMM_ERR_NOMEM;
+}
+
+/* Entry i, or NULL when its chunk is missing and alloc is false (or the
+ * allocation failed). */
+void *coh_sparse_at(coh_sparse_t *s, uint64_t i, bool alloc)
+{
+	uint64_t d = i >> s->shift;
+
+	assert(d < s->ndir);
+	if (!s->dir[d] && alloc)
+		s->dir[d] = calloc((size_t)1 << s->shift, s->esz);
+	if (!s->dir[d])
+		return NULL;
+	return s->dir[d] + (i & ((1ull << s->shift) - 1)) * s->esz;
+}
+
+static void sparse_fini(coh_sparse_t *s)
+{
+	for (uint64_t d = 0; s->dir && d < s->ndir; d++)
+		free(s->dir[d]);
+	free(s->dir);
+	s->dir = NULL;
+}
+
+/* ---- locking and accessors ---------------------------------------------- */
+
+/* ob collects the messages the steps under this hold produce (NULL for
+ * read-only snapshots). */
+void coh_node_lock(coh_node_t *n, coh_outbox_t *ob)
+{
+	pthread_mutex_lock(&n->lock);
+	n->holder = pthread_self();
+	n->held = true;
+	n->ob = ob;
+	if (ob)
+		ob->len = 0;
+}
+
+void coh_node_unlock(coh_node_t *n)
+{
+	n->ob = NULL;
+	n->held = false;
+	pthread_mutex_unlock(&n->lock);
+}
+
+void coh_assert_locked(const coh_node_t *n)
+{
+	assert(n->held && pthread_equal(n->holder, pthread_self()));
+	(void)n;
+}
+
+coh_state_t coh_page_st(coh_node_t *n, uint64_t page)
+{
+	uint8_t *v;
+
+	coh_assert_locked(n);
+	v = coh_sparse_at(&n->st, page, false);
+	if (v && *v)
+		return (coh_state_t)(*v - 1);
+	return n->cfg.self == 0 ? COH_EXCLUSIVE : COH_INVALID;
+}
+
+/* The page's chunk must exist (node_step allocates it before acting). */
+void coh_page_set_st(coh_node_t *n, uint64_t page, coh_state_t st)
+{
+	uint8_t *v;
+
+	coh_assert_locked(n);
+	v = coh_sparse_at(&n->st, page, false);
+	assert(v);
+	*v = (uint8_t)(st + 1);
+}
+
+coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page)
+{
+	coh_mpage_t *mp;
+
+	coh_assert_locked(n);
+	assert(coh_manager(page, n->cfg.nnodes) == n->cfg.self);
+	mp = coh_sparse_at(&n->mp, page / n->cfg.nnodes, false);
+	assert(mp); /* coh_recv allocated it */
+	return mp;
+}
+
+static coh_xpage_t **xslot(coh_node_t *n, uint64_t page)
+{
+	return &n->xhash[page & (COH_XHASH - 1)];
+}
+
+coh_xpage_t *coh_xpage_find(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x;
+
+	coh_assert_locked(n);
+	for (x = *xslot(n, page); x && x->page != page; x = x->next)
+		;
+	return x;
+}
+
+/* Finds or adds the page's record; NULL when out of memory. */
+coh_xpage_t *coh_xpage_get(coh_node_t *n, uint64_t page)
+{
+	coh_xpage_t *x = coh_xpage_find(n, page), **head = xslot(n, page);
+
+	if (x)
+		return x;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->page = page;
+	x->next = *head;
+	*head = x;
+	return x;
+}
+
+/* Frees x once it holds nothing. */
+void coh_xpage_put(coh_node_t *n, coh_xpage_t *x)
+{
+	coh_xpage_t **pp = xslot(n, x->page);
+
+	if (x->fetching || x->pins || x->defer)
+		return;
+	while (*pp != x)
+		pp = &(*pp)->next;
+	*pp = x->next;
+	free(x);
+}
+
+/* ---- snapshots, create, destroy -------------------------------------------- */
+
+coh_state_t coh_page_state(coh_node_t *n, uint64_t page)
+{
+	coh_state_t st = COH_INVALID;
+
+	coh_node_lock(n, NULL);
+	if (page < n->cfg.npages)
+		st = coh_page_st(n, page);
+	coh_node_unlock(n);
+	return st;
+}
+
+cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
+			     uint32_t *owner, uint64_t *copyset)
+{
+	static const coh_mpage_t initial;
+	const coh_mpage_t *mp;
+
+	if (page >= n->cfg.npages || mgr_of(n, page) != n->cfg.self)
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	mp = coh_sparse_at(&n->mp, page / n->cfg.nnodes, false);
+	if (!mp)
+		mp = &initial;
+	*st = (coh_mstate_t)mp->st;
+	*owner = mp->owner;
+	*copyset = mp->copyset;
+	coh_node_unlock(n);
+	return CVMM_OK;
+}
+
+cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
+{
+	coh_node_t *n;
+	uint64_t nm;
+
+	if (!cfg || !cfg->ops || !cfg->ops->send || !cfg->ops->notify ||
+	    cfg->nnodes == 0 || cfg->nnodes > COH_MAX_NODES ||
+	    cfg->self >= cfg->nnodes || cfg->npages == 0)
+		return CVMM_ERR_INVALID;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return CVMM_ERR_NOMEM;
+	n->cfg = *cfg;
+	pthread_mutex_init(&n->lock, NULL);
+	nm = (cfg->npages + cfg->nnodes - 1) / cfg->nnodes;
+	if (sparse_init(&n->st, cfg->npages, COH_ST_SHIFT, 1) ||
+	    sparse_init(&n->mp, nm, COH_MP_SHIFT, sizeof(coh_mpage_t))) {
+		coh_node_destroy(n);
+		return CVMM_ERR_NOMEM;
+	}
+	*out = n;
+	return CVMM_OK;
+}
+
+static void free_queues(coh_sparse_t *s)
+{
+	for (uint64_t d = 0; s->dir && d < s->ndir; d++) {
+		coh_mpage_t *mp = (coh_mpage_t *)s->dir[d];
+
+		for (size_t i = 0; mp && i < (size_t)1 << s->shift; i++)
+			while (mp[i].q) {
+				coh_qent_t *e = mp[i].q;
+
+				mp[i].q = e->next;
+				free(e);
+			}
+	}
+}
+
+static void free_xpages(coh_node_t *n)
+{
+	for (unsigned b = 0; b < COH_XHASH; b++)
+		while (n->xhash[b]) {
+			coh_xpage_t *x = n->xhash[b];
+
+			n->xhash[b] = x->next;
+			while (x->defer) {
+				coh_defer_t *d = x->defer;
+
+				x->defer = d->next;
+				free(d);
+			}
+			free(x);
+		}
+}
+
+void coh_node_destroy(coh_node_t *n)
+{
+	if (!n)
+		return;
+	free_queues(&n->mp);
+	sparse_fini(&n->mp);
+	sparse_fini(&n->st);
+	free_xpages(n);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}
