@@ -55,9 +55,9 @@ printed. A multi-node measurement (faults, fib_nodes) that fails is written
 as null with the reason in KEY_error (a string) and not repeated.
 
 Environment:
-  BENCH   run only this benchmark (syscall, fib, xp, faults, uffd,
-          fib_nodes, workloads, or one
-          workload: fft, lu, radix, ocean, water, barnes)
+  BENCH   run only these benchmarks, comma separated, in the default
+          order (syscall, fib, xp, faults, uffd, downgrade, fib_nodes,
+          workloads, or one workload: fft, lu, radix, ocean, water, barnes)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
   REPS    repetitions (default 5; 3 for the workloads and uffd)
@@ -580,15 +580,15 @@ def main():
     cvmm = os.path.abspath(os.environ.get("CVMM") or
                            os.path.join(build, "cvmm"))
     reps = int(os.environ.get("REPS") or 5)
-    only = os.environ.get("BENCH") or ""
-    if only and only not in ONLY:
-        print("BENCH must be one of: %s" % " ".join(sorted(ONLY)),
-              file=sys.stderr)
+    only = [x for x in (os.environ.get("BENCH") or "").split(",") if x]
+    if any(x not in ONLY for x in only):
+        print("BENCH must be one or more (comma separated) of: %s"
+              % " ".join(sorted(ONLY)), file=sys.stderr)
         return 2
     b = Bench(build, cvmm)
     try:
         for name, fn in (ONLY if only else BENCHES).items():
-            if not only or only == name:
+            if not only or name in only:
                 try:
                     fn(b, reps)
                 except RunError as e:
