@@ -509,7 +509,8 @@ bool loader_symbolize(const loader_image_t *img, uint64_t addr, char *buf,
 	uint64_t v, best_v = 0;
 	ldr_symtab_t tab;
 
-	if (!img || !buf || len == 0 || !ldr_find_symtab(img, &tab))
+	if (!img || !buf || len == 0 || addr < img->lo || addr >= img->hi ||
+	    !ldr_find_symtab(img, &tab))
 		return false;
 	for (uint64_t i = 0; i < tab.nsyms; i++) {
 		memcpy(&sym, tab.syms + i * sizeof(sym), sizeof(sym));

@@ -63,7 +63,9 @@ cvmm_status_t loader_load(gmem_t *gm, const char *path, char *const argv[],
 
 /* Names guest address addr as "symbol+0xoff" from the ELF .symtab (nearest
  * STT_FUNC/STT_OBJECT symbol at or below addr, within its size when the size
- * is known). Returns false when there is no symtab or no symbol covers addr. */
+ * is known). Returns false when there is no symtab, addr is outside the
+ * image's pages [lo, hi) (a size-0 symbol such as __TMC_END__ would
+ * otherwise name the heap, mappings and stacks), or no symbol covers addr. */
 bool loader_symbolize(const loader_image_t *img, uint64_t addr, char *buf,
 		      size_t len);
 

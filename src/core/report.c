@@ -241,7 +241,9 @@ static bool rep_sym_page(const rep_t *r, uint64_t addr, char *buf, size_t len)
 	return true;
 }
 
-/* Names guest address addr: "heap", "stack of thread T", a symbol, or hex. */
+/* Names guest address addr: "heap", "stack of thread T", a symbol, "mmap"
+ * (outside the image, the heap and the stacks: memory the guest mapped),
+ * or hex. */
 void rep_name(const rep_t *r, uint64_t addr, char *buf, size_t len)
 {
 	long tid = rep_stack_of(r, addr);
@@ -252,6 +254,8 @@ void rep_name(const rep_t *r, uint64_t addr, char *buf, size_t len)
 		snprintf(buf, len, "heap");
 	else if (tid >= 0)
 		snprintf(buf, len, "stack of thread %ld", tid);
+	else if (r->have_img && (addr < r->img.lo || addr >= r->img.hi))
+		snprintf(buf, len, "mmap");
 	else if (!r->have_img || !rep_sym_page(r, addr, buf, len))
 		snprintf(buf, len, "0x%lx", (unsigned long)addr);
 }
@@ -345,7 +349,8 @@ bool rep_hint(const json_t *hp, const char *name, char *buf,
 
 	if (!json_true(json_get(hp, "alternating_writers")))
 		return false;
-	if (strcmp(name, "heap") == 0 || strncmp(name, "stack of", 8) == 0)
+	if (strcmp(name, "heap") == 0 || strcmp(name, "mmap") == 0 ||
+	    strncmp(name, "stack of", 8) == 0)
 		snprintf(label, sizeof(label), "0x%lx (%s)",
 			 (unsigned long)json_u64(json_get(hp, "addr"), 0), name);
 	else

@@ -605,6 +605,9 @@ static void test_symbolize_unsized(void **state)
 	t_sym_is(&img, T_BASE + OFF_CODE + 0x20, "_start+0x20");
 	t_sym_is(&img, T_BASE + DATA_VADDR + 1, "data_obj+0x1");
 	t_sym_is(&img, T_BASE + DATA_VADDR + 0x20, "_start+0x10a0");
+	t_sym_is(&img, img.hi - 1, "_start+0x2eff"); /* last byte */
+	t_sym_is(&img, img.hi, NULL); /* past the image: heap, mappings */
+	t_sym_is(&img, 0xfffe7cd000, NULL);
 }
 
 static void test_symbolize_broken(void **state)

@@ -95,11 +95,15 @@ static void test_multinode_sample(void **state)
 	assert_non_null(strstr(html, "heap"));
 	assert_non_null(strstr(html, "written alternately by nodes 1 and 3"));
 	/* the sample names /work/main/build/guests/fib as its exe */
-	if (access("/work/main/build/guests/fib", R_OK) == 0)
+	if (access("/work/main/build/guests/fib", R_OK) == 0) {
 		assert_non_null(strstr(html, "results"));
-	else
+		/* past the image, the heap and the stacks: not __TMC_END__ */
+		assert_non_null(strstr(html, "0xfffe400000 (mmap)"));
+		assert_null(strstr(html, "__TMC_END__"));
+	} else {
 		printf("note: build/guests/fib absent: symbol names not "
 		       "checked\n");
+	}
 	free(html);
 	unlink(out);
 	free(out);
