@@ -34,7 +34,9 @@
  *     C                                 SHARED -> INVALID (UPGRADE_WAIT ->
  *     C -> M   INV_ACK                    WRITE_WAIT), unmapped
  *     ...last ack (or no C at all)      M: BUSY_WRITE
- *     M -> O   FWD_WRITE(R)             (R == O: M -> R WRITE_GRANT(R))
+ *     M -> O   FWD_WRITE(R)             (R == O: M -> R WRITE_GRANT(R));
+ *                                       HAVE when R is in the copyset: its
+ *                                         copy is current, push no bytes
  *     O                                 -> INVALID (UPGRADE_WAIT ->
  *     O -> R   WRITE_GRANT(O)             WRITE_WAIT); bytes stay for the get
  *                                         (push: they go with the grant)
@@ -188,14 +190,15 @@ static cvmm_status_t act_write_req(coh_node_t *n, uint64_t page,
 }
 
 /* Sends a grant, saying when our copy is all zeros (no copy needed), or
- * with our copy attached (push). */
+ * with our copy attached (push); bytes: the requester has no current copy
+ * (FWD_WRITE without COH_FLAG_HAVE). */
 static cvmm_status_t send_grant(coh_node_t *n, uint32_t dst, unsigned type,
-				uint64_t page)
+				uint64_t page, bool bytes)
 {
 	cvmm_status_t st = send_msg(n, dst, type, page, n->cfg.self);
 	uint32_t *flags;
 
-	if (st != CVMM_OK)
+	if (st != CVMM_OK || !bytes)
 		return st;
 	flags = &n->ob->m[n->ob->len - 1].flags;
 	if (n->cfg.ops->is_zero && n->cfg.ops->is_zero(n->cfg.ctx, page))
@@ -208,7 +211,7 @@ static cvmm_status_t send_grant(coh_node_t *n, uint32_t dst, unsigned type,
 static cvmm_status_t act_grant_read(coh_node_t *n, uint64_t page,
 				    const coh_msg_t *m)
 {
-	return send_grant(n, m->arg, COH_MSG_READ_GRANT, page);
+	return send_grant(n, m->arg, COH_MSG_READ_GRANT, page, true);
 }
 
 static cvmm_status_t act_downgrade_grant_read(coh_node_t *n, uint64_t page,
@@ -224,7 +227,8 @@ static cvmm_status_t act_grant_write(coh_node_t *n, uint64_t page,
 {
 	cvmm_status_t st = n->cfg.ops->invalidate_local(n->cfg.ctx, page);
 
-	return st ? st : send_grant(n, m->arg, COH_MSG_WRITE_GRANT, page);
+	return st ? st : send_grant(n, m->arg, COH_MSG_WRITE_GRANT, page,
+				    !(m->flags & COH_FLAG_HAVE));
 }
 
 static cvmm_status_t act_invalidate(coh_node_t *n, uint64_t page,
@@ -389,10 +393,17 @@ static cvmm_status_t mact_inv_done(coh_node_t *n, uint64_t page,
 {
 	coh_mpage_t *mp = coh_mpage(n, page);
 
+	cvmm_status_t st;
+
 	if (mp->owner == mp->req)
 		return send_msg(n, mp->req, COH_MSG_WRITE_GRANT, page,
 				mp->owner);
-	return send_msg(n, mp->owner, COH_MSG_FWD_WRITE, page, mp->req);
+	st = send_msg(n, mp->owner, COH_MSG_FWD_WRITE, page, mp->req);
+	/* still in the copyset: R's copy is current, the owner need not
+	 * send the bytes (an upgrade) */
+	if (st == CVMM_OK && (mp->copyset >> mp->req & 1))
+		n->ob->m[n->ob->len - 1].flags = COH_FLAG_HAVE;
+	return st;
 }
 
 static cvmm_status_t mact_confirm_read(coh_node_t *n, uint64_t page,

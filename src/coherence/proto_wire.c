@@ -56,6 +56,17 @@ static bool type_has_arg(unsigned type)
 	       type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT;
 }
 
+/* Grants: none, ZERO or PAGE; FWD_WRITE: none or HAVE; others none. */
+static bool flags_valid(unsigned type, uint32_t flags)
+{
+	if (type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT)
+		return flags == 0 || flags == COH_FLAG_ZERO ||
+		       flags == COH_FLAG_PAGE;
+	if (type == COH_MSG_FWD_WRITE)
+		return flags == 0 || flags == COH_FLAG_HAVE;
+	return flags == 0;
+}
+
 size_t coh_wire_len(const coh_msg_t *m)
 {
 	return COH_WIRE_LEN + (m->flags & COH_FLAG_PAGE ? COH_PAGE_BYTES : 0);
@@ -90,10 +101,7 @@ cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 		bad = "source node out of range";
 	else if (type_has_arg(m.type) ? m.arg >= nnodes : m.arg != 0)
 		bad = "argument node out of range";
-	else if (m.flags & ~(uint32_t)(COH_FLAG_ZERO | COH_FLAG_PAGE) ||
-		 m.flags == (COH_FLAG_ZERO | COH_FLAG_PAGE) ||
-		 (m.flags && m.type != COH_MSG_READ_GRANT &&
-		  m.type != COH_MSG_WRITE_GRANT))
+	else if (!flags_valid(m.type, m.flags))
 		bad = "flags not valid for the type";
 	else if (m.page >= npages)
 		bad = "page out of range";

@@ -12,7 +12,9 @@
  *   8  u32 arg       requester (FWD_*) or owner (*_GRANT), < nnodes; 0 else
  *  12  u32 flags     on *_GRANT: COH_FLAG_ZERO (the page is all zeros:
  *                    skip the copy) or COH_FLAG_PAGE (COH_PAGE_BYTES of
- *                    page follow the message); 0 otherwise
+ *                    page follow the message); on FWD_WRITE:
+ *                    COH_FLAG_HAVE (the requester holds a current copy:
+ *                    grant without the bytes); 0 otherwise
  *  16  u64 page      guest page index, < npages
  *  24  (COH_FLAG_PAGE only) the page's bytes */
 #ifndef CVMM_COHERENCE_PROTO_WIRE_H
@@ -27,6 +29,7 @@
 #define COH_WIRE_LEN 24
 #define COH_FLAG_ZERO 0x1 /* grant: the owner's copy is all zeros */
 #define COH_FLAG_PAGE 0x2 /* grant: the owner's copy follows */
+#define COH_FLAG_HAVE 0x4 /* fwd_write: the requester's copy is current */
 #define COH_PAGE_BYTES 4096
 
 typedef enum coh_msg_type {

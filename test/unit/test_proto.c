@@ -158,6 +158,14 @@ static void test_wire_page(void **state)
 		   "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 0, 0, 7, b);
 	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES, "length 4120, not 24");
+	enc(COH_WIRE_VERSION, COH_MSG_FWD_WRITE, 0, 1, COH_FLAG_HAVE, 7, b);
+	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
+					 sizeof(why)), CVMM_OK);
+	assert_int_equal(out.flags, COH_FLAG_HAVE);
+	enc(COH_WIRE_VERSION, COH_MSG_FWD_READ, 0, 1, COH_FLAG_HAVE, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
+	enc(COH_WIRE_VERSION, COH_MSG_WRITE_GRANT, 0, 1, COH_FLAG_HAVE, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
 }
 
 /* ---- loopback cluster ------------------------------------------------------ */
@@ -492,6 +500,9 @@ static bool deliver_msg(int d, const uint8_t *buf, int src)
 		    CVMM_OK ||
 	    m.src != (uint32_t)src)
 		return false;
+	/* an upgrade keeps its copy: FWD_WRITE said HAVE, no bytes pushed */
+	T_CHECK(!(m.flags & COH_FLAG_PAGE) ||
+		coh_page_state(nodes[d].coh, m.page) != COH_UPGRADE_WAIT);
 	return coh_recv(nodes[d].coh, &m,
 			m.flags & COH_FLAG_PAGE ? wire + COH_WIRE_LEN : NULL) ==
 	       CVMM_OK;
