@@ -21,4 +21,5 @@ $(BUILD)/bench/downgrade: bench/downgrade.c
 
 bench: $(BUILD)/cvmm guests $(BUILD)/bench/raw_ucp_get $(BUILD)/bench/uffd_modes \
 	$(BUILD)/bench/downgrade
-	BENCH='$(BENCH)' python3 bench/run.py --build $(BUILD)
+	BENCH='$(BENCH)' python3 bench/run.py --build $(BUILD); st=$$?; \
+	python3 bench/report -o bench/out/report.html && exit $$st

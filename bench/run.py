@@ -45,8 +45,9 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            each run's self-check must print "NAME: PASS" and the cvmm
            output must equal the native one, else the benchmark fails
            -> NAME_native_s, NAME_cvmm_1node_s, NAME_ratio_1node for each
-           (also workloads_threads). Multi-node rows (NAME_cvmm_2node_s,
-           NAME_ratio_2node, 4node) come with "cvmm run -n K": see WL_NODES
+           (also workloads_threads), and the same under "cvmm run -n K"
+           for K = 2 and 4 (NAME_cvmm_Knode_s, NAME_ratio_Knode; see
+           WL_NODES). Then bench/report draws bench/out/report.html
 
 Medians go into bench/out/results.json, a flat JSON object of named numbers
 merged into the existing file (keys of other benchmarks are kept; a key
@@ -64,9 +65,12 @@ Environment:
   FIB_N   fib argument (default 46: about 2.5 s natively with 2 threads on
           the 2-core reference VM); "auto" calibrates to about 2 s natively
   FIB_P   threads for fib (default: cpus this process may run on)
-  WL_P    threads and vCPUs for the workloads (default: the same)
+  WL_P    threads and vCPUs for the workloads, on every node count
+          (default: the cpu count, at least the largest node count)
   WL_NODES  node counts to run the workloads on under cvmm, comma
-          separated (default 1; 2 and 4 need "cvmm run -n K")
+          separated (default 1,2,4; on the 2-core reference VM the 2- and
+          4-node runs take ~15 minutes per repetition: WL_NODES=1 skips
+          them)
 
 Exit status 1 when any run failed (the results obtained are still written).
 """
@@ -92,10 +96,9 @@ FIB_TARGET_S = 2.0
 GOLDEN = (1 + 5 ** 0.5) / 2
 WORKLOADS = ("fft", "lu", "radix", "ocean", "water", "barnes")
 WL_REPS = 3
-# Node counts the workloads run on under cvmm. The multi-node rows go here:
-# once "cvmm run -n K" exists, make this (1, 2, 4) (or set WL_NODES=1,2,4)
-# and NAME_cvmm_Knode_s / NAME_ratio_Knode appear for K = 2 and 4.
-WL_NODES = (1,)
+# Node counts the workloads run on under cvmm (WL_NODES overrides):
+# NAME_cvmm_Knode_s / NAME_ratio_Knode for each K.
+WL_NODES = (1, 2, 4)
 UFFD_REPS = 3
 UFFD_KEYS = ("uffd_sigbus_us", "uffd_thread_same_cpu_us",
              "uffd_thread_other_cpu_us", "minor_fault_baseline_us")
@@ -453,8 +456,10 @@ class Bench:
         """The workloads (all, or the one BENCH names), each natively and
         under cvmm on every node count of WL_NODES, alternating."""
         reps = int(os.environ.get("REPS") or WL_REPS)
-        p = int(os.environ.get("WL_P") or 0) or len(os.sched_getaffinity(0))
         nodes = wl_nodes()
+        # as many vCPUs as the largest node count needs, on every count
+        p = int(os.environ.get("WL_P") or 0) or max(
+            len(os.sched_getaffinity(0)), max(nodes))
         self.results["workloads_threads"] = p
         for name in names:
             try:
