@@ -309,16 +309,16 @@ static uint64_t gap_find(const gmem_t *gm, uint64_t len, uint64_t lo,
 
 /* ---- pointer translation ------------------------------------------------- */
 
-void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
+size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 {
 	uint64_t end = gaddr + len;
 	unsigned i;
 	uint64_t at = gaddr;
 
-	if (len == 0)
-		return gmem_agent(gaddr);
-	if (end < gaddr || gaddr < GMEM_LO || end > GMEM_HI)
-		return NULL;
+	if (end < gaddr || gaddr < GMEM_LO || gaddr >= GMEM_HI)
+		return 0;
+	if (end > GMEM_HI)
+		end = GMEM_HI;
 	pthread_rwlock_rdlock(&gm->lock);
 	for (i = vma_search(gm, gaddr); i < gm->nvmas && at < end; i++) {
 		const gmem_vma_t *v = &gm->vmas[i];
@@ -328,7 +328,14 @@ void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 		at = v->end;
 	}
 	pthread_rwlock_unlock(&gm->lock);
-	if (at < end)
+	return (at < end ? at : end) - gaddr;
+}
+
+void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
+{
+	if (len == 0)
+		return gmem_agent(gaddr);
+	if (gmem_mapped(gm, gaddr, len, prot) != len)
 		return NULL;
 	/* Outside the lock: bringing pages in may wait for other nodes. */
 	if (gm->coherent &&

@@ -112,6 +112,11 @@ static inline void *gmem_agent(uint64_t gaddr)
  * until coh_rt_release, which the syscall dispatcher calls). */
 void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
 
+/* How many bytes from gaddr (at most len) are mapped with at least prot,
+ * without bringing any page in: for a call that must not hold pages while
+ * it waits (sys_file.c's bounced reads). */
+size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
+
 /* Copies the NUL-terminated guest string at gaddr into buf (cap bytes).
  * Returns its length, -EFAULT or -ENAMETOOLONG. */
 long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap);

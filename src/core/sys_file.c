@@ -3,7 +3,14 @@
  * (never handing a guest address to a real system call), and makes one
  * request to iosrv. Handlers that may wait on another party (a pipe, the
  * terminal, poll) count that time as idle. SIGPIPE on -EPIPE is raised by
- * sys_dispatch for every I/O-server call. */
+ * sys_dispatch for every I/O-server call.
+ *
+ * On a VM over several nodes, a guest buffer the agent writes is held here
+ * (pinned) from gmem_ptr to the end of the call. A call that may wait for
+ * another party must not hold one meanwhile: the party may be a guest
+ * thread on another node that needs that very page before it can write to
+ * the pipe (a read buffer sharing a page with its flag). Such calls read
+ * into agent memory and copy into the guest once they return ("bounced"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -97,7 +104,30 @@ static long iov_in(uint64_t giov, size_t cnt, int prot, struct iovec *iov)
 	return (long)cnt;
 }
 
-/* ---- idle accounting around calls that may wait ---- */
+/* ---- calls that may wait ---- */
+
+/* Bounced reads: at most this much per call (a pipe, socket or terminal
+ * returns what it has, so a shorter read is a valid answer). */
+#define BOUNCE_MAX ((size_t)1 << 20)
+
+/* Reads into the guest must not pin its pages while they wait. */
+static bool must_bounce(int fd)
+{
+	return cvmm_gmem.coherent && iosrv_fd_may_block(ios, fd);
+}
+
+/* Copies n bytes from src to guest gaddr (pinned only now); -EFAULT if the
+ * guest unmapped the buffer meanwhile (the bytes are lost, as they would
+ * be on Linux). */
+static long copy_out(uint64_t gaddr, const void *src, size_t n)
+{
+	void *dst = gmem_ptr(&cvmm_gmem, gaddr, n, PROT_WRITE);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, n);
+	return 0;
+}
 
 static bool idle_begin(vthread_t *vt, int fd)
 {
@@ -115,14 +145,39 @@ static void idle_end(vthread_t *vt, bool idle)
 
 /* ---- data ---- */
 
+/* read(fd, buf, count) that may wait: into agent memory, then copied. */
+static long read_bounced(vthread_t *vt, int fd, uint64_t gbuf, size_t len)
+{
+	char *tmp;
+	long r, c;
+
+	if (len > BOUNCE_MAX)
+		len = BOUNCE_MAX;
+	if (len && !(len = gmem_mapped(&cvmm_gmem, gbuf, len, PROT_WRITE)))
+		return -EFAULT;
+	tmp = malloc(len ? len : 1);
+	if (!tmp)
+		return -ENOMEM;
+	vt_idle_begin(vt);
+	r = iosrv_read(ios, fd, tmp, len);
+	vt_idle_end(vt);
+	if (r > 0 && (c = copy_out(gbuf, tmp, (size_t)r)) < 0)
+		r = c;
+	free(tmp);
+	return r;
+}
+
 /* read(fd, buf, count) */
 long sys_read(vthread_t *vt, const uint64_t a[6])
 {
 	size_t len = rw_count(a[2]);
-	void *buf = buf_span(a[1], &len, PROT_WRITE);
+	void *buf;
 	bool idle;
 	long r;
 
+	if (must_bounce((int)a[0]))
+		return read_bounced(vt, (int)a[0], a[1], len);
+	buf = buf_span(a[1], &len, PROT_WRITE);
 	if (!buf)
 		return -EFAULT;
 	idle = idle_begin(vt, (int)a[0]);
@@ -175,6 +230,74 @@ long sys_pwrite64(vthread_t *vt, const uint64_t a[6])
 	return iosrv_pwrite(ios, (int)a[0], buf, len, (int64_t)a[3]);
 }
 
+/* Cuts the guest iovec array iov[0..cnt) (guest addresses) to what a
+ * bounced read takes: at most BOUNCE_MAX in all, ending at the first
+ * segment not wholly mapped writable. Returns the segments kept (their
+ * total in *total) or -errno. */
+static long iov_bounce_plan(struct iovec *iov, size_t cnt, size_t *total)
+{
+	size_t asked, want, got, i;
+
+	*total = 0;
+	for (i = 0; i < cnt; i++) {
+		want = asked = iov[i].iov_len;
+		if (want > (size_t)SSIZE_MAX)
+			return -EINVAL;
+		if (want > BOUNCE_MAX - *total)
+			want = BOUNCE_MAX - *total;
+		got = want ? gmem_mapped(&cvmm_gmem,
+					 (uint64_t)(uintptr_t)iov[i].iov_base,
+					 want, PROT_WRITE)
+			   : 0;
+		if (want && !got)
+			return i ? (long)i : -EFAULT;
+		iov[i].iov_len = got;
+		*total += got;
+		if (got < asked)
+			return (long)i + 1;
+	}
+	return (long)cnt;
+}
+
+/* readv from a file that may wait: one read into agent memory (pipes,
+ * sockets and terminals are streams: the bytes fill the segments in
+ * order), then scattered into the guest. */
+static long readv_bounced(vthread_t *vt, int fd, uint64_t giov, size_t cnt)
+{
+	const struct iovec *g;
+	struct iovec *iov;
+	size_t total, off = 0, k;
+	char *tmp = NULL;
+	long n, r;
+
+	g = gmem_ptr(&cvmm_gmem, giov, cnt * sizeof(*g), PROT_READ);
+	if (!g)
+		return -EFAULT;
+	iov = malloc((cnt ? cnt : 1) * sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	memcpy(iov, g, cnt * sizeof(*g)); /* read the guest's array once */
+	n = r = iov_bounce_plan(iov, cnt, &total);
+	if (n >= 0 && !(tmp = malloc(total ? total : 1)))
+		r = -ENOMEM;
+	if (r >= 0) {
+		vt_idle_begin(vt);
+		r = iosrv_read(ios, fd, tmp, total);
+		vt_idle_end(vt);
+	}
+	for (long i = 0; r > 0 && i < n && off < (size_t)r; i++) {
+		k = iov[i].iov_len < (size_t)r - off ? iov[i].iov_len
+						     : (size_t)r - off;
+		if (copy_out((uint64_t)(uintptr_t)iov[i].iov_base, tmp + off,
+			     k) < 0)
+			r = -EFAULT;
+		off += k;
+	}
+	free(tmp);
+	free(iov);
+	return r;
+}
+
 /* readv, writev, preadv, pwritev: a[0] fd, a[1] iov, a[2] iovcnt; off is
  * IOSRV_POS_CUR for the file position. */
 static long rw_vec(vthread_t *vt, const uint64_t a[6], int64_t off, bool wr)
@@ -186,6 +309,8 @@ static long rw_vec(vthread_t *vt, const uint64_t a[6], int64_t off, bool wr)
 
 	if (a[2] > IOV_MAX)
 		return -EINVAL;
+	if (!wr && off == IOSRV_POS_CUR && must_bounce(fd))
+		return readv_bounced(vt, fd, a[1], a[2]);
 	iov = calloc(a[2] ? a[2] : 1, sizeof(*iov));
 	if (!iov)
 		return -ENOMEM;
@@ -667,27 +792,39 @@ long sys_fchdir(vthread_t *vt, const uint64_t a[6])
 
 /* ---- poll ---- */
 
-/* Polls the guest's pollfd array (updated in place through the agent view);
- * ts NULL waits forever. Signal masks are virtual and not applied. */
+/* Polls a copy of the guest's pollfd array and writes the revents back
+ * when it returns (nothing of the guest's is held while it waits); ts NULL
+ * waits forever. Signal masks are virtual and not applied. */
 static long poll_do(vthread_t *vt, uint64_t gfds, uint64_t nfds,
 		    struct timespec *ts)
 {
-	struct pollfd *fds;
+	struct pollfd *fds, *g;
 	bool idle;
 	long r;
 
 	if (nfds > IOSRV_FD_MAX)
 		return -EINVAL;
-	fds = gmem_ptr(&cvmm_gmem, gfds, nfds * sizeof(*fds),
-		       PROT_READ | PROT_WRITE);
-	if (!fds)
+	/* writable, but only read now: a read brings pages in unpinned */
+	if (gmem_mapped(&cvmm_gmem, gfds, nfds * sizeof(*fds),
+			PROT_READ | PROT_WRITE) != nfds * sizeof(*fds) ||
+	    !(g = gmem_ptr(&cvmm_gmem, gfds, nfds * sizeof(*fds), PROT_READ)))
 		return -EFAULT;
+	fds = malloc((nfds ? nfds : 1) * sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	memcpy(fds, g, nfds * sizeof(*fds));
 	idle = !ts || ts->tv_sec != 0 || ts->tv_nsec != 0;
 	if (idle)
 		vt_idle_begin(vt);
 	r = iosrv_poll(ios, fds, nfds, ts);
 	if (idle)
 		vt_idle_end(vt);
+	g = gmem_ptr(&cvmm_gmem, gfds, nfds * sizeof(*fds), PROT_WRITE);
+	if (!g)
+		r = -EFAULT;
+	for (uint64_t i = 0; g && i < nfds; i++)
+		g[i].revents = fds[i].revents;
+	free(fds);
 	return r;
 }
 
@@ -705,18 +842,23 @@ long sys_poll(vthread_t *vt, const uint64_t a[6])
  * virtual) */
 long sys_ppoll(vthread_t *vt, const uint64_t a[6])
 {
-	struct timespec *ts = NULL;
+	struct timespec t, *g;
+	long r;
 
 	if (a[3] && a[4] != sizeof(uint64_t))
 		return -EINVAL;
-	if (a[2]) {
-		ts = gmem_ptr(&cvmm_gmem, a[2], sizeof(*ts),
-			      PROT_READ | PROT_WRITE);
-		if (!ts)
-			return -EFAULT;
-		if (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-		    ts->tv_nsec >= 1000000000L)
-			return -EINVAL;
-	}
-	return poll_do(vt, a[0], a[1], ts);
+	if (!a[2])
+		return poll_do(vt, a[0], a[1], NULL);
+	if (gmem_mapped(&cvmm_gmem, a[2], sizeof(t), PROT_READ | PROT_WRITE) !=
+		    sizeof(t) ||
+	    !(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_READ)))
+		return -EFAULT;
+	t = *g;
+	if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1000000000L)
+		return -EINVAL;
+	r = poll_do(vt, a[0], a[1], &t);
+	if (!(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_WRITE)))
+		return -EFAULT;
+	*g = t; /* the time left */
+	return r;
 }

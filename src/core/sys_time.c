@@ -77,13 +77,10 @@ static long do_sleep(vthread_t *vt, clockid_t clk, int flags, uint64_t req,
 {
 	const struct timespec *t = gmem_ptr(&cvmm_gmem, req, sizeof(*t),
 					    PROT_READ);
-	struct timespec ts, left = { 0 }, *remp = NULL;
+	struct timespec ts, left = { 0 }, *remp;
 	int err;
 
 	if (!t)
-		return -EFAULT;
-	if (rem && !(remp = gmem_ptr(&cvmm_gmem, rem, sizeof(*remp),
-				     PROT_WRITE)))
 		return -EFAULT;
 	ts = *t;
 	if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000L)
@@ -93,8 +90,14 @@ static long do_sleep(vthread_t *vt, clockid_t clk, int flags, uint64_t req,
 		err = clock_nanosleep(clk, flags, &ts, &left);
 	while (err == EINTR && (flags & TIMER_ABSTIME));
 	vt_idle_end(vt);
-	if (err == EINTR && remp)
+	/* rem is written after the sleep: a page held (pinned) while
+	 * sleeping would stall every node that needs it */
+	if (err == EINTR && rem) {
+		if (!(remp = gmem_ptr(&cvmm_gmem, rem, sizeof(*remp),
+				      PROT_WRITE)))
+			return -EFAULT;
 		*remp = left;
+	}
 	return -err;
 }
 

@@ -490,6 +490,7 @@ tcase getpid --expect '^ok$' -- getpid
 case_cpus
 tcase rwlock --expect '^ok$' -- rwlock 5000
 tcase pipe --expect '^ok$' -- pipe
+tcase pipeshare --expect '^pipeshare ok read readv poll$' -- pipeshare
 tcase clock --expect '^ok$' -- clock
 tcase atomics --expect '^ok$' -- atomics 50000
 tcase abort --status 134 --expect '^aborting$' -- abort
