@@ -10,12 +10,12 @@ $(BUILD)/bench/raw_ucp_get: bench/raw_ucp_get.c
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(shell pkg-config --cflags --libs ucx)
 
 # userfaultfd MINOR fault service, SIGBUS vs handler thread: no cvmm code.
-$(BUILD)/bench/uffd_modes: bench/uffd_modes.c
+$(BUILD)/bench/uffd_modes: bench/uffd_modes.c bench/native.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -pthread -o $@ $<
 
 # The TLB flush inside a remote fault (downgrade, invalidate): no cvmm code.
-$(BUILD)/bench/downgrade: bench/downgrade.c
+$(BUILD)/bench/downgrade: bench/downgrade.c bench/native.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $<
 

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "native.h"
+
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif
@@ -49,30 +51,6 @@ static char *view;
 static int uffd;
 static double *samples[NKEYS];
 static size_t nsamples[NKEYS];
-
-static void die(const char *what)
-{
-	fprintf(stderr, "downgrade: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) != 0)
-		die("sched_setaffinity");
-}
 
 static void setup(void)
 {
@@ -159,7 +137,7 @@ static pid_t spin_on(int cpu)
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
-		pin(cpu);
+		pin_self(cpu);
 		for (;;)
 			__asm__ volatile("" ::: "memory");
 	}
@@ -167,22 +145,9 @@ static pid_t spin_on(int cpu)
 	return pid;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *s, size_t n, double p)
-{
-	return s[(size_t)(p * (double)(n - 1) + 0.5)];
-}
-
 int main(int argc, char **argv)
 {
-	int rounds, cpu_a = -1, cpu_b = -1;
-	cpu_set_t allowed;
+	int rounds, cpu_a, cpu_b;
 
 	npages = argc > 1 ? strtoul(argv[1], NULL, 0) : 2048;
 	rounds = argc > 2 ? atoi(argv[2]) : 3;
@@ -190,18 +155,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: downgrade [PAGES [ROUNDS]]\n");
 		return 2;
 	}
+	bench_name = "downgrade";
 	ps = sysconf(_SC_PAGESIZE);
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
-		die("sched_getaffinity");
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, &allowed))
-			continue;
-		if (cpu_a < 0)
-			cpu_a = c;
-		else if (cpu_b < 0)
-			cpu_b = c;
-	}
-	pin(cpu_a);
+	first_two_cpus(&cpu_a, &cpu_b);
+	pin_self(cpu_a);
 	setup();
 	for (int k = 0; k < NKEYS; k++)
 		if (!(samples[k] = malloc(sizeof(double) * npages * rounds)))

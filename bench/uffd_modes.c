@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "native.h"
+
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif
@@ -83,7 +85,7 @@ static const char *const mode_name[NMODES] = {
 static long ps;
 static size_t npages;
 static int memfd;
-static int cpu_a = -1, cpu_b = -1;
+static int cpu_a, cpu_b;
 
 static double *samples[NMODES];
 static size_t nsamples[NMODES];
@@ -91,19 +93,6 @@ static unsigned long faults_seen[NMODES];
 
 static volatile int sig_uffd = -1;
 static volatile unsigned long sig_count;
-
-static void die(const char *what)
-{
-	fprintf(stderr, "uffd_modes: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int uffd_continue(int fd, uintptr_t addr)
 {
@@ -287,27 +276,6 @@ static void run_baseline(void)
 	munmap(view, npages * ps);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double pct(const double *s, size_t n, double p)
-{
-	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-	return s[i];
-}
-
-static void pin_self(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof set, &set) != 0)
-		die("sched_setaffinity");
-}
-
 int main(int argc, char **argv)
 {
 	npages = argc > 1 ? strtoul(argv[1], NULL, 0) : 4096;
@@ -319,17 +287,8 @@ int main(int argc, char **argv)
 	}
 	ps = sysconf(_SC_PAGESIZE);
 
-	cpu_set_t allowed;
-	if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-		die("sched_getaffinity");
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, &allowed))
-			continue;
-		if (cpu_a < 0)
-			cpu_a = c;
-		else if (cpu_b < 0)
-			cpu_b = c;
-	}
+	bench_name = "uffd_modes";
+	first_two_cpus(&cpu_a, &cpu_b);
 	pin_self(cpu_a);
 
 	memfd = memfd_create("uffd_modes", MFD_CLOEXEC);

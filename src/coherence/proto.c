@@ -392,7 +392,6 @@ static cvmm_status_t mact_inv_done(coh_node_t *n, uint64_t page,
 				   const coh_msg_t *m)
 {
 	coh_mpage_t *mp = coh_mpage(n, page);
-
 	cvmm_status_t st;
 
 	if (mp->owner == mp->req)
