@@ -12,7 +12,8 @@ SAN      ?=
 CI       ?=
 DEB_DEPS := gcc make libc6-dev libhwloc-dev libnuma-dev libcmocka-dev \
             pkg-config clang libucx-dev libibverbs-dev librdmacm-dev \
-            libpmix-dev ucx-utils openmpi-bin iproute2 python3 spin
+            libpmix-dev ucx-utils openmpi-bin iproute2 python3 spin \
+            libjansson-dev clang-format
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2
@@ -38,11 +39,12 @@ ENTRY_CFLAGS := -fno-stack-protector -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=0 \
                 -fno-sanitize=all
 ENTRY_SRCS   := src/core/entry.c
 
-SRCS     := $(sort $(wildcard src/common/*.c src/rdma/*.c src/coherence/*.c \
-                              src/iosrv/*.c src/core/*.c))
+SRC_DIRS := src/common src/rdma src/coherence src/iosrv src/core src/core/sys \
+            src/node src/cli
+SRCS     := $(sort $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 ASRCS    := $(wildcard src/core/*.S)
 OBJS     := $(SRCS:%.c=$(BUILD)/%.o) $(ASRCS:%.S=$(BUILD)/%.o)
-LIBOBJS  := $(filter-out $(BUILD)/src/core/main.o,$(OBJS))
+LIBOBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 

@@ -8,7 +8,7 @@
 #include "coherence/coh.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "core/node.h"
+#include "node/node.h"
 #include "core/stats_coh.h"
 #include "core/vcpu.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/sys.h"
+#include "core/sys/sys.h"
 
 typedef struct vm vm_t;
 

@@ -17,9 +17,9 @@
 #include "core/futex.h"
 #include "core/gmem.h"
 #include "core/loader.h"
-#include "core/node.h"
+#include "node/node.h"
 #include "core/stats.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 
 vm_t cvmm_vm;
 

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "core/dfutex.h"
+#include "coherence/dfutex.h"
 
 #define NN 3
 /* Page 0x30 is 48 = 0 mod 3: the page BASE + k * 4096 has home k % 3. */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "core/info.h"
+#include "cli/info.h"
 
 #define OUT_MAX (256 << 10)
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/report.h"
+#include "cli/report.h"
 
 #define SAMPLE "test/report/sample_multinode.json"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "core/sys.h"
+#include "core/sys/sys.h"
 
 static void test_entries_complete(void **state)
 {

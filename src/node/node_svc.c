@@ -32,10 +32,10 @@
 
 #include "coherence/coh.h"
 #include "common/log.h"
-#include "core/node.h"
+#include "node/node.h"
 #include "core/stats.h"
 #include "core/stats_coh.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 
 #define SVC_VERSION 1
 #define SVC_SLOTS 4096

@@ -1,7 +1,7 @@
 /* cvmm info: options, host topology (hwloc) with the vCPU placement cvmm
  * would use, kernel features for this user, the verdict, and the JSON
  * writer. The network half (RDMA devices, UCX) is info_rdma.c. */
-#include "core/info.h"
+#include "cli/info.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,8 +14,8 @@
  * (that wake counted it); a WAKEUP still in flight then finds no live
  * request on the waiter's node and is dropped, so nothing relies on message
  * order across senders. Message format and script: dfutex.c. */
-#ifndef CVMM_CORE_DFUTEX_H
-#define CVMM_CORE_DFUTEX_H
+#ifndef CVMM_COHERENCE_DFUTEX_H
+#define CVMM_COHERENCE_DFUTEX_H
 
 #include <stdbool.h>
 #include <stddef.h>

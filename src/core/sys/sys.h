@@ -2,8 +2,8 @@
  * by x86-64 syscall number. Handlers live in core/sys_<family>.c, take the
  * calling guest thread and the six raw arguments, validate flags first and
  * return what the guest's syscall returns (a value or -errno). */
-#ifndef CVMM_CORE_SYS_H
-#define CVMM_CORE_SYS_H
+#ifndef CVMM_CORE_SYS_SYS_H
+#define CVMM_CORE_SYS_SYS_H
 
 #include <stdint.h>
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/report_int.h"
+#include "cli/report_int.h"
 
 static const char *const t_color[T_NR] = { "#4e79a7", "#e15759", "#f28e2b",
 					   "#bab0ac" };

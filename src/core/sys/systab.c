@@ -8,9 +8,9 @@
 
 #include "coherence/coh.h"
 #include "common/log.h"
-#include "core/node.h"
+#include "node/node.h"
 #include "core/stats.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 #include "core/vcpu.h"
 
 #define FULL(n, w)       [SYS_##n] = { #n, sys_##n, SYS_FULL, w, 0, NULL }

@@ -2,7 +2,7 @@
  * them, and the transports UCX finds on this host (every UCT component,
  * memory domain and transport resource, which is what UCP chooses from when
  * UCX_TLS is unset). */
-#include "core/info.h"
+#include "cli/info.h"
 
 #include <endian.h>
 #include <errno.h>

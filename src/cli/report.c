@@ -2,7 +2,7 @@
  * with inline SVG charts (per-vCPU time breakdown, fault latency histogram,
  * faults over address space and time, hot pages by guest symbol). Fields of
  * the coherence protocol are optional: a single-node file has none. */
-#include "core/report.h"
+#include "cli/report.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/report_int.h"
+#include "cli/report_int.h"
 
 const char *const t_label[T_NR] = { "guest", "coherence", "syscall",
 					   "idle" };

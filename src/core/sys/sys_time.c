@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "core/gmem.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 #include "core/vcpu.h"
 
 static bool clock_ok(clockid_t clk)

@@ -1,8 +1,8 @@
 /* "cvmm report FILE.json [-o report.html]": reads a --stats JSON file and
  * prints a terminal summary; with -o also writes a self-contained HTML page
  * (inline SVG charts, no scripts, no network). See docs/performance.md. */
-#ifndef CVMM_CORE_REPORT_H
-#define CVMM_CORE_REPORT_H
+#ifndef CVMM_CLI_REPORT_H
+#define CVMM_CLI_REPORT_H
 
 /* argv[0] is "report". Returns the process exit status: 0 on success, 1 on
  * a usage error, an unreadable or malformed file (one line on stderr such

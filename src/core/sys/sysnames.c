@@ -1,7 +1,7 @@
 /* Names of the x86-64 syscalls, by number (generated from the kernel's
  * asm/unistd_64.h of Linux 6.1, plus 451-467 from later kernels; unknown
  * numbers stay NULL). */
-#include "core/sys.h"
+#include "core/sys/sys.h"
 
 const char *const sys_names[SYS_NR_MAX] = {
 	[0] = "read",

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "core/node.h"
+#include "node/node.h"
 
 #define LAUNCH_GRACE_MS 6000 /* others' time to notice and exit */
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "core/node.h"
+#include "node/node.h"
 
 #define ST_BASE     (GMEM_LO + (256UL << 20))
 #define ST_PAGES    64

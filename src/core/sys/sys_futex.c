@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "core/dfutex.h"
+#include "coherence/dfutex.h"
 #include "core/futex.h"
 #include "core/gmem.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 
 #define FUTEX_BUCKETS 256
 

@@ -1,7 +1,7 @@
 /* cvmm report, internal: the loaded stats file and the helpers the
  * terminal summary (report.c) and the HTML page (report_html.c) share. */
-#ifndef CVMM_CORE_REPORT_INT_H
-#define CVMM_CORE_REPORT_INT_H
+#ifndef CVMM_CLI_REPORT_INT_H
+#define CVMM_CLI_REPORT_INT_H
 
 #include <stdbool.h>
 #include <stdio.h>

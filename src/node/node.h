@@ -3,8 +3,8 @@
  * access, and carries the shutdown rule (DESIGN.md decision 9): the VM's end
  * on node 0 ends every agent; a lost node ends the VM everywhere with
  * "cvmm: node K lost (reason)" within seconds. */
-#ifndef CVMM_CORE_NODE_H
-#define CVMM_CORE_NODE_H
+#ifndef CVMM_NODE_NODE_H
+#define CVMM_NODE_NODE_H
 
 #include <stdbool.h>
 

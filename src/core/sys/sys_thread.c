@@ -14,9 +14,9 @@
 #include "coherence/coh.h"
 #include "common/log.h"
 #include "core/gmem.h"
-#include "core/node.h"
+#include "node/node.h"
 #include "core/stats_coh.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 #include "core/vcpu.h"
 
 /* The flag set glibc's pthread_create uses; CLONE_DETACHED is ignored by

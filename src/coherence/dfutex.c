@@ -43,7 +43,7 @@
  *   returns 0                 WAKEUP -> W: unknown id, ignored
  *                             WAKE_ACK(1) ------------------->
  */
-#include "core/dfutex.h"
+#include "coherence/dfutex.h"
 
 #include <endian.h>
 #include <errno.h>

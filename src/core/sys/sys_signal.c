@@ -11,7 +11,7 @@
 
 #include "common/log.h"
 #include "core/gmem.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 #include "core/vcpu.h"
 
 #define NSIG_GUEST 64

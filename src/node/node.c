@@ -1,5 +1,5 @@
 /* The node agent's life: join, connect, register, serve, shut down. */
-#include "core/node.h"
+#include "node/node.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +12,7 @@
 
 #include "coherence/coh.h"
 #include "common/log.h"
-#include "core/dfutex.h"
+#include "coherence/dfutex.h"
 
 node_opts_t node_opts;
 

@@ -22,7 +22,7 @@
 #include <sys/uio.h>
 
 #include "core/gmem.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 #include "core/vcpu.h"
 #include "iosrv/iosrv.h"
 

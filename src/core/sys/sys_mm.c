@@ -4,7 +4,7 @@
 
 #include "common/log.h"
 #include "core/gmem.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 #include "iosrv/iosrv.h"
 
 /* brk(addr) */

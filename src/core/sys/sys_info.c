@@ -9,7 +9,7 @@
 #include <sys/utsname.h>
 
 #include "core/gmem.h"
-#include "core/sys.h"
+#include "core/sys/sys.h"
 #include "core/vcpu.h"
 
 #define NLIMITS RLIM_NLIMITS

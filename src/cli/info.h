@@ -4,8 +4,8 @@
  * kernel mechanisms `cvmm run` will use here. Text for people, JSON for
  * scripts. The probes only look: nothing is left changed in this process
  * (the Syscall User Dispatch probe runs in a forked child). */
-#ifndef CVMM_CORE_INFO_H
-#define CVMM_CORE_INFO_H
+#ifndef CVMM_CLI_INFO_H
+#define CVMM_CLI_INFO_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
  * features are missing (they are reported), 2 on a bad option. */
 int info_main(int argc, char **argv);
 
-/* ---- shared by src/core/info*.c only ---------------------------------- */
+/* ---- shared by src/cli/info*.c only ---------------------------------- */
 
 /* A small JSON writer: members are indented one per line; objects opened
  * with info_json_open_flat print on one line (array elements). A NULL key
