@@ -21,7 +21,7 @@ ifneq ($(CI),)
 WARN     += -Werror
 endif
 CFLAGS   ?= -O2 -g
-PKGS     := hwloc ucx pmix libibverbs
+PKGS     := hwloc ucx pmix libibverbs jansson
 CFLAGS   += -std=gnu11 $(WARN) -fPIE -Isrc -D_GNU_SOURCE \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pie -pthread

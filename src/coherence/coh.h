@@ -1,11 +1,11 @@
 /* The coherence runtime: the Ivy protocol (proto.h) wired to userfaultfd on
- * the guest view and to the transport (DESIGN.md decisions 4 and 5). Only
+ * the guest view and to the transport (docs/design.md decisions 4 and 5). Only
  * active when the VM spans several nodes.
  *
  * Faults: the guest view is registered MISSING | MINOR | WP with
  * UFFD_FEATURE_SIGBUS, so a guest access to a page that is not valid here
  * raises SIGBUS on the faulting vCPU thread, which serves its own fault
- * (coh_rt_fault): DESIGN.md measured 18 us for that against 15 us for a
+ * (coh_rt_fault): docs/design.md measured 18 us for that against 15 us for a
  * handler thread on the same cpu and 110-160 us on the other cpu, and the
  * SIGBUS mode needs no thread per vCPU. Mapping a valid page is
  * UFFDIO_CONTINUE (read-only replicas with CONTINUE_MODE_WP); invalidation

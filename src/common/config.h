@@ -1,4 +1,4 @@
-/* Config tables (STYLE.md): each module declares {name, default, doc, offset,
+/* Config tables (docs/design.md): each module declares {name, default, doc, offset,
  * type}. One table serves command-line flags (--name, --name=value,
  * --name value, and an optional one-letter short flag), config files
  * ("module.name = value" lines, '#' comments) and environment variables

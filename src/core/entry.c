@@ -3,7 +3,7 @@
  *
  * This file runs with the guest's FS base loaded, so it is built without the
  * stack protector (it reads %fs:0x28) and calls no glibc function until
- * fs_set(agent_fs). Order in the handler (DESIGN.md, measured):
+ * fs_set(agent_fs). Order in the handler (docs/design.md, measured):
  *   selector = ALLOW; FS = agent's; handle; FS = guest's; selector = BLOCK;
  *   return to the SA_RESTORER stub, whose rt_sigreturn is allowed.
  * The vthread is found from the stack pointer: it sits at the base of the

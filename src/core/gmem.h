@@ -1,4 +1,4 @@
-/* Guest memory (DESIGN.md decision 3): one sparse memfd, the "guest physical",
+/* Guest memory (docs/design.md decision 3): one sparse memfd, the "guest physical",
  * mapped twice at fixed addresses:
  *   guest view  [GMEM_LO, GMEM_HI)                 where guest code runs,
  *                                                  protections = the guest's

@@ -1,4 +1,4 @@
-/* Guest threads and vCPUs (DESIGN.md decision 7). Each guest thread is one
+/* Guest threads and vCPUs (docs/design.md decision 7). Each guest thread is one
  * host thread ("vthread") assigned to a vCPU; a vCPU is a host PU the thread
  * is pinned to (hwloc) and a set of counters. The guest sees exactly
  * vm.nvcpus CPUs.

@@ -1,4 +1,4 @@
-/* The I/O server (DESIGN.md decision 8): the guest's file descriptor table,
+/* The I/O server (docs/design.md decision 8): the guest's file descriptor table,
  * its current directory and all file and console I/O, confined to the guest
  * root directory.
  *

@@ -1,6 +1,6 @@
 /* The node agent: joins the job (bootstrap), connects the transport to every
  * other agent, registers the agent view of guest memory for one-sided
- * access, and carries the shutdown rule (DESIGN.md decision 9): the VM's end
+ * access, and carries the shutdown rule (docs/design.md decision 9): the VM's end
  * on node 0 ends every agent; a lost node ends the VM everywhere with
  * "cvmm: node K lost (reason)" within seconds. */
 #ifndef CVMM_NODE_NODE_H

@@ -1,7 +1,7 @@
 /* The transport: one API for one-sided get/put, atomics and active messages
  * between the N node agents, implemented on UCX UCP, so the same calls run
  * as RDMA READ/WRITE on InfiniBand, RoCE and SoftRoCE and over TCP and shared
- * memory where no RDMA device exists (DESIGN.md decision 6).
+ * memory where no RDMA device exists (docs/design.md decision 6).
  *
  * Threading: every call may be made from any thread (vCPU threads and the
  * progress thread) at the same time. Blocking calls wait for their own

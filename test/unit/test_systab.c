@@ -1,5 +1,5 @@
 /* The syscall table is data: every entry is complete, and every call that
- * unmodified static glibc pthreads programs make (DESIGN.md) is handled. */
+ * unmodified static glibc pthreads programs make (docs/design.md) is handled. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

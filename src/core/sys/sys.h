@@ -1,4 +1,4 @@
-/* The syscall layer (STYLE.md "the syscall table is data"): one array indexed
+/* The syscall layer (docs/design.md "the syscall table is data"): one array indexed
  * by x86-64 syscall number. Handlers live in core/sys_<family>.c, take the
  * calling guest thread and the six raw arguments, validate flags first and
  * return what the guest's syscall returns (a value or -errno). */

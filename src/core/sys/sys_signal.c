@@ -1,4 +1,4 @@
-/* Signals are virtual (DESIGN.md): dispositions are process-wide and the
+/* Signals are virtual (docs/design.md): dispositions are process-wide and the
  * agent's own SIGSYS and fault handlers must stay installed, so the guest's
  * rt_sigaction and rt_sigprocmask only update the VM's records. A signal
  * the guest sends itself takes its default action. Guest handlers are not

@@ -1,6 +1,6 @@
 /* Time: read from the host clocks into guest memory through the agent view.
  * Sleeps count as idle time. (No vDSO is given to the guest, so every
- * clock_gettime traps; see DESIGN.md.) */
+ * clock_gettime traps; see docs/design.md.) */
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
