@@ -225,7 +225,7 @@ static unsigned rep_cover(const rep_t *r, uint64_t addr, uint64_t end,
  * that is not page aligned gets its own symbol only. */
 static bool rep_sym_page(const rep_t *r, uint64_t addr, char *buf, size_t len)
 {
-	uint64_t end = (addr & (REP_PAGE - 1)) ? addr + 1 : addr + REP_PAGE;
+	uint64_t end = (addr & (CVMM_PAGE_SIZE - 1)) ? addr + 1 : addr + CVMM_PAGE_SIZE;
 	rep_cover_t cv[32];
 	unsigned n = rep_cover(r, addr, end, cv, 32), best = 0;
 

@@ -7,9 +7,9 @@
 #include <stdio.h>
 
 #include "common/json.h"
+#include "common/page.h"
 #include "core/loader.h"
 
-#define REP_PAGE      4096UL
 #define REP_MAX_TRACE 20000 /* scatter points drawn at most */
 #define REP_MAX_HOT   25    /* hot pages listed at most */
 #define REP_NAME      160

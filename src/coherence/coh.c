@@ -29,6 +29,7 @@
 
 #include "coherence/proto.h"
 #include "coherence/proto_wire.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -38,8 +39,6 @@
 #define UFFDIO_CONTINUE_MODE_WP (1ULL << 1) /* Linux 6.6, not in older headers */
 #endif
 
-#define PAGE_SHIFT 12
-#define PAGE_SIZE  (1UL << PAGE_SHIFT)
 #define WQ_BUCKETS 256
 #define WAIT_SLICE_NS 100000000L /* re-check a waited page every 100 ms */
 #define WAIT_WARN_NS  10000000000UL
@@ -72,17 +71,9 @@ static void stat_add(uint64_t *p, uint64_t v)
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000UL + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t page_addr(uint64_t page)
 {
-	return page << PAGE_SHIFT;
+	return page << CVMM_PAGE_SHIFT;
 }
 
 static void *agent_ptr(uint64_t page)
@@ -102,11 +93,11 @@ static unsigned wq_index(uint64_t page)
  * threads run this on their 256 KiB signal stacks. */
 static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 {
-	uint8_t buf[COH_WIRE_LEN + COH_PAGE_BYTES];
+	uint8_t buf[COH_WIRE_LEN + CVMM_PAGE_SIZE];
 
 	coh_wire_encode(m, buf);
 	if (m->flags & COH_FLAG_PAGE)
-		memcpy(buf + COH_WIRE_LEN, agent_ptr(m->page), COH_PAGE_BYTES);
+		memcpy(buf + COH_WIRE_LEN, agent_ptr(m->page), CVMM_PAGE_SIZE);
 	if (dst < 64)
 		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
 	if (m->type == COH_MSG_INVALIDATE)
@@ -119,9 +110,9 @@ static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 static cvmm_status_t rt_put_page(void *ctx, uint64_t page, uint32_t from,
 				 const void *data)
 {
-	memcpy(agent_ptr(page), data, COH_PAGE_BYTES);
+	memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
 	stat_add(&coh_rt_stats.fetches, 1);
-	stat_add(&coh_rt_stats.bytes_moved, PAGE_SIZE);
+	stat_add(&coh_rt_stats.bytes_moved, CVMM_PAGE_SIZE);
 	coh_trace_copy(page, (int)from);
 	return CVMM_OK;
 }
@@ -129,7 +120,7 @@ static cvmm_status_t rt_put_page(void *ctx, uint64_t page, uint32_t from,
 static cvmm_status_t rt_invalidate(void *ctx, uint64_t page)
 {
 	/* raw syscall: UCX's memory hooks would see (and scan) every madvise */
-	if (syscall(SYS_madvise, (void *)(uintptr_t)page_addr(page), PAGE_SIZE,
+	if (syscall(SYS_madvise, (void *)(uintptr_t)page_addr(page), CVMM_PAGE_SIZE,
 		    MADV_DONTNEED) != 0)
 		log_warn("invalidating guest page 0x%lx: %m", page_addr(page));
 	return CVMM_OK;
@@ -138,7 +129,7 @@ static cvmm_status_t rt_invalidate(void *ctx, uint64_t page)
 static int uffd_continue(uint64_t addr, bool wp)
 {
 	struct uffdio_continue c = {
-		.range = { .start = addr, .len = PAGE_SIZE },
+		.range = { .start = addr, .len = CVMM_PAGE_SIZE },
 		.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
 	};
 
@@ -148,7 +139,7 @@ static int uffd_continue(uint64_t addr, bool wp)
 static int uffd_protect(uint64_t addr, bool wp)
 {
 	struct uffdio_writeprotect w = {
-		.range = { .start = addr, .len = PAGE_SIZE },
+		.range = { .start = addr, .len = CVMM_PAGE_SIZE },
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
@@ -167,7 +158,7 @@ static cvmm_status_t rt_install(void *ctx, uint64_t page, coh_state_t st)
 
 	if (r == -EFAULT || r == -ENOENT) {
 		if (fallocate(rt.cfg.memfd, FALLOC_FL_KEEP_SIZE, (off_t)a,
-			      (off_t)PAGE_SIZE) == 0)
+			      (off_t)CVMM_PAGE_SIZE) == 0)
 			r = uffd_continue(a, wp);
 	}
 	if (r == -EEXIST)
@@ -197,7 +188,7 @@ static bool rt_is_zero(void *ctx, uint64_t page)
 static cvmm_status_t rt_zero_local(uint64_t page)
 {
 	if (fallocate(rt.cfg.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)page_addr(page), (off_t)PAGE_SIZE) != 0) {
+		      (off_t)page_addr(page), (off_t)CVMM_PAGE_SIZE) != 0) {
 		log_error("zeroing guest page 0x%lx: %m", page_addr(page));
 		return CVMM_ERR_IO;
 	}
@@ -229,7 +220,7 @@ static const coh_ops_t rt_ops = {
 static void rt_on_msg(xp_t *x, int src, const void *data, size_t len,
 		      void *arg)
 {
-	uint64_t npages = rt.cfg.hi >> PAGE_SHIFT;
+	uint64_t npages = rt.cfg.hi >> CVMM_PAGE_SHIFT;
 	char why[128], line[192];
 	coh_msg_t m;
 	cvmm_status_t st;
@@ -295,7 +286,7 @@ static void wq_sleep(unsigned i, uint32_t seq)
 static cvmm_status_t rt_page(uint64_t page, bool write, bool pin, int *from)
 {
 	unsigned i = wq_index(page);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = cvmm_now_ns();
 	bool warned = false;
 	cvmm_status_t st;
 
@@ -330,10 +321,10 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin, int *from)
 				st = xp_get(rt.cfg.xp, (int)r.owner,
 					    agent_ptr(page),
 					    page_addr(page) + rt.cfg.delta,
-					    PAGE_SIZE);
+					    CVMM_PAGE_SIZE);
 				*from = (int)r.owner;
 				stat_add(&coh_rt_stats.fetches, 1);
-				stat_add(&coh_rt_stats.bytes_moved, PAGE_SIZE);
+				stat_add(&coh_rt_stats.bytes_moved, CVMM_PAGE_SIZE);
 			}
 			if (st != CVMM_OK)
 				return st;
@@ -342,7 +333,7 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin, int *from)
 				return st; /* installed: the access retries */
 			continue;
 		case COH_WAIT:
-			if (!warned && now_ns() - t0 > WAIT_WARN_NS) {
+			if (!warned && cvmm_now_ns() - t0 > WAIT_WARN_NS) {
 				log_warn("coherence: still waiting for guest "
 					 "page 0x%lx after 10 s",
 					 page_addr(page));
@@ -375,24 +366,24 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write)
 
 	if (addr < rt.cfg.lo || addr >= rt.cfg.hi)
 		return CVMM_ERR_RANGE;
-	t0 = now_ns();
+	t0 = cvmm_now_ns();
 	agent_access = false;
-	st = rt_page(addr >> PAGE_SHIFT, write, false, &from);
+	st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, &from);
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),
 			 "coherence: cannot bring in guest page 0x%lx: %s",
-			 addr & ~(PAGE_SIZE - 1), cvmm_status_str(st));
+			 addr & ~(CVMM_PAGE_SIZE - 1), cvmm_status_str(st));
 		rt.cfg.fatal(line);
 		for (;;)
 			pause(); /* the VM is ending */
 	}
-	dt = now_ns() - t0;
+	dt = cvmm_now_ns() - t0;
 	thread_fault_ns += dt;
 	stat_add(write ? &coh_rt_stats.write_faults : &coh_rt_stats.read_faults,
 		 1);
 	stat_add(&coh_rt_stats.lat_hist[log2_us(dt)], 1);
 	stat_add(&coh_rt_stats.fault_ns, dt);
-	coh_trace_fault(addr >> PAGE_SHIFT, write, from, t0);
+	coh_trace_fault(addr >> CVMM_PAGE_SHIFT, write, from, t0);
 	return CVMM_OK;
 }
 
@@ -406,8 +397,8 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 		return CVMM_OK;
 	if (addr < rt.cfg.lo || addr + len > rt.cfg.hi || addr + len < addr)
 		return CVMM_ERR_RANGE;
-	first = addr >> PAGE_SHIFT;
-	last = (addr + len - 1) >> PAGE_SHIFT;
+	first = addr >> CVMM_PAGE_SHIFT;
+	last = (addr + len - 1) >> CVMM_PAGE_SHIFT;
 	agent_access = true;
 	for (uint64_t p = first; p <= last && st == CVMM_OK; p++) {
 		st = rt_page(p, write, write, &from);
@@ -437,7 +428,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 {
 	coh_cfg_t pc = { .self = (uint32_t)cfg->self,
 			 .nnodes = (uint32_t)cfg->nnodes,
-			 .npages = cfg->hi >> PAGE_SHIFT,
+			 .npages = cfg->hi >> CVMM_PAGE_SHIFT,
 			 .push = cfg->push,
 			 .ops = &rt_ops };
 	cvmm_status_t st;

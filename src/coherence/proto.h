@@ -78,7 +78,7 @@ typedef struct coh_ops {
 	 * manager holds the page until then). */
 	cvmm_status_t (*send)(void *ctx, uint32_t dst, const coh_msg_t *m);
 	/* A grant from node from brought the page (COH_FLAG_PAGE): copy the
-	 * COH_PAGE_BYTES at data into our copy of it (not mapped here now).
+	 * CVMM_PAGE_SIZE at data into our copy of it (not mapped here now).
 	 * Needed only when a peer pushes. */
 	cvmm_status_t (*put_page)(void *ctx, uint64_t page, uint32_t from,
 				  const void *data);
@@ -155,7 +155,7 @@ cvmm_status_t coh_pin(coh_node_t *n, uint64_t page, bool *pinned);
 cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page);
 
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
- * m->src; page: the COH_PAGE_BYTES that came with a COH_FLAG_PAGE grant,
+ * m->src; page: the CVMM_PAGE_SIZE that came with a COH_FLAG_PAGE grant,
  * else NULL. CVMM_ERR_PEER when the message is illegal in the page's
  * current state (logged with the peer's id). Takes the node's lock. */
 cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page);

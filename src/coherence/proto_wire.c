@@ -69,7 +69,7 @@ static bool flags_valid(unsigned type, uint32_t flags)
 
 size_t coh_wire_len(const coh_msg_t *m)
 {
-	return COH_WIRE_LEN + (m->flags & COH_FLAG_PAGE ? COH_PAGE_BYTES : 0);
+	return COH_WIRE_LEN + (m->flags & COH_FLAG_PAGE ? CVMM_PAGE_SIZE : 0);
 }
 
 cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,

@@ -11,7 +11,7 @@
  *   4  u32 src       sender's node, < nnodes
  *   8  u32 arg       requester (FWD_*) or owner (*_GRANT), < nnodes; 0 else
  *  12  u32 flags     on *_GRANT: COH_FLAG_ZERO (the page is all zeros:
- *                    skip the copy) or COH_FLAG_PAGE (COH_PAGE_BYTES of
+ *                    skip the copy) or COH_FLAG_PAGE (CVMM_PAGE_SIZE of
  *                    page follow the message); on FWD_WRITE:
  *                    COH_FLAG_HAVE (the requester holds a current copy:
  *                    grant without the bytes); 0 otherwise
@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/page.h"
 #include "common/status.h"
 
 #define COH_WIRE_VERSION 1
@@ -30,7 +31,6 @@
 #define COH_FLAG_ZERO 0x1 /* grant: the owner's copy is all zeros */
 #define COH_FLAG_PAGE 0x2 /* grant: the owner's copy follows */
 #define COH_FLAG_HAVE 0x4 /* fwd_write: the requester's copy is current */
-#define COH_PAGE_BYTES 4096
 
 typedef enum coh_msg_type {
 	COH_MSG_READ_REQ = 1, /* requester -> manager */

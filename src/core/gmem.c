@@ -18,8 +18,6 @@
 
 gmem_t cvmm_gmem;
 
-#define PAGE_UP(x)   (((x) + GMEM_PAGE - 1) & ~(GMEM_PAGE - 1))
-#define PAGE_DOWN(x) ((x) & ~(GMEM_PAGE - 1))
 #define PROT_MASK    (PROT_READ | PROT_WRITE | PROT_EXEC)
 
 /* ---- change log (multi-node) --------------------------------------------- */
@@ -350,7 +348,7 @@ long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap)
 
 	while (n < cap) {
 		uint64_t at = gaddr + n;
-		size_t chunk = GMEM_PAGE - (at & (GMEM_PAGE - 1));
+		size_t chunk = CVMM_PAGE_SIZE - (at & (CVMM_PAGE_SIZE - 1));
 		const char *src = gmem_ptr(gm, at, chunk, PROT_READ);
 		const char *nul;
 
@@ -377,7 +375,7 @@ long gmem_map_fixed(gmem_t *gm, uint64_t addr, size_t len, int prot,
 	uint64_t end = addr + len;
 	long ret;
 
-	if ((addr | len) & (GMEM_PAGE - 1) || len == 0 || end < addr ||
+	if ((addr | len) & (CVMM_PAGE_SIZE - 1) || len == 0 || end < addr ||
 	    addr < GMEM_LO || end > GMEM_HI)
 		return -EINVAL;
 	pthread_rwlock_wrlock(&gm->lock);
@@ -390,7 +388,7 @@ long gmem_map_fixed(gmem_t *gm, uint64_t addr, size_t len, int prot,
 void gmem_set_brk(gmem_t *gm, uint64_t start)
 {
 	pthread_rwlock_wrlock(&gm->lock);
-	gm->brk_start = PAGE_UP(start);
+	gm->brk_start = CVMM_PAGE_UP(start);
 	gm->brk_cur = gm->brk_start;
 	gm->mmap_lo = gm->brk_start + GMEM_BRK_MAX;
 	if (gm->mmap_lo >= gm->mmap_hi)
@@ -404,8 +402,8 @@ long gmem_brk(gmem_t *gm, uint64_t addr)
 	long ret;
 
 	pthread_rwlock_wrlock(&gm->lock);
-	old_top = PAGE_UP(gm->brk_cur);
-	new_top = PAGE_UP(addr);
+	old_top = CVMM_PAGE_UP(gm->brk_cur);
+	new_top = CVMM_PAGE_UP(addr);
 	if (addr < gm->brk_start || addr > gm->brk_start + GMEM_BRK_MAX)
 		goto out;
 	if (new_top > old_top) {
@@ -440,7 +438,7 @@ static uint64_t mmap_place(gmem_t *gm, uint64_t hint, uint64_t len, int flags)
 {
 	uint64_t lo = gm->mmap_lo, hi = gm->mmap_hi;
 
-	if (hint && !(hint & (GMEM_PAGE - 1)) && hint >= GMEM_LO &&
+	if (hint && !(hint & (CVMM_PAGE_SIZE - 1)) && hint >= GMEM_LO &&
 	    hint + len > hint && hint + len <= GMEM_MMAP_TOP &&
 	    range_free(gm, hint, hint + len))
 		return hint;
@@ -453,7 +451,7 @@ static uint64_t mmap_place(gmem_t *gm, uint64_t hint, uint64_t len, int flags)
 
 long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags)
 {
-	uint64_t plen = PAGE_UP((uint64_t)len);
+	uint64_t plen = CVMM_PAGE_UP((uint64_t)len);
 	int vflags = (flags & MAP_TYPE) == MAP_PRIVATE ? 0 : GMEM_VMA_SHARED;
 	long ret;
 
@@ -461,7 +459,7 @@ long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags)
 	    (prot & ~PROT_MASK))
 		return -EINVAL;
 	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
-	    (addr & (GMEM_PAGE - 1)))
+	    (addr & (CVMM_PAGE_SIZE - 1)))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&gm->lock);
 	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
@@ -491,10 +489,10 @@ out:
 
 long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len)
 {
-	uint64_t end = PAGE_UP(addr + (uint64_t)len);
+	uint64_t end = CVMM_PAGE_UP(addr + (uint64_t)len);
 	long ret;
 
-	if ((addr & (GMEM_PAGE - 1)) || len == 0 || end < addr)
+	if ((addr & (CVMM_PAGE_SIZE - 1)) || len == 0 || end < addr)
 		return -EINVAL;
 	if (addr < GMEM_LO || end > GMEM_HI)
 		return addr >= GMEM_HI ? 0 : -EINVAL;
@@ -506,11 +504,11 @@ long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len)
 
 long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 {
-	uint64_t end = PAGE_UP(addr + (uint64_t)len);
+	uint64_t end = CVMM_PAGE_UP(addr + (uint64_t)len);
 	unsigned i;
 
 	prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
-	if ((addr & (GMEM_PAGE - 1)) || end < addr || (prot & ~PROT_MASK))
+	if ((addr & (CVMM_PAGE_SIZE - 1)) || end < addr || (prot & ~PROT_MASK))
 		return -EINVAL;
 	if (len == 0)
 		return 0;
@@ -538,11 +536,11 @@ long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 
 long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice)
 {
-	uint64_t end = PAGE_UP(addr + (uint64_t)len);
+	uint64_t end = CVMM_PAGE_UP(addr + (uint64_t)len);
 	unsigned i;
 	long ret = 0;
 
-	if ((addr & (GMEM_PAGE - 1)) || end < addr)
+	if ((addr & (CVMM_PAGE_SIZE - 1)) || end < addr)
 		return -EINVAL;
 	if (advice != MADV_DONTNEED && advice != MADV_FREE &&
 	    advice != MADV_REMOVE)
@@ -602,11 +600,11 @@ static long mremap_move(gmem_t *gm, const gmem_vma_t *v, uint64_t old,
 long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 		 int flags, uint64_t newaddr)
 {
-	uint64_t olen = PAGE_UP((uint64_t)oldlen), nlen = PAGE_UP(newlen);
+	uint64_t olen = CVMM_PAGE_UP((uint64_t)oldlen), nlen = CVMM_PAGE_UP(newlen);
 	gmem_vma_t v;
 	long ret = -EFAULT;
 
-	if ((old & (GMEM_PAGE - 1)) || nlen == 0 || nlen < newlen ||
+	if ((old & (CVMM_PAGE_SIZE - 1)) || nlen == 0 || nlen < newlen ||
 	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) ||
 	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)))
 		return -EINVAL;
@@ -615,7 +613,7 @@ long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 		goto out;
 	if (flags & MREMAP_FIXED) {
 		ret = -EINVAL;
-		if ((newaddr & (GMEM_PAGE - 1)) || newaddr < GMEM_LO ||
+		if ((newaddr & (CVMM_PAGE_SIZE - 1)) || newaddr < GMEM_LO ||
 		    newaddr + nlen > GMEM_HI ||
 		    (newaddr < old + olen && old < newaddr + nlen))
 			goto out;

@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/page.h"
 #include "common/status.h"
 
-#define GMEM_PAGE      4096UL
 #define GMEM_LO        0x10000UL
 #if defined(__SANITIZE_ADDRESS__)
 /* AddressSanitizer owns [0x7fff8000, 0x10007fff8000) for its shadow and
@@ -36,7 +36,7 @@
 #define GMEM_BRK_MAX   (64UL << 30)    /* brk heap may grow this far */
 #endif
 #define GMEM_STACK_SIZE (8UL << 20)    /* main thread stack (RLIMIT_STACK) */
-#define GMEM_STACK_TOP (GMEM_HI - GMEM_PAGE)
+#define GMEM_STACK_TOP (GMEM_HI - CVMM_PAGE_SIZE)
 #define GMEM_MMAP_TOP  (GMEM_STACK_TOP - GMEM_STACK_SIZE - (16UL << 20))
 
 #define GMEM_MAX_VMAS  65536

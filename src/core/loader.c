@@ -22,7 +22,6 @@
 
 #include "common/log.h"
 
-#define LDR_PAGE        GMEM_PAGE
 #define LDR_MAX_PHNUM   64
 #define LDR_MAX_MEMSZ   (64UL << 30)          /* per segment */
 #define LDR_INTERP_SHOW 128                   /* PT_INTERP bytes we print */
@@ -64,13 +63,13 @@ typedef struct ldr_symtab {
 
 static uint64_t pg_down(uint64_t x)
 {
-	return x & ~(LDR_PAGE - 1);
+	return x & ~(CVMM_PAGE_SIZE - 1);
 }
 
-/* Callers make sure x + LDR_PAGE - 1 cannot overflow. */
+/* Callers make sure x + CVMM_PAGE_SIZE - 1 cannot overflow. */
 static uint64_t pg_up(uint64_t x)
 {
-	return (x + LDR_PAGE - 1) & ~(LDR_PAGE - 1);
+	return (x + CVMM_PAGE_SIZE - 1) & ~(CVMM_PAGE_SIZE - 1);
 }
 
 static cvmm_status_t __attribute__((format(printf, 4, 5)))
@@ -243,7 +242,7 @@ static cvmm_status_t ldr_check_load(ldr_ctx_t *c, const Elf64_Phdr *ph)
 		return ctx_fail(c, CVMM_ERR_INVALID,
 				"truncated segment data (segment at 0x%" PRIx64 ")",
 				ph->p_vaddr);
-	if (ph->p_vaddr % LDR_PAGE != ph->p_offset % LDR_PAGE)
+	if (ph->p_vaddr % CVMM_PAGE_SIZE != ph->p_offset % CVMM_PAGE_SIZE)
 		return ctx_fail(c, CVMM_ERR_INVALID,
 				"misaligned segment (vaddr 0x%" PRIx64 " offset 0x%" PRIx64 ")",
 				ph->p_vaddr, ph->p_offset);
@@ -623,10 +622,10 @@ static unsigned ldr_plan_chunks(const loader_image_t *img, ldr_chunk_t *ch)
 		start = pg_down(s->vaddr);
 		end = pg_up(s->vaddr + s->memsz);
 		if (n && ch[n - 1].end > start) {
-			/* start == ch[n - 1].end - LDR_PAGE: one shared page */
-			if (ch[n - 1].end - ch[n - 1].start > LDR_PAGE) {
+			/* start == ch[n - 1].end - CVMM_PAGE_SIZE: one shared page */
+			if (ch[n - 1].end - ch[n - 1].start > CVMM_PAGE_SIZE) {
 				ch[n - 1].end = start;
-				ch[n] = (ldr_chunk_t){ start, start + LDR_PAGE,
+				ch[n] = (ldr_chunk_t){ start, start + CVMM_PAGE_SIZE,
 						       ch[n - 1].prot };
 				n++;
 			}
@@ -719,7 +718,7 @@ static void ldr_fill_auxv(uint64_t *aux, const loader_image_t *img,
 {
 	const uint64_t v[LDR_NAUX * 2] = {
 		AT_PHDR, img->phdr,	 AT_PHENT, img->phent,
-		AT_PHNUM, img->phnum,	 AT_PAGESZ, LDR_PAGE,
+		AT_PHNUM, img->phnum,	 AT_PAGESZ, CVMM_PAGE_SIZE,
 		AT_BASE, 0,		 AT_FLAGS, 0,
 		AT_ENTRY, img->entry,	 AT_RANDOM, at_random,
 		AT_HWCAP, getauxval(AT_HWCAP),

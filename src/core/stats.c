@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "coherence/coh.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "node/node.h"
@@ -56,7 +57,7 @@ static void stats_table(const vm_t *vm, FILE *out)
 	unsigned nrs[SYS_NR_MAX], n = sys_sorted(nrs);
 
 	fprintf(out, "cvmm stats: %d vcpus, %.3f s wall, exit status %d\n",
-		vm->nvcpus, secs(vm_now_ns() - vm->t_start), vm->exit_status);
+		vm->nvcpus, secs(cvmm_now_ns() - vm->t_start), vm->exit_status);
 	fprintf(out, "%5s %4s %4s %8s %10s %10s %10s %10s %9s\n", "vcpu",
 		"node", "pu", "threads", "guest s", "shmem s", "syscall s",
 		"idle s", "syscalls");
@@ -122,7 +123,7 @@ void stats_json(const vm_t *vm, FILE *f)
 	json_write_str(f, vm->exe_path ? vm->exe_path : "");
 	fprintf(f, ",\n");
 	fprintf(f, "  \"wall_s\": %.6f,\n  \"exit_status\": %d,\n",
-		secs(vm_now_ns() - vm->t_start), vm->exit_status);
+		secs(cvmm_now_ns() - vm->t_start), vm->exit_status);
 	fprintf(f, "  \"per_vcpu\": [\n");
 	for (int i = 0; i < vm->nvcpus; i++) {
 		const vcpu_t *c = &vm->vcpus[i];

@@ -132,7 +132,7 @@ static void json_trace(const vm_t *vm, FILE *f)
 				   (double)(e->t_ns - vm->t_start) / 1e9 : 0;
 
 		fprintf(f, "%s[%.6f, %lu, %d, \"%s\"]", first ? "" : ",\n    ",
-			t, (unsigned long)(e->page * GMEM_PAGE), e->node,
+			t, (unsigned long)(e->page * CVMM_PAGE_SIZE), e->node,
 			e->write ? "w" : "r");
 		first = 0;
 	}
@@ -216,7 +216,7 @@ static void json_hot(FILE *f)
 	for (unsigned i = 0; i < n && i < STATS_HOT_OUT; i++) {
 		fprintf(f, "%s{\"addr\": %lu, \"faults\": %lu, \"writes\": %lu, "
 			"\"pairs\": [", i ? ",\n    " : "",
-			(unsigned long)(sums[i].page * GMEM_PAGE),
+			(unsigned long)(sums[i].page * CVMM_PAGE_SIZE),
 			(unsigned long)sums[i].faults,
 			(unsigned long)sums[i].writes);
 		json_pairs(f, sums[i].page);

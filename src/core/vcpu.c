@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "coherence/coh.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "core/futex.h"
 #include "core/gmem.h"
@@ -25,14 +26,6 @@ vm_t cvmm_vm;
 
 static hwloc_topology_t topo;
 static vthread_t *free_blocks; /* exited threads' blocks, for reuse */
-
-uint64_t vm_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000UL + (uint64_t)ts.tv_nsec;
-}
 
 /* Spreads this node's vCPUs over the host's PUs, one core after another;
  * agents sharing a machine start at different cores. */
@@ -100,7 +93,7 @@ cvmm_status_t vm_init(vm_t *vm, int nvcpus, bool pin, bool strict)
 	pthread_mutex_init(&vm->exit_lock, NULL);
 	vm->pid = getpid();
 	vm->next_tid = vm->pid;
-	vm->t_start = vm_now_ns();
+	vm->t_start = cvmm_now_ns();
 	vm_place_vcpus(vm);
 	return CVMM_OK;
 }
@@ -217,7 +210,7 @@ static void *vt_main(void *arg)
 	sigaddset(&set, SIGFPE);
 	sigaddset(&set, SIGTRAP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	vt->t_mark = vm_now_ns();
+	vt->t_mark = cvmm_now_ns();
 	if (sigsetjmp(vt->exit_jmp, 0) == 0)
 		entry_enter(vt);
 	entry_thread_fini(vt);
@@ -256,12 +249,12 @@ static void stat_add(uint64_t *p, uint64_t v)
 
 void vt_idle_begin(vthread_t *vt)
 {
-	vt->t_mark = vm_now_ns();
+	vt->t_mark = cvmm_now_ns();
 }
 
 void vt_idle_end(vthread_t *vt)
 {
-	vt->idle_acc += vm_now_ns() - vt->t_mark;
+	vt->idle_acc += cvmm_now_ns() - vt->t_mark;
 }
 
 void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
@@ -271,7 +264,7 @@ void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
 	uint64_t a[6] = { (uint64_t)g[REG_RDI], (uint64_t)g[REG_RSI],
 			  (uint64_t)g[REG_RDX], (uint64_t)g[REG_R10],
 			  (uint64_t)g[REG_R8],  (uint64_t)g[REG_R9] };
-	uint64_t t0 = vm_now_ns(), t1;
+	uint64_t t0 = cvmm_now_ns(), t1;
 
 	stat_add(&st->guest_ns, t0 - vt->t_mark);
 	vt->uc = uc;
@@ -280,7 +273,7 @@ void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
 	vt->uc = NULL;
 	/* The thread may have moved to another vCPU inside the call. */
 	st = &cvmm_vm.vcpus[vt->vcpu].st;
-	t1 = vm_now_ns();
+	t1 = cvmm_now_ns();
 	stat_add(&st->sys_ns, t1 - t0 - vt->idle_acc);
 	stat_add(&st->idle_ns, vt->idle_acc);
 	stat_add(&st->syscalls, 1);
@@ -305,11 +298,11 @@ static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc)
 {
 	vcpu_stats_t *st = &cvmm_vm.vcpus[vt->vcpu].st;
 	bool write = uc->uc_mcontext.gregs[REG_ERR] & 2;
-	uint64_t t0 = vm_now_ns(), t1;
+	uint64_t t0 = cvmm_now_ns(), t1;
 
 	if (coh_rt_fault((uint64_t)si->si_addr, write) != CVMM_OK)
 		return false;
-	t1 = vm_now_ns();
+	t1 = cvmm_now_ns();
 	stat_add(&st->guest_ns, t0 - vt->t_mark);
 	stat_add(&st->coherence_ns, t1 - t0);
 	vt->t_mark = t1;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <ucontext.h>
 
+#include "common/clock.h"
 #include "common/status.h"
 
 #define VT_ALT_SIZE (256UL << 10) /* altstack block, power of two */
@@ -118,7 +119,6 @@ void vt_trap_syscall(vthread_t *vt, ucontext_t *uc);
 void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc);
 
 /* Monotonic clock in ns (vDSO, agent FS only). */
-uint64_t vm_now_ns(void);
 
 /* Sets up vCPUs and pinning. */
 cvmm_status_t vm_init(vm_t *vm, int nvcpus, bool pin, bool strict);

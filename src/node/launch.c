@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "node/node.h"
 
@@ -55,14 +56,6 @@ static int status_code(int ws)
 	return WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : CVMM_EXIT_FAILURE;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
 /* Waits for every agent; node 0's status is the job's. Once node 0 is gone
  * the others get LAUNCH_GRACE_MS to follow before they are killed. */
 static int launch_wait(pid_t *pids, int nodes)
@@ -73,7 +66,7 @@ static int launch_wait(pid_t *pids, int nodes)
 	for (int i = 0; i < nodes; i++)
 		left += pids[i] > 0;
 	if (pids[0] <= 0) /* node 0 never started: end the others */
-		deadline = now_ms();
+		deadline = (long)cvmm_now_ms();
 
 	while (left > 0) {
 		pid_t pid = waitpid(-1, &ws, deadline ? WNOHANG : 0);
@@ -81,11 +74,11 @@ static int launch_wait(pid_t *pids, int nodes)
 		if (pid < 0 && errno != EINTR)
 			break;
 		if (pid <= 0) {
-			if (now_ms() > deadline) {
+			if ((long)cvmm_now_ms() > deadline) {
 				for (int i = 0; i < nodes; i++)
 					if (pids[i] > 0)
 						kill(pids[i], SIGKILL);
-				deadline = now_ms() + 1000000;
+				deadline = (long)cvmm_now_ms() + 1000000;
 			}
 			usleep(20000);
 			continue;
@@ -97,7 +90,7 @@ static int launch_wait(pid_t *pids, int nodes)
 			left--;
 			if (i == 0) {
 				result = status_code(ws);
-				deadline = now_ms() + LAUNCH_GRACE_MS;
+				deadline = (long)cvmm_now_ms() + LAUNCH_GRACE_MS;
 			} else if (status_code(ws) != 0) {
 				log_debug("agent %d ended with status %d", i,
 					  status_code(ws));

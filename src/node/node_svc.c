@@ -430,7 +430,7 @@ static cvmm_status_t publish(const gmem_change_t *c, unsigned n)
 
 static bool change_ok(const gmem_change_t *c)
 {
-	uint64_t mask = GMEM_PAGE - 1;
+	uint64_t mask = CVMM_PAGE_SIZE - 1;
 
 	return c->op >= GMEM_CH_SET && c->op <= GMEM_CH_ZERO &&
 	       !((c->start | c->end) & mask) && c->start >= GMEM_LO &&

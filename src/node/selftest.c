@@ -14,12 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/page.h"
 #include "common/log.h"
 #include "node/node.h"
 
 #define ST_BASE     (GMEM_LO + (256UL << 20))
 #define ST_PAGES    64
-#define ST_PAGE     4096UL
 #define ST_MSGS     1000
 #define ST_ADDS     500
 #define ST_BIG      (4UL << 20)
@@ -51,13 +52,13 @@ static uint64_t st_pattern(int rank, uint64_t page, uint64_t i)
 
 static void st_fill(uint64_t *p, int rank, uint64_t page)
 {
-	for (uint64_t i = 0; i < ST_PAGE / 8; i++)
+	for (uint64_t i = 0; i < CVMM_PAGE_SIZE / 8; i++)
 		p[i] = st_pattern(rank, page, i);
 }
 
 static bool st_check(const uint64_t *p, int rank, uint64_t page)
 {
-	for (uint64_t i = 0; i < ST_PAGE / 8; i++)
+	for (uint64_t i = 0; i < CVMM_PAGE_SIZE / 8; i++)
 		if (p[i] != st_pattern(rank, page, i))
 			return false;
 	return true;
@@ -91,8 +92,8 @@ static void st_on_big(xp_t *x, int src, const void *data, size_t len,
 {
 	bool ok = len == ST_BIG;
 
-	for (uint64_t pg = 0; ok && pg < ST_BIG / ST_PAGE; pg++)
-		ok = st_check((const uint64_t *)data + pg * ST_PAGE / 8, src,
+	for (uint64_t pg = 0; ok && pg < ST_BIG / CVMM_PAGE_SIZE; pg++)
+		ok = st_check((const uint64_t *)data + pg * CVMM_PAGE_SIZE / 8, src,
 			      1000 + pg);
 	if (!ok)
 		__atomic_fetch_add(&st.big_bad, 1, __ATOMIC_SEQ_CST);
@@ -129,18 +130,18 @@ static bool st_wait(volatile uint64_t *counter, uint64_t want)
 
 static int st_setup(gmem_t *gm)
 {
-	uint64_t len = (uint64_t)st.size * ST_PAGES * ST_PAGE * 2 + ST_PAGE;
+	uint64_t len = (uint64_t)st.size * ST_PAGES * CVMM_PAGE_SIZE * 2 + CVMM_PAGE_SIZE;
 	long at = gmem_mmap(gm, ST_BASE, len, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
 
 	if (at != (long)ST_BASE)
 		return -1;
 	st.own = ST_BASE;
-	st.inbox = ST_BASE + (uint64_t)st.size * ST_PAGES * ST_PAGE;
-	st.words = st.inbox + (uint64_t)st.size * ST_PAGES * ST_PAGE;
+	st.inbox = ST_BASE + (uint64_t)st.size * ST_PAGES * CVMM_PAGE_SIZE;
+	st.words = st.inbox + (uint64_t)st.size * ST_PAGES * CVMM_PAGE_SIZE;
 	for (uint64_t pg = 0; pg < ST_PAGES; pg++)
 		st_fill(gmem_agent(st.own + (st.rank * ST_PAGES + pg) *
-						    ST_PAGE),
+						    CVMM_PAGE_SIZE),
 			st.rank, pg);
 	st.next_seq = calloc((size_t)st.size, sizeof(uint32_t));
 	return st.next_seq ? 0 : -1;
@@ -149,13 +150,13 @@ static int st_setup(gmem_t *gm)
 /* Gets every peer's own pages and checks them byte for byte. */
 static int st_get_all(xp_t *x, char *why, size_t whylen)
 {
-	uint64_t buf[ST_PAGE / 8];
+	uint64_t buf[CVMM_PAGE_SIZE / 8];
 
 	for (int p = 0; p < st.size; p++) {
 		for (uint64_t pg = 0; p != st.rank && pg < ST_PAGES; pg++) {
-			uint64_t at = st.own + (p * ST_PAGES + pg) * ST_PAGE;
+			uint64_t at = st.own + (p * ST_PAGES + pg) * CVMM_PAGE_SIZE;
 
-			if (xp_get(x, p, buf, st_remote(at), ST_PAGE) !=
+			if (xp_get(x, p, buf, st_remote(at), CVMM_PAGE_SIZE) !=
 				    CVMM_OK ||
 			    !st_check(buf, p, pg)) {
 				snprintf(why, whylen, "get page %lu from node %d",
@@ -170,17 +171,17 @@ static int st_get_all(xp_t *x, char *why, size_t whylen)
 /* Puts pattern(rank, page) into this rank's block of every peer's inbox. */
 static int st_put_all(xp_t *x, char *why, size_t whylen)
 {
-	uint64_t buf[ST_PAGE / 8];
+	uint64_t buf[CVMM_PAGE_SIZE / 8];
 
 	for (int p = 0; p < st.size; p++) {
 		if (p == st.rank)
 			continue;
 		for (uint64_t pg = 0; pg < ST_PAGES; pg++) {
 			uint64_t at = st.inbox + (st.rank * ST_PAGES + pg) *
-							 ST_PAGE;
+							 CVMM_PAGE_SIZE;
 
 			st_fill(buf, st.rank, pg);
-			if (xp_put(x, p, buf, st_remote(at), ST_PAGE) != CVMM_OK) {
+			if (xp_put(x, p, buf, st_remote(at), CVMM_PAGE_SIZE) != CVMM_OK) {
 				snprintf(why, whylen, "put to node %d", p);
 				return -1;
 			}
@@ -198,7 +199,7 @@ static int st_inbox_check(char *why, size_t whylen)
 	for (int q = 0; q < st.size; q++) {
 		for (uint64_t pg = 0; q != st.rank && pg < ST_PAGES; pg++) {
 			if (!st_check(gmem_agent(st.inbox + (q * ST_PAGES + pg) *
-							      ST_PAGE),
+							      CVMM_PAGE_SIZE),
 				      q, pg)) {
 				snprintf(why, whylen,
 					 "page %lu put by node %d differs", pg,
@@ -257,8 +258,8 @@ static int st_messages(xp_t *x, char *why, size_t whylen)
 
 	if (!big)
 		return -1;
-	for (uint64_t pg = 0; pg < ST_BIG / ST_PAGE; pg++)
-		st_fill(big + pg * ST_PAGE / 8, st.rank, 1000 + pg);
+	for (uint64_t pg = 0; pg < ST_BIG / CVMM_PAGE_SIZE; pg++)
+		st_fill(big + pg * CVMM_PAGE_SIZE / 8, st.rank, 1000 + pg);
 	for (int p = 0; p < st.size; p++) {
 		for (uint32_t i = 0; p != st.rank && i < ST_MSGS; i++) {
 			memcpy(msg, &i, sizeof(i));
@@ -344,14 +345,6 @@ static int st_report(const char *line)
 
 /* ---- bench: node 0 against node 1 ------------------------------------------ */
 
-static double st_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -365,24 +358,24 @@ static int cmp_double(const void *a, const void *b)
 static double st_median(xp_t *x, int kind)
 {
 	static double t[BENCH_N];
-	uint64_t buf[ST_PAGE / 8] = { 0 }, old, remote = st_remote(st.own +
-								   ST_PAGES * ST_PAGE);
+	uint64_t buf[CVMM_PAGE_SIZE / 8] = { 0 }, old, remote = st_remote(st.own +
+								   ST_PAGES * CVMM_PAGE_SIZE);
 
 	for (int i = -200; i < BENCH_N; i++) {
-		double t0 = st_now_us();
+		double t0 = ((double)cvmm_now_ns() / 1e3);
 		uint64_t want = st.pongs + 1;
 
 		if (kind == 0)
-			xp_get(x, 1, buf, remote, ST_PAGE);
+			xp_get(x, 1, buf, remote, CVMM_PAGE_SIZE);
 		else if (kind == 1)
-			xp_put(x, 1, buf, remote, ST_PAGE), xp_flush(x, 1);
+			xp_put(x, 1, buf, remote, CVMM_PAGE_SIZE), xp_flush(x, 1);
 		else if (kind == 2)
 			xp_am_send(x, 1, ST_AM_PING, buf, 64),
 				st_wait(&st.pongs, want);
 		else
 			xp_fadd64(x, 1, st_remote(st.words + 8), 1, &old);
 		if (i >= 0)
-			t[i] = st_now_us() - t0;
+			t[i] = ((double)cvmm_now_ns() / 1e3) - t0;
 	}
 	qsort(t, BENCH_N, sizeof(t[0]), cmp_double);
 	return t[BENCH_N / 2];

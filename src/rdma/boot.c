@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 /* Clients wait this much longer than the server for an answer, so that the
@@ -278,7 +279,7 @@ static void boot_client_aborted(const boot_t *b, const uint8_t *raw,
 static cvmm_status_t boot_client_recv(boot_t *b, uint16_t want, uint32_t max,
 				      uint8_t **body, uint32_t *len)
 {
-	uint64_t deadline = boot_now_ms() + (uint64_t)b->timeout_ms +
+	uint64_t deadline = cvmm_now_ms() + (uint64_t)b->timeout_ms +
 			    BOOT_CLIENT_GRACE_MS;
 	boot_client_t *c = b->priv;
 	uint8_t raw[sizeof(boot_wire_hdr_t)], *buf;
@@ -320,7 +321,7 @@ static cvmm_status_t boot_client_recv(boot_t *b, uint16_t want, uint32_t max,
 static cvmm_status_t boot_client_send(boot_t *b, boot_wire_type_t type,
 				      const void *p, size_t len)
 {
-	uint64_t deadline = boot_now_ms() + (uint64_t)b->timeout_ms;
+	uint64_t deadline = cvmm_now_ms() + (uint64_t)b->timeout_ms;
 	boot_client_t *c = b->priv;
 	cvmm_status_t st;
 	char what[32];

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/clock.h"
 #include "rdma/boot.h"
 #include "rdma/boot_wire.h"
 
@@ -47,7 +48,6 @@ bool boot_table_set(void **all, size_t *lens, int r, const void *p,
 void boot_table_free(int size, void **all, size_t *lens);
 
 /* boot_sock.c: none of these log; the caller knows who the peer is. */
-uint64_t boot_now_ms(void);
 /* Milliseconds left until deadline, 0 once it passed; fits poll(). */
 int boot_left_ms(uint64_t deadline);
 /* "HOST:PORT" or "unix:/path" -> a listening socket (non-blocking,

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #define BOOT_SRV_PENDING_MAX 64
@@ -134,7 +135,7 @@ static int boot_srv_rx_step(boot_srv_conn_t *c, uint32_t max_len)
  * caller has logged why. */
 static void boot_srv_abort(boot_srv_t *s, boot_wire_reason_t reason, int rank)
 {
-	uint64_t deadline = boot_now_ms() + BOOT_SRV_ABORT_MS;
+	uint64_t deadline = cvmm_now_ms() + BOOT_SRV_ABORT_MS;
 	uint8_t raw[sizeof(boot_wire_abort_t)];
 
 	boot_wire_abort_pack(raw, reason, (uint32_t)rank);
@@ -155,7 +156,7 @@ static void boot_srv_refuse(boot_srv_t *s, boot_srv_conn_t *c,
 
 	boot_wire_abort_pack(raw, reason, rank);
 	boot_sock_send(c->fd, BOOT_MSG_ABORT, 0, raw, sizeof(raw),
-		       boot_now_ms() + BOOT_SRV_ABORT_MS);
+		       cvmm_now_ms() + BOOT_SRV_ABORT_MS);
 	boot_srv_conn_close(c);
 }
 
@@ -175,7 +176,7 @@ static boot_wire_reason_t boot_srv_hello_check(const boot_srv_t *s,
 /* Moves pending connection c into rank's slot after a WELCOME. */
 static void boot_srv_join(boot_srv_t *s, boot_srv_conn_t *c, uint32_t rank)
 {
-	uint64_t deadline = boot_now_ms() + (uint64_t)s->timeout_ms;
+	uint64_t deadline = cvmm_now_ms() + (uint64_t)s->timeout_ms;
 	boot_srv_slot_t *slot = &s->slots[rank];
 
 	if (boot_sock_send(c->fd, BOOT_MSG_WELCOME, 0, NULL, 0, deadline) !=
@@ -234,7 +235,7 @@ static boot_srv_conn_t *boot_srv_pend_add(boot_srv_t *s, int fd)
 			continue;
 		boot_srv_rx_reset(&c->rx);
 		c->fd = fd;
-		c->deadline = boot_now_ms() + (uint64_t)s->timeout_ms;
+		c->deadline = cvmm_now_ms() + (uint64_t)s->timeout_ms;
 		boot_sock_peer(fd, c->peer, sizeof(c->peer));
 		return c;
 	}
@@ -309,7 +310,7 @@ static uint8_t *boot_srv_reply(boot_srv_t *s, size_t *out_len)
 
 static void boot_srv_round_done(boot_srv_t *s)
 {
-	uint64_t deadline = boot_now_ms() + (uint64_t)s->timeout_ms;
+	uint64_t deadline = cvmm_now_ms() + (uint64_t)s->timeout_ms;
 	size_t len = 0;
 	uint8_t *buf = boot_srv_reply(s, &len);
 
@@ -348,7 +349,7 @@ static void boot_srv_round_done(boot_srv_t *s)
 static bool boot_srv_round_open(boot_srv_t *s, uint16_t type)
 {
 	s->round_type = type;
-	s->round_deadline = boot_now_ms() + (uint64_t)s->timeout_ms;
+	s->round_deadline = cvmm_now_ms() + (uint64_t)s->timeout_ms;
 	for (int r = 0; r < s->size; r++) {
 		if (s->slots[r].state != BOOT_SLOT_GONE)
 			continue;
@@ -415,7 +416,7 @@ static void boot_srv_member_ready(boot_srv_t *s, int r)
 
 static void boot_srv_check_deadlines(boot_srv_t *s)
 {
-	uint64_t now = boot_now_ms();
+	uint64_t now = cvmm_now_ms();
 	int r;
 
 	for (int i = 0; i < BOOT_SRV_PENDING_MAX; i++) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #define BOOT_SOCK_RETRY_MIN_MS 20
@@ -29,17 +30,9 @@ typedef struct boot_sock_addr {
 	socklen_t len;
 } boot_sock_addr_t;
 
-uint64_t boot_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int boot_left_ms(uint64_t deadline)
 {
-	uint64_t now = boot_now_ms();
+	uint64_t now = cvmm_now_ms();
 
 	if (now >= deadline)
 		return 0;
@@ -216,7 +209,7 @@ static int boot_sock_try(const boot_sock_addr_t *a, uint64_t deadline,
 
 cvmm_status_t boot_sock_connect(const char *addr, int timeout_ms, int *out)
 {
-	uint64_t deadline = boot_now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = cvmm_now_ms() + (uint64_t)timeout_ms;
 	int delay = BOOT_SOCK_RETRY_MIN_MS;
 	boot_sock_addr_t a;
 	bool retry;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "rdma/xp_int.h"
 
@@ -62,14 +63,6 @@ bool xp_progress_parse(const char *s, xp_progress_t *out)
 		}
 	}
 	return false;
-}
-
-uint64_t xp_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- context and worker -------------------------------------------------- */
@@ -391,7 +384,7 @@ static cvmm_status_t xp_connect_wait(xp_t *x, uint64_t deadline,
 		}
 		if (missing < 0)
 			return CVMM_OK;
-		if (xp_now_ns() > deadline)
+		if (cvmm_now_ns() > deadline)
 			break;
 		if (ucp_worker_progress(x->worker) == 0)
 			xp_wait_backoff(rounds++);
@@ -403,7 +396,7 @@ static cvmm_status_t xp_connect_wait(xp_t *x, uint64_t deadline,
 cvmm_status_t xp_connect(xp_t *x, const void *const addrs[],
 			 const size_t lens[], int timeout_ms)
 {
-	uint64_t deadline = xp_now_ns() + (uint64_t)timeout_ms * XP_NS_PER_MS;
+	uint64_t deadline = cvmm_now_ns() + (uint64_t)timeout_ms * XP_NS_PER_MS;
 	cvmm_status_t st;
 	int r;
 
@@ -504,7 +497,7 @@ static void *xp_progress_main(void *arg)
 	while (!atomic_load(&x->stop)) {
 		unsigned n = ucp_worker_progress(x->worker);
 
-		now = xp_now_ns();
+		now = cvmm_now_ns();
 		if (now >= next_hb) {
 			xp_am_heartbeat(x, now);
 			next_hb = now + hb_ns;
@@ -522,7 +515,7 @@ static void *xp_progress_main(void *arg)
 
 cvmm_status_t xp_start(xp_t *x, xp_lost_fn_t lost, void *arg)
 {
-	uint64_t now = xp_now_ns();
+	uint64_t now = cvmm_now_ns();
 	int err;
 
 	if (x->started || !x->connected) {
@@ -596,7 +589,7 @@ void xp_describe(xp_t *x, int peer, char *buf, size_t len)
  * waiting at most XP_CLOSE_TIMEOUT_MS in all. */
 static void xp_eps_close(xp_t *x)
 {
-	uint64_t deadline = xp_now_ns() + XP_CLOSE_TIMEOUT_MS * XP_NS_PER_MS;
+	uint64_t deadline = cvmm_now_ns() + XP_CLOSE_TIMEOUT_MS * XP_NS_PER_MS;
 	ucp_request_param_t prm = { .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS };
 	void **reqs = calloc((size_t)x->size, sizeof(*reqs));
 	unsigned rounds = 0;
@@ -614,7 +607,7 @@ static void xp_eps_close(xp_t *x)
 		if (reqs && UCS_PTR_IS_PTR(sp))
 			reqs[r] = sp;
 	}
-	while (reqs && busy && xp_now_ns() < deadline) {
+	while (reqs && busy && cvmm_now_ns() < deadline) {
 		busy = 0;
 		for (r = 0; r < x->size; r++) {
 			if (!reqs[r] ||

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "rdma/xp_int.h"
 
@@ -277,7 +278,7 @@ static ucs_status_t xp_am_recv_cb(void *arg, const void *header,
 	}
 	if (atomic_load(&p->lost))
 		return UCS_OK;
-	atomic_store(&p->last_seen_ns, xp_now_ns());
+	atomic_store(&p->last_seen_ns, cvmm_now_ns());
 	pthread_mutex_lock(&p->rx_lock);
 	ret = xp_rx_accept(p, &h, data, rndv);
 	pthread_mutex_unlock(&p->rx_lock);
@@ -393,7 +394,7 @@ cvmm_status_t xp_am_send(xp_t *x, int peer, unsigned id, const void *data,
 	if (xp_in_handler)
 		return xp_am_send_detached(p, id, data, len);
 	return xp_am_send_until(x, p, id, data, len,
-				xp_now_ns() + x->op_timeout_ns);
+				cvmm_now_ns() + x->op_timeout_ns);
 }
 
 /* ---- heartbeat ----------------------------------------------------------- */
@@ -451,7 +452,7 @@ void xp_am_heartbeat(xp_t *x, uint64_t now)
  * closes in order, waiting at most XP_BYE_MS in all. */
 void xp_am_bye(xp_t *x)
 {
-	uint64_t deadline = xp_now_ns() + XP_BYE_MS * XP_NS_PER_MS;
+	uint64_t deadline = cvmm_now_ns() + XP_BYE_MS * XP_NS_PER_MS;
 
 	for (int r = 0; r < x->size; r++) {
 		xp_peer_t *p = &x->peers[r];

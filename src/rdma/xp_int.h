@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <ucp/api/ucp.h>
 
+#include "common/clock.h"
 #include "rdma/xp.h"
 #include "rdma/xp_wire.h"
 
@@ -125,7 +126,6 @@ typedef struct xp_op {
 extern __thread int xp_in_handler;     /* depth of handlers running here */
 extern __thread bool xp_drain_pending; /* some peer has rx_deferred set */
 
-uint64_t xp_now_ns(void);
 
 /* xp.c: peers and their loss. */
 cvmm_status_t xp_peer_get(xp_t *x, int peer, const char *what,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "rdma/xp_int.h"
 
@@ -181,7 +182,7 @@ static cvmm_status_t xp_rma(xp_t *x, int peer, void *local, uint64_t remote,
 		sp = ucp_put_nbx(p->ep, local, len, remote, rkey, &prm);
 	else
 		sp = ucp_get_nbx(p->ep, local, len, remote, rkey, &prm);
-	st = xp_op_wait(x, p, op, sp, xp_now_ns() + x->op_timeout_ns, what);
+	st = xp_op_wait(x, p, op, sp, cvmm_now_ns() + x->op_timeout_ns, what);
 	xp_op_put(op);
 	return st;
 }
@@ -216,7 +217,7 @@ cvmm_status_t xp_flush(xp_t *x, int peer)
 		return CVMM_ERR_NOMEM;
 	xp_op_param(&prm, op);
 	sp = ucp_ep_flush_nbx(p->ep, &prm);
-	st = xp_op_wait(x, p, op, sp, xp_now_ns() + x->op_timeout_ns, "flush");
+	st = xp_op_wait(x, p, op, sp, cvmm_now_ns() + x->op_timeout_ns, "flush");
 	xp_op_put(op);
 	return st;
 }
@@ -253,7 +254,7 @@ static cvmm_status_t xp_amo(xp_t *x, int peer, ucp_atomic_op_t opc,
 	prm.datatype = ucp_dt_make_contig(8);
 	prm.reply_buffer = &op->val[1];
 	sp = ucp_atomic_op_nbx(p->ep, opc, &op->val[0], 1, remote, rkey, &prm);
-	st = xp_op_wait(x, p, op, sp, xp_now_ns() + x->op_timeout_ns, what);
+	st = xp_op_wait(x, p, op, sp, cvmm_now_ns() + x->op_timeout_ns, what);
 	if (st == CVMM_OK && old)
 		*old = op->val[1];
 	xp_op_put(op);

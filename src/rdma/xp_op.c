@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "rdma/xp_int.h"
 
@@ -135,7 +136,7 @@ static cvmm_status_t xp_op_spin(xp_t *x, xp_peer_t *p, xp_op_t *op,
 			return CVMM_OK;
 		if (p && atomic_load(&p->lost))
 			return CVMM_ERR_PEER;
-		if (xp_now_ns() > deadline) {
+		if (cvmm_now_ns() > deadline) {
 			log_error("%s to node %d timed out after %d ms", what,
 				  p ? p->rank : -1, x->o.op_timeout_ms);
 			return CVMM_ERR_TIMEOUT;
@@ -148,7 +149,7 @@ static cvmm_status_t xp_op_spin(xp_t *x, xp_peer_t *p, xp_op_t *op,
 bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 		       uint64_t max_ns)
 {
-	uint64_t deadline = xp_now_ns() + max_ns;
+	uint64_t deadline = cvmm_now_ns() + max_ns;
 	bool changed = false;
 
 	if (xp_in_handler)
@@ -159,7 +160,7 @@ bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 			changed = true;
 			break;
 		}
-		if (xp_now_ns() > deadline)
+		if (cvmm_now_ns() > deadline)
 			break;
 		if (ucp_worker_progress(x->worker) == 0)
 			xp_wait_backoff(rounds);

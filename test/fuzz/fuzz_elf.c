@@ -26,7 +26,7 @@ static void check_image(const loader_image_t *img)
 	bool entry_ok = false;
 
 	if (img->nsegs == 0 || img->nsegs > LOADER_MAX_SEGS ||
-	    img->lo % GMEM_PAGE || img->hi % GMEM_PAGE ||
+	    img->lo % CVMM_PAGE_SIZE || img->hi % CVMM_PAGE_SIZE ||
 	    img->lo < GMEM_LO || img->hi > GMEM_MMAP_TOP || img->lo >= img->hi)
 		__builtin_trap();
 	for (unsigned i = 0; i < img->nsegs; i++) {

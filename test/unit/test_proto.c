@@ -137,27 +137,27 @@ static void test_wire(void **state)
 /* A pushing grant is the message and the page; the length says so. */
 static void test_wire_page(void **state)
 {
-	static uint8_t b[COH_WIRE_LEN + COH_PAGE_BYTES + 1];
+	static uint8_t b[COH_WIRE_LEN + CVMM_PAGE_SIZE + 1];
 	coh_msg_t out;
 	char why[96];
 
 	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 0, COH_FLAG_PAGE, 7, b);
 	b[COH_WIRE_LEN] = 0xab;
-	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN + COH_PAGE_BYTES, NN,
+	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN + CVMM_PAGE_SIZE, NN,
 					 8, &out, why, sizeof(why)), CVMM_OK);
 	assert_int_equal(out.flags, COH_FLAG_PAGE);
-	assert_int_equal(coh_wire_len(&out), COH_WIRE_LEN + COH_PAGE_BYTES);
+	assert_int_equal(coh_wire_len(&out), COH_WIRE_LEN + CVMM_PAGE_SIZE);
 	expect_bad(b, COH_WIRE_LEN, "length 24, not 4120");
-	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES + 1, "length 4121, not 4120");
+	expect_bad(b, COH_WIRE_LEN + CVMM_PAGE_SIZE + 1, "length 4121, not 4120");
 	enc(COH_WIRE_VERSION, COH_MSG_WRITE_GRANT, 0, 0,
 	    COH_FLAG_PAGE | COH_FLAG_ZERO, 7, b);
-	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES,
+	expect_bad(b, COH_WIRE_LEN + CVMM_PAGE_SIZE,
 		   "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_FWD_WRITE, 0, 1, COH_FLAG_PAGE, 7, b);
-	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES,
+	expect_bad(b, COH_WIRE_LEN + CVMM_PAGE_SIZE,
 		   "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 0, 0, 7, b);
-	expect_bad(b, COH_WIRE_LEN + COH_PAGE_BYTES, "length 4120, not 24");
+	expect_bad(b, COH_WIRE_LEN + CVMM_PAGE_SIZE, "length 4120, not 24");
 	enc(COH_WIRE_VERSION, COH_MSG_FWD_WRITE, 0, 1, COH_FLAG_HAVE, 7, b);
 	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
 					 sizeof(why)), CVMM_OK);
@@ -487,7 +487,7 @@ static void settle_all(void)
 /* buf: LB_MSG bytes; a pushed page goes on the wire as a whole page. */
 static bool deliver_msg(int d, const uint8_t *buf, int src)
 {
-	uint8_t wire[COH_WIRE_LEN + COH_PAGE_BYTES] = { 0 };
+	uint8_t wire[COH_WIRE_LEN + CVMM_PAGE_SIZE] = { 0 };
 	coh_msg_t m;
 	char why[96];
 	size_t len = COH_WIRE_LEN;
@@ -495,7 +495,7 @@ static bool deliver_msg(int d, const uint8_t *buf, int src)
 	memcpy(wire, buf, LB_MSG);
 	memcpy(&m.flags, buf + 12, sizeof(m.flags)); /* little-endian host */
 	if (m.flags & COH_FLAG_PAGE)
-		len += COH_PAGE_BYTES;
+		len += CVMM_PAGE_SIZE;
 	if (coh_wire_decode(wire, len, NN, npages, &m, why, sizeof(why)) !=
 		    CVMM_OK ||
 	    m.src != (uint32_t)src)

@@ -27,7 +27,7 @@
 #include "iosrv/iosrv.h"
 
 /* Linux caps one transfer at MAX_RW_COUNT bytes and returns a short count. */
-#define MAX_RW_COUNT ((size_t)INT_MAX & ~(GMEM_PAGE - 1))
+#define MAX_RW_COUNT ((size_t)INT_MAX & ~(CVMM_PAGE_SIZE - 1))
 
 #define STAT_FLAGS (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)
 
@@ -51,7 +51,7 @@ static void *buf_span(uint64_t gaddr, size_t *len, int prot)
 	if (p)
 		return p;
 	for (n = 0; n < *len; n += step) {
-		step = GMEM_PAGE - ((gaddr + n) & (GMEM_PAGE - 1));
+		step = CVMM_PAGE_SIZE - ((gaddr + n) & (CVMM_PAGE_SIZE - 1));
 		if (step > *len - n)
 			step = *len - n;
 		if (!gmem_ptr(&cvmm_gmem, gaddr + n, step, prot))

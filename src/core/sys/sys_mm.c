@@ -20,7 +20,7 @@ static long mmap_file(uint64_t addr, size_t len, int prot, int flags, int fd,
 {
 	long at, n;
 
-	if (off & (GMEM_PAGE - 1))
+	if (off & (CVMM_PAGE_SIZE - 1))
 		return -EINVAL;
 	if ((flags & MAP_TYPE) != MAP_PRIVATE && (prot & PROT_WRITE)) {
 		log_warn("writable shared file mapping: not supported");
