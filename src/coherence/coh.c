@@ -64,7 +64,6 @@ static struct {
 static __thread uint64_t *pins;
 static __thread unsigned npins, pins_cap;
 static __thread bool agent_access;
-static __thread uint64_t thread_fault_ns;
 
 static void stat_add(uint64_t *p, uint64_t v)
 {
@@ -378,7 +377,6 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write)
 			pause(); /* the VM is ending */
 	}
 	dt = cvmm_now_ns() - t0;
-	thread_fault_ns += dt;
 	stat_add(write ? &coh_rt_stats.write_faults : &coh_rt_stats.read_faults,
 		 1);
 	stat_add(&coh_rt_stats.lat_hist[log2_us(dt)], 1);
@@ -412,14 +410,6 @@ void coh_rt_release(void)
 {
 	while (npins > 0)
 		coh_unpin(rt.node, pins[--npins]);
-}
-
-uint64_t coh_rt_take_thread_ns(void)
-{
-	uint64_t ns = thread_fault_ns;
-
-	thread_fault_ns = 0;
-	return ns;
 }
 
 /* ---- setup ---------------------------------------------------------------- */

@@ -76,8 +76,4 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write);
 /* Drops the calling thread's pins (end of a syscall, thread exit). */
 void coh_rt_release(void);
 
-/* Time spent in coherence faults by the calling thread since its last
- * call, ns (per-vCPU "Shmem" time). */
-uint64_t coh_rt_take_thread_ns(void);
-
 #endif

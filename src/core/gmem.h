@@ -143,7 +143,4 @@ long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 /* Applies changes node 0 published (the other nodes). */
 void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n);
 
-/* Applies changes node 0 published (the other nodes). */
-void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n);
-
 #endif

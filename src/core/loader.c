@@ -841,11 +841,3 @@ err_unmap:
 		munmap((void *)file, len);
 	return st;
 }
-
-void loader_image_release(loader_image_t *img)
-{
-	if (img->file && img->file_len)
-		munmap((void *)img->file, img->file_len);
-	img->file = NULL;
-	img->file_len = 0;
-}

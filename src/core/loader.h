@@ -69,7 +69,4 @@ cvmm_status_t loader_load(gmem_t *gm, const char *path, char *const argv[],
 bool loader_symbolize(const loader_image_t *img, uint64_t addr, char *buf,
 		      size_t len);
 
-/* Unmaps the kept file. */
-void loader_image_release(loader_image_t *img);
-
 #endif
