@@ -25,7 +25,7 @@ PKGS     := hwloc ucx pmix libibverbs jansson
 CFLAGS   += -std=gnu11 $(WARN) -fPIE -Isrc -D_GNU_SOURCE \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pie -pthread
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnuma
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnuma -lm
 ifneq ($(SAN),)
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
 CFLAGS   += $(SANFLAGS)
@@ -104,7 +104,8 @@ integration: guests workloads $(BUILD)/cvmm $(BUILD)/test/boot_probe
 	  bash test/integration/run_all.sh
 
 unit: $(UNIT_BINS)
-	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; \
+	  CVMM_GUESTS=$(BUILD)/guests $$t || fail=1; done; exit $$fail
 
 test: deps
 	@$(MAKE) --no-print-directory all guests workloads unit

@@ -9,16 +9,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/info.h"
+#include "cli/report.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "core/entry.h"
 #include "core/gmem.h"
-#include "cli/info.h"
 #include "core/loader.h"
-#include "node/node.h"
-#include "cli/report.h"
 #include "core/sys/sys.h"
 #include "core/vcpu.h"
 #include "iosrv/iosrv.h"
+#include "node/launch.h"
+#include "node/node.h"
+#include "node/selftest.h"
 
 #define CVMM_VERSION "0.1.0"
 
@@ -26,38 +29,43 @@ extern char **environ;
 
 typedef struct core_opts {
 	int vcpus;
-	char *pin;
+	int pin;           /* pin_names */
 	char *root;
 	bool strict;
 	char *stats;
-	char *log_level;
-	char *entry;
+	int log_level;     /* log_level_t */
+	int entry;         /* entry_names */
 	char *config;
 	bool show_config;
 } core_opts_t;
 
 static core_opts_t opts;
 
+enum { PIN_AUTO, PIN_NONE };
+static const char *const pin_names[] = { "auto", "none", NULL };
+enum { ENTRY_OPT_AUTO, ENTRY_OPT_SUD, ENTRY_OPT_SECCOMP };
+static const char *const entry_names[] = { "auto", "sud", "seccomp", NULL };
+
 #define OPT(f) offsetof(core_opts_t, f)
 static const cfg_field_t core_fields[] = {
 	{ "vcpus", "auto", "vCPUs the guest sees (auto: host cores)",
-	  OPT(vcpus), CFG_INT, "auto", 'v', NULL },
+	  OPT(vcpus), CFG_INT, "auto", 'v', NULL, NULL },
 	{ "pin", "auto", "pin vCPU threads to host cores with hwloc",
-	  OPT(pin), CFG_ENUM, "auto|none", 0, NULL },
+	  OPT(pin), CFG_ENUM, NULL, 0, NULL, pin_names },
 	{ "root", ".", "guest root directory: file paths cannot leave it",
-	  OPT(root), CFG_STRING, "DIR", 0, NULL },
+	  OPT(root), CFG_STRING, "DIR", 0, NULL, NULL },
 	{ "strict", "no", "stop the VM at the first unsupported syscall",
-	  OPT(strict), CFG_BOOL, NULL, 0, NULL },
+	  OPT(strict), CFG_BOOL, NULL, 0, NULL, NULL },
 	{ "stats", NULL, "print time and syscall stats at exit; =FILE: JSON",
-	  OPT(stats), CFG_OPTSTR, "[=FILE]", 0, "-" },
+	  OPT(stats), CFG_OPTSTR, "[=FILE]", 0, "-", NULL },
 	{ "log-level", "warn", "error|warn|info|debug|trace",
-	  OPT(log_level), CFG_ENUM, "error|warn|info|debug|trace", 0, NULL },
+	  OPT(log_level), CFG_ENUM, NULL, 0, NULL, log_level_names },
 	{ "entry", "auto", "syscall interception: auto|sud|seccomp",
-	  OPT(entry), CFG_ENUM, "auto|sud|seccomp", 0, NULL },
+	  OPT(entry), CFG_ENUM, NULL, 0, NULL, entry_names },
 	{ "config", NULL, "read settings from this file first",
-	  OPT(config), CFG_STRING, "FILE", 0, NULL },
+	  OPT(config), CFG_STRING, "FILE", 0, NULL, NULL },
 	{ "show-config", "no", "print every setting and exit",
-	  OPT(show_config), CFG_BOOL, NULL, 0, NULL },
+	  OPT(show_config), CFG_BOOL, NULL, 0, NULL, NULL },
 	{ NULL },
 };
 
@@ -119,8 +127,7 @@ static int opts_load(int argc, char **argv, int *argi)
 	if (cfg_load_env(tables, environ) != CVMM_OK ||
 	    cfg_parse_args(tables, argc, argv, argi) != CVMM_OK)
 		return -1;
-	if (!log_level_parse(opts.log_level, &log_level))
-		return -1;
+	log_level = (log_level_t)opts.log_level;
 	if (opts.vcpus < 0) /* auto: the host's cores, at least one per node */
 		opts.vcpus = (int)sysconf(_SC_NPROCESSORS_ONLN) > node_opts.nodes
 				     ? (int)sysconf(_SC_NPROCESSORS_ONLN)
@@ -176,7 +183,7 @@ static int step_iosrv(run_ctx_t *c)
 
 static int step_vm(run_ctx_t *c)
 {
-	if (vm_init(&cvmm_vm, opts.vcpus, strcmp(opts.pin, "none") != 0,
+	if (vm_init(&cvmm_vm, opts.vcpus, opts.pin != PIN_NONE,
 		    opts.strict) != CVMM_OK)
 		return -1;
 	cvmm_vm.exe_path = c->prog ? realpath(c->prog, NULL) : NULL;
@@ -192,8 +199,8 @@ static int step_entry(run_ctx_t *c)
 	vthread_t *main_block = entry_block_alloc();
 	entry_mode_t mode = ENTRY_SUD;
 
-	if (strcmp(opts.entry, "seccomp") == 0 ||
-	    (strcmp(opts.entry, "auto") == 0 && !entry_sud_available())) {
+	if (opts.entry == ENTRY_OPT_SECCOMP ||
+	    (opts.entry == ENTRY_OPT_AUTO && !entry_sud_available())) {
 		log_info("syscall interception: seccomp filter");
 		mode = ENTRY_SECCOMP;
 	}

@@ -31,8 +31,7 @@ static void *field_ptr(const cfg_table_t *t, const cfg_field_t *f)
 
 static bool field_is_str(const cfg_field_t *f)
 {
-	return f->type == CFG_STRING || f->type == CFG_ENUM ||
-	       f->type == CFG_OPTSTR;
+	return f->type == CFG_STRING || f->type == CFG_OPTSTR;
 }
 
 /* Compares a[0..alen) with the NUL-terminated b; '-' and '_' are equal. */
@@ -64,6 +63,28 @@ static bool choices_has(const char *list, const char *word)
 		list = bar ? bar + 1 : NULL;
 	}
 	return false;
+}
+
+/* Index of word in the NULL-terminated names, or -1. */
+static int names_index(const char *const *names, const char *word)
+{
+	for (int i = 0; names && names[i]; i++)
+		if (strcmp(names[i], word) == 0)
+			return i;
+	return -1;
+}
+
+/* names joined with '|' into buf ("auto|none"). */
+static const char *names_join(const char *const *names, char *buf,
+			      size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; names && names[i] && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? "|" : "",
+				      names[i]);
+	return buf;
 }
 
 static const cfg_field_t *table_find(const cfg_table_t *t, const char *name,
@@ -207,8 +228,8 @@ static void field_clear(const cfg_table_t *t, const cfg_field_t *f)
 	case CFG_INT: *(int *)p = 0; break;
 	case CFG_BOOL: *(bool *)p = false; break;
 	case CFG_SIZE: *(size_t *)p = 0; break;
+	case CFG_ENUM: *(int *)p = 0; break;
 	case CFG_STRING:
-	case CFG_ENUM:
 	case CFG_OPTSTR:
 		free(*(char **)p);
 		*(char **)p = NULL;
@@ -232,13 +253,18 @@ static cvmm_status_t field_store(const cfg_table_t *t, const cfg_field_t *f,
 	case CFG_INT: return parse_int(f, s, p, why);
 	case CFG_BOOL: return parse_bool(s, p, why);
 	case CFG_SIZE: return parse_size(s, p, why);
-	case CFG_ENUM:
-		if (!choices_has(f->choices, s)) {
+	case CFG_ENUM: {
+		int i = names_index(f->names, s);
+		char list[CFG_WHY_LEN / 2];
+
+		if (i < 0) {
 			snprintf(why, CFG_WHY_LEN, "not one of %s",
-				 f->choices ? f->choices : "(no choices)");
+				 names_join(f->names, list, sizeof(list)));
 			return CVMM_ERR_INVALID;
 		}
-		return store_str(t, f, s);
+		*(int *)p = i;
+		return CVMM_OK;
+	}
 	case CFG_STRING:
 	case CFG_OPTSTR: return store_str(t, f, s);
 	}
@@ -617,8 +643,8 @@ static const char *value_text(const cfg_table_t *t, const cfg_field_t *f,
 		return buf;
 	case CFG_BOOL: return *(const bool *)p ? "true" : "false";
 	case CFG_SIZE: return size_text(*(const size_t *)p, buf, size);
+	case CFG_ENUM: return f->names[*(const int *)p];
 	case CFG_STRING:
-	case CFG_ENUM:
 	case CFG_OPTSTR:
 		s = *(char *const *)p;
 		*quote = s && needs_quotes(s);
@@ -687,9 +713,12 @@ static int help_flag(const cfg_field_t *f, char *buf, size_t size)
 		return snprintf(buf, size, "%s--%s SIZE", sopt, f->name);
 	case CFG_BOOL:
 		return snprintf(buf, size, "%s--[no-]%s", sopt, f->name);
-	case CFG_ENUM:
+	case CFG_ENUM: {
+		char list[96];
+
 		return snprintf(buf, size, "%s--%s %s", sopt, f->name,
-				choices ? choices : "STR");
+				names_join(f->names, list, sizeof(list)));
+	}
 	case CFG_STRING:
 		return snprintf(buf, size, "%s--%s %s", sopt, f->name,
 				choices ? choices : "STR");

@@ -17,7 +17,8 @@ typedef enum cfg_type {
 	CFG_INT,    /* int; decimal, or "auto" -> -1 when allowed by choices */
 	CFG_BOOL,   /* bool; "1|0|yes|no|true|false|on|off"; a bare flag sets true */
 	CFG_STRING, /* char * (malloc'ed, owned by the table; "" allowed) */
-	CFG_ENUM,   /* char * restricted to the '|'-separated list in choices */
+	CFG_ENUM,   /* int: the index of the value in names (the module's own
+	             * NULL-terminated list of its enum's names) */
 	CFG_OPTSTR, /* char *; a bare flag (--stats) sets optval, --stats=X sets X */
 	CFG_SIZE,   /* size_t; accepts K, M, G suffixes (powers of 1024) */
 } cfg_type_t;
@@ -28,9 +29,10 @@ typedef struct cfg_field {
 	const char *doc;     /* one line for --show-config and --help */
 	size_t offset;       /* offsetof() in the module's options struct */
 	cfg_type_t type;
-	const char *choices; /* CFG_ENUM: "auto|none"; CFG_INT: "auto" allowed */
+	const char *choices; /* CFG_INT: "auto" allowed; STRING/OPTSTR: metavar */
 	char short_opt;      /* 'v' for -v N, or 0 */
 	const char *optval;  /* CFG_OPTSTR: value of the bare flag */
+	const char *const *names; /* CFG_ENUM: value i is names[i], NULL ends */
 } cfg_field_t;
 
 typedef struct cfg_table {

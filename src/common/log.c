@@ -9,27 +9,12 @@
 
 log_level_t log_level = LOG_LVL_WARN;
 
-static const char *const level_names[] = {
+const char *const log_level_names[] = {
 	[LOG_LVL_FATAL] = "fatal", [LOG_LVL_ERROR] = "error",
 	[LOG_LVL_WARN] = "warn",   [LOG_LVL_INFO] = "info",
 	[LOG_LVL_DEBUG] = "debug", [LOG_LVL_TRACE] = "trace",
+	NULL,
 };
-
-bool log_level_parse(const char *name, log_level_t *out)
-{
-	for (unsigned i = 0; i <= LOG_LVL_TRACE; i++) {
-		if (strcmp(name, level_names[i]) == 0) {
-			*out = (log_level_t)i;
-			return true;
-		}
-	}
-	return false;
-}
-
-const char *log_level_name(log_level_t lvl)
-{
-	return lvl <= LOG_LVL_TRACE ? level_names[lvl] : "?";
-}
 
 void log_emit(log_level_t lvl, const char *file, int line, const char *fmt, ...)
 {
@@ -40,11 +25,11 @@ void log_emit(log_level_t lvl, const char *file, int line, const char *fmt, ...)
 
 	if (lvl >= LOG_LVL_DEBUG)
 		n = snprintf(buf, sizeof(buf), "cvmm: %s: %s:%d: ",
-			     level_names[lvl], file, line);
+			     log_level_names[lvl], file, line);
 	else if (lvl <= LOG_LVL_ERROR)
 		n = snprintf(buf, sizeof(buf), "cvmm: ");
 	else
-		n = snprintf(buf, sizeof(buf), "cvmm: %s: ", level_names[lvl]);
+		n = snprintf(buf, sizeof(buf), "cvmm: %s: ", log_level_names[lvl]);
 	errno = saved;
 	va_start(ap, fmt);
 	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);

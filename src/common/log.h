@@ -21,9 +21,9 @@ typedef enum log_level {
 
 extern log_level_t log_level;
 
-/* Parses "error|warn|info|debug|trace"; returns false on an unknown name. */
-bool log_level_parse(const char *name, log_level_t *out);
-const char *log_level_name(log_level_t lvl);
+/* The levels' names, indexed by log_level_t, NULL-terminated (the
+ * --log-level config field reads them). */
+extern const char *const log_level_names[];
 
 /* Writes one line "cvmm: <msg>" to stderr (with file:line at debug and
  * above); async-signal-safe apart from the formatting itself. */

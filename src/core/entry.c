@@ -19,6 +19,7 @@
 #include <asm/prctl.h>
 
 #include "common/log.h"
+#include "core/entry.h"
 #include "core/gmem.h"
 #include "core/stats.h"
 #include "core/sud.h"

@@ -16,9 +16,9 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "core/futex.h"
+#include "core/entry.h"
 #include "core/gmem.h"
 #include "core/loader.h"
-#include "node/node.h"
 #include "core/stats.h"
 #include "core/sys/sys.h"
 
@@ -216,8 +216,8 @@ static void *vt_main(void *arg)
 	entry_thread_fini(vt);
 	tid = vt->tid;
 	last = vm_thread_forget(vm, vt);
-	if (vm->nnodes > 1 && vm->node != 0)
-		node_svc_thread_exited(tid); /* node 0 counts the VM's threads */
+	if (vm->nodes)
+		vm->nodes->thread_exited(vm, tid, last);
 	else if (last)
 		vm_exit(vm, 0, NULL);
 	return NULL;
@@ -360,8 +360,8 @@ void vm_exit(vm_t *vm, int status, const char *reason)
 	if (reason)
 		log_emit(LOG_LVL_ERROR, __FILE__, __LINE__, "%s", reason);
 	if (vm->stats_file) {
-		if (vm->collect_stats)
-			vm->collect_stats(vm);
+		if (vm->nodes)
+			vm->nodes->collect_stats(vm);
 		stats_report(vm, vm->stats_file, stderr);
 	}
 	if (vm->on_exit)

@@ -73,8 +73,31 @@ typedef struct vthread {
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 
+typedef struct vm vm_t;
+
+/* What the node layer (src/node) does for a VM that spans several agents.
+ * It sets vm.nodes once the agents are connected; on one node vm.nodes is
+ * NULL and core never calls into node code. These hooks are the only way
+ * core reaches another node: core includes no node header. */
+typedef struct vm_node_ops {
+	/* Runs syscall nr of vt on node 0 (the table says where: sys.h) and
+	 * returns its result. Called on nodes other than 0. */
+	long (*syscall)(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
+	/* The node a new guest thread goes to (--placement). */
+	int (*place)(void);
+	/* Starts guest thread tid with regs on node target (not this one);
+	 * the VM counts it as live before this returns. 0 or -errno. */
+	long (*thread_start)(int target, int tid, const guest_regs_t *regs,
+			     uint64_t clear_tid, uint64_t sigmask);
+	/* A guest thread of this node exited (last: it was this node's last
+	 * live one). Node 0 ends the VM when no thread is left anywhere. */
+	void (*thread_exited)(vm_t *vm, int tid, bool last);
+	/* Node 0 at the end, for --stats: every node's counters into vm. */
+	void (*collect_stats)(vm_t *vm);
+} vm_node_ops_t;
+
 /* The virtual machine on this node. */
-typedef struct vm {
+struct vm {
 	int nvcpus;
 	vcpu_t *vcpus;
 	bool strict;
@@ -93,26 +116,11 @@ typedef struct vm {
 	void (*on_exit)(int status); /* before the process exits (node.c) */
 	uint64_t t_start;          /* ns */
 	int node, nnodes;          /* this agent and the VM's agents */
-	void (*collect_stats)(struct vm *vm); /* node 0: gather other nodes' */
+	const vm_node_ops_t *nodes; /* NULL unless the VM spans nodes */
 	bool same_host;            /* all agents on this machine (cvmm run -n) */
-} vm_t;
+};
 
 extern vm_t cvmm_vm;
-
-/* entry.c: the trap path. entry_init installs the SIGSYS and fault handlers
- * (raw rt_sigaction, SA_RESTORER = the stub) and, for seccomp mode, the
- * filter; entry_thread_init gives the calling host thread its altstack (the
- * block vt sits at the base of) and turns Syscall User Dispatch on with the
- * selector at ALLOW; entry_enter starts guest code with vt->start. */
-typedef enum entry_mode { ENTRY_SUD, ENTRY_SECCOMP } entry_mode_t;
-cvmm_status_t entry_init(entry_mode_t mode);
-/* True when this kernel and process allow Syscall User Dispatch. */
-bool entry_sud_available(void);
-cvmm_status_t entry_thread_init(vthread_t *vt);
-void entry_thread_fini(vthread_t *vt);
-void entry_enter(vthread_t *vt) __attribute__((noreturn));
-/* Allocates a zeroed, VT_ALT_SIZE-aligned block for a vthread + altstack. */
-vthread_t *entry_block_alloc(void);
 
 /* vcpu.c, called by entry.c with the agent's FS in place. */
 void vt_trap_syscall(vthread_t *vt, ucontext_t *uc);

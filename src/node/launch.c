@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "node/launch.h"
 #include "node/node.h"
 
 #define LAUNCH_GRACE_MS 6000 /* others' time to notice and exit */

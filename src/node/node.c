@@ -11,42 +11,47 @@
 #include <unistd.h>
 
 #include "coherence/coh.h"
-#include "common/log.h"
 #include "coherence/dfutex.h"
+#include "common/log.h"
+#include "node/svc.h"
 
 node_opts_t node_opts;
+
+static const char *const page_transfer_names[] = {
+	[NODE_PAGE_PUSH] = "push", [NODE_PAGE_GET] = "get", NULL,
+};
 
 #define OPT(f) offsetof(node_opts_t, f)
 const cfg_field_t node_fields[] = {
 	{ "nodes", "1", "node agents cvmm run starts on this machine",
-	  OPT(nodes), CFG_INT, NULL, 'n', NULL },
+	  OPT(nodes), CFG_INT, NULL, 'n', NULL, NULL },
 	{ "rank", "-1", "this agent's rank (default: from the launcher)",
-	  OPT(rank), CFG_INT, NULL, 0, NULL },
+	  OPT(rank), CFG_INT, NULL, 0, NULL, NULL },
 	{ "size", "-1", "number of agents (default: from the launcher)",
-	  OPT(size), CFG_INT, NULL, 0, NULL },
+	  OPT(size), CFG_INT, NULL, 0, NULL, NULL },
 	{ "coordinator", NULL, "HOST:PORT where rank 0 serves the bootstrap",
-	  OPT(coordinator), CFG_STRING, "HOST:PORT", 0, NULL },
+	  OPT(coordinator), CFG_STRING, "HOST:PORT", 0, NULL, NULL },
 	{ "selftest", NULL, "check the fabric between the agents (=bench: "
 	  "measure it) instead of running a program",
-	  OPT(selftest), CFG_OPTSTR, "[=bench]", 0, "check" },
+	  OPT(selftest), CFG_OPTSTR, "[=bench]", 0, "check", NULL },
 	{ "transport", "auto", "auto|rdma|tcp|shm (UCX_* variables still apply)",
-	  OPT(transport), CFG_ENUM, "auto|rdma|tcp|shm", 0, NULL },
+	  OPT(transport), CFG_ENUM, NULL, 0, NULL, xp_transport_names },
 	{ "progress", "hybrid", "how agents wait for the network: "
 	  "poll|event|hybrid",
-	  OPT(progress), CFG_ENUM, "poll|event|hybrid", 0, NULL },
+	  OPT(progress), CFG_ENUM, NULL, 0, NULL, xp_progress_names },
 	{ "iface", NULL, "network devices for UCX (UCX_NET_DEVICES), e.g. "
 	  "eth1 or mlx5_0:1",
-	  OPT(iface), CFG_STRING, "DEV", 0, NULL },
+	  OPT(iface), CFG_STRING, "DEV", 0, NULL, NULL },
 	{ "timeout-ms", "30000", "bootstrap and connection timeout",
-	  OPT(timeout_ms), CFG_INT, NULL, 0, NULL },
+	  OPT(timeout_ms), CFG_INT, NULL, 0, NULL, NULL },
 	{ "placement", "spread", "node of each new guest thread: spread "
 	  "(round robin), pack (fill a node's vCPUs first) or FILE (one "
 	  "node number per line, in creation order)",
-	  OPT(placement), CFG_STRING, "spread|pack|FILE", 0, NULL },
+	  OPT(placement), CFG_STRING, "spread|pack|FILE", 0, NULL, NULL },
 	{ "page-transfer", "push", "how a page reaches a node that faults on "
 	  "it: push (the owner sends it with its grant) or get (the faulting "
 	  "node reads it with a one-sided get)",
-	  OPT(page_transfer), CFG_ENUM, "push|get", 0, NULL },
+	  OPT(page_transfer), CFG_ENUM, NULL, 0, NULL, page_transfer_names },
 	{ NULL },
 };
 
@@ -197,9 +202,8 @@ static cvmm_status_t node_exchange_memory(gmem_t *gm)
 static cvmm_status_t node_xp_opts(xp_opts_t *o)
 {
 	memset(o, 0, sizeof(*o));
-	if (!xp_transport_parse(node_opts.transport, &o->transport) ||
-	    !xp_progress_parse(node_opts.progress, &o->progress))
-		return CVMM_ERR_INVALID;
+	o->transport = (xp_transport_t)node_opts.transport;
+	o->progress = (xp_progress_t)node_opts.progress;
 	/* hybrid: keep polling 0.5 ms after the last message. A remote fault
 	 * is several messages ~20-50 us apart; sleeping after 50 us made
 	 * every hop pay an event-fd wake-up (faultbench read: 370 -> 230 us) */
@@ -266,7 +270,7 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 			    .nnodes = node_size(), .am_id = NODE_AM_COH,
 			    .memfd = gm->memfd, .lo = GMEM_LO, .hi = GMEM_HI,
 			    .delta = GMEM_DELTA, .fatal = node_fatal,
-			    .push = !strcmp(node_opts.page_transfer, "push") };
+			    .push = node_opts.page_transfer == NODE_PAGE_PUSH };
 	cvmm_status_t st;
 
 	if (vm->nvcpus < node_size()) {
@@ -304,12 +308,13 @@ static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 			  first[1]);
 		return CVMM_ERR_INVALID;
 	}
-	vm->collect_stats = node_svc_collect_stats;
 	vm_set_nodes(vm, node_rank(), node_size(),
 		     strcmp(boot_method(boot), "launcher") == 0, first[0]);
 	st = coh_rt_start();
-	if (st == CVMM_OK)
+	if (st == CVMM_OK) {
 		gm->coherent = true;
+		vm->nodes = &node_svc_ops;
+	}
 	return st;
 }
 

@@ -23,7 +23,13 @@
 #define NODE_AM_SHUTDOWN (XP_AM_USER + 0) /* node 0 -> all: the VM ended */
 #define NODE_AM_COH      (XP_AM_USER + 5) /* coherence protocol */
 #define NODE_AM_FUTEX    (XP_AM_USER + 6) /* distributed futex */
-#define NODE_AM_SVC      (XP_AM_USER + 7) /* node services (node_svc.c) */
+#define NODE_AM_SVC      (XP_AM_USER + 7) /* node services (svc.h) */
+
+/* How page bytes reach a faulting node (--page-transfer). */
+typedef enum node_page_transfer {
+	NODE_PAGE_PUSH = 0, /* the owner sends the page with its grant */
+	NODE_PAGE_GET,      /* the faulting node reads it with a one-sided get */
+} node_page_transfer_t;
 
 typedef struct node_opts {
 	int nodes;          /* -n: agents cvmm run starts on this machine */
@@ -31,12 +37,12 @@ typedef struct node_opts {
 	int size;           /* -1: from the launcher's environment */
 	char *coordinator;  /* HOST:PORT of rank 0 when there is no PMIx */
 	char *selftest;     /* NULL, "check" or "bench" */
-	char *transport;
-	char *progress;
+	int transport;      /* xp_transport_t */
+	int progress;       /* xp_progress_t */
 	char *iface;
 	int timeout_ms;     /* bootstrap and connection timeout */
 	char *placement;    /* spread | pack | FILE (node per new thread) */
-	char *page_transfer; /* push | get (coh_rt_cfg_t.push) */
+	int page_transfer;  /* node_page_transfer_t */
 } node_opts_t;
 
 extern node_opts_t node_opts;
@@ -53,53 +59,8 @@ int node_size(void);
 xp_t *node_xp(void);
 boot_t *node_boot(void);
 
-/* ---- node services (node_svc.c), multi-node VMs only ---- */
-
-/* Registers the service message handler (before connecting) and, on node
- * 0, makes gm publish layout changes to every node. */
-cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm);
-
-/* True when syscall nr of a thread on this node runs on node 0 (file and
- * console I/O, memory layout, process-wide signal state, exit_group). */
-bool node_svc_forwards(unsigned long nr);
-
-/* Runs syscall nr for vt on node 0 (by a proxy thread there, one per guest
- * thread, so a thread's calls stay in order) and returns its result. */
-long node_svc_syscall(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
-
-/* The node a new guest thread goes to (--placement), counting this node's
- * clones. */
-int node_svc_place(void);
-
-/* Starts a guest thread with tid and regs on node target (not this one);
- * the VM counts it as live before this returns. 0 or -errno. */
-long node_svc_start_thread(int target, int tid, const guest_regs_t *regs,
-			   uint64_t clear_tid, uint64_t sigmask);
-
-/* A guest thread on this node (not node 0) exited. */
-void node_svc_thread_exited(int tid);
-
-/* Node 0, --stats at the end: every node's vCPU times and coherence
- * counters into vm and coh_rt_stats (bounded wait per node). */
-void node_svc_collect_stats(vm_t *vm);
-
-/* The VM ended on this node (not node 0): tells node 0, flushed. */
-void node_svc_exit(int status);
-
 /* Ends a job every agent finishes together (the selftest): stops treating
  * departures as losses, meets the others at a barrier, exits with status. */
 void node_leave(int status) __attribute__((noreturn));
-
-/* cvmm run -n N on one machine: starts N agents (this program, "agent"
- * instead of "run"), serves their bootstrap on a private UNIX socket and
- * returns node 0's exit status (CVMM_EXIT_FAILURE if it never reported). */
-int node_launch(int nodes, int argc, char **argv);
-
-/* --selftest: transport checks between all agents (all-to-all, get/put of
- * random pages byte for byte, atomics from every agent on one word, message
- * order per peer, large and zero-length messages); "bench" measures
- * latencies between node 0 and node 1 instead. Node 0 prints the result.
- * Returns the exit status. */
-int node_selftest(gmem_t *gm, const char *mode);
 
 #endif

@@ -15,9 +15,10 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/page.h"
 #include "common/log.h"
+#include "common/page.h"
 #include "node/node.h"
+#include "node/selftest.h"
 
 #define ST_BASE     (GMEM_LO + (256UL << 20))
 #define ST_PAGES    64

@@ -24,9 +24,10 @@
 #define XP_CLOSE_TIMEOUT_MS 2000
 #define XP_WAITER_NAP_NS 200000 /* progress thread, while a caller waits */
 
-static const char *const xp_transport_names[] = {
+const char *const xp_transport_names[] = {
 	[XP_TRANSPORT_AUTO] = "auto", [XP_TRANSPORT_RDMA] = "rdma",
 	[XP_TRANSPORT_TCP] = "tcp",   [XP_TRANSPORT_SHM] = "shm",
+	NULL,
 };
 
 /* UCX_TLS per transport (NULL: leave UCX's default or the user's UCX_TLS). */
@@ -37,33 +38,12 @@ static const char *const xp_transport_tls[] = {
 	[XP_TRANSPORT_SHM] = "sm,self",
 };
 
-static const char *const xp_progress_names[] = {
+const char *const xp_progress_names[] = {
 	[XP_PROGRESS_HYBRID] = "hybrid",
 	[XP_PROGRESS_POLL] = "poll",
 	[XP_PROGRESS_EVENT] = "event",
+	NULL,
 };
-
-bool xp_transport_parse(const char *s, xp_transport_t *out)
-{
-	for (unsigned i = 0; s && i <= XP_TRANSPORT_SHM; i++) {
-		if (strcmp(s, xp_transport_names[i]) == 0) {
-			*out = (xp_transport_t)i;
-			return true;
-		}
-	}
-	return false;
-}
-
-bool xp_progress_parse(const char *s, xp_progress_t *out)
-{
-	for (unsigned i = 0; s && i <= XP_PROGRESS_EVENT; i++) {
-		if (strcmp(s, xp_progress_names[i]) == 0) {
-			*out = (xp_progress_t)i;
-			return true;
-		}
-	}
-	return false;
-}
 
 /* ---- context and worker -------------------------------------------------- */
 

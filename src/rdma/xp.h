@@ -57,9 +57,10 @@ typedef struct xp_opts {
 	int op_timeout_ms;      /* blocking calls give up; 0: 10000 (added) */
 } xp_opts_t;
 
-/* Parses "auto|rdma|tcp|shm" and "poll|event|hybrid"; false if unknown. */
-bool xp_transport_parse(const char *s, xp_transport_t *out);
-bool xp_progress_parse(const char *s, xp_progress_t *out);
+/* The names of xp_transport_t and xp_progress_t values, indexed by value
+ * and NULL-terminated (config fields and messages use them). */
+extern const char *const xp_transport_names[];
+extern const char *const xp_progress_names[];
 
 /* Called (from the progress thread) once per peer found lost: UCX error,
  * missed heartbeats, or a malformed message. A peer that closed in order

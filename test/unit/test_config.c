@@ -18,8 +18,8 @@ typedef struct core_opts {
 	int count;
 	bool strict;
 	char *root;
-	char *pin;
-	char *log_level;
+	int pin;       /* pin_names */
+	int log_level; /* level_names */
 	char *stats;
 	char *label;
 	size_t mem;
@@ -33,33 +33,37 @@ typedef struct net_opts {
 static core_opts_t core;
 static net_opts_t net;
 
+static const char *const pin_names[] = { "auto", "none", NULL };
+static const char *const level_names[] = { "error", "warn", "info",
+					   "debug", "trace", NULL };
+
 static const cfg_field_t core_fields[] = {
 	{ "vcpus", "auto", "vcpus", offsetof(core_opts_t, vcpus), CFG_INT,
-	  "auto", 'v', NULL },
+	  "auto", 'v', NULL, NULL },
 	{ "count", "3", "a plain int", offsetof(core_opts_t, count), CFG_INT,
-	  NULL, 0, NULL },
+	  NULL, 0, NULL, NULL },
 	{ "strict", "false", "stop on errors", offsetof(core_opts_t, strict),
-	  CFG_BOOL, NULL, 's', NULL },
+	  CFG_BOOL, NULL, 's', NULL, NULL },
 	{ "root", ".", "root dir", offsetof(core_opts_t, root), CFG_STRING,
-	  "DIR", 'r', NULL },
+	  "DIR", 'r', NULL, NULL },
 	{ "pin", "auto", "pinning", offsetof(core_opts_t, pin), CFG_ENUM,
-	  "auto|none", 0, NULL },
+	  NULL, 0, NULL, pin_names },
 	{ "log-level", "warn", "log level", offsetof(core_opts_t, log_level),
-	  CFG_ENUM, "error|warn|info|debug|trace", 0, NULL },
+	  CFG_ENUM, NULL, 0, NULL, level_names },
 	{ "stats", NULL, "stats file", offsetof(core_opts_t, stats),
-	  CFG_OPTSTR, NULL, 0, "-" },
+	  CFG_OPTSTR, NULL, 0, "-", NULL },
 	{ "label", NULL, "a label", offsetof(core_opts_t, label), CFG_STRING,
-	  NULL, 0, NULL },
+	  NULL, 0, NULL, NULL },
 	{ "mem", "64M", "memory", offsetof(core_opts_t, mem), CFG_SIZE, NULL,
-	  'm', NULL },
+	  'm', NULL, NULL },
 	{ .name = NULL },
 };
 
 static const cfg_field_t net_fields[] = {
 	{ "count", "7", "net count", offsetof(net_opts_t, count), CFG_INT,
-	  NULL, 0, NULL },
+	  NULL, 0, NULL, NULL },
 	{ "fast", "yes", "fast path", offsetof(net_opts_t, fast), CFG_BOOL,
-	  NULL, 0, NULL },
+	  NULL, 0, NULL, NULL },
 	{ .name = NULL },
 };
 
@@ -162,8 +166,8 @@ static void test_defaults(void **state)
 	assert_int_equal(core.count, 3);
 	assert_false(core.strict);
 	assert_string_equal(core.root, ".");
-	assert_string_equal(core.pin, "auto");
-	assert_string_equal(core.log_level, "warn");
+	assert_string_equal(pin_names[core.pin], "auto");
+	assert_string_equal(level_names[core.log_level], "warn");
 	assert_null(core.stats);
 	assert_null(core.label);
 	assert_int_equal(core.mem, 64 << 20);
@@ -185,9 +189,9 @@ static void test_defaults_bad(void **state)
 {
 	static const cfg_field_t bad_fields[] = {
 		{ "n", "lots", "bad", offsetof(net_opts_t, count), CFG_INT,
-		  NULL, 0, NULL },
+		  NULL, 0, NULL, NULL },
 		{ "fast", "yes", "ok", offsetof(net_opts_t, fast), CFG_BOOL,
-		  NULL, 0, NULL },
+		  NULL, 0, NULL, NULL },
 		{ .name = NULL },
 	};
 	const cfg_table_t bad[] = {
@@ -219,7 +223,7 @@ static void test_set(void **state)
 	assert_int_equal(net.count, 9);
 	assert_int_equal(core.count, 5);
 	assert_int_equal(cfg_set(tables, "core.log_level", "info"), CVMM_OK);
-	assert_string_equal(core.log_level, "info");
+	assert_string_equal(level_names[core.log_level], "info");
 	assert_int_equal(cfg_set(tables, "root", NULL), CVMM_OK);
 	assert_null(core.root);
 
@@ -234,7 +238,7 @@ static void test_set(void **state)
 	log = capture_end();
 	assert_int_equal(st, CVMM_ERR_INVALID);
 	assert_non_null(strstr(log, "bad value 'sometimes' for core.pin"));
-	assert_string_equal(core.pin, "auto");
+	assert_string_equal(pin_names[core.pin], "auto");
 }
 
 /* ---- command line -------------------------------------------------------- */
@@ -255,8 +259,8 @@ static void test_args_long_forms(void **state)
 	assert_int_equal(argi, argc);
 	assert_int_equal(core.vcpus, 4);
 	assert_string_equal(core.root, "/srv");
-	assert_string_equal(core.pin, "none");
-	assert_string_equal(core.log_level, "debug");
+	assert_string_equal(pin_names[core.pin], "none");
+	assert_string_equal(level_names[core.log_level], "debug");
 	assert_int_equal(core.mem, (size_t)2 << 30);
 	assert_int_equal(core.count, -5);
 	assert_string_equal(core.label, "");
@@ -292,7 +296,7 @@ static void test_args_dash_underscore(void **state)
 
 	(void)state;
 	assert_int_equal(parse(4, argv, &argi, &log), CVMM_OK);
-	assert_string_equal(core.log_level, "trace");
+	assert_string_equal(level_names[core.log_level], "trace");
 	assert_int_equal(net.count, 11);
 	assert_int_equal(core.count, 12);
 }
@@ -518,7 +522,7 @@ static void test_args_enum_size(void **state)
 			 CVMM_ERR_INVALID);
 	assert_non_null(strstr(log, "bad value 'some' for --pin: not one of "
 				    "auto|none"));
-	assert_string_equal(core.pin, "auto");
+	assert_string_equal(pin_names[core.pin], "auto");
 	static const char *const bad_pin[] = { "autox", "non", "", "auto|none",
 					       "AUTO" };
 	for (size_t i = 0; i < sizeof(bad_pin) / sizeof(bad_pin[0]); i++) {
@@ -527,7 +531,7 @@ static void test_args_enum_size(void **state)
 				       &argi, &log),
 				 CVMM_ERR_INVALID);
 	}
-	assert_string_equal(core.pin, "auto");
+	assert_string_equal(pin_names[core.pin], "auto");
 
 	static const struct {
 		const char *text;
@@ -578,7 +582,7 @@ static void test_file_good(void **state)
 	assert_int_equal(core.count, 5);
 	assert_int_equal(net.count, 9);
 	assert_string_equal(core.root, "/with space # not a comment");
-	assert_string_equal(core.log_level, "info");
+	assert_string_equal(level_names[core.log_level], "info");
 	assert_true(core.strict);
 	assert_string_equal(core.label, "a#b");
 	assert_string_equal(core.stats, "");
@@ -635,7 +639,7 @@ static void test_file_bad_lines(void **state)
 	unlink(path);
 	/* the good lines around the bad ones still apply */
 	assert_int_equal(core.vcpus, 2);
-	assert_string_equal(core.pin, "none");
+	assert_string_equal(pin_names[core.pin], "none");
 	assert_int_equal(core.count, 3);
 	assert_string_equal(core.root, ".");
 }
@@ -671,7 +675,7 @@ static void test_env(void **state)
 	(void)state;
 	assert_int_equal(cfg_load_env(tables, envp), CVMM_OK);
 	assert_int_equal(core.vcpus, 4); /* the first wins */
-	assert_string_equal(core.log_level, "debug");
+	assert_string_equal(level_names[core.log_level], "debug");
 	assert_true(core.strict);
 	assert_int_equal(net.count, 9);
 	assert_int_equal(core.count, 3);
@@ -691,7 +695,7 @@ static void test_env_bad(void **state)
 	log = capture_end();
 	assert_int_equal(st, CVMM_ERR_INVALID);
 	assert_non_null(strstr(log, "bad value 'x' for CVMM_CORE_COUNT: "));
-	assert_string_equal(core.pin, "none");
+	assert_string_equal(pin_names[core.pin], "none");
 }
 
 /* ---- precedence: default < file < env < args ----------------------------- */
@@ -711,7 +715,7 @@ static void test_precedence(void **state)
 	assert_int_equal(core.vcpus, 4);
 	assert_string_equal(core.root, "/env");
 	assert_int_equal(core.count, 5);
-	assert_string_equal(core.pin, "auto");
+	assert_string_equal(pin_names[core.pin], "auto");
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -829,8 +833,6 @@ static void test_free_strings(void **state)
 	}
 	cfg_free(tables);
 	assert_null(core.root);
-	assert_null(core.pin);
-	assert_null(core.log_level);
 	assert_null(core.stats);
 	assert_null(core.label);
 	cfg_free(tables); /* twice is harmless; teardown frees again */

@@ -1,15 +1,22 @@
 /* The syscall table is data: every entry is complete, and every call that
  * unmodified static glibc pthreads programs make (docs/design.md) is handled. */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/sys/sys.h"
+#include "core/vcpu.h"
 
 static void test_entries_complete(void **state)
 {
@@ -75,12 +82,133 @@ static void test_names(void **state)
 	assert_null(sys_name(100000));
 }
 
+/* ---- routing: the table's where column is what the dispatcher does ---- */
+
+static const char *const where_text[] = {
+	[SYS_LOCAL] = "local", [SYS_FUTEX] = "futex-home",
+	[SYS_IOSRV] = "io-server", [SYS_VM] = "vm",
+};
+
+static unsigned long forwarded_nr;
+static int forwarded_count;
+
+#define FORWARDED_RET (-4242)
+
+static long mock_syscall(vthread_t *vt, unsigned long nr, const uint64_t a[6])
+{
+	forwarded_nr = nr;
+	forwarded_count++;
+	return FORWARDED_RET;
+}
+
+static const vm_node_ops_t mock_nodes = { .syscall = mock_syscall };
+
+static void test_route_is_the_where_column(void **state)
+{
+	for (unsigned nr = 0; nr < SYS_NR_MAX; nr++) {
+		const sys_entry_t *e = &sys_table[nr];
+		bool node0 = e->fn && (e->where == SYS_IOSRV ||
+				       e->where == SYS_VM);
+
+		assert_int_equal(sys_runs_on_node0(nr), node0);
+	}
+	assert_false(sys_runs_on_node0(SYS_NR_MAX));
+	/* calls whose place was once decided in node code */
+	assert_int_equal(sys_table[SYS_rt_sigaction].where, SYS_VM);
+	assert_true(sys_runs_on_node0(SYS_rt_sigaction));
+	assert_int_equal(sys_table[SYS_clone].where, SYS_LOCAL);
+	assert_int_equal(sys_table[SYS_clone3].where, SYS_LOCAL);
+	assert_false(sys_runs_on_node0(SYS_clone3));
+	assert_true(sys_runs_on_node0(SYS_read));
+	assert_true(sys_runs_on_node0(SYS_mmap));
+	assert_true(sys_runs_on_node0(SYS_exit_group));
+	assert_false(sys_runs_on_node0(SYS_exit));
+	assert_false(sys_runs_on_node0(SYS_futex));
+	/* refused calls answer where they are made */
+	assert_false(sys_runs_on_node0(SYS_execve));
+}
+
+/* On node 1 of a VM spanning nodes, sys_dispatch hands exactly the calls
+ * the table places on node 0 to the node layer, and runs the rest here. */
+static void test_dispatch_forwards_by_table(void **state)
+{
+	vthread_t *vt = calloc(1, sizeof(*vt));
+	const uint64_t a[6] = { 0 };
+	const uint64_t wake[6] = { 0, FUTEX_WAKE_PRIVATE, 1 };
+	int expected = 0;
+
+	assert_non_null(vt);
+	vt->tid = 7;
+	cvmm_vm.pid = 7;
+	cvmm_vm.nodes = &mock_nodes;
+	cvmm_vm.node = 1;
+	cvmm_vm.nnodes = 2;
+	forwarded_count = 0;
+	for (unsigned nr = 0; nr < SYS_NR_MAX; nr++) {
+		if (!sys_runs_on_node0(nr))
+			continue;
+		forwarded_nr = ~0ul;
+		assert_int_equal(sys_dispatch(vt, nr, a), FORWARDED_RET);
+		assert_int_equal(forwarded_nr, nr);
+		expected++;
+	}
+	assert_int_equal(forwarded_count, expected);
+	assert_true(expected > 50);
+	/* local and futex-home calls never reach the forwarder */
+	assert_int_equal(sys_dispatch(vt, SYS_getpid, a), 7);
+	assert_int_equal(sys_dispatch(vt, SYS_gettid, a), 7);
+	assert_int_equal(sys_dispatch(vt, SYS_futex, wake), 0);
+	assert_int_equal(sys_dispatch(vt, SYS_execve, a), -ENOSYS);
+	assert_int_equal(forwarded_count, expected);
+	cvmm_vm.nodes = NULL;
+	cvmm_vm.node = 0;
+	cvmm_vm.nnodes = 1;
+	free(vt);
+}
+
+/* `cvmm syscalls --format=csv` prints the table's where column. */
+static void test_print_tells_the_where(void **state)
+{
+	char path[] = "/tmp/test_systab.XXXXXX";
+	int fd = mkstemp(path), saved = dup(1), rows = 0;
+	char line[512];
+	FILE *f;
+
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stdout);
+	dup2(fd, 1);
+	assert_true(sys_table_print("csv"));
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	f = fdopen(fd, "r");
+	assert_non_null(f);
+	rewind(f);
+	assert_non_null(fgets(line, sizeof(line), f)); /* header */
+	while (fgets(line, sizeof(line), f)) {
+		unsigned nr;
+		char name[64], level[16], where[16];
+
+		assert_int_equal(sscanf(line, "%u,%63[^,],%15[^,],%15[^,],",
+					&nr, name, level, where), 4);
+		assert_true(nr < SYS_NR_MAX);
+		assert_string_equal(where, where_text[sys_table[nr].where]);
+		rows++;
+	}
+	fclose(f);
+	unlink(path);
+	assert_true(rows > 300);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_entries_complete),
 		cmocka_unit_test(test_glibc_set_is_handled),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_route_is_the_where_column),
+		cmocka_unit_test(test_dispatch_forwards_by_table),
+		cmocka_unit_test(test_print_tells_the_where),
 	};
 
 	return cmocka_run_group_tests_name("systab", tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #ifndef CVMM_CORE_SYS_SYS_H
 #define CVMM_CORE_SYS_SYS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct vthread vthread_t;
@@ -18,11 +19,16 @@ typedef enum sys_level {
 	SYS_ERROR,       /* always fails with .err (deliberately) */
 } sys_level_t;
 
+/* Where a call runs on a VM that spans nodes. This column is the routing:
+ * sys_dispatch forwards exactly the SYS_IOSRV and SYS_VM calls of threads
+ * on other nodes to node 0, node 0 refuses any other forwarded call, and
+ * `cvmm syscalls` prints it. On one node everything runs locally. */
 typedef enum sys_where {
-	SYS_LOCAL = 0, /* handled on the calling node */
+	SYS_LOCAL = 0, /* on the calling node, on its own state */
 	SYS_FUTEX,     /* at the home node of the futex word */
 	SYS_IOSRV,     /* by the I/O server on node 0 */
-	SYS_VM,        /* decided once for the whole VM (memory layout, threads) */
+	SYS_VM,        /* on node 0, for the whole VM (memory layout, signal
+			* dispositions, exit_group, signals to the VM) */
 } sys_where_t;
 
 typedef struct sys_entry {
@@ -45,6 +51,10 @@ const char *sys_name(unsigned long nr);
 /* Runs syscall nr for vt: table lookup, unsupported-call policy (log once or
  * stop the VM under --strict), stats. Returns the guest's result. */
 long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
+
+/* True when syscall nr of a thread on a node other than 0 runs on node 0:
+ * a call the table has a handler for whose where is SYS_IOSRV or SYS_VM. */
+bool sys_runs_on_node0(unsigned long nr);
 
 /* Runs syscall nr here, whatever node this is (no stats, no forwarding):
  * sys_dispatch and node 0's proxies for other nodes' threads. */

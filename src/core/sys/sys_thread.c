@@ -14,7 +14,6 @@
 #include "coherence/coh.h"
 #include "common/log.h"
 #include "core/gmem.h"
-#include "node/node.h"
 #include "core/stats_coh.h"
 #include "core/sys/sys.h"
 #include "core/vcpu.h"
@@ -87,7 +86,7 @@ static long clone_remote(const clone_req_t *req, const guest_regs_t *regs,
 	if (req->flags & CLONE_CHILD_CLEARTID)
 		clear = req->child_tid;
 	coh_rt_release(); /* the child may touch those words at once */
-	ret = node_svc_start_thread(target, tid, regs, clear, 0);
+	ret = cvmm_vm.nodes->thread_start(target, tid, regs, clear, 0);
 	return ret ? ret : tid;
 }
 
@@ -107,8 +106,8 @@ static long clone_start(vthread_t *vt, const clone_req_t *req)
 		return -EINVAL;
 	}
 	clone_regs(vt, req, &regs);
-	if (cvmm_coh_on) {
-		int target = node_svc_place();
+	if (cvmm_vm.nodes) {
+		int target = cvmm_vm.nodes->place();
 
 		if (target != cvmm_vm.node)
 			return clone_remote(req, &regs, target);

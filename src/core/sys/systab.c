@@ -8,7 +8,6 @@
 
 #include "coherence/coh.h"
 #include "common/log.h"
-#include "node/node.h"
 #include "core/stats.h"
 #include "core/sys/sys.h"
 #include "core/vcpu.h"
@@ -52,8 +51,10 @@ const sys_entry_t sys_table[SYS_NR_MAX] = {
 	FULL(mremap, SYS_VM),
 
 	/* threads and ids */
-	PART(clone, SYS_VM, "threads only (glibc's pthread flag set)"),
-	PART(clone3, SYS_VM, "threads only (glibc's pthread flag set)"),
+	PART(clone, SYS_LOCAL, "threads only (glibc's pthread flag set); "
+	     "the thread starts where --placement says"),
+	PART(clone3, SYS_LOCAL, "threads only (glibc's pthread flag set); "
+	     "the thread starts where --placement says"),
 	FULL(exit, SYS_LOCAL), FULL(exit_group, SYS_VM),
 	FULL(set_tid_address, SYS_LOCAL),
 	PART(set_robust_list, SYS_LOCAL, "kept, not walked at thread exit"),
@@ -80,7 +81,7 @@ const sys_entry_t sys_table[SYS_NR_MAX] = {
 	PART(futex, SYS_FUTEX, "no PI, WAKE_OP or LOCK ops"),
 
 	/* signals: virtual dispositions, no delivery to guest handlers */
-	PART(rt_sigaction, SYS_LOCAL, "recorded; guest handlers never run"),
+	PART(rt_sigaction, SYS_VM, "recorded; guest handlers never run"),
 	FULL(rt_sigprocmask, SYS_LOCAL),
 	ERR(rt_sigreturn, ENOSYS, "no guest signal frames"),
 	FULL(sigaltstack, SYS_LOCAL),
@@ -171,16 +172,29 @@ long sys_execute(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 	return -ENOSYS;
 }
 
+bool sys_runs_on_node0(unsigned long nr)
+{
+	const sys_entry_t *e;
+
+	if (nr >= SYS_NR_MAX)
+		return false;
+	e = &sys_table[nr];
+	return e->fn && (e->where == SYS_IOSRV || e->where == SYS_VM);
+}
+
 long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 {
+	const vm_node_ops_t *nodes = cvmm_vm.nodes;
 	long ret;
 
 	if (nr < SYS_NR_MAX)
 		__atomic_fetch_add(&stats_sys_count[nr], 1, __ATOMIC_RELAXED);
-	if (!cvmm_coh_on)
+	if (!nodes)
 		return sys_execute(vt, nr, a);
-	ret = node_svc_forwards(nr) ? node_svc_syscall(vt, nr, a)
-				    : sys_execute(vt, nr, a);
+	if (cvmm_vm.node != 0 && sys_runs_on_node0(nr))
+		ret = nodes->syscall(vt, nr, a);
+	else
+		ret = sys_execute(vt, nr, a);
 	coh_rt_release(); /* pages the call wrote may move again */
 	return ret;
 }
@@ -232,5 +246,11 @@ int sys_table_print(const char *format)
 		       "%u missing (ENOSYS)\n",
 		       counts[SYS_FULL], counts[SYS_PARTIAL],
 		       counts[SYS_ERROR], counts[SYS_MISSING]);
+	if (!csv)
+		printf("where, on a VM of several nodes: local = the calling "
+		       "node; futex-home = the node\nthat is home of the futex "
+		       "word; io-server = the I/O server on node 0; vm = node "
+		       "0,\nfor the whole VM. On one node everything runs "
+		       "locally.\n");
 	return 1;
 }

@@ -1,0 +1,415 @@
+/* Encoding and checked decoding of the node-service messages (node_wire.h
+ * has the layout). */
+#include "node/node_wire.h"
+
+#include <sys/mman.h>
+
+#include "common/wire.h"
+
+/* ---- header ------------------------------------------------------------- */
+
+static void hdr_put(wire_w_t *w, const node_hdr_t *h)
+{
+	wire_w_u16(w, NODE_WIRE_VERSION);
+	wire_w_u16(w, h->type);
+	wire_w_u32(w, h->count);
+	wire_w_u64(w, h->id);
+	wire_w_i64(w, h->arg);
+	wire_w_i32(w, h->tid);
+	wire_w_i32(w, h->vcpu);
+}
+
+static void hdr_get(wire_r_t *r, node_hdr_t *h)
+{
+	h->version = wire_r_u16(r);
+	h->type = wire_r_u16(r);
+	h->count = wire_r_u32(r);
+	h->id = wire_r_u64(r);
+	h->arg = wire_r_i64(r);
+	h->tid = wire_r_i32(r);
+	h->vcpu = wire_r_i32(r);
+}
+
+size_t node_wire_hdr_encode(const node_hdr_t *h, void *buf, size_t cap)
+{
+	wire_w_t w = wire_w_init(buf, cap);
+
+	hdr_put(&w, h);
+	return w.bad ? 0 : w.len;
+}
+
+cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,
+				   node_hdr_t *h)
+{
+	wire_r_t r = wire_r_init(buf, len);
+	node_hdr_t t;
+
+	hdr_get(&r, &t);
+	if (r.bad || t.version != NODE_WIRE_VERSION || t.type == 0 ||
+	    t.type >= NODE_MSG_TYPES)
+		return CVMM_ERR_PEER;
+	*h = t;
+	return CVMM_OK;
+}
+
+/* Opens a reader on buf past a header of type type (already checked by
+ * node_wire_hdr_decode or checked here). */
+static cvmm_status_t body_open(const void *buf, size_t len, unsigned type,
+			       wire_r_t *r, node_hdr_t *h)
+{
+	if (node_wire_hdr_decode(buf, len, h) != CVMM_OK || h->type != type)
+		return CVMM_ERR_PEER;
+	*r = wire_r_init(buf, len);
+	wire_r_take(r, NODE_WIRE_HDR_LEN);
+	return CVMM_OK;
+}
+
+/* ---- SYSCALL ------------------------------------------------------------ */
+
+size_t node_wire_syscall_encode(const node_hdr_t *h, const uint64_t a[6],
+				void *buf, size_t cap)
+{
+	wire_w_t w = wire_w_init(buf, cap);
+
+	hdr_put(&w, h);
+	for (int i = 0; i < 6; i++)
+		wire_w_u64(&w, a[i]);
+	return w.bad ? 0 : w.len;
+}
+
+cvmm_status_t node_wire_syscall_decode(const void *buf, size_t len,
+				       uint64_t a[6])
+{
+	node_hdr_t h;
+	wire_r_t r;
+	uint64_t t[6];
+
+	if (body_open(buf, len, NODE_MSG_SYSCALL, &r, &h) != CVMM_OK)
+		return CVMM_ERR_PEER;
+	for (int i = 0; i < 6; i++)
+		t[i] = wire_r_u64(&r);
+	if (!wire_r_done(&r) || h.arg < 0 || h.arg >= SYS_NR_MAX ||
+	    h.vcpu < 0 || h.vcpu >= CVMM_MAX_VCPUS)
+		return CVMM_ERR_PEER;
+	for (int i = 0; i < 6; i++)
+		a[i] = t[i];
+	return CVMM_OK;
+}
+
+/* ---- LAYOUT ------------------------------------------------------------- */
+
+size_t node_wire_layout_encode(const node_hdr_t *h, const gmem_change_t *c,
+			       unsigned n, void *buf, size_t cap)
+{
+	wire_w_t w = wire_w_init(buf, cap);
+	node_hdr_t hh = *h;
+
+	if (n > NODE_WIRE_LAYOUT_MAX)
+		return 0;
+	hh.count = n;
+	hdr_put(&w, &hh);
+	for (unsigned i = 0; i < n; i++) {
+		wire_w_u32(&w, c[i].op);
+		wire_w_i32(&w, c[i].prot);
+		wire_w_i32(&w, c[i].flags);
+		wire_w_u32(&w, 0);
+		wire_w_u64(&w, c[i].start);
+		wire_w_u64(&w, c[i].end);
+	}
+	return w.bad ? 0 : w.len;
+}
+
+/* A change any node could apply: known op, page-aligned non-empty range
+ * inside the guest window, known protection bits. */
+static bool change_ok(const gmem_change_t *c)
+{
+	uint64_t mask = CVMM_PAGE_SIZE - 1;
+
+	return c->op >= GMEM_CH_SET && c->op <= GMEM_CH_ZERO &&
+	       !((c->start | c->end) & mask) && c->start >= GMEM_LO &&
+	       c->end <= GMEM_HI && c->start < c->end &&
+	       !(c->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC));
+}
+
+cvmm_status_t node_wire_layout_decode(const void *buf, size_t len,
+				      gmem_change_t *c, unsigned *n)
+{
+	node_hdr_t h;
+	wire_r_t r;
+
+	if (body_open(buf, len, NODE_MSG_LAYOUT, &r, &h) != CVMM_OK ||
+	    h.count > NODE_WIRE_LAYOUT_MAX ||
+	    wire_r_left(&r) != (size_t)h.count * NODE_WIRE_CHANGE_LEN)
+		return CVMM_ERR_PEER;
+	for (unsigned i = 0; i < h.count; i++) {
+		gmem_change_t t = { 0 };
+
+		t.op = wire_r_u32(&r);
+		t.prot = wire_r_i32(&r);
+		t.flags = wire_r_i32(&r);
+		wire_r_u32(&r);
+		t.start = wire_r_u64(&r);
+		t.end = wire_r_u64(&r);
+		if (!change_ok(&t))
+			return CVMM_ERR_PEER;
+		c[i] = t;
+	}
+	if (!wire_r_done(&r))
+		return CVMM_ERR_PEER;
+	*n = h.count;
+	return CVMM_OK;
+}
+
+/* ---- START -------------------------------------------------------------- */
+
+/* The general registers in guest_regs_t order (entry_asm.S's layout). */
+#define REGS_GPR(r)                                                          \
+	{ &(r)->r15, &(r)->r14, &(r)->r13, &(r)->r12, &(r)->r11, &(r)->r10,  \
+	  &(r)->r9, &(r)->r8, &(r)->rdi, &(r)->rsi, &(r)->rbp, &(r)->rbx,    \
+	  &(r)->rdx, &(r)->rcx, &(r)->rax, &(r)->rip, &(r)->rflags,          \
+	  &(r)->rsp, &(r)->fs }
+
+size_t node_wire_start_encode(const node_hdr_t *h, uint64_t clear_tid,
+			      uint64_t sigmask, const guest_regs_t *regs,
+			      void *buf, size_t cap)
+{
+	wire_w_t w = wire_w_init(buf, cap);
+	const uint64_t *gpr[19] = REGS_GPR(regs);
+
+	hdr_put(&w, h);
+	wire_w_u64(&w, clear_tid);
+	wire_w_u64(&w, sigmask);
+	for (int i = 0; i < 19; i++)
+		wire_w_u64(&w, *gpr[i]);
+	wire_w_bytes(&w, regs->fpu, sizeof(regs->fpu));
+	wire_w_u64(&w, regs->fpu_valid);
+	return w.bad ? 0 : w.len;
+}
+
+cvmm_status_t node_wire_start_decode(const void *buf, size_t len,
+				     uint64_t *clear_tid, uint64_t *sigmask,
+				     guest_regs_t *regs)
+{
+	guest_regs_t t = { 0 };
+	uint64_t *gpr[19] = REGS_GPR(&t);
+	uint64_t clear, mask, fpu_valid;
+	node_hdr_t h;
+	wire_r_t r;
+
+	if (body_open(buf, len, NODE_MSG_START, &r, &h) != CVMM_OK)
+		return CVMM_ERR_PEER;
+	clear = wire_r_u64(&r);
+	mask = wire_r_u64(&r);
+	for (int i = 0; i < 19; i++)
+		*gpr[i] = wire_r_u64(&r);
+	wire_r_bytes(&r, t.fpu, sizeof(t.fpu));
+	fpu_valid = wire_r_u64(&r);
+	if (!wire_r_done(&r) || fpu_valid > 1)
+		return CVMM_ERR_PEER;
+	t.fpu_valid = fpu_valid;
+	*clear_tid = clear;
+	*sigmask = mask;
+	*regs = t;
+	return CVMM_OK;
+}
+
+/* ---- STATS_REP ---------------------------------------------------------- */
+
+size_t node_wire_stats_len(const node_stats_t *s)
+{
+	return NODE_WIRE_HDR_LEN + 4 * 4 +
+	       (size_t)s->nvcpus * NODE_WIRE_VCPU_LEN +
+	       NODE_WIRE_COH_WORDS * 8 + SYS_NR_MAX * 8 +
+	       (size_t)s->nhot * NODE_WIRE_HOT_LEN +
+	       (size_t)s->ntrace * NODE_WIRE_EV_LEN +
+	       (size_t)s->nthreads * NODE_WIRE_THREAD_LEN;
+}
+
+size_t node_wire_max_len(void)
+{
+	node_stats_t s = { .nvcpus = CVMM_MAX_VCPUS, .nhot = STATS_HOT_TOP,
+			   .ntrace = COH_TRACE_SAMPLE,
+			   .nthreads = STATS_THREADS_MAX };
+
+	return node_wire_stats_len(&s);
+}
+
+static bool stats_counts_ok(const node_stats_t *s)
+{
+	return s->nvcpus <= CVMM_MAX_VCPUS && s->nhot <= STATS_HOT_TOP &&
+	       s->ntrace <= COH_TRACE_SAMPLE &&
+	       s->nthreads <= STATS_THREADS_MAX;
+}
+
+/* The coherence counters in coh_rt_stats_t order. */
+static void coh_put(wire_w_t *w, const coh_rt_stats_t *c)
+{
+	const uint64_t one[8] = { c->read_faults, c->write_faults,
+				  c->agent_acquires, c->fetches,
+				  c->bytes_moved, c->zero_fills,
+				  c->inval_sent, c->inval_recv };
+
+	for (int i = 0; i < 8; i++)
+		wire_w_u64(w, one[i]);
+	for (int i = 0; i < 64; i++)
+		wire_w_u64(w, c->msgs_sent[i]);
+	for (int i = 0; i < 64; i++)
+		wire_w_u64(w, c->msgs_recv[i]);
+	for (int i = 0; i < 32; i++)
+		wire_w_u64(w, c->lat_hist[i]);
+	wire_w_u64(w, c->fault_ns);
+}
+
+static void coh_get(wire_r_t *r, coh_rt_stats_t *c)
+{
+	uint64_t *one[8] = { &c->read_faults, &c->write_faults,
+			     &c->agent_acquires, &c->fetches,
+			     &c->bytes_moved, &c->zero_fills,
+			     &c->inval_sent, &c->inval_recv };
+
+	for (int i = 0; i < 8; i++)
+		*one[i] = wire_r_u64(r);
+	for (int i = 0; i < 64; i++)
+		c->msgs_sent[i] = wire_r_u64(r);
+	for (int i = 0; i < 64; i++)
+		c->msgs_recv[i] = wire_r_u64(r);
+	for (int i = 0; i < 32; i++)
+		c->lat_hist[i] = wire_r_u64(r);
+	c->fault_ns = wire_r_u64(r);
+}
+
+static void vcpu_put(wire_w_t *w, const vcpu_stats_t *v, int32_t pu)
+{
+	wire_w_u64(w, v->guest_ns);
+	wire_w_u64(w, v->sys_ns);
+	wire_w_u64(w, v->idle_ns);
+	wire_w_u64(w, v->coherence_ns);
+	wire_w_u64(w, v->syscalls);
+	wire_w_u64(w, v->threads);
+	wire_w_i32(w, pu);
+}
+
+static void vcpu_get(wire_r_t *r, vcpu_stats_t *v, int32_t *pu)
+{
+	v->guest_ns = wire_r_u64(r);
+	v->sys_ns = wire_r_u64(r);
+	v->idle_ns = wire_r_u64(r);
+	v->coherence_ns = wire_r_u64(r);
+	v->syscalls = wire_r_u64(r);
+	v->threads = wire_r_u64(r);
+	*pu = wire_r_i32(r);
+}
+
+static void samples_put(wire_w_t *w, const node_stats_t *s)
+{
+	for (unsigned i = 0; i < s->nhot; i++) {
+		wire_w_u64(w, s->hot[i].page);
+		wire_w_u32(w, s->hot[i].faults);
+		wire_w_u32(w, s->hot[i].writes);
+		for (int k = 0; k < COH_TRACE_NODES; k++)
+			wire_w_u32(w, s->hot[i].from[k]);
+	}
+	for (unsigned i = 0; i < s->ntrace; i++) {
+		wire_w_u64(w, s->trace[i].t_ns);
+		wire_w_u64(w, s->trace[i].page);
+		wire_w_u32(w, s->trace[i].write);
+	}
+	for (unsigned i = 0; i < s->nthreads; i++) {
+		wire_w_i64(w, s->threads[i].tid);
+		wire_w_u64(w, s->threads[i].lo);
+		wire_w_u64(w, s->threads[i].hi);
+	}
+}
+
+static void samples_get(wire_r_t *r, node_stats_t *s)
+{
+	for (unsigned i = 0; i < s->nhot; i++) {
+		s->hot[i].page = wire_r_u64(r);
+		s->hot[i].faults = wire_r_u32(r);
+		s->hot[i].writes = wire_r_u32(r);
+		for (int k = 0; k < COH_TRACE_NODES; k++)
+			s->hot[i].from[k] = wire_r_u32(r);
+	}
+	for (unsigned i = 0; i < s->ntrace; i++) {
+		s->trace[i].t_ns = wire_r_u64(r);
+		s->trace[i].page = wire_r_u64(r);
+		s->trace[i].write = wire_r_u32(r);
+		s->trace[i].pad = 0;
+	}
+	for (unsigned i = 0; i < s->nthreads; i++) {
+		s->threads[i].tid = wire_r_i64(r);
+		s->threads[i].lo = wire_r_u64(r);
+		s->threads[i].hi = wire_r_u64(r);
+	}
+}
+
+size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
+			      void *buf, size_t cap)
+{
+	wire_w_t w = wire_w_init(buf, cap);
+
+	if (!stats_counts_ok(s))
+		return 0;
+	hdr_put(&w, h);
+	wire_w_u32(&w, s->nvcpus);
+	wire_w_u32(&w, s->nhot);
+	wire_w_u32(&w, s->ntrace);
+	wire_w_u32(&w, s->nthreads);
+	for (unsigned i = 0; i < s->nvcpus; i++)
+		vcpu_put(&w, &s->vc[i], s->pu[i]);
+	coh_put(&w, &s->coh);
+	for (int nr = 0; nr < SYS_NR_MAX; nr++)
+		wire_w_u64(&w, s->sys[nr]);
+	samples_put(&w, s);
+	return w.bad ? 0 : w.len;
+}
+
+cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
+				     node_stats_t *s)
+{
+	node_hdr_t h;
+	wire_r_t r;
+
+	if (body_open(buf, len, NODE_MSG_STATS_REP, &r, &h) != CVMM_OK)
+		return CVMM_ERR_PEER;
+	s->nvcpus = wire_r_u32(&r);
+	s->nhot = wire_r_u32(&r);
+	s->ntrace = wire_r_u32(&r);
+	s->nthreads = wire_r_u32(&r);
+	if (r.bad || !stats_counts_ok(s) || len != node_wire_stats_len(s))
+		return CVMM_ERR_PEER;
+	for (unsigned i = 0; i < s->nvcpus; i++)
+		vcpu_get(&r, &s->vc[i], &s->pu[i]);
+	coh_get(&r, &s->coh);
+	for (int nr = 0; nr < SYS_NR_MAX; nr++)
+		s->sys[nr] = wire_r_u64(&r);
+	samples_get(&r, s);
+	return wire_r_done(&r) ? CVMM_OK : CVMM_ERR_PEER;
+}
+
+/* ---- any message -------------------------------------------------------- */
+
+cvmm_status_t node_wire_check(const void *buf, size_t len)
+{
+	static __thread node_stats_t stats;
+	static __thread gmem_change_t c[NODE_WIRE_LAYOUT_MAX];
+	guest_regs_t regs;
+	uint64_t a[6], u1, u2;
+	node_hdr_t h;
+	unsigned n;
+
+	if (node_wire_hdr_decode(buf, len, &h) != CVMM_OK)
+		return CVMM_ERR_PEER;
+	switch (h.type) {
+	case NODE_MSG_SYSCALL:
+		return node_wire_syscall_decode(buf, len, a);
+	case NODE_MSG_LAYOUT:
+		return node_wire_layout_decode(buf, len, c, &n);
+	case NODE_MSG_START:
+		return node_wire_start_decode(buf, len, &u1, &u2, &regs);
+	case NODE_MSG_STATS_REP:
+		return node_wire_stats_decode(buf, len, &stats);
+	default:
+		return len == NODE_WIRE_HDR_LEN ? CVMM_OK : CVMM_ERR_PEER;
+	}
+}

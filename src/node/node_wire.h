@@ -1,0 +1,158 @@
+/* Messages of the node services (NODE_AM_SVC), as they travel between
+ * agents. Every field is fixed-width little-endian (common/wire.h); no host
+ * struct is ever sent. A message is a header, then a body whose layout the
+ * header's type decides:
+ *
+ *   header (32 bytes, every message)
+ *     0  u16 version   NODE_WIRE_VERSION
+ *     2  u16 type      node_msg_type_t
+ *     4  u32 count     LAYOUT: changes; LIVE: 1 or -1 as i32; else 0
+ *     8  u64 id        request id, 0 when no reply is wanted
+ *    16  i64 arg       ACK: result; SYSCALL: the number; EXIT: status
+ *    24  i32 tid       SYSCALL, START, LIVE
+ *    28  i32 vcpu      SYSCALL: the caller's vCPU
+ *
+ *   SYSCALL    + 6 x u64 arguments                        (80 bytes)
+ *   LAYOUT     + count x change {u32 op, i32 prot, i32 flags, u32 0,
+ *                u64 start, u64 end}                      (32 + 32 count)
+ *   START      + u64 clear_tid, u64 sigmask, registers {15 general, rip,
+ *                rflags, rsp, fs: u64 each; 512-byte fxsave image; u64
+ *                fpu_valid}                               (720 bytes)
+ *   LIVE, EXIT, ACK, STATS   header only                  (32 bytes)
+ *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads; then nvcpus x vCPU
+ *                {6 x u64 counters, i32 host cpu}; the coherence counters
+ *                (169 x u64); SYS_NR_MAX x u64 syscall counts; nhot x hot
+ *                page; ntrace x fault; nthreads x thread stack
+ *
+ * Decoders check the length exactly (a short or long message is refused),
+ * the version, the type's direction-independent ranges (counts within
+ * their limits, vCPU and syscall numbers in range) and never read past the
+ * bytes received. What a message means for the receiver (who may send it)
+ * is checked by the service that handles it. */
+#ifndef CVMM_NODE_NODE_WIRE_H
+#define CVMM_NODE_NODE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coherence/coh.h"
+#include "coherence/coh_trace.h"
+#include "common/status.h"
+#include "core/gmem.h"
+#include "core/stats_coh.h"
+#include "core/sys/sys.h"
+#include "core/vcpu.h"
+
+#define NODE_WIRE_VERSION 2 /* 1: raw host structs, before wire.h */
+
+typedef enum node_msg_type {
+	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
+	NODE_MSG_LAYOUT,      /* node 0 -> k: apply these layout changes */
+	NODE_MSG_START,       /* creator -> j: start a guest thread */
+	NODE_MSG_LIVE,        /* node k -> 0: +1 or -1 live guest thread */
+	NODE_MSG_EXIT,        /* node k -> 0: the VM ended on node k */
+	NODE_MSG_ACK,         /* reply to SYSCALL, LAYOUT and LIVE(+1) */
+	NODE_MSG_STATS,       /* node 0 -> k at the end: send your counters */
+	NODE_MSG_STATS_REP,   /* k -> 0: node_stats_t */
+	NODE_MSG_TYPES        /* one past the last type */
+} node_msg_type_t;
+
+typedef struct node_hdr {
+	uint16_t version;
+	uint16_t type;
+	uint32_t count;
+	uint64_t id;
+	int64_t arg;
+	int32_t tid;
+	int32_t vcpu;
+} node_hdr_t;
+
+#define NODE_WIRE_HDR_LEN 32
+_Static_assert(2 + 2 + 4 + 8 + 8 + 4 + 4 == NODE_WIRE_HDR_LEN,
+	       "node message header fields");
+
+#define NODE_WIRE_SYSCALL_LEN (NODE_WIRE_HDR_LEN + 6 * 8)
+_Static_assert(NODE_WIRE_SYSCALL_LEN == 80, "node SYSCALL message");
+
+#define NODE_WIRE_CHANGE_LEN 32
+_Static_assert(4 + 4 + 4 + 4 + 8 + 8 == NODE_WIRE_CHANGE_LEN,
+	       "layout change fields");
+#define NODE_WIRE_LAYOUT_MAX 256 /* changes in one LAYOUT message */
+
+#define NODE_WIRE_REGS_LEN (19 * 8 + 512 + 8)
+_Static_assert(sizeof(((guest_regs_t *)0)->fpu) == 512,
+	       "the fxsave image travels whole");
+#define NODE_WIRE_START_LEN (NODE_WIRE_HDR_LEN + 8 + 8 + NODE_WIRE_REGS_LEN)
+_Static_assert(NODE_WIRE_START_LEN == 720, "node START message");
+
+/* STATS_REP parts. */
+#define NODE_WIRE_VCPU_LEN (6 * 8 + 4)
+_Static_assert(sizeof(vcpu_stats_t) == 6 * 8, "vcpu_stats_t: 6 counters");
+#define NODE_WIRE_COH_WORDS (8 + 64 + 64 + 32 + 1)
+_Static_assert(sizeof(coh_rt_stats_t) == NODE_WIRE_COH_WORDS * 8,
+	       "coh_rt_stats_t: every counter travels");
+#define NODE_WIRE_HOT_LEN (8 + 4 + 4 + 4 * COH_TRACE_NODES)
+#define NODE_WIRE_EV_LEN (8 + 8 + 4)
+#define NODE_WIRE_THREAD_LEN (3 * 8)
+
+/* One node's counters for node 0's --stats: its vCPUs' times, coherence
+ * counters, syscall counts, hottest pages, fault sample (coh_trace.h) and
+ * the stacks of the threads it created. */
+typedef struct node_stats {
+	uint32_t nvcpus, nhot, ntrace, nthreads;
+	vcpu_stats_t vc[CVMM_MAX_VCPUS]; /* only this node's vCPUs count */
+	int32_t pu[CVMM_MAX_VCPUS];      /* their host cpus */
+	coh_rt_stats_t coh;
+	uint64_t sys[SYS_NR_MAX];
+	coh_trace_page_t hot[STATS_HOT_TOP];
+	coh_trace_ev_t trace[COH_TRACE_SAMPLE];
+	stats_thread_t threads[STATS_THREADS_MAX];
+} node_stats_t;
+
+/* Encoded size of a STATS_REP with these counts. */
+size_t node_wire_stats_len(const node_stats_t *s);
+
+/* Largest encoded message (a STATS_REP at its limits). */
+size_t node_wire_max_len(void);
+
+/* Encoders: write the message into buf (cap bytes) and return its length,
+ * or 0 when it does not fit or a count is over its limit. h->version is
+ * set here; h->count is set for LAYOUT. */
+size_t node_wire_hdr_encode(const node_hdr_t *h, void *buf, size_t cap);
+size_t node_wire_syscall_encode(const node_hdr_t *h, const uint64_t a[6],
+				void *buf, size_t cap);
+size_t node_wire_layout_encode(const node_hdr_t *h, const gmem_change_t *c,
+			       unsigned n, void *buf, size_t cap);
+size_t node_wire_start_encode(const node_hdr_t *h, uint64_t clear_tid,
+			      uint64_t sigmask, const guest_regs_t *regs,
+			      void *buf, size_t cap);
+size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
+			      void *buf, size_t cap);
+
+/* Decodes the header of a message of len bytes: CVMM_ERR_PEER when it is
+ * short, of another version or of an unknown type. Header-only types
+ * (LIVE, EXIT, ACK, STATS) are complete when this succeeds and len is
+ * NODE_WIRE_HDR_LEN. */
+cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,
+				   node_hdr_t *h);
+
+/* Body decoders, given the whole message: CVMM_ERR_PEER unless the length
+ * is exactly right and every range holds; outputs written only on
+ * success. */
+cvmm_status_t node_wire_syscall_decode(const void *buf, size_t len,
+				       uint64_t a[6]);
+/* c has room for NODE_WIRE_LAYOUT_MAX changes; *n gets their number. */
+cvmm_status_t node_wire_layout_decode(const void *buf, size_t len,
+				      gmem_change_t *c, unsigned *n);
+cvmm_status_t node_wire_start_decode(const void *buf, size_t len,
+				     uint64_t *clear_tid, uint64_t *sigmask,
+				     guest_regs_t *regs);
+cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
+				     node_stats_t *s);
+
+/* Decodes any message completely (header and body) and discards it:
+ * CVMM_OK when a receiver would accept its form. For the fuzzer and
+ * tests. */
+cvmm_status_t node_wire_check(const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,43 @@
+/* Node services of a multi-node VM: what agents do for each other besides
+ * coherence and futexes, carried by NODE_AM_SVC messages (node_wire.h):
+ *
+ *   SYSCALL  node k -> 0   a syscall the table runs on node 0 (I/O, layout,
+ *                          process-wide signal state, exit_group); a proxy
+ *                          thread on node 0, one per remote guest thread,
+ *                          runs it against node 0's I/O server and guest
+ *                          memory (coherently: the proxy's gmem_ptr brings
+ *                          the caller's buffers over) and replies ACK
+ *                                                         (svc_syscall.c)
+ *   LAYOUT   node 0 -> k   layout changes to apply (gmem_apply); ACK
+ *                                                          (svc_layout.c)
+ *   START    creator -> j  start a guest thread with these registers
+ *   LIVE     node k -> 0   +1 (a thread created elsewhere; ACKed before the
+ *                          START is sent, so node 0's count never dips to
+ *                          zero early) or -1 (a thread exited)
+ *   EXIT     node k -> 0   the VM ended on node k (a crash): node 0 ends it
+ *                                                          (svc_thread.c)
+ *   STATS    node 0 -> k   at the end, under --stats; STATS_REP answers
+ *                                                           (svc_stats.c)
+ *   ACK      reply to SYSCALL, LAYOUT and LIVE(+1), by request id (svc.c)
+ *
+ * Core reaches these only through vm.nodes (core/vcpu.h), which
+ * node_svc_init's caller points at node_svc_ops. */
+#ifndef CVMM_NODE_SVC_H
+#define CVMM_NODE_SVC_H
+
+#include "common/status.h"
+#include "core/gmem.h"
+#include "core/vcpu.h"
+
+/* The hooks core calls on a VM that spans nodes (vm.nodes). */
+extern const vm_node_ops_t node_svc_ops;
+
+/* Registers the service message handler (before connecting), reads
+ * --placement and, on node 0, makes gm publish layout changes to every
+ * node. Logs and fails on a bad --placement. */
+cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm);
+
+/* The VM ended on this node (not node 0): tells node 0, flushed. */
+void node_svc_exit(int status);
+
+#endif

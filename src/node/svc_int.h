@@ -1,0 +1,95 @@
+/* Shared by the node services' files (svc*.c) only: the agent's view of
+ * the VM, request slots waiting for replies, sending, and each service's
+ * message handler. */
+#ifndef CVMM_NODE_SVC_INT_H
+#define CVMM_NODE_SVC_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/node.h"
+#include "node/node_wire.h"
+#include "node/svc.h"
+
+extern gmem_t *svc_gm;
+extern vm_t *svc_vm;
+
+static inline int svc_self(void)
+{
+	return node_rank();
+}
+
+static inline int svc_nnodes(void)
+{
+	return node_size();
+}
+
+/* A request waiting for its ACKs (or its one STATS_REP, into stats). */
+typedef struct svc_wait {
+	uint32_t done;        /* host futex word: 1 when all replies are in */
+	uint32_t pending;     /* replies still expected */
+	int64_t ret;          /* the first negative result, else the last */
+	node_stats_t *stats;  /* STATS: where the decoded reply goes */
+} svc_wait_t;
+
+/* Opens a slot for w expecting acks replies (w is reset: set w->stats
+ * after this, before sending); returns the request id.
+ * Dies when SVC_SLOTS requests are in flight (a bug, not a load). */
+uint64_t svc_wait_open(svc_wait_t *w, uint32_t acks);
+
+/* Closes the slot of id: a later reply is dropped. */
+void svc_wait_close(uint64_t id);
+
+/* Blocks until every reply for id is in (the VM ends if a peer is lost,
+ * so this cannot wait forever), closes the slot, returns w->ret. */
+int64_t svc_wait_done(svc_wait_t *w, uint64_t id);
+
+/* As svc_wait_done, giving up after ms: false when not all replies came
+ * (the slot is closed either way). */
+bool svc_wait_done_ms(svc_wait_t *w, uint64_t id, long ms);
+
+/* A reply from src for the request in h->id (ACK: h->arg is the result;
+ * STATS_REP: msg, len is decoded into the waiter's stats). Unknown and
+ * stale ids are logged and dropped. */
+void svc_reply(int src, const node_hdr_t *h, const void *msg, size_t len);
+
+/* Sends an encoded message of len bytes to node dst; len 0 (an encoder
+ * that failed) is CVMM_ERR_INVALID. */
+cvmm_status_t svc_send(int dst, const void *msg, size_t len);
+
+/* Sends a header-only message of type to dst. */
+cvmm_status_t svc_send_hdr(int dst, const node_hdr_t *h);
+
+/* Answers request id at dst with ret (logged when dst is unreachable). */
+void svc_send_ack(int dst, uint64_t id, int64_t ret);
+
+/* ---- the services' handlers and hooks ---- */
+
+/* svc_syscall.c */
+void svc_on_syscall(int src, const node_hdr_t *h, const void *msg,
+		    size_t len);
+void svc_proxy_retire(int node, int tid);
+long svc_syscall(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
+
+/* svc_layout.c */
+cvmm_status_t svc_publish(const gmem_change_t *c, unsigned n);
+void svc_on_layout(int src, const node_hdr_t *h, const void *msg,
+		   size_t len);
+
+/* svc_thread.c */
+cvmm_status_t svc_placement_init(const char *placement);
+int svc_place(void);
+long svc_thread_start(int target, int tid, const guest_regs_t *regs,
+		      uint64_t clear_tid, uint64_t sigmask);
+void svc_thread_exited(vm_t *vm, int tid, bool last);
+void svc_on_start(int src, const node_hdr_t *h, const void *msg,
+		  size_t len);
+void svc_on_live(int src, const node_hdr_t *h);
+void svc_on_exit(int src, const node_hdr_t *h);
+
+/* svc_stats.c */
+void svc_collect_stats(vm_t *vm);
+void svc_on_stats(int src, const node_hdr_t *h);
+
+#endif

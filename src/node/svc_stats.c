@@ -1,0 +1,112 @@
+/* --stats on a VM spanning nodes: at the end node 0 asks every node for its
+ * counters (STATS), each answers with a STATS_REP (node_stats_t), and node
+ * 0 merges them into its own before writing the report. */
+#include "node/svc_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "core/stats.h"
+#include "core/stats_coh.h"
+
+void svc_on_stats(int src, const node_hdr_t *h)
+{
+	node_stats_t *m = calloc(1, sizeof(*m));
+	node_hdr_t rh = { .type = NODE_MSG_STATS_REP, .id = h->id };
+	size_t cap = node_wire_max_len();
+	uint8_t *buf = malloc(cap);
+
+	if (!m || !buf)
+		goto out;
+	m->nvcpus = (uint32_t)svc_vm->nvcpus;
+	for (int i = 0; i < svc_vm->nvcpus; i++) {
+		m->vc[i] = svc_vm->vcpus[i].st;
+		m->pu[i] = svc_vm->vcpus[i].host_pu;
+	}
+	m->coh = coh_rt_stats;
+	memcpy(m->sys, stats_sys_count, sizeof(m->sys));
+	m->nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
+	m->ntrace = coh_trace_sample(m->trace, COH_TRACE_SAMPLE);
+	m->nthreads = stats_threads_get(m->threads, STATS_THREADS_MAX);
+	if (svc_send(src, buf, node_wire_stats_encode(&rh, m, buf, cap)) !=
+	    CVMM_OK)
+		log_warn("--stats: cannot send counters to node %d", src);
+out:
+	free(buf);
+	free(m);
+}
+
+/* Node k's hot pages, fault sample and thread stacks (counts were checked
+ * by the decoder). */
+static void stats_merge_coh(int k, const node_stats_t *m)
+{
+	stats_coh_add(k, m->hot, m->nhot, m->trace, m->ntrace);
+	for (unsigned i = 0; i < m->nthreads; i++)
+		stats_thread_stack((int)m->threads[i].tid, m->threads[i].lo,
+				   m->threads[i].hi);
+}
+
+/* Node 0's own hot pages and fault sample, as the others send theirs. */
+static void stats_merge_self(node_stats_t *m)
+{
+	unsigned nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
+	unsigned nev = coh_trace_sample(m->trace, COH_TRACE_SAMPLE);
+
+	stats_coh_add(0, m->hot, nhot, m->trace, nev);
+}
+
+static void stats_merge(vm_t *vm, int k, const node_stats_t *m)
+{
+	coh_rt_stats_t *t = &coh_rt_stats;
+
+	for (int i = 0; i < vm->nvcpus && i < (int)m->nvcpus; i++)
+		if (i % svc_nnodes() == k) {
+			vm->vcpus[i].st = m->vc[i];
+			vm->vcpus[i].host_pu = m->pu[i];
+		}
+	t->read_faults += m->coh.read_faults;
+	t->write_faults += m->coh.write_faults;
+	t->agent_acquires += m->coh.agent_acquires;
+	t->fetches += m->coh.fetches;
+	t->zero_fills += m->coh.zero_fills;
+	t->bytes_moved += m->coh.bytes_moved;
+	t->inval_sent += m->coh.inval_sent;
+	t->inval_recv += m->coh.inval_recv;
+	t->fault_ns += m->coh.fault_ns;
+	for (int b = 0; b < 32; b++)
+		t->lat_hist[b] += m->coh.lat_hist[b];
+	for (int d = 0; d < 64; d++)
+		stats_msgs_by_node[k < 64 ? k : 63] += m->coh.msgs_sent[d];
+	for (int nr = 0; nr < SYS_NR_MAX; nr++)
+		stats_sys_count[nr] += m->sys[nr];
+	stats_merge_coh(k, m);
+}
+
+void svc_collect_stats(vm_t *vm)
+{
+	node_stats_t *m;
+
+	if (svc_self() != 0)
+		return;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return;
+	for (int d = 0; d < 64; d++)
+		stats_msgs_by_node[0] += coh_rt_stats.msgs_sent[d];
+	stats_merge_self(m);
+	for (int k = 1; k < svc_nnodes(); k++) {
+		node_hdr_t h = { .type = NODE_MSG_STATS };
+		svc_wait_t w;
+
+		h.id = svc_wait_open(&w, 1);
+		w.stats = m;
+		if (svc_send_hdr(k, &h) != CVMM_OK ||
+		    !svc_wait_done_ms(&w, h.id, 2000) || w.ret < 0) {
+			log_warn("--stats: no counters from node %d", k);
+			continue;
+		}
+		stats_merge(vm, k, m);
+	}
+	free(m);
+}

@@ -1,0 +1,195 @@
+/* Syscalls that run on node 0 (the table's "where": sys.h): a thread on
+ * another node sends SYSCALL and waits; on node 0 a proxy thread per remote
+ * guest thread runs the call, so one thread's calls stay in order and a
+ * call that blocks blocks only its proxy. */
+#include "node/svc_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "coherence/coh.h"
+#include "common/log.h"
+#include "core/sys/sys.h"
+
+/* One call for a proxy to run. */
+typedef struct proxy_req {
+	uint64_t id;
+	unsigned long nr;
+	int vcpu;
+	uint64_t a[6];
+} proxy_req_t;
+
+typedef struct proxy {
+	int node, tid;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool busy, quit;
+	proxy_req_t req;
+	vthread_t *vt;   /* stands for the remote thread in the handlers */
+	struct proxy *next;
+} proxy_t;
+
+static pthread_mutex_t proxies_lock = PTHREAD_MUTEX_INITIALIZER;
+static proxy_t *proxies;
+
+static void *proxy_main(void *arg)
+{
+	proxy_t *p = arg;
+	proxy_req_t req;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->busy && !p->quit)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (!p->busy)
+			break;
+		req = p->req;
+		pthread_mutex_unlock(&p->lock);
+		p->vt->vcpu = req.vcpu;
+		int64_t ret = sys_execute(p->vt, req.nr, req.a);
+		coh_rt_release();
+		/* Free before answering: the answer lets the thread send its
+		 * next call at once. */
+		pthread_mutex_lock(&p->lock);
+		p->busy = false;
+		pthread_mutex_unlock(&p->lock);
+		svc_send_ack(p->node, req.id, ret);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(p->vt);
+	free(p);
+	return NULL;
+}
+
+static proxy_t *proxy_find(int node, int tid, bool create)
+{
+	proxy_t *p;
+	pthread_t th;
+	pthread_attr_t attr;
+
+	for (p = proxies; p; p = p->next)
+		if (p->node == node && p->tid == tid)
+			return p;
+	if (!create)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->vt = calloc(1, sizeof(*p->vt))))
+		goto err;
+	p->node = node;
+	p->tid = tid;
+	p->vt->tid = tid;
+	p->vt->magic = VT_MAGIC_AGENT;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	if (pthread_create(&th, &attr, proxy_main, p) != 0) {
+		pthread_attr_destroy(&attr);
+		goto err;
+	}
+	pthread_attr_destroy(&attr);
+	p->next = proxies;
+	proxies = p;
+	return p;
+err:
+	if (p)
+		free(p->vt);
+	free(p);
+	return NULL;
+}
+
+/* Hands req to the proxy of (node, tid), creating it. False when the
+ * proxy is busy (the thread already has a call in flight) or cannot be
+ * made. */
+static bool proxy_queue(int node, int tid, const proxy_req_t *req,
+			const char **why)
+{
+	proxy_t *p;
+	bool queued = false;
+
+	pthread_mutex_lock(&proxies_lock);
+	p = proxy_find(node, tid, true);
+	if (p) {
+		pthread_mutex_lock(&p->lock);
+		if (!p->busy) {
+			p->req = *req;
+			p->busy = true;
+			pthread_cond_signal(&p->cond);
+			queued = true;
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	pthread_mutex_unlock(&proxies_lock);
+	*why = p ? "one already in flight" : "no proxy";
+	return queued;
+}
+
+void svc_on_syscall(int src, const node_hdr_t *h, const void *msg,
+		    size_t len)
+{
+	proxy_req_t req = { .id = h->id, .nr = (unsigned long)h->arg,
+			    .vcpu = h->vcpu };
+	const char *why;
+
+	if (node_wire_syscall_decode(msg, len, req.a) != CVMM_OK ||
+	    h->vcpu >= svc_vm->nvcpus || !h->id) {
+		log_warn("node %d: malformed syscall request: dropped", src);
+		return;
+	}
+	if (!sys_runs_on_node0(req.nr)) {
+		log_warn("node %d: thread %d sent syscall %lu, which runs "
+			 "where it is called: refused", src, h->tid, req.nr);
+		svc_send_ack(src, h->id, -ENOSYS);
+		return;
+	}
+	if (!proxy_queue(src, h->tid, &req, &why)) {
+		log_warn("node %d: thread %d: syscall refused (%s)", src,
+			 h->tid, why);
+		svc_send_ack(src, h->id, -EAGAIN);
+	}
+}
+
+void svc_proxy_retire(int node, int tid)
+{
+	proxy_t **pp, *p = NULL;
+
+	pthread_mutex_lock(&proxies_lock);
+	for (pp = &proxies; *pp; pp = &(*pp)->next) {
+		if ((*pp)->node == node && (*pp)->tid == tid) {
+			p = *pp;
+			*pp = p->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&proxies_lock);
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->quit = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+long svc_syscall(vthread_t *vt, unsigned long nr, const uint64_t a[6])
+{
+	node_hdr_t h = { .type = NODE_MSG_SYSCALL, .arg = (int64_t)nr,
+			 .tid = vt->tid, .vcpu = vt->vcpu };
+	uint8_t buf[NODE_WIRE_SYSCALL_LEN];
+	svc_wait_t w;
+	long ret;
+
+	h.id = svc_wait_open(&w, 1);
+	if (svc_send(0, buf, node_wire_syscall_encode(&h, a, buf,
+						      sizeof(buf))) !=
+	    CVMM_OK) {
+		svc_wait_close(h.id);
+		return -EIO;
+	}
+	vt_idle_begin(vt);
+	ret = (long)svc_wait_done(&w, h.id);
+	vt_idle_end(vt);
+	return ret;
+}
