@@ -1,0 +1,277 @@
+/* The node-service messages (src/node/node_wire.c): every message round
+ * trips field for field, its encoded size is what node_wire.h says, and a
+ * decoder refuses short, long, mistyped and out-of-range input. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "node/node_wire.h"
+
+static uint8_t buf[1 << 20];
+
+/* Every shorter prefix and a one-byte-longer copy are refused by check. */
+static void refuse_other_lengths(const uint8_t *msg, size_t len)
+{
+	uint8_t *longer = malloc(len + 1);
+
+	assert_non_null(longer);
+	for (size_t n = 0; n < len; n++)
+		assert_int_not_equal(node_wire_check(msg, n), CVMM_OK);
+	memcpy(longer, msg, len);
+	longer[len] = 0;
+	assert_int_not_equal(node_wire_check(longer, len + 1), CVMM_OK);
+	free(longer);
+}
+
+static void test_header(void **state)
+{
+	node_hdr_t h = { .type = NODE_MSG_LIVE, .count = (uint32_t)-1,
+			 .id = 0x1122334455667788ull, .arg = -5, .tid = 1234,
+			 .vcpu = 3 }, out;
+	size_t len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+
+	assert_int_equal(len, NODE_WIRE_HDR_LEN);
+	/* little-endian on the wire whatever the host */
+	assert_int_equal(buf[0], NODE_WIRE_VERSION);
+	assert_int_equal(buf[2], NODE_MSG_LIVE);
+	assert_int_equal(buf[8], 0x88);
+	assert_int_equal(buf[15], 0x11);
+	assert_int_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	assert_int_equal(out.version, NODE_WIRE_VERSION);
+	assert_int_equal(out.type, h.type);
+	assert_int_equal((int32_t)out.count, -1);
+	assert_true(out.id == h.id);
+	assert_int_equal(out.arg, -5);
+	assert_int_equal(out.tid, 1234);
+	assert_int_equal(out.vcpu, 3);
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	refuse_other_lengths(buf, len);
+	/* unknown version and types */
+	buf[0] = NODE_WIRE_VERSION + 1;
+	assert_int_not_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	buf[0] = NODE_WIRE_VERSION;
+	buf[2] = NODE_MSG_TYPES;
+	assert_int_not_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	buf[2] = 0;
+	assert_int_not_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	assert_int_not_equal(node_wire_hdr_encode(&h, buf, 31), 32);
+}
+
+static void test_syscall(void **state)
+{
+	node_hdr_t h = { .type = NODE_MSG_SYSCALL, .id = 9, .arg = 1,
+			 .tid = 7, .vcpu = 1 };
+	const uint64_t a[6] = { 1, 0xdeadbeef, 3, ~0ull, 5, 6 };
+	uint64_t out[6];
+	size_t len = node_wire_syscall_encode(&h, a, buf, sizeof(buf));
+
+	assert_int_equal(len, NODE_WIRE_SYSCALL_LEN);
+	assert_int_equal(node_wire_syscall_decode(buf, len, out), CVMM_OK);
+	assert_memory_equal(out, a, sizeof(a));
+	refuse_other_lengths(buf, len);
+	/* a syscall number past the table, a negative vCPU */
+	h.arg = SYS_NR_MAX;
+	len = node_wire_syscall_encode(&h, a, buf, sizeof(buf));
+	assert_int_not_equal(node_wire_syscall_decode(buf, len, out), CVMM_OK);
+	h.arg = 1;
+	h.vcpu = -1;
+	len = node_wire_syscall_encode(&h, a, buf, sizeof(buf));
+	assert_int_not_equal(node_wire_syscall_decode(buf, len, out), CVMM_OK);
+	/* a message of another type is not a syscall */
+	h.vcpu = 0;
+	h.type = NODE_MSG_START;
+	len = node_wire_syscall_encode(&h, a, buf, sizeof(buf));
+	assert_int_not_equal(node_wire_syscall_decode(buf, len, out), CVMM_OK);
+}
+
+static void test_layout(void **state)
+{
+	gmem_change_t c[3] = {
+		{ .op = GMEM_CH_SET, .prot = PROT_READ | PROT_WRITE,
+		  .flags = 0x22, .start = GMEM_LO, .end = GMEM_LO + 8192 },
+		{ .op = GMEM_CH_CLEAR, .start = GMEM_LO + 8192,
+		  .end = GMEM_LO + 3 * 4096 },
+		{ .op = GMEM_CH_ZERO, .start = GMEM_HI - 4096,
+		  .end = GMEM_HI },
+	}, out[NODE_WIRE_LAYOUT_MAX];
+	node_hdr_t h = { .type = NODE_MSG_LAYOUT, .id = 3 };
+	size_t len = node_wire_layout_encode(&h, c, 3, buf, sizeof(buf));
+	unsigned n = 0;
+
+	assert_int_equal(len, NODE_WIRE_HDR_LEN + 3 * NODE_WIRE_CHANGE_LEN);
+	assert_int_equal(node_wire_layout_decode(buf, len, out, &n), CVMM_OK);
+	assert_int_equal(n, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(out[i].op, c[i].op);
+		assert_int_equal(out[i].prot, c[i].prot);
+		assert_int_equal(out[i].flags, c[i].flags);
+		assert_true(out[i].start == c[i].start);
+		assert_true(out[i].end == c[i].end);
+	}
+	refuse_other_lengths(buf, len);
+	/* each bad change is refused: op, alignment, window, empty, prot */
+	gmem_change_t bad[] = {
+		{ .op = 0, .start = GMEM_LO, .end = GMEM_LO + 4096 },
+		{ .op = GMEM_CH_ZERO + 1, .start = GMEM_LO,
+		  .end = GMEM_LO + 4096 },
+		{ .op = GMEM_CH_SET, .start = GMEM_LO + 1,
+		  .end = GMEM_LO + 4096 },
+		{ .op = GMEM_CH_SET, .start = GMEM_LO - 4096, .end = GMEM_LO },
+		{ .op = GMEM_CH_SET, .start = GMEM_HI, .end = GMEM_HI + 4096 },
+		{ .op = GMEM_CH_SET, .start = GMEM_LO, .end = GMEM_LO },
+		{ .op = GMEM_CH_SET, .prot = 0x10, .start = GMEM_LO,
+		  .end = GMEM_LO + 4096 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		len = node_wire_layout_encode(&h, &bad[i], 1, buf,
+					      sizeof(buf));
+		assert_int_not_equal(len, 0);
+		assert_int_not_equal(node_wire_layout_decode(buf, len, out,
+							     &n), CVMM_OK);
+	}
+	/* more changes than one message may carry */
+	assert_int_equal(node_wire_layout_encode(&h, c,
+						 NODE_WIRE_LAYOUT_MAX + 1, buf,
+						 sizeof(buf)), 0);
+	/* a count that does not match the bytes */
+	len = node_wire_layout_encode(&h, c, 3, buf, sizeof(buf));
+	buf[4] = 2;
+	assert_int_not_equal(node_wire_layout_decode(buf, len, out, &n),
+			     CVMM_OK);
+}
+
+static void test_start(void **state)
+{
+	guest_regs_t r, out;
+	node_hdr_t h = { .type = NODE_MSG_START, .tid = 42 };
+	uint64_t clear = 0, mask = 0, *w = (uint64_t *)&r;
+	size_t len;
+
+	memset(&r, 0, sizeof(r));
+	for (unsigned i = 0; i < 19; i++)
+		w[i] = 0x0101010101010101ull * (i + 1);
+	for (unsigned i = 0; i < sizeof(r.fpu); i++)
+		r.fpu[i] = (uint8_t)(i * 7);
+	r.fpu_valid = true;
+	len = node_wire_start_encode(&h, 0x7000, 0x55, &r, buf, sizeof(buf));
+	assert_int_equal(len, NODE_WIRE_START_LEN);
+	memset(&out, 0xaa, sizeof(out));
+	assert_int_equal(node_wire_start_decode(buf, len, &clear, &mask, &out),
+			 CVMM_OK);
+	assert_true(clear == 0x7000 && mask == 0x55);
+	assert_memory_equal(&out, &r, offsetof(guest_regs_t, fpu));
+	assert_memory_equal(out.fpu, r.fpu, sizeof(r.fpu));
+	assert_true(out.fpu_valid);
+	assert_true(out.rip == r.rip && out.rsp == r.rsp && out.fs == r.fs);
+	refuse_other_lengths(buf, len);
+	/* fpu_valid is a flag, nothing else */
+	buf[len - 8] = 2;
+	assert_int_not_equal(node_wire_start_decode(buf, len, &clear, &mask,
+						    &out), CVMM_OK);
+}
+
+static void test_stats(void **state)
+{
+	node_stats_t *s = calloc(1, sizeof(*s)), *out = calloc(1, sizeof(*out));
+	node_hdr_t h = { .type = NODE_MSG_STATS_REP, .id = 77 };
+	size_t len;
+
+	assert_non_null(s);
+	assert_non_null(out);
+	s->nvcpus = 4;
+	s->nhot = 2;
+	s->ntrace = 3;
+	s->nthreads = 1;
+	for (int i = 0; i < 4; i++) {
+		s->vc[i].guest_ns = 1000u + i;
+		s->vc[i].threads = i;
+		s->pu[i] = i - 1;
+	}
+	s->coh.read_faults = 11;
+	s->coh.msgs_sent[63] = 5;
+	s->coh.lat_hist[31] = 6;
+	s->coh.fault_ns = 7;
+	s->sys[0] = 100;
+	s->sys[SYS_NR_MAX - 1] = 9;
+	s->hot[1].page = 0x1234;
+	s->hot[1].from[COH_TRACE_NODES - 1] = 3;
+	s->trace[2].t_ns = 99;
+	s->trace[2].write = 1;
+	s->threads[0].tid = 1001;
+	s->threads[0].hi = 0x7fff0000;
+	len = node_wire_stats_encode(&h, s, buf, sizeof(buf));
+	assert_int_equal(len, node_wire_stats_len(s));
+	assert_true(len <= node_wire_max_len());
+	assert_int_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
+	assert_int_equal(out->nvcpus, 4);
+	assert_memory_equal(out->vc, s->vc, 4 * sizeof(s->vc[0]));
+	assert_memory_equal(out->pu, s->pu, 4 * sizeof(s->pu[0]));
+	assert_memory_equal(&out->coh, &s->coh, sizeof(s->coh));
+	assert_memory_equal(out->sys, s->sys, sizeof(s->sys));
+	assert_memory_equal(out->hot, s->hot, 2 * sizeof(s->hot[0]));
+	assert_memory_equal(out->trace, s->trace, 3 * sizeof(s->trace[0]));
+	assert_memory_equal(out->threads, s->threads, sizeof(s->threads[0]));
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	/* lengths around, and counts over their limits */
+	assert_int_not_equal(node_wire_check(buf, len - 1), CVMM_OK);
+	assert_int_not_equal(node_wire_check(buf, len + 1), CVMM_OK);
+	buf[NODE_WIRE_HDR_LEN + 4] = STATS_HOT_TOP + 1; /* nhot */
+	assert_int_not_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
+	s->nthreads = STATS_THREADS_MAX + 1;
+	assert_int_equal(node_wire_stats_encode(&h, s, buf, sizeof(buf)), 0);
+	/* the largest reply fits the largest length */
+	s->nvcpus = CVMM_MAX_VCPUS;
+	s->nhot = STATS_HOT_TOP;
+	s->ntrace = COH_TRACE_SAMPLE;
+	s->nthreads = STATS_THREADS_MAX;
+	len = node_wire_stats_encode(&h, s, buf, sizeof(buf));
+	assert_int_equal(len, node_wire_max_len());
+	assert_int_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
+	free(s);
+	free(out);
+}
+
+/* Random bytes and random mutations of valid messages never crash a
+ * decoder and are refused unless well formed. */
+static void test_random(void **state)
+{
+	node_hdr_t h = { .type = NODE_MSG_SYSCALL, .id = 1, .arg = 0 };
+	const uint64_t a[6] = { 0 };
+	size_t len;
+
+	srand(12345);
+	for (int i = 0; i < 200000; i++) {
+		size_t n = (size_t)rand() % 800;
+
+		len = node_wire_syscall_encode(&h, a, buf, sizeof(buf));
+		if (i & 1) {
+			for (size_t k = 0; k < n; k++)
+				buf[k] = (uint8_t)rand();
+			len = n;
+		} else {
+			buf[rand() % len] ^= (uint8_t)(1u << (rand() % 8));
+			buf[2] = (uint8_t)(rand() % (NODE_MSG_TYPES + 1));
+		}
+		(void)node_wire_check(buf, len);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_syscall),
+		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_start),
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_random),
+	};
+
+	return cmocka_run_group_tests_name("node_wire", tests, NULL, NULL);
+}
