@@ -33,11 +33,10 @@ const cfg_field_t node_fields[] = {
 	  OPT(coordinator), CFG_STRING, "HOST:PORT", 0, NULL, NULL },
 	{ "selftest", NULL, "check the fabric between the agents (=bench: "
 	  "measure it) instead of running a program",
-	  OPT(selftest), CFG_OPTSTR, "[=bench]", 0, "check", NULL },
-	{ "transport", "auto", "auto|rdma|tcp|shm (UCX_* variables still apply)",
+	  OPT(selftest), CFG_OPTSTR, "bench", 0, "check", NULL },
+	{ "transport", "auto", "the fabric (UCX_* variables still apply)",
 	  OPT(transport), CFG_ENUM, NULL, 0, NULL, xp_transport_names },
-	{ "progress", "hybrid", "how agents wait for the network: "
-	  "poll|event|hybrid",
+	{ "progress", "hybrid", "how agents wait for the network",
 	  OPT(progress), CFG_ENUM, NULL, 0, NULL, xp_progress_names },
 	{ "iface", NULL, "network devices for UCX (UCX_NET_DEVICES), e.g. "
 	  "eth1 or mlx5_0:1",

@@ -1,0 +1,323 @@
+/* cvmm run and cvmm agent: the options of the VM and the node, and the
+ * ordered startup of the agent's modules (guest memory, I/O server, vCPUs,
+ * trap entry, node, loader), each step failing with one line. */
+#include "cli/run.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "core/entry.h"
+#include "core/gmem.h"
+#include "core/loader.h"
+#include "core/vcpu.h"
+#include "iosrv/iosrv.h"
+#include "node/launch.h"
+#include "node/node.h"
+#include "node/selftest.h"
+
+extern char **environ;
+
+typedef struct core_opts {
+	int vcpus;
+	int pin;           /* pin_names */
+	char *root;
+	bool strict;
+	char *stats;
+	int log_level;     /* log_level_t */
+	int entry;         /* entry_names */
+	char *config;
+	bool show_config;
+} core_opts_t;
+
+static core_opts_t opts;
+
+enum { PIN_AUTO, PIN_NONE };
+static const char *const pin_names[] = { "auto", "none", NULL };
+enum { ENTRY_OPT_AUTO, ENTRY_OPT_SUD, ENTRY_OPT_SECCOMP };
+static const char *const entry_names[] = { "auto", "sud", "seccomp", NULL };
+
+#define OPT(f) offsetof(core_opts_t, f)
+static const cfg_field_t core_fields[] = {
+	{ "vcpus", "auto", "vCPUs the guest sees (auto: host cores)",
+	  OPT(vcpus), CFG_INT, "auto", 'v', NULL, NULL },
+	{ "pin", "auto", "pin vCPU threads to host cores with hwloc",
+	  OPT(pin), CFG_ENUM, NULL, 0, NULL, pin_names },
+	{ "root", ".", "guest root directory: file paths cannot leave it",
+	  OPT(root), CFG_STRING, "DIR", 0, NULL, NULL },
+	{ "strict", "no", "stop the VM at the first unsupported syscall",
+	  OPT(strict), CFG_BOOL, NULL, 0, NULL, NULL },
+	{ "stats", NULL, "print time and syscall stats at exit; =FILE: JSON",
+	  OPT(stats), CFG_OPTSTR, "FILE", 0, "-", NULL },
+	{ "log-level", "warn", "how much cvmm says on stderr",
+	  OPT(log_level), CFG_ENUM, NULL, 0, NULL, log_level_names },
+	{ "entry", "auto", "how guest syscalls are intercepted",
+	  OPT(entry), CFG_ENUM, NULL, 0, NULL, entry_names },
+	{ "config", NULL, "read settings from this file first",
+	  OPT(config), CFG_STRING, "FILE", 0, NULL, NULL },
+	{ "show-config", "no", "print every setting and exit",
+	  OPT(show_config), CFG_BOOL, NULL, 0, NULL, NULL },
+	{ NULL },
+};
+
+static const cfg_table_t tables[] = {
+	{ "core", core_fields, &opts },
+	{ "node", node_fields, &node_opts },
+	{ NULL },
+};
+
+static loader_image_t image;
+
+void run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cvmm run [options] [--] program [args...]\n"
+		"       cvmm run -n N --selftest[=bench]\n"
+		"       cvmm agent [options] [--] program [args...]  "
+		"(under mpirun/srun)\n"
+		"       cvmm info [-v N] [--format=text|json]\n"
+		"       cvmm report run.json [-o report.html]\n"
+		"       cvmm syscalls [--format=table|csv]\n"
+		"       cvmm --help | --version\n\n"
+		"Runs an unmodified static x86-64 Linux program on a virtual "
+		"SMP.\n\noptions (also CVMM_<MODULE>_<NAME> variables and "
+		"--config files):\n");
+	cfg_defaults(tables);
+	cfg_help(tables, out);
+}
+
+/* Finds --config before the full parse, so the file can sit below the
+ * environment and the command line in precedence. */
+static const char *config_path(int argc, char **argv)
+{
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) {
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			return argv[i] + 9;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			return argv[i + 1];
+	}
+	if (getenv("CVMM_CONFIG"))
+		return getenv("CVMM_CONFIG");
+	return access("/etc/cvmm/cvmm.conf", R_OK) == 0 ? "/etc/cvmm/cvmm.conf"
+							: NULL;
+}
+
+static int opts_load(int argc, char **argv, int *argi)
+{
+	const char *file = config_path(argc, argv);
+	cvmm_status_t st;
+
+	if (cfg_defaults(tables) != CVMM_OK)
+		return -1;
+	if (file) {
+		st = cfg_load_file(tables, file);
+		if (st == CVMM_ERR_NOT_FOUND)
+			log_error("cannot read config %s", file);
+		if (st != CVMM_OK)
+			return -1;
+	}
+	if (cfg_load_env(tables, environ) != CVMM_OK ||
+	    cfg_parse_args(tables, argc, argv, argi) != CVMM_OK)
+		return -1;
+	log_level = (log_level_t)opts.log_level;
+	if (opts.vcpus < 0) /* auto: the host's cores, at least one per node */
+		opts.vcpus = (int)sysconf(_SC_NPROCESSORS_ONLN) > node_opts.nodes
+				     ? (int)sysconf(_SC_NPROCESSORS_ONLN)
+				     : node_opts.nodes;
+	return 0;
+}
+
+/* Resolves the program like a shell: a name without '/' is looked up in
+ * PATH. Returns a malloc'ed path or NULL (not found). */
+static char *program_find(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(name, '/') || !path)
+		return strdup(name);
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n,
+			 n ? path : ".", name);
+		if (access(buf, X_OK) == 0)
+			return strdup(buf);
+		path += n + (path[n] == ':');
+	}
+	return NULL;
+}
+
+/* ---- startup: an ordered table of modules ------------------------------- */
+
+typedef struct run_ctx {
+	bool agent;     /* started as a node agent (cvmm agent) */
+	char *prog;     /* host path of the guest executable; NULL: selftest */
+	char **argv;    /* guest argv */
+	guest_regs_t regs;
+	int exit_code;  /* set by a failing step */
+} run_ctx_t;
+
+static int step_gmem(run_ctx_t *c)
+{
+	return gmem_init(&cvmm_gmem, true) == CVMM_OK ? 0 : -1;
+}
+
+static int step_iosrv(run_ctx_t *c)
+{
+	char abs[PATH_MAX];
+	const char *exe = !c->prog ? "" : realpath(c->prog, abs) ? abs : c->prog;
+
+	return iosrv_init(&cvmm_iosrv, opts.root, opts.vcpus, exe) == CVMM_OK
+		       ? 0
+		       : -1;
+}
+
+static int step_vm(run_ctx_t *c)
+{
+	if (vm_init(&cvmm_vm, opts.vcpus, opts.pin != PIN_NONE,
+		    opts.strict) != CVMM_OK)
+		return -1;
+	cvmm_vm.exe_path = c->prog ? realpath(c->prog, NULL) : NULL;
+	if (!cvmm_vm.exe_path)
+		cvmm_vm.exe_path = c->prog;
+	cvmm_vm.image = &image;
+	cvmm_vm.stats_file = opts.stats;
+	return 0;
+}
+
+static int step_entry(run_ctx_t *c)
+{
+	vthread_t *main_block = entry_block_alloc();
+	entry_mode_t mode = ENTRY_SUD;
+
+	if (opts.entry == ENTRY_OPT_SECCOMP ||
+	    (opts.entry == ENTRY_OPT_AUTO && !entry_sud_available())) {
+		log_info("syscall interception: seccomp filter");
+		mode = ENTRY_SECCOMP;
+	}
+
+	if (!main_block)
+		return -1;
+	main_block->magic = VT_MAGIC_AGENT;
+	if (entry_init(mode) != CVMM_OK ||
+	    entry_thread_init(main_block) != CVMM_OK)
+		return -1;
+	return 0;
+}
+
+static int step_node(run_ctx_t *c)
+{
+	if (!c->agent)
+		return 0;
+	c->exit_code = CVMM_EXIT_FAILURE;
+	return node_start(&cvmm_gmem, &cvmm_vm) == CVMM_OK ? 0 : -1;
+}
+
+static int step_load(run_ctx_t *c)
+{
+	char err[256] = "";
+
+	if (!c->prog || node_rank() != 0)
+		return 0; /* node 0 runs the program; the rest serve */
+	cvmm_status_t st = loader_load(&cvmm_gmem, c->prog, c->argv, environ,
+				       &c->regs, &image, err, sizeof(err));
+
+	if (st == CVMM_OK)
+		return 0;
+	log_error("%s: %s", c->prog, err[0] ? err : cvmm_status_str(st));
+	c->exit_code = st == CVMM_ERR_NOT_FOUND ? 127 : 126;
+	return -1;
+}
+
+static const struct {
+	const char *name;
+	int (*init)(run_ctx_t *c);
+} run_steps[] = {
+	{ "guest memory", step_gmem },
+	{ "i/o server", step_iosrv },
+	{ "vcpus", step_vm },
+	{ "trap entry", step_entry },
+	{ "node", step_node },
+	{ "loader", step_load },
+};
+
+/* UCX reads its global options when the library loads, before main: an
+ * agent whose environment lacks UCX_USE_MT_MUTEX re-executes itself once
+ * with it. Many threads share one UCX worker in an agent (vCPUs, proxies,
+ * the progress thread); with UCX's default spinlock a holder descheduled
+ * on a shared cpu made every other thread spin for its whole time slice
+ * (measured: a cross-node condvar handoff took ~3 ms, 58% of all cycles in
+ * pthread_spin_lock; with the mutex 0.5 ms). */
+static void agent_ucx_env(char **argv)
+{
+	if (getenv("UCX_USE_MT_MUTEX"))
+		return;
+	setenv("UCX_USE_MT_MUTEX", "y", 1);
+	execv("/proc/self/exe", argv);
+	log_warn("cannot re-execute with UCX_USE_MT_MUTEX=y: %m");
+}
+
+int run_main(int argc, char **argv, bool agent)
+{
+	run_ctx_t c = { .exit_code = 1, .agent = agent };
+	int argi = 2;
+	vthread_t *vt;
+
+	if (agent)
+		agent_ucx_env(argv);
+
+	if (opts_load(argc, argv, &argi) != 0)
+		return 2;
+	/* A guest write to a closed pipe gets EPIPE; SIGPIPE is the guest's
+	 * (virtual) business, never the agent's. */
+	signal(SIGPIPE, SIG_IGN);
+	if (opts.show_config) {
+		cfg_show(tables, stdout);
+		return 0;
+	}
+	if (argi >= argc && !node_opts.selftest) {
+		run_usage(stderr);
+		return 2;
+	}
+	if (!agent && node_opts.selftest && node_opts.nodes < 2) {
+		log_error("--selftest checks the fabric between agents: "
+			  "use -n 2 or more");
+		return 2;
+	}
+	if (!agent && node_opts.nodes > 1)
+		return node_launch(node_opts.nodes, argc, argv);
+	c.agent = agent || node_opts.selftest;
+	if (argi < argc) {
+		c.argv = &argv[argi];
+		c.prog = program_find(argv[argi]);
+		if (!c.prog) {
+			log_error("%s: command not found", argv[argi]);
+			return 127;
+		}
+	}
+	if (node_opts.selftest)
+		c.prog = NULL;
+	for (size_t i = 0; i < sizeof(run_steps) / sizeof(run_steps[0]); i++) {
+		log_debug("starting %s", run_steps[i].name);
+		if (run_steps[i].init(&c) != 0)
+			return c.exit_code; /* the process exit tears down */
+	}
+	if (node_opts.selftest)
+		node_leave(node_selftest(&cvmm_gmem, node_opts.selftest));
+	/* The other agents park: node 0 ends them, or a lost node does. */
+	if (node_rank() != 0)
+		vm_wait(&cvmm_vm);
+	vt = vm_thread_new(&cvmm_vm, &c.regs);
+	if (!vt || vm_thread_run(&cvmm_vm, vt) != 0)
+		return 1;
+	vm_wait(&cvmm_vm);
+}
+
