@@ -13,14 +13,7 @@
  *                                              passed or the read faulted
  *           H -> W  CANCEL_ACK(uaddr, id, present)
  *
- * Wire layout (32 bytes, little-endian):
- *    0  u16 version  DFX_WIRE_VERSION
- *    2  u16 type     dfx_msg_type_t
- *    4  u32 bitset   REG, WAKE: nonzero; 0 in the others
- *    8  u64 uaddr    the guest word, 4-aligned
- *   16  u64 id       the requester's id on its own node, nonzero
- *   24  u64 arg      WAKE: n; WAKE_ACK: count (both <= INT_MAX);
- *                    CANCEL_ACK: 1 still queued, 0 gone; 0 in the others
+ * The wire layout of the messages is in dfutex.h.
  *
  * Ids are sequence numbers, not addresses. A reply is applied only to a
  * request found in the node's table of live requests (under its bucket
@@ -45,7 +38,7 @@
  */
 #include "coherence/dfutex.h"
 
-#include <endian.h>
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -56,39 +49,14 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/wire.h"
 
-#define DFX_WIRE_VERSION 1
-#define DFX_WIRE_LEN 32
 #define DFX_REPLY_MS 10000  /* a peer that has not answered by then is lost */
 #define DFX_SPIN_NS 300000 /* a reply is a round trip away */
 #define DFX_SLICE_MS 100    /* longest host sleep, so shutdown is seen */
 #define DFX_REQ_BUCKETS 64
 #define DFX_HOME_BUCKETS 256
 #define DFX_HOME_MAX (1u << 20) /* queued waiters per home, against floods */
-
-typedef enum dfx_msg_type {
-	DFX_MSG_REG = 1,    /* waiter -> home */
-	DFX_MSG_REG_ACK,    /* home -> waiter */
-	DFX_MSG_CANCEL,     /* waiter -> home */
-	DFX_MSG_CANCEL_ACK, /* home -> waiter, arg = still queued */
-	DFX_MSG_WAKE,       /* waker -> home, arg = n */
-	DFX_MSG_WAKE_ACK,   /* home -> waker, arg = count */
-	DFX_MSG_WAKEUP,     /* home -> waiter */
-	DFX_MSG_END
-} dfx_msg_type_t;
-
-typedef struct dfx_msg {
-	uint16_t version;
-	uint16_t type;
-	uint32_t bitset;
-	uint64_t uaddr;
-	uint64_t id;
-	uint64_t arg;
-} dfx_msg_t;
-
-_Static_assert(sizeof(dfx_msg_t) == DFX_WIRE_LEN, "dfx_msg_t must be 32 bytes");
-_Static_assert(offsetof(dfx_msg_t, uaddr) == 8, "dfx_msg_t layout");
-_Static_assert(offsetof(dfx_msg_t, arg) == 24, "dfx_msg_t layout");
 
 /* Request flags, set by reply handlers (except CANCELLING). */
 #define DFX_F_ACKED 1u      /* REG_ACK or WAKE_ACK (or WAKEUP) arrived */
@@ -154,37 +122,44 @@ static const char *const dfx_type_names[DFX_MSG_END] = {
 	[DFX_MSG_WAKEUP] = "wakeup",
 };
 
+/* home(uaddr) in a job of nnodes > 0 nodes (dfutex.h). */
+static int dfx_home_of(uint64_t uaddr, int nnodes)
+{
+	return (int)((uaddr >> 12) % (uint64_t)nnodes);
+}
+
 static int dfx_home(const dfx_t *d, uint64_t uaddr)
 {
-	return (int)((uaddr >> 12) % (uint64_t)d->nnodes);
+	return dfx_home_of(uaddr, d->nnodes);
 }
 
 /* ---- wire ---------------------------------------------------------------- */
 
-static void msg_encode(const dfx_msg_t *m, void *buf)
+void dfx_wire_encode(const dfx_msg_t *m, void *buf)
 {
-	dfx_msg_t le;
+	wire_w_t w = wire_w_init(buf, DFX_WIRE_LEN);
 
-	le.version = htole16(m->version);
-	le.type = htole16(m->type);
-	le.bitset = htole32(m->bitset);
-	le.uaddr = htole64(m->uaddr);
-	le.id = htole64(m->id);
-	le.arg = htole64(m->arg);
-	memcpy(buf, &le, sizeof(le));
+	wire_w_u16(&w, m->version);
+	wire_w_u16(&w, m->type);
+	wire_w_u32(&w, m->bitset);
+	wire_w_u64(&w, m->uaddr);
+	wire_w_u64(&w, m->id);
+	wire_w_u64(&w, m->arg);
+	assert(wire_w_done(&w));
 }
 
-static void msg_decode(const void *buf, dfx_msg_t *m)
+/* The fields in wire order; false when len is not DFX_WIRE_LEN. */
+static bool dfx_wire_read(const void *buf, size_t len, dfx_msg_t *m)
 {
-	dfx_msg_t le;
+	wire_r_t r = wire_r_init(buf, buf ? len : 0);
 
-	memcpy(&le, buf, sizeof(le));
-	m->version = le16toh(le.version);
-	m->type = le16toh(le.type);
-	m->bitset = le32toh(le.bitset);
-	m->uaddr = le64toh(le.uaddr);
-	m->id = le64toh(le.id);
-	m->arg = le64toh(le.arg);
+	m->version = wire_r_u16(&r);
+	m->type = wire_r_u16(&r);
+	m->bitset = wire_r_u32(&r);
+	m->uaddr = wire_r_u64(&r);
+	m->id = wire_r_u64(&r);
+	m->arg = wire_r_u64(&r);
+	return wire_r_done(&r);
 }
 
 static bool type_is_request(unsigned type)
@@ -207,10 +182,12 @@ static uint64_t type_arg_max(unsigned type)
 	}
 }
 
-/* Returns why m from src is malformed, or NULL. */
-static const char *msg_check(const dfx_t *d, int src, const dfx_msg_t *m)
+/* Returns why m from src to self is malformed, or NULL. */
+static const char *dfx_wire_check(const dfx_msg_t *m, int src, int self,
+				  int nnodes)
 {
 	bool has_bitset = m->type == DFX_MSG_REG || m->type == DFX_MSG_WAKE;
+	int home = dfx_home_of(m->uaddr, nnodes);
 
 	if (m->version != DFX_WIRE_VERSION)
 		return "bad version";
@@ -224,11 +201,33 @@ static const char *msg_check(const dfx_t *d, int src, const dfx_msg_t *m)
 		return "bad bitset";
 	if (m->arg > type_arg_max(m->type))
 		return "bad argument";
-	if (type_is_request(m->type) && dfx_home(d, m->uaddr) != d->self)
+	if (type_is_request(m->type) && home != self)
 		return "request to a node that is not the home";
-	if (!type_is_request(m->type) && dfx_home(d, m->uaddr) != src)
+	if (!type_is_request(m->type) && home != src)
 		return "reply from a node that is not the home";
 	return NULL;
+}
+
+cvmm_status_t dfx_wire_decode(const void *buf, size_t len, int src, int self,
+			      int nnodes, dfx_msg_t *out, const char **why)
+{
+	const char *bad = NULL;
+	dfx_msg_t m;
+
+	if (nnodes <= 0 || self < 0 || self >= nnodes)
+		bad = "bad receiver";
+	else if (src < 0 || src >= nnodes)
+		bad = "bad source";
+	else if (!dfx_wire_read(buf, len, &m))
+		bad = "bad length";
+	else
+		bad = dfx_wire_check(&m, src, self, nnodes);
+	if (bad) {
+		*why = bad;
+		return CVMM_ERR_PEER;
+	}
+	*out = m;
+	return CVMM_OK;
 }
 
 /* Sends one message; logs a failure. Called with no dfutex lock held. */
@@ -243,7 +242,7 @@ static cvmm_status_t dfx_send(dfx_t *d, int dst, unsigned type,
 
 	log_trace("futex %s 0x%llx id %llu to node %d", dfx_type_names[type],
 		  (unsigned long long)uaddr, (unsigned long long)id, dst);
-	msg_encode(&m, buf);
+	dfx_wire_encode(&m, buf);
 	st = d->ops.send(d->ctx, dst, buf, sizeof(buf));
 	if (st != CVMM_OK)
 		log_warn("futex %s 0x%llx to node %d failed: %s",
@@ -510,18 +509,11 @@ static cvmm_status_t req_reply(dfx_t *d, int src, const dfx_msg_t *m)
 
 cvmm_status_t dfx_recv(dfx_t *d, int src, const void *buf, size_t len)
 {
-	const char *why = NULL;
+	const char *why;
 	dfx_msg_t m;
 
-	if (src < 0 || src >= d->nnodes)
-		why = "bad source";
-	else if (len != DFX_WIRE_LEN || !buf)
-		why = "bad length";
-	else
-		msg_decode(buf, &m);
-	if (!why)
-		why = msg_check(d, src, &m);
-	if (why) {
+	if (dfx_wire_decode(buf, len, src, d->self, d->nnodes, &m, &why) !=
+	    CVMM_OK) {
 		log_warn("futex message of %zu bytes from node %d dropped: %s",
 			 len, src, why);
 		return CVMM_ERR_PEER;

@@ -13,7 +13,7 @@
  * wake-up. A cancel that finds the waiter already taken by a wake returns 0
  * (that wake counted it); a WAKEUP still in flight then finds no live
  * request on the waiter's node and is dropped, so nothing relies on message
- * order across senders. Message format and script: dfutex.c. */
+ * order across senders. Message script: dfutex.c; layout: below. */
 #ifndef CVMM_COHERENCE_DFUTEX_H
 #define CVMM_COHERENCE_DFUTEX_H
 
@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "common/status.h"
+#include "common/wire.h"
 
 typedef struct dfx_ops {
 	/* Sends len bytes to node dst (possibly this node); may run
@@ -66,5 +67,63 @@ long dfx_wake(dfx_t *d, uint64_t uaddr, int n, uint32_t bitset);
 /* The node's service when the VM spans several nodes, else NULL. Set once
  * by the node agent before guest code runs. */
 extern dfx_t *cvmm_dfx;
+
+/* ---- the wire -------------------------------------------------------------
+ * One message is the whole payload of one transport message.
+ *
+ * Layout (32 bytes, little-endian):
+ *    0  u16 version  DFX_WIRE_VERSION
+ *    2  u16 type     dfx_msg_type_t
+ *    4  u32 bitset   REG, WAKE: nonzero; 0 in the others
+ *    8  u64 uaddr    the guest word, 4-aligned
+ *   16  u64 id       the requester's id on its own node, nonzero
+ *   24  u64 arg      WAKE: n; WAKE_ACK: count (both <= INT_MAX);
+ *                    CANCEL_ACK: 1 still queued, 0 gone; 0 in the others */
+#define DFX_WIRE_VERSION 1
+#define DFX_WIRE_LEN 32
+
+typedef enum dfx_msg_type {
+	DFX_MSG_REG = 1,    /* waiter -> home */
+	DFX_MSG_REG_ACK,    /* home -> waiter */
+	DFX_MSG_CANCEL,     /* waiter -> home */
+	DFX_MSG_CANCEL_ACK, /* home -> waiter, arg = still queued */
+	DFX_MSG_WAKE,       /* waker -> home, arg = n */
+	DFX_MSG_WAKE_ACK,   /* home -> waker, arg = count */
+	DFX_MSG_WAKEUP,     /* home -> waiter */
+	DFX_MSG_END
+} dfx_msg_type_t;
+
+typedef struct dfx_msg {
+	uint16_t version;
+	uint16_t type;
+	uint32_t bitset;
+	uint64_t uaddr;
+	uint64_t id;
+	uint64_t arg;
+} dfx_msg_t;
+
+/* The host struct is not the wire layout: the fields are encoded one by one
+ * at the widths of the layout above, which add up to DFX_WIRE_LEN. */
+_Static_assert(WIRE_SIZEOF(dfx_msg_t, version) + WIRE_SIZEOF(dfx_msg_t, type) +
+			       WIRE_SIZEOF(dfx_msg_t, bitset) +
+			       WIRE_SIZEOF(dfx_msg_t, uaddr) +
+			       WIRE_SIZEOF(dfx_msg_t, id) +
+			       WIRE_SIZEOF(dfx_msg_t, arg) ==
+		       DFX_WIRE_LEN,
+	       "dfx_msg_t fields add up to DFX_WIRE_LEN");
+
+/* Encodes m into buf[DFX_WIRE_LEN], little-endian, without checking it.
+ * Cannot fail. */
+void dfx_wire_encode(const dfx_msg_t *m, void *buf);
+
+/* Decodes and checks len bytes that node src sent to node self of a job of
+ * nnodes nodes: exactly DFX_WIRE_LEN bytes, version, type, a 4-aligned
+ * address, a nonzero id, a bitset exactly on REG and WAKE, arg in range for
+ * the type, a request sent to home(uaddr) and a reply sent by it. Returns
+ * CVMM_OK and writes *out, or CVMM_ERR_PEER with a lowercase reason in *why
+ * (a static string) and *out untouched. Never reads beyond len bytes;
+ * buf may be NULL. */
+cvmm_status_t dfx_wire_decode(const void *buf, size_t len, int src, int self,
+			      int nnodes, dfx_msg_t *out, const char **why);
 
 #endif

@@ -3,6 +3,7 @@
  * peer's message reaches the transition tables. */
 #include "coherence/proto_wire.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -23,31 +24,17 @@ const char *coh_msg_type_str(unsigned type)
 	return type > 0 && type < COH_MSG_END ? names[type] : "?";
 }
 
-static void put_le(uint8_t *b, uint64_t v, int len)
-{
-	for (int i = 0; i < len; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *b, int len)
-{
-	uint64_t v = 0;
-
-	for (int i = len - 1; i >= 0; i--)
-		v = v << 8 | b[i];
-	return v;
-}
-
 void coh_wire_encode(const coh_msg_t *m, void *buf)
 {
-	uint8_t *b = buf;
+	wire_w_t w = wire_w_init(buf, COH_WIRE_LEN);
 
-	put_le(b, m->version, 2);
-	put_le(b + 2, m->type, 2);
-	put_le(b + 4, m->src, 4);
-	put_le(b + 8, m->arg, 4);
-	put_le(b + 12, m->flags, 4);
-	put_le(b + 16, m->page, 8);
+	wire_w_u16(&w, m->version);
+	wire_w_u16(&w, m->type);
+	wire_w_u32(&w, m->src);
+	wire_w_u32(&w, m->arg);
+	wire_w_u32(&w, m->flags);
+	wire_w_u64(&w, m->page);
+	assert(wire_w_done(&w));
 }
 
 static bool type_has_arg(unsigned type)
@@ -72,50 +59,62 @@ size_t coh_wire_len(const coh_msg_t *m)
 	return COH_WIRE_LEN + (m->flags & COH_FLAG_PAGE ? CVMM_PAGE_SIZE : 0);
 }
 
+/* Returns why m is not a message of this job, or NULL. */
+static const char *coh_wire_check(const coh_msg_t *m, uint32_t nnodes,
+				  uint64_t npages)
+{
+	if (m->version != COH_WIRE_VERSION)
+		return "unknown version";
+	if (m->type == 0 || m->type >= COH_MSG_END)
+		return "unknown message type";
+	if (m->src >= nnodes)
+		return "source node out of range";
+	if (type_has_arg(m->type) ? m->arg >= nnodes : m->arg != 0)
+		return "argument node out of range";
+	if (!flags_valid(m->type, m->flags))
+		return "flags not valid for the type";
+	if (m->page >= npages)
+		return "page out of range";
+	return NULL;
+}
+
 cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			      uint64_t npages, coh_msg_t *out, char *why,
 			      size_t whylen)
 {
-	const uint8_t *b = buf;
+	wire_r_t r;
+	const char *bad;
 	coh_msg_t m;
-	const char *bad = NULL;
-	char tmp[96];
+	char tmp[64];
 
-	if (len < COH_WIRE_LEN) {
+	if (!buf)
+		len = 0;
+	r = wire_r_init(buf, len);
+	m.version = wire_r_u16(&r);
+	m.type = wire_r_u16(&r);
+	m.src = wire_r_u32(&r);
+	m.arg = wire_r_u32(&r);
+	m.flags = wire_r_u32(&r);
+	m.page = wire_r_u64(&r);
+	if (r.bad) {
 		snprintf(tmp, sizeof(tmp), "length %zu, not %d", len,
 			 COH_WIRE_LEN);
 		bad = tmp;
-		goto err;
+	} else {
+		bad = coh_wire_check(&m, nnodes, npages);
 	}
-	m = (coh_msg_t){ .version = (uint16_t)get_le(b, 2),
-			 .type = (uint16_t)get_le(b + 2, 2),
-			 .src = (uint32_t)get_le(b + 4, 4),
-			 .arg = (uint32_t)get_le(b + 8, 4),
-			 .flags = (uint32_t)get_le(b + 12, 4),
-			 .page = get_le(b + 16, 8) };
-	if (m.version != COH_WIRE_VERSION)
-		bad = "unknown version";
-	else if (m.type == 0 || m.type >= COH_MSG_END)
-		bad = "unknown message type";
-	else if (m.src >= nnodes)
-		bad = "source node out of range";
-	else if (type_has_arg(m.type) ? m.arg >= nnodes : m.arg != 0)
-		bad = "argument node out of range";
-	else if (!flags_valid(m.type, m.flags))
-		bad = "flags not valid for the type";
-	else if (m.page >= npages)
-		bad = "page out of range";
-	else if (len != coh_wire_len(&m)) {
+	if (!bad && (m.flags & COH_FLAG_PAGE))
+		wire_r_take(&r, CVMM_PAGE_SIZE); /* the pushed page */
+	if (!bad && !wire_r_done(&r)) {
 		snprintf(tmp, sizeof(tmp), "length %zu, not %zu", len,
 			 coh_wire_len(&m));
 		bad = tmp;
 	}
-	if (!bad) {
-		*out = m;
-		return CVMM_OK;
+	if (bad) {
+		if (why && whylen > 0)
+			snprintf(why, whylen, "%s", bad);
+		return CVMM_ERR_PEER;
 	}
-err:
-	if (whylen > 0)
-		snprintf(why, whylen, "%s", bad);
-	return CVMM_ERR_PEER;
+	*out = m;
+	return CVMM_OK;
 }

@@ -25,6 +25,7 @@
 
 #include "common/page.h"
 #include "common/status.h"
+#include "common/wire.h"
 
 #define COH_WIRE_VERSION 1
 #define COH_WIRE_LEN 24
@@ -55,9 +56,15 @@ typedef struct coh_msg {
 	uint64_t page;
 } coh_msg_t;
 
-_Static_assert(sizeof(coh_msg_t) == COH_WIRE_LEN, "coh_msg_t must be 24 bytes");
-_Static_assert(offsetof(coh_msg_t, arg) == 8, "coh_msg_t layout");
-_Static_assert(offsetof(coh_msg_t, page) == 16, "coh_msg_t layout");
+/* The host struct is not the wire layout: the fields are encoded one by one
+ * at the widths of the layout above, which add up to COH_WIRE_LEN. */
+_Static_assert(WIRE_SIZEOF(coh_msg_t, version) + WIRE_SIZEOF(coh_msg_t, type) +
+			       WIRE_SIZEOF(coh_msg_t, src) +
+			       WIRE_SIZEOF(coh_msg_t, arg) +
+			       WIRE_SIZEOF(coh_msg_t, flags) +
+			       WIRE_SIZEOF(coh_msg_t, page) ==
+		       COH_WIRE_LEN,
+	       "coh_msg_t fields add up to COH_WIRE_LEN");
 
 /* Encodes m into buf[COH_WIRE_LEN], little-endian. Cannot fail. */
 void coh_wire_encode(const coh_msg_t *m, void *buf);
@@ -71,7 +78,7 @@ size_t coh_wire_len(const coh_msg_t *m);
  * coh_wire_len of the message (a pushed page's bytes start at buf +
  * COH_WIRE_LEN). Returns CVMM_OK and writes *out, or CVMM_ERR_PEER with a
  * lowercase reason in why (if whylen > 0) and *out untouched. Never reads
- * beyond len bytes. */
+ * beyond len bytes; a NULL buf is a message of no bytes. */
 cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			      uint64_t npages, coh_msg_t *out, char *why,
 			      size_t whylen);

@@ -19,6 +19,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Bytes of field f of struct type t, for the _Static_assert that a format's
+ * fields add up to its encoded size:
+ *   _Static_assert(WIRE_SIZEOF(x_t, a) + WIRE_SIZEOF(x_t, b) == X_LEN, "");
+ * With the encoder writing each field at its own width, a field widened in
+ * the struct but not on the wire then fails to compile. */
+#define WIRE_SIZEOF(t, f) sizeof(((t *)0)->f)
+
 /* ---- single fields at a byte pointer ---- */
 
 static inline void wire_put_u8(uint8_t *p, uint8_t v)
@@ -130,6 +137,13 @@ static inline void wire_w_bytes(wire_w_t *w, const void *src, size_t n)
 
 	if (at && n)
 		memcpy(at, src, n);
+}
+
+/* True when every write fit and the buffer is exactly full: the check a
+ * fixed-size encoder ends with. */
+static inline bool wire_w_done(const wire_w_t *w)
+{
+	return !w->bad && w->len == w->cap;
 }
 
 /* ---- a reader: consumes fields from a received buffer ---- */

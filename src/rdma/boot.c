@@ -5,7 +5,6 @@
  * boot_launcher.c, the PMIx method in boot_pmix.c. */
 #include "rdma/boot_int.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,7 +262,7 @@ static void boot_client_aborted(const boot_t *b, const uint8_t *raw,
 {
 	boot_wire_abort_t a;
 
-	boot_wire_abort_unpack(raw, &a);
+	boot_wire_abort_decode(raw, BOOT_WIRE_ABORT_LEN, &a);
 	if (a.rank == UINT32_MAX)
 		log_error("rank %d: bootstrap failed while %s: the "
 			  "coordinator gave up",
@@ -282,7 +281,7 @@ static cvmm_status_t boot_client_recv(boot_t *b, uint16_t want, uint32_t max,
 	uint64_t deadline = cvmm_now_ms() + (uint64_t)b->timeout_ms +
 			    BOOT_CLIENT_GRACE_MS;
 	boot_client_t *c = b->priv;
-	uint8_t raw[sizeof(boot_wire_hdr_t)], *buf;
+	uint8_t raw[BOOT_WIRE_HDR_LEN], *buf;
 	boot_wire_hdr_t h;
 	cvmm_status_t st;
 	char what[32];
@@ -291,8 +290,8 @@ static cvmm_status_t boot_client_recv(boot_t *b, uint16_t want, uint32_t max,
 	st = boot_sock_read(c->fd, raw, sizeof(raw), deadline);
 	if (st != CVMM_OK)
 		return boot_client_lost(b, st, what);
-	if (boot_wire_hdr_unpack(raw, &h) != CVMM_OK ||
-	    (h.type == BOOT_MSG_ABORT && h.len != sizeof(boot_wire_abort_t)) ||
+	if (boot_wire_hdr_decode(raw, sizeof(raw), &h) != CVMM_OK ||
+	    (h.type == BOOT_MSG_ABORT && h.len != BOOT_WIRE_ABORT_LEN) ||
 	    (h.type != BOOT_MSG_ABORT &&
 	     (h.type != want || h.seq != b->seq || h.len > max))) {
 		log_error("rank %d: bad message from the bootstrap coordinator "
@@ -359,27 +358,23 @@ static cvmm_status_t boot_client_table(const boot_t *b, const uint8_t *p,
 				       uint32_t len, size_t mine, void ***all,
 				       size_t **lens)
 {
-	uint32_t off = 0, n;
+	wire_r_t rd = wire_r_init(p, len);
+	const uint8_t *blob;
+	uint32_t n;
 	void **a;
 	size_t *l;
 
 	if (boot_table_alloc(b->size, &a, &l) != CVMM_OK)
 		return CVMM_ERR_NOMEM;
 	for (int r = 0; r < b->size; r++) {
-		if (len - off < BOOT_WIRE_ENTRY_HDR)
+		if (!boot_wire_entry_get(&rd, &blob, &n))
 			goto err_bad;
-		memcpy(&n, p + off, sizeof(n));
-		n = le32toh(n);
-		off += BOOT_WIRE_ENTRY_HDR;
-		if (n > BOOT_WIRE_BLOB_MAX || len - off < n)
-			goto err_bad;
-		if (!boot_table_set(a, l, r, p + off, n)) {
+		if (!boot_table_set(a, l, r, blob, n)) {
 			boot_table_free(b->size, a, l);
 			return CVMM_ERR_NOMEM;
 		}
-		off += n;
 	}
-	if (off != len || l[b->rank] != mine)
+	if (!wire_r_done(&rd) || l[b->rank] != mine)
 		goto err_bad;
 	*all = a;
 	*lens = l;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/clock.h"
+#include "common/wire.h"
 #include "rdma/boot.h"
 #include "rdma/boot_wire.h"
 
@@ -71,14 +72,34 @@ void boot_sock_peer(int fd, char *buf, size_t n);
 /* The path of a "unix:/path" address, or NULL. */
 const char *boot_sock_unix_path(const char *addr);
 
-void boot_wire_hdr_pack(uint8_t raw[16], boot_wire_type_t type, uint32_t seq,
-			uint32_t len);
-/* Checks magic and version; CVMM_ERR_INVALID when they are wrong. */
-cvmm_status_t boot_wire_hdr_unpack(const uint8_t raw[16], boot_wire_hdr_t *h);
-void boot_wire_hello_pack(uint8_t raw[16], const boot_wire_hello_t *h);
-void boot_wire_hello_unpack(const uint8_t raw[16], boot_wire_hello_t *h);
-void boot_wire_abort_pack(uint8_t raw[8], uint32_t reason, uint32_t rank);
-void boot_wire_abort_unpack(const uint8_t raw[8], boot_wire_abort_t *a);
+/* boot_sock.c: the wire encoding of boot_wire.h. The encoders cannot fail;
+ * each decoder takes the bytes received and refuses any other length than
+ * its message's with CVMM_ERR_INVALID. None of them log. */
+void boot_wire_hdr_pack(uint8_t raw[BOOT_WIRE_HDR_LEN], boot_wire_type_t type,
+			uint32_t seq, uint32_t len);
+/* CVMM_ERR_INVALID when len is not BOOT_WIRE_HDR_LEN (*h untouched) or the
+ * magic or version is wrong (*h written, so the caller can log what came). */
+cvmm_status_t boot_wire_hdr_decode(const void *buf, size_t len,
+				   boot_wire_hdr_t *h);
+void boot_wire_hello_pack(uint8_t raw[BOOT_WIRE_HELLO_LEN],
+			  const boot_wire_hello_t *h);
+/* CVMM_ERR_INVALID (*h untouched) when len is not BOOT_WIRE_HELLO_LEN. */
+cvmm_status_t boot_wire_hello_decode(const void *buf, size_t len,
+				     boot_wire_hello_t *h);
+void boot_wire_abort_pack(uint8_t raw[BOOT_WIRE_ABORT_LEN], uint32_t reason,
+			  uint32_t rank);
+/* CVMM_ERR_INVALID (*a untouched) when len is not BOOT_WIRE_ABORT_LEN. */
+cvmm_status_t boot_wire_abort_decode(const void *buf, size_t len,
+				     boot_wire_abort_t *a);
+/* Appends one TABLE entry (the length, then len bytes of blob) to w; w->bad
+ * when it does not fit. */
+void boot_wire_entry_put(wire_w_t *w, const void *blob, uint32_t len);
+/* Consumes one TABLE entry from r: *blob points at its bytes inside r's
+ * buffer, *len is at most BOOT_WIRE_BLOB_MAX. False, with r->bad set and
+ * the outputs untouched, when the entry is cut short or its length is over
+ * the limit (or r was bad already). */
+bool boot_wire_entry_get(wire_r_t *r, const uint8_t **blob, uint32_t *len);
+
 /* "was lost", "timed out", ...; never NULL. */
 const char *boot_wire_reason_str(uint32_t reason);
 

@@ -9,7 +9,6 @@
  * cookie, a silent or a malformed peer is dropped and logged. */
 #include "rdma/boot_int.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,7 +28,7 @@
 
 /* One incoming message being assembled from non-blocking reads. */
 typedef struct boot_srv_rx {
-	uint8_t raw[sizeof(boot_wire_hdr_t)];
+	uint8_t raw[BOOT_WIRE_HDR_LEN];
 	size_t raw_got;
 	boot_wire_hdr_t hdr;
 	uint8_t *body;
@@ -119,7 +118,8 @@ static int boot_srv_rx_step(boot_srv_conn_t *c, uint32_t max_len)
 		rx->raw_got += (size_t)n;
 		if (rx->raw_got < sizeof(rx->raw))
 			return 0;
-		if (boot_wire_hdr_unpack(rx->raw, &rx->hdr) != CVMM_OK ||
+		if (boot_wire_hdr_decode(rx->raw, sizeof(rx->raw),
+					 &rx->hdr) != CVMM_OK ||
 		    rx->hdr.len > max_len)
 			return CVMM_ERR_INVALID;
 		rx->body = malloc(rx->hdr.len ? rx->hdr.len : 1);
@@ -136,7 +136,7 @@ static int boot_srv_rx_step(boot_srv_conn_t *c, uint32_t max_len)
 static void boot_srv_abort(boot_srv_t *s, boot_wire_reason_t reason, int rank)
 {
 	uint64_t deadline = cvmm_now_ms() + BOOT_SRV_ABORT_MS;
-	uint8_t raw[sizeof(boot_wire_abort_t)];
+	uint8_t raw[BOOT_WIRE_ABORT_LEN];
 
 	boot_wire_abort_pack(raw, reason, (uint32_t)rank);
 	for (int r = 0; r < s->size; r++) {
@@ -152,7 +152,7 @@ static void boot_srv_abort(boot_srv_t *s, boot_wire_reason_t reason, int rank)
 static void boot_srv_refuse(boot_srv_t *s, boot_srv_conn_t *c,
 			    boot_wire_reason_t reason, uint32_t rank)
 {
-	uint8_t raw[sizeof(boot_wire_abort_t)];
+	uint8_t raw[BOOT_WIRE_ABORT_LEN];
 
 	boot_wire_abort_pack(raw, reason, rank);
 	boot_sock_send(c->fd, BOOT_MSG_ABORT, 0, raw, sizeof(raw),
@@ -201,13 +201,12 @@ static void boot_srv_hello(boot_srv_t *s, boot_srv_conn_t *c)
 	boot_wire_hello_t h;
 
 	if (c->rx.hdr.type != BOOT_MSG_HELLO ||
-	    c->rx.hdr.len != sizeof(boot_wire_hello_t)) {
+	    boot_wire_hello_decode(c->rx.body, c->rx.hdr.len, &h) != CVMM_OK) {
 		log_warn("dropped bootstrap connection from %s: not a hello",
 			 c->peer);
 		boot_srv_conn_close(c);
 		return;
 	}
-	boot_wire_hello_unpack(c->rx.body, &h);
 	if (h.cookie != s->cookie) {
 		log_warn("dropped bootstrap connection from %s: wrong job "
 			 "cookie",
@@ -264,7 +263,7 @@ static void boot_srv_accept(boot_srv_t *s)
 
 static void boot_srv_pend_ready(boot_srv_t *s, boot_srv_conn_t *c)
 {
-	int rc = boot_srv_rx_step(c, sizeof(boot_wire_hello_t));
+	int rc = boot_srv_rx_step(c, BOOT_WIRE_HELLO_LEN);
 
 	if (rc == 1) {
 		boot_srv_hello(s, c);
@@ -281,8 +280,9 @@ static void boot_srv_pend_ready(boot_srv_t *s, boot_srv_conn_t *c)
 /* Packs the answer to the round that just completed: TABLE or RELEASE. */
 static uint8_t *boot_srv_reply(boot_srv_t *s, size_t *out_len)
 {
-	size_t total = 0, off = sizeof(boot_wire_hdr_t);
+	size_t total = 0;
 	uint8_t *buf;
+	wire_w_t w;
 
 	if (s->round_type == BOOT_MSG_GATHER) {
 		for (int r = 0; r < s->size; r++)
@@ -290,21 +290,16 @@ static uint8_t *boot_srv_reply(boot_srv_t *s, size_t *out_len)
 	}
 	if (total > BOOT_WIRE_TABLE_MAX)
 		return NULL;
-	buf = malloc(off + total);
+	buf = malloc(BOOT_WIRE_HDR_LEN + total);
 	if (!buf)
 		return NULL;
 	boot_wire_hdr_pack(buf, s->round_type == BOOT_MSG_GATHER ?
 				BOOT_MSG_TABLE : BOOT_MSG_RELEASE,
 			   s->seq, (uint32_t)total);
-	for (int r = 0; total && r < s->size; r++) {
-		uint32_t l = htole32(s->slots[r].len);
-
-		memcpy(buf + off, &l, BOOT_WIRE_ENTRY_HDR);
-		off += BOOT_WIRE_ENTRY_HDR;
-		memcpy(buf + off, s->slots[r].blob, s->slots[r].len);
-		off += s->slots[r].len;
-	}
-	*out_len = off;
+	w = wire_w_init(buf + BOOT_WIRE_HDR_LEN, total);
+	for (int r = 0; total && r < s->size; r++)
+		boot_wire_entry_put(&w, s->slots[r].blob, s->slots[r].len);
+	*out_len = BOOT_WIRE_HDR_LEN + w.len;
 	return buf;
 }
 

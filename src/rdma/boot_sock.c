@@ -3,7 +3,7 @@
  * encoding of boot_wire.h (little-endian, field by field). */
 #include "rdma/boot_int.h"
 
-#include <endian.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/wire.h"
 
 #define BOOT_SOCK_RETRY_MIN_MS 20
 #define BOOT_SOCK_RETRY_MAX_MS 500
@@ -313,7 +314,7 @@ cvmm_status_t boot_sock_send(int fd, boot_wire_type_t type, uint32_t seq,
 			     const void *payload, uint32_t len,
 			     uint64_t deadline)
 {
-	uint8_t raw[sizeof(boot_wire_hdr_t)];
+	uint8_t raw[BOOT_WIRE_HDR_LEN];
 	cvmm_status_t st;
 
 	boot_wire_hdr_pack(raw, type, seq, len);
@@ -352,77 +353,107 @@ void boot_sock_peer(int fd, char *buf, size_t n)
 
 /* ---- wire encoding ------------------------------------------------------ */
 
-static void boot_put32(uint8_t *p, uint32_t v)
+void boot_wire_hdr_pack(uint8_t raw[BOOT_WIRE_HDR_LEN], boot_wire_type_t type,
+			uint32_t seq, uint32_t len)
 {
-	v = htole32(v);
-	memcpy(p, &v, 4);
+	wire_w_t w = wire_w_init(raw, BOOT_WIRE_HDR_LEN);
+
+	wire_w_u32(&w, BOOT_WIRE_MAGIC);
+	wire_w_u16(&w, BOOT_WIRE_VERSION);
+	wire_w_u16(&w, (uint16_t)type);
+	wire_w_u32(&w, seq);
+	wire_w_u32(&w, len);
+	assert(wire_w_done(&w));
 }
 
-static uint32_t boot_get32(const uint8_t *p)
+cvmm_status_t boot_wire_hdr_decode(const void *buf, size_t len,
+				   boot_wire_hdr_t *h)
 {
-	uint32_t v;
+	wire_r_t r = wire_r_init(buf, buf ? len : 0);
+	boot_wire_hdr_t m;
 
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-void boot_wire_hdr_pack(uint8_t raw[16], boot_wire_type_t type, uint32_t seq,
-			uint32_t len)
-{
-	uint16_t ver = htole16(BOOT_WIRE_VERSION), ty = htole16(type);
-
-	boot_put32(raw + offsetof(boot_wire_hdr_t, magic), BOOT_WIRE_MAGIC);
-	memcpy(raw + offsetof(boot_wire_hdr_t, version), &ver, 2);
-	memcpy(raw + offsetof(boot_wire_hdr_t, type), &ty, 2);
-	boot_put32(raw + offsetof(boot_wire_hdr_t, seq), seq);
-	boot_put32(raw + offsetof(boot_wire_hdr_t, len), len);
-}
-
-cvmm_status_t boot_wire_hdr_unpack(const uint8_t raw[16], boot_wire_hdr_t *h)
-{
-	uint16_t ver, ty;
-
-	memcpy(&ver, raw + offsetof(boot_wire_hdr_t, version), 2);
-	memcpy(&ty, raw + offsetof(boot_wire_hdr_t, type), 2);
-	h->magic = boot_get32(raw + offsetof(boot_wire_hdr_t, magic));
-	h->version = le16toh(ver);
-	h->type = le16toh(ty);
-	h->seq = boot_get32(raw + offsetof(boot_wire_hdr_t, seq));
-	h->len = boot_get32(raw + offsetof(boot_wire_hdr_t, len));
-	if (h->magic != BOOT_WIRE_MAGIC || h->version != BOOT_WIRE_VERSION)
+	m.magic = wire_r_u32(&r);
+	m.version = wire_r_u16(&r);
+	m.type = wire_r_u16(&r);
+	m.seq = wire_r_u32(&r);
+	m.len = wire_r_u32(&r);
+	if (!wire_r_done(&r))
+		return CVMM_ERR_INVALID;
+	*h = m;
+	if (m.magic != BOOT_WIRE_MAGIC || m.version != BOOT_WIRE_VERSION)
 		return CVMM_ERR_INVALID;
 	return CVMM_OK;
 }
 
-void boot_wire_hello_pack(uint8_t raw[16], const boot_wire_hello_t *h)
+void boot_wire_hello_pack(uint8_t raw[BOOT_WIRE_HELLO_LEN],
+			  const boot_wire_hello_t *h)
 {
-	uint64_t c = htole64(h->cookie);
+	wire_w_t w = wire_w_init(raw, BOOT_WIRE_HELLO_LEN);
 
-	memcpy(raw + offsetof(boot_wire_hello_t, cookie), &c, 8);
-	boot_put32(raw + offsetof(boot_wire_hello_t, rank), h->rank);
-	boot_put32(raw + offsetof(boot_wire_hello_t, size), h->size);
+	wire_w_u64(&w, h->cookie);
+	wire_w_u32(&w, h->rank);
+	wire_w_u32(&w, h->size);
+	assert(wire_w_done(&w));
 }
 
-void boot_wire_hello_unpack(const uint8_t raw[16], boot_wire_hello_t *h)
+cvmm_status_t boot_wire_hello_decode(const void *buf, size_t len,
+				     boot_wire_hello_t *h)
 {
-	uint64_t c;
+	wire_r_t r = wire_r_init(buf, buf ? len : 0);
+	boot_wire_hello_t m;
 
-	memcpy(&c, raw + offsetof(boot_wire_hello_t, cookie), 8);
-	h->cookie = le64toh(c);
-	h->rank = boot_get32(raw + offsetof(boot_wire_hello_t, rank));
-	h->size = boot_get32(raw + offsetof(boot_wire_hello_t, size));
+	m.cookie = wire_r_u64(&r);
+	m.rank = wire_r_u32(&r);
+	m.size = wire_r_u32(&r);
+	if (!wire_r_done(&r))
+		return CVMM_ERR_INVALID;
+	*h = m;
+	return CVMM_OK;
 }
 
-void boot_wire_abort_pack(uint8_t raw[8], uint32_t reason, uint32_t rank)
+void boot_wire_abort_pack(uint8_t raw[BOOT_WIRE_ABORT_LEN], uint32_t reason,
+			  uint32_t rank)
 {
-	boot_put32(raw + offsetof(boot_wire_abort_t, reason), reason);
-	boot_put32(raw + offsetof(boot_wire_abort_t, rank), rank);
+	wire_w_t w = wire_w_init(raw, BOOT_WIRE_ABORT_LEN);
+
+	wire_w_u32(&w, reason);
+	wire_w_u32(&w, rank);
+	assert(wire_w_done(&w));
 }
 
-void boot_wire_abort_unpack(const uint8_t raw[8], boot_wire_abort_t *a)
+cvmm_status_t boot_wire_abort_decode(const void *buf, size_t len,
+				     boot_wire_abort_t *a)
 {
-	a->reason = boot_get32(raw + offsetof(boot_wire_abort_t, reason));
-	a->rank = boot_get32(raw + offsetof(boot_wire_abort_t, rank));
+	wire_r_t r = wire_r_init(buf, buf ? len : 0);
+	boot_wire_abort_t m;
+
+	m.reason = wire_r_u32(&r);
+	m.rank = wire_r_u32(&r);
+	if (!wire_r_done(&r))
+		return CVMM_ERR_INVALID;
+	*a = m;
+	return CVMM_OK;
+}
+
+void boot_wire_entry_put(wire_w_t *w, const void *blob, uint32_t len)
+{
+	wire_w_u32(w, len);
+	wire_w_bytes(w, blob, len);
+}
+
+bool boot_wire_entry_get(wire_r_t *r, const uint8_t **blob, uint32_t *len)
+{
+	uint32_t n = wire_r_u32(r);
+	const uint8_t *at;
+
+	if (n > BOOT_WIRE_BLOB_MAX)
+		r->bad = true;
+	at = wire_r_take(r, n);
+	if (!at)
+		return false;
+	*blob = at;
+	*len = n;
+	return true;
 }
 
 const char *boot_wire_reason_str(uint32_t reason)

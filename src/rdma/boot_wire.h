@@ -1,6 +1,7 @@
 /* Bootstrap coordinator protocol: what the launcher (cvmm run -n N) or rank 0
  * (--coordinator) serves to the ranks over a stream socket (TCP or UNIX).
- * All fields are little-endian; every message starts with a header.
+ * All fields are little-endian; every message starts with a header
+ * (layouts below; encoding and decoding in boot_sock.c).
  *
  *   client                                server
  *   HELLO {cookie, rank, size}    ->      cookie checked first: a wrong one
@@ -22,6 +23,8 @@
 #define CVMM_RDMA_BOOT_WIRE_H
 
 #include <stdint.h>
+
+#include "common/wire.h"
 
 #define BOOT_WIRE_MAGIC 0x54425643u /* "CVBT" */
 #define BOOT_WIRE_VERSION 1u
@@ -52,34 +55,64 @@ typedef enum boot_wire_reason {
 	BOOT_ABORT_LAST,
 } boot_wire_reason_t;
 
-/* Every message: header, then len bytes of payload. */
+/* Every message: header, then len bytes of payload.
+ *   0  u32 magic    BOOT_WIRE_MAGIC
+ *   4  u16 version  BOOT_WIRE_VERSION
+ *   6  u16 type     boot_wire_type_t
+ *   8  u32 seq      round for GATHER/TABLE/BARRIER/RELEASE, else 0
+ *  12  u32 len      payload bytes */
+#define BOOT_WIRE_HDR_LEN 16u
 typedef struct boot_wire_hdr {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t type; /* boot_wire_type_t */
-	uint32_t seq;  /* round for GATHER/TABLE/BARRIER/RELEASE, else 0 */
-	uint32_t len;  /* payload bytes */
+	uint32_t seq;
+	uint32_t len;
 } boot_wire_hdr_t;
 
-/* HELLO payload. */
+/* HELLO payload.
+ *   0  u64 cookie   the job cookie
+ *   8  u32 rank
+ *  12  u32 size */
+#define BOOT_WIRE_HELLO_LEN 16u
 typedef struct boot_wire_hello {
 	uint64_t cookie;
 	uint32_t rank;
 	uint32_t size;
 } boot_wire_hello_t;
 
-/* ABORT payload. rank is the rank at fault, or UINT32_MAX. */
+/* ABORT payload.
+ *   0  u32 reason   boot_wire_reason_t
+ *   4  u32 rank     the rank at fault, or UINT32_MAX */
+#define BOOT_WIRE_ABORT_LEN 8u
 typedef struct boot_wire_abort {
-	uint32_t reason; /* boot_wire_reason_t */
+	uint32_t reason;
 	uint32_t rank;
 } boot_wire_abort_t;
 
-/* TABLE payload: for r in 0..size-1, a uint32_t length then that many
- * bytes of rank r's blob. */
+/* TABLE payload: for r in 0..size-1, a u32 length (at most
+ * BOOT_WIRE_BLOB_MAX) then that many bytes of rank r's blob. */
 #define BOOT_WIRE_ENTRY_HDR 4u
 
-_Static_assert(sizeof(boot_wire_hdr_t) == 16, "boot header is 16 bytes");
-_Static_assert(sizeof(boot_wire_hello_t) == 16, "boot hello is 16 bytes");
-_Static_assert(sizeof(boot_wire_abort_t) == 8, "boot abort is 8 bytes");
+/* The host structs are not the wire layout: the fields are encoded one by
+ * one at the widths of the layouts above, which add up to these sizes. */
+_Static_assert(WIRE_SIZEOF(boot_wire_hdr_t, magic) +
+			       WIRE_SIZEOF(boot_wire_hdr_t, version) +
+			       WIRE_SIZEOF(boot_wire_hdr_t, type) +
+			       WIRE_SIZEOF(boot_wire_hdr_t, seq) +
+			       WIRE_SIZEOF(boot_wire_hdr_t, len) ==
+		       BOOT_WIRE_HDR_LEN,
+	       "boot header fields add up to BOOT_WIRE_HDR_LEN");
+_Static_assert(WIRE_SIZEOF(boot_wire_hello_t, cookie) +
+			       WIRE_SIZEOF(boot_wire_hello_t, rank) +
+			       WIRE_SIZEOF(boot_wire_hello_t, size) ==
+		       BOOT_WIRE_HELLO_LEN,
+	       "boot hello fields add up to BOOT_WIRE_HELLO_LEN");
+_Static_assert(WIRE_SIZEOF(boot_wire_abort_t, reason) +
+			       WIRE_SIZEOF(boot_wire_abort_t, rank) ==
+		       BOOT_WIRE_ABORT_LEN,
+	       "boot abort fields add up to BOOT_WIRE_ABORT_LEN");
+_Static_assert(WIRE_SIZEOF(boot_wire_hdr_t, len) == BOOT_WIRE_ENTRY_HDR,
+	       "a table entry's length is a u32 like a payload length");
 
 #endif

@@ -1,10 +1,9 @@
 /* The transport's message header: encoding, decoding and validation. */
 #include "rdma/xp_wire.h"
 
-#include <endian.h>
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "rdma/xp.h"
 
@@ -22,32 +21,33 @@ void xp_wire_fill(xp_msg_hdr_t *h, unsigned id, int src, uint32_t seq,
 
 void xp_wire_encode(const xp_msg_hdr_t *h, void *buf)
 {
-	xp_msg_hdr_t le;
+	wire_w_t w = wire_w_init(buf, XP_WIRE_HDR_LEN);
 
-	le.magic = htole32(h->magic);
-	le.version = htole16(h->version);
-	le.id = htole16(h->id);
-	le.src = htole32(h->src);
-	le.seq = htole32(h->seq);
-	le.len = htole64(h->len);
-	le.cookie = htole64(h->cookie);
-	memcpy(buf, &le, sizeof(le));
+	wire_w_u32(&w, h->magic);
+	wire_w_u16(&w, h->version);
+	wire_w_u16(&w, h->id);
+	wire_w_u32(&w, h->src);
+	wire_w_u32(&w, h->seq);
+	wire_w_u64(&w, h->len);
+	wire_w_u64(&w, h->cookie);
+	assert(wire_w_done(&w));
 }
 
 cvmm_status_t xp_wire_decode(const void *buf, size_t len, xp_msg_hdr_t *out)
 {
-	xp_msg_hdr_t le;
+	wire_r_t r = wire_r_init(buf, buf ? len : 0);
+	xp_msg_hdr_t h;
 
-	if (len != XP_WIRE_HDR_LEN)
+	h.magic = wire_r_u32(&r);
+	h.version = wire_r_u16(&r);
+	h.id = wire_r_u16(&r);
+	h.src = wire_r_u32(&r);
+	h.seq = wire_r_u32(&r);
+	h.len = wire_r_u64(&r);
+	h.cookie = wire_r_u64(&r);
+	if (!wire_r_done(&r))
 		return CVMM_ERR_INVALID;
-	memcpy(&le, buf, sizeof(le));
-	out->magic = le32toh(le.magic);
-	out->version = le16toh(le.version);
-	out->id = le16toh(le.id);
-	out->src = le32toh(le.src);
-	out->seq = le32toh(le.seq);
-	out->len = le64toh(le.len);
-	out->cookie = le64toh(le.cookie);
+	*out = h;
 	return CVMM_OK;
 }
 

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/status.h"
+#include "common/wire.h"
 
 #define XP_WIRE_MAGIC 0x31504d43u /* "CMP1" in memory order */
 #define XP_WIRE_VERSION 1
@@ -39,10 +40,17 @@ typedef struct xp_msg_hdr {
 	uint64_t cookie;
 } xp_msg_hdr_t;
 
-_Static_assert(sizeof(xp_msg_hdr_t) == XP_WIRE_HDR_LEN,
-	       "xp_msg_hdr_t must be 32 bytes");
-_Static_assert(offsetof(xp_msg_hdr_t, len) == 16, "xp_msg_hdr_t layout");
-_Static_assert(offsetof(xp_msg_hdr_t, cookie) == 24, "xp_msg_hdr_t layout");
+/* The host struct is not the wire layout: the fields are encoded one by one
+ * at the widths of the layout above, which add up to XP_WIRE_HDR_LEN. */
+_Static_assert(WIRE_SIZEOF(xp_msg_hdr_t, magic) +
+			       WIRE_SIZEOF(xp_msg_hdr_t, version) +
+			       WIRE_SIZEOF(xp_msg_hdr_t, id) +
+			       WIRE_SIZEOF(xp_msg_hdr_t, src) +
+			       WIRE_SIZEOF(xp_msg_hdr_t, seq) +
+			       WIRE_SIZEOF(xp_msg_hdr_t, len) +
+			       WIRE_SIZEOF(xp_msg_hdr_t, cookie) ==
+		       XP_WIRE_HDR_LEN,
+	       "xp header fields add up to XP_WIRE_HDR_LEN");
 
 /* Fills a header for a message of len payload bytes. Cannot fail. */
 void xp_wire_fill(xp_msg_hdr_t *h, unsigned id, int src, uint32_t seq,
@@ -52,7 +60,8 @@ void xp_wire_fill(xp_msg_hdr_t *h, unsigned id, int src, uint32_t seq,
 void xp_wire_encode(const xp_msg_hdr_t *h, void *buf);
 
 /* Decodes buf without validating anything but its length: CVMM_OK and *out,
- * or CVMM_ERR_INVALID when len != XP_WIRE_HDR_LEN. */
+ * or CVMM_ERR_INVALID (*out untouched) when len != XP_WIRE_HDR_LEN. Never
+ * reads beyond len bytes. */
 cvmm_status_t xp_wire_decode(const void *buf, size_t len, xp_msg_hdr_t *out);
 
 /* Validates a received header of hdr_len bytes that came with payload_len

@@ -5,10 +5,12 @@
 #                         built guests (when there are any) and two minimal
 #                         generated ELF programs; new inputs go to
 #                         fuzz-build/corpus, crashes to fuzz-build/.
-#   fuzz-build/fuzz_wire  the transport's message-header checker, seeded in
-#                         fuzz-build/seeds-wire with one valid header; new
-#                         inputs go to fuzz-build/corpus-wire, crashes to
-#                         fuzz-build/wire-*.
+#   fuzz-build/fuzz_wire  every wire decoder between agents, the first input
+#                         byte choosing one from the table in fuzz_wire.c;
+#                         seeded in fuzz-build/seeds-wire by
+#                         fuzz-build/fuzz_wire_seeds (valid messages of each
+#                         format, made by its own encoder); new inputs go to
+#                         fuzz-build/corpus-wire, crashes to fuzz-build/wire-*.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_DIR     := fuzz-build
@@ -18,10 +20,19 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE \
 FUZZ_ARGS    ?=
 FUZZ_SRCS    := test/fuzz/fuzz_elf.c test/fuzz/fuzz_stubs.c \
                 src/core/loader.c src/common/log.c src/common/status.c
-FUZZ_WIRE_SRCS := test/fuzz/fuzz_wire.c src/rdma/xp_wire.c src/common/status.c
-# 8 control bytes (payload 8, size 4, no own rank), then a valid header:
-# "CMP1", version 1, id 8, src 1, seq 0, len 8, cookie 0x1122334455667788.
-FUZZ_WIRE_SEED := \010\0\0\0\004\0\0\0CMP1\001\0\010\0\001\0\0\0\0\0\0\0\010\0\0\0\0\0\0\0\210\167\146\125\104\063\042\021
+# One line per decoder: its fuzz_wire_<name>.c and the sources it needs.
+FUZZ_WIRE_SRCS := test/fuzz/fuzz_wire.c \
+                  test/fuzz/fuzz_wire_xp.c src/rdma/xp_wire.c \
+                  test/fuzz/fuzz_wire_coh.c src/coherence/proto_wire.c \
+                  test/fuzz/fuzz_wire_dfx.c src/coherence/dfutex.c \
+                  test/fuzz/fuzz_wire_boot.c src/rdma/boot_sock.c \
+                  test/fuzz/fuzz_wire_node.c src/node/node_wire.c \
+                  src/common/status.c src/common/log.c
+FUZZ_WIRE_HDRS := test/fuzz/fuzz_wire.h \
+                  $(wildcard src/common/*.h src/rdma/*.h src/coherence/*.h src/core/*.h \
+                             src/node/*.h)
+FUZZ_SEED_CFLAGS := $(filter-out -fsanitize=fuzzer%,$(FUZZ_CFLAGS)) \
+                    -fsanitize=address,undefined
 FUZZ_MIN_ASM := .globl _start\n_start: mov $$60, %%eax\n xor %%edi, %%edi\n syscall\n
 FUZZ_MIN_LD  := -nostdlib -Wl,--build-id=none -Wl,-z,noseparate-code
 
@@ -41,14 +52,20 @@ $(FUZZ_DIR)/fuzz_elf: $(FUZZ_SRCS) src/core/loader.h src/core/gmem.h \
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS)
 
-$(FUZZ_DIR)/fuzz_wire: $(FUZZ_WIRE_SRCS) src/rdma/xp_wire.h src/rdma/xp.h \
-		       src/common/status.h
+$(FUZZ_DIR)/fuzz_wire: $(FUZZ_WIRE_SRCS) $(FUZZ_WIRE_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_WIRE_SRCS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itest/fuzz -o $@ $(FUZZ_WIRE_SRCS) -pthread
 
-fuzz-seeds:
+$(FUZZ_DIR)/fuzz_wire_seeds: test/fuzz/fuzz_wire_seeds.c $(FUZZ_WIRE_SRCS) \
+			     $(FUZZ_WIRE_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SEED_CFLAGS) -Itest/fuzz -o $@ \
+	  test/fuzz/fuzz_wire_seeds.c $(FUZZ_WIRE_SRCS) -pthread
+
+fuzz-seeds: $(FUZZ_DIR)/fuzz_wire_seeds
+	@rm -rf $(FUZZ_DIR)/seeds-wire
 	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seeds-wire
-	@printf '$(FUZZ_WIRE_SEED)' > $(FUZZ_DIR)/seeds-wire/valid-header
+	$(FUZZ_DIR)/fuzz_wire_seeds $(FUZZ_DIR)/seeds-wire
 	@for f in $(BUILD)/guests/*; do \
 	  [ -f "$$f" ] && cp "$$f" $(FUZZ_DIR)/seeds/; \
 	done; true

@@ -1,5 +1,7 @@
 /* Unit tests for rdma/boot*.c: rank and size from every environment form,
- * cookie parsing, method choice, and the coordinator protocol end to end
+ * cookie parsing, method choice, the wire encoding (every length but a
+ * message's refused, TABLE entries cut or too long refused), and the
+ * coordinator protocol end to end
  * with forked ranks: the launcher (4 ranks, several rounds), rank 0 as the
  * coordinator over TCP and UNIX sockets, a wrong cookie and junk dropped
  * without harm, a malformed message, a rank lost mid-allgather and a rank
@@ -582,6 +584,132 @@ static void test_coord_wrong_cookie(void **state)
 	assert_int_equal(reap(p2), 0);
 }
 
+/* ---- the wire encoding ------------------------------------------------ */
+
+/* Header, HELLO and ABORT: round trips, the bytes at their documented
+ * offsets, and every length but the message's refused with *out untouched. */
+static void test_wire_fixed(void **state)
+{
+	boot_wire_hello_t h = { .cookie = 0x0123456789abcdefull,
+				.rank = 7,
+				.size = 0x10000 }, ho;
+	uint8_t raw[BOOT_WIRE_HDR_LEN + 4] = { 0 };
+	boot_wire_hdr_t hdr, poison;
+	boot_wire_abort_t a;
+
+	boot_wire_hdr_pack(raw, BOOT_MSG_TABLE, 0x01020304u, 0xa0b0c0d0u);
+	assert_memory_equal(raw, "CVBT", 4);
+	assert_int_equal(wire_get_u16(raw + 4), BOOT_WIRE_VERSION);
+	assert_int_equal(wire_get_u16(raw + 6), BOOT_MSG_TABLE);
+	assert_memory_equal(raw + 8, "\x04\x03\x02\x01\xd0\xc0\xb0\xa0", 8);
+	assert_int_equal(boot_wire_hdr_decode(raw, BOOT_WIRE_HDR_LEN, &hdr),
+			 CVMM_OK);
+	assert_int_equal(hdr.type, BOOT_MSG_TABLE);
+	assert_int_equal(hdr.seq, 0x01020304u);
+	assert_int_equal(hdr.len, 0xa0b0c0d0u);
+	memset(&poison, 0xa5, sizeof(poison));
+	for (size_t len = 0; len <= sizeof(raw); len++) {
+		if (len == BOOT_WIRE_HDR_LEN)
+			continue;
+		hdr = poison;
+		assert_int_equal(boot_wire_hdr_decode(raw, len, &hdr),
+				 CVMM_ERR_INVALID);
+		assert_memory_equal(&hdr, &poison, sizeof(hdr));
+	}
+	assert_int_equal(boot_wire_hdr_decode(NULL, BOOT_WIRE_HDR_LEN, &hdr),
+			 CVMM_ERR_INVALID);
+	/* a wrong magic or version is refused but still decoded, for logs */
+	raw[4] = BOOT_WIRE_VERSION + 1;
+	assert_int_equal(boot_wire_hdr_decode(raw, BOOT_WIRE_HDR_LEN, &hdr),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(hdr.version, BOOT_WIRE_VERSION + 1);
+	assert_int_equal(hdr.seq, 0x01020304u);
+	raw[4] = BOOT_WIRE_VERSION;
+	raw[0] = 'X';
+	assert_int_equal(boot_wire_hdr_decode(raw, BOOT_WIRE_HDR_LEN, &hdr), CVMM_ERR_INVALID);
+
+	boot_wire_hello_pack(raw, &h);
+	assert_true(wire_get_u64(raw) == h.cookie);
+	assert_int_equal(wire_get_u32(raw + 8), 7);
+	assert_int_equal(wire_get_u32(raw + 12), 0x10000);
+	assert_int_equal(boot_wire_hello_decode(raw, BOOT_WIRE_HELLO_LEN, &ho),
+			 CVMM_OK);
+	assert_memory_equal(&ho, &h, sizeof(h));
+	memset(&ho, 0, sizeof(ho));
+	assert_int_equal(boot_wire_hello_decode(raw, BOOT_WIRE_HELLO_LEN - 1,
+						&ho),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(boot_wire_hello_decode(raw, BOOT_WIRE_HELLO_LEN + 1,
+						&ho),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(ho.rank, 0);
+
+	boot_wire_abort_pack(raw, BOOT_ABORT_DUP, UINT32_MAX);
+	assert_memory_equal(raw, "\x03\0\0\0\xff\xff\xff\xff", 8);
+	assert_int_equal(boot_wire_abort_decode(raw, BOOT_WIRE_ABORT_LEN, &a),
+			 CVMM_OK);
+	assert_int_equal(a.reason, BOOT_ABORT_DUP);
+	assert_int_equal(a.rank, UINT32_MAX);
+	a.rank = 5;
+	assert_int_equal(boot_wire_abort_decode(raw, BOOT_WIRE_ABORT_LEN - 1,
+						&a),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(boot_wire_abort_decode(raw, BOOT_WIRE_ABORT_LEN + 1,
+						&a),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(a.rank, 5);
+}
+
+/* TABLE entries: written and read back; a cut entry or one over the blob
+ * limit stops the reader. */
+static void test_wire_entries(void **state)
+{
+	uint8_t buf[64];
+	wire_w_t w = wire_w_init(buf, sizeof(buf));
+	const uint8_t *blob;
+	uint32_t len;
+	wire_r_t r;
+
+	boot_wire_entry_put(&w, "abc", 3);
+	boot_wire_entry_put(&w, NULL, 0);
+	boot_wire_entry_put(&w, "de", 2);
+	assert_false(w.bad);
+	assert_int_equal(w.len, 3 * BOOT_WIRE_ENTRY_HDR + 5);
+	assert_memory_equal(buf, "\x03\0\0\0abc\0\0\0\0\x02\0\0\0de", 17);
+
+	r = wire_r_init(buf, w.len);
+	assert_true(boot_wire_entry_get(&r, &blob, &len));
+	assert_int_equal(len, 3);
+	assert_memory_equal(blob, "abc", 3);
+	assert_true(boot_wire_entry_get(&r, &blob, &len));
+	assert_int_equal(len, 0);
+	assert_true(boot_wire_entry_get(&r, &blob, &len));
+	assert_memory_equal(blob, "de", 2);
+	assert_true(wire_r_done(&r));
+	assert_false(boot_wire_entry_get(&r, &blob, &len)); /* none left */
+
+	/* every cut of the table fails somewhere, never reads past it */
+	for (size_t cut = 0; cut < w.len; cut++) {
+		bool ok = true;
+
+		r = wire_r_init(buf, cut);
+		for (int i = 0; i < 3 && ok; i++)
+			ok = boot_wire_entry_get(&r, &blob, &len);
+		assert_false(ok && wire_r_done(&r));
+	}
+	/* an entry longer than a blob may be is refused, outputs untouched */
+	wire_put_u32(buf, BOOT_WIRE_BLOB_MAX + 1);
+	r = wire_r_init(buf, sizeof(buf));
+	len = 77;
+	assert_false(boot_wire_entry_get(&r, &blob, &len));
+	assert_true(r.bad);
+	assert_int_equal(len, 77);
+	/* a writer without room says so */
+	w = wire_w_init(buf, 6);
+	boot_wire_entry_put(&w, "abc", 3);
+	assert_true(w.bad);
+}
+
 /* Rank 1 joins by hand and then sends an allgather header announcing more
  * than the blob limit: the server aborts the job naming rank 1. */
 static void test_coord_bad_message(void **state)
@@ -605,15 +733,15 @@ static void test_coord_bad_message(void **state)
 	boot_wire_hello_pack(raw, &h);
 	assert_int_equal(write(fd, raw, 16), 16);
 	assert_int_equal(read(fd, raw, 16), 16); /* WELCOME */
-	assert_int_equal(boot_wire_hdr_unpack(raw, &hdr), CVMM_OK);
+	assert_int_equal(boot_wire_hdr_decode(raw, BOOT_WIRE_HDR_LEN, &hdr), CVMM_OK);
 	assert_int_equal(hdr.type, BOOT_MSG_WELCOME);
 
 	boot_wire_hdr_pack(raw, BOOT_MSG_GATHER, 0, BOOT_WIRE_BLOB_MAX + 1);
 	assert_int_equal(write(fd, raw, 16), 16);
 	assert_int_equal(read_to_eof(fd, ab, sizeof(ab)), sizeof(ab));
-	assert_int_equal(boot_wire_hdr_unpack(ab, &hdr), CVMM_OK);
+	assert_int_equal(boot_wire_hdr_decode(ab, BOOT_WIRE_HDR_LEN, &hdr), CVMM_OK);
 	assert_int_equal(hdr.type, BOOT_MSG_ABORT);
-	boot_wire_abort_unpack(ab + 16, &a);
+	boot_wire_abort_decode(ab + 16, BOOT_WIRE_ABORT_LEN, &a);
 	assert_int_equal(a.reason, BOOT_ABORT_PROTO);
 	assert_int_equal(a.rank, 1);
 	close(fd);
@@ -668,6 +796,8 @@ int main(void)
 		cmocka_unit_test_setup(test_ident_env_forms, env_clear),
 		cmocka_unit_test_setup(test_ident_bad, env_clear),
 		cmocka_unit_test_setup(test_cookie_parse, env_clear),
+		cmocka_unit_test(test_wire_fixed),
+		cmocka_unit_test(test_wire_entries),
 		cmocka_unit_test_setup(test_init_self, env_clear),
 		cmocka_unit_test_setup(test_init_refusals, env_clear),
 		cmocka_unit_test_setup(test_init_no_coordinator, env_clear),

@@ -4,15 +4,15 @@
  * send). Argument errors, EAGAIN, a wait and wake on three different nodes,
  * FIFO order and counts, bitsets, deadlines on both clocks, the
  * cancel-against-wake race (every wake counted is a wait that returned 0),
- * a Drepper mutex shared by 6 threads on 3 nodes, malformed messages and
- * 100k random ones. */
+ * a Drepper mutex shared by 6 threads on 3 nodes, the wire decoder alone
+ * (every length but the message's refused), malformed messages and 100k
+ * random ones. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -29,11 +29,6 @@
 /* Page 0x30 is 48 = 0 mod 3: the page BASE + k * 4096 has home k % 3. */
 #define BASE 0x30000UL
 #define NWORDS (NN * 1024)
-
-/* dfutex.c's wire layout, which this file mirrors to forge messages. */
-#define W_LEN 32
-enum { W_REG = 1, W_REG_ACK, W_CANCEL, W_CANCEL_ACK, W_WAKE, W_WAKE_ACK,
-       W_WAKEUP };
 
 static uint32_t guest[NWORDS];
 static dfx_t *dx[NN];
@@ -93,8 +88,8 @@ static cvmm_status_t lb_send(void *ctx, int dst, const void *msg, size_t len)
 	lb_msg_t *m;
 
 	assert_true(dst >= 0 && dst < NN);
-	if (len >= 4 && ((const uint8_t *)msg)[2] == W_REG_ACK &&
-	    ((const uint8_t *)msg)[3] == 0)
+	if (len >= 4 &&
+	    wire_get_u16((const uint8_t *)msg + 2) == DFX_MSG_REG_ACK)
 		__atomic_add_fetch(&reg_acks, 1, __ATOMIC_SEQ_CST);
 	if (sync_self && dst == src) {
 		dfx_recv(dx[dst], src, msg, len);
@@ -576,56 +571,129 @@ static void test_mutex_stress(void **state)
 static void forge(uint8_t *b, uint16_t ver, uint16_t type, uint32_t bits,
 		  uint64_t uaddr, uint64_t id, uint64_t arg)
 {
-	uint16_t v16[2] = { htole16(ver), htole16(type) };
-	uint32_t v32 = htole32(bits);
-	uint64_t v64[3] = { htole64(uaddr), htole64(id), htole64(arg) };
+	dfx_msg_t m = { ver, type, bits, uaddr, id, arg };
 
-	memcpy(b, v16, 4);
-	memcpy(b + 4, &v32, 4);
-	memcpy(b + 8, v64, 24);
+	dfx_wire_encode(&m, b);
+}
+
+/* dfx_wire_decode alone: a round trip, the bytes at their offsets, every
+ * length but DFX_WIRE_LEN refused, and each check with its reason. */
+static void expect_decode(const uint8_t *b, size_t len, int src, int self,
+			  const char *reason)
+{
+	dfx_msg_t out, poison;
+	const char *why = "unset";
+
+	memset(&poison, 0xa5, sizeof(poison));
+	out = poison;
+	assert_int_equal(dfx_wire_decode(b, len, src, self, NN, &out, &why),
+			 CVMM_ERR_PEER);
+	assert_string_equal(why, reason);
+	assert_memory_equal(&out, &poison, sizeof(out));
+}
+
+static void test_wire_decode(void **state)
+{
+	uint8_t b[DFX_WIRE_LEN + 8] = { 0 };
+	uint64_t a = ua(1, 3);
+	const char *why = NULL;
+	dfx_msg_t out;
+	uint8_t *heap;
+
+	forge(b, DFX_WIRE_VERSION, DFX_MSG_WAKE, 0x80000001u, a, 0x1122334455ull,
+	      INT_MAX);
+	assert_int_equal(wire_get_u16(b), DFX_WIRE_VERSION);
+	assert_int_equal(wire_get_u16(b + 2), DFX_MSG_WAKE);
+	assert_int_equal(wire_get_u32(b + 4), 0x80000001u);
+	assert_true(wire_get_u64(b + 8) == a);
+	assert_true(wire_get_u64(b + 16) == 0x1122334455ull);
+	assert_true(wire_get_u64(b + 24) == INT_MAX);
+	assert_int_equal(dfx_wire_decode(b, DFX_WIRE_LEN, 0, 1, NN, &out, &why),
+			 CVMM_OK);
+	assert_null(why);
+	assert_int_equal(out.type, DFX_MSG_WAKE);
+	assert_int_equal(out.bitset, 0x80000001u);
+	assert_true(out.uaddr == a && out.id == 0x1122334455ull);
+	assert_true(out.arg == INT_MAX);
+
+	for (size_t len = 0; len <= sizeof(b); len++)
+		if (len != DFX_WIRE_LEN)
+			expect_decode(b, len, 0, 1, "bad length");
+	expect_decode(NULL, DFX_WIRE_LEN, 0, 1, "bad length");
+	for (size_t len = 0; len < DFX_WIRE_LEN; len++) {
+		heap = malloc(len ? len : 1); /* ASan: nothing past len */
+		memcpy(heap, b, len);
+		expect_decode(heap, len, 0, 1, "bad length");
+		free(heap);
+	}
+	expect_decode(b, DFX_WIRE_LEN, -1, 1, "bad source");
+	expect_decode(b, DFX_WIRE_LEN, NN, 1, "bad source");
+	expect_decode(b, DFX_WIRE_LEN, 0, NN, "bad receiver");
+	expect_decode(b, DFX_WIRE_LEN, 0, 0, /* a request to a non-home */
+		      "request to a node that is not the home");
+
+	forge(b, 2, DFX_MSG_WAKE, 1, a, 1, 1);
+	expect_decode(b, DFX_WIRE_LEN, 0, 1, "bad version");
+	forge(b, 1, DFX_MSG_END, 1, a, 1, 1);
+	expect_decode(b, DFX_WIRE_LEN, 0, 1, "bad type");
+	forge(b, 1, DFX_MSG_WAKE, 1, a + 1, 1, 1);
+	expect_decode(b, DFX_WIRE_LEN, 0, 1, "unaligned address");
+	forge(b, 1, DFX_MSG_WAKE, 1, a, 0, 1);
+	expect_decode(b, DFX_WIRE_LEN, 0, 1, "zero id");
+	forge(b, 1, DFX_MSG_REG_ACK, 1, a, 1, 0);
+	expect_decode(b, DFX_WIRE_LEN, 1, 0, "bad bitset");
+	forge(b, 1, DFX_MSG_CANCEL_ACK, 0, a, 1, 2);
+	expect_decode(b, DFX_WIRE_LEN, 1, 0, "bad argument");
+	forge(b, 1, DFX_MSG_CANCEL_ACK, 0, a, 1, 1);
+	expect_decode(b, DFX_WIRE_LEN, 2, 0,
+		      "reply from a node that is not the home");
+	assert_int_equal(dfx_wire_decode(b, DFX_WIRE_LEN, 1, 0, NN, &out, &why),
+			 CVMM_OK);
+	assert_int_equal(out.arg, 1);
 }
 
 static void test_malformed(void **state)
 {
-	uint8_t b[W_LEN + 8];
+	uint8_t b[DFX_WIRE_LEN + 8];
 	dfx_t *d = dx[1];
 	uint64_t a = ua(1, 0);
 
-	forge(b, 1, W_REG, 1, a, 7, 0);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN - 1), CVMM_ERR_PEER);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN + 1), CVMM_ERR_PEER);
-	assert_int_equal(dfx_recv(d, 0, NULL, W_LEN), CVMM_ERR_PEER);
-	assert_int_equal(dfx_recv(d, -1, b, W_LEN), CVMM_ERR_PEER);
-	assert_int_equal(dfx_recv(d, NN, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 2, W_REG, 1, a, 7, 0);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_REG, 1, a, 7, 0);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN - 1), CVMM_ERR_PEER);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN + 1), CVMM_ERR_PEER);
+	assert_int_equal(dfx_recv(d, 0, NULL, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	assert_int_equal(dfx_recv(d, -1, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	assert_int_equal(dfx_recv(d, NN, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 2, DFX_MSG_REG, 1, a, 7, 0);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
 	forge(b, 1, 0, 1, a, 7, 0);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_WAKEUP + 1, 0, a, 7, 0);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_REG, 1, a + 2, 7, 0);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_REG, 0, a, 7, 0); /* bitset 0 */
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_REG, 1, a, 0, 0); /* id 0 */
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_REG, 1, ua(2, 0), 7, 0); /* not the home */
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_WAKE, 1, a, 7, (uint64_t)INT_MAX + 1);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_CANCEL_ACK, 0, ua(2, 0), 7, 2);
-	assert_int_equal(dfx_recv(d, 2, b, W_LEN), CVMM_ERR_PEER);
-	forge(b, 1, W_WAKEUP, 0, ua(2, 0), 7, 0); /* reply from a non-home */
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_WAKEUP + 1, 0, a, 7, 0);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_REG, 1, a + 2, 7, 0);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_REG, 0, a, 7, 0); /* bitset 0 */
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_REG, 1, a, 0, 0); /* id 0 */
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_REG, 1, ua(2, 0), 7, 0); /* not the home */
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_WAKE, 1, a, 7, (uint64_t)INT_MAX + 1);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_CANCEL_ACK, 0, ua(2, 0), 7, 2);
+	assert_int_equal(dfx_recv(d, 2, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
+	/* a reply from a node that is not the home */
+	forge(b, 1, DFX_MSG_WAKEUP, 0, ua(2, 0), 7, 0);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
 	/* Well formed, for an id this node does not know: ignored. */
-	forge(b, 1, W_WAKEUP, 0, ua(2, 0), 7, 0);
-	assert_int_equal(dfx_recv(d, 2, b, W_LEN), CVMM_OK);
-	forge(b, 1, W_WAKE_ACK, 0, ua(0, 0), 0x1234567890ULL, 3);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_OK);
+	forge(b, 1, DFX_MSG_WAKEUP, 0, ua(2, 0), 7, 0);
+	assert_int_equal(dfx_recv(d, 2, b, DFX_WIRE_LEN), CVMM_OK);
+	forge(b, 1, DFX_MSG_WAKE_ACK, 0, ua(0, 0), 0x1234567890ULL, 3);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_OK);
 	/* A registration twice from one waiter is refused. */
-	forge(b, 1, W_REG, 1, a, 99, 0);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_OK);
-	assert_int_equal(dfx_recv(d, 0, b, W_LEN), CVMM_ERR_PEER);
+	forge(b, 1, DFX_MSG_REG, 1, a, 99, 0);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_OK);
+	assert_int_equal(dfx_recv(d, 0, b, DFX_WIRE_LEN), CVMM_ERR_PEER);
 	assert_int_equal(dfx_wake(dx[0], a, INT_MAX, ~0u), 1);
 }
 
@@ -634,12 +702,13 @@ static void test_malformed(void **state)
 static void test_fuzz(void **state)
 {
 	unsigned seed = 7;
-	uint8_t b[W_LEN + 16];
+	uint8_t b[DFX_WIRE_LEN + 16];
 	waiter_t w;
 	int acks;
 
 	for (int i = 0; i < 100000; i++) {
-		size_t len = rand_r(&seed) % 3 ? W_LEN : rand_r(&seed) % sizeof(b);
+		size_t len = rand_r(&seed) % 3 ? DFX_WIRE_LEN :
+						 rand_r(&seed) % sizeof(b);
 		int src = (int)(rand_r(&seed) % (NN + 2)) - 1;
 
 		for (size_t k = 0; k < sizeof(b); k++)
@@ -684,6 +753,7 @@ int main(void)
 		T(test_no_lost_wakeup),
 		T(test_cancel_race),  TS(test_cancel_race_inline),
 		T(test_mutex_stress), TS(test_mutex_stress_inline),
+		cmocka_unit_test(test_wire_decode),
 		T(test_malformed),    T(test_fuzz),
 	};
 

@@ -134,6 +134,37 @@ static void test_wire(void **state)
 	expect_bad(b, COH_WIRE_LEN, "page out of range");
 }
 
+/* The message is exactly COH_WIRE_LEN bytes (without a pushed page): any
+ * byte missing or left over is refused, and nothing past len is read. */
+static void test_wire_lengths(void **state)
+{
+	uint8_t b[COH_WIRE_LEN + 8] = { 0 };
+	uint8_t *heap;
+	coh_msg_t out;
+	char reason[64], why[96];
+
+	enc(COH_WIRE_VERSION, COH_MSG_INVALIDATE, 1, 0, 0, 3, b);
+	for (size_t len = 0; len <= sizeof(b); len++) {
+		if (len == COH_WIRE_LEN)
+			continue;
+		snprintf(reason, sizeof(reason), "length %zu, not %d", len,
+			 COH_WIRE_LEN);
+		expect_bad(b, len, reason);
+	}
+	expect_bad(NULL, COH_WIRE_LEN, "length 0, not 24");
+	/* the decoder reads only what it was given (ASan builds check it) */
+	for (size_t len = 0; len <= COH_WIRE_LEN; len++) {
+		heap = malloc(len ? len : 1);
+		memcpy(heap, b, len);
+		assert_int_equal(coh_wire_decode(heap, len, NN, 8, &out, why,
+						 sizeof(why)),
+				 len == COH_WIRE_LEN ? CVMM_OK : CVMM_ERR_PEER);
+		free(heap);
+	}
+	assert_int_equal(out.type, COH_MSG_INVALIDATE);
+	assert_int_equal(out.page, 3);
+}
+
 /* A pushing grant is the message and the page; the length says so. */
 static void test_wire_page(void **state)
 {
@@ -1016,6 +1047,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tables_complete),
 		cmocka_unit_test(test_wire),
+		cmocka_unit_test(test_wire_lengths),
 		cmocka_unit_test(test_wire_page),
 		cmocka_unit_test(test_illegal_message),
 		cmocka_unit_test(test_grant_from_self),

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "common/wire.h"
 #include "rdma/xp.h"
 #include "rdma/xp_wire.h"
 
@@ -46,6 +47,34 @@ static void test_round_trip(void **state)
 	assert_int_equal(buf[31], 0x01);
 	assert_int_equal(xp_wire_decode(buf, sizeof(buf) - 1, &out),
 			 CVMM_ERR_INVALID);
+}
+
+/* The decoder takes exactly XP_WIRE_HDR_LEN bytes: one short or one over
+ * is refused without touching *out, and nothing past len is read. */
+static void test_decode_lengths(void **state)
+{
+	uint8_t buf[XP_WIRE_HDR_LEN + 1];
+	xp_msg_hdr_t h, out, poison;
+
+	xp_wire_fill(&h, 3, 1, 2, 3, COOKIE);
+	xp_wire_encode(&h, buf);
+	buf[XP_WIRE_HDR_LEN] = 0;
+	memset(&poison, 0xa5, sizeof(poison));
+	for (size_t len = 0; len <= sizeof(buf); len++) {
+		out = poison;
+		if (len == XP_WIRE_HDR_LEN) {
+			assert_int_equal(xp_wire_decode(buf, len, &out),
+					 CVMM_OK);
+			assert_int_equal(out.cookie, COOKIE);
+			continue;
+		}
+		assert_int_equal(xp_wire_decode(buf, len, &out),
+				 CVMM_ERR_INVALID);
+		assert_memory_equal(&out, &poison, sizeof(out));
+	}
+	assert_int_equal(xp_wire_decode(NULL, XP_WIRE_HDR_LEN, &out),
+			 CVMM_ERR_INVALID);
+	assert_memory_equal(&out, &poison, sizeof(out));
 }
 
 static void test_valid(void **state)
@@ -150,24 +179,15 @@ static uint64_t rnd_next(uint64_t *s)
 	return *s;
 }
 
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	while (n--)
-		v = (v << 8) | p[n];
-	return v;
-}
-
-/* The rules, read straight from the bytes. */
+/* The rules, read straight from the bytes at their documented offsets. */
 static cvmm_status_t reference(const uint8_t *b, size_t len, size_t payload)
 {
-	if (len != XP_WIRE_HDR_LEN || le(b, 4) != XP_WIRE_MAGIC ||
-	    le(b + 24, 8) != COOKIE || le(b + 8, 4) >= SIZE ||
-	    le(b + 8, 4) == SELF)
+	if (len != XP_WIRE_HDR_LEN || wire_get_u32(b) != XP_WIRE_MAGIC ||
+	    wire_get_u64(b + 24) != COOKIE || wire_get_u32(b + 8) >= SIZE ||
+	    wire_get_u32(b + 8) == SELF)
 		return CVMM_ERR_INVALID;
-	if (le(b + 4, 2) != XP_WIRE_VERSION || le(b + 6, 2) >= XP_AM_MAX ||
-	    le(b + 16, 8) != payload)
+	if (wire_get_u16(b + 4) != XP_WIRE_VERSION ||
+	    wire_get_u16(b + 6) >= XP_AM_MAX || wire_get_u64(b + 16) != payload)
 		return CVMM_ERR_PEER;
 	return CVMM_OK;
 }
@@ -213,6 +233,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_decode_lengths),
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_reason_buffers),
