@@ -1,6 +1,6 @@
 /* cvmm info: options, host topology (hwloc) with the vCPU placement cvmm
- * would use, kernel features for this user, the verdict, and the JSON
- * writer. The network half (RDMA devices, UCX) is info_rdma.c. */
+ * would use, kernel features for this user and the verdict, as text or
+ * JSON. The network half (RDMA devices, UCX) is info_rdma.c. */
 #include "cli/info.h"
 
 #include <errno.h>
@@ -18,7 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/json.h"
 #include "common/log.h"
 #include "core/sud.h"
 #include "core/vcpu.h"
@@ -73,72 +72,6 @@ typedef struct info_kern {
 	int seccomp_err;         /* SECCOMP_RET_TRAP available */
 	int seccomp_mode;        /* PR_GET_SECCOMP: 2 when already filtered */
 } info_kern_t;
-
-/* ---- json writer ------------------------------------------------------ */
-
-static void json_member(info_json_t *j, const char *key)
-{
-	if (j->flat && j->depth >= j->flat)
-		fputs(j->need_comma ? ", " : "", j->f);
-	else if (j->depth > 0)
-		fprintf(j->f, "%s\n%*s", j->need_comma ? "," : "",
-			2 * j->depth, "");
-	if (key) {
-		json_write_str(j->f, key);
-		fputs(": ", j->f);
-	}
-	j->need_comma = true;
-}
-
-void info_json_open(info_json_t *j, const char *key, char brace)
-{
-	json_member(j, key);
-	fputc(brace, j->f);
-	j->depth++;
-	j->need_comma = false;
-}
-
-void info_json_open_flat(info_json_t *j, const char *key, char brace)
-{
-	info_json_open(j, key, brace);
-	if (!j->flat)
-		j->flat = j->depth;
-}
-
-void info_json_close(info_json_t *j, char brace)
-{
-	bool one_line = (j->flat && j->depth >= j->flat) || !j->need_comma;
-
-	j->depth--;
-	if (one_line)
-		fputc(brace, j->f);
-	else
-		fprintf(j->f, "\n%*s%c", 2 * j->depth, "", brace);
-	if (j->flat > j->depth)
-		j->flat = 0;
-	j->need_comma = true;
-}
-
-void info_json_str(info_json_t *j, const char *key, const char *val)
-{
-	json_member(j, key);
-	if (val)
-		json_write_str(j->f, val);
-	else
-		fputs("null", j->f);
-}
-
-void info_json_int(info_json_t *j, const char *key, long long val)
-{
-	json_member(j, key);
-	fprintf(j->f, "%lld", val);
-}
-
-void info_json_bool(info_json_t *j, const char *key, bool val)
-{
-	json_member(j, key);
-	fputs(val ? "true" : "false", j->f);
-}
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -337,33 +270,25 @@ static void topo_print_text(const info_topo_t *t, FILE *f)
 			t->nvcpus, t->ncores);
 }
 
-static void topo_print_json(const info_topo_t *t, info_json_t *j)
+static json_t *topo_json(const info_topo_t *t)
 {
-	info_json_open(j, "topology", '{');
-	info_json_bool(j, "ok", t->ok);
-	info_json_int(j, "packages", t->npkg);
-	info_json_int(j, "cores", t->ncores);
-	info_json_int(j, "pus", t->npus);
-	info_json_open(j, "numa_nodes", '[');
-	for (int i = 0; i < t->nnuma && i < TOPO_MAX_NUMA; i++) {
-		info_json_open_flat(j, NULL, '{');
-		info_json_int(j, "node", t->numa[i].os_index);
-		info_json_int(j, "memory_bytes", (long long)t->numa[i].mem);
-		info_json_str(j, "pus", t->numa[i].cpus);
-		info_json_close(j, '}');
-	}
-	info_json_close(j, ']');
-	info_json_open(j, "vcpus", '[');
-	for (int i = 0; i < t->nvcpus; i++) {
-		info_json_open_flat(j, NULL, '{');
-		info_json_int(j, "vcpu", i);
-		info_json_int(j, "pu", t->vcpus[i].pu);
-		info_json_int(j, "core", t->vcpus[i].core);
-		info_json_int(j, "numa", t->vcpus[i].numa);
-		info_json_close(j, '}');
-	}
-	info_json_close(j, ']');
-	info_json_close(j, '}');
+	json_t *numa = json_array(), *vcpus = json_array();
+
+	for (int i = 0; i < t->nnuma && i < TOPO_MAX_NUMA; i++)
+		numa = jdoc_push(numa, json_pack(
+			"{s:I, s:I, s:o}",
+			"node", (json_int_t)t->numa[i].os_index,
+			"memory_bytes", (json_int_t)t->numa[i].mem,
+			"pus", jdoc_str(t->numa[i].cpus)));
+	for (int i = 0; i < t->nvcpus; i++)
+		vcpus = jdoc_push(vcpus, json_pack(
+			"{s:i, s:i, s:i, s:i}", "vcpu", i,
+			"pu", t->vcpus[i].pu,
+			"core", t->vcpus[i].core,
+			"numa", t->vcpus[i].numa));
+	return json_pack("{s:b, s:i, s:i, s:i, s:o, s:o}", "ok", t->ok,
+			 "packages", t->npkg, "cores", t->ncores,
+			 "pus", t->npus, "numa_nodes", numa, "vcpus", vcpus);
 }
 
 /* ---- kernel features -------------------------------------------------- */
@@ -545,29 +470,35 @@ static const char *kern_err(int err, char *buf, size_t len)
 	return buf;
 }
 
-static void kern_print_json(const info_kern_t *k, info_json_t *j)
+static json_t *kern_uffd_json(const info_kern_t *k)
 {
 	char b[96], hex[24];
 
 	snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)k->features);
-	info_json_open(j, "kernel", '{');
-	info_json_str(j, "release", k->release);
-	info_json_open(j, "userfaultfd", '{');
-	info_json_bool(j, "full", !k->uffd_err);
-	info_json_str(j, "full_error", kern_err(k->uffd_err, b, sizeof(b)));
-	info_json_bool(j, "user_mode_only", !k->uffd_user_err);
-	info_json_bool(j, "dev_userfaultfd", !k->devuffd_err);
-	info_json_str(j, "features", k->api_err ? NULL : hex);
-	info_json_bool(j, "minor_shmem",
-		       kern_has(k, UFFD_FEATURE_MINOR_SHMEM));
-	info_json_bool(j, "wp_hugetlbfs_shmem",
-		       kern_has(k, UFFD_FEATURE_WP_HUGETLBFS_SHMEM));
-	info_json_close(j, '}');
-	info_json_bool(j, "syscall_user_dispatch", !k->sud_err);
-	info_json_str(j, "sud_error", kern_err(k->sud_err, b, sizeof(b)));
-	info_json_bool(j, "seccomp_trap", !k->seccomp_err);
-	info_json_int(j, "seccomp_mode", k->seccomp_mode);
-	info_json_close(j, '}');
+	return json_pack("{s:b, s:o, s:b, s:b, s:o, s:b, s:b}",
+			 "full", !k->uffd_err,
+			 "full_error", jdoc_str(kern_err(k->uffd_err, b,
+							 sizeof(b))),
+			 "user_mode_only", !k->uffd_user_err,
+			 "dev_userfaultfd", !k->devuffd_err,
+			 "features", jdoc_str(k->api_err ? NULL : hex),
+			 "minor_shmem", kern_has(k, UFFD_FEATURE_MINOR_SHMEM),
+			 "wp_hugetlbfs_shmem",
+			 kern_has(k, UFFD_FEATURE_WP_HUGETLBFS_SHMEM));
+}
+
+static json_t *kern_json(const info_kern_t *k)
+{
+	char b[96];
+
+	return json_pack("{s:o, s:o, s:b, s:o, s:b, s:i}",
+			 "release", jdoc_str(k->release),
+			 "userfaultfd", kern_uffd_json(k),
+			 "syscall_user_dispatch", !k->sud_err,
+			 "sud_error", jdoc_str(kern_err(k->sud_err, b,
+							sizeof(b))),
+			 "seccomp_trap", !k->seccomp_err,
+			 "seccomp_mode", k->seccomp_mode);
 }
 
 /* ---- verdict ---------------------------------------------------------- */
@@ -628,20 +559,19 @@ static void verdict_print_text(const info_verdict_t *v, FILE *f)
 	fprintf(f, "  multi-node coherence: %s\n", v->uffd);
 }
 
-static void verdict_print_json(const info_verdict_t *v, info_json_t *j)
+static json_t *verdict_json(const info_verdict_t *v)
 {
 	char line[400];
 
 	snprintf(line, sizeof(line), "cvmm run will use %s %s", v->transport,
 		 v->why);
-	info_json_open(j, "verdict", '{');
-	info_json_str(j, "line", line);
-	info_json_str(j, "transport", v->transport);
-	info_json_str(j, "reason", v->why);
-	info_json_str(j, "syscall_interception", v->intercept);
-	info_json_bool(j, "uffd_minor_shmem", v->minor);
-	info_json_str(j, "coherence", v->uffd);
-	info_json_close(j, '}');
+	return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}",
+			 "line", jdoc_str(line),
+			 "transport", jdoc_str(v->transport),
+			 "reason", jdoc_str(v->why),
+			 "syscall_interception", jdoc_str(v->intercept),
+			 "uffd_minor_shmem", v->minor,
+			 "coherence", jdoc_str(v->uffd));
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -666,15 +596,15 @@ static void info_print_text(const info_facts_t *x, FILE *f)
 
 static void info_print_json(const info_facts_t *x, FILE *f)
 {
-	info_json_t j = { .f = f };
+	json_t *doc = json_pack("{s:o}", "topology", topo_json(&x->topo));
 
-	info_json_open(&j, NULL, '{');
-	topo_print_json(&x->topo, &j);
-	info_net_print_json(x->net, &j);
-	kern_print_json(&x->kern, &j);
-	verdict_print_json(&x->verdict, &j);
-	info_json_close(&j, '}');
-	fputc('\n', f);
+	doc = info_net_json(x->net, doc);
+	doc = jdoc_set(doc, "kernel", kern_json(&x->kern));
+	doc = jdoc_set(doc, "verdict", verdict_json(&x->verdict));
+	if (!doc)
+		die("out of memory");
+	jdoc_write(doc, f, JDOC_INDENT);
+	json_decref(doc);
 }
 
 int info_main(int argc, char **argv)

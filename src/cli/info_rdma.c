@@ -550,69 +550,65 @@ void info_net_print_text(const info_net_t *n, FILE *f)
 
 /* ---- json ------------------------------------------------------------- */
 
-static void net_json_port(const net_port_t *p, info_json_t *j)
+static json_t *net_json_port(const net_port_t *p)
 {
-	info_json_open_flat(j, NULL, '{');
-	info_json_int(j, "port", p->num);
-	info_json_str(j, "state", net_port_state(p->state));
-	info_json_bool(j, "active", p->state == IBV_PORT_ACTIVE);
-	info_json_str(j, "link_layer", net_link_name(p->link));
-	info_json_int(j, "mtu", p->mtu);
-	info_json_str(j, "rate", p->rate[0] ? p->rate : NULL);
-	info_json_str(j, "gid0", p->gid0[0] ? p->gid0 : NULL);
-	info_json_close(j, '}');
+	return json_pack("{s:I, s:s, s:b, s:s, s:I, s:o, s:o}",
+			 "port", (json_int_t)p->num,
+			 "state", net_port_state(p->state),
+			 "active", p->state == IBV_PORT_ACTIVE,
+			 "link_layer", net_link_name(p->link),
+			 "mtu", (json_int_t)p->mtu,
+			 "rate", jdoc_str(p->rate[0] ? p->rate : NULL),
+			 "gid0", jdoc_str(p->gid0[0] ? p->gid0 : NULL));
 }
 
-static void net_json_dev(const net_dev_t *d, info_json_t *j)
+static json_t *net_json_dev(const net_dev_t *d)
 {
-	info_json_open(j, NULL, '{');
-	info_json_str(j, "name", d->name);
-	info_json_str(j, "node_guid", d->guid);
-	info_json_str(j, "driver", d->driver[0] ? d->driver : NULL);
-	info_json_bool(j, "softroce", net_softroce(d));
-	info_json_str(j, "netdev", d->parent[0] ? d->parent : NULL);
-	info_json_str(j, "transport", d->iwarp ? "iwarp" : "ib");
-	info_json_str(j, "error", d->err[0] ? d->err : NULL);
-	info_json_open(j, "ports", '[');
+	json_t *ports = json_array();
+
 	for (unsigned p = 0; p < d->nports; p++)
-		net_json_port(&d->ports[p], j);
-	info_json_close(j, ']');
-	info_json_close(j, '}');
+		ports = jdoc_push(ports, net_json_port(&d->ports[p]));
+	return json_pack("{s:o, s:o, s:o, s:b, s:o, s:s, s:o, s:o}",
+			 "name", jdoc_str(d->name),
+			 "node_guid", jdoc_str(d->guid),
+			 "driver", jdoc_str(d->driver[0] ? d->driver : NULL),
+			 "softroce", net_softroce(d),
+			 "netdev", jdoc_str(d->parent[0] ? d->parent : NULL),
+			 "transport", d->iwarp ? "iwarp" : "ib",
+			 "error", jdoc_str(d->err[0] ? d->err : NULL),
+			 "ports", ports);
 }
 
-static void net_json_rdma(const info_net_t *n, info_json_t *j)
+static json_t *net_json_rdma(const info_net_t *n)
 {
-	info_json_open(j, "rdma", '{');
-	info_json_str(j, "list_error",
-		      n->list_err ? strerror(n->list_err) : NULL);
-	info_json_open(j, "devices", '[');
+	json_t *devs = json_array();
+
 	for (int i = 0; i < n->ndevs; i++)
-		net_json_dev(&n->devs[i], j);
-	info_json_close(j, ']');
-	info_json_close(j, '}');
+		devs = jdoc_push(devs, net_json_dev(&n->devs[i]));
+	return json_pack("{s:o, s:o}", "list_error",
+			 jdoc_str(n->list_err ? strerror(n->list_err) : NULL),
+			 "devices", devs);
 }
 
-static void net_json_ucx(const info_net_t *n, info_json_t *j)
+static json_t *net_json_ucx(const info_net_t *n)
 {
-	info_json_open(j, "ucx", '{');
-	info_json_str(j, "version", ucp_get_version_string());
-	info_json_str(j, "error", n->ucx_err);
-	info_json_str(j, "UCX_TLS", getenv("UCX_TLS"));
-	info_json_str(j, "UCX_NET_DEVICES", getenv("UCX_NET_DEVICES"));
-	info_json_open(j, "transports", '[');
-	for (int i = 0; i < n->ntls; i++) {
-		info_json_open_flat(j, NULL, '{');
-		info_json_str(j, "tl", n->tls[i].tl);
-		info_json_str(j, "device", n->tls[i].dev);
-		info_json_str(j, "kind", tl_kind_name[n->tls[i].kind]);
-		info_json_close(j, '}');
-	}
-	info_json_close(j, ']');
-	info_json_close(j, '}');
+	json_t *tls = json_array();
+
+	for (int i = 0; i < n->ntls; i++)
+		tls = jdoc_push(tls, json_pack(
+			"{s:o, s:o, s:s}", "tl", jdoc_str(n->tls[i].tl),
+			"device", jdoc_str(n->tls[i].dev),
+			"kind", tl_kind_name[n->tls[i].kind]));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}",
+			 "version", jdoc_str(ucp_get_version_string()),
+			 "error", jdoc_str(n->ucx_err),
+			 "UCX_TLS", jdoc_str(getenv("UCX_TLS")),
+			 "UCX_NET_DEVICES", jdoc_str(getenv("UCX_NET_DEVICES")),
+			 "transports", tls);
 }
 
-void info_net_print_json(const info_net_t *n, info_json_t *j)
+json_t *info_net_json(const info_net_t *n, json_t *root)
 {
-	net_json_rdma(n, j);
-	net_json_ucx(n, j);
+	root = jdoc_set(root, "rdma", net_json_rdma(n));
+	return jdoc_set(root, "ucx", net_json_ucx(n));
 }

@@ -19,102 +19,70 @@ const char *const t_label[T_NR] = { "guest", "coherence", "syscall",
 
 /* ---- loading ------------------------------------------------------------ */
 
-static char *rep_slurp(const char *path, size_t *len)
+static void rep_vcpu_fill(rep_vcpu_t *c, const json_t *j, int i)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0, got;
-
-	if (!f)
-		return NULL;
-	do {
-		if (n == cap) {
-			char *nb = cap > JSON_MAX_LEN ? NULL :
-				   realloc(buf, cap = cap ? cap * 2 : 65536);
-
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
-static void rep_vcpu_fill(rep_t *r, rep_vcpu_t *c, const json_t *j, int i)
-{
-	c->vcpu = (int)json_num(json_get(j, "vcpu"), i);
-	c->host_pu = (int)json_num(json_get(j, "host_pu"), -1);
-	c->node = (int)json_num(json_get(j, "node"), 0);
-	c->threads = json_u64(json_get(j, "threads"), 0);
-	c->syscalls = json_u64(json_get(j, "syscalls"), 0);
-	c->t[T_GUEST] = json_num(json_get(j, "guest_s"), 0);
-	c->t[T_COH] = json_num(json_get(j, "coherence_s"), 0);
-	c->t[T_SYS] = json_num(json_get(j, "syscall_s"), 0);
-	c->t[T_IDLE] = json_num(json_get(j, "idle_s"), 0);
-	if (json_get(j, "coherence_s"))
-		r->has_coh = true;
+	c->vcpu = jdoc_int(json_object_get(j, "vcpu"), i);
+	c->host_pu = jdoc_int(json_object_get(j, "host_pu"), -1);
+	c->node = jdoc_int(json_object_get(j, "node"), 0);
+	c->threads = jdoc_u64(json_object_get(j, "threads"), 0);
+	c->syscalls = jdoc_u64(json_object_get(j, "syscalls"), 0);
+	c->t[T_GUEST] = jdoc_num(json_object_get(j, "guest_s"), 0);
+	c->t[T_COH] = jdoc_num(json_object_get(j, "coherence_s"), 0);
+	c->t[T_SYS] = jdoc_num(json_object_get(j, "syscall_s"), 0);
+	c->t[T_IDLE] = jdoc_num(json_object_get(j, "idle_s"), 0);
 }
 
 /* Fills r from the parsed document; false (with a message) when it is not
  * a cvmm stats file. */
 static bool rep_model(rep_t *r)
 {
-	const json_t *d = r->doc, *pv = json_get(d, "per_vcpu");
-	size_t i = 0;
+	json_t *d = r->doc, *pv = json_object_get(d, "per_vcpu"), *j;
+	size_t i;
 
-	if (!pv || pv->type != JSON_ARR) {
+	if (!json_is_array(pv)) {
 		fprintf(stderr, "cvmm: %s: not a cvmm stats file (no per_vcpu "
 				"array)\n", r->path);
 		return false;
 	}
-	r->exe = json_str(json_get(d, "exe"), "");
-	r->vcpus = (int)json_num(json_get(d, "vcpus"), (double)pv->len);
-	r->nodes = (int)json_num(json_get(d, "nodes"), 1);
-	r->exit_status = (int)json_num(json_get(d, "exit_status"), 0);
-	r->wall = json_num(json_get(d, "wall_s"), 0);
-	r->v = calloc(pv->len + 1, sizeof(*r->v));
-	if (!r->v)
+	r->exe = json_string_value(json_object_get(d, "exe"));
+	if (!r->exe)
+		r->exe = "";
+	r->vcpus = jdoc_int(json_object_get(d, "vcpus"),
+			    (int)json_array_size(pv));
+	r->nodes = jdoc_int(json_object_get(d, "nodes"), 1);
+	r->exit_status = jdoc_int(json_object_get(d, "exit_status"), 0);
+	r->wall = jdoc_num(json_object_get(d, "wall_s"), 0);
+	r->v = calloc(json_array_size(pv) + 1, sizeof(*r->v));
+	if (!r->v) {
+		fprintf(stderr, "cvmm: %s: out of memory\n", r->path);
 		return false;
-	for (const json_t *j = pv->child; j; j = j->next, i++)
-		rep_vcpu_fill(r, &r->v[i], j, (int)i);
-	r->nv = i;
-	r->faults = json_get(d, "faults");
-	r->trace = json_get(d, "fault_trace");
-	r->hot = json_get(d, "hot_pages");
-	r->threads = json_get(d, "threads");
-	r->heap = json_get(d, "heap");
-	r->msgs = json_get(d, "messages");
-	if (r->faults || json_len(r->trace) || json_len(r->hot))
-		r->has_coh = true;
+	}
+	json_array_foreach(pv, i, j)
+		rep_vcpu_fill(&r->v[i], j, (int)i);
+	r->nv = json_array_size(pv);
+	r->faults = json_object_get(d, "faults");
+	r->trace = json_object_get(d, "fault_trace");
+	r->hot = json_object_get(d, "hot_pages");
+	r->threads = json_object_get(d, "threads");
+	r->heap = json_object_get(d, "heap");
+	r->msgs = json_object_get(d, "messages");
+	/* every file has coherence_s per vCPU (0 on one node): not a sign */
+	r->has_coh = r->nodes > 1 || r->faults || json_array_size(r->trace) ||
+		     json_array_size(r->hot);
 	return true;
 }
 
 static bool rep_load(rep_t *r, const char *path)
 {
-	char err[160];
-	size_t len = 0;
-	char *buf;
+	char err[JDOC_ERR_LEN];
 
 	r->path = path;
-	buf = rep_slurp(path, &len);
-	if (!buf) {
-		fprintf(stderr, "cvmm: %s: cannot read: %m\n", path);
-		return false;
-	}
-	r->doc = json_parse(buf, len, err, sizeof(err));
-	free(buf);
+	r->doc = jdoc_load(path, err, sizeof(err));
 	if (!r->doc) {
 		fprintf(stderr, "cvmm: %s: %s\n", path, err);
 		return false;
 	}
-	if (r->doc->type != JSON_OBJ) {
+	if (!json_is_object(r->doc)) {
 		fprintf(stderr, "cvmm: %s: not a cvmm stats file (not an "
 				"object)\n", path);
 		return false;
@@ -174,13 +142,15 @@ static void rep_sym_close(rep_t *r)
 /* Thread whose stack holds addr, or -1. */
 static long rep_stack_of(const rep_t *r, uint64_t addr)
 {
-	for (const json_t *t = r->threads ? r->threads->child : NULL; t;
-	     t = t->next) {
-		uint64_t lo = json_u64(json_get(t, "stack_lo"), 0);
-		uint64_t hi = json_u64(json_get(t, "stack_hi"), 0);
+	const json_t *t;
+	size_t i;
+
+	json_array_foreach(r->threads, i, t) {
+		uint64_t lo = jdoc_u64(json_object_get(t, "stack_lo"), 0);
+		uint64_t hi = jdoc_u64(json_object_get(t, "stack_hi"), 0);
 
 		if (addr >= lo && addr < hi)
-			return (long)json_u64(json_get(t, "tid"), 0);
+			return (long)jdoc_u64(json_object_get(t, "tid"), 0);
 	}
 	return -1;
 }
@@ -248,9 +218,9 @@ void rep_name(const rep_t *r, uint64_t addr, char *buf, size_t len)
 {
 	long tid = rep_stack_of(r, addr);
 
-	if (json_len(r->heap) == 2 &&
-	    addr >= json_u64(json_at(r->heap, 0), 0) &&
-	    addr < json_u64(json_at(r->heap, 1), 0))
+	if (json_array_size(r->heap) == 2 &&
+	    addr >= jdoc_u64(json_array_get(r->heap, 0), 0) &&
+	    addr < jdoc_u64(json_array_get(r->heap, 1), 0))
 		snprintf(buf, len, "heap");
 	else if (tid >= 0)
 		snprintf(buf, len, "stack of thread %ld", tid);
@@ -274,24 +244,25 @@ double rep_pct(double part, double whole)
 
 static int cmp_count_desc(const void *a, const void *b)
 {
-	double x = (*(const json_t *const *)a)->num;
-	double y = (*(const json_t *const *)b)->num;
+	double x = ((const rep_count_t *)a)->n, y = ((const rep_count_t *)b)->n;
 
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Numeric members of "syscalls", most frequent first; caller frees. */
-const json_t **rep_syscalls(const rep_t *r, size_t *n)
+/* Numeric members of "syscalls", most frequent first; caller frees. NULL
+ * out of memory. */
+rep_count_t *rep_syscalls(const rep_t *r, size_t *n)
 {
-	const json_t *s = json_get(r->doc, "syscalls");
-	const json_t **v = calloc(json_len(s) + 1, sizeof(*v));
+	json_t *s = json_object_get(r->doc, "syscalls"), *j;
+	rep_count_t *v = calloc(json_object_size(s) + 1, sizeof(*v));
+	const char *key;
 
 	*n = 0;
 	if (!v)
 		return NULL;
-	for (const json_t *j = json_len(s) ? s->child : NULL; j; j = j->next)
-		if (j->type == JSON_NUM && s->type == JSON_OBJ)
-			v[(*n)++] = j;
+	json_object_foreach(s, key, j)
+		if (json_is_number(j))
+			v[(*n)++] = (rep_count_t){ key, json_number_value(j) };
 	qsort(v, *n, sizeof(*v), cmp_count_desc);
 	return v;
 }
@@ -301,18 +272,19 @@ static bool rep_hist_quantile(const json_t *hist, double q, char *buf,
 			      size_t len)
 {
 	double total = 0, seen = 0;
+	const json_t *b;
+	size_t i;
 
-	for (const json_t *b = json_len(hist) ? hist->child : NULL; b;
-	     b = b->next)
-		total += json_num(json_at(b, 2), 0);
+	json_array_foreach(hist, i, b)
+		total += jdoc_num(json_array_get(b, 2), 0);
 	if (total <= 0)
 		return false;
-	for (const json_t *b = hist->child; b; b = b->next) {
-		seen += json_num(json_at(b, 2), 0);
+	json_array_foreach(hist, i, b) {
+		seen += jdoc_num(json_array_get(b, 2), 0);
 		if (seen >= q * total) {
 			snprintf(buf, len, "%g-%g us",
-				 json_num(json_at(b, 0), 0),
-				 json_num(json_at(b, 1), 0));
+				 jdoc_num(json_array_get(b, 0), 0),
+				 jdoc_num(json_array_get(b, 1), 0));
 			return true;
 		}
 	}
@@ -322,37 +294,34 @@ static bool rep_hist_quantile(const json_t *hist, double q, char *buf,
 /* The node pair that bounced page hp most often; false when none. */
 static bool rep_top_pair(const json_t *hp, int *a, int *b, double *bounces)
 {
-	const json_t *best = NULL;
+	const json_t *pairs = json_object_get(hp, "pairs"), *best = NULL, *p;
+	size_t i;
 
-	for (const json_t *p = json_len(json_get(hp, "pairs")) ?
-				       json_get(hp, "pairs")->child : NULL;
-	     p; p = p->next)
-		if (!best || json_num(json_at(p, 2), 0) >
-				     json_num(json_at(best, 2), 0))
+	json_array_foreach(pairs, i, p)
+		if (!best || jdoc_num(json_array_get(p, 2), 0) >
+				     jdoc_num(json_array_get(best, 2), 0))
 			best = p;
 	if (!best)
 		return false;
-	*a = (int)json_num(json_at(best, 0), -1);
-	*b = (int)json_num(json_at(best, 1), -1);
-	*bounces = json_num(json_at(best, 2), 0);
+	*a = jdoc_int(json_array_get(best, 0), -1);
+	*b = jdoc_int(json_array_get(best, 1), -1);
+	*bounces = jdoc_num(json_array_get(best, 2), 0);
 	return true;
 }
 
 /* The plain-words false-sharing hint for hot page hp, if it applies. */
-bool rep_hint(const json_t *hp, const char *name, char *buf,
-		     size_t len)
+bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len)
 {
+	char label[REP_NAME + 40];
 	double bounces;
 	int a, b;
 
-	char label[REP_NAME + 40];
-
-	if (!json_true(json_get(hp, "alternating_writers")))
+	if (!json_is_true(json_object_get(hp, "alternating_writers")))
 		return false;
 	if (strcmp(name, "heap") == 0 || strcmp(name, "mmap") == 0 ||
 	    strncmp(name, "stack of", 8) == 0)
-		snprintf(label, sizeof(label), "0x%lx (%s)",
-			 (unsigned long)json_u64(json_get(hp, "addr"), 0), name);
+		snprintf(label, sizeof(label), "0x%lx (%s)", (unsigned long)
+			 jdoc_u64(json_object_get(hp, "addr"), 0), name);
 	else
 		snprintf(label, sizeof(label), "%s", name);
 	name = label;
@@ -401,61 +370,76 @@ static void term_vcpus(const rep_t *r, FILE *o)
 static void term_syscalls(const rep_t *r, FILE *o)
 {
 	size_t n;
-	const json_t **v = rep_syscalls(r, &n);
+	rep_count_t *v = rep_syscalls(r, &n);
 
 	if (!v)
 		return;
 	fprintf(o, "top syscalls:");
 	for (size_t i = 0; i < n && i < 10; i++)
-		fprintf(o, "%s %s %.0f", i ? "," : "", v[i]->key, v[i]->num);
+		fprintf(o, "%s %s %.0f", i ? "," : "", v[i].name, v[i].n);
 	fprintf(o, "%s\n", n == 0 ? " none" : n > 10 ? ", ..." : "");
 	free(v);
 }
 
+static void term_messages(const rep_t *r, FILE *o)
+{
+	const char *key;
+	const json_t *m;
+	bool first = true;
+
+	if (!json_object_size(r->msgs))
+		return;
+	fprintf(o, "messages:");
+	json_object_foreach(r->msgs, key, m) {
+		fprintf(o, "%s %s %.0f", first ? "" : ",", key,
+			jdoc_num(m, 0));
+		first = false;
+	}
+	fprintf(o, "\n");
+}
+
 static void term_faults(const rep_t *r, FILE *o)
 {
-	const json_t *f = r->faults, *h = json_get(f, "latency_hist_us");
+	const json_t *f = r->faults;
+	const json_t *h = json_object_get(f, "latency_hist_us");
 	char q50[64], q99[64];
 
 	fprintf(o, "faults: %.0f read, %.0f write, invalidations %.0f sent "
 		"%.0f received, %.1f MiB moved\n",
-		json_num(json_get(f, "read"), 0),
-		json_num(json_get(f, "write"), 0),
-		json_num(json_get(f, "invalidations_sent"), 0),
-		json_num(json_get(f, "invalidations_received"), 0),
-		json_num(json_get(f, "bytes_moved"), 0) / (1 << 20));
+		jdoc_num(json_object_get(f, "read"), 0),
+		jdoc_num(json_object_get(f, "write"), 0),
+		jdoc_num(json_object_get(f, "invalidations_sent"), 0),
+		jdoc_num(json_object_get(f, "invalidations_received"), 0),
+		jdoc_num(json_object_get(f, "bytes_moved"), 0) / (1 << 20));
 	if (rep_hist_quantile(h, 0.5, q50, sizeof(q50)) &&
 	    rep_hist_quantile(h, 0.99, q99, sizeof(q99)))
 		fprintf(o, "fault latency: median in %s, 99th percentile in "
 			"%s\n", q50, q99);
-	if (json_len(r->msgs)) {
-		fprintf(o, "messages:");
-		for (const json_t *m = r->msgs->child; m; m = m->next)
-			fprintf(o, "%s %s %.0f", m == r->msgs->child ? "" : ",",
-				m->key ? m->key : "?", json_num(m, 0));
-		fprintf(o, "\n");
-	}
+	term_messages(r, o);
 }
 
 static void term_hot(const rep_t *r, FILE *o)
 {
 	char name[REP_NAME], hint[512];
-	size_t i = 0;
+	const json_t *h;
+	size_t i;
 
-	if (!json_len(r->hot))
+	if (!json_array_size(r->hot))
 		return;
 	fprintf(o, "hot pages:\n");
-	for (const json_t *h = r->hot->child; h && i < 10; h = h->next, i++) {
-		uint64_t addr = json_u64(json_get(h, "addr"), 0);
+	json_array_foreach(r->hot, i, h) {
+		uint64_t addr = jdoc_u64(json_object_get(h, "addr"), 0);
 		double bounces = 0;
 		int a = -1, b = -1;
 
+		if (i == 10) /* the terminal shows the ten hottest */
+			break;
 		rep_name(r, addr, name, sizeof(name));
 		rep_top_pair(h, &a, &b, &bounces);
 		fprintf(o, "  0x%-10lx %-28s %7.0f faults %7.0f writes",
 			(unsigned long)addr, name,
-			json_num(json_get(h, "faults"), 0),
-			json_num(json_get(h, "writes"), 0));
+			jdoc_num(json_object_get(h, "faults"), 0),
+			jdoc_num(json_object_get(h, "writes"), 0));
 		if (a >= 0)
 			fprintf(o, "  nodes %d<->%d %.0f", a, b, bounces);
 		fprintf(o, "\n");
@@ -516,6 +500,6 @@ int report_main(int argc, char **argv)
 	rep_sym_close(&r);
 out_free:
 	free(r.v);
-	json_free(r.doc);
+	json_decref(r.doc);
 	return rc;
 }

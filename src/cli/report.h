@@ -5,9 +5,10 @@
 #define CVMM_CLI_REPORT_H
 
 /* argv[0] is "report". Returns the process exit status: 0 on success, 1 on
- * a usage error, an unreadable or malformed file (one line on stderr such
- * as "cvmm: run.json: bad json at byte 17: expected ',' or '}'"), or when
- * the HTML cannot be written. Writes the summary to stdout. */
+ * a usage error, an unreadable, malformed or oversized file (one line on
+ * stderr such as "cvmm: run.json: bad json at line 3 column 7 (byte 41):
+ * '}' expected near '"vcpu"'"), or when the HTML cannot be written. Writes
+ * the summary to stdout. */
 int report_main(int argc, char **argv);
 
 #endif

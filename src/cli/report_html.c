@@ -123,8 +123,9 @@ static void html_vcpu_table(const rep_t *r, FILE *o)
 static void svg_hist_bar(FILE *o, const json_t *b, int i, double bw,
 			 double max)
 {
-	double lo = json_num(json_at(b, 0), 0), hi = json_num(json_at(b, 1), 0);
-	double n = json_num(json_at(b, 2), 0);
+	double lo = jdoc_num(json_array_get(b, 0), 0);
+	double hi = jdoc_num(json_array_get(b, 1), 0);
+	double n = jdoc_num(json_array_get(b, 2), 0);
 	double h = max > 0 ? 220 * n / max : 0, x = 50 + bw * i;
 
 	fprintf(o, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
@@ -139,18 +140,18 @@ static void svg_hist_bar(FILE *o, const json_t *b, int i, double bw,
 
 static void html_hist(const rep_t *r, FILE *o)
 {
-	const json_t *h = json_get(r->faults, "latency_hist_us");
-	size_t n = json_len(h), i = 0;
+	const json_t *h = json_object_get(r->faults, "latency_hist_us"), *b;
+	size_t n = json_array_size(h), i;
 	double max = 0, bw;
 
 	fprintf(o, "<h2>Fault latency</h2>\n");
-	if (!n || h->type != JSON_ARR) {
+	if (!n) {
 		fprintf(o, "<p class=\"note\">no latency histogram</p>\n");
 		return;
 	}
-	for (const json_t *b = h->child; b; b = b->next)
-		if (json_num(json_at(b, 2), 0) > max)
-			max = json_num(json_at(b, 2), 0);
+	json_array_foreach(h, i, b)
+		if (jdoc_num(json_array_get(b, 2), 0) > max)
+			max = jdoc_num(json_array_get(b, 2), 0);
 	bw = (double)(SVG_W - 70) / (double)n;
 	fprintf(o, "<p class=\"note\">faults per latency bucket (log2 "
 		"buckets; the 2005 paper's Figure 10)</p>\n<svg id=\"latency\" "
@@ -158,7 +159,7 @@ static void html_hist(const rep_t *r, FILE *o)
 		"xmlns=\"http://www.w3.org/2000/svg\">\n<line x1=\"50\" "
 		"y1=\"240\" x2=\"%d\" y2=\"240\" stroke=\"#444\"/>\n", SVG_W,
 		SVG_W, SVG_W - 20);
-	for (const json_t *b = h->child; b; b = b->next, i++)
+	json_array_foreach(h, i, b)
 		svg_hist_bar(o, b, (int)i, bw, max);
 	fprintf(o, "<text x=\"%d\" y=\"274\" text-anchor=\"middle\">fault "
 		"latency, microseconds (bucket lower bound)</text>\n</svg>\n",
@@ -175,12 +176,16 @@ static int cmp_u64(const void *a, const void *b)
 /* Distinct page addresses of the trace, sorted; the scatter's y axis. */
 static size_t trace_pages(const json_t *tr, uint64_t *pages)
 {
-	size_t n = 0, u = 0;
+	size_t n = 0, u = 0, i;
+	const json_t *e;
 
-	for (const json_t *e = tr->child; e && n < REP_MAX_TRACE; e = e->next)
-		pages[n++] = json_u64(json_at(e, 1), 0);
+	json_array_foreach(tr, i, e) {
+		if (i == REP_MAX_TRACE)
+			break;
+		pages[n++] = jdoc_u64(json_array_get(e, 1), 0);
+	}
 	qsort(pages, n, sizeof(*pages), cmp_u64);
-	for (size_t i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		if (u == 0 || pages[u - 1] != pages[i])
 			pages[u++] = pages[i];
 	return u;
@@ -188,9 +193,10 @@ static size_t trace_pages(const json_t *tr, uint64_t *pages)
 
 static void svg_point(FILE *o, const json_t *e, double x, double y)
 {
-	int node = (int)json_num(json_at(e, 2), 0);
+	int node = jdoc_int(json_array_get(e, 2), 0);
 	const char *c = node_color[(unsigned)node % 8];
-	bool w = strcmp(json_str(json_at(e, 3), "r"), "w") == 0;
+	const char *rw = json_string_value(json_array_get(e, 3));
+	bool w = rw && strcmp(rw, "w") == 0;
 
 	fprintf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\" "
 		"stroke=\"%s\"/>\n", x, y, w ? c : "none", c);
@@ -227,21 +233,25 @@ static void svg_scatter_axes(const rep_t *r, FILE *o, const uint64_t *pages,
 
 static void html_scatter(const rep_t *r, FILE *o)
 {
-	const json_t *tr = r->trace;
-	size_t np, i = 0;
+	const json_t *tr = r->trace, *e;
+	size_t np, i;
 	double tmax = 0;
 	uint64_t *pages;
 
 	fprintf(o, "<h2>Faults over address space and time</h2>\n");
-	if (!json_len(tr) || tr->type != JSON_ARR ||
-	    !(pages = calloc(json_len(tr), sizeof(*pages)))) {
+	if (!json_array_size(tr) ||
+	    !(pages = calloc(json_array_size(tr), sizeof(*pages)))) {
 		fprintf(o, "<p class=\"note\">no fault trace</p>\n");
 		return;
 	}
 	np = trace_pages(tr, pages);
-	for (const json_t *e = tr->child; e; e = e->next)
-		if (json_num(json_at(e, 0), 0) > tmax)
-			tmax = json_num(json_at(e, 0), 0);
+	json_array_foreach(tr, i, e) {
+		double t = jdoc_num(json_array_get(e, 0), 0);
+
+		if (i == REP_MAX_TRACE)
+			break;
+		tmax = t > tmax ? t : tmax;
+	}
 	fprintf(o, "<p class=\"note\">each dot a sampled fault: time across, "
 		"page up (distinct pages in address order); filled = write, "
 		"ring = read; colour = faulting node (the 2005 paper's "
@@ -249,12 +259,15 @@ static void html_scatter(const rep_t *r, FILE *o)
 		"height=\"424\" viewBox=\"0 0 %d 424\" "
 		"xmlns=\"http://www.w3.org/2000/svg\">\n", SVG_W, SVG_W);
 	svg_scatter_axes(r, o, pages, np, tmax);
-	for (const json_t *e = tr->child; e && i < REP_MAX_TRACE;
-	     e = e->next, i++) {
-		uint64_t a = json_u64(json_at(e, 1), 0);
-		uint64_t *p = bsearch(&a, pages, np, sizeof(*pages), cmp_u64);
-		double t = json_num(json_at(e, 0), 0);
+	json_array_foreach(tr, i, e) {
+		uint64_t a, *p;
+		double t;
 
+		if (i == REP_MAX_TRACE)
+			break;
+		a = jdoc_u64(json_array_get(e, 1), 0);
+		p = bsearch(&a, pages, np, sizeof(*pages), cmp_u64);
+		t = jdoc_num(json_array_get(e, 0), 0);
 		svg_point(o, e, 200 + (SVG_W - 210) * (tmax > 0 ? t / tmax : 0),
 			  380 - 360.0 * ((double)(p - pages) + 0.5) /
 					(double)np);
@@ -265,39 +278,42 @@ static void html_scatter(const rep_t *r, FILE *o)
 
 static void html_pairs(FILE *o, const json_t *hp)
 {
-	const json_t *pairs = json_get(hp, "pairs");
+	const json_t *pairs = json_object_get(hp, "pairs"), *p;
+	size_t i;
 
-	for (const json_t *p = json_len(pairs) ? pairs->child : NULL; p;
-	     p = p->next)
-		fprintf(o, "%s%.0f&harr;%.0f (%.0f)", p == pairs->child ? "" :
-			", ", json_num(json_at(p, 0), -1),
-			json_num(json_at(p, 1), -1), json_num(json_at(p, 2), 0));
+	json_array_foreach(pairs, i, p)
+		fprintf(o, "%s%.0f&harr;%.0f (%.0f)", i ? ", " : "",
+			jdoc_num(json_array_get(p, 0), -1),
+			jdoc_num(json_array_get(p, 1), -1),
+			jdoc_num(json_array_get(p, 2), 0));
 }
 
 static void html_hot(const rep_t *r, FILE *o)
 {
 	char name[REP_NAME], hint[512];
-	size_t i = 0;
+	const json_t *h;
+	size_t i;
 
 	fprintf(o, "<h2>Hot pages</h2>\n");
-	if (!json_len(r->hot)) {
+	if (!json_array_size(r->hot)) {
 		fprintf(o, "<p class=\"note\">no hot pages</p>\n");
 		return;
 	}
 	fprintf(o, "<table id=\"hot-pages\"><tr><th class=\"l\">page</th>"
 		"<th class=\"l\">name</th><th>faults</th><th>writes</th>"
 		"<th class=\"l\">node pairs (bounces)</th></tr>\n");
-	for (const json_t *h = r->hot->child; h && i < REP_MAX_HOT;
-	     h = h->next, i++) {
-		uint64_t addr = json_u64(json_get(h, "addr"), 0);
+	json_array_foreach(r->hot, i, h) {
+		uint64_t addr = jdoc_u64(json_object_get(h, "addr"), 0);
 
+		if (i == REP_MAX_HOT)
+			break;
 		rep_name(r, addr, name, sizeof(name));
 		fprintf(o, "<tr><td class=\"l\">0x%lx</td><td class=\"l\">",
 			(unsigned long)addr);
 		html_esc(o, name);
 		fprintf(o, "</td><td>%.0f</td><td>%.0f</td><td class=\"l\">",
-			json_num(json_get(h, "faults"), 0),
-			json_num(json_get(h, "writes"), 0));
+			jdoc_num(json_object_get(h, "faults"), 0),
+			jdoc_num(json_object_get(h, "writes"), 0));
 		html_pairs(o, h);
 		fprintf(o, "</td></tr>\n");
 	}
@@ -307,8 +323,8 @@ static void html_hot(const rep_t *r, FILE *o)
 		html_esc(o, r->sym_note);
 		fprintf(o, "</p>\n");
 	}
-	for (const json_t *h = r->hot->child; h; h = h->next) {
-		rep_name(r, json_u64(json_get(h, "addr"), 0), name,
+	json_array_foreach(r->hot, i, h) {
+		rep_name(r, jdoc_u64(json_object_get(h, "addr"), 0), name,
 			 sizeof(name));
 		if (!rep_hint(h, name, hint, sizeof(hint)))
 			continue;
@@ -324,16 +340,18 @@ static void html_faults(const rep_t *r, FILE *o)
 					    "invalidations_sent",
 					    "invalidations_received",
 					    "bytes_moved" };
+	const char *key;
+	const json_t *m;
 
 	fprintf(o, "<h2>Coherence</h2>\n<table>\n");
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		fprintf(o, "<tr><th class=\"l\">%s</th><td>%.0f</td></tr>\n",
-			keys[i], json_num(json_get(r->faults, keys[i]), 0));
-	for (const json_t *m = json_len(r->msgs) ? r->msgs->child : NULL; m;
-	     m = m->next) {
+			keys[i], jdoc_num(json_object_get(r->faults, keys[i]),
+					  0));
+	json_object_foreach(r->msgs, key, m) {
 		fprintf(o, "<tr><th class=\"l\">messages, ");
-		html_esc(o, m->key ? m->key : "?");
-		fprintf(o, "</th><td>%.0f</td></tr>\n", json_num(m, 0));
+		html_esc(o, key);
+		fprintf(o, "</th><td>%.0f</td></tr>\n", jdoc_num(m, 0));
 	}
 	fprintf(o, "</table>\n");
 }
@@ -341,14 +359,14 @@ static void html_faults(const rep_t *r, FILE *o)
 static void html_syscalls(const rep_t *r, FILE *o)
 {
 	size_t n;
-	const json_t **v = rep_syscalls(r, &n);
+	rep_count_t *v = rep_syscalls(r, &n);
 
 	fprintf(o, "<h2>System calls</h2>\n<table><tr><th class=\"l\">call"
 		"</th><th>count</th></tr>\n");
 	for (size_t i = 0; v && i < n && i < 20; i++) {
 		fprintf(o, "<tr><td class=\"l\">");
-		html_esc(o, v[i]->key);
-		fprintf(o, "</td><td>%.0f</td></tr>\n", v[i]->num);
+		html_esc(o, v[i].name);
+		fprintf(o, "</td><td>%.0f</td></tr>\n", v[i].n);
 	}
 	fprintf(o, "</table>\n");
 	free(v);

@@ -23,6 +23,8 @@ typedef struct rep_vcpu {
 	double t[T_NR];
 } rep_vcpu_t;
 
+/* The loaded file: doc is jansson's tree (common/json.h), the json_t
+ * pointers point into it (NULL when absent). */
 typedef struct rep {
 	const char *path;
 	json_t *doc;
@@ -31,8 +33,8 @@ typedef struct rep {
 	double wall;
 	rep_vcpu_t *v;
 	size_t nv;
-	bool has_coh; /* any coherence field present */
-	const json_t *faults, *trace, *hot, *threads, *heap, *msgs;
+	bool has_coh; /* several nodes or any coherence member present */
+	json_t *faults, *trace, *hot, *threads, *heap, *msgs;
 	loader_image_t img;
 	bool have_img;
 	void *map;
@@ -42,12 +44,17 @@ typedef struct rep {
 
 extern const char *const t_label[T_NR];
 
+/* A syscall's name and how often it was called. */
+typedef struct rep_count {
+	const char *name; /* points into r->doc */
+	double n;
+} rep_count_t;
+
 void rep_name(const rep_t *r, uint64_t addr, char *buf, size_t len);
 double rep_total(const rep_vcpu_t *c);
 double rep_pct(double part, double whole);
-const json_t **rep_syscalls(const rep_t *r, size_t *n);
-bool rep_hint(const json_t *hp, const char *name, char *buf,
-		     size_t len);
+rep_count_t *rep_syscalls(const rep_t *r, size_t *n);
+bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len);
 
 /* Writes the HTML page to out; returns the exit status. */
 int rep_html(const rep_t *r, const char *out);

@@ -1,69 +1,66 @@
-/* A small bounded JSON parser into a DOM (RFC 8259). Used by "cvmm report"
- * to read --stats files; robust to malformed input: every error is one
- * lowercase line "bad json at byte N: reason", never a crash. */
+/* JSON documents, the one path for every JSON cvmm reads or writes: values
+ * are jansson's (json_t, json_pack, json_object_get, ...; see
+ * https://jansson.readthedocs.io). This module adds only what jansson leaves
+ * to its users: loading a file with a size bound and a one-line error,
+ * writing in cvmm's two layouts, numbers with a default, strings that are not
+ * UTF-8, and building arrays and objects whose first failure sticks.
+ * Functions are jdoc_*: the json_ prefix is jansson's. */
 #ifndef CVMM_COMMON_JSON_H
 #define CVMM_COMMON_JSON_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
+#include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#define JSON_MAX_DEPTH 64        /* arrays and objects nested deeper fail */
-#define JSON_MAX_LEN   (64UL << 20) /* documents above 64 MiB fail */
+#include "common/status.h"
 
-typedef enum json_type {
-	JSON_NULL,
-	JSON_BOOL,
-	JSON_NUM,
-	JSON_STR,
-	JSON_ARR,
-	JSON_OBJ,
-} json_type_t;
+#define JDOC_MAX_LEN (64UL << 20) /* larger files are refused */
+#define JDOC_ERR_LEN 256          /* room for any jdoc error line */
 
-typedef struct json json_t;
+/* Parses buf[0..len) (no NUL needed), an object or an array, nested at most
+ * JSON_PARSER_MAX_DEPTH (jansson's bound), no duplicate keys, no \u0000.
+ * Returns the root (caller json_decref) or NULL with one lowercase line in
+ * err: "bad json at line L column C (byte B): reason". */
+json_t *jdoc_parse(const char *buf, size_t len, char *err, size_t errlen);
 
-struct json {
-	json_type_t type;
-	bool b;          /* JSON_BOOL */
-	double num;      /* JSON_NUM */
-	char *str;       /* JSON_STR: NUL-terminated (\u0000 is refused) */
-	char *key;       /* member name when inside an object, else NULL */
-	json_t *child;   /* first element or member (JSON_ARR, JSON_OBJ) */
-	json_t *next;    /* next sibling */
-	size_t len;      /* number of elements or members */
-};
+/* Reads and parses the file at path as jdoc_parse does; a file over
+ * JDOC_MAX_LEN bytes is refused unread ("too large: ..."), one that cannot
+ * be read gives "cannot read: <strerror>". */
+json_t *jdoc_load(const char *path, char *err, size_t errlen);
 
-/* Parses buf[0..len) (no NUL needed). Returns the root, owned by the caller
- * (json_free), or NULL with "bad json at byte N: reason" written to err. */
-json_t *json_parse(const char *buf, size_t len, char *err, size_t errlen);
+typedef enum jdoc_layout {
+	JDOC_INDENT, /* two spaces per level, one member or element a line */
+	JDOC_LINE,   /* the whole document on one line */
+} jdoc_layout_t;
 
-/* Frees a tree returned by json_parse; NULL is fine. */
-void json_free(json_t *root);
+/* Writes doc to f in layout and a newline: keys in insertion order, reals
+ * with 15 significant digits (writers round to what they mean, e.g. seconds
+ * to microseconds). doc is not consumed. Returns CVMM_OK, CVMM_ERR_NOMEM
+ * when doc is NULL (the json_pack or jdoc_push building it failed) or
+ * CVMM_ERR_IO when f fails. */
+cvmm_status_t jdoc_write(const json_t *doc, FILE *f, jdoc_layout_t layout);
 
-/* Member key of object obj, NULL when obj is not an object or lacks it. */
-const json_t *json_get(const json_t *obj, const char *key);
+/* A string value for s, null for NULL. Bytes that are not UTF-8 (a path
+ * can hold any) become '?' instead of failing. NULL only out of memory. */
+json_t *jdoc_str(const char *s);
 
-/* Element i of array arr, NULL when out of range or not an array. */
-const json_t *json_at(const json_t *arr, size_t i);
+/* Appends v (consumed) to array arr and returns arr. On any failure (arr
+ * or v NULL, no memory) frees both and returns NULL, so a loop
+ * "a = jdoc_push(a, json_pack(...))" ends NULL when one step failed. */
+json_t *jdoc_push(json_t *arr, json_t *v);
 
-/* The number v, or def when v is NULL or not a number. Cannot fail. */
-double json_num(const json_t *v, double def);
+/* The same for member key of object obj. */
+json_t *jdoc_set(json_t *obj, const char *key, json_t *v);
 
-/* The number v as an unsigned integer (negative, NaN and huge values are
- * clamped), or def when v is not a number. */
-uint64_t json_u64(const json_t *v, uint64_t def);
+/* The number v (integer or real), or def when v is NULL or no number. */
+double jdoc_num(const json_t *v, double def);
 
-/* The string v, or def when v is NULL or not a string. */
-const char *json_str(const json_t *v, const char *def);
+/* The number v as an int, clamped to INT_MIN..INT_MAX (NaN gives def), or
+ * def when v is no number. */
+int jdoc_int(const json_t *v, int def);
 
-/* True only for the literal true. */
-bool json_true(const json_t *v);
-
-/* Number of elements or members; 0 for scalars and NULL. */
-size_t json_len(const json_t *v);
-
-/* Writes s as a JSON string literal (quotes, escapes) to f. */
-void json_write_str(FILE *f, const char *s);
+/* The number v as a uint64_t, negative values as 0 and huge ones clamped,
+ * or def when v is no number. */
+uint64_t jdoc_u64(const json_t *v, uint64_t def);
 
 #endif

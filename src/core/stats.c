@@ -9,7 +9,6 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "node/node.h"
 #include "core/stats_coh.h"
 #include "core/vcpu.h"
 
@@ -86,72 +85,124 @@ static void stats_table(const vm_t *vm, FILE *out)
 	fprintf(out, n > 12 ? " ...\n" : "\n");
 }
 
-/* The coherence fields of the report's schema (report.c reads them). */
-static void stats_json_coherence(const vm_t *vm, FILE *f)
+/* A counter as a JSON integer (counters stay far below 2^63). */
+static json_t *cnt(const uint64_t *p)
 {
-	const coh_rt_stats_t *c = &coh_rt_stats;
+	return json_integer((json_int_t)load(p));
+}
+
+double stats_secs_us(uint64_t ns)
+{
+	return (double)((ns + 500) / 1000) / 1e6;
+}
+
+static json_t *secs_json(const uint64_t *ns)
+{
+	return json_real(stats_secs_us(load(ns)));
+}
+
+static json_t *vcpu_json(const vm_t *vm, int i)
+{
+	const vcpu_t *c = &vm->vcpus[i];
+
+	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o}",
+			 "vcpu", i,
+			 "node", vcpu_node(vm, i),
+			 "host_pu", c->host_pu,
+			 "threads", cnt(&c->st.threads),
+			 "guest_s", secs_json(&c->st.guest_ns),
+			 "coherence_s", secs_json(&c->st.coherence_ns),
+			 "syscall_s", secs_json(&c->st.sys_ns),
+			 "idle_s", secs_json(&c->st.idle_ns),
+			 "syscalls", cnt(&c->st.syscalls));
+}
+
+/* [lo, hi, count] per log2 bucket of fault latency, up to the last used. */
+static json_t *latency_json(const coh_rt_stats_t *c)
+{
+	json_t *hist = json_array();
 	int last = -1;
 
-	fprintf(f, "  \"faults\": {\"read\": %lu, \"write\": %lu, "
-		"\"invalidations_sent\": %lu, \"invalidations_received\": "
-		"%lu, \"bytes_moved\": %lu, \"pages_copied\": %lu, "
-		"\"zero_pages_granted\": %lu, \"latency_hist_us\": [",
-		load(&c->read_faults), load(&c->write_faults),
-		load(&c->inval_sent), load(&c->inval_recv),
-		load(&c->bytes_moved), load(&c->fetches),
-		load(&c->zero_fills));
 	for (int b = 0; b < 32; b++)
 		if (load(&c->lat_hist[b]))
 			last = b;
 	for (int b = 0; b <= last; b++)
-		fprintf(f, "%s[%lu, %lu, %lu]", b ? ", " : "",
-			b ? 1UL << b : 0UL, 2UL << b, load(&c->lat_hist[b]));
-	fprintf(f, "]},\n  \"messages\": {");
-	for (int k = 0; k < vm->nnodes && k < 64; k++)
-		fprintf(f, "%s\"node %d\": %lu", k ? ", " : "", k,
-			load(&stats_msgs_by_node[k]));
-	fprintf(f, "},\n");
-	stats_coh_json(vm, f);
+		hist = jdoc_push(hist, json_pack("[I, I, o]",
+						 (json_int_t)(b ? 1L << b : 0),
+						 (json_int_t)(2L << b),
+						 cnt(&c->lat_hist[b])));
+	return hist;
 }
 
-void stats_json(const vm_t *vm, FILE *f)
+/* The coherence members of the report's schema (report.c reads them). */
+static json_t *coherence_json(const vm_t *vm, json_t *doc)
+{
+	const coh_rt_stats_t *c = &coh_rt_stats;
+	json_t *msgs = json_object();
+	char key[16];
+
+	doc = jdoc_set(doc, "faults", json_pack(
+		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+		"read", cnt(&c->read_faults),
+		"write", cnt(&c->write_faults),
+		"invalidations_sent", cnt(&c->inval_sent),
+		"invalidations_received", cnt(&c->inval_recv),
+		"bytes_moved", cnt(&c->bytes_moved),
+		"pages_copied", cnt(&c->fetches),
+		"zero_pages_granted", cnt(&c->zero_fills),
+		"latency_hist_us", latency_json(c)));
+	for (int k = 0; k < vm->nnodes && k < 64; k++) {
+		snprintf(key, sizeof(key), "node %d", k);
+		msgs = jdoc_set(msgs, key, cnt(&stats_msgs_by_node[k]));
+	}
+	doc = jdoc_set(doc, "messages", msgs);
+	return stats_coh_json(vm, doc);
+}
+
+static json_t *syscalls_json(void)
 {
 	unsigned nrs[SYS_NR_MAX], n = sys_sorted(nrs);
+	json_t *o = json_object();
 
-	fprintf(f, "{\n  \"version\": 1,\n  \"vcpus\": %d,\n", vm->nvcpus);
-	fprintf(f, "  \"nodes\": %d,\n  \"exe\": ", node_size());
-	json_write_str(f, vm->exe_path ? vm->exe_path : "");
-	fprintf(f, ",\n");
-	fprintf(f, "  \"wall_s\": %.6f,\n  \"exit_status\": %d,\n",
-		secs(cvmm_now_ns() - vm->t_start), vm->exit_status);
-	fprintf(f, "  \"per_vcpu\": [\n");
-	for (int i = 0; i < vm->nvcpus; i++) {
-		const vcpu_t *c = &vm->vcpus[i];
-
-		fprintf(f,
-			"    {\"vcpu\": %d, \"node\": %d, \"host_pu\": %d, "
-			"\"threads\": %lu, \"guest_s\": %.6f, "
-			"\"coherence_s\": %.6f, \"syscall_s\": %.6f, "
-			"\"idle_s\": %.6f, \"syscalls\": %lu}%s\n",
-			i, vcpu_node(vm, i), c->host_pu, load(&c->st.threads),
-			secs(load(&c->st.guest_ns)),
-			secs(load(&c->st.coherence_ns)),
-			secs(load(&c->st.sys_ns)), secs(load(&c->st.idle_ns)),
-			load(&c->st.syscalls), i + 1 < vm->nvcpus ? "," : "");
-	}
-	fprintf(f, "  ],\n");
-	if (vm->nnodes > 1)
-		stats_json_coherence(vm, f);
-	fprintf(f, "  \"syscalls\": {");
 	for (unsigned i = 0; i < n; i++)
-		fprintf(f, "%s\n    \"%s\": %lu", i ? "," : "",
-			sys_name(nrs[i]), load(&stats_sys_count[nrs[i]]));
-	fprintf(f, "\n  }\n}\n");
+		o = jdoc_set(o, sys_name(nrs[i]),
+			     cnt(&stats_sys_count[nrs[i]]));
+	return o;
+}
+
+/* The whole document, NULL when out of memory. */
+static json_t *stats_doc(const vm_t *vm)
+{
+	json_t *per_vcpu = json_array(), *doc;
+
+	for (int i = 0; i < vm->nvcpus; i++)
+		per_vcpu = jdoc_push(per_vcpu, vcpu_json(vm, i));
+	doc = json_pack("{s:i, s:i, s:i, s:o, s:f, s:i, s:o}",
+			"version", 1,
+			"vcpus", vm->nvcpus,
+			"nodes", vm->nnodes > 1 ? vm->nnodes : 1,
+			"exe", jdoc_str(vm->exe_path ? vm->exe_path : ""),
+			"wall_s", stats_secs_us(cvmm_now_ns() - vm->t_start),
+			"exit_status", vm->exit_status,
+			"per_vcpu", per_vcpu);
+	if (vm->nnodes > 1)
+		doc = coherence_json(vm, doc);
+	return jdoc_set(doc, "syscalls", syscalls_json());
+}
+
+int stats_json(const vm_t *vm, FILE *f)
+{
+	json_t *doc = stats_doc(vm);
+	cvmm_status_t st = jdoc_write(doc, f, JDOC_INDENT);
+
+	json_decref(doc);
+	return st == CVMM_OK ? 0 : st == CVMM_ERR_NOMEM ? -ENOMEM : -EIO;
 }
 
 int stats_report(const vm_t *vm, const char *file, FILE *out)
 {
 	FILE *f;
+	int rc;
 
 	stats_table(vm, out);
 	if (!file || strcmp(file, "-") == 0)
@@ -161,10 +212,10 @@ int stats_report(const vm_t *vm, const char *file, FILE *out)
 		log_error("cannot write stats to %s: %m", file);
 		return -errno;
 	}
-	stats_json(vm, f);
-	if (fclose(f) != 0) {
-		log_error("writing stats to %s: %m", file);
-		return -EIO;
-	}
-	return 0;
+	rc = stats_json(vm, f);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc)
+		log_error("writing stats to %s: %s", file, strerror(-rc));
+	return rc;
 }

@@ -21,7 +21,11 @@ extern uint64_t stats_msgs_by_node[64];
  * the JSON there. Returns 0 or -errno of the failed file write. */
 int stats_report(const vm_t *vm, const char *file, FILE *out);
 
-/* Writes the JSON document to f. */
-void stats_json(const vm_t *vm, FILE *f);
+/* ns in seconds rounded to the microsecond, as the JSON has times. */
+double stats_secs_us(uint64_t ns);
+
+/* Writes the JSON document to f (common/json.h, indented). Returns 0,
+ * -ENOMEM or -EIO. */
+int stats_json(const vm_t *vm, FILE *f);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "core/gmem.h"
+#include "core/stats.h"
 #include "core/vcpu.h"
 
 typedef struct hot_src {
@@ -119,24 +120,22 @@ static int cmp_ev_time(const void *a, const void *b)
 	return (x->t_ns > y->t_ns) - (x->t_ns < y->t_ns);
 }
 
-static void json_trace(const vm_t *vm, FILE *f)
+static json_t *trace_json(const vm_t *vm)
 {
-	size_t step = ntrace / STATS_TRACE_OUT + 1, first = 1;
+	size_t step = ntrace / STATS_TRACE_OUT + 1;
+	json_t *arr = json_array();
 
 	if (ntrace)
 		qsort(trace, ntrace, sizeof(*trace), cmp_ev_time);
-	fprintf(f, "  \"fault_trace\": [");
 	for (size_t i = 0; i < ntrace; i += step) {
 		const trace_ev_t *e = &trace[i];
-		double t = e->t_ns > vm->t_start ?
-				   (double)(e->t_ns - vm->t_start) / 1e9 : 0;
+		uint64_t ns = e->t_ns > vm->t_start ? e->t_ns - vm->t_start : 0;
 
-		fprintf(f, "%s[%.6f, %lu, %d, \"%s\"]", first ? "" : ",\n    ",
-			t, (unsigned long)(e->page * CVMM_PAGE_SIZE), e->node,
-			e->write ? "w" : "r");
-		first = 0;
+		arr = jdoc_push(arr, json_pack("[f, I, i, s]", stats_secs_us(ns),
+			(json_int_t)(e->page * CVMM_PAGE_SIZE), e->node,
+			e->write ? "w" : "r"));
 	}
-	fprintf(f, "],\n");
+	return arr;
 }
 
 /* ---- hot_pages ----------------------------------------------------------- */
@@ -180,17 +179,18 @@ static int cmp_pair(const void *a, const void *b)
 	return x->from != y->from ? x->from - y->from : x->to - y->to;
 }
 
-/* Writes page's [from, to, count] copies, most first. */
-static void json_pairs(FILE *f, uint64_t page)
+/* Page's [from, to, count] copies, most first. */
+static json_t *pairs_json(uint64_t page)
 {
 	size_t n = 0, cap = 0;
+	json_t *arr;
 	pair_t *v;
 
 	for (unsigned i = 0; i < nhot_all; i++)
 		cap += hot[i].p.page == page ? COH_TRACE_NODES : 0;
 	v = calloc(cap + 1, sizeof(*v));
 	if (!v)
-		return;
+		return NULL;
 	for (unsigned i = 0; i < nhot_all; i++) {
 		const hot_src_t *h = &hot[i];
 
@@ -201,55 +201,62 @@ static void json_pairs(FILE *f, uint64_t page)
 				v[n++] = (pair_t){ k, h->node, h->p.from[k] };
 	}
 	qsort(v, n, sizeof(*v), cmp_pair);
+	arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%s[%d, %d, %lu]", i ? ", " : "", v[i].from,
-			v[i].to, (unsigned long)v[i].count);
+		arr = jdoc_push(arr, json_pack("[i, i, I]", v[i].from, v[i].to,
+					       (json_int_t)v[i].count));
 	free(v);
+	return arr;
 }
 
-static void json_hot(FILE *f)
+static json_t *hot_json(void)
 {
 	hot_sum_t *sums = calloc(nhot_all + 1, sizeof(*sums));
 	unsigned n = sums ? hot_sum(sums) : 0;
+	json_t *arr = sums ? json_array() : NULL;
 
-	fprintf(f, "  \"hot_pages\": [");
-	for (unsigned i = 0; i < n && i < STATS_HOT_OUT; i++) {
-		fprintf(f, "%s{\"addr\": %lu, \"faults\": %lu, \"writes\": %lu, "
-			"\"pairs\": [", i ? ",\n    " : "",
-			(unsigned long)(sums[i].page * CVMM_PAGE_SIZE),
-			(unsigned long)sums[i].faults,
-			(unsigned long)sums[i].writes);
-		json_pairs(f, sums[i].page);
-		fprintf(f, "], \"alternating_writers\": %s}",
-			sums[i].writers >= 2 ? "true" : "false");
-	}
-	fprintf(f, "],\n");
+	for (unsigned i = 0; i < n && i < STATS_HOT_OUT; i++)
+		arr = jdoc_push(arr, json_pack(
+			"{s:I, s:I, s:I, s:o, s:b}",
+			"addr", (json_int_t)(sums[i].page * CVMM_PAGE_SIZE),
+			"faults", (json_int_t)sums[i].faults,
+			"writes", (json_int_t)sums[i].writes,
+			"pairs", pairs_json(sums[i].page),
+			"alternating_writers", sums[i].writers >= 2));
 	free(sums);
+	return arr;
 }
 
 /* ---- threads, heap ------------------------------------------------------- */
 
-static void json_threads(const vm_t *vm, FILE *f)
+static json_t *stack_json(int64_t tid, uint64_t lo, uint64_t hi)
 {
-	fprintf(f, "  \"threads\": [{\"tid\": %d, \"stack_lo\": %lu, "
-		"\"stack_hi\": %lu}", vm->pid,
-		GMEM_STACK_TOP - GMEM_STACK_SIZE, GMEM_STACK_TOP);
-	pthread_mutex_lock(&threads_lock);
-	for (unsigned i = 0; i < nthreads; i++)
-		fprintf(f, ",\n    {\"tid\": %ld, \"stack_lo\": %lu, "
-			"\"stack_hi\": %lu}", (long)threads[i].tid,
-			(unsigned long)threads[i].lo,
-			(unsigned long)threads[i].hi);
-	pthread_mutex_unlock(&threads_lock);
-	fprintf(f, "],\n");
+	return json_pack("{s:I, s:I, s:I}", "tid", (json_int_t)tid, "stack_lo",
+			 (json_int_t)lo, "stack_hi", (json_int_t)hi);
 }
 
-void stats_coh_json(const vm_t *vm, FILE *f)
+/* The main thread's stack, then every recorded one. */
+static json_t *threads_json(const vm_t *vm)
 {
-	json_trace(vm, f);
-	json_hot(f);
-	json_threads(vm, f);
-	fprintf(f, "  \"heap\": [%lu, %lu],\n",
-		(unsigned long)cvmm_gmem.brk_start,
-		(unsigned long)cvmm_gmem.brk_cur);
+	json_t *arr = jdoc_push(json_array(),
+				stack_json(vm->pid,
+					   GMEM_STACK_TOP - GMEM_STACK_SIZE,
+					   GMEM_STACK_TOP));
+
+	pthread_mutex_lock(&threads_lock);
+	for (unsigned i = 0; i < nthreads; i++)
+		arr = jdoc_push(arr, stack_json(threads[i].tid, threads[i].lo,
+						threads[i].hi));
+	pthread_mutex_unlock(&threads_lock);
+	return arr;
+}
+
+json_t *stats_coh_json(const vm_t *vm, json_t *doc)
+{
+	doc = jdoc_set(doc, "fault_trace", trace_json(vm));
+	doc = jdoc_set(doc, "hot_pages", hot_json());
+	doc = jdoc_set(doc, "threads", threads_json(vm));
+	return jdoc_set(doc, "heap",
+			json_pack("[I, I]", (json_int_t)cvmm_gmem.brk_start,
+				  (json_int_t)cvmm_gmem.brk_cur));
 }

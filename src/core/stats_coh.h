@@ -1,7 +1,8 @@
 /* --stats of a multi-node VM: the coherence fields the report draws from
  * (fault_trace, hot_pages, threads, heap). Every node records its faults
  * (coherence/coh_trace.h) and the stacks of the threads it created; at the
- * end node 0 adds every node's export (node_svc.c) and writes the fields. */
+ * end node 0 adds every node's export (src/node/svc_stats.c) and writes
+ * the fields. */
 #ifndef CVMM_CORE_STATS_COH_H
 #define CVMM_CORE_STATS_COH_H
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 
 #include "coherence/coh_trace.h"
+#include "common/json.h"
 
 typedef struct vm vm_t;
 
@@ -38,9 +40,10 @@ unsigned stats_threads_get(stats_thread_t *out, unsigned cap);
 void stats_coh_add(int node, const coh_trace_page_t *hot, unsigned nhot,
 		   const coh_trace_ev_t *ev, unsigned nev);
 
-/* Writes "fault_trace", "hot_pages", "threads" and "heap" members, each
- * followed by ",\n". Times are seconds since vm->t_start: exact when all
+/* Adds the "fault_trace", "hot_pages", "threads" and "heap" members to
+ * object doc (consumed) and returns it; NULL when doc is NULL or out of
+ * memory (jdoc_set). Times are seconds since vm->t_start: exact when all
  * agents share a host's monotonic clock, approximate across hosts. */
-void stats_coh_json(const vm_t *vm, FILE *f);
+json_t *stats_coh_json(const vm_t *vm, json_t *doc);
 
 #endif

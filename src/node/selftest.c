@@ -7,6 +7,7 @@
  *            block of ST_PAGES per source rank
  *   words    one 8-byte counter per rank, for atomics */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/page.h"
 #include "node/node.h"
@@ -359,8 +361,8 @@ static int cmp_double(const void *a, const void *b)
 static double st_median(xp_t *x, int kind)
 {
 	static double t[BENCH_N];
-	uint64_t buf[CVMM_PAGE_SIZE / 8] = { 0 }, old, remote = st_remote(st.own +
-								   ST_PAGES * CVMM_PAGE_SIZE);
+	uint64_t buf[CVMM_PAGE_SIZE / 8] = { 0 }, old;
+	uint64_t remote = st_remote(st.own + ST_PAGES * CVMM_PAGE_SIZE);
 
 	for (int i = -200; i < BENCH_N; i++) {
 		double t0 = ((double)cvmm_now_ns() / 1e3);
@@ -382,6 +384,12 @@ static double st_median(xp_t *x, int kind)
 	return t[BENCH_N / 2];
 }
 
+/* us rounded to two decimals, as the bench results keep them. */
+static double st_us2(double us)
+{
+	return round(us * 100) / 100;
+}
+
 static int st_bench(xp_t *x)
 {
 	char lanes[128];
@@ -392,11 +400,16 @@ static int st_bench(xp_t *x)
 	}
 	if (st.rank == 0) {
 		xp_describe(x, 1, lanes, sizeof(lanes));
-		printf("{\"xp_get_4k_us\": %.2f, \"xp_put_4k_us\": %.2f, "
-		       "\"xp_am_64_rtt_us\": %.2f, \"xp_fadd_us\": %.2f, "
-		       "\"xp_lanes\": \"%s\"}\n",
-		       st_median(x, 0), st_median(x, 1), st_median(x, 2),
-		       st_median(x, 3), lanes);
+		json_t *doc = json_pack("{s:f, s:f, s:f, s:f, s:o}",
+			"xp_get_4k_us", st_us2(st_median(x, 0)),
+			"xp_put_4k_us", st_us2(st_median(x, 1)),
+			"xp_am_64_rtt_us", st_us2(st_median(x, 2)),
+			"xp_fadd_us", st_us2(st_median(x, 3)),
+			"xp_lanes", jdoc_str(lanes));
+
+		/* one line: bench/run.py reads the last line */
+		jdoc_write(doc, stdout, JDOC_LINE);
+		json_decref(doc);
 		fflush(stdout);
 	}
 	return st_barrier() ? 1 : 0;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "cli/info.h"
 
@@ -175,63 +176,67 @@ static void test_vcpus_default(void **state)
 	assert_vcpu_rule(ncores);
 }
 
-/* Braces and brackets balance outside strings, and never go negative. */
-static void assert_json_balanced(const char *s)
+/* out parsed as one JSON document (common/json.h); the caller decrefs. */
+static json_t *out_json(void)
 {
-	int depth = 0;
-	bool in_str = false;
+	char err[JDOC_ERR_LEN];
+	json_t *doc = jdoc_parse(out, strlen(out), err, sizeof(err));
 
-	for (; *s; s++) {
-		if (in_str) {
-			if (*s == '\\' && s[1])
-				s++;
-			else if (*s == '"')
-				in_str = false;
-			continue;
-		}
-		if (*s == '"')
-			in_str = true;
-		else if (*s == '{' || *s == '[')
-			depth++;
-		else if (*s == '}' || *s == ']')
-			assert_true(--depth >= 0);
-	}
-	assert_false(in_str);
-	assert_int_equal(depth, 0);
+	if (!doc)
+		fail_msg("cvmm info --format=json: %s:\n%s", err, out);
+	return doc;
 }
 
-static int count(const char *needle)
+/* Member path a.b.c of doc, failing the test when it is absent. */
+static json_t *member(json_t *doc, const char *path)
 {
-	int n = 0;
+	char buf[128], *save, *key;
+	json_t *v = doc;
 
-	for (const char *p = out; (p = strstr(p, needle)); p++)
-		n++;
-	return n;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (key = strtok_r(buf, ".", &save); key;
+	     key = strtok_r(NULL, ".", &save)) {
+		v = json_object_get(v, key);
+		if (!v)
+			fail_msg("no member %s in:\n%s", path, out);
+	}
+	return v;
 }
 
 static void test_json(void **state)
 {
 	char *argv[] = { "info", "--format=json", "-v", "4", NULL };
 	char *spaced[] = { "info", "--format", "json", NULL };
-	static const char *const keys[] = {
-		"\"topology\": {", "\"rdma\": {", "\"devices\": [",
-		"\"ucx\": {", "\"version\": \"", "\"transports\": [",
-		"\"kernel\": {", "\"userfaultfd\": {", "\"minor_shmem\": ",
-		"\"syscall_user_dispatch\": ", "\"verdict\": {",
-		"\"transport\": \"", "\"syscall_interception\": \"",
-		"\"uffd_minor_shmem\": ",
-	};
+	json_t *doc, *vcpus;
 
 	assert_int_equal(run_info(argv), 0);
-	assert_int_equal(out[0], '{');
-	assert_json_balanced(out);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		assert_has(keys[i]);
-	assert_int_equal(count("{\"vcpu\": "), 4);
+	doc = out_json();
+	assert_true(json_is_boolean(member(doc, "topology.ok")));
+	assert_true(json_is_array(member(doc, "rdma.devices")));
+	assert_true(json_is_string(member(doc, "ucx.version")));
+	assert_true(json_is_array(member(doc, "ucx.transports")));
+	assert_true(json_is_boolean(member(doc, "kernel.userfaultfd.full")));
+	assert_true(json_is_boolean(member(doc,
+					   "kernel.userfaultfd.minor_shmem")));
+	assert_true(json_is_boolean(member(doc,
+					   "kernel.syscall_user_dispatch")));
+	assert_true(json_is_string(member(doc, "verdict.transport")));
+	assert_true(json_is_string(member(doc,
+					  "verdict.syscall_interception")));
+	assert_true(json_is_boolean(member(doc, "verdict.uffd_minor_shmem")));
+	vcpus = member(doc, "topology.vcpus");
+	assert_int_equal(json_array_size(vcpus), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(json_integer_value(json_object_get(
+					 json_array_get(vcpus, i), "vcpu")),
+				 i);
 	assert_null(strstr(out, "verdict: "));
+	assert_int_equal(out[strlen(out) - 1], '\n');
+	json_decref(doc);
 	assert_int_equal(run_info(spaced), 0);
-	assert_json_balanced(out);
-	assert_has("\"verdict\": {");
+	doc = out_json();
+	assert_true(json_is_object(member(doc, "verdict")));
+	json_decref(doc);
 }
 
 static void test_bad_options(void **state)

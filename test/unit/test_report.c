@@ -1,19 +1,31 @@
-/* Unit tests of "cvmm report" (core/report.c): a single-node stats file
- * written here, the multi-node sample test/report/sample_multinode.json
- * (run from the repository root), and malformed input. Symbol names are
- * checked only when build/guests/fib exists. */
+/* Unit tests of "cvmm report" (cli/report.c, report_html.c): a single-node
+ * stats file written here, the multi-node sample
+ * test/report/sample_multinode.json (run from the repository root), guest
+ * symbol names with the fib guest of this build, and malformed input.
+ *
+ * The fib guest is $GUESTS/fib when GUESTS is set (as for the integration
+ * scripts), else guests/fib beside this test's directory
+ * ($(BUILD)/test/test_report -> $(BUILD)/guests/fib); the symbol test says
+ * "skipped" when it is not built (make guests). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/report.h"
+#include "common/json.h"
+#include "core/loader.h"
 
 #define SAMPLE "test/report/sample_multinode.json"
 
@@ -21,9 +33,11 @@ static const char single[] =
 	"{\"version\": 1, \"vcpus\": 2, \"nodes\": 1, \"exe\": \"/nonexistent/"
 	"fib\", \"wall_s\": 0.5, \"exit_status\": 0, \"per_vcpu\": ["
 	"{\"vcpu\": 0, \"host_pu\": 0, \"threads\": 1, \"guest_s\": 0.4, "
-	"\"syscall_s\": 0.05, \"idle_s\": 0.05, \"syscalls\": 30},"
+	"\"coherence_s\": 0.0, \"syscall_s\": 0.05, \"idle_s\": 0.05, "
+	"\"syscalls\": 30},"
 	"{\"vcpu\": 1, \"host_pu\": 1, \"threads\": 2, \"guest_s\": 0.45, "
-	"\"syscall_s\": 0.01, \"idle_s\": 0.04, \"syscalls\": 9}],"
+	"\"coherence_s\": 0.0, \"syscall_s\": 0.01, \"idle_s\": 0.04, "
+	"\"syscalls\": 9}],"
 	"\"syscalls\": {\"futex\": 12, \"write\": 3}}\n";
 
 static char *tmp_file(const char *content)
@@ -58,6 +72,40 @@ static int run(const char *in, const char *out)
 	return report_main(out ? 4 : 2, argv);
 }
 
+/* Runs the report of doc (written to a temporary file); returns the HTML. */
+static char *run_doc(const json_t *doc)
+{
+	char *in = tmp_file(NULL), *out = tmp_file(NULL), *html;
+	FILE *f = fopen(in, "w");
+
+	assert_non_null(f);
+	assert_int_equal(jdoc_write(doc, f, JDOC_INDENT), CVMM_OK);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(run(in, out), 0);
+	html = slurp(out);
+	unlink(in);
+	unlink(out);
+	free(in);
+	free(out);
+	return html;
+}
+
+static json_t *load_sample(void)
+{
+	char err[JDOC_ERR_LEN];
+	json_t *doc;
+
+	if (access(SAMPLE, R_OK) != 0) {
+		print_message("skipped: %s not found (run from the repository "
+			      "root)\n", SAMPLE);
+		skip();
+	}
+	doc = jdoc_load(SAMPLE, err, sizeof(err));
+	if (!doc)
+		fail_msg("%s: %s", SAMPLE, err);
+	return doc;
+}
+
 static void test_single_node(void **state)
 {
 	char *in = tmp_file(single), *out = tmp_file(NULL), *html;
@@ -78,15 +126,12 @@ static void test_single_node(void **state)
 
 static void test_multinode_sample(void **state)
 {
-	char *out = tmp_file(NULL), *html;
+	json_t *doc = load_sample();
+	char *html;
 
-	if (access(SAMPLE, R_OK) != 0) {
-		printf("note: %s not found (run from the repository root)\n",
-		       SAMPLE);
-		skip();
-	}
-	assert_int_equal(run(SAMPLE, out), 0);
-	html = slurp(out);
+	/* no executable: names come from the file alone */
+	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
+	html = run_doc(doc);
 	assert_non_null(strstr(html, "<svg id=\"vcpu-time\""));
 	assert_non_null(strstr(html, "<svg id=\"latency\""));
 	assert_non_null(strstr(html, "<svg id=\"fault-scatter\""));
@@ -94,33 +139,113 @@ static void test_multinode_sample(void **state)
 	assert_non_null(strstr(html, "stack of thread 5"));
 	assert_non_null(strstr(html, "heap"));
 	assert_non_null(strstr(html, "written alternately by nodes 1 and 3"));
-	/* the sample names /work/main/build/guests/fib as its exe */
-	if (access("/work/main/build/guests/fib", R_OK) == 0) {
-		assert_non_null(strstr(html, "results"));
-		/* past the image, the heap and the stacks: not __TMC_END__ */
-		assert_non_null(strstr(html, "0xfffe400000 (mmap)"));
-		assert_null(strstr(html, "__TMC_END__"));
-	} else {
-		printf("note: build/guests/fib absent: symbol names not "
-		       "checked\n");
-	}
+	assert_non_null(strstr(html, "no executable named: addresses in hex"));
 	free(html);
-	unlink(out);
-	free(out);
+	json_decref(doc);
+}
+
+/* The fib guest of this build, or skip. */
+static void fib_path(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	const char *guests = getenv("GUESTS");
+	ssize_t n;
+
+	if (guests && guests[0]) {
+		snprintf(buf, len, "%s/fib", guests);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		assert_true(n > 0);
+		self[n] = '\0';
+		snprintf(buf, len, "%s/../guests/fib", dirname(self));
+	}
+	if (access(buf, R_OK) != 0) {
+		print_message("skipped: %s not built (make guests)\n", buf);
+		skip();
+	}
+}
+
+/* Address of the symbol name in img's writable segments, found the way
+ * the report names addresses (loader_symbolize); 0 when absent. */
+static uint64_t find_data_symbol(const loader_image_t *img, const char *name)
+{
+	char got[160];
+
+	for (unsigned s = 0; s < img->nsegs; s++) {
+		const loader_seg_t *g = &img->segs[s];
+
+		if (!(g->prot & PROT_WRITE))
+			continue;
+		for (uint64_t a = g->vaddr; a < g->vaddr + g->memsz; a += 8)
+			if (loader_symbolize(img, a, got, sizeof(got)) &&
+			    strcmp(got, name) == 0)
+				return a;
+	}
+	return 0;
+}
+
+/* fib's results array (a page written by every thread), wherever this
+ * build put it: the sample's hottest page is moved onto it, and the report
+ * must name it; an address past the image, the heap and the stacks is
+ * "mmap", never the image's last symbol. */
+static void test_symbols(void **state)
+{
+	char path[PATH_MAX + 16], err[200], *html;
+	json_t *doc, *hot;
+	loader_image_t img;
+	struct stat st;
+	uint64_t results;
+	void *map;
+	int fd;
+
+	fib_path(path, sizeof(path));
+	doc = load_sample();
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0 && fstat(fd, &st) == 0);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	assert_true(map != MAP_FAILED);
+	if (loader_parse(map, (size_t)st.st_size, &img, err, sizeof(err)))
+		fail_msg("%s: %s", path, err);
+	results = find_data_symbol(&img, "results");
+	munmap(map, (size_t)st.st_size);
+	if (!results)
+		fail_msg("%s: no symbol results (stripped?)", path);
+	hot = json_array_get(json_object_get(doc, "hot_pages"), 0);
+	assert_int_equal(json_object_set_new(hot, "addr",
+			 json_integer((json_int_t)(results & ~0xfffULL))), 0);
+	assert_int_equal(json_object_set_new(doc, "exe", json_string(path)),
+			 0);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<td class=\"l\">results"));
+	assert_non_null(strstr(html, "0xfffe400000 (mmap)"));
+	assert_null(strstr(html, "__TMC_END__"));
+	assert_null(strstr(html, "addresses in hex"));
+	free(html);
+	json_decref(doc);
 }
 
 static void test_malformed(void **state)
 {
 	char *in = tmp_file("{\"version\": 1, \"per_vcpu\": [}");
 	char *notstats = tmp_file("[1, 2, 3]");
+	char *noarray = tmp_file("{\"per_vcpu\": 3}");
+	char *big = tmp_file(NULL);
 
+	assert_int_equal(truncate(big, JDOC_MAX_LEN + 1), 0);
 	assert_int_not_equal(run(in, NULL), 0);
 	assert_int_not_equal(run(notstats, NULL), 0);
+	assert_int_not_equal(run(noarray, NULL), 0);
+	assert_int_not_equal(run(big, NULL), 0);
 	assert_int_not_equal(run("/nonexistent/run.json", NULL), 0);
 	unlink(in);
 	unlink(notstats);
+	unlink(noarray);
+	unlink(big);
 	free(in);
 	free(notstats);
+	free(noarray);
+	free(big);
 }
 
 static void test_usage(void **state)
@@ -137,6 +262,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_node),
 		cmocka_unit_test(test_multinode_sample),
+		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_usage),
 	};

@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# Integration tests of the --stats file and "cvmm report", writer to reader:
+#  one      "cvmm run -v 2 --stats=F -- fib 4 N": F is JSON with one node
+#           and two per_vcpu entries; "cvmm report F" shows two vCPU rows on
+#           node 0 and says single node; "cvmm report F -o F.html" writes a
+#           page whose SVG charts parse and that has no coherence charts;
+#  two      the same under "cvmm run -n 2 -v 2": F has 2 nodes, faults > 0,
+#           a fault trace and hot pages; the summary shows vCPUs on nodes 0
+#           and 1 and the fault counts of F; the page has the latency,
+#           scatter and hot-page charts and parses;
+#  bad      a truncated F (or sample_multinode.json), random bytes,
+#           nesting 100000 deep, a 65 MiB file, a JSON file that is no
+#           stats file and a missing one: "cvmm report F -o F.html" exits
+#           non-zero with exactly one stderr line (saying where for bad
+#           JSON), nothing on stdout and no HTML written.
+#
+# Usage: test/integration/run_report.sh [one|two|bad ...] (default: all)
+#
+# Environment:
+#   BUILD, CVMM, GUESTS  as in run_guests.sh (default build, $BUILD/cvmm,
+#                        $BUILD/guests)
+#   TIMEOUT  seconds per run, SIGKILL 5 s later (default: 60)
+#   FIB_N    fib(N) per thread (default: 25)
+#   KEEP     1: keep the scratch directory
+#
+# Output: one line per check, "PASS ..." or "FAIL ...: reason" with a short
+# indented detail, then "N passed, M failed". Exits 1 when anything failed.
+
+set -u
+
+BUILD=${BUILD:-build}
+CVMM=$(realpath -m -- "${CVMM:-$BUILD/cvmm}")
+GUESTS=$(realpath -m -- "${GUESTS:-$BUILD/guests}")
+TIMEOUT=${TIMEOUT:-60}
+FIB_N=${FIB_N:-25}
+KEEP=${KEEP:-0}
+HERE=$(dirname "$0")
+
+# shellcheck source=test/integration/lib.sh
+. "$HERE/lib.sh"
+it_init cvmm-report
+
+# ---- helpers -----------------------------------------------------------------
+
+# json_check FILE EXPR: python3 evaluates EXPR with d the document of FILE;
+# prints what is wrong and fails when it is not true.
+json_check() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as e:
+    print("not JSON: %s" % e)
+    sys.exit(1)
+try:
+    ok = eval("(%s)" % sys.argv[2], {"d": d})
+except Exception as e:
+    ok = False
+    print("%s: %r" % (sys.argv[2], e))
+if not ok:
+    print("false: %s" % " ".join(sys.argv[2].split()))
+    sys.exit(1)
+PY
+}
+
+# html_check FILE SVG_ID...: the page is balanced HTML, every <svg> in it
+# parses as XML, and each SVG_ID names one of them; prints what is wrong.
+html_check() {
+	python3 - "$@" <<'PY'
+import re, sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base",
+        "embed", "source", "track", "wbr"}
+
+class Balance(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stack, self.bad = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.bad.append("</%s> closes <%s>" % (tag, self.stack[-1:]))
+        else:
+            self.stack.pop()
+
+page = open(sys.argv[1], encoding="utf-8").read()
+p = Balance()
+p.feed(page)
+p.close()
+errs = p.bad[:3] + (["unclosed %s" % p.stack] if p.stack else [])
+ids = []
+for svg in re.findall(r"<svg\b.*?</svg>", page, re.S):
+    try:
+        ids.append(ET.fromstring(svg).get("id"))
+    except ET.ParseError as e:
+        errs.append("svg %s does not parse: %s" % (svg[:40], e))
+for want in sys.argv[2:]:
+    if want not in ids:
+        errs.append("no svg %s (have %s)" % (want, ids))
+if not page.startswith("<!DOCTYPE html>") or "<script" in page:
+    errs.append("not a self-contained page")
+for e in errs:
+    print(e)
+sys.exit(1 if errs else 0)
+PY
+}
+
+# stats_run LABEL FILE ARGS...: cvmm run ARGS with --stats=FILE on fib; the
+# guest must succeed and FILE must exist. Returns 1 after a FAIL.
+stats_run() {
+	local label=$1 f=$2 rc
+	shift 2
+	(cd "$SCRATCH" && timeout -k 5 "$TIMEOUT" "$CVMM" run "$@" \
+		--stats="$f" -- "$GUESTS/fib" 4 "$FIB_N" >"$f.out" 2>"$f.err")
+	rc=$?
+	if [ $rc != 0 ] || ! grep -q '^total = ' "$f.out"; then
+		cat "$f.out" "$f.err" >"$f.detail"
+		fail "$label" "cvmm run: $(rc_text $rc)" "$f.detail"
+		return 1
+	fi
+	if [ ! -s "$f" ]; then
+		fail "$label" "--stats file not written" "$f.err"
+		return 1
+	fi
+	pass "$label"
+}
+
+# report LABEL FILE [-o HTML]: cvmm report FILE into FILE.txt; fails on a
+# non-zero status. Returns 1 after a FAIL.
+report() {
+	local label=$1 f=$2 rc
+	shift 2
+	"$CVMM" report "$f" "$@" >"$f.txt" 2>"$f.rerr"
+	rc=$?
+	if [ $rc != 0 ]; then
+		cat "$f.txt" "$f.rerr" >"$f.detail"
+		fail "$label" "cvmm report: exit status $rc" "$f.detail"
+		return 1
+	fi
+}
+
+# vcpu_rows FILE.txt: the per-vCPU rows of the summary as "vcpu node".
+vcpu_rows() {
+	awk '$1 ~ /^[0-9]+$/ && NF == 10 { print $1, $2 }' "$1"
+}
+
+# ---- one node ----------------------------------------------------------------
+
+case_one() {
+	local f=$SCRATCH/one.json msg rows
+	stats_run "one: cvmm run -v 2 --stats" "$f" -v 2 || return
+	if msg=$(json_check "$f" 'd["nodes"] == 1 and d["vcpus"] == 2 and
+	    len(d["per_vcpu"]) == 2 and "faults" not in d and
+	    sum(v["threads"] for v in d["per_vcpu"]) == 5 and
+	    sum(d["syscalls"].get(c, 0) for c in ("clone", "clone3")) == 4');
+	then
+		pass "one: stats file has 1 node, 2 vcpus, 5 threads"
+	else
+		echo "$msg" >"$f.why"
+		fail "one: stats file" "not as expected" "$f.why"
+	fi
+	report "one: cvmm report" "$f" || return
+	rows=$(vcpu_rows "$f.txt" | tr '\n' ' ')
+	if [ "$rows" != "0 0 1 0 " ]; then
+		fail "one: cvmm report" "vcpu rows '$rows', want '0 0 1 0 '" \
+			"$f.txt"
+	elif ! grep -q '^  2 vcpus on 1 node, ' "$f.txt" ||
+		! grep -q '^no coherence data: single node run$' "$f.txt"; then
+		fail "one: cvmm report" "no '2 vcpus on 1 node' or no single \
+node line" "$f.txt"
+	else
+		pass "one: cvmm report: 2 vcpu rows on node 0, single node"
+	fi
+	report "one: cvmm report -o" "$f" -o "$f.html" || return
+	if ! msg=$(html_check "$f.html" vcpu-time); then
+		echo "$msg" >"$f.why"
+		fail "one: cvmm report -o" "page does not check" "$f.why"
+	elif [ "$(grep -c '<text x="4" y="[0-9]*">vcpu [01] (node 0)' \
+		"$f.html")" != 2 ] || ! grep -q 'id="no-coherence"' "$f.html" ||
+		grep -q '<svg id="latency"' "$f.html"; then
+		fail "one: cvmm report -o" "not 2 vcpu bars on node 0 without \
+coherence charts" "$f.html"
+	else
+		pass "one: cvmm report -o: page parses, 2 vcpu bars, no coherence"
+	fi
+}
+
+# ---- two nodes ---------------------------------------------------------------
+
+case_two() {
+	local f=$SCRATCH/two.json msg rows want
+	stats_run "two: cvmm run -n 2 -v 2 --stats" "$f" -n 2 -v 2 || return
+	if msg=$(json_check "$f" 'd["nodes"] == 2 and d["vcpus"] == 2 and
+	    sorted(v["node"] for v in d["per_vcpu"]) == [0, 1] and
+	    d["faults"]["read"] + d["faults"]["write"] > 0 and
+	    sum(b[2] for b in d["faults"]["latency_hist_us"]) ==
+	        d["faults"]["read"] + d["faults"]["write"] and
+	    len(d["fault_trace"]) > 0 and len(d["hot_pages"]) > 0 and
+	    sorted(d["messages"]) == ["node 0", "node 1"] and
+	    len(d["heap"]) == 2 and len(d["threads"]) >= 1'); then
+		pass "two: stats file has 2 nodes, faults, trace, hot pages"
+	else
+		echo "$msg" >"$f.why"
+		fail "two: stats file" "not as expected" "$f.why"
+		return
+	fi
+	report "two: cvmm report" "$f" || return
+	rows=$(vcpu_rows "$f.txt" | tr '\n' ' ')
+	want=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))["faults"]
+print("faults: %d read, %d write," % (d["read"], d["write"]))' "$f")
+	if [ "$rows" != "0 0 1 1 " ]; then
+		fail "two: cvmm report" "vcpu rows '$rows', want '0 0 1 1 '" \
+			"$f.txt"
+	elif ! grep -q '^  2 vcpus on 2 nodes, ' "$f.txt" ||
+		! grep -qF "$want" "$f.txt" ||
+		! grep -q '^messages: node 0 [0-9]*, node 1 [0-9]*$' "$f.txt" ||
+		! grep -q '^hot pages:$' "$f.txt" ||
+		grep -q 'no coherence data' "$f.txt"; then
+		fail "two: cvmm report" "no 2 nodes, '$want', messages or hot \
+pages" "$f.txt"
+	else
+		pass "two: cvmm report: vcpus on nodes 0 and 1, $want hot pages"
+	fi
+	report "two: cvmm report -o" "$f" -o "$f.html" || return
+	if ! msg=$(html_check "$f.html" vcpu-time latency fault-scatter); then
+		echo "$msg" >"$f.why"
+		fail "two: cvmm report -o" "page does not check" "$f.why"
+	elif ! grep -q '<table id="hot-pages">' "$f.html" ||
+		! grep -q '<h2>Coherence</h2>' "$f.html" ||
+		! grep -q '<circle ' "$f.html" ||
+		! grep -q '<rect class="bar"' "$f.html"; then
+		fail "two: cvmm report -o" "coherence sections missing" \
+			"$f.html"
+	else
+		pass "two: cvmm report -o: page parses, latency, scatter, hot pages"
+	fi
+}
+
+# ---- malformed files -----------------------------------------------------------
+
+# bad_file LABEL FILE PATTERN: cvmm report FILE -o FILE.html fails with one
+# stderr line matching PATTERN (extended regex), no stdout, no page.
+bad_file() {
+	local label=$1 f=$2 pattern=$3 rc lines
+	timeout -k 5 "$TIMEOUT" "$CVMM" report "$f" -o "$f.html" \
+		>"$f.out" 2>"$f.err"
+	rc=$?
+	lines=$(wc -l <"$f.err")
+	if [ $rc = 0 ] || [ $rc -ge 124 ]; then
+		fail "bad: $label" "cvmm report: exit status $rc" "$f.err"
+	elif [ "$lines" != 1 ] || ! grep -Eq "$pattern" "$f.err"; then
+		fail "bad: $label" "want one stderr line /$pattern/" "$f.err"
+	elif [ -s "$f.out" ] || [ -e "$f.html" ]; then
+		fail "bad: $label" "wrote a summary or a page" "$f.out"
+	else
+		pass "bad: $label: $(sed "s|$SCRATCH/||" "$f.err" | cut -c1-110)"
+	fi
+}
+
+case_bad() {
+	local d=$SCRATCH/bad src=$SCRATCH/two.json
+	local at='bad json at line [0-9]+ column [0-9]+ \(byte [0-9]+\): '
+	mkdir -p "$d"
+	[ -s "$src" ] || src=$HERE/../report/sample_multinode.json
+	head -c $(($(wc -c <"$src") / 2)) "$src" >"$d/cut.json"
+	bad_file "truncated" "$d/cut.json" "^cvmm: .*cut.json: $at"
+	head -c 4096 /dev/urandom >"$d/random.json"
+	bad_file "random bytes" "$d/random.json" "^cvmm: .*random.json: $at"
+	python3 -c 'print("{\"per_vcpu\": " + "[" * 10**5 + "]" * 10**5 + "}")' \
+		>"$d/deep.json"
+	bad_file "nested 100000 deep" "$d/deep.json" \
+		"^cvmm: .*deep.json: $at""maximum parsing depth reached"
+	truncate -s 65M "$d/huge.json"
+	bad_file "65 MiB" "$d/huge.json" \
+		'^cvmm: .*huge.json: too large: 68157440 bytes, the limit is 64 '
+	echo '{"version": 1, "vcpus": 2}' >"$d/other.json"
+	bad_file "no per_vcpu" "$d/other.json" \
+		'^cvmm: .*other.json: not a cvmm stats file \(no per_vcpu array\)$'
+	bad_file "missing file" "$d/missing.json" \
+		'^cvmm: .*missing.json: cannot read: '
+}
+
+# ---- main ----------------------------------------------------------------------
+
+if [ ! -x "$CVMM" ]; then
+	echo "no cvmm binary at $CVMM (run make)" >&2
+	exit 1
+fi
+if [ ! -x "$GUESTS/fib" ]; then
+	echo "no guests in $GUESTS (run make guests)" >&2
+	exit 1
+fi
+if ! command -v python3 >/dev/null; then
+	echo "SKIP run_report.sh: python3 not installed (it checks the files)"
+	echo "0 passed, 0 failed, 1 skipped"
+	exit 0
+fi
+for part in ${*:-one two bad}; do
+	case $part in
+	one) case_one ;;
+	two) case_two ;;
+	bad) case_bad ;;
+	*)
+		echo "unknown part $part (one, two or bad)" >&2
+		exit 2
+		;;
+	esac
+done
+echo "$npass passed, $nfail failed"
+[ "$nfail" = 0 ]
