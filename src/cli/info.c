@@ -20,7 +20,7 @@
 
 #include "common/log.h"
 #include "core/sud.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
@@ -177,7 +177,7 @@ static int topo_numa_of(hwloc_topology_t topo, unsigned pu)
 	return -1;
 }
 
-/* The rule of vm_place_vcpus (vcpu.c): vCPU i -> first PU of core i mod
+/* The rule of vm_place_vcpus (vm.c): vCPU i -> first PU of core i mod
  * ncores. */
 static void topo_vcpus_map(hwloc_topology_t topo, info_topo_t *t)
 {

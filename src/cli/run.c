@@ -17,7 +17,7 @@
 #include "core/entry.h"
 #include "core/gmem.h"
 #include "core/loader.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 #include "iosrv/iosrv.h"
 #include "node/launch.h"
 #include "node/node.h"

@@ -23,7 +23,7 @@
 #include "core/gmem.h"
 #include "core/stats.h"
 #include "core/sud.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000

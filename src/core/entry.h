@@ -6,7 +6,7 @@
  * filter; entry_thread_init gives the calling host thread its altstack (the
  * block its vthread sits at the base of) and turns Syscall User Dispatch on
  * with the selector at ALLOW; entry_enter starts guest code with vt->start.
- * The handlers call vt_trap_syscall and vt_trap_fault (vcpu.h) with the
+ * The handlers call vt_trap_syscall and vt_trap_fault (vm.h) with the
  * agent's FS in place. */
 #ifndef CVMM_CORE_ENTRY_H
 #define CVMM_CORE_ENTRY_H
@@ -14,7 +14,7 @@
 #include <stdbool.h>
 
 #include "common/status.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 typedef enum entry_mode { ENTRY_SUD, ENTRY_SECCOMP } entry_mode_t;
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 /* Waits while the guest word at addr equals val, until woken with a
  * matching bitset or until the absolute deadline on clock (deadline NULL:

@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 #include "core/gmem.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 #define LOADER_MAX_SEGS 32
 #define LOADER_MAX_FILE (1UL << 32) /* refuse ELF files above 4 GiB */

@@ -10,7 +10,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "core/stats_coh.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 uint64_t stats_sys_count[SYS_NR_MAX];
 uint64_t stats_msgs_by_node[64];

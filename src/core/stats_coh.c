@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "core/gmem.h"
 #include "core/stats.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 typedef struct hot_src {
 	int node;

@@ -11,7 +11,7 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "core/gmem.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 #include "rdma/boot.h"
 #include "rdma/xp.h"
 

@@ -41,7 +41,7 @@
 #include "core/gmem.h"
 #include "core/stats_coh.h"
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 #define NODE_WIRE_VERSION 2 /* 1: raw host structs, before wire.h */
 

@@ -20,14 +20,14 @@
  *                                                           (svc_stats.c)
  *   ACK      reply to SYSCALL, LAYOUT and LIVE(+1), by request id (svc.c)
  *
- * Core reaches these only through vm.nodes (core/vcpu.h), which
+ * Core reaches these only through vm.nodes (core/vm.h), which
  * node_svc_init's caller points at node_svc_ops. */
 #ifndef CVMM_NODE_SVC_H
 #define CVMM_NODE_SVC_H
 
 #include "common/status.h"
 #include "core/gmem.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 /* The hooks core calls on a VM that spans nodes (vm.nodes). */
 extern const vm_node_ops_t node_svc_ops;

@@ -48,7 +48,7 @@ fuzz: $(FUZZ_DIR)/fuzz_elf $(FUZZ_DIR)/fuzz_wire fuzz-seeds
 	  $(FUZZ_DIR)/corpus-wire $(FUZZ_DIR)/seeds-wire
 
 $(FUZZ_DIR)/fuzz_elf: $(FUZZ_SRCS) src/core/loader.h src/core/gmem.h \
-		      src/core/vcpu.h src/common/log.h src/common/status.h
+		      src/core/vm.h src/common/log.h src/common/status.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS)
 

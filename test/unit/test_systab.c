@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 static void test_entries_complete(void **state)
 {

@@ -23,7 +23,7 @@
 
 #include "core/gmem.h"
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 #include "iosrv/iosrv.h"
 
 /* Linux caps one transfer at MAX_RW_COUNT bytes and returns a short count. */

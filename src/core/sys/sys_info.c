@@ -10,7 +10,7 @@
 
 #include "core/gmem.h"
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 #define NLIMITS RLIM_NLIMITS
 

@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "core/gmem.h"
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 #define NSIG_GUEST 64
 

@@ -16,7 +16,7 @@
 #include "core/gmem.h"
 #include "core/stats_coh.h"
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 /* The flag set glibc's pthread_create uses; CLONE_DETACHED is ignored by
  * the kernel and accepted here too. */

@@ -10,7 +10,7 @@
 
 #include "core/gmem.h"
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 static bool clock_ok(clockid_t clk)
 {

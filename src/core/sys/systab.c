@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "core/stats.h"
 #include "core/sys/sys.h"
-#include "core/vcpu.h"
+#include "core/vm.h"
 
 #define FULL(n, w)       [SYS_##n] = { #n, sys_##n, SYS_FULL, w, 0, NULL }
 #define PART(n, w, note) [SYS_##n] = { #n, sys_##n, SYS_PARTIAL, w, 0, note }

@@ -1,6 +1,6 @@
-/* vCPUs and guest threads: placement and pinning, the host thread that runs
- * a guest thread, the C side of the trap path, and VM shutdown. */
-#include "core/vcpu.h"
+/* The VM on this node: vCPU placement and pinning, the host thread that
+ * runs a guest thread, the C side of the trap path, and VM shutdown. */
+#include "core/vm.h"
 
 #include <errno.h>
 #include <hwloc.h>
@@ -15,8 +15,8 @@
 #include "coherence/coh.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "core/futex.h"
 #include "core/entry.h"
+#include "core/futex.h"
 #include "core/gmem.h"
 #include "core/loader.h"
 #include "core/stats.h"

@@ -1,14 +1,14 @@
-/* Guest threads and vCPUs (docs/design.md decision 7). Each guest thread is one
- * host thread ("vthread") assigned to a vCPU; a vCPU is a host PU the thread
- * is pinned to (hwloc) and a set of counters. The guest sees exactly
- * vm.nvcpus CPUs.
+/* The virtual machine on this node (vm_t), its vCPUs and its guest threads
+ * (docs/design.md decision 7). Each guest thread is one host thread
+ * ("vthread") assigned to a vCPU; a vCPU is a host PU the thread is pinned
+ * to (hwloc) and a set of counters. The guest sees exactly vm.nvcpus CPUs.
  *
  * A vthread runs guest code natively with Syscall User Dispatch on: every
  * guest syscall raises SIGSYS, handled on the vthread's alternate stack by
  * entry.c, which finds the vthread from its stack pointer (the vthread sits at
  * the base of its aligned altstack block). */
-#ifndef CVMM_CORE_VCPU_H
-#define CVMM_CORE_VCPU_H
+#ifndef CVMM_CORE_VM_H
+#define CVMM_CORE_VM_H
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -122,7 +122,7 @@ struct vm {
 
 extern vm_t cvmm_vm;
 
-/* vcpu.c, called by entry.c with the agent's FS in place. */
+/* vm.c, called by entry.c with the agent's FS in place. */
 void vt_trap_syscall(vthread_t *vt, ucontext_t *uc);
 void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc);
 
