@@ -2,8 +2,12 @@
 #   make run     install missing build dependencies (as root), build, run the demo
 #   make test    same dependency step, then every test
 #   make bench   benchmarks into bench/out/results.json
-#   make fuzz    short bounded fuzz run of the ELF parser
-#   make format  clang-format the sources
+#   make fuzz    short bounded fuzz runs of the ELF parser and the wire decoders
+#   make install       build (make all), then copy cvmm, its man page, the
+#                      example config and the docs to $(DESTDIR)$(PREFIX)/...
+#   make uninstall     remove what make install put there
+#   make format        clang-format the sources in place (.clang-format)
+#   make format-check  list the files clang-format would change; fail if any
 # SAN=address,undefined builds the agent and the unit tests with sanitizers.
 
 CC       ?= gcc
@@ -48,7 +52,8 @@ LIBOBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all deps run test unit integration bench fuzz format clean guests
+.PHONY: all deps run test unit integration bench fuzz format clean guests \
+        install uninstall format-check
 all: $(BUILD)/cvmm
 
 # ---- dependencies: install what is missing when root, else say how --------
@@ -111,8 +116,98 @@ test: deps
 	@$(MAKE) --no-print-directory all guests workloads unit
 	@$(MAKE) --no-print-directory integration
 
+# ---- install, uninstall ----------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=] [BINDIR=...] ...
+#     $(BUILD)/cvmm         -> $(BINDIR)/cvmm                       0755
+#     man/cvmm.1            -> $(MANDIR)/man1/cvmm.1                0644
+#     config/cvmm.conf      -> $(SYSCONFDIR)/cvmm/cvmm.conf         0644
+#     README.md, docs/*.md  -> $(DOCDIR)/README.md, $(DOCDIR)/docs/ 0644
+# BINDIR is $(PREFIX)/bin, MANDIR $(PREFIX)/share/man, DOCDIR
+# $(PREFIX)/share/doc/cvmm; SYSCONFDIR is /etc when PREFIX is /usr, else
+# $(PREFIX)/etc. cvmm reads /etc/cvmm/cvmm.conf when neither --config nor
+# CVMM_CONFIG names a file, so a config under another SYSCONFDIR is read only
+# through those. DESTDIR stages the whole tree (packaging).
+# install needs only `all`: build as yourself, then `sudo make install` just
+# copies. A config file already there that differs from config/cvmm.conf is
+# the admin's: install keeps it and uninstall leaves it. uninstall removes
+# the other files install put there, then the directories it made that are
+# left empty ($(SYSCONFDIR)/cvmm, $(DOCDIR)/docs, $(DOCDIR)), nothing else.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+DATAROOTDIR ?= $(PREFIX)/share
+MANDIR      ?= $(DATAROOTDIR)/man
+DOCDIR      ?= $(DATAROOTDIR)/doc/cvmm
+ifeq ($(PREFIX),/usr)
+SYSCONFDIR  ?= /etc
+else
+SYSCONFDIR  ?= $(PREFIX)/etc
+endif
+INSTALL     ?= install
+INSTALL_DOCS := README.md $(sort $(wildcard docs/*.md))
+INSTALL_CONF := $(DESTDIR)$(SYSCONFDIR)/cvmm/cvmm.conf
+# Directories install may create, deepest first; $(DOCDIR) only when it is
+# cvmm's own (its name starts with cvmm).
+INSTALL_DIRS := $(DESTDIR)$(SYSCONFDIR)/cvmm $(DESTDIR)$(DOCDIR)/docs \
+                $(if $(filter cvmm%,$(notdir $(DOCDIR))),$(DESTDIR)$(DOCDIR))
+
+install: all
+	$(INSTALL) -D -m 0755 $(BUILD)/cvmm $(DESTDIR)$(BINDIR)/cvmm
+	$(INSTALL) -D -m 0644 man/cvmm.1 $(DESTDIR)$(MANDIR)/man1/cvmm.1
+	@if [ -e $(INSTALL_CONF) ] && ! cmp -s config/cvmm.conf $(INSTALL_CONF); then \
+	  echo "keeping $(INSTALL_CONF): it differs from config/cvmm.conf"; \
+	else \
+	  echo "$(INSTALL) -D -m 0644 config/cvmm.conf $(INSTALL_CONF)"; \
+	  $(INSTALL) -D -m 0644 config/cvmm.conf $(INSTALL_CONF) || exit 1; \
+	fi
+	@for f in $(INSTALL_DOCS); do \
+	  echo "$(INSTALL) -D -m 0644 $$f $(DESTDIR)$(DOCDIR)/$$f"; \
+	  $(INSTALL) -D -m 0644 $$f $(DESTDIR)$(DOCDIR)/$$f || exit 1; \
+	done
+ifneq ($(SYSCONFDIR),/etc)
+	@echo "note: cvmm reads /etc/cvmm/cvmm.conf by default; use" \
+	  "--config $(SYSCONFDIR)/cvmm/cvmm.conf or CVMM_CONFIG for this one"
+endif
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cvmm $(DESTDIR)$(MANDIR)/man1/cvmm.1
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(INSTALL_DOCS))
+	@if [ -e $(INSTALL_CONF) ] && ! cmp -s config/cvmm.conf $(INSTALL_CONF); then \
+	  echo "keeping $(INSTALL_CONF): changed since make install"; \
+	else \
+	  echo "rm -f $(INSTALL_CONF)"; rm -f $(INSTALL_CONF); \
+	fi
+	@for d in $(INSTALL_DIRS); do \
+	  if [ -d "$$d" ] && [ -z "$$(ls -A "$$d")" ]; then \
+	    echo "rmdir $$d"; rmdir "$$d" || exit 1; \
+	  fi; \
+	done
+
+# ---- formatting: .clang-format (kernel style) ------------------------------
+# FORMAT_FILES replaces the file list: make format-check FORMAT_FILES=src/x.c
+CLANG_FORMAT ?= clang-format
+FORMAT_FILES ?= $(shell find src test bench -path bench/out -prune -o \
+                  -name '*.[ch]' -print | LC_ALL=C sort)
+
 format:
-	clang-format -i $$(find src test bench -name '*.[ch]')
+	$(CLANG_FORMAT) -i --style=file $(FORMAT_FILES)
+
+# Prints each file clang-format would change, one per line on stdout, then a
+# summary on stderr; exits 1 if there is any.
+format-check:
+	@command -v $(CLANG_FORMAT) >/dev/null || \
+	  { echo "format-check: $(CLANG_FORMAT) not found" >&2; exit 2; }
+	@n=0; lines=0; total=0; \
+	for f in $(FORMAT_FILES); do \
+	  total=$$((total + 1)); \
+	  c=$$($(CLANG_FORMAT) --style=file "$$f" | diff -- "$$f" - | grep -c '^[<>]'); \
+	  if [ "$$c" != 0 ]; then echo "$$f"; n=$$((n + 1)); lines=$$((lines + c)); fi; \
+	done; \
+	if [ $$n != 0 ]; then \
+	  echo "format-check: $$n of $$total files would change" \
+	    "($$lines lines; make format rewrites them)" >&2; exit 1; \
+	fi; \
+	echo "format-check: none of $$total files would change" >&2
 
 clean:
 	rm -rf build build-san fuzz-build

@@ -16,6 +16,12 @@ static int cmd_syscalls(int argc, char **argv)
 	const char *format = "table";
 
 	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: cvmm syscalls [--format=table|csv]\n"
+			       "  what cvmm does for each x86-64 system call, "
+			       "from the syscall table itself\n");
+			return 0;
+		}
 		if (strncmp(argv[i], "--format=", 9) == 0) {
 			format = argv[i] + 9;
 		} else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) {

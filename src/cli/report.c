@@ -465,10 +465,13 @@ static void rep_terminal(const rep_t *r, FILE *o)
 
 /* ---- entry point --------------------------------------------------------- */
 
-static int rep_usage(void)
+static int rep_usage(FILE *f, int rc)
 {
-	fprintf(stderr, "usage: cvmm report FILE.json [-o report.html]\n");
-	return 1;
+	fprintf(f, "usage: cvmm report FILE.json [-o report.html]\n"
+		   "  prints the --stats=FILE.json of a run as tables; -o (or "
+		   "--output=) also\n  writes a self-contained HTML page with "
+		   "charts\n");
+	return rc;
 }
 
 int report_main(int argc, char **argv)
@@ -478,6 +481,8 @@ int report_main(int argc, char **argv)
 	int rc = 1;
 
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return rep_usage(stdout, 0);
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
 			out = argv[++i];
 		else if (strncmp(argv[i], "--output=", 9) == 0)
@@ -485,10 +490,10 @@ int report_main(int argc, char **argv)
 		else if (argv[i][0] != '-' && !in)
 			in = argv[i];
 		else
-			return rep_usage();
+			return rep_usage(stderr, 1);
 	}
 	if (!in)
-		return rep_usage();
+		return rep_usage(stderr, 1);
 	if (!rep_load(&r, in))
 		goto out_free;
 	rep_sym_open(&r);

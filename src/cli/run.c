@@ -271,9 +271,12 @@ int run_main(int argc, char **argv, bool agent)
 	int argi = 2;
 	vthread_t *vt;
 
+	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		run_usage(stdout);
+		return 0;
+	}
 	if (agent)
 		agent_ucx_env(argv);
-
 	if (opts_load(argc, argv, &argi) != 0)
 		return 2;
 	/* A guest write to a closed pipe gets EPIPE; SIGPIPE is the guest's

@@ -25,9 +25,9 @@ static const char *const page_transfer_names[] = {
 const cfg_field_t node_fields[] = {
 	{ "nodes", "1", "node agents cvmm run starts on this machine",
 	  OPT(nodes), CFG_INT, NULL, 'n', NULL, NULL },
-	{ "rank", "-1", "this agent's rank (default: from the launcher)",
+	{ "rank", "-1", "this agent's rank (-1: from the launcher)",
 	  OPT(rank), CFG_INT, NULL, 0, NULL, NULL },
-	{ "size", "-1", "number of agents (default: from the launcher)",
+	{ "size", "-1", "number of agents (-1: from the launcher)",
 	  OPT(size), CFG_INT, NULL, 0, NULL, NULL },
 	{ "coordinator", NULL, "HOST:PORT where rank 0 serves the bootstrap",
 	  OPT(coordinator), CFG_STRING, "HOST:PORT", 0, NULL, NULL },

@@ -811,5 +811,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

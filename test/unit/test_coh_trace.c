@@ -155,5 +155,6 @@ int main(void)
 		cmocka_unit_test_setup(test_trace_bounds, reset),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

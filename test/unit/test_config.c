@@ -859,5 +859,6 @@ int main(void)
 		T(test_free_strings),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* The distributed futex (core/dfutex.c): 3 in-process nodes over a loopback
+/* The distributed futex (coherence/dfutex.c): 3 in-process nodes over a loopback
  * transport (a delivery thread per node, FIFO per (src, dst) pair, sources
  * served in random order; optionally own-node messages delivered inside
  * send). Argument errors, EAGAIN, a wait and wake on three different nodes,
@@ -760,5 +760,6 @@ int main(void)
 	/* Malformed and forged messages are warned about by design. Set
 	 * once, before any delivery thread can read it. */
 	log_level = LOG_LVL_ERROR;
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 
 #include <errno.h>
 #include <string.h>
@@ -215,5 +216,6 @@ int main(void)
 						teardown),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests_name("gmem", books, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Unit tests for core/info.c and info_rdma.c: `cvmm info` run in-process
+/* Unit tests for cli/info.c and info_rdma.c: `cvmm info` run in-process
  * with stdout redirected to a temporary file; text sections, the vCPU
  * placement rule, the RDMA verdict on this host, JSON shape, bad options. */
 #include <stdarg.h>
@@ -284,5 +284,6 @@ int main(void)
 		cmocka_unit_test(test_help),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

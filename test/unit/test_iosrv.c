@@ -649,5 +649,6 @@ int main(void)
 		cmocka_unit_test(test_init_bad_root),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

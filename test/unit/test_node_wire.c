@@ -273,5 +273,6 @@ int main(void)
 		cmocka_unit_test(test_random),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests_name("node_wire", tests, NULL, NULL);
 }

@@ -211,5 +211,6 @@ int main(void)
 		cmocka_unit_test(test_print_tells_the_where),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests_name("systab", tests, NULL, NULL);
 }

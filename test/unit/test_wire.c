@@ -301,5 +301,6 @@ int main(void)
 		cmocka_unit_test(test_length_prefixed),
 	};
 
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -920,6 +920,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	fail = cmocka_run_group_tests_name("xp over tcp", tests, setup_tcp,
 					   group_teardown);
 	fail += cmocka_run_group_tests_name("xp over shm", tests, setup_shm,
