@@ -2,6 +2,7 @@
  * has the layout). */
 #include "node/node_wire.h"
 
+#include <stdlib.h>
 #include <sys/mman.h>
 
 #include "common/wire.h"
@@ -389,14 +390,37 @@ cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 
 /* ---- any message -------------------------------------------------------- */
 
+/* The two bodies too large for the stack, decoded into scratch memory. */
+static cvmm_status_t check_layout(const void *buf, size_t len)
+{
+	gmem_change_t *c = malloc(NODE_WIRE_LAYOUT_MAX * sizeof(*c));
+	cvmm_status_t st;
+	unsigned n;
+
+	if (!c)
+		return CVMM_ERR_NOMEM;
+	st = node_wire_layout_decode(buf, len, c, &n);
+	free(c);
+	return st;
+}
+
+static cvmm_status_t check_stats(const void *buf, size_t len)
+{
+	node_stats_t *s = malloc(sizeof(*s));
+	cvmm_status_t st;
+
+	if (!s)
+		return CVMM_ERR_NOMEM;
+	st = node_wire_stats_decode(buf, len, s);
+	free(s);
+	return st;
+}
+
 cvmm_status_t node_wire_check(const void *buf, size_t len)
 {
-	static __thread node_stats_t stats;
-	static __thread gmem_change_t c[NODE_WIRE_LAYOUT_MAX];
 	guest_regs_t regs;
 	uint64_t a[6], u1, u2;
 	node_hdr_t h;
-	unsigned n;
 
 	if (node_wire_hdr_decode(buf, len, &h) != CVMM_OK)
 		return CVMM_ERR_PEER;
@@ -404,11 +428,11 @@ cvmm_status_t node_wire_check(const void *buf, size_t len)
 	case NODE_MSG_SYSCALL:
 		return node_wire_syscall_decode(buf, len, a);
 	case NODE_MSG_LAYOUT:
-		return node_wire_layout_decode(buf, len, c, &n);
+		return check_layout(buf, len);
 	case NODE_MSG_START:
 		return node_wire_start_decode(buf, len, &u1, &u2, &regs);
 	case NODE_MSG_STATS_REP:
-		return node_wire_stats_decode(buf, len, &stats);
+		return check_stats(buf, len);
 	default:
 		return len == NODE_WIRE_HDR_LEN ? CVMM_OK : CVMM_ERR_PEER;
 	}

@@ -151,8 +151,8 @@ cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 				     node_stats_t *s);
 
 /* Decodes any message completely (header and body) and discards it:
- * CVMM_OK when a receiver would accept its form. For the fuzzer and
- * tests. */
+ * CVMM_OK when a receiver would accept its form, CVMM_ERR_PEER when not,
+ * CVMM_ERR_NOMEM when scratch memory ran out. For the fuzzer and tests. */
 cvmm_status_t node_wire_check(const void *buf, size_t len);
 
 #endif
