@@ -102,9 +102,9 @@ static void run_wp(int k)
 		uint64_t t0;
 
 		*(volatile char *)p = 2;
-		t0 = now_ns();
+		t0 = cvmm_now_ns();
 		set_wp(p, 1);
-		samples[k][nsamples[k]++] = (double)(now_ns() - t0) / 1e3;
+		samples[k][nsamples[k]++] = (double)(cvmm_now_ns() - t0) / 1e3;
 		set_wp(p, 0);
 	}
 }
@@ -119,11 +119,11 @@ static void run_dontneed(int k)
 			.range = { .start = (uintptr_t)p,
 				   .len = (uint64_t)ps },
 		};
-		uint64_t t0 = now_ns();
+		uint64_t t0 = cvmm_now_ns();
 
 		if (madvise(p, (size_t)ps, MADV_DONTNEED) != 0)
 			die("madvise");
-		samples[k][nsamples[k]++] = (double)(now_ns() - t0) / 1e3;
+		samples[k][nsamples[k]++] = (double)(cvmm_now_ns() - t0) / 1e3;
 		if (ioctl(uffd, UFFDIO_CONTINUE, &c) != 0)
 			die("UFFDIO_CONTINUE");
 		*(volatile char *)p = 3;
@@ -148,6 +148,8 @@ static pid_t spin_on(int cpu)
 int main(int argc, char **argv)
 {
 	int rounds, cpu_a, cpu_b;
+	double med[NKEYS] = { 0 };
+	bool have[NKEYS];
 
 	npages = argc > 1 ? strtoul(argv[1], NULL, 0) : 2048;
 	rounds = argc > 2 ? atoi(argv[2]) : 3;
@@ -178,21 +180,17 @@ int main(int argc, char **argv)
 	fprintf(stderr, "downgrade: %zu pages x %d rounds on cpu %d, other cpu "
 		"%d\n%-18s %9s %9s %9s\n", npages, rounds, cpu_a, cpu_b,
 		"(us)", "median", "p10", "p90");
-	printf("{");
 	for (int k = 0; k < NKEYS; k++) {
 		size_t n = nsamples[k];
 
-		printf("%s\"%s\": ", k ? ", " : "", key[k]);
-		if (!n) {
-			printf("null");
+		have[k] = n != 0;
+		if (!n)
 			continue;
-		}
 		qsort(samples[k], n, sizeof(double), cmp_double);
-		fprintf(stderr, "%-18s %9.2f %9.2f %9.2f\n", key[k],
-			pct(samples[k], n, 0.5), pct(samples[k], n, 0.1),
-			pct(samples[k], n, 0.9));
-		printf("%.3f", pct(samples[k], n, 0.5));
+		med[k] = pct(samples[k], n, 0.5);
+		fprintf(stderr, "%-18s %9.2f %9.2f %9.2f\n", key[k], med[k],
+			pct(samples[k], n, 0.1), pct(samples[k], n, 0.9));
 	}
-	printf("}\n");
+	bench_print_json(key, med, have, NKEYS);
 	return 0;
 }

@@ -1,17 +1,23 @@
 /* Helpers shared by the native benchmark programs (uffd_modes.c,
- * downgrade.c): no cvmm code, one file each, built with plain gcc. Each
+ * downgrade.c): no cvmm runtime code (only the clock and the JSON writer
+ * of src/common), one file each. Each
  * program defines _GNU_SOURCE before its first include and sets bench_name
  * to prefix its error lines. */
 #ifndef CVMM_BENCH_NATIVE_H
 #define CVMM_BENCH_NATIVE_H
 
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "common/clock.h"
+#include "common/json.h"
 
 static const char *bench_name = "bench";
 
@@ -21,12 +27,21 @@ __attribute__((unused)) static void die(const char *what)
 	exit(1);
 }
 
-__attribute__((unused)) static inline uint64_t now_ns(void)
+/* Prints {"key": value, ...} on one line on stdout, for bench/run.py:
+ * values rounded to three decimals, null where have[i] is false. */
+__attribute__((unused)) static void bench_print_json(const char *const *key,
+						     const double *val,
+						     const bool *have, int n)
 {
-	struct timespec ts;
+	json_t *doc = json_object();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	for (int i = 0; i < n && doc; i++)
+		doc = jdoc_set(doc, key[i],
+			       have[i] ? json_real(round(val[i] * 1e3) / 1e3)
+				       : json_null());
+	if (jdoc_write(doc, stdout, JDOC_LINE) != CVMM_OK)
+		die("writing the results");
+	json_decref(doc);
 }
 
 __attribute__((unused)) static void pin_self(int cpu)

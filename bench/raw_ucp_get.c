@@ -6,6 +6,7 @@
  * (ucx_perftest's server does not progress during one-sided tests over TCP,
  * so it measures its own idle interval there, ~1 ms.)
  * Usage: raw_ucp_get [iterations]   UCX_TLS picks the transport. */
+#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 #include <time.h>
 #include <ucp/api/ucp.h>
 #include <unistd.h>
+
+#include "common/json.h"
 
 #define LEN 4096
 
@@ -146,6 +149,7 @@ int main(int argc, char **argv)
 	ucp_rkey_h rk;
 	uint64_t raddr;
 	void *rkey;
+	json_t *doc;
 
 	if (n < 1 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		return 2;
@@ -167,7 +171,9 @@ int main(int argc, char **argv)
 			t[i] = us;
 	}
 	qsort(t, (size_t)n, sizeof(*t), cmp);
-	printf("{\"raw_get_4k_us\": %.2f}\n", t[n / 2]);
+	doc = json_pack("{s:f}", "raw_get_4k_us", round(t[n / 2] * 100) / 100);
+	jdoc_write(doc, stdout, JDOC_LINE);
+	json_decref(doc);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	return 0;

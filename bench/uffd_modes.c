@@ -159,9 +159,9 @@ static void register_minor(int fd, char *view)
 /* Reads page i of view once, timed; records the sample. */
 static inline void timed_read(int mode, char *view, size_t i)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = cvmm_now_ns();
 	(void)*(volatile char *)(view + i * ps);
-	uint64_t t1 = now_ns();
+	uint64_t t1 = cvmm_now_ns();
 	samples[mode][nsamples[mode]++] = (double)(t1 - t0) / 1000.0;
 }
 
@@ -321,7 +321,8 @@ int main(int argc, char **argv)
 		run_baseline();
 	}
 
-	double med[NMODES];
+	double med[NMODES] = { 0 };
+	bool have[NMODES];
 	fprintf(stderr,
 		"uffd_modes: %zu pages x %d rounds, faulting thread on cpu %d, "
 		"other cpu %d\n%-20s %9s %9s %9s %8s %8s\n",
@@ -348,14 +349,8 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("{");
-	for (int m = 0; m < NMODES; m++) {
-		printf("%s\"%s\": ", m ? ", " : "", mode_key[m]);
-		if (nsamples[m])
-			printf("%.3f", med[m]);
-		else
-			printf("null");
-	}
-	printf("}\n");
+	for (int m = 0; m < NMODES; m++)
+		have[m] = nsamples[m] != 0;
+	bench_print_json(mode_key, med, have, NMODES);
 	return 0;
 }
