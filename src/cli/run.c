@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/env.h"
 #include "common/log.h"
 #include "core/entry.h"
 #include "core/gmem.h"
@@ -225,10 +226,20 @@ static int step_load(run_ctx_t *c)
 {
 	char err[256] = "";
 
+	char **envp;
+	cvmm_status_t st;
+
 	if (!c->prog || node_rank() != 0)
 		return 0; /* node 0 runs the program; the rest serve */
-	cvmm_status_t st = loader_load(&cvmm_gmem, c->prog, c->argv, environ,
-				       &c->regs, &image, err, sizeof(err));
+	/* the guest's environment is the user's, not the agent's */
+	envp = cvmm_env_guest(environ);
+	if (!envp) {
+		log_error("out of memory for the guest's environment");
+		return -1;
+	}
+	st = loader_load(&cvmm_gmem, c->prog, c->argv, envp, &c->regs, &image,
+			 err, sizeof(err));
+	free(envp);
 
 	if (st == CVMM_OK)
 		return 0;
@@ -260,8 +271,8 @@ static void agent_ucx_env(char **argv)
 {
 	if (getenv("UCX_USE_MT_MUTEX"))
 		return;
-	setenv("UCX_USE_MT_MUTEX", "y", 1);
-	execv("/proc/self/exe", argv);
+	if (cvmm_env_add("UCX_USE_MT_MUTEX", "y") == 0)
+		execv("/proc/self/exe", argv);
 	log_warn("cannot re-execute with UCX_USE_MT_MUTEX=y: %m");
 }
 

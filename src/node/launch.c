@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/env.h"
 #include "common/log.h"
 #include "node/launch.h"
 #include "node/node.h"
@@ -35,9 +36,12 @@ static void launch_child(const boot_launcher_t *bl, int rank, int nodes,
 	/* More agents than cores: polling agents would starve each other
 	 * (measured: ~200 us per get instead of ~30 us with event). The
 	 * command line and an explicit variable still win. */
-	if (nodes > sysconf(_SC_NPROCESSORS_ONLN))
-		setenv("CVMM_NODE_PROGRESS", "event", 0);
-	setenv("UCX_USE_MT_MUTEX", "y", 0); /* see agent_ucx_env in main.c */
+	if ((nodes > sysconf(_SC_NPROCESSORS_ONLN) &&
+	     cvmm_env_add("CVMM_NODE_PROGRESS", "event") != 0) ||
+	    cvmm_env_add("UCX_USE_MT_MUTEX", "y") != 0) { /* see run.c */
+		log_error("agent %d: out of memory for its environment", rank);
+		_exit(CVMM_EXIT_FAILURE);
+	}
 	if (rank != 0) {
 		null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {

@@ -77,6 +77,29 @@ guest() {
 	fi
 }
 
+# env_check N: the guest's environment under cvmm run -n N is exactly the
+# native one: none of the agents' own variables (the job cookie, CVMM_BOOT_*,
+# what cvmm set for its agents) reaches it. (env -u _: bash sets _ to the
+# command it runs, which differs between the two runs.)
+env_check() {
+	local n=$1 name="guest environment on $1 nodes is the user's"
+	local out=$SCRATCH/env$1
+	(cd "$SCRATCH" && env -u _ "$GUESTS/printenv" >"$out.nat")
+	(cd "$SCRATCH" && timeout -k 5 60 env -u _ "$CVMM" run -n "$n" \
+		--transport=tcp -- "$GUESTS/printenv" >"$out.out" 2>"$out.err")
+	local rc=$?
+	if [ $rc != 0 ]; then
+		fail "$name" "exit status $rc" "$out.err"
+	elif grep -q '^CVMM_JOB_COOKIE=\|^CVMM_BOOT_\|^CVMM_AGENT_ENV=' \
+		"$out.out"; then
+		fail "$name" "agent variables leaked" "$out.out"
+	elif ! diff "$out.nat" "$out.out" >"$out.diff"; then
+		fail "$name" "differs from native" "$out.diff"
+	else
+		pass "$name"
+	fi
+}
+
 # An agent given the wrong job cookie is refused by the coordinator (rank 0
 # logs it) and the job goes on with the right one.
 cookie_check() {
@@ -265,6 +288,8 @@ selftest "selftest -n 2 auto, poll" 2 --progress=poll
 selftest "selftest -n 2 tcp, event" 2 --transport=tcp --progress=event
 guest "guest hello on 2 nodes" 2 hello 3 two words
 guest "guest mutex on 2 nodes" 2 mutex
+env_check 2
+env_check 4
 cookie_check
 lost_check 2
 lost_check 0
