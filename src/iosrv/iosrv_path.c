@@ -8,14 +8,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "iosrv/iosrv.h"
 #include "iosrv/iosrv_int.h"
 
@@ -136,8 +139,40 @@ static long path_join(iosrv_t *s, int dirfd, const char *path, char *out)
 	return r;
 }
 
+/* Kernel file systems that describe the host or this very process rather
+ * than store files: a procfs, sysfs or debugfs mounted inside the root (a
+ * container image's /proc) would give the guest the agent's own memory
+ * (/proc/self/mem), maps and environment. cvmm serves the few virtual
+ * files programs need itself (iosrv_vfile.c). */
+static bool path_host_fs(int fd)
+{
+	static const unsigned long magic[] = {
+		0x9fa0,     /* PROC_SUPER_MAGIC */
+		0x62656572, /* SYSFS_MAGIC */
+		0x64626720, /* DEBUGFS_MAGIC */
+		0x74726163, /* TRACEFS_MAGIC */
+		0x73636673, /* SECURITYFS_MAGIC */
+		0xcafe4a11, /* BPF_FS_MAGIC */
+		0x27e0eb,   /* CGROUP_SUPER_MAGIC */
+		0x63677270, /* CGROUP2_SUPER_MAGIC */
+		0x62656570, /* CONFIGFS_MAGIC */
+		0xde5e81e4, /* EFIVARFS_MAGIC */
+		0x6165676c, /* PSTOREFS_MAGIC */
+		0xf97cff8c, /* SELINUX_MAGIC */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) != 0)
+		return true; /* cannot tell: refuse */
+	for (size_t i = 0; i < sizeof(magic) / sizeof(magic[0]); i++)
+		if ((unsigned long)sf.f_type == magic[i])
+			return true;
+	return false;
+}
+
 /* openat2 of guest path full inside the root: a host fd (O_CLOEXEC) or
- * -errno. flags are already cleaned (open_flags_clean). */
+ * -errno; -EACCES for anything on a kernel file system of the host
+ * (path_host_fs). flags are already cleaned (open_flags_clean). */
 static long path_openat2(const iosrv_t *s, const char *full, int flags,
 			 mode_t mode)
 {
@@ -153,6 +188,16 @@ static long path_openat2(const iosrv_t *s, const char *full, int flags,
 		fd = syscall(SYS_openat2, s->rootfd, full, &how, sizeof(how));
 		if (fd >= 0 || errno != EAGAIN)
 			break;
+	}
+	if (fd >= 0 && path_host_fs((int)fd)) {
+		static int told;
+
+		if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+			log_warn("%s is on a kernel file system of the host "
+				 "(procfs, sysfs, ...) inside --root: refused "
+				 "(EACCES)", full);
+		close((int)fd);
+		return -EACCES;
 	}
 	return host_ret(fd);
 }

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,6 +194,55 @@ static void test_open_escapes(void **state)
 	assert_true(guest_read(s, AT_FDCWD, "rel", buf) > 0);
 	assert_string_equal(buf, "inner");
 	assert_outside_intact();
+}
+
+/* A procfs or sysfs mounted inside the root (a container image's /proc)
+ * is refused: through it the guest would reach the agent's own memory
+ * (/proc/self/mem), maps and environment. The virtual files cvmm serves
+ * itself still open. Needs root (mount); skipped otherwise. */
+static void test_host_fs_refused(void **state)
+{
+	iosrv_t *s = *state;
+	char proc[2 * PATH_MAX], sys[2 * PATH_MAX], buf[256];
+	struct stat st;
+	bool mounted;
+
+	snprintf(proc, sizeof(proc), "%s/proc", root);
+	snprintf(sys, sizeof(sys), "%s/sys", root);
+	assert_int_equal(mkdir(proc, 0755), 0);
+	assert_int_equal(mkdir(sys, 0755), 0);
+	mounted = mount("proc", proc, "proc", 0, NULL) == 0;
+	if (mounted && mount("sysfs", sys, "sysfs", 0, NULL) != 0) {
+		umount2(proc, MNT_DETACH);
+		mounted = false;
+	}
+	if (!mounted) {
+		rmdir(proc);
+		rmdir(sys);
+		print_message("skipped: cannot mount procfs and sysfs inside "
+			      "the test root (not root?)\n");
+		skip();
+	}
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "/proc/self/mem", O_RDWR, 0),
+			 -EACCES);
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "proc/self/environ",
+				    O_RDONLY, 0), -EACCES);
+	assert_int_equal(guest_read(s, AT_FDCWD, "/proc/self/maps", buf),
+			 -EACCES);
+	assert_int_equal(iosrv_stat(s, AT_FDCWD, "/proc/self", 0, &st),
+			 -EACCES);
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "/sys/kernel/mm", O_RDONLY,
+				    0), -EACCES);
+	assert_int_equal(iosrv_chdir(s, "/proc"), -EACCES);
+	/* what cvmm emulates is still there */
+	assert_true(guest_read(s, AT_FDCWD, "/proc/cpuinfo", buf) > 0);
+	assert_non_null(strstr(buf, "processor"));
+	assert_true(guest_read(s, AT_FDCWD,
+			       "/sys/devices/system/cpu/online", buf) > 0);
+	umount2(proc, MNT_DETACH);
+	umount2(sys, MNT_DETACH);
+	assert_int_equal(rmdir(proc), 0);
+	assert_int_equal(rmdir(sys), 0);
 }
 
 static void test_create_through_symlink(void **state)
@@ -619,6 +669,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_escapes, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_host_fs_refused, srv_setup,
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_create_through_symlink,
 						srv_setup, srv_teardown),
