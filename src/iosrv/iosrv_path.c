@@ -202,6 +202,52 @@ static long path_openat2(const iosrv_t *s, const char *full, int flags,
 	return host_ret(fd);
 }
 
+/* The directories cvmm's special files live in: they answer even when the
+ * root has no such directory. */
+static bool path_virtual_dir(const char *norm)
+{
+	static const char *const dirs[] = { "/", "/dev", "/proc",
+					    "/proc/self", "/sys" };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (strcmp(norm, dirs[i]) == 0)
+			return true;
+	return strncmp(norm, "/sys/", 5) == 0;
+}
+
+/* A special file is found by its lexically normalized path, but the
+ * kernel walks ".." after the directory before it: "/nonexistent/../dev/
+ * null" is ENOENT natively. 0 when every directory a ".." leaves exists
+ * in the root (or is one of cvmm's virtual ones), else the error of the
+ * first that does not. */
+static long path_dotdot_check(const iosrv_t *s, const char *full)
+{
+	char prefix[IOSRV_PATH_MAX], norm[IOSRV_PATH_MAX];
+	const char *p = full;
+	long fd;
+
+	while ((p = strstr(p, "..")) != NULL) {
+		size_t at = (size_t)(p - full);
+
+		p += 2;
+		if ((at > 0 && full[at - 1] != '/') || (*p && *p != '/'))
+			continue; /* "..x" or "x.." is a name */
+		if (at >= sizeof(prefix))
+			return -ENAMETOOLONG;
+		memcpy(prefix, full, at);
+		prefix[at] = '\0';
+		iosrv_path_normalize(prefix[0] ? prefix : "/", norm);
+		if (path_virtual_dir(norm))
+			continue;
+		fd = path_openat2(s, prefix[0] ? prefix : "/",
+				  O_PATH | O_DIRECTORY, 0);
+		if (fd < 0)
+			return fd;
+		close((int)fd);
+	}
+	return 0;
+}
+
 /* open(2) ignores flag bits it does not know, openat2 refuses them; O_PATH
  * keeps only what goes with it. O_ASYNC is dropped (the agent would get
  * the SIGIO). */
@@ -247,6 +293,8 @@ long iosrv_open(iosrv_t *s, int dirfd, const char *path, int flags,
 	flags = open_flags_clean(flags);
 	iosrv_path_normalize(full, norm);
 	sp = iosrv_special_find(s, norm, &vf);
+	if (sp != IOSRV_SP_NONE && (r = path_dotdot_check(s, full)) < 0)
+		return r;
 	if (sp != IOSRV_SP_NONE)
 		r = iosrv_special_open(s, sp, vf, norm, flags);
 	else
@@ -302,6 +350,8 @@ static long path_target(iosrv_t *s, int dirfd, const char *path, int atflags,
 		return r;
 	iosrv_path_normalize(full, norm);
 	*sp = iosrv_special_find(s, norm, &vf);
+	if (*sp != IOSRV_SP_NONE && (r = path_dotdot_check(s, full)) < 0)
+		return r;
 	if (*sp != IOSRV_SP_NONE)
 		return iosrv_special_open(s, *sp, vf, norm, O_PATH);
 	if (atflags & AT_SYMLINK_NOFOLLOW)

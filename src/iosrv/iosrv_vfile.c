@@ -269,8 +269,9 @@ long iosrv_special_open(const iosrv_t *s, iosrv_special_t sp,
 		fd = openat(AT_FDCWD, norm, flags | O_CLOEXEC, 0);
 		break;
 	case IOSRV_SP_EXE:
+		/* the program is running: as Linux, no writer */
 		if (!(flags & O_PATH) && (flags & O_ACCMODE) != O_RDONLY)
-			return -EACCES;
+			return -ETXTBSY;
 		fd = open(s->exe, (flags & O_PATH) | O_RDONLY | O_CLOEXEC);
 		break;
 	default:

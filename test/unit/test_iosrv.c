@@ -653,6 +653,22 @@ static void test_devices(void **state)
 			 -ENOENT);
 	assert_int_equal(iosrv_open(s, AT_FDCWD, "/dev/sda", O_RDONLY, 0),
 			 -ENOENT);
+	/* ".." leaves a directory that must exist, as the kernel walks it */
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "/nonexistent/../dev/null",
+				    O_RDONLY, 0), -ENOENT);
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "file.txt/../dev/null",
+				    O_RDONLY, 0), -ENOTDIR);
+	fd = iosrv_open(s, AT_FDCWD, "/sub/../dev/null", O_RDONLY, 0);
+	assert_true(fd >= 0);
+	iosrv_close(s, (int)fd);
+	fd = iosrv_open(s, AT_FDCWD, "/proc/self/../self/exe", O_RDONLY, 0);
+	assert_true(fd >= 0);
+	iosrv_close(s, (int)fd);
+	/* the running program cannot be opened for writing */
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "/proc/self/exe", O_RDWR, 0),
+			 -ETXTBSY);
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "/proc/self/exe", O_WRONLY,
+				    0), -ETXTBSY);
 }
 
 static void test_init_bad_root(void **state)
