@@ -492,6 +492,7 @@ tcase rwlock --expect '^ok$' -- rwlock 5000
 tcase pipe --expect '^ok$' -- pipe
 tcase pipeshare --expect '^pipeshare ok read readv poll$' -- pipeshare
 tcase clock --expect '^ok$' -- clock
+tcase limits --expect '^poll limit\+1: EINVAL$' -- limits
 tcase atomics --expect '^ok$' -- atomics 50000
 tcase abort --status 134 --expect '^aborting$' -- abort
 tcase exitcode-worker --status 42 -- exitcode worker

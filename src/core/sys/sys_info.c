@@ -11,6 +11,7 @@
 #include "core/gmem.h"
 #include "core/sys/sys.h"
 #include "core/vm.h"
+#include "iosrv/iosrv.h"
 
 #define NLIMITS RLIM_NLIMITS
 
@@ -43,7 +44,8 @@ long sys_sysinfo(vthread_t *vt, const uint64_t a[6])
 }
 
 /* The guest's limits start as the host's, with RLIMIT_STACK the size of the
- * main stack cvmm gives it. */
+ * main stack cvmm gives it and RLIMIT_NOFILE the size of the I/O server's
+ * descriptor table (what poll, dup and open actually allow). */
 static void limits_load(void)
 {
 	if (limits_init)
@@ -51,6 +53,8 @@ static void limits_load(void)
 	for (int i = 0; i < NLIMITS; i++)
 		getrlimit(i, &limits[i]);
 	limits[RLIMIT_STACK].rlim_cur = GMEM_STACK_SIZE;
+	limits[RLIMIT_NOFILE].rlim_cur = IOSRV_FD_MAX;
+	limits[RLIMIT_NOFILE].rlim_max = IOSRV_FD_MAX;
 	limits_init = true;
 }
 
@@ -62,6 +66,12 @@ static long limit_rw(int res, const struct rlimit *nw, struct rlimit *old)
 		return -EINVAL;
 	pthread_mutex_lock(&limits_lock);
 	limits_load();
+	/* raising a hard limit takes a privilege the guest does not have;
+	 * the descriptor table cannot grow past its size */
+	if (nw && res == RLIMIT_NOFILE && nw->rlim_max > IOSRV_FD_MAX) {
+		pthread_mutex_unlock(&limits_lock);
+		return -EPERM;
+	}
 	if (old)
 		*old = limits[res];
 	if (nw)
