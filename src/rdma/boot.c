@@ -18,6 +18,7 @@
 /* Clients wait this much longer than the server for an answer, so that the
  * server's ABORT naming the late rank arrives before their own timeout. */
 #define BOOT_CLIENT_GRACE_MS 1000
+#define BOOT_JOIN_RETRY_MS 100 /* pause before connecting again */
 
 /* Where rank and size come from, in order of preference. */
 typedef struct boot_env_src {
@@ -39,6 +40,8 @@ typedef struct boot_client {
 	int fd;
 	boot_srv_t *srv;
 	char addr[256];
+	bool joining;  /* a close before WELCOME is retried, not logged */
+	bool closed;   /* the coordinator closed the connection */
 } boot_client_t;
 
 /* ---- rank and size ------------------------------------------------------ */
@@ -239,18 +242,19 @@ static void boot_client_what(const boot_t *b, uint16_t want, char *buf,
 static cvmm_status_t boot_client_lost(const boot_t *b, cvmm_status_t st,
 				      const char *what)
 {
-	const boot_client_t *c = b->priv;
+	boot_client_t *c = b->priv;
 
+	c->closed = st == CVMM_ERR_PEER;
+	if (c->closed && c->joining)
+		return CVMM_ERR_PEER; /* boot_client_hello retries */
 	if (st == CVMM_ERR_TIMEOUT)
 		log_error("rank %d: no answer from the bootstrap coordinator "
 			  "at %s while %s within %d ms",
 			  b->rank, c->addr, what, b->timeout_ms);
 	else if (st == CVMM_ERR_PEER)
 		log_error("rank %d: the bootstrap coordinator at %s closed "
-			  "the connection while %s%s",
-			  b->rank, c->addr, what,
-			  strcmp(what, "joining") == 0 ?
-				  " (wrong job cookie?)" : "");
+			  "the connection while %s",
+			  b->rank, c->addr, what);
 	else
 		log_error("rank %d: bootstrap connection to %s while %s: %m",
 			  b->rank, c->addr, what);
@@ -335,12 +339,12 @@ static cvmm_status_t boot_client_send(boot_t *b, boot_wire_type_t type,
 	return boot_client_lost(b, st, what);
 }
 
-static cvmm_status_t boot_client_hello(boot_t *b)
+static cvmm_status_t boot_client_hello_once(boot_t *b)
 {
 	boot_wire_hello_t h = { .cookie = b->cookie,
 				.rank = (uint32_t)b->rank,
 				.size = (uint32_t)b->size };
-	uint8_t raw[sizeof(h)], *body;
+	uint8_t raw[BOOT_WIRE_HELLO_LEN], *body;
 	uint32_t len;
 	cvmm_status_t st;
 
@@ -350,6 +354,39 @@ static cvmm_status_t boot_client_hello(boot_t *b)
 		st = boot_client_recv(b, BOOT_MSG_WELCOME, 0, &body, &len);
 	if (st == CVMM_OK)
 		free(body);
+	return st;
+}
+
+/* Joins: HELLO, then WELCOME. A coordinator that closes the connection
+ * before welcoming this rank refused the cookie, or dropped the connection
+ * to make room (it keeps few connections that have not said hello, so
+ * strangers cannot crowd the ranks out): connect again until the
+ * bootstrap timeout, then say so once. */
+static cvmm_status_t boot_client_hello(boot_t *b)
+{
+	uint64_t deadline = cvmm_now_ms() + (uint64_t)b->timeout_ms;
+	boot_client_t *c = b->priv;
+	cvmm_status_t st;
+	int tries = 1;
+
+	c->joining = true;
+	while ((st = boot_client_hello_once(b)) == CVMM_ERR_PEER &&
+	       c->closed && cvmm_now_ms() + BOOT_JOIN_RETRY_MS < deadline) {
+		close(c->fd);
+		c->fd = -1;
+		usleep(BOOT_JOIN_RETRY_MS * 1000);
+		st = boot_sock_connect(c->addr, boot_left_ms(deadline), &c->fd);
+		if (st != CVMM_OK)
+			break;
+		tries++;
+	}
+	c->joining = false;
+	if (st == CVMM_ERR_PEER && c->closed)
+		log_error("rank %d: the bootstrap coordinator at %s closed the "
+			  "connection before welcoming this rank, %d times in "
+			  "%d ms: a wrong job cookie, or more strangers "
+			  "connecting than it keeps",
+			  b->rank, c->addr, tries, b->timeout_ms);
 	return st;
 }
 

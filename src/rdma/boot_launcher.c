@@ -24,6 +24,7 @@
 #include "common/log.h"
 
 #define BOOT_SRV_PENDING_MAX 64
+#define BOOT_SRV_HELLO_MS 2000 /* a rank says hello as soon as it connects */
 #define BOOT_SRV_ABORT_MS 1000 /* budget for telling a rank the job failed */
 
 /* One incoming message being assembled from non-blocking reads. */
@@ -234,7 +235,10 @@ static boot_srv_conn_t *boot_srv_pend_add(boot_srv_t *s, int fd)
 			continue;
 		boot_srv_rx_reset(&c->rx);
 		c->fd = fd;
-		c->deadline = cvmm_now_ms() + (uint64_t)s->timeout_ms;
+		c->deadline = cvmm_now_ms() + (uint64_t)(s->timeout_ms <
+							  BOOT_SRV_HELLO_MS ?
+						  s->timeout_ms :
+						  BOOT_SRV_HELLO_MS);
 		boot_sock_peer(fd, c->peer, sizeof(c->peer));
 		return c;
 	}
@@ -253,11 +257,23 @@ static void boot_srv_accept(boot_srv_t *s)
 		return;
 	}
 	if (!boot_srv_pend_add(s, fd)) {
-		boot_sock_peer(fd, peer, sizeof(peer));
-		log_warn("dropped bootstrap connection from %s: too many "
-			 "connections without a hello",
-			 peer);
-		close(fd);
+		/* Full of connections that have not said hello: the oldest
+		 * goes, so strangers cannot keep a rank out (a rank whose
+		 * connection is dropped connects again). */
+		boot_srv_conn_t *old = &s->pend[0];
+
+		for (int i = 1; i < BOOT_SRV_PENDING_MAX; i++)
+			if (s->pend[i].deadline < old->deadline)
+				old = &s->pend[i];
+		log_warn("dropped bootstrap connection from %s: the oldest of "
+			 "%d without a hello",
+			 old->peer, BOOT_SRV_PENDING_MAX);
+		boot_srv_conn_close(old);
+		if (!boot_srv_pend_add(s, fd)) {
+			boot_sock_peer(fd, peer, sizeof(peer));
+			log_warn("dropped bootstrap connection from %s", peer);
+			close(fd);
+		}
 	}
 }
 

@@ -139,6 +139,60 @@ cookie_check() {
 	fi
 }
 
+# Strangers holding connections to the coordinator open (no cookie needed
+# to connect) must not keep a rank out: 100 idle connections, renewed as
+# the coordinator drops them, for 8 s, while rank 1 joins. Loopback only,
+# bounded in count and time.
+flood_check() {
+	local port out=$SCRATCH/flood
+	port=$(free_port)
+	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
+		--rank 0 --size 2 --coordinator "127.0.0.1:$port" \
+		--transport=tcp --selftest >"$out.r0" 2>"$out.r0err" &
+	local r0=$!
+	sleep 0.5
+	timeout 20 python3 - "$port" >"$out.flood" 2>&1 <<'PY' &
+import socket, sys, time
+port, held, made, end = int(sys.argv[1]), [], 0, time.time() + 8
+while time.time() < end and made < 5000:
+    held = [s for s in held if s.fileno() >= 0]
+    while len(held) < 100 and made < 5000:
+        try:
+            held.append(socket.create_connection(("127.0.0.1", port), 1))
+            made += 1
+        except OSError:
+            break
+    time.sleep(0.05)
+    for s in held:
+        try:
+            s.setblocking(False)
+            if s.recv(1) == b"":
+                s.close()
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+print("connections", made)
+PY
+	local fl=$!
+	sleep 1
+	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
+		--rank 1 --size 2 --coordinator "127.0.0.1:$port" \
+		--transport=tcp --selftest >"$out.r1" 2>"$out.r1err"
+	local r1rc=$?
+	wait $r0
+	local r0rc=$?
+	wait $fl
+	if [ $r0rc != 0 ] || [ $r1rc != 0 ] ||
+		! grep -q 'all checks passed' "$out.r0"; then
+		fail "flood: a rank joins past 100 idle strangers" \
+			"status $r0rc/$r1rc" "$out.r1err" "$out.r0err"
+	else
+		pass "flood: a rank joins past 100 idle strangers ($(cat \
+			"$out.flood"))"
+	fi
+}
+
 # pid of the agent with rank R under launcher pid L
 agent_pid() {
 	local l=$1 r=$2 p
@@ -291,6 +345,7 @@ guest "guest mutex on 2 nodes" 2 mutex
 env_check 2
 env_check 4
 cookie_check
+flood_check
 lost_check 2
 lost_check 0
 netns_check
