@@ -385,6 +385,7 @@ cvmm_status_t iosrv_init(iosrv_t *s, const char *root, int nvcpus,
 
 	memset(s, 0, sizeof(*s));
 	s->rootfd = -1;
+	s->cwdfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	strcpy(s->cwd, "/");
 	s->nvcpus = nvcpus < 1 ? 1 : nvcpus;
@@ -423,9 +424,12 @@ void iosrv_fini(iosrv_t *s)
 	iosrv_vfile_fini(s);
 	if (s->root && s->rootfd >= 0)
 		close(s->rootfd);
+	if (s->cwdfd >= 0)
+		close(s->cwdfd);
 	free(s->root);
 	free(s->exe);
 	pthread_mutex_destroy(&s->lock);
 	memset(s, 0, sizeof(*s));
 	s->rootfd = -1;
+	s->cwdfd = -1;
 }

@@ -60,6 +60,9 @@ typedef struct iosrv {
 	char *root;                 /* canonical host path of the root */
 	size_t rootlen;             /* 0 when the root is "/" */
 	char cwd[IOSRV_PATH_MAX];   /* guest path, normalized, "/" at start */
+	int cwdfd;                  /* O_PATH of the current directory; -1:
+				     * the root (relative paths follow the
+				     * directory itself when it is renamed) */
 	int nvcpus;
 	char *exe;                  /* absolute host path of the guest ELF */
 	struct iosrv_vfile *vfiles; /* virtual files, built at init */

@@ -108,10 +108,35 @@ static long path_concat(const char *base, const char *rel, char *out)
 	return n < 0 || n >= IOSRV_PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* Where directory hostfd is now, as a guest path (it may have been renamed
+ * since it was opened): the kernel's name for it, or fallback when the
+ * kernel cannot say; -ENOENT when it was removed. */
+static long path_dir_now(const iosrv_t *s, int hostfd, const char *fallback,
+			 char *out)
+{
+	static const char gone[] = " (deleted)";
+	size_t n;
+
+	if (hostfd < 0) {
+		strcpy(out, fallback);
+		return 0;
+	}
+	iosrv_path_guest(s, hostfd, fallback, out);
+	n = strlen(out);
+	if (n > sizeof(gone) - 1 &&
+	    strcmp(out + n - (sizeof(gone) - 1), gone) == 0)
+		return -ENOENT;
+	return 0;
+}
+
 /* The absolute guest path (not normalized) that dirfd/path names, in out
- * (IOSRV_PATH_MAX). -ENOENT for "", -EBADF/-ENOTDIR for a bad dirfd. */
+ * (IOSRV_PATH_MAX). -ENOENT for "" or a removed directory, -EBADF/-ENOTDIR
+ * for a bad dirfd. A relative path starts at the directory as it is now:
+ * renaming the current directory or dirfd's does not send the guest back
+ * to the old name. */
 static long path_join(iosrv_t *s, int dirfd, const char *path, char *out)
 {
+	char base[IOSRV_PATH_MAX];
 	size_t n = strnlen(path, IOSRV_PATH_MAX);
 	iosrv_file_t *f;
 	long r;
@@ -126,17 +151,17 @@ static long path_join(iosrv_t *s, int dirfd, const char *path, char *out)
 	}
 	if (dirfd == AT_FDCWD) {
 		pthread_mutex_lock(&s->lock);
-		r = path_concat(s->cwd, path, out);
+		r = path_dir_now(s, s->cwdfd, s->cwd, base);
 		pthread_mutex_unlock(&s->lock);
-		return r;
+		return r < 0 ? r : path_concat(base, path, out);
 	}
 	r = iosrv_fd_get(s, dirfd, &f);
 	if (r < 0)
 		return r;
-	r = (f->kind & IOSRV_FILE_DIR) ? path_concat(f->path, path, out)
+	r = (f->kind & IOSRV_FILE_DIR) ? path_dir_now(s, f->hostfd, f->path, base)
 				       : -ENOTDIR;
 	iosrv_file_put(f);
-	return r;
+	return r < 0 ? r : path_concat(base, path, out);
 }
 
 /* Kernel file systems that describe the host or this very process rather
@@ -320,8 +345,10 @@ static long path_target_self(iosrv_t *s, int dirfd)
 	if (dirfd == AT_FDCWD) {
 		pthread_mutex_lock(&s->lock);
 		strcpy(cwd, s->cwd);
+		r = s->cwdfd >= 0 ? host_ret(fcntl(s->cwdfd, F_DUPFD_CLOEXEC, 0))
+				  : -1;
 		pthread_mutex_unlock(&s->lock);
-		return path_openat2(s, cwd, O_PATH, 0);
+		return r >= 0 ? r : path_openat2(s, cwd, O_PATH, 0);
 	}
 	r = iosrv_fd_get(s, dirfd, &f);
 	if (r < 0)
@@ -574,6 +601,10 @@ long iosrv_getcwd(iosrv_t *s, char *buf, size_t size)
 	size_t n;
 
 	pthread_mutex_lock(&s->lock);
+	if (path_dir_now(s, s->cwdfd, s->cwd, s->cwd) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT; /* as Linux, for a removed directory */
+	}
 	n = strlen(s->cwd) + 1;
 	if (n <= size)
 		memcpy(buf, s->cwd, n);
@@ -581,11 +612,18 @@ long iosrv_getcwd(iosrv_t *s, char *buf, size_t size)
 	return n <= size ? (long)n : -ERANGE;
 }
 
-static void cwd_set(iosrv_t *s, const char *guest)
+/* The current directory becomes guest, open as fd (owned from here). */
+static void cwd_set(iosrv_t *s, const char *guest, int fd)
 {
+	int old;
+
 	pthread_mutex_lock(&s->lock);
 	strcpy(s->cwd, guest);
+	old = s->cwdfd;
+	s->cwdfd = fd;
 	pthread_mutex_unlock(&s->lock);
+	if (old >= 0)
+		close(old);
 }
 
 /* Search permission on directory fd, as chdir(2) requires. */
@@ -605,13 +643,14 @@ long iosrv_chdir(iosrv_t *s, const char *path)
 	if (fd < 0)
 		return fd;
 	r = dir_searchable((int)fd);
-	if (r == 0) {
-		iosrv_path_normalize(full, norm);
-		iosrv_path_guest(s, (int)fd, norm, norm);
-		cwd_set(s, norm);
+	if (r != 0) {
+		close((int)fd);
+		return r;
 	}
-	close((int)fd);
-	return r;
+	iosrv_path_normalize(full, norm);
+	iosrv_path_guest(s, (int)fd, norm, norm);
+	cwd_set(s, norm, (int)fd);
+	return 0;
 }
 
 long iosrv_fchdir(iosrv_t *s, int fd)
@@ -626,7 +665,11 @@ long iosrv_fchdir(iosrv_t *s, int fd)
 	else
 		r = dir_searchable(f->hostfd);
 	if (r == 0)
-		cwd_set(s, f->path);
+		r = host_ret(fcntl(f->hostfd, F_DUPFD_CLOEXEC, 0));
+	if (r >= 0) {
+		cwd_set(s, f->path, (int)r);
+		r = 0;
+	}
 	iosrv_file_put(f);
 	return r;
 }

@@ -245,6 +245,53 @@ static void test_host_fs_refused(void **state)
 	assert_int_equal(rmdir(sys), 0);
 }
 
+/* A directory renamed under the guest stays the directory its fd and the
+ * current directory name, as on Linux (the old path is not looked up
+ * again); a removed current directory is ENOENT. */
+static void test_renamed_dirs(void **state)
+{
+	iosrv_t *s = *state;
+	char a[2 * PATH_MAX], b[2 * PATH_MAX], buf[IOSRV_PATH_MAX];
+	long dfd, fd;
+
+	assert_int_equal(iosrv_mkdir(s, AT_FDCWD, "/mv1", 0755), 0);
+	assert_int_equal(iosrv_mkdir(s, AT_FDCWD, "/mv2", 0755), 0);
+	dfd = iosrv_open(s, AT_FDCWD, "/mv1", O_RDONLY | O_DIRECTORY, 0);
+	assert_true(dfd >= 0);
+	assert_int_equal(iosrv_chdir(s, "/mv2"), 0);
+	/* the host renames both behind the guest's back */
+	snprintf(a, sizeof(a), "%s/mv1", root);
+	snprintf(b, sizeof(b), "%s/mv1b", root);
+	assert_int_equal(rename(a, b), 0);
+	snprintf(a, sizeof(a), "%s/mv2", root);
+	snprintf(b, sizeof(b), "%s/mv2b", root);
+	assert_int_equal(rename(a, b), 0);
+	fd = iosrv_open(s, (int)dfd, "f", O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	iosrv_close(s, (int)fd);
+	fd = iosrv_open(s, AT_FDCWD, "g", O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	iosrv_close(s, (int)fd);
+	snprintf(a, sizeof(a), "%s/mv1b/f", root);
+	assert_int_equal(access(a, F_OK), 0);
+	snprintf(a, sizeof(a), "%s/mv2b/g", root);
+	assert_int_equal(access(a, F_OK), 0);
+	assert_true(iosrv_getcwd(s, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "/mv2b");
+	/* the current directory removed */
+	assert_int_equal(unlink(a), 0);
+	assert_int_equal(rmdir(b), 0);
+	assert_int_equal(iosrv_getcwd(s, buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(iosrv_open(s, AT_FDCWD, "h", O_WRONLY | O_CREAT,
+				    0644), -ENOENT);
+	assert_int_equal(iosrv_chdir(s, "/"), 0);
+	iosrv_close(s, (int)dfd);
+	snprintf(a, sizeof(a), "%s/mv1b/f", root);
+	assert_int_equal(unlink(a), 0);
+	snprintf(a, sizeof(a), "%s/mv1b", root);
+	assert_int_equal(rmdir(a), 0);
+}
+
 static void test_create_through_symlink(void **state)
 {
 	iosrv_t *s = *state;
@@ -687,6 +734,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_escapes, srv_setup,
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_host_fs_refused, srv_setup,
+						srv_teardown),
+		cmocka_unit_test_setup_teardown(test_renamed_dirs, srv_setup,
 						srv_teardown),
 		cmocka_unit_test_setup_teardown(test_create_through_symlink,
 						srv_setup, srv_teardown),
