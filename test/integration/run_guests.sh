@@ -493,6 +493,7 @@ tcase pipe --expect '^ok$' -- pipe
 tcase pipeshare --expect '^pipeshare ok read readv poll$' -- pipeshare
 tcase clock --expect '^ok$' -- clock
 tcase limits --expect '^poll limit\+1: EINVAL$' -- limits
+tcase partial --expect '^getrandom into a hole: 8092 $' -- partial
 tcase atomics --expect '^ok$' -- atomics 50000
 tcase abort --status 134 --expect '^aborting$' -- abort
 tcase exitcode-worker --status 42 -- exitcode worker

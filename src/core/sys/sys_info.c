@@ -115,14 +115,39 @@ long sys_setrlimit(vthread_t *vt, const uint64_t a[6])
 }
 
 /* getrandom(buf, len, flags) */
+/* The longest writable prefix of [addr, addr + len), page by page, as the
+ * kernel fills a buffer until the first page it cannot write. */
+static size_t writable_prefix(uint64_t addr, size_t len)
+{
+	size_t ok = 0;
+
+	while (ok < len) {
+		uint64_t at = addr + ok;
+		size_t step = CVMM_PAGE_SIZE - (at & (CVMM_PAGE_SIZE - 1));
+
+		if (step > len - ok)
+			step = len - ok;
+		if (!gmem_ptr(&cvmm_gmem, at, step, PROT_WRITE))
+			break;
+		ok += step;
+	}
+	return ok;
+}
+
+/* getrandom(buf, len, flags): a buffer that stops being writable partway
+ * gets the bytes before that page, as on Linux */
 long sys_getrandom(vthread_t *vt, const uint64_t a[6])
 {
 	size_t len = a[1] > (1UL << 25) ? (1UL << 25) : a[1];
-	void *buf = gmem_ptr(&cvmm_gmem, a[0], len, PROT_WRITE);
+	void *buf;
 	ssize_t n;
 
 	if (a[2] & ~(uint64_t)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE))
 		return -EINVAL;
+	if (len == 0)
+		return 0;
+	len = writable_prefix(a[0], len);
+	buf = len ? gmem_ptr(&cvmm_gmem, a[0], len, PROT_WRITE) : NULL;
 	if (!buf)
 		return -EFAULT;
 	n = getrandom(buf, len, (unsigned)a[2]);
