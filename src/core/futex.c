@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "coherence/dfutex.h"
+#include "common/log.h"
 #include "core/gmem.h"
 
 #define FUTEX_BUCKETS 256
@@ -69,6 +70,34 @@ static uint32_t *futex_word(uint64_t addr)
 	return gmem_ptr(&cvmm_gmem, addr, 4, PROT_READ);
 }
 
+/* A deadline that is never reached is no deadline: the host futex would
+ * take it, but 64-bit nanosecond arithmetic on it (dfutex) would not. */
+static const struct timespec *deadline_or_null(const struct timespec *dl)
+{
+	return dl && dl->tv_sec >= FUTEX_SEC_FOREVER ? NULL : dl;
+}
+
+/* Sleeps until w is woken (0), the deadline passes (-ETIMEDOUT) or the
+ * host futex fails in a way a retry would repeat (-errno, logged): an
+ * error must end the wait, never turn it into a spin. */
+static long waiter_sleep(futex_waiter_t *w, int op,
+			 const struct timespec *deadline)
+{
+	while (!__atomic_load_n(&w->woken, __ATOMIC_ACQUIRE)) {
+		if (syscall(SYS_futex, &w->woken, op, 0, deadline, NULL,
+			    FUTEX_BITSET_MATCH_ANY) == 0)
+			continue;
+		if (errno == EAGAIN || errno == EINTR)
+			continue;
+		if (errno == ETIMEDOUT)
+			return -ETIMEDOUT;
+		log_warn("futex wait on guest 0x%lx: host futex: %m",
+			 (unsigned long)w->addr);
+		return -errno;
+	}
+	return 0;
+}
+
 /* futex_wait on a VM spanning nodes: the word's home keeps the queue. */
 static long futex_wait_dfx(vthread_t *vt, uint64_t addr, uint32_t val,
 			   uint32_t bitset, clockid_t clock,
@@ -76,7 +105,7 @@ static long futex_wait_dfx(vthread_t *vt, uint64_t addr, uint32_t val,
 {
 	long ret;
 
-	if (addr & 3)
+	if ((addr & 3) || bitset == 0)
 		return -EINVAL;
 	if (!futex_word(addr))
 		return -EFAULT;
@@ -91,18 +120,18 @@ long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 {
 	futex_bucket_t *b = bucket_of(addr);
 	futex_waiter_t w = { .addr = addr, .bitset = bitset };
-	uint32_t *word = futex_word(addr);
 	int op = FUTEX_WAIT_BITSET_PRIVATE;
-	long ret = 0;
+	uint32_t *word;
+	long ret;
 
+	deadline = deadline_or_null(deadline);
 	if (cvmm_dfx)
 		return futex_wait_dfx(vt, addr, val, bitset, clock, deadline);
-	if (addr & 3)
+	if ((addr & 3) || bitset == 0)
 		return -EINVAL;
+	word = futex_word(addr);
 	if (!word)
 		return -EFAULT;
-	if (bitset == 0)
-		return -EINVAL;
 	if (clock == CLOCK_REALTIME)
 		op |= FUTEX_CLOCK_REALTIME;
 	pthread_mutex_lock(&b->lock);
@@ -114,22 +143,14 @@ long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 	pthread_mutex_unlock(&b->lock);
 
 	vt_idle_begin(vt);
-	while (!__atomic_load_n(&w.woken, __ATOMIC_ACQUIRE)) {
-		long r = syscall(SYS_futex, &w.woken, op, 0, deadline, NULL,
-				 FUTEX_BITSET_MATCH_ANY);
-
-		if (r < 0 && errno == ETIMEDOUT) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-	}
+	ret = waiter_sleep(&w, op, deadline);
 	vt_idle_end(vt);
-	if (ret == -ETIMEDOUT) {
+	if (ret) {
 		pthread_mutex_lock(&b->lock);
 		if (w.pprev)
 			waiter_unlink(&w);
 		else
-			ret = 0; /* woken as the deadline passed */
+			ret = 0; /* woken as the wait ended */
 		pthread_mutex_unlock(&b->lock);
 	}
 	return ret;
@@ -182,16 +203,17 @@ static void bucket_unlock2(futex_bucket_t *a, futex_bucket_t *b)
 static long futex_requeue_dfx(uint64_t addr, int nwake, int nmove,
 			      uint64_t addr2, bool check, uint32_t val)
 {
-	const uint32_t *word = futex_word(addr);
-	long n = (long)(nwake < 0 ? 0 : nwake) + (nmove < 0 ? 0 : nmove);
+	const uint32_t *word;
 
-	if ((addr | addr2) & 3)
-		return -EINVAL;
-	if (!word || !futex_word(addr2))
-		return -EFAULT;
-	if (check && __atomic_load_n(word, __ATOMIC_SEQ_CST) != val)
-		return -EAGAIN;
-	return dfx_wake(cvmm_dfx, addr, n > INT_MAX ? INT_MAX : (int)n,
+	if (check) {
+		word = futex_word(addr);
+		if (!word)
+			return -EFAULT;
+		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != val)
+			return -EAGAIN;
+	}
+	return dfx_wake(cvmm_dfx, addr,
+			(long)nwake + nmove > INT_MAX ? INT_MAX : nwake + nmove,
 			FUTEX_BITSET_MATCH_ANY);
 }
 
@@ -199,39 +221,35 @@ long futex_requeue(uint64_t addr, int nwake, int nmove, uint64_t addr2,
 		   bool check, uint32_t val)
 {
 	futex_bucket_t *b1 = bucket_of(addr), *b2 = bucket_of(addr2);
-	uint32_t *word = futex_word(addr);
+	uint32_t *word = NULL;
 	futex_waiter_t *w, *next;
-	long done = 0;
-	int moved = 0;
+	int done = 0, moved = 0;
 
+	if (((addr | addr2) & 3) || nwake < 0 || nmove < 0)
+		return -EINVAL;
 	if (cvmm_dfx)
 		return futex_requeue_dfx(addr, nwake, nmove, addr2, check, val);
-	if ((addr | addr2) & 3)
-		return -EINVAL;
-	if (!word || !futex_word(addr2))
+	if (check && !(word = futex_word(addr)))
 		return -EFAULT;
 	bucket_lock2(b1, b2);
 	if (check && __atomic_load_n(word, __ATOMIC_SEQ_CST) != val) {
 		bucket_unlock2(b1, b2);
 		return -EAGAIN;
 	}
-	for (w = b1->head; w; w = next) {
+	for (w = b1->head; w && (done < nwake || moved < nmove); w = next) {
 		next = w->next;
 		if (w->addr != addr)
 			continue;
+		waiter_unlink(w);
 		if (done < nwake) {
-			waiter_unlink(w);
 			waiter_wake(w);
 			done++;
-		} else if (moved < nmove) {
-			waiter_unlink(w);
+		} else {
 			w->addr = addr2;
 			waiter_link(b2, w);
 			moved++;
-		} else {
-			break;
 		}
 	}
 	bucket_unlock2(b1, b2);
-	return check ? done + moved : done;
+	return done + moved;
 }

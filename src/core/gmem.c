@@ -19,6 +19,9 @@
 gmem_t cvmm_gmem;
 
 #define PROT_MASK    (PROT_READ | PROT_WRITE | PROT_EXEC)
+#ifndef PROT_SEM
+#define PROT_SEM     0x8 /* Linux accepts it in mprotect; nothing on x86 */
+#endif
 
 /* ---- change log (multi-node) --------------------------------------------- */
 
@@ -280,6 +283,24 @@ static long range_clear(gmem_t *gm, uint64_t start, uint64_t end)
 	return 0;
 }
 
+/* Unmaps what of [start, end) lies in the guest window: a valid native range
+ * may reach below GMEM_LO or above GMEM_HI, where nothing is mapped. */
+static long range_clear_window(gmem_t *gm, uint64_t start, uint64_t end)
+{
+	if (start < GMEM_LO)
+		start = GMEM_LO;
+	if (end > GMEM_HI)
+		end = GMEM_HI;
+	return start < end ? range_clear(gm, start, end) : 0;
+}
+
+/* Whether [addr, addr + len) is a user range as Linux checks one (munmap's
+ * test): it neither wraps past 2^64 nor ends above GMEM_TASK_SIZE. */
+static bool range_user(uint64_t addr, uint64_t len)
+{
+	return addr <= GMEM_TASK_SIZE && len <= GMEM_TASK_SIZE - addr;
+}
+
 /* Highest free gap of len bytes inside [lo, hi), top-down; 0 if none. */
 static uint64_t gap_find(const gmem_t *gm, uint64_t len, uint64_t lo,
 			 uint64_t hi)
@@ -404,7 +425,9 @@ long gmem_brk(gmem_t *gm, uint64_t addr)
 	pthread_rwlock_wrlock(&gm->lock);
 	old_top = CVMM_PAGE_UP(gm->brk_cur);
 	new_top = CVMM_PAGE_UP(addr);
-	if (addr < gm->brk_start || addr > gm->brk_start + GMEM_BRK_MAX)
+	/* new_top wraps to 0 near 2^64: the limit is checked on addr first */
+	if (addr < gm->brk_start || addr > gm->brk_start + GMEM_BRK_MAX ||
+	    new_top > GMEM_HI)
 		goto out;
 	if (new_top > old_top) {
 		if (!range_free(gm, old_top, new_top))
@@ -453,19 +476,26 @@ long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags)
 {
 	uint64_t plen = CVMM_PAGE_UP((uint64_t)len);
 	int vflags = (flags & MAP_TYPE) == MAP_PRIVATE ? 0 : GMEM_VMA_SHARED;
+	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
 	long ret;
 
-	if (len == 0 || plen < len || !mmap_flags_ok(flags) ||
-	    (prot & ~PROT_MASK))
+	/* Linux's order: length, its rounding (0 when it wraps), the range,
+	 * the alignment of a fixed address, then the flags. Unknown prot bits
+	 * are ignored, as mmap(2) ignores them. */
+	if (len == 0)
 		return -EINVAL;
-	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
-	    (addr & (CVMM_PAGE_SIZE - 1)))
+	if (plen == 0 || plen > GMEM_TASK_SIZE ||
+	    (fixed && addr > GMEM_TASK_SIZE - plen))
+		return -ENOMEM;
+	if (fixed && (addr & (CVMM_PAGE_SIZE - 1)))
 		return -EINVAL;
+	if (!mmap_flags_ok(flags))
+		return -EINVAL;
+	prot &= PROT_MASK;
 	pthread_rwlock_wrlock(&gm->lock);
-	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+	if (fixed) {
 		ret = -ENOMEM;
-		if (addr < GMEM_LO || addr + plen < addr ||
-		    addr + plen > GMEM_HI)
+		if (addr < GMEM_LO || addr + plen > GMEM_HI)
 			goto out;
 		ret = -EEXIST;
 		if (!range_free(gm, addr, addr + plen)) {
@@ -489,33 +519,41 @@ out:
 
 long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len)
 {
-	uint64_t end = CVMM_PAGE_UP(addr + (uint64_t)len);
 	long ret;
 
-	if ((addr & (CVMM_PAGE_SIZE - 1)) || len == 0 || end < addr)
+	/* Linux: EINVAL for a range that is no user range or is empty; a
+	 * range with nothing mapped in it (address 0 included) is fine. */
+	if ((addr & (CVMM_PAGE_SIZE - 1)) || len == 0 || !range_user(addr, len))
 		return -EINVAL;
-	if (addr < GMEM_LO || end > GMEM_HI)
-		return addr >= GMEM_HI ? 0 : -EINVAL;
 	pthread_rwlock_wrlock(&gm->lock);
-	ret = range_clear(gm, addr, end);
+	ret = range_clear_window(gm, addr, addr + CVMM_PAGE_UP((uint64_t)len));
 	unlock_publish(gm);
 	return ret;
 }
 
 long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 {
-	uint64_t end = CVMM_PAGE_UP(addr + (uint64_t)len);
+	const int grows = PROT_GROWSDOWN | PROT_GROWSUP;
+	uint64_t end = addr + CVMM_PAGE_UP((uint64_t)len);
+	long ret = 0;
 	unsigned i;
 
-	prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
-	if ((addr & (CVMM_PAGE_SIZE - 1)) || end < addr || (prot & ~PROT_MASK))
+	/* Linux's order: both grows bits, alignment, length 0 (success with
+	 * any prot), a range that wraps (ENOMEM), then prot (PROT_SEM is
+	 * accepted and means nothing on x86). */
+	if ((prot & grows) == grows || (addr & (CVMM_PAGE_SIZE - 1)))
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	pthread_rwlock_wrlock(&gm->lock);
-	if (!range_mapped(gm, addr, end)) {
-		unlock_publish(gm);
+	if (end <= addr) /* the rounding or the sum wrapped */
 		return -ENOMEM;
+	if (prot & ~(PROT_MASK | PROT_SEM | grows))
+		return -EINVAL;
+	prot &= PROT_MASK;
+	pthread_rwlock_wrlock(&gm->lock);
+	if (addr < GMEM_LO || end > GMEM_HI || !range_mapped(gm, addr, end)) {
+		ret = -ENOMEM;
+		goto out;
 	}
 	/* Re-set each overlapped piece, keeping its flags. */
 	for (i = vma_search(gm, addr); i < gm->nvmas && gm->vmas[i].start < end;
@@ -524,37 +562,50 @@ long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 		uint64_t s = v.start > addr ? v.start : addr;
 		uint64_t e = v.end < end ? v.end : end;
 
-		if (range_set(gm, s, e, prot, v.flags) < 0)
+		ret = range_set(gm, s, e, prot, v.flags);
+		if (ret < 0)
 			break;
 		addr = e;
 		if (addr >= end)
 			break;
 	}
+out:
 	unlock_publish(gm);
-	return 0;
+	return ret;
+}
+
+/* The advice values Linux knows (madvise_behavior_valid; the ones its build
+ * options may leave out are accepted too): anything else is EINVAL. */
+static bool madvise_advice_ok(int advice)
+{
+	return (advice >= MADV_NORMAL && advice <= MADV_DONTNEED) ||
+	       (advice >= MADV_FREE && advice <= 25 /* MADV_COLLAPSE */) ||
+	       (advice >= MADV_HWPOISON && advice <= 103 /* GUARD_REMOVE */);
 }
 
 long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice)
 {
-	uint64_t end = CVMM_PAGE_UP(addr + (uint64_t)len);
-	unsigned i;
+	uint64_t plen = CVMM_PAGE_UP((uint64_t)len), end = addr + plen;
+	bool drop = advice == MADV_DONTNEED || advice == MADV_FREE ||
+		    advice == MADV_REMOVE;
 	long ret = 0;
+	unsigned i;
 
-	if ((addr & (CVMM_PAGE_SIZE - 1)) || end < addr)
+	/* Linux's order: advice, alignment, a length whose rounding wraps,
+	 * a range that wraps, then length 0. */
+	if (!madvise_advice_ok(advice) || (addr & (CVMM_PAGE_SIZE - 1)) ||
+	    (len && !plen) || end < addr)
 		return -EINVAL;
-	if (advice != MADV_DONTNEED && advice != MADV_FREE &&
-	    advice != MADV_REMOVE)
-		return 0; /* hints: nothing to do */
-	if (len == 0)
+	if (end == addr)
 		return 0;
 	pthread_rwlock_wrlock(&gm->lock);
-	if (!range_mapped(gm, addr, end)) {
+	/* A hole is ENOMEM, after the mapped parts got the advice. */
+	if (addr < GMEM_LO || end > GMEM_HI || !range_mapped(gm, addr, end))
 		ret = -ENOMEM;
-		goto out;
-	}
-	/* Private memory reads back as zeros; shared memory keeps its bytes. */
-	for (i = vma_search(gm, addr); i < gm->nvmas && gm->vmas[i].start < end;
-	     i++) {
+	/* Private memory reads back as zeros; shared memory keeps its bytes;
+	 * the other advice values are hints with nothing to do. */
+	for (i = vma_search(gm, addr);
+	     drop && i < gm->nvmas && gm->vmas[i].start < end; i++) {
 		const gmem_vma_t *v = &gm->vmas[i];
 		uint64_t s = v->start > addr ? v->start : addr;
 		uint64_t e = v->end < end ? v->end : end;
@@ -564,7 +615,6 @@ long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice)
 			log_change(gm, GMEM_CH_ZERO, s, e, 0, 0);
 		}
 	}
-out:
 	unlock_publish(gm);
 	return ret;
 }
@@ -597,46 +647,102 @@ static long mremap_move(gmem_t *gm, const gmem_vma_t *v, uint64_t old,
 	return (long)to;
 }
 
+/* mremap's argument checks that need no VMA, in Linux's order (flags, old
+ * alignment, the new length: 0 after rounding, or past GMEM_TASK_SIZE; then
+ * for MREMAP_FIXED the new range, its alignment, MAYMOVE and an overlap of
+ * the two ranges, computed as Linux does, wrapping included). DONTUNMAP is
+ * not supported: EINVAL, as for an unknown flag. */
+static long mremap_check(uint64_t old, uint64_t olen, uint64_t nlen, int flags,
+			 uint64_t newaddr)
+{
+	if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) ||
+	    (old & (CVMM_PAGE_SIZE - 1)) || nlen == 0 || nlen > GMEM_TASK_SIZE)
+		return -EINVAL;
+	if (!(flags & MREMAP_FIXED))
+		return 0;
+	if (newaddr > GMEM_TASK_SIZE - nlen ||
+	    (newaddr & (CVMM_PAGE_SIZE - 1)) || !(flags & MREMAP_MAYMOVE) ||
+	    (old + olen > newaddr && newaddr + nlen > old))
+		return -EINVAL;
+	return 0;
+}
+
+/* mremap's checks against the VMA v at old (lock held): an old length of 0
+ * (Linux refuses it for private memory; duplicating a shared mapping is not
+ * supported here) is EINVAL; the part that stays mapped must lie inside v
+ * (EFAULT); the tail a shrink unmaps must be a user range (EINVAL). */
+static long mremap_check_vma(const gmem_vma_t *v, uint64_t old, uint64_t olen,
+			     uint64_t nlen)
+{
+	uint64_t keep = olen < nlen ? olen : nlen;
+
+	if (olen == 0)
+		return -EINVAL;
+	if (keep > v->end - old)
+		return -EFAULT;
+	if (olen > nlen && !range_user(old + nlen, olen - nlen))
+		return -EINVAL;
+	return 0;
+}
+
+/* Applies an mremap that passed its checks (lock held): the tail a shrink
+ * drops goes first (it may span VMAs and holes), then the move to newaddr
+ * (MREMAP_FIXED), the growth in place, or a move to a free gap (MAYMOVE).
+ * Returns the new address or -ENOMEM. */
+static long mremap_apply(gmem_t *gm, const gmem_vma_t *v, uint64_t old,
+			 uint64_t olen, uint64_t nlen, int flags,
+			 uint64_t newaddr)
+{
+	long ret;
+
+	if (olen > nlen)
+		range_clear_window(gm, old + nlen, old + olen);
+	if (flags & MREMAP_FIXED) {
+		range_clear(gm, newaddr, newaddr + nlen);
+		return mremap_move(gm, v, old, olen < nlen ? olen : nlen, nlen,
+				   newaddr);
+	}
+	if (nlen < olen)
+		return (long)old;
+	if (old + nlen <= GMEM_HI && range_free(gm, old + olen, old + nlen)) {
+		ret = range_set(gm, old + olen, old + nlen, v->prot, v->flags);
+		return ret ? ret : (long)old;
+	}
+	if (flags & MREMAP_MAYMOVE) {
+		uint64_t to = gap_find(gm, nlen, gm->mmap_lo, gm->mmap_hi);
+
+		return to ? mremap_move(gm, v, old, olen, nlen, to) : -ENOMEM;
+	}
+	return -ENOMEM;
+}
+
 long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 		 int flags, uint64_t newaddr)
 {
-	uint64_t olen = CVMM_PAGE_UP((uint64_t)oldlen), nlen = CVMM_PAGE_UP(newlen);
+	uint64_t olen = CVMM_PAGE_UP((uint64_t)oldlen); /* 0 if it wraps */
+	uint64_t nlen = CVMM_PAGE_UP((uint64_t)newlen);
 	gmem_vma_t v;
-	long ret = -EFAULT;
+	long ret = mremap_check(old, olen, nlen, flags, newaddr);
 
-	if ((old & (CVMM_PAGE_SIZE - 1)) || nlen == 0 || nlen < newlen ||
-	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) ||
-	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)))
-		return -EINVAL;
+	if (ret)
+		return ret;
 	pthread_rwlock_wrlock(&gm->lock);
-	if (!vma_at(gm, old, &v) || old + olen > v.end)
+	ret = -EFAULT;
+	if (!vma_at(gm, old, &v))
 		goto out;
-	if (flags & MREMAP_FIXED) {
-		ret = -EINVAL;
-		if ((newaddr & (CVMM_PAGE_SIZE - 1)) || newaddr < GMEM_LO ||
-		    newaddr + nlen > GMEM_HI ||
-		    (newaddr < old + olen && old < newaddr + nlen))
-			goto out;
-		range_clear(gm, newaddr, newaddr + nlen);
-		ret = mremap_move(gm, &v, old, olen < nlen ? olen : nlen, nlen,
-				  newaddr);
+	if (!(flags & MREMAP_FIXED) && olen == nlen) {
+		ret = (long)old; /* Linux checks nothing more */
 		goto out;
 	}
-	if (nlen <= olen) {
-		range_clear(gm, old + nlen, old + olen);
-		ret = (long)old;
-	} else if (old + nlen <= GMEM_HI &&
-		   range_free(gm, old + olen, old + nlen)) {
-		ret = range_set(gm, old + olen, old + nlen, v.prot, v.flags);
-		if (ret == 0)
-			ret = (long)old;
-	} else if (flags & MREMAP_MAYMOVE) {
-		uint64_t to = gap_find(gm, nlen, gm->mmap_lo, gm->mmap_hi);
-
-		ret = to ? mremap_move(gm, &v, old, olen, nlen, to) : -ENOMEM;
-	} else {
+	ret = mremap_check_vma(&v, old, olen, nlen);
+	if (ret)
+		goto out;
+	/* a valid target this window cannot hold (nothing is changed yet) */
+	if ((flags & MREMAP_FIXED) &&
+	    (newaddr < GMEM_LO || newaddr + nlen > GMEM_HI))
 		ret = -ENOMEM;
-	}
+	else
+		ret = mremap_apply(gm, &v, old, olen, nlen, flags, newaddr);
 out:
 	unlock_publish(gm);
 	return ret;

@@ -36,6 +36,12 @@
 #define GMEM_BRK_MAX   (64UL << 30)    /* brk heap may grow this far */
 #endif
 #define GMEM_STACK_SIZE (8UL << 20)    /* main thread stack (RLIMIT_STACK) */
+/* The end of a native x86-64 process's address space (TASK_SIZE, 4-level
+ * paging). Linux checks a call's ranges against it before anything else
+ * (munmap and mremap: EINVAL past it, mmap and mprotect: ENOMEM, a private
+ * futex word: EFAULT), so cvmm does too; a range below it but above GMEM_HI
+ * is valid and simply cannot be mapped here. */
+#define GMEM_TASK_SIZE 0x7ffffffff000UL
 #define GMEM_STACK_TOP (GMEM_HI - CVMM_PAGE_SIZE)
 #define GMEM_MMAP_TOP  (GMEM_STACK_TOP - GMEM_STACK_SIZE - (16UL << 20))
 
@@ -107,14 +113,17 @@ static inline void *gmem_agent(uint64_t gaddr)
 
 /* Returns the agent-view pointer for [gaddr, gaddr+len) if the whole range is
  * mapped in the guest with at least prot (PROT_READ and/or PROT_WRITE; 0 just
- * requires a mapping), else NULL. len 0 always succeeds. In a multi-node VM
+ * requires a mapping), else NULL (a range that wraps past 2^64 included).
+ * len 0 always succeeds (the pointer must not be used). In a multi-node VM
  * the pages are first made current here (PROT_WRITE: exclusive and pinned
  * until coh_rt_release, which the syscall dispatcher calls). */
 void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
 
 /* How many bytes from gaddr (at most len) are mapped with at least prot,
  * without bringing any page in: for a call that must not hold pages while
- * it waits (sys_file.c's bounced reads). */
+ * it waits (sys_file.c's bounced reads). 0 when gaddr + len wraps past
+ * 2^64 (Linux's access_ok fails such a range whole). Takes the layout lock
+ * (read). */
 size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
 
 /* Copies the NUL-terminated guest string at gaddr into buf (cap bytes).
@@ -130,8 +139,12 @@ long gmem_map_fixed(gmem_t *gm, uint64_t addr, size_t len, int prot,
 void gmem_set_brk(gmem_t *gm, uint64_t start);
 
 /* The guest's memory calls. All return what the syscall would (an address or
- * -errno) and keep guest view, agent view and memfd consistent: freed or
- * DONTNEED'd ranges read back as zeros. */
+ * -errno, with Linux's errno in Linux's order of checks) and keep guest view,
+ * agent view and memfd consistent: freed or DONTNEED'd ranges read back as
+ * zeros. Every length and address is the guest's, unchecked: a sum or a page
+ * rounding that wraps past 2^64 is the native error, never a range with its
+ * end below its start. Each takes the layout lock (write) and, on node 0 of
+ * a multi-node VM, returns after every node applied the change. */
 long gmem_brk(gmem_t *gm, uint64_t addr);
 long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags);
 long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len);

@@ -495,6 +495,7 @@ tcase clock --expect '^ok$' -- clock
 tcase limits --expect '^poll limit\+1: EINVAL$' -- limits
 tcase partial --expect '^getrandom into a hole: 8092 $' -- partial
 tcase atomics --expect '^ok$' -- atomics 50000
+tcase robust --expect '^done$' -- robust
 tcase abort --status 134 --expect '^aborting$' -- abort
 tcase exitcode-worker --status 42 -- exitcode worker
 tcase exitcode-main --status 7 -- exitcode main

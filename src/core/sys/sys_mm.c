@@ -20,8 +20,7 @@ static long mmap_file(uint64_t addr, size_t len, int prot, int flags, int fd,
 {
 	long at, n;
 
-	if (off & (CVMM_PAGE_SIZE - 1))
-		return -EINVAL;
+	prot &= PROT_READ | PROT_WRITE | PROT_EXEC; /* mmap ignores the rest */
 	if ((flags & MAP_TYPE) != MAP_PRIVATE && (prot & PROT_WRITE)) {
 		log_warn("writable shared file mapping: not supported");
 		return -ENODEV;
@@ -46,6 +45,9 @@ long sys_mmap(vthread_t *vt, const uint64_t a[6])
 {
 	int flags = (int)a[3];
 
+	/* Linux checks the offset first, for anonymous mappings too */
+	if (a[5] & (CVMM_PAGE_SIZE - 1))
+		return -EINVAL;
 	if (flags & MAP_ANONYMOUS)
 		return gmem_mmap(&cvmm_gmem, a[0], a[1], (int)a[2], flags);
 	return mmap_file(a[0], a[1], (int)a[2], flags, (int)a[4], a[5]);
