@@ -7,7 +7,19 @@
  *   selector = ALLOW; FS = agent's; handle; FS = guest's; selector = BLOCK;
  *   return to the SA_RESTORER stub, whose rt_sigreturn is allowed.
  * The vthread is found from the stack pointer: it sits at the base of the
- * VT_ALT_SIZE-aligned block holding the altstack. */
+ * VT_ALT_SIZE-aligned block holding the altstack.
+ *
+ * The handlers are entered through entry_asm.S, which clears EFLAGS.AC
+ * first: the kernel delivers SIGSYS and fault signals with the guest's AC
+ * still set, and any unaligned access in agent code would then raise SIGBUS.
+ * The guest's own RFLAGS, AC included, come back from the ucontext at
+ * sigreturn.
+ *
+ * Guest threads start with a full register set (entry_enter): the general
+ * registers of guest_regs_t, and extended state restored with XRSTOR from
+ * an image whose XSTATE_BV names only what the guest defined, the requested
+ * mask being every component cvmm carries (entry_xstate_t.mask), so all the
+ * rest is loaded in its initial, zeroed state. */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -30,14 +42,30 @@
 #endif
 
 extern char cvmm_sigreturn_stub[], cvmm_sigreturn_stub_end[];
-void cvmm_guest_enter(const guest_regs_t *r) __attribute__((noreturn));
+/* entry_asm.S: rfbm is the XRSTOR requested-feature mask, 0 for FXRSTOR. */
+void cvmm_guest_enter(const guest_regs_t *r, uint64_t rfbm)
+	__attribute__((noreturn));
+/* entry_asm.S: clear EFLAGS.AC, then jump to entry_sigsys / entry_fault. */
+void cvmm_sigsys_entry(int sig, siginfo_t *si, void *ucv);
+void cvmm_fault_entry(int sig, siginfo_t *si, void *ucv);
+/* Called only from those two; not static so the assembly can reach them. */
+void entry_sigsys(int sig, siginfo_t *si, void *ucv)
+	__attribute__((visibility("hidden")));
+void entry_fault(int sig, siginfo_t *si, void *ucv)
+	__attribute__((visibility("hidden")));
 
 _Static_assert(offsetof(guest_regs_t, rax) == 112, "entry_asm.S R_RAX");
+_Static_assert(offsetof(guest_regs_t, rip) == 120, "entry_asm.S R_RIP");
+_Static_assert(offsetof(guest_regs_t, rflags) == 128, "entry_asm.S R_RFLAGS");
 _Static_assert(offsetof(guest_regs_t, rsp) == 136, "entry_asm.S R_RSP");
-_Static_assert(offsetof(guest_regs_t, fpu) == 160, "entry_asm.S R_FPU");
-_Static_assert(offsetof(guest_regs_t, fpu_valid) == 672, "entry_asm.S R_FPUOK");
+_Static_assert(offsetof(guest_regs_t, xsave) == 192, "entry_asm.S R_XSAVE");
+_Static_assert(offsetof(guest_regs_t, xsave) % 64 == 0 &&
+		       _Alignof(guest_regs_t) >= 64,
+	       "XRSTOR needs a 64-byte aligned image");
+_Static_assert(GUEST_XSAVE_MAX >= XSAVE_MIN_LEN, "room for the header");
 
 static entry_mode_t entry_mode;
+static entry_xstate_t entry_xs; /* this CPU, from entry_init */
 
 static inline long raw2(long nr, long a, long b)
 {
@@ -106,7 +134,7 @@ static bool entry_fast(vthread_t *vt, unsigned long nr, greg_t *g)
 	return true;
 }
 
-static void entry_sigsys(int sig, siginfo_t *si, void *ucv)
+void entry_sigsys(int sig, siginfo_t *si, void *ucv)
 {
 	vthread_t *vt = vt_current();
 	ucontext_t *uc = ucv;
@@ -124,7 +152,7 @@ static void entry_sigsys(int sig, siginfo_t *si, void *ucv)
 	vt->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
 }
 
-static void entry_fault(int sig, siginfo_t *si, void *ucv)
+void entry_fault(int sig, siginfo_t *si, void *ucv)
 {
 	vthread_t *vt = vt_current();
 
@@ -205,10 +233,14 @@ cvmm_status_t entry_init(entry_mode_t mode)
 	uint64_t sysbit = 1UL << (SIGSYS - 1);
 
 	entry_mode = mode;
-	if (entry_sigaction(SIGSYS, entry_sigsys, 0) != CVMM_OK)
+	entry_xstate_probe(&entry_xs);
+	log_debug("extended state: components 0x%lx, image %u bytes",
+		  entry_xs.mask, entry_xs.size);
+	if (entry_sigaction(SIGSYS, cvmm_sigsys_entry, 0) != CVMM_OK)
 		return CVMM_ERR_IO;
 	for (unsigned i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
-		if (entry_sigaction(faults[i], entry_fault, sysbit) != CVMM_OK)
+		if (entry_sigaction(faults[i], cvmm_fault_entry, sysbit) !=
+		    CVMM_OK)
 			return CVMM_ERR_IO;
 	return mode == ENTRY_SECCOMP ? entry_seccomp_install() : CVMM_OK;
 }
@@ -264,10 +296,92 @@ void entry_thread_fini(vthread_t *vt)
 	sigaltstack(&ss, NULL);
 }
 
+/* The extended state of a new process: XSTATE_BV 0 (every component in its
+ * initial state: registers zero, x87 control word 0x37f), MXCSR 0x1f80,
+ * which XRSTOR loads whatever XSTATE_BV says. Without XSAVE the same as an
+ * FXSAVE image: FXRSTOR then loads all eight x87 and sixteen XMM registers
+ * with zeros (fninit alone would leave the x87 registers' contents). */
+static void entry_xsave_clean(guest_regs_t *r)
+{
+	uint16_t fcw = 0x37f;
+	uint32_t mxcsr = 0x1f80;
+
+	memset(r->xsave, 0, XSAVE_MIN_LEN);
+	memcpy(r->xsave + XSAVE_FCW, &fcw, sizeof(fcw));
+	memcpy(r->xsave + XSAVE_MXCSR, &mxcsr, sizeof(mxcsr));
+}
+
 void entry_enter(vthread_t *vt)
 {
-	vt->guest_fs = vt->start.fs;
+	guest_regs_t *r = &vt->start;
+	uint64_t rfbm = entry_xs.mask;
+
+	r->rflags = (r->rflags & ENTRY_RFLAGS_GUEST) | ENTRY_RFLAGS_FIXED;
+	if (!r->xsave_len) {
+		entry_xsave_clean(r);
+		/* PKRU is no data register: a new thread keeps the kernel's
+		 * default (the agent never changes its own) */
+		rfbm &= ~(1ULL << XFEATURE_PKRU);
+	} else if (!entry_xsave_valid(r->xsave, r->xsave_len, &entry_xs)) {
+		vm_exit(&cvmm_vm, 125, "internal error: bad register image");
+	}
+	vt->guest_fs = r->fs;
 	fs_set(vt->guest_fs);
 	vt->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
-	cvmm_guest_enter(&vt->start);
+	cvmm_guest_enter(r, rfbm);
+}
+
+/* The kernel's XSAVE frame at fp: its xstate_size when the software bytes
+ * (the legacy area's last 48) and both magics hold and the frame ends inside
+ * the altstack block it sits on, else 0. */
+static uint32_t entry_frame_xstate_size(const uint8_t *fp)
+{
+	uintptr_t block_end = ((uintptr_t)fp & ~(VT_ALT_SIZE - 1)) +
+			      VT_ALT_SIZE;
+	struct _fpx_sw_bytes sw;
+	uint32_t magic2;
+
+	memcpy(&sw, fp + 464, sizeof(sw));
+	if (sw.magic1 != FP_XSTATE_MAGIC1 || sw.xstate_size < XSAVE_MIN_LEN ||
+	    (uint64_t)sw.xstate_size + FP_XSTATE_MAGIC2_SIZE >
+		    sw.extended_size ||
+	    sw.extended_size > block_end - (uintptr_t)fp)
+		return 0;
+	memcpy(&magic2, fp + sw.xstate_size, sizeof(magic2));
+	return magic2 == FP_XSTATE_MAGIC2 ? sw.xstate_size : 0;
+}
+
+void entry_xsave_from_frame(const ucontext_t *uc, guest_regs_t *r)
+{
+	const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+	uint32_t len = XSAVE_LEGACY_LEN, size;
+	uint64_t bv = 3; /* x87 and SSE: a frame's legacy area */
+
+	r->xsave_len = 0;
+	if (!fp)
+		return;
+	if (entry_xs.mask) {
+		size = entry_frame_xstate_size(fp);
+		len = size ? size : XSAVE_MIN_LEN;
+		if (len > entry_xs.size)
+			len = entry_xs.size;
+		if (size)
+			memcpy(&bv, fp + XSAVE_XSTATE_BV, sizeof(bv));
+		memcpy(r->xsave, fp, size ? len : XSAVE_LEGACY_LEN);
+		/* components not carried, or cut off by len, start clean */
+		bv &= entry_xs.mask;
+		for (unsigned i = 0; i < 64; i++)
+			if ((bv >> i & 1) && entry_xs.end[i] > len)
+				bv &= ~(1ULL << i);
+		memset(r->xsave + XSAVE_XSTATE_BV, 0, XSAVE_HDR_LEN);
+		memcpy(r->xsave + XSAVE_XSTATE_BV, &bv, sizeof(bv));
+	} else {
+		memcpy(r->xsave, fp, XSAVE_LEGACY_LEN);
+	}
+	if (!entry_xsave_valid(r->xsave, len, &entry_xs)) {
+		log_warn("unusable register image in a signal frame: the new "
+			 "thread starts with clean vector registers");
+		return;
+	}
+	r->xsave_len = len;
 }

@@ -5,9 +5,19 @@
  * checks the address after the syscall instruction, so the region includes
  * the ud2 that follows.
  *
- * cvmm_guest_enter(const guest_regs_t *r) loads a full guest register set
- * and jumps to it with iretq. The caller has already set FS to the guest's
- * and the selector to BLOCK; nothing here makes a system call. */
+ * cvmm_guest_enter(const guest_regs_t *r, uint64_t rfbm) loads a full guest
+ * register set and jumps to it with iretq: the extended state with XRSTOR
+ * of r->xsave, requested-feature mask rfbm (components rfbm names and the
+ * image's XSTATE_BV does not are loaded in their initial state), or with
+ * FXRSTOR when rfbm is 0 (no XSAVE); then the general registers and
+ * RFLAGS. The caller has already checked the image, set FS to the guest's
+ * and the selector to BLOCK; nothing here makes a system call.
+ *
+ * cvmm_sigsys_entry and cvmm_fault_entry are the signal handlers the
+ * kernel calls: they clear EFLAGS.AC, which the kernel leaves as the guest
+ * had it, before any agent code can make an unaligned access (SIGBUS with
+ * AC set), then jump to entry_sigsys / entry_fault in entry.c with the
+ * arguments untouched. The guest's RFLAGS return with the ucontext. */
 
 #define R_R15    0
 #define R_R14    8
@@ -27,8 +37,9 @@
 #define R_RIP    120
 #define R_RFLAGS 128
 #define R_RSP    136
-#define R_FPU    160
-#define R_FPUOK  672
+#define R_XSAVE  192
+
+#define EFLAGS_AC 0x40000
 
 	.text
 	.globl	cvmm_sigreturn_stub
@@ -41,23 +52,35 @@ cvmm_sigreturn_stub:
 cvmm_sigreturn_stub_end:
 	.size	cvmm_sigreturn_stub, . - cvmm_sigreturn_stub
 
+	.globl	cvmm_sigsys_entry
+	.type	cvmm_sigsys_entry, @function
+cvmm_sigsys_entry:
+	pushfq
+	andl	$~EFLAGS_AC, (%rsp)
+	popfq
+	jmp	entry_sigsys
+	.size	cvmm_sigsys_entry, . - cvmm_sigsys_entry
+
+	.globl	cvmm_fault_entry
+	.type	cvmm_fault_entry, @function
+cvmm_fault_entry:
+	pushfq
+	andl	$~EFLAGS_AC, (%rsp)
+	popfq
+	jmp	entry_fault
+	.size	cvmm_fault_entry, . - cvmm_fault_entry
+
 	.globl	cvmm_guest_enter
 	.type	cvmm_guest_enter, @function
 cvmm_guest_enter:
-	cmpb	$0, R_FPUOK(%rdi)
-	je	1f
-	fxrstor64 R_FPU(%rdi)
+	test	%rsi, %rsi
+	jz	1f
+	mov	%esi, %eax
+	mov	%rsi, %rdx
+	shr	$32, %rdx
+	xrstor64 R_XSAVE(%rdi)
 	jmp	2f
-1:	fninit
-	ldmxcsr	mxcsr_default(%rip)
-	pxor	%xmm0, %xmm0
-	pxor	%xmm1, %xmm1
-	pxor	%xmm2, %xmm2
-	pxor	%xmm3, %xmm3
-	pxor	%xmm4, %xmm4
-	pxor	%xmm5, %xmm5
-	pxor	%xmm6, %xmm6
-	pxor	%xmm7, %xmm7
+1:	fxrstor64 R_XSAVE(%rdi)
 2:	pushq	$0x2b			/* ss: __USER_DS */
 	pushq	R_RSP(%rdi)
 	pushq	R_RFLAGS(%rdi)
@@ -80,10 +103,5 @@ cvmm_guest_enter:
 	mov	R_RDI(%rdi), %rdi
 	iretq
 	.size	cvmm_guest_enter, . - cvmm_guest_enter
-
-	.section .rodata
-	.align	4
-mxcsr_default:
-	.long	0x1f80
 
 	.section .note.GNU-stack, "", @progbits

@@ -154,7 +154,7 @@ vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid)
 		return NULL;
 	memset(vt, 0, sizeof(*vt));
 	vt->magic = VT_MAGIC_GUEST;
-	vt->start = *regs;
+	memcpy(&vt->start, regs, sizeof(vt->start)); /* regs may be unaligned */
 	vt->guest_fs = regs->fs;
 	pthread_mutex_lock(&vm->lock);
 	vt->tid = tid ? tid : vm->next_tid++;

@@ -41,14 +41,27 @@ typedef struct vcpu {
 	vcpu_stats_t st;
 } vcpu_t;
 
-/* Guest register state for entering guest code (entry_asm.S layout). */
+/* The largest extended-state image a guest_regs_t carries: the XSAVE
+ * standard format of every user component x86-64 CPUs have (AVX-512 ends at
+ * byte 2688, PKRU at 2696) except AMX tile data, which Linux gives a process
+ * only on request and cvmm never requests. */
+#define GUEST_XSAVE_MAX 4096
+
+/* Guest register state for entering guest code (entry_asm.S layout; entry.c
+ * asserts the offsets). xsave holds the vector, mask and x87 registers: an
+ * XSAVE standard-format image (512-byte legacy area, 64-byte header, the
+ * components XSTATE_BV names) on a CPU with XSAVE, an FXSAVE image (512
+ * bytes) without. xsave_len bytes of it are the guest's; 0 means none: the
+ * thread starts with all of that state in its initial (zero) state, as a
+ * new process does. A non-empty image is checked with entry_xsave_valid
+ * before it is restored. */
 typedef struct guest_regs {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
 	uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
 	uint64_t rip, rflags, rsp;
 	uint64_t fs;
-	uint8_t fpu[512] __attribute__((aligned(16))); /* fxsave64 image */
-	bool fpu_valid;
+	uint32_t xsave_len;
+	uint8_t xsave[GUEST_XSAVE_MAX] __attribute__((aligned(64)));
 } guest_regs_t;
 
 #define VT_MAGIC_GUEST 0x67756573u /* a guest thread's block */

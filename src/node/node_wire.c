@@ -2,10 +2,12 @@
  * has the layout). */
 #include "node/node_wire.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
 #include "common/wire.h"
+#include "core/entry.h"
 
 /* ---- header ------------------------------------------------------------- */
 
@@ -170,6 +172,15 @@ cvmm_status_t node_wire_layout_decode(const void *buf, size_t len,
 	  &(r)->rdx, &(r)->rcx, &(r)->rax, &(r)->rip, &(r)->rflags,          \
 	  &(r)->rsp, &(r)->fs }
 
+/* This node's CPU, for checking a peer's register image. */
+static entry_xstate_t start_xs;
+static pthread_once_t start_xs_once = PTHREAD_ONCE_INIT;
+
+static void start_xs_probe(void)
+{
+	entry_xstate_probe(&start_xs);
+}
+
 size_t node_wire_start_encode(const node_hdr_t *h, uint64_t clear_tid,
 			      uint64_t sigmask, const guest_regs_t *regs,
 			      void *buf, size_t cap)
@@ -177,40 +188,53 @@ size_t node_wire_start_encode(const node_hdr_t *h, uint64_t clear_tid,
 	wire_w_t w = wire_w_init(buf, cap);
 	const uint64_t *gpr[19] = REGS_GPR(regs);
 
+	if (regs->xsave_len > GUEST_XSAVE_MAX)
+		return 0;
 	hdr_put(&w, h);
 	wire_w_u64(&w, clear_tid);
 	wire_w_u64(&w, sigmask);
 	for (int i = 0; i < 19; i++)
 		wire_w_u64(&w, *gpr[i]);
-	wire_w_bytes(&w, regs->fpu, sizeof(regs->fpu));
-	wire_w_u64(&w, regs->fpu_valid);
+	wire_w_u32(&w, regs->xsave_len);
+	wire_w_u32(&w, 0);
+	wire_w_bytes(&w, regs->xsave, regs->xsave_len);
 	return w.bad ? 0 : w.len;
 }
 
+/* The image is the peer's guest's registers, restored here with XRSTOR:
+ * it must fit this node's CPU (no larger than its image, components it
+ * has, a well-formed header) or the restore would fault the agent. */
 cvmm_status_t node_wire_start_decode(const void *buf, size_t len,
 				     uint64_t *clear_tid, uint64_t *sigmask,
 				     guest_regs_t *regs)
 {
-	guest_regs_t t = { 0 };
+	guest_regs_t t;
 	uint64_t *gpr[19] = REGS_GPR(&t);
-	uint64_t clear, mask, fpu_valid;
+	uint64_t clear, mask;
+	uint32_t xlen, zero;
 	node_hdr_t h;
 	wire_r_t r;
 
 	if (body_open(buf, len, NODE_MSG_START, &r, &h) != CVMM_OK)
 		return CVMM_ERR_PEER;
+	memset(&t, 0, offsetof(guest_regs_t, xsave));
 	clear = wire_r_u64(&r);
 	mask = wire_r_u64(&r);
 	for (int i = 0; i < 19; i++)
 		*gpr[i] = wire_r_u64(&r);
-	wire_r_bytes(&r, t.fpu, sizeof(t.fpu));
-	fpu_valid = wire_r_u64(&r);
-	if (!wire_r_done(&r) || fpu_valid > 1)
+	xlen = wire_r_u32(&r);
+	zero = wire_r_u32(&r);
+	if (r.bad || zero || xlen > GUEST_XSAVE_MAX || wire_r_left(&r) != xlen)
 		return CVMM_ERR_PEER;
-	t.fpu_valid = fpu_valid;
+	wire_r_bytes(&r, t.xsave, xlen);
+	pthread_once(&start_xs_once, start_xs_probe);
+	if (!wire_r_done(&r) ||
+	    (xlen && !entry_xsave_valid(t.xsave, xlen, &start_xs)))
+		return CVMM_ERR_PEER;
+	t.xsave_len = xlen;
 	*clear_tid = clear;
 	*sigmask = mask;
-	*regs = t;
+	memcpy(regs, &t, offsetof(guest_regs_t, xsave) + xlen);
 	return CVMM_OK;
 }
 
@@ -390,7 +414,21 @@ cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 
 /* ---- any message -------------------------------------------------------- */
 
-/* The two bodies too large for the stack, decoded into scratch memory. */
+/* The three bodies too large for the stack, decoded into scratch memory. */
+static cvmm_status_t check_start(const void *buf, size_t len)
+{
+	guest_regs_t *regs = aligned_alloc(_Alignof(guest_regs_t),
+					   sizeof(*regs));
+	uint64_t clear, mask;
+	cvmm_status_t st;
+
+	if (!regs)
+		return CVMM_ERR_NOMEM;
+	st = node_wire_start_decode(buf, len, &clear, &mask, regs);
+	free(regs);
+	return st;
+}
+
 static cvmm_status_t check_layout(const void *buf, size_t len)
 {
 	gmem_change_t *c = malloc(NODE_WIRE_LAYOUT_MAX * sizeof(*c));
@@ -418,8 +456,7 @@ static cvmm_status_t check_stats(const void *buf, size_t len)
 
 cvmm_status_t node_wire_check(const void *buf, size_t len)
 {
-	guest_regs_t regs;
-	uint64_t a[6], u1, u2;
+	uint64_t a[6];
 	node_hdr_t h;
 
 	if (node_wire_hdr_decode(buf, len, &h) != CVMM_OK)
@@ -430,7 +467,7 @@ cvmm_status_t node_wire_check(const void *buf, size_t len)
 	case NODE_MSG_LAYOUT:
 		return check_layout(buf, len);
 	case NODE_MSG_START:
-		return node_wire_start_decode(buf, len, &u1, &u2, &regs);
+		return check_start(buf, len);
 	case NODE_MSG_STATS_REP:
 		return check_stats(buf, len);
 	default:

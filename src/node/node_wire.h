@@ -16,8 +16,9 @@
  *   LAYOUT     + count x change {u32 op, i32 prot, i32 flags, u32 0,
  *                u64 start, u64 end}                      (32 + 32 count)
  *   START      + u64 clear_tid, u64 sigmask, registers {15 general, rip,
- *                rflags, rsp, fs: u64 each; 512-byte fxsave image; u64
- *                fpu_valid}                               (720 bytes)
+ *                rflags, rsp, fs: u64 each; u32 xsave_len, u32 0; then
+ *                xsave_len bytes of extended-state image}
+ *                                                 (208 + xsave_len bytes)
  *   LIVE, EXIT, ACK, STATS   header only                  (32 bytes)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads; then nvcpus x vCPU
  *                {6 x u64 counters, i32 host cpu}; the coherence counters
@@ -26,8 +27,9 @@
  *
  * Decoders check the length exactly (a short or long message is refused),
  * the version, the type's direction-independent ranges (counts within
- * their limits, vCPU and syscall numbers in range) and never read past the
- * bytes received. What a message means for the receiver (who may send it)
+ * their limits, vCPU and syscall numbers in range; a START's register
+ * image one this node's CPU can restore, entry_xsave_valid) and never read
+ * past the bytes received. What a message means for the receiver (who may send it)
  * is checked by the service that handles it. */
 #ifndef CVMM_NODE_NODE_WIRE_H
 #define CVMM_NODE_NODE_WIRE_H
@@ -43,7 +45,9 @@
 #include "core/sys/sys.h"
 #include "core/vm.h"
 
-#define NODE_WIRE_VERSION 2 /* 1: raw host structs, before wire.h */
+/* 1: raw host structs, before wire.h; 2: START with a 512-byte fxsave image
+ * only */
+#define NODE_WIRE_VERSION 3
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -79,11 +83,12 @@ _Static_assert(4 + 4 + 4 + 4 + 8 + 8 == NODE_WIRE_CHANGE_LEN,
 	       "layout change fields");
 #define NODE_WIRE_LAYOUT_MAX 256 /* changes in one LAYOUT message */
 
-#define NODE_WIRE_REGS_LEN (19 * 8 + 512 + 8)
-_Static_assert(sizeof(((guest_regs_t *)0)->fpu) == 512,
-	       "the fxsave image travels whole");
-#define NODE_WIRE_START_LEN (NODE_WIRE_HDR_LEN + 8 + 8 + NODE_WIRE_REGS_LEN)
-_Static_assert(NODE_WIRE_START_LEN == 720, "node START message");
+/* START: the fixed part, then xsave_len image bytes; NODE_WIRE_START_LEN
+ * is the longest START (room for a whole GUEST_XSAVE_MAX image). */
+#define NODE_WIRE_REGS_LEN (19 * 8 + 4 + 4)
+#define NODE_WIRE_START_FIXED (NODE_WIRE_HDR_LEN + 8 + 8 + NODE_WIRE_REGS_LEN)
+_Static_assert(NODE_WIRE_START_FIXED == 208, "node START message");
+#define NODE_WIRE_START_LEN (NODE_WIRE_START_FIXED + GUEST_XSAVE_MAX)
 
 /* STATS_REP parts. */
 #define NODE_WIRE_VCPU_LEN (6 * 8 + 4)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "coherence/coh.h"
 #include "common/log.h"
@@ -75,8 +76,11 @@ static proxy_t *proxy_find(int node, int tid, bool create)
 	if (!create)
 		return NULL;
 	p = calloc(1, sizeof(*p));
-	if (!p || !(p->vt = calloc(1, sizeof(*p->vt))))
+	/* vthread_t holds a 64-byte aligned register image */
+	if (!p || !(p->vt = aligned_alloc(_Alignof(vthread_t),
+					  sizeof(*p->vt))))
 		goto err;
+	memset(p->vt, 0, sizeof(*p->vt));
 	p->node = node;
 	p->tid = tid;
 	p->vt->tid = tid;

@@ -111,7 +111,7 @@ long svc_thread_start(int target, int tid, const guest_regs_t *regs,
 void svc_on_start(int src, const node_hdr_t *h, const void *msg,
 		  size_t len)
 {
-	guest_regs_t *regs = malloc(sizeof(*regs));
+	guest_regs_t *regs = aligned_alloc(64, sizeof(*regs));
 	uint64_t clear_tid, sigmask;
 	vthread_t *vt = NULL;
 

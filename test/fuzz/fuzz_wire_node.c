@@ -1,10 +1,13 @@
 /* fuzz_wire decoder 4: the node-service messages (src/node/node_wire.c),
  * as svc.c's handler sees a payload from a peer. Input: the message. Checks:
  * an accepted message decodes with its type's decoder and encodes back to
- * the same bytes; a refused one is CVMM_ERR_PEER. */
+ * the same bytes (a START's register image is one this CPU could restore);
+ * a refused one is CVMM_ERR_PEER. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/entry.h"
 #include "fuzz_wire.h"
 #include "node/node_wire.h"
 
@@ -15,7 +18,8 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 {
 	static node_stats_t stats;
 	static gmem_change_t c[NODE_WIRE_LAYOUT_MAX];
-	guest_regs_t regs;
+	static guest_regs_t regs;
+	entry_xstate_t x;
 	uint64_t a[6], clear, mask;
 	node_hdr_t h;
 	unsigned n;
@@ -41,6 +45,9 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 	case NODE_MSG_START:
 		FUZZ_CHECK(node_wire_start_decode(buf, len, &clear, &mask,
 						  &regs) == CVMM_OK);
+		entry_xstate_probe(&x);
+		FUZZ_CHECK(regs.xsave_len == 0 ||
+			   entry_xsave_valid(regs.xsave, regs.xsave_len, &x));
 		out = node_wire_start_encode(&h, clear, mask, &regs, again,
 					     sizeof(again));
 		break;
@@ -69,16 +76,39 @@ static bool node_fuzz_run(const uint8_t *data, size_t size)
 	return false;
 }
 
-/* One message of each body type, and an ACK. */
+/* A START's registers with this CPU's whole image: every component it
+ * carries named in XSTATE_BV, MXCSR its default. */
+static void node_fuzz_image(guest_regs_t *regs)
+{
+	uint32_t mxcsr = 0x1f80;
+	entry_xstate_t x;
+
+	entry_xstate_probe(&x);
+	for (uint32_t i = 0; i < x.size; i++)
+		regs->xsave[i] = (uint8_t)(i * 13 + 5);
+	memcpy(regs->xsave + XSAVE_MXCSR, &mxcsr, 4);
+	if (x.mask) {
+		memset(regs->xsave + XSAVE_XSTATE_BV, 0, XSAVE_HDR_LEN);
+		memcpy(regs->xsave + XSAVE_XSTATE_BV, &x.mask, 8);
+	}
+	regs->xsave_len = x.size;
+}
+
+/* One message of each body type (START without and with an image), and an
+ * ACK. */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
 				  .nthreads = 1 };
+	static guest_regs_t regs;
 	const uint64_t a[6] = { 3, 0x600000, 4096, 0, 0, 0 };
 	const gmem_change_t c = { .op = GMEM_CH_SET, .prot = 3,
 				  .start = GMEM_LO, .end = GMEM_LO + 8192 };
-	guest_regs_t regs = { .rip = 0x401000, .rsp = 0x7ff000 };
 	node_hdr_t h = { .id = 1ull << 32 | 5, .tid = 101, .vcpu = 1 };
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = 0x401000;
+	regs.rsp = 0x7ff000;
 
 	switch (k) {
 	case 0:
@@ -101,6 +131,11 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		h.type = NODE_MSG_ACK;
 		h.arg = -11;
 		return node_wire_hdr_encode(&h, buf, cap);
+	case 5:
+		h.type = NODE_MSG_START;
+		node_fuzz_image(&regs);
+		return node_wire_start_encode(&h, 0x7fe000, 0, &regs, buf,
+					      cap);
 	default:
 		return 0;
 	}

@@ -468,6 +468,7 @@ tcase tls.pie --expect '^ok$' -- tls.pie 4
 tcase fpu --expect '^ok$' -- fpu 4 200000
 tcase fpu.pie --expect '^ok$' -- fpu.pie 3 100000
 tcase regs --expect '^ok$' -- regs 4 2000
+tcase entryregs --expect '^ok$' -- entryregs
 tcase malloc --expect '^ok$' -- malloc 12 2000
 tcase mmap --expect '^ok$' -- mmap 4
 tcase brk --expect '^ok$' -- brk
@@ -505,6 +506,7 @@ case_stats
 tcase seccomp-hello --cvmm --entry=seccomp --status 3 -- hello 3 x
 tcase seccomp-mutex --cvmm --entry=seccomp --expect '^ok$' -- mutex
 tcase seccomp-file --cvmm --entry=seccomp --expect '^ok$' -- file
+tcase seccomp-entryregs --cvmm --entry=seccomp --expect '^ok$' -- entryregs
 
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]

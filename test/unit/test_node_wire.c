@@ -1,6 +1,8 @@
 /* The node-service messages (src/node/node_wire.c): every message round
  * trips field for field, its encoded size is what node_wire.h says, and a
- * decoder refuses short, long, mistyped and out-of-range input. */
+ * decoder refuses short, long, mistyped and out-of-range input; a START's
+ * register image only when this CPU could restore it (entry_xsave_valid:
+ * size, XSTATE_BV, header, MXCSR). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/entry.h"
 #include "node/node_wire.h"
 
 static uint8_t buf[1 << 20];
@@ -146,34 +149,135 @@ static void test_layout(void **state)
 			     CVMM_OK);
 }
 
+/* An image this node's CPU can restore: patterned registers, MXCSR
+ * default, XSTATE_BV = every component it carries, header otherwise zero.
+ * Returns its length. */
+static uint32_t start_image(guest_regs_t *r, const entry_xstate_t *x)
+{
+	uint32_t mxcsr = 0x1f80;
+
+	for (unsigned i = 0; i < x->size; i++)
+		r->xsave[i] = (uint8_t)(i * 7 + 1);
+	memcpy(r->xsave + XSAVE_MXCSR, &mxcsr, 4);
+	if (x->mask) {
+		memset(r->xsave + XSAVE_XSTATE_BV, 0, XSAVE_HDR_LEN);
+		memcpy(r->xsave + XSAVE_XSTATE_BV, &x->mask, 8);
+	}
+	return x->size;
+}
+
+/* Encodes a START of r and returns whether node_wire_start_decode takes
+ * it; *out gets the result. */
+static bool start_roundtrip(const guest_regs_t *r, guest_regs_t *out)
+{
+	node_hdr_t h = { .type = NODE_MSG_START, .tid = 42 };
+	uint64_t clear = 0, mask = 0;
+	size_t len = node_wire_start_encode(&h, 0x7000, 0x55, r, buf,
+					    sizeof(buf));
+
+	assert_int_equal(len, NODE_WIRE_START_FIXED + r->xsave_len);
+	if (node_wire_start_decode(buf, len, &clear, &mask, out) != CVMM_OK) {
+		assert_int_not_equal(node_wire_check(buf, len), CVMM_OK);
+		return false;
+	}
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	assert_true(clear == 0x7000 && mask == 0x55);
+	return true;
+}
+
 static void test_start(void **state)
 {
-	guest_regs_t r, out;
+	static guest_regs_t r, out, bad;
+	entry_xstate_t x;
+	uint64_t *w = (uint64_t *)&r, v;
 	node_hdr_t h = { .type = NODE_MSG_START, .tid = 42 };
-	uint64_t clear = 0, mask = 0, *w = (uint64_t *)&r;
+	uint64_t clear, mask;
 	size_t len;
 
-	memset(&r, 0, sizeof(r));
+	entry_xstate_probe(&x);
+	assert_true(x.size >= XSAVE_LEGACY_LEN && x.size <= GUEST_XSAVE_MAX);
 	for (unsigned i = 0; i < 19; i++)
 		w[i] = 0x0101010101010101ull * (i + 1);
-	for (unsigned i = 0; i < sizeof(r.fpu); i++)
-		r.fpu[i] = (uint8_t)(i * 7);
-	r.fpu_valid = true;
-	len = node_wire_start_encode(&h, 0x7000, 0x55, &r, buf, sizeof(buf));
-	assert_int_equal(len, NODE_WIRE_START_LEN);
+	/* no image: the thread starts clean */
+	r.xsave_len = 0;
 	memset(&out, 0xaa, sizeof(out));
-	assert_int_equal(node_wire_start_decode(buf, len, &clear, &mask, &out),
-			 CVMM_OK);
-	assert_true(clear == 0x7000 && mask == 0x55);
-	assert_memory_equal(&out, &r, offsetof(guest_regs_t, fpu));
-	assert_memory_equal(out.fpu, r.fpu, sizeof(r.fpu));
-	assert_true(out.fpu_valid);
+	assert_true(start_roundtrip(&r, &out));
+	assert_memory_equal(&out, &r, offsetof(guest_regs_t, xsave_len));
+	assert_int_equal(out.xsave_len, 0);
+	/* a whole image of this CPU travels byte for byte */
+	r.xsave_len = start_image(&r, &x);
+	memset(&out, 0xaa, sizeof(out));
+	assert_true(start_roundtrip(&r, &out));
+	assert_memory_equal(&out, &r, offsetof(guest_regs_t, xsave_len));
+	assert_int_equal(out.xsave_len, r.xsave_len);
+	assert_memory_equal(out.xsave, r.xsave, r.xsave_len);
 	assert_true(out.rip == r.rip && out.rsp == r.rsp && out.fs == r.fs);
+	len = node_wire_start_encode(&h, 1, 2, &r, buf, sizeof(buf));
 	refuse_other_lengths(buf, len);
-	/* fpu_valid is a flag, nothing else */
-	buf[len - 8] = 2;
+	/* the reserved word after xsave_len */
+	buf[NODE_WIRE_START_FIXED - 4] = 1;
 	assert_int_not_equal(node_wire_start_decode(buf, len, &clear, &mask,
 						    &out), CVMM_OK);
+	/* an xsave_len that does not match the bytes */
+	len = node_wire_start_encode(&h, 1, 2, &r, buf, sizeof(buf));
+	buf[NODE_WIRE_START_FIXED - 8] ^= 1;
+	assert_int_not_equal(node_wire_start_decode(buf, len, &clear, &mask,
+						    &out), CVMM_OK);
+	/* an image over the largest is not even encoded */
+	bad = r;
+	bad.xsave_len = GUEST_XSAVE_MAX + 1;
+	assert_int_equal(node_wire_start_encode(&h, 1, 2, &bad, buf,
+						sizeof(buf)), 0);
+	/* MXCSR with a reserved bit: XRSTOR and FXRSTOR would fault */
+	bad = r;
+	bad.xsave[XSAVE_MXCSR + 3] = 0x80;
+	assert_false(start_roundtrip(&bad, &out));
+	/* shorter than the legacy area */
+	bad = r;
+	bad.xsave_len = XSAVE_LEGACY_LEN - 1;
+	assert_false(start_roundtrip(&bad, &out));
+	if (!x.mask) {
+		/* without XSAVE only a 512-byte FXSAVE image */
+		bad.xsave_len = XSAVE_LEGACY_LEN + 64;
+		assert_false(start_roundtrip(&bad, &out));
+		return;
+	}
+	/* larger than this CPU's image, when it can be encoded */
+	if (x.size < GUEST_XSAVE_MAX) {
+		bad = r;
+		bad.xsave_len = x.size + 1;
+		assert_false(start_roundtrip(&bad, &out));
+	}
+	/* no room for the header */
+	bad = r;
+	bad.xsave_len = XSAVE_MIN_LEN - 1;
+	assert_false(start_roundtrip(&bad, &out));
+	/* XSTATE_BV naming a component this CPU does not have (bit 62 is
+	 * reserved in XCR0) */
+	bad = r;
+	v = x.mask | 1ull << 62;
+	memcpy(bad.xsave + XSAVE_XSTATE_BV, &v, 8);
+	assert_false(start_roundtrip(&bad, &out));
+	/* XCOMP_BV set (the compacted format), and every reserved header
+	 * byte */
+	for (unsigned i = 8; i < XSAVE_HDR_LEN; i++) {
+		bad = r;
+		bad.xsave[XSAVE_XSTATE_BV + i] = i == 15 ? 0x80 : 1;
+		assert_false(start_roundtrip(&bad, &out));
+	}
+	/* a component named in XSTATE_BV but cut off by the length */
+	if (x.mask & 4) {
+		bad = r;
+		bad.xsave_len = XSAVE_MIN_LEN;
+		assert_false(start_roundtrip(&bad, &out));
+		v = 3;
+		memcpy(bad.xsave + XSAVE_XSTATE_BV, &v, 8);
+		assert_true(start_roundtrip(&bad, &out)); /* legacy only */
+	}
+	/* XSTATE_BV zero: every component initial, still an image */
+	bad = r;
+	memset(bad.xsave + XSAVE_XSTATE_BV, 0, 8);
+	assert_true(start_roundtrip(&bad, &out));
 }
 
 static void test_stats(void **state)
@@ -242,14 +346,24 @@ static void test_stats(void **state)
 static void test_random(void **state)
 {
 	node_hdr_t h = { .type = NODE_MSG_SYSCALL, .id = 1, .arg = 0 };
+	node_hdr_t hs = { .type = NODE_MSG_START, .tid = 5 };
 	const uint64_t a[6] = { 0 };
+	static guest_regs_t r;
+	entry_xstate_t x;
 	size_t len;
 
+	entry_xstate_probe(&x);
+	r.xsave_len = start_image(&r, &x);
 	srand(12345);
 	for (int i = 0; i < 200000; i++) {
 		size_t n = (size_t)rand() % 800;
 
-		len = node_wire_syscall_encode(&h, a, buf, sizeof(buf));
+		if (i & 2)
+			len = node_wire_start_encode(&hs, 0, 0, &r, buf,
+						     sizeof(buf));
+		else
+			len = node_wire_syscall_encode(&h, a, buf,
+						       sizeof(buf));
 		if (i & 1) {
 			for (size_t k = 0; k < n; k++)
 				buf[k] = (uint8_t)rand();

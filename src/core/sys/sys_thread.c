@@ -13,6 +13,7 @@
 
 #include "coherence/coh.h"
 #include "common/log.h"
+#include "core/entry.h"
 #include "core/gmem.h"
 #include "core/stats_coh.h"
 #include "core/sys/sys.h"
@@ -31,12 +32,13 @@ typedef struct clone_req {
 } clone_req_t;
 
 /* The child's registers: the parent's at the syscall, RAX = 0, the new
- * stack and TLS, RCX = RIP and R11 = RFLAGS as the syscall leaves them. */
+ * stack and TLS, RCX = RIP and R11 = RFLAGS as the syscall leaves them;
+ * its vector, mask and x87 registers exactly the parent's (the XSAVE image
+ * of the trap frame, entry_xsave_from_frame), never the agent's. */
 static void clone_regs(const vthread_t *vt, const clone_req_t *req,
 		       guest_regs_t *r)
 {
 	const greg_t *g = vt->uc->uc_mcontext.gregs;
-	const struct _libc_fpstate *fp = vt->uc->uc_mcontext.fpregs;
 
 	memset(r, 0, sizeof(*r));
 	r->r15 = (uint64_t)g[REG_R15]; r->r14 = (uint64_t)g[REG_R14];
@@ -46,16 +48,14 @@ static void clone_regs(const vthread_t *vt, const clone_req_t *req,
 	r->rsi = (uint64_t)g[REG_RSI]; r->rbp = (uint64_t)g[REG_RBP];
 	r->rbx = (uint64_t)g[REG_RBX]; r->rdx = (uint64_t)g[REG_RDX];
 	r->rip = (uint64_t)g[REG_RIP];
-	r->rflags = ((uint64_t)g[REG_EFL] & 0xcd5) | 0x202;
+	r->rflags = ((uint64_t)g[REG_EFL] & ENTRY_RFLAGS_GUEST) |
+		    ENTRY_RFLAGS_FIXED;
 	r->rcx = r->rip;
 	r->r11 = r->rflags;
 	r->rax = 0;
 	r->rsp = req->stack ? req->stack : (uint64_t)g[REG_RSP];
 	r->fs = (req->flags & CLONE_SETTLS) ? req->tls : vt->guest_fs;
-	if (fp) {
-		memcpy(r->fpu, fp, sizeof(r->fpu));
-		r->fpu_valid = true;
-	}
+	entry_xsave_from_frame(vt->uc, r);
 }
 
 static void tid_store(uint64_t addr, int tid)
