@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "core/confine.h"
 #include "core/sud.h"
 #include "core/vm.h"
 
@@ -71,6 +72,7 @@ typedef struct info_kern {
 	int sud_err;             /* < 0: the probe child died of signal -err */
 	int seccomp_err;         /* SECCOMP_RET_TRAP available */
 	int seccomp_mode;        /* PR_GET_SECCOMP: 2 when already filtered */
+	int landlock_abi;        /* 0: no Landlock (guests run unconfined) */
 } info_kern_t;
 
 /* ---- options ---------------------------------------------------------- */
@@ -403,6 +405,7 @@ static void kern_probe(info_kern_t *k)
 	kern_uffd(k);
 	k->sud_err = kern_sud();
 	kern_seccomp(k);
+	k->landlock_abi = confine_landlock_abi();
 }
 
 static bool kern_has(const info_kern_t *k, uint64_t feature)
@@ -457,6 +460,12 @@ static void kern_print_text(const info_kern_t *k, FILE *f)
 		kern_yes(k->seccomp_err, b[4], sizeof(b[4])),
 		k->seccomp_mode == 2 ? " (a seccomp filter is already active)"
 				     : "");
+	if (k->landlock_abi)
+		fprintf(f, "  %-24sABI %d: guest threads confined to --root\n",
+			"landlock", k->landlock_abi);
+	else
+		fprintf(f, "  %-24sno: guest threads run unconfined "
+			"(docs/security.md)\n", "landlock");
 }
 
 /* NULL when err is 0, else the reason. */
@@ -491,14 +500,15 @@ static json_t *kern_json(const info_kern_t *k)
 {
 	char b[96];
 
-	return json_pack("{s:o, s:o, s:b, s:o, s:b, s:i}",
+	return json_pack("{s:o, s:o, s:b, s:o, s:b, s:i, s:i}",
 			 "release", jdoc_str(k->release),
 			 "userfaultfd", kern_uffd_json(k),
 			 "syscall_user_dispatch", !k->sud_err,
 			 "sud_error", jdoc_str(kern_err(k->sud_err, b,
 							sizeof(b))),
 			 "seccomp_trap", !k->seccomp_err,
-			 "seccomp_mode", k->seccomp_mode);
+			 "seccomp_mode", k->seccomp_mode,
+			 "landlock_abi", k->landlock_abi);
 }
 
 /* ---- verdict ---------------------------------------------------------- */

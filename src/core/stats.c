@@ -199,6 +199,20 @@ int stats_json(const vm_t *vm, FILE *f)
 	return st == CVMM_OK ? 0 : st == CVMM_ERR_NOMEM ? -ENOMEM : -EIO;
 }
 
+static FILE *prepared; /* stats_prepare's stream */
+
+int stats_prepare(const char *file)
+{
+	if (!file || strcmp(file, "-") == 0 || prepared)
+		return 0;
+	prepared = fopen(file, "w");
+	if (!prepared) {
+		log_error("cannot write stats to %s: %m", file);
+		return -errno;
+	}
+	return 0;
+}
+
 int stats_report(const vm_t *vm, const char *file, FILE *out)
 {
 	FILE *f;
@@ -207,7 +221,8 @@ int stats_report(const vm_t *vm, const char *file, FILE *out)
 	stats_table(vm, out);
 	if (!file || strcmp(file, "-") == 0)
 		return 0;
-	f = fopen(file, "w");
+	f = prepared ? prepared : fopen(file, "w");
+	prepared = NULL;
 	if (!f) {
 		log_error("cannot write stats to %s: %m", file);
 		return -errno;

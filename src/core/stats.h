@@ -17,8 +17,13 @@ extern uint64_t stats_sys_count[SYS_NR_MAX];
  * at the end from every node's counters). */
 extern uint64_t stats_msgs_by_node[64];
 
+/* Opens the --stats file now (truncating it), while the agent may still
+ * create files outside the guest's root; stats_report writes to it. 0 or
+ * -errno (logged). Nothing for NULL and "-". */
+int stats_prepare(const char *file);
+
 /* Prints the table to out and, when file is neither NULL nor "-", writes
- * the JSON there. Returns 0 or -errno of the failed file write. */
+ * the JSON there (to the stream stats_prepare opened, if it did). Returns 0 or -errno of the failed file write. */
 int stats_report(const vm_t *vm, const char *file, FILE *out);
 
 /* ns in seconds rounded to the microsecond, as the JSON has times. */

@@ -15,6 +15,7 @@
 #include "coherence/coh.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "core/confine.h"
 #include "core/entry.h"
 #include "core/futex.h"
 #include "core/gmem.h"
@@ -199,6 +200,8 @@ static void *vt_main(void *arg)
 
 	vt->agent_fs = (uint64_t)pthread_self();
 	vm_pin_self(vm, vt->vcpu);
+	if (confine_thread(vt->confined_by_parent) != CVMM_OK)
+		vm_exit(vm, 1, "cannot confine a guest thread");
 	if (entry_thread_init(vt) != CVMM_OK)
 		vm_exit(vm, 1, "cannot start a guest thread");
 	/* Created from a SIGSYS handler: SIGSYS and faults arrive blocked. */
@@ -228,6 +231,8 @@ long vm_thread_run(vm_t *vm, vthread_t *vt)
 	pthread_attr_t attr;
 	int err;
 
+	/* a thread inherits its creator's confinement, but cannot tell */
+	vt->confined_by_parent = confine_thread_confined();
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 << 10);

@@ -83,6 +83,7 @@ typedef struct vthread {
 	guest_regs_t start;        /* registers to start the thread with */
 	sigjmp_buf exit_jmp;       /* back to the host thread's start routine */
 	pthread_t host;
+	bool confined_by_parent;   /* its creator was confined (confine.h) */
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 

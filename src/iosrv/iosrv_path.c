@@ -118,7 +118,8 @@ static long path_dir_now(const iosrv_t *s, int hostfd, const char *fallback,
 	size_t n;
 
 	if (hostfd < 0) {
-		strcpy(out, fallback);
+		if (out != fallback)
+			strcpy(out, fallback);
 		return 0;
 	}
 	iosrv_path_guest(s, hostfd, fallback, out);

@@ -11,6 +11,7 @@
 
 #include "coherence/coh.h"
 #include "common/log.h"
+#include "core/confine.h"
 #include "core/sys/sys.h"
 
 /* One call for a proxy to run. */
@@ -39,6 +40,10 @@ static void *proxy_main(void *arg)
 	proxy_t *p = arg;
 	proxy_req_t req;
 
+	/* it runs guest calls: confined like a guest thread (made by the
+	 * transport's unconfined handler, so it confines itself) */
+	if (confine_thread(false) != CVMM_OK)
+		vm_exit(svc_vm, CVMM_EXIT_FAILURE, "cannot confine a proxy");
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!p->busy && !p->quit)
