@@ -155,12 +155,16 @@ void entry_sigsys(int sig, siginfo_t *si, void *ucv)
 void entry_fault(int sig, siginfo_t *si, void *ucv)
 {
 	vthread_t *vt = vt_current();
+	/* BLOCK: the thread was running guest code, wherever its rip is now
+	 * (a guest may jump anywhere, agent code included) */
+	bool in_guest = vt->magic == VT_MAGIC_GUEST &&
+			vt->selector == SYSCALL_DISPATCH_FILTER_BLOCK;
 
 	if (vt->magic == VT_MAGIC_GUEST) {
 		vt->selector = SYSCALL_DISPATCH_FILTER_ALLOW;
 		fs_set(vt->agent_fs);
 	}
-	vt_trap_fault(vt, sig, si, ucv);
+	vt_trap_fault(vt, sig, si, ucv, in_guest);
 	if (vt->magic == VT_MAGIC_GUEST) {
 		fs_set(vt->guest_fs);
 		vt->selector = SYSCALL_DISPATCH_FILTER_BLOCK;

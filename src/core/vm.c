@@ -314,7 +314,8 @@ static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc)
 	return true;
 }
 
-void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc)
+void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc,
+		   bool in_guest)
 {
 	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	char msg[256], sym[128] = "";
@@ -323,7 +324,7 @@ void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc)
 	    si->si_code == BUS_ADRERR && vt_coherence_fault(vt, si, uc))
 		return;
 
-	if (vt->magic != VT_MAGIC_GUEST || rip < GMEM_LO || rip >= GMEM_HI) {
+	if (!in_guest) {
 		log_error("internal error: %s at %p (rip 0x%lx)",
 			  fault_name(sig), si->si_addr, rip);
 		signal(sig, SIG_DFL); /* returning re-faults and dumps core */

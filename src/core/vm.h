@@ -136,9 +136,12 @@ struct vm {
 
 extern vm_t cvmm_vm;
 
-/* vm.c, called by entry.c with the agent's FS in place. */
+/* vm.c, called by entry.c with the agent's FS in place. in_guest: the
+ * fault hit while the thread ran guest code (a guest crash, wherever the
+ * guest had jumped), not agent code (an internal error). */
 void vt_trap_syscall(vthread_t *vt, ucontext_t *uc);
-void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc);
+void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc,
+		   bool in_guest);
 
 /* Monotonic clock in ns (vDSO, agent FS only). */
 

@@ -1,7 +1,11 @@
 /* crash: a guest fault of each kind, after one flushed line.
  *   crash int3   breakpoint trap   (SIGTRAP, status 133)
  *   crash ud2    illegal instruction (SIGILL, status 132)
- *   crash div0   integer divide by zero (SIGFPE, status 136) */
+ *   crash div0   integer divide by zero (SIGFPE, status 136)
+ *   crash jump0  a call to address 0 (SIGSEGV, status 139)
+ *   crash jumplo a jump to 0x1000, below any address a program may map
+ *                (SIGSEGV, status 139) */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +23,10 @@ int main(int argc, char **argv)
 		__asm__ volatile("ud2");
 	else if (strcmp(mode, "div0") == 0)
 		printf("%d\n", seven / zero);
-	fprintf(stderr, "usage: crash int3|ud2|div0\n");
+	else if (strcmp(mode, "jump0") == 0)
+		((void (*)(void))(uintptr_t)zero)();
+	else if (strcmp(mode, "jumplo") == 0)
+		((void (*)(void))(uintptr_t)(0x1000 + zero))();
+	fprintf(stderr, "usage: crash int3|ud2|div0|jump0|jumplo\n");
 	return 2;
 }

@@ -484,6 +484,8 @@ case_crash nullderef-thread 139 'segmentation fault at 0x0' nullderef thread
 case_crash crash-int3 133 'trace/breakpoint trap' crash int3
 case_crash crash-ud2 132 'illegal instruction at' crash ud2
 case_crash crash-div0 136 'floating point exception' crash div0
+case_crash crash-jump0 139 'segmentation fault at 0x0 (rip 0x0)' crash jump0
+case_crash crash-jumplo 139 'segmentation fault at 0x1000 (rip 0x1000)' crash jumplo
 case_unsupported
 tcase waves --expect '^ok$' -- waves 64 16
 tcase fib --expect '^total = 785672$' -- fib 4 27
