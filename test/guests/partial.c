@@ -1,13 +1,18 @@
 /* partial: a call that fills a buffer whose tail is not writable returns
  * the bytes before the first bad page, as Linux does, and EFAULT only when
- * nothing was writable. Printed per case so cvmm's run compares with the
- * native one. */
+ * nothing was writable; an ioctl with a bad argument fails as Linux's
+ * does (EBADF, then ENOTTY for a file that is no terminal, then EFAULT).
+ * Printed per case so cvmm's run compares with the native one. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <termios.h>
+#include <unistd.h>
 
 static void show(const char *what, long n)
 {
@@ -27,5 +32,15 @@ int main(void)
 	show("getrandom empty", getrandom(p, 0, 0));
 	mprotect(p + 4096, 4096, PROT_READ);
 	show("getrandom read-only tail", getrandom(p + 4000, 4000, 0));
+	int fd = open("partial.tmp", O_RDWR | O_CREAT, 0644), pp[2];
+
+	show("ioctl TIOCGWINSZ NULL on a file", ioctl(fd, TIOCGWINSZ, NULL));
+	show("ioctl TCGETS bad pointer on a file", ioctl(fd, TCGETS, p + 8192));
+	show("ioctl TIOCGWINSZ NULL on a bad fd", ioctl(99, TIOCGWINSZ, NULL));
+	show("ioctl FIONREAD NULL on a file", ioctl(fd, FIONREAD, NULL));
+	if (pipe(pp) == 0)
+		show("ioctl FIONREAD NULL on a pipe",
+		     ioctl(pp[0], FIONREAD, NULL));
+	unlink("partial.tmp");
 	return 0;
 }

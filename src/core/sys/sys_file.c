@@ -425,11 +425,12 @@ long sys_ioctl(vthread_t *vt, const uint64_t a[6])
 	long size = iosrv_ioctl_arg(req, &prot);
 	void *arg = NULL;
 
-	if (size > 0) {
+	/* A bad argument goes to the host as NULL, which the kernel can
+	 * neither read nor write: it answers as it would the guest (EBADF,
+	 * ENOTTY for a file that is no terminal, else EFAULT), no agent
+	 * memory involved. */
+	if (size > 0)
 		arg = gmem_ptr(&cvmm_gmem, a[2], (size_t)size, prot);
-		if (!arg)
-			return -EFAULT;
-	}
 	return iosrv_ioctl(ios, (int)a[0], req, arg);
 }
 
