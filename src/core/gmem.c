@@ -475,10 +475,12 @@ static uint64_t mmap_place(gmem_t *gm, uint64_t hint, uint64_t len, int flags)
 long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags)
 {
 	uint64_t plen = CVMM_PAGE_UP((uint64_t)len);
-	int vflags = (flags & MAP_TYPE) == MAP_PRIVATE ? 0 : GMEM_VMA_SHARED;
+	int vflags = ((flags & MAP_TYPE) == MAP_PRIVATE ? 0 : GMEM_VMA_SHARED) |
+		     (flags & GMEM_MAP_FILE_RO ? GMEM_VMA_FILE_RO : 0);
 	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
 	long ret;
 
+	flags &= ~GMEM_MAP_FILE_RO;
 	/* Linux's order: length, its rounding (0 when it wraps), the range,
 	 * the alignment of a fixed address, then the flags. Unknown prot bits
 	 * are ignored, as mmap(2) ignores them. */
@@ -531,6 +533,38 @@ long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len)
 	return ret;
 }
 
+/* True when a VMA overlapping [start, end) has flag. Caller holds the
+ * lock. */
+static bool range_has_flag(const gmem_t *gm, uint64_t start, uint64_t end,
+			   int flag)
+{
+	for (unsigned i = vma_search(gm, start);
+	     i < gm->nvmas && gm->vmas[i].start < end; i++)
+		if (gm->vmas[i].flags & flag)
+			return true;
+	return false;
+}
+
+long gmem_msync(gmem_t *gm, uint64_t addr, size_t len, int flags)
+{
+	uint64_t end = addr + CVMM_PAGE_UP((uint64_t)len);
+	long ret = 0;
+
+	if ((flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE)) ||
+	    (flags & (MS_ASYNC | MS_SYNC)) == (MS_ASYNC | MS_SYNC) ||
+	    (addr & (CVMM_PAGE_SIZE - 1)))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (end <= addr)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&gm->lock);
+	if (addr < GMEM_LO || end > GMEM_HI || !range_mapped(gm, addr, end))
+		ret = -ENOMEM;
+	pthread_rwlock_unlock(&gm->lock);
+	return ret;
+}
+
 long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 {
 	const int grows = PROT_GROWSDOWN | PROT_GROWSUP;
@@ -553,6 +587,21 @@ long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot)
 	pthread_rwlock_wrlock(&gm->lock);
 	if (addr < GMEM_LO || end > GMEM_HI || !range_mapped(gm, addr, end)) {
 		ret = -ENOMEM;
+		goto out;
+	}
+	/* a shared file mapping cvmm keeps as a copy cannot become writable:
+	 * the writes would never reach the file (EACCES, as for a file opened
+	 * read-only) */
+	if ((prot & PROT_WRITE) && range_has_flag(gm, addr, end,
+						  GMEM_VMA_FILE_RO)) {
+		static int told;
+
+		if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+			log_warn("mprotect: a shared file mapping cannot be "
+				 "made writable here (cvmm maps files as "
+				 "copies; use MAP_PRIVATE or write(2)): "
+				 "EACCES");
+		ret = -EACCES;
 		goto out;
 	}
 	/* Re-set each overlapped piece, keeping its flags. */

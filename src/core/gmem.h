@@ -59,6 +59,13 @@ typedef struct gmem_vma {
 #define GMEM_VMA_STACK 0x2  /* main thread stack */
 #define GMEM_VMA_SHARED 0x4 /* MAP_SHARED (same as private on one node) */
 #define GMEM_VMA_ELF   0x8  /* an ELF segment */
+#define GMEM_VMA_FILE_RO 0x10 /* a shared file mapping, kept as a private
+			       * copy: it may never become writable, or
+			       * writes would silently miss the file */
+
+/* gmem_mmap flag of cvmm's own (no Linux MAP_* bit): the mapping is a
+ * GMEM_VMA_FILE_RO copy of a shared file mapping. */
+#define GMEM_MAP_FILE_RO 0x40000000
 
 /* A layout change as applied to the views, for the other nodes (multi-node
  * VMs: node 0 decides, every node applies the same changes in order). */
@@ -149,6 +156,9 @@ long gmem_brk(gmem_t *gm, uint64_t addr);
 long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags);
 long gmem_munmap(gmem_t *gm, uint64_t addr, size_t len);
 long gmem_mprotect(gmem_t *gm, uint64_t addr, size_t len, int prot);
+/* msync: checks flags and the range as Linux does; there is nothing to
+ * write back, since no mapping here writes through to a file. */
+long gmem_msync(gmem_t *gm, uint64_t addr, size_t len, int flags);
 long gmem_madvise(gmem_t *gm, uint64_t addr, size_t len, int advice);
 long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 		 int flags, uint64_t newaddr);

@@ -497,6 +497,7 @@ tcase pipeshare --expect '^pipeshare ok read readv poll$' -- pipeshare
 tcase clock --expect '^ok$' -- clock
 tcase limits --expect '^poll limit\+1: EINVAL$' -- limits
 tcase partial --expect '^getrandom into a hole: 8092 $' -- partial
+tcase filemap --expect '^mprotect it writable: EACCES$' -- filemap
 tcase atomics --expect '^ok$' -- atomics 50000
 tcase robust --expect '^done$' -- robust
 tcase abort --status 134 --expect '^aborting$' -- abort

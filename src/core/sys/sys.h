@@ -88,7 +88,7 @@ SYS_DECL(sendfile);
 
 /* sys_mm.c: guest memory layout */
 SYS_DECL(brk); SYS_DECL(mmap); SYS_DECL(munmap); SYS_DECL(mprotect);
-SYS_DECL(madvise); SYS_DECL(mremap);
+SYS_DECL(madvise); SYS_DECL(mremap); SYS_DECL(msync);
 
 /* sys_thread.c: threads and ids */
 SYS_DECL(clone); SYS_DECL(clone3); SYS_DECL(exit); SYS_DECL(exit_group);

@@ -1,5 +1,6 @@
 /* Guest memory layout calls: all decided by gmem (see gmem.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include "common/log.h"
@@ -13,27 +14,61 @@ long sys_brk(vthread_t *vt, const uint64_t a[6])
 	return gmem_brk(&cvmm_gmem, a[0]);
 }
 
+/* Fills [at, at + len) with the file from off, in as many reads as it
+ * takes (one read stops at 2 GiB - 4 KiB); stops at end of file (the rest
+ * stays zero). 0 or -errno. */
+static long mmap_fill(int fd, uint64_t at, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		long n = iosrv_pread(&cvmm_iosrv, fd, gmem_agent(at + done),
+				     len - done, (int64_t)(off + done));
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /* A file mapping is a private copy: anonymous memory filled by reading the
- * file through the I/O server (bytes past EOF stay zero). */
+ * file through the I/O server (bytes past EOF stay zero). A shared one is
+ * kept read-only for good (GMEM_VMA_FILE_RO): its writes could never
+ * reach the file. Errors as Linux's: EBADF, EACCES for a file not open for
+ * reading (or not for writing, shared and writable), ENODEV for what
+ * cannot be mapped (directories, pipes), and ENODEV with a log line for a
+ * writable shared mapping, which cvmm does not support. */
 static long mmap_file(uint64_t addr, size_t len, int prot, int flags, int fd,
 		      uint64_t off)
 {
+	long fl = iosrv_fcntl(&cvmm_iosrv, fd, F_GETFL, 0);
+	bool shared = (flags & MAP_TYPE) != MAP_PRIVATE;
 	long at, n;
 
 	prot &= PROT_READ | PROT_WRITE | PROT_EXEC; /* mmap ignores the rest */
-	if ((flags & MAP_TYPE) != MAP_PRIVATE && (prot & PROT_WRITE)) {
-		log_warn("writable shared file mapping: not supported");
+	if (fl < 0)
+		return fl;
+	if ((fl & O_ACCMODE) == O_WRONLY ||
+	    (shared && (prot & PROT_WRITE) && (fl & O_ACCMODE) != O_RDWR))
+		return -EACCES;
+	if (shared && (prot & PROT_WRITE)) {
+		log_warn("a writable shared file mapping is not supported "
+			 "(cvmm maps files as copies; use MAP_PRIVATE, or "
+			 "write(2)): ENODEV");
 		return -ENODEV;
 	}
 	at = gmem_mmap(&cvmm_gmem, addr, len, PROT_READ | PROT_WRITE,
-		       (flags & ~MAP_TYPE) | MAP_PRIVATE);
+		       (flags & ~MAP_TYPE) | MAP_PRIVATE |
+			       (shared ? GMEM_MAP_FILE_RO : 0));
 	if (at < 0)
 		return at;
-	n = iosrv_pread(&cvmm_iosrv, fd, gmem_agent((uint64_t)at), len,
-			(int64_t)off);
+	n = mmap_fill(fd, (uint64_t)at, len, off);
 	if (n < 0) {
 		gmem_munmap(&cvmm_gmem, (uint64_t)at, len);
-		return n == -ESPIPE ? -ENODEV : n;
+		return n == -ESPIPE || n == -EISDIR ? -ENODEV : n;
 	}
 	if (prot != (PROT_READ | PROT_WRITE))
 		gmem_mprotect(&cvmm_gmem, (uint64_t)at, len, prot);
@@ -63,6 +98,12 @@ long sys_munmap(vthread_t *vt, const uint64_t a[6])
 long sys_mprotect(vthread_t *vt, const uint64_t a[6])
 {
 	return gmem_mprotect(&cvmm_gmem, a[0], a[1], (int)a[2]);
+}
+
+/* msync(addr, len, flags) */
+long sys_msync(vthread_t *vt, const uint64_t a[6])
+{
+	return gmem_msync(&cvmm_gmem, a[0], a[1], (int)a[2]);
 }
 
 /* madvise(addr, len, advice) */

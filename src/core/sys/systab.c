@@ -49,6 +49,8 @@ const sys_entry_t sys_table[SYS_NR_MAX] = {
 	PART(mmap, SYS_VM, "file mappings are private copies"),
 	FULL(munmap, SYS_VM), FULL(mprotect, SYS_VM), FULL(madvise, SYS_VM),
 	FULL(mremap, SYS_VM),
+	PART(msync, SYS_LOCAL, "nothing to write back: file mappings are "
+	     "copies, shared ones read-only"),
 
 	/* threads and ids */
 	PART(clone, SYS_LOCAL, "threads only (glibc's pthread flag set); "
