@@ -494,6 +494,7 @@ case_cpus
 tcase rwlock --expect '^ok$' -- rwlock 5000
 tcase pipe --expect '^ok$' -- pipe
 tcase pipeshare --expect '^pipeshare ok read readv poll$' -- pipeshare
+tcase sendfileshare --expect '^sendfileshare ok$' -- sendfileshare
 tcase clock --expect '^ok$' -- clock
 tcase limits --expect '^poll limit\+1: EINVAL$' -- limits
 tcase partial --expect '^getrandom into a hole: 8092 $' -- partial

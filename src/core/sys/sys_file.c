@@ -362,21 +362,32 @@ long sys_pwritev(vthread_t *vt, const uint64_t a[6])
 long sys_sendfile(vthread_t *vt, const uint64_t a[6])
 {
 	int out = (int)a[0], in = (int)a[1];
-	int64_t *off = NULL;
+	int64_t off = 0, *g;
 	bool idle;
 	long r;
 
+	/* *off is copied in and out, never held across the call: it may
+	 * block, and on several nodes a pinned page would keep a writer on
+	 * another node waiting for it. Writable, but only read now: a read
+	 * brings the page in unpinned. */
 	if (a[2]) {
-		off = gmem_ptr(&cvmm_gmem, a[2], sizeof(*off),
-			       PROT_READ | PROT_WRITE);
-		if (!off)
+		if (gmem_mapped(&cvmm_gmem, a[2], sizeof(*g),
+				PROT_READ | PROT_WRITE) != sizeof(*g) ||
+		    !(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(*g), PROT_READ)))
 			return -EFAULT;
+		off = *g;
 	}
 	idle = idle_begin(vt, out);
 	if (!idle)
 		idle = idle_begin(vt, in);
-	r = iosrv_sendfile(ios, out, in, off, rw_count(a[3]));
+	r = iosrv_sendfile(ios, out, in, a[2] ? &off : NULL, rw_count(a[3]));
 	idle_end(vt, idle);
+	if (a[2]) {
+		g = gmem_ptr(&cvmm_gmem, a[2], sizeof(*g), PROT_WRITE);
+		if (!g)
+			return -EFAULT;
+		*g = off;
+	}
 	return r;
 }
 
@@ -850,16 +861,15 @@ long sys_ppoll(vthread_t *vt, const uint64_t a[6])
 		return -EINVAL;
 	if (!a[2])
 		return poll_do(vt, a[0], a[1], NULL);
-	if (gmem_mapped(&cvmm_gmem, a[2], sizeof(t), PROT_READ | PROT_WRITE) !=
-		    sizeof(t) ||
-	    !(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_READ)))
+	if (!(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_READ)))
 		return -EFAULT;
 	t = *g;
 	if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1000000000L)
 		return -EINVAL;
 	r = poll_do(vt, a[0], a[1], &t);
-	if (!(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_WRITE)))
-		return -EFAULT;
-	*g = t; /* the time left */
+	/* the time left, where the guest lets it be written: as Linux, a
+	 * read-only timeout is not an error */
+	if ((g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_WRITE)))
+		*g = t;
 	return r;
 }
