@@ -8,7 +8,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/landlock.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -18,6 +23,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+
+/* entry_asm.S: the SA_RESTORER stub, the region SUD lets through */
+extern char cvmm_sigreturn_stub[], cvmm_sigreturn_stub_end[];
 
 /* Rights newer than Debian 12's header. */
 #ifndef LANDLOCK_ACCESS_FS_REFER
@@ -150,4 +158,78 @@ cvmm_status_t confine_thread(bool inherited)
 bool confine_thread_confined(void)
 {
 	return ruleset < 0 || confined;
+}
+
+/* ---- the seccomp filter ---- */
+
+#define NR_LOAD BPF_STMT(BPF_LD | BPF_W | BPF_ABS, \
+			 offsetof(struct seccomp_data, nr))
+#define DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), \
+		 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+cvmm_status_t confine_syscalls(void)
+{
+	/* the stub is 16-byte aligned and 9 bytes long: it never straddles
+	 * a 4 GiB boundary, so one high word covers it */
+	uint64_t lo = (uint64_t)cvmm_sigreturn_stub;
+	uint64_t hi = (uint64_t)cvmm_sigreturn_stub_end + 2; /* the ud2 */
+	struct sock_filter prog[] = {
+		/* x86-64 only (the x32 ABI lives in the same number space) */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		NR_LOAD,
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		/* the sigreturn stub: rt_sigreturn or death */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, instruction_pointer) +
+				 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(lo >> 32), 0, 6),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, instruction_pointer)),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)lo, 0, 4),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)hi, 3, 0),
+		NR_LOAD,
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigreturn, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		NR_LOAD,
+		/* clone: threads only; clone3's flags cannot be read here */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 4),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		DENY(SYS_execve), DENY(SYS_execveat), DENY(SYS_fork),
+		DENY(SYS_vfork), DENY(SYS_ptrace), DENY(SYS_process_vm_readv),
+		DENY(SYS_process_vm_writev), DENY(SYS_mount),
+		DENY(SYS_umount2), DENY(SYS_pivot_root), DENY(SYS_chroot),
+		DENY(SYS_open_tree), DENY(SYS_move_mount), DENY(SYS_fsopen),
+		DENY(SYS_fsconfig), DENY(SYS_fsmount), DENY(SYS_fspick),
+		DENY(SYS_mount_setattr), DENY(SYS_setns), DENY(SYS_unshare),
+		DENY(SYS_kexec_load), DENY(SYS_kexec_file_load),
+		DENY(SYS_init_module), DENY(SYS_finit_module),
+		DENY(SYS_delete_module), DENY(SYS_bpf),
+		DENY(SYS_perf_event_open), DENY(SYS_reboot), DENY(SYS_swapon),
+		DENY(SYS_swapoff), DENY(SYS_acct), DENY(SYS_keyctl),
+		DENY(SYS_add_key), DENY(SYS_request_key), DENY(SYS_iopl),
+		DENY(SYS_ioperm), DENY(SYS_process_madvise),
+		DENY(SYS_pidfd_getfd), DENY(SYS_userfaultfd),
+		DENY(SYS_name_to_handle_at), DENY(SYS_open_by_handle_at),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fp = { .len = sizeof(prog) / sizeof(prog[0]),
+				 .filter = prog };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		    SECCOMP_FILTER_FLAG_TSYNC, &fp) != 0) {
+		log_error("seccomp: cannot install the agent's filter: %m");
+		return CVMM_ERR_IO;
+	}
+	return CVMM_OK;
 }

@@ -34,6 +34,18 @@ cvmm_status_t confine_thread(bool inherited);
 /* True when the calling thread is confined (or nothing is to be). */
 bool confine_thread_confined(void);
 
+/* Installs, on every thread of the process (TSYNC), a seccomp filter that
+ * refuses with EPERM what no agent thread ever needs: starting programs
+ * (execve, execveat), new processes (fork, vfork, clone without
+ * CLONE_THREAD; clone3 is ENOSYS, so threads come from clone), other
+ * processes' memory (ptrace, process_vm_*), mounts and namespaces, kernel
+ * modules, kexec, bpf, perf, keys, reboot, swap, and the x32 ABI; and
+ * that kills the process when the sigreturn stub (the only code Syscall
+ * User Dispatch lets through) is used for anything but rt_sigreturn. Guest
+ * syscalls never reach it (they are dispatched before seccomp runs).
+ * Call after start-up, once no more processes are to be started. */
+cvmm_status_t confine_syscalls(void);
+
 /* The Landlock ABI of this kernel: 0 when it has none (or it is off). */
 int confine_landlock_abi(void);
 

@@ -45,6 +45,7 @@
 	.globl	cvmm_sigreturn_stub
 	.globl	cvmm_sigreturn_stub_end
 	.type	cvmm_sigreturn_stub, @function
+	.balign	16	/* never across a 4 GiB boundary: confine.c's filter */
 cvmm_sigreturn_stub:
 	mov	$15, %eax
 	syscall

@@ -11,10 +11,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +106,99 @@ static int child_checks(void)
 	return 0;
 }
 
+extern char cvmm_sigreturn_stub[];
+
+static void *thread_ok(void *arg)
+{
+	return arg;
+}
+
+/* The seccomp filter, in a child: the agent's own calls work, threads
+ * start, processes and programs do not. */
+static int child_syscalls(void)
+{
+	pthread_t th;
+	void *ret = NULL;
+
+	if (confine_syscalls() != CVMM_OK)
+		return 1;
+	if (getpid() <= 0 || open("/dev/null", O_RDONLY) < 0)
+		return 2;
+	if (pthread_create(&th, NULL, thread_ok, (void *)7) != 0 ||
+	    pthread_join(th, &ret) != 0 || ret != (void *)7)
+		return 3;
+	if (syscall(SYS_fork) != -1 || errno != EPERM)
+		return 4;
+	if (syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0) != -1 || errno != EPERM)
+		return 5;
+	execv("/bin/true", (char *const[]){ "true", NULL });
+	if (errno != EPERM)
+		return 6;
+	if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) != -1 ||
+	    errno != EPERM)
+		return 7;
+	if (syscall(SYS_mount, "none", "/mnt", "tmpfs", 0, NULL) != -1 ||
+	    errno != EPERM)
+		return 8;
+	if (syscall(SYS_unshare, CLONE_NEWUSER) != -1 || errno != EPERM)
+		return 9;
+	if (syscall(SYS_bpf, 0, NULL, 0) != -1 || errno != EPERM)
+		return 10;
+	return 0;
+}
+
+static void run_child(int (*fn)(void), int *status)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn());
+	assert_int_equal(waitpid(pid, status, 0), pid);
+}
+
+static void test_agent_syscalls(void **state)
+{
+	int status;
+
+	run_child(child_syscalls, &status);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		fail_msg("filtered child failed check %d", WEXITSTATUS(status));
+}
+
+/* A guest that jumps to the syscall instruction of the sigreturn stub (the
+ * one place Syscall User Dispatch lets through) with another number is
+ * killed, not served. */
+static int child_stub_abuse(void)
+{
+	long ret;
+
+	if (confine_syscalls() != CVMM_OK)
+		return 1;
+	/* the stub is "mov $15, %eax; syscall; ud2": enter at the syscall
+	 * (5 bytes in) with getpid's number */
+	__asm__ volatile("lea 1f(%%rip), %%rcx\n\t"
+			 "push %%rcx\n\t"
+			 "mov $39, %%eax\n\t"
+			 "jmp *%1\n"
+			 "1:"
+			 : "=&a"(ret)
+			 : "r"(cvmm_sigreturn_stub + 5)
+			 : "rcx", "r11", "memory");
+	return 2; /* not reached: killed, or the ud2 */
+}
+
+static void test_stub_only_sigreturn(void **state)
+{
+	int status;
+
+	run_child(child_stub_abuse, &status);
+	if (!WIFSIGNALED(status))
+		fail_msg("the child exited with %d", WEXITSTATUS(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
 static void test_confined_thread(void **state)
 {
 	int status;
@@ -127,6 +225,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_confined_thread),
+		cmocka_unit_test(test_agent_syscalls),
+		cmocka_unit_test(test_stub_only_sigreturn),
 	};
 
 	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
