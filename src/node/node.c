@@ -2,8 +2,14 @@
 #include "node/node.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
+#include <infiniband/verbs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,8 +204,98 @@ static cvmm_status_t node_exchange_memory(gmem_t *gm)
 	return st;
 }
 
+/* The name of the local interface holding address a (IPv4 or IPv6), into
+ * name (IF_NAMESIZE); false when none does. */
+static bool node_iface_of(const struct sockaddr *a, char *name)
+{
+	struct ifaddrs *ifs, *i;
+	bool found = false;
+
+	if (getifaddrs(&ifs) != 0)
+		return false;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != a->sa_family)
+			continue;
+		if (a->sa_family == AF_INET)
+			found = ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+				((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+		else
+			found = !memcmp(
+				&((const struct sockaddr_in6 *)a)->sin6_addr,
+				&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+				sizeof(struct in6_addr));
+		if (found)
+			snprintf(name, IF_NAMESIZE, "%s", i->ifa_name);
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+/* The interface this host reaches the coordinator HOST:PORT through (the
+ * route a UDP socket connected to it takes; nothing is sent). */
+static bool node_iface_to(const char *coordinator, char *name)
+{
+	char host[256], *colon;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res;
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	bool ok = false;
+	int fd;
+
+	snprintf(host, sizeof(host), "%s", coordinator);
+	colon = strrchr(host, ':');
+	if (!colon)
+		return false;
+	*colon = '\0';
+	if (host[0] == '[' && colon > host && colon[-1] == ']') {
+		colon[-1] = '\0';
+		memmove(host, host + 1, strlen(host));
+	}
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+		return false;
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&me, &len) == 0)
+		ok = node_iface_of((struct sockaddr *)&me, name);
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return ok;
+}
+
+/* True when this host has an RDMA device (UCX's ib transports use it
+ * without listening sockets, so it is not limited here). */
+static bool node_has_rdma(void)
+{
+	int n = 0;
+	struct ibv_device **l = ibv_get_device_list(&n);
+
+	if (l)
+		ibv_free_device_list(l);
+	return l && n > 0;
+}
+
+/* The network interfaces UCX may use and listen on, when the user named
+ * none (--iface, UCX_NET_DEVICES): the one towards the coordinator, or, for
+ * agents all on this machine (cvmm run -n) without RDMA, loopback only.
+ * Otherwise UCX's own choice (every interface). */
+static const char *node_iface_default(char *buf)
+{
+	if (node_opts.iface)
+		return node_opts.iface;
+	if (getenv("UCX_NET_DEVICES"))
+		return NULL;
+	if (node_opts.coordinator && node_iface_to(node_opts.coordinator, buf))
+		return buf;
+	if (!strcmp(boot_method(boot), "launcher") && !node_has_rdma())
+		return "lo";
+	return NULL;
+}
+
 static cvmm_status_t node_xp_opts(xp_opts_t *o)
 {
+	static char iface[IF_NAMESIZE];
+
 	memset(o, 0, sizeof(*o));
 	o->transport = (xp_transport_t)node_opts.transport;
 	o->progress = (xp_progress_t)node_opts.progress;
@@ -207,7 +303,9 @@ static cvmm_status_t node_xp_opts(xp_opts_t *o)
 	 * is several messages ~20-50 us apart; sleeping after 50 us made
 	 * every hop pay an event-fd wake-up (faultbench read: 370 -> 230 us) */
 	o->spin_us = 500;
-	o->iface = node_opts.iface;
+	o->iface = node_iface_default(iface);
+	if (o->iface && !node_opts.iface)
+		log_info("transport on %s only (--iface chooses)", o->iface);
 	return CVMM_OK;
 }
 

@@ -139,6 +139,46 @@ cookie_check() {
 	fi
 }
 
+# Every process below pid $1, one per line.
+descendants() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+
+# Agents all on this machine listen on loopback only: nothing of the job
+# is reachable from the network (no --iface, no RDMA device here).
+listen_check() {
+	local out=$SCRATCH/listen l pids bad
+	if ! command -v ss >/dev/null; then
+		skip "listen: agents listen on loopback only" "no ss"
+		return
+	fi
+	(cd "$SCRATCH" && timeout -k 5 30 "$CVMM" run -n 2 --transport=tcp \
+		-- "$GUESTS/sleeper" 3 >"$out.out" 2>"$out.err") &
+	l=$!
+	sleep 1.5
+	pids=$(descendants "$l" | paste -sd'|')
+	ss -Hltnp >"$out.ss" 2>/dev/null
+	wait $l
+	if [ -z "$pids" ] ||
+		! grep -Eq "pid=($pids)," "$out.ss"; then
+		fail "listen: agents listen on loopback only" \
+			"no listening agent found" "$out.ss" "$out.err"
+		return
+	fi
+	bad=$(grep -E "pid=($pids)," "$out.ss" |
+		awk '{print $4}' | grep -Ev '^(127\.0\.0\.1|\[::1\]):')
+	if [ -n "$bad" ]; then
+		fail "listen: agents listen on loopback only" "also on $bad" \
+			"$out.ss"
+	else
+		pass "listen: agents listen on loopback only"
+	fi
+}
+
 # Strangers holding connections to the coordinator open (no cookie needed
 # to connect) must not keep a rank out: 100 idle connections, renewed as
 # the coordinator drops them, for 8 s, while rank 1 joins. Loopback only,
@@ -346,6 +386,7 @@ env_check 2
 env_check 4
 cookie_check
 flood_check
+listen_check
 lost_check 2
 lost_check 0
 netns_check
