@@ -222,13 +222,21 @@ cvmm_status_t confine_syscalls(void)
 		DENY(SYS_name_to_handle_at), DENY(SYS_open_by_handle_at),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog fp = { .len = sizeof(prog) / sizeof(prog[0]),
-				 .filter = prog };
+
+	return confine_seccomp_install(prog, sizeof(prog) / sizeof(prog[0]),
+				       "the agent's filter");
+}
+
+cvmm_status_t confine_seccomp_install(const struct sock_filter *prog,
+				      unsigned short n, const char *what)
+{
+	struct sock_fprog fp = { .len = n,
+				 .filter = (struct sock_filter *)prog };
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
 		    SECCOMP_FILTER_FLAG_TSYNC, &fp) != 0) {
-		log_error("seccomp: cannot install the agent's filter: %m");
+		log_error("seccomp: cannot install %s: %m", what);
 		return CVMM_ERR_IO;
 	}
 	return CVMM_OK;

@@ -13,6 +13,7 @@
 #ifndef CVMM_CORE_CONFINE_H
 #define CVMM_CORE_CONFINE_H
 
+#include <linux/filter.h>
 #include <stdbool.h>
 
 #include "common/status.h"
@@ -45,6 +46,12 @@ bool confine_thread_confined(void);
  * syscalls never reach it (they are dispatched before seccomp runs).
  * Call after start-up, once no more processes are to be started. */
 cvmm_status_t confine_syscalls(void);
+
+/* Sets no_new_privs and installs the n-instruction filter prog on every
+ * thread of the process (TSYNC). what names it in the one error line
+ * logged on failure (CVMM_ERR_IO). */
+cvmm_status_t confine_seccomp_install(const struct sock_filter *prog,
+				      unsigned short n, const char *what);
 
 /* The Landlock ABI of this kernel: 0 when it has none (or it is off). */
 int confine_landlock_abi(void);

@@ -31,6 +31,7 @@
 #include <asm/prctl.h>
 
 #include "common/log.h"
+#include "core/confine.h"
 #include "core/entry.h"
 #include "core/gmem.h"
 #include "core/stats.h"
@@ -207,16 +208,9 @@ static cvmm_status_t entry_seccomp_install(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
 	};
-	struct sock_fprog fp = { .len = sizeof(prog) / sizeof(prog[0]),
-				 .filter = prog };
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-		    SECCOMP_FILTER_FLAG_TSYNC, &fp) != 0) {
-		log_error("installing the seccomp filter: %m");
-		return CVMM_ERR_IO;
-	}
-	return CVMM_OK;
+	return confine_seccomp_install(prog, sizeof(prog) / sizeof(prog[0]),
+				       "the guest's trap filter");
 }
 
 bool entry_sud_available(void)

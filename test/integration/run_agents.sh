@@ -100,40 +100,44 @@ env_check() {
 	fi
 }
 
+# coord_agent COOKIE RANK PORT OUT [ARGS...]: one agent of a 2-agent
+# selftest job whose coordinator (rank 0) serves 127.0.0.1:PORT; stdout to
+# OUT, stderr to OUT.err.
+coord_agent() {
+	local cookie=$1 rank=$2 port=$3 out=$4
+	shift 4
+	CVMM_JOB_COOKIE=$cookie timeout -k 5 60 "$CVMM" agent \
+		--rank "$rank" --size 2 --coordinator "127.0.0.1:$port" \
+		--transport=tcp --selftest "$@" >"$out" 2>"$out.err"
+}
+
 # An agent given the wrong job cookie is refused by the coordinator (rank 0
 # logs it) and the job goes on with the right one.
 cookie_check() {
 	local port out=$SCRATCH/cookie
 	port=$(free_port)
-	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
-		--rank 0 --size 2 --coordinator "127.0.0.1:$port" \
-		--transport=tcp --selftest >"$out.r0" 2>"$out.r0err" &
+	coord_agent 0123456789abcdef 0 "$port" "$out.r0" &
 	local r0=$!
 	sleep 0.5
-	CVMM_JOB_COOKIE=fedcba9876543210 timeout -k 5 30 "$CVMM" agent \
-		--rank 1 --size 2 --coordinator "127.0.0.1:$port" \
-		--transport=tcp --timeout-ms 3000 --selftest \
-		>"$out.bad" 2>"$out.baderr"
+	coord_agent fedcba9876543210 1 "$port" "$out.bad" --timeout-ms 3000
 	local badrc=$?
-	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
-		--rank 1 --size 2 --coordinator "127.0.0.1:$port" \
-		--transport=tcp --selftest >"$out.r1" 2>"$out.r1err"
+	coord_agent 0123456789abcdef 1 "$port" "$out.r1"
 	local r1rc=$?
 	wait $r0
 	local r0rc=$?
 	if [ $badrc = 0 ]; then
 		fail "cookie: wrong cookie refused" "the intruder joined" \
-			"$out.baderr" "$out.r0err"
-	elif ! grep -q 'cookie' "$out.r0err"; then
+			"$out.bad.err" "$out.r0.err"
+	elif ! grep -q 'cookie' "$out.r0.err"; then
 		fail "cookie: wrong cookie refused" "rank 0 did not log it" \
-			"$out.r0err"
+			"$out.r0.err"
 	else
 		pass "cookie: wrong cookie refused and logged"
 	fi
 	if [ $r0rc != 0 ] || [ $r1rc != 0 ] ||
 		! grep -q 'all checks passed' "$out.r0"; then
 		fail "cookie: job completes with the right cookie" \
-			"status $r0rc/$r1rc" "$out.r0" "$out.r0err" "$out.r1err"
+			"status $r0rc/$r1rc" "$out.r0" "$out.r0.err" "$out.r1.err"
 	else
 		pass "cookie: job completes with the right cookie"
 	fi
@@ -186,9 +190,7 @@ listen_check() {
 flood_check() {
 	local port out=$SCRATCH/flood
 	port=$(free_port)
-	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
-		--rank 0 --size 2 --coordinator "127.0.0.1:$port" \
-		--transport=tcp --selftest >"$out.r0" 2>"$out.r0err" &
+	coord_agent 0123456789abcdef 0 "$port" "$out.r0" &
 	local r0=$!
 	sleep 0.5
 	timeout 20 python3 - "$port" >"$out.flood" 2>&1 <<'PY' &
@@ -216,9 +218,7 @@ print("connections", made)
 PY
 	local fl=$!
 	sleep 1
-	CVMM_JOB_COOKIE=0123456789abcdef timeout -k 5 60 "$CVMM" agent \
-		--rank 1 --size 2 --coordinator "127.0.0.1:$port" \
-		--transport=tcp --selftest >"$out.r1" 2>"$out.r1err"
+	coord_agent 0123456789abcdef 1 "$port" "$out.r1"
 	local r1rc=$?
 	wait $r0
 	local r0rc=$?
@@ -226,7 +226,7 @@ PY
 	if [ $r0rc != 0 ] || [ $r1rc != 0 ] ||
 		! grep -q 'all checks passed' "$out.r0"; then
 		fail "flood: a rank joins past 100 idle strangers" \
-			"status $r0rc/$r1rc" "$out.r1err" "$out.r0err"
+			"status $r0rc/$r1rc" "$out.r1.err" "$out.r0.err"
 	else
 		pass "flood: a rank joins past 100 idle strangers ($(cat \
 			"$out.flood"))"
