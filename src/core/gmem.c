@@ -94,10 +94,17 @@ static cvmm_status_t view_reserve(uint64_t addr, int fd, int prot)
 
 cvmm_status_t gmem_init(gmem_t *gm, bool views)
 {
+	pthread_rwlockattr_t la;
+
 	memset(gm, 0, sizeof(*gm));
 	gm->memfd = -1;
 	gm->views = views;
-	pthread_rwlock_init(&gm->lock, NULL);
+	/* readers first: a gmem_hold holder may take it again while a
+	 * layout change waits */
+	pthread_rwlockattr_init(&la);
+	pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_READER_NP);
+	pthread_rwlock_init(&gm->lock, &la);
+	pthread_rwlockattr_destroy(&la);
 	gm->vmas = calloc(GMEM_MAX_VMAS, sizeof(gmem_vma_t));
 	if (!gm->vmas)
 		return CVMM_ERR_NOMEM;
@@ -361,6 +368,19 @@ void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 	    coh_rt_acquire(gaddr, len, (prot & PROT_WRITE) != 0) != CVMM_OK)
 		return NULL;
 	return gmem_agent(gaddr);
+}
+
+/* The layout lock taken for reading: writers (every layout change) wait.
+ * glibc's default rwlock prefers readers, so a holder may take it again
+ * (gmem_mapped inside a hold) even while a writer waits. */
+void gmem_hold(gmem_t *gm)
+{
+	pthread_rwlock_rdlock(&gm->lock);
+}
+
+void gmem_unhold(gmem_t *gm)
+{
+	pthread_rwlock_unlock(&gm->lock);
 }
 
 long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap)

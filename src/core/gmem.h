@@ -133,6 +133,16 @@ void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
  * (read). */
 size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
 
+/* Hold the guest layout: until gmem_unhold, no unmap, remap or protection
+ * change completes (a guest thread making one waits, as if it came after).
+ * For agent writes into guest memory that must not land after the guest
+ * unmapped the range (the bytes would reappear in the next mapping there):
+ * check the range with gmem_mapped under the hold, write, unhold. Holds
+ * nest. Never wait for another node or for I/O that may block forever
+ * while holding (a bounced read copies out under a hold instead). */
+void gmem_hold(gmem_t *gm);
+void gmem_unhold(gmem_t *gm);
+
 /* Copies the NUL-terminated guest string at gaddr into buf (cap bytes).
  * Returns its length, -EFAULT or -ENAMETOOLONG. */
 long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap);

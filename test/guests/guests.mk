@@ -1,7 +1,8 @@
 # Guest programs for the integration tests, benchmarks and the demo.
 # Included by the top Makefile. Guests are built like any user's program:
 # plain gcc -O2 -static -pthread, never with the agent's CFLAGS.
-#   make guests        every test/guests/NAME.c -> $(BUILD)/guests/NAME,
+#   make guests        every test/guests/NAME.c and test/security/NAME.c
+#                      -> $(BUILD)/guests/NAME,
 #                      plus static-pie variants $(BUILD)/guests/NAME.pie
 # (make integration, in the top Makefile, runs them under cvmm.)
 
@@ -11,6 +12,9 @@ GUEST_LIBS     := -lm
 GUEST_DIR      := $(BUILD)/guests
 GUEST_SRCS     := $(sort $(wildcard test/guests/*.c))
 GUEST_NAMES    := $(GUEST_SRCS:test/guests/%.c=%)
+# The attack guests of test/security/ are built the same way, beside them.
+SEC_SRCS       := $(sort $(wildcard test/security/*.c))
+GUEST_NAMES    += $(SEC_SRCS:test/security/%.c=%)
 GUEST_BINS     := $(GUEST_NAMES:%=$(GUEST_DIR)/%)
 # Guests also built as static-pie (loaded at a base the VMM chooses).
 GUEST_PIE      := hello mutex fpu tls file
@@ -20,6 +24,10 @@ GUEST_PIE_BINS := $(GUEST_PIE:%=$(GUEST_DIR)/%.pie)
 guests: $(GUEST_BINS) $(GUEST_PIE_BINS)
 
 $(GUEST_DIR)/%: test/guests/%.c test/guests/guests.mk
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -static -pthread -o $@ $< $(GUEST_LIBS)
+
+$(GUEST_DIR)/%: test/security/%.c test/guests/guests.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -static -pthread -o $@ $< $(GUEST_LIBS)
 

@@ -110,23 +110,47 @@ static long iov_in(uint64_t giov, size_t cnt, int prot, struct iovec *iov)
  * returns what it has, so a shorter read is a valid answer). */
 #define BOUNCE_MAX ((size_t)1 << 20)
 
-/* Reads into the guest must not pin its pages while they wait. */
+/* A read that may wait never writes into the guest directly: another
+ * guest thread may unmap the buffer meanwhile (the bytes would then land
+ * in whatever is mapped there next), and on several nodes it must not pin
+ * pages while it waits. It reads into agent memory and copies out. */
 static bool must_bounce(int fd)
 {
-	return cvmm_gmem.coherent && iosrv_fd_may_block(ios, fd);
+	return iosrv_fd_may_block(ios, fd);
 }
 
-/* Copies n bytes from src to guest gaddr (pinned only now); -EFAULT if the
- * guest unmapped the buffer meanwhile (the bytes are lost, as they would
- * be on Linux). */
+/* Copies n bytes from src to guest gaddr (pinned only now), under a
+ * layout hold so that an unmap cannot slip between the check and the
+ * copy; -EFAULT if the guest unmapped the buffer meanwhile (the bytes are
+ * lost; Linux would leave them in a pipe). */
 static long copy_out(uint64_t gaddr, const void *src, size_t n)
 {
 	void *dst = gmem_ptr(&cvmm_gmem, gaddr, n, PROT_WRITE);
+	long r = 0;
 
 	if (!dst)
 		return -EFAULT;
-	memcpy(dst, src, n);
-	return 0;
+	gmem_hold(&cvmm_gmem);
+	if (gmem_mapped(&cvmm_gmem, gaddr, n, PROT_WRITE) == n)
+		memcpy(dst, src, n);
+	else
+		r = -EFAULT;
+	gmem_unhold(&cvmm_gmem);
+	return r;
+}
+
+/* Takes a layout hold for a read straight into [gaddr, gaddr + *len)
+ * (already checked and brought in by buf_span): the range is checked once
+ * more under the hold and *len cut to what is still mapped. Returns false
+ * (no hold kept) when nothing is. Only for reads that do not wait. */
+static bool hold_span(uint64_t gaddr, size_t *len)
+{
+	gmem_hold(&cvmm_gmem);
+	if (*len && !(*len = gmem_mapped(&cvmm_gmem, gaddr, *len, PROT_WRITE))) {
+		gmem_unhold(&cvmm_gmem);
+		return false;
+	}
+	return true;
 }
 
 static bool idle_begin(vthread_t *vt, int fd)
@@ -172,17 +196,15 @@ long sys_read(vthread_t *vt, const uint64_t a[6])
 {
 	size_t len = rw_count(a[2]);
 	void *buf;
-	bool idle;
 	long r;
 
 	if (must_bounce((int)a[0]))
 		return read_bounced(vt, (int)a[0], a[1], len);
 	buf = buf_span(a[1], &len, PROT_WRITE);
-	if (!buf)
+	if (!buf || !hold_span(a[1], &len))
 		return -EFAULT;
-	idle = idle_begin(vt, (int)a[0]);
 	r = iosrv_read(ios, (int)a[0], buf, len);
-	idle_end(vt, idle);
+	gmem_unhold(&cvmm_gmem);
 	return r;
 }
 
@@ -207,13 +229,16 @@ long sys_pread64(vthread_t *vt, const uint64_t a[6])
 {
 	size_t len = rw_count(a[2]);
 	void *buf;
+	long r;
 
 	if ((int64_t)a[3] < 0)
 		return -EINVAL;
 	buf = buf_span(a[1], &len, PROT_WRITE);
-	if (!buf)
+	if (!buf || !hold_span(a[1], &len))
 		return -EFAULT;
-	return iosrv_pread(ios, (int)a[0], buf, len, (int64_t)a[3]);
+	r = iosrv_pread(ios, (int)a[0], buf, len, (int64_t)a[3]);
+	gmem_unhold(&cvmm_gmem);
+	return r;
 }
 
 /* pwrite64(fd, buf, count, pos) */
@@ -298,6 +323,32 @@ static long readv_bounced(vthread_t *vt, int fd, uint64_t giov, size_t cnt)
 	return r;
 }
 
+/* hold_span for the n segments of a read straight into the guest (agent
+ * pointers, as iov_in made them): under the hold, the segments still
+ * mapped are kept, the first one cut short ends the list. Returns how many
+ * are kept, with the hold, or -EFAULT without it. */
+static long hold_iov(struct iovec *iov, long n)
+{
+	gmem_hold(&cvmm_gmem);
+	for (long i = 0; i < n; i++) {
+		uint64_t g = (uint64_t)(uintptr_t)iov[i].iov_base - GMEM_DELTA;
+		size_t want = iov[i].iov_len, got;
+
+		if (!want)
+			continue;
+		got = gmem_mapped(&cvmm_gmem, g, want, PROT_WRITE);
+		if (got == want)
+			continue;
+		if (!got && i == 0) {
+			gmem_unhold(&cvmm_gmem);
+			return -EFAULT;
+		}
+		iov[i].iov_len = got;
+		return got ? i + 1 : i;
+	}
+	return n;
+}
+
 /* readv, writev, preadv, pwritev: a[0] fd, a[1] iov, a[2] iovcnt; off is
  * IOSRV_POS_CUR for the file position. */
 static long rw_vec(vthread_t *vt, const uint64_t a[6], int64_t off, bool wr)
@@ -320,10 +371,14 @@ static long rw_vec(vthread_t *vt, const uint64_t a[6], int64_t off, bool wr)
 		goto out_free;
 	}
 	idle = idle_begin(vt, fd);
-	if (wr)
+	if (wr) {
 		r = iosrv_writev(ios, fd, iov, (int)n, off);
-	else
+	} else if ((n = hold_iov(iov, n)) < 0) {
+		r = n;
+	} else {
 		r = iosrv_readv(ios, fd, iov, (int)n, off);
+		gmem_unhold(&cvmm_gmem);
+	}
 	idle_end(vt, idle);
 out_free:
 	free(iov);
