@@ -17,7 +17,7 @@ CI       ?=
 DEB_DEPS := gcc make libc6-dev libhwloc-dev libnuma-dev libcmocka-dev \
             pkg-config clang libucx-dev libibverbs-dev librdmacm-dev \
             libpmix-dev ucx-utils openmpi-bin iproute2 python3 spin \
-            libjansson-dev clang-format
+            libjansson-dev clang-format procps util-linux binutils
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2
