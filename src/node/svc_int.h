@@ -67,6 +67,20 @@ void svc_send_ack(int dst, uint64_t id, int64_t ret);
 /* ---- the services' handlers and hooks ---- */
 
 /* svc_syscall.c */
+
+/* What node 0 does with a forwarded syscall request (h, with its whole
+ * message msg of len bytes) in a VM of nvcpus vCPUs: DROP a malformed one
+ * (no answer: its id may be forged), REFUSE (ENOSYS) a call the syscall
+ * table runs where it is called (clone, exit, signals, futex, ...: a
+ * forged one would run node-local code without its thread's context),
+ * else RUN it with the arguments decoded into a. */
+typedef enum svc_admit {
+	SVC_ADMIT_DROP,
+	SVC_ADMIT_REFUSE,
+	SVC_ADMIT_RUN,
+} svc_admit_t;
+svc_admit_t svc_syscall_admit(const node_hdr_t *h, const void *msg,
+			      size_t len, unsigned nvcpus, uint64_t a[6]);
 void svc_on_syscall(int src, const node_hdr_t *h, const void *msg,
 		    size_t len);
 void svc_proxy_retire(int node, int tid);

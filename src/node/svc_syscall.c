@@ -136,6 +136,17 @@ static bool proxy_queue(int node, int tid, const proxy_req_t *req,
 	return queued;
 }
 
+svc_admit_t svc_syscall_admit(const node_hdr_t *h, const void *msg,
+			      size_t len, unsigned nvcpus, uint64_t a[6])
+{
+	if (node_wire_syscall_decode(msg, len, a) != CVMM_OK ||
+	    h->vcpu < 0 || (unsigned)h->vcpu >= nvcpus || !h->id)
+		return SVC_ADMIT_DROP;
+	if (!sys_runs_on_node0((unsigned long)h->arg)) /* decoded: in range */
+		return SVC_ADMIT_REFUSE;
+	return SVC_ADMIT_RUN;
+}
+
 void svc_on_syscall(int src, const node_hdr_t *h, const void *msg,
 		    size_t len)
 {
@@ -143,16 +154,18 @@ void svc_on_syscall(int src, const node_hdr_t *h, const void *msg,
 			    .vcpu = h->vcpu };
 	const char *why;
 
-	if (node_wire_syscall_decode(msg, len, req.a) != CVMM_OK ||
-	    h->vcpu >= svc_vm->nvcpus || !h->id) {
+	switch (svc_syscall_admit(h, msg, len, (unsigned)svc_vm->nvcpus,
+				  req.a)) {
+	case SVC_ADMIT_DROP:
 		log_warn("node %d: malformed syscall request: dropped", src);
 		return;
-	}
-	if (!sys_runs_on_node0(req.nr)) {
+	case SVC_ADMIT_REFUSE:
 		log_warn("node %d: thread %d sent syscall %lu, which runs "
 			 "where it is called: refused", src, h->tid, req.nr);
 		svc_send_ack(src, h->id, -ENOSYS);
 		return;
+	case SVC_ADMIT_RUN:
+		break;
 	}
 	if (!proxy_queue(src, h->tid, &req, &why)) {
 		log_warn("node %d: thread %d: syscall refused (%s)", src,
