@@ -251,8 +251,8 @@ static int step_load(run_ctx_t *c)
 }
 
 /* Last: the --stats file opened while files outside the root may still be
- * created, then the Landlock rule set, and this thread confined: guest
- * threads it starts inherit the confinement; then the seccomp filter on
+ * created, then the Landlock rule set, and every thread confined (guest
+ * threads started later inherit it); then the seccomp filter on
  * every thread of the agent (docs/security.md). */
 static int step_confine(run_ctx_t *c)
 {
@@ -261,7 +261,7 @@ static int step_confine(run_ctx_t *c)
 	if (stats_prepare(cvmm_vm.stats_file) != 0)
 		return -1;
 	if (confine_init(opts.root, cvmm_vm.exe_path) != CVMM_OK ||
-	    confine_thread(false) != CVMM_OK || confine_syscalls() != CVMM_OK)
+	    confine_process() != CVMM_OK || confine_syscalls() != CVMM_OK)
 		return -1;
 	return 0;
 }

@@ -32,19 +32,31 @@ cvmm_status_t confine_init(const char *root, const char *exe);
  * at the start of a thread, before it runs guest code or guest calls. */
 cvmm_status_t confine_thread(bool inherited);
 
+/* Confines every thread of the process: the caller with confine_thread,
+ * the others (started before the guest: the transport's progress thread,
+ * UCX's async thread) each by itself, asked with a real-time signal
+ * (SIGRTMAX, kept for this) whose handler restricts the thread it
+ * interrupts; waits until all did (5 s at most). Threads created later
+ * inherit. Returns CVMM_OK, or CVMM_ERR_IO (logged) when a thread could not
+ * be confined. Call once, with no thread running guest code yet. */
+cvmm_status_t confine_process(void);
+
 /* True when the calling thread is confined (or nothing is to be). */
 bool confine_thread_confined(void);
 
 /* Installs, on every thread of the process (TSYNC), a seccomp filter that
- * refuses with EPERM what no agent thread ever needs: starting programs
- * (execve, execveat), new processes (fork, vfork, clone without
- * CLONE_THREAD; clone3 is ENOSYS, so threads come from clone), other
- * processes' memory (ptrace, process_vm_*), mounts and namespaces, kernel
- * modules, kexec, bpf, perf, keys, reboot, swap, and the x32 ABI; and
- * that kills the process when the sigreturn stub (the only code Syscall
- * User Dispatch lets through) is used for anything but rt_sigreturn. Guest
- * syscalls never reach it (they are dispatched before seccomp runs).
- * Call after start-up, once no more processes are to be started. */
+ * allows only the system calls agent threads make after start-up (an
+ * allow-list: anything else is ENOSYS, as on a kernel without it), and
+ * of those, with EPERM: new programs and processes (execve, execveat,
+ * fork, vfork, clone without CLONE_THREAD; clone3 is ENOSYS, so threads
+ * come from clone), other processes' memory (ptrace, process_vm_*),
+ * mounts and namespaces, bpf, userfaultfd; signals (kill, tgkill,
+ * rt_*sigqueueinfo) to any process but this one (tkill: always); i386
+ * and x32 calls are ENOSYS. It kills the process when the sigreturn stub
+ * (the only code Syscall User Dispatch lets through) is used for anything
+ * but rt_sigreturn. Guest syscalls never reach it (they are dispatched
+ * before seccomp runs). Call after start-up, once no more processes are
+ * to be started. */
 cvmm_status_t confine_syscalls(void);
 
 /* Sets no_new_privs and installs the n-instruction filter prog on every

@@ -106,6 +106,66 @@ static int child_checks(void)
 	return 0;
 }
 
+/* A thread started before the confinement, waiting in a pipe read (as
+ * the transport's threads wait in epoll): once confine_process returns it
+ * opens nothing outside the root either, and its read was not lost. */
+static int early_pipe[2];
+
+static void *early_thread(void *arg)
+{
+	char c;
+	long r = 0;
+
+	(void)arg;
+	while (read(early_pipe[0], &c, 1) < 0 && errno == EINTR)
+		r++; /* a wait interrupted by the signal, restarted */
+	if (c != 'g')
+		return (void *)1;
+	if (open("/etc/passwd", O_RDONLY) >= 0 || errno != EACCES)
+		return (void *)2;
+	return (void *)0;
+}
+
+static int child_process(void)
+{
+	pthread_t th;
+	void *ret = (void *)9;
+
+	if (pipe(early_pipe) != 0 ||
+	    pthread_create(&th, NULL, early_thread, NULL) != 0)
+		return 1;
+	usleep(50 * 1000); /* it waits in read() */
+	if (confine_init(root, NULL) != CVMM_OK ||
+	    confine_process() != CVMM_OK)
+		return 2;
+	if (!confine_thread_confined())
+		return 3;
+	if (open("/etc/passwd", O_RDONLY) >= 0 || errno != EACCES)
+		return 4;
+	if (write(early_pipe[1], "g", 1) != 1 || pthread_join(th, &ret) != 0)
+		return 5;
+	return ret ? 10 + (int)(intptr_t)ret : 0;
+}
+
+static void test_process_confined(void **state)
+{
+	pid_t pid;
+	int status;
+
+	if (confine_landlock_abi() < 1) {
+		printf("SKIP: this kernel has no landlock\n");
+		return;
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_process());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		fail_msg("child failed check %d", WEXITSTATUS(status));
+}
+
 extern char cvmm_sigreturn_stub[];
 
 static void *thread_ok(void *arg)
@@ -114,7 +174,8 @@ static void *thread_ok(void *arg)
 }
 
 /* The seccomp filter, in a child: the agent's own calls work, threads
- * start, processes and programs do not. */
+ * start, processes and programs do not, calls off the allow-list are
+ * ENOSYS, and signals reach this process only. */
 static int child_syscalls(void)
 {
 	pthread_t th;
@@ -144,6 +205,29 @@ static int child_syscalls(void)
 		return 9;
 	if (syscall(SYS_bpf, 0, NULL, 0) != -1 || errno != EPERM)
 		return 10;
+	/* not on the allow-list: ENOSYS, as on a kernel without them */
+	if (syscall(SYS_io_uring_setup, 1, NULL) != -1 || errno != ENOSYS)
+		return 11;
+	if (syscall(SYS_kexec_load, 0, 0, NULL, 0) != -1 || errno != ENOSYS)
+		return 12;
+	if (syscall(SYS_add_key, "user", "k", "v", 1, 0) != -1 ||
+	    errno != ENOSYS)
+		return 13;
+	if (syscall(SYS_pidfd_open, getppid(), 0) != -1 || errno != ENOSYS)
+		return 14;
+	/* signals: to this process only */
+	if (kill(getpid(), 0) != 0 ||
+	    syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0) != 0)
+		return 15;
+	if (kill(getppid(), 0) != -1 || errno != EPERM)
+		return 16;
+	if (kill(0, 0) != -1 || errno != EPERM) /* the process group */
+		return 17;
+	if (kill(-1, 0) != -1 || errno != EPERM) /* everyone */
+		return 18;
+	if (syscall(SYS_tgkill, getppid(), getppid(), 0) != -1 ||
+	    errno != EPERM)
+		return 19;
 	return 0;
 }
 
@@ -225,6 +309,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_confined_thread),
+		cmocka_unit_test(test_process_confined),
 		cmocka_unit_test(test_agent_syscalls),
 		cmocka_unit_test(test_stub_only_sigreturn),
 	};
