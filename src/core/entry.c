@@ -21,6 +21,7 @@
  * mask being every component cvmm carries (entry_xstate_t.mask), so all the
  * rest is loaded in its initial, zeroed state. */
 #include <errno.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -142,6 +143,14 @@ void entry_sigsys(int sig, siginfo_t *si, void *ucv)
 	greg_t *g = uc->uc_mcontext.gregs;
 
 	vt->selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+	/* an i386 call (int 0x80, where the kernel has IA-32 emulation)
+	 * numbers its calls otherwise (20 is getpid there, writev here):
+	 * cvmm runs x86-64 programs only */
+	if (si->si_arch != AUDIT_ARCH_X86_64) {
+		g[REG_RAX] = -ENOSYS;
+		vt->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+		return;
+	}
 	if (vt->magic == VT_MAGIC_GUEST &&
 	    entry_fast(vt, (unsigned long)g[REG_RAX], g)) {
 		vt->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
