@@ -1,7 +1,8 @@
 # Benchmarks: "make bench" builds cvmm and the guests, then bench/run.py
 # runs every benchmark natively and under cvmm and merges the medians into
-# bench/out/results.json. BENCH=syscall|fib|xp|faults|uffd|downgrade|fib_nodes|workloads runs one; FIB_N=N|auto and
-# REPS=N tune them (see bench/run.py).
+# bench/out/results.json. BENCH=startup|syscall|fib|xp|faults|uffd|downgrade|
+# fib_nodes|workloads runs one; FIB_N=N|auto and REPS=N tune them (see
+# bench/run.py).
 
 .PHONY: bench
 # The native programs print their results with the JSON writer of

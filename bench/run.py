@@ -2,6 +2,13 @@
 """cvmm benchmarks (python3 standard library only); run by "make bench".
 
 Benchmarks, each run natively and under cvmm, alternating, REPS times:
+  startup  guests/hello natively and under "cvmm run" (one node, the
+           default vCPUs), alternating, STARTUP_PAIRS times: wall time of
+           each whole run (fork, exec, the guest's run, exit) and its CPU
+           time (user + system of the child)
+           -> startup_native_ms, startup_cvmm_ms (medians), startup_ms =
+           startup_cvmm_ms - startup_native_ms, and the same for CPU time
+           (startup_native_cpu_ms, startup_cvmm_cpu_ms, startup_cpu_ms)
   syscall  guests/getpid ITERS: ns per syscall(SYS_getpid), natively
            (200000 calls) and under "cvmm run -v 1" (20000 calls)
            -> syscall_native_ns, syscall_cvmm_ns, syscall_ratio
@@ -57,11 +64,13 @@ as null with the reason in KEY_error (a string) and not repeated.
 
 Environment:
   BENCH   run only these benchmarks, comma separated, in the default
-          order (syscall, fib, xp, faults, uffd, downgrade, fib_nodes,
-          workloads, or one workload: fft, lu, radix, ocean, water, barnes)
+          order (startup, syscall, fib, xp, faults, uffd, downgrade,
+          fib_nodes, workloads, or one workload: fft, lu, radix, ocean,
+          water, barnes)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
-  REPS    repetitions (default 5; 3 for the workloads and uffd)
+  REPS    repetitions (default 5; 3 for the workloads and uffd; for
+          startup the pairs, default STARTUP_PAIRS)
   FIB_N   fib argument (default 46: about 2.5 s natively with 2 threads on
           the 2-core reference VM); "auto" calibrates to about 2 s natively
   FIB_P   threads for fib (default: cpus this process may run on)
@@ -80,6 +89,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -96,6 +106,9 @@ FIB_TARGET_S = 2.0
 GOLDEN = (1 + 5 ** 0.5) / 2
 WORKLOADS = ("fft", "lu", "radix", "ocean", "water", "barnes")
 WL_REPS = 3
+# A run of hello takes ~1 ms natively: many alternating pairs, so that the
+# median difference is not the noise of a shared 2-core VM.
+STARTUP_PAIRS = 30
 # Node counts the workloads run on under cvmm (WL_NODES overrides):
 # NAME_cvmm_Knode_s / NAME_ratio_Knode for each K.
 WL_NODES = (1, 2, 4)
@@ -136,14 +149,16 @@ class Bench:
 
     def run(self, argv, under_cvmm, vcpus=1, nodes=1, flags=()):
         """Runs argv (natively or under cvmm, on nodes > 1 with -n, with the
-        extra cvmm run flags) in the scratch directory; returns (stdout,
-        seconds). Raises RunError on failure."""
+        extra cvmm run flags; vcpus None: cvmm's default) in the scratch
+        directory; returns (stdout, seconds). Raises RunError on
+        failure."""
         if under_cvmm:
             if not os.access(self.cvmm, os.X_OK):
                 raise RunError("no cvmm binary at %s" % self.cvmm)
             multi = ["-n", str(nodes)] if nodes > 1 else []
-            argv = [self.cvmm, "run"] + multi + list(flags) + [
-                "-v", str(vcpus), "--root", self.scratch, "--"] + argv
+            v = ["-v", str(vcpus)] if vcpus is not None else []
+            argv = [self.cvmm, "run"] + multi + list(flags) + v + [
+                "--root", self.scratch, "--"] + argv
         t0 = time.perf_counter()
         try:
             p = subprocess.run(argv, cwd=self.scratch, stdin=subprocess.DEVNULL,
@@ -225,6 +240,38 @@ class Bench:
             self.missing.add(name)
 
     # ---- benchmarks ------------------------------------------------------
+    def bench_startup(self, reps):
+        """What starting a VM costs: guests/hello natively and under "cvmm
+        run" on one node with the default vCPUs (as a user types it),
+        alternating; the difference of the medians, wall and CPU time."""
+        reps = int(os.environ.get("REPS") or STARTUP_PAIRS)
+        g = self.guest("hello")
+
+        def hello(under_cvmm):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            out, secs = self.run([g], under_cvmm, None)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if "hello, world" not in out:
+                raise RunError("hello: wrong output %r" % out[-200:])
+            cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+            return secs * 1e3, cpu * 1e3
+
+        print("startup: hello natively vs cvmm run (1 node), %d pairs"
+              % reps)
+        for _ in range(reps):
+            for name, cvmm in (("native", False), ("cvmm", True)):
+                r = self.sample("startup_%s" % name, lambda: hello(cvmm))
+                if r:
+                    self.sample("startup_%s_ms" % name, lambda: r[0])
+                    self.sample("startup_%s_cpu_ms" % name, lambda: r[1])
+        for k in ("", "_cpu"):
+            native = self.median("startup_native%s_ms" % k)
+            cvmm = self.median("startup_cvmm%s_ms" % k)
+            if native is not None and cvmm is not None:
+                self.results["startup%s_ms" % k] = cvmm - native
+            else:
+                self.missing.add("startup%s_ms" % k)
+
     def bench_syscall(self, reps):
         g = self.guest("getpid")
 
@@ -566,7 +613,8 @@ def wl_nodes():
 
 
 # Run by default, in this order.
-BENCHES = {"syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
+BENCHES = {"startup": Bench.bench_startup,
+           "syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
            "xp": Bench.bench_xp, "faults": Bench.bench_faults,
            "uffd": Bench.bench_uffd, "downgrade": Bench.bench_downgrade,
            "fib_nodes": Bench.bench_fib_nodes,

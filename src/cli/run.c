@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/env.h"
 #include "common/log.h"
@@ -279,16 +280,36 @@ static const struct {
 	{ "confinement", step_confine },
 };
 
+/* True unless this agent is known to be a job of one without the selftest:
+ * then node_start starts no transport (node.c) and UCX is never used.
+ * Unknown (a rank without a size, as under PMIx, or an error boot_init
+ * will report once after the re-execution): true. */
+static bool agent_uses_ucx(void)
+{
+	boot_opts_t bo = { .rank = node_opts.rank, .size = node_opts.size };
+	log_level_t level = log_level;
+	int rank, size;
+	cvmm_status_t st;
+
+	if (node_opts.selftest)
+		return true;
+	log_level = LOG_LVL_FATAL; /* boot_init says what is wrong, once */
+	st = boot_ident_detect(&bo, &rank, &size);
+	log_level = level;
+	return st != CVMM_OK || size != 1;
+}
+
 /* UCX reads its global options when the library loads, before main: an
  * agent whose environment lacks UCX_USE_MT_MUTEX re-executes itself once
- * with it. Many threads share one UCX worker in an agent (vCPUs, proxies,
- * the progress thread); with UCX's default spinlock a holder descheduled
- * on a shared cpu made every other thread spin for its whole time slice
- * (measured: a cross-node condvar handoff took ~3 ms, 58% of all cycles in
- * pthread_spin_lock; with the mutex 0.5 ms). */
+ * with it (after the options are read: a job of one uses no UCX and is
+ * not re-executed). Many threads share one UCX worker in an agent (vCPUs,
+ * proxies, the progress thread); with UCX's default spinlock a holder
+ * descheduled on a shared cpu made every other thread spin for its whole
+ * time slice (measured: a cross-node condvar handoff took ~3 ms, 58% of
+ * all cycles in pthread_spin_lock; with the mutex 0.5 ms). */
 static void agent_ucx_env(char **argv)
 {
-	if (getenv("UCX_USE_MT_MUTEX"))
+	if (getenv("UCX_USE_MT_MUTEX") || !agent_uses_ucx())
 		return;
 	if (cvmm_env_add("UCX_USE_MT_MUTEX", "y") == 0)
 		execv("/proc/self/exe", argv);
@@ -305,10 +326,10 @@ int run_main(int argc, char **argv, bool agent)
 		run_usage(stdout);
 		return 0;
 	}
-	if (agent)
-		agent_ucx_env(argv);
 	if (opts_load(argc, argv, &argi) != 0)
 		return 2;
+	if (agent)
+		agent_ucx_env(argv);
 	/* A guest write to a closed pipe gets EPIPE; SIGPIPE is the guest's
 	 * (virtual) business, never the agent's. */
 	signal(SIGPIPE, SIG_IGN);
@@ -339,9 +360,14 @@ int run_main(int argc, char **argv, bool agent)
 	if (node_opts.selftest)
 		c.prog = NULL;
 	for (size_t i = 0; i < sizeof(run_steps) / sizeof(run_steps[0]); i++) {
+		uint64_t t0 = cvmm_now_ns();
+
 		log_debug("starting %s", run_steps[i].name);
 		if (run_steps[i].init(&c) != 0)
 			return c.exit_code; /* the process exit tears down */
+		/* start-up cost per step (docs/performance.md, startup_ms) */
+		log_debug("%s: %.3f ms", run_steps[i].name,
+			  (double)(cvmm_now_ns() - t0) / 1e6);
 	}
 	if (node_opts.selftest)
 		node_leave(node_selftest(&cvmm_gmem, node_opts.selftest));

@@ -28,6 +28,44 @@ vm_t cvmm_vm;
 static hwloc_topology_t topo;
 static vthread_t *free_blocks; /* exited threads' blocks, for reuse */
 
+/* The host topology pinning needs: cores and their PUs, nothing else.
+ *
+ * hwloc dlopens every plugin of its plugin directory at the process's
+ * first hwloc_topology_init: on Debian the I/O ones (gl, opencl, pci) and
+ * libxml2 XML, with libX11, libOpenCL, libpciaccess and libicu behind them.
+ * That was 6 of the 18 ms of a one-node "cvmm run" on the 2-core VM, for
+ * objects pinning never looks at. An empty plugin path loads none (the
+ * CPU and memory discovery, linux and x86, is built into libhwloc); a
+ * path the user set is kept. The variable is gone again before the guest's
+ * environment is made. The x86 backend adds nothing to the cores and PUs
+ * the linux backend reads from sysfs, but binds this thread to every PU in
+ * turn to run cpuid there (a VM exit each); caches, groups and the rest
+ * are not kept. Measured in docs/performance.md ("Start-up"). */
+static hwloc_topology_t vm_topology_load(void)
+{
+	bool path_set = getenv("HWLOC_PLUGINS_PATH") != NULL;
+	hwloc_topology_t t;
+	int err;
+
+	if (!path_set)
+		setenv("HWLOC_PLUGINS_PATH", "", 1);
+	err = hwloc_topology_init(&t);
+	if (!path_set)
+		unsetenv("HWLOC_PLUGINS_PATH");
+	if (err != 0)
+		return NULL;
+	hwloc_topology_set_components(
+		t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "x86");
+	hwloc_topology_set_all_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+	hwloc_topology_set_type_filter(t, HWLOC_OBJ_CORE,
+				       HWLOC_TYPE_FILTER_KEEP_ALL);
+	if (hwloc_topology_load(t) != 0) {
+		hwloc_topology_destroy(t);
+		return NULL;
+	}
+	return t;
+}
+
 /* Spreads this node's vCPUs over the host's PUs, one core after another;
  * agents sharing a machine start at different cores. */
 static void vm_place_vcpus(vm_t *vm)
@@ -38,15 +76,10 @@ static void vm_place_vcpus(vm_t *vm)
 		vm->vcpus[i].host_pu = -1;
 	if (!vm->pin)
 		return;
-	if (!topo) {
-		if (hwloc_topology_init(&topo) != 0)
-			return;
-		if (hwloc_topology_load(topo) != 0) {
-			hwloc_topology_destroy(topo);
-			topo = NULL;
-			return;
-		}
-	}
+	if (!topo)
+		topo = vm_topology_load();
+	if (!topo)
+		return;
 	npu = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
 	for (int i = 0; i < vm->nvcpus && npu > 0; i++) {
 		if (!vm_vcpu_local(vm, i))

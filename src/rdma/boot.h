@@ -34,10 +34,12 @@ typedef struct boot_opts {
 /* Finds rank, size, cookie and the exchange method, and joins the job (rank
  * 0 starts listening when it is the coordinator). One clear logged line and
  * an error when something is missing or inconsistent.
- * Methods, first that applies: CVMM_BOOT_ADDR set -> "launcher"; a PMIx
+ * Methods, first that applies: CVMM_BOOT_ADDR set -> "launcher"; a job
+ * whose size 1 is known (options or a launcher's environment) and no
+ * o->coordinator -> "self" (nothing to exchange; no PMIx_Init); a PMIx
  * server in the environment that answers PMIx_Init -> "pmix" (its rank and
  * size must agree with the others found); o->coordinator -> "coordinator";
- * a job of size 1 with none of these -> "self" (nothing to exchange).
+ * a job of size 1 with none of these -> "self".
  * The launcher and coordinator methods need a cookie; under PMIx rank 0
  * makes one when none is given and shares it. o may be NULL (all from the
  * environment). */
