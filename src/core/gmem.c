@@ -357,10 +357,14 @@ size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 	return (at < end ? at : end) - gaddr;
 }
 
+/* A range of length 0 maps nothing, but Linux still checks its address
+ * (access_ok, before a transfer of 0 bytes): a pointer past the end of
+ * user space is EFAULT even then (read(fd, kernelptr, 0)). Any user
+ * address passes, mapped or not, as natively. */
 void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 {
 	if (len == 0)
-		return gmem_agent(gaddr);
+		return range_user(gaddr, 0) ? gmem_agent(gaddr) : NULL;
 	if (gmem_mapped(gm, gaddr, len, prot) != len)
 		return NULL;
 	/* Outside the lock: bringing pages in may wait for other nodes. */

@@ -121,7 +121,8 @@ static inline void *gmem_agent(uint64_t gaddr)
 /* Returns the agent-view pointer for [gaddr, gaddr+len) if the whole range is
  * mapped in the guest with at least prot (PROT_READ and/or PROT_WRITE; 0 just
  * requires a mapping), else NULL (a range that wraps past 2^64 included).
- * len 0 always succeeds (the pointer must not be used). In a multi-node VM
+ * len 0 succeeds for any user address (at most 0x7ffffffff000, as the
+ * kernel's access_ok; the pointer must not be used), NULL for others. In a multi-node VM
  * the pages are first made current here (PROT_WRITE: exclusive and pinned
  * until coh_rt_release, which the syscall dispatcher calls). */
 void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot);

@@ -388,6 +388,29 @@ static void test_brk_overflow(void **state)
 	assert_vmas_sane(gm);
 }
 
+/* Length 0: any user address passes (mapped or not, as access_ok sees
+ * it), nothing past GMEM_TASK_SIZE does. */
+static void test_ptr_zero_length(void **state)
+{
+	gmem_t *gm = *state;
+	long a = gmem_mmap(gm, 0, 4096, RW, ANON);
+
+	assert_true(a > 0);
+	assert_non_null(gmem_ptr(gm, a, 0, PROT_WRITE));
+	assert_non_null(gmem_ptr(gm, 0, 0, PROT_READ));
+	assert_non_null(gmem_ptr(gm, a + 4096, 0, PROT_WRITE));
+	assert_non_null(gmem_ptr(gm, GMEM_HI + 4096, 0, PROT_READ));
+	assert_non_null(gmem_ptr(gm, GMEM_TASK_SIZE, 0, PROT_READ));
+	assert_null(gmem_ptr(gm, GMEM_TASK_SIZE + 1, 0, PROT_READ));
+	assert_null(gmem_ptr(gm, 0xffff800000000000UL, 0, PROT_READ));
+	assert_null(gmem_ptr(gm, UINT64_MAX, 0, 0));
+	/* and with a length, nothing outside the window either */
+	assert_null(gmem_ptr(gm, GMEM_HI + 4096, 1, 0));
+	assert_null(gmem_ptr(gm, 0xffff800000000000UL, 8, PROT_READ));
+	assert_int_equal(gmem_mapped(gm, 0xffff800000000000UL, 8, PROT_READ),
+			 0);
+}
+
 static void test_ptr_overflow(void **state)
 {
 	gmem_t *gm = *state;
@@ -440,6 +463,8 @@ int main(void)
 						setup_books, teardown),
 		cmocka_unit_test_setup_teardown(test_brk_overflow, setup_books,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_ptr_zero_length,
+						setup_views, teardown),
 		cmocka_unit_test_setup_teardown(test_ptr_overflow, setup_views,
 						teardown),
 	};

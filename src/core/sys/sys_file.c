@@ -40,6 +40,13 @@ static size_t rw_count(uint64_t n)
 	return n > MAX_RW_COUNT ? MAX_RW_COUNT : (size_t)n;
 }
 
+/* Linux's access_ok: [gaddr, gaddr + len) is a user range (it neither
+ * wraps nor ends past the end of user space), mapped or not. */
+static bool user_range(uint64_t gaddr, uint64_t len)
+{
+	return gaddr <= GMEM_TASK_SIZE && len <= GMEM_TASK_SIZE - gaddr;
+}
+
 /* Agent view of the guest buffer [gaddr, gaddr + *len) mapped with prot.
  * As on Linux a transfer stops at the first unmapped page, so *len is cut
  * to the mapped prefix; NULL (-EFAULT) when not even its first byte is. */
@@ -72,6 +79,27 @@ static long path_in(uint64_t gaddr, char *buf)
 	return r < 0 ? r : 0;
 }
 
+/* Linux's checks of an imported iovec array iov[0..cnt) (guest
+ * addresses), before any byte moves: every length (EINVAL), then every
+ * segment's range (EFAULT). A kernel address in a later segment fails the
+ * whole call; a merely unmapped one only ends the transfer there. A single
+ * segment is checked as Linux imports it, as one buffer of at most
+ * MAX_RW_COUNT bytes. Returns 0 or -errno. */
+static long iov_check(const struct iovec *iov, size_t cnt)
+{
+	size_t i;
+
+	for (i = 0; i < cnt; i++)
+		if (iov[i].iov_len > (size_t)SSIZE_MAX)
+			return -EINVAL;
+	for (i = 0; i < cnt; i++)
+		if (!user_range((uint64_t)(uintptr_t)iov[i].iov_base,
+				cnt == 1 ? rw_count(iov[i].iov_len)
+					 : iov[i].iov_len))
+			return -EFAULT;
+	return 0;
+}
+
 /* Translates the guest iovec array at giov (cnt entries) into iov, agent
  * pointers mapped with prot, as Linux imports it: the total is capped at
  * MAX_RW_COUNT and the vector ends at the first segment not wholly mapped
@@ -81,15 +109,19 @@ static long iov_in(uint64_t giov, size_t cnt, int prot, struct iovec *iov)
 	const struct iovec *g;
 	size_t total = 0, want;
 	size_t i;
+	long r;
 
+	if (cnt == 0)
+		return 0; /* Linux reads no array for zero segments */
 	g = gmem_ptr(&cvmm_gmem, giov, cnt * sizeof(*g), PROT_READ);
 	if (!g)
 		return -EFAULT;
 	memcpy(iov, g, cnt * sizeof(*g)); /* read the guest's array once */
+	r = iov_check(iov, cnt);
+	if (r < 0)
+		return r;
 	for (i = 0; i < cnt; i++) {
 		want = iov[i].iov_len;
-		if (want > (size_t)SSIZE_MAX)
-			return -EINVAL;
 		if (want > MAX_RW_COUNT - total)
 			want = MAX_RW_COUNT - total;
 		iov[i].iov_len = want;
@@ -198,6 +230,9 @@ long sys_read(vthread_t *vt, const uint64_t a[6])
 	void *buf;
 	long r;
 
+	/* access_ok: the whole range, count uncapped, even for count 0 */
+	if (!user_range(a[1], a[2]))
+		return -EFAULT;
 	if (must_bounce((int)a[0]))
 		return read_bounced(vt, (int)a[0], a[1], len);
 	buf = buf_span(a[1], &len, PROT_WRITE);
@@ -208,15 +243,17 @@ long sys_read(vthread_t *vt, const uint64_t a[6])
 	return r;
 }
 
-/* write(fd, buf, count) */
+/* write(fd, buf, count): as Linux, the whole range must be user memory
+ * (count uncapped) before the mapped prefix is written */
 long sys_write(vthread_t *vt, const uint64_t a[6])
 {
 	size_t len = rw_count(a[2]);
-	const void *buf = buf_span(a[1], &len, PROT_READ);
+	const void *buf;
 	bool idle;
 	long r;
 
-	if (!buf)
+	if (!user_range(a[1], a[2]) ||
+	    !(buf = buf_span(a[1], &len, PROT_READ)))
 		return -EFAULT;
 	idle = idle_begin(vt, (int)a[0]);
 	r = iosrv_write(ios, (int)a[0], buf, len);
@@ -233,6 +270,8 @@ long sys_pread64(vthread_t *vt, const uint64_t a[6])
 
 	if ((int64_t)a[3] < 0)
 		return -EINVAL;
+	if (!user_range(a[1], a[2]))
+		return -EFAULT;
 	buf = buf_span(a[1], &len, PROT_WRITE);
 	if (!buf || !hold_span(a[1], &len))
 		return -EFAULT;
@@ -249,6 +288,8 @@ long sys_pwrite64(vthread_t *vt, const uint64_t a[6])
 
 	if ((int64_t)a[3] < 0)
 		return -EINVAL;
+	if (!user_range(a[1], a[2]))
+		return -EFAULT;
 	buf = buf_span(a[1], &len, PROT_READ);
 	if (!buf)
 		return -EFAULT;
@@ -262,12 +303,13 @@ long sys_pwrite64(vthread_t *vt, const uint64_t a[6])
 static long iov_bounce_plan(struct iovec *iov, size_t cnt, size_t *total)
 {
 	size_t asked, want, got, i;
+	long r = iov_check(iov, cnt);
 
 	*total = 0;
+	if (r < 0)
+		return r;
 	for (i = 0; i < cnt; i++) {
 		want = asked = iov[i].iov_len;
-		if (want > (size_t)SSIZE_MAX)
-			return -EINVAL;
 		if (want > BOUNCE_MAX - *total)
 			want = BOUNCE_MAX - *total;
 		got = want ? gmem_mapped(&cvmm_gmem,
@@ -295,6 +337,8 @@ static long readv_bounced(vthread_t *vt, int fd, uint64_t giov, size_t cnt)
 	char *tmp = NULL;
 	long n, r;
 
+	if (cnt == 0) /* Linux reads no array for zero segments */
+		return iosrv_readv(ios, fd, NULL, 0, IOSRV_POS_CUR);
 	g = gmem_ptr(&cvmm_gmem, giov, cnt * sizeof(*g), PROT_READ);
 	if (!g)
 		return -EFAULT;
@@ -452,15 +496,25 @@ long sys_lseek(vthread_t *vt, const uint64_t a[6])
 	return iosrv_lseek(ios, (int)a[0], (int64_t)a[1], (int)a[2]);
 }
 
-/* getdents64(fd, dirp, count) */
+/* getdents64(fd, dirp, count): Linux checks the buffer only as it writes
+ * each entry. With count 0 nothing fits and the pointer is never looked
+ * at; a buffer that stops being writable gets the entries that fit before
+ * that point, and EFAULT when not even the first one does (the host call,
+ * given only the writable part, says EINVAL then). */
 long sys_getdents64(vthread_t *vt, const uint64_t a[6])
 {
-	size_t len = (unsigned int)a[2];
-	void *buf = buf_span(a[1], &len, PROT_WRITE);
+	size_t want = (unsigned int)a[2], len = want;
+	char none[1];
+	void *buf;
+	long r;
 
+	if (want == 0)
+		return iosrv_getdents64(ios, (int)a[0], none, 0);
+	buf = buf_span(a[1], &len, PROT_WRITE);
 	if (!buf)
 		return -EFAULT;
-	return iosrv_getdents64(ios, (int)a[0], buf, len);
+	r = iosrv_getdents64(ios, (int)a[0], buf, len);
+	return r == -EINVAL && len < want ? -EFAULT : r;
 }
 
 /* ftruncate(fd, length) */
@@ -528,9 +582,49 @@ long sys_dup3(vthread_t *vt, const uint64_t a[6])
 	return iosrv_dup3(ios, (int)a[0], (int)a[1], (int)a[2]);
 }
 
-/* fcntl(fd, cmd, arg): descriptor and status flags and F_DUPFD* only */
+/* The guest memory a fcntl command reads (and, prot, writes back): 0 for
+ * commands whose argument is no pointer. */
+static size_t fcntl_arg(int cmd, int *prot)
+{
+	switch (cmd) {
+	case F_GETLK:
+	case F_OFD_GETLK:
+		*prot = PROT_READ | PROT_WRITE;
+		return sizeof(struct flock);
+	case F_SETLK:
+	case F_SETLKW:
+	case F_OFD_SETLK:
+	case F_OFD_SETLKW:
+		*prot = PROT_READ;
+		return sizeof(struct flock);
+	case F_GETOWN_EX:
+		*prot = PROT_WRITE;
+		return sizeof(struct f_owner_ex);
+	case F_SETOWN_EX:
+		*prot = PROT_READ;
+		return sizeof(struct f_owner_ex);
+	default:
+		return 0;
+	}
+}
+
+/* fcntl(fd, cmd, arg): descriptor and status flags and F_DUPFD* only. The
+ * commands cvmm refuses (locks, owners) still check their descriptor and
+ * argument first, as Linux does before it looks at the lock: a bad one
+ * is EBADF or EFAULT, not EINVAL. */
 long sys_fcntl(vthread_t *vt, const uint64_t a[6])
 {
+	int prot = 0;
+	size_t size = fcntl_arg((int)a[1], &prot);
+	long r;
+
+	if (size) {
+		r = iosrv_fcntl(ios, (int)a[0], F_GETFD, 0);
+		if (r < 0)
+			return r;
+		if (gmem_mapped(&cvmm_gmem, a[2], size, prot) != size)
+			return -EFAULT;
+	}
 	return iosrv_fcntl(ios, (int)a[0], (int)a[1], a[2]);
 }
 
@@ -793,10 +887,13 @@ long sys_faccessat2(vthread_t *vt, const uint64_t a[6])
 	return access_at((int)a[0], a[1], (int)a[2], (int)a[3]);
 }
 
+/* The link is read into agent memory, then copied out whole: as on Linux,
+ * a buffer that cannot take all of it is EFAULT (not a shorter link), and
+ * the link is looked up before the buffer is (ENOENT first). */
 static long readlink_at(int dirfd, uint64_t gpath, uint64_t gbuf,
 			int bufsiz)
 {
-	char path[IOSRV_PATH_MAX];
+	char path[IOSRV_PATH_MAX], link[IOSRV_PATH_MAX];
 	size_t len = (size_t)bufsiz;
 	char *buf;
 	long r;
@@ -806,10 +903,16 @@ static long readlink_at(int dirfd, uint64_t gpath, uint64_t gbuf,
 	r = path_in(gpath, path);
 	if (r < 0)
 		return r;
-	buf = buf_span(gbuf, &len, PROT_WRITE);
+	if (len > sizeof(link))
+		len = sizeof(link);
+	r = iosrv_readlink(ios, dirfd, path, link, len);
+	if (r < 0)
+		return r;
+	buf = gmem_ptr(&cvmm_gmem, gbuf, (size_t)r, PROT_WRITE);
 	if (!buf)
 		return -EFAULT;
-	return iosrv_readlink(ios, dirfd, path, buf, len);
+	memcpy(buf, link, (size_t)r);
+	return r;
 }
 
 /* readlink(path, buf, bufsiz) */
@@ -912,15 +1015,23 @@ long sys_ppoll(vthread_t *vt, const uint64_t a[6])
 	struct timespec t, *g;
 	long r;
 
+	/* Linux's order: the timeout, then the signal mask (read, so a bad
+	 * pointer is EFAULT, though cvmm does not apply it), then the fds */
+	if (a[2]) {
+		if (!(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_READ)))
+			return -EFAULT;
+		t = *g;
+		if (t.tv_sec < 0 || t.tv_nsec < 0 ||
+		    t.tv_nsec >= 1000000000L)
+			return -EINVAL;
+	}
 	if (a[3] && a[4] != sizeof(uint64_t))
 		return -EINVAL;
+	if (a[3] && gmem_mapped(&cvmm_gmem, a[3], sizeof(uint64_t),
+				PROT_READ) != sizeof(uint64_t))
+		return -EFAULT;
 	if (!a[2])
 		return poll_do(vt, a[0], a[1], NULL);
-	if (!(g = gmem_ptr(&cvmm_gmem, a[2], sizeof(t), PROT_READ)))
-		return -EFAULT;
-	t = *g;
-	if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1000000000L)
-		return -EINVAL;
 	r = poll_do(vt, a[0], a[1], &t);
 	/* the time left, where the guest lets it be written: as Linux, a
 	 * read-only timeout is not an error */

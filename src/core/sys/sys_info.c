@@ -1,5 +1,6 @@
 /* System information: uname, sysinfo, resource limits, randomness. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -135,15 +136,24 @@ static size_t writable_prefix(uint64_t addr, size_t len)
 }
 
 /* getrandom(buf, len, flags): a buffer that stops being writable partway
- * gets the bytes before that page, as on Linux */
+ * gets the bytes before that page, as on Linux. The whole range (at most
+ * MAX_RW_COUNT) must be user memory first, even for len 0 (access_ok):
+ * getrandom(kernelptr, 0) is EFAULT. */
 long sys_getrandom(vthread_t *vt, const uint64_t a[6])
 {
+	const uint64_t max_rw = (uint64_t)INT_MAX & ~(CVMM_PAGE_SIZE - 1);
+	uint64_t chk = a[1] > max_rw ? max_rw : a[1];
 	size_t len = a[1] > (1UL << 25) ? (1UL << 25) : a[1];
 	void *buf;
 	ssize_t n;
 
 	if (a[2] & ~(uint64_t)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE))
 		return -EINVAL;
+	if ((a[2] & (GRND_RANDOM | GRND_INSECURE)) ==
+	    (GRND_RANDOM | GRND_INSECURE))
+		return -EINVAL;
+	if (a[0] > GMEM_TASK_SIZE || chk > GMEM_TASK_SIZE - a[0])
+		return -EFAULT;
 	if (len == 0)
 		return 0;
 	len = writable_prefix(a[0], len);

@@ -105,6 +105,10 @@ static long clone_start(vthread_t *vt, const clone_req_t *req)
 			 req->flags);
 		return -EINVAL;
 	}
+	/* as ARCH_SET_FS: no thread starts with an FS base past user space
+	 * (the agent could not even load a non-canonical one) */
+	if ((req->flags & CLONE_SETTLS) && req->tls >= GMEM_TASK_SIZE)
+		return -EPERM;
 	clone_regs(vt, req, &regs);
 	if (cvmm_vm.nodes) {
 		int target = cvmm_vm.nodes->place();
@@ -145,9 +149,13 @@ long sys_clone3(vthread_t *vt, const uint64_t a[6])
 	uint64_t lo;
 	long ret;
 
-	if (a[1] < 64 || a[1] > 4096)
+	if (a[1] > 4096)
+		return -E2BIG;
+	if (a[1] < 64)
 		return -EINVAL;
-	ca = gmem_ptr(&cvmm_gmem, a[0], 64, PROT_READ);
+	/* Linux reads all of the size given (what lies past its own struct
+	 * must be zeros): all of it must be readable */
+	ca = gmem_ptr(&cvmm_gmem, a[0], a[1], PROT_READ);
 	if (!ca)
 		return -EFAULT;
 	/* glibc fills pidfd even without CLONE_PIDFD; the flag check refuses it. */
@@ -215,7 +223,7 @@ long sys_arch_prctl(vthread_t *vt, const uint64_t a[6])
 
 	switch (a[0]) {
 	case ARCH_SET_FS:
-		if (a[1] >= (1UL << 47))
+		if (a[1] >= GMEM_TASK_SIZE) /* Linux: TASK_SIZE_MAX */
 			return -EPERM;
 		vt->guest_fs = a[1]; /* loaded when the handler returns */
 		return 0;
@@ -295,16 +303,19 @@ long sys_sched_getaffinity(vthread_t *vt, const uint64_t a[6])
 	return (long)need;
 }
 
-/* sched_setaffinity(pid, len, mask) */
+/* sched_setaffinity(pid, len, mask): as Linux, only the bytes of a mask
+ * of the VM's size are read (len 0: none, an empty mask) */
 long sys_sched_setaffinity(vthread_t *vt, const uint64_t a[6])
 {
-	const uint8_t *mask = gmem_ptr(&cvmm_gmem, a[2], a[1], PROT_READ);
+	size_t need = (((size_t)cvmm_vm.nvcpus + 63) / 64) * 8;
+	size_t n = a[1] < need ? (size_t)a[1] : need;
+	const uint8_t *mask = NULL;
 
-	if (!mask)
+	if (n && !(mask = gmem_ptr(&cvmm_gmem, a[2], n, PROT_READ)))
 		return -EFAULT;
 	if (a[0] && (int)a[0] != vt->tid)
-		return 0; /* other threads: accepted, not moved */
-	for (int i = 0; i < cvmm_vm.nvcpus && (size_t)i / 8 < a[1]; i++) {
+		return n ? 0 : -EINVAL; /* other threads: accepted, not moved */
+	for (int i = 0; i < cvmm_vm.nvcpus && (size_t)i / 8 < n; i++) {
 		if (mask[i / 8] & (1u << (i % 8))) {
 			vm_thread_move(&cvmm_vm, vt, i);
 			return 0;
@@ -335,8 +346,15 @@ long sys_prctl(vthread_t *vt, const uint64_t a[6])
 	char *name;
 
 	switch (a[0]) {
-	case PR_SET_NAME:
-		return gmem_ptr(&cvmm_gmem, a[1], 1, PROT_READ) ? 0 : -EFAULT;
+	case PR_SET_NAME: {
+		/* Linux copies up to 15 bytes, to the NUL: a fault before
+		 * either is EFAULT, a longer name is cut */
+		char comm[16];
+
+		return gmem_strcpy(&cvmm_gmem, a[1], comm, 15) == -EFAULT
+			       ? -EFAULT
+			       : 0;
+	}
 	case PR_GET_NAME:
 		name = gmem_ptr(&cvmm_gmem, a[1], 16, PROT_WRITE);
 		if (!name)
@@ -362,21 +380,34 @@ long sys_sched_getscheduler(vthread_t *vt, const uint64_t a[6])
 /* sched_getparam(pid, param) */
 long sys_sched_getparam(vthread_t *vt, const uint64_t a[6])
 {
-	int *prio = gmem_ptr(&cvmm_gmem, a[1], sizeof(int), PROT_WRITE);
+	int *prio;
 
+	if (!a[1] || (int)a[0] < 0)
+		return -EINVAL;
+	prio = gmem_ptr(&cvmm_gmem, a[1], sizeof(int), PROT_WRITE);
 	if (!prio)
 		return -EFAULT;
 	*prio = 0;
 	return 0;
 }
 
-/* sched_setscheduler(pid, policy, param) */
+/* sched_setscheduler(pid, policy, param): the parameter is read and
+ * checked in Linux's order (EINVAL for NULL, EFAULT, then the priority
+ * the policy allows), then accepted without effect */
 long sys_sched_setscheduler(vthread_t *vt, const uint64_t a[6])
 {
-	return (int)a[1] == SCHED_OTHER || (int)a[1] == SCHED_BATCH ||
-			       (int)a[1] == SCHED_IDLE
-		       ? 0
-		       : -EPERM;
+	int policy = (int)a[1];
+	const int *prio;
+
+	if (policy < 0 || !a[2] || (int)a[0] < 0)
+		return -EINVAL;
+	prio = gmem_ptr(&cvmm_gmem, a[2], sizeof(int), PROT_READ);
+	if (!prio)
+		return -EFAULT;
+	if (policy == SCHED_OTHER || policy == SCHED_BATCH ||
+	    policy == SCHED_IDLE)
+		return *prio == 0 ? 0 : -EINVAL;
+	return -EPERM;
 }
 
 /* sched_get_priority_max(policy) */
