@@ -48,6 +48,8 @@ SRC_DIRS := src/common src/rdma src/coherence src/iosrv src/core src/core/sys \
 SRCS     := $(sort $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 ASRCS    := $(wildcard src/core/*.S)
 OBJS     := $(SRCS:%.c=$(BUILD)/%.o) $(ASRCS:%.S=$(BUILD)/%.o)
+# cvmm's guest vDSO: adds its objects to OBJS and the rules that build it
+include src/core/vdso/vdso.mk
 LIBOBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)

@@ -222,6 +222,11 @@ static cvmm_status_t entry_seccomp_install(void)
 				       "the guest's trap filter");
 }
 
+entry_mode_t entry_mode_get(void)
+{
+	return entry_mode;
+}
+
 bool entry_sud_available(void)
 {
 	static volatile uint8_t sel = SYSCALL_DISPATCH_FILTER_ALLOW;

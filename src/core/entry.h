@@ -131,6 +131,9 @@ cvmm_status_t entry_init(entry_mode_t mode);
 /* True when this kernel and process allow Syscall User Dispatch. */
 bool entry_sud_available(void);
 
+/* The mode entry_init installed (what the process runs with). */
+entry_mode_t entry_mode_get(void);
+
 /* Makes the calling host thread ready to run vt: altstack, dispatch on
  * (selector at ALLOW). entry_thread_fini undoes it. */
 cvmm_status_t entry_thread_init(vthread_t *vt);

@@ -1,6 +1,8 @@
 /* ELF loader: validates a static x86-64 ELF (ET_EXEC or static-pie), places
  * its PT_LOAD segments in guest memory and builds the initial stack (argv,
- * envp, auxv) the way Linux's binfmt_elf does for a static program.
+ * envp, auxv) the way Linux's binfmt_elf does for a static program. The
+ * vDSO the auxv names (AT_SYSINFO_EHDR) is cvmm's own, mapped by
+ * core/vdso/vdso.c (docs/core.md, "The guest's vDSO").
  *
  * The parser never trusts the file: every header is copied out with memcpy
  * after a bounds check, and all address arithmetic is checked for overflow
@@ -21,13 +23,18 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "core/vdso/vdso.h"
+
+/* Weak: loader.c alone (the ELF fuzzer, test/fuzz/fuzz.mk) links without
+ * the vDSO module and then gives the guest no vDSO. */
+extern __typeof__(vdso_load) vdso_load __attribute__((weak));
 
 #define LDR_MAX_PHNUM   64
 #define LDR_MAX_MEMSZ   (64UL << 30)          /* per segment */
 #define LDR_INTERP_SHOW 128                   /* PT_INTERP bytes we print */
 #define LDR_ARG_MAX     (GMEM_STACK_SIZE / 4) /* argv + envp, as Linux */
 #define LDR_MAX_CHUNKS  (2 * LOADER_MAX_SEGS)
-#define LDR_NAUX        19                    /* auxv entries incl. AT_NULL */
+#define LDR_NAUX        20                    /* auxv pairs, AT_NULL incl. */
 
 /* Parser state: the bytes, the copied ELF header and where reasons go. */
 typedef struct ldr_ctx {
@@ -44,13 +51,14 @@ typedef struct ldr_chunk {
 	int prot;
 } ldr_chunk_t;
 
-/* The strings that go on the initial stack. */
+/* What goes on the initial stack: the strings, and the vDSO for the auxv. */
 typedef struct ldr_args {
 	char *const *argv;
 	char *const *envp;
 	const char *execfn;
 	size_t argc, envc;
 	size_t strbytes; /* argv and envp strings with their NULs */
+	uint64_t vdso;   /* AT_SYSINFO_EHDR, 0: none */
 } ldr_args_t;
 
 /* Where the symbol table of a file is, once found and bounds-checked. */
@@ -711,12 +719,14 @@ static uint64_t ldr_put_bytes(uint64_t at, const void *src, size_t n)
 	return at;
 }
 
-/* Fills the auxiliary vector (LDR_NAUX pairs, AT_NULL last). */
-static void ldr_fill_auxv(uint64_t *aux, const loader_image_t *img,
-			  uint64_t at_random, uint64_t execfn,
-			  uint64_t platform)
+/* Fills the auxiliary vector in Linux's order: AT_SYSINFO_EHDR first when
+ * there is a vDSO, AT_NULL last. Returns the number of pairs, at most
+ * LDR_NAUX. */
+static unsigned ldr_fill_auxv(uint64_t *aux, const loader_image_t *img,
+			      uint64_t vdso, uint64_t at_random,
+			      uint64_t execfn, uint64_t platform)
 {
-	const uint64_t v[LDR_NAUX * 2] = {
+	const uint64_t v[(LDR_NAUX - 1) * 2] = {
 		AT_PHDR, img->phdr,	 AT_PHENT, img->phent,
 		AT_PHNUM, img->phnum,	 AT_PAGESZ, CVMM_PAGE_SIZE,
 		AT_BASE, 0,		 AT_FLAGS, 0,
@@ -729,8 +739,14 @@ static void ldr_fill_auxv(uint64_t *aux, const loader_image_t *img,
 		AT_SECURE, 0,		 AT_EXECFN, execfn,
 		AT_PLATFORM, platform,	 AT_NULL, 0,
 	};
+	unsigned n = 0;
 
-	memcpy(aux, v, sizeof(v));
+	if (vdso) {
+		aux[n++] = AT_SYSINFO_EHDR;
+		aux[n++] = vdso;
+	}
+	memcpy(aux + n, v, sizeof(v));
+	return n / 2 + LDR_NAUX - 1;
 }
 
 /* Writes the initial stack below GMEM_STACK_TOP (8 zero bytes at the top,
@@ -743,7 +759,8 @@ static cvmm_status_t ldr_write_stack(const loader_image_t *img,
 	static const char platform[] = "x86_64";
 	size_t fnlen = strlen(a->execfn) + 1;
 	uint64_t aux[LDR_NAUX * 2], rnd[2], top, str, cur, at_rnd, at_fn, at_pl;
-	size_t words = 3 + a->argc + a->envc + LDR_NAUX * 2;
+	unsigned naux = LDR_NAUX - (a->vdso ? 0 : 1);
+	size_t words = 3 + a->argc + a->envc + naux * 2;
 	char ebuf[128];
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
@@ -761,8 +778,8 @@ static cvmm_status_t ldr_write_stack(const loader_image_t *img,
 	ldr_put(&cur, a->argc);
 	ldr_put_strv(&cur, &str, a->argv, a->argc);
 	ldr_put_strv(&cur, &str, a->envp, a->envc);
-	ldr_fill_auxv(aux, img, at_rnd, at_fn, at_pl);
-	for (unsigned i = 0; i < LDR_NAUX * 2; i++)
+	naux = ldr_fill_auxv(aux, img, a->vdso, at_rnd, at_fn, at_pl);
+	for (unsigned i = 0; i < naux * 2; i++)
 		ldr_put(&cur, aux[i]);
 	return CVMM_OK;
 }
@@ -824,6 +841,7 @@ cvmm_status_t loader_load(gmem_t *gm, const char *path, char *const argv[],
 	if (st)
 		goto err_unmap;
 	gmem_set_brk(gm, im.hi);
+	args.vdso = vdso_load ? vdso_load(gm) : 0;
 	st = ldr_build_stack(gm, &im, &args, &rsp, err, errlen);
 	if (st)
 		goto err_unmap;

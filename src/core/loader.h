@@ -50,9 +50,10 @@ cvmm_status_t loader_parse(const uint8_t *buf, size_t len, loader_image_t *img,
 /* Reads path, parses it, places the segments in guest memory (gmem_map_fixed,
  * bytes copied through the agent view), sets the brk start after the
  * highest segment, maps the main stack and builds argv, envp and auxv on it
- * (AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE 0, AT_FLAGS, AT_ENTRY,
- * AT_RANDOM, AT_HWCAP, AT_HWCAP2, AT_CLKTCK, AT_UID/EUID/GID/EGID,
- * AT_SECURE 0, AT_EXECFN, AT_PLATFORM "x86_64"; no AT_SYSINFO_EHDR).
+ * (AT_SYSINFO_EHDR: cvmm's own vDSO, mapped by vdso_load unless
+ * CVMM_VDSO=off (core/vdso/vdso.h); AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ,
+ * AT_BASE 0, AT_FLAGS, AT_ENTRY, AT_RANDOM, AT_HWCAP, AT_HWCAP2, AT_CLKTCK,
+ * AT_UID/EUID/GID/EGID, AT_SECURE 0, AT_EXECFN, AT_PLATFORM "x86_64").
  * Fills *regs for the first thread (rip = entry, rsp = &argc, rdx = 0,
  * rflags 0x202, everything else 0) and *img (file kept mapped).
  * Returns CVMM_ERR_NOT_FOUND (exit 127) when the file does not exist,

@@ -17,7 +17,7 @@ SEC_SRCS       := $(sort $(wildcard test/security/*.c))
 GUEST_NAMES    += $(SEC_SRCS:test/security/%.c=%)
 GUEST_BINS     := $(GUEST_NAMES:%=$(GUEST_DIR)/%)
 # Guests also built as static-pie (loaded at a base the VMM chooses).
-GUEST_PIE      := hello mutex fpu tls file
+GUEST_PIE      := hello mutex fpu tls file vdso
 GUEST_PIE_BINS := $(GUEST_PIE:%=$(GUEST_DIR)/%.pie)
 
 .PHONY: guests

@@ -16,6 +16,7 @@ declare -A allowed=(
 	[src/coherence]="common rdma"
 	[src/core]="common rdma coherence core"
 	[src/core/sys]="common rdma coherence core iosrv"
+	[src/core/vdso]="common core"
 	[src/node]="common rdma coherence core iosrv node"
 	[src/cli]="common rdma coherence core iosrv node cli"
 )

@@ -1,6 +1,11 @@
 /* Time: read from the host clocks into guest memory through the agent view.
- * Sleeps count as idle time. (No vDSO is given to the guest, so every
- * clock_gettime traps; see docs/design.md.) */
+ * Sleeps count as idle time. On a one-node VM with Syscall User Dispatch
+ * the guest's vDSO (core/vdso/, docs/core.md) answers clock_gettime,
+ * gettimeofday, time and clock_getres from the host vDSO without a trap;
+ * what reaches these handlers then is what the host vDSO hands to its
+ * syscall (CPU-time clocks, invalid ids). Several nodes, --entry seccomp
+ * and CVMM_VDSO=off trap every time call, as docs/design.md decision 21
+ * describes. */
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
