@@ -29,7 +29,8 @@ PKGS     := hwloc ucx pmix libibverbs jansson
 CFLAGS   += -std=gnu11 $(WARN) -fPIE -Isrc -D_GNU_SOURCE \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pie -pthread
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnuma -lm
+# ucx, pmix and libibverbs: headers only, loaded on first use (src/rdma/dl.h)
+LDLIBS   += $(shell pkg-config --libs hwloc jansson 2>/dev/null) -lnuma -lm
 ifneq ($(SAN),)
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
 CFLAGS   += $(SANFLAGS)

@@ -6,16 +6,15 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <infiniband/verbs.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ucp/api/ucp.h>
-#include <uct/api/uct.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "rdma/dl_ucx.h"
+#include "rdma/dl_verbs.h"
 
 #define NET_MAX_PORTS 8
 
@@ -55,11 +54,13 @@ typedef struct net_tl {
 
 struct info_net {
 	int list_err;            /* errno of a failed ibv_get_device_list */
+	const char *verbs_err;   /* why libibverbs could not be loaded */
 	int ndevs;
 	net_dev_t *devs;
 	int ntls;
 	net_tl_t *tls;
 	const char *ucx_err;     /* why UCT could not be listed, or NULL */
+	const char *ucx_version; /* NULL when UCX could not be loaded */
 };
 
 static const char *const tl_kind_name[] = {
@@ -140,7 +141,7 @@ static void net_port_query(struct ibv_context *ctx, const char *ibdev_path,
 	union ibv_gid gid;
 	char dir[IBV_SYSFS_PATH_MAX + 32];
 
-	if (ibv_query_port(ctx, (uint8_t)p->num, &attr) != 0) {
+	if (verbs_query_port(ctx, (uint8_t)p->num, &attr) != 0) {
 		p->state = IBV_PORT_NOP;
 		return;
 	}
@@ -150,7 +151,7 @@ static void net_port_query(struct ibv_context *ctx, const char *ibdev_path,
 				 attr.active_mtu <= IBV_MTU_4096
 			 ? 128u << attr.active_mtu
 			 : 0;
-	if (ibv_query_gid(ctx, (uint8_t)p->num, 0, &gid) == 0)
+	if (verbs.ibv_query_gid(ctx, (uint8_t)p->num, 0, &gid) == 0)
 		net_gid_format(&gid, p->gid0, sizeof(p->gid0));
 	snprintf(dir, sizeof(dir), "%s/ports/%u", ibdev_path, p->num);
 	net_sysfs_read(dir, "rate", p->rate, sizeof(p->rate));
@@ -160,20 +161,21 @@ static void net_dev_query(struct ibv_device *d, net_dev_t *nd)
 {
 	struct ibv_device_attr attr;
 	struct ibv_context *ctx;
-	uint64_t guid = be64toh(ibv_get_device_guid(d));
+	uint64_t guid = be64toh(verbs.ibv_get_device_guid(d));
 
-	snprintf(nd->name, sizeof(nd->name), "%s", ibv_get_device_name(d));
+	snprintf(nd->name, sizeof(nd->name), "%s",
+		 verbs.ibv_get_device_name(d));
 	snprintf(nd->guid, sizeof(nd->guid), "%04x:%04x:%04x:%04x",
 		 (unsigned)(guid >> 48) & 0xffff,
 		 (unsigned)(guid >> 32) & 0xffff,
 		 (unsigned)(guid >> 16) & 0xffff, (unsigned)guid & 0xffff);
 	net_dev_driver(d, nd);
-	ctx = ibv_open_device(d);
+	ctx = verbs.ibv_open_device(d);
 	if (!ctx) {
 		snprintf(nd->err, sizeof(nd->err), "cannot open: %m");
 		return;
 	}
-	if (ibv_query_device(ctx, &attr) != 0) {
+	if (verbs.ibv_query_device(ctx, &attr) != 0) {
 		snprintf(nd->err, sizeof(nd->err), "cannot query: %m");
 		goto out_close;
 	}
@@ -184,7 +186,7 @@ static void net_dev_query(struct ibv_device *d, net_dev_t *nd)
 		net_port_query(ctx, d->ibdev_path, &nd->ports[p]);
 	}
 out_close:
-	ibv_close_device(ctx);
+	verbs.ibv_close_device(ctx);
 }
 
 static void net_probe_verbs(info_net_t *n)
@@ -192,8 +194,12 @@ static void net_probe_verbs(info_net_t *n)
 	struct ibv_device **list;
 	int count = 0;
 
+	if (verbs_load(LOG_LVL_DEBUG) != CVMM_OK) {
+		n->verbs_err = verbs_load_error();
+		return;
+	}
 	errno = 0;
-	list = ibv_get_device_list(&count);
+	list = verbs.ibv_get_device_list(&count);
 	if (!list) {
 		n->list_err = errno ? errno : ENODEV;
 		return;
@@ -204,7 +210,7 @@ static void net_probe_verbs(info_net_t *n)
 		die("out of memory");
 	for (int i = 0; i < count; i++)
 		net_dev_query(list[i], &n->devs[i]);
-	ibv_free_device_list(list);
+	verbs.ibv_free_device_list(list);
 }
 
 static net_tl_kind_t net_tl_kind(const char *component,
@@ -243,21 +249,21 @@ static void net_probe_md(info_net_t *n, uct_component_h comp,
 	ucs_status_t st;
 	uct_md_h md;
 
-	if (uct_md_config_read(comp, NULL, NULL, &cfg) != UCS_OK)
+	if (ucx.uct_md_config_read(comp, NULL, NULL, &cfg) != UCS_OK)
 		return;
-	st = uct_md_open(comp, md_name, cfg, &md);
-	uct_config_release(cfg);
+	st = ucx.uct_md_open(comp, md_name, cfg, &md);
+	ucx.uct_config_release(cfg);
 	if (st != UCS_OK) {
 		log_debug("ucx memory domain %s: %s", md_name,
-			  ucs_status_string(st));
+			  ucx.ucs_status_string(st));
 		return;
 	}
-	if (uct_md_query_tl_resources(md, &res, &nres) == UCS_OK) {
+	if (ucx.uct_md_query_tl_resources(md, &res, &nres) == UCS_OK) {
 		for (unsigned i = 0; i < nres; i++)
 			net_tl_add(n, comp_name, &res[i]);
-		uct_release_tl_resource_list(res);
+		ucx.uct_release_tl_resource_list(res);
 	}
-	uct_md_close(md);
+	ucx.uct_md_close(md);
 }
 
 static void net_probe_component(info_net_t *n, uct_component_h comp)
@@ -267,7 +273,7 @@ static void net_probe_component(info_net_t *n, uct_component_h comp)
 			      UCT_COMPONENT_ATTR_FIELD_MD_RESOURCE_COUNT,
 	};
 
-	if (uct_component_query(comp, &attr) != UCS_OK ||
+	if (ucx.uct_component_query(comp, &attr) != UCS_OK ||
 	    attr.md_resource_count == 0)
 		return;
 	attr.md_resources = calloc(attr.md_resource_count,
@@ -275,7 +281,7 @@ static void net_probe_component(info_net_t *n, uct_component_h comp)
 	if (!attr.md_resources)
 		die("out of memory");
 	attr.field_mask = UCT_COMPONENT_ATTR_FIELD_MD_RESOURCES;
-	if (uct_component_query(comp, &attr) == UCS_OK)
+	if (ucx.uct_component_query(comp, &attr) == UCS_OK)
 		for (unsigned i = 0; i < attr.md_resource_count; i++)
 			net_probe_md(n, comp, attr.name,
 				     attr.md_resources[i].md_name);
@@ -287,13 +293,18 @@ static void net_probe_ucx(info_net_t *n)
 	uct_component_h *comps;
 	unsigned ncomps;
 
-	if (uct_query_components(&comps, &ncomps) != UCS_OK) {
+	if (ucx_load(LOG_LVL_DEBUG) != CVMM_OK) {
+		n->ucx_err = ucx_load_error();
+		return;
+	}
+	n->ucx_version = ucx.ucp_get_version_string();
+	if (ucx.uct_query_components(&comps, &ncomps) != UCS_OK) {
 		n->ucx_err = "uct_query_components failed";
 		return;
 	}
 	for (unsigned i = 0; i < ncomps; i++)
 		net_probe_component(n, comps[i]);
-	uct_release_component_list(comps);
+	ucx.uct_release_component_list(comps);
 }
 
 info_net_t *info_net_probe(void)
@@ -462,7 +473,9 @@ static void net_print_dev(const net_dev_t *d, FILE *f)
 static void net_print_rdma(const info_net_t *n, FILE *f)
 {
 	fputs("rdma devices (libibverbs)\n", f);
-	if (n->list_err && n->list_err != ENOSYS)
+	if (n->verbs_err)
+		fprintf(f, "  %s\n", n->verbs_err);
+	else if (n->list_err && n->list_err != ENOSYS)
 		fprintf(f, "  cannot list RDMA devices: %s\n",
 			strerror(n->list_err));
 	else if (n->ndevs == 0)
@@ -525,7 +538,8 @@ static void net_print_env(const char *name, FILE *f)
 
 static void net_print_ucx(const info_net_t *n, FILE *f)
 {
-	fprintf(f, "ucx transports (ucx %s)\n", ucp_get_version_string());
+	fprintf(f, "ucx transports (ucx %s)\n",
+		n->ucx_version ? n->ucx_version : "?");
 	if (n->ucx_err) {
 		fprintf(f, "  %s\n", n->ucx_err);
 		return;
@@ -586,7 +600,9 @@ static json_t *net_json_rdma(const info_net_t *n)
 	for (int i = 0; i < n->ndevs; i++)
 		devs = jdoc_push(devs, net_json_dev(&n->devs[i]));
 	return json_pack("{s:o, s:o}", "list_error",
-			 jdoc_str(n->list_err ? strerror(n->list_err) : NULL),
+			 jdoc_str(n->verbs_err  ? n->verbs_err
+				  : n->list_err ? strerror(n->list_err)
+						: NULL),
 			 "devices", devs);
 }
 
@@ -600,7 +616,7 @@ static json_t *net_json_ucx(const info_net_t *n)
 			"device", jdoc_str(n->tls[i].dev),
 			"kind", tl_kind_name[n->tls[i].kind]));
 	return json_pack("{s:o, s:o, s:o, s:o, s:o}",
-			 "version", jdoc_str(ucp_get_version_string()),
+			 "version", jdoc_str(n->ucx_version),
 			 "error", jdoc_str(n->ucx_err),
 			 "UCX_TLS", jdoc_str(getenv("UCX_TLS")),
 			 "UCX_NET_DEVICES", jdoc_str(getenv("UCX_NET_DEVICES")),

@@ -283,7 +283,7 @@ static const struct {
 /* True unless this agent is known to be a job of one without the selftest:
  * then node_start starts no transport (node.c) and UCX is never used.
  * Unknown (a rank without a size, as under PMIx, or an error boot_init
- * will report once after the re-execution): true. */
+ * will report): true. */
 static bool agent_uses_ucx(void)
 {
 	boot_opts_t bo = { .rank = node_opts.rank, .size = node_opts.size };
@@ -299,21 +299,24 @@ static bool agent_uses_ucx(void)
 	return st != CVMM_OK || size != 1;
 }
 
-/* UCX reads its global options when the library loads, before main: an
- * agent whose environment lacks UCX_USE_MT_MUTEX re-executes itself once
- * with it (after the options are read: a job of one uses no UCX and is
- * not re-executed). Many threads share one UCX worker in an agent (vCPUs,
- * proxies, the progress thread); with UCX's default spinlock a holder
- * descheduled on a shared cpu made every other thread spin for its whole
- * time slice (measured: a cross-node condvar handoff took ~3 ms, 58% of
- * all cycles in pthread_spin_lock; with the mutex 0.5 ms). */
-static void agent_ucx_env(char **argv)
+/* An agent that will use UCX and whose environment lacks UCX_USE_MT_MUTEX
+ * sets it to y (a job of one uses no UCX and is left alone). Many threads
+ * share one UCX worker in an agent (vCPUs, proxies, the progress thread);
+ * with UCX's default spinlock a holder descheduled on a shared cpu made
+ * every other thread spin for its whole time slice (measured: a cross-node
+ * condvar handoff took ~3 ms, 58% of all cycles in pthread_spin_lock; with
+ * the mutex 0.5 ms). It is a UCP context option, read from the environment
+ * by ucp_config_read (xp.c), not when the library loads: setting it here
+ * is enough (checked: 1000 ucp_worker_progress calls of a multi-thread
+ * worker took the spinlock 1000 times without it, the mutex 1000 times
+ * with it set by setenv after libucp had loaded), so the agent is no
+ * longer re-executed for it. */
+static void agent_ucx_env(void)
 {
 	if (getenv("UCX_USE_MT_MUTEX") || !agent_uses_ucx())
 		return;
-	if (cvmm_env_add("UCX_USE_MT_MUTEX", "y") == 0)
-		execv("/proc/self/exe", argv);
-	log_warn("cannot re-execute with UCX_USE_MT_MUTEX=y: %m");
+	if (cvmm_env_add("UCX_USE_MT_MUTEX", "y") != 0)
+		log_warn("cannot set UCX_USE_MT_MUTEX=y: %m");
 }
 
 int run_main(int argc, char **argv, bool agent)
@@ -329,7 +332,7 @@ int run_main(int argc, char **argv, bool agent)
 	if (opts_load(argc, argv, &argi) != 0)
 		return 2;
 	if (agent)
-		agent_ucx_env(argv);
+		agent_ucx_env();
 	/* A guest write to a closed pipe gets EPIPE; SIGPIPE is the guest's
 	 * (virtual) business, never the agent's. */
 	signal(SIGPIPE, SIG_IGN);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
-#include <infiniband/verbs.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -20,6 +19,7 @@
 #include "coherence/dfutex.h"
 #include "common/log.h"
 #include "node/svc.h"
+#include "rdma/dl_verbs.h"
 
 node_opts_t node_opts;
 
@@ -271,10 +271,13 @@ static bool node_iface_to(const char *coordinator, char *name)
 static bool node_has_rdma(void)
 {
 	int n = 0;
-	struct ibv_device **l = ibv_get_device_list(&n);
+	struct ibv_device **l;
 
+	if (verbs_load(LOG_LVL_DEBUG) != CVMM_OK)
+		return false;
+	l = verbs.ibv_get_device_list(&n);
 	if (l)
-		ibv_free_device_list(l);
+		verbs.ibv_free_device_list(l);
 	return l && n > 0;
 }
 

@@ -5,13 +5,13 @@
  * job is set up. Every fence carries PMIX_TIMEOUT (whole seconds). */
 #include "rdma/boot_int.h"
 
-#include <pmix.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "rdma/dl_pmix.h"
 
 #define BOOT_PMIX_COOKIE_KEY "cvmm.cookie"
 
@@ -57,13 +57,13 @@ static cvmm_status_t boot_pmix_fence(boot_t *b, bool collect,
 		PMIX_INFO_LOAD(&info[1], PMIX_COLLECT_DATA, &yes, PMIX_BOOL);
 		n = 2;
 	}
-	rc = PMIx_Fence(&all, 1, info, n);
+	rc = pmix.PMIx_Fence(&all, 1, info, n);
 	for (size_t i = 0; i < n; i++)
 		PMIX_INFO_DESTRUCT(&info[i]);
 	if (rc == PMIX_SUCCESS)
 		return CVMM_OK;
 	log_error("rank %d: pmix fence for %s failed: %s", b->rank, what,
-		  PMIx_Error_string(rc));
+		  pmix.PMIx_Error_string(rc));
 	return boot_pmix_status(rc);
 }
 
@@ -77,7 +77,7 @@ static pmix_value_t *boot_pmix_get(boot_t *b, pmix_rank_t r, const char *key,
 	pmix_status_t rc;
 
 	PMIX_LOAD_PROCID(&proc, p->me.nspace, r);
-	rc = PMIx_Get(&proc, key, NULL, 0, &v);
+	rc = pmix.PMIx_Get(&proc, key, NULL, 0, &v);
 	if (rc == PMIX_SUCCESS && v && v->type == type)
 		return v;
 	if (v)
@@ -88,14 +88,14 @@ static pmix_value_t *boot_pmix_get(boot_t *b, pmix_rank_t r, const char *key,
 static cvmm_status_t boot_pmix_put(boot_t *b, const char *key,
 				   pmix_value_t *v)
 {
-	pmix_status_t rc = PMIx_Put(PMIX_GLOBAL, key, v);
+	pmix_status_t rc = pmix.PMIx_Put(PMIX_GLOBAL, key, v);
 
 	if (rc == PMIX_SUCCESS)
-		rc = PMIx_Commit();
+		rc = pmix.PMIx_Commit();
 	if (rc == PMIX_SUCCESS)
 		return CVMM_OK;
 	log_error("rank %d: pmix put of %s failed: %s", b->rank, key,
-		  PMIx_Error_string(rc));
+		  pmix.PMIx_Error_string(rc));
 	return boot_pmix_status(rc);
 }
 
@@ -161,7 +161,7 @@ static cvmm_status_t boot_pmix_barrier(boot_t *b)
 
 static void boot_pmix_fini(boot_t *b)
 {
-	PMIx_Finalize(NULL, 0);
+	pmix.PMIx_Finalize(NULL, 0);
 	free(b->priv);
 	b->priv = NULL;
 }
@@ -240,10 +240,14 @@ cvmm_status_t boot_pmix_open(boot_t *b, bool have_cookie)
 
 	if (!p)
 		return CVMM_ERR_NOMEM;
-	rc = PMIx_Init(&p->me, NULL, 0);
+	if (pmix_load(LOG_LVL_WARN) != CVMM_OK) {
+		free(p);
+		return CVMM_ERR_UNSUPPORTED;
+	}
+	rc = pmix.PMIx_Init(&p->me, NULL, 0);
 	if (rc != PMIX_SUCCESS) {
 		log_warn("pmix server unreachable (%s): trying the coordinator",
-			 PMIx_Error_string(rc));
+			 pmix.PMIx_Error_string(rc));
 		free(p);
 		return CVMM_ERR_UNSUPPORTED;
 	}

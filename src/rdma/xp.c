@@ -59,23 +59,24 @@ static cvmm_status_t xp_ctx_create(xp_t *x)
 	ucp_config_t *cfg;
 	ucs_status_t s;
 
-	s = ucp_config_read(NULL, NULL, &cfg);
+	s = ucx.ucp_config_read(NULL, NULL, &cfg);
 	if (s != UCS_OK) {
 		log_error("cannot read the ucx configuration (UCX: %s)",
-			  ucs_status_string(s));
+			  ucx.ucs_status_string(s));
 		return CVMM_ERR_INVALID;
 	}
 	if (tls)
-		s = ucp_config_modify(cfg, "TLS", tls);
+		s = ucx.ucp_config_modify(cfg, "TLS", tls);
 	if (s == UCS_OK && x->o.iface)
-		s = ucp_config_modify(cfg, "NET_DEVICES", x->o.iface);
-	if (s == UCS_OK)
-		s = ucp_init(&prm, cfg, &x->ctx);
-	ucp_config_release(cfg);
+		s = ucx.ucp_config_modify(cfg, "NET_DEVICES", x->o.iface);
+	if (s == UCS_OK) /* ucp_init, an inline function */
+		s = ucx.ucp_init_version(UCP_API_MAJOR, UCP_API_MINOR, &prm,
+					 cfg, &x->ctx);
+	ucx.ucp_config_release(cfg);
 	if (s != UCS_OK) {
 		log_error("cannot start ucx for transport %s (UCX: %s)",
 			  xp_transport_names[x->o.transport],
-			  ucs_status_string(s));
+			  ucx.ucs_status_string(s));
 		return xp_status_ucs(s);
 	}
 	return CVMM_OK;
@@ -92,7 +93,7 @@ static int xp_ctx_count_resources(xp_t *x, char *names, size_t len)
 
 	if (!f)
 		return -1;
-	ucp_context_print_info(x->ctx, f);
+	ucx.ucp_context_print_info(x->ctx, f);
 	fclose(f);
 	names[0] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line;
@@ -140,25 +141,26 @@ static cvmm_status_t xp_worker_create(xp_t *x)
 	};
 	ucs_status_t s;
 
-	s = ucp_worker_create(x->ctx, &wp, &x->worker);
+	s = ucx.ucp_worker_create(x->ctx, &wp, &x->worker);
 	if (s != UCS_OK) {
 		log_error("cannot create the ucx worker (UCX: %s)",
-			  ucs_status_string(s));
+			  ucx.ucs_status_string(s));
 		return xp_status_ucs(s);
 	}
-	s = ucp_worker_query(x->worker, &wa);
+	s = ucx.ucp_worker_query(x->worker, &wa);
 	if (s != UCS_OK || wa.thread_mode != UCS_THREAD_MODE_MULTI ||
 	    wa.max_am_header < XP_WIRE_HDR_LEN) {
 		log_error("the ucx worker lacks multi-thread mode or a %d-byte "
 			  "active-message header", XP_WIRE_HDR_LEN);
 		return CVMM_ERR_UNSUPPORTED;
 	}
-	s = ucp_worker_get_efd(x->worker, &x->efd);
+	s = ucx.ucp_worker_get_efd(x->worker, &x->efd);
 	if (s == UCS_OK)
-		s = ucp_worker_get_address(x->worker, &x->addr, &x->addr_len);
+		s = ucx.ucp_worker_get_address(x->worker, &x->addr,
+					       &x->addr_len);
 	if (s != UCS_OK) {
 		log_error("cannot get the ucx worker's event fd or address "
-			  "(UCX: %s)", ucs_status_string(s));
+			  "(UCX: %s)", ucx.ucs_status_string(s));
 		return xp_status_ucs(s);
 	}
 	return CVMM_OK;
@@ -213,6 +215,8 @@ cvmm_status_t xp_init(const xp_opts_t *o, int rank, int size, uint64_t cookie,
 			  size);
 		return CVMM_ERR_INVALID;
 	}
+	if (ucx_load(LOG_LVL_ERROR) != CVMM_OK)
+		return CVMM_ERR_UNSUPPORTED;
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return CVMM_ERR_NOMEM;
@@ -279,7 +283,7 @@ void xp_peer_lose(xp_peer_t *p, const char *fmt, ...)
 		log_info("node %d lost: %s", p->rank, p->lost_reason);
 	atomic_store(&x->lost_pending, true);
 	if (x->worker)
-		ucp_worker_signal(x->worker);
+		ucx.ucp_worker_signal(x->worker);
 }
 
 cvmm_status_t xp_peer_get(xp_t *x, int peer, const char *what,
@@ -308,7 +312,7 @@ static void xp_ep_err_cb(void *arg, ucp_ep_h ep, ucs_status_t status)
 	xp_peer_t *p = arg;
 
 	xp_peer_lose(p, "connection reset (UCX: %s)",
-		     ucs_status_string(status));
+		     ucx.ucs_status_string(status));
 }
 
 /* ---- endpoints and the HELLO exchange ------------------------------------ */
@@ -331,18 +335,18 @@ static cvmm_status_t xp_ep_create(xp_t *x, xp_peer_t *p, const void *addr)
 	 * endpoint cannot lose its peer and uses UCX's self transport. */
 	if (x->o.transport == XP_TRANSPORT_SHM || p->rank == x->rank)
 		ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-	s = ucp_ep_create(x->worker, &ep, &p->ep);
+	s = ucx.ucp_ep_create(x->worker, &ep, &p->ep);
 	if (s == UCS_ERR_UNREACHABLE && x->o.transport == XP_TRANSPORT_AUTO) {
 		log_info("node %d: no transport reports peer failure; relying "
 			 "on the heartbeat", p->rank);
 		ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-		s = ucp_ep_create(x->worker, &ep, &p->ep);
+		s = ucx.ucp_ep_create(x->worker, &ep, &p->ep);
 	}
 	if (s != UCS_OK) {
 		p->ep = NULL;
 		log_error("cannot reach node %d over %s (UCX: %s)", p->rank,
 			  xp_transport_names[x->o.transport],
-			  ucs_status_string(s));
+			  ucx.ucs_status_string(s));
 		return CVMM_ERR_PEER;
 	}
 	return CVMM_OK;
@@ -366,7 +370,7 @@ static cvmm_status_t xp_connect_wait(xp_t *x, uint64_t deadline,
 			return CVMM_OK;
 		if (cvmm_now_ns() > deadline)
 			break;
-		if (ucp_worker_progress(x->worker) == 0)
+		if (ucx.ucp_worker_progress(x->worker) == 0)
 			xp_wait_backoff(rounds++);
 	}
 	log_error("no hello from node %d within %d ms", missing, timeout_ms);
@@ -426,13 +430,13 @@ static void xp_worker_sleep(xp_t *x, uint64_t max_ns)
 {
 	struct pollfd pfd = { .fd = x->efd, .events = POLLIN };
 	int ms = (int)((max_ns + XP_NS_PER_MS - 1) / XP_NS_PER_MS);
-	ucs_status_t s = ucp_worker_arm(x->worker);
+	ucs_status_t s = ucx.ucp_worker_arm(x->worker);
 
 	if (s == UCS_ERR_BUSY)
 		return;
 	if (s != UCS_OK) {
 		log_debug("ucp_worker_arm failed (UCX: %s)",
-			  ucs_status_string(s));
+			  ucx.ucs_status_string(s));
 		ms = 1;
 	}
 	if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
@@ -475,7 +479,7 @@ static void *xp_progress_main(void *arg)
 	uint64_t now, last_active = 0, next_hb = 0;
 
 	while (!atomic_load(&x->stop)) {
-		unsigned n = ucp_worker_progress(x->worker);
+		unsigned n = ucx.ucp_worker_progress(x->worker);
 
 		now = cvmm_now_ns();
 		if (now >= next_hb) {
@@ -557,7 +561,7 @@ void xp_describe(xp_t *x, int peer, char *buf, size_t len)
 	f = open_memstream(&info, &ilen);
 	if (!f)
 		return;
-	ucp_ep_print_info(x->peers[peer].ep, f);
+	ucx.ucp_ep_print_info(x->peers[peer].ep, f);
 	fclose(f);
 	xp_describe_parse(info, buf, len);
 	if (buf[0] == '\0')
@@ -582,7 +586,7 @@ static void xp_eps_close(xp_t *x)
 		if (!p->ep)
 			continue;
 		prm.flags = atomic_load(&p->lost) ? UCP_EP_CLOSE_FLAG_FORCE : 0;
-		sp = ucp_ep_close_nbx(p->ep, &prm);
+		sp = ucx.ucp_ep_close_nbx(p->ep, &prm);
 		p->ep = NULL;
 		if (reqs && UCS_PTR_IS_PTR(sp))
 			reqs[r] = sp;
@@ -590,20 +594,20 @@ static void xp_eps_close(xp_t *x)
 	while (reqs && busy && cvmm_now_ns() < deadline) {
 		busy = 0;
 		for (r = 0; r < x->size; r++) {
-			if (!reqs[r] ||
-			    ucp_request_check_status(reqs[r]) == UCS_INPROGRESS)
+			if (!reqs[r] || ucx.ucp_request_check_status(reqs[r]) ==
+						UCS_INPROGRESS)
 				busy += reqs[r] != NULL;
 			else {
-				ucp_request_free(reqs[r]);
+				ucx.ucp_request_free(reqs[r]);
 				reqs[r] = NULL;
 			}
 		}
-		if (busy && ucp_worker_progress(x->worker) == 0)
+		if (busy && ucx.ucp_worker_progress(x->worker) == 0)
 			xp_wait_backoff(rounds++);
 	}
 	for (r = 0; reqs && r < x->size; r++)
 		if (reqs[r])
-			ucp_request_free(reqs[r]);
+			ucx.ucp_request_free(reqs[r]);
 	free(reqs);
 }
 
@@ -612,7 +616,7 @@ static void xp_progress_stop(xp_t *x)
 	atomic_store(&x->stop, true);
 	if (!x->started)
 		return;
-	ucp_worker_signal(x->worker);
+	ucx.ucp_worker_signal(x->worker);
 	pthread_join(x->thread, NULL);
 	x->started = false;
 }
@@ -627,15 +631,15 @@ void xp_fini(xp_t *x)
 			xp_am_bye(x);
 		for (int r = 0; r < x->size; r++)
 			if (x->peers[r].hb_req)
-				ucp_request_free(x->peers[r].hb_req);
+				ucx.ucp_request_free(x->peers[r].hb_req);
 		xp_mem_fini(x);
 		xp_eps_close(x);
 		if (x->addr)
-			ucp_worker_release_address(x->worker, x->addr);
-		ucp_worker_destroy(x->worker);
+			ucx.ucp_worker_release_address(x->worker, x->addr);
+		ucx.ucp_worker_destroy(x->worker);
 	}
 	if (x->ctx)
-		ucp_cleanup(x->ctx);
+		ucx.ucp_cleanup(x->ctx);
 	xp_am_fini(x);
 	for (int r = 0; x->peers && r < x->size; r++) {
 		pthread_mutex_destroy(&x->peers[r].lock);

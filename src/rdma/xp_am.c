@@ -127,14 +127,14 @@ static void xp_rx_rndv_cb(void *req, ucs_status_t status, size_t length,
 	xp_rxmsg_t *m = user_data;
 	xp_peer_t *p = m->peer;
 
-	ucp_request_free(req);
+	ucx.ucp_request_free(req);
 	pthread_mutex_lock(&p->rx_lock);
 	m->ready = true;
 	if (status != UCS_OK || length != m->hdr.len) {
 		m->failed = true;
 		xp_peer_lose(p, "rendezvous receive of %llu bytes failed "
 			     "(UCX: %s)", (unsigned long long)m->hdr.len,
-			     ucs_status_string(status));
+			     ucx.ucs_status_string(status));
 	}
 	xp_rx_drain(p);
 	pthread_mutex_unlock(&p->rx_lock);
@@ -152,7 +152,7 @@ static void xp_rx_rndv_start(xp_peer_t *p, xp_rxmsg_t *m, void *desc)
 	};
 	ucs_status_ptr_t sp;
 
-	sp = ucp_am_recv_data_nbx(p->x->worker, desc, m->data,
+	sp = ucx.ucp_am_recv_data_nbx(p->x->worker, desc, m->data,
 				  (size_t)m->hdr.len, &prm);
 	if (UCS_PTR_IS_PTR(sp))
 		return;
@@ -161,7 +161,7 @@ static void xp_rx_rndv_start(xp_peer_t *p, xp_rxmsg_t *m, void *desc)
 		m->failed = true;
 		xp_peer_lose(p, "rendezvous receive of %llu bytes failed "
 			     "(UCX: %s)", (unsigned long long)m->hdr.len,
-			     ucs_status_string(UCS_PTR_STATUS(sp)));
+			     ucx.ucs_status_string(UCS_PTR_STATUS(sp)));
 	}
 }
 
@@ -298,11 +298,11 @@ cvmm_status_t xp_am_init(xp_t *x)
 		.cb = xp_am_recv_cb,
 		.arg = x,
 	};
-	ucs_status_t s = ucp_worker_set_am_recv_handler(x->worker, &hp);
+	ucs_status_t s = ucx.ucp_worker_set_am_recv_handler(x->worker, &hp);
 
 	if (s != UCS_OK) {
 		log_error("cannot set the active-message handler (UCX: %s)",
-			  ucs_status_string(s));
+			  ucx.ucs_status_string(s));
 		return xp_status_ucs(s);
 	}
 	return CVMM_OK;
@@ -333,7 +333,7 @@ static ucs_status_ptr_t xp_am_post(xp_peer_t *p, xp_op_t *op, unsigned id,
 		     x->cookie);
 	xp_wire_encode(&h, op->hdr);
 	xp_op_param(&prm, op);
-	return ucp_am_send_nbx(p->ep, XP_WIRE_UCP_AM_ID, op->hdr,
+	return ucx.ucp_am_send_nbx(p->ep, XP_WIRE_UCP_AM_ID, op->hdr,
 			       XP_WIRE_HDR_LEN, data, len, &prm);
 }
 
@@ -373,7 +373,7 @@ static cvmm_status_t xp_am_send_detached(xp_peer_t *p, unsigned id,
 	if (atomic_load(&p->lost))
 		return CVMM_ERR_PEER;
 	log_error("active message to node %d failed (UCX: %s)", p->rank,
-		  ucs_status_string(UCS_PTR_STATUS(sp)));
+		  ucx.ucs_status_string(UCS_PTR_STATUS(sp)));
 	return xp_status_ucs(UCS_PTR_STATUS(sp));
 }
 
@@ -410,21 +410,21 @@ static void xp_am_heartbeat_send(xp_t *x, xp_peer_t *p)
 	xp_msg_hdr_t h;
 
 	if (p->hb_req) {
-		if (ucp_request_check_status(p->hb_req) == UCS_INPROGRESS)
+		if (ucx.ucp_request_check_status(p->hb_req) == UCS_INPROGRESS)
 			return;
-		ucp_request_free(p->hb_req);
+		ucx.ucp_request_free(p->hb_req);
 		p->hb_req = NULL;
 	}
 	xp_wire_fill(&h, XP_AM_HEARTBEAT, x->rank,
 		     atomic_fetch_add(&p->tx_seq, 1), 0, x->cookie);
 	xp_wire_encode(&h, p->hb_hdr);
-	sp = ucp_am_send_nbx(p->ep, XP_WIRE_UCP_AM_ID, p->hb_hdr,
+	sp = ucx.ucp_am_send_nbx(p->ep, XP_WIRE_UCP_AM_ID, p->hb_hdr,
 			     XP_WIRE_HDR_LEN, NULL, 0, &prm);
 	if (UCS_PTR_IS_PTR(sp))
 		p->hb_req = sp;
 	else if (UCS_PTR_IS_ERR(sp))
 		log_debug("heartbeat to node %d failed (UCX: %s)", p->rank,
-			  ucs_status_string(UCS_PTR_STATUS(sp)));
+			  ucx.ucs_status_string(UCS_PTR_STATUS(sp)));
 }
 
 /* Progress thread, every heartbeat_ms: declares silent peers lost and

@@ -21,9 +21,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <ucp/api/ucp.h>
 
 #include "common/clock.h"
+#include "rdma/dl_ucx.h"
 #include "rdma/xp.h"
 #include "rdma/xp_wire.h"
 

@@ -56,18 +56,18 @@ static cvmm_status_t xp_mem_map(xp_t *x, void *base, size_t len)
 	};
 	ucs_status_t s;
 
-	s = ucp_mem_map(x->ctx, &mp, &x->memh);
+	s = ucx.ucp_mem_map(x->ctx, &mp, &x->memh);
 	if (s != UCS_OK) {
 		x->memh = NULL;
 		log_error("cannot register %zu bytes at %p (UCX: %s)", len,
-			  base, ucs_status_string(s));
+			  base, ucx.ucs_status_string(s));
 		return xp_status_ucs(s);
 	}
-	s = ucp_rkey_pack(x->ctx, x->memh, &x->rkey_buf, &x->rkey_buf_len);
+	s = ucx.ucp_rkey_pack(x->ctx, x->memh, &x->rkey_buf, &x->rkey_buf_len);
 	if (s != UCS_OK) {
 		x->rkey_buf = NULL;
 		log_error("cannot pack the remote key (UCX: %s)",
-			  ucs_status_string(s));
+			  ucx.ucs_status_string(s));
 		return xp_status_ucs(s);
 	}
 	return CVMM_OK;
@@ -108,10 +108,10 @@ static cvmm_status_t xp_peer_rkey_unpack(xp_peer_t *p, const char *what)
 		st = CVMM_ERR_NOT_FOUND;
 		goto out_unlock;
 	}
-	s = ucp_ep_rkey_unpack(p->ep, p->rkey_blob, &p->rkey);
+	s = ucx.ucp_ep_rkey_unpack(p->ep, p->rkey_blob, &p->rkey);
 	if (s != UCS_OK) {
 		log_error("cannot unpack node %d's remote key (UCX: %s)",
-			  p->rank, ucs_status_string(s));
+			  p->rank, ucx.ucs_status_string(s));
 		st = xp_status_ucs(s);
 		goto out_unlock;
 	}
@@ -179,9 +179,9 @@ static cvmm_status_t xp_rma(xp_t *x, int peer, void *local, uint64_t remote,
 		return CVMM_ERR_NOMEM;
 	xp_op_param(&prm, op);
 	if (put)
-		sp = ucp_put_nbx(p->ep, local, len, remote, rkey, &prm);
+		sp = ucx.ucp_put_nbx(p->ep, local, len, remote, rkey, &prm);
 	else
-		sp = ucp_get_nbx(p->ep, local, len, remote, rkey, &prm);
+		sp = ucx.ucp_get_nbx(p->ep, local, len, remote, rkey, &prm);
 	st = xp_op_wait(x, p, op, sp, cvmm_now_ns() + x->op_timeout_ns, what);
 	xp_op_put(op);
 	return st;
@@ -216,7 +216,7 @@ cvmm_status_t xp_flush(xp_t *x, int peer)
 	if (!op)
 		return CVMM_ERR_NOMEM;
 	xp_op_param(&prm, op);
-	sp = ucp_ep_flush_nbx(p->ep, &prm);
+	sp = ucx.ucp_ep_flush_nbx(p->ep, &prm);
 	st = xp_op_wait(x, p, op, sp, cvmm_now_ns() + x->op_timeout_ns, "flush");
 	xp_op_put(op);
 	return st;
@@ -253,7 +253,8 @@ static cvmm_status_t xp_amo(xp_t *x, int peer, ucp_atomic_op_t opc,
 			    UCP_OP_ATTR_FIELD_REPLY_BUFFER;
 	prm.datatype = ucp_dt_make_contig(8);
 	prm.reply_buffer = &op->val[1];
-	sp = ucp_atomic_op_nbx(p->ep, opc, &op->val[0], 1, remote, rkey, &prm);
+	sp = ucx.ucp_atomic_op_nbx(p->ep, opc, &op->val[0], 1, remote, rkey,
+				   &prm);
 	st = xp_op_wait(x, p, op, sp, cvmm_now_ns() + x->op_timeout_ns, what);
 	if (st == CVMM_OK && old)
 		*old = op->val[1];
@@ -282,15 +283,15 @@ void xp_mem_fini(xp_t *x)
 		xp_peer_t *p = &x->peers[r];
 
 		if (atomic_load(&p->rkey_ready))
-			ucp_rkey_destroy(p->rkey);
+			ucx.ucp_rkey_destroy(p->rkey);
 		atomic_store(&p->rkey_ready, false);
 		free(p->rkey_blob);
 		p->rkey_blob = NULL;
 	}
 	if (x->rkey_buf)
-		ucp_rkey_buffer_release(x->rkey_buf);
+		ucx.ucp_rkey_buffer_release(x->rkey_buf);
 	x->rkey_buf = NULL;
 	if (x->memh)
-		ucp_mem_unmap(x->ctx, x->memh);
+		ucx.ucp_mem_unmap(x->ctx, x->memh);
 	x->memh = NULL;
 }

@@ -91,7 +91,7 @@ void xp_op_cb(void *req, ucs_status_t status, void *user_data)
 
 	op->status = status;
 	atomic_store_explicit(&op->done, 1, memory_order_release);
-	ucp_request_free(req);
+	ucx.ucp_request_free(req);
 	xp_op_put(op);
 }
 
@@ -118,11 +118,11 @@ static cvmm_status_t xp_op_failed(xp_peer_t *p, ucs_status_t s,
 		return CVMM_ERR_PEER;
 	if (atomic_load(&xp_ending)) {
 		log_debug("%s to node %d failed (UCX: %s)", what,
-			  p ? p->rank : -1, ucs_status_string(s));
+			  p ? p->rank : -1, ucx.ucs_status_string(s));
 		return xp_status_ucs(s);
 	}
 	log_error("%s to node %d failed (UCX: %s)", what, p ? p->rank : -1,
-		  ucs_status_string(s));
+		  ucx.ucs_status_string(s));
 	return xp_status_ucs(s);
 }
 
@@ -141,7 +141,7 @@ static cvmm_status_t xp_op_spin(xp_t *x, xp_peer_t *p, xp_op_t *op,
 				  p ? p->rank : -1, x->o.op_timeout_ms);
 			return CVMM_ERR_TIMEOUT;
 		}
-		if (ucp_worker_progress(x->worker) == 0)
+		if (ucx.ucp_worker_progress(x->worker) == 0)
 			xp_wait_backoff(rounds);
 	}
 }
@@ -162,7 +162,7 @@ bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 		}
 		if (cvmm_now_ns() > deadline)
 			break;
-		if (ucp_worker_progress(x->worker) == 0)
+		if (ucx.ucp_worker_progress(x->worker) == 0)
 			xp_wait_backoff(rounds);
 	}
 	atomic_fetch_sub(&x->waiters, 1);

@@ -41,5 +41,21 @@ for dir in "${!allowed[@]}"; do
 		nfail=$((nfail + 1))
 	fi
 done
+# UCX, PMIx and libibverbs are loaded on first use (src/rdma/dl.h): the
+# binary must not need them, nor what they pull in, at exec.
+cvmm=${CVMM:-${BUILD:-build}/cvmm}
+if [ -f "$cvmm" ] && command -v readelf >/dev/null; then
+	needed=$(readelf -d "$cvmm" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+	bad=$(echo $(echo "$needed" | grep -E '^lib(ucp|uct|ucs|ucm|pmix|ibverbs|rdmacm|nl-|event|munge)'))
+	if [ -z "$bad" ]; then
+		echo "PASS layers: $cvmm needs only $(echo $needed)"
+		npass=$((npass + 1))
+	else
+		echo "FAIL layers: $cvmm needs $bad at exec (src/rdma/dl.h)"
+		nfail=$((nfail + 1))
+	fi
+else
+	echo "SKIP layers: no $cvmm (or readelf) to check its libraries"
+fi
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]

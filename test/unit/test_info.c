@@ -8,7 +8,6 @@
 #include <cmocka.h>
 
 #include <hwloc.h>
-#include <infiniband/verbs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "cli/info.h"
+#include "rdma/dl_verbs.h"
 
 #define OUT_MAX (256 << 10)
 
@@ -107,9 +107,10 @@ static void test_text_no_rdma(void **state)
 	char *argv[] = { "info", NULL };
 	int n = 0;
 
-	list = ibv_get_device_list(&n);
+	assert_int_equal(verbs_load(LOG_LVL_ERROR), CVMM_OK);
+	list = verbs.ibv_get_device_list(&n);
 	if (list)
-		ibv_free_device_list(list);
+		verbs.ibv_free_device_list(list);
 	if (list && n > 0) {
 		print_message("note: this host has %d RDMA device(s): "
 			      "skipping the no-device checks\n", n);
