@@ -39,6 +39,7 @@ typedef struct core_opts {
 	int entry;         /* entry_names */
 	char *config;
 	bool show_config;
+	int populate;      /* MiB made present per mmap/brk, one node */
 } core_opts_t;
 
 static core_opts_t opts;
@@ -64,6 +65,9 @@ static const cfg_field_t core_fields[] = {
 	  OPT(log_level), CFG_ENUM, NULL, 0, NULL, log_level_names },
 	{ "entry", "auto", "how guest syscalls are intercepted",
 	  OPT(entry), CFG_ENUM, NULL, 0, NULL, entry_names },
+	{ "populate", "64", "MiB of fresh guest memory made present per mmap "
+	  "or brk on one node (0: a fault per page)",
+	  OPT(populate), CFG_INT, NULL, 0, NULL, NULL },
 	{ "config", NULL, "read settings from this file first",
 	  OPT(config), CFG_STRING, "FILE", 0, NULL, NULL },
 	{ "show-config", "no", "print every setting and exit",
@@ -171,7 +175,15 @@ typedef struct run_ctx {
 
 static int step_gmem(run_ctx_t *c)
 {
-	return gmem_init(&cvmm_gmem, true) == CVMM_OK ? 0 : -1;
+	if (opts.populate < 0) {
+		log_error("--populate %d: a size in MiB, 0 or more",
+			  opts.populate);
+		return -1;
+	}
+	if (gmem_init(&cvmm_gmem, true) != CVMM_OK)
+		return -1;
+	cvmm_gmem.populate_max = (uint64_t)opts.populate << 20;
+	return 0;
 }
 
 static int step_iosrv(run_ctx_t *c)

@@ -46,6 +46,9 @@
 #define GMEM_MMAP_TOP  (GMEM_STACK_TOP - GMEM_STACK_SIZE - (16UL << 20))
 
 #define GMEM_MAX_VMAS  65536
+/* Most fresh anonymous memory populated at once per mmap or brk on one
+ * node by default (gmem_t.populate_max, --populate) */
+#define GMEM_POPULATE_MAX (64UL << 20)
 
 /* A guest mapping: [start, end), page aligned, one protection. */
 typedef struct gmem_vma {
@@ -102,6 +105,9 @@ typedef struct gmem {
 	gmem_change_t *log;
 	unsigned nlog, logcap;
 	bool coherent;       /* agent accesses go through coh_rt_acquire */
+	uint64_t populate_max; /* bytes of fresh anonymous memory made
+				* present per mmap/brk on one node (0: none;
+				* GMEM_POPULATE_MAX after gmem_init) */
 } gmem_t;
 
 extern gmem_t cvmm_gmem;
@@ -133,6 +139,13 @@ void *gmem_ptr(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
  * 2^64 (Linux's access_ok fails such a range whole). Takes the layout lock
  * (read). */
 size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot);
+
+/* Makes the guest view's pages of [start, end) present (write: writable)
+ * in one call, on a one-node VM only (on several nodes pages are the
+ * coherence protocol's): for memory the guest is about to touch, which
+ * otherwise costs a fault per page. Best effort: a failure (a range not
+ * mapped so, no memory) only leaves the faults to happen. */
+void gmem_populate(gmem_t *gm, uint64_t start, uint64_t end, bool write);
 
 /* Hold the guest layout: until gmem_unhold, no unmap, remap or protection
  * change completes (a guest thread making one waits, as if it came after).

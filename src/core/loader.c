@@ -32,6 +32,7 @@ extern __typeof__(vdso_load) vdso_load __attribute__((weak));
 #define LDR_MAX_PHNUM   64
 #define LDR_MAX_MEMSZ   (64UL << 30)          /* per segment */
 #define LDR_INTERP_SHOW 128                   /* PT_INTERP bytes we print */
+#define LDR_STACK_POPULATE (64UL << 10) /* stack made present at start */
 #define LDR_ARG_MAX     (GMEM_STACK_SIZE / 4) /* argv + envp, as Linux */
 #define LDR_MAX_CHUNKS  (2 * LOADER_MAX_SEGS)
 #define LDR_NAUX        20                    /* auxv pairs, AT_NULL incl. */
@@ -646,6 +647,25 @@ static unsigned ldr_plan_chunks(const loader_image_t *img, ldr_chunk_t *ch)
 	return n;
 }
 
+/* Writes n bytes at guest address at into the memory file (pwrite: no
+ * page of either view is faulted in). False when there is no memory file
+ * (unit tests) or a write fell short: the caller copies instead. */
+static bool ldr_write_file(gmem_t *gm, uint64_t at, const void *src,
+			   size_t n)
+{
+	ssize_t w;
+
+	while (gm->memfd >= 0 && n > 0) {
+		w = pwrite(gm->memfd, src, n, (off_t)at);
+		if (w <= 0)
+			return false;
+		at += (uint64_t)w;
+		src = (const char *)src + w;
+		n -= (size_t)w;
+	}
+	return n == 0;
+}
+
 static cvmm_status_t ldr_map_segments(gmem_t *gm, const loader_image_t *img,
 				      char *err, size_t errlen)
 {
@@ -665,13 +685,22 @@ static cvmm_status_t ldr_map_segments(gmem_t *gm, const loader_image_t *img,
 					ldr_errstr((int)-r, ebuf,
 						   sizeof(ebuf)));
 	}
-	/* Fresh guest memory reads as zeros: bss needs no clearing. */
+	/* Fresh guest memory reads as zeros: bss needs no clearing. The
+	 * bytes go into the memory file directly (memfd offset = guest
+	 * address): copied through the agent view they cost a fault per
+	 * page there, then another in the guest view (docs/performance.md,
+	 * "First touch"); the guest view is then populated in one call. */
 	for (unsigned i = 0; i < img->nsegs; i++) {
 		s = &img->segs[i];
-		if (s->filesz)
+		if (s->filesz && !ldr_write_file(gm, s->vaddr,
+						 img->file + s->offset,
+						 s->filesz))
 			memcpy(gmem_agent(s->vaddr), img->file + s->offset,
 			       s->filesz);
 	}
+	for (unsigned i = 0; i < n; i++)
+		gmem_populate(gm, ch[i].start, ch[i].end,
+			      (ch[i].prot & PROT_WRITE) != 0);
 	return CVMM_OK;
 }
 
@@ -815,6 +844,9 @@ static cvmm_status_t ldr_build_stack(gmem_t *gm, const loader_image_t *img,
 		return ldr_fail(err, errlen, CVMM_ERR_IO,
 				"cannot map the stack: %s",
 				ldr_errstr((int)-r, ebuf, sizeof(ebuf)));
+	/* the top of the stack, which every program uses at once */
+	gmem_populate(gm, GMEM_STACK_TOP - LDR_STACK_POPULATE, GMEM_STACK_TOP,
+		      true);
 	return ldr_write_stack(img, a, rsp, err, errlen);
 }
 

@@ -23,3 +23,12 @@ void gmem_set_brk(gmem_t *gm, uint64_t start)
 	(void)start;
 	abort();
 }
+
+void gmem_populate(gmem_t *gm, uint64_t start, uint64_t end, bool write)
+{
+	(void)gm;
+	(void)start;
+	(void)end;
+	(void)write;
+	abort();
+}

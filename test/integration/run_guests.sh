@@ -424,6 +424,73 @@ case_stats() {
 	done
 }
 
+# First touch on one node: fresh anonymous memory is made present when it
+# is mapped (gmem_populate), not a fault per page as natively. firsttouch
+# 32 wait allocates 32 MiB and waits on stdin before touching it; the guest
+# window's resident size in the agent's /proc/PID/smaps must already hold
+# those 32 MiB; with --populate=0 it must not. Several nodes leave pages
+# to the coherence protocol: NODES=1 only.
+case_firsttouch() {
+	local name=firsttouch flags rss
+	selected "$name" || return 0
+	have_cvmm || return 0
+	[ "$NODES" = 1 ] || return 0
+	for flags in "" "--populate=0"; do
+		if ! rss=$(firsttouch_resident $flags); then
+			fail "$name resident $flags" "$rss" \
+				"$SCRATCH/firsttouch/err"
+		elif [ -z "$flags" ] && [ "$rss" -ge 32768 ]; then
+			pass "$name resident: $rss kB of the guest window \
+before the guest touched its 32 MiB"
+		elif [ -n "$flags" ] && [ "$rss" -lt 32768 ]; then
+			pass "$name resident $flags: $rss kB (nothing populated)"
+		else
+			fail "$name resident $flags" "$rss kB of the guest \
+window resident before the guest touched its 32 MiB"
+		fi
+	done
+}
+
+# firsttouch_resident [CVMM_FLAGS...]: runs firsttouch 32 wait under cvmm
+# and prints the guest window's resident kB (the memory file's mappings
+# below 1 TiB: the agent view starts GMEM_DELTA higher) read while the
+# guest waits; on failure prints why and returns 1.
+firsttouch_resident() {
+	local d=$SCRATCH/firsttouch pid p rss=0 rc
+	rm -rf "$d"
+	mkdir -p "$d/root"
+	mkfifo "$d/in"
+	(cd "$d/root" && exec timeout -k 5 "$TIMEOUT" "$CVMM" run -v 1 "$@" \
+		-- "$GUESTS/firsttouch" 32 wait <"$d/in" >"$d/out" 2>"$d/err") &
+	pid=$!
+	exec 9>"$d/in"
+	for _ in $(seq 200); do
+		grep -q '^mapped' "$d/out" 2>/dev/null && break
+		sleep 0.05
+	done
+	for p in $(pgrep -f -- "firsttouch 32 wait"); do
+		[ "$(readlink "/proc/$p/exe")" = "$(realpath "$CVMM")" ] || continue
+		rss=$(python3 -c 'import re, sys
+cur, total = None, 0
+for line in open(sys.argv[1]):
+    m = re.match(r"([0-9a-f]+)-[0-9a-f]+ ", line)
+    if m:
+        cur = int(m[1], 16) if "cvmm-guest" in line else None
+    elif line.startswith("Rss:") and cur is not None and cur < 1 << 40:
+        total += int(line.split()[1])
+print(total)' "/proc/$p/smaps")
+	done
+	echo go >&9
+	exec 9>&-
+	wait "$pid"
+	rc=$?
+	if [ "$rc" != 0 ] || ! grep -q '^ok ' "$d/out"; then
+		echo "$(rc_text "$rc")"
+		return 1
+	fi
+	echo "$rss"
+}
+
 # ---- the cases -------------------------------------------------------------
 
 if [ ! -d "$GUESTS" ]; then
@@ -501,11 +568,13 @@ tcase partial --expect '^getrandom into a hole: 8092 $' -- partial
 tcase filemap --expect '^mprotect it writable: EACCES$' -- filemap
 tcase atomics --expect '^ok$' -- atomics 50000
 tcase robust --expect '^done$' -- robust
+tcase firsttouch --expect '^ok 10240$' -- firsttouch 32
 tcase abort --status 134 --expect '^aborting$' -- abort
 tcase exitcode-worker --status 42 -- exitcode worker
 tcase exitcode-main --status 7 -- exitcode main
 tcase exitcode-last --expect '^last worker done$' -- exitcode last
 case_stats
+case_firsttouch
 # The seccomp RET_TRAP fallback for kernels without Syscall User Dispatch.
 tcase seccomp-hello --cvmm --entry=seccomp --status 3 -- hello 3 x
 tcase seccomp-mutex --cvmm --entry=seccomp --expect '^ok$' -- mutex
