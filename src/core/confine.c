@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <stdbool.h>
@@ -165,11 +166,14 @@ cvmm_status_t confine_thread(bool inherited)
  * guest (the transport's progress thread, UCX's async thread) are asked,
  * by a signal, to confine themselves: a guest that took one of them over
  * through shared memory would otherwise hold an unconfined thread. */
-static volatile int sweep_done, sweep_failed;
+#define SWEEP_MAX 256 /* threads an agent has before its guest: a few */
+
+static pid_t sweep_acked[SWEEP_MAX]; /* tids whose handler ran */
+static int sweep_nacked, sweep_failed;
 
 static void confine_on_signal(int sig)
 {
-	int e = errno;
+	int e = errno, i;
 
 	(void)sig;
 	if (!confined) {
@@ -179,45 +183,98 @@ static void confine_on_signal(int sig)
 		else
 			confined = true;
 	}
-	__atomic_fetch_add(&sweep_done, 1, __ATOMIC_SEQ_CST);
+	i = __atomic_fetch_add(&sweep_nacked, 1, __ATOMIC_SEQ_CST);
+	if (i < SWEEP_MAX)
+		__atomic_store_n(&sweep_acked[i], (pid_t)syscall(SYS_gettid),
+				 __ATOMIC_SEQ_CST);
 	errno = e;
+}
+
+static bool tid_in(const pid_t *v, int n, pid_t tid)
+{
+	for (int i = 0; i < n && i < SWEEP_MAX; i++)
+		if (__atomic_load_n(&v[i], __ATOMIC_SEQ_CST) == tid)
+			return true;
+	return false;
+}
+
+/* True when thread tid confined itself or is gone. */
+static bool tid_settled(pid_t tid)
+{
+	char path[64];
+
+	if (tid_in(sweep_acked, __atomic_load_n(&sweep_nacked,
+						__ATOMIC_SEQ_CST), tid))
+		return true;
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+	return access(path, F_OK) != 0;
+}
+
+/* Signals every thread of the process not yet in sent[0..*n) (nor self),
+ * adding it there. Returns how many were signalled, -1 on error. */
+static int sweep_signal(pid_t pid, pid_t self, pid_t *sent, int *n)
+{
+	struct dirent *d;
+	int fresh = 0;
+	DIR *dir = opendir("/proc/self/task");
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		pid_t tid = (pid_t)atoi(d->d_name);
+
+		if (tid <= 0 || tid == self || tid_in(sent, *n, tid))
+			continue;
+		if (*n == SWEEP_MAX) {
+			closedir(dir);
+			errno = E2BIG;
+			return -1;
+		}
+		if (syscall(SYS_tgkill, pid, tid, SIGRTMAX) == 0) {
+			sent[(*n)++] = tid;
+			fresh++;
+		}
+	}
+	closedir(dir);
+	return fresh;
 }
 
 cvmm_status_t confine_process(void)
 {
 	struct sigaction sa = { .sa_handler = confine_on_signal,
 				.sa_flags = SA_RESTART };
-	int sig = SIGRTMAX, sent = 0;
+	static pid_t sent[SWEEP_MAX];
 	pid_t pid = getpid(), self = (pid_t)syscall(SYS_gettid);
-	struct dirent *d;
-	DIR *dir;
+	int n = 0, fresh, late;
 
 	if (ruleset < 0)
 		return CVMM_OK;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, NULL) != 0 ||
-	    !(dir = opendir("/proc/self/task"))) {
+	if (sigaction(SIGRTMAX, &sa, NULL) != 0) {
 		log_error("landlock: cannot reach the agent's threads: %m");
 		return CVMM_ERR_IO;
 	}
-	while ((d = readdir(dir))) {
-		pid_t tid = (pid_t)atoi(d->d_name);
-
-		if (tid > 0 && tid != self &&
-		    syscall(SYS_tgkill, pid, tid, sig) == 0)
-			sent++;
-	}
-	closedir(dir);
-	/* each handler runs at the thread's next return to user mode */
-	for (int ms = 0; __atomic_load_n(&sweep_done, __ATOMIC_SEQ_CST) < sent;
-	     ms++) {
-		if (ms == 5000) {
-			log_error("landlock: %d of the agent's %d other "
-				  "threads did not confine themselves",
-				  sent - sweep_done, sent);
-			return CVMM_ERR_IO;
+	/* again until no thread is new: one started meanwhile by a thread
+	 * not yet confined would not inherit the confinement */
+	while ((fresh = sweep_signal(pid, self, sent, &n)) > 0) {
+		for (int ms = 0;; ms++) {
+			late = 0;
+			for (int i = 0; i < n; i++)
+				late += !tid_settled(sent[i]);
+			if (!late)
+				break;
+			if (ms == 5000) {
+				log_error("landlock: %d of the agent's %d other "
+					  "threads did not confine themselves",
+					  late, n);
+				return CVMM_ERR_IO;
+			}
+			usleep(1000);
 		}
-		usleep(1000);
+	}
+	if (fresh < 0) {
+		log_error("landlock: cannot reach the agent's threads: %m");
+		return CVMM_ERR_IO;
 	}
 	if (sweep_failed) {
 		log_error("landlock: %d of the agent's threads could not be "
@@ -225,7 +282,7 @@ cvmm_status_t confine_process(void)
 		return CVMM_ERR_IO;
 	}
 	log_debug("landlock: %d threads started before the guest confined",
-		  sent);
+		  n);
 	return confine_thread(false);
 }
 
