@@ -1,8 +1,8 @@
 # Benchmarks: "make bench" builds cvmm and the guests, then bench/run.py
 # runs every benchmark natively and under cvmm and merges the medians into
-# bench/out/results.json. BENCH=startup|syscall|fib|xp|faults|uffd|downgrade|
-# fib_nodes|workloads runs one; FIB_N=N|auto and REPS=N tune them (see
-# bench/run.py).
+# bench/out/results.json. BENCH=startup|syscall|clock|fib|xp|faults|uffd|
+# downgrade|fib_nodes|workloads_small|workloads runs one; FIB_N=N|auto and
+# REPS=N tune them (see bench/run.py).
 
 .PHONY: bench
 # The native programs print their results with the JSON writer of
@@ -26,7 +26,7 @@ $(BUILD)/bench/downgrade: bench/downgrade.c bench/native.h src/common/json.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(BENCH_JSON)
 
-bench: $(BUILD)/cvmm guests $(BUILD)/bench/raw_ucp_get $(BUILD)/bench/uffd_modes \
-	$(BUILD)/bench/downgrade
+bench: $(BUILD)/cvmm guests workloads $(BUILD)/bench/raw_ucp_get \
+	$(BUILD)/bench/uffd_modes $(BUILD)/bench/downgrade
 	BENCH='$(BENCH)' python3 bench/run.py --build $(BUILD); st=$$?; \
 	python3 bench/report -o bench/out/report.html && exit $$st

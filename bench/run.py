@@ -12,6 +12,12 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
   syscall  guests/getpid ITERS: ns per syscall(SYS_getpid), natively
            (200000 calls) and under "cvmm run -v 1" (20000 calls)
            -> syscall_native_ns, syscall_cvmm_ns, syscall_ratio
+  clock    guests/clockloop N (N = 2000000 calls of
+           clock_gettime(CLOCK_MONOTONIC), the mean ns per call on its
+           stderr) natively and under "cvmm run -v 1" (on one node the
+           guest's vDSO answers without a trap)
+           -> clock_gettime_native_ns, clock_gettime_cvmm_ns,
+           clock_gettime_ratio
   fib      guests/fib P N: P threads (the host's cpu count) each computing
            fib(N) recursively, wall time natively and under "cvmm run -v P"
            on one node -> fib_native_s, fib_cvmm_1node_s, fib_ratio_1node
@@ -20,7 +26,7 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            median latency (rdtsc in the guest) of a read fault on a page
            node 1 owns, a write fault on a page both nodes share, a first
            touch, per run -> fault_read_remote_us, fault_write_remote_us,
-           fault_local_minor_us (the default --page-transfer=push), and
+           fault_local_minor_us (with --page-transfer=push), and
            the same run with --page-transfer=get alternating with it
            -> fault_read_remote_get_us, fault_write_remote_get_us;
            alternating with them (unless the xp benchmark ran before in
@@ -42,7 +48,14 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            fault_read_floor_us = uffd_sigbus_us + xp_am_64_rtt_us +
            wp_busy_us: a trap, a request and its answer, the owner's
            downgrade while the requester polls; what a remote read fault
-           costs here before any cvmm code runs
+           costs here before any cvmm code runs; and
+           fault_write_floor_us = uffd_sigbus_us + xp_am_64_rtt_us +
+           dontneed_busy_us: the same with the owner's invalidation
+           (MADV_DONTNEED, what an owner does to its copy when it gives
+           the page away exclusive); with faults in the same run too
+           -> fault_read_ratio_floor = fault_read_remote_us /
+           fault_read_floor_us, fault_write_ratio_floor =
+           fault_write_remote_us / fault_write_floor_us
   fib_nodes guests/fib 4 N (fib's N) under "cvmm run -n K -v 4", K = 1, 2
            and 4, alternating -> fib_v4_cvmm_Knode_s and fib_ratio_2node,
            fib_ratio_4node (K nodes over one node, not over native)
@@ -54,7 +67,16 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            -> NAME_native_s, NAME_cvmm_1node_s, NAME_ratio_1node for each
            (also workloads_threads), and the same under "cvmm run -n K"
            for K = 2 and 4 (NAME_cvmm_Knode_s, NAME_ratio_Knode; see
-           WL_NODES). Then bench/report draws bench/out/report.html
+           WL_NODES), those runs with --stats=FILE: the coherence faults
+           (read + write) of each -> NAME_faults_Knode (median). Then
+           bench/report draws bench/out/report.html
+  workloads_small  the same six programs at small sizes (WL_SMALL below:
+           ~50 ms each natively with 2 threads on the 2-core reference
+           VM, where start-up and first touch weigh most) with "-p P", P
+           the host's cpu count (or WL_P), natively and under "cvmm run
+           -v P" on one node, WL_SMALL_REPS times, same checks
+           -> NAME_small_native_s, NAME_small_cvmm_1node_s,
+           NAME_small_ratio_1node (also workloads_small_threads)
 
 Medians go into bench/out/results.json, a flat JSON object of named numbers
 merged into the existing file (keys of other benchmarks are kept; a key
@@ -64,13 +86,14 @@ as null with the reason in KEY_error (a string) and not repeated.
 
 Environment:
   BENCH   run only these benchmarks, comma separated, in the default
-          order (startup, syscall, fib, xp, faults, uffd, downgrade,
-          fib_nodes, workloads, or one workload: fft, lu, radix, ocean,
-          water, barnes)
+          order (startup, syscall, clock, fib, xp, faults, uffd,
+          downgrade, fib_nodes, workloads_small, workloads, or one
+          workload: fft, lu, radix, ocean, water, barnes)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
-  REPS    repetitions (default 5; 3 for the workloads and uffd; for
-          startup the pairs, default STARTUP_PAIRS)
+  REPS    repetitions (default 5; 3 for the workloads and uffd, 10
+          for workloads_small; for startup the pairs, default
+          STARTUP_PAIRS)
   FIB_N   fib argument (default 46: about 2.5 s natively with 2 threads on
           the 2-core reference VM); "auto" calibrates to about 2 s natively
   FIB_P   threads for fib (default: cpus this process may run on)
@@ -106,6 +129,17 @@ FIB_TARGET_S = 2.0
 GOLDEN = (1 + 5 ** 0.5) / 2
 WORKLOADS = ("fft", "lu", "radix", "ocean", "water", "barnes")
 WL_REPS = 3
+# The small-size row: each ~50 ms natively with -p 2 on the 2-core
+# reference VM (medians of quiet runs 35-50 ms), so that what cvmm adds
+# once per run (start-up, first touch, thread creation) shows.
+WL_SMALL = {"fft": ("-m", "18"), "lu": ("-n", "512", "-b", "16"),
+            "radix": ("-n", "1048576", "-r", "1024"),
+            "ocean": ("-n", "384"), "water": ("-n", "1000", "-s", "20"),
+            "barnes": ("-n", "3000", "-s", "2")}
+WL_SMALL_REPS = 10
+# clock: calls per run of guests/clockloop (~25 ns each natively and
+# through the guest's vDSO; ~10 us each if they trapped)
+CLOCK_CALLS = 2000000
 # A run of hello takes ~1 ms natively: many alternating pairs, so that the
 # median difference is not the noise of a shared 2-core VM.
 STARTUP_PAIRS = 30
@@ -147,11 +181,12 @@ class Bench:
             raise RunError("no workload %s (run make workloads)" % path)
         return path
 
-    def run(self, argv, under_cvmm, vcpus=1, nodes=1, flags=()):
+    def run(self, argv, under_cvmm, vcpus=1, nodes=1, flags=(),
+            with_stderr=False):
         """Runs argv (natively or under cvmm, on nodes > 1 with -n, with the
         extra cvmm run flags; vcpus None: cvmm's default) in the scratch
-        directory; returns (stdout, seconds). Raises RunError on
-        failure."""
+        directory; returns (stdout, seconds), with_stderr (stdout,
+        stderr, seconds). Raises RunError on failure."""
         if under_cvmm:
             if not os.access(self.cvmm, os.X_OK):
                 raise RunError("no cvmm binary at %s" % self.cvmm)
@@ -174,6 +209,8 @@ class Bench:
             raise RunError("%s: exit status %d%s"
                            % (" ".join(argv), p.returncode,
                               (": " + err[-1]) if err else ""))
+        if with_stderr:
+            return out, p.stderr.decode(errors="replace"), secs
         return out, secs
 
     def sample(self, name, fn):
@@ -290,6 +327,30 @@ class Bench:
         self.median("syscall_native_ns")
         self.median("syscall_cvmm_ns")
         self.ratio("syscall_ratio", "syscall_cvmm_ns", "syscall_native_ns")
+
+    def bench_clock(self, reps):
+        """clock_gettime(CLOCK_MONOTONIC): guests/clockloop natively and
+        under cvmm run -v 1, alternating."""
+        g = self.guest("clockloop")
+
+        def clock_ns(under_cvmm):
+            out, err, _ = self.run([g, str(CLOCK_CALLS)], under_cvmm, 1,
+                                   with_stderr=True)
+            m = re.search(r"^clock_gettime_ns ([0-9.]+)$", err, re.M)
+            if not m or out.strip() != "ok":
+                raise RunError("clockloop: no clock_gettime_ns line or "
+                               "not ok: %r %r" % (out[-100:], err[-200:]))
+            return float(m.group(1))
+
+        print("clock: clock_gettime, %d calls, native vs cvmm -v 1, %d "
+              "reps" % (CLOCK_CALLS, reps))
+        for _ in range(reps):
+            self.sample("clock_gettime_native_ns", lambda: clock_ns(False))
+            self.sample("clock_gettime_cvmm_ns", lambda: clock_ns(True))
+        self.median("clock_gettime_native_ns")
+        self.median("clock_gettime_cvmm_ns")
+        self.ratio("clock_gettime_ratio", "clock_gettime_cvmm_ns",
+                   "clock_gettime_native_ns")
 
     def fib_n(self, g, p):
         n = os.environ.get("FIB_N", "")
@@ -463,12 +524,27 @@ class Bench:
                     self.sample(k, lambda k=k: float(r[k]))
         for k in DOWNGRADE_KEYS:
             self.median(k)
-        parts = [self.results.get(k) for k in
-                 ("uffd_sigbus_us", "xp_am_64_rtt_us", "wp_busy_us")]
-        if all(v is not None for v in parts):
-            self.results["fault_read_floor_us"] = sum(parts)
-            print("  fault_read_floor_us = %.1f (sigbus %.1f + am rtt %.1f "
-                  "+ wp busy %.1f)" % (sum(parts), *parts))
+        # A remote fault's floor: the trap, a request and its answer, and
+        # what the owner does to its copy while the requester polls (a
+        # read: write-protect, a write: MADV_DONTNEED; docs/coherence.md)
+        for kind, flush in (("read", "wp_busy_us"),
+                            ("write", "dontneed_busy_us")):
+            floor = "fault_%s_floor_us" % kind
+            ratio = "fault_%s_ratio_floor" % kind
+            fault = "fault_%s_remote_us" % kind
+            parts = [self.results.get(k) for k in
+                     ("uffd_sigbus_us", "xp_am_64_rtt_us", flush)]
+            if any(v is None for v in parts):  # not all in this run
+                self.missing.update((floor, ratio, ratio + "_error"))
+                continue
+            self.results[floor] = sum(parts)
+            print("  %s = %.1f (sigbus %.1f + am rtt %.1f + %s %.1f)"
+                  % (floor, sum(parts), parts[0], parts[1],
+                     flush[:-3].replace("_", " "), parts[2]))
+            if fault in self.results:  # faults ran in this run
+                self.ratio_or_null(ratio, fault, floor)
+            else:
+                self.missing.update((ratio, ratio + "_error"))
 
     def bench_fib_nodes(self, reps):
         """Parallel fib with 4 threads on 4 vCPUs over 2 and 4 nodes
@@ -515,12 +591,34 @@ class Bench:
                 self.errors.append((name, str(e)))
                 print("  %s: FAILED: %s" % (name, e), file=sys.stderr)
 
-    def bench_workload(self, name, reps, p, nodes):
+    def bench_workloads_small(self, reps):
+        """The workloads at the small sizes of WL_SMALL, natively and under
+        cvmm on one node, alternating: NAME_small_*."""
+        reps = int(os.environ.get("REPS") or WL_SMALL_REPS)
+        p = int(os.environ.get("WL_P") or 0) or len(os.sched_getaffinity(0))
+        self.results["workloads_small_threads"] = p
+        for name in WORKLOADS:
+            try:
+                self.bench_workload(name, reps, p, (1,), WL_SMALL[name],
+                                    name + "_small")
+            except RunError as e:
+                self.errors.append((name + "_small", str(e)))
+                print("  %s_small: FAILED: %s" % (name, e), file=sys.stderr)
+
+    def bench_workload(self, name, reps, p, nodes, args=(), key=None):
+        """name with args and -p p natively and under cvmm -v p on each
+        node count of nodes, alternating; keys start with key (default
+        name). Runs on several nodes write --stats, whose fault counts
+        become key_faults_Knode."""
         g = self.workload(name)
+        key = key or name
         native = []  # the first native stdout, which every run must match
+        stats = os.path.join(self.scratch, ".cvmm-stats.json")
 
         def run_s(under_cvmm, k=1):
-            out, secs = self.run([g, "-p", str(p)], under_cvmm, p, k)
+            flags = ["--stats=" + stats] if under_cvmm and k > 1 else []
+            out, secs = self.run([g] + list(args) + ["-p", str(p)],
+                                 under_cvmm, p, k, flags)
             lines = out.strip().splitlines()
             last = lines[-1] if lines else "(no output)"
             if not last.startswith(name + ": PASS"):
@@ -535,39 +633,45 @@ class Bench:
                         if x != y] or [(out[-80:], native[0][-80:])]
                 raise RunError("%s: output differs from the native run's: "
                                "%r, native %r" % ((name,) + diff[0]))
+            if flags:
+                self.sample("%s_faults_%dnode" % (key, k),
+                            lambda: stats_faults(stats))
             return secs
 
-        print("%s: -p %d, native vs cvmm -v %d on %s node(s), %d reps"
-              % (name, p, p, "/".join(map(str, nodes)), reps))
+        print("%s: %s-p %d, native vs cvmm -v %d on %s node(s), %d reps"
+              % (key, "".join(a + " " for a in args), p, p,
+                 "/".join(map(str, nodes)), reps))
         for _ in range(reps):
-            self.sample(name + "_native_s", lambda: run_s(False))
+            self.sample(key + "_native_s", lambda: run_s(False))
             for k in nodes:
-                self.sample("%s_cvmm_%dnode_s" % (name, k),
+                self.sample("%s_cvmm_%dnode_s" % (key, k),
                             lambda: run_s(True, k))
-        self.median(name + "_native_s")
+        self.median(key + "_native_s")
         for k in nodes:
-            self.median("%s_cvmm_%dnode_s" % (name, k))
-            self.ratio("%s_ratio_%dnode" % (name, k),
-                       "%s_cvmm_%dnode_s" % (name, k), name + "_native_s")
+            self.median("%s_cvmm_%dnode_s" % (key, k))
+            self.ratio("%s_ratio_%dnode" % (key, k),
+                       "%s_cvmm_%dnode_s" % (key, k), key + "_native_s")
+            if k > 1:
+                self.median("%s_faults_%dnode" % (key, k))
 
     # ---- output ------------------------------------------------------------
     def table(self):
         print()
-        print("%-22s %12s %12s %12s %5s" % ("benchmark", "median", "min",
+        print("%-28s %12s %12s %12s %5s" % ("benchmark", "median", "min",
                                             "max", "runs"))
         for name in sorted(self.results):
             s = self.samples.get(name)
             if name.endswith("_error"):
                 continue
             if self.results[name] is None:
-                print("%-22s %12s" % (name, "null"))
+                print("%-28s %12s" % (name, "null"))
             elif s:
-                print("%-22s %12.4g %12.4g %12.4g %5d"
+                print("%-28s %12.4g %12.4g %12.4g %5d"
                       % (name, statistics.median(s), min(s), max(s), len(s)))
             else:
-                print("%-22s %12.4g" % (name, self.results[name]))
+                print("%-28s %12.4g" % (name, self.results[name]))
         for name, err in self.errors:
-            print("%-22s FAILED: %s" % (name, err))
+            print("%-28s FAILED: %s" % (name, err))
 
     def write(self):
         os.makedirs(OUT_DIR, exist_ok=True)
@@ -597,6 +701,18 @@ def fib_iter(n):
     return a
 
 
+def stats_faults(path):
+    """The coherence faults (read + write, every node's) of the --stats
+    JSON file cvmm wrote at path (src/core/stats.c); removes the file."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        os.unlink(path)
+        return int(doc["faults"]["read"]) + int(doc["faults"]["write"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunError("--stats file %s: no fault counts (%s)" % (path, e))
+
+
 def wl_nodes():
     """Node counts for the workloads: WL_NODES (e.g. "1,2,4") or the
     default."""
@@ -614,10 +730,12 @@ def wl_nodes():
 
 # Run by default, in this order.
 BENCHES = {"startup": Bench.bench_startup,
-           "syscall": Bench.bench_syscall, "fib": Bench.bench_fib,
+           "syscall": Bench.bench_syscall, "clock": Bench.bench_clock,
+           "fib": Bench.bench_fib,
            "xp": Bench.bench_xp, "faults": Bench.bench_faults,
            "uffd": Bench.bench_uffd, "downgrade": Bench.bench_downgrade,
            "fib_nodes": Bench.bench_fib_nodes,
+           "workloads_small": Bench.bench_workloads_small,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.
 ONLY = dict(BENCHES)
