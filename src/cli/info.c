@@ -82,8 +82,8 @@ static void info_usage(FILE *f)
 	fputs("usage: cvmm info [-v N | --vcpus N] [--format=text|json]\n"
 	      "  describes this host for cvmm: topology and where each of N\n"
 	      "  vCPUs would run (default: one per core), RDMA devices, UCX\n"
-	      "  transports, kernel features, and which transport cvmm run\n"
-	      "  will use\n", f);
+	      "  transports, kernel features, and which transport (and\n"
+	      "  page transfer) cvmm run will use\n", f);
 }
 
 static bool info_parse_vcpus(const char *s, int *out)
@@ -519,6 +519,8 @@ typedef struct info_verdict {
 	const char *intercept;   /* "sud", "seccomp" or "none" */
 	bool minor;              /* uffd MINOR on shmem usable */
 	char uffd[160];
+	const char *page;        /* --page-transfer=auto here: "get", "push" */
+	char page_why[200];
 } info_verdict_t;
 
 static void verdict_uffd(const info_kern_t *k, info_verdict_t *v)
@@ -543,12 +545,34 @@ static void verdict_uffd(const info_kern_t *k, info_verdict_t *v)
 				   "5.19?)");
 }
 
+/* What --page-transfer=auto (the default) chooses, by the agents' rule
+ * (node.c, node_page_push): get when UCX reaches the other agents over
+ * verbs, which read the owner's page without its CPU (the verdict's rdma:
+ * an ACTIVE port, --transport auto or rdma), else push. */
+static void verdict_page(info_verdict_t *v)
+{
+	if (strcmp(v->transport, "rdma") == 0) {
+		v->page = "get";
+		snprintf(v->page_why, sizeof(v->page_why),
+			 "one-sided RDMA reads, served without the owner's "
+			 "agent; push with --transport=tcp or shm, or when an "
+			 "agent has no ACTIVE RDMA port");
+	} else {
+		v->page = "push";
+		snprintf(v->page_why, sizeof(v->page_why),
+			 "no ACTIVE RDMA port: over tcp or shared memory the "
+			 "owner's agent would serve a get, so its grant "
+			 "carries the page");
+	}
+}
+
 static void verdict_make(const info_net_t *n, const info_kern_t *k,
 			 info_verdict_t *v)
 {
 	v->transport = info_net_verdict(n, v->why, sizeof(v->why));
 	v->intercept = kern_intercept(k);
 	verdict_uffd(k, v);
+	verdict_page(v);
 }
 
 static const char *verdict_intercept_text(const char *intercept)
@@ -567,6 +591,8 @@ static void verdict_print_text(const info_verdict_t *v, FILE *f)
 	fprintf(f, "  syscall interception: %s\n",
 		verdict_intercept_text(v->intercept));
 	fprintf(f, "  multi-node coherence: %s\n", v->uffd);
+	fprintf(f, "  page transfer: %s (--page-transfer=auto: %s)\n",
+		v->page, v->page_why);
 }
 
 static json_t *verdict_json(const info_verdict_t *v)
@@ -575,13 +601,15 @@ static json_t *verdict_json(const info_verdict_t *v)
 
 	snprintf(line, sizeof(line), "cvmm run will use %s %s", v->transport,
 		 v->why);
-	return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}",
 			 "line", jdoc_str(line),
 			 "transport", jdoc_str(v->transport),
 			 "reason", jdoc_str(v->why),
 			 "syscall_interception", jdoc_str(v->intercept),
 			 "uffd_minor_shmem", v->minor,
-			 "coherence", jdoc_str(v->uffd));
+			 "coherence", jdoc_str(v->uffd),
+			 "page_transfer", jdoc_str(v->page),
+			 "page_transfer_reason", jdoc_str(v->page_why));
 }
 
 /* ---- main ------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* cvmm info: what this host offers cvmm, in sections a new user can read
  * (host topology and the vCPU placement, RDMA devices, UCX transports,
- * kernel features for this user) and one verdict: which transport and which
- * kernel mechanisms `cvmm run` will use here. Text for people, JSON for
+ * kernel features for this user) and one verdict: which transport, page
+ * transfer (--page-transfer=auto) and kernel mechanisms `cvmm run` will use
+ * here. Text for people, JSON for
  * scripts. The probes only look: nothing is left changed in this process
  * (the Syscall User Dispatch probe runs in a forked child). */
 #ifndef CVMM_CLI_INFO_H

@@ -18,11 +18,13 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,10 +49,13 @@
 bool cvmm_coh_on;
 coh_rt_stats_t coh_rt_stats;
 
+#define HOLD_IDLE_NS 100000000L /* the hold timer's sleep with no hold */
+
 static struct {
 	coh_rt_cfg_t cfg;
 	coh_node_t *node;
 	int uffd;
+	uint32_t hold_seq; /* bumped (and woken) when a hold is armed */
 } rt = { .uffd = -1 };
 
 /* Wait queues: a sequence word per bucket of pages, bumped by notify. */
@@ -202,6 +207,49 @@ static void rt_notify(void *ctx, uint64_t page)
 	if (__atomic_load_n(&wq[i].waiters, __ATOMIC_ACQUIRE))
 		syscall(SYS_futex, &wq[i].seq, FUTEX_WAKE_PRIVATE, INT_MAX,
 			NULL, NULL, 0);
+}
+
+/* ---- holds ---------------------------------------------------------------- */
+
+static uint64_t rt_now_ns(void *ctx)
+{
+	return cvmm_now_ns();
+}
+
+/* A new hold: the timer thread re-reads the earliest deadline. Under the
+ * protocol's lock: a futex wake, no wait. */
+static void rt_hold_armed(void *ctx, uint64_t deadline)
+{
+	__atomic_fetch_add(&rt.hold_seq, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &rt.hold_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Ends holds when they are due (no handler may sleep, so a thread of its
+ * own sleeps until the earliest deadline or a new hold). */
+static void *rt_hold_main(void *arg)
+{
+	prctl(PR_SET_TIMERSLACK, 1000UL); /* 1 us, not the default 50 */
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&rt.hold_seq, __ATOMIC_ACQUIRE);
+		uint64_t next, now;
+		struct timespec ts = { 0, HOLD_IDLE_NS };
+		cvmm_status_t st = coh_hold_tick(rt.node, &next);
+
+		if (st != CVMM_OK) {
+			rt.cfg.fatal("coherence: ending a hold failed");
+			return NULL;
+		}
+		now = cvmm_now_ns();
+		if (next != UINT64_MAX) {
+			if (next <= now)
+				continue;
+			if (next - now < (uint64_t)HOLD_IDLE_NS)
+				ts.tv_nsec = (long)(next - now);
+		}
+		syscall(SYS_futex, &rt.hold_seq, FUTEX_WAIT_PRIVATE, seq, &ts,
+			NULL, 0);
+	}
+	return NULL;
 }
 
 static const coh_ops_t rt_ops = {
@@ -420,9 +468,17 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 			 .nnodes = (uint32_t)cfg->nnodes,
 			 .npages = cfg->hi >> CVMM_PAGE_SHIFT,
 			 .push = cfg->push,
-			 .ops = &rt_ops };
+			 .hold_max_us = (uint32_t)cfg->hold_max_us,
+			 .ops = &rt_ops,
+			 .now_ns = rt_now_ns,
+			 .hold_armed = rt_hold_armed };
 	cvmm_status_t st;
 
+	if (cfg->hold_max_us < 0 || cfg->hold_max_us > COH_HOLD_MAX_US) {
+		log_error("hold-max-us %d: must be 0 to %d", cfg->hold_max_us,
+			  COH_HOLD_MAX_US);
+		return CVMM_ERR_INVALID;
+	}
 	rt.cfg = *cfg;
 	st = coh_node_create(&pc, &rt.node);
 	if (st != CVMM_OK)
@@ -460,6 +516,15 @@ cvmm_status_t coh_rt_start(void)
 	if (ioctl(rt.uffd, UFFDIO_REGISTER, &reg) != 0) {
 		log_error("userfaultfd: registering guest memory: %m");
 		goto err;
+	}
+	if (rt.cfg.hold_max_us) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, rt_hold_main, NULL) != 0) {
+			log_error("coherence: starting the hold timer failed");
+			goto err;
+		}
+		pthread_detach(th);
 	}
 	cvmm_coh_on = true;
 	return CVMM_OK;

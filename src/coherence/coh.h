@@ -34,6 +34,7 @@ typedef struct coh_rt_cfg {
 	uint64_t lo, hi;  /* guest view [lo, hi), page aligned */
 	uint64_t delta;   /* agent view address = guest address + delta */
 	bool push;        /* owners send the page with the grant (no get) */
+	int hold_max_us;  /* holding window cap (proto.h), 0 = off */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);

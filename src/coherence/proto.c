@@ -70,6 +70,36 @@
  * deferred in arrival order and run by the last coh_unpin; M waits for the
  * grant as it would for a slow owner.
  *
+ * Holds (cfg.hold_max_us > 0; Mirage's delta): a page that bounces between
+ * nodes (a lock, a counter, a falsely shared page) moves at every access;
+ * kept where it arrives for a short while, it moves once per batch of
+ * accesses. Each node keeps per page a window delta, started by the write
+ * grant that makes the page EXCLUSIVE here. A node that asks for a page
+ * again within max(COH_HOLD_BOUNCE_US, hold_max_us) of a forward taking it
+ * away saw it bounce: at that arrival delta doubles (from COH_HOLD_MIN_US,
+ * capped at hold_max_us); any other arrival halves it (0 below
+ * COH_HOLD_MIN_US), and so does a forward that comes after a long stay. A
+ * page nobody contends never gets a window; one that stops bouncing loses
+ * it. A FWD_READ or FWD_WRITE reaching the EXCLUSIVE owner within delta of
+ * the arrival is deferred as for a pin, until that deadline: coh_hold_tick
+ * (the runtime's timer, told by cfg.hold_armed) runs it then, or the last
+ * coh_unpin if a pin outlasts the hold. M waits as for a slow owner.
+ *
+ * Why sequential consistency and liveness are unchanged: a held forward is
+ * one the owner serves late, nothing else. The page stays EXCLUSIVE
+ * meanwhile (only a forward takes that away; INVALIDATE never goes to the
+ * owner), so the owner's accesses during the hold are the single writer's,
+ * and the forward is legal when it runs. M is busy with the page until the
+ * requester's CONFIRM, which needs the forward, so it sends the owner
+ * nothing else about the page: per page, the messages are as if the
+ * forward had arrived late. What arrives behind it on the same channel
+ * concerns other pages, whose state machines share nothing with this one;
+ * ivy.pml lets an owner put a forward aside, take later messages and write
+ * the page, and serve the forward as a step of its own (pins and holds
+ * alike, no new state or message). No request is lost: the deferred list
+ * keeps it, and a hold always ends, at most hold_max_us after the arrival,
+ * on a timer that waits for no other node and for no guest action.
+ *
  * Sends after unlock: actions only append their messages to the outbox of
  * the thread holding the node's lock (n->ob, on that thread's stack), which
  * sends them in order after coh_node_unlock, because a send may run coh_recv at
@@ -170,6 +200,88 @@ static void notify(coh_node_t *n, uint64_t page)
 	n->cfg.ops->notify(n->cfg.ctx, page);
 }
 
+/* ---- holds (see "Holds" above) ------------------------------------------- */
+
+/* This node asked for a page again within this long of losing it: the
+ * page bounces (a lock, a counter, a falsely shared page), not merely
+ * moving on (a producer's page read once by a consumer). */
+static uint64_t hold_bounce_ns(const coh_node_t *n)
+{
+	return 1000ull * (n->cfg.hold_max_us > COH_HOLD_BOUNCE_US
+				  ? n->cfg.hold_max_us : COH_HOLD_BOUNCE_US);
+}
+
+/* The page's hold record; NULL with holds off, or when alloc is false and
+ * the page never had one (or its chunk cannot be allocated: the page then
+ * simply gets no window). */
+static coh_hpage_t *hold_rec(coh_node_t *n, uint64_t page, bool alloc)
+{
+	if (!n->cfg.hold_max_us)
+		return NULL;
+	return coh_sparse_at(&n->hold, page, alloc);
+}
+
+static uint32_t hold_shrink(uint32_t d)
+{
+	return d / 2 < COH_HOLD_MIN_US ? 0 : d / 2;
+}
+
+/* This node requests the page (a miss or an upgrade): a bounce when a
+ * forward took it away only just now. */
+static void hold_requested(coh_node_t *n, uint64_t page)
+{
+	coh_hpage_t *h = hold_rec(n, page, false);
+
+	if (h)
+		h->bounced = h->left &&
+			     n->cfg.now_ns(n->cfg.ctx) - h->left <
+				     hold_bounce_ns(n);
+}
+
+/* A write grant made the page EXCLUSIVE here. Asked for again right after
+ * it left (hold_requested): its window grows (COH_HOLD_MIN_US, then
+ * doubling up to hold_max_us); else it shrinks (halves, to 0 below
+ * COH_HOLD_MIN_US). */
+static void hold_arrived(coh_node_t *n, uint64_t page)
+{
+	coh_hpage_t *h = hold_rec(n, page, true);
+	uint32_t d;
+
+	if (!h)
+		return;
+	d = h->delta_us;
+	d = !h->bounced ? hold_shrink(d) : d ? 2 * d : COH_HOLD_MIN_US;
+	h->delta_us = d < n->cfg.hold_max_us ? d : n->cfg.hold_max_us;
+	h->bounced = false;
+	h->arrived = n->cfg.now_ns(n->cfg.ctx);
+}
+
+/* A forward took the page, or its exclusivity, away from here. */
+static void hold_left(coh_node_t *n, uint64_t page)
+{
+	coh_hpage_t *h = hold_rec(n, page, false);
+
+	if (h && h->arrived)
+		h->left = n->cfg.now_ns(n->cfg.ctx);
+}
+
+/* A forward for page arrived: when the page is EXCLUSIVE here and within
+ * its window, the deadline until which to hold the forward back, else 0.
+ * A page requested away only after a long stay shrinks its window. */
+static uint64_t hold_deadline(coh_node_t *n, uint64_t page)
+{
+	coh_hpage_t *h = hold_rec(n, page, false);
+	uint64_t now, end;
+
+	if (!h || !h->arrived || coh_page_st(n, page) != COH_EXCLUSIVE)
+		return 0;
+	now = n->cfg.now_ns(n->cfg.ctx);
+	if (now - h->arrived >= 2 * hold_bounce_ns(n))
+		h->delta_us = hold_shrink(h->delta_us);
+	end = h->arrived + 1000ull * h->delta_us;
+	return h->delta_us && now < end ? end : 0;
+}
+
 /* ---- node actions: one signature, m is NULL for local events ------------- */
 
 static cvmm_status_t act_wait(coh_node_t *n, uint64_t page, const coh_msg_t *m)
@@ -180,12 +292,14 @@ static cvmm_status_t act_wait(coh_node_t *n, uint64_t page, const coh_msg_t *m)
 static cvmm_status_t act_read_req(coh_node_t *n, uint64_t page,
 				  const coh_msg_t *m)
 {
+	hold_requested(n, page);
 	return send_msg(n, mgr_of(n, page), COH_MSG_READ_REQ, page, 0);
 }
 
 static cvmm_status_t act_write_req(coh_node_t *n, uint64_t page,
 				   const coh_msg_t *m)
 {
+	hold_requested(n, page);
 	return send_msg(n, mgr_of(n, page), COH_MSG_WRITE_REQ, page, 0);
 }
 
@@ -219,6 +333,7 @@ static cvmm_status_t act_downgrade_grant_read(coh_node_t *n, uint64_t page,
 {
 	cvmm_status_t st = n->cfg.ops->install(n->cfg.ctx, page, COH_SHARED);
 
+	hold_left(n, page);
 	return st ? st : act_grant_read(n, page, m);
 }
 
@@ -227,6 +342,7 @@ static cvmm_status_t act_grant_write(coh_node_t *n, uint64_t page,
 {
 	cvmm_status_t st = n->cfg.ops->invalidate_local(n->cfg.ctx, page);
 
+	hold_left(n, page);
 	return st ? st : send_grant(n, m->arg, COH_MSG_WRITE_GRANT, page,
 				    !(m->flags & COH_FLAG_HAVE));
 }
@@ -308,6 +424,7 @@ static cvmm_status_t act_write_granted(coh_node_t *n, uint64_t page,
 {
 	cvmm_status_t st = n->cfg.ops->install(n->cfg.ctx, page, COH_EXCLUSIVE);
 
+	hold_arrived(n, page);
 	if (st == CVMM_OK)
 		st = send_msg(n, mgr_of(n, page), COH_MSG_CONFIRM_WRITE, page,
 			      0);
@@ -727,15 +844,40 @@ static cvmm_status_t defer_msg(coh_node_t *n, coh_xpage_t *x,
 	return CVMM_OK;
 }
 
+/* Holds a forward back until the page's window ends (hold_deadline). */
+static cvmm_status_t hold_msg(coh_node_t *n, uint64_t until,
+			      const coh_msg_t *m)
+{
+	coh_xpage_t *x = coh_xpage_get(n, m->page);
+	cvmm_status_t st;
+
+	if (!x)
+		return CVMM_ERR_NOMEM;
+	st = defer_msg(n, x, m);
+	if (st != CVMM_OK) {
+		coh_xpage_put(n, x);
+		return st;
+	}
+	x->hold_until = until;
+	n->nholds++;
+	if (n->cfg.hold_armed)
+		n->cfg.hold_armed(n->cfg.ctx, until);
+	return CVMM_OK;
+}
+
 static cvmm_status_t node_recv(coh_node_t *n, coh_event_t ev,
 			       const coh_msg_t *m)
 {
 	coh_xpage_t *x;
+	uint64_t until;
 
 	if (ev == COH_EV_FWD_READ || ev == COH_EV_FWD_WRITE) {
 		x = coh_xpage_find(n, m->page);
-		if (x && x->pins > 0)
+		if (x && (x->pins > 0 || x->hold_until))
 			return defer_msg(n, x, m);
+		until = hold_deadline(n, m->page);
+		if (until)
+			return hold_msg(n, until, m);
 	}
 	return node_run(n, m->page, ev, m);
 }
@@ -900,11 +1042,62 @@ cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page)
 	coh_node_lock(n, &ob);
 	x = coh_xpage_find(n, page);
 	if (x && x->pins > 0) {
-		st = --x->pins ? CVMM_OK : run_deferred(n, x);
+		/* a hold still pending: coh_hold_tick runs them */
+		st = --x->pins || x->hold_until ? CVMM_OK : run_deferred(n, x);
 		coh_xpage_put(n, x);
 	}
 	coh_node_unlock(n);
 	return ob_flush(n, &ob, st);
+}
+
+/* Ends the holds due at now: runs their forwards unless pinned (then the
+ * last coh_unpin does). The earliest deadline left goes to *next. */
+static cvmm_status_t hold_expire(coh_node_t *n, uint64_t now, uint64_t *next)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	*next = UINT64_MAX;
+	for (unsigned b = 0; b < COH_XHASH && n->nholds; b++) {
+		coh_xpage_t *x = n->xhash[b], *nx;
+
+		for (; x; x = nx) {
+			nx = x->next;
+			if (!x->hold_until)
+				continue;
+			/* one grant per forward: room for all, or next time */
+			if (x->hold_until > now ||
+			    n->ob->len + x->ndefer > COH_OUTBOX_MAX) {
+				if (x->hold_until < *next)
+					*next = x->hold_until;
+				continue;
+			}
+			x->hold_until = 0;
+			n->nholds--;
+			if (!x->pins && st == CVMM_OK)
+				st = run_deferred(n, x);
+			coh_xpage_put(n, x);
+		}
+	}
+	return st;
+}
+
+cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next)
+{
+	coh_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
+	uint64_t nx, now;
+
+	do { /* again when the outbox filled up */
+		nx = UINT64_MAX;
+		coh_node_lock(n, &ob);
+		now = n->nholds ? n->cfg.now_ns(n->cfg.ctx) : 0;
+		if (n->nholds)
+			st = hold_expire(n, now, &nx);
+		coh_node_unlock(n);
+		st = ob_flush(n, &ob, st);
+	} while (st == CVMM_OK && nx <= now);
+	*next = nx;
+	return st;
 }
 
 const char *coh_state_str(coh_state_t st)

@@ -15,6 +15,10 @@
 #include "common/status.h"
 
 #define COH_MAX_NODES 64 /* copyset is one u64 */
+#define COH_HOLD_MIN_US 50      /* a page's first window after a bounce */
+#define COH_HOLD_MAX_US 100000  /* the largest cfg.hold_max_us accepted */
+#define COH_HOLD_BOUNCE_US 200  /* asked for again within max(this,
+				   hold_max_us) of losing it: a bounce */
 
 /* Page state on every node. */
 typedef enum coh_state {
@@ -105,8 +109,19 @@ typedef struct coh_cfg {
 	uint64_t npages; /* guest pages */
 	bool push;       /* grants carry the page (COH_FLAG_PAGE) instead of
 			    the requester getting it */
+	/* The holding window (Mirage's delta, proto.c "Holds"): 0 = off.
+	 * Else a page that keeps coming back here is kept for up to this
+	 * long after it arrives before a forward takes it away. */
+	uint32_t hold_max_us;
 	const coh_ops_t *ops;
 	void *ctx;
+	/* The clock of the holds, in ns (any epoch, never going back); needed
+	 * when hold_max_us > 0. Called with the node's lock held. */
+	uint64_t (*now_ns)(void *ctx);
+	/* A hold was armed that ends at deadline (now_ns's clock): someone
+	 * must call coh_hold_tick by then. Called with the lock held; must
+	 * not block. May be NULL (the caller polls coh_hold_tick). */
+	void (*hold_armed)(void *ctx, uint64_t deadline);
 } coh_cfg_t;
 
 typedef struct coh_node coh_node_t;
@@ -153,6 +168,13 @@ cvmm_status_t coh_fetch_done(coh_node_t *n, uint64_t page);
  * them. Pins nest (a count). */
 cvmm_status_t coh_pin(coh_node_t *n, uint64_t page, bool *pinned);
 cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page);
+
+/* Runs the forwards whose hold has ended (now_ns() >= its deadline) and
+ * whose page is not pinned, in arrival order per page. *next: the earliest
+ * deadline of a hold still pending, UINT64_MAX when none. Takes the node's
+ * lock; a no-op with holds off. Errors: a send failure, or CVMM_ERR_PEER /
+ * CVMM_ERR_NOMEM from running a forward. */
+cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next);
 
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
  * m->src; page: the CVMM_PAGE_SIZE that came with a COH_FLAG_PAGE grant,

@@ -60,8 +60,20 @@ typedef struct coh_xpage {
 	bool have;      /* fetching: the grant brought the bytes (pushed) */
 	uint8_t ndefer;
 	uint32_t pins;
+	uint64_t hold_until; /* forwards deferred by a hold until then; 0: none */
 	coh_defer_t *defer, *defer_tail;
 } coh_xpage_t;
+
+/* The holding window of one page at this node (cfg.hold_max_us > 0 only),
+ * sparse by page. All zero initially: never arrived, never left, no
+ * window. */
+typedef struct coh_hpage {
+	uint64_t arrived; /* now_ns when a write grant last made it EXCLUSIVE */
+	uint64_t left;    /* now_ns when a forward last took it (or its
+			     exclusivity) away */
+	uint32_t delta_us; /* the window: 0, or COH_HOLD_MIN_US .. hold_max */
+	bool bounced;     /* requested again soon after it left */
+} coh_hpage_t;
 
 #define COH_XHASH 256
 /* One step sends at most ~N INVALIDATEs and a forward; an unpin runs at
@@ -84,6 +96,8 @@ struct coh_node {
 	const void *rx_page; /* the pushed bytes of the message being handled */
 	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
 	coh_sparse_t mp;   /* coh_mpage_t, index page / nnodes */
+	coh_sparse_t hold; /* coh_hpage_t per page, only with holds on */
+	unsigned nholds;   /* xpages with hold_until != 0 */
 	coh_xpage_t *xhash[COH_XHASH];
 };
 

@@ -10,6 +10,7 @@
 
 #define COH_ST_SHIFT 16 /* 64 KiB chunks of one-byte node states */
 #define COH_MP_SHIFT 12 /* 4096 manager records per chunk */
+#define COH_HP_SHIFT 12 /* 4096 hold records per chunk */
 
 static cvmm_status_t sparse_init(coh_sparse_t *s, uint64_t n, unsigned shift,
 				 size_t esz)
@@ -139,7 +140,7 @@ void coh_xpage_put(coh_node_t *n, coh_xpage_t *x)
 {
 	coh_xpage_t **pp = xslot(n, x->page);
 
-	if (x->fetching || x->pins || x->defer)
+	if (x->fetching || x->pins || x->defer || x->hold_until)
 		return;
 	while (*pp != x)
 		pp = &(*pp)->next;
@@ -186,7 +187,9 @@ cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
 
 	if (!cfg || !cfg->ops || !cfg->ops->send || !cfg->ops->notify ||
 	    cfg->nnodes == 0 || cfg->nnodes > COH_MAX_NODES ||
-	    cfg->self >= cfg->nnodes || cfg->npages == 0)
+	    cfg->self >= cfg->nnodes || cfg->npages == 0 ||
+	    (cfg->hold_max_us && !cfg->now_ns) ||
+	    cfg->hold_max_us > COH_HOLD_MAX_US)
 		return CVMM_ERR_INVALID;
 	n = calloc(1, sizeof(*n));
 	if (!n)
@@ -195,7 +198,10 @@ cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
 	pthread_mutex_init(&n->lock, NULL);
 	nm = (cfg->npages + cfg->nnodes - 1) / cfg->nnodes;
 	if (sparse_init(&n->st, cfg->npages, COH_ST_SHIFT, 1) ||
-	    sparse_init(&n->mp, nm, COH_MP_SHIFT, sizeof(coh_mpage_t))) {
+	    sparse_init(&n->mp, nm, COH_MP_SHIFT, sizeof(coh_mpage_t)) ||
+	    (cfg->hold_max_us && sparse_init(&n->hold, cfg->npages,
+					     COH_HP_SHIFT,
+					     sizeof(coh_hpage_t)))) {
 		coh_node_destroy(n);
 		return CVMM_ERR_NOMEM;
 	}
@@ -242,6 +248,7 @@ void coh_node_destroy(coh_node_t *n)
 	free_queues(&n->mp);
 	sparse_fini(&n->mp);
 	sparse_fini(&n->st);
+	sparse_fini(&n->hold);
 	free_xpages(n);
 	pthread_mutex_destroy(&n->lock);
 	free(n);

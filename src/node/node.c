@@ -24,7 +24,8 @@
 node_opts_t node_opts;
 
 static const char *const page_transfer_names[] = {
-	[NODE_PAGE_PUSH] = "push", [NODE_PAGE_GET] = "get", NULL,
+	[NODE_PAGE_PUSH] = "push", [NODE_PAGE_GET] = "get",
+	[NODE_PAGE_AUTO] = "auto", NULL,
 };
 
 #define OPT(f) offsetof(node_opts_t, f)
@@ -53,10 +54,15 @@ const cfg_field_t node_fields[] = {
 	  "(round robin), pack (fill a node's vCPUs first) or FILE (one "
 	  "node number per line, in creation order)",
 	  OPT(placement), CFG_STRING, "spread|pack|FILE", 0, NULL, NULL },
-	{ "page-transfer", "push", "how a page reaches a node that faults on "
-	  "it: push (the owner sends it with its grant) or get (the faulting "
-	  "node reads it with a one-sided get)",
+	{ "page-transfer", "auto", "how a page reaches a node that faults on "
+	  "it: push (the owner sends it with its grant), get (the faulting "
+	  "node reads it with a one-sided get) or auto (get when every agent "
+	  "reaches the others over RDMA, else push)",
 	  OPT(page_transfer), CFG_ENUM, NULL, 0, NULL, page_transfer_names },
+	{ "hold-max-us", "1000", "holding window: a page that bounces "
+	  "between nodes stays up to this many microseconds where it arrived "
+	  "before a request takes it away (adaptive per page; 0: off)",
+	  OPT(hold_max_us), CFG_INT, NULL, 0, NULL, NULL },
 	{ NULL },
 };
 
@@ -281,6 +287,96 @@ static bool node_has_rdma(void)
 	return l && n > 0;
 }
 
+/* ---- --page-transfer ----------------------------------------------------- */
+
+/* Why an agent cannot read pages with one-sided RDMA (0: it can). */
+enum { NODE_RDMA_READS = 0, NODE_RDMA_NOT_TRANSPORT, NODE_RDMA_NO_PORT };
+
+static bool node_dev_active(struct ibv_device *d)
+{
+	struct ibv_device_attr attr;
+	struct ibv_port_attr pa;
+	struct ibv_context *ctx;
+	bool active = false;
+
+	if (d->transport_type == IBV_TRANSPORT_IWARP) /* not used by UCX */
+		return false;
+	ctx = verbs.ibv_open_device(d);
+	if (!ctx)
+		return false;
+	if (verbs.ibv_query_device(ctx, &attr) == 0)
+		for (unsigned p = 1; p <= attr.phys_port_cnt && !active; p++)
+			active = verbs_query_port(ctx, (uint8_t)p, &pa) == 0 &&
+				 pa.state == IBV_PORT_ACTIVE;
+	verbs.ibv_close_device(ctx);
+	return active;
+}
+
+/* Whether UCX will reach the other agents from here over verbs (rc, dc:
+ * reads served by the NIC, not the owner's CPU): --transport is auto or
+ * rdma and an RDMA port is ACTIVE, which is what cvmm info's verdict calls
+ * rdma. Over tcp UCX emulates a get with messages the owner's progress
+ * thread serves, shm copies: there the grant might as well carry the page. */
+static uint8_t node_rdma_reads(void)
+{
+	struct ibv_device **l;
+	bool active = false;
+	int n = 0;
+
+	if (node_opts.transport != XP_TRANSPORT_AUTO &&
+	    node_opts.transport != XP_TRANSPORT_RDMA)
+		return NODE_RDMA_NOT_TRANSPORT;
+	if (verbs_load(LOG_LVL_DEBUG) != CVMM_OK)
+		return NODE_RDMA_NO_PORT;
+	l = verbs.ibv_get_device_list(&n);
+	for (int i = 0; l && i < n && !active; i++)
+		active = node_dev_active(l[i]);
+	if (l)
+		verbs.ibv_free_device_list(l);
+	return active ? NODE_RDMA_READS : NODE_RDMA_NO_PORT;
+}
+
+/* --page-transfer as this agent applies it; *push false: get. auto is get
+ * only when every agent reads with RDMA (node_rdma_reads), else push. The
+ * agents' views may differ (hosts with and without a NIC), so every agent
+ * gives its own to one allgather (every agent makes it, whatever its
+ * option) and applies the same rule to the same list: all the agents
+ * that say auto choose alike. An explicit push or get is the agent's own
+ * (a node takes either from its peers). */
+static cvmm_status_t node_page_push(bool *push)
+{
+	static const char *const why[] = {
+		[NODE_RDMA_NOT_TRANSPORT] = "--transport is tcp or shm",
+		[NODE_RDMA_NO_PORT] = "no ACTIVE RDMA port",
+	};
+	uint8_t mine = node_rdma_reads(), v = NODE_RDMA_READS;
+	int without = -1;
+	size_t *lens;
+	void **all;
+	cvmm_status_t st = boot_allgather(boot, &mine, 1, &all, &lens);
+
+	if (st != CVMM_OK)
+		return st;
+	for (int r = 0; r < node_size() && without < 0; r++) {
+		v = lens[r] == 1 ? *(const uint8_t *)all[r] : NODE_RDMA_NO_PORT;
+		if (v != NODE_RDMA_READS)
+			without = r;
+	}
+	boot_free_all(boot, all, lens);
+	if (node_opts.page_transfer != NODE_PAGE_AUTO) {
+		*push = node_opts.page_transfer == NODE_PAGE_PUSH;
+		return CVMM_OK;
+	}
+	*push = without >= 0;
+	if (*push)
+		log_info("page transfer: push (auto: node %d: %s)", without,
+			 why[v <= NODE_RDMA_NO_PORT ? v : NODE_RDMA_NO_PORT]);
+	else
+		log_info("page transfer: get (auto: every agent reads pages "
+			 "over RDMA)");
+	return CVMM_OK;
+}
+
 /* The network interfaces UCX may use and listen on, when the user named
  * none (--iface, UCX_NET_DEVICES): the one towards the coordinator, or, for
  * agents all on this machine (cvmm run -n) without RDMA, loopback only.
@@ -373,7 +469,7 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 			    .nnodes = node_size(), .am_id = NODE_AM_COH,
 			    .memfd = gm->memfd, .lo = GMEM_LO, .hi = GMEM_HI,
 			    .delta = GMEM_DELTA, .fatal = node_fatal,
-			    .push = node_opts.page_transfer == NODE_PAGE_PUSH };
+			    .hold_max_us = node_opts.hold_max_us };
 	cvmm_status_t st;
 
 	if (vm->nvcpus < node_size()) {
@@ -381,7 +477,9 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 			  vm->nvcpus, node_size(), node_size());
 		return CVMM_ERR_INVALID;
 	}
-	st = coh_rt_init(&cc);
+	st = node_page_push(&cc.push);
+	if (st == CVMM_OK)
+		st = coh_rt_init(&cc);
 	if (st == CVMM_OK)
 		st = dfx_create(node_rank(), node_size(), &dfx_ops, NULL,
 				&cvmm_dfx);

@@ -29,6 +29,8 @@
 typedef enum node_page_transfer {
 	NODE_PAGE_PUSH = 0, /* the owner sends the page with its grant */
 	NODE_PAGE_GET,      /* the faulting node reads it with a one-sided get */
+	NODE_PAGE_AUTO,     /* get when every agent reads over RDMA, else push
+			     * (resolved at start: node.c, node_page_push) */
 } node_page_transfer_t;
 
 typedef struct node_opts {
@@ -43,6 +45,7 @@ typedef struct node_opts {
 	int timeout_ms;     /* bootstrap and connection timeout */
 	char *placement;    /* spread | pack | FILE (node per new thread) */
 	int page_transfer;  /* node_page_transfer_t */
+	int hold_max_us;    /* holding window cap, 0 = off (coh.h) */
 } node_opts_t;
 
 extern node_opts_t node_opts;

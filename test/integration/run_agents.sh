@@ -77,6 +77,31 @@ guest() {
 	fi
 }
 
+# --page-transfer=auto on 2 agents (default transport): the guest runs as
+# natively, and both agents log the same choice, the one cvmm info names
+# for this host (push without an ACTIVE RDMA port).
+page_transfer_check() {
+	local name="page transfer auto on 2 nodes" out=$SCRATCH/ptauto want
+	want=$("$CVMM" info 2>/dev/null |
+		sed -n 's/^  page transfer: \([a-z]*\) .*/\1/p')
+	(cd "$SCRATCH" && "$GUESTS/mutex" >"$out.nat" 2>/dev/null)
+	(cd "$SCRATCH" && timeout -k 5 60 "$CVMM" run -n 2 -v 2 \
+		--page-transfer=auto --log-level=info -- "$GUESTS/mutex" \
+		>"$out.out" 2>"$out.err")
+	local rc=$?
+	if [ $rc != 0 ]; then
+		fail "$name" "exit status $rc" "$out.err"
+	elif ! cmp -s "$out.nat" "$out.out"; then
+		fail "$name" "stdout differs from native" "$out.out"
+	elif [ -z "$want" ] || [ "$(grep -c "page transfer: $want (auto" \
+		"$out.err")" != 2 ]; then
+		fail "$name" "not both agents chose '$want' (cvmm info)" \
+			"$out.err"
+	else
+		pass "$name ($want)"
+	fi
+}
+
 # env_check N: the guest's environment under cvmm run -n N is exactly the
 # native one: none of the agents' own variables (the job cookie, CVMM_BOOT_*,
 # what cvmm set for its agents) reaches it. (env -u _: bash sets _ to the
@@ -382,6 +407,7 @@ selftest "selftest -n 2 auto, poll" 2 --progress=poll
 selftest "selftest -n 2 tcp, event" 2 --transport=tcp --progress=event
 guest "guest hello on 2 nodes" 2 hello 3 two words
 guest "guest mutex on 2 nodes" 2 mutex
+page_transfer_check
 env_check 2
 env_check 4
 cookie_check

@@ -22,6 +22,11 @@
  *     the latest committed version, so every completed read returns it;
  *   - every request completes: a node with a request outstanding is not at
  *     an end label, so a stuck request is an invalid end state.
+ * Deferred forwards (pins, holds: proto.c "Holds"): an EXCLUSIVE owner may
+ * put a FWD_READ or FWD_WRITE aside (one slot per node) and run it later,
+ * as a step of its own, meanwhile writing the page and taking the messages
+ * queued behind the forward (for other pages) from the same channel. No
+ * new state or message: the forward is simply served late.
  * -DBUG: the manager forwards a write without waiting for INV_ACKs; the
  * check must then fail (test/model/run.sh). */
 
@@ -70,6 +75,11 @@ byte copyset[P];
 byte mreq[P];
 byte pend[P];
 chan q[P] = [N] of { mtype, byte };
+
+/* A deferred forward per node: its page + 1 (0: none), type, requester. */
+byte dpg[N];
+byte dar[N];
+bit dwr[N];
 
 /* Scratch variables, used only inside atomic steps: hidden from the state
  * vector so that stale values do not multiply states. */
@@ -149,6 +159,59 @@ inline write_done(pg)
 	ch[me * N + MGR(pg)]!CONFIRM_WRITE, pg, me
 }
 
+inline fwd_read(pg, ar)
+{
+	assert(VALID(st[IDX(me, pg)]));
+	if
+	:: st[IDX(me, pg)] == EXCLUSIVE -> st[IDX(me, pg)] = SHARED
+	:: else
+	fi;
+	ch[me * N + ar]!READ_GRANT, pg, me
+}
+
+inline fwd_write(pg, ar)
+{
+	assert(VALID(st[IDX(me, pg)]));
+	if
+	:: st[IDX(me, pg)] == UPGRADE_WAIT -> st[IDX(me, pg)] = WRITE_WAIT
+	:: else -> st[IDX(me, pg)] = INVALID
+	fi;
+	ch[me * N + ar]!WRITE_GRANT, pg, me
+}
+
+/* A forward for an EXCLUSIVE page: served now, or put aside (a pin or a
+ * hold) when the slot is free. */
+inline fwd(pg, ar, wr)
+{
+	if
+	:: st[IDX(me, pg)] == EXCLUSIVE && dpg[me] == 0 ->
+		dpg[me] = pg + 1;
+		dar[me] = ar;
+		dwr[me] = wr
+	:: true ->
+		if
+		:: wr -> fwd_write(pg, ar)
+		:: else -> fwd_read(pg, ar)
+		fi
+	fi
+}
+
+/* The pin is released or the hold ends: the forward runs. The page stayed
+ * EXCLUSIVE (only a forward takes it away). */
+inline run_deferred()
+{
+	pg = dpg[me] - 1;
+	assert(st[IDX(me, pg)] == EXCLUSIVE);
+	if
+	:: dwr[me] -> fwd_write(pg, dar[me])
+	:: else -> fwd_read(pg, dar[me])
+	fi;
+	dpg[me] = 0;
+	dar[me] = 0;
+	dwr[me] = 0;
+	check()
+}
+
 inline handle()
 {
 	if
@@ -180,20 +243,8 @@ inline handle()
 		copyset[pg] = 0;
 		mgr_release(pg)
 	/* ---- node side ---- */
-	:: mt == FWD_READ ->
-		assert(VALID(st[IDX(me, pg)]));
-		if
-		:: st[IDX(me, pg)] == EXCLUSIVE -> st[IDX(me, pg)] = SHARED
-		:: else
-		fi;
-		ch[me * N + ar]!READ_GRANT, pg, me
-	:: mt == FWD_WRITE ->
-		assert(VALID(st[IDX(me, pg)]));
-		if
-		:: st[IDX(me, pg)] == UPGRADE_WAIT -> st[IDX(me, pg)] = WRITE_WAIT
-		:: else -> st[IDX(me, pg)] = INVALID
-		fi;
-		ch[me * N + ar]!WRITE_GRANT, pg, me
+	:: mt == FWD_READ -> fwd(pg, ar, 0)
+	:: mt == FWD_WRITE -> fwd(pg, ar, 1)
 	:: mt == INVALIDATE ->
 		assert(st[IDX(me, pg)] == SHARED ||
 		       st[IDX(me, pg)] == UPGRADE_WAIT);
@@ -292,6 +343,7 @@ proctype node(byte me)
 	:: atomic { (st[IDX(me, fpg)] == READ_FETCH ||
 		     st[IDX(me, fpg)] == WRITE_FETCH) && !got -> get() }
 	:: atomic { got -> get_done() }
+	:: atomic { dpg[me] != 0 -> run_deferred() }
 	:: RECV(0)
 	:: RECV(1)
 	:: RECV(2)
@@ -299,6 +351,7 @@ proctype node(byte me)
 	od;
 	/* done with its own operations: keep serving as manager and owner */
 end:	do
+	:: atomic { dpg[me] != 0 -> run_deferred() }
 	:: RECV(0)
 	:: RECV(1)
 	:: RECV(2)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Model-checks the coherence protocol (ivy.pml) with spin: the model must
-# pass, and a mutant generated here with sed (the manager forwards a write
-# without waiting for INV_ACKs, -DBUG) must fail, proving the assertions can
-# fire. Prints PASS/FAIL lines and "N passed, M failed".
+# pass, and two mutants must fail, proving the checks can fire: the manager
+# forwards a write without waiting for INV_ACKs (-DBUG), and a deferred
+# forward is dropped (generated here with sed). Prints PASS/FAIL lines and
+# "N passed, M failed".
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v spin >/dev/null || ! command -v "${CC:-gcc}" >/dev/null; then
@@ -44,5 +45,15 @@ check() {
 check ivy "$here/ivy.pml" ok
 sed '1i #define BUG 1' "$here/ivy.pml" >"$work/ivy_bug.pml"
 check ivy-bug-no-inv-ack-wait "$work/ivy_bug.pml" fail
+# a deferred (pinned or held) FWD_WRITE dropped instead of served: a request
+# never completes, which the search must see as an invalid end state
+sed 's/^\t:: dwr\[me\] -> fwd_write(pg, dar\[me\])/\t:: dwr[me] -> skip/' \
+	"$here/ivy.pml" >"$work/ivy_lost.pml"
+if grep -q 'dwr\[me\] -> skip' "$work/ivy_lost.pml"; then
+	check ivy-bug-deferred-forward-lost "$work/ivy_lost.pml" fail
+else
+	echo "FAIL model ivy-bug-deferred-forward-lost: the mutation did not apply"
+	fail=$((fail + 1))
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

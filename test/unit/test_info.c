@@ -99,6 +99,7 @@ static void test_text_sections(void **state)
 	assert_has("\nverdict: cvmm run will use ");
 	assert_has("syscall interception: ");
 	assert_has("multi-node coherence: ");
+	assert_has("\n  page transfer: ");
 }
 
 static void test_text_no_rdma(void **state)
@@ -121,6 +122,8 @@ static void test_text_no_rdma(void **state)
 	assert_has("docs/softroce.md");
 	assert_has("verdict: cvmm run will use tcp (no RDMA device");
 	assert_has("tcp on ");
+	assert_has("\n  page transfer: push (--page-transfer=auto: no ACTIVE "
+		   "RDMA port");
 }
 
 /* vcpu i -> first PU of core i mod ncores, as vm_place_vcpus does. */
@@ -204,6 +207,21 @@ static json_t *member(json_t *doc, const char *path)
 	return v;
 }
 
+/* --page-transfer=auto's choice follows the transport verdict: get over
+ * rdma, push over tcp (node.c, node_page_push, decides the same way). */
+static void assert_page_transfer(json_t *doc)
+{
+	const char *tr = json_string_value(member(doc, "verdict.transport"));
+	const char *page = json_string_value(member(doc,
+						    "verdict.page_transfer"));
+
+	assert_non_null(tr);
+	assert_non_null(page);
+	assert_string_equal(page, strcmp(tr, "rdma") == 0 ? "get" : "push");
+	assert_true(json_is_string(member(doc,
+					  "verdict.page_transfer_reason")));
+}
+
 static void test_json(void **state)
 {
 	char *argv[] = { "info", "--format=json", "-v", "4", NULL };
@@ -225,6 +243,7 @@ static void test_json(void **state)
 	assert_true(json_is_string(member(doc,
 					  "verdict.syscall_interception")));
 	assert_true(json_is_boolean(member(doc, "verdict.uffd_minor_shmem")));
+	assert_page_transfer(doc);
 	vcpus = member(doc, "topology.vcpus");
 	assert_int_equal(json_array_size(vcpus), 4);
 	for (size_t i = 0; i < 4; i++)

@@ -5,7 +5,10 @@
  * at most one writer per page, and every request completing. The simulated
  * threads of a node do what the runtime does: on COH_FETCH copy the page
  * from the owner's bytes and call coh_fetch_done, on COH_WAIT retry only
- * after ops->notify. Also: initial ownership, pins deferring forwards, the
+ * after ops->notify. The same with the holding window on, time made
+ * explicit (an injected clock the test advances; holds end only in
+ * coh_hold_tick). Also: initial ownership, pins deferring forwards, a held
+ * forward running when its hold ends, windows growing and shrinking, the
  * sparse state at 2^28 pages, and real threads faulting while others
  * deliver (sends happen with no protocol lock held). */
 #include <stdarg.h>
@@ -230,6 +233,10 @@ static unsigned rng;
 static bool sync_self; /* deliver messages to oneself inside send */
 static bool push_mode; /* coh_cfg_t.push of the cluster */
 static unsigned long pushes; /* pages that came with their grant */
+static uint32_t hold_us;     /* coh_cfg_t.hold_max_us of the cluster */
+static uint64_t now_ns;      /* the cluster's clock (holds) */
+static uint64_t armed_at;    /* the deadline of the last hold armed */
+static unsigned long armed;  /* holds armed */
 
 /* tm guards the simulated memory (mem, mapped, latest, wseq, notified)
  * between the threaded test's threads; qmu guards the queues. */
@@ -356,6 +363,18 @@ static void lb_notify(void *ctx, uint64_t page)
 	pthread_mutex_unlock(&tm);
 }
 
+static uint64_t lb_now(void *ctx)
+{
+	return now_ns;
+}
+
+static void lb_armed(void *ctx, uint64_t deadline)
+{
+	T_CHECK(deadline > now_ns);
+	armed_at = deadline;
+	armed++;
+}
+
 static const coh_ops_t lb_ops = {
 	.send = lb_send,
 	.put_page = lb_put_page,
@@ -371,13 +390,17 @@ static void cluster_up(uint64_t np)
 	memset(queues, 0, sizeof(queues));
 	memset(latest, 0, sizeof(latest));
 	nslots = 0;
+	now_ns = 1000000000ull; /* any epoch */
+	armed = 0;
 	npages = np;
 	for (uint64_t p = 0; np <= NSLOT && p < np; p++)
 		slot(p);
 	for (int i = 0; i < NN; i++) {
 		coh_cfg_t cfg = { .self = (uint32_t)i, .nnodes = NN,
 				  .npages = np, .push = push_mode,
-				  .ops = &lb_ops, .ctx = &nodes[i] };
+				  .hold_max_us = hold_us, .ops = &lb_ops,
+				  .ctx = &nodes[i], .now_ns = lb_now,
+				  .hold_armed = lb_armed };
 
 		nodes[i].id = i;
 		for (int s = 0; s < NSLOT; s++)
@@ -609,9 +632,34 @@ static bool anything_left(void)
 	return false;
 }
 
-/* Everything completed, managers idle, the owner holds a valid copy. */
+/* Ends the holds due now on every node; true if one is still pending,
+ * and then the clock jumps to the earliest deadline. */
+static bool holds_left(void)
+{
+	uint64_t first = UINT64_MAX, next;
+
+	for (int i = 0; i < NN; i++) {
+		assert_int_equal(coh_hold_tick(nodes[i].coh, &next), CVMM_OK);
+		if (next < first)
+			first = next;
+	}
+	if (first == UINT64_MAX)
+		return false;
+	assert_true(first > now_ns);
+	now_ns = first;
+	return true;
+}
+
+/* Everything completed, managers idle, the owner holds a valid copy, no
+ * hold pending. */
 static void check_quiet(void)
 {
+	uint64_t next;
+
+	for (int i = 0; i < NN; i++) {
+		assert_int_equal(coh_hold_tick(nodes[i].coh, &next), CVMM_OK);
+		assert_true(next == UINT64_MAX);
+	}
 	for (int i = 0; i < NN; i++)
 		for (int s = 0; s < nslots; s++) {
 			uint64_t p = slot_page[s];
@@ -640,10 +688,17 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 	cluster_up((uint64_t)np);
 	for (int i = 0; i < NN; i++)
 		left[i] = ops_per_node;
-	while (total > 0 || anything_left()) {
-		unsigned r = rnd(4);
+	while (total > 0 || anything_left() || (hold_us && holds_left())) {
+		unsigned r = rnd(hold_us ? 5 : 4);
 
-		if (total > 0 && r == 0) {
+		if (hold_us) /* time passes: a step takes 0-30 us */
+			now_ns += 1000ull * rnd(31);
+		if (r == 4) {
+			uint64_t next;
+
+			assert_int_equal(coh_hold_tick(nodes[rnd(NN)].coh,
+						       &next), CVMM_OK);
+		} else if (total > 0 && r == 0) {
 			int i = rnd(NN);
 
 			if (left[i] == 0)
@@ -669,6 +724,26 @@ static void test_loopback_random(void **state)
 		run_seed(seed, 2 + seed % 3, 1 + seed % 40);
 	}
 	sync_self = push_mode = false;
+}
+
+/* The same with the holding window on: forwards held back and run by
+ * coh_hold_tick as the clock passes their deadline, caps from 50 us (one
+ * window) to 2 ms. */
+static void test_loopback_hold(void **state)
+{
+	static const uint32_t caps[] = { 50, 100, 400, 2000 };
+	unsigned long holds = 0;
+
+	for (unsigned seed = 1; seed <= 2000; seed++) {
+		push_mode = seed >> 1 & 1;
+		hold_us = caps[seed / 4 % 4];
+		run_seed(seed, 2 + seed % 3, 1 + seed % 60);
+		holds += armed;
+	}
+	print_message("holds armed: %lu\n", holds);
+	assert_true(holds > 1000);
+	sync_self = push_mode = false;
+	hold_us = 0;
 }
 
 /* A message illegal in the page's state is the peer's error, not a crash. */
@@ -833,6 +908,149 @@ static void test_pins(void **state)
 	expect_fault(0, 1, false, COH_READY);
 	assert_int_equal(val(0, 1), 42);
 	cluster_down();
+}
+
+static uint64_t arrived_at[NN]; /* test_hold: when page 1 last arrived */
+
+/* Node i write-faults on page 1 and its request reaches the owner. */
+static void request(int i)
+{
+	expect_fault(i, 1, true, COH_WAIT);
+	deliver_all();
+}
+
+/* Node i's granted write completes (the get, the access, the confirm). */
+static void finish_write(int i)
+{
+	if (!push_mode) {
+		expect_fault(i, 1, true, COH_FETCH);
+		fetch_now(i, slot(1));
+	}
+	expect_fault(i, 1, true, COH_READY);
+	guest_access(i, slot(1), true);
+	deliver_all();
+	arrived_at[i] = now_ns;
+}
+
+/* Page 1 goes from node `from` to node `to` for writing. *window: the
+ * window (us) `from` held the forward back for, 0 when it was served at
+ * once; while held, `from` keeps writing and the manager waits. */
+static void move_page(int to, int from, uint32_t *window)
+{
+	unsigned long a = armed;
+	coh_mstate_t ms;
+	uint32_t owner;
+	uint64_t cs;
+
+	request(to);
+	*window = 0;
+	if (armed != a) {
+		assert_int_equal(armed, a + 1);
+		*window = (uint32_t)((armed_at - arrived_at[from]) / 1000);
+		assert_int_equal(coh_page_state(nodes[from].coh, 1),
+				 COH_EXCLUSIVE);
+		assert_int_equal(coh_mpage_info(nodes[1].coh, 1, &ms, &owner,
+						&cs), CVMM_OK);
+		assert_int_equal(ms, COH_M_BUSY_WRITE);
+		expect_fault(from, 1, true, COH_READY);
+		guest_access(from, slot(1), true); /* still writing */
+		now_ns = armed_at;
+		assert_false(holds_left()); /* the forward runs */
+		deliver_all();
+	}
+	finish_write(to);
+	assert_int_equal(coh_page_state(nodes[to].coh, 1), COH_EXCLUSIVE);
+	assert_int_equal(coh_page_state(nodes[from].coh, 1), COH_INVALID);
+}
+
+/* A page that comes back right after it left gets a window: the next
+ * forward waits at the owner (which keeps writing) until coh_hold_tick
+ * sees the deadline pass, not before; under ping-pong the windows double
+ * to the cap; a pin outlasting the hold runs the forward at its unpin,
+ * an unpin within the hold does not; a page that stays away shrinks its
+ * window back to nothing. */
+static void test_hold(void **state)
+{
+	uint32_t w, prev[NN] = { 0 };
+	uint64_t next;
+	bool pinned;
+
+	hold_us = 200;
+	cluster_up(4);
+	move_page(2, 0, &w);          /* first time here: no window */
+	assert_int_equal(w, 0);
+	now_ns += 5000;
+	move_page(0, 2, &w);
+	assert_int_equal(w, 0);
+	now_ns += 10000;              /* node 2 asks again 10 us after */
+	move_page(2, 0, &w);          /* bounced: node 2 gets 50 us */
+	assert_int_equal(w, 0);
+	now_ns += 20000;
+	request(0);                   /* held at node 2 */
+	assert_int_equal(armed, 1);
+	assert_true(armed_at == arrived_at[2] + 50000);
+	assert_int_equal(coh_hold_tick(nodes[2].coh, &next), CVMM_OK);
+	assert_true(next == armed_at); /* not yet */
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_EXCLUSIVE);
+	now_ns = next - 1;
+	assert_int_equal(coh_hold_tick(nodes[2].coh, &next), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_EXCLUSIVE);
+	now_ns = next;
+	assert_int_equal(coh_hold_tick(nodes[2].coh, &next), CVMM_OK);
+	assert_true(next == UINT64_MAX);
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_INVALID);
+	deliver_all();
+	finish_write(0);              /* sees node 2's last write */
+	prev[2] = 50;
+
+	/* ping-pong 10 us apart: every forward is held, windows double */
+	for (int k = 0; k < 8; k++) {
+		int to = k % 2 ? 0 : 2, from = 2 - to;
+
+		now_ns += 10000;
+		move_page(to, from, &w);
+		assert_true(w == 50 || w == 2 * prev[from] || w == hold_us);
+		assert_true(w >= prev[from] && w <= hold_us);
+		prev[from] = w;
+	}
+	assert_int_equal(prev[0], hold_us);
+	assert_int_equal(prev[2], hold_us);
+
+	/* node 0 holds it; a pin in the window, then beyond it */
+	now_ns += 10000;
+	request(2);
+	assert_int_equal(coh_pin(nodes[0].coh, 1, &pinned), CVMM_OK);
+	assert_true(pinned);
+	assert_int_equal(coh_unpin(nodes[0].coh, 1), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_EXCLUSIVE);
+	assert_int_equal(coh_pin(nodes[0].coh, 1, &pinned), CVMM_OK);
+	assert_true(pinned);
+	now_ns = armed_at;
+	assert_int_equal(coh_hold_tick(nodes[0].coh, &next), CVMM_OK);
+	assert_true(next == UINT64_MAX);
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_EXCLUSIVE);
+	put_val(0, slot(1), ++latest[slot(1)]); /* the agent writes */
+	assert_int_equal(coh_unpin(nodes[0].coh, 1), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
+	deliver_all();
+	finish_write(2);
+
+	/* 10 ms apart: nothing held, windows halve back to 0 */
+	for (int k = 0; k < 6; k++) {
+		int to = k % 2 ? 2 : 0;
+
+		now_ns += 10000000;
+		move_page(to, 2 - to, &w);
+		assert_int_equal(w, 0);
+	}
+	now_ns += 10000000;
+	move_page(0, 2, &w);
+	request(2);                   /* at once: no window left */
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
+	finish_write(2);
+	check_quiet();
+	cluster_down();
+	hold_us = 0;
 }
 
 static long statm_kib(int field)
@@ -1053,8 +1271,10 @@ int main(void)
 		cmocka_unit_test(test_grant_from_self),
 		cmocka_unit_test(test_initial_owner),
 		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_loopback_random),
+		cmocka_unit_test(test_loopback_hold),
 		cmocka_unit_test(test_threads),
 	};
 
