@@ -113,7 +113,7 @@ static void node_lost(int peer, const char *reason, void *arg)
 	if (leaving)
 		return;
 	if (peer >= 0 && peer < NODE_MAX)
-		lost_seen[peer] = true;
+		__atomic_store_n(&lost_seen[peer], true, __ATOMIC_RELEASE);
 	snprintf(msg, sizeof(msg), "node %d lost (%s)", peer, reason);
 	if (pthread_create(&th, NULL, node_lost_main, strdup(msg)) != 0)
 		vm_exit(arg, CVMM_EXIT_FAILURE, msg);
@@ -413,8 +413,19 @@ static cvmm_status_t node_xp_opts(xp_opts_t *o)
 
 /* ---- one VM over several agents ---------------------------------------- */
 
+/* A send to a peer that has just died can fail (a held forward, a grant)
+ * before the transport reports the peer lost: the loss is then the reason
+ * the job ends, and its line the one to print. So a fatal error waits up
+ * to 1.5 s (longer than node_lost_main's own wait) for a lost peer, and
+ * leaves the ending to node_lost when one shows. */
 static void *node_fatal_main(void *why)
 {
+	for (int i = 0; i < 150; i++) {
+		for (int p = 0; p < NODE_MAX; p++)
+			if (__atomic_load_n(&lost_seen[p], __ATOMIC_ACQUIRE))
+				return NULL;
+		usleep(10 * 1000);
+	}
 	vm_exit(&cvmm_vm, CVMM_EXIT_FAILURE, why);
 }
 
