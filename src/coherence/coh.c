@@ -460,6 +460,14 @@ void coh_rt_release(void)
 		coh_unpin(rt.node, pins[--npins]);
 }
 
+void coh_rt_idle(void)
+{
+	if (!cvmm_coh_on || !rt.cfg.hold_max_us || !rt.node)
+		return;
+	if (coh_hold_release(rt.node) != CVMM_OK)
+		rt.cfg.fatal("coherence: ending the holds of an idle node failed");
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
 cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)

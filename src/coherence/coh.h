@@ -77,4 +77,9 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write);
 /* Drops the calling thread's pins (end of a syscall, thread exit). */
 void coh_rt_release(void);
 
+/* No guest thread of this node runs (all wait in calls): ends this node's
+ * holds at once (proto.h, coh_hold_release). A no-op on one node or with
+ * holds off. */
+void coh_rt_idle(void);
+
 #endif

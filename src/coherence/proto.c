@@ -1100,6 +1100,27 @@ cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next)
 	return st;
 }
 
+cvmm_status_t coh_hold_release(coh_node_t *n)
+{
+	coh_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
+	uint64_t nx;
+	bool more;
+
+	if (!__atomic_load_n(&n->nholds, __ATOMIC_RELAXED))
+		return CVMM_OK; /* the common case: nothing held */
+	do { /* again when the outbox filled up */
+		nx = UINT64_MAX;
+		coh_node_lock(n, &ob);
+		if (n->nholds)
+			st = hold_expire(n, UINT64_MAX - 1, &nx);
+		more = n->nholds > 0;
+		coh_node_unlock(n);
+		st = ob_flush(n, &ob, st);
+	} while (st == CVMM_OK && more && nx != UINT64_MAX);
+	return st;
+}
+
 const char *coh_state_str(coh_state_t st)
 {
 	static const char *const names[COH_NSTATES] = {

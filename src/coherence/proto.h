@@ -176,6 +176,12 @@ cvmm_status_t coh_unpin(coh_node_t *n, uint64_t page);
  * CVMM_ERR_NOMEM from running a forward. */
 cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next);
 
+/* Ends every hold of this node now (their forwards run, unless pinned), as
+ * if their deadlines had passed: for when no guest thread of this node
+ * runs, so a held page would only delay the node that wants it. The same
+ * errors as coh_hold_tick; a no-op with holds off or none armed. */
+cvmm_status_t coh_hold_release(coh_node_t *n);
+
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
  * m->src; page: the CVMM_PAGE_SIZE that came with a COH_FLAG_PAGE grant,
  * else NULL. CVMM_ERR_PEER when the message is illegal in the page's

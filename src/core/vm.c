@@ -28,6 +28,17 @@ vm_t cvmm_vm;
 static hwloc_topology_t topo;
 static vthread_t *free_blocks; /* exited threads' blocks, for reuse */
 
+/* Guest threads of this node not waiting in a call (vt_idle_*). When the
+ * last one starts to wait, the pages this node holds for them (the
+ * coherence holding window) are let go: nobody here will touch them. */
+static int vm_running;
+
+static void vm_running_less(void)
+{
+	if (__atomic_sub_fetch(&vm_running, 1, __ATOMIC_ACQ_REL) == 0)
+		coh_rt_idle();
+}
+
 /* The host topology pinning needs: cores and their PUs, nothing else.
  *
  * hwloc dlopens every plugin of its plugin directory at the process's
@@ -247,8 +258,10 @@ static void *vt_main(void *arg)
 	sigaddset(&set, SIGTRAP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	vt->t_mark = cvmm_now_ns();
+	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
 	if (sigsetjmp(vt->exit_jmp, 0) == 0)
 		entry_enter(vt);
+	vm_running_less();
 	entry_thread_fini(vt);
 	tid = vt->tid;
 	last = vm_thread_forget(vm, vt);
@@ -288,10 +301,12 @@ static void stat_add(uint64_t *p, uint64_t v)
 void vt_idle_begin(vthread_t *vt)
 {
 	vt->t_mark = cvmm_now_ns();
+	vm_running_less();
 }
 
 void vt_idle_end(vthread_t *vt)
 {
+	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
 	vt->idle_acc += cvmm_now_ns() - vt->t_mark;
 }
 

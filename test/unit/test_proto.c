@@ -1048,6 +1048,20 @@ static void test_hold(void **state)
 	request(2);                   /* at once: no window left */
 	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
 	finish_write(2);
+
+	/* a node whose guest threads all wait lets its holds go at once */
+	now_ns += 10000;
+	move_page(0, 2, &w);          /* node 0 asked again: a bounce */
+	now_ns += 10000;
+	request(2);                   /* held at node 0 */
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_EXCLUSIVE);
+	assert_int_equal(coh_hold_release(nodes[2].coh), CVMM_OK); /* none */
+	assert_int_equal(coh_hold_release(nodes[0].coh), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
+	assert_int_equal(coh_hold_tick(nodes[0].coh, &next), CVMM_OK);
+	assert_true(next == UINT64_MAX); /* nothing left held */
+	deliver_all();
+	finish_write(2);
 	check_quiet();
 	cluster_down();
 	hold_us = 0;
