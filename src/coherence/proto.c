@@ -1081,7 +1081,10 @@ static cvmm_status_t hold_expire(coh_node_t *n, uint64_t now, uint64_t *next)
 	return st;
 }
 
-cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next)
+/* Ends the holds due now (all: every hold, as if its deadline had
+ * passed), again while a full outbox left some due; *next gets the
+ * earliest deadline left. */
+static cvmm_status_t hold_run(coh_node_t *n, bool all, uint64_t *next)
 {
 	coh_outbox_t ob;
 	cvmm_status_t st = CVMM_OK;
@@ -1090,7 +1093,9 @@ cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next)
 	do { /* again when the outbox filled up */
 		nx = UINT64_MAX;
 		coh_node_lock(n, &ob);
-		now = n->nholds ? n->cfg.now_ns(n->cfg.ctx) : 0;
+		now = !n->nholds ? 0
+		      : all      ? UINT64_MAX - 1
+				 : n->cfg.now_ns(n->cfg.ctx);
 		if (n->nholds)
 			st = hold_expire(n, now, &nx);
 		coh_node_unlock(n);
@@ -1100,25 +1105,18 @@ cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next)
 	return st;
 }
 
+cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next)
+{
+	return hold_run(n, false, next);
+}
+
 cvmm_status_t coh_hold_release(coh_node_t *n)
 {
-	coh_outbox_t ob;
-	cvmm_status_t st = CVMM_OK;
-	uint64_t nx;
-	bool more;
+	uint64_t next;
 
 	if (!__atomic_load_n(&n->nholds, __ATOMIC_RELAXED))
 		return CVMM_OK; /* the common case: nothing held */
-	do { /* again when the outbox filled up */
-		nx = UINT64_MAX;
-		coh_node_lock(n, &ob);
-		if (n->nholds)
-			st = hold_expire(n, UINT64_MAX - 1, &nx);
-		more = n->nholds > 0;
-		coh_node_unlock(n);
-		st = ob_flush(n, &ob, st);
-	} while (st == CVMM_OK && more && nx != UINT64_MAX);
-	return st;
+	return hold_run(n, true, &next);
 }
 
 const char *coh_state_str(coh_state_t st)
