@@ -71,14 +71,18 @@ static xp_t *xp;
 #define NODE_MAX 4096
 static bool lost_seen[NODE_MAX];
 
+/* This agent's rank and the job's size, kept from the bootstrap: the exit
+ * paths free the bootstrap (boot_fini) while other threads still ask. */
+static int self_rank, job_size = 1;
+
 int node_rank(void)
 {
-	return boot ? boot_rank(boot) : 0;
+	return self_rank;
 }
 
 int node_size(void)
 {
-	return boot ? boot_size(boot) : 1;
+	return job_size;
 }
 
 xp_t *node_xp(void)
@@ -542,6 +546,8 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	st = boot_init(&bo, &boot);
 	if (st != CVMM_OK)
 		return st;
+	self_rank = boot_rank(boot);
+	job_size = boot_size(boot);
 	if (node_opts.nodes > 1 && node_opts.nodes != boot_size(boot))
 		log_warn("-n %d ignored: the launcher started %d agents",
 			 node_opts.nodes, boot_size(boot));
