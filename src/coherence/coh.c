@@ -64,6 +64,15 @@ static struct {
 	uint32_t waiters;
 } wq[WQ_BUCKETS];
 
+/* The node the last pushed copy of a page came from, per wait-queue
+ * bucket (a grant's handler may run on another thread than the faulting
+ * one, which reads it back in coh_rt_fault). A later push to the bucket
+ * overwrites it: then the fault reports no source. */
+static struct {
+	uint64_t page;
+	int from;
+} pushed_from[WQ_BUCKETS];
+
 /* The calling thread's pins, and whether it is the agent (not a guest
  * fault): the agent needs the page valid, not mapped in the guest view. */
 static __thread uint64_t *pins;
@@ -114,7 +123,11 @@ static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 static cvmm_status_t rt_put_page(void *ctx, uint64_t page, uint32_t from,
 				 const void *data)
 {
+	unsigned i = wq_index(page);
+
 	memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
+	__atomic_store_n(&pushed_from[i].from, (int)from, __ATOMIC_RELAXED);
+	__atomic_store_n(&pushed_from[i].page, page, __ATOMIC_RELEASE);
 	stat_add(&coh_rt_stats.fetches, 1);
 	stat_add(&coh_rt_stats.bytes_moved, CVMM_PAGE_SIZE);
 	coh_trace_copy(page, (int)from);
@@ -404,12 +417,28 @@ static unsigned log2_us(uint64_t ns)
 	return b;
 }
 
-cvmm_status_t coh_rt_fault(uint64_t addr, bool write)
+/* The node a pushed copy of page came from, -1 when not known. */
+static int pushed_source(uint64_t page)
+{
+	unsigned i = wq_index(page);
+	int from;
+
+	if (__atomic_load_n(&pushed_from[i].page, __ATOMIC_ACQUIRE) != page)
+		return -1;
+	from = __atomic_load_n(&pushed_from[i].from, __ATOMIC_RELAXED);
+	return __atomic_load_n(&pushed_from[i].page, __ATOMIC_ACQUIRE) == page
+		       ? from
+		       : -1;
+}
+
+cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
 {
 	uint64_t t0, dt;
 	cvmm_status_t st;
 	char line[160];
 	int from;
+
+	*src = -1;
 
 	if (addr < rt.cfg.lo || addr >= rt.cfg.hi)
 		return CVMM_ERR_RANGE;
@@ -430,6 +459,7 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write)
 	stat_add(&coh_rt_stats.lat_hist[log2_us(dt)], 1);
 	stat_add(&coh_rt_stats.fault_ns, dt);
 	coh_trace_fault(addr >> CVMM_PAGE_SHIFT, write, from, t0);
+	*src = from >= 0 ? from : pushed_source(addr >> CVMM_PAGE_SHIFT);
 	return CVMM_OK;
 }
 

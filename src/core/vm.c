@@ -352,8 +352,9 @@ static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc)
 	vcpu_stats_t *st = &cvmm_vm.vcpus[vt->vcpu].st;
 	bool write = uc->uc_mcontext.gregs[REG_ERR] & 2;
 	uint64_t t0 = cvmm_now_ns(), t1;
+	int src;
 
-	if (coh_rt_fault((uint64_t)si->si_addr, write) != CVMM_OK)
+	if (coh_rt_fault((uint64_t)si->si_addr, write, &src) != CVMM_OK)
 		return false;
 	t1 = cvmm_now_ns();
 	stat_add(&st->guest_ns, t0 - vt->t_mark);
