@@ -13,6 +13,13 @@
 #include "coherence/coh_trace.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 #define PROBE_MAX 64
 #define COPIES    COH_TRACE_PAGES
@@ -114,6 +121,26 @@ void coh_trace_fault(uint64_t page, bool write, int from_node, uint64_t t_ns)
 	if (write)
 		add32(&pages[s].writes);
 	coh_trace_copy(page, from_node);
+}
+
+/* Makes [p, p + len) present: page-aligned inside, so the ends (shared
+ * with other data) may still fault once. */
+static void warm(void *p, size_t len)
+{
+	uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+
+	/* raw syscall: UCX's memory hooks would see (and scan) madvise */
+	if (hi > lo)
+		syscall(SYS_madvise, (void *)lo, hi - lo, MADV_POPULATE_WRITE);
+}
+
+void coh_trace_warm(void)
+{
+	warm(pages, sizeof(pages));
+	warm(copies, sizeof(copies));
+	warm(ev, sizeof(ev));
+	warm(ev_seq, sizeof(ev_seq));
 }
 
 /* ---- export -------------------------------------------------------------- */
