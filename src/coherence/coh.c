@@ -194,6 +194,21 @@ static cvmm_status_t rt_install(void *ctx, uint64_t page, coh_state_t st)
 	return CVMM_OK;
 }
 
+/* The owner's copy becomes read-only. It is usually mapped (the owner's
+ * threads wrote it): write-protect it directly rather than try a CONTINUE
+ * that fails with EEXIST first (install's order, right for a page that
+ * arrives). A page not mapped here gets a write-protect marker and its
+ * next access faults and maps it (CONTINUE), as for any SHARED page. */
+static cvmm_status_t rt_downgrade(void *ctx, uint64_t page)
+{
+	int r = uffd_protect(page_addr(page), true);
+
+	mapped_page = 0;
+	if (r == 0)
+		return CVMM_OK;
+	return rt_install(ctx, page, COH_SHARED);
+}
+
 /* The faulting access needs the page mapped as st; the agent does not.
  * Skipped when this thread has just mapped it so: had anything unmapped
  * it since (a layout change drops pages without a protocol step), the
@@ -287,6 +302,7 @@ static const coh_ops_t rt_ops = {
 	.put_page = rt_put_page,
 	.invalidate_local = rt_invalidate,
 	.install = rt_install,
+	.downgrade = rt_downgrade,
 	.map = rt_map,
 	.is_zero = rt_is_zero,
 	.notify = rt_notify,

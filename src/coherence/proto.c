@@ -331,7 +331,9 @@ static cvmm_status_t act_grant_read(coh_node_t *n, uint64_t page,
 static cvmm_status_t act_downgrade_grant_read(coh_node_t *n, uint64_t page,
 					      const coh_msg_t *m)
 {
-	cvmm_status_t st = n->cfg.ops->install(n->cfg.ctx, page, COH_SHARED);
+	const coh_ops_t *o = n->cfg.ops;
+	cvmm_status_t st = o->downgrade ? o->downgrade(n->cfg.ctx, page)
+					: o->install(n->cfg.ctx, page, COH_SHARED);
 
 	hold_left(n, page);
 	return st ? st : act_grant_read(n, page, m);

@@ -91,6 +91,10 @@ typedef struct coh_ops {
 	/* Maps page read-only (COH_SHARED) or writable (COH_EXCLUSIVE). Also
 	 * used to downgrade EXCLUSIVE -> SHARED at the owner. */
 	cvmm_status_t (*install)(void *ctx, uint64_t page, coh_state_t st);
+	/* The owner keeps page read-only (EXCLUSIVE -> SHARED before a read
+	 * grant): as install(SHARED), for a page that is usually mapped here
+	 * already. May be NULL (install is used). */
+	cvmm_status_t (*downgrade)(void *ctx, uint64_t page);
 	/* The owner's copy of page is known to be all zeros (never written
 	 * here, or dropped): its grant says so and the requester zeroes its
 	 * own copy instead of fetching. May be NULL (always false). */
