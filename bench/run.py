@@ -45,9 +45,9 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            cpu idle or busy with another process
            -> wp_idle_us, wp_busy_us, dontneed_idle_us, dontneed_busy_us;
            with uffd and xp in the same run also
-           fault_read_floor_us = uffd_sigbus_us + xp_am_64_rtt_us +
-           wp_busy_us: a trap, a request and its answer, the owner's
-           downgrade while the requester polls; what a remote read fault
+           fault_read_floor_us = uffd_sigbus_us + xp_am_4k_rtt_us +
+           wp_busy_us: a trap, a request and its answer with the page,
+           the owner's downgrade while the requester polls; what a remote read fault
            costs here before any cvmm code runs; and
            fault_write_floor_us = uffd_sigbus_us + xp_am_64_rtt_us +
            dontneed_busy_us: the same with the owner's invalidation
@@ -151,7 +151,8 @@ UFFD_KEYS = ("uffd_sigbus_us", "uffd_thread_same_cpu_us",
              "uffd_thread_other_cpu_us", "minor_fault_baseline_us")
 DOWNGRADE_KEYS = ("wp_idle_us", "wp_busy_us", "dontneed_idle_us",
                   "dontneed_busy_us")
-XP_KEYS = ("xp_get_4k_us", "xp_put_4k_us", "xp_am_64_rtt_us", "xp_fadd_us")
+XP_KEYS = ("xp_get_4k_us", "xp_put_4k_us", "xp_am_64_rtt_us",
+           "xp_am_4k_rtt_us", "xp_fadd_us")
 
 
 class RunError(Exception):
@@ -527,13 +528,16 @@ class Bench:
         # A remote fault's floor: the trap, a request and its answer, and
         # what the owner does to its copy while the requester polls (a
         # read: write-protect, a write: MADV_DONTNEED; docs/coherence.md)
-        for kind, flush in (("read", "wp_busy_us"),
-                            ("write", "dontneed_busy_us")):
+        # A read brings the page (the answer is 4 KiB); faultbench's write
+        # faults upgrade a copy the writer holds (no bytes move).
+        for kind, rtt, flush in (
+                ("read", "xp_am_4k_rtt_us", "wp_busy_us"),
+                ("write", "xp_am_64_rtt_us", "dontneed_busy_us")):
             floor = "fault_%s_floor_us" % kind
             ratio = "fault_%s_ratio_floor" % kind
             fault = "fault_%s_remote_us" % kind
             parts = [self.results.get(k) for k in
-                     ("uffd_sigbus_us", "xp_am_64_rtt_us", flush)]
+                     ("uffd_sigbus_us", rtt, flush)]
             if any(v is None for v in parts):  # not all in this run
                 self.missing.update((floor, ratio, ratio + "_error"))
                 continue

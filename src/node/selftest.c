@@ -31,6 +31,7 @@
 #define ST_AM_BIG   (XP_AM_USER + 2)
 #define ST_AM_PING  (XP_AM_USER + 3)
 #define ST_AM_PONG  (XP_AM_USER + 4)
+#define ST_AM_PING4K (XP_AM_USER + 5) /* answered with a page */
 #define ST_WAIT_MS  20000
 
 typedef struct st_state {
@@ -107,6 +108,15 @@ static void st_on_ping(xp_t *x, int src, const void *data, size_t len,
 		       void *arg)
 {
 	xp_am_send(x, src, ST_AM_PONG, data, len);
+}
+
+/* A page back for a small request: a remote read fault's exchange. */
+static void st_on_ping4k(xp_t *x, int src, const void *data, size_t len,
+			 void *arg)
+{
+	static uint64_t page[CVMM_PAGE_SIZE / 8];
+
+	xp_am_send(x, src, ST_AM_PONG, page, sizeof(page));
 }
 
 static void st_on_pong(xp_t *x, int src, const void *data, size_t len,
@@ -375,6 +385,9 @@ static double st_median(xp_t *x, int kind)
 		else if (kind == 2)
 			xp_am_send(x, 1, ST_AM_PING, buf, 64),
 				st_wait(&st.pongs, want);
+		else if (kind == 4)
+			xp_am_send(x, 1, ST_AM_PING4K, buf, 64),
+				st_wait(&st.pongs, want);
 		else
 			xp_fadd64(x, 1, st_remote(st.words + 8), 1, &old);
 		if (i >= 0)
@@ -400,10 +413,11 @@ static int st_bench(xp_t *x)
 	}
 	if (st.rank == 0) {
 		xp_describe(x, 1, lanes, sizeof(lanes));
-		json_t *doc = json_pack("{s:f, s:f, s:f, s:f, s:o}",
+		json_t *doc = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o}",
 			"xp_get_4k_us", st_us2(st_median(x, 0)),
 			"xp_put_4k_us", st_us2(st_median(x, 1)),
 			"xp_am_64_rtt_us", st_us2(st_median(x, 2)),
+			"xp_am_4k_rtt_us", st_us2(st_median(x, 4)),
 			"xp_fadd_us", st_us2(st_median(x, 3)),
 			"xp_lanes", jdoc_str(lanes));
 
@@ -426,6 +440,7 @@ int node_selftest(gmem_t *gm, const char *mode)
 	    xp_am_register(x, ST_AM_SEQ, st_on_seq, NULL) != CVMM_OK ||
 	    xp_am_register(x, ST_AM_BIG, st_on_big, NULL) != CVMM_OK ||
 	    xp_am_register(x, ST_AM_PING, st_on_ping, NULL) != CVMM_OK ||
+	    xp_am_register(x, ST_AM_PING4K, st_on_ping4k, NULL) != CVMM_OK ||
 	    xp_am_register(x, ST_AM_PONG, st_on_pong, NULL) != CVMM_OK ||
 	    st_barrier() != 0) {
 		log_error("selftest: setup failed");
