@@ -107,16 +107,27 @@ static unsigned wq_index(uint64_t page)
 
 /* ---- ops ----------------------------------------------------------------- */
 
-/* A pushing grant carries the page from our agent view (it cannot change
- * before the requester confirms, proto.c). 4 KiB on the stack: vCPU
- * threads run this on their 256 KiB signal stacks. */
+/* Our copy of page into buf: read from the memory file, not through the
+ * agent view, where the page is often not mapped yet (the guest wrote it
+ * through its own view) and a copy would take a page fault first (~15 us
+ * on a VM against ~2 us for the read). */
+static void page_copy_out(uint64_t page, void *buf)
+{
+	if (pread(rt.cfg.memfd, buf, CVMM_PAGE_SIZE, (off_t)page_addr(page)) !=
+	    CVMM_PAGE_SIZE)
+		memcpy(buf, agent_ptr(page), CVMM_PAGE_SIZE);
+}
+
+/* A pushing grant carries our copy of the page (it cannot change before
+ * the requester confirms, proto.c). 4 KiB on the stack: vCPU threads run
+ * this on their 256 KiB signal stacks. */
 static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 {
 	uint8_t buf[COH_WIRE_LEN + CVMM_PAGE_SIZE];
 
 	coh_wire_encode(m, buf);
 	if (m->flags & COH_FLAG_PAGE)
-		memcpy(buf + COH_WIRE_LEN, agent_ptr(m->page), CVMM_PAGE_SIZE);
+		page_copy_out(m->page, buf + COH_WIRE_LEN);
 	if (dst < 64)
 		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
 	if (m->type == COH_MSG_INVALIDATE)

@@ -12,9 +12,15 @@
  *                                              -> fault_local_minor_us
  *  (d) the main thread reads again the pages it holds from (b)
  *                                              -> access_hit_us
- * Prints one line of medians in microseconds (2 decimals):
+ *  (e) the worker writes every page again; the main thread reads them in
+ *      address order: the mean per page, with whatever read-ahead the
+ *      monitor does                            -> fault_read_seq_us
+ * (a) to (d) visit the pages in a scattered order (a stride coprime with
+ * P), so each access is one fault of its own, not a walk a read-ahead
+ * would see coming. Prints one line, medians of (a)-(d) and the mean of
+ * (e), in microseconds (2 decimals):
  *   faultbench fault_read_remote_us=X fault_write_remote_us=Y
- *              fault_local_minor_us=Z access_hit_us=W
+ *              fault_local_minor_us=Z access_hit_us=W fault_read_seq_us=V
  * Natively the numbers are page-fault and cache costs.
  *
  *   faultbench [P]      (default 512 pages) */
@@ -35,6 +41,7 @@ static pthread_barrier_t bar;
 static double lat[MAXP];
 static volatile long sink;
 static double tsc_per_us;
+static int stride = 1; /* page i of a timed pass is i * stride mod np */
 
 static double now_us(void)
 {
@@ -92,6 +99,10 @@ static void *worker(void *arg)
 	sink = sum;
 	pthread_barrier_wait(&bar);
 	pthread_barrier_wait(&bar); /* main has written them */
+	for (int i = 0; i < np; i++) /* (e) */
+		shared_buf[(size_t)i * PAGE] = (char)(i + 2);
+	pthread_barrier_wait(&bar);
+	pthread_barrier_wait(&bar); /* main has read them */
 	return NULL;
 }
 
@@ -108,13 +119,18 @@ static double median(void)
 	return np % 2 ? lat[np / 2] : (lat[np / 2 - 1] + lat[np / 2]) / 2;
 }
 
+static int gcd(int a, int b)
+{
+	return b ? gcd(b, a % b) : a;
+}
+
 /* Times one access per page of buf: a read, or a write of val. */
 static double time_pages(volatile char *buf, int write, char val)
 {
 	long sum = 0;
 
 	for (int i = 0; i < np; i++) {
-		volatile char *p = buf + (size_t)i * PAGE;
+		volatile char *p = buf + (size_t)((long)i * stride % np) * PAGE;
 		uint64_t t0 = tsc();
 
 		if (write)
@@ -127,9 +143,21 @@ static double time_pages(volatile char *buf, int write, char val)
 	return median();
 }
 
+/* The mean time per page of reading buf's pages in address order. */
+static double time_seq(volatile char *buf)
+{
+	long sum = 0;
+	uint64_t t0 = tsc();
+
+	for (int i = 0; i < np; i++)
+		sum += buf[(size_t)i * PAGE];
+	sink = sum;
+	return (double)(tsc() - t0) / tsc_per_us / np;
+}
+
 int main(int argc, char **argv)
 {
-	double rd, wr, minor, hit;
+	double rd, wr, minor, hit, seq;
 	pthread_t th;
 
 	if (argc > 1)
@@ -139,6 +167,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	calibrate();
+	for (stride = np / 3 | 1; np > 2 && gcd(stride, np) != 1; stride += 2)
+		;
 	shared_buf = map_pages(np);
 	pthread_barrier_init(&bar, NULL, 2);
 	if (pthread_create(&th, NULL, worker, NULL) != 0) {
@@ -150,12 +180,16 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&bar);
 	pthread_barrier_wait(&bar); /* (b) both share them */
 	wr = time_pages(shared_buf, 1, 7);
-	pthread_barrier_wait(&bar);
-	pthread_join(th, NULL);
 	minor = time_pages(map_pages(np), 1, 1); /* (c) */
 	hit = time_pages(shared_buf, 0, 0);	 /* (d) */
+	pthread_barrier_wait(&bar);
+	pthread_barrier_wait(&bar); /* (e) the worker owns them again */
+	seq = time_seq(shared_buf);
+	pthread_barrier_wait(&bar);
+	pthread_join(th, NULL);
 	printf("faultbench fault_read_remote_us=%.2f fault_write_remote_us=%.2f "
-	       "fault_local_minor_us=%.2f access_hit_us=%.2f\n",
-	       rd, wr, minor, hit);
+	       "fault_local_minor_us=%.2f access_hit_us=%.2f "
+	       "fault_read_seq_us=%.2f\n",
+	       rd, wr, minor, hit, seq);
 	return 0;
 }

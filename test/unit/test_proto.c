@@ -688,7 +688,8 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 	cluster_up((uint64_t)np);
 	for (int i = 0; i < NN; i++)
 		left[i] = ops_per_node;
-	while (total > 0 || anything_left() || (hold_us && holds_left())) {
+	/* holds first: ending one sends a grant, which anything_left sees */
+	while (total > 0 || (hold_us && holds_left()) || anything_left()) {
 		unsigned r = rnd(hold_us ? 5 : 4);
 
 		if (hold_us) /* time passes: a step takes 0-30 us */
