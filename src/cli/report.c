@@ -66,6 +66,9 @@ static bool rep_model(rep_t *r)
 	r->threads = json_object_get(d, "threads");
 	r->heap = json_object_get(d, "heap");
 	r->msgs = json_object_get(d, "messages");
+	r->migs = json_object_get(d, "migrations");
+	if (!json_is_object(r->migs))
+		r->migs = NULL;
 	/* every file has coherence_s per vCPU (0 on one node): not a sign */
 	r->has_coh = r->nodes > 1 || r->faults || json_array_size(r->trace) ||
 		     json_array_size(r->hot);
@@ -336,6 +339,17 @@ bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len)
 	return true;
 }
 
+size_t rep_mig_threads(const rep_t *r, const json_t **out, size_t max)
+{
+	const json_t *t;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(r->migs, "per_thread"), i, t)
+		if (n < max && jdoc_num(json_object_get(t, "migrations"), 0) > 0)
+			out[n++] = t;
+	return n;
+}
+
 /* ---- terminal summary ---------------------------------------------------- */
 
 static void term_vcpus(const rep_t *r, FILE *o)
@@ -450,6 +464,35 @@ static void term_hot(const rep_t *r, FILE *o)
 		fprintf(o, "  (%s)\n", r->sym_note);
 }
 
+/* "migrations: T (node 0 out O in I, ...)" and the threads that moved
+ * most; nothing for a file without the member (older runs). */
+static void term_migrations(const rep_t *r, FILE *o)
+{
+	const json_t *nodes = json_object_get(r->migs, "per_node"), *m;
+	const json_t *th[10];
+	size_t i, n;
+
+	if (!r->migs)
+		return;
+	fprintf(o, "migrations: %.0f",
+		jdoc_num(json_object_get(r->migs, "total"), 0));
+	json_array_foreach(nodes, i, m)
+		fprintf(o, "%snode %d out %.0f in %.0f", i ? ", " : " (",
+			jdoc_int(json_object_get(m, "node"), -1),
+			jdoc_num(json_object_get(m, "out"), 0),
+			jdoc_num(json_object_get(m, "in"), 0));
+	fprintf(o, json_array_size(nodes) ? ")\n" : "\n");
+	n = rep_mig_threads(r, th, 10);
+	if (!n)
+		return;
+	fprintf(o, "threads that moved:");
+	for (i = 0; i < n; i++)
+		fprintf(o, "%s thread %.0f %.0f", i ? "," : "",
+			jdoc_num(json_object_get(th[i], "tid"), 0),
+			jdoc_num(json_object_get(th[i], "migrations"), 0));
+	fprintf(o, "\n");
+}
+
 static void rep_terminal(const rep_t *r, FILE *o)
 {
 	term_vcpus(r, o);
@@ -460,6 +503,7 @@ static void rep_terminal(const rep_t *r, FILE *o)
 	}
 	if (r->faults)
 		term_faults(r, o);
+	term_migrations(r, o);
 	term_hot(r, o);
 }
 

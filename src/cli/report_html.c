@@ -356,6 +356,40 @@ static void html_faults(const rep_t *r, FILE *o)
 	fprintf(o, "</table>\n");
 }
 
+/* Threads that moved between nodes: per node out and in, and the threads
+ * that moved most. Nothing for a file without the member (older runs). */
+static void html_migrations(const rep_t *r, FILE *o)
+{
+	const json_t *nodes = json_object_get(r->migs, "per_node"), *m;
+	const json_t *th[REP_MAX_HOT];
+	size_t i, n;
+
+	if (!r->migs)
+		return;
+	fprintf(o, "<h2>Threads that moved</h2>\n<p class=\"note\">%.0f "
+		"migrations: a thread moves to the node its pages come from "
+		"(--placement auto) or, in tests, every N trap points "
+		"(--migrate-every)</p>\n<table id=\"migrations\"><tr><th>"
+		"node</th><th>threads out</th><th>threads in</th></tr>\n",
+		jdoc_num(json_object_get(r->migs, "total"), 0));
+	json_array_foreach(nodes, i, m)
+		fprintf(o, "<tr><td>%d</td><td>%.0f</td><td>%.0f</td></tr>\n",
+			jdoc_int(json_object_get(m, "node"), -1),
+			jdoc_num(json_object_get(m, "out"), 0),
+			jdoc_num(json_object_get(m, "in"), 0));
+	fprintf(o, "</table>\n");
+	n = rep_mig_threads(r, th, REP_MAX_HOT);
+	if (!n)
+		return;
+	fprintf(o, "<table id=\"migrations-threads\"><tr><th>thread</th>"
+		"<th>migrations</th></tr>\n");
+	for (i = 0; i < n; i++)
+		fprintf(o, "<tr><td>%.0f</td><td>%.0f</td></tr>\n",
+			jdoc_num(json_object_get(th[i], "tid"), 0),
+			jdoc_num(json_object_get(th[i], "migrations"), 0));
+	fprintf(o, "</table>\n");
+}
+
 static void html_syscalls(const rep_t *r, FILE *o)
 {
 	size_t n;
@@ -389,6 +423,7 @@ int rep_html(const rep_t *r, const char *out)
 	} else {
 		if (r->faults)
 			html_faults(r, o);
+		html_migrations(r, o);
 		html_hist(r, o);
 		html_scatter(r, o);
 		html_hot(r, o);

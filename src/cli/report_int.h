@@ -35,6 +35,7 @@ typedef struct rep {
 	size_t nv;
 	bool has_coh; /* several nodes or any coherence member present */
 	json_t *faults, *trace, *hot, *threads, *heap, *msgs;
+	json_t *migs; /* "migrations": threads that moved between nodes */
 	loader_image_t img;
 	bool have_img;
 	void *map;
@@ -55,6 +56,10 @@ double rep_total(const rep_vcpu_t *c);
 double rep_pct(double part, double whole);
 rep_count_t *rep_syscalls(const rep_t *r, size_t *n);
 bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len);
+
+/* The threads of "migrations" "per_thread" with a positive count, most
+ * first as the file has them: their count into *n, at most max kept. */
+size_t rep_mig_threads(const rep_t *r, const json_t **out, size_t max);
 
 /* Writes the HTML page to out; returns the exit status. */
 int rep_html(const rep_t *r, const char *out);

@@ -337,6 +337,10 @@ void entry_enter(vthread_t *vt)
 	} else if (!entry_xsave_valid(r->xsave, r->xsave_len, &entry_xs)) {
 		vm_exit(&cvmm_vm, 125, "internal error: bad register image");
 	}
+	/* a GS base the guest set travels with it (arch_prctl refuses a
+	 * non-canonical one: decoders check first) */
+	if (r->gs)
+		raw2(SYS_arch_prctl, ARCH_SET_GS, (long)r->gs);
 	vt->guest_fs = r->fs;
 	fs_set(vt->guest_fs);
 	vt->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
@@ -396,4 +400,22 @@ void entry_xsave_from_frame(const ucontext_t *uc, guest_regs_t *r)
 		return;
 	}
 	r->xsave_len = len;
+}
+
+void entry_regs_from_frame(const ucontext_t *uc, guest_regs_t *r)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+
+	r->r15 = (uint64_t)g[REG_R15]; r->r14 = (uint64_t)g[REG_R14];
+	r->r13 = (uint64_t)g[REG_R13]; r->r12 = (uint64_t)g[REG_R12];
+	r->r11 = (uint64_t)g[REG_R11]; r->r10 = (uint64_t)g[REG_R10];
+	r->r9 = (uint64_t)g[REG_R9];   r->r8 = (uint64_t)g[REG_R8];
+	r->rdi = (uint64_t)g[REG_RDI]; r->rsi = (uint64_t)g[REG_RSI];
+	r->rbp = (uint64_t)g[REG_RBP]; r->rbx = (uint64_t)g[REG_RBX];
+	r->rdx = (uint64_t)g[REG_RDX]; r->rcx = (uint64_t)g[REG_RCX];
+	r->rax = (uint64_t)g[REG_RAX]; r->rip = (uint64_t)g[REG_RIP];
+	r->rflags = (uint64_t)g[REG_EFL];
+	r->rsp = (uint64_t)g[REG_RSP];
+	r->fs = r->gs = 0;
+	entry_xsave_from_frame(uc, r);
 }

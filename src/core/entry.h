@@ -140,7 +140,9 @@ cvmm_status_t entry_thread_init(vthread_t *vt);
 void entry_thread_fini(vthread_t *vt);
 
 /* Starts guest code with vt->start; returns only through vt->exit_jmp.
- * RFLAGS keep only ENTRY_RFLAGS_GUEST. The extended state is restored with
+ * FS is vt->start.fs; GS is vt->start.gs unless that is 0 (the host
+ * thread's own, inherited from its creator). RFLAGS keep only
+ * ENTRY_RFLAGS_GUEST. The extended state is restored with
  * XRSTOR (FXRSTOR without XSAVE) from vt->start.xsave, or, when xsave_len
  * is 0, is the initial state of a new process: every x87, vector and mask
  * register zero, x87 control word 0x37f, MXCSR 0x1f80; nothing the agent
@@ -159,6 +161,15 @@ void entry_enter(vthread_t *vt) __attribute__((noreturn));
  * checks gives xsave_len 0 (a clean start) and a warning. Called inside a
  * handler, with the agent's FS; needs entry_init. Cannot fail. */
 void entry_xsave_from_frame(const ucontext_t *uc, guest_regs_t *r);
+
+/* Writes into *r the registers of the guest thread trapped in uc, exactly
+ * as the frame has them: the general registers, rip, rsp and the RFLAGS
+ * word (entry_enter keeps only ENTRY_RFLAGS_GUEST of it), and the XSAVE
+ * image (entry_xsave_from_frame: xsave_len 0 when the frame's is
+ * unusable). fs and gs are 0: the frame has neither, the caller knows
+ * them. For a thread that moves to another node. Called inside a handler,
+ * with the agent's FS; needs entry_init. Cannot fail. */
+void entry_regs_from_frame(const ucontext_t *uc, guest_regs_t *r);
 
 /* Allocates a zeroed, VT_ALT_SIZE-aligned block for a vthread and its
  * altstack; NULL when out of memory. */

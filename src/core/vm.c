@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <asm/prctl.h>
 
 #include "coherence/coh.h"
 #include "common/clock.h"
@@ -20,6 +22,7 @@
 #include "core/futex.h"
 #include "core/gmem.h"
 #include "core/loader.h"
+#include "core/place.h"
 #include "core/stats.h"
 #include "core/sys/sys.h"
 
@@ -179,9 +182,21 @@ static int vm_pick_vcpu(const vm_t *vm)
 	return best < 0 ? 0 : best;
 }
 
+static bool vm_thread_forget(vm_t *vm, vthread_t *vt);
+
+/* The VM counts a thread once, where it is created (vm_node_ops_t
+ * thread_count, thread_start), and forgets it once, where it exits: a
+ * thread that arrives from another node (vm_thread_new_tid) or leaves for
+ * one was counted already. */
 vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs)
 {
-	return vm_thread_new_tid(vm, regs, 0);
+	vthread_t *vt = vm_thread_new_tid(vm, regs, 0);
+
+	if (vt && vm->nodes && vm->nodes->thread_count(vt->tid) != 0) {
+		vm_thread_forget(vm, vt);
+		return NULL;
+	}
+	return vt;
 }
 
 vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid)
@@ -201,6 +216,8 @@ vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid)
 	vt->magic = VT_MAGIC_GUEST;
 	memcpy(&vt->start, regs, sizeof(vt->start)); /* regs may be unaligned */
 	vt->guest_fs = regs->fs;
+	vt->start_rip = regs->rip;
+	place_start(&vt->place, cvmm_now_ns());
 	pthread_mutex_lock(&vm->lock);
 	vt->tid = tid ? tid : vm->next_tid++;
 	vt->vcpu = vm_pick_vcpu(vm);
@@ -239,7 +256,7 @@ static void *vt_main(void *arg)
 	vthread_t *vt = arg;
 	vm_t *vm = &cvmm_vm;
 	sigset_t set;
-	bool last;
+	bool last, left;
 	int tid;
 
 	vt->agent_fs = (uint64_t)pthread_self();
@@ -264,7 +281,12 @@ static void *vt_main(void *arg)
 	vm_running_less();
 	entry_thread_fini(vt);
 	tid = vt->tid;
+	left = vt->left;
 	last = vm_thread_forget(vm, vt);
+	if (vm->nodes)
+		vm->nodes->load_changed(vm);
+	if (left)
+		return NULL; /* it runs on another node now */
 	if (vm->nodes)
 		vm->nodes->thread_exited(vm, tid, last);
 	else if (last)
@@ -285,11 +307,19 @@ long vm_thread_run(vm_t *vm, vthread_t *vt)
 	err = pthread_create(&vt->host, &attr, vt_main, vt);
 	pthread_attr_destroy(&attr);
 	if (err) {
-		log_warn("cannot start guest thread %d: %s", vt->tid,
+		int tid = vt->tid;
+		bool last;
+
+		log_warn("cannot start guest thread %d: %s", tid,
 			 strerror(err));
-		vm_thread_forget(vm, vt);
+		last = vm_thread_forget(vm, vt);
+		/* the VM counted it: it exits without having run */
+		if (vm->nodes)
+			vm->nodes->thread_exited(vm, tid, last);
 		return -EAGAIN;
 	}
+	if (vm->nodes)
+		vm->nodes->load_changed(vm);
 	return 0;
 }
 
@@ -308,6 +338,72 @@ void vt_idle_end(vthread_t *vt)
 {
 	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
 	vt->idle_acc += cvmm_now_ns() - vt->t_mark;
+}
+
+/* Moves vt, trapped with context uc, to node target (vm_node_ops_t
+ * thread_move): its registers exactly as uc holds them (at a syscall rax
+ * is the call's result and rcx, r11 what the syscall instruction left; at
+ * a fault rip is the faulting instruction, which runs again there), its FS
+ * and GS bases and its XSAVE image. Its pins go first: nobody would drop
+ * them after this host thread. On success the host thread ends here
+ * through exit_jmp with vt->left set: no clear_tid store, no exit report.
+ * Returns (vt goes on here) when the image cannot be carried or the send
+ * failed. The time it takes is charged to *bucket, a counter of vt's
+ * vCPU. */
+static void vm_thread_leave(vthread_t *vt, ucontext_t *uc, int target,
+			    uint64_t *bucket)
+{
+	guest_regs_t *r = &vt->start; /* consumed at the start: free now */
+	uint64_t t0 = cvmm_now_ns(), t1, gs = 0;
+	long ret = -EINVAL;
+
+	entry_regs_from_frame(uc, r);
+	r->fs = vt->guest_fs;
+	/* the agent never sets GS: the thread's is the guest's */
+	syscall(SYS_arch_prctl, ARCH_GET_GS, &gs);
+	r->gs = gs;
+	/* else its vector registers or a GS base a 5-level-paging host let
+	 * it set would be lost (decoders take 4-level user addresses only) */
+	if (r->xsave_len && r->gs < GMEM_TASK_SIZE) {
+		coh_rt_release();
+		ret = cvmm_vm.nodes->thread_move(target, vt, r);
+	}
+	t1 = cvmm_now_ns();
+	__atomic_fetch_add(bucket, t1 - t0, __ATOMIC_RELAXED);
+	vt->t_mark = t1;
+	if (ret != 0)
+		return;
+	vt->left = true;
+	siglongjmp(vt->exit_jmp, 1);
+}
+
+/* A trap point of vt (a syscall returning, fault false; a coherence fault
+ * served with bytes from node src, fault true): the only places a thread
+ * moves between nodes, so it never moves in the middle of a call (a futex
+ * wait included) or with agent code on its stack. *bucket: the vCPU time
+ * counter of this trap.
+ *
+ * A thread that moved at a fault starts over at the faulting instruction,
+ * which takes its pages back from the node it left. Were it to move again
+ * at a fault of that same instruction, two nodes could take an
+ * instruction's pages (two of them: a stack and a data page, or an access
+ * across a page boundary) from each other for ever and the instruction
+ * would never run. So at a fault it moves only once it has run something
+ * here: its rip is no longer the one it started or arrived with. A syscall
+ * that returns has run. */
+static void vt_trap_point(vthread_t *vt, ucontext_t *uc, bool fault, int src,
+			  uint64_t *bucket)
+{
+	const vm_node_ops_t *nodes = cvmm_vm.nodes;
+	int target;
+
+	if (!nodes || cvmm_vm.exiting)
+		return;
+	target = nodes->move_where(vt, fault, src);
+	if (fault && (uint64_t)uc->uc_mcontext.gregs[REG_RIP] == vt->start_rip)
+		return;
+	if (target >= 0 && target < cvmm_vm.nnodes && target != cvmm_vm.node)
+		vm_thread_leave(vt, uc, target, bucket);
 }
 
 void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
@@ -331,6 +427,7 @@ void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
 	stat_add(&st->idle_ns, vt->idle_acc);
 	stat_add(&st->syscalls, 1);
 	vt->t_mark = t1;
+	vt_trap_point(vt, uc, false, -1, &st->sys_ns);
 }
 
 static const char *fault_name(int sig)
@@ -346,8 +443,10 @@ static const char *fault_name(int sig)
 }
 
 /* A guest access to a page not valid on this node (userfaultfd SIGBUS):
- * served here, on the faulting thread; true when the access can retry. */
-static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc)
+ * served here, on the faulting thread; true when the access can retry.
+ * in_guest: guest code faulted (a trap point), not agent code. */
+static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc,
+			       bool in_guest)
 {
 	vcpu_stats_t *st = &cvmm_vm.vcpus[vt->vcpu].st;
 	bool write = uc->uc_mcontext.gregs[REG_ERR] & 2;
@@ -360,6 +459,8 @@ static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc)
 	stat_add(&st->guest_ns, t0 - vt->t_mark);
 	stat_add(&st->coherence_ns, t1 - t0);
 	vt->t_mark = t1;
+	if (in_guest)
+		vt_trap_point(vt, uc, true, src, &st->coherence_ns);
 	return true;
 }
 
@@ -370,7 +471,8 @@ void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc,
 	char msg[256], sym[128] = "";
 
 	if (sig == SIGBUS && cvmm_coh_on && vt->magic == VT_MAGIC_GUEST &&
-	    si->si_code == BUS_ADRERR && vt_coherence_fault(vt, si, uc))
+	    si->si_code == BUS_ADRERR &&
+	    vt_coherence_fault(vt, si, uc, in_guest))
 		return;
 
 	if (!in_guest) {

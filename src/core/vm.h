@@ -19,6 +19,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "core/place.h"
 
 #define VT_ALT_SIZE (256UL << 10) /* altstack block, power of two */
 #define CVMM_MAX_VCPUS 1024
@@ -31,7 +32,8 @@ typedef struct vcpu_stats {
 	uint64_t idle_ns;    /* blocked: futex waits, sleeps, blocking reads */
 	uint64_t coherence_ns; /* serving coherence faults (paper: "Shmem") */
 	uint64_t syscalls;
-	uint64_t threads;    /* guest threads that ran here */
+	uint64_t threads;    /* guest threads that ran here (a thread that
+			      * moved between nodes counts on each vCPU) */
 } vcpu_stats_t;
 
 typedef struct vcpu {
@@ -48,7 +50,9 @@ typedef struct vcpu {
 #define GUEST_XSAVE_MAX 4096
 
 /* Guest register state for entering guest code (entry_asm.S layout; entry.c
- * asserts the offsets). xsave holds the vector, mask and x87 registers: an
+ * asserts the offsets). fs and gs are the guest's FS and GS bases (gs 0:
+ * the host thread keeps its own, which is 0 unless the guest set it on the
+ * thread that created this one here). xsave holds the vector, mask and x87 registers: an
  * XSAVE standard-format image (512-byte legacy area, 64-byte header, the
  * components XSTATE_BV names) on a CPU with XSAVE, an FXSAVE image (512
  * bytes) without. xsave_len bytes of it are the guest's; 0 means none: the
@@ -59,7 +63,7 @@ typedef struct guest_regs {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
 	uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
 	uint64_t rip, rflags, rsp;
-	uint64_t fs;
+	uint64_t fs, gs;
 	uint32_t xsave_len;
 	uint8_t xsave[GUEST_XSAVE_MAX] __attribute__((aligned(64)));
 } guest_regs_t;
@@ -84,6 +88,10 @@ typedef struct vthread {
 	sigjmp_buf exit_jmp;       /* back to the host thread's start routine */
 	pthread_t host;
 	bool confined_by_parent;   /* its creator was confined (confine.h) */
+	bool left;                 /* moved to another node: its host thread
+				    * ends without an exit (vm_thread_leave) */
+	uint64_t start_rip;        /* where it started or arrived here */
+	place_thread_t place;      /* placement record (place.h) */
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 
@@ -103,9 +111,25 @@ typedef struct vm_node_ops {
 	 * the VM counts it as live before this returns. 0 or -errno. */
 	long (*thread_start)(int target, int tid, const guest_regs_t *regs,
 			     uint64_t clear_tid, uint64_t sigmask);
+	/* Counts guest thread tid, which this node is about to start here
+	 * (a clone, the main thread), as live in the VM before it runs.
+	 * 0 or -errno (then it must not run). */
+	long (*thread_count)(int tid);
 	/* A guest thread of this node exited (last: it was this node's last
 	 * live one). Node 0 ends the VM when no thread is left anywhere. */
 	void (*thread_exited)(vm_t *vm, int tid, bool last);
+	/* A trap point of vt (fault: a coherence fault just served with the
+	 * page's bytes from node src, -1 none; else a syscall returning):
+	 * the node vt should move to now, or -1 to stay here. Called on vt's
+	 * own thread. */
+	int (*move_where)(vthread_t *vt, bool fault, int src);
+	/* Sends vt, whose state at the trap point is regs, to node target
+	 * (not this one), where it goes on with the same tid; the VM's count
+	 * of live threads does not change. 0: it runs there now and must end
+	 * here without a trace; -errno: nothing was sent, it goes on here. */
+	long (*thread_move)(int target, vthread_t *vt, const guest_regs_t *regs);
+	/* This node's count of guest threads (vm.live) changed. */
+	void (*load_changed)(vm_t *vm);
 	/* Node 0 at the end, for --stats: every node's counters into vm. */
 	void (*collect_stats)(vm_t *vm);
 } vm_node_ops_t;
@@ -123,7 +147,8 @@ struct vm {
 	volatile int exiting;      /* set once by the first exit_group */
 	int exit_status;
 	pthread_mutex_t exit_lock;
-	int live;                  /* guest threads that have not exited */
+	int live;                  /* guest threads on this node (with several
+				    * nodes node 0 counts the VM's: svc) */
 	const char *exe_path;      /* guest path as given */
 	const struct loader_image *image; /* for naming guest addresses */
 	const char *stats_file;    /* --stats: NULL off, "-" stderr only */
@@ -149,11 +174,14 @@ void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc,
 cvmm_status_t vm_init(vm_t *vm, int nvcpus, bool pin, bool strict);
 
 /* Creates a guest thread that will start with *regs: assigns its tid and
- * vCPU (the least loaded). The caller writes tids the guest asked for, then
- * calls vm_thread_run. Returns NULL when out of memory. */
+ * vCPU (the least loaded) and, on a VM of several nodes, has the VM count
+ * it (vm.nodes->thread_count). The caller writes tids the guest asked for,
+ * then calls vm_thread_run. Returns NULL when out of memory or when it
+ * cannot be counted. */
 vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs);
 
-/* As vm_thread_new with a tid chosen by another node. */
+/* As vm_thread_new for a thread that another node created or that moved
+ * here, with the tid it has: the VM counted it already. */
 vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid);
 
 /* The VM spans nnodes agents and this is node: vCPU i lives on node

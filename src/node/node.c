@@ -50,10 +50,15 @@ const cfg_field_t node_fields[] = {
 	  OPT(iface), CFG_STRING, "DEV", 0, NULL, NULL },
 	{ "timeout-ms", "30000", "bootstrap and connection timeout",
 	  OPT(timeout_ms), CFG_INT, NULL, 0, NULL, NULL },
-	{ "placement", "spread", "node of each new guest thread: spread "
-	  "(round robin), pack (fill a node's vCPUs first) or FILE (one "
-	  "node number per line, in creation order)",
-	  OPT(placement), CFG_STRING, "spread|pack|FILE", 0, NULL, NULL },
+	{ "placement", "spread", "node of each guest thread: spread "
+	  "(round robin), pack (fill a node's vCPUs first), FILE (one "
+	  "node number per line, in creation order) or auto (as spread, then "
+	  "threads move to the node their pages come from)",
+	  OPT(placement), CFG_STRING, "spread|pack|auto|FILE", 0, NULL, NULL },
+	{ "migrate-every", "0", "test mode: every guest thread moves to the "
+	  "next node after every N trap points (coherence faults and syscall "
+	  "returns; 0: off)",
+	  OPT(migrate_every), CFG_INT, NULL, 0, NULL, NULL },
 	{ "page-transfer", "auto", "how a page reaches a node that faults on "
 	  "it: push (the owner sends it with its grant), get (the faulting "
 	  "node reads it with a one-sided get) or auto (get when every agent "

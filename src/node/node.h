@@ -43,7 +43,8 @@ typedef struct node_opts {
 	int progress;       /* xp_progress_t */
 	char *iface;
 	int timeout_ms;     /* bootstrap and connection timeout */
-	char *placement;    /* spread | pack | FILE (node per new thread) */
+	char *placement;    /* spread | pack | auto | FILE (node per thread) */
+	int migrate_every;  /* test mode: move every N trap points, 0 off */
 	int page_transfer;  /* node_page_transfer_t */
 	int hold_max_us;    /* holding window cap, 0 = off (coh.h) */
 } node_opts_t;

@@ -8,6 +8,7 @@
 
 #include "common/wire.h"
 #include "core/entry.h"
+#include "core/place.h"
 
 /* ---- header ------------------------------------------------------------- */
 
@@ -163,14 +164,15 @@ cvmm_status_t node_wire_layout_decode(const void *buf, size_t len,
 	return CVMM_OK;
 }
 
-/* ---- START -------------------------------------------------------------- */
+/* ---- START, MIGRATE ------------------------------------------------------ */
 
 /* The general registers in guest_regs_t order (entry_asm.S's layout). */
+#define REGS_WORDS 20
 #define REGS_GPR(r)                                                          \
 	{ &(r)->r15, &(r)->r14, &(r)->r13, &(r)->r12, &(r)->r11, &(r)->r10,  \
 	  &(r)->r9, &(r)->r8, &(r)->rdi, &(r)->rsi, &(r)->rbp, &(r)->rbx,    \
 	  &(r)->rdx, &(r)->rcx, &(r)->rax, &(r)->rip, &(r)->rflags,          \
-	  &(r)->rsp, &(r)->fs }
+	  &(r)->rsp, &(r)->fs, &(r)->gs }
 
 /* This node's CPU, for checking a peer's register image. */
 static entry_xstate_t start_xs;
@@ -181,60 +183,123 @@ static void start_xs_probe(void)
 	entry_xstate_probe(&start_xs);
 }
 
+/* The registers block; false when the image is over the largest. */
+static bool regs_put(wire_w_t *w, const guest_regs_t *regs)
+{
+	const uint64_t *gpr[REGS_WORDS] = REGS_GPR(regs);
+
+	if (regs->xsave_len > GUEST_XSAVE_MAX)
+		return false;
+	for (int i = 0; i < REGS_WORDS; i++)
+		wire_w_u64(w, *gpr[i]);
+	wire_w_u32(w, regs->xsave_len);
+	wire_w_u32(w, 0);
+	wire_w_bytes(w, regs->xsave, regs->xsave_len);
+	return true;
+}
+
+/* Reads the registers block, the rest of the message, into *regs (only
+ * the image's xsave_len bytes of xsave are written). The image is the
+ * peer's guest's registers, restored here with XRSTOR: it must fit this
+ * node's CPU (no larger than its image, components it has, a well-formed
+ * header) or the restore would fault the agent; FS and GS bases are
+ * loaded with arch_prctl, which takes only user addresses. */
+static cvmm_status_t regs_get(wire_r_t *r, guest_regs_t *regs)
+{
+	guest_regs_t t;
+	uint64_t *gpr[REGS_WORDS] = REGS_GPR(&t);
+	uint32_t xlen, zero;
+
+	memset(&t, 0, offsetof(guest_regs_t, xsave));
+	for (int i = 0; i < REGS_WORDS; i++)
+		*gpr[i] = wire_r_u64(r);
+	xlen = wire_r_u32(r);
+	zero = wire_r_u32(r);
+	if (r->bad || zero || xlen > GUEST_XSAVE_MAX ||
+	    wire_r_left(r) != xlen || t.fs >= GMEM_TASK_SIZE ||
+	    t.gs >= GMEM_TASK_SIZE)
+		return CVMM_ERR_PEER;
+	wire_r_bytes(r, t.xsave, xlen);
+	pthread_once(&start_xs_once, start_xs_probe);
+	if (!wire_r_done(r) ||
+	    (xlen && !entry_xsave_valid(t.xsave, xlen, &start_xs)))
+		return CVMM_ERR_PEER;
+	t.xsave_len = xlen;
+	memcpy(regs, &t, offsetof(guest_regs_t, xsave) + xlen);
+	return CVMM_OK;
+}
+
 size_t node_wire_start_encode(const node_hdr_t *h, uint64_t clear_tid,
 			      uint64_t sigmask, const guest_regs_t *regs,
 			      void *buf, size_t cap)
 {
 	wire_w_t w = wire_w_init(buf, cap);
-	const uint64_t *gpr[19] = REGS_GPR(regs);
 
-	if (regs->xsave_len > GUEST_XSAVE_MAX)
-		return 0;
 	hdr_put(&w, h);
 	wire_w_u64(&w, clear_tid);
 	wire_w_u64(&w, sigmask);
-	for (int i = 0; i < 19; i++)
-		wire_w_u64(&w, *gpr[i]);
-	wire_w_u32(&w, regs->xsave_len);
-	wire_w_u32(&w, 0);
-	wire_w_bytes(&w, regs->xsave, regs->xsave_len);
+	if (!regs_put(&w, regs))
+		return 0;
 	return w.bad ? 0 : w.len;
 }
 
-/* The image is the peer's guest's registers, restored here with XRSTOR:
- * it must fit this node's CPU (no larger than its image, components it
- * has, a well-formed header) or the restore would fault the agent. */
 cvmm_status_t node_wire_start_decode(const void *buf, size_t len,
 				     uint64_t *clear_tid, uint64_t *sigmask,
 				     guest_regs_t *regs)
 {
-	guest_regs_t t;
-	uint64_t *gpr[19] = REGS_GPR(&t);
 	uint64_t clear, mask;
-	uint32_t xlen, zero;
 	node_hdr_t h;
 	wire_r_t r;
 
-	if (body_open(buf, len, NODE_MSG_START, &r, &h) != CVMM_OK)
+	if (body_open(buf, len, NODE_MSG_START, &r, &h) != CVMM_OK ||
+	    h.tid <= 0)
 		return CVMM_ERR_PEER;
-	memset(&t, 0, offsetof(guest_regs_t, xsave));
 	clear = wire_r_u64(&r);
 	mask = wire_r_u64(&r);
-	for (int i = 0; i < 19; i++)
-		*gpr[i] = wire_r_u64(&r);
-	xlen = wire_r_u32(&r);
-	zero = wire_r_u32(&r);
-	if (r.bad || zero || xlen > GUEST_XSAVE_MAX || wire_r_left(&r) != xlen)
+	if (regs_get(&r, regs) != CVMM_OK)
 		return CVMM_ERR_PEER;
-	wire_r_bytes(&r, t.xsave, xlen);
-	pthread_once(&start_xs_once, start_xs_probe);
-	if (!wire_r_done(&r) ||
-	    (xlen && !entry_xsave_valid(t.xsave, xlen, &start_xs)))
-		return CVMM_ERR_PEER;
-	t.xsave_len = xlen;
 	*clear_tid = clear;
 	*sigmask = mask;
-	memcpy(regs, &t, offsetof(guest_regs_t, xsave) + xlen);
+	return CVMM_OK;
+}
+
+size_t node_wire_migrate_encode(const node_hdr_t *h, const node_migrate_t *m,
+				const guest_regs_t *regs, void *buf,
+				size_t cap)
+{
+	wire_w_t w = wire_w_init(buf, cap);
+
+	hdr_put(&w, h);
+	wire_w_u64(&w, m->clear_tid);
+	wire_w_u64(&w, m->sigmask);
+	wire_w_u64(&w, m->robust_list);
+	wire_w_u64(&w, m->robust_len);
+	wire_w_u64(&w, m->hold_ns);
+	if (!regs_put(&w, regs))
+		return 0;
+	return w.bad ? 0 : w.len;
+}
+
+cvmm_status_t node_wire_migrate_decode(const void *buf, size_t len,
+				       node_migrate_t *m, guest_regs_t *regs)
+{
+	node_migrate_t t;
+	node_hdr_t h;
+	wire_r_t r;
+
+	if (body_open(buf, len, NODE_MSG_MIGRATE, &r, &h) != CVMM_OK ||
+	    h.tid <= 0)
+		return CVMM_ERR_PEER;
+	t.clear_tid = wire_r_u64(&r);
+	t.sigmask = wire_r_u64(&r);
+	t.robust_list = wire_r_u64(&r);
+	t.robust_len = wire_r_u64(&r);
+	t.hold_ns = wire_r_u64(&r);
+	/* set_robust_list takes only 24; 0 is never set */
+	if ((t.robust_len != 0 && t.robust_len != 24) ||
+	    t.hold_ns > PLACE_HOLD_MAX_NS || regs_get(&r, regs) != CVMM_OK)
+		return CVMM_ERR_PEER;
+	*m = t;
 	return CVMM_OK;
 }
 
@@ -242,19 +307,21 @@ cvmm_status_t node_wire_start_decode(const void *buf, size_t len,
 
 size_t node_wire_stats_len(const node_stats_t *s)
 {
-	return NODE_WIRE_HDR_LEN + 4 * 4 +
+	return NODE_WIRE_HDR_LEN + 6 * 4 +
 	       (size_t)s->nvcpus * NODE_WIRE_VCPU_LEN +
 	       NODE_WIRE_COH_WORDS * 8 + SYS_NR_MAX * 8 +
 	       (size_t)s->nhot * NODE_WIRE_HOT_LEN +
 	       (size_t)s->ntrace * NODE_WIRE_EV_LEN +
-	       (size_t)s->nthreads * NODE_WIRE_THREAD_LEN;
+	       (size_t)s->nthreads * NODE_WIRE_THREAD_LEN + 2 * 8 +
+	       (size_t)s->nmig * NODE_WIRE_MIG_LEN;
 }
 
 size_t node_wire_max_len(void)
 {
 	node_stats_t s = { .nvcpus = CVMM_MAX_VCPUS, .nhot = STATS_HOT_TOP,
 			   .ntrace = COH_TRACE_SAMPLE,
-			   .nthreads = STATS_THREADS_MAX };
+			   .nthreads = STATS_THREADS_MAX,
+			   .nmig = STATS_MIG_MAX };
 
 	return node_wire_stats_len(&s);
 }
@@ -263,7 +330,7 @@ static bool stats_counts_ok(const node_stats_t *s)
 {
 	return s->nvcpus <= CVMM_MAX_VCPUS && s->nhot <= STATS_HOT_TOP &&
 	       s->ntrace <= COH_TRACE_SAMPLE &&
-	       s->nthreads <= STATS_THREADS_MAX;
+	       s->nthreads <= STATS_THREADS_MAX && s->nmig <= STATS_MIG_MAX;
 }
 
 /* The coherence counters in coh_rt_stats_t order. */
@@ -344,6 +411,12 @@ static void samples_put(wire_w_t *w, const node_stats_t *s)
 		wire_w_u64(w, s->threads[i].lo);
 		wire_w_u64(w, s->threads[i].hi);
 	}
+	wire_w_u64(w, s->mig_out);
+	wire_w_u64(w, s->mig_in);
+	for (unsigned i = 0; i < s->nmig; i++) {
+		wire_w_i64(w, s->mig[i].tid);
+		wire_w_u64(w, s->mig[i].count);
+	}
 }
 
 static void samples_get(wire_r_t *r, node_stats_t *s)
@@ -366,6 +439,12 @@ static void samples_get(wire_r_t *r, node_stats_t *s)
 		s->threads[i].lo = wire_r_u64(r);
 		s->threads[i].hi = wire_r_u64(r);
 	}
+	s->mig_out = wire_r_u64(r);
+	s->mig_in = wire_r_u64(r);
+	for (unsigned i = 0; i < s->nmig; i++) {
+		s->mig[i].tid = wire_r_i64(r);
+		s->mig[i].count = wire_r_u64(r);
+	}
 }
 
 size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
@@ -380,6 +459,8 @@ size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 	wire_w_u32(&w, s->nhot);
 	wire_w_u32(&w, s->ntrace);
 	wire_w_u32(&w, s->nthreads);
+	wire_w_u32(&w, s->nmig);
+	wire_w_u32(&w, 0);
 	for (unsigned i = 0; i < s->nvcpus; i++)
 		vcpu_put(&w, &s->vc[i], s->pu[i]);
 	coh_put(&w, &s->coh);
@@ -401,7 +482,9 @@ cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 	s->nhot = wire_r_u32(&r);
 	s->ntrace = wire_r_u32(&r);
 	s->nthreads = wire_r_u32(&r);
-	if (r.bad || !stats_counts_ok(s) || len != node_wire_stats_len(s))
+	s->nmig = wire_r_u32(&r);
+	if (wire_r_u32(&r) != 0 || r.bad || !stats_counts_ok(s) ||
+	    len != node_wire_stats_len(s))
 		return CVMM_ERR_PEER;
 	for (unsigned i = 0; i < s->nvcpus; i++)
 		vcpu_get(&r, &s->vc[i], &s->pu[i]);
@@ -414,17 +497,21 @@ cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 
 /* ---- any message -------------------------------------------------------- */
 
-/* The three bodies too large for the stack, decoded into scratch memory. */
-static cvmm_status_t check_start(const void *buf, size_t len)
+/* The bodies too large for the stack, decoded into scratch memory. */
+static cvmm_status_t check_start(const void *buf, size_t len, unsigned type)
 {
 	guest_regs_t *regs = aligned_alloc(_Alignof(guest_regs_t),
 					   sizeof(*regs));
 	uint64_t clear, mask;
+	node_migrate_t m;
 	cvmm_status_t st;
 
 	if (!regs)
 		return CVMM_ERR_NOMEM;
-	st = node_wire_start_decode(buf, len, &clear, &mask, regs);
+	if (type == NODE_MSG_START)
+		st = node_wire_start_decode(buf, len, &clear, &mask, regs);
+	else
+		st = node_wire_migrate_decode(buf, len, &m, regs);
 	free(regs);
 	return st;
 }
@@ -467,7 +554,8 @@ cvmm_status_t node_wire_check(const void *buf, size_t len)
 	case NODE_MSG_LAYOUT:
 		return check_layout(buf, len);
 	case NODE_MSG_START:
-		return check_start(buf, len);
+	case NODE_MSG_MIGRATE:
+		return check_start(buf, len, h.type);
 	case NODE_MSG_STATS_REP:
 		return check_stats(buf, len);
 	default:

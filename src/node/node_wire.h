@@ -6,30 +6,38 @@
  *   header (32 bytes, every message)
  *     0  u16 version   NODE_WIRE_VERSION
  *     2  u16 type      node_msg_type_t
- *     4  u32 count     LAYOUT: changes; LIVE: 1 or -1 as i32; else 0
+ *     4  u32 count     LAYOUT: changes; LIVE: 1 or -1 as i32; LOAD: the
+ *                      sender's guest threads; else 0
  *     8  u64 id        request id, 0 when no reply is wanted
  *    16  i64 arg       ACK: result; SYSCALL: the number; EXIT: status
- *    24  i32 tid       SYSCALL, START, LIVE
+ *    24  i32 tid       SYSCALL, START, LIVE, MIGRATE, MOVED
  *    28  i32 vcpu      SYSCALL: the caller's vCPU
  *
  *   SYSCALL    + 6 x u64 arguments                        (80 bytes)
  *   LAYOUT     + count x change {u32 op, i32 prot, i32 flags, u32 0,
  *                u64 start, u64 end}                      (32 + 32 count)
- *   START      + u64 clear_tid, u64 sigmask, registers {15 general, rip,
- *                rflags, rsp, fs: u64 each; u32 xsave_len, u32 0; then
- *                xsave_len bytes of extended-state image}
- *                                                 (208 + xsave_len bytes)
- *   LIVE, EXIT, ACK, STATS   header only                  (32 bytes)
- *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads; then nvcpus x vCPU
- *                {6 x u64 counters, i32 host cpu}; the coherence counters
- *                (169 x u64); SYS_NR_MAX x u64 syscall counts; nhot x hot
- *                page; ntrace x fault; nthreads x thread stack
+ *   START      + u64 clear_tid, u64 sigmask, registers   (216 + xsave_len)
+ *   MIGRATE    + u64 clear_tid, u64 sigmask, u64 robust_list,
+ *                u64 robust_len, u64 hold_ns (place.h), registers
+ *                                                        (240 + xsave_len)
+ *     registers: {15 general, rip, rflags, rsp, fs, gs: u64 each;
+ *                u32 xsave_len, u32 0; then xsave_len bytes of
+ *                extended-state image}                 (168 + xsave_len)
+ *   LIVE, EXIT, ACK, STATS, MOVED, LOAD   header only     (32 bytes)
+ *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
+ *                nvcpus x vCPU {6 x u64 counters, i32 host cpu}; the
+ *                coherence counters (169 x u64); SYS_NR_MAX x u64 syscall
+ *                counts; nhot x hot page; ntrace x fault; nthreads x
+ *                thread stack; u64 threads that left, u64 that arrived;
+ *                nmig x {i64 tid, u64 departures}
  *
  * Decoders check the length exactly (a short or long message is refused),
  * the version, the type's direction-independent ranges (counts within
- * their limits, vCPU and syscall numbers in range; a START's register
- * image one this node's CPU can restore, entry_xsave_valid) and never read
- * past the bytes received. What a message means for the receiver (who may send it)
+ * their limits, vCPU and syscall numbers in range; a START's or MIGRATE's
+ * tid positive, FS and GS bases user addresses, register image one this
+ * node's CPU can restore, entry_xsave_valid; a MIGRATE's robust list
+ * length 0 or 24 and hold within place.h's cap) and never read past the
+ * bytes received. What a message means for the receiver (who may send it)
  * is checked by the service that handles it. */
 #ifndef CVMM_NODE_NODE_WIRE_H
 #define CVMM_NODE_NODE_WIRE_H
@@ -42,12 +50,14 @@
 #include "common/status.h"
 #include "core/gmem.h"
 #include "core/stats_coh.h"
+#include "core/stats_mig.h"
 #include "core/sys/sys.h"
 #include "core/vm.h"
 
 /* 1: raw host structs, before wire.h; 2: START with a 512-byte fxsave image
- * only */
-#define NODE_WIRE_VERSION 3
+ * only; 3: no GS base in START, no MIGRATE, MOVED or LOAD, no migration
+ * counts in STATS_REP */
+#define NODE_WIRE_VERSION 4
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -58,6 +68,9 @@ typedef enum node_msg_type {
 	NODE_MSG_ACK,         /* reply to SYSCALL, LAYOUT and LIVE(+1) */
 	NODE_MSG_STATS,       /* node 0 -> k at the end: send your counters */
 	NODE_MSG_STATS_REP,   /* k -> 0: node_stats_t */
+	NODE_MSG_MIGRATE,     /* i -> j: guest thread tid goes on here */
+	NODE_MSG_MOVED,       /* k -> 0: thread tid left node k */
+	NODE_MSG_LOAD,        /* any -> any: the sender's thread count */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -85,10 +98,22 @@ _Static_assert(4 + 4 + 4 + 4 + 8 + 8 == NODE_WIRE_CHANGE_LEN,
 
 /* START: the fixed part, then xsave_len image bytes; NODE_WIRE_START_LEN
  * is the longest START (room for a whole GUEST_XSAVE_MAX image). */
-#define NODE_WIRE_REGS_LEN (19 * 8 + 4 + 4)
+#define NODE_WIRE_REGS_LEN (20 * 8 + 4 + 4)
 #define NODE_WIRE_START_FIXED (NODE_WIRE_HDR_LEN + 8 + 8 + NODE_WIRE_REGS_LEN)
-_Static_assert(NODE_WIRE_START_FIXED == 208, "node START message");
+_Static_assert(NODE_WIRE_START_FIXED == 216, "node START message");
 #define NODE_WIRE_START_LEN (NODE_WIRE_START_FIXED + GUEST_XSAVE_MAX)
+
+/* MIGRATE: the same after five words. */
+#define NODE_WIRE_MIGRATE_FIXED (NODE_WIRE_HDR_LEN + 5 * 8 + NODE_WIRE_REGS_LEN)
+_Static_assert(NODE_WIRE_MIGRATE_FIXED == 240, "node MIGRATE message");
+#define NODE_WIRE_MIGRATE_LEN (NODE_WIRE_MIGRATE_FIXED + GUEST_XSAVE_MAX)
+
+/* What a MIGRATE carries besides the registers. */
+typedef struct node_migrate {
+	uint64_t clear_tid, sigmask;
+	uint64_t robust_list, robust_len;
+	uint64_t hold_ns;   /* the thread's least residence where it goes */
+} node_migrate_t;
 
 /* STATS_REP parts. */
 #define NODE_WIRE_VCPU_LEN (6 * 8 + 4)
@@ -99,12 +124,13 @@ _Static_assert(sizeof(coh_rt_stats_t) == NODE_WIRE_COH_WORDS * 8,
 #define NODE_WIRE_HOT_LEN (8 + 4 + 4 + 4 * COH_TRACE_NODES)
 #define NODE_WIRE_EV_LEN (8 + 8 + 4)
 #define NODE_WIRE_THREAD_LEN (3 * 8)
+#define NODE_WIRE_MIG_LEN (2 * 8)
 
 /* One node's counters for node 0's --stats: its vCPUs' times, coherence
- * counters, syscall counts, hottest pages, fault sample (coh_trace.h) and
- * the stacks of the threads it created. */
+ * counters, syscall counts, hottest pages, fault sample (coh_trace.h), the
+ * stacks of the threads it created and its migrations (stats_mig.h). */
 typedef struct node_stats {
-	uint32_t nvcpus, nhot, ntrace, nthreads;
+	uint32_t nvcpus, nhot, ntrace, nthreads, nmig;
 	vcpu_stats_t vc[CVMM_MAX_VCPUS]; /* only this node's vCPUs count */
 	int32_t pu[CVMM_MAX_VCPUS];      /* their host cpus */
 	coh_rt_stats_t coh;
@@ -112,6 +138,8 @@ typedef struct node_stats {
 	coh_trace_page_t hot[STATS_HOT_TOP];
 	coh_trace_ev_t trace[COH_TRACE_SAMPLE];
 	stats_thread_t threads[STATS_THREADS_MAX];
+	uint64_t mig_out, mig_in;         /* threads that left, arrived */
+	stats_mig_t mig[STATS_MIG_MAX];   /* departures per thread */
 } node_stats_t;
 
 /* Encoded size of a STATS_REP with these counts. */
@@ -131,12 +159,15 @@ size_t node_wire_layout_encode(const node_hdr_t *h, const gmem_change_t *c,
 size_t node_wire_start_encode(const node_hdr_t *h, uint64_t clear_tid,
 			      uint64_t sigmask, const guest_regs_t *regs,
 			      void *buf, size_t cap);
+size_t node_wire_migrate_encode(const node_hdr_t *h, const node_migrate_t *m,
+				const guest_regs_t *regs, void *buf,
+				size_t cap);
 size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 			      void *buf, size_t cap);
 
 /* Decodes the header of a message of len bytes: CVMM_ERR_PEER when it is
  * short, of another version or of an unknown type. Header-only types
- * (LIVE, EXIT, ACK, STATS) are complete when this succeeds and len is
+ * (LIVE, EXIT, ACK, STATS, MOVED, LOAD) are complete when this succeeds and len is
  * NODE_WIRE_HDR_LEN. */
 cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,
 				   node_hdr_t *h);
@@ -152,6 +183,8 @@ cvmm_status_t node_wire_layout_decode(const void *buf, size_t len,
 cvmm_status_t node_wire_start_decode(const void *buf, size_t len,
 				     uint64_t *clear_tid, uint64_t *sigmask,
 				     guest_regs_t *regs);
+cvmm_status_t node_wire_migrate_decode(const void *buf, size_t len,
+				       node_migrate_t *m, guest_regs_t *regs);
 cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 				     node_stats_t *s);
 

@@ -27,7 +27,11 @@ const vm_node_ops_t node_svc_ops = {
 	.syscall = svc_syscall,
 	.place = svc_place,
 	.thread_start = svc_thread_start,
+	.thread_count = svc_thread_count,
 	.thread_exited = svc_thread_exited,
+	.move_where = svc_move_where,
+	.thread_move = svc_thread_move,
+	.load_changed = svc_load_changed,
 	.collect_stats = svc_collect_stats,
 };
 
@@ -158,6 +162,7 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_LIVE:
 	case NODE_MSG_EXIT:
 	case NODE_MSG_STATS_REP:
+	case NODE_MSG_MOVED:
 		return svc_self() == 0;
 	case NODE_MSG_LAYOUT:
 	case NODE_MSG_STATS:
@@ -188,6 +193,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 	case NODE_MSG_START:
 		svc_on_start(src, &h, data, len);
 		return;
+	case NODE_MSG_MIGRATE:
+		svc_on_migrate(src, &h, data, len);
+		return;
 	case NODE_MSG_STATS_REP:
 		svc_reply(src, &h, data, len);
 		return;
@@ -211,6 +219,12 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 	case NODE_MSG_STATS:
 		svc_on_stats(src, &h);
 		break;
+	case NODE_MSG_MOVED:
+		svc_on_moved(src, &h);
+		break;
+	case NODE_MSG_LOAD:
+		svc_on_load(src, &h);
+		break;
 	}
 }
 
@@ -226,7 +240,9 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm)
 {
 	svc_gm = gm;
 	svc_vm = vm;
-	if (svc_placement_init(node_opts.placement) != CVMM_OK)
+	if (svc_placement_init(node_opts.placement) != CVMM_OK ||
+	    svc_migrate_init(node_opts.placement, node_opts.migrate_every) !=
+		    CVMM_OK)
 		return CVMM_ERR_INVALID;
 	if (svc_self() == 0 && svc_nnodes() > 1)
 		gm->publish = svc_publish;

@@ -11,11 +11,16 @@
  *   LAYOUT   node 0 -> k   layout changes to apply (gmem_apply); ACK
  *                                                          (svc_layout.c)
  *   START    creator -> j  start a guest thread with these registers
- *   LIVE     node k -> 0   +1 (a thread created elsewhere; ACKed before the
- *                          START is sent, so node 0's count never dips to
- *                          zero early) or -1 (a thread exited)
+ *   LIVE     node k -> 0   +1 (a thread node k created, wherever it runs;
+ *                          ACKed before it can run, so node 0's count
+ *                          never dips to zero early) or -1 (a thread
+ *                          exited on node k)
  *   EXIT     node k -> 0   the VM ended on node k (a crash): node 0 ends it
  *                                                          (svc_thread.c)
+ *   MIGRATE  i -> j        a guest thread goes on at node j
+ *   MOVED    node k -> 0   a thread left node k: retire its proxy
+ *   LOAD     any -> any    the sender's guest thread count (placement auto)
+ *                                                         (svc_migrate.c)
  *   STATS    node 0 -> k   at the end, under --stats; STATS_REP answers
  *                                                           (svc_stats.c)
  *   ACK      reply to SYSCALL, LAYOUT and LIVE(+1), by request id (svc.c)
@@ -34,7 +39,7 @@ extern const vm_node_ops_t node_svc_ops;
 
 /* Registers the service message handler (before connecting), reads
  * --placement and, on node 0, makes gm publish layout changes to every
- * node. Logs and fails on a bad --placement. */
+ * node. Logs and fails on a bad --placement or --migrate-every. */
 cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm);
 
 /* The VM ended on this node (not node 0): tells node 0, flushed. */

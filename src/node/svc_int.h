@@ -94,13 +94,28 @@ void svc_on_layout(int src, const node_hdr_t *h, const void *msg,
 /* svc_thread.c */
 cvmm_status_t svc_placement_init(const char *placement);
 int svc_place(void);
+long svc_thread_count(int tid);
 long svc_thread_start(int target, int tid, const guest_regs_t *regs,
 		      uint64_t clear_tid, uint64_t sigmask);
+/* Ends the VM from any thread, a handler included (on a thread of its
+ * own: vm_exit flushes the transport): status 0 without why, else
+ * CVMM_EXIT_FAILURE and why as its line. */
+void svc_vm_end(const char *why);
 void svc_thread_exited(vm_t *vm, int tid, bool last);
 void svc_on_start(int src, const node_hdr_t *h, const void *msg,
 		  size_t len);
 void svc_on_live(int src, const node_hdr_t *h);
 void svc_on_exit(int src, const node_hdr_t *h);
+
+/* svc_migrate.c */
+cvmm_status_t svc_migrate_init(const char *placement, int every);
+int svc_move_where(vthread_t *vt, bool fault, int src);
+long svc_thread_move(int target, vthread_t *vt, const guest_regs_t *regs);
+void svc_load_changed(vm_t *vm);
+void svc_on_migrate(int src, const node_hdr_t *h, const void *msg,
+		    size_t len);
+void svc_on_moved(int src, const node_hdr_t *h);
+void svc_on_load(int src, const node_hdr_t *h);
 
 /* svc_stats.c */
 void svc_collect_stats(vm_t *vm);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "core/stats.h"
 #include "core/stats_coh.h"
+#include "core/stats_mig.h"
 
 void svc_on_stats(int src, const node_hdr_t *h)
 {
@@ -29,6 +30,8 @@ void svc_on_stats(int src, const node_hdr_t *h)
 	m->nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
 	m->ntrace = coh_trace_sample(m->trace, COH_TRACE_SAMPLE);
 	m->nthreads = stats_threads_get(m->threads, STATS_THREADS_MAX);
+	m->nmig = stats_mig_get(&m->mig_out, &m->mig_in, m->mig,
+				STATS_MIG_MAX);
 	if (svc_send(src, buf, node_wire_stats_encode(&rh, m, buf, cap)) !=
 	    CVMM_OK)
 		log_warn("--stats: cannot send counters to node %d", src);
@@ -37,23 +40,28 @@ out:
 	free(m);
 }
 
-/* Node k's hot pages, fault sample and thread stacks (counts were checked
- * by the decoder). */
+/* Node k's hot pages, fault sample, thread stacks and migrations (counts
+ * were checked by the decoder). */
 static void stats_merge_coh(int k, const node_stats_t *m)
 {
 	stats_coh_add(k, m->hot, m->nhot, m->trace, m->ntrace);
 	for (unsigned i = 0; i < m->nthreads; i++)
 		stats_thread_stack((int)m->threads[i].tid, m->threads[i].lo,
 				   m->threads[i].hi);
+	stats_mig_add(k, m->mig_out, m->mig_in, m->mig, m->nmig);
 }
 
-/* Node 0's own hot pages and fault sample, as the others send theirs. */
+/* Node 0's own hot pages, fault sample and migrations, as the others send
+ * theirs. */
 static void stats_merge_self(node_stats_t *m)
 {
 	unsigned nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
 	unsigned nev = coh_trace_sample(m->trace, COH_TRACE_SAMPLE);
+	unsigned nmig = stats_mig_get(&m->mig_out, &m->mig_in, m->mig,
+				      STATS_MIG_MAX);
 
 	stats_coh_add(0, m->hot, nhot, m->trace, nev);
+	stats_mig_add(0, m->mig_out, m->mig_in, m->mig, nmig);
 }
 
 static void stats_merge(vm_t *vm, int k, const node_stats_t *m)

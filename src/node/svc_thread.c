@@ -1,7 +1,12 @@
 /* Guest threads across nodes: where a new thread goes (--placement), its
  * start on another node (START), and the count of live threads, which node
  * 0 keeps for the whole VM (LIVE): the VM ends when it reaches zero, or
- * when any node reports that the VM ended there (EXIT). */
+ * when any node reports that the VM ended there (EXIT).
+ *
+ * The count: a thread is counted once, before it can run, by the node that
+ * creates it (wherever it will run), and uncounted once, where it exits. A
+ * thread that moves to another node (svc_migrate.c) stays counted, so the
+ * VM neither ends while it is in flight nor waits for it twice. */
 #include "node/svc_int.h"
 
 #include <errno.h>
@@ -17,6 +22,9 @@ static int *place_file;
 static unsigned place_len;
 static bool place_pack;
 
+/* Node 0: the VM's live guest threads (under svc_vm->lock). */
+static int live;
+
 /* Reads a --placement FILE: one node number per line. */
 static cvmm_status_t placement_load(const char *path)
 {
@@ -24,8 +32,8 @@ static cvmm_status_t placement_load(const char *path)
 	int node;
 
 	if (!f) {
-		log_error("--placement: %s is neither spread, pack nor a "
-			  "readable file", path);
+		log_error("--placement: %s is neither spread, pack, auto nor "
+			  "a readable file", path);
 		return CVMM_ERR_INVALID;
 	}
 	while (fscanf(f, "%d", &node) == 1) {
@@ -47,7 +55,9 @@ static cvmm_status_t placement_load(const char *path)
 
 cvmm_status_t svc_placement_init(const char *placement)
 {
-	if (!placement || !strcmp(placement, "spread"))
+	/* auto places new threads as spread does; they move later */
+	if (!placement || !strcmp(placement, "spread") ||
+	    !strcmp(placement, "auto"))
 		return CVMM_OK;
 	if (!strcmp(placement, "pack")) {
 		place_pack = true;
@@ -72,17 +82,27 @@ int svc_place(void)
 	return (int)((svc_self() + c) % (unsigned)n);
 }
 
-/* Node 0 counts a thread about to start elsewhere; other nodes ask node 0
- * to, and wait for its ACK. */
+/* Node 0: adds delta to the VM's count; true when none is left. */
+static bool live_change(int delta)
+{
+	bool none;
+
+	pthread_mutex_lock(&svc_vm->lock);
+	live += delta;
+	none = live <= 0;
+	pthread_mutex_unlock(&svc_vm->lock);
+	return none;
+}
+
+/* Node 0 counts a thread about to start; other nodes ask node 0 to, and
+ * wait for its ACK (so the count never dips to zero early). */
 static long live_add(int tid)
 {
 	node_hdr_t h = { .type = NODE_MSG_LIVE, .count = 1, .tid = tid };
 	svc_wait_t w;
 
 	if (svc_self() == 0) {
-		pthread_mutex_lock(&svc_vm->lock);
-		svc_vm->live++;
-		pthread_mutex_unlock(&svc_vm->lock);
+		live_change(1);
 		return 0;
 	}
 	h.id = svc_wait_open(&w, 1);
@@ -92,6 +112,25 @@ static long live_add(int tid)
 	}
 	svc_wait_done(&w, h.id);
 	return 0;
+}
+
+/* Takes back live_add for a thread that never started (its creator is
+ * alive and counted: the VM cannot end here). */
+static void live_sub(int tid)
+{
+	node_hdr_t h = { .type = NODE_MSG_LIVE, .count = (uint32_t)-1,
+			 .tid = tid };
+
+	if (svc_self() == 0)
+		live_change(-1);
+	else if (svc_send_hdr(0, &h) != CVMM_OK)
+		log_warn("cannot tell node 0 that thread %d did not start",
+			 tid);
+}
+
+long svc_thread_count(int tid)
+{
+	return live_add(tid);
 }
 
 long svc_thread_start(int target, int tid, const guest_regs_t *regs,
@@ -105,7 +144,23 @@ long svc_thread_start(int target, int tid, const guest_regs_t *regs,
 		return -EAGAIN;
 	len = node_wire_start_encode(&h, clear_tid, sigmask, regs, buf,
 				     sizeof(buf));
-	return svc_send(target, buf, len) == CVMM_OK ? 0 : -EAGAIN;
+	if (svc_send(target, buf, len) == CVMM_OK)
+		return 0;
+	live_sub(tid);
+	return -EAGAIN;
+}
+
+static void *end_main(void *why)
+{
+	vm_exit(svc_vm, why ? CVMM_EXIT_FAILURE : 0, why);
+}
+
+void svc_vm_end(const char *why)
+{
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, end_main, (void *)why))
+		vm_exit(svc_vm, why ? CVMM_EXIT_FAILURE : 0, why);
 }
 
 void svc_on_start(int src, const node_hdr_t *h, const void *msg,
@@ -125,14 +180,14 @@ void svc_on_start(int src, const node_hdr_t *h, const void *msg,
 	}
 	vt = vm_thread_new_tid(svc_vm, regs, h->tid);
 	free(regs);
-	if (!vt) {
-		log_error("node %d: cannot create guest thread %d", svc_self(),
-			  h->tid);
-		return;
+	if (vt) {
+		vt->clear_tid = clear_tid;
+		vt->sigmask = sigmask;
 	}
-	vt->clear_tid = clear_tid;
-	vt->sigmask = sigmask;
-	vm_thread_run(svc_vm, vt);
+	/* its creator saw it start: a thread lost here would hang whoever
+	 * joins it, so the VM ends instead */
+	if (!vt || vm_thread_run(svc_vm, vt) != 0)
+		svc_vm_end("cannot start a guest thread");
 }
 
 static void *exit_main(void *arg)
@@ -156,29 +211,26 @@ void svc_thread_exited(vm_t *vm, int tid, bool last)
 
 	if (svc_self() != 0)
 		svc_send_hdr(0, &h); /* node 0 counts the VM's threads */
-	else if (last)
+	else if (live_change(-1))
 		vm_exit(vm, 0, NULL);
 }
 
 void svc_on_live(int src, const node_hdr_t *h)
 {
 	int delta = (int32_t)h->count;
-	bool last;
+	bool none;
 
 	if (delta != 1 && delta != -1) {
 		log_warn("node %d: malformed thread count message", src);
 		return;
 	}
-	pthread_mutex_lock(&svc_vm->lock);
-	svc_vm->live += delta;
-	last = svc_vm->live == 0;
-	pthread_mutex_unlock(&svc_vm->lock);
+	none = live_change(delta);
 	if (delta > 0) {
 		svc_send_ack(src, h->id, 0);
 		return;
 	}
 	svc_proxy_retire(src, h->tid);
-	if (last)
+	if (none)
 		exit_async(0);
 }
 

@@ -21,6 +21,7 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 	static guest_regs_t regs;
 	entry_xstate_t x;
 	uint64_t a[6], clear, mask;
+	node_migrate_t m;
 	node_hdr_t h;
 	unsigned n;
 	size_t out = 0;
@@ -41,6 +42,15 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 				       i * NODE_WIRE_CHANGE_LEN + 12,
 			       buf + NODE_WIRE_HDR_LEN +
 				       i * NODE_WIRE_CHANGE_LEN + 12, 4);
+		break;
+	case NODE_MSG_MIGRATE:
+		FUZZ_CHECK(node_wire_migrate_decode(buf, len, &m, &regs) ==
+			   CVMM_OK);
+		entry_xstate_probe(&x);
+		FUZZ_CHECK(regs.xsave_len == 0 ||
+			   entry_xsave_valid(regs.xsave, regs.xsave_len, &x));
+		out = node_wire_migrate_encode(&h, &m, &regs, again,
+					       sizeof(again));
 		break;
 	case NODE_MSG_START:
 		FUZZ_CHECK(node_wire_start_decode(buf, len, &clear, &mask,
@@ -94,8 +104,8 @@ static void node_fuzz_image(guest_regs_t *regs)
 	regs->xsave_len = x.size;
 }
 
-/* One message of each body type (START without and with an image), and an
- * ACK. */
+/* One message of each body type (START and MIGRATE without and with an
+ * image), an ACK, a MOVED and a LOAD. */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
@@ -105,6 +115,9 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 	const gmem_change_t c = { .op = GMEM_CH_SET, .prot = 3,
 				  .start = GMEM_LO, .end = GMEM_LO + 8192 };
 	node_hdr_t h = { .id = 1ull << 32 | 5, .tid = 101, .vcpu = 1 };
+	const node_migrate_t mig = { .clear_tid = 0x7fe000, .sigmask = 1,
+				     .robust_list = 0x7fe010, .robust_len = 24,
+				     .hold_ns = 20000000 };
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = 0x401000;
@@ -136,6 +149,21 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		node_fuzz_image(&regs);
 		return node_wire_start_encode(&h, 0x7fe000, 0, &regs, buf,
 					      cap);
+	case 6:
+	case 7:
+		h.type = NODE_MSG_MIGRATE;
+		regs.rax = 3;
+		regs.fs = 0x4c9000;
+		if (k == 7)
+			node_fuzz_image(&regs);
+		return node_wire_migrate_encode(&h, &mig, &regs, buf, cap);
+	case 8:
+		h.type = NODE_MSG_MOVED;
+		return node_wire_hdr_encode(&h, buf, cap);
+	case 9:
+		h.type = NODE_MSG_LOAD;
+		h.count = 3;
+		return node_wire_hdr_encode(&h, buf, cap);
 	default:
 		return 0;
 	}

@@ -5,16 +5,21 @@
 #           node 0 and says single node; "cvmm report F -o F.html" writes a
 #           page whose SVG charts parse and that has no coherence charts;
 #  two      the same under "cvmm run -n 2 -v 2": F has 2 nodes, faults > 0,
-#           a fault trace and hot pages; the summary shows vCPUs on nodes 0
-#           and 1 and the fault counts of F; the page has the latency,
-#           scatter and hot-page charts and parses;
+#           a fault trace, hot pages and no migrations (spread placement);
+#           the summary shows vCPUs on nodes 0 and 1, the fault counts of F
+#           and "migrations: 0"; the page has the latency, scatter and
+#           hot-page charts and parses;
+#  moved    under "cvmm run -n 2 -v 2 --migrate-every 4": F counts
+#           migrations per node and per thread, adding up; the summary's
+#           migrations line and thread list are F's; the page has both
+#           migration tables with F's numbers and parses;
 #  bad      a truncated F (or sample_multinode.json), random bytes,
 #           nesting 100000 deep, a 65 MiB file, a JSON file that is no
 #           stats file and a missing one: "cvmm report F -o F.html" exits
 #           non-zero with exactly one stderr line (saying where for bad
 #           JSON), nothing on stdout and no HTML written.
 #
-# Usage: test/integration/run_report.sh [one|two|bad ...] (default: all)
+# Usage: test/integration/run_report.sh [one|two|moved|bad ...] (default: all)
 #
 # Environment:
 #   BUILD, CVMM, GUESTS  as in run_guests.sh (default build, $BUILD/cvmm,
@@ -206,8 +211,14 @@ case_two() {
 	        d["faults"]["read"] + d["faults"]["write"] and
 	    len(d["fault_trace"]) > 0 and len(d["hot_pages"]) > 0 and
 	    sorted(d["messages"]) == ["node 0", "node 1"] and
-	    len(d["heap"]) == 2 and len(d["threads"]) >= 1'); then
-		pass "two: stats file has 2 nodes, faults, trace, hot pages"
+	    len(d["heap"]) == 2 and len(d["threads"]) >= 1 and
+	    d["migrations"]["total"] == 0 and
+	    d["migrations"]["per_thread"] == [] and
+	    [(n["node"], n["out"], n["in"])
+	     for n in d["migrations"]["per_node"]] == [(0, 0, 0), (1, 0, 0)]');
+	then
+		pass "two: stats file has 2 nodes, faults, trace, hot pages, \
+no migrations"
 	else
 		echo "$msg" >"$f.why"
 		fail "two: stats file" "not as expected" "$f.why"
@@ -225,6 +236,9 @@ print("faults: %d read, %d write," % (d["read"], d["write"]))' "$f")
 		! grep -qF "$want" "$f.txt" ||
 		! grep -q '^messages: node 0 [0-9]*, node 1 [0-9]*$' "$f.txt" ||
 		! grep -q '^hot pages:$' "$f.txt" ||
+		! grep -qx 'migrations: 0 (node 0 out 0 in 0, node 1 out 0 in 0)' \
+			"$f.txt" ||
+		grep -q 'threads that moved' "$f.txt" ||
 		grep -q 'no coherence data' "$f.txt"; then
 		fail "two: cvmm report" "no 2 nodes, '$want', messages or hot \
 pages" "$f.txt"
@@ -243,6 +257,64 @@ pages" "$f.txt"
 			"$f.html"
 	else
 		pass "two: cvmm report -o: page parses, latency, scatter, hot pages"
+	fi
+}
+
+# ---- threads that moved ----------------------------------------------------------
+
+case_moved() {
+	local f=$SCRATCH/moved.json msg want missing l
+	stats_run "moved: cvmm run -n 2 -v 2 --migrate-every 4 --stats" "$f" \
+		-n 2 -v 2 --migrate-every 4 || return
+	if msg=$(json_check "$f" 'd["migrations"]["total"] > 0 and
+	    sum(n["out"] for n in d["migrations"]["per_node"]) ==
+	        d["migrations"]["total"] and
+	    sum(n["in"] for n in d["migrations"]["per_node"]) ==
+	        d["migrations"]["total"] and
+	    sum(t["migrations"] for t in d["migrations"]["per_thread"]) ==
+	        d["migrations"]["total"] and
+	    len(d["migrations"]["per_thread"]) >= 4'); then
+		pass "moved: stats file counts migrations per node and thread"
+	else
+		echo "$msg" >"$f.why"
+		fail "moved: stats file" "migration counts wrong" "$f.why"
+		return
+	fi
+	report "moved: cvmm report" "$f" -o "$f.html" || return
+	want=$(python3 -c 'import json, sys
+m = json.load(open(sys.argv[1]))["migrations"]
+print("migrations: %d (%s)" % (m["total"], ", ".join(
+    "node %d out %d in %d" % (n["node"], n["out"], n["in"])
+    for n in m["per_node"])))
+print("threads that moved: " + ", ".join(
+    "thread %d %d" % (t["tid"], t["migrations"]) for t in m["per_thread"]))
+for n in m["per_node"]:
+    print("<tr><td>%d</td><td>%d</td><td>%d</td></tr>" %
+          (n["node"], n["out"], n["in"]))
+for t in m["per_thread"]:
+    print("<tr><td>%d</td><td>%d</td></tr>" % (t["tid"], t["migrations"]))' \
+		"$f")
+	missing=0
+	while read -r l; do
+		grep -qF "$l" "$f.html" || missing=$((missing + 1))
+	done < <(echo "$want" | sed -n '3,$p')
+	if ! grep -qxF "$(echo "$want" | sed -n 1p)" "$f.txt" ||
+		! grep -qxF "$(echo "$want" | sed -n 2p)" "$f.txt"; then
+		echo "$want" | head -2 >"$f.why"
+		cat "$f.txt" >>"$f.why"
+		fail "moved: cvmm report" "no migrations line or thread list \
+as in the file" "$f.why"
+	elif ! msg=$(html_check "$f.html" vcpu-time latency); then
+		echo "$msg" >"$f.why"
+		fail "moved: cvmm report -o" "page does not check" "$f.why"
+	elif ! grep -q '<table id="migrations">' "$f.html" ||
+		! grep -q '<table id="migrations-threads">' "$f.html" ||
+		[ "$missing" != 0 ]; then
+		fail "moved: cvmm report -o" "migration tables missing or not \
+the file's numbers" "$f.html"
+	else
+		pass "moved: cvmm report: $(echo "$want" | sed -n 1p | \
+cut -c1-60)..., page tables"
 	fi
 }
 
@@ -305,13 +377,14 @@ if ! command -v python3 >/dev/null; then
 	echo "0 passed, 0 failed, 1 skipped"
 	exit 0
 fi
-for part in ${*:-one two bad}; do
+for part in ${*:-one two moved bad}; do
 	case $part in
 	one) case_one ;;
 	two) case_two ;;
+	moved) case_moved ;;
 	bad) case_bad ;;
 	*)
-		echo "unknown part $part (one, two or bad)" >&2
+		echo "unknown part $part (one, two, moved or bad)" >&2
 		exit 2
 		;;
 	esac

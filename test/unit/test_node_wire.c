@@ -1,8 +1,10 @@
 /* The node-service messages (src/node/node_wire.c): every message round
  * trips field for field, its encoded size is what node_wire.h says, and a
  * decoder refuses short, long, mistyped and out-of-range input; a START's
- * register image only when this CPU could restore it (entry_xsave_valid:
- * size, XSTATE_BV, header, MXCSR). */
+ * or MIGRATE's register image only when this CPU could restore it
+ * (entry_xsave_valid: size, XSTATE_BV, header, MXCSR), its FS and GS bases
+ * only when they are user addresses, its tid only when positive; a
+ * MIGRATE's robust list length and hold only within their ranges. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 #include <sys/mman.h>
 
 #include "core/entry.h"
+#include "core/place.h"
 #include "node/node_wire.h"
 
 static uint8_t buf[1 << 20];
@@ -196,8 +199,10 @@ static void test_start(void **state)
 
 	entry_xstate_probe(&x);
 	assert_true(x.size >= XSAVE_LEGACY_LEN && x.size <= GUEST_XSAVE_MAX);
-	for (unsigned i = 0; i < 19; i++)
+	for (unsigned i = 0; i < 18; i++)
 		w[i] = 0x0101010101010101ull * (i + 1);
+	r.fs = 0x7f0000001000; /* the bases: user addresses */
+	r.gs = 0x1000;
 	/* no image: the thread starts clean */
 	r.xsave_len = 0;
 	memset(&out, 0xaa, sizeof(out));
@@ -280,6 +285,155 @@ static void test_start(void **state)
 	assert_true(start_roundtrip(&bad, &out));
 }
 
+/* START: the FS and GS bases travel and must be user addresses; the tid
+ * must be positive. */
+static void test_start_bases(void **state)
+{
+	static guest_regs_t r, out;
+	node_hdr_t h = { .type = NODE_MSG_START, .tid = 42 };
+	uint64_t clear, mask;
+	size_t len;
+
+	r.fs = 0x7f0000001000;
+	r.gs = GMEM_TASK_SIZE - 1;
+	r.xsave_len = 0;
+	assert_true(start_roundtrip(&r, &out));
+	assert_true(out.fs == r.fs && out.gs == r.gs);
+	r.gs = GMEM_TASK_SIZE;
+	assert_false(start_roundtrip(&r, &out));
+	r.gs = 0;
+	r.fs = 0xffffffff81000000ull;
+	assert_false(start_roundtrip(&r, &out));
+	r.fs = 0;
+	h.tid = 0;
+	len = node_wire_start_encode(&h, 0, 0, &r, buf, sizeof(buf));
+	assert_int_not_equal(node_wire_start_decode(buf, len, &clear, &mask,
+						    &out), CVMM_OK);
+	h.tid = -3;
+	len = node_wire_start_encode(&h, 0, 0, &r, buf, sizeof(buf));
+	assert_int_not_equal(node_wire_check(buf, len), CVMM_OK);
+}
+
+/* Encodes a MIGRATE of m and r; whether it decodes, into *mo and *out. */
+static bool migrate_roundtrip(const node_migrate_t *m, const guest_regs_t *r,
+			      node_migrate_t *mo, guest_regs_t *out)
+{
+	node_hdr_t h = { .type = NODE_MSG_MIGRATE, .tid = 4242 };
+	size_t len = node_wire_migrate_encode(&h, m, r, buf, sizeof(buf));
+
+	assert_int_equal(len, NODE_WIRE_MIGRATE_FIXED + r->xsave_len);
+	if (node_wire_migrate_decode(buf, len, mo, out) != CVMM_OK) {
+		assert_int_not_equal(node_wire_check(buf, len), CVMM_OK);
+		return false;
+	}
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	return true;
+}
+
+static void test_migrate(void **state)
+{
+	static guest_regs_t r, out, bad;
+	node_migrate_t m = { .clear_tid = 0x7ffff7dd0990ull,
+			     .sigmask = 0x8000000000000001ull,
+			     .robust_list = 0x7ffff7dd09a0ull,
+			     .robust_len = 24, .hold_ns = 40000000 }, mo, mb;
+	node_hdr_t h = { .type = NODE_MSG_MIGRATE, .tid = 4242 }, hd;
+	uint64_t *w = (uint64_t *)&r;
+	entry_xstate_t x;
+	size_t len;
+
+	entry_xstate_probe(&x);
+	/* every general register, rip, rflags, rsp, fs and gs: distinct */
+	for (unsigned i = 0; i < 18; i++)
+		w[i] = 0x1111111111111111ull * (i + 1) ^ 0x0123456789abcdefull;
+	r.fs = 0x7f00000a0000;
+	r.gs = 0x7f00000b0000;
+	r.xsave_len = start_image(&r, &x);
+	memset(&out, 0xaa, sizeof(out));
+	assert_true(migrate_roundtrip(&m, &r, &mo, &out));
+	assert_memory_equal(&out, &r, offsetof(guest_regs_t, xsave_len));
+	assert_int_equal(out.xsave_len, r.xsave_len);
+	assert_memory_equal(out.xsave, r.xsave, r.xsave_len);
+	assert_memory_equal(&mo, &m, sizeof(m));
+	len = node_wire_migrate_encode(&h, &m, &r, buf, sizeof(buf));
+	assert_int_equal(node_wire_hdr_decode(buf, len, &hd), CVMM_OK);
+	assert_int_equal(hd.type, NODE_MSG_MIGRATE);
+	assert_int_equal(hd.tid, 4242);
+	refuse_other_lengths(buf, len);
+	/* no image (a thread never moves without one, but it decodes) */
+	bad = r;
+	bad.xsave_len = 0;
+	assert_true(migrate_roundtrip(&m, &bad, &mo, &out));
+	/* an image this CPU could not restore */
+	bad = r;
+	bad.xsave[XSAVE_MXCSR + 3] = 0x80;
+	assert_false(migrate_roundtrip(&m, &bad, &mo, &out));
+	/* bases outside user space */
+	bad = r;
+	bad.fs = GMEM_TASK_SIZE;
+	assert_false(migrate_roundtrip(&m, &bad, &mo, &out));
+	bad = r;
+	bad.gs = ~0ull;
+	assert_false(migrate_roundtrip(&m, &bad, &mo, &out));
+	/* a robust list length set_robust_list never takes */
+	mb = m;
+	mb.robust_len = 23;
+	assert_false(migrate_roundtrip(&mb, &r, &mo, &out));
+	mb.robust_len = 0;
+	assert_true(migrate_roundtrip(&mb, &r, &mo, &out));
+	/* a hold past the cap */
+	mb = m;
+	mb.hold_ns = PLACE_HOLD_MAX_NS + 1;
+	assert_false(migrate_roundtrip(&mb, &r, &mo, &out));
+	mb.hold_ns = PLACE_HOLD_MAX_NS;
+	assert_true(migrate_roundtrip(&mb, &r, &mo, &out));
+	/* no tid */
+	h.tid = 0;
+	len = node_wire_migrate_encode(&h, &m, &r, buf, sizeof(buf));
+	assert_int_not_equal(node_wire_migrate_decode(buf, len, &mo, &out),
+			     CVMM_OK);
+	assert_int_not_equal(node_wire_check(buf, len), CVMM_OK);
+	/* a START is no MIGRATE, nor the other way round */
+	h.tid = 7;
+	len = node_wire_start_encode(&(node_hdr_t){ .type = NODE_MSG_START,
+						    .tid = 7 },
+				     1, 2, &r, buf, sizeof(buf));
+	assert_int_not_equal(node_wire_migrate_decode(buf, len, &mo, &out),
+			     CVMM_OK);
+	len = node_wire_migrate_encode(&h, &m, &r, buf, sizeof(buf));
+	{
+		uint64_t clear, mask;
+
+		assert_int_not_equal(node_wire_start_decode(buf, len, &clear,
+							    &mask, &out),
+				     CVMM_OK);
+	}
+	/* an image over the largest is not even encoded */
+	bad = r;
+	bad.xsave_len = GUEST_XSAVE_MAX + 1;
+	assert_int_equal(node_wire_migrate_encode(&h, &m, &bad, buf,
+						  sizeof(buf)), 0);
+}
+
+/* MOVED and LOAD are a header alone. */
+static void test_moved_load(void **state)
+{
+	node_hdr_t h = { .type = NODE_MSG_MOVED, .tid = 99 }, out;
+	size_t len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+
+	assert_int_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	assert_int_equal(out.type, NODE_MSG_MOVED);
+	assert_int_equal(out.tid, 99);
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	refuse_other_lengths(buf, len);
+	h = (node_hdr_t){ .type = NODE_MSG_LOAD, .count = 5 };
+	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	assert_int_equal(out.type, NODE_MSG_LOAD);
+	assert_int_equal(out.count, 5);
+	refuse_other_lengths(buf, len);
+}
+
 static void test_stats(void **state)
 {
 	node_stats_t *s = calloc(1, sizeof(*s)), *out = calloc(1, sizeof(*out));
@@ -309,6 +463,11 @@ static void test_stats(void **state)
 	s->trace[2].write = 1;
 	s->threads[0].tid = 1001;
 	s->threads[0].hi = 0x7fff0000;
+	s->nmig = 2;
+	s->mig_out = 12;
+	s->mig_in = 9;
+	s->mig[0] = (stats_mig_t){ .tid = 1001, .count = 7 };
+	s->mig[1] = (stats_mig_t){ .tid = -1, .count = ~0ull };
 	len = node_wire_stats_encode(&h, s, buf, sizeof(buf));
 	assert_int_equal(len, node_wire_stats_len(s));
 	assert_true(len <= node_wire_max_len());
@@ -321,7 +480,19 @@ static void test_stats(void **state)
 	assert_memory_equal(out->hot, s->hot, 2 * sizeof(s->hot[0]));
 	assert_memory_equal(out->trace, s->trace, 3 * sizeof(s->trace[0]));
 	assert_memory_equal(out->threads, s->threads, sizeof(s->threads[0]));
+	assert_int_equal(out->nmig, 2);
+	assert_true(out->mig_out == 12 && out->mig_in == 9);
+	assert_memory_equal(out->mig, s->mig, 2 * sizeof(s->mig[0]));
 	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	/* the reserved word after the counts */
+	buf[NODE_WIRE_HDR_LEN + 20] = 1;
+	assert_int_not_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
+	buf[NODE_WIRE_HDR_LEN + 20] = 0;
+	/* nmig over its limit */
+	buf[NODE_WIRE_HDR_LEN + 16] = (uint8_t)(STATS_MIG_MAX + 1);
+	buf[NODE_WIRE_HDR_LEN + 17] = (uint8_t)((STATS_MIG_MAX + 1) >> 8);
+	assert_int_not_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
+	len = node_wire_stats_encode(&h, s, buf, sizeof(buf));
 	/* lengths around, and counts over their limits */
 	assert_int_not_equal(node_wire_check(buf, len - 1), CVMM_OK);
 	assert_int_not_equal(node_wire_check(buf, len + 1), CVMM_OK);
@@ -329,11 +500,15 @@ static void test_stats(void **state)
 	assert_int_not_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
 	s->nthreads = STATS_THREADS_MAX + 1;
 	assert_int_equal(node_wire_stats_encode(&h, s, buf, sizeof(buf)), 0);
+	s->nthreads = 1;
+	s->nmig = STATS_MIG_MAX + 1;
+	assert_int_equal(node_wire_stats_encode(&h, s, buf, sizeof(buf)), 0);
 	/* the largest reply fits the largest length */
 	s->nvcpus = CVMM_MAX_VCPUS;
 	s->nhot = STATS_HOT_TOP;
 	s->ntrace = COH_TRACE_SAMPLE;
 	s->nthreads = STATS_THREADS_MAX;
+	s->nmig = STATS_MIG_MAX;
 	len = node_wire_stats_encode(&h, s, buf, sizeof(buf));
 	assert_int_equal(len, node_wire_max_len());
 	assert_int_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
@@ -347,6 +522,8 @@ static void test_random(void **state)
 {
 	node_hdr_t h = { .type = NODE_MSG_SYSCALL, .id = 1, .arg = 0 };
 	node_hdr_t hs = { .type = NODE_MSG_START, .tid = 5 };
+	node_hdr_t hm = { .type = NODE_MSG_MIGRATE, .tid = 6 };
+	const node_migrate_t m = { .robust_len = 24, .hold_ns = 1 };
 	const uint64_t a[6] = { 0 };
 	static guest_regs_t r;
 	entry_xstate_t x;
@@ -358,7 +535,10 @@ static void test_random(void **state)
 	for (int i = 0; i < 200000; i++) {
 		size_t n = (size_t)rand() % 800;
 
-		if (i & 2)
+		if ((i & 6) == 6)
+			len = node_wire_migrate_encode(&hm, &m, &r, buf,
+						       sizeof(buf));
+		else if (i & 2)
 			len = node_wire_start_encode(&hs, 0, 0, &r, buf,
 						     sizeof(buf));
 		else
@@ -383,6 +563,9 @@ int main(void)
 		cmocka_unit_test(test_syscall),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_start),
+		cmocka_unit_test(test_start_bases),
+		cmocka_unit_test(test_migrate),
+		cmocka_unit_test(test_moved_load),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_random),
 	};

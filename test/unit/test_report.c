@@ -140,7 +140,82 @@ static void test_multinode_sample(void **state)
 	assert_non_null(strstr(html, "heap"));
 	assert_non_null(strstr(html, "written alternately by nodes 1 and 3"));
 	assert_non_null(strstr(html, "no executable named: addresses in hex"));
+	/* threads that moved: every node's out and in, the threads that
+	 * moved (a thread with none is not listed) */
+	assert_non_null(strstr(html, "<table id=\"migrations\">"));
+	assert_non_null(strstr(html, "9 migrations"));
+	assert_non_null(strstr(html, "<tr><td>2</td><td>4</td><td>1</td></tr>"));
+	assert_non_null(strstr(html, "<table id=\"migrations-threads\">"));
+	assert_non_null(strstr(html, "<tr><td>7</td><td>5</td></tr>"));
+	assert_null(strstr(html, "<tr><td>8</td><td>0</td></tr>"));
 	free(html);
+	json_decref(doc);
+}
+
+/* Runs the terminal summary of doc into a string. */
+static char *run_doc_text(const json_t *doc)
+{
+	char *in = tmp_file(NULL), *txt;
+	FILE *f = fopen(in, "w");
+	char *argv[] = { "report", in, NULL };
+	int saved = dup(STDOUT_FILENO);
+	char *out = tmp_file(NULL);
+	int fd = open(out, O_WRONLY | O_TRUNC);
+
+	assert_non_null(f);
+	assert_int_equal(jdoc_write(doc, f, JDOC_INDENT), CVMM_OK);
+	assert_int_equal(fclose(f), 0);
+	assert_true(saved >= 0 && fd >= 0);
+	fflush(stdout);
+	dup2(fd, STDOUT_FILENO);
+	close(fd);
+	assert_int_equal(report_main(2, argv), 0);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	txt = slurp(out);
+	unlink(in);
+	unlink(out);
+	free(in);
+	free(out);
+	return txt;
+}
+
+static void test_migrations(void **state)
+{
+	json_t *doc = load_sample();
+	char *txt, *html;
+
+	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "migrations: 9 (node 0 out 3 in 2, node 1 "
+				    "out 2 in 4, node 2 out 4 in 1, node 3 "
+				    "out 0 in 2)\n"));
+	assert_non_null(strstr(txt, "threads that moved: thread 7 5, thread "
+				    "5 4\n"));
+	free(txt);
+	/* a file from before migrations: no section, no line */
+	assert_int_equal(json_object_del(doc, "migrations"), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "migrations"));
+	free(txt);
+	html = run_doc(doc);
+	assert_null(strstr(html, "id=\"migrations"));
+	free(html);
+	/* none at all: the line says 0, no thread list */
+	assert_int_equal(json_object_set_new(doc, "migrations", json_pack(
+		"{s:i, s:[], s:[]}", "total", 0, "per_node", "per_thread")),
+		0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "migrations: 0\n"));
+	assert_null(strstr(txt, "threads that moved"));
+	free(txt);
+	/* a malformed member is no member */
+	assert_int_equal(json_object_set_new(doc, "migrations",
+					     json_string("many")), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "migrations"));
+	free(txt);
 	json_decref(doc);
 }
 
@@ -262,6 +337,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_node),
 		cmocka_unit_test(test_multinode_sample),
+		cmocka_unit_test(test_migrations),
 		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_usage),

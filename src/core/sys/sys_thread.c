@@ -33,12 +33,14 @@ typedef struct clone_req {
 
 /* The child's registers: the parent's at the syscall, RAX = 0, the new
  * stack and TLS, RCX = RIP and R11 = RFLAGS as the syscall leaves them;
- * its vector, mask and x87 registers exactly the parent's (the XSAVE image
- * of the trap frame, entry_xsave_from_frame), never the agent's. */
+ * its GS base the parent's (as a native clone child's); its vector, mask
+ * and x87 registers exactly the parent's (the XSAVE image of the trap
+ * frame, entry_xsave_from_frame), never the agent's. */
 static void clone_regs(const vthread_t *vt, const clone_req_t *req,
 		       guest_regs_t *r)
 {
 	const greg_t *g = vt->uc->uc_mcontext.gregs;
+	uint64_t gs = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->r15 = (uint64_t)g[REG_R15]; r->r14 = (uint64_t)g[REG_R14];
@@ -55,6 +57,11 @@ static void clone_regs(const vthread_t *vt, const clone_req_t *req,
 	r->rax = 0;
 	r->rsp = req->stack ? req->stack : (uint64_t)g[REG_RSP];
 	r->fs = (req->flags & CLONE_SETTLS) ? req->tls : vt->guest_fs;
+	/* the agent never sets GS: this thread's is the guest's (one only a
+	 * 5-level-paging host takes would not start on another node: left
+	 * to the host thread's inheritance, as 0) */
+	syscall(SYS_arch_prctl, ARCH_GET_GS, &gs);
+	r->gs = gs < GMEM_TASK_SIZE ? gs : 0;
 	entry_xsave_from_frame(vt->uc, r);
 }
 
