@@ -8,7 +8,8 @@
  * page: the state is encoded so that zero-filled memory means "initial", and
  * kept in two-level tables whose chunks appear on first write.
  *
- * Message script. R requester, M = manager(page) = page mod N, O owner,
+ * Message script. R requester, M = manager(page) (coh_manager: runs of
+ * COH_MGR_RUN pages dealt round-robin), O owner,
  * C each sharer in M's copyset other than R and O. Any of them may be the
  * same node; messages to oneself go through ops->send like any other.
  * The owner always holds a current copy; M serializes requests per page,
@@ -889,7 +890,7 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 {
 	cvmm_status_t st;
 
-	if (!coh_sparse_at(&n->mp, m->page / n->cfg.nnodes, true))
+	if (!coh_sparse_at(&n->mp, coh_mgr_index(m->page, n->cfg.nnodes), true))
 		return CVMM_ERR_NOMEM;
 	st = mgr_step(n, m->page, ev, m);
 	return st ? st : mgr_settle(n, m->page);

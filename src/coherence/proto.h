@@ -198,10 +198,22 @@ coh_state_t coh_page_state(coh_node_t *n, uint64_t page);
 cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
 			     uint32_t *owner, uint64_t *copyset);
 
-/* manager(page) = page mod nnodes. */
+/* Managers own runs of COH_MGR_RUN consecutive pages, dealt round-robin:
+ * a read-ahead of the pages after a fault (coh_fault_ahead) asks one
+ * manager for most of them, in one message. */
+#define COH_MGR_RUN 16
+
+/* manager(page) = (page / COH_MGR_RUN) mod nnodes. */
 static inline uint32_t coh_manager(uint64_t page, uint32_t nnodes)
 {
-	return (uint32_t)(page % nnodes);
+	return (uint32_t)((page / COH_MGR_RUN) % nnodes);
+}
+
+/* The page's index among the pages its manager manages (dense). */
+static inline uint64_t coh_mgr_index(uint64_t page, uint32_t nnodes)
+{
+	return page / ((uint64_t)COH_MGR_RUN * nnodes) * COH_MGR_RUN +
+	       page % COH_MGR_RUN;
 }
 
 /* The tables, exported for the table tests. A cell has a label; it is

@@ -95,7 +95,7 @@ struct coh_node {
 	coh_outbox_t *ob;  /* the lock holder's outbox */
 	const void *rx_page; /* the pushed bytes of the message being handled */
 	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
-	coh_sparse_t mp;   /* coh_mpage_t, index page / nnodes */
+	coh_sparse_t mp;   /* coh_mpage_t, index coh_mgr_index(page) */
 	coh_sparse_t hold; /* coh_hpage_t per page, only with holds on */
 	unsigned nholds;   /* xpages with hold_until != 0 */
 	coh_xpage_t *xhash[COH_XHASH];

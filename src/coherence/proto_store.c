@@ -99,7 +99,7 @@ coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page)
 
 	coh_assert_locked(n);
 	assert(coh_manager(page, n->cfg.nnodes) == n->cfg.self);
-	mp = coh_sparse_at(&n->mp, page / n->cfg.nnodes, false);
+	mp = coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false);
 	assert(mp); /* coh_recv allocated it */
 	return mp;
 }
@@ -170,7 +170,7 @@ cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
 	if (page >= n->cfg.npages || mgr_of(n, page) != n->cfg.self)
 		return CVMM_ERR_INVALID;
 	coh_node_lock(n, NULL);
-	mp = coh_sparse_at(&n->mp, page / n->cfg.nnodes, false);
+	mp = coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false);
 	if (!mp)
 		mp = &initial;
 	*st = (coh_mstate_t)mp->st;
@@ -196,7 +196,8 @@ cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
 		return CVMM_ERR_NOMEM;
 	n->cfg = *cfg;
 	pthread_mutex_init(&n->lock, NULL);
-	nm = (cfg->npages + cfg->nnodes - 1) / cfg->nnodes;
+	nm = ((cfg->npages - 1) / ((uint64_t)COH_MGR_RUN * cfg->nnodes) + 1) *
+	     COH_MGR_RUN;
 	if (sparse_init(&n->st, cfg->npages, COH_ST_SHIFT, 1) ||
 	    sparse_init(&n->mp, nm, COH_MP_SHIFT, sizeof(coh_mpage_t)) ||
 	    (cfg->hold_max_us && sparse_init(&n->hold, cfg->npages,

@@ -384,7 +384,9 @@ static const coh_ops_t lb_ops = {
 	.notify = lb_notify,
 };
 
-static void cluster_up(uint64_t np)
+/* np pages; spread: the test's np slots are pages in different manager
+ * runs (coh_manager), so that every node manages some of them. */
+static void cluster_up_pages(uint64_t np, bool spread)
 {
 	memset(nodes, 0, sizeof(nodes));
 	memset(queues, 0, sizeof(queues));
@@ -392,9 +394,11 @@ static void cluster_up(uint64_t np)
 	nslots = 0;
 	now_ns = 1000000000ull; /* any epoch */
 	armed = 0;
-	npages = np;
 	for (uint64_t p = 0; np <= NSLOT && p < np; p++)
-		slot(p);
+		slot(spread ? p * COH_MGR_RUN + p % COH_MGR_RUN : p);
+	if (spread)
+		np *= COH_MGR_RUN;
+	npages = np;
 	for (int i = 0; i < NN; i++) {
 		coh_cfg_t cfg = { .self = (uint32_t)i, .nnodes = NN,
 				  .npages = np, .push = push_mode,
@@ -407,6 +411,11 @@ static void cluster_up(uint64_t np)
 			nodes[i].fetch_from[s] = -1;
 		assert_int_equal(coh_node_create(&cfg, &nodes[i].coh), CVMM_OK);
 	}
+}
+
+static void cluster_up(uint64_t np)
+{
+	cluster_up_pages(np, false);
 }
 
 static void cluster_down(void)
@@ -685,7 +694,7 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 
 	rng = seed;
 	sync_self = seed & 1;
-	cluster_up((uint64_t)np);
+	cluster_up_pages((uint64_t)np, true);
 	for (int i = 0; i < NN; i++)
 		left[i] = ops_per_node;
 	/* holds first: ending one sends a grant, which anything_left sees */
@@ -809,7 +818,7 @@ static void test_initial_owner(void **state)
 		assert_int_equal(coh_page_state(nodes[0].coh, p), COH_EXCLUSIVE);
 		assert_int_equal(coh_page_state(nodes[1].coh, p), COH_INVALID);
 		assert_int_equal(coh_page_state(nodes[2].coh, p), COH_INVALID);
-		assert_int_equal(coh_mpage_info(nodes[p % NN].coh, p, &ms,
+		assert_int_equal(coh_mpage_info(nodes[coh_manager(p, NN)].coh, p, &ms,
 						&owner, &cs), CVMM_OK);
 		assert_int_equal(ms, COH_M_IDLE);
 		assert_int_equal(owner, 0);
@@ -836,7 +845,7 @@ static void test_initial_owner(void **state)
 	assert_int_equal(val(1, 2), 0x1234);
 	deliver_all();
 	assert_int_equal(coh_page_state(nodes[0].coh, 2), COH_SHARED);
-	assert_int_equal(coh_mpage_info(nodes[2].coh, 2, &ms, &owner, &cs),
+	assert_int_equal(coh_mpage_info(nodes[coh_manager(2, NN)].coh, 2, &ms, &owner, &cs),
 			 CVMM_OK);
 	assert_int_equal(ms, COH_M_IDLE);
 	assert_int_equal(owner, 0);
@@ -872,7 +881,7 @@ static void test_pins(void **state)
 	deliver_all(); /* the FWD_WRITE reaches node 0 and is held back */
 	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_EXCLUSIVE);
 	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_WRITE_WAIT);
-	assert_int_equal(coh_mpage_info(nodes[1].coh, 1, &ms, &owner, &cs),
+	assert_int_equal(coh_mpage_info(nodes[coh_manager(1, NN)].coh, 1, &ms, &owner, &cs),
 			 CVMM_OK);
 	assert_int_equal(ms, COH_M_BUSY_WRITE);
 	put_val(0, 1, latest[1] = 42); /* the agent writes, pinned */
@@ -890,7 +899,7 @@ static void test_pins(void **state)
 	expect_fault(2, 1, true, COH_READY);
 	assert_int_equal(val(2, 1), 42);
 	deliver_all();
-	assert_int_equal(coh_mpage_info(nodes[1].coh, 1, &ms, &owner, &cs),
+	assert_int_equal(coh_mpage_info(nodes[coh_manager(1, NN)].coh, 1, &ms, &owner, &cs),
 			 CVMM_OK);
 	assert_int_equal(ms, COH_M_IDLE);
 	assert_int_equal(owner, 2);
@@ -950,7 +959,7 @@ static void move_page(int to, int from, uint32_t *window)
 		*window = (uint32_t)((armed_at - arrived_at[from]) / 1000);
 		assert_int_equal(coh_page_state(nodes[from].coh, 1),
 				 COH_EXCLUSIVE);
-		assert_int_equal(coh_mpage_info(nodes[1].coh, 1, &ms, &owner,
+		assert_int_equal(coh_mpage_info(nodes[coh_manager(1, NN)].coh, 1, &ms, &owner,
 						&cs), CVMM_OK);
 		assert_int_equal(ms, COH_M_BUSY_WRITE);
 		expect_fault(from, 1, true, COH_READY);
@@ -1246,7 +1255,7 @@ static void run_threads(bool push)
 	pthread_t w[NWORK], dl[2];
 
 	push_mode = push;
-	cluster_up(3);
+	cluster_up_pages(3, true);
 	workers_done = inflight = 0;
 	t_fetches = t_waits = pushes = 0;
 	for (int k = 0; k < 2; k++)
