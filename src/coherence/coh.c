@@ -85,6 +85,41 @@ static __thread bool agent_access;
 static __thread uint64_t mapped_page;
 static __thread bool mapped_wp;
 
+/* Read-ahead: the page after this thread's last read fault's window, and
+ * the window (docs/coherence.md, "Read-ahead"); the guest layout.
+ *
+ * A layout change that drops pages (munmap, DONTNEED) is applied on each
+ * node in turn, so for a while some copies are dropped and some not. The
+ * guest's own faults in that window are its race with its own call; a
+ * read-ahead must not make one: bytes it fetched from an owner that had
+ * not dropped yet would outlive the drop here. So a read-ahead registers
+ * its pages before asking (ra_set); a drop applied meanwhile marks them
+ * to land as zeros; and a node that dropped a range asks no read-ahead
+ * into it (ra_off) until every node has applied the change (node 0: the
+ * publication is over; the others: node 0 sends the next change only
+ * after all applied this one). */
+static const coh_layout_t *layout;
+
+#define RA_SET 256
+#define RA_OFF 32
+static pthread_mutex_t ra_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t page; /* + 1; 0: free */
+	bool zero;     /* a drop passed it: land as zeros */
+} ra_set[RA_SET];
+static struct {
+	uint64_t start, end;
+} ra_off[RA_OFF];
+static unsigned ra_noff;
+static bool ra_off_all; /* ra_off overflowed */
+#define RA_MAX COH_RT_READ_AHEAD_MAX
+static __thread uint64_t ra_next;
+static __thread unsigned ra_win;
+
+/* The send buffer of this thread (messages of one batch, pages pushed). */
+static __thread uint8_t *tx_buf;
+static __thread size_t tx_cap;
+
 static void stat_add(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
@@ -106,6 +141,12 @@ static unsigned wq_index(uint64_t page)
 }
 
 /* ---- ops ----------------------------------------------------------------- */
+
+static cvmm_status_t rt_zero_local(uint64_t page);
+static bool ra_forget_locked(uint64_t page);
+static void ra_forget(uint64_t page);
+static unsigned ra_count; /* pages in ra_set */
+static pthread_mutex_t ra_mu;
 
 /* Our copy of page into buf: read from the memory file, not through the
  * agent view, where the page is often not mapped yet (the guest wrote it
@@ -136,13 +177,55 @@ static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 			  coh_wire_len(m));
 }
 
+/* The messages of one step to dst as one transport message. */
+static cvmm_status_t rt_send_many(void *ctx, uint32_t dst, const coh_msg_t *m,
+				  unsigned k)
+{
+	size_t len = 0, need = 0;
+
+	for (unsigned i = 0; i < k; i++)
+		need += coh_wire_len(&m[i]);
+	if (need > tx_cap) {
+		uint8_t *b = realloc(tx_buf, need);
+
+		if (!b)
+			return CVMM_ERR_NOMEM;
+		tx_buf = b;
+		tx_cap = need;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		coh_wire_encode(&m[i], tx_buf + len);
+		if (m[i].flags & COH_FLAG_PAGE)
+			page_copy_out(m[i].page, tx_buf + len + COH_WIRE_LEN);
+		len += coh_wire_len(&m[i]);
+		if (m[i].type == COH_MSG_INVALIDATE)
+			stat_add(&coh_rt_stats.inval_sent, 1);
+	}
+	if (dst < 64)
+		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
+	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, tx_buf, len);
+}
+
 /* A grant pushed the page: into our copy (not mapped in the guest view). */
 static cvmm_status_t rt_put_page(void *ctx, uint64_t page, uint32_t from,
 				 const void *data)
 {
 	unsigned i = wq_index(page);
+	cvmm_status_t st = CVMM_OK;
 
-	memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
+	/* The read-ahead check and the copy under ra_mu: a drop here marks
+	 * the page (under ra_mu) before it punches the file, so the copy
+	 * lands either as zeros or before the punch, never after it. */
+	pthread_mutex_lock(&ra_mu);
+	if (ra_count && ra_forget_locked(page))
+		data = NULL; /* dropped here while it was on its way */
+	if (!data) /* the owner's copy is all zeros */
+		st = rt_zero_local(page);
+	else
+		memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
+	pthread_mutex_unlock(&ra_mu);
+	if (!data)
+		return st;
 	__atomic_store_n(&pushed_from[i].from, (int)from, __ATOMIC_RELAXED);
 	__atomic_store_n(&pushed_from[i].page, page, __ATOMIC_RELEASE);
 	stat_add(&coh_rt_stats.fetches, 1);
@@ -153,6 +236,8 @@ static cvmm_status_t rt_put_page(void *ctx, uint64_t page, uint32_t from,
 
 static cvmm_status_t rt_invalidate(void *ctx, uint64_t page)
 {
+	if (mapped_page == page + 1)
+		mapped_page = 0;
 	/* raw syscall: UCX's memory hooks would see (and scan) every madvise */
 	if (syscall(SYS_madvise, (void *)(uintptr_t)page_addr(page), CVMM_PAGE_SIZE,
 		    MADV_DONTNEED) != 0)
@@ -310,6 +395,7 @@ static void *rt_hold_main(void *arg)
 
 static const coh_ops_t rt_ops = {
 	.send = rt_send,
+	.send_many = rt_send_many,
 	.put_page = rt_put_page,
 	.invalidate_local = rt_invalidate,
 	.install = rt_install,
@@ -321,31 +407,58 @@ static const coh_ops_t rt_ops = {
 
 /* ---- messages -------------------------------------------------------------- */
 
+/* A transport message: one protocol message or the batch one step of the
+ * sender produced for this node (rt_send_many), handled in one
+ * coh_recv_many. */
+#define RX_MAX 256
+
 static void rt_on_msg(xp_t *x, int src, const void *data, size_t len,
 		      void *arg)
 {
 	uint64_t npages = rt.cfg.hi >> CVMM_PAGE_SHIFT;
-	char why[128], line[192];
-	coh_msg_t m;
-	cvmm_status_t st;
+	const uint8_t *p = data;
+	char why[128] = "", line[192];
+	coh_msg_t m[RX_MAX];
+	const void *pages[RX_MAX];
+	cvmm_status_t st = CVMM_OK;
+	unsigned k = 0;
 
-	st = coh_wire_decode(data, len, (uint32_t)rt.cfg.nnodes, npages, &m,
-			     why, sizeof(why));
-	if (st == CVMM_OK && m.src != (uint32_t)src) {
-		snprintf(why, sizeof(why), "claims to come from node %u", m.src);
+	while (st == CVMM_OK && len > 0) {
+		size_t l = coh_wire_next(p, len);
+
+		if (k == RX_MAX) {
+			snprintf(why, sizeof(why), "more than %d messages in one",
+				 RX_MAX);
+			st = CVMM_ERR_PEER;
+			break;
+		}
+		st = coh_wire_decode(p, l ? l : len, (uint32_t)rt.cfg.nnodes,
+				     npages, &m[k], why, sizeof(why));
+		if (st == CVMM_OK && m[k].src != (uint32_t)src) {
+			snprintf(why, sizeof(why), "claims to come from node %u",
+				 m[k].src);
+			st = CVMM_ERR_PEER;
+		}
+		if (st != CVMM_OK)
+			break;
+		pages[k] = m[k].flags & COH_FLAG_PAGE ? p + COH_WIRE_LEN : NULL;
+		if (m[k].type == COH_MSG_INVALIDATE)
+			stat_add(&coh_rt_stats.inval_recv, 1);
+		k++;
+		p += l;
+		len -= l;
+	}
+	if (st == CVMM_OK && k == 0) {
+		snprintf(why, sizeof(why), "no message");
 		st = CVMM_ERR_PEER;
 	}
 	if (st == CVMM_OK) {
 		if (src < 64)
 			stat_add(&coh_rt_stats.msgs_recv[src], 1);
-		if (m.type == COH_MSG_INVALIDATE)
-			stat_add(&coh_rt_stats.inval_recv, 1);
-		st = coh_recv(rt.node, &m, m.flags & COH_FLAG_PAGE
-						   ? (const uint8_t *)data +
-							     COH_WIRE_LEN
-						   : NULL);
-		snprintf(why, sizeof(why), "%s for page 0x%lx illegal here",
-			 coh_msg_type_str(m.type), (unsigned long)m.page);
+		st = coh_recv_many(rt.node, m, pages, k);
+		snprintf(why, sizeof(why), "a message among %u illegal here "
+			 "(first: %s for page 0x%lx)", k,
+			 coh_msg_type_str(m[0].type), (unsigned long)m[0].page);
 	}
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),
@@ -385,10 +498,14 @@ static void wq_sleep(unsigned i, uint32_t seq)
 	__atomic_fetch_sub(&wq[i].waiters, 1, __ATOMIC_RELEASE);
 }
 
-/* Makes page valid here for this access; pin: also pin it (write only).
- * *from: the node the page was last copied from, -1 when no copy. */
-static cvmm_status_t rt_page(uint64_t page, bool write, bool pin, int *from)
+/* Makes page valid here for this access; pin: also pin it (write only);
+ * asks for the k pages ahead[] too (coh_fault_ahead) with the first
+ * request. *from: the node the page was last copied from, -1 when no
+ * copy. */
+static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
+			     const uint64_t *ahead, unsigned k, int *from)
 {
+	uint32_t asked;
 	unsigned i = wq_index(page);
 	uint64_t t0 = cvmm_now_ns();
 	bool warned = false;
@@ -400,7 +517,14 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin, int *from)
 		coh_fault_res_t r;
 		bool pinned;
 
-		st = coh_fault(rt.node, page, write, &r);
+		st = coh_fault_ahead(rt.node, page, write, ahead, k, &asked,
+				     &r);
+		/* registered, not asked (valid here already, or asked by
+		 * someone else, who lands it) */
+		for (unsigned j = 0; j < k; j++)
+			if (st != CVMM_OK || !(asked >> j & 1))
+				ra_forget(ahead[j]);
+		k = 0;
 		if (st != CVMM_OK)
 			return st;
 		switch (r.kind) {
@@ -475,20 +599,127 @@ static int pushed_source(uint64_t page)
 		       : -1;
 }
 
+void coh_rt_set_layout(const coh_layout_t *l)
+{
+	layout = l;
+}
+
+void coh_rt_layout_drop(uint64_t start, uint64_t end, bool suppress)
+{
+	pthread_mutex_lock(&ra_mu);
+	for (unsigned i = 0; i < RA_SET; i++) {
+		uint64_t a = page_addr(ra_set[i].page - 1);
+
+		if (ra_set[i].page && a >= start && a < end)
+			ra_set[i].zero = true;
+	}
+	if (suppress && ra_noff < RA_OFF)
+		ra_off[ra_noff++] = (typeof(ra_off[0])){ start, end };
+	else if (suppress)
+		ra_off_all = true;
+	pthread_mutex_unlock(&ra_mu);
+}
+
+void coh_rt_layout_done(void)
+{
+	pthread_mutex_lock(&ra_mu);
+	ra_noff = 0;
+	ra_off_all = false;
+	pthread_mutex_unlock(&ra_mu);
+}
+
+/* Registers the read-ahead pages ahead[0..k) that no drop keeps out;
+ * returns how many (a prefix). */
+static unsigned ra_register(const uint64_t *ahead, unsigned k)
+{
+	unsigned n = 0, free = 0;
+
+	pthread_mutex_lock(&ra_mu);
+	for (; n < k && !ra_off_all; n++) {
+		uint64_t a = page_addr(ahead[n]);
+		bool off = false;
+
+		for (unsigned j = 0; j < ra_noff && !off; j++)
+			off = a >= ra_off[j].start && a < ra_off[j].end;
+		for (unsigned j = 0; j < RA_SET && !off; j++)
+			off = ra_set[j].page == ahead[n] + 1; /* another's */
+		while (free < RA_SET && ra_set[free].page)
+			free++;
+		if (off || free == RA_SET)
+			break;
+		ra_set[free].page = ahead[n] + 1;
+		ra_set[free].zero = false;
+		ra_count++;
+	}
+	pthread_mutex_unlock(&ra_mu);
+	return n;
+}
+
+/* Forgets page's registration; true when it must land as zeros. */
+static bool ra_forget_locked(uint64_t page)
+{
+	for (unsigned i = 0; i < RA_SET; i++)
+		if (ra_set[i].page == page + 1) {
+			ra_set[i].page = 0;
+			ra_count--;
+			return ra_set[i].zero;
+		}
+	return false;
+}
+
+static void ra_forget(uint64_t page)
+{
+	pthread_mutex_lock(&ra_mu);
+	ra_forget_locked(page);
+	pthread_mutex_unlock(&ra_mu);
+}
+
+/* The pages to read ahead of a read fault on page: a thread whose read
+ * faults walk up through memory (each in the window the last one asked
+ * for, or right after it) doubles its window, up to RA_MAX pages; any
+ * other fault starts again from none. Only pages the guest has mapped
+ * readable after page (the caller holds the layout); proto skips those
+ * already valid or requested here. */
+static unsigned read_ahead(uint64_t page, uint64_t *ahead)
+{
+	uint64_t last = (rt.cfg.hi >> CVMM_PAGE_SHIFT) - 1;
+	unsigned k;
+
+	if (!rt.cfg.push || !layout || !rt.cfg.read_ahead)
+		return 0; /* (a fetched page needs a thread to get it) */
+	if (ra_next && page + 1 + ra_win == ra_next)
+		return 0; /* the same page again: no read-ahead, window kept */
+	if (ra_next && page + ra_win >= ra_next && page <= ra_next)
+		ra_win = ra_win ? ra_win * 2 : 2;
+	else
+		ra_win = 0;
+	if (ra_win > (unsigned)rt.cfg.read_ahead)
+		ra_win = (unsigned)rt.cfg.read_ahead;
+	for (k = 0; k < ra_win && page + 1 + k <= last; k++)
+		ahead[k] = page + 1 + k;
+	ra_next = page + 1 + k;
+	if (k)
+		k = (unsigned)(layout->readable(page_addr(page + 1),
+						(size_t)k * CVMM_PAGE_SIZE) /
+			       CVMM_PAGE_SIZE);
+	return k ? ra_register(ahead, k) : 0;
+}
+
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
 {
-	uint64_t t0, dt;
+	uint64_t t0, dt, ahead[RA_MAX];
 	cvmm_status_t st;
 	char line[160];
+	unsigned k;
 	int from;
 
 	*src = -1;
-
 	if (addr < rt.cfg.lo || addr >= rt.cfg.hi)
 		return CVMM_ERR_RANGE;
 	t0 = cvmm_now_ns();
 	agent_access = false;
-	st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, &from);
+	k = write ? 0 : read_ahead(addr >> CVMM_PAGE_SHIFT, ahead);
+	st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k, &from);
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),
 			 "coherence: cannot bring in guest page 0x%lx: %s",
@@ -521,7 +752,7 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 	last = (addr + len - 1) >> CVMM_PAGE_SHIFT;
 	agent_access = true;
 	for (uint64_t p = first; p <= last && st == CVMM_OK; p++) {
-		st = rt_page(p, write, write, &from);
+		st = rt_page(p, write, write, NULL, 0, &from);
 		stat_add(&coh_rt_stats.agent_acquires, 1);
 	}
 	agent_access = false;
@@ -559,6 +790,11 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 	if (cfg->hold_max_us < 0 || cfg->hold_max_us > COH_HOLD_MAX_US) {
 		log_error("hold-max-us %d: must be 0 to %d", cfg->hold_max_us,
 			  COH_HOLD_MAX_US);
+		return CVMM_ERR_INVALID;
+	}
+	if (cfg->read_ahead < 0 || cfg->read_ahead > COH_RT_READ_AHEAD_MAX) {
+		log_error("read-ahead %d: must be 0 to %d", cfg->read_ahead,
+			  COH_RT_READ_AHEAD_MAX);
 		return CVMM_ERR_INVALID;
 	}
 	rt.cfg = *cfg;

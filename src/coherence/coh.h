@@ -26,6 +26,8 @@
 #include "common/status.h"
 #include "rdma/xp.h"
 
+#define COH_RT_READ_AHEAD_MAX 32
+
 typedef struct coh_rt_cfg {
 	xp_t *xp;
 	int self, nnodes;
@@ -35,6 +37,8 @@ typedef struct coh_rt_cfg {
 	uint64_t delta;   /* agent view address = guest address + delta */
 	bool push;        /* owners send the page with the grant (no get) */
 	int hold_max_us;  /* holding window cap (proto.h), 0 = off */
+	int read_ahead;   /* pages asked for after a sequential read fault,
+			     0 = off (at most COH_RT_READ_AHEAD_MAX) */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);
@@ -75,6 +79,26 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src);
 /* Makes every page of [addr, addr+len) valid here for reading, or (write)
  * exclusive and pinned until coh_rt_release on this thread. */
 cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write);
+
+/* The guest layout as read-ahead needs it (core's gmem registers it):
+ * readable(addr, len) is how many bytes from addr are mapped readable.
+ * Without it, no read-ahead. */
+typedef struct coh_layout {
+	size_t (*readable)(uint64_t addr, size_t len);
+} coh_layout_t;
+
+void coh_rt_set_layout(const coh_layout_t *layout);
+
+/* The guest's content of [start, end) is being dropped here (munmap,
+ * MADV_DONTNEED: the memory file punched): a read-ahead of a page in it
+ * still in flight lands as zeros; and, with suppress, no read-ahead goes
+ * into it until coh_rt_layout_done. Called with the layout lock held for
+ * writing. */
+void coh_rt_layout_drop(uint64_t start, uint64_t end, bool suppress);
+
+/* Every node has applied the layout changes seen so far here: the
+ * suppressed ranges are free again. */
+void coh_rt_layout_done(void);
 
 /* Drops the calling thread's pins (end of a syscall, thread exit). */
 void coh_rt_release(void);

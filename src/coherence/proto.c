@@ -127,8 +127,23 @@
  *                         that is why INVALIDATE turns UPGRADE_WAIT into
  *                         WRITE_WAIT).
  *
- * Not yet: batching INVALIDATEs of several pages per node in one message,
- * owner hints, timeouts on waits (STYLE: no wait spins forever). */
+ * Batches (ops->send_many, coh_recv_many): the messages one lock hold
+ * produced for one node leave as one transport message, and a node takes
+ * such a batch in one lock hold, in order. Per channel the order is the
+ * one the steps produced, and a batch is handled as its messages would be
+ * one after the other, so the per-page machines see nothing new; only
+ * the order between channels changes, which was free already.
+ *
+ * Read-ahead (coh_fault_ahead): with push, a read fault may also raise the
+ * read fault event of pages nobody here waits for (INVALID ones only).
+ * Each is an ordinary READ_REQ; its grant completes in the handler (the
+ * pushed bytes, or zeros made here for a zero grant), so it needs no
+ * thread, and the manager's CONFIRM comes as for any read. ivy.pml needs
+ * no change: a node there may take a read fault on any page at any time.
+ * Managers own runs of COH_MGR_RUN pages, so a run of read-aheads goes to
+ * one or two managers, as one or two batches.
+ *
+ * Not yet: timeouts on waits (STYLE: no wait spins forever). */
 #include "coherence/proto.h"
 
 #include <assert.h>
@@ -144,20 +159,48 @@
 /* Sends what the steps produced, in order, with no lock held. Returns st
  * if it is an error (the messages produced before the failing action are
  * still sent: they are legal), else the first send failure. */
+static cvmm_status_t ob_send_failed(coh_node_t *n, uint32_t dst,
+				    const coh_msg_t *m, cvmm_status_t s,
+				    cvmm_status_t st)
+{
+	log_error("node %u page 0x%llx: sending %s to node %u: %s",
+		  n->cfg.self, (unsigned long long)m->page,
+		  coh_msg_type_str(m->type), dst, cvmm_status_str(s));
+	return st ? st : s;
+}
+
+/* With send_many, the messages to each node leave together, in their
+ * order; the order between nodes may change, which the protocol allows
+ * (only each channel is FIFO: "Sends after unlock" above). */
 static cvmm_status_t ob_flush(coh_node_t *n, coh_outbox_t *ob,
 			      cvmm_status_t st)
 {
-	for (unsigned i = 0; i < ob->len; i++) {
-		cvmm_status_t s = n->cfg.ops->send(n->cfg.ctx, ob->dst[i],
-						    &ob->m[i]);
+	const coh_ops_t *o = n->cfg.ops;
+	coh_msg_t group[COH_OUTBOX_MAX];
+	bool sent[COH_OUTBOX_MAX] = { false };
 
-		if (s != CVMM_OK) {
-			log_error("node %u page 0x%llx: sending %s to node %u: %s",
-				  n->cfg.self, (unsigned long long)ob->m[i].page,
-				  coh_msg_type_str(ob->m[i].type), ob->dst[i],
-				  cvmm_status_str(s));
-			return st ? st : s;
+	for (unsigned i = 0; i < ob->len; i++) {
+		uint32_t dst = ob->dst[i];
+		unsigned k = 0;
+		cvmm_status_t s;
+
+		if (!o->send_many) {
+			s = o->send(n->cfg.ctx, dst, &ob->m[i]);
+			if (s != CVMM_OK)
+				return ob_send_failed(n, dst, &ob->m[i], s, st);
+			continue;
 		}
+		if (sent[i])
+			continue;
+		for (unsigned j = i; j < ob->len; j++)
+			if (!sent[j] && ob->dst[j] == dst) {
+				group[k++] = ob->m[j];
+				sent[j] = true;
+			}
+		s = k == 1 ? o->send(n->cfg.ctx, dst, &group[0])
+			   : o->send_many(n->cfg.ctx, dst, group, k);
+		if (s != CVMM_OK)
+			return ob_send_failed(n, dst, &group[0], s, st);
 	}
 	return st;
 }
@@ -383,9 +426,13 @@ static cvmm_status_t act_fetch_begin(coh_node_t *n, uint64_t page,
 	x->owner = (uint8_t)m->arg;
 	x->zero = (m->flags & COH_FLAG_ZERO) != 0;
 	x->have = (m->flags & COH_FLAG_PAGE) != 0;
+	/* pushing: a zero page is made here too, so that a grant completes
+	 * with no thread to fetch (a read-ahead has none) */
+	if (x->zero && n->cfg.push && n->cfg.ops->put_page)
+		x->have = true;
 	if (x->have) {
 		st = n->cfg.ops->put_page(n->cfg.ctx, page, m->arg,
-					  n->rx_page);
+					  x->zero ? NULL : n->rx_page);
 		if (st != CVMM_OK) {
 			fetch_end(n, page);
 			return st;
@@ -896,30 +943,60 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 	return st ? st : mgr_settle(n, m->page);
 }
 
-cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page)
+static cvmm_status_t recv_check(coh_node_t *n, const coh_msg_t *m,
+				const void *page)
 {
-	int nev = msg_node_event(m->type), mev = msg_mgr_event(m->type);
-	coh_outbox_t ob;
-	cvmm_status_t st;
-
 	if (m->page >= n->cfg.npages || m->src >= n->cfg.nnodes ||
-	    (nev < 0 && mev < 0) ||
+	    (msg_node_event(m->type) < 0 && msg_mgr_event(m->type) < 0) ||
 	    !(m->flags & COH_FLAG_PAGE) != !page ||
 	    (page && !n->cfg.ops->put_page))
 		return CVMM_ERR_PEER;
-	if (mev >= 0 && mgr_of(n, m->page) != n->cfg.self) {
+	if (msg_mgr_event(m->type) >= 0 && mgr_of(n, m->page) != n->cfg.self) {
 		log_error("node %u page 0x%llx: %s from node %u but not manager",
 			  n->cfg.self, (unsigned long long)m->page,
 			  coh_msg_type_str(m->type), m->src);
 		return CVMM_ERR_PEER;
 	}
+	return CVMM_OK;
+}
+
+cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page)
+{
+	return coh_recv_many(n, m, &page, 1);
+}
+
+/* The most one message's step can add to the outbox: a manager's
+ * INVALIDATEs, or an unpin's deferred forwards (COH_OUTBOX_MAX). */
+#define OB_STEP_MAX (COH_MAX_NODES + 2)
+
+cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
+			    const void *const *pages, unsigned k)
+{
+	cvmm_status_t st = CVMM_OK;
+	coh_outbox_t ob;
+
+	for (unsigned i = 0; i < k; i++)
+		if (recv_check(n, &m[i], pages[i]) != CVMM_OK)
+			return CVMM_ERR_PEER;
 	coh_node_lock(n, &ob);
-	n->rx_page = page;
-	if (nev >= 0)
-		st = node_recv(n, (coh_event_t)nev, m);
-	else
-		st = mgr_recv(n, (coh_mevent_t)mev, m);
-	n->rx_page = NULL;
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
+		int nev = msg_node_event(m[i].type);
+
+		if (ob.len > COH_OUTBOX_MAX - OB_STEP_MAX) {
+			coh_node_unlock(n);
+			st = ob_flush(n, &ob, st);
+			if (st != CVMM_OK)
+				return st;
+			coh_node_lock(n, &ob);
+		}
+		n->rx_page = pages[i];
+		if (nev >= 0)
+			st = node_recv(n, (coh_event_t)nev, &m[i]);
+		else
+			st = mgr_recv(n, (coh_mevent_t)msg_mgr_event(m[i].type),
+				      &m[i]);
+		n->rx_page = NULL;
+	}
 	coh_node_unlock(n);
 	return ob_flush(n, &ob, st);
 }
@@ -957,6 +1034,27 @@ static cvmm_status_t fault_result(coh_node_t *n, uint64_t page, bool write,
 cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write,
 			coh_fault_res_t *res)
 {
+	return coh_fault_ahead(n, page, write, NULL, 0, NULL, res);
+}
+
+/* A read-ahead: the read fault event of a page nobody here waits for. Its
+ * grant completes in the handler (pushed bytes, or zeros made here:
+ * act_fetch_begin), so it needs no thread; the request is an ordinary
+ * READ_REQ, and M and O cannot tell it from a fault's. */
+static cvmm_status_t read_ahead(coh_node_t *n, uint64_t q, bool *asked)
+{
+	*asked = false;
+	if (q >= n->cfg.npages || coh_page_st(n, q) != COH_INVALID ||
+	    n->ob->len > COH_OUTBOX_MAX - OB_STEP_MAX)
+		return CVMM_OK;
+	*asked = true;
+	return node_run(n, q, COH_EV_READ_FAULT, NULL);
+}
+
+cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
+			      const uint64_t *ahead, unsigned k,
+			      uint32_t *asked, coh_fault_res_t *res)
+{
 	coh_outbox_t ob;
 	coh_fault_res_t r;
 	cvmm_status_t st;
@@ -970,6 +1068,17 @@ cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write,
 		      NULL);
 	if (st == CVMM_OK)
 		st = fault_result(n, page, write, claimed, &r);
+	if (asked)
+		*asked = 0;
+	for (unsigned i = 0; i < k && i < 32 && st == CVMM_OK &&
+			     n->cfg.push && !write;
+	     i++) {
+		bool a;
+
+		st = read_ahead(n, ahead[i], &a);
+		if (a && asked)
+			*asked |= 1u << i;
+	}
 	coh_node_unlock(n);
 	st = ob_flush(n, &ob, st);
 	if (st == CVMM_OK)

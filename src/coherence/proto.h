@@ -81,6 +81,11 @@ typedef struct coh_ops {
 	 * it (the bytes cannot change before the requester confirms: the
 	 * manager holds the page until then). */
 	cvmm_status_t (*send)(void *ctx, uint32_t dst, const coh_msg_t *m);
+	/* As send for the k messages m[0..k), in order, to one node, as one
+	 * transport message when it can (coh_recv_many on the other side).
+	 * May be NULL (send is called k times). */
+	cvmm_status_t (*send_many)(void *ctx, uint32_t dst, const coh_msg_t *m,
+				   unsigned k);
 	/* A grant from node from brought the page (COH_FLAG_PAGE): copy the
 	 * CVMM_PAGE_SIZE at data into our copy of it (not mapped here now).
 	 * Needed only when a peer pushes. */
@@ -186,11 +191,29 @@ cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next);
  * errors as coh_hold_tick; a no-op with holds off or none armed. */
 cvmm_status_t coh_hold_release(coh_node_t *n);
 
+/* As coh_fault, and in the same step asks for the pages ahead[0..k) (k <=
+ * 32; *asked: bit i set when ahead[i] was asked for) that are INVALID
+ * here for reading (a read-ahead: their grants install them
+ * with no thread waiting). Only with cfg.push (a fetched page needs a
+ * thread to get it, and its manager would wait for one): otherwise and
+ * for writes the pages ahead are ignored. The requests leave in one
+ * outbox flush, so those to one manager travel together (send_many). */
+cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
+			      const uint64_t *ahead, unsigned k,
+			      uint32_t *asked, coh_fault_res_t *res);
+
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
  * m->src; page: the CVMM_PAGE_SIZE that came with a COH_FLAG_PAGE grant,
  * else NULL. CVMM_ERR_PEER when the message is illegal in the page's
  * current state (logged with the peer's id). Takes the node's lock. */
 cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page);
+
+/* As coh_recv for the k messages m[0..k) (pages[i]: message i's pushed
+ * bytes or NULL) in order, under one hold of the lock as long as the
+ * outbox has room: the answers to one node leave together (send_many).
+ * Stops at the first error. */
+cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
+			    const void *const *pages, unsigned k);
 
 /* Snapshots (take the lock): the page's state here; and at its manager
  * (this node must be manager(page)) the manager state and owner. */

@@ -59,6 +59,20 @@ size_t coh_wire_len(const coh_msg_t *m)
 	return COH_WIRE_LEN + (m->flags & COH_FLAG_PAGE ? CVMM_PAGE_SIZE : 0);
 }
 
+size_t coh_wire_next(const void *buf, size_t len)
+{
+	wire_r_t r;
+	coh_msg_t m = { 0 };
+	size_t need;
+
+	if (!buf || len < COH_WIRE_LEN)
+		return 0;
+	r = wire_r_init((const uint8_t *)buf + 12, 4);
+	m.flags = wire_r_u32(&r);
+	need = coh_wire_len(&m);
+	return need <= len ? need : 0;
+}
+
 /* Returns why m is not a message of this job, or NULL. */
 static const char *coh_wire_check(const coh_msg_t *m, uint32_t nnodes,
 				  uint64_t npages)

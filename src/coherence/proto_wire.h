@@ -16,7 +16,11 @@
  *                    COH_FLAG_HAVE (the requester holds a current copy:
  *                    grant without the bytes); 0 otherwise
  *  16  u64 page      guest page index, < npages
- *  24  (COH_FLAG_PAGE only) the page's bytes */
+ *  24  (COH_FLAG_PAGE only) the page's bytes
+ *
+ * One transport message may carry several of these back to back (the
+ * messages of one step to one node, proto.h send_many): each is read by
+ * its own length, coh_wire_next. */
 #ifndef CVMM_COHERENCE_PROTO_WIRE_H
 #define CVMM_COHERENCE_PROTO_WIRE_H
 
@@ -82,6 +86,11 @@ size_t coh_wire_len(const coh_msg_t *m);
 cvmm_status_t coh_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			      uint64_t npages, coh_msg_t *out, char *why,
 			      size_t whylen);
+
+/* The length of the first message in buf[0..len), read from its flags
+ * (COH_WIRE_LEN, or with COH_FLAG_PAGE COH_WIRE_LEN + CVMM_PAGE_SIZE), or
+ * 0 when len cannot hold it. coh_wire_decode checks the rest. */
+size_t coh_wire_next(const void *buf, size_t len);
 
 /* Returns the message type's name ("read_req"), or "?" out of range. */
 const char *coh_msg_type_str(unsigned type);

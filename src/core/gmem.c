@@ -51,6 +51,8 @@ static void unlock_publish(gmem_t *gm)
 	    gm->publish(gm->log, gm->nlog) != CVMM_OK)
 		die("guest layout change could not reach every node");
 	gm->nlog = 0;
+	if (gm->coherent) /* every node has applied it */
+		coh_rt_layout_done();
 	pthread_rwlock_unlock(&gm->lock);
 }
 
@@ -69,6 +71,8 @@ static void view_zero(gmem_t *gm, uint64_t start, uint64_t end)
 {
 	if (!gm->views || end <= start)
 		return;
+	if (gm->coherent) /* read-aheads in flight land as zeros */
+		coh_rt_layout_drop(start, end, true);
 	if (fallocate(gm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)start, (off_t)(end - start)) != 0)
 		log_error("punch guest 0x%lx-0x%lx: %m", start, end);
@@ -121,8 +125,20 @@ static cvmm_status_t view_reserve(uint64_t addr, int fd, int prot)
 	return CVMM_OK;
 }
 
+/* cvmm_gmem's layout, for the coherence runtime's read-ahead. */
+static size_t layout_readable(uint64_t addr, size_t len)
+{
+	return gmem_mapped(&cvmm_gmem, addr, len, PROT_READ);
+}
+
+static const coh_layout_t layout = {
+	.readable = layout_readable,
+};
+
 cvmm_status_t gmem_init(gmem_t *gm, bool views)
 {
+	if (gm == &cvmm_gmem)
+		coh_rt_set_layout(&layout);
 	pthread_rwlockattr_t la;
 
 	memset(gm, 0, sizeof(*gm));
@@ -859,6 +875,9 @@ out:
 void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n)
 {
 	pthread_rwlock_wrlock(&gm->lock);
+	/* node 0 publishes a change when every node has applied the last */
+	if (gm->coherent)
+		coh_rt_layout_done();
 	for (unsigned i = 0; i < n; i++) {
 		switch (c[i].op) {
 		case GMEM_CH_SET:

@@ -68,6 +68,11 @@ const cfg_field_t node_fields[] = {
 	  "between nodes stays up to this many microseconds where it arrived "
 	  "before a request takes it away (adaptive per page; 0: off)",
 	  OPT(hold_max_us), CFG_INT, NULL, 0, NULL, NULL },
+	{ "read-ahead", "16", "read-ahead: a thread whose read faults walk "
+	  "up through memory also asks for up to this many pages after the "
+	  "one it faulted on, in the same messages (0: off; push transfers "
+	  "only)",
+	  OPT(read_ahead), CFG_INT, NULL, 0, NULL, NULL },
 	{ NULL },
 };
 
@@ -489,7 +494,8 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 			    .nnodes = node_size(), .am_id = NODE_AM_COH,
 			    .memfd = gm->memfd, .lo = GMEM_LO, .hi = GMEM_HI,
 			    .delta = GMEM_DELTA, .fatal = node_fatal,
-			    .hold_max_us = node_opts.hold_max_us };
+			    .hold_max_us = node_opts.hold_max_us,
+			    .read_ahead = node_opts.read_ahead };
 	cvmm_status_t st;
 
 	if (vm->nvcpus < node_size()) {

@@ -47,6 +47,7 @@ typedef struct node_opts {
 	int migrate_every;  /* test mode: move every N trap points, 0 off */
 	int page_transfer;  /* node_page_transfer_t */
 	int hold_max_us;    /* holding window cap, 0 = off (coh.h) */
+	int read_ahead;     /* read-ahead pages, 0 = off (coh.h) */
 } node_opts_t;
 
 extern node_opts_t node_opts;

@@ -1,7 +1,9 @@
 /* Promela model of the cvmm coherence protocol (src/coherence/proto.c):
  * Ivy multiple-reader/single-writer with fixed distributed managers
- * (manager(p) = p mod N), owner + copyset per page at its manager, requests
- * serialized per page at the manager (busy state + FIFO), confirmations to
+ * (here manager(p) = p mod N; cvmm deals runs of pages round-robin: for
+ * the protocol any fixed function is the same), owner + copyset per page
+ * at its manager, requests serialized per page at the manager (busy
+ * state + FIFO), confirmations to
  * the manager. Node 0 owns every page at first. A grant does not copy the
  * page: the requester enters READ_FETCH or WRITE_FETCH, and later, as
  * steps of their own, the one-sided get reads the owner's version (GET)

@@ -475,7 +475,18 @@ static bool try_access(int i, int s, bool write)
 	coh_state_t st;
 	coh_fault_res_t r;
 
-	assert_int_equal(coh_fault(n->coh, slot_page[s], write, &r), CVMM_OK);
+	uint64_t ahead[NSLOT];
+	uint32_t asked;
+	unsigned k = 0;
+
+	/* half the reads also ask for other pages ahead (push only) */
+	for (int t = 0; !write && t < nslots && rnd(2); t++)
+		if (t != s && rnd(2))
+			ahead[k++] = slot_page[t];
+	assert_int_equal(coh_fault_ahead(n->coh, slot_page[s], write, ahead, k,
+					 &asked, &r), CVMM_OK);
+	for (unsigned t = 0; t < k; t++) /* asked: exactly the INVALID ones */
+		assert_true(!(asked >> t & 1) || push_mode);
 	st = coh_page_state(n->coh, slot_page[s]);
 	switch (r.kind) {
 	case COH_READY:
@@ -594,6 +605,41 @@ static int pop_msg(unsigned dmask, uint8_t buf[LB_MSG], int *src,
 	return d;
 }
 
+/* What arrives in one transport message (send_many): the messages queued
+ * from src to d, at most 8, handled in one coh_recv_many. */
+static void deliver_bundle(int d, int src, const uint8_t *first)
+{
+	static uint8_t wire[8][COH_WIRE_LEN + CVMM_PAGE_SIZE];
+	const void *pages[8];
+	coh_msg_t m[8];
+	lb_queue_t *q = &queues[src][d];
+	unsigned k = 0;
+	char why[96];
+
+	memcpy(wire[k++], first, LB_MSG);
+	pthread_mutex_lock(&qmu);
+	while (k < 8 && q->len) {
+		memcpy(wire[k++], q->buf[q->head], LB_MSG);
+		q->head = (q->head + 1) % QCAP;
+		q->len--;
+	}
+	pthread_mutex_unlock(&qmu);
+	for (unsigned i = 0; i < k; i++) {
+		uint32_t flags;
+		size_t len = COH_WIRE_LEN;
+
+		memcpy(&flags, wire[i] + 12, sizeof(flags));
+		if (flags & COH_FLAG_PAGE)
+			len += CVMM_PAGE_SIZE;
+		assert_int_equal(coh_wire_decode(wire[i], len, NN, npages,
+						 &m[i], why, sizeof(why)),
+				 CVMM_OK);
+		pages[i] = flags & COH_FLAG_PAGE ? wire[i] + COH_WIRE_LEN
+						 : NULL;
+	}
+	assert_int_equal(coh_recv_many(nodes[d].coh, m, pages, k), CVMM_OK);
+}
+
 static bool deliver_one(void)
 {
 	uint8_t buf[LB_MSG];
@@ -604,7 +650,10 @@ static bool deliver_one(void)
 	pthread_mutex_unlock(&qmu);
 	if (d < 0)
 		return false;
-	assert_true(deliver_msg(d, buf, src));
+	if (rnd(4) == 0)
+		deliver_bundle(d, src, buf);
+	else
+		assert_true(deliver_msg(d, buf, src));
 	return true;
 }
 
