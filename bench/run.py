@@ -70,8 +70,10 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            -> NAME_native_s, NAME_cvmm_1node_s, NAME_ratio_1node for each
            (also workloads_threads), and the same under "cvmm run -n K"
            for K = 2 and 4 (NAME_cvmm_Knode_s, NAME_ratio_Knode; see
-           WL_NODES), those runs with --stats=FILE: the coherence faults
-           (read + write) of each -> NAME_faults_Knode (median). Then
+           WL_NODES), those runs with --stats=FILE and the flags in
+           WL_FLAGS (e.g. "--placement=auto"): the coherence faults
+           (read + write) and thread migrations of each ->
+           NAME_faults_Knode, NAME_migrations_Knode (medians). Then
            bench/report draws bench/out/report.html
   workloads_small  the same six programs at small sizes (WL_SMALL below:
            ~50 ms each natively with 2 threads on the 2-core reference
@@ -623,7 +625,8 @@ class Bench:
         stats = os.path.join(self.scratch, ".cvmm-stats.json")
 
         def run_s(under_cvmm, k=1):
-            flags = ["--stats=" + stats] if under_cvmm and k > 1 else []
+            flags = (["--stats=" + stats] + wl_flags()
+                     if under_cvmm and k > 1 else [])
             out, secs = self.run([g] + list(args) + ["-p", str(p)],
                                  under_cvmm, p, k, flags)
             lines = out.strip().splitlines()
@@ -641,8 +644,11 @@ class Bench:
                 raise RunError("%s: output differs from the native run's: "
                                "%r, native %r" % ((name,) + diff[0]))
             if flags:
+                counts = stats_counts(stats)
                 self.sample("%s_faults_%dnode" % (key, k),
-                            lambda: stats_faults(stats))
+                            lambda: counts[0])
+                self.sample("%s_migrations_%dnode" % (key, k),
+                            lambda: counts[1])
             return secs
 
         print("%s: %s-p %d, native vs cvmm -v %d on %s node(s), %d reps"
@@ -660,6 +666,7 @@ class Bench:
                        "%s_cvmm_%dnode_s" % (key, k), key + "_native_s")
             if k > 1:
                 self.median("%s_faults_%dnode" % (key, k))
+                self.median("%s_migrations_%dnode" % (key, k))
 
     # ---- output ------------------------------------------------------------
     def table(self):
@@ -708,16 +715,24 @@ def fib_iter(n):
     return a
 
 
-def stats_faults(path):
-    """The coherence faults (read + write, every node's) of the --stats
-    JSON file cvmm wrote at path (src/core/stats.c); removes the file."""
+def stats_counts(path):
+    """The coherence faults (read + write, every node's) and the thread
+    migrations of the --stats JSON file cvmm wrote at path
+    (src/core/stats.c); removes the file."""
     try:
         with open(path) as f:
             doc = json.load(f)
         os.unlink(path)
-        return int(doc["faults"]["read"]) + int(doc["faults"]["write"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        return (int(doc["faults"]["read"]) + int(doc["faults"]["write"]),
+                int(doc.get("migrations", {}).get("total", 0)))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise RunError("--stats file %s: no fault counts (%s)" % (path, e))
+
+
+def wl_flags():
+    """Extra cvmm run flags of the multi-node workload runs (WL_FLAGS,
+    split at spaces: "--placement=auto --read-ahead=0")."""
+    return (os.environ.get("WL_FLAGS") or "").split()
 
 
 def wl_nodes():
