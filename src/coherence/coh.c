@@ -676,10 +676,10 @@ static void ra_forget(uint64_t page)
 
 /* The pages to read ahead of a read fault on page: a thread whose read
  * faults walk up through memory (each in the window the last one asked
- * for, or right after it) doubles its window, up to RA_MAX pages; any
- * other fault starts again from none. Only pages the guest has mapped
- * readable after page (the caller holds the layout); proto skips those
- * already valid or requested here. */
+ * for, or right after it) doubles its window, up to cfg.read_ahead pages;
+ * any other fault starts again from none. Only pages the guest has mapped
+ * readable after page (layout->readable), registered (ra_register);
+ * proto skips those already valid or requested here. */
 static unsigned read_ahead(uint64_t page, uint64_t *ahead)
 {
 	uint64_t last = (rt.cfg.hi >> CVMM_PAGE_SHIFT) - 1;

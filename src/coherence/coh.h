@@ -81,8 +81,9 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src);
 cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write);
 
 /* The guest layout as read-ahead needs it (core's gmem registers it):
- * readable(addr, len) is how many bytes from addr are mapped readable.
- * Without it, no read-ahead. */
+ * readable(addr, len) is how many bytes from addr are mapped readable; it
+ * is called in fault handlers and must not wait (0 when it would). Without
+ * it, no read-ahead. */
 typedef struct coh_layout {
 	size_t (*readable)(uint64_t addr, size_t len);
 } coh_layout_t;

@@ -125,10 +125,22 @@ static cvmm_status_t view_reserve(uint64_t addr, int fd, int prot)
 	return CVMM_OK;
 }
 
+static size_t mapped_locked(const gmem_t *gm, uint64_t gaddr, size_t len,
+			    int prot);
+
 /* cvmm_gmem's layout, for the coherence runtime's read-ahead. */
+/* Called in a fault handler: it never waits for the lock (a layout
+ * change in progress, perhaps on this very thread): then nothing is
+ * readable and the fault reads no page ahead. */
 static size_t layout_readable(uint64_t addr, size_t len)
 {
-	return gmem_mapped(&cvmm_gmem, addr, len, PROT_READ);
+	size_t n;
+
+	if (pthread_rwlock_tryrdlock(&cvmm_gmem.lock) != 0)
+		return 0;
+	n = mapped_locked(&cvmm_gmem, addr, len, PROT_READ);
+	pthread_rwlock_unlock(&cvmm_gmem.lock);
+	return n;
 }
 
 static const coh_layout_t layout = {
@@ -381,7 +393,9 @@ static uint64_t gap_find(const gmem_t *gm, uint64_t len, uint64_t lo,
 
 /* ---- pointer translation ------------------------------------------------- */
 
-size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
+/* gmem_mapped with the layout lock held. */
+static size_t mapped_locked(const gmem_t *gm, uint64_t gaddr, size_t len,
+			    int prot)
 {
 	uint64_t end = gaddr + len;
 	unsigned i;
@@ -391,7 +405,6 @@ size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 		return 0;
 	if (end > GMEM_HI)
 		end = GMEM_HI;
-	pthread_rwlock_rdlock(&gm->lock);
 	for (i = vma_search(gm, gaddr); i < gm->nvmas && at < end; i++) {
 		const gmem_vma_t *v = &gm->vmas[i];
 
@@ -399,8 +412,17 @@ size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
 			break;
 		at = v->end;
 	}
-	pthread_rwlock_unlock(&gm->lock);
 	return (at < end ? at : end) - gaddr;
+}
+
+size_t gmem_mapped(gmem_t *gm, uint64_t gaddr, size_t len, int prot)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&gm->lock);
+	n = mapped_locked(gm, gaddr, len, prot);
+	pthread_rwlock_unlock(&gm->lock);
+	return n;
 }
 
 /* A range of length 0 maps nothing, but Linux still checks its address
