@@ -39,30 +39,22 @@ typedef struct clone_req {
 static void clone_regs(const vthread_t *vt, const clone_req_t *req,
 		       guest_regs_t *r)
 {
-	const greg_t *g = vt->uc->uc_mcontext.gregs;
 	uint64_t gs = 0;
 
 	memset(r, 0, sizeof(*r));
-	r->r15 = (uint64_t)g[REG_R15]; r->r14 = (uint64_t)g[REG_R14];
-	r->r13 = (uint64_t)g[REG_R13]; r->r12 = (uint64_t)g[REG_R12];
-	r->r10 = (uint64_t)g[REG_R10]; r->r9 = (uint64_t)g[REG_R9];
-	r->r8 = (uint64_t)g[REG_R8];   r->rdi = (uint64_t)g[REG_RDI];
-	r->rsi = (uint64_t)g[REG_RSI]; r->rbp = (uint64_t)g[REG_RBP];
-	r->rbx = (uint64_t)g[REG_RBX]; r->rdx = (uint64_t)g[REG_RDX];
-	r->rip = (uint64_t)g[REG_RIP];
-	r->rflags = ((uint64_t)g[REG_EFL] & ENTRY_RFLAGS_GUEST) |
-		    ENTRY_RFLAGS_FIXED;
+	entry_regs_from_frame(vt->uc, r);
+	r->rflags = (r->rflags & ENTRY_RFLAGS_GUEST) | ENTRY_RFLAGS_FIXED;
 	r->rcx = r->rip;
 	r->r11 = r->rflags;
 	r->rax = 0;
-	r->rsp = req->stack ? req->stack : (uint64_t)g[REG_RSP];
+	if (req->stack)
+		r->rsp = req->stack;
 	r->fs = (req->flags & CLONE_SETTLS) ? req->tls : vt->guest_fs;
 	/* the agent never sets GS: this thread's is the guest's (one only a
 	 * 5-level-paging host takes would not start on another node: left
 	 * to the host thread's inheritance, as 0) */
 	syscall(SYS_arch_prctl, ARCH_GET_GS, &gs);
 	r->gs = gs < GMEM_TASK_SIZE ? gs : 0;
-	entry_xsave_from_frame(vt->uc, r);
 }
 
 static void tid_store(uint64_t addr, int tid)
