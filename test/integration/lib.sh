@@ -43,3 +43,30 @@ rc_text() {
 	*) echo "exit status $1" ;;
 	esac
 }
+
+# json_check FILE EXPR: python3 evaluates EXPR with d the document of FILE
+# (a --stats file) and tids the tids of FILE.tids if it exists (one a line,
+# may be empty); prints what is wrong and fails when it is not true.
+json_check() {
+	python3 - "$1" "$2" <<'PY'
+import json, os, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as e:
+    print("not JSON: %s" % e)
+    sys.exit(1)
+tids = []
+if os.path.exists(sys.argv[1] + ".tids"):
+    tids = [int(x) for x in open(sys.argv[1] + ".tids").read().split()]
+try:
+    ok = eval("(%s)" % sys.argv[2], {"d": d, "tids": tids})
+except Exception as e:
+    ok = False
+    print("%s: %r" % (sys.argv[2], e))
+if not ok:
+    print("false: %s" % " ".join(sys.argv[2].split()))
+    if isinstance(d, dict) and "migrations" in d:
+        print("migrations: %s" % json.dumps(d["migrations"])[:400])
+    sys.exit(1)
+PY
+}

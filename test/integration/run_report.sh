@@ -47,27 +47,6 @@ it_init cvmm-report
 
 # ---- helpers -----------------------------------------------------------------
 
-# json_check FILE EXPR: python3 evaluates EXPR with d the document of FILE;
-# prints what is wrong and fails when it is not true.
-json_check() {
-	python3 - "$1" "$2" <<'PY'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except (OSError, ValueError) as e:
-    print("not JSON: %s" % e)
-    sys.exit(1)
-try:
-    ok = eval("(%s)" % sys.argv[2], {"d": d})
-except Exception as e:
-    ok = False
-    print("%s: %r" % (sys.argv[2], e))
-if not ok:
-    print("false: %s" % " ".join(sys.argv[2].split()))
-    sys.exit(1)
-PY
-}
-
 # html_check FILE SVG_ID...: the page is balanced HTML, every <svg> in it
 # parses as XML, and each SVG_ID names one of them; prints what is wrong.
 html_check() {
