@@ -110,9 +110,9 @@ static struct {
 static struct {
 	uint64_t start, end;
 } ra_off[RA_OFF];
+static unsigned ra_count; /* pages in ra_set */
 static unsigned ra_noff;
 static bool ra_off_all; /* ra_off overflowed */
-#define RA_MAX COH_RT_READ_AHEAD_MAX
 static __thread uint64_t ra_next;
 static __thread unsigned ra_win;
 
@@ -140,13 +140,28 @@ static unsigned wq_index(uint64_t page)
 	return (unsigned)((page * 0x9e3779b97f4a7c15UL) >> 56);
 }
 
+/* Forgets page's registration; true when it must land as zeros. */
+static bool ra_forget_locked(uint64_t page)
+{
+	for (unsigned i = 0; i < RA_SET; i++)
+		if (ra_set[i].page == page + 1) {
+			ra_set[i].page = 0;
+			ra_count--;
+			return ra_set[i].zero;
+		}
+	return false;
+}
+
+static void ra_forget(uint64_t page)
+{
+	pthread_mutex_lock(&ra_mu);
+	ra_forget_locked(page);
+	pthread_mutex_unlock(&ra_mu);
+}
+
 /* ---- ops ----------------------------------------------------------------- */
 
 static cvmm_status_t rt_zero_local(uint64_t page);
-static bool ra_forget_locked(uint64_t page);
-static void ra_forget(uint64_t page);
-static unsigned ra_count; /* pages in ra_set */
-static pthread_mutex_t ra_mu;
 
 /* Our copy of page into buf: read from the memory file, not through the
  * agent view, where the page is often not mapped yet (the guest wrote it
@@ -655,25 +670,6 @@ static unsigned ra_register(const uint64_t *ahead, unsigned k)
 	return n;
 }
 
-/* Forgets page's registration; true when it must land as zeros. */
-static bool ra_forget_locked(uint64_t page)
-{
-	for (unsigned i = 0; i < RA_SET; i++)
-		if (ra_set[i].page == page + 1) {
-			ra_set[i].page = 0;
-			ra_count--;
-			return ra_set[i].zero;
-		}
-	return false;
-}
-
-static void ra_forget(uint64_t page)
-{
-	pthread_mutex_lock(&ra_mu);
-	ra_forget_locked(page);
-	pthread_mutex_unlock(&ra_mu);
-}
-
 /* The pages to read ahead of a read fault on page: a thread whose read
  * faults walk up through memory (each in the window the last one asked
  * for, or right after it) doubles its window, up to cfg.read_ahead pages;
@@ -707,7 +703,7 @@ static unsigned read_ahead(uint64_t page, uint64_t *ahead)
 
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
 {
-	uint64_t t0, dt, ahead[RA_MAX];
+	uint64_t t0, dt, ahead[COH_RT_READ_AHEAD_MAX];
 	cvmm_status_t st;
 	char line[160];
 	unsigned k;
