@@ -3,10 +3,14 @@
  * figure 7). Model-checked by test/model/ivy.pml, which has the same states
  * and transitions; change both together.
  *
- * Initially node 0 owns every page: EXCLUSIVE there, INVALID elsewhere, and
- * each manager records owner 0 with an empty copyset. Nothing is set up per
- * page: the state is encoded so that zero-filled memory means "initial", and
- * kept in two-level tables whose chunks appear on first write.
+ * Initially one node owns each page: EXCLUSIVE there, INVALID elsewhere,
+ * and its manager records that owner with an empty copyset. The owner is
+ * node 0 for every page until the runtime declares node 0's image
+ * (coh_node_add_image: the pages its loader wrote); from then on a page
+ * outside the image starts at its manager ("First touch" below). Nothing
+ * is set up per page: the state is encoded so that zero-filled memory
+ * means "initial" (coh_init_owner says whose), and kept in two-level
+ * tables whose chunks appear on first write.
  *
  * Message script. R requester, M = manager(page) (coh_manager: runs of
  * COH_MGR_RUN pages dealt round-robin), O owner,
@@ -142,6 +146,29 @@
  * no change: a node there may take a read fault on any page at any time.
  * Managers own runs of COH_MGR_RUN pages, so a run of read-aheads goes to
  * one or two managers, as one or two batches.
+ *
+ * Write-ahead (coh_fault_ahead on a write, push only): the write fault
+ * event of a page nobody here waits for, INVALID here and managed
+ * elsewhere, as a WRITE_REQ marked COH_FLAG_AHEAD (AHEAD_WAIT). Its
+ * manager treats it as any write request when it grants it, which it
+ * does only for a page nobody has asked for yet that starts at the
+ * manager and is all zeros there (ahead_ok: a fresh page's first touch);
+ * else it answers NACK, which changes nothing at the manager and takes
+ * the asker back to INVALID (its waiters ask again). A grant completes in
+ * the handler as a read-ahead's does. ivy.pml: a node may ask ahead for
+ * any INVALID page it does not manage; the manager may grant when idle
+ * or refuse at any time.
+ *
+ * First touch: a page nobody has asked for starts at its manager, so its
+ * first writer either is the manager (no message at all) or asks the
+ * manager, who is also the owner and grants at once (a zero grant: no
+ * bytes), instead of every page starting at node 0 and every first write
+ * elsewhere going through node 0. Only the initial owner changes; the
+ * pages node 0's loader wrote stay node 0's, and every node computes the
+ * same initial owner for every page (coh_node_add_image is applied by all
+ * nodes at the same point of the layout log, before any page moved), so
+ * nodes and managers agree from the start as before. ivy.pml starts one
+ * page at node 0 and one at its manager.
  *
  * Not yet: timeouts on waits (STYLE: no wait spins forever). */
 #include "coherence/proto.h"
@@ -345,6 +372,28 @@ static cvmm_status_t act_write_req(coh_node_t *n, uint64_t page,
 {
 	hold_requested(n, page);
 	return send_msg(n, mgr_of(n, page), COH_MSG_WRITE_REQ, page, 0);
+}
+
+/* A write-ahead: as a write miss, but the manager may refuse it. */
+static cvmm_status_t act_write_ahead(coh_node_t *n, uint64_t page,
+				     const coh_msg_t *m)
+{
+	cvmm_status_t st = act_write_req(n, page, m);
+
+	if (st == CVMM_OK)
+		n->ob->m[n->ob->len - 1].flags = COH_FLAG_AHEAD;
+	return st;
+}
+
+/* The manager refused the write-ahead: as if it had never been asked;
+ * threads that coalesced with it ask again. */
+static cvmm_status_t act_refused(coh_node_t *n, uint64_t page,
+				 const coh_msg_t *m)
+{
+	if (n->cfg.ops->refused)
+		n->cfg.ops->refused(n->cfg.ctx, page);
+	notify(n, page);
+	return CVMM_OK;
 }
 
 /* Sends a grant, saying when our copy is all zeros (no copy needed), or
@@ -613,6 +662,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_WRITE_AHEAD] = T(COH_AHEAD_WAIT, act_write_ahead, "write-ahead"),
 	},
 	[COH_SHARED] = {
 		[COH_EV_READ_FAULT] = T(COH_SHARED, act_wait, "spurious read fault"),
@@ -623,6 +674,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_WRITE_AHEAD] = T(COH_SHARED, act_wait, "valid: no write-ahead"),
 	},
 	[COH_EXCLUSIVE] = {
 		[COH_EV_READ_FAULT] = T(COH_EXCLUSIVE, act_wait, "spurious read fault"),
@@ -633,6 +686,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_WRITE_AHEAD] = T(COH_EXCLUSIVE, act_wait, "valid: no write-ahead"),
 	},
 	[COH_READ_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_READ_WAIT, act_wait, "coalesced read"),
@@ -643,6 +698,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = T(COH_READ_FETCH, act_fetch_begin, "read granted: fetch"),
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_WRITE_AHEAD] = T(COH_READ_WAIT, act_wait, "asked: no write-ahead"),
 	},
 	[COH_WRITE_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_WRITE_WAIT, act_wait, "coalesced read"),
@@ -654,6 +711,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		/* from self: node_settle raises GET_DONE at once */
 		[COH_EV_WRITE_GRANT] = T(COH_WRITE_FETCH, act_fetch_begin, "write granted: fetch"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_WRITE_AHEAD] = T(COH_WRITE_WAIT, act_wait, "asked: no write-ahead"),
 	},
 	[COH_UPGRADE_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_UPGRADE_WAIT, act_wait, "read on current copy"),
@@ -664,6 +723,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = T(COH_EXCLUSIVE, act_write_granted, "upgrade granted"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_WRITE_AHEAD] = T(COH_UPGRADE_WAIT, act_wait, "asked: no write-ahead"),
 	},
 	[COH_READ_FETCH] = {
 		[COH_EV_READ_FAULT] = T(COH_READ_FETCH, act_claim, "first fault fetches"),
@@ -674,6 +735,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = FETCHING,
 		[COH_EV_WRITE_GRANT] = FETCHING,
 		[COH_EV_GET_DONE] = T(COH_SHARED, act_read_fetched, "read copy in"),
+		[COH_EV_NACK] = FETCHING,
+		[COH_EV_WRITE_AHEAD] = T(COH_READ_FETCH, act_wait, "asked: no write-ahead"),
 	},
 	[COH_WRITE_FETCH] = {
 		[COH_EV_READ_FAULT] = T(COH_WRITE_FETCH, act_claim, "first fault fetches"),
@@ -684,6 +747,20 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = FETCHING,
 		[COH_EV_WRITE_GRANT] = FETCHING,
 		[COH_EV_GET_DONE] = T(COH_EXCLUSIVE, act_write_fetched, "write copy in"),
+		[COH_EV_NACK] = FETCHING,
+		[COH_EV_WRITE_AHEAD] = T(COH_WRITE_FETCH, act_wait, "asked: no write-ahead"),
+	},
+	[COH_AHEAD_WAIT] = {
+		[COH_EV_READ_FAULT] = T(COH_AHEAD_WAIT, act_wait, "coalesced read"),
+		[COH_EV_WRITE_FAULT] = T(COH_AHEAD_WAIT, act_wait, "coalesced write"),
+		[COH_EV_FWD_READ] = ILLEGAL("not owner"),
+		[COH_EV_FWD_WRITE] = ILLEGAL("not owner"),
+		[COH_EV_INVALIDATE] = ILLEGAL("not in copyset"),
+		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
+		[COH_EV_WRITE_GRANT] = T(COH_WRITE_FETCH, act_fetch_begin, "write-ahead granted: fetch"),
+		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
+		[COH_EV_NACK] = T(COH_INVALID, act_refused, "write-ahead refused"),
+		[COH_EV_WRITE_AHEAD] = T(COH_AHEAD_WAIT, act_wait, "asked: no write-ahead"),
 	},
 };
 
@@ -729,6 +806,7 @@ static const char *ev_str(coh_event_t ev, const coh_msg_t *m)
 	if (m)
 		return coh_msg_type_str(m->type);
 	return ev == COH_EV_GET_DONE ? "get_done"
+	       : ev == COH_EV_WRITE_AHEAD ? "write-ahead"
 	       : ev == COH_EV_WRITE_FAULT ? "write fault" : "read fault";
 }
 
@@ -851,6 +929,7 @@ static int msg_node_event(unsigned type)
 	case COH_MSG_INVALIDATE: return COH_EV_INVALIDATE;
 	case COH_MSG_READ_GRANT: return COH_EV_READ_GRANT;
 	case COH_MSG_WRITE_GRANT: return COH_EV_WRITE_GRANT;
+	case COH_MSG_NACK: return COH_EV_NACK;
 	default: return -1;
 	}
 }
@@ -932,13 +1011,34 @@ static cvmm_status_t node_recv(coh_node_t *n, coh_event_t ev,
 	return node_run(n, m->page, ev, m);
 }
 
+/* A write-ahead is served only for a page nobody has asked for that
+ * starts here and is all zeros here: a fresh page's first touch, which
+ * moves no bytes and takes nothing from a node using it. Anything else is
+ * refused (a guess must not steal a page someone works on). */
+static bool ahead_ok(coh_node_t *n, uint64_t page)
+{
+	const coh_mpage_t *mp = coh_mpage(n, page);
+	const coh_ops_t *o = n->cfg.ops;
+
+	return !mp->used && mp->owner == n->cfg.self &&
+	       coh_page_st(n, page) == COH_EXCLUSIVE &&
+	       !coh_xpage_find(n, page) && o->is_zero &&
+	       o->is_zero(n->cfg.ctx, page);
+}
+
 static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 			      const coh_msg_t *m)
 {
 	cvmm_status_t st;
 
+	coh_mpage_t *mp;
+
 	if (!coh_sparse_at(&n->mp, coh_mgr_index(m->page, n->cfg.nnodes), true))
 		return CVMM_ERR_NOMEM;
+	mp = coh_mpage(n, m->page); /* its initial owner filled in */
+	if ((m->flags & COH_FLAG_AHEAD) && !ahead_ok(n, m->page))
+		return send_msg(n, m->src, COH_MSG_NACK, m->page, 0);
+	mp->used = 1;
 	st = mgr_step(n, m->page, ev, m);
 	return st ? st : mgr_settle(n, m->page);
 }
@@ -1016,6 +1116,7 @@ static cvmm_status_t fault_result(coh_node_t *n, uint64_t page, bool write,
 	if (cur == COH_EXCLUSIVE || cur == COH_SHARED ||
 	    (cur == COH_UPGRADE_WAIT && !write)) {
 		r->kind = COH_READY;
+		r->first = coh_page_initial(n, page);
 		r->state = cur == COH_EXCLUSIVE ? COH_EXCLUSIVE : COH_SHARED;
 		if (!n->cfg.ops->map)
 			return CVMM_OK;
@@ -1051,6 +1152,21 @@ static cvmm_status_t read_ahead(coh_node_t *n, uint64_t q, bool *asked)
 	return node_run(n, q, COH_EV_READ_FAULT, NULL);
 }
 
+/* A write-ahead: asks for q for writing, WRITE_REQ with COH_FLAG_AHEAD
+ * (COH_AHEAD_WAIT). Not for a page this node manages: one that is
+ * INVALID here has been asked for, or is node 0's image, and the
+ * manager would refuse it. */
+static cvmm_status_t write_ahead(coh_node_t *n, uint64_t q, bool *asked)
+{
+	*asked = false;
+	if (q >= n->cfg.npages || mgr_of(n, q) == n->cfg.self ||
+	    coh_page_st(n, q) != COH_INVALID ||
+	    n->ob->len > COH_OUTBOX_MAX - OB_STEP_MAX)
+		return CVMM_OK;
+	*asked = true;
+	return node_run(n, q, COH_EV_WRITE_AHEAD, NULL);
+}
+
 cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 			      const uint64_t *ahead, unsigned k,
 			      uint32_t *asked, coh_fault_res_t *res)
@@ -1070,12 +1186,12 @@ cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 		st = fault_result(n, page, write, claimed, &r);
 	if (asked)
 		*asked = 0;
-	for (unsigned i = 0; i < k && i < 32 && st == CVMM_OK &&
-			     n->cfg.push && !write;
+	for (unsigned i = 0; i < k && i < 32 && st == CVMM_OK && n->cfg.push;
 	     i++) {
 		bool a;
 
-		st = read_ahead(n, ahead[i], &a);
+		st = write ? write_ahead(n, ahead[i], &a)
+			   : read_ahead(n, ahead[i], &a);
 		if (a && asked)
 			*asked |= 1u << i;
 	}
@@ -1235,7 +1351,7 @@ const char *coh_state_str(coh_state_t st)
 {
 	static const char *const names[COH_NSTATES] = {
 		"invalid", "shared", "exclusive", "read_wait", "write_wait",
-		"upgrade_wait", "read_fetch", "write_fetch" };
+		"upgrade_wait", "read_fetch", "write_fetch", "ahead_wait" };
 
 	return (unsigned)st < COH_NSTATES ? names[st] : "?";
 }

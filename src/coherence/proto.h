@@ -32,6 +32,8 @@ typedef enum coh_state {
 			     owner, then coh_fetch_done (-> SHARED) */
 	COH_WRITE_FETCH,  /* WRITE_GRANT in from another owner: copy, then
 			     coh_fetch_done (-> EXCLUSIVE) */
+	COH_AHEAD_WAIT,   /* WRITE_REQ with COH_FLAG_AHEAD sent, no valid
+			     copy: a WRITE_GRANT or a NACK comes */
 	COH_NSTATES
 } coh_state_t;
 
@@ -45,6 +47,9 @@ typedef enum coh_event {
 	COH_EV_READ_GRANT,
 	COH_EV_WRITE_GRANT,
 	COH_EV_GET_DONE,  /* local: the page bytes are in (coh_fetch_done) */
+	COH_EV_NACK,      /* the manager refused a write-ahead */
+	COH_EV_WRITE_AHEAD, /* local: ask for the page for writing, nobody
+			       here waiting (coh_fault_ahead) */
 	COH_NEVENTS
 } coh_event_t;
 
@@ -110,6 +115,9 @@ typedef struct coh_ops {
 	/* The page's state changed: threads waiting in the runtime for it
 	 * should call coh_fault again. */
 	void (*notify)(void *ctx, uint64_t page);
+	/* A write-ahead of page was refused (NACK): nothing will arrive for
+	 * it. May be NULL. */
+	void (*refused)(void *ctx, uint64_t page);
 } coh_ops_t;
 
 typedef struct coh_cfg {
@@ -136,12 +144,27 @@ typedef struct coh_cfg {
 typedef struct coh_node coh_node_t;
 
 /* One node's protocol state. Initially node 0 owns every page (EXCLUSIVE
- * there, INVALID elsewhere; the loader wrote the image on node 0) and each
- * manager records owner 0 and an empty copyset. State is kept sparsely:
- * memory grows with the pages touched, not with npages (2^28 for 1 TiB).
+ * there, INVALID elsewhere) and each manager records owner 0 and an empty
+ * copyset, until coh_node_add_image. State is kept sparsely: memory grows
+ * with the pages touched, not with npages (2^28 for 1 TiB).
  * Returns CVMM_OK and *out, CVMM_ERR_INVALID (bad cfg) or CVMM_ERR_NOMEM. */
 cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out);
 void coh_node_destroy(coh_node_t *n);
+
+/* The most image ranges kept; more extend the last one (a superset of
+ * node 0's pages only makes node 0 own more at first). */
+#define COH_IMAGE_MAX 64
+
+/* First touch where it happens: after the first call, a page nobody has
+ * asked for yet belongs to its manager (EXCLUSIVE there, INVALID
+ * elsewhere; the manager records itself as owner), so that its first
+ * writer takes it from the manager, or has it already, instead of from
+ * node 0; except the pages [first, end) of every call, which node 0 wrote
+ * before the guest ran (its loader) and which stay node 0's. Every node
+ * makes the same calls in the same order (the layout log), before any
+ * page's state changed: otherwise CVMM_ERR_INVALID and nothing changes
+ * (the nodes would disagree on who owns what). */
+cvmm_status_t coh_node_add_image(coh_node_t *n, uint64_t first, uint64_t end);
 
 /* What a faulting thread must do next. */
 typedef enum coh_fault_kind {
@@ -157,6 +180,9 @@ typedef struct coh_fault_res {
 	uint32_t owner;    /* FETCH: whom to copy from */
 	bool zero;         /* FETCH: the owner's copy is all zeros: zero ours
 			      instead of copying */
+	bool first;        /* READY: the page is still in its initial state
+			      here (never moved: a first touch when it is
+			      EXCLUSIVE) */
 } coh_fault_res_t;
 
 /* A local access to page faulted (write: a write access), or the agent
@@ -193,11 +219,14 @@ cvmm_status_t coh_hold_release(coh_node_t *n);
 
 /* As coh_fault, and in the same step asks for the pages ahead[0..k) (k <=
  * 32; *asked: bit i set when ahead[i] was asked for) that are INVALID
- * here for reading (a read-ahead: their grants install them
- * with no thread waiting). Only with cfg.push (a fetched page needs a
- * thread to get it, and its manager would wait for one): otherwise and
- * for writes the pages ahead are ignored. The requests leave in one
- * outbox flush, so those to one manager travel together (send_many). */
+ * here, for reading (a read-ahead) or, after a write fault, for writing
+ * (a write-ahead: WRITE_REQ with COH_FLAG_AHEAD, which the manager grants
+ * only for a page nobody has asked for yet that is all zeros at its
+ * manager, and else refuses: NACK, ops->refused). Their grants install
+ * them with no thread waiting. Only with cfg.push (a fetched page needs a
+ * thread to get it, and its manager would wait for one): otherwise the
+ * pages ahead are ignored. The requests leave in one outbox flush, so
+ * those to one manager travel together (send_many). */
 cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 			      const uint64_t *ahead, unsigned k,
 			      uint32_t *asked, coh_fault_res_t *res);

@@ -31,7 +31,8 @@ typedef struct coh_qent {
 } coh_qent_t;
 
 /* Manager-side metadata of one page (pages with manager(page) == self).
- * All zero is the initial record: IDLE, owner 0, empty copyset. */
+ * All zero is the initial record: IDLE, the initial owner (init_owner:
+ * coh_mpage fills it in while used is 0), empty copyset. */
 typedef struct coh_mpage {
 	uint64_t copyset;
 	coh_qent_t *q; /* waiting requests, FIFO; short, so no tail pointer */
@@ -39,7 +40,13 @@ typedef struct coh_mpage {
 	uint8_t owner;
 	uint8_t req;     /* requester being served */
 	uint8_t pending; /* INV_ACKs outstanding */
+	uint8_t used;    /* a request for the page has reached the manager */
 } coh_mpage_t;
+
+/* Pages [first, end) node 0 wrote before the guest ran. */
+typedef struct coh_image {
+	uint64_t first, end;
+} coh_image_t;
 
 /* A FWD_* that arrived while its page was pinned. */
 typedef struct coh_defer {
@@ -98,6 +105,9 @@ struct coh_node {
 	coh_sparse_t mp;   /* coh_mpage_t, index coh_mgr_index(page) */
 	coh_sparse_t hold; /* coh_hpage_t per page, only with holds on */
 	unsigned nholds;   /* xpages with hold_until != 0 */
+	bool first_touch;  /* coh_node_add_image was called */
+	unsigned nimage;
+	coh_image_t image[COH_IMAGE_MAX]; /* ascending, disjoint */
 	coh_xpage_t *xhash[COH_XHASH];
 };
 
@@ -106,6 +116,10 @@ static inline uint32_t mgr_of(coh_node_t *n, uint64_t page)
 {
 	return coh_manager(page, n->cfg.nnodes);
 }
+
+/* The page's owner before anyone asked for it: node 0, or with first
+ * touch its manager unless node 0's loader wrote it. */
+uint32_t coh_init_owner(const coh_node_t *n, uint64_t page);
 
 /* ---- proto_store.c ------------------------------------------------------ */
 
@@ -125,6 +139,7 @@ void *coh_sparse_at(coh_sparse_t *s, uint64_t i, bool alloc);
  * coh_xpage_get returns NULL when out of memory, coh_xpage_put frees the
  * record once it holds nothing. */
 coh_state_t coh_page_st(coh_node_t *n, uint64_t page);
+bool coh_page_initial(coh_node_t *n, uint64_t page); /* never changed */
 void coh_page_set_st(coh_node_t *n, uint64_t page, coh_state_t st);
 coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page);
 coh_xpage_t *coh_xpage_find(coh_node_t *n, uint64_t page);

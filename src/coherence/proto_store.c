@@ -79,7 +79,17 @@ coh_state_t coh_page_st(coh_node_t *n, uint64_t page)
 	v = coh_sparse_at(&n->st, page, false);
 	if (v && *v)
 		return (coh_state_t)(*v - 1);
-	return n->cfg.self == 0 ? COH_EXCLUSIVE : COH_INVALID;
+	return coh_init_owner(n, page) == n->cfg.self ? COH_EXCLUSIVE
+						      : COH_INVALID;
+}
+
+bool coh_page_initial(coh_node_t *n, uint64_t page)
+{
+	uint8_t *v;
+
+	coh_assert_locked(n);
+	v = coh_sparse_at(&n->st, page, false);
+	return !v || !*v;
 }
 
 /* The page's chunk must exist (node_step allocates it before acting). */
@@ -101,7 +111,63 @@ coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page)
 	assert(coh_manager(page, n->cfg.nnodes) == n->cfg.self);
 	mp = coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false);
 	assert(mp); /* coh_recv allocated it */
+	if (!mp->used)
+		mp->owner = (uint8_t)coh_init_owner(n, page);
 	return mp;
+}
+
+uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
+{
+	unsigned lo = 0, hi = n->nimage;
+
+	if (!n->first_touch)
+		return 0;
+	while (lo < hi) { /* the first range ending after page */
+		unsigned mid = (lo + hi) / 2;
+
+		if (n->image[mid].end <= page)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n->nimage && n->image[lo].first <= page)
+		return 0;
+	return coh_manager(page, n->cfg.nnodes);
+}
+
+static bool sparse_empty(const coh_sparse_t *s)
+{
+	for (uint64_t d = 0; s->dir && d < s->ndir; d++)
+		if (s->dir[d])
+			return false;
+	return true;
+}
+
+cvmm_status_t coh_node_add_image(coh_node_t *n, uint64_t first, uint64_t end)
+{
+	cvmm_status_t st = CVMM_ERR_INVALID;
+	coh_image_t *last;
+	bool fresh = true;
+
+	if (first >= end || end > n->cfg.npages)
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	for (unsigned b = 0; b < COH_XHASH && fresh; b++)
+		fresh = !n->xhash[b];
+	if (!fresh || !sparse_empty(&n->st) || !sparse_empty(&n->mp))
+		goto out;
+	last = n->nimage ? &n->image[n->nimage - 1] : NULL;
+	if (last && first < last->end)
+		goto out; /* not ascending */
+	if (last && (first == last->end || n->nimage == COH_IMAGE_MAX))
+		last->end = end; /* adjacent, or no room: the last grows */
+	else
+		n->image[n->nimage++] = (coh_image_t){ first, end };
+	n->first_touch = true;
+	st = CVMM_OK;
+out:
+	coh_node_unlock(n);
+	return st;
 }
 
 static coh_xpage_t **xslot(coh_node_t *n, uint64_t page)
@@ -164,7 +230,7 @@ coh_state_t coh_page_state(coh_node_t *n, uint64_t page)
 cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
 			     uint32_t *owner, uint64_t *copyset)
 {
-	static const coh_mpage_t initial;
+	coh_mpage_t initial = { 0 };
 	const coh_mpage_t *mp;
 
 	if (page >= n->cfg.npages || mgr_of(n, page) != n->cfg.self)
@@ -174,7 +240,7 @@ cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
 	if (!mp)
 		mp = &initial;
 	*st = (coh_mstate_t)mp->st;
-	*owner = mp->owner;
+	*owner = mp->used ? mp->owner : coh_init_owner(n, page);
 	*copyset = mp->copyset;
 	coh_node_unlock(n);
 	return CVMM_OK;

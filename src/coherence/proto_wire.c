@@ -19,7 +19,8 @@ const char *coh_msg_type_str(unsigned type)
 		[COH_MSG_READ_GRANT] = "read_grant",
 		[COH_MSG_WRITE_GRANT] = "write_grant",
 		[COH_MSG_CONFIRM_READ] = "confirm_read",
-		[COH_MSG_CONFIRM_WRITE] = "confirm_write" };
+		[COH_MSG_CONFIRM_WRITE] = "confirm_write",
+		[COH_MSG_NACK] = "nack" };
 
 	return type > 0 && type < COH_MSG_END ? names[type] : "?";
 }
@@ -43,7 +44,8 @@ static bool type_has_arg(unsigned type)
 	       type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT;
 }
 
-/* Grants: none, ZERO or PAGE; FWD_WRITE: none or HAVE; others none. */
+/* Grants: none, ZERO or PAGE; FWD_WRITE: none or HAVE; WRITE_REQ: none
+ * or AHEAD; others none. */
 static bool flags_valid(unsigned type, uint32_t flags)
 {
 	if (type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT)
@@ -51,6 +53,8 @@ static bool flags_valid(unsigned type, uint32_t flags)
 		       flags == COH_FLAG_PAGE;
 	if (type == COH_MSG_FWD_WRITE)
 		return flags == 0 || flags == COH_FLAG_HAVE;
+	if (type == COH_MSG_WRITE_REQ)
+		return flags == 0 || flags == COH_FLAG_AHEAD;
 	return flags == 0;
 }
 

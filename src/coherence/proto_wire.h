@@ -14,7 +14,9 @@
  *                    skip the copy) or COH_FLAG_PAGE (CVMM_PAGE_SIZE of
  *                    page follow the message); on FWD_WRITE:
  *                    COH_FLAG_HAVE (the requester holds a current copy:
- *                    grant without the bytes); 0 otherwise
+ *                    grant without the bytes); on WRITE_REQ:
+ *                    COH_FLAG_AHEAD (a write-ahead: the manager may
+ *                    answer NACK instead); 0 otherwise
  *  16  u64 page      guest page index, < npages
  *  24  (COH_FLAG_PAGE only) the page's bytes
  *
@@ -31,11 +33,13 @@
 #include "common/status.h"
 #include "common/wire.h"
 
-#define COH_WIRE_VERSION 1
+#define COH_WIRE_VERSION 2
 #define COH_WIRE_LEN 24
 #define COH_FLAG_ZERO 0x1 /* grant: the owner's copy is all zeros */
 #define COH_FLAG_PAGE 0x2 /* grant: the owner's copy follows */
 #define COH_FLAG_HAVE 0x4 /* fwd_write: the requester's copy is current */
+#define COH_FLAG_AHEAD 0x8 /* write_req: a write-ahead, which the manager
+			      may refuse (NACK) */
 
 typedef enum coh_msg_type {
 	COH_MSG_READ_REQ = 1, /* requester -> manager */
@@ -48,6 +52,7 @@ typedef enum coh_msg_type {
 	COH_MSG_WRITE_GRANT,  /* owner or manager -> requester, arg = owner */
 	COH_MSG_CONFIRM_READ, /* requester -> manager */
 	COH_MSG_CONFIRM_WRITE, /* requester -> manager */
+	COH_MSG_NACK,         /* manager -> requester: a write-ahead refused */
 	COH_MSG_END
 } coh_msg_type_t;
 

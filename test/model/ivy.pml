@@ -24,19 +24,38 @@
  *     the latest committed version, so every completed read returns it;
  *   - every request completes: a node with a request outstanding is not at
  *     an end label, so a stuck request is an invalid end state.
+ * First touch (proto.c "First touch"): page 0 starts at node 0 (the
+ * loader's image), page 1 at its manager.
+ * Write-ahead (coh_fault_ahead on a write): node AHEAD_NODE may ask for an INVALID
+ * page it does not manage for writing with nobody waiting (WRITE_AHEAD,
+ * AHEAD_WAIT); the manager may serve it as a WRITE_REQ when idle, or
+ * refuse it (NACK, back to INVALID) at any time: cvmm refuses all but
+ * fresh pages, a subset of what is allowed here. The grant completes in
+ * its handler with the pushed bytes (there is no thread to get them);
+ * faults on a page in AHEAD_WAIT coalesce with it, so a local operation
+ * on it waits until it is answered.
  * Deferred forwards (pins, holds: proto.c "Holds"): an EXCLUSIVE owner may
  * put a FWD_READ or FWD_WRITE aside (one slot per node) and run it later,
  * as a step of its own, meanwhile writing the page and taking the messages
  * queued behind the forward (for other pages) from the same channel. No
  * new state or message: the forward is simply served late.
  * -DBUG: the manager forwards a write without waiting for INV_ACKs; the
- * check must then fail (test/model/run.sh). */
+ * check must then fail (test/model/run.sh), as must a write-ahead grant
+ * that installs the page without its pushed bytes. */
 
 #define N 3
 #define P 2
 #ifndef MAXOPS
 #define MAXOPS 2
 #endif
+/* Write-aheads of node AHEAD_NODE, which manages no page, so it can ask
+ * for both. test/model/run.sh checks MAXOPS 2 without write-aheads and
+ * MAXOPS 1 with 2 of them: both together take ~20 M states, past the
+ * check's memory. */
+#ifndef MAXAHEAD
+#define MAXAHEAD 0
+#endif
+#define AHEAD_NODE 2
 
 /* node page states */
 #define INVALID 0
@@ -47,6 +66,7 @@
 #define UPGRADE_WAIT 5
 #define READ_FETCH 6
 #define WRITE_FETCH 7
+#define AHEAD_WAIT 8
 /* manager page states */
 #define M_IDLE 0
 #define M_BUSY_READ 1
@@ -58,7 +78,8 @@
 #define VALID(s) ((s) == SHARED || (s) == EXCLUSIVE || (s) == UPGRADE_WAIT)
 
 mtype = { READ_REQ, WRITE_REQ, FWD_READ, FWD_WRITE, INVALIDATE, INV_ACK,
-	  READ_GRANT, WRITE_GRANT, CONFIRM_READ, CONFIRM_WRITE };
+	  READ_GRANT, WRITE_GRANT, CONFIRM_READ, CONFIRM_WRITE, WRITE_AHEAD,
+	  NACK };
 
 /* ch[src*N+dst]: FIFO per (src, dst) pair, as the transport guarantees.
  * Fields: type, page, arg (requester for requests/forwards, owner for
@@ -224,6 +245,16 @@ inline handle()
 		:: mst[pg] == M_IDLE -> mgr_start(mt, pg, ar)
 		:: else -> q[pg]!mt, ar
 		fi
+	:: mt == WRITE_AHEAD ->
+		assert(MGR(pg) == me);
+		if
+		:: mst[pg] == M_IDLE -> mgr_start(WRITE_REQ, pg, ar)
+		:: true -> ch[me * N + ar]!NACK, pg, 0
+		fi
+	:: mt == NACK ->
+		assert(st[IDX(me, pg)] == AHEAD_WAIT);
+		st[IDX(me, pg)] = INVALID;
+		aw = 0
 	:: mt == INV_ACK ->
 #ifdef BUG
 		skip
@@ -260,7 +291,14 @@ inline handle()
 		st[IDX(me, pg)] = READ_FETCH;	/* a thread will get the page */
 		fpg = pg;
 		fown = ar
-	:: mt == WRITE_GRANT ->
+	:: mt == WRITE_GRANT && st[IDX(me, pg)] == AHEAD_WAIT ->
+		assert(ar != me);
+		val[IDX(me, pg)] = val[IDX(ar, pg)];	/* pushed with the grant */
+		st[IDX(me, pg)] = EXCLUSIVE;
+		assert(val[IDX(me, pg)] == latest[pg]);
+		aw = 0;
+		ch[me * N + MGR(pg)]!CONFIRM_WRITE, pg, me
+	:: mt == WRITE_GRANT && st[IDX(me, pg)] != AHEAD_WAIT ->
 		assert(st[IDX(me, pg)] == WRITE_WAIT ||
 		       st[IDX(me, pg)] == UPGRADE_WAIT);
 		if
@@ -301,9 +339,22 @@ inline get_done()
 	check()
 }
 
-inline local_op()
+/* A write-ahead of an INVALID page managed elsewhere. */
+inline write_ahead()
 {
 	select (pg : 0 .. P - 1);
+	if
+	:: st[IDX(me, pg)] == INVALID && MGR(pg) != me ->
+		st[IDX(me, pg)] = AHEAD_WAIT;
+		aw = 1;
+		wa++;
+		ch[me * N + MGR(pg)]!WRITE_AHEAD, pg, me
+	:: else
+	fi
+}
+
+inline local_access()
+{
 	ops++;
 	if
 	:: true -> /* read */
@@ -329,6 +380,15 @@ inline local_op()
 			waiting = 1;
 			ch[me * N + MGR(pg)]!WRITE_REQ, pg, me
 		fi
+	fi
+}
+
+inline local_op()
+{
+	select (pg : 0 .. P - 1);
+	if
+	:: st[IDX(me, pg)] == AHEAD_WAIT -> skip /* coalesces: waits */
+	:: else -> local_access()
 	fi;
 	check()
 }
@@ -337,11 +397,12 @@ inline local_op()
 
 proctype node(byte me)
 {
-	byte ops, fpg, fown;
-	bit waiting, got;
+	byte ops, fpg, fown, wa;
+	bit waiting, got, aw;
 
 	do
 	:: atomic { !waiting && ops < MAXOPS -> local_op() }
+	:: atomic { me == AHEAD_NODE && !aw && wa < MAXAHEAD -> write_ahead() }
 	:: atomic { (st[IDX(me, fpg)] == READ_FETCH ||
 		     st[IDX(me, fpg)] == WRITE_FETCH) && !got -> get() }
 	:: atomic { got -> get_done() }
@@ -349,7 +410,7 @@ proctype node(byte me)
 	:: RECV(0)
 	:: RECV(1)
 	:: RECV(2)
-	:: !waiting && ops == MAXOPS -> break
+	:: !waiting && !aw && ops == MAXOPS -> break
 	od;
 	/* done with its own operations: keep serving as manager and owner */
 end:	do
@@ -364,10 +425,11 @@ init
 {
 	byte i;
 	atomic {
-		for (i : 0 .. P - 1) {
-			owner[i] = 0;	/* node 0 loaded the image */
-			st[IDX(0, i)] = EXCLUSIVE;
-		}
+		/* page 0: node 0's image; page 1 starts at its manager */
+		owner[0] = 0;
+		st[IDX(0, 0)] = EXCLUSIVE;
+		owner[1] = MGR(1);
+		st[IDX(MGR(1), 1)] = EXCLUSIVE;
 		for (i : 0 .. N - 1) {
 			run node(i)
 		}

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Model-checks the coherence protocol (ivy.pml) with spin: the model must
-# pass, and two mutants must fail, proving the checks can fire: the manager
-# forwards a write without waiting for INV_ACKs (-DBUG), and a deferred
-# forward is dropped (generated here with sed). Prints PASS/FAIL lines and
-# "N passed, M failed".
+# pass, without and with write-aheads, and three mutants must fail, proving
+# the checks can fire: the manager forwards a write without waiting for
+# INV_ACKs (-DBUG), a deferred forward is dropped, and a write-ahead grant
+# installs the page without its bytes (generated here with sed). Prints
+# PASS/FAIL lines and "N passed, M failed".
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v spin >/dev/null || ! command -v "${CC:-gcc}" >/dev/null; then
@@ -43,6 +44,18 @@ check() {
 }
 
 check ivy "$here/ivy.pml" ok
+# write-aheads (node 2 asks twice), with one operation per node
+sed '1i #define MAXOPS 1\n#define MAXAHEAD 2' "$here/ivy.pml" >"$work/ivy_ahead.pml"
+check ivy-ahead "$work/ivy_ahead.pml" ok
+# a write-ahead grant installed without the bytes pushed with it: a stale
+# copy, which the search must see
+sed '/pushed with the grant/d' "$work/ivy_ahead.pml" >"$work/ivy_ahead_bug.pml"
+if ! cmp -s "$work/ivy_ahead.pml" "$work/ivy_ahead_bug.pml"; then
+	check ivy-bug-ahead-stale "$work/ivy_ahead_bug.pml" fail
+else
+	echo "FAIL model ivy-bug-ahead-stale: the mutation did not apply"
+	fail=$((fail + 1))
+fi
 sed '1i #define BUG 1' "$here/ivy.pml" >"$work/ivy_bug.pml"
 check ivy-bug-no-inv-ack-wait "$work/ivy_bug.pml" fail
 # a deferred (pinned or held) FWD_WRITE dropped instead of served: a request

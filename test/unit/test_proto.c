@@ -7,7 +7,9 @@
  * from the owner's bytes and call coh_fetch_done, on COH_WAIT retry only
  * after ops->notify. The same with the holding window on, time made
  * explicit (an injected clock the test advances; holds end only in
- * coh_hold_tick). Also: initial ownership, pins deferring forwards, a held
+ * coh_hold_tick); and with first touch (pages starting at their managers)
+ * and write-aheads granted or refused. Also: initial ownership, first
+ * touch and write-ahead step by step, pins deferring forwards, a held
  * forward running when its hold ends, windows growing and shrinking, the
  * sparse state at 2^28 pages, and real threads faulting while others
  * deliver (sends happen with no protocol lock held). */
@@ -70,6 +72,18 @@ static void test_tables_complete(void **state)
 		assert_null(coh_node_table[COH_READ_FETCH][e].action);
 		assert_null(coh_node_table[COH_WRITE_FETCH][e].action);
 	}
+	/* a NACK answers a write-ahead and nothing else; a write-ahead is
+	 * asked only from INVALID, and changes no other state */
+	for (int s = 0; s < COH_NSTATES; s++) {
+		const coh_trans_t *nk = &coh_node_table[s][COH_EV_NACK];
+		const coh_trans_t *wa = &coh_node_table[s][COH_EV_WRITE_AHEAD];
+
+		assert_true(!nk->action == (s != COH_AHEAD_WAIT));
+		assert_non_null(wa->action);
+		assert_int_equal(wa->next, s == COH_INVALID ? COH_AHEAD_WAIT : s);
+	}
+	assert_int_equal(coh_node_table[COH_AHEAD_WAIT][COH_EV_NACK].next,
+			 COH_INVALID);
 }
 
 /* ---- wire ----------------------------------------------------------------- */
@@ -111,7 +125,9 @@ static void test_wire(void **state)
 
 	expect_bad(b, COH_WIRE_LEN - 1, "length 23, not 24");
 	expect_bad(b, COH_WIRE_LEN + 1, "length 25, not 24");
-	enc(2, COH_MSG_FWD_READ, 2, 1, 0, 7, b);
+	enc(COH_WIRE_VERSION + 1, COH_MSG_FWD_READ, 2, 1, 0, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "unknown version");
+	enc(COH_WIRE_VERSION - 1, COH_MSG_FWD_READ, 2, 1, 0, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "unknown version");
 	enc(COH_WIRE_VERSION, 0, 2, 1, 0, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "unknown message type");
@@ -131,6 +147,21 @@ static void test_wire(void **state)
 	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
 					 sizeof(why)), CVMM_OK);
 	assert_int_equal(out.flags, COH_FLAG_ZERO);
+	/* a write-ahead: AHEAD on WRITE_REQ only; NACK names nobody */
+	enc(COH_WIRE_VERSION, COH_MSG_WRITE_REQ, 1, 0, COH_FLAG_AHEAD, 7, b);
+	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
+					 sizeof(why)), CVMM_OK);
+	assert_int_equal(out.flags, COH_FLAG_AHEAD);
+	enc(COH_WIRE_VERSION, COH_MSG_READ_REQ, 1, 0, COH_FLAG_AHEAD, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
+	enc(COH_WIRE_VERSION, COH_MSG_NACK, 1, 0, 0, 7, b);
+	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
+					 sizeof(why)), CVMM_OK);
+	assert_string_equal(coh_msg_type_str(out.type), "nack");
+	enc(COH_WIRE_VERSION, COH_MSG_NACK, 1, 2, 0, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "argument node out of range");
+	enc(COH_WIRE_VERSION, COH_MSG_NACK, 1, 0, COH_FLAG_ZERO, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 0, 0, 8, b);
 	expect_bad(b, COH_WIRE_LEN, "page out of range");
 	enc(COH_WIRE_VERSION, COH_MSG_INV_ACK, 0, 0, 0, 1ull << 63, b);
@@ -240,6 +271,7 @@ typedef struct lb_node {
 	unsigned wseq[NSLOT];    /* threaded test: bumped by notify */
 	int fetch_from[NSLOT];   /* a claimed get not yet done: owner, or -1 */
 	int pend_reads[NSLOT], pend_writes[NSLOT]; /* waiting threads */
+	bool ahead[NSLOT];       /* a write-ahead of it is unanswered */
 } lb_node_t;
 
 /* A message, and the sender's bytes when it pushes the page. */
@@ -264,6 +296,9 @@ static uint32_t hold_us;     /* coh_cfg_t.hold_max_us of the cluster */
 static uint64_t now_ns;      /* the cluster's clock (holds) */
 static uint64_t armed_at;    /* the deadline of the last hold armed */
 static unsigned long armed;  /* holds armed */
+static bool zero_ok;         /* ops->is_zero: a copy of all zeros says so */
+static bool first_touch;     /* run_seed: pages start at their managers */
+static unsigned long refused, ahead_granted; /* write-aheads */
 
 /* tm guards the simulated memory (mem, mapped, latest, wseq, notified)
  * between the threaded test's threads; qmu guards the queues. */
@@ -369,13 +404,50 @@ static cvmm_status_t lb_put_page(void *ctx, uint64_t page, uint32_t from,
 
 	T_CHECK(push_mode);
 	T_CHECK(from != (uint32_t)n->id);
-	memcpy(&v, data, sizeof(v));
+	T_CHECK(data || zero_ok);
 	pthread_mutex_lock(&tm);
+	if (data) {
+		memcpy(&v, data, sizeof(v));
+		memcpy(n->mem[s], data, PAGE_BYTES);
+	} else { /* a zero grant */
+		v = 0;
+		memset(n->mem[s], 0, PAGE_BYTES);
+	}
 	T_CHECK(v == latest[s]);
-	memcpy(n->mem[s], data, PAGE_BYTES);
 	pushes++;
+	if (n->ahead[s]) {
+		n->ahead[s] = false;
+		ahead_granted++;
+	}
 	pthread_mutex_unlock(&tm);
 	return CVMM_OK;
+}
+
+static bool lb_is_zero(void *ctx, uint64_t page)
+{
+	static const uint8_t zeros[PAGE_BYTES];
+	lb_node_t *n = ctx;
+	bool z;
+
+	if (!zero_ok)
+		return false;
+	pthread_mutex_lock(&tm);
+	z = !memcmp(n->mem[slot(page)], zeros, PAGE_BYTES);
+	pthread_mutex_unlock(&tm);
+	return z;
+}
+
+static void lb_refused(void *ctx, uint64_t page)
+{
+	lb_node_t *n = ctx;
+
+	/* the page is INVALID again, nothing arrives for it */
+	pthread_mutex_lock(&tm);
+	T_CHECK(n->mapped[slot(page)] == 0);
+	T_CHECK(n->ahead[slot(page)]);
+	n->ahead[slot(page)] = false;
+	refused++;
+	pthread_mutex_unlock(&tm);
 }
 
 static void lb_notify(void *ctx, uint64_t page)
@@ -409,6 +481,8 @@ static const coh_ops_t lb_ops = {
 	.install = lb_install,
 	.map = lb_install,
 	.notify = lb_notify,
+	.is_zero = lb_is_zero,
+	.refused = lb_refused,
 };
 
 /* np pages; spread: the test's np slots are pages in different manager
@@ -506,14 +580,18 @@ static bool try_access(int i, int s, bool write)
 	uint32_t asked;
 	unsigned k = 0;
 
-	/* half the reads also ask for other pages ahead (push only) */
-	for (int t = 0; !write && t < nslots && rnd(2); t++)
+	/* half the faults also ask for other pages ahead (push only):
+	 * read-ahead, write-ahead */
+	for (int t = 0; t < nslots && rnd(2); t++)
 		if (t != s && rnd(2))
 			ahead[k++] = slot_page[t];
 	assert_int_equal(coh_fault_ahead(n->coh, slot_page[s], write, ahead, k,
 					 &asked, &r), CVMM_OK);
-	for (unsigned t = 0; t < k; t++) /* read-ahead only when pushing */
+	for (unsigned t = 0; t < k; t++) { /* only when pushing */
 		assert_true(!(asked >> t & 1) || push_mode);
+		if (write && (asked >> t & 1))
+			n->ahead[slot(ahead[t])] = true;
+	}
 	st = coh_page_state(n->coh, slot_page[s]);
 	switch (r.kind) {
 	case COH_READY:
@@ -771,6 +849,12 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 	rng = seed;
 	sync_self = seed & 1;
 	cluster_up_pages((uint64_t)np, true);
+	/* first touch: slot 0's page is node 0's image, the rest start at
+	 * their managers */
+	for (int i = 0; first_touch && i < NN; i++)
+		assert_int_equal(coh_node_add_image(nodes[i].coh, slot_page[0],
+						    slot_page[0] + 1),
+				 CVMM_OK);
 	for (int i = 0; i < NN; i++)
 		left[i] = ops_per_node;
 	/* holds first: ending one sends a grant, which anything_left sees */
@@ -802,14 +886,21 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 	cluster_down();
 }
 
-/* Both ways to move a page: get (even pairs of seeds) and push. */
+/* Both ways to move a page: get (even pairs of seeds) and push; every
+ * other pair of pairs with first touch and zero grants (write-aheads
+ * granted while pages are fresh and all zeros, refused after). */
 static void test_loopback_random(void **state)
 {
+	refused = ahead_granted = 0;
 	for (unsigned seed = 1; seed <= 3000; seed++) {
 		push_mode = seed >> 1 & 1;
+		first_touch = zero_ok = seed >> 2 & 1;
 		run_seed(seed, 2 + seed % 3, 1 + seed % 40);
 	}
-	sync_self = push_mode = false;
+	print_message("write-aheads granted: %lu, refused: %lu\n",
+		      ahead_granted, refused);
+	assert_true(ahead_granted > 100 && refused > 100);
+	sync_self = push_mode = first_touch = zero_ok = false;
 }
 
 /* The same with the holding window on: forwards held back and run by
@@ -937,6 +1028,115 @@ static void expect_fault(int i, uint64_t p, bool write, coh_fault_kind_t k)
 	assert_int_equal(r.kind, k);
 	if (k == COH_FETCH)
 		nodes[i].fetch_from[slot(p)] = (int)r.owner;
+}
+
+static bool queues_empty(void)
+{
+	for (int i = 0; i < NN; i++)
+		for (int d = 0; d < NN; d++)
+			if (queues[i][d].len)
+				return false;
+	return true;
+}
+
+/* First touch: once the image is declared, a page outside it starts at its
+ * manager, which writes it with no message; another node's first write is
+ * a zero grant from the manager. A write-ahead is granted for a fresh,
+ * all-zero page and refused (NACK, back to INVALID, waiters notified) for
+ * any other. The image can only be declared before anything moved. */
+static void test_first_touch(void **state)
+{
+	uint64_t img, a, b, c, ahead[2];
+	coh_fault_res_t r;
+	coh_mstate_t ms;
+	uint32_t owner, asked;
+	uint64_t cs;
+
+	push_mode = zero_ok = true;
+	cluster_up_pages(4, true); /* slot s: a page managed by node s % NN */
+	img = slot_page[0];
+	a = slot_page[1];
+	b = slot_page[2];
+	c = slot_page[3]; /* managed by node 0, like img */
+	for (int i = 0; i < NN; i++) {
+		assert_int_equal(coh_node_add_image(nodes[i].coh, img, img + 1),
+				 CVMM_OK);
+		/* overlapping (not ascending), or empty */
+		assert_int_equal(coh_node_add_image(nodes[i].coh, img, img + 1),
+				 CVMM_ERR_INVALID);
+		assert_int_equal(coh_node_add_image(nodes[i].coh, 5, 5),
+				 CVMM_ERR_INVALID);
+	}
+	for (int s = 0; s < 4; s++) {
+		uint64_t p = slot_page[s];
+		uint32_t home = s == 0 ? 0 : coh_manager(p, NN);
+
+		for (int i = 0; i < NN; i++)
+			assert_int_equal(coh_page_state(nodes[i].coh, p),
+					 i == (int)home ? COH_EXCLUSIVE
+							: COH_INVALID);
+		assert_int_equal(coh_mpage_info(nodes[coh_manager(p, NN)].coh,
+						p, &ms, &owner, &cs), CVMM_OK);
+		assert_int_equal(owner, home);
+	}
+	/* the manager's first write: no message at all */
+	assert_int_equal(coh_manager(a, NN), 1);
+	assert_int_equal(coh_fault(nodes[1].coh, a, true, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_READY);
+	assert_true(r.first);
+	assert_true(queues_empty());
+	guest_access(1, 1, true);
+	/* state changed somewhere: too late to declare the image */
+	expect_fault(2, a, false, COH_WAIT);
+	assert_int_equal(coh_node_add_image(nodes[2].coh, 100, 101),
+			 CVMM_ERR_INVALID);
+	deliver_all();
+	expect_fault(2, a, false, COH_READY);
+	/* node 1 writes b (node 2's), asking ahead for c (fresh at its
+	 * manager, node 0: granted as zeros) and a (valid at node 1: not
+	 * asked) */
+	ahead[0] = c;
+	ahead[1] = a;
+	assert_int_equal(coh_fault_ahead(nodes[1].coh, b, true, ahead, 2,
+					 &asked, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_WAIT); /* b is node 2's */
+	assert_int_equal(asked, 1u); /* a is valid at node 1 */
+	nodes[1].ahead[3] = true;
+	assert_int_equal(coh_page_state(nodes[1].coh, c), COH_AHEAD_WAIT);
+	expect_fault(1, c, true, COH_WAIT); /* coalesces */
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[1].coh, c), COH_EXCLUSIVE);
+	assert_int_equal(coh_page_state(nodes[0].coh, c), COH_INVALID);
+	assert_int_equal(ahead_granted, 1);
+	assert_int_equal(coh_mpage_info(nodes[0].coh, c, &ms, &owner, &cs),
+			 CVMM_OK);
+	assert_int_equal(owner, 1);
+	assert_int_equal(coh_fault(nodes[1].coh, c, true, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_READY);
+	assert_false(r.first); /* it moved */
+	guest_access(1, 3, true);
+	/* node 2 asks ahead for c, which is no longer fresh: refused */
+	refused = 0;
+	ahead[0] = c;
+	assert_int_equal(coh_fault_ahead(nodes[2].coh, b, true, ahead, 1,
+					 &asked, &r), CVMM_OK);
+	assert_int_equal(asked, 1u);
+	nodes[2].ahead[3] = true;
+	expect_fault(2, c, false, COH_WAIT); /* a reader coalesces */
+	nodes[2].notified[3] = false;
+	deliver_all();
+	assert_int_equal(refused, 1);
+	assert_true(nodes[2].notified[3]); /* and is told to ask again */
+	assert_int_equal(coh_page_state(nodes[2].coh, c), COH_INVALID);
+	assert_int_equal(coh_page_state(nodes[1].coh, c), COH_EXCLUSIVE);
+	expect_fault(2, c, false, COH_WAIT);
+	deliver_all();
+	expect_fault(2, c, false, COH_READY);
+	check_invariants();
+	check_quiet();
+	cluster_down();
+	push_mode = zero_ok = false;
+	refused = ahead_granted = 0;
 }
 
 /* A forward for a pinned page waits for the last unpin; the new owner then
@@ -1371,6 +1571,7 @@ int main(void)
 		cmocka_unit_test(test_illegal_message),
 		cmocka_unit_test(test_grant_from_self),
 		cmocka_unit_test(test_initial_owner),
+		cmocka_unit_test(test_first_touch),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_sparse),
