@@ -256,8 +256,10 @@ static int step_load(run_ctx_t *c)
 			 err, sizeof(err));
 	free(envp);
 
-	if (st == CVMM_OK)
+	if (st == CVMM_OK) {
+		gmem_image_done(&cvmm_gmem);
 		return 0;
+	}
 	log_error("%s: %s", c->prog, err[0] ? err : cvmm_status_str(st));
 	c->exit_code = st == CVMM_ERR_NOT_FOUND ? 127 : 126;
 	return -1;

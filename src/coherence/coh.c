@@ -64,10 +64,11 @@ static struct {
 	uint32_t waiters;
 } wq[WQ_BUCKETS];
 
-/* The node the last pushed copy of a page came from, per wait-queue
- * bucket (a grant's handler may run on another thread than the faulting
- * one, which reads it back in coh_rt_fault). A later push to the bucket
- * overwrites it: then the fault reports no source. */
+/* The node the last pushed copy of a page came from (-1: a zero grant, no
+ * bytes), per wait-queue bucket (a grant's handler may run on another
+ * thread than the faulting one, which reads it back in coh_rt_fault). A
+ * later push to the bucket overwrites it: then the fault reports no
+ * source. */
 static struct {
 	uint64_t page;
 	int from;
@@ -113,8 +114,16 @@ static struct {
 static unsigned ra_count; /* pages in ra_set */
 static unsigned ra_noff;
 static bool ra_off_all; /* ra_off overflowed */
-static __thread uint64_t ra_next;
-static __thread unsigned ra_win;
+/* A thread's window of pages asked for ahead of its faults: the page
+ * after it, and its size. Reads and writes have one each. */
+typedef struct ahead_win {
+	uint64_t next;
+	unsigned win;
+} ahead_win_t;
+static __thread ahead_win_t ra_w, wa_w;
+/* This thread's last write fault was a first touch (a fresh page:
+ * initial here, or granted as zeros): write-ahead may follow. */
+static __thread bool wa_fresh;
 
 /* The send buffer of this thread (messages of one batch, pages pushed). */
 static __thread uint8_t *tx_buf;
@@ -239,10 +248,13 @@ static cvmm_status_t rt_put_page(void *ctx, uint64_t page, uint32_t from,
 	else
 		memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
 	pthread_mutex_unlock(&ra_mu);
-	if (!data)
-		return st;
-	__atomic_store_n(&pushed_from[i].from, (int)from, __ATOMIC_RELAXED);
+	__atomic_store_n(&pushed_from[i].from, data ? (int)from : -1,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&pushed_from[i].page, page, __ATOMIC_RELEASE);
+	if (!data) {
+		stat_add(&coh_rt_stats.zero_fills, 1);
+		return st;
+	}
 	stat_add(&coh_rt_stats.fetches, 1);
 	stat_add(&coh_rt_stats.bytes_moved, CVMM_PAGE_SIZE);
 	coh_trace_copy(page, (int)from);
@@ -408,6 +420,11 @@ static void *rt_hold_main(void *arg)
 	return NULL;
 }
 
+static void rt_refused(void *ctx, uint64_t page)
+{
+	ra_forget(page); /* nothing will land */
+}
+
 static const coh_ops_t rt_ops = {
 	.send = rt_send,
 	.send_many = rt_send_many,
@@ -418,6 +435,7 @@ static const coh_ops_t rt_ops = {
 	.map = rt_map,
 	.is_zero = rt_is_zero,
 	.notify = rt_notify,
+	.refused = rt_refused,
 };
 
 /* ---- messages -------------------------------------------------------------- */
@@ -516,9 +534,10 @@ static void wq_sleep(unsigned i, uint32_t seq)
 /* Makes page valid here for this access; pin: also pin it (write only);
  * asks for the k pages ahead[] too (coh_fault_ahead) with the first
  * request. *from: the node the page was last copied from, -1 when no
- * copy. */
+ * copy; *first: it was ready in its initial state (never moved here). */
 static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
-			     const uint64_t *ahead, unsigned k, int *from)
+			     const uint64_t *ahead, unsigned k, int *from,
+			     bool *first)
 {
 	uint32_t asked;
 	unsigned i = wq_index(page);
@@ -527,6 +546,7 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
 	cvmm_status_t st;
 
 	*from = -1;
+	*first = false;
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&wq[i].seq, __ATOMIC_ACQUIRE);
 		coh_fault_res_t r;
@@ -544,6 +564,7 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
 			return st;
 		switch (r.kind) {
 		case COH_READY:
+			*first = r.first;
 			if (!pin)
 				return CVMM_OK;
 			st = coh_pin(rt.node, page, &pinned);
@@ -614,6 +635,23 @@ static int pushed_source(uint64_t page)
 		       : -1;
 }
 
+/* The last grant of page here came as zeros (a fresh page), and nobody
+ * asked since: the note is taken (a later fault on the page is no first
+ * touch). A hint for write-ahead only: a race with another grant in the
+ * same bucket loses it. */
+static bool landed_zero(uint64_t page)
+{
+	unsigned i = wq_index(page);
+	uint64_t expect = page;
+
+	if (__atomic_load_n(&pushed_from[i].page, __ATOMIC_ACQUIRE) != page ||
+	    __atomic_load_n(&pushed_from[i].from, __ATOMIC_RELAXED) != -1)
+		return false;
+	return __atomic_compare_exchange_n(&pushed_from[i].page, &expect, 0,
+					   false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_RELAXED);
+}
+
 void coh_rt_set_layout(const coh_layout_t *l)
 {
 	layout = l;
@@ -670,35 +708,47 @@ static unsigned ra_register(const uint64_t *ahead, unsigned k)
 	return n;
 }
 
-/* The pages to read ahead of a read fault on page: a thread whose read
- * faults walk up through memory (each in the window the last one asked
- * for, or right after it) doubles its window, up to cfg.read_ahead pages;
- * any other fault starts again from none. Only pages the guest has mapped
- * readable after page (layout->readable), registered (ra_register);
- * proto skips those already valid or requested here. */
-static unsigned read_ahead(uint64_t page, uint64_t *ahead)
+/* The pages to ask for ahead of a fault on page, in window w: a thread
+ * whose faults walk up through memory (each in the window the last one
+ * asked for, or right after it) doubles its window, up to cfg.read_ahead
+ * pages; any other fault, or ask false, starts again from none. Only
+ * pages the guest has mapped after page (layout->readable), registered
+ * (ra_register); proto skips those already valid or requested here. */
+static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
+			    bool ask)
 {
 	uint64_t last = (rt.cfg.hi >> CVMM_PAGE_SHIFT) - 1;
 	unsigned k;
 
-	if (!rt.cfg.push || !layout || !rt.cfg.read_ahead)
-		return 0; /* (a fetched page needs a thread to get it) */
-	if (ra_next && page + 1 + ra_win == ra_next)
+	if (w->next && page + 1 + w->win == w->next)
 		return 0; /* the same page again: no read-ahead, window kept */
-	if (ra_next && page + ra_win >= ra_next && page <= ra_next)
-		ra_win = ra_win ? ra_win * 2 : 2;
+	if (ask && w->next && page + w->win >= w->next && page <= w->next)
+		w->win = w->win ? w->win * 2 : 2;
 	else
-		ra_win = 0;
-	if (ra_win > (unsigned)rt.cfg.read_ahead)
-		ra_win = (unsigned)rt.cfg.read_ahead;
-	for (k = 0; k < ra_win && page + 1 + k <= last; k++)
+		w->win = 0;
+	if (w->win > (unsigned)rt.cfg.read_ahead)
+		w->win = (unsigned)rt.cfg.read_ahead;
+	for (k = 0; k < w->win && page + 1 + k <= last; k++)
 		ahead[k] = page + 1 + k;
-	ra_next = page + 1 + k;
+	w->next = page + 1 + k;
 	if (k)
 		k = (unsigned)(layout->readable(page_addr(page + 1),
 						(size_t)k * CVMM_PAGE_SIZE) /
 			       CVMM_PAGE_SIZE);
 	return k ? ra_register(ahead, k) : 0;
+}
+
+/* Read-ahead: any sequential read walk. Write-ahead: only while the
+ * thread's write faults are first touches (wa_fresh), because the
+ * manager grants a write-ahead only for a fresh page (proto.h): other
+ * walks would be refused, a message each way for nothing. Both only with
+ * push (a fetched page needs a thread to get it). */
+static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
+{
+	if (!rt.cfg.push || !layout || !rt.cfg.read_ahead)
+		return 0;
+	return write ? ahead_pages(&wa_w, page, ahead, wa_fresh)
+		     : ahead_pages(&ra_w, page, ahead, true);
 }
 
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
@@ -708,14 +758,16 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
 	char line[160];
 	unsigned k;
 	int from;
+	bool first;
 
 	*src = -1;
 	if (addr < rt.cfg.lo || addr >= rt.cfg.hi)
 		return CVMM_ERR_RANGE;
 	t0 = cvmm_now_ns();
 	agent_access = false;
-	k = write ? 0 : read_ahead(addr >> CVMM_PAGE_SHIFT, ahead);
-	st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k, &from);
+	k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
+	st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k, &from,
+		     &first);
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),
 			 "coherence: cannot bring in guest page 0x%lx: %s",
@@ -724,6 +776,8 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
 		for (;;)
 			pause(); /* the VM is ending */
 	}
+	if (write)
+		wa_fresh = first || landed_zero(addr >> CVMM_PAGE_SHIFT);
 	dt = cvmm_now_ns() - t0;
 	stat_add(write ? &coh_rt_stats.write_faults : &coh_rt_stats.read_faults,
 		 1);
@@ -736,9 +790,10 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
 
 cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 {
-	uint64_t first, last;
+	uint64_t first, last, next = 0;
 	cvmm_status_t st = CVMM_OK;
 	int from;
+	bool fresh = false;
 
 	if (!cvmm_coh_on || len == 0)
 		return CVMM_OK;
@@ -748,7 +803,24 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 	last = (addr + len - 1) >> CVMM_PAGE_SHIFT;
 	agent_access = true;
 	for (uint64_t p = first; p <= last && st == CVMM_OK; p++) {
-		st = rt_page(p, write, write, NULL, 0, &from);
+		uint64_t ahead[COH_RT_READ_AHEAD_MAX];
+		unsigned k = 0;
+
+		/* the rest of a range to write, asked for ahead in windows
+		 * while its pages are fresh: a new mapping's pages come in
+		 * batches (proto.h) */
+		if (write && fresh && p >= next && rt.cfg.push &&
+		    rt.cfg.read_ahead) {
+			while (k < (unsigned)rt.cfg.read_ahead &&
+			       p + 1 + k <= last) {
+				ahead[k] = p + 1 + k;
+				k++;
+			}
+			next = p + 1 + k;
+			k = ra_register(ahead, k);
+		}
+		st = rt_page(p, write, write, ahead, k, &from, &fresh);
+		fresh = fresh || landed_zero(p);
 		stat_add(&coh_rt_stats.agent_acquires, 1);
 	}
 	agent_access = false;
@@ -770,6 +842,17 @@ void coh_rt_idle(void)
 }
 
 /* ---- setup ---------------------------------------------------------------- */
+
+void coh_rt_image(uint64_t start, uint64_t end)
+{
+	if (!cvmm_coh_on)
+		return;
+	if (coh_node_add_image(rt.node, start >> CVMM_PAGE_SHIFT,
+			       (end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT) !=
+	    CVMM_OK)
+		rt.cfg.fatal("coherence: node 0's image declared after pages "
+			     "moved");
+}
 
 cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 {

@@ -101,6 +101,14 @@ void coh_rt_layout_drop(uint64_t start, uint64_t end, bool suppress);
  * suppressed ranges are free again. */
 void coh_rt_layout_done(void);
 
+/* Node 0's loader wrote [start, end) before the guest ran: node 0 owns
+ * those pages at first, and every page outside such ranges starts at its
+ * manager (proto.h, coh_node_add_image: first touch where it happens).
+ * Every node calls it for the same ranges in the same order (gmem's
+ * GMEM_CH_IMAGE), before the guest runs. A no-op unless coh_rt_start
+ * ran. */
+void coh_rt_image(uint64_t start, uint64_t end);
+
 /* Drops the calling thread's pins (end of a syscall, thread exit). */
 void coh_rt_release(void);
 

@@ -913,7 +913,23 @@ void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n)
 		case GMEM_CH_ZERO:
 			view_zero(gm, c[i].start, c[i].end);
 			break;
+		case GMEM_CH_IMAGE:
+			coh_rt_image(c[i].start, c[i].end);
+			break;
 		}
 	}
 	pthread_rwlock_unlock(&gm->lock);
+}
+
+void gmem_image_done(gmem_t *gm)
+{
+	if (!gm->coherent)
+		return;
+	pthread_rwlock_wrlock(&gm->lock);
+	for (unsigned i = 0; i < gm->nvmas; i++) {
+		log_change(gm, GMEM_CH_IMAGE, gm->vmas[i].start,
+			   gm->vmas[i].end, 0, 0);
+		coh_rt_image(gm->vmas[i].start, gm->vmas[i].end);
+	}
+	unlock_publish(gm);
 }

@@ -76,6 +76,8 @@ typedef enum gmem_change_op {
 	GMEM_CH_SET = 1, /* [start, end) becomes one VMA with prot, flags */
 	GMEM_CH_CLEAR,   /* [start, end) unmapped, content dropped */
 	GMEM_CH_ZERO,    /* content of [start, end) dropped (reads zeros) */
+	GMEM_CH_IMAGE,   /* node 0 wrote [start, end) before the guest ran
+			    (coh_rt_image); the layout is unchanged */
 } gmem_change_op_t;
 
 typedef struct gmem_change {
@@ -189,5 +191,11 @@ long gmem_mremap(gmem_t *gm, uint64_t old, size_t oldlen, size_t newlen,
 
 /* Applies changes node 0 published (the other nodes). */
 void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n);
+
+/* Node 0, after loading and before the guest runs: every range mapped now
+ * holds what the loader wrote; each node learns it (GMEM_CH_IMAGE), so
+ * that node 0 owns those pages at first and every other page starts at
+ * its manager. Nothing to do on one node. */
+void gmem_image_done(gmem_t *gm);
 
 #endif

@@ -124,7 +124,7 @@ static void test_layout(void **state)
 	/* each bad change is refused: op, alignment, window, empty, prot */
 	gmem_change_t bad[] = {
 		{ .op = 0, .start = GMEM_LO, .end = GMEM_LO + 4096 },
-		{ .op = GMEM_CH_ZERO + 1, .start = GMEM_LO,
+		{ .op = GMEM_CH_IMAGE + 1, .start = GMEM_LO,
 		  .end = GMEM_LO + 4096 },
 		{ .op = GMEM_CH_SET, .start = GMEM_LO + 1,
 		  .end = GMEM_LO + 4096 },

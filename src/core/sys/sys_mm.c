@@ -16,14 +16,23 @@ long sys_brk(vthread_t *vt, const uint64_t a[6])
 
 /* Fills [at, at + len) with the file from off, in as many reads as it
  * takes (one read stops at 2 GiB - 4 KiB); stops at end of file (the rest
- * stays zero). 0 or -errno. */
+ * stays zero). The pages are made this node's first (gmem_ptr: on several
+ * nodes a fresh page may start at another node, or a reused address
+ * belong to one), a chunk at a time. 0 or -errno. */
+#define FILL_CHUNK ((size_t)1 << 20)
 static long mmap_fill(int fd, uint64_t at, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		long n = iosrv_pread(&cvmm_iosrv, fd, gmem_agent(at + done),
-				     len - done, (int64_t)(off + done));
+		size_t want = len - done < FILL_CHUNK ? len - done : FILL_CHUNK;
+		void *dst = gmem_ptr(&cvmm_gmem, at + done, want, PROT_WRITE);
+		long n;
+
+		if (!dst)
+			return -EFAULT;
+		n = iosrv_pread(&cvmm_iosrv, fd, dst, want,
+				(int64_t)(off + done));
 
 		if (n < 0)
 			return n;
