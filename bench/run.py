@@ -25,11 +25,13 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
   faults   guests/faultbench under "cvmm run -n 2 -v 2 --transport=tcp":
            median latency (rdtsc in the guest) of a read fault on a page
            node 1 owns, a write fault on a page both nodes share, a first
-           touch (pages visited in a scattered order: each access a fault
-           of its own), and the mean per page of reading node 1's pages in
-           address order, per run -> fault_read_remote_us,
+           touch on node 0 (pages visited in a scattered order: each
+           access a fault of its own), the mean per page of reading node
+           1's pages in address order, and of node 1 writing a fresh
+           mapping in address order, per run -> fault_read_remote_us,
            fault_write_remote_us, fault_local_minor_us,
-           fault_read_seq_us (with --page-transfer=push), and
+           fault_read_seq_us, fault_first_touch_seq_us (with
+           --page-transfer=push), and
            the same run with --page-transfer=get alternating with it
            -> fault_read_remote_get_us, fault_write_remote_get_us;
            alternating with them (unless the xp benchmark ran before in
@@ -449,7 +451,8 @@ class Bench:
         fault_read_remote_ratio comes from one run."""
         g = self.guest("faultbench")
         keys = ("fault_read_remote_us", "fault_write_remote_us",
-                "fault_local_minor_us", "fault_read_seq_us")
+                "fault_local_minor_us", "fault_read_seq_us",
+                "fault_first_touch_seq_us")
         get_keys = ("fault_read_remote_us", "fault_write_remote_us")
         with_xp = not self.samples.get("xp_get_4k_us")
 

@@ -15,12 +15,16 @@
  *  (e) the worker writes every page again; the main thread reads them in
  *      address order: the mean per page, with whatever read-ahead the
  *      monitor does                            -> fault_read_seq_us
+ *  (f) the worker writes a byte of each page of a fresh mapping, in
+ *      address order: the mean per page (an initialisation loop on
+ *      another node than the loader's)         -> fault_first_touch_seq_us
  * (a) to (d) visit the pages in a scattered order (a stride coprime with
  * P), so each access is one fault of its own, not a walk a read-ahead
  * would see coming. Prints one line, medians of (a)-(d) and the mean of
  * (e), in microseconds (2 decimals):
  *   faultbench fault_read_remote_us=X fault_write_remote_us=Y
  *              fault_local_minor_us=Z access_hit_us=W fault_read_seq_us=V
+ *              fault_first_touch_seq_us=U
  * Natively the numbers are page-fault and cache costs.
  *
  *   faultbench [P]      (default 512 pages) */
@@ -42,6 +46,7 @@ static double lat[MAXP];
 static volatile long sink;
 static double tsc_per_us;
 static int stride = 1; /* page i of a timed pass is i * stride mod np */
+static double first_seq; /* (f), measured by the worker */
 
 static double now_us(void)
 {
@@ -85,6 +90,17 @@ static volatile char *map_pages(int n)
 	return p;
 }
 
+/* The mean time per page of writing a byte of each page of buf (fresh)
+ * in address order. */
+static double time_fresh_seq(volatile char *buf)
+{
+	uint64_t t0 = tsc();
+
+	for (int i = 0; i < np; i++)
+		buf[(size_t)i * PAGE] = (char)i;
+	return (double)(tsc() - t0) / tsc_per_us / np;
+}
+
 static void *worker(void *arg)
 {
 	long sum = 0;
@@ -103,6 +119,7 @@ static void *worker(void *arg)
 		shared_buf[(size_t)i * PAGE] = (char)(i + 2);
 	pthread_barrier_wait(&bar);
 	pthread_barrier_wait(&bar); /* main has read them */
+	first_seq = time_fresh_seq(map_pages(np)); /* (f) */
 	return NULL;
 }
 
@@ -189,7 +206,7 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	printf("faultbench fault_read_remote_us=%.2f fault_write_remote_us=%.2f "
 	       "fault_local_minor_us=%.2f access_hit_us=%.2f "
-	       "fault_read_seq_us=%.2f\n",
-	       rd, wr, minor, hit, seq);
+	       "fault_read_seq_us=%.2f fault_first_touch_seq_us=%.2f\n",
+	       rd, wr, minor, hit, seq, first_seq);
 	return 0;
 }
