@@ -1029,9 +1029,8 @@ static bool ahead_ok(coh_node_t *n, uint64_t page)
 static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 			      const coh_msg_t *m)
 {
-	cvmm_status_t st;
-
 	coh_mpage_t *mp;
+	cvmm_status_t st;
 
 	if (!coh_sparse_at(&n->mp, coh_mgr_index(m->page, n->cfg.nnodes), true))
 		return CVMM_ERR_NOMEM;
