@@ -741,14 +741,30 @@ static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
 /* Read-ahead: any sequential read walk. Write-ahead: only while the
  * thread's write faults are first touches (wa_fresh), because the
  * manager grants a write-ahead only for a fresh page (proto.h): other
- * walks would be refused, a message each way for nothing. Both only with
- * push (a fetched page needs a thread to get it). */
+ * walks would be refused, a message each way for nothing; a walk's next
+ * pages, or for a first touch out of a walk (a transpose, a scatter) the
+ * rest of the page's run, which one manager holds: one message there.
+ * Both only with push (a fetched page needs a thread to get it). */
 static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 {
+	uint64_t base = page & ~(uint64_t)(COH_MGR_RUN - 1);
+	unsigned k, n;
+
 	if (!rt.cfg.push || !layout || !rt.cfg.read_ahead)
 		return 0;
-	return write ? ahead_pages(&wa_w, page, ahead, wa_fresh)
-		     : ahead_pages(&ra_w, page, ahead, true);
+	if (!write)
+		return ahead_pages(&ra_w, page, ahead, true);
+	k = ahead_pages(&wa_w, page, ahead, wa_fresh);
+	if (k || !wa_fresh)
+		return k;
+	/* first touches not in a walk: the rest of the page's run */
+	n = (unsigned)(layout->readable(page_addr(base),
+					COH_MGR_RUN * CVMM_PAGE_SIZE) /
+		       CVMM_PAGE_SIZE);
+	for (uint64_t q = base; q < base + n; q++)
+		if (q != page)
+			ahead[k++] = q;
+	return k ? ra_register(ahead, k) : 0;
 }
 
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
