@@ -125,9 +125,14 @@ static __thread ahead_win_t ra_w, wa_w;
  * initial here, or granted as zeros): write-ahead may follow. */
 static __thread bool wa_fresh;
 
-/* The send buffer of this thread (messages of one batch, pages pushed). */
+/* The send buffer of this thread (messages of one batch, pages pushed),
+ * and whether a send from it is in progress: xp_am_send progresses the
+ * transport until the message is out, which may run handlers on this
+ * thread whose own batches must not overwrite (or realloc) the bytes
+ * still being sent. */
 static __thread uint8_t *tx_buf;
 static __thread size_t tx_cap;
+static __thread bool tx_busy;
 
 static void stat_add(uint64_t *p, uint64_t v)
 {
@@ -206,28 +211,39 @@ static cvmm_status_t rt_send_many(void *ctx, uint32_t dst, const coh_msg_t *m,
 				  unsigned k)
 {
 	size_t len = 0, need = 0;
+	bool nested = tx_busy; /* a handler inside our own send: a buffer
+				  of its own */
+	uint8_t *buf = NULL;
+	cvmm_status_t st;
 
 	for (unsigned i = 0; i < k; i++)
 		need += coh_wire_len(&m[i]);
-	if (need > tx_cap) {
-		uint8_t *b = realloc(tx_buf, need);
-
-		if (!b)
+	if (!nested && need > tx_cap) {
+		buf = realloc(tx_buf, need);
+		if (!buf)
 			return CVMM_ERR_NOMEM;
-		tx_buf = b;
+		tx_buf = buf;
 		tx_cap = need;
 	}
+	buf = nested ? malloc(need) : tx_buf;
+	if (!buf)
+		return CVMM_ERR_NOMEM;
 	for (unsigned i = 0; i < k; i++) {
-		coh_wire_encode(&m[i], tx_buf + len);
+		coh_wire_encode(&m[i], buf + len);
 		if (m[i].flags & COH_FLAG_PAGE)
-			page_copy_out(m[i].page, tx_buf + len + COH_WIRE_LEN);
+			page_copy_out(m[i].page, buf + len + COH_WIRE_LEN);
 		len += coh_wire_len(&m[i]);
 		if (m[i].type == COH_MSG_INVALIDATE)
 			stat_add(&coh_rt_stats.inval_sent, 1);
 	}
 	if (dst < 64)
 		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
-	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, tx_buf, len);
+	tx_busy = true;
+	st = xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, buf, len);
+	tx_busy = nested;
+	if (nested)
+		free(buf);
+	return st;
 }
 
 /* A grant pushed the page: into our copy (not mapped in the guest view). */
@@ -761,7 +777,8 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	n = (unsigned)(layout->readable(page_addr(base),
 					COH_MGR_RUN * CVMM_PAGE_SIZE) /
 		       CVMM_PAGE_SIZE);
-	for (uint64_t q = base; q < base + n; q++)
+	for (uint64_t q = base; q < base + n && k < (unsigned)rt.cfg.read_ahead;
+	     q++)
 		if (q != page)
 			ahead[k++] = q;
 	return k ? ra_register(ahead, k) : 0;
