@@ -86,8 +86,9 @@ static __thread bool agent_access;
 static __thread uint64_t mapped_page;
 static __thread bool mapped_wp;
 
-/* Read-ahead: the page after this thread's last read fault's window, and
- * the window (docs/coherence.md, "Read-ahead"); the guest layout.
+/* Read-ahead and write-ahead (docs/coherence.md, "Read-ahead" and "First
+ * touch"): the guest layout, the registry of pages asked for ahead, and
+ * each thread's windows.
  *
  * A layout change that drops pages (munmap, DONTNEED) is applied on each
  * node in turn, so for a while some copies are dropped and some not. The
@@ -188,29 +189,43 @@ static void page_copy_out(uint64_t page, void *buf)
 		memcpy(buf, agent_ptr(page), CVMM_PAGE_SIZE);
 }
 
-/* A pushing grant carries our copy of the page (it cannot change before
- * the requester confirms, proto.c). 4 KiB on the stack: vCPU threads run
- * this on their 256 KiB signal stacks. */
+/* Encodes m[0..k) back to back into buf (their coh_wire_len in all), a
+ * pushing grant with our copy of the page after it (it cannot change
+ * before the requester confirms, proto.c), and counts the transport
+ * message to dst. Returns the length. */
+static size_t encode_msgs(uint32_t dst, const coh_msg_t *m, unsigned k,
+			  uint8_t *buf)
+{
+	size_t len = 0;
+
+	for (unsigned i = 0; i < k; i++) {
+		coh_wire_encode(&m[i], buf + len);
+		if (m[i].flags & COH_FLAG_PAGE)
+			page_copy_out(m[i].page, buf + len + COH_WIRE_LEN);
+		len += coh_wire_len(&m[i]);
+		if (m[i].type == COH_MSG_INVALIDATE)
+			stat_add(&coh_rt_stats.inval_sent, 1);
+	}
+	if (dst < 64)
+		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
+	return len;
+}
+
+/* One message. 4 KiB on the stack: vCPU threads run this on their
+ * 256 KiB signal stacks. */
 static cvmm_status_t rt_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 {
 	uint8_t buf[COH_WIRE_LEN + CVMM_PAGE_SIZE];
 
-	coh_wire_encode(m, buf);
-	if (m->flags & COH_FLAG_PAGE)
-		page_copy_out(m->page, buf + COH_WIRE_LEN);
-	if (dst < 64)
-		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
-	if (m->type == COH_MSG_INVALIDATE)
-		stat_add(&coh_rt_stats.inval_sent, 1);
 	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, buf,
-			  coh_wire_len(m));
+			  encode_msgs(dst, m, 1, buf));
 }
 
 /* The messages of one step to dst as one transport message. */
 static cvmm_status_t rt_send_many(void *ctx, uint32_t dst, const coh_msg_t *m,
 				  unsigned k)
 {
-	size_t len = 0, need = 0;
+	size_t len, need = 0;
 	bool nested = tx_busy; /* a handler inside our own send: a buffer
 				  of its own */
 	uint8_t *buf = NULL;
@@ -228,16 +243,7 @@ static cvmm_status_t rt_send_many(void *ctx, uint32_t dst, const coh_msg_t *m,
 	buf = nested ? malloc(need) : tx_buf;
 	if (!buf)
 		return CVMM_ERR_NOMEM;
-	for (unsigned i = 0; i < k; i++) {
-		coh_wire_encode(&m[i], buf + len);
-		if (m[i].flags & COH_FLAG_PAGE)
-			page_copy_out(m[i].page, buf + len + COH_WIRE_LEN);
-		len += coh_wire_len(&m[i]);
-		if (m[i].type == COH_MSG_INVALIDATE)
-			stat_add(&coh_rt_stats.inval_sent, 1);
-	}
-	if (dst < 64)
-		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
+	len = encode_msgs(dst, m, k, buf);
 	tx_busy = true;
 	st = xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.am_id, buf, len);
 	tx_busy = nested;
