@@ -107,17 +107,24 @@ static void expect_bad(const uint8_t *buf, size_t len, const char *reason)
 	assert_int_equal(out.type, 0); /* untouched */
 }
 
+/* buf decodes; the message goes to *out. */
+static void expect_good(const uint8_t *buf, size_t len, coh_msg_t *out)
+{
+	char why[96] = "";
+
+	assert_int_equal(coh_wire_decode(buf, len, NN, 8, out, why,
+					 sizeof(why)), CVMM_OK);
+}
+
 static void test_wire(void **state)
 {
 	uint8_t b[COH_WIRE_LEN + 1] = { 0 };
 	coh_msg_t out;
-	char why[96];
 
 	enc(COH_WIRE_VERSION, COH_MSG_FWD_READ, 2, 1, 0, 7, b);
 	assert_int_equal(b[0], COH_WIRE_VERSION);
 	assert_int_equal(b[16], 7);
-	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
-					 sizeof(why)), CVMM_OK);
+	expect_good(b, COH_WIRE_LEN, &out);
 	assert_int_equal(out.type, COH_MSG_FWD_READ);
 	assert_int_equal(out.src, 2);
 	assert_int_equal(out.arg, 1);
@@ -144,19 +151,16 @@ static void test_wire(void **state)
 	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 1, 4, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_WRITE_GRANT, 0, 1, COH_FLAG_ZERO, 7, b);
-	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
-					 sizeof(why)), CVMM_OK);
+	expect_good(b, COH_WIRE_LEN, &out);
 	assert_int_equal(out.flags, COH_FLAG_ZERO);
 	/* a write-ahead: AHEAD on WRITE_REQ only; NACK names nobody */
 	enc(COH_WIRE_VERSION, COH_MSG_WRITE_REQ, 1, 0, COH_FLAG_AHEAD, 7, b);
-	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
-					 sizeof(why)), CVMM_OK);
+	expect_good(b, COH_WIRE_LEN, &out);
 	assert_int_equal(out.flags, COH_FLAG_AHEAD);
 	enc(COH_WIRE_VERSION, COH_MSG_READ_REQ, 1, 0, COH_FLAG_AHEAD, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_NACK, 1, 0, 0, 7, b);
-	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
-					 sizeof(why)), CVMM_OK);
+	expect_good(b, COH_WIRE_LEN, &out);
 	assert_string_equal(coh_msg_type_str(out.type), "nack");
 	enc(COH_WIRE_VERSION, COH_MSG_NACK, 1, 2, 0, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "argument node out of range");
@@ -251,8 +255,7 @@ static void test_wire_page(void **state)
 	enc(COH_WIRE_VERSION, COH_MSG_READ_GRANT, 0, 0, 0, 7, b);
 	expect_bad(b, COH_WIRE_LEN + CVMM_PAGE_SIZE, "length 4120, not 24");
 	enc(COH_WIRE_VERSION, COH_MSG_FWD_WRITE, 0, 1, COH_FLAG_HAVE, 7, b);
-	assert_int_equal(coh_wire_decode(b, COH_WIRE_LEN, NN, 8, &out, why,
-					 sizeof(why)), CVMM_OK);
+	expect_good(b, COH_WIRE_LEN, &out);
 	assert_int_equal(out.flags, COH_FLAG_HAVE);
 	enc(COH_WIRE_VERSION, COH_MSG_FWD_READ, 0, 1, COH_FLAG_HAVE, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
