@@ -1154,11 +1154,19 @@ static cvmm_status_t read_ahead(coh_node_t *n, uint64_t q, bool *asked)
 /* A write-ahead: asks for q for writing, WRITE_REQ with COH_FLAG_AHEAD
  * (COH_AHEAD_WAIT). Not for a page this node manages: one that is
  * INVALID here has been asked for, or is node 0's image, and the
- * manager would refuse it. */
+ * manager would refuse it. A page that starts here and has never moved
+ * is mapped at once instead (ops->map, as its own fault would: its first
+ * touch is here too, and costs no trap then). */
 static cvmm_status_t write_ahead(coh_node_t *n, uint64_t q, bool *asked)
 {
 	*asked = false;
-	if (q >= n->cfg.npages || mgr_of(n, q) == n->cfg.self ||
+	if (q >= n->cfg.npages)
+		return CVMM_OK;
+	if (coh_page_initial(n, q) && coh_page_st(n, q) == COH_EXCLUSIVE)
+		return n->cfg.ops->map ? n->cfg.ops->map(n->cfg.ctx, q,
+							 COH_EXCLUSIVE)
+				       : CVMM_OK;
+	if (mgr_of(n, q) == n->cfg.self ||
 	    coh_page_st(n, q) != COH_INVALID ||
 	    n->ob->len > COH_OUTBOX_MAX - OB_STEP_MAX)
 		return CVMM_OK;

@@ -1043,24 +1043,26 @@ static bool queues_empty(void)
 }
 
 /* First touch: once the image is declared, a page outside it starts at its
- * manager, which writes it with no message; another node's first write is
+ * manager, which writes it with no message (and maps the fresh pages it
+ * would have asked for ahead); another node's first write is
  * a zero grant from the manager. A write-ahead is granted for a fresh,
  * all-zero page and refused (NACK, back to INVALID, waiters notified) for
  * any other. The image can only be declared before anything moved. */
 static void test_first_touch(void **state)
 {
-	uint64_t img, a, b, c, ahead[2];
+	uint64_t img, a, b, c, e, ahead[2];
 	coh_fault_res_t r;
 	coh_mstate_t ms;
 	uint32_t owner, asked;
 	uint64_t cs;
 
 	push_mode = zero_ok = true;
-	cluster_up_pages(4, true); /* slot s: a page managed by node s % NN */
+	cluster_up_pages(5, true); /* slot s: a page managed by node s % NN */
 	img = slot_page[0];
 	a = slot_page[1];
 	b = slot_page[2];
 	c = slot_page[3]; /* managed by node 0, like img */
+	e = slot_page[4]; /* managed by node 1, like a */
 	for (int i = 0; i < NN; i++) {
 		assert_int_equal(coh_node_add_image(nodes[i].coh, img, img + 1),
 				 CVMM_OK);
@@ -1082,13 +1084,21 @@ static void test_first_touch(void **state)
 						p, &ms, &owner, &cs), CVMM_OK);
 		assert_int_equal(owner, home);
 	}
-	/* the manager's first write: no message at all */
+	/* the manager's first write: no message at all; a page asked for
+	 * ahead that also starts here (e) is mapped at once, not asked */
 	assert_int_equal(coh_manager(a, NN), 1);
-	assert_int_equal(coh_fault(nodes[1].coh, a, true, &r), CVMM_OK);
+	assert_int_equal(coh_manager(e, NN), 1);
+	ahead[0] = e;
+	assert_int_equal(coh_fault_ahead(nodes[1].coh, a, true, ahead, 1,
+					 &asked, &r), CVMM_OK);
 	assert_int_equal(r.kind, COH_READY);
 	assert_true(r.first);
+	assert_int_equal(asked, 0u);
 	assert_true(queues_empty());
 	guest_access(1, 1, true);
+	assert_int_equal(nodes[1].mapped[4], COH_EXCLUSIVE);
+	guest_access(1, 4, true);
+	assert_true(queues_empty());
 	/* state changed somewhere: too late to declare the image */
 	expect_fault(2, a, false, COH_WAIT);
 	assert_int_equal(coh_node_add_image(nodes[2].coh, 100, 101),
