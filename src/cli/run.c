@@ -65,7 +65,7 @@ static const cfg_field_t core_fields[] = {
 	  OPT(log_level), CFG_ENUM, NULL, 0, NULL, log_level_names },
 	{ "entry", "auto", "how guest syscalls are intercepted",
 	  OPT(entry), CFG_ENUM, NULL, 0, NULL, entry_names },
-	{ "populate", "64", "MiB of fresh guest memory made present per mmap "
+	{ "populate", "256", "MiB of fresh guest memory made present per mmap "
 	  "or brk on one node (0: a fault per page)",
 	  OPT(populate), CFG_INT, NULL, 0, NULL, NULL },
 	{ "config", NULL, "read settings from this file first",

@@ -48,7 +48,7 @@
 #define GMEM_MAX_VMAS  65536
 /* Most fresh anonymous memory populated at once per mmap or brk on one
  * node by default (gmem_t.populate_max, --populate) */
-#define GMEM_POPULATE_MAX (64UL << 20)
+#define GMEM_POPULATE_MAX (256UL << 20)
 
 /* A guest mapping: [start, end), page aligned, one protection. */
 typedef struct gmem_vma {
