@@ -498,7 +498,7 @@ void vm_thread_exit(vthread_t *vt)
 		if (tidp) {
 			__atomic_store_n(tidp, 0, __ATOMIC_SEQ_CST);
 			coh_rt_release();
-			futex_wake(vt->clear_tid, INT_MAX, ~0u);
+			futex_wake(vt->clear_tid, INT_MAX, ~0u, true);
 		}
 	}
 	siglongjmp(vt->exit_jmp, 1);

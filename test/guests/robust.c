@@ -243,6 +243,42 @@ static void futex_errno_cases(void)
 	show("nanosleep tv_sec -1", syscall(SYS_nanosleep, &neg, NULL));
 }
 
+/* ---- private and shared queues -------------------------------------------- */
+
+/* A private waiter is not woken by a shared wake on its word (the kernel
+ * keys them apart), only by a private one. The waiter waits again after
+ * each wake-up while the word is 0; once a private wake has found it, ten
+ * more rounds of a shared then a private wake, all while it waits: the
+ * shared ones wake nobody. */
+static uint32_t pw;
+
+static void *private_waiter(void *arg)
+{
+	while (__atomic_load_n(&pw, __ATOMIC_ACQUIRE) == 0)
+		futex(&pw, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	return NULL;
+}
+
+static void queue_cases(void)
+{
+	long shared = 0, found = 0;
+	pthread_t t;
+
+	pthread_create(&t, NULL, private_waiter, NULL);
+	for (int i = 0, more = 10; i < 5000 && more > 0; i++) {
+		sleep_ms(1);
+		shared += futex(&pw, FUTEX_WAKE, 1, 0, 0, 0);
+		if (futex(&pw, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0) > 0)
+			found = 1;
+		more -= (int)found;
+	}
+	__atomic_store_n(&pw, 1, __ATOMIC_RELEASE);
+	futex(&pw, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+	pthread_join(t, NULL);
+	show("futex shared wakes of a private waiter", shared);
+	show("futex private wake found it", found);
+}
+
 /* ---- waits with a huge timeout ------------------------------------------- */
 
 struct hwait {
@@ -403,6 +439,7 @@ int main(void)
 	mm_cases();
 	ptr_cases();
 	futex_errno_cases();
+	queue_cases();
 	huge_wait("futex wait relative LONG_MAX", FUTEX_WAIT_PRIVATE,
 		  (struct timespec){ LONG_MAX, 999999999 });
 	huge_wait("futex wait shared relative LONG_MAX", FUTEX_WAIT,
