@@ -1,0 +1,47 @@
+/* Page diffs for the release memory model (docs/coherence.md): a node that
+ * writes a page keeps a twin (the page as it was before its first write of
+ * an interval); at a release the changes are the bytes that differ from
+ * the twin, sent as a diff and applied to another copy, so that several
+ * nodes may write different bytes of one page at once and none overwrites
+ * another's bytes.
+ *
+ * A diff is a list of runs, ascending, disjoint and not adjacent:
+ *   u16 offset, u16 length (1..4096), then length bytes
+ * (little-endian), covering exactly the bytes that differ: an unchanged
+ * byte between two changed ones is never sent, since another node may have
+ * changed it. The scan compares 8 bytes at a time. */
+#ifndef CVMM_COHERENCE_DIFF_H
+#define CVMM_COHERENCE_DIFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define DIFF_PAGE 4096
+#define DIFF_RUN_HDR 4
+/* The largest diff: every other byte changed (2048 runs of one byte). */
+#define DIFF_MAX (DIFF_PAGE / 2 * (DIFF_RUN_HDR + 1))
+
+/* Encodes the bytes of cur that differ from twin into out (DIFF_MAX bytes
+ * of room always suffice); returns the diff's length, 0 when nothing
+ * changed. */
+size_t diff_encode(const uint8_t *twin, const uint8_t *cur, uint8_t *out);
+
+/* Checks a diff that came from elsewhere: runs inside the page, ascending,
+ * disjoint, not adjacent, nothing after the last. CVMM_ERR_PEER when
+ * malformed. *bytes (may be NULL): the bytes it changes. */
+cvmm_status_t diff_check(const uint8_t *d, size_t len, size_t *bytes);
+
+/* Applies a diff to page: after diff_check, or CVMM_ERR_PEER and page
+ * unchanged. */
+cvmm_status_t diff_apply(uint8_t *page, const uint8_t *d, size_t len);
+
+/* Whether two well-formed diffs change a byte in common (two nodes wrote
+ * it in one interval: a data race); *off (may be NULL): the first such
+ * byte's offset. */
+bool diff_overlap(const uint8_t *a, size_t alen, const uint8_t *b,
+		  size_t blen, unsigned *off);
+
+#endif
