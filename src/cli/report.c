@@ -312,10 +312,16 @@ static bool rep_top_pair(const json_t *hp, int *a, int *b, double *bounces)
 	return true;
 }
 
-/* The plain-words false-sharing hint for hot page hp, if it applies. */
+bool rep_hot_sync(const json_t *hp)
+{
+	return jdoc_num(json_object_get(hp, "atomic_writes"), 0) > 0;
+}
+
+/* The plain-words hint for hot page hp, if one applies: a page several
+ * nodes write by turns, false sharing or a synchronisation page. */
 bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len)
 {
-	char label[REP_NAME + 40];
+	char label[REP_NAME + 40], nodes[48];
 	double bounces;
 	int a, b;
 
@@ -329,13 +335,20 @@ bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len)
 		snprintf(label, sizeof(label), "%s", name);
 	name = label;
 	if (!rep_top_pair(hp, &a, &b, &bounces))
-		snprintf(buf, len, "page %s is written alternately by several "
-			 "nodes: if these are different variables, pad or "
-			 "align them to separate 4 KiB pages", name);
+		snprintf(nodes, sizeof(nodes), "several nodes");
 	else
-		snprintf(buf, len, "page %s is written alternately by nodes "
-			 "%d and %d: if these are different variables, pad or "
-			 "align them to separate 4 KiB pages", name, a, b);
+		snprintf(nodes, sizeof(nodes), "nodes %d and %d", a, b);
+	if (rep_hot_sync(hp))
+		snprintf(buf, len, "page %s holds a synchronization variable "
+			 "(%.0f of its write faults were atomic instructions: "
+			 "a lock, a counter, a flag) and is written "
+			 "alternately by %s: keep other data off its page",
+			 name, jdoc_num(json_object_get(hp, "atomic_writes"), 0),
+			 nodes);
+	else
+		snprintf(buf, len, "page %s is written alternately by %s: if "
+			 "these are different variables, pad or align them "
+			 "to separate 4 KiB pages", name, nodes);
 	return true;
 }
 
@@ -454,6 +467,10 @@ static void term_hot(const rep_t *r, FILE *o)
 			(unsigned long)addr, name,
 			jdoc_num(json_object_get(h, "faults"), 0),
 			jdoc_num(json_object_get(h, "writes"), 0));
+		if (rep_hot_sync(h))
+			fprintf(o, " (%.0f atomic)",
+				jdoc_num(json_object_get(h, "atomic_writes"),
+					 0));
 		if (a >= 0)
 			fprintf(o, "  nodes %d<->%d %.0f", a, b, bounces);
 		fprintf(o, "\n");

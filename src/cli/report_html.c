@@ -301,6 +301,7 @@ static void html_hot(const rep_t *r, FILE *o)
 	}
 	fprintf(o, "<table id=\"hot-pages\"><tr><th class=\"l\">page</th>"
 		"<th class=\"l\">name</th><th>faults</th><th>writes</th>"
+		"<th>atomic writes</th>"
 		"<th class=\"l\">node pairs (bounces)</th></tr>\n");
 	json_array_foreach(r->hot, i, h) {
 		uint64_t addr = jdoc_u64(json_object_get(h, "addr"), 0);
@@ -311,9 +312,11 @@ static void html_hot(const rep_t *r, FILE *o)
 		fprintf(o, "<tr><td class=\"l\">0x%lx</td><td class=\"l\">",
 			(unsigned long)addr);
 		html_esc(o, name);
-		fprintf(o, "</td><td>%.0f</td><td>%.0f</td><td class=\"l\">",
+		fprintf(o, "</td><td>%.0f</td><td>%.0f</td><td>%.0f</td>"
+			"<td class=\"l\">",
 			jdoc_num(json_object_get(h, "faults"), 0),
-			jdoc_num(json_object_get(h, "writes"), 0));
+			jdoc_num(json_object_get(h, "writes"), 0),
+			jdoc_num(json_object_get(h, "atomic_writes"), 0));
 		html_pairs(o, h);
 		fprintf(o, "</td></tr>\n");
 	}
@@ -328,7 +331,9 @@ static void html_hot(const rep_t *r, FILE *o)
 			 sizeof(name));
 		if (!rep_hint(h, name, hint, sizeof(hint)))
 			continue;
-		fprintf(o, "<p class=\"hint\">False sharing? ");
+		fprintf(o, "<p class=\"hint\">%s", rep_hot_sync(h)
+				   ? "Synchronization page: "
+				   : "False sharing? ");
 		html_esc(o, hint);
 		fprintf(o, "</p>\n");
 	}

@@ -57,6 +57,10 @@ double rep_pct(double part, double whole);
 rep_count_t *rep_syscalls(const rep_t *r, size_t *n);
 bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len);
 
+/* Hot page hp took write faults from atomic instructions (a lock, a
+ * counter, a flag lives there). */
+bool rep_hot_sync(const json_t *hp);
+
 /* The threads of "migrations" "per_thread" with a positive count, most
  * first as the file has them: their count into *n, at most max kept. */
 size_t rep_mig_threads(const rep_t *r, const json_t **out, size_t max);

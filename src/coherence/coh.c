@@ -790,7 +790,7 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	return k ? ra_register(ahead, k) : 0;
 }
 
-cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
+cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
 {
 	uint64_t t0, dt, ahead[COH_RT_READ_AHEAD_MAX];
 	cvmm_status_t st;
@@ -822,7 +822,7 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src)
 		 1);
 	stat_add(&coh_rt_stats.lat_hist[log2_us(dt)], 1);
 	stat_add(&coh_rt_stats.fault_ns, dt);
-	coh_trace_fault(addr >> CVMM_PAGE_SHIFT, write, from, t0);
+	coh_trace_fault(addr >> CVMM_PAGE_SHIFT, write, atomic, from, t0);
 	*src = from >= 0 ? from : pushed_source(addr >> CVMM_PAGE_SHIFT);
 	return CVMM_OK;
 }

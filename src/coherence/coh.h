@@ -69,12 +69,13 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg);
  * guest access to a page not valid here faults into coh_rt_fault. */
 cvmm_status_t coh_rt_start(void);
 
-/* Serves a guest fault at addr (write: a write access) on the calling vCPU
+/* Serves a guest fault at addr (write: a write access; atomic: by an
+ * atomic read-modify-write instruction, counted for --stats) on the calling vCPU
  * thread; returns CVMM_OK when the access can be retried, CVMM_ERR_RANGE
  * when addr is outside the guest view (a real crash). *src: the node the
  * page's bytes came from for this fault, -1 when none moved (the page was
  * here, a zero grant, a coalesced fault) or it is not known. */
-cvmm_status_t coh_rt_fault(uint64_t addr, bool write, int *src);
+cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src);
 
 /* Makes every page of [addr, addr+len) valid here for reading, or (write)
  * exclusive and pinned until coh_rt_release on this thread. */

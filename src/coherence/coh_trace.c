@@ -26,7 +26,7 @@
 
 typedef struct page_slot {
 	uint64_t key; /* page + 1; 0: empty */
-	uint32_t faults, writes;
+	uint32_t faults, writes, atomics, pad;
 } page_slot_t;
 
 typedef struct copy_slot {
@@ -107,7 +107,8 @@ void coh_trace_copy(uint64_t page, int from_node)
 		__atomic_fetch_add(&copies[s].count, 1, __ATOMIC_RELAXED);
 }
 
-void coh_trace_fault(uint64_t page, bool write, int from_node, uint64_t t_ns)
+void coh_trace_fault(uint64_t page, bool write, bool atomic, int from_node,
+		     uint64_t t_ns)
 {
 	long s = slot_find(pages, sizeof(*pages), COH_TRACE_PAGES, page + 1,
 			   true);
@@ -120,6 +121,8 @@ void coh_trace_fault(uint64_t page, bool write, int from_node, uint64_t t_ns)
 	add32(&pages[s].faults);
 	if (write)
 		add32(&pages[s].writes);
+	if (write && atomic)
+		add32(&pages[s].atomics);
 	coh_trace_copy(page, from_node);
 }
 
@@ -192,6 +195,8 @@ unsigned coh_trace_top(coh_trace_page_t *out, unsigned k)
 		p.page = key - 1;
 		p.faults = __atomic_load_n(&pages[s].faults, __ATOMIC_RELAXED);
 		p.writes = __atomic_load_n(&pages[s].writes, __ATOMIC_RELAXED);
+		p.atomics = __atomic_load_n(&pages[s].atomics,
+					    __ATOMIC_RELAXED);
 		if (p.faults && (n < k || hotter(&p, &out[n - 1])))
 			top_insert(out, &n, k, &p);
 	}

@@ -32,6 +32,8 @@
 typedef struct coh_trace_page {
 	uint64_t page;                   /* guest page number (addr >> 12) */
 	uint32_t faults, writes;         /* guest faults served here */
+	uint32_t atomics;                /* writes by a locked instruction */
+	uint32_t pad;
 	uint32_t from[COH_TRACE_NODES];  /* of those, copied from node i */
 } coh_trace_page_t;
 
@@ -43,7 +45,7 @@ typedef struct coh_trace_ev {
 	uint32_t pad;
 } coh_trace_ev_t;
 
-_Static_assert(sizeof(coh_trace_page_t) == 16 + 4 * COH_TRACE_NODES,
+_Static_assert(sizeof(coh_trace_page_t) == 24 + 4 * COH_TRACE_NODES,
 	       "coh_trace_page_t is a wire format");
 _Static_assert(sizeof(coh_trace_ev_t) == 24, "coh_trace_ev_t is a wire format");
 
@@ -53,11 +55,13 @@ _Static_assert(sizeof(coh_trace_ev_t) == 24, "coh_trace_ev_t is a wire format");
  * a VM, measured as half a remote read fault in faultbench). */
 void coh_trace_warm(void);
 
-/* Records one served guest fault on page (write: a write access) at t_ns;
+/* Records one served guest fault on page (write: a write access; atomic:
+ * by an atomic read-modify-write instruction, core/insn.h) at t_ns;
  * from_node: the node the page was copied from, or -1 when no copy was
  * needed. Thread-safe, lock-free, cannot fail (a page that does not fit
  * the table is only counted in coh_trace_lost). */
-void coh_trace_fault(uint64_t page, bool write, int from_node, uint64_t t_ns);
+void coh_trace_fault(uint64_t page, bool write, bool atomic, int from_node,
+		     uint64_t t_ns);
 
 /* Records a copy of page from from_node made outside a fault (a page the
  * owner pushed with its grant): counted like coh_trace_fault's from_node. */

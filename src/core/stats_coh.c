@@ -30,7 +30,7 @@ typedef struct trace_ev {
 } trace_ev_t;
 
 typedef struct hot_sum {
-	uint64_t page, faults, writes;
+	uint64_t page, faults, writes, atomics;
 	unsigned writers; /* nodes with two or more write faults */
 } hot_sum_t;
 
@@ -164,6 +164,7 @@ static unsigned hot_sum(hot_sum_t *sums)
 			sums[n++] = (hot_sum_t){ .page = p->page };
 		sums[j].faults += p->faults;
 		sums[j].writes += p->writes;
+		sums[j].atomics += p->atomics;
 		sums[j].writers += p->writes >= 2;
 	}
 	qsort(sums, n, sizeof(*sums), cmp_sum);
@@ -217,10 +218,11 @@ static json_t *hot_json(void)
 
 	for (unsigned i = 0; i < n && i < STATS_HOT_OUT; i++)
 		arr = jdoc_push(arr, json_pack(
-			"{s:I, s:I, s:I, s:o, s:b}",
+			"{s:I, s:I, s:I, s:I, s:o, s:b}",
 			"addr", (json_int_t)(sums[i].page * CVMM_PAGE_SIZE),
 			"faults", (json_int_t)sums[i].faults,
 			"writes", (json_int_t)sums[i].writes,
+			"atomic_writes", (json_int_t)sums[i].atomics,
 			"pairs", pairs_json(sums[i].page),
 			"alternating_writers", sums[i].writers >= 2));
 	free(sums);

@@ -21,6 +21,7 @@
 #include "core/entry.h"
 #include "core/futex.h"
 #include "core/gmem.h"
+#include "core/insn.h"
 #include "core/loader.h"
 #include "core/place.h"
 #include "core/stats.h"
@@ -442,6 +443,25 @@ static const char *fault_name(int sig)
 	}
 }
 
+/* Whether the guest instruction at rip, which took a write fault, is an
+ * atomic read-modify-write (core/insn.h). Its bytes are read through the
+ * agent view, which never faults (a page the guest unmapped meanwhile
+ * reads stale or zero: at worst a wrong count), and only up to the end of
+ * its page (the next one may not be valid here): an instruction that
+ * crosses it counts as not atomic. */
+static bool vt_atomic_at(uint64_t rip)
+{
+	uint64_t end = (rip | (CVMM_PAGE_SIZE - 1)) + 1;
+	size_t n = end - rip < INSN_MAX_LEN ? end - rip : INSN_MAX_LEN;
+	insn_atomic_t k;
+
+	if (rip < GMEM_LO || rip >= GMEM_HI)
+		return false;
+	k = insn_atomic((const uint8_t *)(uintptr_t)(rip + GMEM_DELTA), n,
+			NULL);
+	return k == INSN_LOCKED || k == INSN_XCHG_MEM;
+}
+
 /* A guest access to a page not valid on this node (userfaultfd SIGBUS):
  * served here, on the faulting thread; true when the access can retry.
  * in_guest: guest code faulted (a trap point), not agent code. */
@@ -450,10 +470,13 @@ static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc,
 {
 	vcpu_stats_t *st = &cvmm_vm.vcpus[vt->vcpu].st;
 	bool write = uc->uc_mcontext.gregs[REG_ERR] & 2;
+	bool atomic = write && in_guest &&
+		      vt_atomic_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
 	uint64_t t0 = cvmm_now_ns(), t1;
 	int src;
 
-	if (coh_rt_fault((uint64_t)si->si_addr, write, &src) != CVMM_OK)
+	if (coh_rt_fault((uint64_t)si->si_addr, write, atomic, &src) !=
+	    CVMM_OK)
 		return false;
 	t1 = cvmm_now_ns();
 	stat_add(&st->guest_ns, t0 - vt->t_mark);

@@ -398,6 +398,7 @@ static void samples_put(wire_w_t *w, const node_stats_t *s)
 		wire_w_u64(w, s->hot[i].page);
 		wire_w_u32(w, s->hot[i].faults);
 		wire_w_u32(w, s->hot[i].writes);
+		wire_w_u32(w, s->hot[i].atomics);
 		for (int k = 0; k < COH_TRACE_NODES; k++)
 			wire_w_u32(w, s->hot[i].from[k]);
 	}
@@ -425,6 +426,8 @@ static void samples_get(wire_r_t *r, node_stats_t *s)
 		s->hot[i].page = wire_r_u64(r);
 		s->hot[i].faults = wire_r_u32(r);
 		s->hot[i].writes = wire_r_u32(r);
+		s->hot[i].atomics = wire_r_u32(r);
+		s->hot[i].pad = 0;
 		for (int k = 0; k < COH_TRACE_NODES; k++)
 			s->hot[i].from[k] = wire_r_u32(r);
 	}

@@ -13,13 +13,19 @@
 #           migrations per node and per thread, adding up; the summary's
 #           migrations line and thread list are F's; the page has both
 #           migration tables with F's numbers and parses;
+#  sync     the atomics guest under "cvmm run -n 2 -v 2 --stats=F": the
+#           hot page of its fetch-and-add counter counts atomic writes (the
+#           faulting instructions decoded: lock xadd, lock cmpxchg, xchg)
+#           and its message-passing data page, written with plain stores,
+#           none; "cvmm report F" shows the counter page's atomic writes;
 #  bad      a truncated F (or sample_multinode.json), random bytes,
 #           nesting 100000 deep, a 65 MiB file, a JSON file that is no
 #           stats file and a missing one: "cvmm report F -o F.html" exits
 #           non-zero with exactly one stderr line (saying where for bad
 #           JSON), nothing on stdout and no HTML written.
 #
-# Usage: test/integration/run_report.sh [one|two|moved|bad ...] (default: all)
+# Usage: test/integration/run_report.sh [one|two|moved|sync|bad ...]
+#        (default: all)
 #
 # Environment:
 #   BUILD, CVMM, GUESTS  as in run_guests.sh (default build, $BUILD/cvmm,
@@ -239,6 +245,49 @@ pages" "$f.txt"
 	fi
 }
 
+# ---- synchronisation pages ---------------------------------------------------
+
+case_sync() {
+	local f=$SCRATCH/sync.json msg rc faa mp
+	(cd "$SCRATCH" && timeout -k 5 "$TIMEOUT" "$CVMM" run -n 2 -v 2 \
+		--stats="$f" -- "$GUESTS/atomics" 20000 >"$f.out" 2>"$f.err")
+	rc=$?
+	if [ $rc != 0 ] || [ ! -s "$f" ]; then
+		cat "$f.out" "$f.err" >"$f.detail"
+		fail "sync: cvmm run -n 2 atomics --stats" "$(rc_text $rc)" \
+			"$f.detail"
+		return
+	fi
+	pass "sync: cvmm run -n 2 atomics --stats"
+	faa=$(nm "$GUESTS/atomics" | awk '$3 == "faa_counter" { print $1 }')
+	mp=$(nm "$GUESTS/atomics" | awk '$3 == "mp" { print $1 }')
+	if [ -z "$faa" ] || [ -z "$mp" ]; then
+		nm "$GUESTS/atomics" >"$f.nm" 2>&1
+		fail "sync: symbols" "no faa_counter or mp in the guest" "$f.nm"
+		return
+	fi
+	if msg=$(json_check "$f" '(lambda pages, faa, mp:
+	    faa in pages and pages[faa]["atomic_writes"] > 0 and
+	    pages[faa]["atomic_writes"] <= pages[faa]["writes"] and
+	    mp in pages and pages[mp]["writes"] > 0 and
+	    pages[mp]["atomic_writes"] == 0)(
+	    {h["addr"]: h for h in d["hot_pages"]},
+	    0x'"$faa"' & ~4095, 0x'"$mp"' & ~4095)'); then
+		pass "sync: the counter's page has atomic writes, the data page none"
+	else
+		echo "$msg" >"$f.why"
+		fail "sync: stats file" "atomic writes not where expected" \
+			"$f.why"
+		return
+	fi
+	report "sync: cvmm report" "$f" || return
+	if grep -q ' writes ([0-9]* atomic)' "$f.txt"; then
+		pass "sync: cvmm report shows atomic writes"
+	else
+		fail "sync: cvmm report" "no '(N atomic)' on a hot page" "$f.txt"
+	fi
+}
+
 # ---- threads that moved ----------------------------------------------------------
 
 case_moved() {
@@ -356,14 +405,15 @@ if ! command -v python3 >/dev/null; then
 	echo "0 passed, 0 failed, 1 skipped"
 	exit 0
 fi
-for part in ${*:-one two moved bad}; do
+for part in ${*:-one two moved sync bad}; do
 	case $part in
 	one) case_one ;;
 	two) case_two ;;
 	moved) case_moved ;;
+	sync) case_sync ;;
 	bad) case_bad ;;
 	*)
-		echo "unknown part $part (one, two, moved or bad)" >&2
+		echo "unknown part $part (one, two, moved, sync or bad)" >&2
 		exit 2
 		;;
 	esac

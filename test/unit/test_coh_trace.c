@@ -25,7 +25,8 @@ static int reset(void **state)
 }
 
 /* Thread t faults page p (1..NPAGES) p times per round: a write when p is
- * even, copied from node t when p % 3 == 0. */
+ * even, said atomic when p % 4 or p % 5 is 0 (a read said atomic is not
+ * one), copied from node t when p % 3 == 0. */
 static void *recorder(void *arg)
 {
 	int t = (int)(intptr_t)arg;
@@ -34,6 +35,7 @@ static void *recorder(void *arg)
 		for (uint64_t p = 1; p <= NPAGES; p++)
 			for (uint64_t i = 0; i < p; i++)
 				coh_trace_fault(p, p % 2 == 0,
+						p % 4 == 0 || p % 5 == 0,
 						p % 3 == 0 ? t : -1, 1);
 	return NULL;
 }
@@ -61,6 +63,10 @@ static void test_concurrent_totals(void **state)
 		assert_int_equal(top[i].page, p);
 		assert_int_equal(top[i].faults, f);
 		assert_int_equal(top[i].writes, p % 2 == 0 ? f : 0);
+		/* atomic writes only: a read is never one */
+		assert_int_equal(top[i].atomics,
+				 p % 2 == 0 && (p % 4 == 0 || p % 5 == 0) ? f
+									  : 0);
 		for (int k = 0; k < COH_TRACE_NODES; k++)
 			assert_int_equal(top[i].from[k],
 					 p % 3 == 0 && k < NTHREADS ?
@@ -76,7 +82,7 @@ static void test_top_order(void **state)
 
 	for (unsigned i = 0; i < 5; i++)
 		for (unsigned c = 0; c < counts[i]; c++)
-			coh_trace_fault(pages[i], false, -1, c);
+			coh_trace_fault(pages[i], false, false, -1, c);
 	assert_int_equal(coh_trace_top(top, 3), 3);
 	assert_int_equal(top[0].page, 3); /* 5 faults, lower page first */
 	assert_int_equal(top[1].page, 9);
@@ -89,9 +95,9 @@ static void test_from_out_of_range(void **state)
 {
 	coh_trace_page_t top[1];
 
-	coh_trace_fault(42, true, COH_TRACE_NODES, 0);
-	coh_trace_fault(42, true, 1000, 0);
-	coh_trace_fault(42, true, 2, 0);
+	coh_trace_fault(42, true, false, COH_TRACE_NODES, 0);
+	coh_trace_fault(42, true, false, 1000, 0);
+	coh_trace_fault(42, true, false, 2, 0);
 	assert_int_equal(coh_trace_top(top, 1), 1);
 	assert_int_equal(top[0].faults, 3);
 	assert_int_equal(top[0].writes, 3);
@@ -105,7 +111,7 @@ static void test_trace_short(void **state)
 
 	assert_int_equal(coh_trace_sample(ev, COH_TRACE_SAMPLE), 0);
 	for (uint64_t i = 0; i < 10; i++)
-		coh_trace_fault(100 + i, i & 1, -1, 1000 + i);
+		coh_trace_fault(100 + i, i & 1, false, -1, 1000 + i);
 	assert_int_equal(coh_trace_sample(ev, COH_TRACE_SAMPLE), 10);
 	for (uint64_t i = 0; i < 10; i++) {
 		assert_int_equal(ev[i].t_ns, 1000 + i);
@@ -127,7 +133,7 @@ static void check_bounds(uint64_t total)
 	assert_non_null(ev);
 	coh_trace_reset();
 	for (uint64_t i = 0; i < total; i++)
-		coh_trace_fault(i % 5000, false, -1, i);
+		coh_trace_fault(i % 5000, false, false, -1, i);
 	n = coh_trace_sample(ev, COH_TRACE_SAMPLE);
 	assert_int_equal(n, head + tail);
 	for (unsigned i = 0; i < n; i++)

@@ -181,6 +181,42 @@ static char *run_doc_text(const json_t *doc)
 	return txt;
 }
 
+/* A hot page with atomic writes: its count on the terminal and in the
+ * table, and a synchronisation-page hint instead of the false-sharing
+ * one; a file from before the field: as before. */
+static void test_sync_pages(void **state)
+{
+	json_t *doc = load_sample();
+	json_t *hot0;
+	char *txt, *html;
+
+	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
+	hot0 = json_array_get(json_object_get(doc, "hot_pages"), 0);
+	assert_non_null(hot0);
+	assert_int_equal(json_object_set_new(hot0, "atomic_writes",
+					     json_integer(3000)),
+			 0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "3302 writes (3000 atomic)"));
+	assert_non_null(strstr(txt, "holds a synchronization variable (3000 "
+				    "of its write faults were atomic"));
+	assert_non_null(strstr(txt, "alternately by nodes 1 and 3: keep "
+				    "other data off its page"));
+	free(txt);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<th>atomic writes</th>"));
+	assert_non_null(strstr(html, "<td>3302</td><td>3000</td>"));
+	assert_non_null(strstr(html, "Synchronization page: page"));
+	/* the other alternating pages keep the false-sharing hint */
+	assert_non_null(strstr(html, "False sharing? "));
+	free(html);
+	assert_int_equal(json_object_del(hot0, "atomic_writes"), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "atomic"));
+	free(txt);
+	json_decref(doc);
+}
+
 static void test_migrations(void **state)
 {
 	json_t *doc = load_sample();
@@ -337,6 +373,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_node),
 		cmocka_unit_test(test_multinode_sample),
+		cmocka_unit_test(test_sync_pages),
 		cmocka_unit_test(test_migrations),
 		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_malformed),
