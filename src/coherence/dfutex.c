@@ -193,8 +193,8 @@ static const char *dfx_wire_check(const dfx_msg_t *m, int src, int self,
 		return "bad version";
 	if (m->type == 0 || m->type >= DFX_MSG_END)
 		return "bad type";
-	if (m->uaddr & 3)
-		return "unaligned address";
+	if (m->uaddr & 2)
+		return "unaligned address"; /* bit 0: DFX_SHARED */
 	if (m->id == 0)
 		return "zero id";
 	if (has_bitset != (m->bitset != 0))
@@ -610,7 +610,7 @@ static long wait_register(dfx_t *d, dfx_req_t *r, uint32_t bitset)
 static long wait_check(dfx_t *d, dfx_req_t *r, uint32_t val)
 {
 	uint32_t cur;
-	int err = d->ops.read_word(d->ctx, r->uaddr, &cur);
+	int err = d->ops.read_word(d->ctx, r->uaddr & ~DFX_SHARED, &cur);
 
 	if (err)
 		return err;
@@ -641,7 +641,7 @@ long dfx_wait(dfx_t *d, uint64_t uaddr, uint32_t val, uint32_t bitset,
 	dfx_req_t r = { .uaddr = uaddr, .kind = DFX_REQ_WAIT };
 	long ret;
 
-	if ((uaddr & 3) || bitset == 0)
+	if ((uaddr & 2) || bitset == 0)
 		return -EINVAL;
 	req_add(d, &r);
 	ret = wait_register(d, &r, bitset);
@@ -662,7 +662,7 @@ long dfx_wake(dfx_t *d, uint64_t uaddr, int n, uint32_t bitset)
 	dfx_req_t r = { .uaddr = uaddr, .kind = DFX_REQ_WAKE };
 	long ret = -EIO;
 
-	if ((uaddr & 3) || bitset == 0)
+	if ((uaddr & 2) || bitset == 0)
 		return -EINVAL;
 	if (n <= 0)
 		return 0;

@@ -51,17 +51,24 @@ void dfx_destroy(dfx_t *d);
  * (CVMM_ERR_PEER). */
 cvmm_status_t dfx_recv(dfx_t *d, int src, const void *msg, size_t len);
 
-/* FUTEX_WAIT(_BITSET): blocks until woken (0), the word differs from val
- * (-EAGAIN), the absolute deadline on clock passes (-ETIMEDOUT; NULL: no
- * deadline), read_word faults (-EFAULT) or the home does not answer within
- * 10 s (-EIO). bitset 0 is -EINVAL, an unaligned uaddr -EINVAL. Called from
- * a guest thread, never from the transport's handler. */
+/* A futex key is the word's address, 4-aligned, with DFX_SHARED set for a
+ * shared futex: private and shared waits on one word are different queues,
+ * as the kernel keeps them (a private wake never wakes a shared waiter). */
+#define DFX_SHARED 1ull
+
+/* FUTEX_WAIT(_BITSET) on key uaddr: blocks until woken (0), the word
+ * differs from val (-EAGAIN), the absolute deadline on clock passes
+ * (-ETIMEDOUT; NULL: no deadline), read_word faults (-EFAULT) or the home
+ * does not answer within 10 s (-EIO). bitset 0 is -EINVAL, an unaligned
+ * key (bit 1 set) -EINVAL. Called from a guest thread, never from the
+ * transport's handler. */
 long dfx_wait(dfx_t *d, uint64_t uaddr, uint32_t val, uint32_t bitset,
 	      clockid_t clock, const struct timespec *deadline);
 
-/* FUTEX_WAKE(_BITSET): wakes up to n waiters (any node) whose bitset
- * intersects bitset, oldest first; returns how many (0 for n <= 0), -EINVAL
- * (unaligned, bitset 0) or -EIO (no answer from the home within 10 s). */
+/* FUTEX_WAKE(_BITSET) on key uaddr: wakes up to n waiters (any node) of
+ * that key whose bitset intersects bitset, oldest first; returns how many
+ * (0 for n <= 0), -EINVAL (unaligned, bitset 0) or -EIO (no answer from
+ * the home within 10 s). */
 long dfx_wake(dfx_t *d, uint64_t uaddr, int n, uint32_t bitset);
 
 /* The node's service when the VM spans several nodes, else NULL. Set once
@@ -75,7 +82,8 @@ extern dfx_t *cvmm_dfx;
  *    0  u16 version  DFX_WIRE_VERSION
  *    2  u16 type     dfx_msg_type_t
  *    4  u32 bitset   REG, WAKE: nonzero; 0 in the others
- *    8  u64 uaddr    the guest word, 4-aligned
+ *    8  u64 uaddr    the futex key: the guest word, 4-aligned, bit 0
+ *                    DFX_SHARED
  *   16  u64 id       the requester's id on its own node, nonzero
  *   24  u64 arg      WAKE: n; WAKE_ACK: count (both <= INT_MAX);
  *                    CANCEL_ACK: 1 still queued, 0 gone; 0 in the others */

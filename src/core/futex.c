@@ -42,10 +42,16 @@ static const struct timespec *deadline_or_null(const struct timespec *dl)
 	return dl && dl->tv_sec >= FUTEX_SEC_FOREVER ? NULL : dl;
 }
 
+/* The futex key of the word at addr across nodes (dfutex.h). */
+static uint64_t dfx_key(uint64_t addr, bool shared)
+{
+	return addr | (shared ? DFX_SHARED : 0);
+}
+
 /* futex_wait on a VM spanning nodes: the word's home keeps the queue. */
 static long futex_wait_dfx(vthread_t *vt, uint64_t addr, uint32_t val,
 			   uint32_t bitset, clockid_t clock,
-			   const struct timespec *deadline)
+			   const struct timespec *deadline, bool shared)
 {
 	long ret;
 
@@ -54,7 +60,8 @@ static long futex_wait_dfx(vthread_t *vt, uint64_t addr, uint32_t val,
 	if (!futex_word(addr))
 		return -EFAULT;
 	vt_idle_begin(vt);
-	ret = dfx_wait(cvmm_dfx, addr, val, bitset, clock, deadline);
+	ret = dfx_wait(cvmm_dfx, dfx_key(addr, shared), val, bitset, clock,
+		       deadline);
 	vt_idle_end(vt);
 	return ret;
 }
@@ -67,7 +74,8 @@ long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 
 	deadline = deadline_or_null(deadline);
 	if (cvmm_dfx)
-		return futex_wait_dfx(vt, addr, val, bitset, clock, deadline);
+		return futex_wait_dfx(vt, addr, val, bitset, clock, deadline,
+				      shared);
 	if ((addr & 3) || bitset == 0)
 		return -EINVAL;
 	if (!futex_in_window(addr, 4))
@@ -83,18 +91,21 @@ long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 long futex_wake(uint64_t addr, int n, uint32_t bitset, bool shared)
 {
 	if (cvmm_dfx)
-		return dfx_wake(cvmm_dfx, addr, n, bitset);
+		return (addr & 3) ? -EINVAL
+				  : dfx_wake(cvmm_dfx, dfx_key(addr, shared), n,
+					     bitset);
 	if (!futex_in_window(addr, 4))
 		return 0; /* nobody can wait there */
 	return host_futex(addr, FUTEX_WAKE_BITSET | priv(shared),
 			  (uint64_t)n, NULL, 0, bitset);
 }
 
-/* futex_requeue on a VM spanning nodes: wakes the waiters it would move
- * (futex callers must tolerate spurious wake-ups), so no queue ever moves
- * between homes. Returns the number woken. */
-static long futex_requeue_dfx(uint64_t addr, int nwake, int nmove,
-			      uint64_t addr2, bool check, uint32_t val)
+/* A requeue where nothing can move: across nodes (no queue moves between
+ * homes) or, on one node, to or from a word outside the guest window. The
+ * waiters it would move are woken instead (futex callers tolerate
+ * spurious wake-ups), after the value check. Returns the number woken. */
+static long requeue_as_wake(uint64_t addr, long n, bool check, uint32_t val,
+			    bool shared)
 {
 	const uint32_t *word;
 
@@ -105,38 +116,22 @@ static long futex_requeue_dfx(uint64_t addr, int nwake, int nmove,
 		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != val)
 			return -EAGAIN;
 	}
-	return dfx_wake(cvmm_dfx, addr,
-			(long)nwake + nmove > INT_MAX ? INT_MAX : nwake + nmove,
-			FUTEX_BITSET_MATCH_ANY);
+	return futex_wake(addr, (int)n, FUTEX_BITSET_MATCH_ANY, shared);
 }
 
 long futex_requeue(uint64_t addr, int nwake, int nmove, uint64_t addr2,
 		   bool check, uint32_t val, bool shared)
 {
 	long n = (long)nwake + nmove > INT_MAX ? INT_MAX : nwake + nmove;
-	const uint32_t *word;
 
 	if (((addr | addr2) & 3) || nwake < 0 || nmove < 0)
 		return -EINVAL;
-	if (cvmm_dfx)
-		return futex_requeue_dfx(addr, nwake, nmove, addr2, check, val);
-	if (!futex_in_window(addr, 4))
-		return check ? -EFAULT : 0;
-	if (futex_in_window(addr2, 4))
-		return host_futex(addr, (check ? FUTEX_CMP_REQUEUE
-					       : FUTEX_REQUEUE) |
-					priv(shared),
-				  (uint64_t)nwake,
-				  (const void *)(uintptr_t)nmove, addr2, val);
-	/* to a word outside the guest's memory, where nobody can wait: the
-	 * ones it would move are woken instead (a spurious wake-up) */
-	if (check) {
-		word = futex_word(addr);
-		if (!word)
-			return -EFAULT;
-		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != val)
-			return -EAGAIN;
-	}
-	return host_futex(addr, FUTEX_WAKE | priv(shared), (uint64_t)n, NULL,
-			  0, 0);
+	if (cvmm_dfx || !futex_in_window(addr, 4) ||
+	    !futex_in_window(addr2, 4))
+		return requeue_as_wake(addr, n, check, val, shared);
+	return host_futex(addr,
+			  (check ? FUTEX_CMP_REQUEUE : FUTEX_REQUEUE) |
+				  priv(shared),
+			  (uint64_t)nwake, (const void *)(uintptr_t)nmove,
+			  addr2, val);
 }

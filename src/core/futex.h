@@ -1,12 +1,12 @@
-/* Guest futexes. On one node the kernel's own: the guest window is this
- * process's memory at the guest's addresses, so a wait or wake on a guest
- * word is the kernel's futex on that address, with the kernel's checks,
- * errnos and queues (private and shared waits on one word are different
- * queues, as natively: glibc's pthread_join waits SHARED on the tid word,
- * which thread exit wakes SHARED). Only words inside the guest window ever
- * reach the kernel, and only with operations that write no memory. On
- * several nodes each word gets a home node, which keeps its waiters
- * (coherence/dfutex.h). */
+/* Guest futexes. Private and shared waits on one word are different
+ * queues, as natively (glibc's pthread_join waits SHARED on the tid word,
+ * which thread exit wakes SHARED). On one node a guest futex is the
+ * kernel's own: the guest window is this process's memory at the guest's
+ * addresses, so a wait or wake on a guest word is the kernel's futex on
+ * that address, with the kernel's checks, errnos and queues. Only words
+ * inside the guest window ever reach the kernel, and only with operations
+ * that write no memory. On several nodes each word gets a home node,
+ * which keeps its waiters by key (coherence/dfutex.h, DFX_SHARED). */
 #ifndef CVMM_CORE_FUTEX_H
 #define CVMM_CORE_FUTEX_H
 

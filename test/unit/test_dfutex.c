@@ -250,7 +250,8 @@ static void *waiter_main(void *arg)
 static void waiter_start_on(waiter_t *w, int node, uint64_t uaddr,
 			    uint32_t bitset, int timeout_ms, clockid_t clock)
 {
-	*w = (waiter_t){ .node = node, .uaddr = uaddr, .val = *word(uaddr),
+	*w = (waiter_t){ .node = node, .uaddr = uaddr,
+			 .val = *word(uaddr & ~DFX_SHARED),
 			 .bitset = bitset, .timeout_ms = timeout_ms,
 			 .clock = clock };
 	assert_int_equal(pthread_create(&w->thr, NULL, waiter_main, w), 0);
@@ -304,7 +305,9 @@ static void test_args(void **state)
 			 -EINVAL);
 	assert_int_equal(dfx_wait(dx[0], ua(1, 0) + 2, 0, ~0u,
 				  CLOCK_MONOTONIC, NULL), -EINVAL);
-	assert_int_equal(dfx_wake(dx[0], ua(1, 0) + 1, 1, ~0u), -EINVAL);
+	assert_int_equal(dfx_wake(dx[0], ua(1, 0) + 3, 1, ~0u), -EINVAL);
+	/* bit 0 is DFX_SHARED: a key of its own, nobody waits there */
+	assert_int_equal(dfx_wake(dx[0], ua(1, 0) | DFX_SHARED, 1, ~0u), 0);
 	assert_int_equal(dfx_wake(dx[0], ua(1, 0), 1, 0), -EINVAL);
 	assert_int_equal(dfx_wake(dx[0], ua(1, 0), 0, ~0u), 0);
 	assert_int_equal(dfx_wake(dx[0], ua(1, 0), 5, ~0u), 0);
@@ -386,6 +389,28 @@ static void test_bitset(void **state)
 	assert_true(waiter_join(&w[0], 2000));
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(w[i].ret, 0);
+}
+
+/* Private and shared waits on one word are two queues (the key's
+ * DFX_SHARED bit), as the kernel keeps them: each kind of wake finds only
+ * its own waiters. */
+static void test_shared_keys(void **state)
+{
+	uint64_t a = ua(1, 7);
+	waiter_t w[2];
+
+	waiter_start(&w[0], 0, a, ~0u, -1);
+	waiter_start(&w[1], 2, a | DFX_SHARED, ~0u, -1);
+	reg_wait(2);
+	assert_int_equal(dfx_wake(dx[1], a, INT_MAX, ~0u), 1);
+	assert_true(waiter_join(&w[0], 2000));
+	ms_sleep(20);
+	assert_false(is_done(&w[1]));
+	assert_int_equal(dfx_wake(dx[0], a, INT_MAX, ~0u), 0);
+	assert_int_equal(dfx_wake(dx[2], a | DFX_SHARED, INT_MAX, ~0u), 1);
+	assert_true(waiter_join(&w[1], 2000));
+	assert_int_equal(w[0].ret, 0);
+	assert_int_equal(w[1].ret, 0);
 }
 
 static void test_timeout(void **state)
@@ -636,7 +661,7 @@ static void test_wire_decode(void **state)
 	expect_decode(b, DFX_WIRE_LEN, 0, 1, "bad version");
 	forge(b, 1, DFX_MSG_END, 1, a, 1, 1);
 	expect_decode(b, DFX_WIRE_LEN, 0, 1, "bad type");
-	forge(b, 1, DFX_MSG_WAKE, 1, a + 1, 1, 1);
+	forge(b, 1, DFX_MSG_WAKE, 1, a + 2, 1, 1);
 	expect_decode(b, DFX_WIRE_LEN, 0, 1, "unaligned address");
 	forge(b, 1, DFX_MSG_WAKE, 1, a, 0, 1);
 	expect_decode(b, DFX_WIRE_LEN, 0, 1, "zero id");
@@ -749,7 +774,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_args),         T(test_eagain),
 		T(test_cross_node),   T(test_fifo_counts),
-		T(test_bitset),       T(test_timeout),
+		T(test_bitset),       T(test_shared_keys),
+		T(test_timeout),
 		T(test_no_lost_wakeup),
 		T(test_cancel_race),  TS(test_cancel_race_inline),
 		T(test_mutex_stress), TS(test_mutex_stress_inline),
