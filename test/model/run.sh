@@ -3,8 +3,11 @@
 # pass, without and with write-aheads, and three mutants must fail, proving
 # the checks can fire: the manager forwards a write without waiting for
 # INV_ACKs (-DBUG), a deferred forward is dropped, and a write-ahead grant
-# installs the page without its bytes (generated here with sed). Prints
-# PASS/FAIL lines and "N passed, M failed".
+# installs the page without its bytes (generated here with sed). Then the
+# release memory model planned for data pages (rc.pml): it must pass, and
+# a release that does not wait for the home's ack, an acquire that keeps
+# its copy, and a diff of the whole page must each fail. Prints PASS/FAIL
+# lines and "N passed, M failed".
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v spin >/dev/null || ! command -v "${CC:-gcc}" >/dev/null; then
@@ -68,5 +71,12 @@ else
 	echo "FAIL model ivy-bug-deferred-forward-lost: the mutation did not apply"
 	fail=$((fail + 1))
 fi
+# The release memory model planned for data pages (rc.pml, issue 14): it
+# must pass, and each of its three mutants must fail.
+check rc "$here/rc.pml" ok
+for m in NO_ACK NO_INVALIDATE WHOLE_PAGE; do
+	sed "1i #define $m 1" "$here/rc.pml" >"$work/rc_$m.pml"
+	check "rc-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/rc_$m.pml" fail
+done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
