@@ -11,7 +11,10 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            (startup_native_cpu_ms, startup_cvmm_cpu_ms, startup_cpu_ms)
   syscall  guests/getpid ITERS: ns per syscall(SYS_getpid), natively
            (200000 calls) and under "cvmm run -v 1" (20000 calls)
-           -> syscall_native_ns, syscall_cvmm_ns, syscall_ratio
+           -> syscall_native_ns, syscall_cvmm_ns, syscall_ratio; the same
+           for a FUTEX_WAKE_PRIVATE nobody waits for and a
+           FUTEX_WAIT_PRIVATE whose value differs (futex_wake_*,
+           futex_wait_eagain_*: answered before the FS switch on one node)
   clock    guests/clockloop N (N = 2000000 calls of
            clock_gettime(CLOCK_MONOTONIC), the mean ns per call on its
            stderr) natively and under "cvmm run -v 1" (on one node the
@@ -320,21 +323,41 @@ class Bench:
     def bench_syscall(self, reps):
         g = self.guest("getpid")
 
-        def getpid_ns(iters, under_cvmm):
+        def call_ns(iters, under_cvmm):
             out, _ = self.run([g, str(iters)], under_cvmm, 1)
-            m = re.search(r"^getpid_ns ([0-9.]+)$", out, re.M)
-            if not m:
-                raise RunError("getpid: no getpid_ns line in %r" % out)
-            return float(m.group(1))
+            got = {}
+            for key in ("getpid_ns", "futex_wake_ns", "futex_wait_eagain_ns"):
+                m = re.search(r"^%s ([0-9.]+)$" % key, out, re.M)
+                if not m:
+                    raise RunError("getpid: no %s line in %r" % (key, out))
+                got[key] = float(m.group(1))
+            return got
 
-        print("syscall: getpid, native 200000 calls vs cvmm -v 1 20000 "
-              "calls, %d reps" % reps)
+        def take(name, iters, under_cvmm):
+            got = {}
+
+            def first():
+                got.update(call_ns(iters, under_cvmm))
+                return got["getpid_ns"]
+
+            if self.sample("syscall_%s_ns" % name, first) is None:
+                return
+            self.sample("futex_wake_%s_ns" % name,
+                        lambda: got["futex_wake_ns"])
+            self.sample("futex_wait_eagain_%s_ns" % name,
+                        lambda: got["futex_wait_eagain_ns"])
+
+        print("syscall: getpid and two futex calls (one node: answered "
+              "before the FS switch), native 200000 calls vs cvmm -v 1 "
+              "20000 calls, %d reps" % reps)
         for _ in range(reps):
-            self.sample("syscall_native_ns", lambda: getpid_ns(200000, False))
-            self.sample("syscall_cvmm_ns", lambda: getpid_ns(20000, True))
-        self.median("syscall_native_ns")
-        self.median("syscall_cvmm_ns")
-        self.ratio("syscall_ratio", "syscall_cvmm_ns", "syscall_native_ns")
+            take("native", 200000, False)
+            take("cvmm", 20000, True)
+        for key in ("syscall", "futex_wake", "futex_wait_eagain"):
+            self.median("%s_native_ns" % key)
+            self.median("%s_cvmm_ns" % key)
+            self.ratio("%s_ratio" % key, "%s_cvmm_ns" % key,
+                       "%s_native_ns" % key)
 
     def bench_clock(self, reps):
         """clock_gettime(CLOCK_MONOTONIC): guests/clockloop natively and

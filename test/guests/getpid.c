@@ -2,10 +2,16 @@
  *
  *   getpid ITERS     times ITERS syscall(SYS_getpid) calls (after a warm-up)
  *                    with CLOCK_MONOTONIC and prints "getpid_ns X", the
- *                    mean time per call in ns (for bench/, not compared)
+ *                    mean time per call in ns, then the same for a
+ *                    FUTEX_WAKE_PRIVATE nobody waits for ("futex_wake_ns
+ *                    X") and a FUTEX_WAIT_PRIVATE whose value differs
+ *                    ("futex_wait_eagain_ns X") (for bench/, not compared)
  *   getpid           untimed: 10000 calls from each of 4 threads, every
  *                    result equal to getpid() of main; prints "ok" */
+#include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -13,6 +19,7 @@
 #include <unistd.h>
 
 static long pid;
+static uint32_t word; /* 0: nobody waits on it, a wait for 1 fails */
 
 static double now_ns(void)
 {
@@ -53,6 +60,20 @@ int main(int argc, char **argv)
 			bad += syscall(SYS_getpid) != pid;
 		t1 = now_ns();
 		printf("getpid_ns %.1f\n", (t1 - t0) / (double)iters);
+		t0 = now_ns();
+		for (long i = 0; i < iters; i++)
+			bad += syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1,
+				       NULL, NULL, 0) != 0;
+		t1 = now_ns();
+		printf("futex_wake_ns %.1f\n", (t1 - t0) / (double)iters);
+		t0 = now_ns();
+		for (long i = 0; i < iters; i++)
+			bad += syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 1,
+				       NULL, NULL, 0) != -1 ||
+			       errno != EAGAIN;
+		t1 = now_ns();
+		printf("futex_wait_eagain_ns %.1f\n",
+		       (t1 - t0) / (double)iters);
 		return bad != 0;
 	}
 	for (long i = 0; i < 4; i++)
