@@ -49,7 +49,7 @@ _Static_assert(sizeof(coh_trace_page_t) == 24 + 4 * COH_TRACE_NODES,
 	       "coh_trace_page_t is a wire format");
 _Static_assert(sizeof(coh_trace_ev_t) == 24, "coh_trace_ev_t is a wire format");
 
-/* Makes the tables present in memory (2 MiB), so that recording never
+/* Makes the tables present in memory (~2.5 MiB), so that recording never
  * takes a page fault: the tables are hashed, so the first faults of a run
  * would each touch a page of them never touched before (~20-50 us each on
  * a VM, measured as half a remote read fault in faultbench). */

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "coherence/dfutex.h"
-#include "common/log.h"
 #include "core/gmem.h"
 
 static uint32_t *futex_word(uint64_t addr)

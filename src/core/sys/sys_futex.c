@@ -1,7 +1,8 @@
 /* futex(2): decodes the operation and its timeout, checks the arguments in
  * the kernel's order, then core/futex.h does the work. On one node a call
- * on words inside the guest window never gets here: the trap path hands it
- * to the kernel as it is (entry.c, futex_host_ok). */
+ * futex_host_ok accepts (its words and timeout in the guest window, an
+ * operation that writes no memory) never gets here: the trap path hands it
+ * to the kernel as it is (entry.c). */
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdbool.h>
