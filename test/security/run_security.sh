@@ -71,7 +71,9 @@ attack() {
 	local out=$SCRATCH/out err=$SCRATCH/err pid pids rc effects
 
 	echo "$label" | grep -qE -- "$FILTER" || return 0
-	rm -f "$root/leak" "$marker"
+	# the last attack's output goes first: wait_for must not find its
+	# "waiting" before this run's redirection has truncated the file
+	rm -f "$root/leak" "$marker" "$out" "$err"
 	setarch -R timeout -k 5 "$TIMEOUT" "$CVMM" run -n "$nodes" \
 		-v "$nodes" --entry "$entry" --root "$root" -- \
 		"$GUESTS/escape" /leak "$name" "$marker" "$canary" \
