@@ -1,0 +1,1077 @@
+/* The release memory model's protocol for data pages (rc.h).
+ *
+ * Message script (node n, home h of page p; "=>" a message):
+ *
+ *   n faults, p INV:       n => h FETCH;  h => n PAGE(ver, bytes | ZERO)
+ *                          n: RO at base ver, mapped read-only
+ *   n writes, p RO:        twin := copy, RW, mapped writable (no message)
+ *   n releases:            every RW p: write-protect, RO;
+ *                          n => h DIFF(base, seq, runs); h applies it,
+ *                          ver++, h => n DIFF_ACK(seq); the release is
+ *                          complete when every seq it covers is acked
+ *   n acquires:            every copy homed elsewhere: unmapped, INV
+ *                          (a dirty one keeps its twin: on its next fault
+ *                          its DIFF goes first, FETCH after the ack)
+ *   n sees an atomic:      n => h SYNC_REQ (or h itself);
+ *                          h => every other node SYNC_FLUSH;
+ *                          each: unmap, DIFF if dirty, after the acks
+ *                          => h SYNC_ACK; h => every other node SYNC_GO
+ *
+ * One lock per node guards the page records; messages produced under it
+ * are sent after it is released (rc_ops_t.send may run handlers). */
+#include "coherence/rc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coherence/diff.h"
+#include "common/log.h"
+#include "common/page.h"
+
+_Static_assert(CVMM_PAGE_SIZE == DIFF_PAGE, "a diff covers one page");
+
+#define MASK_BYTES (DIFF_PAGE / 8)
+
+/* The last RC_LOG diffs applied to a page at its home: which node, the
+ * version they made, the bytes they changed. */
+typedef struct rc_log {
+	unsigned next, used;
+	uint32_t ver[RC_LOG];
+	uint8_t node[RC_LOG];
+	uint8_t mask[RC_LOG][MASK_BYTES];
+} rc_log_t;
+
+typedef struct rc_page {
+	struct rc_page *hnext;        /* hash chain */
+	struct rc_page *lnext, *lprev; /* the node's cached or dirty list */
+	uint64_t page;
+	uint64_t fetched;  /* now_ns when the copy arrived */
+	uint8_t *twin;     /* dirty: the bytes before this interval's writes */
+	rc_log_t *log;     /* at the home, once a diff arrived */
+	uint32_t base;     /* the home's version our copy came from */
+	uint32_t ver;      /* at the home: diffs applied */
+	uint16_t inflight; /* DIFFs sent, not acknowledged */
+	uint8_t st;        /* rc_state_t */
+	uint8_t cls;       /* rc_class_t (at the home: its flush, too) */
+	uint8_t pending;   /* at the home, flushing: SYNC_ACKs outstanding */
+	bool listed;
+	bool refetch;       /* the FETCH in flight is stale: drop its reply */
+	bool after_ack;     /* FETCH once this page's diffs are acked */
+	bool flush_pending; /* SYNC_ACK owed once the diffs are acked */
+} rc_page_t;
+
+typedef struct rc_out {
+	uint32_t dst;
+	rc_msg_t m;
+	void *data;
+	size_t len;
+} rc_out_t;
+
+typedef struct rc_outbox {
+	rc_out_t *v;
+	unsigned len, cap;
+	cvmm_status_t err;
+} rc_outbox_t;
+
+struct rc_node {
+	rc_cfg_t cfg;
+	pthread_mutex_t lock;
+	rc_outbox_t *ob;
+	rc_page_t **buckets;
+	uint64_t nbuckets, npages_rec;
+	rc_page_t *cached; /* copies of pages homed elsewhere, not INV or
+			      dirty */
+	rc_page_t *hdirty; /* pages homed here with a twin */
+	/* diffs: seq of the last sent; every seq <= acked_upto is acked;
+	 * ring[seq & (ring_cap - 1)] marks acks above it */
+	uint32_t seq, acked_upto;
+	uint8_t *ring;
+	uint32_t ring_cap;
+	rc_stats_t stats;
+	uint8_t buf[DIFF_PAGE];  /* scratch: the current bytes */
+	uint8_t dbuf[DIFF_MAX];  /* scratch: a diff */
+};
+
+/* ---- wire ----------------------------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void rc_wire_encode(const rc_msg_t *m, void *buf)
+{
+	uint8_t *b = buf;
+
+	put16(b, m->type);
+	put16(b + 2, m->flags);
+	put32(b + 4, m->src);
+	put32(b + 8, m->ver);
+	put32(b + 12, m->seq);
+	put64(b + 16, m->page);
+}
+
+static const char *const rc_names[RC_MSG_END] = {
+	[RC_MSG_FETCH] = "fetch",         [RC_MSG_PAGE] = "page",
+	[RC_MSG_DIFF] = "diff",           [RC_MSG_DIFF_ACK] = "diff_ack",
+	[RC_MSG_SYNC_REQ] = "sync_req",   [RC_MSG_SYNC_FLUSH] = "sync_flush",
+	[RC_MSG_SYNC_ACK] = "sync_ack",   [RC_MSG_SYNC_GO] = "sync_go",
+};
+
+const char *rc_msg_type_str(unsigned type)
+{
+	return type > 0 && type < RC_MSG_END ? rc_names[type] : "?";
+}
+
+static cvmm_status_t bad(char *why, size_t whylen, const char *s)
+{
+	if (whylen > 0) {
+		strncpy(why, s, whylen - 1);
+		why[whylen - 1] = '\0';
+	}
+	return CVMM_ERR_PEER;
+}
+
+cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
+			     uint64_t npages, rc_msg_t *m, const void **data,
+			     size_t *dlen, char *why, size_t whylen)
+{
+	const uint8_t *b = buf;
+	rc_msg_t t;
+	size_t pl;
+
+	if (!buf || len < RC_WIRE_LEN)
+		return bad(why, whylen, "short rc message");
+	t.type = (uint16_t)get_le(b, 2);
+	t.flags = (uint16_t)get_le(b + 2, 2);
+	t.src = (uint32_t)get_le(b + 4, 4);
+	t.ver = (uint32_t)get_le(b + 8, 4);
+	t.seq = (uint32_t)get_le(b + 12, 4);
+	t.page = get_le(b + 16, 8);
+	pl = len - RC_WIRE_LEN;
+	if (t.type < RC_MSG_FETCH || t.type >= RC_MSG_END)
+		return bad(why, whylen, "unknown rc message type");
+	if (t.src >= nnodes)
+		return bad(why, whylen, "rc message from a node out of range");
+	if (t.page >= npages)
+		return bad(why, whylen, "rc message for a page out of range");
+	if (t.type == RC_MSG_PAGE) {
+		unsigned f = t.flags;
+
+		if (f != RC_F_ZERO && f != RC_F_PAGE && f != RC_F_SYNC)
+			return bad(why, whylen, "rc page with bad flags");
+		if (pl != (f == RC_F_PAGE ? DIFF_PAGE : 0))
+			return bad(why, whylen, "rc page of the wrong length");
+	} else {
+		if (t.flags != 0)
+			return bad(why, whylen, "rc message with flags");
+		if (t.type == RC_MSG_DIFF) {
+			if (pl == 0 || pl > DIFF_MAX ||
+			    diff_check(b + RC_WIRE_LEN, pl, NULL) != CVMM_OK)
+				return bad(why, whylen, "malformed rc diff");
+		} else if (pl != 0) {
+			return bad(why, whylen, "rc message with a payload");
+		}
+	}
+	*m = t;
+	*data = pl ? b + RC_WIRE_LEN : NULL;
+	*dlen = pl;
+	return CVMM_OK;
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+static uint64_t hash_page(uint64_t page, uint64_t nb)
+{
+	return (page * 0x9e3779b97f4a7c15ull >> 17) & (nb - 1);
+}
+
+static cvmm_status_t grow(rc_node_t *n)
+{
+	uint64_t nb = n->nbuckets * 2;
+	rc_page_t **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return CVMM_ERR_NOMEM;
+	for (uint64_t i = 0; i < n->nbuckets; i++) {
+		rc_page_t *p = n->buckets[i], *nx;
+
+		for (; p; p = nx) {
+			uint64_t h = hash_page(p->page, nb);
+
+			nx = p->hnext;
+			p->hnext = b[h];
+			b[h] = p;
+		}
+	}
+	free(n->buckets);
+	n->buckets = b;
+	n->nbuckets = nb;
+	return CVMM_OK;
+}
+
+static rc_page_t *find(rc_node_t *n, uint64_t page)
+{
+	rc_page_t *p = n->buckets[hash_page(page, n->nbuckets)];
+
+	while (p && p->page != page)
+		p = p->hnext;
+	return p;
+}
+
+static rc_page_t *get(rc_node_t *n, uint64_t page)
+{
+	rc_page_t *p = find(n, page);
+	uint64_t h;
+
+	if (p)
+		return p;
+	if (n->npages_rec >= n->nbuckets && grow(n) != CVMM_OK)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->page = page;
+	h = hash_page(page, n->nbuckets);
+	p->hnext = n->buckets[h];
+	n->buckets[h] = p;
+	n->npages_rec++;
+	return p;
+}
+
+static bool homed_here(rc_node_t *n, uint64_t page)
+{
+	return n->cfg.home(n->cfg.ctx, page) == n->cfg.self;
+}
+
+static void unlist(rc_node_t *n, rc_page_t *p)
+{
+	if (!p->listed)
+		return;
+	if (p->lprev)
+		p->lprev->lnext = p->lnext;
+	else if (n->cached == p)
+		n->cached = p->lnext;
+	else
+		n->hdirty = p->lnext;
+	if (p->lnext)
+		p->lnext->lprev = p->lprev;
+	p->lnext = p->lprev = NULL;
+	p->listed = false;
+}
+
+/* Keeps p on the list an acquire or a release must visit: a copy of a
+ * page homed elsewhere that is not INV or is dirty; a page homed here
+ * that is dirty. */
+static void relist(rc_node_t *n, rc_page_t *p)
+{
+	bool home = homed_here(n, p->page);
+	bool want = home ? p->twin != NULL
+			 : (p->st != RC_INV || p->twin != NULL);
+	rc_page_t **head = home ? &n->hdirty : &n->cached;
+
+	if (want == p->listed)
+		return;
+	if (!want) {
+		unlist(n, p);
+		return;
+	}
+	p->lprev = NULL;
+	p->lnext = *head;
+	if (*head)
+		(*head)->lprev = p;
+	*head = p;
+	p->listed = true;
+}
+
+/* ---- lock and outbox --------------------------------------------------- */
+
+static void lock(rc_node_t *n, rc_outbox_t *ob)
+{
+	pthread_mutex_lock(&n->lock);
+	memset(ob, 0, sizeof(*ob));
+	n->ob = ob;
+}
+
+/* Unlocks, then sends what the step produced, in order. Returns the first
+ * error of the step (st), the outbox or a send. */
+static cvmm_status_t unlock_send(rc_node_t *n, cvmm_status_t st)
+{
+	rc_outbox_t *ob = n->ob;
+
+	n->ob = NULL;
+	pthread_mutex_unlock(&n->lock);
+	if (st == CVMM_OK)
+		st = ob->err;
+	for (unsigned i = 0; i < ob->len; i++) {
+		rc_out_t *o = &ob->v[i];
+
+		if (st == CVMM_OK)
+			st = n->cfg.ops->send(n->cfg.ctx, o->dst, &o->m,
+					      o->data, o->len);
+		free(o->data);
+	}
+	free(ob->v);
+	return st;
+}
+
+static void emit(rc_node_t *n, uint32_t dst, uint16_t type, uint64_t page,
+		 uint16_t flags, uint32_t ver, uint32_t seq, const void *data,
+		 size_t len)
+{
+	rc_outbox_t *ob = n->ob;
+	rc_out_t *o;
+
+	if (ob->err != CVMM_OK)
+		return;
+	if (ob->len == ob->cap) {
+		unsigned cap = ob->cap ? ob->cap * 2 : 8;
+		rc_out_t *v = realloc(ob->v, cap * sizeof(*v));
+
+		if (!v) {
+			ob->err = CVMM_ERR_NOMEM;
+			return;
+		}
+		ob->v = v;
+		ob->cap = cap;
+	}
+	o = &ob->v[ob->len];
+	o->dst = dst;
+	o->m = (rc_msg_t){.type = type, .flags = flags, .src = n->cfg.self,
+			  .ver = ver, .seq = seq, .page = page};
+	o->data = NULL;
+	o->len = len;
+	if (len) {
+		o->data = malloc(len);
+		if (!o->data) {
+			ob->err = CVMM_ERR_NOMEM;
+			return;
+		}
+		memcpy(o->data, data, len);
+	}
+	ob->len++;
+}
+
+/* ---- acks ------------------------------------------------------------------ */
+
+/* Room in the ring for seq (the ring covers acked_upto+1 .. +ring_cap). */
+static cvmm_status_t ring_fit(rc_node_t *n, uint32_t seq)
+{
+	uint32_t cap = n->ring_cap;
+	uint8_t *r;
+
+	if (seq - n->acked_upto <= cap)
+		return CVMM_OK;
+	while (seq - n->acked_upto > cap)
+		cap *= 2;
+	r = calloc(cap, 1);
+	if (!r)
+		return CVMM_ERR_NOMEM;
+	for (uint32_t s = n->acked_upto + 1; s != n->seq + 1; s++)
+		r[s & (cap - 1)] = n->ring[s & (n->ring_cap - 1)];
+	free(n->ring);
+	n->ring = r;
+	n->ring_cap = cap;
+	return CVMM_OK;
+}
+
+static bool ack_seq(rc_node_t *n, uint32_t seq)
+{
+	if (seq - n->acked_upto - 1 >= n->seq - n->acked_upto)
+		return false; /* not outstanding */
+	if (n->ring[seq & (n->ring_cap - 1)])
+		return false; /* acked twice */
+	n->ring[seq & (n->ring_cap - 1)] = 1;
+	while (n->acked_upto != n->seq &&
+	       n->ring[(n->acked_upto + 1) & (n->ring_cap - 1)]) {
+		n->acked_upto++;
+		n->ring[n->acked_upto & (n->ring_cap - 1)] = 0;
+	}
+	return true;
+}
+
+/* ---- race log ---------------------------------------------------------------- */
+
+/* Walks the runs of a checked diff. */
+#define FOR_RUNS(d, len, off, cnt)                                           \
+	for (size_t _i = 0; _i < (len) &&                                    \
+			    ((off) = (unsigned)get_le((d) + _i, 2),          \
+			    (cnt) = (unsigned)get_le((d) + _i + 2, 2), 1);   \
+	     _i += DIFF_RUN_HDR + (cnt))
+
+static void report_race(rc_node_t *n, uint64_t page, uint32_t a, uint32_t b,
+			unsigned off)
+{
+	rc_race_t r = {.page = page, .a = a, .b = b, .off = off};
+
+	n->stats.races++;
+	if (n->cfg.ops->race)
+		n->cfg.ops->race(n->cfg.ctx, &r);
+}
+
+/* A diff from node with base base is about to make version p->ver + 1:
+ * reports the first byte it shares with a logged diff of another node
+ * that its copy did not include. Then logs it. */
+static void race_check_log(rc_node_t *n, rc_page_t *p, uint32_t node,
+			   uint32_t base, const uint8_t *d, size_t len)
+{
+	rc_log_t *lg = p->log;
+	unsigned off, cnt, k;
+	bool seen = false;
+
+	if (!lg) {
+		lg = p->log = calloc(1, sizeof(*lg));
+		if (!lg)
+			return; /* no detection for this page */
+	}
+	for (unsigned e = 0; e < lg->used && !seen; e++) {
+		if (lg->node[e] == node || lg->ver[e] <= base)
+			continue;
+		FOR_RUNS(d, len, off, cnt)
+		{
+			for (unsigned b = off; b < off + cnt; b++) {
+				if (lg->mask[e][b / 8] & (1u << (b % 8))) {
+					report_race(n, p->page, lg->node[e],
+						    node, b);
+					seen = true;
+					break;
+				}
+			}
+			if (seen)
+				break;
+		}
+	}
+	k = lg->next;
+	lg->next = (k + 1) % RC_LOG;
+	if (lg->used < RC_LOG)
+		lg->used++;
+	lg->node[k] = (uint8_t)node;
+	lg->ver[k] = p->ver + 1;
+	memset(lg->mask[k], 0, MASK_BYTES);
+	FOR_RUNS(d, len, off, cnt)
+	{
+		for (unsigned b = off; b < off + cnt; b++)
+			lg->mask[k][b / 8] |= (uint8_t)(1u << (b % 8));
+	}
+}
+
+/* ---- steps ------------------------------------------------------------------- */
+
+static cvmm_status_t take_twin(rc_node_t *n, rc_page_t *p)
+{
+	p->twin = malloc(DIFF_PAGE);
+	if (!p->twin)
+		return CVMM_ERR_NOMEM;
+	n->cfg.ops->read(n->cfg.ctx, p->page, p->twin);
+	n->stats.twins++;
+	return CVMM_OK;
+}
+
+/* The diff of p's dirty copy against its twin into n->dbuf; the twin is
+ * dropped and a writable mapping write-protected first. */
+static size_t close_interval(rc_node_t *n, rc_page_t *p, cvmm_status_t *st)
+{
+	size_t len;
+
+	if (p->st == RC_RW) {
+		*st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
+		p->st = RC_RO;
+	}
+	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
+	len = diff_encode(p->twin, n->buf, n->dbuf);
+	free(p->twin);
+	p->twin = NULL;
+	if (len == 0)
+		n->stats.diffs_empty++;
+	return len;
+}
+
+/* Sends the diff of a dirty copy of a page homed elsewhere. */
+static cvmm_status_t flush_one(rc_node_t *n, rc_page_t *p)
+{
+	cvmm_status_t st = CVMM_OK;
+	size_t len = close_interval(n, p, &st);
+
+	if (len > 0) {
+		cvmm_status_t e = ring_fit(n, n->seq + 1);
+
+		if (e != CVMM_OK)
+			return e;
+		n->seq++;
+		emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_DIFF, p->page,
+		     0, p->base, n->seq, n->dbuf, len);
+		p->inflight++;
+		n->stats.diffs_sent++;
+		n->stats.diff_bytes += len;
+	}
+	relist(n, p);
+	return st;
+}
+
+/* The home's own interval on p ends: its changes are logged for race
+ * detection (they are in the master already). */
+static cvmm_status_t home_close(rc_node_t *n, rc_page_t *p)
+{
+	cvmm_status_t st = CVMM_OK;
+	size_t len = close_interval(n, p, &st);
+
+	if (len > 0) {
+		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len);
+		p->ver++;
+	}
+	relist(n, p);
+	return st;
+}
+
+static void send_fetch(rc_node_t *n, rc_page_t *p)
+{
+	p->st = RC_FETCH;
+	p->refetch = false;
+	emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_FETCH, p->page, 0, 0,
+	     0, NULL, 0);
+	n->stats.fetches++;
+	relist(n, p);
+}
+
+static void sync_finish(rc_node_t *n, rc_page_t *p)
+{
+	p->cls = RC_SYNC;
+	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
+		if (i != n->cfg.self)
+			emit(n, i, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
+	n->stats.sync_pages++;
+	n->cfg.ops->notify(n->cfg.ctx, p->page);
+}
+
+/* At the home: the page becomes a sync page (asked by node from, or the
+ * home saw the atomic itself). A request for a page already on its way
+ * is answered by the SYNC_GO that every node gets. */
+static cvmm_status_t home_sync_begin(rc_node_t *n, rc_page_t *p)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	if (p->cls != RC_DATA)
+		return CVMM_OK;
+	p->cls = RC_SYNC_WAIT;
+	if (p->twin)
+		st = home_close(n, p);
+	if (p->st != RC_INV) {
+		cvmm_status_t e = n->cfg.ops->unmap(n->cfg.ctx, p->page);
+
+		if (st == CVMM_OK)
+			st = e;
+		p->st = RC_INV;
+	}
+	p->pending = (uint8_t)(n->cfg.nnodes - 1);
+	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
+		if (i != n->cfg.self)
+			emit(n, i, RC_MSG_SYNC_FLUSH, p->page, 0, 0, 0, NULL, 0);
+	if (p->pending == 0)
+		sync_finish(n, p);
+	return st;
+}
+
+/* ---- interface ------------------------------------------------------------- */
+
+cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out)
+{
+	rc_node_t *n;
+
+	if (!cfg || !out || cfg->nnodes < 1 || cfg->nnodes > RC_MAX_NODES ||
+	    cfg->self >= cfg->nnodes || !cfg->ops || !cfg->home ||
+	    !cfg->now_ns || !cfg->ops->send || !cfg->ops->map ||
+	    !cfg->ops->unmap || !cfg->ops->read || !cfg->ops->put ||
+	    !cfg->ops->apply || !cfg->ops->notify)
+		return CVMM_ERR_INVALID;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return CVMM_ERR_NOMEM;
+	n->cfg = *cfg;
+	n->nbuckets = 1024;
+	n->buckets = calloc(n->nbuckets, sizeof(*n->buckets));
+	n->ring_cap = 256;
+	n->ring = calloc(n->ring_cap, 1);
+	if (!n->buckets || !n->ring) {
+		free(n->buckets);
+		free(n->ring);
+		free(n);
+		return CVMM_ERR_NOMEM;
+	}
+	pthread_mutex_init(&n->lock, NULL);
+	*out = n;
+	return CVMM_OK;
+}
+
+void rc_node_destroy(rc_node_t *n)
+{
+	if (!n)
+		return;
+	for (uint64_t i = 0; i < n->nbuckets; i++) {
+		rc_page_t *p = n->buckets[i], *nx;
+
+		for (; p; p = nx) {
+			nx = p->hnext;
+			free(p->twin);
+			free(p->log);
+			free(p);
+		}
+	}
+	free(n->buckets);
+	free(n->ring);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}
+
+static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
+				  bool atomic, rc_fault_kind_t *kind)
+{
+	rc_page_t *p = get(n, page);
+	cvmm_status_t st = CVMM_OK;
+
+	*kind = RC_WAIT;
+	if (!p)
+		return CVMM_ERR_NOMEM;
+	if (p->cls == RC_SYNC) {
+		*kind = RC_IVY;
+		return CVMM_OK;
+	}
+	if (p->cls == RC_SYNC_WAIT)
+		return CVMM_OK;
+	if (atomic) {
+		if (homed_here(n, page)) {
+			st = home_sync_begin(n, p);
+		} else {
+			p->cls = RC_SYNC_WAIT;
+			emit(n, n->cfg.home(n->cfg.ctx, page), RC_MSG_SYNC_REQ,
+			     page, 0, 0, 0, NULL, 0);
+		}
+		if (p->cls == RC_SYNC)
+			*kind = RC_IVY;
+		return st;
+	}
+	if (homed_here(n, page)) {
+		if (write && p->st != RC_RW) {
+			if (n->cfg.detect) {
+				st = take_twin(n, p);
+				if (st != CVMM_OK)
+					return st;
+				p->base = p->ver;
+			}
+			p->st = RC_RW;
+		} else if (p->st == RC_INV) {
+			p->st = n->cfg.detect ? RC_RO : RC_RW;
+		}
+		relist(n, p);
+		*kind = RC_READY;
+		return n->cfg.ops->map(n->cfg.ctx, page, p->st == RC_RW);
+	}
+	switch (p->st) {
+	case RC_INV:
+		if (p->twin) /* left dirty by an acquire: diff first */
+			st = flush_one(n, p);
+		if (p->inflight > 0) {
+			/* our own diff must be in the home's copy before we
+			 * fetch it (no order between messages is assumed) */
+			p->st = RC_FETCH;
+			p->after_ack = true;
+			relist(n, p);
+			return st;
+		}
+		send_fetch(n, p);
+		return st;
+	case RC_FETCH:
+		return CVMM_OK;
+	case RC_RO:
+		if (write) {
+			st = take_twin(n, p);
+			if (st != CVMM_OK)
+				return st;
+			p->st = RC_RW;
+			relist(n, p);
+		}
+		break;
+	default:
+		break;
+	}
+	*kind = RC_READY;
+	return n->cfg.ops->map(n->cfg.ctx, page, p->st == RC_RW);
+}
+
+cvmm_status_t rc_fault(rc_node_t *n, uint64_t page, bool write, bool atomic,
+		       rc_fault_kind_t *kind)
+{
+	rc_outbox_t ob;
+
+	if (page >= n->cfg.npages)
+		return CVMM_ERR_RANGE;
+	lock(n, &ob);
+	return unlock_send(n, fault_locked(n, page, write, atomic, kind));
+}
+
+cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
+{
+	rc_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
+	rc_page_t *p, *nx;
+
+	lock(n, &ob);
+	for (p = n->cached; p; p = nx) {
+		nx = p->lnext;
+		if (p->twin) {
+			cvmm_status_t e = flush_one(n, p);
+
+			if (st == CVMM_OK)
+				st = e;
+		}
+	}
+	for (p = n->hdirty; p; p = nx) {
+		cvmm_status_t e;
+
+		nx = p->lnext;
+		e = home_close(n, p);
+		if (st == CVMM_OK)
+			st = e;
+	}
+	n->stats.releases++;
+	*ticket = n->seq;
+	return unlock_send(n, st);
+}
+
+bool rc_released(rc_node_t *n, uint64_t ticket)
+{
+	bool done;
+
+	pthread_mutex_lock(&n->lock);
+	/* seq numbers wrap at 2^32: compare by distance from acked_upto */
+	done = (uint32_t)ticket - n->acked_upto - 1 >=
+	       n->seq - n->acked_upto;
+	pthread_mutex_unlock(&n->lock);
+	return done;
+}
+
+cvmm_status_t rc_acquire(rc_node_t *n)
+{
+	rc_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
+	rc_page_t *p, *nx;
+
+	lock(n, &ob);
+	for (p = n->cached; p; p = nx) {
+		nx = p->lnext;
+		if (p->st == RC_RO || p->st == RC_RW) {
+			cvmm_status_t e = n->cfg.ops->unmap(n->cfg.ctx,
+							    p->page);
+
+			if (st == CVMM_OK)
+				st = e;
+			p->st = RC_INV;
+			n->stats.invalidated++;
+			relist(n, p);
+		} else if (p->st == RC_FETCH && !p->after_ack) {
+			p->refetch = true;
+		}
+	}
+	for (p = n->hdirty; p; p = nx) {
+		cvmm_status_t e;
+
+		nx = p->lnext;
+		e = home_close(n, p);
+		if (st == CVMM_OK)
+			st = e;
+	}
+	n->stats.acquires++;
+	return unlock_send(n, st);
+}
+
+cvmm_status_t rc_tick(rc_node_t *n, uint64_t max_age_ns)
+{
+	rc_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
+	uint64_t now;
+	rc_page_t *p, *nx;
+
+	lock(n, &ob);
+	now = n->cfg.now_ns(n->cfg.ctx);
+	for (p = n->cached; p; p = nx) {
+		nx = p->lnext;
+		if (p->st == RC_RO && now - p->fetched >= max_age_ns) {
+			cvmm_status_t e = n->cfg.ops->unmap(n->cfg.ctx,
+							    p->page);
+
+			if (st == CVMM_OK)
+				st = e;
+			p->st = RC_INV;
+			n->stats.invalidated++;
+			relist(n, p);
+		}
+	}
+	return unlock_send(n, st);
+}
+
+static cvmm_status_t peer(rc_node_t *n, const rc_msg_t *m, const char *why)
+{
+	log_error("node %u page 0x%llx: rc %s from node %u: %s", n->cfg.self,
+		  (unsigned long long)m->page, rc_msg_type_str(m->type), m->src,
+		  why);
+	return CVMM_ERR_PEER;
+}
+
+static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
+			     const void *data)
+{
+	cvmm_status_t st;
+
+	if (p->st != RC_FETCH || p->after_ack)
+		return peer(n, m, "no fetch in flight");
+	if (p->refetch || (m->flags & RC_F_SYNC)) {
+		if (p->refetch)
+			n->stats.stale_drops++;
+		p->refetch = false;
+		p->st = RC_INV;
+		relist(n, p);
+		n->cfg.ops->notify(n->cfg.ctx, p->page);
+		return CVMM_OK;
+	}
+	st = n->cfg.ops->put(n->cfg.ctx, p->page,
+			     (m->flags & RC_F_PAGE) ? data : NULL);
+	if (m->flags & RC_F_ZERO)
+		n->stats.zero_fetches++;
+	p->base = m->ver;
+	p->fetched = n->cfg.now_ns(n->cfg.ctx);
+	p->st = RC_RO;
+	if (st == CVMM_OK)
+		st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
+	n->cfg.ops->notify(n->cfg.ctx, p->page);
+	return st;
+}
+
+static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
+			     const void *data, size_t len)
+{
+	cvmm_status_t st;
+
+	if (p->cls == RC_SYNC)
+		return peer(n, m, "diff for a synchronization page");
+	if (len == 0 || diff_check(data, len, NULL) != CVMM_OK)
+		return peer(n, m, "malformed diff");
+	if (m->ver > p->ver)
+		return peer(n, m, "diff from a version not yet made");
+	race_check_log(n, p, m->src, m->ver, data, len);
+	if (p->twin) {
+		/* the home is writing the page too: a byte it changed in this
+		 * interval that the diff changes is a race; the diff goes into
+		 * the twin as well, so the home's own diff stays its own */
+		unsigned off, cnt;
+
+		n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
+		FOR_RUNS((const uint8_t *)data, len, off, cnt)
+		{
+			unsigned b = off;
+
+			while (b < off + cnt && p->twin[b] == n->buf[b])
+				b++;
+			if (b < off + cnt) {
+				report_race(n, p->page, n->cfg.self, m->src, b);
+				break;
+			}
+		}
+		(void)diff_apply(p->twin, data, len);
+	}
+	st = n->cfg.ops->apply(n->cfg.ctx, p->page, data, len);
+	p->ver++;
+	n->stats.diffs_applied++;
+	emit(n, m->src, RC_MSG_DIFF_ACK, p->page, 0, 0, m->seq, NULL, 0);
+	return st;
+}
+
+static cvmm_status_t on_diff_ack(rc_node_t *n, rc_page_t *p,
+				 const rc_msg_t *m)
+{
+	if (p->inflight == 0 || !ack_seq(n, m->seq))
+		return peer(n, m, "ack of no diff in flight");
+	if (--p->inflight > 0)
+		return CVMM_OK;
+	if (p->flush_pending) {
+		p->flush_pending = false;
+		emit(n, m->src, RC_MSG_SYNC_ACK, p->page, 0, 0, 0, NULL, 0);
+	}
+	if (p->after_ack) {
+		p->after_ack = false;
+		if (p->cls == RC_DATA) {
+			send_fetch(n, p);
+		} else {
+			p->st = RC_INV;
+			relist(n, p);
+			n->cfg.ops->notify(n->cfg.ctx, p->page);
+		}
+	}
+	return CVMM_OK;
+}
+
+static cvmm_status_t on_flush(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	if (p->cls == RC_SYNC)
+		return peer(n, m, "flush of a synchronization page");
+	p->cls = RC_SYNC_WAIT;
+	switch (p->st) {
+	case RC_RO:
+	case RC_RW:
+		if (p->twin)
+			st = flush_one(n, p);
+		if (st == CVMM_OK)
+			st = n->cfg.ops->unmap(n->cfg.ctx, p->page);
+		p->st = RC_INV;
+		break;
+	case RC_INV:
+		if (p->twin)
+			st = flush_one(n, p);
+		break;
+	default: /* RC_FETCH */
+		if (p->after_ack) {
+			p->after_ack = false;
+			p->st = RC_INV;
+		} else {
+			p->refetch = true;
+		}
+		break;
+	}
+	relist(n, p);
+	if (p->inflight == 0)
+		emit(n, m->src, RC_MSG_SYNC_ACK, p->page, 0, 0, 0, NULL, 0);
+	else
+		p->flush_pending = true;
+	n->cfg.ops->notify(n->cfg.ctx, p->page);
+	return st;
+}
+
+static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
+				 const void *data, size_t len)
+{
+	rc_page_t *p;
+	bool home;
+
+	if (m->src >= n->cfg.nnodes || m->src == n->cfg.self ||
+	    m->page >= n->cfg.npages)
+		return peer(n, m, "bad source or page");
+	p = get(n, m->page);
+	if (!p)
+		return CVMM_ERR_NOMEM;
+	home = homed_here(n, m->page);
+	switch (m->type) {
+	case RC_MSG_FETCH:
+		if (!home)
+			return peer(n, m, "not its home");
+		if (p->cls != RC_DATA)
+			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_SYNC, p->ver,
+			     0, NULL, 0);
+		else if (n->cfg.ops->is_zero &&
+			 n->cfg.ops->is_zero(n->cfg.ctx, p->page))
+			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_ZERO, p->ver,
+			     0, NULL, 0);
+		else
+			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_PAGE, p->ver,
+			     0, NULL, 0);
+		return CVMM_OK;
+	case RC_MSG_PAGE:
+		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+			return peer(n, m, "not from the page's home");
+		if ((m->flags & RC_F_PAGE) && (!data || len != DIFF_PAGE))
+			return peer(n, m, "page without its bytes");
+		return on_page(n, p, m, data);
+	case RC_MSG_DIFF:
+		if (!home)
+			return peer(n, m, "not its home");
+		return on_diff(n, p, m, data, len);
+	case RC_MSG_DIFF_ACK:
+		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+			return peer(n, m, "not from the page's home");
+		return on_diff_ack(n, p, m);
+	case RC_MSG_SYNC_REQ:
+		if (!home)
+			return peer(n, m, "not its home");
+		return home_sync_begin(n, p);
+	case RC_MSG_SYNC_FLUSH:
+		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+			return peer(n, m, "not from the page's home");
+		return on_flush(n, p, m);
+	case RC_MSG_SYNC_ACK:
+		if (!home || p->cls != RC_SYNC_WAIT || p->pending == 0)
+			return peer(n, m, "no flush in progress");
+		if (--p->pending == 0)
+			sync_finish(n, p);
+		return CVMM_OK;
+	case RC_MSG_SYNC_GO:
+		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page) ||
+		    p->cls != RC_SYNC_WAIT)
+			return peer(n, m, "no flush was done");
+		p->cls = RC_SYNC;
+		n->cfg.ops->notify(n->cfg.ctx, p->page);
+		return CVMM_OK;
+	default:
+		return peer(n, m, "unknown type");
+	}
+}
+
+cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
+		      size_t len)
+{
+	rc_outbox_t ob;
+
+	lock(n, &ob);
+	return unlock_send(n, recv_locked(n, m, data, len));
+}
+
+rc_class_t rc_page_class(rc_node_t *n, uint64_t page)
+{
+	rc_page_t *p;
+	rc_class_t c;
+
+	pthread_mutex_lock(&n->lock);
+	p = find(n, page);
+	c = p ? (rc_class_t)p->cls : RC_DATA;
+	pthread_mutex_unlock(&n->lock);
+	return c;
+}
+
+rc_state_t rc_page_state(rc_node_t *n, uint64_t page)
+{
+	rc_page_t *p;
+	rc_state_t s;
+
+	pthread_mutex_lock(&n->lock);
+	p = find(n, page);
+	s = p ? (rc_state_t)p->st : RC_INV;
+	pthread_mutex_unlock(&n->lock);
+	return s;
+}
+
+void rc_get_stats(rc_node_t *n, rc_stats_t *out)
+{
+	pthread_mutex_lock(&n->lock);
+	*out = n->stats;
+	pthread_mutex_unlock(&n->lock);
+}

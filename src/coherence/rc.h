@@ -1,0 +1,206 @@
+/* The release memory model's protocol for data pages (issue 14,
+ * --memory-model=release; docs/coherence.md "The release memory model"):
+ * home-based lazy release consistency, several writers per page, with the
+ * pages used for synchronization handed to the sequentially consistent
+ * protocol (proto.h) for good. Like proto.c it is pure: no transport, no
+ * userfaultfd, everything through rc_ops_t, so it runs over a loopback in
+ * test/unit/test_rc.c and follows test/model/rc.pml.
+ *
+ * Every page has a home (cfg.home: the node that owns it first under the
+ * sequential protocol too), which keeps the master copy. On a node:
+ *
+ *   INV    not mapped; the next access fetches the home's copy (FETCH ->
+ *          PAGE); at the home INV only means "not mapped yet";
+ *   FETCH  a FETCH is in flight (or waits until this node's diffs of the
+ *          page are acknowledged: the fetched copy must include them);
+ *   RO     mapped read-only, as the home had it at version base;
+ *   RW     mapped writable with a twin: the bytes as they were before this
+ *          node's first write since its last release.
+ *
+ * A release (rc_release: a futex call, thread creation and exit, handing a
+ * synchronization page on) write-protects every RW page, sends the home
+ * the bytes that differ from the twin (diff.h) and completes when every
+ * home acknowledged (rc_released). An acquire (rc_acquire: a futex call
+ * returning, a synchronization page arriving) unmaps every copy of a page
+ * homed elsewhere; a dirty one keeps its twin and sends its diff before it
+ * is fetched again or at the next release. The home writes its master
+ * directly; with cfg.detect it keeps twins too, so that its writes take
+ * part in race detection.
+ *
+ * Race detection: a diff carries the version of the home's copy its twin
+ * came from. Two diffs from different nodes that change a byte in common,
+ * where the later one's copy predates the earlier one's arrival, are
+ * writes that no synchronization ordered: ops->race. The home remembers
+ * the last RC_LOG diffs per page; an older one escapes detection.
+ *
+ * Synchronization pages: an atomic write (insn.h) to a data page makes it
+ * a synchronization page everywhere: the node asks the home (SYNC_REQ),
+ * the home asks every other node to flush its diff of the page and unmap
+ * it (SYNC_FLUSH -> diffs -> SYNC_ACK), then tells everyone (SYNC_GO).
+ * From then on rc_fault answers RC_IVY: the sequential protocol serves
+ * the page, starting from its initial state (the home owns it, every
+ * other node has no copy), which is what the flush left behind.
+ *
+ * No message order is assumed, between any two nodes: every reply that a
+ * change of state made stale is recognized and dropped. */
+#ifndef CVMM_COHERENCE_RC_H
+#define CVMM_COHERENCE_RC_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define RC_MAX_NODES 64
+#define RC_LOG 4 /* diffs per page remembered for race detection */
+
+typedef enum rc_state { RC_INV, RC_FETCH, RC_RO, RC_RW } rc_state_t;
+
+typedef enum rc_class {
+	RC_DATA,      /* release consistency, several writers */
+	RC_SYNC_WAIT, /* becoming a synchronization page: wait */
+	RC_SYNC,      /* a synchronization page: the sequential protocol */
+} rc_class_t;
+
+typedef enum rc_msg_type {
+	RC_MSG_FETCH = 1, /* node -> home: the page, please */
+	RC_MSG_PAGE,      /* home -> node: ver; flags ZERO, or the page
+			     follows, or SYNC (refused: no longer data) */
+	RC_MSG_DIFF,      /* node -> home: ver = the copy's base, seq; the
+			     diff follows */
+	RC_MSG_DIFF_ACK,  /* home -> node: seq */
+	RC_MSG_SYNC_REQ,  /* node -> home: an atomic write was seen */
+	RC_MSG_SYNC_FLUSH, /* home -> node: flush and unmap your copy */
+	RC_MSG_SYNC_ACK,  /* node -> home: done, every diff acknowledged */
+	RC_MSG_SYNC_GO,   /* home -> node: the page is a sync page now */
+	RC_MSG_END
+} rc_msg_type_t;
+
+#define RC_F_ZERO 0x1 /* PAGE: the home's copy is all zeros */
+#define RC_F_PAGE 0x2 /* PAGE: the home's copy follows (sender appends) */
+#define RC_F_SYNC 0x4 /* PAGE: refused, the page is (becoming) sync */
+
+typedef struct rc_msg {
+	uint16_t type;
+	uint16_t flags;
+	uint32_t src;
+	uint32_t ver; /* PAGE: the home's version; DIFF: the copy's base */
+	uint32_t seq; /* DIFF, DIFF_ACK: the sender's diff number */
+	uint64_t page;
+} rc_msg_t;
+
+/* Wire layout (24 bytes, little-endian), then the payload: a PAGE with
+ * RC_F_PAGE carries 4096 bytes, a DIFF its diff (1 .. DIFF_MAX bytes).
+ *   0 u16 type, 2 u16 flags, 4 u32 src, 8 u32 ver, 12 u32 seq, 16 u64 page */
+#define RC_WIRE_LEN 24
+void rc_wire_encode(const rc_msg_t *m, void *buf);
+/* Decodes and checks a message of len bytes from a peer: type, flags, src
+ * < nnodes, page < npages, the payload's length for the type (a diff is
+ * checked by diff_check). *data and *dlen: the payload. CVMM_ERR_PEER with a
+ * reason in why when malformed. */
+cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
+			     uint64_t npages, rc_msg_t *m, const void **data,
+			     size_t *dlen, char *why, size_t whylen);
+const char *rc_msg_type_str(unsigned type);
+
+/* A race seen at a home: node a's earlier diff and node b's later one
+ * both changed the byte at offset off of page. */
+typedef struct rc_race {
+	uint64_t page;
+	uint32_t a, b;
+	unsigned off;
+} rc_race_t;
+
+/* What the protocol asks of its environment (ctx = cfg.ctx). send is
+ * called with no lock held, after the step that produced the message; the
+ * others with the node's lock held: they must not block on the network
+ * nor call rc_*. */
+typedef struct rc_ops {
+	/* Sends m to dst with payload data[0..len) (a diff), or, for a PAGE
+	 * with RC_F_PAGE (data NULL), with this node's copy of the page. */
+	cvmm_status_t (*send)(void *ctx, uint32_t dst, const rc_msg_t *m,
+			      const void *data, size_t len);
+	/* Maps the page for the guest, read-only or writable (a writable page
+	 * made read-only is write-protected: no write reaches it after). */
+	cvmm_status_t (*map)(void *ctx, uint64_t page, bool writable);
+	/* Unmaps the page from the guest (our copy's bytes stay). */
+	cvmm_status_t (*unmap)(void *ctx, uint64_t page);
+	/* Copies our copy of the page into buf (4096 bytes). */
+	void (*read)(void *ctx, uint64_t page, void *buf);
+	/* Writes the home's copy into ours: data, or zeros when NULL. */
+	cvmm_status_t (*put)(void *ctx, uint64_t page, const void *data);
+	/* At the home: applies a checked diff to the master copy. */
+	cvmm_status_t (*apply)(void *ctx, uint64_t page, const uint8_t *d,
+			       size_t len);
+	/* At the home: the master copy is known to be all zeros. May be
+	 * NULL (never). */
+	bool (*is_zero)(void *ctx, uint64_t page);
+	/* The page's state or class changed: waiting threads retry. */
+	void (*notify)(void *ctx, uint64_t page);
+	/* A race was seen (at the home). May be NULL. */
+	void (*race)(void *ctx, const rc_race_t *r);
+} rc_ops_t;
+
+typedef struct rc_cfg {
+	uint32_t self, nnodes; /* nnodes 1 .. RC_MAX_NODES */
+	uint64_t npages;
+	bool detect; /* the home twins its own writes too (race detection) */
+	/* The page's home; the same function on every node. */
+	uint32_t (*home)(void *ctx, uint64_t page);
+	uint64_t (*now_ns)(void *ctx); /* for staleness (rc_tick) */
+	const rc_ops_t *ops;
+	void *ctx;
+} rc_cfg_t;
+
+typedef struct rc_stats {
+	uint64_t fetches, zero_fetches, twins;
+	uint64_t diffs_sent, diff_bytes, diffs_applied, diffs_empty;
+	uint64_t acquires, releases, invalidated, stale_drops;
+	uint64_t sync_pages, races;
+} rc_stats_t;
+
+typedef struct rc_node rc_node_t;
+
+cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out);
+void rc_node_destroy(rc_node_t *n);
+
+typedef enum rc_fault_kind {
+	RC_READY, /* mapped for the access: retry it */
+	RC_WAIT,  /* wait for ops->notify on the page, then call again */
+	RC_IVY,   /* a synchronization page: ask the sequential protocol */
+} rc_fault_kind_t;
+
+/* A guest access to page faulted (write; atomic: by an atomic read-
+ * modify-write instruction, which makes the page a synchronization page).
+ * Errors: CVMM_ERR_RANGE, CVMM_ERR_NOMEM, a send failure. */
+cvmm_status_t rc_fault(rc_node_t *n, uint64_t page, bool write, bool atomic,
+		       rc_fault_kind_t *kind);
+
+/* Starts a release: every dirty copy here is write-protected and its diff
+ * sent. *ticket: pass to rc_released, which is true once every diff sent
+ * so far (by this release or an earlier one) was acknowledged. */
+cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket);
+bool rc_released(rc_node_t *n, uint64_t ticket);
+
+/* An acquire: unmaps every copy of a page homed elsewhere (dirty ones
+ * keep their twins until their diffs leave). Never blocks, may be called
+ * from a message handler; sends nothing itself. */
+cvmm_status_t rc_acquire(rc_node_t *n);
+
+/* Bounded staleness: unmaps every clean copy fetched more than max_age_ns
+ * ago, so that a reader spinning on a plain flag sees it change. */
+cvmm_status_t rc_tick(rc_node_t *n, uint64_t max_age_ns);
+
+/* Handles a decoded message (data/len: its payload). CVMM_ERR_PEER when
+ * it is illegal in the page's state (a malformed or lying peer). */
+cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
+		      size_t len);
+
+/* Snapshots. */
+rc_class_t rc_page_class(rc_node_t *n, uint64_t page);
+rc_state_t rc_page_state(rc_node_t *n, uint64_t page);
+void rc_get_stats(rc_node_t *n, rc_stats_t *out);
+
+#endif

@@ -1,0 +1,608 @@
+/* The release memory model's protocol (coherence/rc.c) over a loopback:
+ * 2 to 4 in-process nodes whose messages are delivered in random order
+ * (no order kept even between two nodes), each message encoded and decoded
+ * on the way. A data-race-free random program runs for thousands of
+ * seeds: in every round each 64-byte line of every page belongs to one
+ * node (or to nobody: read-only this round); nodes write their lines and
+ * read theirs and the read-only ones, release and acquire at random, have
+ * clean copies expire (staleness), do atomics that turn pages into
+ * synchronization pages; a barrier (every node releases, waits for its
+ * acks, then acquires) ends a round. Checked: every read returns the value
+ * last written (happens-before is the barrier order in this program), a
+ * page turned synchronization page has every write at its home when the
+ * last node flushed, and no race is reported. Then: a racy program is
+ * reported (two nodes, and the home's own writes), malformed messages are
+ * refused, a lying peer gets CVMM_ERR_PEER. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coherence/diff.h"
+#include "coherence/rc.h"
+
+#define MAXN 4
+#define NPAGES 5
+#define LINES 64 /* 64-byte lines per page */
+#define PG 4096
+#define QCAP 4096
+#define NOBODY 255
+
+typedef struct qmsg {
+	uint32_t dst;
+	size_t len;
+	uint8_t *buf; /* encoded */
+} qmsg_t;
+
+static struct {
+	unsigned nn;
+	bool detect;
+	rc_node_t *node[MAXN];
+	uint32_t id[MAXN];
+	uint8_t mem[MAXN][NPAGES][PG];
+	uint8_t mapped[MAXN][NPAGES]; /* 0, 1 read-only, 2 writable */
+	uint8_t sc[NPAGES][PG];       /* sync pages: the sequential store */
+	bool sc_on[NPAGES];
+	uint8_t expect[NPAGES][PG];
+	uint8_t owner[NPAGES][LINES];
+	qmsg_t q[QCAP];
+	unsigned qlen;
+	uint64_t now;
+	unsigned races;
+	rc_race_t last_race;
+	uint64_t rng, seed;
+} W;
+
+static unsigned rnd(unsigned k)
+{
+	W.rng ^= W.rng << 13;
+	W.rng ^= W.rng >> 7;
+	W.rng ^= W.rng << 17;
+	return (unsigned)(W.rng % k);
+}
+
+static uint32_t home_of(void *ctx, uint64_t page)
+{
+	(void)ctx;
+	return (uint32_t)((page * 3 + 1) % W.nn);
+}
+
+static uint64_t now_ns(void *ctx)
+{
+	(void)ctx;
+	return W.now;
+}
+
+static unsigned self_of(void *ctx)
+{
+	return *(uint32_t *)ctx;
+}
+
+static cvmm_status_t t_send(void *ctx, uint32_t dst, const rc_msg_t *m,
+			    const void *data, size_t len)
+{
+	unsigned s = self_of(ctx);
+	qmsg_t *q;
+
+	assert_true(W.qlen < QCAP);
+	assert_true(dst < W.nn && dst != s);
+	if (m->type == RC_MSG_PAGE && (m->flags & RC_F_PAGE)) {
+		assert_null(data);
+		data = W.mem[s][m->page];
+		len = PG;
+	}
+	q = &W.q[W.qlen++];
+	q->dst = dst;
+	q->len = RC_WIRE_LEN + len;
+	q->buf = malloc(q->len);
+	assert_non_null(q->buf);
+	rc_wire_encode(m, q->buf);
+	if (len)
+		memcpy(q->buf + RC_WIRE_LEN, data, len);
+	return CVMM_OK;
+}
+
+static cvmm_status_t t_map(void *ctx, uint64_t page, bool writable)
+{
+	W.mapped[self_of(ctx)][page] = writable ? 2 : 1;
+	return CVMM_OK;
+}
+
+static cvmm_status_t t_unmap(void *ctx, uint64_t page)
+{
+	W.mapped[self_of(ctx)][page] = 0;
+	return CVMM_OK;
+}
+
+static void t_read(void *ctx, uint64_t page, void *buf)
+{
+	memcpy(buf, W.mem[self_of(ctx)][page], PG);
+}
+
+static cvmm_status_t t_put(void *ctx, uint64_t page, const void *data)
+{
+	if (data)
+		memcpy(W.mem[self_of(ctx)][page], data, PG);
+	else
+		memset(W.mem[self_of(ctx)][page], 0, PG);
+	return CVMM_OK;
+}
+
+static cvmm_status_t t_apply(void *ctx, uint64_t page, const uint8_t *d,
+			     size_t len)
+{
+	assert_int_equal(home_of(NULL, page), self_of(ctx));
+	return diff_apply(W.mem[self_of(ctx)][page], d, len);
+}
+
+static bool t_is_zero(void *ctx, uint64_t page)
+{
+	const uint8_t *p = W.mem[self_of(ctx)][page];
+
+	for (unsigned i = 0; i < PG; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void t_notify(void *ctx, uint64_t page)
+{
+	(void)ctx;
+	(void)page;
+}
+
+static void t_race(void *ctx, const rc_race_t *r)
+{
+	(void)ctx;
+	W.races++;
+	W.last_race = *r;
+}
+
+static const rc_ops_t ops = {
+	.send = t_send, .map = t_map, .unmap = t_unmap, .read = t_read,
+	.put = t_put, .apply = t_apply, .is_zero = t_is_zero,
+	.notify = t_notify, .race = t_race,
+};
+
+static void world_init(unsigned nn, bool detect, uint64_t seed)
+{
+	for (unsigned i = 0; i < W.qlen; i++)
+		free(W.q[i].buf);
+	memset(&W, 0, sizeof(W));
+	W.nn = nn;
+	W.detect = detect;
+	W.seed = seed;
+	W.rng = seed * 2654435761u + 88172645463325252ull;
+	for (unsigned i = 0; i < nn; i++) {
+		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
+			      .detect = detect, .home = home_of,
+			      .now_ns = now_ns, .ops = &ops, .ctx = &W.id[i]};
+
+		W.id[i] = i;
+		assert_int_equal(rc_node_create(&c, &W.node[i]), CVMM_OK);
+	}
+}
+
+static void world_free(void)
+{
+	for (unsigned i = 0; i < W.nn; i++)
+		rc_node_destroy(W.node[i]);
+	for (unsigned i = 0; i < W.qlen; i++)
+		free(W.q[i].buf);
+	W.qlen = 0;
+	W.nn = 0;
+}
+
+/* The home turned the page into a sync page: everything written to it so
+ * far must be in the home's copy now; from here on it is sequentially
+ * consistent (the Ivy protocol's part, stood in for by one store). */
+static void check_sync_switch(void)
+{
+	for (unsigned pg = 0; pg < NPAGES; pg++) {
+		uint32_t h = home_of(NULL, pg);
+
+		if (W.sc_on[pg] || rc_page_class(W.node[h], pg) != RC_SYNC)
+			continue;
+		assert_memory_equal(W.mem[h][pg], W.expect[pg], PG);
+		memcpy(W.sc[pg], W.mem[h][pg], PG);
+		W.sc_on[pg] = true;
+	}
+}
+
+/* Delivers one message at random; false when none is in flight. */
+static bool deliver_one(void)
+{
+	qmsg_t q;
+	rc_msg_t m;
+	const void *data;
+	size_t dlen;
+	char why[64];
+
+	if (W.qlen == 0)
+		return false;
+	unsigned i = rnd(W.qlen);
+
+	q = W.q[i];
+	W.q[i] = W.q[--W.qlen];
+	assert_int_equal(rc_wire_decode(q.buf, q.len, W.nn, NPAGES, &m, &data,
+					&dlen, why, sizeof(why)),
+			 CVMM_OK);
+	assert_int_equal(rc_recv(W.node[q.dst], &m, data, dlen), CVMM_OK);
+	free(q.buf);
+	check_sync_switch();
+	return true;
+}
+
+/* Node n accesses page pg: faults until the access may proceed. Returns
+ * true for a synchronization page (access W.sc), false for its copy. */
+static bool access_page(unsigned n, unsigned pg, bool write)
+{
+	for (unsigned tries = 0;; tries++) {
+		rc_fault_kind_t k;
+
+		assert_true(tries < 100000);
+		if (W.sc_on[pg] && rc_page_class(W.node[n], pg) == RC_SYNC)
+			return true;
+		if (W.mapped[n][pg] >= (write ? 2 : 1))
+			return false;
+		assert_int_equal(rc_fault(W.node[n], pg, write, false, &k),
+				 CVMM_OK);
+		if (k == RC_IVY) {
+			assert_true(W.sc_on[pg]);
+			return true;
+		}
+		if (k == RC_WAIT)
+			assert_true(deliver_one());
+	}
+}
+
+static void do_write(unsigned n, unsigned pg, unsigned b, uint8_t v)
+{
+	if (access_page(n, pg, true))
+		W.sc[pg][b] = v;
+	else
+		W.mem[n][pg][b] = v;
+	W.expect[pg][b] = v;
+}
+
+static void do_read(unsigned n, unsigned pg, unsigned b)
+{
+	uint8_t v = access_page(n, pg, false) ? W.sc[pg][b] : W.mem[n][pg][b];
+
+	if (v != W.expect[pg][b])
+		fail_msg("seed %llu, %u nodes: node %u page %u byte %u: read "
+			 "%u, expected %u", (unsigned long long)W.seed, W.nn, n,
+			 pg, b, v, W.expect[pg][b]);
+}
+
+/* An atomic write: only when it would fault (the page is not writable
+ * here: an atomic to a writable copy goes unseen, rc.h). */
+static void do_atomic(unsigned n, unsigned pg)
+{
+	rc_fault_kind_t k;
+
+	if (W.mapped[n][pg] == 2)
+		return;
+	for (unsigned tries = 0;; tries++) {
+		assert_true(tries < 100000);
+		assert_int_equal(rc_fault(W.node[n], pg, true, true, &k),
+				 CVMM_OK);
+		if (k == RC_IVY)
+			break;
+		assert_int_equal(k, RC_WAIT);
+		if (!deliver_one())
+			assert_int_equal(rc_page_class(W.node[n], pg), RC_SYNC);
+	}
+	assert_true(W.sc_on[pg]);
+	W.sc[pg][0]++;
+	W.expect[pg][0]++;
+}
+
+static void release_wait(unsigned n)
+{
+	uint64_t t;
+
+	assert_int_equal(rc_release(W.node[n], &t), CVMM_OK);
+	while (!rc_released(W.node[n], t))
+		assert_true(deliver_one());
+}
+
+static void barrier(void)
+{
+	for (unsigned n = 0; n < W.nn; n++)
+		release_wait(n);
+	for (unsigned n = 0; n < W.nn; n++)
+		assert_int_equal(rc_acquire(W.node[n]), CVMM_OK);
+}
+
+/* Lines this round: each a node's, or nobody's (read by all). */
+static void deal_lines(void)
+{
+	for (unsigned pg = 0; pg < NPAGES; pg++)
+		for (unsigned l = 0; l < LINES; l++)
+			W.owner[pg][l] = rnd(4) == 0 ? NOBODY : rnd(W.nn);
+}
+
+static void step(unsigned n)
+{
+	unsigned pg = rnd(NPAGES), l = rnd(LINES), b = l * 64 + rnd(64);
+	unsigned op = rnd(100);
+
+	if (op < 40) {
+		if (W.owner[pg][l] == n)
+			do_write(n, pg, b, (uint8_t)(1 + rnd(255)));
+	} else if (op < 85) {
+		if (W.owner[pg][l] == n || W.owner[pg][l] == NOBODY)
+			do_read(n, pg, b);
+	} else if (op < 90) {
+		uint64_t t;
+
+		assert_int_equal(rc_release(W.node[n], &t), CVMM_OK);
+	} else if (op < 94) {
+		assert_int_equal(rc_acquire(W.node[n]), CVMM_OK);
+	} else if (op < 97) {
+		W.now += 1000;
+		assert_int_equal(rc_tick(W.node[n], 1 + rnd(3000)), CVMM_OK);
+	} else if (op < 98 && rnd(4) == 0) {
+		do_atomic(n, pg);
+	} else {
+		for (unsigned k = rnd(4); k > 0; k--)
+			deliver_one();
+	}
+}
+
+static void run_program(unsigned nn, bool detect, uint64_t seed,
+			unsigned rounds, unsigned steps)
+{
+	world_init(nn, detect, seed);
+	for (unsigned r = 0; r < rounds; r++) {
+		deal_lines();
+		for (unsigned s = 0; s < steps; s++)
+			step(rnd(nn));
+		barrier();
+	}
+	/* after the last barrier every node reads every byte right */
+	for (unsigned n = 0; n < nn; n++)
+		for (unsigned pg = 0; pg < NPAGES; pg++)
+			for (unsigned b = 0; b < PG; b += 61)
+				do_read(n, pg, b);
+	while (deliver_one())
+		;
+	assert_int_equal(W.races, 0);
+	world_free();
+}
+
+static void test_random_drf(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 3000; seed++)
+		run_program(2 + seed % 3, seed % 2 == 0, seed, 4, 120);
+}
+
+static void test_counts(void **state)
+{
+	rc_stats_t s;
+
+	(void)state;
+	world_init(2, false, 7);
+	/* page 0's home is node 1 (home_of); node 0 writes it */
+	do_write(0, 0, 10, 5);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.fetches, 1);
+	assert_int_equal(s.zero_fetches, 1);
+	assert_int_equal(s.twins, 1);
+	assert_int_equal(rc_page_state(W.node[0], 0), RC_RW);
+	release_wait(0);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.diffs_sent, 1);
+	assert_int_equal(s.diff_bytes, 4 + 1);
+	assert_int_equal(rc_page_state(W.node[0], 0), RC_RO);
+	assert_int_equal(W.mem[1][0][10], 5);
+	/* a release with nothing dirty sends nothing */
+	release_wait(0);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.diffs_sent, 1);
+	/* an acquire drops the copy; the next read fetches the bytes */
+	assert_int_equal(rc_acquire(W.node[0]), CVMM_OK);
+	assert_int_equal(W.mapped[0][0], 0);
+	do_read(0, 0, 10);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.fetches, 2);
+	assert_int_equal(s.zero_fetches, 1);
+	world_free();
+}
+
+/* Two nodes write byte 100 of one page in one interval, neither having
+ * seen the other's write: reported at the home, with both nodes. */
+static void racy(unsigned nn, bool detect, unsigned a, unsigned b)
+{
+	world_init(nn, detect, 11);
+	/* page 1's home is node (1*3+1) % nn */
+	do_write(a, 1, 100, 1);
+	do_write(b, 1, 100, 2);
+	for (unsigned n = 0; n < nn; n++) {
+		uint64_t t;
+
+		assert_int_equal(rc_release(W.node[n], &t), CVMM_OK);
+	}
+	while (deliver_one())
+		;
+	assert_int_equal(W.races, 1);
+	assert_int_equal(W.last_race.page, 1);
+	assert_true((W.last_race.a == a && W.last_race.b == b) ||
+		    (W.last_race.a == b && W.last_race.b == a));
+	assert_true(W.last_race.off == 100);
+	world_free();
+}
+
+static void test_race_detected(void **state)
+{
+	(void)state;
+	racy(3, false, 0, 2); /* page 1's home is node 1 */
+	racy(3, false, 2, 0);
+	racy(2, true, 0, 1); /* home 0 itself is one of the racers */
+	racy(2, true, 1, 0);
+	/* ordered by a barrier: no race */
+	world_init(3, true, 12);
+	do_write(0, 1, 100, 1);
+	barrier();
+	do_write(2, 1, 100, 2);
+	barrier();
+	do_read(1, 1, 100);
+	while (deliver_one())
+		;
+	assert_int_equal(W.races, 0);
+	world_free();
+}
+
+/* A plain flag spun on (no synchronization): the staleness tick makes the
+ * reader see the writer's release. */
+static void test_staleness(void **state)
+{
+	(void)state;
+	world_init(3, false, 13);
+	do_read(2, 1, 0); /* node 2 caches page 1 (home 1) */
+	do_write(0, 1, 0, 9);
+	release_wait(0);
+	assert_int_equal(W.mem[2][1][0], 0); /* still the old copy */
+	assert_int_equal(W.mapped[2][1], 1);
+	W.now += 5000000;
+	assert_int_equal(rc_tick(W.node[2], 2000000), CVMM_OK);
+	assert_int_equal(W.mapped[2][1], 0);
+	do_read(2, 1, 0); /* refetched: 9 */
+	world_free();
+}
+
+static void test_sync_page(void **state)
+{
+	rc_stats_t s;
+
+	(void)state;
+	world_init(3, false, 14);
+	do_write(0, 1, 50, 3);   /* dirty at node 0, home 1 */
+	do_read(2, 1, 0);
+	do_atomic(2, 1);         /* node 2 makes it a sync page */
+	assert_true(W.sc_on[1]);
+	for (unsigned n = 0; n < 3; n++) {
+		assert_int_equal(rc_page_class(W.node[n], 1), RC_SYNC);
+		assert_int_equal(W.mapped[n][1], 0);
+	}
+	assert_int_equal(W.sc[1][50], 3); /* node 0's write was flushed */
+	rc_get_stats(W.node[1], &s);
+	assert_int_equal(s.sync_pages, 1);
+	/* after: every fault goes to the sequential protocol */
+	rc_fault_kind_t k;
+
+	assert_int_equal(rc_fault(W.node[0], 1, false, false, &k), CVMM_OK);
+	assert_int_equal(k, RC_IVY);
+	world_free();
+}
+
+static void test_malformed(void **state)
+{
+	uint8_t buf[RC_WIRE_LEN + DIFF_PAGE + 8];
+	rc_msg_t m = {.type = RC_MSG_FETCH, .src = 1, .page = 3}, o;
+	const void *d;
+	size_t dl;
+	char why[64];
+
+	(void)state;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_OK);
+	assert_int_equal(o.page, 3);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN - 1, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 3, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER); /* page out of range */
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 1, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER); /* src out of range */
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 1, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_ERR_PEER); /* payload on a fetch */
+	m.type = RC_MSG_END;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	m.type = RC_MSG_PAGE;
+	m.flags = RC_F_PAGE;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 100, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_ERR_PEER); /* short page */
+	m.flags = RC_F_PAGE | RC_F_ZERO;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	/* a diff whose run leaves the page */
+	m.type = RC_MSG_DIFF;
+	m.flags = 0;
+	rc_wire_encode(&m, buf);
+	buf[RC_WIRE_LEN] = 0xff;
+	buf[RC_WIRE_LEN + 1] = 0x0f; /* offset 4095 */
+	buf[RC_WIRE_LEN + 2] = 2;    /* length 2 */
+	buf[RC_WIRE_LEN + 3] = 0;
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_ERR_PEER);
+}
+
+/* Well-formed messages that are lies in the receiver's state. */
+static void test_lying_peer(void **state)
+{
+	rc_msg_t m = {.src = 0, .page = 1};
+	uint8_t d[5] = {0, 0, 1, 0, 7};
+
+	(void)state;
+	world_init(2, false, 15);
+	/* page 1's home is node 0 ((1*3+1)%2); node 1 is not its home */
+	m.type = RC_MSG_PAGE;
+	m.flags = RC_F_ZERO;
+	assert_int_equal(rc_recv(W.node[1], &m, NULL, 0), CVMM_ERR_PEER);
+	m.type = RC_MSG_DIFF_ACK;
+	m.flags = 0;
+	m.seq = 1;
+	assert_int_equal(rc_recv(W.node[1], &m, NULL, 0), CVMM_ERR_PEER);
+	m.type = RC_MSG_SYNC_GO;
+	assert_int_equal(rc_recv(W.node[1], &m, NULL, 0), CVMM_ERR_PEER);
+	m.type = RC_MSG_FETCH; /* node 0 asks node 1, not the home */
+	assert_int_equal(rc_recv(W.node[1], &m, NULL, 0), CVMM_ERR_PEER);
+	m.src = 1;
+	m.type = RC_MSG_SYNC_ACK; /* no flush in progress at the home */
+	assert_int_equal(rc_recv(W.node[0], &m, NULL, 0), CVMM_ERR_PEER);
+	m.type = RC_MSG_DIFF;
+	m.ver = 5; /* a version the home never made */
+	assert_int_equal(rc_recv(W.node[0], &m, d, sizeof(d)), CVMM_ERR_PEER);
+	m.src = 0; /* from itself */
+	m.ver = 0;
+	assert_int_equal(rc_recv(W.node[0], &m, d, sizeof(d)), CVMM_ERR_PEER);
+	assert_int_equal(W.qlen, 0);
+	world_free();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_race_detected),
+		cmocka_unit_test(test_staleness),
+		cmocka_unit_test(test_sync_page),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_lying_peer),
+		cmocka_unit_test(test_random_drf),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
