@@ -138,6 +138,8 @@ wcase radix -n 1048576 -r 1024
 wcase ocean -n 384
 wcase water -n 500 -s 20
 wcase barnes -n 3000 -s 2
+wcase is -n 262144 -m 16384
+wcase stencil -n 256 -s 100
 
 echo "$npass passed, $nfail failed"
 [ "$nfail" = 0 ]
