@@ -27,6 +27,14 @@ $(GUEST_DIR)/%: test/guests/%.c test/guests/guests.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -static -pthread -o $@ $< $(GUEST_LIBS)
 
+# OpenMP guests: also -fopenmp (libgomp.a comes with gcc: libgcc-12-dev on
+# Debian 12, a dependency of gcc). Linking it statically warns that
+# libgomp's offloading code uses dlopen; no guest offloads, so it never runs.
+GUEST_OMP      := omp
+$(GUEST_OMP:%=$(GUEST_DIR)/%): $(GUEST_DIR)/%: test/guests/%.c test/guests/guests.mk
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -fopenmp -static -pthread -o $@ $< $(GUEST_LIBS)
+
 $(GUEST_DIR)/%: test/security/%.c test/guests/guests.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -static -pthread -o $@ $< $(GUEST_LIBS)
