@@ -43,8 +43,9 @@ VERBOSE=${VERBOSE:-0}
 CVMM=$(realpath -m -- "$CVMM")
 GUESTS=$(realpath -m -- "$GUESTS")
 # The guests see the environment of this script: keep the test variables
-# under our control.
-unset CVMM_TEST_VAR CVMM_TEST_BIG
+# under our control, and the OpenMP ones that set the omp guest's team.
+unset CVMM_TEST_VAR CVMM_TEST_BIG OMP_NUM_THREADS OMP_DYNAMIC \
+	OMP_THREAD_LIMIT OMP_WAIT_POLICY GOMP_SPINCOUNT
 
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -399,6 +400,35 @@ case_cpus() {
 	done
 }
 
+# OpenMP's default team is the processors the program sees: "omp team"
+# must print "team V" under cvmm -v V (natively, the host's count).
+case_omp_team() {
+	local name=omp-team
+	selected "$name" || return 0
+	reset_case
+	run_native "$name" omp team
+	local n=$SCRATCH/$name/native
+	if [ "$(rc_of "$n")" != 0 ] || ! grep -Eqx 'team [0-9]+' "$n.out"; then
+		fail "$name native" "$(rc_text "$(rc_of "$n")")" "$(show_run "$n")"
+		return
+	fi
+	pass "$name native"
+	have_cvmm || return 0
+	local v c
+	for v in $VCPUS; do
+		run_cvmm "$name" "v$v" "$v" -- omp team
+		c=$SCRATCH/$name/v$v
+		if [ "$(rc_of "$c")" != 0 ]; then
+			fail "$name -v $v" "$(rc_text "$(rc_of "$c")")" "$(show_run "$c")"
+		elif ! grep -qx "team $v" "$c.out"; then
+			fail "$name -v $v" "default OpenMP team is not $v threads" \
+				"$c.out"
+		else
+			pass "$name -v $v"
+		fi
+	done
+}
+
 # --stats=FILE: the guest's output is unchanged and FILE is written (JSON).
 case_stats() {
 	local name=stats
@@ -573,6 +603,13 @@ tcase abort --status 134 --expect '^aborting$' -- abort
 tcase exitcode-worker --status 42 -- exitcode worker
 tcase exitcode-main --status 7 -- exitcode main
 tcase exitcode-last --expect '^last worker done$' -- exitcode last
+# OpenMP (gcc -fopenmp -static): reduction, barrier, critical, atomic,
+# schedules, single, locks, ordered, tasks; the default team (-v V threads),
+# OMP_NUM_THREADS from the environment, and num_threads(3) and (4).
+tcase omp --expect '^ok$' -- omp 4000
+tcase omp-env4 --env OMP_NUM_THREADS=4 --expect '^ok$' -- omp 2000
+tcase omp-env3-team --env OMP_NUM_THREADS=3 --expect '^team 3$' -- omp team
+case_omp_team
 case_stats
 case_firsttouch
 # The seccomp RET_TRAP fallback for kernels without Syscall User Dispatch.
