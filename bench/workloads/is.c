@@ -30,7 +30,7 @@
  *     -i ITERS   iterations (default 10, NAS IS's)
  *     -p P       threads (default 1)
  *     -t         print the elapsed time to stderr
- * Default size: about 0.2 s natively with -p 2 on the 2-core reference VM. */
+ * Default size: about 0.1 s natively with -p 2 on the 2-core reference VM. */
 #include <unistd.h>
 
 #include "wl_common.h"

@@ -35,7 +35,7 @@
  *     -s S  sweeps (default 300)
  *     -p P  threads (default 1)
  *     -t    print the elapsed time to stderr
- * Default size: about 0.15 s natively with -p 2 on the 2-core reference VM. */
+ * Default size: about 0.1 s natively with -p 2 on the 2-core reference VM. */
 #include <math.h>
 #include <unistd.h>
 
