@@ -156,7 +156,7 @@ WL_SMALL = {"fft": ("-m", "18"), "lu": ("-n", "512", "-b", "16"),
             "radix": ("-n", "1048576", "-r", "1024"),
             "ocean": ("-n", "384"), "water": ("-n", "1000", "-s", "20"),
             "barnes": ("-n", "3000", "-s", "2"),
-            "is": ("-n", "262144", "-m", "16384"),
+            "is": ("-n", "524288", "-m", "32768"),
             "stencil": ("-n", "512", "-s", "50")}
 WL_SMALL_REPS = 10
 # clock: calls per run of guests/clockloop (~25 ns each natively and
