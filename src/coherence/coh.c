@@ -29,8 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coherence/diff.h"
 #include "coherence/proto.h"
 #include "coherence/proto_wire.h"
+#include "coherence/rc.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -56,7 +58,33 @@ static struct {
 	coh_node_t *node;
 	int uffd;
 	uint32_t hold_seq; /* bumped (and woken) when a hold is armed */
+	/* the release memory model (cfg.release): data pages */
+	rc_node_t *rc;
+	bool rc_armed;     /* node 0's image is declared: homes are known */
+	uint32_t ack_seq;  /* bumped (and woken) when diffs are acked */
+	uint64_t fwd_deferred;
+	unsigned races_warned;
 } rt = { .uffd = -1 };
+
+/* A sync page must not leave this node while a write made before the
+ * access that released it is still only here (rc.h). Making a data copy
+ * dirty (a write fault) holds the gate for reading; handing a sync page
+ * on checks rc_clean and runs the forward under the gate held for
+ * writing, so no first write can slip in between the check and the page
+ * leaving. A handler never waits for the gate: when it cannot take it,
+ * or the node has something to release, the forward goes to the
+ * release thread (rt_rel_main), which releases first. */
+static pthread_rwlock_t rc_gate = PTHREAD_RWLOCK_INITIALIZER;
+static __thread unsigned gate_w; /* this thread's nested write holds */
+static __thread bool gate_r;     /* this thread holds it for reading */
+
+#define RELQ_MAX 4096
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	coh_msg_t m[RELQ_MAX];
+	unsigned head, len;
+} relq = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* Wait queues: a sequence word per bucket of pages, bumped by notify. */
 static struct {
@@ -76,6 +104,7 @@ static struct {
 
 /* The calling thread's pins, and whether it is the agent (not a guest
  * fault): the agent needs the page valid, not mapped in the guest view. */
+#define RC_PIN (1ull << 63) /* a pins[] entry of the release model */
 static __thread uint64_t *pins;
 static __thread unsigned npins, pins_cap;
 static __thread bool agent_access;
@@ -460,12 +489,318 @@ static const coh_ops_t rt_ops = {
 	.refused = rt_refused,
 };
 
+/* ---- the release memory model's ops (rc.h) ------------------------------ */
+
+static uint32_t rc_home(void *ctx, uint64_t page)
+{
+	return coh_page_home(rt.node, page);
+}
+
+/* The program's image (text, globals, initial stack) stays sequentially
+ * consistent: glibc keeps its own locks there (malloc's arena, the stack
+ * cache, stdio), next to data written plainly, where an atomic could hit
+ * a page already writable here and go unseen (docs/coherence.md). */
+static bool rc_sync_at_start(void *ctx, uint64_t page)
+{
+	return coh_page_image(rt.node, page);
+}
+
+static uint64_t rc_now(void *ctx)
+{
+	return cvmm_now_ns();
+}
+
+/* One rc message with its payload: a diff, or our copy of the page. */
+static cvmm_status_t rc_send(void *ctx, uint32_t dst, const rc_msg_t *m,
+			     const void *data, size_t len)
+{
+	uint8_t buf[RC_WIRE_LEN + DIFF_MAX];
+
+	rc_wire_encode(m, buf);
+	if (m->type == RC_MSG_PAGE && (m->flags & RC_F_PAGE)) {
+		page_copy_out(m->page, buf + RC_WIRE_LEN);
+		len = CVMM_PAGE_SIZE;
+		stat_add(&coh_rt_stats.bytes_moved, CVMM_PAGE_SIZE);
+	} else if (len) {
+		memcpy(buf + RC_WIRE_LEN, data, len);
+	}
+	if (dst < 64)
+		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
+	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.rc_am_id, buf,
+			  RC_WIRE_LEN + len);
+}
+
+/* Maps for the guest, whoever asks (a copy made read-only at a release
+ * must be write-protected even when the agent's access caused it). */
+static cvmm_status_t rc_map(void *ctx, uint64_t page, bool writable)
+{
+	return rt_install(ctx, page, writable ? COH_EXCLUSIVE : COH_SHARED);
+}
+
+static cvmm_status_t rc_unmap(void *ctx, uint64_t page)
+{
+	return rt_invalidate(ctx, page);
+}
+
+static void rc_read(void *ctx, uint64_t page, void *buf)
+{
+	page_copy_out(page, buf);
+}
+
+/* The home's copy arrived (not mapped in the guest view meanwhile). */
+static cvmm_status_t rc_put(void *ctx, uint64_t page, const void *data)
+{
+	if (!data) {
+		stat_add(&coh_rt_stats.zero_fills, 1);
+		return rt_zero_local(page);
+	}
+	if (pwrite(rt.cfg.memfd, data, CVMM_PAGE_SIZE, (off_t)page_addr(page)) !=
+	    CVMM_PAGE_SIZE)
+		memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
+	stat_add(&coh_rt_stats.fetches, 1);
+	return CVMM_OK;
+}
+
+/* Into the master copy, through the agent view: the home's guest may be
+ * writing other bytes of the page meanwhile. */
+static cvmm_status_t rc_apply(void *ctx, uint64_t page, const uint8_t *d,
+			      size_t len)
+{
+	return diff_apply(agent_ptr(page), d, len);
+}
+
+static void rc_race(void *ctx, const rc_race_t *r)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line),
+		 "data race: nodes %u and %u wrote guest address 0x%lx in "
+		 "one interval, not ordered by any synchronization the VM "
+		 "sees (--memory-model=release needs a data-race-free "
+		 "program; --on-race=warn goes on)",
+		 r->a, r->b, (unsigned long)(page_addr(r->page) + r->off));
+	if (!rt.cfg.race_warn) {
+		rt.cfg.fatal(line);
+		return;
+	}
+	if (__atomic_fetch_add(&rt.races_warned, 1, __ATOMIC_RELAXED) < 10)
+		log_warn("%s", line);
+}
+
+static void rc_acked(void *ctx)
+{
+	__atomic_fetch_add(&rt.ack_seq, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &rt.ack_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+		NULL, 0);
+}
+
+static const rc_ops_t rc_ops = {
+	.send = rc_send, .map = rc_map, .unmap = rc_unmap, .read = rc_read,
+	.put = rc_put, .apply = rc_apply, .is_zero = rt_is_zero,
+	.notify = rt_notify, .race = rc_race, .acked = rc_acked,
+};
+
+static void rc_handler(xp_t *x, int src, const void *data, size_t len,
+		       void *arg)
+{
+	char why[96] = "", line[192];
+	rc_msg_t m;
+	const void *pl;
+	size_t pll;
+	cvmm_status_t st;
+
+	if (!rt.rc) {
+		snprintf(line, sizeof(line), "coherence: node %d uses the "
+			 "release memory model and this node does not", src);
+		rt.cfg.fatal(line);
+		return;
+	}
+	st = rc_wire_decode(data, len, (uint32_t)rt.cfg.nnodes,
+			    rt.cfg.hi >> CVMM_PAGE_SHIFT, &m, &pl, &pll, why,
+			    sizeof(why));
+	if (st == CVMM_OK && m.src != (uint32_t)src) {
+		snprintf(why, sizeof(why), "claims to come from node %u", m.src);
+		st = CVMM_ERR_PEER;
+	}
+	if (st == CVMM_OK) {
+		if (src < 64)
+			stat_add(&coh_rt_stats.msgs_recv[src], 1);
+		st = rc_recv(rt.rc, &m, pl, pll);
+		if (st != CVMM_OK)
+			snprintf(why, sizeof(why), "rc %s for page 0x%lx illegal "
+				 "here", rc_msg_type_str(m.type),
+				 (unsigned long)m.page);
+	}
+	if (st != CVMM_OK) {
+		snprintf(line, sizeof(line),
+			 "coherence: bad message from node %d: %s", src, why);
+		rt.cfg.fatal(line);
+	}
+}
+
+/* Waits until every diff this node sent before ticket was acked. */
+static void rc_wait_acked(uint64_t ticket)
+{
+	while (!rc_released(rt.rc, ticket)) {
+		uint32_t seq = __atomic_load_n(&rt.ack_seq, __ATOMIC_ACQUIRE);
+		struct timespec ts = { 0, WAIT_SLICE_NS };
+
+		if (rc_released(rt.rc, ticket))
+			return;
+		if (xp_progress_until(rt.cfg.xp, &rt.ack_seq, seq,
+				      WAIT_SPIN_NS))
+			continue;
+		syscall(SYS_futex, &rt.ack_seq, FUTEX_WAIT_PRIVATE, seq, &ts,
+			NULL, 0);
+	}
+}
+
+static void rc_release_wait(void)
+{
+	uint64_t t;
+
+	if (rc_release(rt.rc, &t) != CVMM_OK) {
+		rt.cfg.fatal("coherence: a release failed");
+		return;
+	}
+	rc_wait_acked(t);
+}
+
+/* Runs forward m (a sync page leaving) if nothing is left to release and
+ * the gate can be had; false when it must wait for a release. */
+static bool fwd_try(const coh_msg_t *m, bool block, cvmm_status_t *st)
+{
+	bool ran = false;
+
+	if (gate_w == 0) {
+		if (gate_r)
+			return false; /* our own write fault is inside */
+		if (block)
+			pthread_rwlock_wrlock(&rc_gate);
+		else if (pthread_rwlock_trywrlock(&rc_gate) != 0)
+			return false;
+	}
+	gate_w++;
+	if (rc_clean(rt.rc)) {
+		*st = coh_recv(rt.node, m, NULL);
+		ran = true;
+	}
+	if (--gate_w == 0)
+		pthread_rwlock_unlock(&rc_gate);
+	return ran;
+}
+
+/* The release thread: forwards of sync pages that arrived while this
+ * node had something to release, run in arrival order after a release. */
+static void *rt_rel_main(void *arg)
+{
+	for (;;) {
+		coh_msg_t m;
+		cvmm_status_t st = CVMM_OK;
+
+		pthread_mutex_lock(&relq.mu);
+		while (relq.len == 0)
+			pthread_cond_wait(&relq.cv, &relq.mu);
+		m = relq.m[relq.head];
+		pthread_mutex_unlock(&relq.mu);
+		do
+			rc_release_wait();
+		while (!fwd_try(&m, true, &st));
+		pthread_mutex_lock(&relq.mu);
+		relq.head = (relq.head + 1) % RELQ_MAX;
+		relq.len--;
+		pthread_mutex_unlock(&relq.mu);
+		if (st != CVMM_OK)
+			rt.cfg.fatal("coherence: handing a synchronization page "
+				     "on failed");
+	}
+	return NULL;
+}
+
+/* A forward of a sync page, from a handler: runs it now, or queues it
+ * for the release thread. Queued forwards stay in order: once one waits,
+ * the next ones wait behind it. */
+static cvmm_status_t fwd_handle(const coh_msg_t *m)
+{
+	cvmm_status_t st = CVMM_OK;
+	bool queued;
+
+	pthread_mutex_lock(&relq.mu);
+	queued = relq.len > 0;
+	pthread_mutex_unlock(&relq.mu);
+	if (!queued && fwd_try(m, false, &st))
+		return st;
+	pthread_mutex_lock(&relq.mu);
+	if (relq.len == RELQ_MAX) {
+		pthread_mutex_unlock(&relq.mu);
+		return CVMM_ERR_NOMEM;
+	}
+	relq.m[(relq.head + relq.len) % RELQ_MAX] = *m;
+	relq.len++;
+	pthread_cond_signal(&relq.cv);
+	pthread_mutex_unlock(&relq.mu);
+	stat_add(&rt.fwd_deferred, 1);
+	return CVMM_OK;
+}
+
+/* Bounded staleness: writes not released yet go home every staleness_ms
+ * anyway (a plain flag spun on changes; rc_tick). */
+static void *rt_stale_main(void *arg)
+{
+	uint64_t ns = (uint64_t)rt.cfg.staleness_ms * 1000000ull;
+	struct timespec ts = { (time_t)(ns / 1000000000ull),
+			       (long)(ns % 1000000000ull) };
+
+	for (;;) {
+		nanosleep(&ts, NULL);
+		if (__atomic_load_n(&rt.rc_armed, __ATOMIC_ACQUIRE) &&
+		    rc_tick(rt.rc) != CVMM_OK) {
+			rt.cfg.fatal("coherence: a periodic release failed");
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
 /* ---- messages -------------------------------------------------------------- */
 
 /* A transport message: one protocol message or the batch one step of the
  * sender produced for this node (rt_send_many), handled in one
  * coh_recv_many. */
 #define RX_MAX 256
+
+/* The release model's view of sequential-protocol messages, which then
+ * concern synchronization pages only: a grant is an acquire here (done
+ * before the page is mapped, so no thread sees the page before its data
+ * copies are dropped); a forward hands a page on and is a release here
+ * first (fwd_handle). Per page, the order is kept. */
+static cvmm_status_t recv_release(const coh_msg_t *m, const void *const *pages,
+				  unsigned k)
+{
+	cvmm_status_t st = CVMM_OK;
+	unsigned from = 0;
+
+	for (unsigned i = 0; i < k; i++)
+		if (m[i].type == COH_MSG_READ_GRANT ||
+		    m[i].type == COH_MSG_WRITE_GRANT) {
+			st = rc_acquire(rt.rc);
+			break;
+		}
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
+		if (m[i].type != COH_MSG_FWD_READ &&
+		    m[i].type != COH_MSG_FWD_WRITE)
+			continue;
+		if (i > from)
+			st = coh_recv_many(rt.node, m + from, pages + from,
+					   i - from);
+		if (st == CVMM_OK)
+			st = fwd_handle(&m[i]);
+		from = i + 1;
+	}
+	if (st == CVMM_OK && from < k)
+		st = coh_recv_many(rt.node, m + from, pages + from, k - from);
+	return st;
+}
 
 static void rt_on_msg(xp_t *x, int src, const void *data, size_t len,
 		      void *arg)
@@ -510,7 +845,8 @@ static void rt_on_msg(xp_t *x, int src, const void *data, size_t len,
 	if (st == CVMM_OK) {
 		if (src < 64)
 			stat_add(&coh_rt_stats.msgs_recv[src], 1);
-		st = coh_recv_many(rt.node, m, pages, k);
+		st = rt.rc ? recv_release(m, pages, k)
+			   : coh_recv_many(rt.node, m, pages, k);
 		snprintf(why, sizeof(why), "a message among %u illegal here "
 			 "(first: %s for page 0x%lx)", k,
 			 coh_msg_type_str(m[0].type), (unsigned long)m[0].page);
@@ -681,6 +1017,9 @@ void coh_rt_set_layout(const coh_layout_t *l)
 
 void coh_rt_layout_drop(uint64_t start, uint64_t end, bool suppress)
 {
+	if (rt.rc)
+		(void)rc_drop(rt.rc, start >> CVMM_PAGE_SHIFT,
+			      (end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT);
 	pthread_mutex_lock(&ra_mu);
 	for (unsigned i = 0; i < RA_SET; i++) {
 		uint64_t a = page_addr(ra_set[i].page - 1);
@@ -790,6 +1129,61 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	return k ? ra_register(ahead, k) : 0;
 }
 
+/* A data page under the release model: faults until it is mapped for
+ * the access (CVMM_OK, *ivy false) or turns out to be a synchronization
+ * page (*ivy: the sequential protocol serves it). */
+static cvmm_status_t rc_page(uint64_t page, bool write, bool atomic,
+			     bool pin, bool *ivy)
+{
+	unsigned i = wq_index(page);
+	uint64_t t0 = cvmm_now_ns();
+	bool warned = false;
+
+	*ivy = false;
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&wq[i].seq, __ATOMIC_ACQUIRE);
+		rc_fault_kind_t k;
+		cvmm_status_t st;
+
+		if (write && gate_w == 0) {
+			pthread_rwlock_rdlock(&rc_gate);
+			gate_r = true;
+		}
+		st = pin ? rc_fault_pin(rt.rc, page, &k)
+			 : rc_fault(rt.rc, page, write, atomic, &k);
+		if (gate_r) {
+			gate_r = false;
+			pthread_rwlock_unlock(&rc_gate);
+		}
+		if (st != CVMM_OK)
+			return st;
+		if (k == RC_READY) {
+			if (pin && !pin_push(page | RC_PIN)) {
+				rc_unpin(rt.rc, page);
+				return CVMM_ERR_NOMEM;
+			}
+			return CVMM_OK;
+		}
+		if (k == RC_IVY) {
+			*ivy = true;
+			return CVMM_OK;
+		}
+		if (!warned && cvmm_now_ns() - t0 > WAIT_WARN_NS) {
+			log_warn("coherence: still waiting for guest page 0x%lx "
+				 "after 10 s (release model: state %d class %d)",
+				 page_addr(page), rc_page_state(rt.rc, page),
+				 rc_page_class(rt.rc, page));
+			warned = true;
+		}
+		wq_sleep(i, seq);
+	}
+}
+
+static bool rc_active(void)
+{
+	return rt.rc && __atomic_load_n(&rt.rc_armed, __ATOMIC_ACQUIRE);
+}
+
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
 {
 	uint64_t t0, dt, ahead[COH_RT_READ_AHEAD_MAX];
@@ -804,9 +1198,21 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
 		return CVMM_ERR_RANGE;
 	t0 = cvmm_now_ns();
 	agent_access = false;
-	k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
-	st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k, &from,
-		     &first);
+	from = -1;
+	first = false;
+	if (rc_active()) {
+		bool ivy;
+
+		st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic, false,
+			     &ivy);
+		if (st == CVMM_OK && ivy)
+			st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false,
+				     NULL, 0, &from, &first);
+	} else {
+		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
+		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
+			     &from, &first);
+	}
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),
 			 "coherence: cannot bring in guest page 0x%lx: %s",
@@ -858,6 +1264,16 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 			next = p + 1 + k;
 			k = ra_register(ahead, k);
 		}
+		if (rc_active()) {
+			bool ivy;
+
+			st = rc_page(p, write, false, write, &ivy);
+			if (st == CVMM_OK && ivy)
+				st = rt_page(p, write, write, NULL, 0, &from,
+					     &fresh);
+			stat_add(&coh_rt_stats.agent_acquires, 1);
+			continue;
+		}
 		st = rt_page(p, write, write, ahead, k, &from, &fresh);
 		fresh = fresh || landed_zero(p);
 		stat_add(&coh_rt_stats.agent_acquires, 1);
@@ -868,8 +1284,46 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 
 void coh_rt_release(void)
 {
-	while (npins > 0)
-		coh_unpin(rt.node, pins[--npins]);
+	while (npins > 0) {
+		uint64_t p = pins[--npins];
+
+		if (p & RC_PIN)
+			rc_unpin(rt.rc, p & ~RC_PIN);
+		else
+			coh_unpin(rt.node, p);
+	}
+}
+
+void coh_rt_sync_release(void)
+{
+	if (rc_active())
+		rc_release_wait();
+}
+
+void coh_rt_sync_acquire(void)
+{
+	if (rc_active() && rc_acquire(rt.rc) != CVMM_OK)
+		rt.cfg.fatal("coherence: an acquire failed");
+}
+
+void coh_rt_rc_stats(coh_rc_stats_t *out)
+{
+	rc_stats_t s;
+
+	memset(out, 0, sizeof(*out));
+	if (!rt.rc)
+		return;
+	rc_get_stats(rt.rc, &s);
+	*out = (coh_rc_stats_t){
+		.fetches = s.fetches, .zero_fetches = s.zero_fetches,
+		.twins = s.twins, .diffs_sent = s.diffs_sent,
+		.diff_bytes = s.diff_bytes, .diffs_applied = s.diffs_applied,
+		.acquires = s.acquires, .releases = s.releases,
+		.invalidated = s.invalidated, .sync_pages = s.sync_pages,
+		.races = s.races, .notices = s.notices,
+		.fwd_deferred = __atomic_load_n(&rt.fwd_deferred,
+						__ATOMIC_RELAXED),
+	};
 }
 
 void coh_rt_idle(void)
@@ -891,6 +1345,9 @@ void coh_rt_image(uint64_t start, uint64_t end)
 	    CVMM_OK)
 		rt.cfg.fatal("coherence: node 0's image declared after pages "
 			     "moved");
+	/* homes are known now: data pages follow the release model */
+	if (rt.rc)
+		__atomic_store_n(&rt.rc_armed, true, __ATOMIC_RELEASE);
 }
 
 cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
@@ -915,8 +1372,30 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 			  COH_RT_READ_AHEAD_MAX);
 		return CVMM_ERR_INVALID;
 	}
+	if (cfg->staleness_ms < 0 || cfg->staleness_ms > 60000) {
+		log_error("staleness-ms %d: must be 0 to 60000",
+			  cfg->staleness_ms);
+		return CVMM_ERR_INVALID;
+	}
 	rt.cfg = *cfg;
+	if (cfg->release) /* sync pages only: nothing to read ahead */
+		rt.cfg.read_ahead = 0;
 	st = coh_node_create(&pc, &rt.node);
+	if (st == CVMM_OK && cfg->release) {
+		rc_cfg_t rc = { .self = (uint32_t)cfg->self,
+				.nnodes = (uint32_t)cfg->nnodes,
+				.npages = cfg->hi >> CVMM_PAGE_SHIFT,
+				.home = rc_home,
+				.sync_at_start = rc_sync_at_start,
+				.now_ns = rc_now, .ops = &rc_ops };
+
+		st = rc_node_create(&rc, &rt.rc);
+		log_info("coherence: release memory model, writes go home "
+			 "at least every %d ms, races %s", cfg->staleness_ms,
+			 cfg->race_warn ? "warn" : "stop the VM");
+	}
+	if (st == CVMM_OK)
+		st = xp_am_register(cfg->xp, cfg->rc_am_id, rc_handler, NULL);
 	if (st != CVMM_OK)
 		return st;
 	return xp_am_register(cfg->xp, cfg->am_id, rt_on_msg, NULL);
@@ -961,6 +1440,24 @@ cvmm_status_t coh_rt_start(void)
 			goto err;
 		}
 		pthread_detach(th);
+	}
+	if (rt.rc) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, rt_rel_main, NULL) != 0) {
+			log_error("coherence: starting the release thread "
+				  "failed");
+			goto err;
+		}
+		pthread_detach(th);
+		if (rt.cfg.staleness_ms > 0) {
+			if (pthread_create(&th, NULL, rt_stale_main, NULL) != 0) {
+				log_error("coherence: starting the staleness "
+					  "timer failed");
+				goto err;
+			}
+			pthread_detach(th);
+		}
 	}
 	coh_trace_warm();
 	cvmm_coh_on = true;

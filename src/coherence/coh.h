@@ -39,10 +39,24 @@ typedef struct coh_rt_cfg {
 	int hold_max_us;  /* holding window cap (proto.h), 0 = off */
 	int read_ahead;   /* pages asked for after a sequential read fault,
 			     0 = off (at most COH_RT_READ_AHEAD_MAX) */
+	/* The release memory model (docs/coherence.md): data pages follow
+	 * rc.h, synchronization pages the sequential protocol. */
+	bool release;
+	unsigned rc_am_id;  /* active-message id of its messages */
+	bool race_warn;     /* a data race is logged, not fatal */
+	int staleness_ms;   /* writes go home at least this often (0: only
+			       at synchronization) */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);
 } coh_rt_cfg_t;
+
+/* Release memory model counters (relaxed atomics), for --stats. */
+typedef struct coh_rc_stats {
+	uint64_t fetches, zero_fetches, twins, diffs_sent, diff_bytes;
+	uint64_t diffs_applied, acquires, releases, invalidated;
+	uint64_t sync_pages, races, notices, fwd_deferred;
+} coh_rc_stats_t;
 
 /* Per-node counters (relaxed atomics), for --stats. */
 typedef struct coh_rt_stats {
@@ -112,6 +126,20 @@ void coh_rt_image(uint64_t start, uint64_t end);
 
 /* Drops the calling thread's pins (end of a syscall, thread exit). */
 void coh_rt_release(void);
+
+/* The release memory model's synchronization points (no-ops in the
+ * sequential model and on one node). coh_rt_sync_release: this node's
+ * writes to data pages reach their homes (waits for the acks): before a
+ * system call, a thread leaving for another node, a clear_tid wake, the
+ * answer to a call served for another node. coh_rt_sync_acquire: this
+ * node's copies of data pages homed elsewhere are dropped: after a
+ * system call, when a thread starts or arrives, before serving a call
+ * for another node. */
+void coh_rt_sync_release(void);
+void coh_rt_sync_acquire(void);
+
+/* Fills *out from this node's release-model protocol (zeros when off). */
+void coh_rt_rc_stats(coh_rc_stats_t *out);
 
 /* No guest thread of this node runs (all wait in calls): ends this node's
  * holds at once (proto.h, coh_hold_release). A no-op on one node or with

@@ -166,6 +166,16 @@ void coh_node_destroy(coh_node_t *n);
  * (the nodes would disagree on who owns what). */
 cvmm_status_t coh_node_add_image(coh_node_t *n, uint64_t first, uint64_t end);
 
+/* The page's owner before anyone asked for it (node 0, or with first
+ * touch its manager unless node 0's loader wrote it): the home of the page
+ * under the release memory model (rc.h). The same on every node once
+ * they made the same coh_node_add_image calls. */
+uint32_t coh_page_home(const coh_node_t *n, uint64_t page);
+
+/* Whether node 0's loader wrote the page (a coh_node_add_image range):
+ * the program's own image, its globals among them. */
+bool coh_page_image(const coh_node_t *n, uint64_t page);
+
 /* What a faulting thread must do next. */
 typedef enum coh_fault_kind {
 	COH_READY, /* accessible for this access: (re)map it as res.state */

@@ -116,12 +116,10 @@ coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page)
 	return mp;
 }
 
-uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
+bool coh_page_image(const coh_node_t *n, uint64_t page)
 {
 	unsigned lo = 0, hi = n->nimage;
 
-	if (!n->first_touch)
-		return 0;
 	while (lo < hi) { /* the first range ending after page */
 		unsigned mid = (lo + hi) / 2;
 
@@ -130,9 +128,19 @@ uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
 		else
 			hi = mid;
 	}
-	if (lo < n->nimage && n->image[lo].first <= page)
+	return lo < n->nimage && n->image[lo].first <= page;
+}
+
+uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
+{
+	if (!n->first_touch || coh_page_image(n, page))
 		return 0;
 	return coh_manager(page, n->cfg.nnodes);
+}
+
+uint32_t coh_page_home(const coh_node_t *n, uint64_t page)
+{
+	return coh_init_owner(n, page);
 }
 
 static bool sparse_empty(const coh_sparse_t *s)

@@ -7,11 +7,15 @@
  *   n writes, p RO:        twin := copy, RW, mapped writable (no message)
  *   n releases:            every RW p: write-protect, RO;
  *                          n => h DIFF(base, seq, runs); h applies it,
- *                          ver++, h => n DIFF_ACK(seq); the release is
- *                          complete when every seq it covers is acked
- *   n acquires:            every copy homed elsewhere: unmapped, INV
- *                          (a dirty one keeps its twin: on its next fault
- *                          its DIFF goes first, FETCH after the ack)
+ *                          ver++, h => every other node c that fetched p
+ *                          since its last notice: WN(ver); c drops its
+ *                          copy (a dirty one keeps its twin: on its next
+ *                          fault its DIFF goes first, FETCH after the
+ *                          ack), c => h WN_ACK(ver); then h => n
+ *                          DIFF_ACK(seq); the release is complete when
+ *                          every seq it covers is acked
+ *   h releases:            as n, its diff applied already: only the WNs
+ *   n acquires:            nothing to drop (the WNs did)
  *   n sees an atomic:      n => h SYNC_REQ (or h itself);
  *                          h => every other node SYNC_FLUSH;
  *                          each: unmap, DIFF if dirty, after the acks
@@ -41,6 +45,16 @@ typedef struct rc_log {
 	uint8_t mask[RC_LOG][MASK_BYTES];
 } rc_log_t;
 
+/* At a home: a diff applied whose write notices are not all acked yet;
+ * its writer's DIFF_ACK (or, for the home's own, its ack) waits. */
+typedef struct rc_wait {
+	struct rc_wait *next;
+	uint32_t ver;    /* the version the diff made (the notices carry it) */
+	uint32_t seq;    /* the writer's diff number */
+	uint32_t writer;
+	unsigned left;   /* WN_ACKs outstanding */
+} rc_wait_t;
+
 typedef struct rc_page {
 	struct rc_page *hnext;        /* hash chain */
 	struct rc_page *lnext, *lprev; /* the node's cached or dirty list */
@@ -48,16 +62,22 @@ typedef struct rc_page {
 	uint64_t fetched;  /* now_ns when the copy arrived */
 	uint8_t *twin;     /* dirty: the bytes before this interval's writes */
 	rc_log_t *log;     /* at the home, once a diff arrived */
+	rc_wait_t *waits;  /* at the home: diffs waiting for notice acks */
+	uint64_t copyset;  /* at the home: nodes that may hold a copy */
 	uint32_t base;     /* the home's version our copy came from */
 	uint32_t ver;      /* at the home: diffs applied */
 	uint16_t inflight; /* DIFFs sent, not acknowledged */
 	uint8_t st;        /* rc_state_t */
 	uint8_t cls;       /* rc_class_t (at the home: its flush, too) */
 	uint8_t pending;   /* at the home, flushing: SYNC_ACKs outstanding */
+	uint32_t pins;     /* the agent is writing it through its own view */
 	bool listed;
 	bool refetch;       /* the FETCH in flight is stale: drop its reply */
 	bool after_ack;     /* FETCH once this page's diffs are acked */
 	bool flush_pending; /* SYNC_ACK owed once the diffs are acked */
+	bool reflush;       /* a flush waits for the diff in flight: two
+			       diffs of one page that cross could land in
+			       the wrong order at the home */
 } rc_page_t;
 
 typedef struct rc_out {
@@ -87,6 +107,8 @@ struct rc_node {
 	uint32_t seq, acked_upto;
 	uint8_t *ring;
 	uint32_t ring_cap;
+	uint64_t ntwins; /* dirty pages (twins), homed here or elsewhere */
+	uint64_t nreflush; /* pages whose flush waits for an ack */
 	rc_stats_t stats;
 	uint8_t buf[DIFF_PAGE];  /* scratch: the current bytes */
 	uint8_t dbuf[DIFF_MAX];  /* scratch: a diff */
@@ -138,6 +160,7 @@ static const char *const rc_names[RC_MSG_END] = {
 	[RC_MSG_DIFF] = "diff",           [RC_MSG_DIFF_ACK] = "diff_ack",
 	[RC_MSG_SYNC_REQ] = "sync_req",   [RC_MSG_SYNC_FLUSH] = "sync_flush",
 	[RC_MSG_SYNC_ACK] = "sync_ack",   [RC_MSG_SYNC_GO] = "sync_go",
+	[RC_MSG_WN] = "wn",               [RC_MSG_WN_ACK] = "wn_ack",
 };
 
 const char *rc_msg_type_str(unsigned type)
@@ -254,6 +277,8 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 	if (!p)
 		return NULL;
 	p->page = page;
+	if (n->cfg.sync_at_start && n->cfg.sync_at_start(n->cfg.ctx, page))
+		p->cls = RC_SYNC;
 	h = hash_page(page, n->nbuckets);
 	p->hnext = n->buckets[h];
 	n->buckets[h] = p;
@@ -414,13 +439,6 @@ static bool ack_seq(rc_node_t *n, uint32_t seq)
 
 /* ---- race log ---------------------------------------------------------------- */
 
-/* Walks the runs of a checked diff. */
-#define FOR_RUNS(d, len, off, cnt)                                           \
-	for (size_t _i = 0; _i < (len) &&                                    \
-			    ((off) = (unsigned)get_le((d) + _i, 2),          \
-			    (cnt) = (unsigned)get_le((d) + _i + 2, 2), 1);   \
-	     _i += DIFF_RUN_HDR + (cnt))
-
 static void report_race(rc_node_t *n, uint64_t page, uint32_t a, uint32_t b,
 			unsigned off)
 {
@@ -433,9 +451,13 @@ static void report_race(rc_node_t *n, uint64_t page, uint32_t a, uint32_t b,
 
 /* A diff from node with base base is about to make version p->ver + 1:
  * reports the first byte it shares with a logged diff of another node
- * that its copy did not include. Then logs it. */
+ * that its copy did not include, unless it writes the value that byte
+ * holds already in ref (the page as the earlier writes left it): two
+ * nodes storing the same value (the kernel's two tid stores at a clone,
+ * say) is harmless. Then logs it. */
 static void race_check_log(rc_node_t *n, rc_page_t *p, uint32_t node,
-			   uint32_t base, const uint8_t *d, size_t len)
+			   uint32_t base, const uint8_t *d, size_t len,
+			   const uint8_t *ref)
 {
 	rc_log_t *lg = p->log;
 	unsigned off, cnt, k;
@@ -449,18 +471,19 @@ static void race_check_log(rc_node_t *n, rc_page_t *p, uint32_t node,
 	for (unsigned e = 0; e < lg->used && !seen; e++) {
 		if (lg->node[e] == node || lg->ver[e] <= base)
 			continue;
-		FOR_RUNS(d, len, off, cnt)
-		{
+		for (size_t i = 0; i < len && !seen;
+		     i += DIFF_RUN_HDR + cnt) {
+			off = (unsigned)get_le(d + i, 2);
+			cnt = (unsigned)get_le(d + i + 2, 2);
 			for (unsigned b = off; b < off + cnt; b++) {
-				if (lg->mask[e][b / 8] & (1u << (b % 8))) {
+				if ((lg->mask[e][b / 8] & (1u << (b % 8))) &&
+				    d[i + DIFF_RUN_HDR + (b - off)] != ref[b]) {
 					report_race(n, p->page, lg->node[e],
 						    node, b);
 					seen = true;
 					break;
 				}
 			}
-			if (seen)
-				break;
 		}
 	}
 	k = lg->next;
@@ -470,8 +493,9 @@ static void race_check_log(rc_node_t *n, rc_page_t *p, uint32_t node,
 	lg->node[k] = (uint8_t)node;
 	lg->ver[k] = p->ver + 1;
 	memset(lg->mask[k], 0, MASK_BYTES);
-	FOR_RUNS(d, len, off, cnt)
-	{
+	for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
+		off = (unsigned)get_le(d + i, 2);
+		cnt = (unsigned)get_le(d + i + 2, 2);
 		for (unsigned b = off; b < off + cnt; b++)
 			lg->mask[k][b / 8] |= (uint8_t)(1u << (b % 8));
 	}
@@ -486,34 +510,63 @@ static cvmm_status_t take_twin(rc_node_t *n, rc_page_t *p)
 		return CVMM_ERR_NOMEM;
 	n->cfg.ops->read(n->cfg.ctx, p->page, p->twin);
 	n->stats.twins++;
+	n->ntwins++;
 	return CVMM_OK;
 }
 
-/* The diff of p's dirty copy against its twin into n->dbuf; the twin is
- * dropped and a writable mapping write-protected first. */
+static void drop_twin(rc_node_t *n, rc_page_t *p)
+{
+	if (!p->twin)
+		return;
+	free(p->twin);
+	p->twin = NULL;
+	n->ntwins--;
+}
+
+/* The diff of p's dirty copy against its twin into n->dbuf (the current
+ * bytes in n->buf), a writable mapping write-protected first; the caller
+ * drops the twin (keep_twin: not while the agent writes the page through
+ * its own view, where no write protection stops it: the twin stays and
+ * the next diff carries what this one did and what follows). */
+static bool keep_twin(const rc_page_t *p)
+{
+	return p->pins > 0;
+}
+
 static size_t close_interval(rc_node_t *n, rc_page_t *p, cvmm_status_t *st)
 {
 	size_t len;
 
-	if (p->st == RC_RW) {
+	if (p->st == RC_RW && p->pins == 0) {
 		*st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
 		p->st = RC_RO;
 	}
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
 	len = diff_encode(p->twin, n->buf, n->dbuf);
-	free(p->twin);
-	p->twin = NULL;
 	if (len == 0)
 		n->stats.diffs_empty++;
 	return len;
 }
 
-/* Sends the diff of a dirty copy of a page homed elsewhere. */
+/* Sends the diff of a dirty copy of a page homed elsewhere; while an
+ * earlier diff of it is unacknowledged the page stays dirty and is
+ * flushed when the ack comes (reflush). */
 static cvmm_status_t flush_one(rc_node_t *n, rc_page_t *p)
 {
 	cvmm_status_t st = CVMM_OK;
-	size_t len = close_interval(n, p, &st);
+	size_t len;
 
+	if (p->inflight > 0) {
+		if (!p->reflush) {
+			p->reflush = true;
+			n->nreflush++;
+		}
+		return CVMM_OK;
+	}
+	len = close_interval(n, p, &st);
+
+	if (!keep_twin(p))
+		drop_twin(n, p);
 	if (len > 0) {
 		cvmm_status_t e = ring_fit(n, n->seq + 1);
 
@@ -530,16 +583,67 @@ static cvmm_status_t flush_one(rc_node_t *n, rc_page_t *p)
 	return st;
 }
 
-/* The home's own interval on p ends: its changes are logged for race
- * detection (they are in the master already). */
+/* At the home, a diff from writer made version p->ver: every other node
+ * that may hold a copy gets a write notice and drops it; the diff counts
+ * as done (writer's DIFF_ACK, or the home's own seq acked) when all have
+ * acknowledged. A release so completes only once no stale copy of what it
+ * wrote is left anywhere, and an acquire has nothing to invalidate. */
+static cvmm_status_t notice(rc_node_t *n, rc_page_t *p, uint32_t writer,
+			    uint32_t seq)
+{
+	uint64_t t = p->copyset & ~(1ull << writer) & ~(1ull << n->cfg.self);
+	rc_wait_t *w;
+
+	p->copyset &= ~t;
+	if (t == 0) {
+		if (writer != n->cfg.self)
+			emit(n, writer, RC_MSG_DIFF_ACK, p->page, 0, 0, seq,
+			     NULL, 0);
+		else if (ack_seq(n, seq) && n->cfg.ops->acked)
+			n->cfg.ops->acked(n->cfg.ctx);
+		return CVMM_OK;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return CVMM_ERR_NOMEM;
+	*w = (rc_wait_t){.next = p->waits, .ver = p->ver, .seq = seq,
+			 .writer = writer,
+			 .left = (unsigned)__builtin_popcountll(t)};
+	p->waits = w;
+	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
+		if (t >> i & 1)
+			emit(n, i, RC_MSG_WN, p->page, 0, p->ver, 0, NULL, 0);
+	n->stats.notices += w->left;
+	return CVMM_OK;
+}
+
+/* The home's own interval on p ends: its changes are in the master
+ * already; they are logged for race detection and the copies elsewhere
+ * are noticed, as for a diff that arrived. */
 static cvmm_status_t home_close(rc_node_t *n, rc_page_t *p)
 {
 	cvmm_status_t st = CVMM_OK;
 	size_t len = close_interval(n, p, &st);
 
+	if (len > 0)
+		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len,
+			       p->twin);
+	if (keep_twin(p))
+		memcpy(p->twin, n->buf, DIFF_PAGE); /* logged: a new start */
+	else
+		drop_twin(n, p);
 	if (len > 0) {
-		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len);
 		p->ver++;
+		if (p->copyset & ~(1ull << n->cfg.self)) {
+			cvmm_status_t e = ring_fit(n, n->seq + 1);
+
+			if (e == CVMM_OK) {
+				n->seq++;
+				e = notice(n, p, n->cfg.self, n->seq);
+			}
+			if (st == CVMM_OK)
+				st = e;
+		}
 	}
 	relist(n, p);
 	return st;
@@ -635,6 +739,12 @@ void rc_node_destroy(rc_node_t *n)
 			nx = p->hnext;
 			free(p->twin);
 			free(p->log);
+			while (p->waits) {
+				rc_wait_t *w = p->waits;
+
+				p->waits = w->next;
+				free(w);
+			}
 			free(p);
 		}
 	}
@@ -672,16 +782,16 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 		return st;
 	}
 	if (homed_here(n, page)) {
+		/* the home twins too: its changes go out as notices (and
+		 * take part in race detection) at its release */
 		if (write && p->st != RC_RW) {
-			if (n->cfg.detect) {
-				st = take_twin(n, p);
-				if (st != CVMM_OK)
-					return st;
-				p->base = p->ver;
-			}
+			st = take_twin(n, p);
+			if (st != CVMM_OK)
+				return st;
+			p->base = p->ver;
 			p->st = RC_RW;
 		} else if (p->st == RC_INV) {
-			p->st = n->cfg.detect ? RC_RO : RC_RW;
+			p->st = RC_RO;
 		}
 		relist(n, p);
 		*kind = RC_READY;
@@ -730,6 +840,32 @@ cvmm_status_t rc_fault(rc_node_t *n, uint64_t page, bool write, bool atomic,
 	return unlock_send(n, fault_locked(n, page, write, atomic, kind));
 }
 
+cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
+			   rc_fault_kind_t *kind)
+{
+	rc_outbox_t ob;
+	cvmm_status_t st;
+
+	if (page >= n->cfg.npages)
+		return CVMM_ERR_RANGE;
+	lock(n, &ob);
+	st = fault_locked(n, page, true, false, kind);
+	if (st == CVMM_OK && *kind == RC_READY)
+		find(n, page)->pins++;
+	return unlock_send(n, st);
+}
+
+void rc_unpin(rc_node_t *n, uint64_t page)
+{
+	rc_page_t *p;
+
+	pthread_mutex_lock(&n->lock);
+	p = find(n, page);
+	if (p && p->pins > 0)
+		p->pins--;
+	pthread_mutex_unlock(&n->lock);
+}
+
 cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 {
 	rc_outbox_t ob;
@@ -755,7 +891,7 @@ cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 			st = e;
 	}
 	n->stats.releases++;
-	*ticket = n->seq;
+	*ticket = n->seq | (uint64_t)(n->nreflush > 0) << 32;
 	return unlock_send(n, st);
 }
 
@@ -765,8 +901,11 @@ bool rc_released(rc_node_t *n, uint64_t ticket)
 
 	pthread_mutex_lock(&n->lock);
 	/* seq numbers wrap at 2^32: compare by distance from acked_upto */
-	done = (uint32_t)ticket - n->acked_upto - 1 >=
-	       n->seq - n->acked_upto;
+	if (ticket >> 32) /* a page of it waited to be flushed: wait for all */
+		done = n->nreflush == 0 && n->acked_upto == n->seq;
+	else
+		done = (uint32_t)ticket - n->acked_upto - 1 >=
+		       n->seq - n->acked_upto;
 	pthread_mutex_unlock(&n->lock);
 	return done;
 }
@@ -778,21 +917,6 @@ cvmm_status_t rc_acquire(rc_node_t *n)
 	rc_page_t *p, *nx;
 
 	lock(n, &ob);
-	for (p = n->cached; p; p = nx) {
-		nx = p->lnext;
-		if (p->st == RC_RO || p->st == RC_RW) {
-			cvmm_status_t e = n->cfg.ops->unmap(n->cfg.ctx,
-							    p->page);
-
-			if (st == CVMM_OK)
-				st = e;
-			p->st = RC_INV;
-			n->stats.invalidated++;
-			relist(n, p);
-		} else if (p->st == RC_FETCH && !p->after_ack) {
-			p->refetch = true;
-		}
-	}
 	for (p = n->hdirty; p; p = nx) {
 		cvmm_status_t e;
 
@@ -805,29 +929,76 @@ cvmm_status_t rc_acquire(rc_node_t *n)
 	return unlock_send(n, st);
 }
 
-cvmm_status_t rc_tick(rc_node_t *n, uint64_t max_age_ns)
+cvmm_status_t rc_tick(rc_node_t *n)
 {
-	rc_outbox_t ob;
-	cvmm_status_t st = CVMM_OK;
-	uint64_t now;
+	uint64_t ticket;
+
+	return rc_release(n, &ticket);
+}
+
+bool rc_clean(rc_node_t *n)
+{
+	bool clean;
+
+	pthread_mutex_lock(&n->lock);
+	clean = n->ntwins == 0 && n->acked_upto == n->seq;
+	pthread_mutex_unlock(&n->lock);
+	return clean;
+}
+
+static void drop_one(rc_node_t *n, rc_page_t *p)
+{
+	if (p->reflush) {
+		p->reflush = false;
+		n->nreflush--;
+	}
+	drop_twin(n, p);
+	free(p->log);
+	p->log = NULL;
+	p->copyset = 0;
+	if (p->st == RC_FETCH) {
+		if (p->after_ack)
+			p->st = RC_INV; /* asked again at the next fault */
+		else
+			p->refetch = true;
+		p->after_ack = false;
+	} else {
+		p->st = RC_INV;
+	}
+	relist(n, p);
+}
+
+cvmm_status_t rc_drop(rc_node_t *n, uint64_t first, uint64_t end)
+{
 	rc_page_t *p, *nx;
 
-	lock(n, &ob);
-	now = n->cfg.now_ns(n->cfg.ctx);
+	pthread_mutex_lock(&n->lock);
 	for (p = n->cached; p; p = nx) {
 		nx = p->lnext;
-		if (p->st == RC_RO && now - p->fetched >= max_age_ns) {
-			cvmm_status_t e = n->cfg.ops->unmap(n->cfg.ctx,
-							    p->page);
-
-			if (st == CVMM_OK)
-				st = e;
-			p->st = RC_INV;
-			n->stats.invalidated++;
-			relist(n, p);
-		}
+		if (p->page >= first && p->page < end)
+			drop_one(n, p);
 	}
-	return unlock_send(n, st);
+	for (p = n->hdirty; p; p = nx) {
+		nx = p->lnext;
+		if (p->page >= first && p->page < end)
+			drop_one(n, p);
+	}
+	/* pages homed here that are clean: their logs and mappings */
+	if (end - first <= n->npages_rec) {
+		for (uint64_t q = first; q < end; q++) {
+			p = find(n, q);
+			if (p && p->cls == RC_DATA)
+				drop_one(n, p);
+		}
+	} else {
+		for (uint64_t i = 0; i < n->nbuckets; i++)
+			for (p = n->buckets[i]; p; p = p->hnext)
+				if (p->page >= first && p->page < end &&
+				    p->cls == RC_DATA)
+					drop_one(n, p);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return CVMM_OK;
 }
 
 static cvmm_status_t peer(rc_node_t *n, const rc_msg_t *m, const char *why)
@@ -878,20 +1049,25 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		return peer(n, m, "malformed diff");
 	if (m->ver > p->ver)
 		return peer(n, m, "diff from a version not yet made");
-	race_check_log(n, p, m->src, m->ver, data, len);
+	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
+	race_check_log(n, p, m->src, m->ver, data, len, n->buf);
 	if (p->twin) {
 		/* the home is writing the page too: a byte it changed in this
-		 * interval that the diff changes is a race; the diff goes into
-		 * the twin as well, so the home's own diff stays its own */
+		 * interval that the diff changes to another value is a race;
+		 * the diff goes into the twin as well, so the home's own diff
+		 * stays its own */
+		const uint8_t *d = data;
 		unsigned off, cnt;
 
-		n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
-		FOR_RUNS((const uint8_t *)data, len, off, cnt)
-		{
-			unsigned b = off;
+		for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
+			unsigned b;
 
-			while (b < off + cnt && p->twin[b] == n->buf[b])
-				b++;
+			off = (unsigned)get_le(d + i, 2);
+			cnt = (unsigned)get_le(d + i + 2, 2);
+			for (b = off; b < off + cnt; b++)
+				if (p->twin[b] != n->buf[b] &&
+				    d[i + DIFF_RUN_HDR + (b - off)] != n->buf[b])
+					break;
 			if (b < off + cnt) {
 				report_race(n, p->page, n->cfg.self, m->src, b);
 				break;
@@ -902,7 +1078,8 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 	st = n->cfg.ops->apply(n->cfg.ctx, p->page, data, len);
 	p->ver++;
 	n->stats.diffs_applied++;
-	emit(n, m->src, RC_MSG_DIFF_ACK, p->page, 0, 0, m->seq, NULL, 0);
+	if (st == CVMM_OK)
+		st = notice(n, p, m->src, m->seq);
 	return st;
 }
 
@@ -911,8 +1088,21 @@ static cvmm_status_t on_diff_ack(rc_node_t *n, rc_page_t *p,
 {
 	if (p->inflight == 0 || !ack_seq(n, m->seq))
 		return peer(n, m, "ack of no diff in flight");
+	if (n->cfg.ops->acked)
+		n->cfg.ops->acked(n->cfg.ctx);
 	if (--p->inflight > 0)
 		return CVMM_OK;
+	if (p->reflush) {
+		cvmm_status_t st;
+
+		p->reflush = false;
+		n->nreflush--;
+		if (p->twin) {
+			st = flush_one(n, p);
+			if (st != CVMM_OK || p->inflight > 0)
+				return st;
+		}
+	}
 	if (p->flush_pending) {
 		p->flush_pending = false;
 		emit(n, m->src, RC_MSG_SYNC_ACK, p->page, 0, 0, 0, NULL, 0);
@@ -968,6 +1158,47 @@ static cvmm_status_t on_flush(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
 	return st;
 }
 
+/* A write notice: our copy is stale; a dirty one keeps its twin (its
+ * diff goes before the next fetch), a fetch in flight may predate the
+ * diff: its reply is dropped. */
+static cvmm_status_t on_notice(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	if (p->st == RC_RO || p->st == RC_RW) {
+		st = n->cfg.ops->unmap(n->cfg.ctx, p->page);
+		p->st = RC_INV;
+		n->stats.invalidated++;
+		relist(n, p);
+	} else if (p->st == RC_FETCH && !p->after_ack) {
+		p->refetch = true;
+	}
+	emit(n, m->src, RC_MSG_WN_ACK, p->page, 0, m->ver, 0, NULL, 0);
+	return st;
+}
+
+static cvmm_status_t on_notice_ack(rc_node_t *n, rc_page_t *p,
+				   const rc_msg_t *m)
+{
+	rc_wait_t **pw = &p->waits, *w;
+
+	while (*pw && (*pw)->ver != m->ver)
+		pw = &(*pw)->next;
+	w = *pw;
+	if (!w)
+		return peer(n, m, "ack of no write notice");
+	if (--w->left > 0)
+		return CVMM_OK;
+	*pw = w->next;
+	if (w->writer != n->cfg.self)
+		emit(n, w->writer, RC_MSG_DIFF_ACK, p->page, 0, 0, w->seq, NULL,
+		     0);
+	else if (ack_seq(n, w->seq) && n->cfg.ops->acked)
+		n->cfg.ops->acked(n->cfg.ctx);
+	free(w);
+	return CVMM_OK;
+}
+
 static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 				 const void *data, size_t len)
 {
@@ -995,6 +1226,8 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 		else
 			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_PAGE, p->ver,
 			     0, NULL, 0);
+		if (p->cls == RC_DATA)
+			p->copyset |= 1ull << m->src;
 		return CVMM_OK;
 	case RC_MSG_PAGE:
 		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
@@ -1024,6 +1257,14 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 		if (--p->pending == 0)
 			sync_finish(n, p);
 		return CVMM_OK;
+	case RC_MSG_WN:
+		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+			return peer(n, m, "not from the page's home");
+		return on_notice(n, p, m);
+	case RC_MSG_WN_ACK:
+		if (!home)
+			return peer(n, m, "not its home");
+		return on_notice_ack(n, p, m);
 	case RC_MSG_SYNC_GO:
 		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page) ||
 		    p->cls != RC_SYNC_WAIT)
@@ -1051,7 +1292,7 @@ rc_class_t rc_page_class(rc_node_t *n, uint64_t page)
 	rc_class_t c;
 
 	pthread_mutex_lock(&n->lock);
-	p = find(n, page);
+	p = get(n, page);
 	c = p ? (rc_class_t)p->cls : RC_DATA;
 	pthread_mutex_unlock(&n->lock);
 	return c;

@@ -1,6 +1,7 @@
 /* The release memory model's protocol for data pages (issue 14,
  * --memory-model=release; docs/coherence.md "The release memory model"):
- * home-based lazy release consistency, several writers per page, with the
+ * home-based release consistency, several writers per page (diffs at
+ * release, write notices to the other copies before it completes), with the
  * pages used for synchronization handed to the sequentially consistent
  * protocol (proto.h) for good. Like proto.c it is pure: no transport, no
  * userfaultfd, everything through rc_ops_t, so it runs over a loopback in
@@ -17,15 +18,19 @@
  *   RW     mapped writable with a twin: the bytes as they were before this
  *          node's first write since its last release.
  *
- * A release (rc_release: a futex call, thread creation and exit, handing a
- * synchronization page on) write-protects every RW page, sends the home
- * the bytes that differ from the twin (diff.h) and completes when every
- * home acknowledged (rc_released). An acquire (rc_acquire: a futex call
- * returning, a synchronization page arriving) unmaps every copy of a page
- * homed elsewhere; a dirty one keeps its twin and sends its diff before it
- * is fetched again or at the next release. The home writes its master
- * directly; with cfg.detect it keeps twins too, so that its writes take
- * part in race detection.
+ * A release (rc_release: every system call, thread creation and exit,
+ * handing a synchronization page on) write-protects every RW page and
+ * sends the home the bytes that differ from the twin (diff.h). The home
+ * applies them and sends a write notice (WN) to every other node that
+ * fetched the page since its last notice; they drop their copies (a dirty
+ * one keeps its twin: its diff goes home before it is fetched again) and
+ * acknowledge; then the home acknowledges the diff, and the release is
+ * complete when every diff it sent is acknowledged (rc_released). So when
+ * a release completes no stale copy of what it wrote is left anywhere,
+ * and an acquire has nothing to drop (rc_acquire only ends the home's own
+ * intervals, for race detection). The home writes its master directly but
+ * twins it too, so that its writes are noticed (and checked for races) at
+ * its release like anyone's.
  *
  * Race detection: a diff carries the version of the home's copy its twin
  * came from. Two diffs from different nodes that change a byte in common,
@@ -75,6 +80,9 @@ typedef enum rc_msg_type {
 	RC_MSG_SYNC_FLUSH, /* home -> node: flush and unmap your copy */
 	RC_MSG_SYNC_ACK,  /* node -> home: done, every diff acknowledged */
 	RC_MSG_SYNC_GO,   /* home -> node: the page is a sync page now */
+	RC_MSG_WN,        /* home -> node: a write notice: ver was made by a
+			     diff, drop your copy */
+	RC_MSG_WN_ACK,    /* node -> home: dropped (ver echoed) */
 	RC_MSG_END
 } rc_msg_type_t;
 
@@ -141,15 +149,20 @@ typedef struct rc_ops {
 	void (*notify)(void *ctx, uint64_t page);
 	/* A race was seen (at the home). May be NULL. */
 	void (*race)(void *ctx, const rc_race_t *r);
+	/* Acks of this node's diffs came in: rc_released may have changed.
+	 * May be NULL. */
+	void (*acked)(void *ctx);
 } rc_ops_t;
 
 typedef struct rc_cfg {
 	uint32_t self, nnodes; /* nnodes 1 .. RC_MAX_NODES */
 	uint64_t npages;
-	bool detect; /* the home twins its own writes too (race detection) */
 	/* The page's home; the same function on every node. */
 	uint32_t (*home)(void *ctx, uint64_t page);
-	uint64_t (*now_ns)(void *ctx); /* for staleness (rc_tick) */
+	uint64_t (*now_ns)(void *ctx); /* when a copy arrived */
+	/* Pages that are synchronization pages from the start (the same on
+	 * every node), e.g. the program's globals. May be NULL (none). */
+	bool (*sync_at_start)(void *ctx, uint64_t page);
 	const rc_ops_t *ops;
 	void *ctx;
 } rc_cfg_t;
@@ -158,7 +171,7 @@ typedef struct rc_stats {
 	uint64_t fetches, zero_fetches, twins;
 	uint64_t diffs_sent, diff_bytes, diffs_applied, diffs_empty;
 	uint64_t acquires, releases, invalidated, stale_drops;
-	uint64_t sync_pages, races;
+	uint64_t sync_pages, races, notices;
 } rc_stats_t;
 
 typedef struct rc_node rc_node_t;
@@ -178,20 +191,42 @@ typedef enum rc_fault_kind {
 cvmm_status_t rc_fault(rc_node_t *n, uint64_t page, bool write, bool atomic,
 		       rc_fault_kind_t *kind);
 
+/* As rc_fault for a write by the agent through its own view (a system
+ * call's result, a copy): when READY the page is also pinned until
+ * rc_unpin, and a release meanwhile sends what was written so far but
+ * keeps the page dirty (no write protection stops the agent's writes). */
+cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
+			   rc_fault_kind_t *kind);
+void rc_unpin(rc_node_t *n, uint64_t page);
+
 /* Starts a release: every dirty copy here is write-protected and its diff
  * sent. *ticket: pass to rc_released, which is true once every diff sent
  * so far (by this release or an earlier one) was acknowledged. */
 cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket);
 bool rc_released(rc_node_t *n, uint64_t ticket);
 
-/* An acquire: unmaps every copy of a page homed elsewhere (dirty ones
- * keep their twins until their diffs leave). Never blocks, may be called
- * from a message handler; sends nothing itself. */
+/* An acquire: ends the intervals of this node's writes to pages homed
+ * here (race detection; notices leave). Never blocks, may be called from
+ * a message handler. Copies need no dropping: write notices dropped them
+ * before the release that this acquire follows completed. */
 cvmm_status_t rc_acquire(rc_node_t *n);
 
-/* Bounded staleness: unmaps every clean copy fetched more than max_age_ns
- * ago, so that a reader spinning on a plain flag sees it change. */
-cvmm_status_t rc_tick(rc_node_t *n, uint64_t max_age_ns);
+/* Bounded staleness: a release that does not wait (rc_release without
+ * rc_released), run every few ms, so that a plain flag written and spun on
+ * without any synchronization still reaches the reader. */
+cvmm_status_t rc_tick(rc_node_t *n);
+
+/* True when this node has nothing to release: no dirty page (not even
+ * one homed here, whose other copies a release would notice), every diff
+ * and notice acknowledged. A sync page may then leave this node without
+ * a release first. */
+bool rc_clean(rc_node_t *n);
+
+/* The guest's memory [first, end) (pages) was dropped on this node (munmap,
+ * MADV_DONTNEED: the caller unmapped it and emptied our copy): copies,
+ * twins and race logs of those pages are forgotten; a fetch in flight
+ * lands as nothing (it is asked again). Synchronization pages stay so. */
+cvmm_status_t rc_drop(rc_node_t *n, uint64_t first, uint64_t end);
 
 /* Handles a decoded message (data/len: its payload). CVMM_ERR_PEER when
  * it is illegal in the page's state (a malformed or lying peer). */

@@ -277,6 +277,9 @@ static void *vt_main(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	vt->t_mark = cvmm_now_ns();
 	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
+	/* started or arrived here: sees what its creator or its last node
+	 * released (the release memory model) */
+	coh_rt_sync_acquire();
 	if (sigsetjmp(vt->exit_jmp, 0) == 0)
 		entry_enter(vt);
 	vm_running_less();
@@ -367,6 +370,7 @@ static void vm_thread_leave(vthread_t *vt, ucontext_t *uc, int target,
 	 * it set would be lost (decoders take 4-level user addresses only) */
 	if (r->xsave_len && r->gs < GMEM_TASK_SIZE) {
 		coh_rt_release();
+		coh_rt_sync_release(); /* its writes go with it */
 		ret = cvmm_vm.nodes->thread_move(target, vt, r);
 	}
 	t1 = cvmm_now_ns();
@@ -521,6 +525,7 @@ void vm_thread_exit(vthread_t *vt)
 		if (tidp) {
 			__atomic_store_n(tidp, 0, __ATOMIC_SEQ_CST);
 			coh_rt_release();
+			coh_rt_sync_release(); /* a joiner sees it all */
 			futex_wake(vt->clear_tid, INT_MAX, ~0u, true);
 		}
 	}

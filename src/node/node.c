@@ -27,6 +27,13 @@ static const char *const page_transfer_names[] = {
 	[NODE_PAGE_PUSH] = "push", [NODE_PAGE_GET] = "get",
 	[NODE_PAGE_AUTO] = "auto", NULL,
 };
+static const char *const memory_model_names[] = {
+	[NODE_MM_SEQUENTIAL] = "sequential", [NODE_MM_RELEASE] = "release",
+	NULL,
+};
+static const char *const on_race_names[] = {
+	[NODE_RACE_STOP] = "stop", [NODE_RACE_WARN] = "warn", NULL,
+};
 
 #define OPT(f) offsetof(node_opts_t, f)
 const cfg_field_t node_fields[] = {
@@ -73,6 +80,19 @@ const cfg_field_t node_fields[] = {
 	  "one it faulted on, in the same messages (0: off; push transfers "
 	  "only)",
 	  OPT(read_ahead), CFG_INT, NULL, 0, NULL, NULL },
+	{ "memory-model", "sequential", "what the guest's memory promises "
+	  "across nodes: sequential (every program runs as on one machine) or "
+	  "release (several nodes write one page at once; only for programs "
+	  "whose conflicting accesses are ordered by locks, atomics, futexes "
+	  "or thread creation and join: docs/coherence.md)",
+	  OPT(memory_model), CFG_ENUM, NULL, 0, NULL, memory_model_names },
+	{ "on-race", "stop", "release model: a data race seen (two nodes "
+	  "wrote one byte unordered) stops the VM, or only warns",
+	  OPT(on_race), CFG_ENUM, NULL, 0, NULL, on_race_names },
+	{ "staleness-ms", "5", "release model: writes not released yet "
+	  "are sent home at least every this many ms, so a loop spinning on "
+	  "a plain flag sees it change (0: only at synchronization)",
+	  OPT(staleness_ms), CFG_INT, NULL, 0, NULL, NULL },
 	{ NULL },
 };
 
@@ -495,7 +515,12 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 			    .memfd = gm->memfd, .lo = GMEM_LO, .hi = GMEM_HI,
 			    .delta = GMEM_DELTA, .fatal = node_fatal,
 			    .hold_max_us = node_opts.hold_max_us,
-			    .read_ahead = node_opts.read_ahead };
+			    .read_ahead = node_opts.read_ahead,
+			    .release = node_opts.memory_model ==
+				       NODE_MM_RELEASE,
+			    .rc_am_id = NODE_AM_RC,
+			    .race_warn = node_opts.on_race == NODE_RACE_WARN,
+			    .staleness_ms = node_opts.staleness_ms };
 	cvmm_status_t st;
 
 	if (vm->nvcpus < node_size()) {
@@ -519,7 +544,8 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 /* After connecting: one pid for the guest, vCPUs per node, userfaultfd. */
 static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 {
-	int32_t mine[2] = { getpid(), vm->nvcpus }, first[2];
+	int32_t mine[3] = { getpid(), vm->nvcpus, node_opts.memory_model },
+		first[3];
 	size_t *lens;
 	void **all;
 	cvmm_status_t st;
@@ -533,6 +559,13 @@ static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 		log_error("node %d has %d vCPUs but node 0 has %d: give every "
 			  "agent the same -v", node_rank(), vm->nvcpus,
 			  first[1]);
+		return CVMM_ERR_INVALID;
+	}
+	if (first[2] != node_opts.memory_model) {
+		log_error("node %d runs the %s memory model but node 0 the %s "
+			  "one: give every agent the same --memory-model",
+			  node_rank(), memory_model_names[node_opts.memory_model],
+			  first[2] == NODE_MM_RELEASE ? "release" : "sequential");
 		return CVMM_ERR_INVALID;
 	}
 	vm_set_nodes(vm, node_rank(), node_size(),

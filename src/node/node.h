@@ -24,6 +24,7 @@
 #define NODE_AM_COH      (XP_AM_USER + 5) /* coherence protocol */
 #define NODE_AM_FUTEX    (XP_AM_USER + 6) /* distributed futex */
 #define NODE_AM_SVC      (XP_AM_USER + 7) /* node services (svc.h) */
+#define NODE_AM_RC       (XP_AM_USER + 8) /* release memory model (rc.h) */
 
 /* How page bytes reach a faulting node (--page-transfer). */
 typedef enum node_page_transfer {
@@ -48,7 +49,17 @@ typedef struct node_opts {
 	int page_transfer;  /* node_page_transfer_t */
 	int hold_max_us;    /* holding window cap, 0 = off (coh.h) */
 	int read_ahead;     /* read-ahead pages, 0 = off (coh.h) */
+	int memory_model;   /* node_memory_model_t */
+	int on_race;        /* node_on_race_t */
+	int staleness_ms;   /* release model: clean copies expire, 0 = never */
 } node_opts_t;
+
+typedef enum node_memory_model {
+	NODE_MM_SEQUENTIAL,
+	NODE_MM_RELEASE,
+} node_memory_model_t;
+
+typedef enum node_on_race { NODE_RACE_STOP, NODE_RACE_WARN } node_on_race_t;
 
 extern node_opts_t node_opts;
 extern const cfg_field_t node_fields[];

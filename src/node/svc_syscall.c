@@ -53,8 +53,13 @@ static void *proxy_main(void *arg)
 		req = p->req;
 		pthread_mutex_unlock(&p->lock);
 		p->vt->vcpu = req.vcpu;
+		/* the caller released before asking: see what it wrote */
+		coh_rt_sync_acquire();
 		int64_t ret = sys_execute(p->vt, req.nr, req.a);
 		coh_rt_release();
+		/* and what the call wrote reaches the homes before the
+		 * answer (the caller acquires after it) */
+		coh_rt_sync_release();
 		/* Free before answering: the answer lets the thread send its
 		 * next call at once. */
 		pthread_mutex_lock(&p->lock);

@@ -193,11 +193,18 @@ long sys_dispatch(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 		__atomic_fetch_add(&stats_sys_count[nr], 1, __ATOMIC_RELAXED);
 	if (!nodes)
 		return sys_execute(vt, nr, a);
+	/* --memory-model=release: every call is a release and an acquire
+	 * (docs/coherence.md): what the thread wrote reaches the homes
+	 * before the call can make it visible (a futex wake, a write to a
+	 * pipe, a thread started), and what others released before the call
+	 * returned is seen after it */
+	coh_rt_sync_release();
 	if (cvmm_vm.node != 0 && sys_runs_on_node0(nr))
 		ret = nodes->syscall(vt, nr, a);
 	else
 		ret = sys_execute(vt, nr, a);
 	coh_rt_release(); /* pages the call wrote may move again */
+	coh_rt_sync_acquire();
 	return ret;
 }
 
