@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "core/stats_coh.h"
 #include "core/stats_mig.h"
+#include "core/stats_rc.h"
 #include "core/vm.h"
 
 uint64_t stats_sys_count[SYS_NR_MAX];
@@ -79,8 +80,10 @@ static void stats_table(const vm_t *vm, FILE *out)
 			load(&coh_rt_stats.write_faults),
 			load(&coh_rt_stats.inval_sent),
 			(double)load(&coh_rt_stats.bytes_moved) / 1048576.0);
-	if (vm->nnodes > 1)
+	if (vm->nnodes > 1) {
+		stats_rc_table(vm, out);
 		stats_mig_table(vm, out);
+	}
 	fprintf(out, "syscalls:");
 	for (unsigned i = 0; i < n && i < 12; i++)
 		fprintf(out, " %s %lu", sys_name(nrs[i]),
@@ -189,7 +192,8 @@ static json_t *stats_doc(const vm_t *vm)
 			"exit_status", vm->exit_status,
 			"per_vcpu", per_vcpu);
 	if (vm->nnodes > 1)
-		doc = stats_mig_json(vm, coherence_json(vm, doc));
+		doc = stats_rc_json(vm, stats_mig_json(vm,
+							 coherence_json(vm, doc)));
 	return jdoc_set(doc, "syscalls", syscalls_json());
 }
 

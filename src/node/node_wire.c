@@ -309,7 +309,8 @@ size_t node_wire_stats_len(const node_stats_t *s)
 {
 	return NODE_WIRE_HDR_LEN + 6 * 4 +
 	       (size_t)s->nvcpus * NODE_WIRE_VCPU_LEN +
-	       NODE_WIRE_COH_WORDS * 8 + SYS_NR_MAX * 8 +
+	       NODE_WIRE_COH_WORDS * 8 + NODE_WIRE_RC_WORDS * 8 +
+	       SYS_NR_MAX * 8 +
 	       (size_t)s->nhot * NODE_WIRE_HOT_LEN +
 	       (size_t)s->ntrace * NODE_WIRE_EV_LEN +
 	       (size_t)s->nthreads * NODE_WIRE_THREAD_LEN + 2 * 8 +
@@ -368,6 +369,29 @@ static void coh_get(wire_r_t *r, coh_rt_stats_t *c)
 	for (int i = 0; i < 32; i++)
 		c->lat_hist[i] = wire_r_u64(r);
 	c->fault_ns = wire_r_u64(r);
+}
+
+/* The release model's counters in coh_rc_stats_t order. */
+#define RC_WORDS(c)                                                          \
+	{ &(c)->fetches, &(c)->zero_fetches, &(c)->twins,                    \
+	  &(c)->diffs_sent, &(c)->diff_bytes, &(c)->diffs_applied,           \
+	  &(c)->acquires, &(c)->releases, &(c)->invalidated,                 \
+	  &(c)->sync_pages, &(c)->races, &(c)->notices, &(c)->fwd_deferred }
+
+static void rc_put(wire_w_t *w, const coh_rc_stats_t *c)
+{
+	const uint64_t *v[NODE_WIRE_RC_WORDS] = RC_WORDS(c);
+
+	for (int i = 0; i < NODE_WIRE_RC_WORDS; i++)
+		wire_w_u64(w, *v[i]);
+}
+
+static void rc_get(wire_r_t *r, coh_rc_stats_t *c)
+{
+	uint64_t *v[NODE_WIRE_RC_WORDS] = RC_WORDS(c);
+
+	for (int i = 0; i < NODE_WIRE_RC_WORDS; i++)
+		*v[i] = wire_r_u64(r);
 }
 
 static void vcpu_put(wire_w_t *w, const vcpu_stats_t *v, int32_t pu)
@@ -467,6 +491,7 @@ size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 	for (unsigned i = 0; i < s->nvcpus; i++)
 		vcpu_put(&w, &s->vc[i], s->pu[i]);
 	coh_put(&w, &s->coh);
+	rc_put(&w, &s->rc);
 	for (int nr = 0; nr < SYS_NR_MAX; nr++)
 		wire_w_u64(&w, s->sys[nr]);
 	samples_put(&w, s);
@@ -492,6 +517,7 @@ cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 	for (unsigned i = 0; i < s->nvcpus; i++)
 		vcpu_get(&r, &s->vc[i], &s->pu[i]);
 	coh_get(&r, &s->coh);
+	rc_get(&r, &s->rc);
 	for (int nr = 0; nr < SYS_NR_MAX; nr++)
 		s->sys[nr] = wire_r_u64(&r);
 	samples_get(&r, s);

@@ -26,8 +26,9 @@
  *   LIVE, EXIT, ACK, STATS, MOVED, LOAD   header only     (32 bytes)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
  *                nvcpus x vCPU {6 x u64 counters, i32 host cpu}; the
- *                coherence counters (169 x u64); SYS_NR_MAX x u64 syscall
- *                counts; nhot x hot page; ntrace x fault; nthreads x
+ *                coherence counters (169 x u64); the release memory
+ *                model's counters (13 x u64, coh_rc_stats_t order);
+ *                SYS_NR_MAX x u64 syscall counts; nhot x hot page; ntrace x fault; nthreads x
  *                thread stack; u64 threads that left, u64 that arrived;
  *                nmig x {i64 tid, u64 departures}
  *
@@ -56,8 +57,8 @@
 
 /* 1: raw host structs, before wire.h; 2: START with a 512-byte fxsave image
  * only; 3: no GS base in START, no MIGRATE, MOVED or LOAD, no migration
- * counts in STATS_REP */
-#define NODE_WIRE_VERSION 4
+ * counts in STATS_REP; 4: no release-model counters in STATS_REP */
+#define NODE_WIRE_VERSION 5
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -121,19 +122,24 @@ _Static_assert(sizeof(vcpu_stats_t) == 6 * 8, "vcpu_stats_t: 6 counters");
 #define NODE_WIRE_COH_WORDS (8 + 64 + 64 + 32 + 1)
 _Static_assert(sizeof(coh_rt_stats_t) == NODE_WIRE_COH_WORDS * 8,
 	       "coh_rt_stats_t: every counter travels");
+#define NODE_WIRE_RC_WORDS 13
+_Static_assert(sizeof(coh_rc_stats_t) == NODE_WIRE_RC_WORDS * 8,
+	       "coh_rc_stats_t: every counter travels");
 #define NODE_WIRE_HOT_LEN (8 + 4 + 4 + 4 + 4 * COH_TRACE_NODES)
 #define NODE_WIRE_EV_LEN (8 + 8 + 4)
 #define NODE_WIRE_THREAD_LEN (3 * 8)
 #define NODE_WIRE_MIG_LEN (2 * 8)
 
 /* One node's counters for node 0's --stats: its vCPUs' times, coherence
- * counters, syscall counts, hottest pages, fault sample (coh_trace.h), the
- * stacks of the threads it created and its migrations (stats_mig.h). */
+ * counters, release-model counters (stats_rc.h), syscall counts, hottest
+ * pages, fault sample (coh_trace.h), the stacks of the threads it created
+ * and its migrations (stats_mig.h). */
 typedef struct node_stats {
 	uint32_t nvcpus, nhot, ntrace, nthreads, nmig;
 	vcpu_stats_t vc[CVMM_MAX_VCPUS]; /* only this node's vCPUs count */
 	int32_t pu[CVMM_MAX_VCPUS];      /* their host cpus */
 	coh_rt_stats_t coh;
+	coh_rc_stats_t rc;               /* zeros in the sequential model */
 	uint64_t sys[SYS_NR_MAX];
 	coh_trace_page_t hot[STATS_HOT_TOP];
 	coh_trace_ev_t trace[COH_TRACE_SAMPLE];

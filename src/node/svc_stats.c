@@ -10,6 +10,7 @@
 #include "core/stats.h"
 #include "core/stats_coh.h"
 #include "core/stats_mig.h"
+#include "core/stats_rc.h"
 
 void svc_on_stats(int src, const node_hdr_t *h)
 {
@@ -26,6 +27,7 @@ void svc_on_stats(int src, const node_hdr_t *h)
 		m->pu[i] = svc_vm->vcpus[i].host_pu;
 	}
 	m->coh = coh_rt_stats;
+	coh_rt_rc_stats(&m->rc);
 	memcpy(m->sys, stats_sys_count, sizeof(m->sys));
 	m->nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
 	m->ntrace = coh_trace_sample(m->trace, COH_TRACE_SAMPLE);
@@ -40,19 +42,20 @@ out:
 	free(m);
 }
 
-/* Node k's hot pages, fault sample, thread stacks and migrations (counts
- * were checked by the decoder). */
+/* Node k's hot pages, fault sample, thread stacks, migrations and
+ * release-model counters (counts were checked by the decoder). */
 static void stats_merge_coh(int k, const node_stats_t *m)
 {
 	stats_coh_add(k, m->hot, m->nhot, m->trace, m->ntrace);
+	stats_rc_add(k, &m->rc);
 	for (unsigned i = 0; i < m->nthreads; i++)
 		stats_thread_stack((int)m->threads[i].tid, m->threads[i].lo,
 				   m->threads[i].hi);
 	stats_mig_add(k, m->mig_out, m->mig_in, m->mig, m->nmig);
 }
 
-/* Node 0's own hot pages, fault sample and migrations, as the others send
- * theirs. */
+/* Node 0's own hot pages, fault sample, migrations and release-model
+ * counters, as the others send theirs. */
 static void stats_merge_self(node_stats_t *m)
 {
 	unsigned nhot = coh_trace_top(m->hot, STATS_HOT_TOP);
@@ -62,6 +65,8 @@ static void stats_merge_self(node_stats_t *m)
 
 	stats_coh_add(0, m->hot, nhot, m->trace, nev);
 	stats_mig_add(0, m->mig_out, m->mig_in, m->mig, nmig);
+	coh_rt_rc_stats(&m->rc);
+	stats_rc_add(0, &m->rc);
 }
 
 static void stats_merge(vm_t *vm, int k, const node_stats_t *m)
@@ -102,6 +107,7 @@ void svc_collect_stats(vm_t *vm)
 		return;
 	for (int d = 0; d < 64; d++)
 		stats_msgs_by_node[0] += coh_rt_stats.msgs_sent[d];
+	stats_rc_model(node_opts.memory_model == NODE_MM_RELEASE);
 	stats_merge_self(m);
 	for (int k = 1; k < svc_nnodes(); k++) {
 		node_hdr_t h = { .type = NODE_MSG_STATS };

@@ -139,6 +139,7 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		h.type = NODE_MSG_STATS_REP;
 		s.vc[1].guest_ns = 1000;
 		s.hot[0].page = 0x601;
+		s.rc.diffs_sent = 3;
 		return node_wire_stats_encode(&h, &s, buf, cap);
 	case 4:
 		h.type = NODE_MSG_ACK;

@@ -455,6 +455,14 @@ static void test_stats(void **state)
 	s->coh.msgs_sent[63] = 5;
 	s->coh.lat_hist[31] = 6;
 	s->coh.fault_ns = 7;
+	/* the release model's counters, each distinct */
+	s->rc = (coh_rc_stats_t){ .fetches = 31, .zero_fetches = 32,
+				  .twins = 33, .diffs_sent = 34,
+				  .diff_bytes = 35, .diffs_applied = 36,
+				  .acquires = 37, .releases = 38,
+				  .invalidated = 39, .sync_pages = 40,
+				  .races = 41, .notices = 42,
+				  .fwd_deferred = ~0ull };
 	s->sys[0] = 100;
 	s->sys[SYS_NR_MAX - 1] = 9;
 	s->hot[1].page = 0x1234;
@@ -476,6 +484,7 @@ static void test_stats(void **state)
 	assert_memory_equal(out->vc, s->vc, 4 * sizeof(s->vc[0]));
 	assert_memory_equal(out->pu, s->pu, 4 * sizeof(s->pu[0]));
 	assert_memory_equal(&out->coh, &s->coh, sizeof(s->coh));
+	assert_memory_equal(&out->rc, &s->rc, sizeof(s->rc));
 	assert_memory_equal(out->sys, s->sys, sizeof(s->sys));
 	assert_memory_equal(out->hot, s->hot, 2 * sizeof(s->hot[0]));
 	assert_memory_equal(out->trace, s->trace, 3 * sizeof(s->trace[0]));
@@ -484,6 +493,26 @@ static void test_stats(void **state)
 	assert_true(out->mig_out == 12 && out->mig_in == 9);
 	assert_memory_equal(out->mig, s->mig, 2 * sizeof(s->mig[0]));
 	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	/* the release counters right after the coherence counters, in
+	 * coh_rc_stats_t order, little-endian */
+	{
+		size_t at = NODE_WIRE_HDR_LEN + 6 * 4 + 4 * NODE_WIRE_VCPU_LEN +
+			    NODE_WIRE_COH_WORDS * 8;
+
+		assert_int_equal(buf[at], 31);
+		assert_int_equal(buf[at + 3 * 8], 34);
+		assert_int_equal(buf[at + 11 * 8], 42);
+		for (int i = 0; i < 8; i++)
+			assert_int_equal(buf[at + 12 * 8 + i], 0xff);
+		/* a reply without them (a version 4 body under this
+		 * version's header) is refused */
+		memmove(buf + at, buf + at + NODE_WIRE_RC_WORDS * 8,
+			len - at - NODE_WIRE_RC_WORDS * 8);
+		assert_int_not_equal(
+			node_wire_check(buf, len - NODE_WIRE_RC_WORDS * 8),
+			CVMM_OK);
+		len = node_wire_stats_encode(&h, s, buf, sizeof(buf));
+	}
 	/* the reserved word after the counts */
 	buf[NODE_WIRE_HDR_LEN + 20] = 1;
 	assert_int_not_equal(node_wire_stats_decode(buf, len, out), CVMM_OK);
