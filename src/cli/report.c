@@ -69,6 +69,9 @@ static bool rep_model(rep_t *r)
 	r->migs = json_object_get(d, "migrations");
 	if (!json_is_object(r->migs))
 		r->migs = NULL;
+	r->rc = json_object_get(d, "release");
+	if (!json_is_object(r->rc))
+		r->rc = NULL;
 	/* every file has coherence_s per vCPU (0 on one node): not a sign */
 	r->has_coh = r->nodes > 1 || r->faults || json_array_size(r->trace) ||
 		     json_array_size(r->hot);
@@ -363,6 +366,36 @@ size_t rep_mig_threads(const rep_t *r, const json_t **out, size_t max)
 	return n;
 }
 
+bool rep_rc_used(const rep_t *r)
+{
+	const char *model = json_string_value(json_object_get(r->rc,
+							      "memory_model"));
+	const char *key;
+	const json_t *v;
+
+	if (model && strcmp(model, "release") == 0)
+		return true;
+	json_object_foreach(r->rc, key, v)
+		if (jdoc_num(v, 0) > 0)
+			return true;
+	return false;
+}
+
+double rep_rc(const rep_t *r, const char *key)
+{
+	return jdoc_num(json_object_get(r->rc, key), 0);
+}
+
+void rep_bytes(double n, char *buf, size_t len)
+{
+	if (n < 1024)
+		snprintf(buf, len, "%.0f bytes", n);
+	else if (n < 1024 * 1024)
+		snprintf(buf, len, "%.1f KiB", n / 1024);
+	else
+		snprintf(buf, len, "%.1f MiB", n / (1024 * 1024));
+}
+
 /* ---- terminal summary ---------------------------------------------------- */
 
 static void term_vcpus(const rep_t *r, FILE *o)
@@ -481,6 +514,24 @@ static void term_hot(const rep_t *r, FILE *o)
 		fprintf(o, "  (%s)\n", r->sym_note);
 }
 
+/* The release memory model's block, only when the run used it. */
+static void term_release(const rep_t *r, FILE *o)
+{
+	char bytes[32];
+
+	if (!rep_rc_used(r))
+		return;
+	rep_bytes(rep_rc(r, "diff_bytes"), bytes, sizeof(bytes));
+	fprintf(o, "release memory model: %.0f diffs sent (%s), %.0f write "
+		"notices\n  %.0f synchronization pages, %.0f races detected, "
+		"%.0f forwards waited for a release\n",
+		rep_rc(r, "diffs_sent"), bytes, rep_rc(r, "write_notices"),
+		rep_rc(r, "sync_pages"), rep_rc(r, "races"),
+		rep_rc(r, "forwards_deferred"));
+	if (rep_rc(r, "races") > 0)
+		fprintf(o, "  hint: %s\n", REP_RACE_HINT);
+}
+
 /* "migrations: T (node 0 out O in I, ...)" and the threads that moved
  * most; nothing for a file without the member (older runs). */
 static void term_migrations(const rep_t *r, FILE *o)
@@ -520,6 +571,7 @@ static void rep_terminal(const rep_t *r, FILE *o)
 	}
 	if (r->faults)
 		term_faults(r, o);
+	term_release(r, o);
 	term_migrations(r, o);
 	term_hot(r, o);
 }

@@ -361,6 +361,54 @@ static void html_faults(const rep_t *r, FILE *o)
 	fprintf(o, "</table>\n");
 }
 
+/* The release memory model's counters: all nodes, then each node (up to
+ * eight columns); only when the run used the model. */
+static void html_release(const rep_t *r, FILE *o)
+{
+	static const char *const rows[][2] = {
+		{ "diffs_sent", "diffs sent" },
+		{ "diff_bytes", "diff bytes" },
+		{ "write_notices", "write notices" },
+		{ "sync_pages", "synchronization pages" },
+		{ "races", "races detected" },
+		{ "forwards_deferred", "forwards that waited for a release" },
+	};
+	const json_t *nodes = json_object_get(r->rc, "per_node"), *n;
+	size_t nn = json_array_size(nodes) <= 8 ? json_array_size(nodes) : 0;
+	size_t i;
+
+	if (!rep_rc_used(r))
+		return;
+	fprintf(o, "<h2>Release memory model</h2>\n<p class=\"note\">"
+		"--memory-model=release: at each release a node's writes to "
+		"data pages go to their homes as diffs, and write notices drop "
+		"the other nodes' copies; a page written by an atomic "
+		"instruction becomes a synchronization page, sequentially "
+		"consistent from then on (counted at its home)</p>\n"
+		"<table id=\"release\"><tr><th class=\"l\"></th>"
+		"<th>all nodes</th>");
+	for (i = 0; i < nn; i++)
+		fprintf(o, "<th>node %d</th>",
+			jdoc_int(json_object_get(json_array_get(nodes, i),
+						 "node"), (int)i));
+	fprintf(o, "</tr>\n");
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		fprintf(o, "<tr><th class=\"l\">%s</th><td>%.0f</td>",
+			rows[k][1], rep_rc(r, rows[k][0]));
+		json_array_foreach(nodes, i, n) {
+			if (i == nn)
+				break;
+			fprintf(o, "<td>%.0f</td>",
+				jdoc_num(json_object_get(n, rows[k][0]), 0));
+		}
+		fprintf(o, "</tr>\n");
+	}
+	fprintf(o, "</table>\n");
+	if (rep_rc(r, "races") > 0)
+		fprintf(o, "<p class=\"hint\">Data races: %s</p>\n",
+			REP_RACE_HINT);
+}
+
 /* Threads that moved between nodes: per node out and in, and the threads
  * that moved most. Nothing for a file without the member (older runs). */
 static void html_migrations(const rep_t *r, FILE *o)
@@ -428,6 +476,7 @@ int rep_html(const rep_t *r, const char *out)
 	} else {
 		if (r->faults)
 			html_faults(r, o);
+		html_release(r, o);
 		html_migrations(r, o);
 		html_hist(r, o);
 		html_scatter(r, o);

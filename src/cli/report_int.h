@@ -36,6 +36,7 @@ typedef struct rep {
 	bool has_coh; /* several nodes or any coherence member present */
 	json_t *faults, *trace, *hot, *threads, *heap, *msgs;
 	json_t *migs; /* "migrations": threads that moved between nodes */
+	json_t *rc;   /* "release": the release memory model's counters */
 	loader_image_t img;
 	bool have_img;
 	void *map;
@@ -64,6 +65,23 @@ bool rep_hot_sync(const json_t *hp);
 /* The threads of "migrations" "per_thread" with a positive count, most
  * first as the file has them: their count into *n, at most max kept. */
 size_t rep_mig_threads(const rep_t *r, const json_t **out, size_t max);
+
+/* What the report says when the release model saw data races. */
+#define REP_RACE_HINT                                                        \
+	"two nodes wrote the same bytes with no synchronization between "    \
+	"them (a data race): the release memory model promises nothing for " \
+	"such writes; synchronize them or run with the default "             \
+	"--memory-model=sequential"
+
+/* The run used the release memory model: "release" says so, or one of
+ * its counters is positive (a file from before the member: false). */
+bool rep_rc_used(const rep_t *r);
+
+/* The release member's counter key, 0 when absent. */
+double rep_rc(const rep_t *r, const char *key);
+
+/* A byte count as "812 bytes", "18.1 KiB" or "3.2 MiB". */
+void rep_bytes(double n, char *buf, size_t len);
 
 /* Writes the HTML page to out; returns the exit status. */
 int rep_html(const rep_t *r, const char *out);

@@ -255,6 +255,76 @@ static void test_migrations(void **state)
 	json_decref(doc);
 }
 
+/* The release memory model's block: on the terminal and as a table with
+ * a column per node; the race hint only with races; no block for the
+ * sequential model's zeros or a file from before the member. */
+static void test_release(void **state)
+{
+	json_t *doc = load_sample(), *rc;
+	char *txt, *html;
+
+	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
+	rc = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:[{s:i, "
+		       "s:i, s:i}, {s:i, s:i, s:i}]}",
+		       "memory_model", "release", "diffs_sent", 1715,
+		       "diff_bytes", 18564, "write_notices", 4, "sync_pages",
+		       7, "races", 0, "forwards_deferred", 825, "twins", 3030,
+		       "per_node", "node", 0, "diffs_sent", 1715, "sync_pages",
+		       0, "node", 1, "diffs_sent", 0, "sync_pages", 7);
+	assert_non_null(rc);
+	assert_int_equal(json_object_set_new(doc, "release", rc), 0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "\nrelease memory model: 1715 diffs sent "
+				    "(18.1 KiB), 4 write notices\n  7 "
+				    "synchronization pages, 0 races detected, "
+				    "825 forwards waited for a release\n"));
+	assert_null(strstr(txt, "data race"));
+	free(txt);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<h2>Release memory model</h2>"));
+	assert_non_null(strstr(html, "<table id=\"release\"><tr><th class=\"l\">"
+				     "</th><th>all nodes</th><th>node 0</th>"
+				     "<th>node 1</th></tr>"));
+	assert_non_null(strstr(html, "<tr><th class=\"l\">diffs sent</th>"
+				     "<td>1715</td><td>1715</td><td>0</td>"
+				     "</tr>"));
+	assert_non_null(strstr(html, "<tr><th class=\"l\">synchronization "
+				     "pages</th><td>7</td><td>0</td><td>7</td>"
+				     "</tr>"));
+	assert_null(strstr(html, "Data races"));
+	free(html);
+	/* races: a hint */
+	assert_int_equal(json_object_set_new(rc, "races", json_integer(2)), 0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "2 races detected"));
+	assert_non_null(strstr(txt, "  hint: two nodes wrote the same bytes"));
+	free(txt);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<p class=\"hint\">Data races: "));
+	free(html);
+	/* the sequential model: zeros, no block */
+	rc = json_pack("{s:s, s:i, s:i, s:[]}", "memory_model", "sequential",
+		       "diffs_sent", 0, "races", 0, "per_node");
+	assert_int_equal(json_object_set_new(doc, "release", rc), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "release memory model"));
+	free(txt);
+	html = run_doc(doc);
+	assert_null(strstr(html, "Release memory model"));
+	free(html);
+	/* a file from before the member, or a malformed one */
+	assert_int_equal(json_object_del(doc, "release"), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "release memory model"));
+	free(txt);
+	assert_int_equal(json_object_set_new(doc, "release",
+					     json_string("yes")), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "release memory model"));
+	free(txt);
+	json_decref(doc);
+}
+
 /* The fib guest of this build, or skip. */
 static void fib_path(char *buf, size_t len)
 {
@@ -375,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_multinode_sample),
 		cmocka_unit_test(test_sync_pages),
 		cmocka_unit_test(test_migrations),
+		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_usage),
