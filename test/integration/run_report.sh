@@ -7,8 +7,10 @@
 #  two      the same under "cvmm run -n 2 -v 2": F has 2 nodes, faults > 0,
 #           a fault trace, hot pages and no migrations (spread placement);
 #           the summary shows vCPUs on nodes 0 and 1, the fault counts of F
-#           and "migrations: 0"; the page has the latency, scatter and
-#           hot-page charts and parses;
+#           and "migrations: 0"; F's "release" member says the sequential
+#           model with every counter 0 and the summary has no release
+#           block; the page has the latency, scatter and hot-page charts
+#           and parses;
 #  moved    under "cvmm run -n 2 -v 2 --migrate-every 4": F counts
 #           migrations per node and per thread, adding up; the summary's
 #           migrations line and thread list are F's; the page has both
@@ -18,13 +20,22 @@
 #           faulting instructions decoded: lock xadd, lock cmpxchg, xchg)
 #           and its message-passing data page, written with plain stores,
 #           none; "cvmm report F" shows the counter page's atomic writes;
+#  release  the barrier guest (data-race-free: page-sized blocks written
+#           between barriers, checked by a neighbour) under "cvmm run -n 2
+#           -v 2 --memory-model=release --stats=F": F's "release" member
+#           says the release model, diffs were sent (with their bytes) and
+#           synchronization pages made, no races, and every counter is the
+#           sum of its per-node ones; "cvmm report F" prints the release
+#           block with F's numbers and the page has its table and parses
+#           (the two part checks the sequential model's zeros and that it
+#           has no block);
 #  bad      a truncated F (or sample_multinode.json), random bytes,
 #           nesting 100000 deep, a 65 MiB file, a JSON file that is no
 #           stats file and a missing one: "cvmm report F -o F.html" exits
 #           non-zero with exactly one stderr line (saying where for bad
 #           JSON), nothing on stdout and no HTML written.
 #
-# Usage: test/integration/run_report.sh [one|two|moved|sync|bad ...]
+# Usage: test/integration/run_report.sh [one|two|moved|sync|release|bad ...]
 #        (default: all)
 #
 # Environment:
@@ -200,10 +211,15 @@ case_two() {
 	    d["migrations"]["total"] == 0 and
 	    d["migrations"]["per_thread"] == [] and
 	    [(n["node"], n["out"], n["in"])
-	     for n in d["migrations"]["per_node"]] == [(0, 0, 0), (1, 0, 0)]');
+	     for n in d["migrations"]["per_node"]] == [(0, 0, 0), (1, 0, 0)] and
+	    d["release"]["memory_model"] == "sequential" and
+	    [n["node"] for n in d["release"]["per_node"]] == [0, 1] and
+	    not any(v for n in [d["release"]] + d["release"]["per_node"]
+	            for k, v in n.items()
+	            if k not in ("memory_model", "per_node", "node"))');
 	then
 		pass "two: stats file has 2 nodes, faults, trace, hot pages, \
-no migrations"
+no migrations, sequential model"
 	else
 		echo "$msg" >"$f.why"
 		fail "two: stats file" "not as expected" "$f.why"
@@ -224,6 +240,7 @@ print("faults: %d read, %d write," % (d["read"], d["write"]))' "$f")
 		! grep -qx 'migrations: 0 (node 0 out 0 in 0, node 1 out 0 in 0)' \
 			"$f.txt" ||
 		grep -q 'threads that moved' "$f.txt" ||
+		grep -q 'release memory model' "$f.txt" ||
 		grep -q 'no coherence data' "$f.txt"; then
 		fail "two: cvmm report" "no 2 nodes, '$want', messages or hot \
 pages" "$f.txt"
@@ -285,6 +302,67 @@ case_sync() {
 		pass "sync: cvmm report shows atomic writes"
 	else
 		fail "sync: cvmm report" "no '(N atomic)' on a hot page" "$f.txt"
+	fi
+}
+
+# ---- the release memory model --------------------------------------------------
+
+case_release() {
+	local f=$SCRATCH/release.json msg rc want
+	(cd "$SCRATCH" && timeout -k 5 "$TIMEOUT" "$CVMM" run -n 2 -v 2 \
+		--memory-model=release --stats="$f" -- "$GUESTS/barrier" 4 50 \
+		>"$f.out" 2>"$f.err")
+	rc=$?
+	if [ $rc != 0 ] || ! grep -qx ok "$f.out" || [ ! -s "$f" ]; then
+		cat "$f.out" "$f.err" >"$f.detail"
+		fail "release: cvmm run -n 2 --memory-model=release barrier \
+--stats" "$(rc_text $rc)" "$f.detail"
+		return
+	fi
+	pass "release: cvmm run -n 2 --memory-model=release barrier --stats"
+	if msg=$(json_check "$f" '(lambda r:
+	    r["memory_model"] == "release" and r["diffs_sent"] > 0 and
+	    r["diff_bytes"] >= r["diffs_sent"] and r["sync_pages"] > 0 and
+	    r["races"] == 0 and 0 < r["diffs_applied"] <= r["diffs_sent"] and
+	    [n["node"] for n in r["per_node"]] == [0, 1] and
+	    all(r[k] == sum(n[k] for n in r["per_node"]) for k in
+	        ("diffs_sent", "diff_bytes", "diffs_applied", "twins",
+	         "write_notices", "invalidated", "fetches", "zero_fetches",
+	         "acquires", "releases", "sync_pages", "races",
+	         "forwards_deferred")))(d["release"])'); then
+		pass "release: stats file has diffs sent, sync pages, no races, \
+per-node sums"
+	else
+		{ echo "$msg"; grep -A16 '"release"' "$f"; } >"$f.why"
+		fail "release: stats file" "release counters not as expected" \
+			"$f.why"
+		return
+	fi
+	report "release: cvmm report" "$f" || return
+	want=$(python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))["release"]
+print("release memory model: %d diffs sent (" % r["diffs_sent"])
+print("  %d synchronization pages, 0 races detected, %d forwards waited for "
+      "a release" % (r["sync_pages"], r["forwards_deferred"]))' "$f")
+	if ! grep -qF "$(echo "$want" | head -n 1)" "$f.txt" ||
+		! grep -qxF "$(echo "$want" | tail -n 1)" "$f.txt"; then
+		echo "want:" >"$f.why"
+		echo "$want" >>"$f.why"
+		cat "$f.txt" >>"$f.why"
+		fail "release: cvmm report" "no release block with the file's \
+numbers" "$f.why"
+	else
+		pass "release: cvmm report shows diffs sent, sync pages, races"
+	fi
+	report "release: cvmm report -o" "$f" -o "$f.html" || return
+	if ! msg=$(html_check "$f.html" vcpu-time latency); then
+		echo "$msg" >"$f.why"
+		fail "release: cvmm report -o" "page does not check" "$f.why"
+	elif ! grep -q '<table id="release">' "$f.html" ||
+		! grep -q '<h2>Release memory model</h2>' "$f.html"; then
+		fail "release: cvmm report -o" "no release table" "$f.html"
+	else
+		pass "release: cvmm report -o: page parses, release table"
 	fi
 }
 
@@ -405,15 +483,17 @@ if ! command -v python3 >/dev/null; then
 	echo "0 passed, 0 failed, 1 skipped"
 	exit 0
 fi
-for part in ${*:-one two moved sync bad}; do
+for part in ${*:-one two moved sync release bad}; do
 	case $part in
 	one) case_one ;;
 	two) case_two ;;
 	moved) case_moved ;;
 	sync) case_sync ;;
+	release) case_release ;;
 	bad) case_bad ;;
 	*)
-		echo "unknown part $part (one, two, moved, sync or bad)" >&2
+		echo "unknown part $part (one, two, moved, sync, release or \
+bad)" >&2
 		exit 2
 		;;
 	esac
