@@ -666,18 +666,17 @@ static void rc_release_wait(void)
 	rc_wait_acked(t);
 }
 
-/* Runs forward m (a sync page leaving) if nothing is left to release and
- * the gate can be had; false when it must wait for a release. */
-static bool fwd_try(const coh_msg_t *m, bool block, cvmm_status_t *st)
+/* From a handler: runs forward m (a sync page leaving) at once if the
+ * gate is free and this node has nothing to release; false when it must
+ * go to the release thread. */
+static bool fwd_try(const coh_msg_t *m, cvmm_status_t *st)
 {
 	bool ran = false;
 
 	if (gate_w == 0) {
 		if (gate_r)
 			return false; /* our own write fault is inside */
-		if (block)
-			pthread_rwlock_wrlock(&rc_gate);
-		else if (pthread_rwlock_trywrlock(&rc_gate) != 0)
+		if (pthread_rwlock_trywrlock(&rc_gate) != 0)
 			return false;
 	}
 	gate_w++;
@@ -690,22 +689,29 @@ static bool fwd_try(const coh_msg_t *m, bool block, cvmm_status_t *st)
 	return ran;
 }
 
-/* The release thread: forwards of sync pages that arrived while this
- * node had something to release, run in arrival order after a release. */
+/* The release thread: forwards of sync pages that could not run in their
+ * handler, in arrival order. With the gate held (no page becomes dirty
+ * meanwhile) it releases, waits for the acks and runs the forward: every
+ * write made before the page was given up has reached its home. Writes
+ * into pages already dirty may go on meanwhile; they are no part of what
+ * the page's last holder released. */
 static void *rt_rel_main(void *arg)
 {
 	for (;;) {
 		coh_msg_t m;
-		cvmm_status_t st = CVMM_OK;
+		cvmm_status_t st;
 
 		pthread_mutex_lock(&relq.mu);
 		while (relq.len == 0)
 			pthread_cond_wait(&relq.cv, &relq.mu);
 		m = relq.m[relq.head];
 		pthread_mutex_unlock(&relq.mu);
-		do
-			rc_release_wait();
-		while (!fwd_try(&m, true, &st));
+		pthread_rwlock_wrlock(&rc_gate);
+		gate_w++;
+		rc_release_wait();
+		st = coh_recv(rt.node, &m, NULL);
+		gate_w--;
+		pthread_rwlock_unlock(&rc_gate);
 		pthread_mutex_lock(&relq.mu);
 		relq.head = (relq.head + 1) % RELQ_MAX;
 		relq.len--;
@@ -728,7 +734,7 @@ static cvmm_status_t fwd_handle(const coh_msg_t *m)
 	pthread_mutex_lock(&relq.mu);
 	queued = relq.len > 0;
 	pthread_mutex_unlock(&relq.mu);
-	if (!queued && fwd_try(m, false, &st))
+	if (!queued && fwd_try(m, &st))
 		return st;
 	pthread_mutex_lock(&relq.mu);
 	if (relq.len == RELQ_MAX) {
@@ -783,7 +789,7 @@ static cvmm_status_t recv_release(const coh_msg_t *m, const void *const *pages,
 	for (unsigned i = 0; i < k; i++)
 		if (m[i].type == COH_MSG_READ_GRANT ||
 		    m[i].type == COH_MSG_WRITE_GRANT) {
-			st = rc_acquire(rt.rc);
+			st = rc_acquire(rt.rc, true);
 			break;
 		}
 	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
@@ -1302,7 +1308,13 @@ void coh_rt_sync_release(void)
 
 void coh_rt_sync_acquire(void)
 {
-	if (rc_active() && rc_acquire(rt.rc) != CVMM_OK)
+	if (rc_active() && rc_acquire(rt.rc, true) != CVMM_OK)
+		rt.cfg.fatal("coherence: an acquire failed");
+}
+
+void coh_rt_serve_acquire(void)
+{
+	if (rc_active() && rc_acquire(rt.rc, false) != CVMM_OK)
 		rt.cfg.fatal("coherence: an acquire failed");
 }
 
@@ -1387,6 +1399,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 				.npages = cfg->hi >> CVMM_PAGE_SHIFT,
 				.home = rc_home,
 				.sync_at_start = rc_sync_at_start,
+				.halt_on_race = !cfg->race_warn,
 				.now_ns = rc_now, .ops = &rc_ops };
 
 		st = rc_node_create(&rc, &rt.rc);

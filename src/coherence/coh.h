@@ -137,6 +137,9 @@ void coh_rt_release(void);
  * for another node. */
 void coh_rt_sync_release(void);
 void coh_rt_sync_acquire(void);
+/* As coh_rt_sync_acquire before serving another node's call: the agent's
+ * own, which no guest thread here synchronizes with (race detection). */
+void coh_rt_serve_acquire(void);
 
 /* Fills *out from this node's release-model protocol (zeros when off). */
 void coh_rt_rc_stats(coh_rc_stats_t *out);

@@ -55,16 +55,31 @@ typedef struct rc_wait {
 	unsigned left;   /* WN_ACKs outstanding */
 } rc_wait_t;
 
+/* A diff made while an earlier one of the same page was in flight: it
+ * leaves when that one is acknowledged (two diffs of one page that cross
+ * could land in the wrong order at the home). */
+typedef struct rc_qdiff {
+	struct rc_qdiff *next;
+	uint32_t base;
+	size_t len;
+	uint8_t d[];
+} rc_qdiff_t;
+
 typedef struct rc_page {
 	struct rc_page *hnext;        /* hash chain */
 	struct rc_page *lnext, *lprev; /* the node's cached or dirty list */
 	uint64_t page;
-	uint64_t fetched;  /* now_ns when the copy arrived */
 	uint8_t *twin;     /* dirty: the bytes before this interval's writes */
 	rc_log_t *log;     /* at the home, once a diff arrived */
 	rc_wait_t *waits;  /* at the home: diffs waiting for notice acks */
 	uint64_t copyset;  /* at the home: nodes that may hold a copy */
-	uint32_t base;     /* the home's version our copy came from */
+	uint32_t base;     /* race detection: the version known here */
+	uint32_t fetched;  /* the home's version our copy came from */
+	uint32_t epoch;    /* a node: when the last notice came; the home:
+			      when hbase was taken (n->epoch then) */
+	uint32_t hbase;    /* the home: base (home_epoch) */
+	uint32_t pre_wn;   /* a node: fetched when the epoch's first notice
+			      came */
 	uint32_t ver;      /* at the home: diffs applied */
 	uint16_t inflight; /* DIFFs sent, not acknowledged */
 	uint8_t st;        /* rc_state_t */
@@ -75,9 +90,8 @@ typedef struct rc_page {
 	bool refetch;       /* the FETCH in flight is stale: drop its reply */
 	bool after_ack;     /* FETCH once this page's diffs are acked */
 	bool flush_pending; /* SYNC_ACK owed once the diffs are acked */
-	bool reflush;       /* a flush waits for the diff in flight: two
-			       diffs of one page that cross could land in
-			       the wrong order at the home */
+	bool ticked;        /* rc_tick sent this interval's writes once */
+	rc_qdiff_t *qhead, *qtail; /* diffs waiting for the one in flight */
 } rc_page_t;
 
 typedef struct rc_out {
@@ -108,7 +122,9 @@ struct rc_node {
 	uint8_t *ring;
 	uint32_t ring_cap;
 	uint64_t ntwins; /* dirty pages (twins), homed here or elsewhere */
-	uint64_t nreflush; /* pages whose flush waits for an ack */
+	uint64_t nqueued;  /* diffs waiting for an earlier one's ack */
+	uint32_t epoch;    /* acquires so far, from 1 */
+	bool halted;       /* a race was seen with cfg.halt_on_race */
 	rc_stats_t stats;
 	uint8_t buf[DIFF_PAGE];  /* scratch: the current bytes */
 	uint8_t dbuf[DIFF_MAX];  /* scratch: a diff */
@@ -445,6 +461,8 @@ static void report_race(rc_node_t *n, uint64_t page, uint32_t a, uint32_t b,
 	rc_race_t r = {.page = page, .a = a, .b = b, .off = off};
 
 	n->stats.races++;
+	if (n->cfg.halt_on_race)
+		n->halted = true;
 	if (n->cfg.ops->race)
 		n->cfg.ops->race(n->cfg.ctx, &r);
 }
@@ -503,12 +521,39 @@ static void race_check_log(rc_node_t *n, rc_page_t *p, uint32_t node,
 
 /* ---- steps ------------------------------------------------------------------- */
 
+/* Race detection: p->base is the page's version this node knows of,
+ * that is every write released before this node's last acquire (n->epoch
+ * counts acquires). A write notice reaches every copy before the release
+ * it serves completes, so one that arrived before the last acquire is
+ * known, and one that arrived after it is not, even once a fetch brought
+ * the bytes (eager invalidation shows writes early). At the home, every
+ * diff applied before the epoch began is known (hbase: the master's
+ * version when this epoch saw its first diff). A base too high only
+ * misses a race; it is never lower than what is known (no false race). */
+static void home_epoch(rc_node_t *n, rc_page_t *p)
+{
+	if (p->epoch != n->epoch) {
+		p->epoch = n->epoch;
+		p->hbase = p->ver;
+	}
+}
+
+static uint32_t home_base(rc_node_t *n, rc_page_t *p)
+{
+	return p->epoch == n->epoch ? p->hbase : p->ver;
+}
+
 static cvmm_status_t take_twin(rc_node_t *n, rc_page_t *p)
 {
 	p->twin = malloc(DIFF_PAGE);
 	if (!p->twin)
 		return CVMM_ERR_NOMEM;
+	if (homed_here(n, p->page))
+		p->base = home_base(n, p);
+	else if (p->epoch != n->epoch && p->fetched > p->base)
+		p->base = p->fetched; /* valid since before the last acquire */
 	n->cfg.ops->read(n->cfg.ctx, p->page, p->twin);
+	p->ticked = false;
 	n->stats.twins++;
 	n->ntwins++;
 	return CVMM_OK;
@@ -548,39 +593,66 @@ static size_t close_interval(rc_node_t *n, rc_page_t *p, cvmm_status_t *st)
 	return len;
 }
 
-/* Sends the diff of a dirty copy of a page homed elsewhere; while an
- * earlier diff of it is unacknowledged the page stays dirty and is
- * flushed when the ack comes (reflush). */
+static cvmm_status_t send_diff(rc_node_t *n, rc_page_t *p, uint32_t base,
+			       const uint8_t *d, size_t len)
+{
+	cvmm_status_t e = ring_fit(n, n->seq + 1);
+
+	if (e != CVMM_OK)
+		return e;
+	n->seq++;
+	emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_DIFF, p->page, 0, base,
+	     n->seq, d, len);
+	p->inflight++;
+	n->stats.diffs_sent++;
+	n->stats.diff_bytes += len;
+	return CVMM_OK;
+}
+
+/* Ends the interval of a dirty copy of a page homed elsewhere and sends
+ * its diff, or queues it while an earlier diff of the page is in flight. */
 static cvmm_status_t flush_one(rc_node_t *n, rc_page_t *p)
 {
 	cvmm_status_t st = CVMM_OK;
-	size_t len;
-
-	if (p->inflight > 0) {
-		if (!p->reflush) {
-			p->reflush = true;
-			n->nreflush++;
-		}
-		return CVMM_OK;
-	}
-	len = close_interval(n, p, &st);
+	size_t len = close_interval(n, p, &st);
 
 	if (!keep_twin(p))
 		drop_twin(n, p);
-	if (len > 0) {
-		cvmm_status_t e = ring_fit(n, n->seq + 1);
+	if (len > 0 && (p->inflight > 0 || p->qhead)) {
+		rc_qdiff_t *q = malloc(sizeof(*q) + len);
 
-		if (e != CVMM_OK)
-			return e;
-		n->seq++;
-		emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_DIFF, p->page,
-		     0, p->base, n->seq, n->dbuf, len);
-		p->inflight++;
-		n->stats.diffs_sent++;
-		n->stats.diff_bytes += len;
+		if (!q)
+			return CVMM_ERR_NOMEM;
+		q->next = NULL;
+		q->base = p->base;
+		q->len = len;
+		memcpy(q->d, n->dbuf, len);
+		if (p->qtail)
+			p->qtail->next = q;
+		else
+			p->qhead = q;
+		p->qtail = q;
+		n->nqueued++;
+	} else if (len > 0) {
+		cvmm_status_t e = send_diff(n, p, p->base, n->dbuf, len);
+
+		if (st == CVMM_OK)
+			st = e;
 	}
 	relist(n, p);
 	return st;
+}
+
+static void drop_queued(rc_node_t *n, rc_page_t *p)
+{
+	while (p->qhead) {
+		rc_qdiff_t *q = p->qhead;
+
+		p->qhead = q->next;
+		free(q);
+		n->nqueued--;
+	}
+	p->qtail = NULL;
 }
 
 /* At the home, a diff from writer made version p->ver: every other node
@@ -716,6 +788,7 @@ cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out)
 	n->nbuckets = 1024;
 	n->buckets = calloc(n->nbuckets, sizeof(*n->buckets));
 	n->ring_cap = 256;
+	n->epoch = 1;
 	n->ring = calloc(n->ring_cap, 1);
 	if (!n->buckets || !n->ring) {
 		free(n->buckets);
@@ -739,6 +812,12 @@ void rc_node_destroy(rc_node_t *n)
 			nx = p->hnext;
 			free(p->twin);
 			free(p->log);
+			while (p->qhead) {
+				rc_qdiff_t *q = p->qhead;
+
+				p->qhead = q->next;
+				free(q);
+			}
 			while (p->waits) {
 				rc_wait_t *w = p->waits;
 
@@ -788,7 +867,6 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 			st = take_twin(n, p);
 			if (st != CVMM_OK)
 				return st;
-			p->base = p->ver;
 			p->st = RC_RW;
 		} else if (p->st == RC_INV) {
 			p->st = RC_RO;
@@ -891,7 +969,7 @@ cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 			st = e;
 	}
 	n->stats.releases++;
-	*ticket = n->seq | (uint64_t)(n->nreflush > 0) << 32;
+	*ticket = n->seq | (uint64_t)(n->nqueued > 0) << 32;
 	return unlock_send(n, st);
 }
 
@@ -901,8 +979,10 @@ bool rc_released(rc_node_t *n, uint64_t ticket)
 
 	pthread_mutex_lock(&n->lock);
 	/* seq numbers wrap at 2^32: compare by distance from acked_upto */
-	if (ticket >> 32) /* a page of it waited to be flushed: wait for all */
-		done = n->nreflush == 0 && n->acked_upto == n->seq;
+	if (n->halted)
+		done = false;
+	else if (ticket >> 32) /* a page of it waited to be flushed: wait for all */
+		done = n->nqueued == 0 && n->acked_upto == n->seq;
 	else
 		done = (uint32_t)ticket - n->acked_upto - 1 >=
 		       n->seq - n->acked_upto;
@@ -910,13 +990,28 @@ bool rc_released(rc_node_t *n, uint64_t ticket)
 	return done;
 }
 
-cvmm_status_t rc_acquire(rc_node_t *n)
+cvmm_status_t rc_acquire(rc_node_t *n, bool thread)
 {
 	rc_outbox_t ob;
 	cvmm_status_t st = CVMM_OK;
 	rc_page_t *p, *nx;
 
 	lock(n, &ob);
+	if (thread) {
+		/* writes made after it must not share a diff (and its base)
+		 * with writes made before: end every interval here (nothing
+		 * waits for these diffs) */
+		n->epoch++;
+		for (p = n->cached; p; p = nx) {
+			nx = p->lnext;
+			if (p->twin) {
+				cvmm_status_t e = flush_one(n, p);
+
+				if (st == CVMM_OK)
+					st = e;
+			}
+		}
+	}
 	for (p = n->hdirty; p; p = nx) {
 		cvmm_status_t e;
 
@@ -929,11 +1024,64 @@ cvmm_status_t rc_acquire(rc_node_t *n)
 	return unlock_send(n, st);
 }
 
+/* One dirty page's writes so far go out without ending its interval: no
+ * write protection (the page stays writable, no fault follows), the twin
+ * becomes the bytes the diff was made from, so what is written meanwhile
+ * is in the next diff. */
+static cvmm_status_t tick_one(rc_node_t *n, rc_page_t *p)
+{
+	size_t len;
+
+	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
+	len = diff_encode(p->twin, n->buf, n->dbuf);
+	p->ticked = true;
+	if (len == 0)
+		return CVMM_OK;
+	if (homed_here(n, p->page)) {
+		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len,
+			       p->twin);
+		memcpy(p->twin, n->buf, DIFF_PAGE);
+		p->ver++;
+		if (p->copyset & ~(1ull << n->cfg.self)) {
+			cvmm_status_t e = ring_fit(n, n->seq + 1);
+
+			if (e != CVMM_OK)
+				return e;
+			n->seq++;
+			return notice(n, p, n->cfg.self, n->seq);
+		}
+		return CVMM_OK;
+	}
+	memcpy(p->twin, n->buf, DIFF_PAGE);
+	{
+		cvmm_status_t e = ring_fit(n, n->seq + 1);
+
+		if (e != CVMM_OK)
+			return e;
+	}
+	n->seq++;
+	emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_DIFF, p->page, 0,
+	     p->base, n->seq, n->dbuf, len);
+	p->inflight++;
+	n->stats.diffs_sent++;
+	n->stats.diff_bytes += len;
+	return CVMM_OK;
+}
+
 cvmm_status_t rc_tick(rc_node_t *n)
 {
-	uint64_t ticket;
+	rc_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
+	rc_page_t *p;
 
-	return rc_release(n, &ticket);
+	lock(n, &ob);
+	for (p = n->cached; p && st == CVMM_OK; p = p->lnext)
+		if (p->twin && !p->ticked && p->inflight == 0 && !p->qhead)
+			st = tick_one(n, p);
+	for (p = n->hdirty; p && st == CVMM_OK; p = p->lnext)
+		if (!p->ticked)
+			st = tick_one(n, p);
+	return unlock_send(n, st);
 }
 
 bool rc_clean(rc_node_t *n)
@@ -948,10 +1096,7 @@ bool rc_clean(rc_node_t *n)
 
 static void drop_one(rc_node_t *n, rc_page_t *p)
 {
-	if (p->reflush) {
-		p->reflush = false;
-		n->nreflush--;
-	}
+	drop_queued(n, p);
 	drop_twin(n, p);
 	free(p->log);
 	p->log = NULL;
@@ -1029,8 +1174,15 @@ static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 			     (m->flags & RC_F_PAGE) ? data : NULL);
 	if (m->flags & RC_F_ZERO)
 		n->stats.zero_fetches++;
-	p->base = m->ver;
-	p->fetched = n->cfg.now_ns(n->cfg.ctx);
+	/* the bytes of a write noticed since the last acquire are not
+	 * known: base stays below it */
+	if (p->epoch == n->epoch) {
+		if (p->pre_wn > p->base)
+			p->base = p->pre_wn;
+	} else if (m->ver > p->base) {
+		p->base = m->ver;
+	}
+	p->fetched = m->ver;
 	p->st = RC_RO;
 	if (st == CVMM_OK)
 		st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
@@ -1049,6 +1201,7 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		return peer(n, m, "malformed diff");
 	if (m->ver > p->ver)
 		return peer(n, m, "diff from a version not yet made");
+	home_epoch(n, p); /* before the master changes */
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
 	race_check_log(n, p, m->src, m->ver, data, len, n->buf);
 	if (p->twin) {
@@ -1078,7 +1231,7 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 	st = n->cfg.ops->apply(n->cfg.ctx, p->page, data, len);
 	p->ver++;
 	n->stats.diffs_applied++;
-	if (st == CVMM_OK)
+	if (st == CVMM_OK && !n->halted) /* halted: no release completes */
 		st = notice(n, p, m->src, m->seq);
 	return st;
 }
@@ -1092,16 +1245,17 @@ static cvmm_status_t on_diff_ack(rc_node_t *n, rc_page_t *p,
 		n->cfg.ops->acked(n->cfg.ctx);
 	if (--p->inflight > 0)
 		return CVMM_OK;
-	if (p->reflush) {
+	if (p->qhead) { /* the next diff of the page may leave now */
+		rc_qdiff_t *q = p->qhead;
 		cvmm_status_t st;
 
-		p->reflush = false;
-		n->nreflush--;
-		if (p->twin) {
-			st = flush_one(n, p);
-			if (st != CVMM_OK || p->inflight > 0)
-				return st;
-		}
+		p->qhead = q->next;
+		if (!p->qhead)
+			p->qtail = NULL;
+		n->nqueued--;
+		st = send_diff(n, p, q->base, q->d, q->len);
+		free(q);
+		return st;
 	}
 	if (p->flush_pending) {
 		p->flush_pending = false;
@@ -1164,6 +1318,11 @@ static cvmm_status_t on_flush(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
 static cvmm_status_t on_notice(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
 {
 	cvmm_status_t st = CVMM_OK;
+
+	if (p->epoch != n->epoch) { /* a write this node does not know */
+		p->epoch = n->epoch;
+		p->pre_wn = p->fetched;
+	}
 
 	if (p->st == RC_RO || p->st == RC_RW) {
 		st = n->cfg.ops->unmap(n->cfg.ctx, p->page);

@@ -160,6 +160,11 @@ typedef struct rc_cfg {
 	/* The page's home; the same function on every node. */
 	uint32_t (*home)(void *ctx, uint64_t page);
 	uint64_t (*now_ns)(void *ctx); /* when a copy arrived */
+	/* After a race is seen here no release completes any more (no
+	 * diff is acknowledged, rc_released stays false): the program stops
+	 * where it is while the environment ends the VM, instead of going on
+	 * with the race's outcome. */
+	bool halt_on_race;
 	/* Pages that are synchronization pages from the start (the same on
 	 * every node), e.g. the program's globals. May be NULL (none). */
 	bool (*sync_at_start)(void *ctx, uint64_t page);
@@ -208,12 +213,17 @@ bool rc_released(rc_node_t *n, uint64_t ticket);
 /* An acquire: ends the intervals of this node's writes to pages homed
  * here (race detection; notices leave). Never blocks, may be called from
  * a message handler. Copies need no dropping: write notices dropped them
- * before the release that this acquire follows completed. */
-cvmm_status_t rc_acquire(rc_node_t *n);
+ * before the release that this acquire follows completed. thread: a
+ * guest thread of this node synchronized (a call returned, a sync page
+ * arrived for it), which race detection counts as this node's; false for
+ * the agent's own (serving another node's call). */
+cvmm_status_t rc_acquire(rc_node_t *n, bool thread);
 
-/* Bounded staleness: a release that does not wait (rc_release without
- * rc_released), run every few ms, so that a plain flag written and spun on
- * without any synchronization still reaches the reader. */
+/* Bounded staleness, run every few ms: what each dirty page has been
+ * written so far goes out (to the home, and from there as write notices),
+ * once per interval and without write-protecting anything, so that a
+ * plain flag written and spun on without any synchronization still
+ * reaches the reader, at the cost of a page compare per dirty page. */
 cvmm_status_t rc_tick(rc_node_t *n);
 
 /* True when this node has nothing to release: no dirty page (not even

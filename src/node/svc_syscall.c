@@ -54,7 +54,7 @@ static void *proxy_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		p->vt->vcpu = req.vcpu;
 		/* the caller released before asking: see what it wrote */
-		coh_rt_sync_acquire();
+		coh_rt_serve_acquire();
 		int64_t ret = sys_execute(p->vt, req.nr, req.a);
 		coh_rt_release();
 		/* and what the call wrote reaches the homes before the

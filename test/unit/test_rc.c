@@ -316,7 +316,7 @@ static void barrier(void)
 	for (unsigned n = 0; n < W.nn; n++)
 		release_wait(n);
 	for (unsigned n = 0; n < W.nn; n++)
-		assert_int_equal(rc_acquire(W.node[n]), CVMM_OK);
+		assert_int_equal(rc_acquire(W.node[n], true), CVMM_OK);
 }
 
 /* Lines this round: each a node's, or nobody's (read by all). */
@@ -343,7 +343,7 @@ static void step(unsigned n)
 
 		assert_int_equal(rc_release(W.node[n], &t), CVMM_OK);
 	} else if (op < 94) {
-		assert_int_equal(rc_acquire(W.node[n]), CVMM_OK);
+		assert_int_equal(rc_acquire(W.node[n], true), CVMM_OK);
 	} else if (op < 97) {
 		assert_int_equal(rc_tick(W.node[n]), CVMM_OK);
 	} else if (op < 98 && rnd(4) == 0) {
