@@ -1,22 +1,25 @@
-/* Promela model of the release memory model planned for data pages
- * (issue 14, --memory-model=release; written before the code, as the
- * proof the code will follow). Home-based lazy release consistency for
- * one data page, with synchronisation kept sequentially consistent:
+/* Promela model of the release memory model's data pages (issue 14,
+ * --memory-model=release; src/coherence/rc.c). Home-based release
+ * consistency for one data page, several writers, write notices at
+ * release, with synchronisation kept sequentially consistent:
  *
  *   - node 0 is the data page's home and keeps its master copy H; it reads
- *     and writes H directly;
- *   - another node fetches a copy from the home on its first access after
- *     an acquire (INV -> RO), takes a twin before its first write of an
- *     interval (RO -> RW), and at a release sends the home a diff: exactly
- *     the words that differ from the twin (src/coherence/diff.c: byte-exact
- *     runs), applied there atomically, and waits for the home's ack
- *     before the release completes (RW -> RO);
- *   - an acquire self-invalidates the copy (RO -> INV), so the next read
- *     fetches what every release before it sent home;
+ *     and writes H directly, and at its release (when it wrote) the other
+ *     copies get write notices, as for a diff;
+ *   - another node fetches a copy from the home on its first access (INV ->
+ *     RO), takes a twin before its first write of an interval (RO -> RW),
+ *     and at a release sends the home a diff: exactly the words that
+ *     differ from the twin (src/coherence/diff.c: byte-exact runs); the home
+ *     applies it and, before acknowledging it, notices every other copy:
+ *     a clean one is dropped (RO -> INV), a dirty one keeps its twin and
+ *     is unmapped (RW -> STALE: its diff goes home before it is fetched
+ *     again); the release completes with the ack (RW -> RO);
+ *   - an acquire drops nothing: the notices did, before the releases it
+ *     follows completed;
  *   - a lock, and a barrier, are synchronisation the VM sees (an atomic on
  *     a sequentially consistent sync page, a futex call): handing the lock
  *     on is a release on the giver, which completes before the taker gets
- *     it, and an acquire on the taker.
+ *     it.
  *
  * The program each node runs is data-race-free: word i of the page is node
  * i's; it writes it inside the lock (phase A, the others read it inside
@@ -26,10 +29,16 @@
  * written to that word before it in happens-before order, which in this
  * program is the writer's latest write.
  *
+ * The home's notices are modelled as done in the step that applies the
+ * diff (in rc.c they are messages, but the diff's ack waits for all their
+ * acks, so nothing the releaser does next can see the difference); the
+ * fetch in flight that a notice overtakes is rc.c's refetch flag, tested
+ * by test_rc.c's random delivery.
+ *
  * Mutants (test/model/run.sh) that must fail: -DNO_ACK (a release
- * completes before the home applied its diff), -DNO_INVALIDATE (an acquire
- * keeps a stale copy), -DWHOLE_PAGE (a diff carries every word, so a
- * node's release overwrites words other nodes wrote meanwhile). */
+ * completes before the home applied its diff), -DNO_NOTICE (the home does
+ * not drop the other copies), -DWHOLE_PAGE (a diff carries every word, so
+ * a node's release overwrites words other nodes wrote meanwhile). */
 
 #define N 3 /* nodes; node 0 is the home */
 #define W N /* words: word i is node i's */
@@ -40,12 +49,14 @@
 #define INV 0
 #define RO 1
 #define RW 2
+#define STALE 3 /* dirty, unmapped by a notice: diff first, then fetch */
 #define FREE 255
 
 byte H[W];         /* the home's master copy */
 byte C[N * W];     /* node i's copy, words i*W .. i*W+W-1 (nodes 1..N-1) */
 byte T[N * W];     /* node i's twin */
-byte st[N];        /* node i's copy: INV, RO, RW */
+byte st[N];        /* node i's copy: INV, RO, RW, STALE */
+bit home_dirty;    /* node 0 wrote H since its last release */
 byte latest[W];    /* the value last written to each word */
 byte lock = FREE;  /* the lock's holder */
 byte arrived;      /* barrier arrivals, over all generations */
@@ -62,38 +73,23 @@ inline fetch(n) {
 	}
 }
 
-inline rd(n, w, v) {
-	if
-	:: n == 0 -> v = H[w]
-	:: else ->
+/* The home notices every copy but src's (src == 0: its own writes). */
+inline notice(src) {
+#ifdef NO_NOTICE
+	skip
+#else
+	k = 1;
+	do
+	:: k < N ->
 		if
-		:: st[n] == INV -> fetch(n)
+		:: k != src && st[k] == RO -> st[k] = INV
+		:: k != src && st[k] == RW -> st[k] = STALE
 		:: else -> skip
 		fi;
-		v = C[n * W + w]
-	fi
-}
-
-inline wr(n, w, v) {
-	if
-	:: n == 0 -> atomic { H[w] = v; latest[w] = v }
-	:: else ->
-		if
-		:: st[n] == INV -> fetch(n)
-		:: else -> skip
-		fi;
-		if
-		:: st[n] == RO ->
-			atomic {
-				T[n * W + 0] = C[n * W + 0];
-				T[n * W + 1] = C[n * W + 1];
-				T[n * W + 2] = C[n * W + 2];
-				st[n] = RW
-			}
-		:: else -> skip
-		fi;
-		atomic { C[n * W + w] = v; latest[w] = v }
-	fi
+		k++
+	:: else -> break
+	od
+#endif
 }
 
 /* The words of node n's copy that differ from its twin. */
@@ -108,36 +104,98 @@ inline diff_mask(n, m) {
 #endif
 }
 
+/* Node n's dirty copy goes home as state s (RO, or INV for a STALE one):
+ * the diff made and the state set in one step, as rc.c does both under
+ * its lock (a notice coming meanwhile finds the new state), then the ack
+ * (the release's end). */
+inline flush(n, s) {
+	atomic {
+		diff_mask(n, m);
+		st[n] = s;
+		diffs ! n, m, C[n * W + 0], C[n * W + 1], C[n * W + 2]
+	};
+#ifndef NO_ACK
+	acks[n] ? _;
+#endif
+}
+
+/* An access retries until the copy allows it, as a faulting access does
+ * (each check and its effect are one step, as under rc.c's lock and the
+ * page's mapping: a notice never falls between them). */
+inline rd(n, w, v) {
+	if
+	:: n == 0 -> v = H[w]
+	:: else ->
+		do
+		:: atomic { (st[n] == RO || st[n] == RW) -> v = C[n * W + w] };
+			break
+		:: st[n] == STALE -> flush(n, INV)
+		:: st[n] == INV -> fetch(n)
+		od
+	fi
+}
+
+inline wr(n, w, v) {
+	if
+	:: n == 0 -> atomic { H[w] = v; latest[w] = v; home_dirty = 1 }
+	:: else ->
+		do
+		:: atomic { st[n] == RW -> C[n * W + w] = v; latest[w] = v };
+			break
+		:: atomic {
+			st[n] == RO ->
+			T[n * W + 0] = C[n * W + 0];
+			T[n * W + 1] = C[n * W + 1];
+			T[n * W + 2] = C[n * W + 2];
+			st[n] = RW
+		   }
+		:: st[n] == STALE -> flush(n, INV)
+		:: st[n] == INV -> fetch(n)
+		od
+	fi
+}
+
 inline release(n) {
 	if
-	:: n != 0 && st[n] == RW ->
-		diff_mask(n, m);
-		diffs ! n, m, C[n * W + 0], C[n * W + 1], C[n * W + 2];
+	:: n != 0 ->
+		atomic { /* the check and the flush in one step (rc.c's lock) */
+			if
+			:: st[n] == RW || st[n] == STALE ->
+				diff_mask(n, m);
+				if
+				:: st[n] == RW -> st[n] = RO
+				:: else -> st[n] = INV
+				fi;
+				diffs ! n, m, C[n * W + 0], C[n * W + 1],
+					C[n * W + 2];
+				sent = 1
+			:: else -> sent = 0
+			fi
+		};
 #ifndef NO_ACK
-		acks[n] ? _;
+		if :: sent -> acks[n] ? _ :: else -> skip fi
 #endif
-		st[n] = RO
+	:: n == 0 && home_dirty -> atomic { notice(0); home_dirty = 0 }
 	:: else -> skip
 	fi
 }
 
 inline acquire(n) {
-	release(n); /* a copy still dirty is sent first */
-#ifndef NO_INVALIDATE
-	if :: n != 0 -> st[n] = INV :: else -> skip fi
-#endif
+	skip /* the notices dropped every stale copy already */
 }
 
-/* The home applies each diff atomically and acks it. */
+/* The home applies each diff atomically, notices the other copies and
+ * acks it. */
 active proctype home() {
-	byte src, m, v0, v1, v2;
+	byte src, m, v0, v1, v2, k;
 end:
 	do
 	:: diffs ? src, m, v0, v1, v2 ->
 		atomic {
 			if :: m & 1 -> H[0] = v0 :: else -> skip fi;
 			if :: m & 2 -> H[1] = v1 :: else -> skip fi;
-			if :: m & 4 -> H[2] = v2 :: else -> skip fi
+			if :: m & 4 -> H[2] = v2 :: else -> skip fi;
+			notice(src)
 		};
 #ifdef NO_ACK
 		skip
@@ -157,7 +215,8 @@ inline barrier(i) {
 }
 
 proctype node(byte i) {
-	byte r, j, v, m, b;
+	byte r, j, v, m, b, k;
+	bit sent;
 
 	r = 0;
 	do
