@@ -84,7 +84,13 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            WL_NODES), those runs with --stats=FILE and the flags in
            WL_FLAGS (e.g. "--placement=auto"): the coherence faults
            (read + write) and thread migrations of each ->
-           NAME_faults_Knode, NAME_migrations_Knode (medians). Then
+           NAME_faults_Knode, NAME_migrations_Knode (medians). All of it
+           again with --memory-model=release for each model of WL_MODELS
+           (default both): NAME_cvmm_Knode_release_s against native runs
+           of its own (NAME_native_release_s), NAME_ratio_Knode_release,
+           NAME_faults/_diffs/_notices_Knode_release (diffs sent, write
+           notices). splash6_geomean_Knode[_release]: the geometric mean
+           of the six SPLASH-2-class ratios (issues 13, 14). Then
            bench/report draws bench/out/report.html
   workloads_small  the same eight programs at small sizes (WL_SMALL below:
            ~50 ms each natively with 2 threads on the 2-core reference
@@ -119,6 +125,8 @@ Environment:
           separated (default 1,2,4; on the 2-core reference VM the 2- and
           4-node runs take ~15 minutes per repetition: WL_NODES=1 skips
           them)
+  WL_MODELS memory models for the workloads, comma separated (default
+          sequential,release)
 
 Exit status 1 when any run failed (the results obtained are still written).
 """
@@ -632,11 +640,26 @@ class Bench:
             len(os.sched_getaffinity(0)), max(nodes))
         self.results["workloads_threads"] = p
         for name in names:
-            try:
-                self.bench_workload(name, reps, p, nodes)
-            except RunError as e:
-                self.errors.append((name, str(e)))
-                print("  %s: FAILED: %s" % (name, e), file=sys.stderr)
+            for model in wl_models():
+                key = name if model == "sequential" else name + "_" + model
+                try:
+                    self.bench_workload(name, reps, p, nodes, model=model)
+                except RunError as e:
+                    self.errors.append((key, str(e)))
+                    print("  %s: FAILED: %s" % (key, e), file=sys.stderr)
+        # issues 13 and 14: the geometric mean of the six SPLASH-2-class
+        # workloads' ratios, per node count and model
+        for model in wl_models():
+            sfx = "" if model == "sequential" else "_" + model
+            for k in nodes:
+                vals = [self.results.get("%s_ratio_%dnode%s" % (n, k, sfx))
+                        for n in SPLASH6]
+                key = "splash6_geomean_%dnode%s" % (k, sfx)
+                if all(isinstance(v, (int, float)) and v > 0 for v in vals):
+                    self.results[key] = math.exp(
+                        sum(math.log(v) for v in vals) / len(vals))
+                else:
+                    self.results[key] = None
 
     def bench_workloads_small(self, reps):
         """The workloads at the small sizes of WL_SMALL, natively and under
@@ -652,19 +675,27 @@ class Bench:
                 self.errors.append((name + "_small", str(e)))
                 print("  %s_small: FAILED: %s" % (name, e), file=sys.stderr)
 
-    def bench_workload(self, name, reps, p, nodes, args=(), key=None):
+    def bench_workload(self, name, reps, p, nodes, args=(), key=None,
+                       model="sequential"):
         """name with args and -p p natively and under cvmm -v p on each
         node count of nodes, alternating; keys start with key (default
         name). Runs on several nodes write --stats, whose fault counts
-        become key_faults_Knode."""
+        become key_faults_Knode. model "release": the cvmm runs use
+        --memory-model=release and their keys end in _release
+        (NAME_cvmm_Knode_release_s, NAME_ratio_Knode_release, and from
+        --stats NAME_diffs_Knode_release, NAME_notices_Knode_release)."""
         g = self.workload(name)
         key = key or name
+        sfx = "" if model == "sequential" else "_" + model
+        mflags = [] if model == "sequential" else ["--memory-model=" + model]
         native = []  # the first native stdout, which every run must match
         stats = os.path.join(self.scratch, ".cvmm-stats.json")
 
         def run_s(under_cvmm, k=1):
             flags = (["--stats=" + stats] + wl_flags()
                      if under_cvmm and k > 1 else [])
+            if under_cvmm:
+                flags = flags + mflags
             out, secs = self.run([g] + list(args) + ["-p", str(p)],
                                  under_cvmm, p, k, flags)
             lines = out.strip().splitlines()
@@ -681,30 +712,41 @@ class Bench:
                         if x != y] or [(out[-80:], native[0][-80:])]
                 raise RunError("%s: output differs from the native run's: "
                                "%r, native %r" % ((name,) + diff[0]))
-            if flags:
+            if under_cvmm and k > 1:
                 counts = stats_counts(stats)
-                self.sample("%s_faults_%dnode" % (key, k),
+                self.sample("%s_faults_%dnode%s" % (key, k, sfx),
                             lambda: counts[0])
-                self.sample("%s_migrations_%dnode" % (key, k),
+                self.sample("%s_migrations_%dnode%s" % (key, k, sfx),
                             lambda: counts[1])
+                if sfx:
+                    self.sample("%s_diffs_%dnode%s" % (key, k, sfx),
+                                lambda: counts[2])
+                    self.sample("%s_notices_%dnode%s" % (key, k, sfx),
+                                lambda: counts[3])
             return secs
 
         print("%s: %s-p %d, native vs cvmm -v %d on %s node(s), %d reps"
               % (key, "".join(a + " " for a in args), p, p,
                  "/".join(map(str, nodes)), reps))
+        # the release rows have native runs of their own, alternating with
+        # them as the sequential rows' do: NAME_native_release_s
+        nkey = key + "_native" + sfx + "_s"
         for _ in range(reps):
-            self.sample(key + "_native_s", lambda: run_s(False))
+            self.sample(nkey, lambda: run_s(False))
             for k in nodes:
-                self.sample("%s_cvmm_%dnode_s" % (key, k),
+                self.sample("%s_cvmm_%dnode%s_s" % (key, k, sfx),
                             lambda: run_s(True, k))
-        self.median(key + "_native_s")
+        self.median(nkey)
         for k in nodes:
-            self.median("%s_cvmm_%dnode_s" % (key, k))
-            self.ratio("%s_ratio_%dnode" % (key, k),
-                       "%s_cvmm_%dnode_s" % (key, k), key + "_native_s")
+            self.median("%s_cvmm_%dnode%s_s" % (key, k, sfx))
+            self.ratio("%s_ratio_%dnode%s" % (key, k, sfx),
+                       "%s_cvmm_%dnode%s_s" % (key, k, sfx), nkey)
             if k > 1:
-                self.median("%s_faults_%dnode" % (key, k))
-                self.median("%s_migrations_%dnode" % (key, k))
+                self.median("%s_faults_%dnode%s" % (key, k, sfx))
+                self.median("%s_migrations_%dnode%s" % (key, k, sfx))
+                if sfx:
+                    self.median("%s_diffs_%dnode%s" % (key, k, sfx))
+                    self.median("%s_notices_%dnode%s" % (key, k, sfx))
 
     # ---- output ------------------------------------------------------------
     def table(self):
@@ -761,8 +803,11 @@ def stats_counts(path):
         with open(path) as f:
             doc = json.load(f)
         os.unlink(path)
+        rel = doc.get("release") or {}
         return (int(doc["faults"]["read"]) + int(doc["faults"]["write"]),
-                int(doc.get("migrations", {}).get("total", 0)))
+                int(doc.get("migrations", {}).get("total", 0)),
+                int(rel.get("diffs_sent", 0)),
+                int(rel.get("write_notices", 0)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise RunError("--stats file %s: no fault counts (%s)" % (path, e))
 
@@ -771,6 +816,17 @@ def wl_flags():
     """Extra cvmm run flags of the multi-node workload runs (WL_FLAGS,
     split at spaces: "--placement=auto --read-ahead=0")."""
     return (os.environ.get("WL_FLAGS") or "").split()
+
+
+def wl_models():
+    """Memory models the workloads run in (WL_MODELS, e.g. "sequential" or
+    "sequential,release"; default both)."""
+    v = os.environ.get("WL_MODELS", "") or "sequential,release"
+    models = [m.strip() for m in v.split(",") if m.strip()]
+    for m in models:
+        if m not in ("sequential", "release"):
+            sys.exit("WL_MODELS: unknown memory model %r" % m)
+    return models
 
 
 def wl_nodes():

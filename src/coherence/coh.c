@@ -1290,6 +1290,14 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 
 void coh_rt_release(void)
 {
+	bool ivy = false;
+
+	/* forwards deferred by this thread's pins of sync pages run at the
+	 * unpin, from inside proto.c: release first, as fwd_handle would */
+	for (unsigned i = 0; i < npins && !ivy; i++)
+		ivy = !(pins[i] & RC_PIN);
+	if (ivy && rc_active())
+		rc_release_wait();
 	while (npins > 0) {
 		uint64_t p = pins[--npins];
 
@@ -1390,8 +1398,14 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 		return CVMM_ERR_INVALID;
 	}
 	rt.cfg = *cfg;
-	if (cfg->release) /* sync pages only: nothing to read ahead */
+	if (cfg->release) {
+		/* sync pages only: nothing to read ahead; and every forward
+		 * of one must be a release first (fwd_handle): a hold would
+		 * run it later from inside proto.c, past that */
 		rt.cfg.read_ahead = 0;
+		rt.cfg.hold_max_us = 0;
+		pc.hold_max_us = 0;
+	}
 	st = coh_node_create(&pc, &rt.node);
 	if (st == CVMM_OK && cfg->release) {
 		rc_cfg_t rc = { .self = (uint32_t)cfg->self,

@@ -35,6 +35,9 @@
 _Static_assert(CVMM_PAGE_SIZE == DIFF_PAGE, "a diff covers one page");
 
 #define MASK_BYTES (DIFF_PAGE / 8)
+/* The tick sends a page's writes only when they are this small (flags,
+ * counters): a page being rewritten whole waits for its release. */
+#define RC_TICK_MAX 256
 
 /* The last RC_LOG diffs applied to a page at its home: which node, the
  * version they made, the bytes they changed. */
@@ -543,15 +546,28 @@ static uint32_t home_base(rc_node_t *n, rc_page_t *p)
 	return p->epoch == n->epoch ? p->hbase : p->ver;
 }
 
+/* The base a diff made now carries: what this node knows of the page at
+ * the end of the interval (a write it learned of by an acquire during
+ * the interval is known; the diff's writes before that acquire are then
+ * not checked against it: a race missed, never a false one). */
+static void know(rc_node_t *n, rc_page_t *p)
+{
+	uint32_t k;
+
+	if (homed_here(n, p->page))
+		k = home_base(n, p);
+	else
+		k = p->epoch != n->epoch ? p->fetched : p->base;
+	if (k > p->base)
+		p->base = k;
+}
+
 static cvmm_status_t take_twin(rc_node_t *n, rc_page_t *p)
 {
 	p->twin = malloc(DIFF_PAGE);
 	if (!p->twin)
 		return CVMM_ERR_NOMEM;
-	if (homed_here(n, p->page))
-		p->base = home_base(n, p);
-	else if (p->epoch != n->epoch && p->fetched > p->base)
-		p->base = p->fetched; /* valid since before the last acquire */
+
 	n->cfg.ops->read(n->cfg.ctx, p->page, p->twin);
 	p->ticked = false;
 	n->stats.twins++;
@@ -582,6 +598,7 @@ static size_t close_interval(rc_node_t *n, rc_page_t *p, cvmm_status_t *st)
 {
 	size_t len;
 
+	know(n, p);
 	if (p->st == RC_RW && p->pins == 0) {
 		*st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
 		p->st = RC_RO;
@@ -997,21 +1014,8 @@ cvmm_status_t rc_acquire(rc_node_t *n, bool thread)
 	rc_page_t *p, *nx;
 
 	lock(n, &ob);
-	if (thread) {
-		/* writes made after it must not share a diff (and its base)
-		 * with writes made before: end every interval here (nothing
-		 * waits for these diffs) */
+	if (thread)
 		n->epoch++;
-		for (p = n->cached; p; p = nx) {
-			nx = p->lnext;
-			if (p->twin) {
-				cvmm_status_t e = flush_one(n, p);
-
-				if (st == CVMM_OK)
-					st = e;
-			}
-		}
-	}
 	for (p = n->hdirty; p; p = nx) {
 		cvmm_status_t e;
 
@@ -1035,8 +1039,9 @@ static cvmm_status_t tick_one(rc_node_t *n, rc_page_t *p)
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
 	len = diff_encode(p->twin, n->buf, n->dbuf);
 	p->ticked = true;
-	if (len == 0)
+	if (len == 0 || len > RC_TICK_MAX)
 		return CVMM_OK;
+	know(n, p);
 	if (homed_here(n, p->page)) {
 		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len,
 			       p->twin);
