@@ -505,11 +505,6 @@ static bool rc_sync_at_start(void *ctx, uint64_t page)
 	return coh_page_image(rt.node, page);
 }
 
-static uint64_t rc_now(void *ctx)
-{
-	return cvmm_now_ns();
-}
-
 /* One rc message with its payload: a diff, or our copy of the page. */
 static cvmm_status_t rc_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 			     const void *data, size_t len)
@@ -1414,7 +1409,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 				.home = rc_home,
 				.sync_at_start = rc_sync_at_start,
 				.halt_on_race = !cfg->race_warn,
-				.now_ns = rc_now, .ops = &rc_ops };
+				.ops = &rc_ops };
 
 		st = rc_node_create(&rc, &rt.rc);
 		log_info("coherence: release memory model, writes go home "

@@ -794,7 +794,7 @@ cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out)
 
 	if (!cfg || !out || cfg->nnodes < 1 || cfg->nnodes > RC_MAX_NODES ||
 	    cfg->self >= cfg->nnodes || !cfg->ops || !cfg->home ||
-	    !cfg->now_ns || !cfg->ops->send || !cfg->ops->map ||
+	    !cfg->ops->send || !cfg->ops->map ||
 	    !cfg->ops->unmap || !cfg->ops->read || !cfg->ops->put ||
 	    !cfg->ops->apply || !cfg->ops->notify)
 		return CVMM_ERR_INVALID;

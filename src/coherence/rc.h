@@ -159,7 +159,6 @@ typedef struct rc_cfg {
 	uint64_t npages;
 	/* The page's home; the same function on every node. */
 	uint32_t (*home)(void *ctx, uint64_t page);
-	uint64_t (*now_ns)(void *ctx); /* when a copy arrived */
 	/* After a race is seen here no release completes any more (no
 	 * diff is acknowledged, rc_released stays false): the program stops
 	 * where it is while the environment ends the VM, instead of going on

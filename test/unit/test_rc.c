@@ -52,7 +52,6 @@ static struct {
 	uint8_t owner[NPAGES][LINES];
 	qmsg_t q[QCAP];
 	unsigned qlen;
-	uint64_t now;
 	unsigned races;
 	rc_race_t last_race;
 	uint64_t rng, seed;
@@ -70,12 +69,6 @@ static uint32_t home_of(void *ctx, uint64_t page)
 {
 	(void)ctx;
 	return (uint32_t)((page * 3 + 1) % W.nn);
-}
-
-static uint64_t now_ns(void *ctx)
-{
-	(void)ctx;
-	return W.now;
 }
 
 static unsigned self_of(void *ctx)
@@ -179,8 +172,8 @@ static void world_init(unsigned nn, uint64_t seed)
 	W.rng = seed * 2654435761u + 88172645463325252ull;
 	for (unsigned i = 0; i < nn; i++) {
 		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
-			      .home = home_of,
-			      .now_ns = now_ns, .ops = &ops, .ctx = &W.id[i]};
+			      .home = home_of, .ops = &ops,
+			      .ctx = &W.id[i]};
 
 		W.id[i] = i;
 		assert_int_equal(rc_node_create(&c, &W.node[i]), CVMM_OK);
