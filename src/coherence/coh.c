@@ -771,10 +771,11 @@ static void *rt_stale_main(void *arg)
 #define RX_MAX 256
 
 /* The release model's view of sequential-protocol messages, which then
- * concern synchronization pages only: a grant is an acquire here (done
- * before the page is mapped, so no thread sees the page before its data
- * copies are dropped); a forward hands a page on and is a release here
- * first (fwd_handle). Per page, the order is kept. */
+ * concern synchronization pages only: a grant is an acquire here (for
+ * race detection: what this node knows; copies need no dropping, write
+ * notices did that before the giver's release completed); a forward hands
+ * a page on and is a release here first (fwd_handle). Per page, the order
+ * is kept. */
 static cvmm_status_t recv_release(const coh_msg_t *m, const void *const *pages,
 				  unsigned k)
 {
