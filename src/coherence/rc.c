@@ -961,6 +961,24 @@ void rc_unpin(rc_node_t *n, uint64_t page)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* Ends the home's own intervals (its dirty pages homed here); the first
+ * error. */
+static cvmm_status_t close_home_intervals(rc_node_t *n)
+{
+	cvmm_status_t st = CVMM_OK;
+	rc_page_t *p, *nx;
+
+	for (p = n->hdirty; p; p = nx) {
+		cvmm_status_t e;
+
+		nx = p->lnext;
+		e = home_close(n, p);
+		if (st == CVMM_OK)
+			st = e;
+	}
+	return st;
+}
+
 cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 {
 	rc_outbox_t ob;
@@ -977,11 +995,9 @@ cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 				st = e;
 		}
 	}
-	for (p = n->hdirty; p; p = nx) {
-		cvmm_status_t e;
+	{
+		cvmm_status_t e = close_home_intervals(n);
 
-		nx = p->lnext;
-		e = home_close(n, p);
 		if (st == CVMM_OK)
 			st = e;
 	}
@@ -1010,20 +1026,12 @@ bool rc_released(rc_node_t *n, uint64_t ticket)
 cvmm_status_t rc_acquire(rc_node_t *n, bool thread)
 {
 	rc_outbox_t ob;
-	cvmm_status_t st = CVMM_OK;
-	rc_page_t *p, *nx;
+	cvmm_status_t st;
 
 	lock(n, &ob);
 	if (thread)
 		n->epoch++;
-	for (p = n->hdirty; p; p = nx) {
-		cvmm_status_t e;
-
-		nx = p->lnext;
-		e = home_close(n, p);
-		if (st == CVMM_OK)
-			st = e;
-	}
+	st = close_home_intervals(n);
 	n->stats.acquires++;
 	return unlock_send(n, st);
 }
