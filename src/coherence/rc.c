@@ -894,7 +894,10 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 	}
 	switch (p->st) {
 	case RC_INV:
-		if (p->twin) /* left dirty by an acquire: diff first */
+		if (p->twin && p->pins > 0)
+			return CVMM_OK; /* the agent is still writing it:
+					   wait for its unpin, then diff */
+		if (p->twin) /* left dirty by a write notice: diff first */
 			st = flush_one(n, p);
 		if (p->inflight > 0) {
 			/* our own diff must be in the home's copy before we
@@ -956,8 +959,8 @@ void rc_unpin(rc_node_t *n, uint64_t page)
 
 	pthread_mutex_lock(&n->lock);
 	p = find(n, page);
-	if (p && p->pins > 0)
-		p->pins--;
+	if (p && p->pins > 0 && --p->pins == 0)
+		n->cfg.ops->notify(n->cfg.ctx, page); /* faults wait for it */
 	pthread_mutex_unlock(&n->lock);
 }
 

@@ -514,6 +514,27 @@ static void test_agent_pin(void **state)
 	release_wait(0);
 	assert_int_equal(W.mem[1][0][6], 2);
 	assert_int_equal(rc_page_state(W.node[0], 0), RC_RO);
+
+	/* a write notice while the agent writes: a guest fault waits for the
+	 * unpin (no fetch may overwrite the agent's bytes), then the diff
+	 * goes first and the fetch brings both nodes' writes */
+	for (;;) {
+		assert_int_equal(rc_fault_pin(W.node[0], 0, &k), CVMM_OK);
+		if (k == RC_READY)
+			break;
+		assert_true(deliver_one());
+	}
+	do_write(1, 0, 9, 4); /* the home */
+	release_wait(1);      /* its notice drops node 0's copy */
+	assert_int_equal(W.mapped[0][0], 0);
+	assert_int_equal(rc_fault(W.node[0], 0, false, false, &k), CVMM_OK);
+	assert_int_equal(k, RC_WAIT);
+	assert_int_equal(W.qlen, 0);
+	W.mem[0][0][7] = 3;
+	rc_unpin(W.node[0], 0);
+	do_read(0, 0, 9);
+	assert_int_equal(W.mem[0][0][7], 3);
+	assert_int_equal(W.mem[1][0][7], 3);
 	world_free();
 }
 
