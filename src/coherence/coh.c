@@ -53,6 +53,14 @@ coh_rt_stats_t coh_rt_stats;
 
 #define HOLD_IDLE_NS 100000000L /* the hold timer's sleep with no hold */
 
+/* A sequence word that a waiter sleeps on until it moves (wq_sleep) and
+ * a notifier bumps (wq_bump), with a count of sleepers so that a bump
+ * makes a futex call only when someone sleeps. */
+typedef struct wq_word {
+	uint32_t seq;
+	uint32_t waiters;
+} wq_word_t;
+
 static struct {
 	coh_rt_cfg_t cfg;
 	coh_node_t *node;
@@ -61,7 +69,7 @@ static struct {
 	/* the release memory model (cfg.release): data pages */
 	rc_node_t *rc;
 	bool rc_armed;     /* node 0's image is declared: homes are known */
-	uint32_t ack_seq;  /* bumped (and woken) when diffs are acked */
+	wq_word_t acks;    /* bumped when diffs are acked */
 	uint64_t fwd_deferred;
 	unsigned races_warned;
 } rt = { .uffd = -1 };
@@ -86,11 +94,8 @@ static struct {
 	unsigned head, len;
 } relq = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-/* Wait queues: a sequence word per bucket of pages, bumped by notify. */
-static struct {
-	uint32_t seq;
-	uint32_t waiters;
-} wq[WQ_BUCKETS];
+/* Wait queues: one word per bucket of pages, bumped by notify. */
+static wq_word_t wq[WQ_BUCKETS];
 
 /* The node the last pushed copy of a page came from (-1: a zero grant, no
  * bytes), per wait-queue bucket (a grant's handler may run on another
@@ -418,14 +423,34 @@ static cvmm_status_t rt_zero_local(uint64_t page)
 	return CVMM_OK;
 }
 
+static void wq_bump(wq_word_t *w)
+{
+	__atomic_fetch_add(&w->seq, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&w->waiters, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &w->seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+			NULL, 0);
+}
+
+/* Waits for w to move from seq, or a slice. Progresses the transport
+ * here for a while first: the answer is usually a few hops away, and
+ * handling it on this thread saves the progress thread's wake-up of this
+ * one. Then sleeps. */
+static void wq_sleep(wq_word_t *w, uint32_t seq)
+{
+	struct timespec ts = { 0, WAIT_SLICE_NS };
+
+	if (xp_progress_until(rt.cfg.xp, &w->seq, seq, WAIT_SPIN_NS))
+		return;
+	__atomic_fetch_add(&w->waiters, 1, __ATOMIC_ACQ_REL);
+	syscall(SYS_futex, &w->seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+	__atomic_fetch_sub(&w->waiters, 1, __ATOMIC_RELEASE);
+}
+
 static void rt_notify(void *ctx, uint64_t page)
 {
 	unsigned i = wq_index(page);
 
-	__atomic_fetch_add(&wq[i].seq, 1, __ATOMIC_RELEASE);
-	if (__atomic_load_n(&wq[i].waiters, __ATOMIC_ACQUIRE))
-		syscall(SYS_futex, &wq[i].seq, FUTEX_WAKE_PRIVATE, INT_MAX,
-			NULL, NULL, 0);
+	wq_bump(&wq[i]);
 }
 
 /* ---- holds ---------------------------------------------------------------- */
@@ -584,9 +609,7 @@ static void rc_race(void *ctx, const rc_race_t *r)
 
 static void rc_acked(void *ctx)
 {
-	__atomic_fetch_add(&rt.ack_seq, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &rt.ack_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-		NULL, 0);
+	wq_bump(&rt.acks);
 }
 
 static const rc_ops_t rc_ops = {
@@ -636,17 +659,12 @@ static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 /* Waits until every diff this node sent before ticket was acked. */
 static void rc_wait_acked(uint64_t ticket)
 {
-	while (!rc_released(rt.rc, ticket)) {
-		uint32_t seq = __atomic_load_n(&rt.ack_seq, __ATOMIC_ACQUIRE);
-		struct timespec ts = { 0, WAIT_SLICE_NS };
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&rt.acks.seq, __ATOMIC_ACQUIRE);
 
 		if (rc_released(rt.rc, ticket))
 			return;
-		if (xp_progress_until(rt.cfg.xp, &rt.ack_seq, seq,
-				      WAIT_SPIN_NS))
-			continue;
-		syscall(SYS_futex, &rt.ack_seq, FUTEX_WAIT_PRIVATE, seq, &ts,
-			NULL, 0);
+		wq_sleep(&rt.acks, seq);
 	}
 }
 
@@ -877,20 +895,6 @@ static bool pin_push(uint64_t page)
 	return true;
 }
 
-static void wq_sleep(unsigned i, uint32_t seq)
-{
-	struct timespec ts = { 0, WAIT_SLICE_NS };
-
-	/* Progress the transport here for a while: the grant is usually
-	 * a few hops away, and handling it on this thread saves the
-	 * progress thread's wake-up of this one. Then sleep. */
-	if (xp_progress_until(rt.cfg.xp, &wq[i].seq, seq, WAIT_SPIN_NS))
-		return;
-	__atomic_fetch_add(&wq[i].waiters, 1, __ATOMIC_ACQ_REL);
-	syscall(SYS_futex, &wq[i].seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
-	__atomic_fetch_sub(&wq[i].waiters, 1, __ATOMIC_RELEASE);
-}
-
 /* Makes page valid here for this access; pin: also pin it (write only);
  * asks for the k pages ahead[] too (coh_fault_ahead) with the first
  * request. *from: the node the page was last copied from, -1 when no
@@ -963,7 +967,7 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
 					 page_addr(page));
 				warned = true;
 			}
-			wq_sleep(i, seq);
+			wq_sleep(&wq[i], seq);
 			continue;
 		}
 	}
@@ -1177,7 +1181,7 @@ static cvmm_status_t rc_page(uint64_t page, bool write, bool atomic,
 				 rc_page_class(rt.rc, page));
 			warned = true;
 		}
-		wq_sleep(i, seq);
+		wq_sleep(&wq[i], seq);
 	}
 }
 

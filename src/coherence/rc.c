@@ -283,6 +283,15 @@ static rc_page_t *find(rc_node_t *n, uint64_t page)
 	return p;
 }
 
+/* A page's class before anything happened to it here. */
+static rc_class_t initial_class(rc_node_t *n, uint64_t page)
+{
+	return n->cfg.sync_at_start &&
+			       n->cfg.sync_at_start(n->cfg.ctx, page)
+		       ? RC_SYNC
+		       : RC_DATA;
+}
+
 static rc_page_t *get(rc_node_t *n, uint64_t page)
 {
 	rc_page_t *p = find(n, page);
@@ -296,8 +305,7 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 	if (!p)
 		return NULL;
 	p->page = page;
-	if (n->cfg.sync_at_start && n->cfg.sync_at_start(n->cfg.ctx, page))
-		p->cls = RC_SYNC;
+	p->cls = (uint8_t)initial_class(n, page);
 	h = hash_page(page, n->nbuckets);
 	p->hnext = n->buckets[h];
 	n->buckets[h] = p;
@@ -706,6 +714,23 @@ static cvmm_status_t notice(rc_node_t *n, rc_page_t *p, uint32_t writer,
 	return CVMM_OK;
 }
 
+/* The home's own writes to p (logged for race detection already) made a
+ * new version: the other copies are noticed, a seq of the home's own
+ * standing for the diff (its release waits for their acks). */
+static cvmm_status_t home_new_version(rc_node_t *n, rc_page_t *p)
+{
+	cvmm_status_t e;
+
+	p->ver++;
+	if (!(p->copyset & ~(1ull << n->cfg.self)))
+		return CVMM_OK;
+	e = ring_fit(n, n->seq + 1);
+	if (e != CVMM_OK)
+		return e;
+	n->seq++;
+	return notice(n, p, n->cfg.self, n->seq);
+}
+
 /* The home's own interval on p ends: its changes are in the master
  * already; they are logged for race detection and the copies elsewhere
  * are noticed, as for a diff that arrived. */
@@ -722,17 +747,10 @@ static cvmm_status_t home_close(rc_node_t *n, rc_page_t *p)
 	else
 		drop_twin(n, p);
 	if (len > 0) {
-		p->ver++;
-		if (p->copyset & ~(1ull << n->cfg.self)) {
-			cvmm_status_t e = ring_fit(n, n->seq + 1);
+		cvmm_status_t e = home_new_version(n, p);
 
-			if (e == CVMM_OK) {
-				n->seq++;
-				e = notice(n, p, n->cfg.self, n->seq);
-			}
-			if (st == CVMM_OK)
-				st = e;
-		}
+		if (st == CVMM_OK)
+			st = e;
 	}
 	relist(n, p);
 	return st;
@@ -1057,31 +1075,10 @@ static cvmm_status_t tick_one(rc_node_t *n, rc_page_t *p)
 		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len,
 			       p->twin);
 		memcpy(p->twin, n->buf, DIFF_PAGE);
-		p->ver++;
-		if (p->copyset & ~(1ull << n->cfg.self)) {
-			cvmm_status_t e = ring_fit(n, n->seq + 1);
-
-			if (e != CVMM_OK)
-				return e;
-			n->seq++;
-			return notice(n, p, n->cfg.self, n->seq);
-		}
-		return CVMM_OK;
+		return home_new_version(n, p);
 	}
 	memcpy(p->twin, n->buf, DIFF_PAGE);
-	{
-		cvmm_status_t e = ring_fit(n, n->seq + 1);
-
-		if (e != CVMM_OK)
-			return e;
-	}
-	n->seq++;
-	emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_DIFF, p->page, 0,
-	     p->base, n->seq, n->dbuf, len);
-	p->inflight++;
-	n->stats.diffs_sent++;
-	n->stats.diff_bytes += len;
-	return CVMM_OK;
+	return send_diff(n, p, p->base, n->dbuf, len);
 }
 
 cvmm_status_t rc_tick(rc_node_t *n)
@@ -1467,8 +1464,8 @@ rc_class_t rc_page_class(rc_node_t *n, uint64_t page)
 	rc_class_t c;
 
 	pthread_mutex_lock(&n->lock);
-	p = get(n, page);
-	c = p ? (rc_class_t)p->cls : RC_DATA;
+	p = find(n, page);
+	c = p ? (rc_class_t)p->cls : initial_class(n, page);
 	pthread_mutex_unlock(&n->lock);
 	return c;
 }
