@@ -27,6 +27,8 @@ FUZZ_WIRE_SRCS := test/fuzz/fuzz_wire.c \
                   test/fuzz/fuzz_wire_dfx.c src/coherence/dfutex.c \
                   test/fuzz/fuzz_wire_boot.c src/rdma/boot_sock.c \
                   test/fuzz/fuzz_wire_node.c src/node/node_wire.c \
+                  test/fuzz/fuzz_wire_rc.c src/coherence/rc.c \
+                  src/coherence/diff.c \
                   src/common/status.c src/common/log.c
 FUZZ_WIRE_HDRS := test/fuzz/fuzz_wire.h \
                   $(wildcard src/common/*.h src/rdma/*.h src/coherence/*.h src/core/*.h \

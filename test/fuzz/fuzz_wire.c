@@ -21,6 +21,7 @@ const fuzz_wire_target_t *const fuzz_wire_targets[] = {
 	&fuzz_wire_dfx,  /* 2: futex message, coherence/dfutex.c */
 	&fuzz_wire_boot, /* 3: bootstrap stream, rdma/boot_sock.c */
 	&fuzz_wire_node, /* 4: node services, node/node_wire.c */
+	&fuzz_wire_rc,   /* 5: release model message, coherence/rc.c */
 };
 
 const size_t fuzz_wire_ntargets =

@@ -29,7 +29,8 @@ static void dfx_fuzz_accepted(const dfx_msg_t *m, const uint8_t *buf,
 	FUZZ_CHECK(len == DFX_WIRE_LEN && nnodes > 0 && src >= 0 &&
 		   src < nnodes && self >= 0 && self < nnodes);
 	FUZZ_CHECK(m->version == DFX_WIRE_VERSION && m->type > 0 &&
-		   m->type < DFX_MSG_END && (m->uaddr & 3) == 0 && m->id != 0);
+		   m->type < DFX_MSG_END && (m->uaddr & 2) == 0 && m->id != 0);
+	/* the key: a 4-aligned word address, bit 0 DFX_SHARED (dfutex.h) */
 	FUZZ_CHECK(has_bitset == (m->bitset != 0) && m->arg <= arg_max);
 	FUZZ_CHECK(request ? home == self : home == src);
 	dfx_wire_encode(m, again);
