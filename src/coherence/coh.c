@@ -159,6 +159,8 @@ static __thread ahead_win_t ra_w, wa_w;
 /* This thread's last write fault was a first touch (a fresh page:
  * initial here, or granted as zeros): write-ahead may follow. */
 static __thread bool wa_fresh;
+/* The release model's walks: pages asked for ahead at most (rc_ahead). */
+static unsigned rc_ahead_max;
 
 /* The send buffer of this thread (messages of one batch, pages pushed),
  * and whether a send from it is in progress: xp_am_send progresses the
@@ -516,9 +518,18 @@ static const coh_ops_t rt_ops = {
 
 /* ---- the release memory model's ops (rc.h) ------------------------------ */
 
-static uint32_t rc_home(void *ctx, uint64_t page)
+/* A page's manager under the release model: its initial owner under the
+ * sequential one, which decides its home (first touch, rc.h). */
+static uint32_t rc_manager(void *ctx, uint64_t page)
 {
 	return coh_page_home(rt.node, page);
+}
+
+/* A page becomes a synchronization page at its home: the sequential
+ * protocol starts with it there. */
+static cvmm_status_t rc_sync_owner(void *ctx, uint64_t page, uint32_t owner)
+{
+	return coh_node_seed(rt.node, page, owner);
 }
 
 /* The program's image (text, globals, initial stack) stays sequentially
@@ -548,6 +559,22 @@ static cvmm_status_t rc_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
 	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.rc_am_id, buf,
 			  RC_WIRE_LEN + len);
+}
+
+/* Several FETCHes to one node (rc_send_batch): back-to-back headers. */
+static cvmm_status_t rc_send_batch(void *ctx, uint32_t dst, const rc_msg_t *m,
+				   unsigned k)
+{
+	uint8_t buf[RC_BATCH_MAX * RC_WIRE_LEN];
+
+	if (k > RC_BATCH_MAX)
+		return CVMM_ERR_INVALID;
+	for (unsigned i = 0; i < k; i++)
+		rc_wire_encode(&m[i], buf + i * RC_WIRE_LEN);
+	if (dst < 64)
+		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
+	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.rc_am_id, buf,
+			  k * RC_WIRE_LEN);
 }
 
 /* Maps for the guest, whoever asks (a copy made read-only at a release
@@ -616,6 +643,7 @@ static const rc_ops_t rc_ops = {
 	.send = rc_send, .map = rc_map, .unmap = rc_unmap, .read = rc_read,
 	.put = rc_put, .apply = rc_apply, .is_zero = rt_is_zero,
 	.notify = rt_notify, .race = rc_race, .acked = rc_acked,
+	.sync_owner = rc_sync_owner, .send_batch = rc_send_batch,
 };
 
 static void rc_handler(xp_t *x, int src, const void *data, size_t len,
@@ -626,6 +654,8 @@ static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 	const void *pl;
 	size_t pll;
 	cvmm_status_t st;
+	size_t one = len;
+	bool batch = false;
 
 	if (!rt.rc) {
 		snprintf(line, sizeof(line), "coherence: node %d uses the "
@@ -633,9 +663,20 @@ static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 		rt.cfg.fatal(line);
 		return;
 	}
-	st = rc_wire_decode(data, len, (uint32_t)rt.cfg.nnodes,
+	/* a FETCH never has a payload: more is a batch of FETCHes */
+	if (len > RC_WIRE_LEN && rc_wire_is_batch(data, len)) {
+		one = RC_WIRE_LEN;
+		batch = true;
+	}
+next:
+	st = rc_wire_decode(data, one, (uint32_t)rt.cfg.nnodes,
 			    rt.cfg.hi >> CVMM_PAGE_SHIFT, &m, &pl, &pll, why,
 			    sizeof(why));
+	if (st == CVMM_OK && batch && m.type != RC_MSG_FETCH) {
+		snprintf(why, sizeof(why), "a batch of fetches holds a %s",
+			 rc_msg_type_str(m.type));
+		st = CVMM_ERR_PEER;
+	}
 	if (st == CVMM_OK && m.src != (uint32_t)src) {
 		snprintf(why, sizeof(why), "claims to come from node %u", m.src);
 		st = CVMM_ERR_PEER;
@@ -653,6 +694,12 @@ static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 		snprintf(line, sizeof(line),
 			 "coherence: bad message from node %d: %s", src, why);
 		rt.cfg.fatal(line);
+		return;
+	}
+	if (one < len) {
+		data = (const uint8_t *)data + RC_WIRE_LEN;
+		len -= RC_WIRE_LEN;
+		goto next;
 	}
 }
 
@@ -1081,8 +1128,8 @@ static unsigned ra_register(const uint64_t *ahead, unsigned k)
  * pages; any other fault, or ask false, starts again from none. Only
  * pages the guest has mapped after page (layout->readable), registered
  * (ra_register); proto skips those already valid or requested here. */
-static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
-			    bool ask)
+static unsigned ahead_window(ahead_win_t *w, uint64_t page, uint64_t *ahead,
+			     bool ask, unsigned max)
 {
 	uint64_t last = (rt.cfg.hi >> CVMM_PAGE_SHIFT) - 1;
 	unsigned k;
@@ -1093,8 +1140,8 @@ static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
 		w->win = w->win ? w->win * 2 : 2;
 	else
 		w->win = 0;
-	if (w->win > (unsigned)rt.cfg.read_ahead)
-		w->win = (unsigned)rt.cfg.read_ahead;
+	if (w->win > max)
+		w->win = max;
 	for (k = 0; k < w->win && page + 1 + k <= last; k++)
 		ahead[k] = page + 1 + k;
 	w->next = page + 1 + k;
@@ -1102,6 +1149,15 @@ static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
 		k = (unsigned)(layout->readable(page_addr(page + 1),
 						(size_t)k * CVMM_PAGE_SIZE) /
 			       CVMM_PAGE_SIZE);
+	return k;
+}
+
+static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
+			    bool ask)
+{
+	unsigned k = ahead_window(w, page, ahead, ask,
+				  (unsigned)rt.cfg.read_ahead);
+
 	return k ? ra_register(ahead, k) : 0;
 }
 
@@ -1112,10 +1168,25 @@ static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
  * pages, or for a first touch out of a walk (a transpose, a scatter) the
  * rest of the page's run, which one manager holds: one message there.
  * Both only with push (a fetched page needs a thread to get it). */
-static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
+/* The pages of page's run (one manager's) other than page that the guest
+ * has mapped, at most max. */
+static unsigned run_rest(uint64_t page, uint64_t *ahead, unsigned max)
 {
 	uint64_t base = page & ~(uint64_t)(COH_MGR_RUN - 1);
-	unsigned k, n;
+	unsigned k = 0, n;
+
+	n = (unsigned)(layout->readable(page_addr(base),
+					COH_MGR_RUN * CVMM_PAGE_SIZE) /
+		       CVMM_PAGE_SIZE);
+	for (uint64_t q = base; q < base + n && k < max; q++)
+		if (q != page)
+			ahead[k++] = q;
+	return k;
+}
+
+static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
+{
+	unsigned k;
 
 	if (!rt.cfg.push || !layout || !rt.cfg.read_ahead)
 		return 0;
@@ -1125,13 +1196,7 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	if (k || !wa_fresh)
 		return k;
 	/* first touches not in a walk: the rest of the page's run */
-	n = (unsigned)(layout->readable(page_addr(base),
-					COH_MGR_RUN * CVMM_PAGE_SIZE) /
-		       CVMM_PAGE_SIZE);
-	for (uint64_t q = base; q < base + n && k < (unsigned)rt.cfg.read_ahead;
-	     q++)
-		if (q != page)
-			ahead[k++] = q;
+	k = run_rest(page, ahead, (unsigned)rt.cfg.read_ahead);
 	return k ? ra_register(ahead, k) : 0;
 }
 
@@ -1207,13 +1272,25 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
 	from = -1;
 	first = false;
 	if (rc_active()) {
-		bool ivy;
+		uint64_t page = addr >> CVMM_PAGE_SHIFT;
+		bool ivy, fresh = write && rc_ahead_max &&
+				  rc_page_home(rt.rc, page) == RC_NOHOME;
 
-		st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic, false,
-			     &ivy);
-		if (st == CVMM_OK && ivy)
-			st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false,
-				     NULL, 0, &from, &first);
+		st = rc_page(page, write, atomic, false, &ivy);
+		if (st == CVMM_OK && ivy) {
+			st = rt_page(page, write, false, NULL, 0, &from,
+				     &first);
+		} else if (st == CVMM_OK && rc_ahead_max && layout) {
+			/* a walk: its next pages are asked for now; a first
+			 * touch out of a walk claims the rest of its run,
+			 * which one manager decides (as write-ahead does) */
+			k = ahead_window(write ? &wa_w : &ra_w, page, ahead,
+					 true, rc_ahead_max);
+			if (k == 0 && fresh)
+				k = run_rest(page, ahead, rc_ahead_max);
+			if (k)
+				st = rc_ahead(rt.rc, ahead, k, write);
+		}
 	} else {
 		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
@@ -1402,6 +1479,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 		/* sync pages only: nothing to read ahead; and every forward
 		 * of one must be a release first (fwd_handle): a hold would
 		 * run it later from inside proto.c, past that */
+		rc_ahead_max = (unsigned)cfg->read_ahead; /* rc_ahead's */
 		rt.cfg.read_ahead = 0;
 		rt.cfg.hold_max_us = 0;
 		pc.hold_max_us = 0;
@@ -1411,7 +1489,8 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 		rc_cfg_t rc = { .self = (uint32_t)cfg->self,
 				.nnodes = (uint32_t)cfg->nnodes,
 				.npages = cfg->hi >> CVMM_PAGE_SHIFT,
-				.home = rc_home,
+				.manager = rc_manager,
+				.first_touch_home = true,
 				.sync_at_start = rc_sync_at_start,
 				.halt_on_race = !cfg->race_warn,
 				.ops = &rc_ops };

@@ -172,6 +172,16 @@ cvmm_status_t coh_node_add_image(coh_node_t *n, uint64_t first, uint64_t end);
  * they made the same coh_node_add_image calls. */
 uint32_t coh_page_home(const coh_node_t *n, uint64_t page);
 
+/* The release memory model hands page to this protocol held by owner
+ * (rc.h: its home, which first touch may have put off its initial owner):
+ * before anything of the sequential protocol happened to the page here,
+ * the node's state becomes EXCLUSIVE at owner and INVALID elsewhere, and
+ * the page's manager records owner. Called on owner and on the manager
+ * before either lets anyone else use the page (others start INVALID as
+ * before). CVMM_ERR_INVALID when the page's records here are no longer
+ * initial. */
+cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner);
+
 /* Whether node 0's loader wrote the page (a coh_node_add_image range):
  * the program's own image, its globals among them. */
 bool coh_page_image(const coh_node_t *n, uint64_t page);

@@ -143,6 +143,46 @@ uint32_t coh_page_home(const coh_node_t *n, uint64_t page)
 	return coh_init_owner(n, page);
 }
 
+cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	if (page >= n->cfg.npages || owner >= n->cfg.nnodes)
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	if (!coh_page_initial(n, page) || coh_xpage_find(n, page)) {
+		st = CVMM_ERR_INVALID; /* the sequential protocol began */
+		goto out;
+	}
+	if (owner == coh_init_owner(n, page))
+		goto out;
+	if (!coh_sparse_at(&n->st, page, true)) {
+		st = CVMM_ERR_NOMEM;
+		goto out;
+	}
+	coh_page_set_st(n, page, owner == n->cfg.self ? COH_EXCLUSIVE
+						       : COH_INVALID);
+	if (coh_manager(page, n->cfg.nnodes) == n->cfg.self) {
+		coh_mpage_t *mp;
+
+		if (!coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes),
+				   true)) {
+			st = CVMM_ERR_NOMEM;
+			goto out;
+		}
+		mp = coh_mpage(n, page);
+		if (mp->used) {
+			st = CVMM_ERR_INVALID;
+			goto out;
+		}
+		mp->owner = (uint8_t)owner;
+		mp->used = 1; /* no write-ahead takes it as a fresh page */
+	}
+out:
+	coh_node_unlock(n);
+	return st;
+}
+
 static bool sparse_empty(const coh_sparse_t *s)
 {
 	for (uint64_t d = 0; s->dir && d < s->ndir; d++)

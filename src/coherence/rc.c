@@ -4,7 +4,13 @@
  *
  *   n faults, p INV:       n => h FETCH;  h => n PAGE(ver, bytes | ZERO)
  *                          n: RO at base ver, mapped read-only
+ *                          (h not known yet: n => manager m FETCH;
+ *                          m => n PAGE(HOME|ZERO) when p is fresh: n is
+ *                          its home; or m => n PAGE(REDIR h), n => h
+ *                          FETCH; or m is the home and answers)
  *   n writes, p RO:        twin := copy, RW, mapped writable (no message)
+ *   h writes, p no copy    RW without a twin; a FETCH takes the twin
+ *   elsewhere:
  *   n releases:            every RW p: write-protect, RO;
  *                          n => h DIFF(base, seq, runs); h applies it,
  *                          ver++, h => every other node c that fetched p
@@ -20,6 +26,7 @@
  *                          h => every other node SYNC_FLUSH;
  *                          each: unmap, DIFF if dirty, after the acks
  *                          => h SYNC_ACK; h => every other node SYNC_GO
+ *                          (h not m: h => m SYNC_GO, m => the others)
  *
  * One lock per node guards the page records; messages produced under it
  * are sent after it is released (rc_ops_t.send may run handlers). */
@@ -70,7 +77,7 @@ typedef struct rc_qdiff {
 
 typedef struct rc_page {
 	struct rc_page *hnext;        /* hash chain */
-	struct rc_page *lnext, *lprev; /* the node's cached or dirty list */
+	struct rc_page *lnext, *lprev; /* the node's cdirty or hdirty list */
 	uint64_t page;
 	uint8_t *twin;     /* dirty: the bytes before this interval's writes */
 	rc_log_t *log;     /* at the home, once a diff arrived */
@@ -85,6 +92,9 @@ typedef struct rc_page {
 			      came */
 	uint32_t ver;      /* at the home: diffs applied */
 	uint16_t inflight; /* DIFFs sent, not acknowledged */
+	uint64_t qfetch;   /* FETCHes that reached us before the manager's
+			      answer made us the home */
+	uint8_t home;      /* the home, RC_NOHOME while not known */
 	uint8_t st;        /* rc_state_t */
 	uint8_t cls;       /* rc_class_t (at the home: its flush, too) */
 	uint8_t pending;   /* at the home, flushing: SYNC_ACKs outstanding */
@@ -116,8 +126,7 @@ struct rc_node {
 	rc_outbox_t *ob;
 	rc_page_t **buckets;
 	uint64_t nbuckets, npages_rec;
-	rc_page_t *cached; /* copies of pages homed elsewhere, not INV or
-			      dirty */
+	rc_page_t *cdirty; /* pages homed elsewhere with a twin */
 	rc_page_t *hdirty; /* pages homed here with a twin */
 	/* diffs: seq of the last sent; every seq <= acked_upto is acked;
 	 * ring[seq & (ring_cap - 1)] marks acks above it */
@@ -174,6 +183,13 @@ void rc_wire_encode(const rc_msg_t *m, void *buf)
 	put64(b + 16, m->page);
 }
 
+bool rc_wire_is_batch(const void *buf, size_t len)
+{
+	return buf && len > RC_WIRE_LEN && len % RC_WIRE_LEN == 0 &&
+	       len / RC_WIRE_LEN <= RC_BATCH_MAX &&
+	       get_le(buf, 2) == RC_MSG_FETCH;
+}
+
 static const char *const rc_names[RC_MSG_END] = {
 	[RC_MSG_FETCH] = "fetch",         [RC_MSG_PAGE] = "page",
 	[RC_MSG_DIFF] = "diff",           [RC_MSG_DIFF_ACK] = "diff_ack",
@@ -222,8 +238,11 @@ cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 	if (t.type == RC_MSG_PAGE) {
 		unsigned f = t.flags;
 
-		if (f != RC_F_ZERO && f != RC_F_PAGE && f != RC_F_SYNC)
+		if (f != RC_F_ZERO && f != RC_F_PAGE && f != RC_F_SYNC &&
+		    f != (RC_F_HOME | RC_F_ZERO) && f != RC_F_REDIR)
 			return bad(why, whylen, "rc page with bad flags");
+		if (f == RC_F_REDIR && (t.seq >= nnodes || t.seq == t.src))
+			return bad(why, whylen, "rc redirect to a bad node");
 		if (pl != (f == RC_F_PAGE ? DIFF_PAGE : 0))
 			return bad(why, whylen, "rc page of the wrong length");
 	} else {
@@ -306,6 +325,9 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 		return NULL;
 	p->page = page;
 	p->cls = (uint8_t)initial_class(n, page);
+	p->home = p->cls == RC_SYNC || !n->cfg.first_touch_home
+			  ? (uint8_t)n->cfg.manager(n->cfg.ctx, page)
+			  : RC_NOHOME;
 	h = hash_page(page, n->nbuckets);
 	p->hnext = n->buckets[h];
 	n->buckets[h] = p;
@@ -313,9 +335,14 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 	return p;
 }
 
-static bool homed_here(rc_node_t *n, uint64_t page)
+static uint32_t manager(rc_node_t *n, uint64_t page)
 {
-	return n->cfg.home(n->cfg.ctx, page) == n->cfg.self;
+	return n->cfg.manager(n->cfg.ctx, page);
+}
+
+static bool homed_here(rc_node_t *n, const rc_page_t *p)
+{
+	return p->home == n->cfg.self;
 }
 
 static void unlist(rc_node_t *n, rc_page_t *p)
@@ -324,8 +351,8 @@ static void unlist(rc_node_t *n, rc_page_t *p)
 		return;
 	if (p->lprev)
 		p->lprev->lnext = p->lnext;
-	else if (n->cached == p)
-		n->cached = p->lnext;
+	else if (n->cdirty == p)
+		n->cdirty = p->lnext;
 	else
 		n->hdirty = p->lnext;
 	if (p->lnext)
@@ -334,15 +361,14 @@ static void unlist(rc_node_t *n, rc_page_t *p)
 	p->listed = false;
 }
 
-/* Keeps p on the list an acquire or a release must visit: a copy of a
- * page homed elsewhere that is not INV or is dirty; a page homed here
- * that is dirty. */
+/* Keeps p on the list a release (and the tick) must visit: the dirty
+ * pages (with a twin), homed elsewhere or here. Clean copies are on no
+ * list: a release's work is what was written, not what is cached. */
 static void relist(rc_node_t *n, rc_page_t *p)
 {
-	bool home = homed_here(n, p->page);
-	bool want = home ? p->twin != NULL
-			 : (p->st != RC_INV || p->twin != NULL);
-	rc_page_t **head = home ? &n->hdirty : &n->cached;
+	bool home = homed_here(n, p);
+	bool want = p->twin != NULL;
+	rc_page_t **head = home ? &n->hdirty : &n->cdirty;
 
 	if (want == p->listed)
 		return;
@@ -356,6 +382,15 @@ static void relist(rc_node_t *n, rc_page_t *p)
 		(*head)->lprev = p;
 	*head = p;
 	p->listed = true;
+}
+
+/* Learns (or, at the manager, decides) the page's home; the page moves to
+ * the list it belongs on. */
+static void set_home(rc_node_t *n, rc_page_t *p, uint32_t home)
+{
+	unlist(n, p);
+	p->home = (uint8_t)home;
+	relist(n, p);
 }
 
 /* ---- lock and outbox --------------------------------------------------- */
@@ -377,13 +412,30 @@ static cvmm_status_t unlock_send(rc_node_t *n, cvmm_status_t st)
 	pthread_mutex_unlock(&n->lock);
 	if (st == CVMM_OK)
 		st = ob->err;
-	for (unsigned i = 0; i < ob->len; i++) {
+	for (unsigned i = 0, j; i < ob->len; i = j) {
 		rc_out_t *o = &ob->v[i];
 
-		if (st == CVMM_OK)
+		/* FETCHes in a row to one node leave as one message */
+		for (j = i + 1; n->cfg.ops->send_batch && j < ob->len &&
+				j - i < RC_BATCH_MAX &&
+				o->m.type == RC_MSG_FETCH &&
+				ob->v[j].m.type == RC_MSG_FETCH &&
+				ob->v[j].dst == o->dst;
+		     j++)
+			;
+		if (st == CVMM_OK && j - i > 1) {
+			rc_msg_t m[RC_BATCH_MAX];
+
+			for (unsigned q = i; q < j; q++)
+				m[q - i] = ob->v[q].m;
+			st = n->cfg.ops->send_batch(n->cfg.ctx, o->dst, m,
+						    j - i);
+		} else if (st == CVMM_OK) {
 			st = n->cfg.ops->send(n->cfg.ctx, o->dst, &o->m,
 					      o->data, o->len);
-		free(o->data);
+		}
+		for (unsigned q = i; q < j; q++)
+			free(ob->v[q].data);
 	}
 	free(ob->v);
 	return st;
@@ -562,10 +614,14 @@ static void know(rc_node_t *n, rc_page_t *p)
 {
 	uint32_t k;
 
-	if (homed_here(n, p->page))
+	if (homed_here(n, p))
 		k = home_base(n, p);
-	else
-		k = p->epoch != n->epoch ? p->fetched : p->base;
+	else if (p->epoch != n->epoch)
+		k = p->fetched;
+	else /* what was fetched before this epoch's first notice came: a
+		copy fetched in an earlier epoch is known since its acquire
+		(p->base may be older: a notice then held it back) */
+		k = p->pre_wn > p->base ? p->pre_wn : p->base;
 	if (k > p->base)
 		p->base = k;
 }
@@ -626,8 +682,7 @@ static cvmm_status_t send_diff(rc_node_t *n, rc_page_t *p, uint32_t base,
 	if (e != CVMM_OK)
 		return e;
 	n->seq++;
-	emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_DIFF, p->page, 0, base,
-	     n->seq, d, len);
+	emit(n, p->home, RC_MSG_DIFF, p->page, 0, base, n->seq, d, len);
 	p->inflight++;
 	n->stats.diffs_sent++;
 	n->stats.diff_bytes += len;
@@ -752,6 +807,14 @@ static cvmm_status_t home_close(rc_node_t *n, rc_page_t *p)
 		if (st == CVMM_OK)
 			st = e;
 	}
+	/* every other copy was just noticed (or there is none): the home
+	 * writes on without a twin, and without the fault that would take
+	 * one */
+	if (st == CVMM_OK && p->st == RC_RO && !p->twin &&
+	    !(p->copyset & ~(1ull << n->cfg.self))) {
+		st = n->cfg.ops->map(n->cfg.ctx, p->page, true);
+		p->st = RC_RW;
+	}
 	relist(n, p);
 	return st;
 }
@@ -760,20 +823,48 @@ static void send_fetch(rc_node_t *n, rc_page_t *p)
 {
 	p->st = RC_FETCH;
 	p->refetch = false;
-	emit(n, n->cfg.home(n->cfg.ctx, p->page), RC_MSG_FETCH, p->page, 0, 0,
-	     0, NULL, 0);
+	emit(n, p->home != RC_NOHOME ? p->home : manager(n, p->page),
+	     RC_MSG_FETCH, p->page, 0, 0, 0, NULL, 0);
 	n->stats.fetches++;
 	relist(n, p);
 }
 
-static void sync_finish(rc_node_t *n, rc_page_t *p)
+/* The page is a sync page here now; at its home and its manager the
+ * sequential protocol hears of its owner first (a home that is not the
+ * page's initial owner there; the other nodes start without a copy
+ * anyway). */
+static cvmm_status_t sync_now(rc_node_t *n, rc_page_t *p)
 {
+	cvmm_status_t st = CVMM_OK;
+
+	if (n->cfg.ops->sync_owner && (homed_here(n, p) ||
+					manager(n, p->page) == n->cfg.self))
+		st = n->cfg.ops->sync_owner(n->cfg.ctx, p->page, p->home);
 	p->cls = RC_SYNC;
-	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
-		if (i != n->cfg.self)
-			emit(n, i, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
-	n->stats.sync_pages++;
 	n->cfg.ops->notify(n->cfg.ctx, p->page);
+	return st;
+}
+
+/* Tells every node but self and skip that the page is a sync page. */
+static void sync_go(rc_node_t *n, rc_page_t *p, uint32_t skip)
+{
+	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
+		if (i != n->cfg.self && i != skip)
+			emit(n, i, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
+}
+
+/* At the home, every flush done: the manager learns first when it is
+ * another node (it then tells the others). */
+static cvmm_status_t sync_finish(rc_node_t *n, rc_page_t *p)
+{
+	uint32_t m = manager(n, p->page);
+
+	n->stats.sync_pages++;
+	if (m == n->cfg.self)
+		sync_go(n, p, n->cfg.self);
+	else
+		emit(n, m, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
+	return sync_now(n, p);
 }
 
 /* At the home: the page becomes a sync page (asked by node from, or the
@@ -799,8 +890,12 @@ static cvmm_status_t home_sync_begin(rc_node_t *n, rc_page_t *p)
 	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
 		if (i != n->cfg.self)
 			emit(n, i, RC_MSG_SYNC_FLUSH, p->page, 0, 0, 0, NULL, 0);
-	if (p->pending == 0)
-		sync_finish(n, p);
+	if (p->pending == 0) {
+		cvmm_status_t e = sync_finish(n, p);
+
+		if (st == CVMM_OK)
+			st = e;
+	}
 	return st;
 }
 
@@ -811,7 +906,7 @@ cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out)
 	rc_node_t *n;
 
 	if (!cfg || !out || cfg->nnodes < 1 || cfg->nnodes > RC_MAX_NODES ||
-	    cfg->self >= cfg->nnodes || !cfg->ops || !cfg->home ||
+	    cfg->self >= cfg->nnodes || !cfg->ops || !cfg->manager ||
 	    !cfg->ops->send || !cfg->ops->map ||
 	    !cfg->ops->unmap || !cfg->ops->read || !cfg->ops->put ||
 	    !cfg->ops->apply || !cfg->ops->notify)
@@ -883,28 +978,43 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 	}
 	if (p->cls == RC_SYNC_WAIT)
 		return CVMM_OK;
+	if (p->home == RC_NOHOME && manager(n, page) == n->cfg.self)
+		set_home(n, p, n->cfg.self); /* first touched here */
 	if (atomic) {
-		if (homed_here(n, page)) {
+		if (p->home == RC_NOHOME) {
+			/* the home is asked: learn who it is first */
+			if (p->st == RC_INV)
+				send_fetch(n, p);
+			return CVMM_OK;
+		}
+		if (homed_here(n, p)) {
 			st = home_sync_begin(n, p);
 		} else {
 			p->cls = RC_SYNC_WAIT;
-			emit(n, n->cfg.home(n->cfg.ctx, page), RC_MSG_SYNC_REQ,
-			     page, 0, 0, 0, NULL, 0);
+			emit(n, p->home, RC_MSG_SYNC_REQ, page, 0, 0, 0, NULL,
+			     0);
 		}
 		if (p->cls == RC_SYNC)
 			*kind = RC_IVY;
 		return st;
 	}
-	if (homed_here(n, page)) {
-		/* the home twins too: its changes go out as notices (and
-		 * take part in race detection) at its release */
+	if (homed_here(n, p)) {
+		/* the home twins too when others hold copies: its changes go
+		 * out as notices (and take part in race detection) at its
+		 * release; with no copy elsewhere it writes without one (a
+		 * FETCH takes it) */
 		if (write && p->st != RC_RW) {
-			st = take_twin(n, p);
-			if (st != CVMM_OK)
-				return st;
+			if (p->copyset & ~(1ull << n->cfg.self)) {
+				st = take_twin(n, p);
+				if (st != CVMM_OK)
+					return st;
+			}
 			p->st = RC_RW;
 		} else if (p->st == RC_INV) {
-			p->st = RC_RO;
+			/* read: writable at once when nobody else has a copy
+			 * (as good as a write's fault, no twin needed) */
+			p->st = p->copyset & ~(1ull << n->cfg.self) ? RC_RO
+								    : RC_RW;
 		}
 		relist(n, p);
 		*kind = RC_READY;
@@ -971,6 +1081,47 @@ cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
 	return unlock_send(n, st);
 }
 
+cvmm_status_t rc_ahead(rc_node_t *n, const uint64_t *pages, unsigned k,
+		      bool write)
+{
+	rc_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
+
+	lock(n, &ob);
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
+		rc_page_t *p;
+
+		if (pages[i] >= n->cfg.npages)
+			continue;
+		p = get(n, pages[i]);
+		if (!p) {
+			st = CVMM_ERR_NOMEM;
+			break;
+		}
+		if (p->cls != RC_DATA || p->st != RC_INV || p->twin ||
+		    p->inflight || p->qhead || homed_here(n, p))
+			continue;
+		if (p->home == RC_NOHOME) {
+			if (!write)
+				continue; /* a read never claims a home */
+			if (manager(n, p->page) == n->cfg.self) {
+				/* fresh here: ours at once, as a fault would */
+				if (!n->cfg.ops->is_zero ||
+				    !n->cfg.ops->is_zero(n->cfg.ctx, p->page))
+					continue;
+				set_home(n, p, n->cfg.self);
+				p->st = RC_RW;
+				st = n->cfg.ops->map(n->cfg.ctx, p->page, true);
+				n->stats.ahead++;
+				continue;
+			}
+		}
+		send_fetch(n, p);
+		n->stats.ahead++;
+	}
+	return unlock_send(n, st);
+}
+
 void rc_unpin(rc_node_t *n, uint64_t page)
 {
 	rc_page_t *p;
@@ -1007,7 +1158,7 @@ cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 	rc_page_t *p, *nx;
 
 	lock(n, &ob);
-	for (p = n->cached; p; p = nx) {
+	for (p = n->cdirty; p; p = nx) {
 		nx = p->lnext;
 		if (p->twin) {
 			cvmm_status_t e = flush_one(n, p);
@@ -1071,7 +1222,7 @@ static cvmm_status_t tick_one(rc_node_t *n, rc_page_t *p)
 	if (len == 0 || len > RC_TICK_MAX)
 		return CVMM_OK;
 	know(n, p);
-	if (homed_here(n, p->page)) {
+	if (homed_here(n, p)) {
 		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len,
 			       p->twin);
 		memcpy(p->twin, n->buf, DIFF_PAGE);
@@ -1088,7 +1239,7 @@ cvmm_status_t rc_tick(rc_node_t *n)
 	rc_page_t *p;
 
 	lock(n, &ob);
-	for (p = n->cached; p && st == CVMM_OK; p = p->lnext)
+	for (p = n->cdirty; p && st == CVMM_OK; p = p->lnext)
 		if (p->twin && !p->ticked && p->inflight == 0 && !p->qhead)
 			st = tick_one(n, p);
 	for (p = n->hdirty; p && st == CVMM_OK; p = p->lnext)
@@ -1131,7 +1282,7 @@ cvmm_status_t rc_drop(rc_node_t *n, uint64_t first, uint64_t end)
 	rc_page_t *p, *nx;
 
 	pthread_mutex_lock(&n->lock);
-	for (p = n->cached; p; p = nx) {
+	for (p = n->cdirty; p; p = nx) {
 		nx = p->lnext;
 		if (p->page >= first && p->page < end)
 			drop_one(n, p);
@@ -1167,6 +1318,33 @@ static cvmm_status_t peer(rc_node_t *n, const rc_msg_t *m, const char *why)
 	return CVMM_ERR_PEER;
 }
 
+/* At the home: node src asks for the page. A copy going out ends the
+ * home's writing without a twin (the twin is taken now: what the home
+ * writes from here on is noticed at its release). */
+static cvmm_status_t serve_fetch(rc_node_t *n, rc_page_t *p, uint32_t src)
+{
+	if (p->cls != RC_DATA) {
+		emit(n, src, RC_MSG_PAGE, p->page, RC_F_SYNC, p->ver, 0, NULL,
+		     0);
+		return CVMM_OK;
+	}
+	if (p->st == RC_RW && !p->twin) {
+		cvmm_status_t st = take_twin(n, p);
+
+		if (st != CVMM_OK)
+			return st;
+		relist(n, p);
+	}
+	if (n->cfg.ops->is_zero && n->cfg.ops->is_zero(n->cfg.ctx, p->page))
+		emit(n, src, RC_MSG_PAGE, p->page, RC_F_ZERO, p->ver, 0, NULL,
+		     0);
+	else
+		emit(n, src, RC_MSG_PAGE, p->page, RC_F_PAGE, p->ver, 0, NULL,
+		     0);
+	p->copyset |= 1ull << src;
+	return CVMM_OK;
+}
+
 static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 			     const void *data)
 {
@@ -1174,6 +1352,39 @@ static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 
 	if (p->st != RC_FETCH || p->after_ack)
 		return peer(n, m, "no fetch in flight");
+	if (m->flags & RC_F_REDIR) { /* ask the home */
+		if ((p->home != RC_NOHOME && p->home != m->seq) ||
+		    m->seq == n->cfg.self)
+			return peer(n, m, "redirect to another home");
+		set_home(n, p, m->seq);
+		send_fetch(n, p);
+		return CVMM_OK;
+	}
+	if (m->flags & RC_F_HOME) {
+		/* ours from now on, all zeros: the FETCHes that came first
+		 * are served (a drop meanwhile changes nothing: zeros) */
+		if (p->home != RC_NOHOME)
+			return peer(n, m, "home given twice");
+		set_home(n, p, n->cfg.self);
+		p->refetch = false;
+		st = n->cfg.ops->put(n->cfg.ctx, p->page, NULL);
+		n->stats.zero_fetches++;
+		n->stats.homes++;
+		p->fetched = m->ver;
+		p->st = RC_RW; /* no copy elsewhere yet: no twin */
+		for (uint32_t i = 0; i < n->cfg.nnodes && st == CVMM_OK; i++)
+			if (p->qfetch >> i & 1)
+				st = serve_fetch(n, p, i); /* takes the twin */
+		p->qfetch = 0;
+		if (st == CVMM_OK)
+			st = n->cfg.ops->map(n->cfg.ctx, p->page, true);
+		n->cfg.ops->notify(n->cfg.ctx, p->page);
+		return st;
+	}
+	if (p->home == RC_NOHOME)
+		set_home(n, p, m->src); /* the manager is the home */
+	if (p->qfetch)
+		return peer(n, m, "fetches for a page homed elsewhere");
 	if (p->refetch || (m->flags & RC_F_SYNC)) {
 		if (p->refetch)
 			n->stats.stale_drops++;
@@ -1375,7 +1586,7 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 				 const void *data, size_t len)
 {
 	rc_page_t *p;
-	bool home;
+	bool home, mgr, from_home;
 
 	if (m->src >= n->cfg.nnodes || m->src == n->cfg.self ||
 	    m->page >= n->cfg.npages)
@@ -1383,26 +1594,49 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 	p = get(n, m->page);
 	if (!p)
 		return CVMM_ERR_NOMEM;
-	home = homed_here(n, m->page);
+	mgr = manager(n, m->page) == n->cfg.self;
+	if (m->type == RC_MSG_SYNC_FLUSH && p->home == RC_NOHOME && !mgr)
+		set_home(n, p, m->src); /* from the home, which we learn so */
+	home = homed_here(n, p);
+	from_home = p->home != RC_NOHOME && m->src == p->home;
 	switch (m->type) {
 	case RC_MSG_FETCH:
-		if (!home)
-			return peer(n, m, "not its home");
-		if (p->cls != RC_DATA)
-			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_SYNC, p->ver,
-			     0, NULL, 0);
-		else if (n->cfg.ops->is_zero &&
-			 n->cfg.ops->is_zero(n->cfg.ctx, p->page))
-			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_ZERO, p->ver,
-			     0, NULL, 0);
-		else
-			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_PAGE, p->ver,
-			     0, NULL, 0);
-		if (p->cls == RC_DATA)
-			p->copyset |= 1ull << m->src;
-		return CVMM_OK;
+		if (p->home == RC_NOHOME && mgr) {
+			/* first touch: a fresh page's home is its first
+			 * asker (its bytes are all zeros: nothing moves) */
+			if (p->cls == RC_DATA && p->st == RC_INV &&
+			    n->cfg.ops->is_zero &&
+			    n->cfg.ops->is_zero(n->cfg.ctx, p->page)) {
+				set_home(n, p, m->src);
+				emit(n, m->src, RC_MSG_PAGE, p->page,
+				     RC_F_HOME | RC_F_ZERO, 0, 0, NULL, 0);
+				return CVMM_OK;
+			}
+			set_home(n, p, n->cfg.self);
+			home = true;
+		}
+		if (home)
+			return serve_fetch(n, p, m->src);
+		if (mgr) {
+			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_REDIR, 0,
+			     p->home, NULL, 0);
+			return CVMM_OK;
+		}
+		if (p->home == RC_NOHOME && p->st == RC_FETCH &&
+		    !p->after_ack) {
+			/* redirected here before the manager's answer made
+			 * us the home: served when it comes */
+			p->qfetch |= 1ull << m->src;
+			return CVMM_OK;
+		}
+		return peer(n, m, "not its home");
 	case RC_MSG_PAGE:
-		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+		if (home)
+			return peer(n, m, "a page for its home");
+		if (m->flags & (RC_F_REDIR | RC_F_HOME)
+			    ? m->src != manager(n, m->page)
+			    : !(from_home || (p->home == RC_NOHOME &&
+					      m->src == manager(n, m->page))))
 			return peer(n, m, "not from the page's home");
 		if ((m->flags & RC_F_PAGE) && (!data || len != DIFF_PAGE))
 			return peer(n, m, "page without its bytes");
@@ -1412,7 +1646,7 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 			return peer(n, m, "not its home");
 		return on_diff(n, p, m, data, len);
 	case RC_MSG_DIFF_ACK:
-		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+		if (home || !from_home)
 			return peer(n, m, "not from the page's home");
 		return on_diff_ack(n, p, m);
 	case RC_MSG_SYNC_REQ:
@@ -1420,17 +1654,20 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 			return peer(n, m, "not its home");
 		return home_sync_begin(n, p);
 	case RC_MSG_SYNC_FLUSH:
-		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+		if (home || !from_home)
 			return peer(n, m, "not from the page's home");
 		return on_flush(n, p, m);
 	case RC_MSG_SYNC_ACK:
 		if (!home || p->cls != RC_SYNC_WAIT || p->pending == 0)
 			return peer(n, m, "no flush in progress");
 		if (--p->pending == 0)
-			sync_finish(n, p);
+			return sync_finish(n, p);
 		return CVMM_OK;
 	case RC_MSG_WN:
-		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page))
+		/* (it may overtake the answer to our FETCH that names the
+		 * home: only the manager can be the home then) */
+		if (home || !(from_home || (p->home == RC_NOHOME &&
+					    m->src == manager(n, m->page))))
 			return peer(n, m, "not from the page's home");
 		return on_notice(n, p, m);
 	case RC_MSG_WN_ACK:
@@ -1438,12 +1675,13 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 			return peer(n, m, "not its home");
 		return on_notice_ack(n, p, m);
 	case RC_MSG_SYNC_GO:
-		if (home || m->src != n->cfg.home(n->cfg.ctx, m->page) ||
-		    p->cls != RC_SYNC_WAIT)
+		/* from the home to its manager, or from the manager */
+		if (home || p->cls != RC_SYNC_WAIT ||
+		    (mgr ? !from_home : m->src != manager(n, m->page)))
 			return peer(n, m, "no flush was done");
-		p->cls = RC_SYNC;
-		n->cfg.ops->notify(n->cfg.ctx, p->page);
-		return CVMM_OK;
+		if (mgr)
+			sync_go(n, p, p->home);
+		return sync_now(n, p);
 	default:
 		return peer(n, m, "unknown type");
 	}
@@ -1468,6 +1706,23 @@ rc_class_t rc_page_class(rc_node_t *n, uint64_t page)
 	c = p ? (rc_class_t)p->cls : initial_class(n, page);
 	pthread_mutex_unlock(&n->lock);
 	return c;
+}
+
+uint32_t rc_page_home(rc_node_t *n, uint64_t page)
+{
+	rc_page_t *p;
+	uint32_t h;
+
+	pthread_mutex_lock(&n->lock);
+	p = find(n, page);
+	if (p)
+		h = p->home;
+	else if (initial_class(n, page) == RC_SYNC || !n->cfg.first_touch_home)
+		h = manager(n, page);
+	else
+		h = RC_NOHOME;
+	pthread_mutex_unlock(&n->lock);
+	return h;
 }
 
 rc_state_t rc_page_state(rc_node_t *n, uint64_t page)

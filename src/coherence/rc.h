@@ -7,8 +7,19 @@
  * userfaultfd, everything through rc_ops_t, so it runs over a loopback in
  * test/unit/test_rc.c and follows test/model/rc.pml.
  *
- * Every page has a home (cfg.home: the node that owns it first under the
- * sequential protocol too), which keeps the master copy. On a node:
+ * Every page has a home, which keeps the master copy. Its manager
+ * (cfg.manager, the same function on every node) decides which node:
+ * itself, or with cfg.first_touch_home the first node that asks for the
+ * page while it is all zeros at the manager (PAGE with RC_F_HOME), so
+ * that a page written by one node only is homed there and its releases
+ * send nothing. A home never changes. A node learns it from the manager's
+ * answer to its first FETCH (the page, or RC_F_REDIR naming the home,
+ * asked next) or from the home's SYNC_FLUSH; a FETCH that reaches the
+ * home before the home's own answer from the manager waits there.
+ *
+ * The home maps the page writable without a twin while no other node
+ * holds a copy (nobody to notice, nothing to diff: its releases skip the
+ * page); the first FETCH from elsewhere takes the twin then. On a node:
  *
  *   INV    not mapped; the next access fetches the home's copy (FETCH ->
  *          PAGE); at the home INV only means "not mapped yet";
@@ -43,8 +54,12 @@
  * the home asks every other node to flush its diff of the page and unmap
  * it (SYNC_FLUSH -> diffs -> SYNC_ACK), then tells everyone (SYNC_GO).
  * From then on rc_fault answers RC_IVY: the sequential protocol serves
- * the page, starting from its initial state (the home owns it, every
- * other node has no copy), which is what the flush left behind.
+ * the page, starting with the home owning it and every other node without
+ * a copy, which is what the flush left behind. A home that is not the
+ * page's manager sends SYNC_GO to the manager only, which tells the
+ * sequential protocol the page's owner (ops->sync_owner, as the home did
+ * before its own SYNC_GO) and then sends SYNC_GO to everyone else: no
+ * request of the sequential protocol reaches the manager before it knows.
  *
  * No message order is assumed, between any two nodes: every reply that a
  * change of state made stale is recognized and dropped. */
@@ -72,7 +87,9 @@ typedef enum rc_class {
 typedef enum rc_msg_type {
 	RC_MSG_FETCH = 1, /* node -> home: the page, please */
 	RC_MSG_PAGE,      /* home -> node: ver; flags ZERO, or the page
-			     follows, or SYNC (refused: no longer data) */
+			     follows, or SYNC (refused: no longer data);
+			     manager -> node: HOME|ZERO (you are its home)
+			     or REDIR (seq = the home: ask there) */
 	RC_MSG_DIFF,      /* node -> home: ver = the copy's base, seq; the
 			     diff follows */
 	RC_MSG_DIFF_ACK,  /* home -> node: seq */
@@ -89,13 +106,17 @@ typedef enum rc_msg_type {
 #define RC_F_ZERO 0x1 /* PAGE: the home's copy is all zeros */
 #define RC_F_PAGE 0x2 /* PAGE: the home's copy follows (sender appends) */
 #define RC_F_SYNC 0x4 /* PAGE: refused, the page is (becoming) sync */
+#define RC_F_HOME 0x8 /* PAGE (with ZERO): you are the page's home */
+#define RC_F_REDIR 0x10 /* PAGE: the home is node seq, ask it */
+#define RC_NOHOME 0xff  /* a page's home, not known (not assigned) yet */
 
 typedef struct rc_msg {
 	uint16_t type;
 	uint16_t flags;
 	uint32_t src;
 	uint32_t ver; /* PAGE: the home's version; DIFF: the copy's base */
-	uint32_t seq; /* DIFF, DIFF_ACK: the sender's diff number */
+	uint32_t seq; /* DIFF, DIFF_ACK: the sender's diff number; PAGE
+			 with RC_F_REDIR: the home */
 	uint64_t page;
 } rc_msg_t;
 
@@ -111,6 +132,13 @@ void rc_wire_encode(const rc_msg_t *m, void *buf);
 cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			     uint64_t npages, rc_msg_t *m, const void **data,
 			     size_t *dlen, char *why, size_t whylen);
+/* A batch: k FETCH headers back to back, no payload (a FETCH alone has
+ * none, so a longer message that starts with one is a batch); each is
+ * decoded as a message of RC_WIRE_LEN bytes. rc_wire_is_batch: len is a
+ * multiple of RC_WIRE_LEN above it, 2 .. RC_BATCH_MAX records, the first
+ * a FETCH (the others are checked when decoded). */
+#define RC_BATCH_MAX 32
+bool rc_wire_is_batch(const void *buf, size_t len);
 const char *rc_msg_type_str(unsigned type);
 
 /* A race seen at a home: node a's earlier diff and node b's later one
@@ -152,13 +180,24 @@ typedef struct rc_ops {
 	/* Acks of this node's diffs came in: rc_released may have changed.
 	 * May be NULL. */
 	void (*acked)(void *ctx);
+	/* The page becomes a synchronization page held by owner (its home):
+	 * called on the home and on the page's manager, before the class
+	 * changes there. May be NULL (homes are the managers). */
+	cvmm_status_t (*sync_owner)(void *ctx, uint64_t page, uint32_t owner);
+	/* Sends k (2 .. RC_BATCH_MAX) FETCHes to dst as one message (back to
+	 * back, rc_wire_is_batch). May be NULL (one send each). */
+	cvmm_status_t (*send_batch)(void *ctx, uint32_t dst, const rc_msg_t *m,
+				    unsigned k);
 } rc_ops_t;
 
 typedef struct rc_cfg {
 	uint32_t self, nnodes; /* nnodes 1 .. RC_MAX_NODES */
 	uint64_t npages;
-	/* The page's home; the same function on every node. */
-	uint32_t (*home)(void *ctx, uint64_t page);
+	/* The page's manager, which decides its home; the same function on
+	 * every node. */
+	uint32_t (*manager)(void *ctx, uint64_t page);
+	/* Homes by first touch (else every page's home is its manager). */
+	bool first_touch_home;
 	/* After a race is seen here no release completes any more (no
 	 * diff is acknowledged, rc_released stays false): the program stops
 	 * where it is while the environment ends the VM, instead of going on
@@ -176,6 +215,8 @@ typedef struct rc_stats {
 	uint64_t diffs_sent, diff_bytes, diffs_applied, diffs_empty;
 	uint64_t acquires, releases, invalidated, stale_drops;
 	uint64_t sync_pages, races, notices;
+	uint64_t homes; /* pages homed here by their first touch */
+	uint64_t ahead; /* pages asked for (or claimed) ahead of a walk */
 } rc_stats_t;
 
 typedef struct rc_node rc_node_t;
@@ -202,6 +243,14 @@ cvmm_status_t rc_fault(rc_node_t *n, uint64_t page, bool write, bool atomic,
 cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
 			   rc_fault_kind_t *kind);
 void rc_unpin(rc_node_t *n, uint64_t page);
+
+/* Asks ahead for pages a thread walking through memory will touch next
+ * (no thread waits for them: the answers map them). Each data page not
+ * here (INV, clean) gets a FETCH; on a write walk a fresh page is claimed
+ * as its first toucher's (one managed here becomes ours at once); a read
+ * never claims a fresh page. Pages in any other state are left alone. */
+cvmm_status_t rc_ahead(rc_node_t *n, const uint64_t *pages, unsigned k,
+		       bool write);
 
 /* Starts a release: every dirty copy here is write-protected and its diff
  * sent. *ticket: pass to rc_released, which is true once every diff sent
@@ -245,6 +294,8 @@ cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
 /* Snapshots. */
 rc_class_t rc_page_class(rc_node_t *n, uint64_t page);
 rc_state_t rc_page_state(rc_node_t *n, uint64_t page);
+/* The page's home as this node knows it (RC_NOHOME: not yet). */
+uint32_t rc_page_home(rc_node_t *n, uint64_t page);
 void rc_get_stats(rc_node_t *n, rc_stats_t *out);
 
 #endif

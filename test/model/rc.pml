@@ -5,7 +5,10 @@
  *
  *   - node 0 is the data page's home and keeps its master copy H; it reads
  *     and writes H directly, and at its release (when it wrote) the other
- *     copies get write notices, as for a diff;
+ *     copies get write notices, as for a diff; while no other node holds
+ *     a copy it writes with no twin (EXCL: nothing to notice, its release
+ *     skips the page), and the first fetch takes the twin then (TWIN:
+ *     what it writes from there on is noticed at its release);
  *   - another node fetches a copy from the home on its first access (INV ->
  *     RO), takes a twin before its first write of an interval (RO -> RW),
  *     and at a release sends the home a diff: exactly the words that
@@ -38,7 +41,14 @@
  * Mutants (test/model/run.sh) that must fail: -DNO_ACK (a release
  * completes before the home applied its diff), -DNO_NOTICE (the home does
  * not drop the other copies), -DWHOLE_PAGE (a diff carries every word, so
- * a node's release overwrites words other nodes wrote meanwhile). */
+ * a node's release overwrites words other nodes wrote meanwhile),
+ * -DNO_EXCL_TWIN (a fetch leaves the home writing without a twin, so its
+ * later writes are never noticed).
+ *
+ * Homes by first touch (a fresh page's home is its first asker, others
+ * are redirected by the manager) change who the home is, not what it
+ * does: test_rc.c's random delivery checks the hand-over (a fetch that
+ * reaches the new home before its own answer from the manager waits). */
 
 #define N 3 /* nodes; node 0 is the home */
 #define W N /* words: word i is node i's */
@@ -50,13 +60,17 @@
 #define RO 1
 #define RW 2
 #define STALE 3 /* dirty, unmapped by a notice: diff first, then fetch */
+#define EXCL 4  /* the home, writing with no copy elsewhere */
+#define TWIN 5  /* the home, writing with a twin */
 #define FREE 255
 
 byte H[W];         /* the home's master copy */
 byte C[N * W];     /* node i's copy, words i*W .. i*W+W-1 (nodes 1..N-1) */
 byte T[N * W];     /* node i's twin */
 byte st[N];        /* node i's copy: INV, RO, RW, STALE */
-bit home_dirty;    /* node 0 wrote H since its last release */
+bit home_dirty;    /* node 0 wrote H since its twin was taken */
+byte hst = RO;     /* node 0's mapping: RO, EXCL (writable, no twin),
+		      TWIN (writable, twin taken) */
 byte latest[W];    /* the value last written to each word */
 byte lock = FREE;  /* the lock's holder */
 byte arrived;      /* barrier arrivals, over all generations */
@@ -69,9 +83,15 @@ chan acks[N] = [1] of { bit };
 inline fetch(n) {
 	atomic {
 		C[n * W + 0] = H[0]; C[n * W + 1] = H[1]; C[n * W + 2] = H[2];
-		st[n] = RO
+		st[n] = RO;
+#ifndef NO_EXCL_TWIN
+		if :: hst == EXCL -> hst = TWIN :: else -> skip fi
+#endif
 	}
 }
+
+/* Another node holds a copy (is in the home's copyset). */
+#define COPIES (st[1] == RO || st[1] == RW || st[2] == RO || st[2] == RW)
 
 /* The home notices every copy but src's (src == 0: its own writes). */
 inline notice(src) {
@@ -137,7 +157,16 @@ inline rd(n, w, v) {
 
 inline wr(n, w, v) {
 	if
-	:: n == 0 -> atomic { H[w] = v; latest[w] = v; home_dirty = 1 }
+	:: n == 0 ->
+		atomic {
+			if
+			:: hst == RO && !COPIES -> hst = EXCL
+			:: hst == RO && COPIES -> hst = TWIN
+			:: else -> skip
+			fi;
+			H[w] = v; latest[w] = v;
+			if :: hst == TWIN -> home_dirty = 1 :: else -> skip fi
+		}
 	:: else ->
 		do
 		:: atomic { st[n] == RW -> C[n * W + w] = v; latest[w] = v };
@@ -175,7 +204,16 @@ inline release(n) {
 #ifndef NO_ACK
 		if :: sent -> acks[n] ? _ :: else -> skip fi
 #endif
-	:: n == 0 && home_dirty -> atomic { notice(0); home_dirty = 0 }
+	:: n == 0 ->
+		atomic {
+			/* every copy noticed: writable again with no twin;
+			 * else write-protected (EXCL stays as it is) */
+			if
+			:: home_dirty -> notice(0); home_dirty = 0; hst = EXCL
+			:: !home_dirty && hst == TWIN -> hst = RO
+			:: else -> skip
+			fi
+		}
 	:: else -> skip
 	fi
 }

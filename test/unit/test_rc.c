@@ -54,6 +54,11 @@ static struct {
 	unsigned qlen;
 	unsigned races;
 	rc_race_t last_race;
+	bool ft;                       /* homes by first touch */
+	uint8_t applied[NPAGES];       /* nodes that applied diffs (bits) */
+	uint8_t seeded[NPAGES];        /* nodes told the sync owner (bits) */
+	uint8_t seed_owner[NPAGES];
+	unsigned long batches;         /* over every seed of a test */
 	uint64_t rng, seed;
 } W;
 
@@ -100,6 +105,35 @@ static cvmm_status_t t_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 	return CVMM_OK;
 }
 
+/* A batch travels as one buffer (rc_wire_is_batch), split on arrival as
+ * the runtime's handler does; here each record is queued on its own (the
+ * delivery order is random anyway). */
+static cvmm_status_t t_send_batch(void *ctx, uint32_t dst, const rc_msg_t *m,
+				  unsigned k)
+{
+	uint8_t buf[RC_BATCH_MAX * RC_WIRE_LEN];
+
+	assert_true(k >= 2 && k <= RC_BATCH_MAX);
+	for (unsigned i = 0; i < k; i++)
+		rc_wire_encode(&m[i], buf + i * RC_WIRE_LEN);
+	assert_true(rc_wire_is_batch(buf, k * RC_WIRE_LEN));
+	W.batches++;
+	for (unsigned i = 0; i < k; i++) {
+		rc_msg_t one;
+		const void *d;
+		size_t dl;
+		char why[64];
+
+		assert_int_equal(rc_wire_decode(buf + i * RC_WIRE_LEN,
+						RC_WIRE_LEN, W.nn, NPAGES, &one,
+						&d, &dl, why, sizeof(why)),
+				 CVMM_OK);
+		assert_int_equal(one.type, RC_MSG_FETCH);
+		assert_int_equal(t_send(ctx, dst, &one, NULL, 0), CVMM_OK);
+	}
+	return CVMM_OK;
+}
+
 static cvmm_status_t t_map(void *ctx, uint64_t page, bool writable)
 {
 	W.mapped[self_of(ctx)][page] = writable ? 2 : 1;
@@ -129,7 +163,9 @@ static cvmm_status_t t_put(void *ctx, uint64_t page, const void *data)
 static cvmm_status_t t_apply(void *ctx, uint64_t page, const uint8_t *d,
 			     size_t len)
 {
-	assert_int_equal(home_of(NULL, page), self_of(ctx));
+	if (!W.ft)
+		assert_int_equal(home_of(NULL, page), self_of(ctx));
+	W.applied[page] |= (uint8_t)(1u << self_of(ctx));
 	return diff_apply(W.mem[self_of(ctx)][page], d, len);
 }
 
@@ -154,30 +190,61 @@ static void t_race(void *ctx, const rc_race_t *r)
 	(void)ctx;
 	W.races++;
 	W.last_race = *r;
+
+}
+
+/* Only the home and the manager hear of the sync page's owner, both the
+ * same one. */
+static cvmm_status_t t_sync_owner(void *ctx, uint64_t page, uint32_t owner)
+{
+	unsigned s = self_of(ctx);
+
+	assert_true(s == owner || s == home_of(NULL, page));
+	if (W.seeded[page])
+		assert_int_equal(W.seed_owner[page], owner);
+	W.seeded[page] |= (uint8_t)(1u << s);
+	W.seed_owner[page] = (uint8_t)owner;
+	return CVMM_OK;
 }
 
 static const rc_ops_t ops = {
 	.send = t_send, .map = t_map, .unmap = t_unmap, .read = t_read,
 	.put = t_put, .apply = t_apply, .is_zero = t_is_zero,
-	.notify = t_notify, .race = t_race,
+	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
+	.send_batch = t_send_batch,
 };
 
-static void world_init(unsigned nn, uint64_t seed)
+/* The page's home: as its manager decided (first touch), or the manager. */
+static uint32_t home_now(unsigned pg)
 {
+	return rc_page_home(W.node[home_of(NULL, pg)], pg);
+}
+
+static void world_init_ft(unsigned nn, uint64_t seed, bool ft)
+{
+	unsigned long batches = W.batches;
+
 	for (unsigned i = 0; i < W.qlen; i++)
 		free(W.q[i].buf);
 	memset(&W, 0, sizeof(W));
+	W.batches = batches;
 	W.nn = nn;
+	W.ft = ft;
 	W.seed = seed;
 	W.rng = seed * 2654435761u + 88172645463325252ull;
 	for (unsigned i = 0; i < nn; i++) {
 		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
-			      .home = home_of, .ops = &ops,
-			      .ctx = &W.id[i]};
+			      .manager = home_of, .first_touch_home = ft,
+			      .ops = &ops, .ctx = &W.id[i]};
 
 		W.id[i] = i;
 		assert_int_equal(rc_node_create(&c, &W.node[i]), CVMM_OK);
 	}
+}
+
+static void world_init(unsigned nn, uint64_t seed)
+{
+	world_init_ft(nn, seed, false);
 }
 
 static void world_free(void)
@@ -196,10 +263,15 @@ static void world_free(void)
 static void check_sync_switch(void)
 {
 	for (unsigned pg = 0; pg < NPAGES; pg++) {
-		uint32_t h = home_of(NULL, pg);
+		uint32_t h = home_now(pg);
 
-		if (W.sc_on[pg] || rc_page_class(W.node[h], pg) != RC_SYNC)
+		if (W.sc_on[pg] || h == RC_NOHOME ||
+		    rc_page_class(W.node[h], pg) != RC_SYNC)
 			continue;
+		/* the sequential protocol heard of its owner at the home,
+		 * and at the manager before anyone else could ask */
+		assert_true(W.seeded[pg] >> h & 1);
+		assert_int_equal(W.seed_owner[pg], h);
 		assert_memory_equal(W.mem[h][pg], W.expect[pg], PG);
 		memcpy(W.sc[pg], W.mem[h][pg], PG);
 		W.sc_on[pg] = true;
@@ -228,6 +300,32 @@ static bool deliver_one(void)
 	free(q.buf);
 	check_sync_switch();
 	return true;
+}
+
+/* Delivers the first message in flight to dst of type type; false when
+ * there is none. */
+static bool deliver_match(unsigned dst, unsigned type)
+{
+	for (unsigned i = 0; i < W.qlen; i++) {
+		qmsg_t q = W.q[i];
+		rc_msg_t m;
+		const void *data;
+		size_t dlen;
+		char why[64];
+
+		assert_int_equal(rc_wire_decode(q.buf, q.len, W.nn, NPAGES, &m,
+						&data, &dlen, why, sizeof(why)),
+				 CVMM_OK);
+		if (q.dst != dst || m.type != type)
+			continue;
+		memmove(&W.q[i], &W.q[i + 1], (W.qlen - i - 1) * sizeof(W.q[0]));
+		W.qlen--;
+		assert_int_equal(rc_recv(W.node[dst], &m, data, dlen), CVMM_OK);
+		free(q.buf);
+		check_sync_switch();
+		return true;
+	}
+	return false;
 }
 
 /* Node n accesses page pg: faults until the access may proceed. Returns
@@ -337,8 +435,17 @@ static void step(unsigned n)
 		assert_int_equal(rc_release(W.node[n], &t), CVMM_OK);
 	} else if (op < 94) {
 		assert_int_equal(rc_acquire(W.node[n], true), CVMM_OK);
-	} else if (op < 97) {
+	} else if (op < 96) {
 		assert_int_equal(rc_tick(W.node[n]), CVMM_OK);
+	} else if (op < 97) {
+		/* a walk's next pages asked for ahead */
+		uint64_t ahead[NPAGES];
+		unsigned k = 1 + rnd(NPAGES);
+
+		for (unsigned i = 0; i < k; i++)
+			ahead[i] = (pg + i) % NPAGES;
+		assert_int_equal(rc_ahead(W.node[n], ahead, k, rnd(2)),
+				 CVMM_OK);
 	} else if (op < 98 && rnd(4) == 0) {
 		do_atomic(n, pg);
 	} else {
@@ -347,10 +454,10 @@ static void step(unsigned n)
 	}
 }
 
-static void run_program(unsigned nn, uint64_t seed,
+static void run_program(unsigned nn, uint64_t seed, bool ft,
 			unsigned rounds, unsigned steps)
 {
-	world_init(nn, seed);
+	world_init_ft(nn, seed, ft);
 	for (unsigned r = 0; r < rounds; r++) {
 		deal_lines();
 		for (unsigned s = 0; s < steps; s++)
@@ -365,6 +472,16 @@ static void run_program(unsigned nn, uint64_t seed,
 	while (deliver_one())
 		;
 	assert_int_equal(W.races, 0);
+	for (unsigned pg = 0; pg < NPAGES; pg++) {
+		/* diffs landed at one node only: the page's one home */
+		uint32_t h = home_now(pg);
+
+		if (W.applied[pg])
+			assert_int_equal(W.applied[pg], 1u << h);
+		if (W.sc_on[pg] && W.ft && h != home_of(NULL, pg))
+			assert_int_equal(W.seeded[pg],
+					 1u << h | 1u << home_of(NULL, pg));
+	}
 	world_free();
 }
 
@@ -372,7 +489,19 @@ static void test_random_drf(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
-		run_program(2 + seed % 3, seed, 4, 120);
+		run_program(2 + seed % 3, seed, false, 4, 120);
+}
+
+/* The same with homes by first touch: the manager gives a fresh page to
+ * its first asker, the others are redirected, fetches that reach the new
+ * home before its own answer wait there. */
+static void test_random_drf_first_touch(void **state)
+{
+	(void)state;
+	W.batches = 0;
+	for (uint64_t seed = 1; seed <= 3000; seed++)
+		run_program(2 + seed % 3, seed, true, 4, 120);
+	assert_true(W.batches > 0); /* fetches ahead went out in batches */
 }
 
 static void test_counts(void **state)
@@ -418,7 +547,11 @@ static void test_counts(void **state)
 static void racy(unsigned nn, unsigned a, unsigned b)
 {
 	world_init(nn, 11);
-	/* page 1's home is node (1*3+1) % nn */
+	/* page 1's home is node (1*3+1) % nn; every node reads it first (a
+	 * home with no copy elsewhere writes without a twin, rc.h: its
+	 * writes before the first copy leaves are not checked) */
+	for (unsigned n = 0; n < nn; n++)
+		do_read(n, 1, 0);
 	do_write(a, 1, 100, 1);
 	do_write(b, 1, 100, 2);
 	for (unsigned n = 0; n < nn; n++) {
@@ -582,6 +715,68 @@ static void test_sync_page(void **state)
 	world_free();
 }
 
+/* Homes by first touch, step by step (3 nodes; page 1's manager is node
+ * 1): node 0 asks first and becomes the home; node 2, redirected there,
+ * reaches node 0 before the manager's answer does and waits; node 0's
+ * writes with no copy elsewhere need no twin and its releases send
+ * nothing; a sync page homed off its manager goes to the sequential
+ * protocol at the home, the manager hearing first. */
+static void test_first_touch(void **state)
+{
+	rc_fault_kind_t k;
+	rc_stats_t s;
+
+	(void)state;
+	world_init_ft(3, 18, true);
+	assert_int_equal(rc_fault(W.node[0], 1, true, false, &k), CVMM_OK);
+	assert_int_equal(k, RC_WAIT);
+	assert_true(deliver_match(1, RC_MSG_FETCH)); /* HOME to node 0 */
+	assert_int_equal(home_now(1), 0);
+	assert_int_equal(rc_fault(W.node[2], 1, false, false, &k), CVMM_OK);
+	assert_true(deliver_match(1, RC_MSG_FETCH)); /* REDIR to node 2 */
+	assert_true(deliver_match(2, RC_MSG_PAGE));
+	assert_int_equal(rc_page_home(W.node[2], 1), 0);
+	assert_true(deliver_match(0, RC_MSG_FETCH)); /* waits at node 0 */
+	assert_int_equal(W.qlen, 1);
+	assert_true(deliver_match(0, RC_MSG_PAGE)); /* HOME: node 2 served */
+	assert_int_equal(rc_page_home(W.node[0], 1), 0);
+	assert_true(deliver_match(2, RC_MSG_PAGE));
+	assert_int_equal(W.mapped[2][1], 1);
+	/* node 2 holds a copy: serving it took the home's twin, so the
+	 * home's write is noticed at its release */
+	do_write(0, 1, 5, 7);
+	release_wait(0);
+	assert_int_equal(W.mapped[2][1], 0);
+	do_read(2, 1, 5);
+	/* a fresh page of node 0's own (page 2's manager, (2*3+1)%3 = 1):
+	 * no copy elsewhere, no twin, nothing sent at its releases */
+	do_write(0, 2, 9, 3);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.homes, 2);
+	assert_int_equal(s.twins, 2); /* page 1's: node 2's fetches */
+	release_wait(0);
+	do_write(0, 2, 10, 4);
+	release_wait(0);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.twins, 2);
+	assert_int_equal(s.diffs_sent, 0);
+	assert_int_equal(s.notices, 1);
+	assert_int_equal(W.mapped[0][2], 2); /* never write-protected */
+	assert_int_equal(W.qlen, 0);
+	/* node 2 makes page 1 a sync page: the home (node 0) flushes it;
+	 * the manager (node 1) hears first, then tells node 2 */
+	do_atomic(2, 1);
+	while (deliver_one())
+		;
+	assert_true(W.sc_on[1]);
+	assert_int_equal(W.seeded[1], 1u << 0 | 1u << 1);
+	assert_int_equal(W.seed_owner[1], 0);
+	for (unsigned n = 0; n < 3; n++)
+		assert_int_equal(rc_page_class(W.node[n], 1), RC_SYNC);
+	assert_int_equal(W.sc[1][5], 7);
+	world_free();
+}
+
 static void test_malformed(void **state)
 {
 	uint8_t buf[RC_WIRE_LEN + DIFF_PAGE + 8];
@@ -679,9 +874,11 @@ int main(void)
 		cmocka_unit_test(test_diff_order),
 		cmocka_unit_test(test_agent_pin),
 		cmocka_unit_test(test_sync_page),
+		cmocka_unit_test(test_first_touch),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_lying_peer),
 		cmocka_unit_test(test_random_drf),
+		cmocka_unit_test(test_random_drf_first_touch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
