@@ -159,8 +159,6 @@ static __thread ahead_win_t ra_w, wa_w;
 /* This thread's last write fault was a first touch (a fresh page:
  * initial here, or granted as zeros): write-ahead may follow. */
 static __thread bool wa_fresh;
-/* The release model's walks: pages asked for ahead at most (rc_ahead). */
-static unsigned rc_ahead_max;
 
 /* The send buffer of this thread (messages of one batch, pages pushed),
  * and whether a send from it is in progress: xp_am_send progresses the
@@ -561,22 +559,6 @@ static cvmm_status_t rc_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 			  RC_WIRE_LEN + len);
 }
 
-/* Several FETCHes to one node (rc_send_batch): back-to-back headers. */
-static cvmm_status_t rc_send_batch(void *ctx, uint32_t dst, const rc_msg_t *m,
-				   unsigned k)
-{
-	uint8_t buf[RC_BATCH_MAX * RC_WIRE_LEN];
-
-	if (k > RC_BATCH_MAX)
-		return CVMM_ERR_INVALID;
-	for (unsigned i = 0; i < k; i++)
-		rc_wire_encode(&m[i], buf + i * RC_WIRE_LEN);
-	if (dst < 64)
-		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
-	return xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.rc_am_id, buf,
-			  k * RC_WIRE_LEN);
-}
-
 /* Maps for the guest, whoever asks (a copy made read-only at a release
  * must be write-protected even when the agent's access caused it). */
 static cvmm_status_t rc_map(void *ctx, uint64_t page, bool writable)
@@ -643,7 +625,7 @@ static const rc_ops_t rc_ops = {
 	.send = rc_send, .map = rc_map, .unmap = rc_unmap, .read = rc_read,
 	.put = rc_put, .apply = rc_apply, .is_zero = rt_is_zero,
 	.notify = rt_notify, .race = rc_race, .acked = rc_acked,
-	.sync_owner = rc_sync_owner, .send_batch = rc_send_batch,
+	.sync_owner = rc_sync_owner,
 };
 
 static void rc_handler(xp_t *x, int src, const void *data, size_t len,
@@ -654,8 +636,6 @@ static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 	const void *pl;
 	size_t pll;
 	cvmm_status_t st;
-	size_t one = len;
-	bool batch = false;
 
 	if (!rt.rc) {
 		snprintf(line, sizeof(line), "coherence: node %d uses the "
@@ -663,20 +643,9 @@ static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 		rt.cfg.fatal(line);
 		return;
 	}
-	/* a FETCH never has a payload: more is a batch of FETCHes */
-	if (len > RC_WIRE_LEN && rc_wire_is_batch(data, len)) {
-		one = RC_WIRE_LEN;
-		batch = true;
-	}
-next:
-	st = rc_wire_decode(data, one, (uint32_t)rt.cfg.nnodes,
+	st = rc_wire_decode(data, len, (uint32_t)rt.cfg.nnodes,
 			    rt.cfg.hi >> CVMM_PAGE_SHIFT, &m, &pl, &pll, why,
 			    sizeof(why));
-	if (st == CVMM_OK && batch && m.type != RC_MSG_FETCH) {
-		snprintf(why, sizeof(why), "a batch of fetches holds a %s",
-			 rc_msg_type_str(m.type));
-		st = CVMM_ERR_PEER;
-	}
 	if (st == CVMM_OK && m.src != (uint32_t)src) {
 		snprintf(why, sizeof(why), "claims to come from node %u", m.src);
 		st = CVMM_ERR_PEER;
@@ -694,12 +663,6 @@ next:
 		snprintf(line, sizeof(line),
 			 "coherence: bad message from node %d: %s", src, why);
 		rt.cfg.fatal(line);
-		return;
-	}
-	if (one < len) {
-		data = (const uint8_t *)data + RC_WIRE_LEN;
-		len -= RC_WIRE_LEN;
-		goto next;
 	}
 }
 
@@ -1128,8 +1091,8 @@ static unsigned ra_register(const uint64_t *ahead, unsigned k)
  * pages; any other fault, or ask false, starts again from none. Only
  * pages the guest has mapped after page (layout->readable), registered
  * (ra_register); proto skips those already valid or requested here. */
-static unsigned ahead_window(ahead_win_t *w, uint64_t page, uint64_t *ahead,
-			     bool ask, unsigned max)
+static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
+			    bool ask)
 {
 	uint64_t last = (rt.cfg.hi >> CVMM_PAGE_SHIFT) - 1;
 	unsigned k;
@@ -1140,8 +1103,8 @@ static unsigned ahead_window(ahead_win_t *w, uint64_t page, uint64_t *ahead,
 		w->win = w->win ? w->win * 2 : 2;
 	else
 		w->win = 0;
-	if (w->win > max)
-		w->win = max;
+	if (w->win > (unsigned)rt.cfg.read_ahead)
+		w->win = (unsigned)rt.cfg.read_ahead;
 	for (k = 0; k < w->win && page + 1 + k <= last; k++)
 		ahead[k] = page + 1 + k;
 	w->next = page + 1 + k;
@@ -1149,15 +1112,6 @@ static unsigned ahead_window(ahead_win_t *w, uint64_t page, uint64_t *ahead,
 		k = (unsigned)(layout->readable(page_addr(page + 1),
 						(size_t)k * CVMM_PAGE_SIZE) /
 			       CVMM_PAGE_SIZE);
-	return k;
-}
-
-static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
-			    bool ask)
-{
-	unsigned k = ahead_window(w, page, ahead, ask,
-				  (unsigned)rt.cfg.read_ahead);
-
 	return k ? ra_register(ahead, k) : 0;
 }
 
@@ -1168,25 +1122,10 @@ static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
  * pages, or for a first touch out of a walk (a transpose, a scatter) the
  * rest of the page's run, which one manager holds: one message there.
  * Both only with push (a fetched page needs a thread to get it). */
-/* The pages of page's run (one manager's) other than page that the guest
- * has mapped, at most max. */
-static unsigned run_rest(uint64_t page, uint64_t *ahead, unsigned max)
-{
-	uint64_t base = page & ~(uint64_t)(COH_MGR_RUN - 1);
-	unsigned k = 0, n;
-
-	n = (unsigned)(layout->readable(page_addr(base),
-					COH_MGR_RUN * CVMM_PAGE_SIZE) /
-		       CVMM_PAGE_SIZE);
-	for (uint64_t q = base; q < base + n && k < max; q++)
-		if (q != page)
-			ahead[k++] = q;
-	return k;
-}
-
 static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 {
-	unsigned k;
+	uint64_t base = page & ~(uint64_t)(COH_MGR_RUN - 1);
+	unsigned k, n;
 
 	if (!rt.cfg.push || !layout || !rt.cfg.read_ahead)
 		return 0;
@@ -1196,7 +1135,13 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	if (k || !wa_fresh)
 		return k;
 	/* first touches not in a walk: the rest of the page's run */
-	k = run_rest(page, ahead, (unsigned)rt.cfg.read_ahead);
+	n = (unsigned)(layout->readable(page_addr(base),
+					COH_MGR_RUN * CVMM_PAGE_SIZE) /
+		       CVMM_PAGE_SIZE);
+	for (uint64_t q = base; q < base + n && k < (unsigned)rt.cfg.read_ahead;
+	     q++)
+		if (q != page)
+			ahead[k++] = q;
 	return k ? ra_register(ahead, k) : 0;
 }
 
@@ -1272,25 +1217,13 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
 	from = -1;
 	first = false;
 	if (rc_active()) {
-		uint64_t page = addr >> CVMM_PAGE_SHIFT;
-		bool ivy, fresh = write && rc_ahead_max &&
-				  rc_page_home(rt.rc, page) == RC_NOHOME;
+		bool ivy;
 
-		st = rc_page(page, write, atomic, false, &ivy);
-		if (st == CVMM_OK && ivy) {
-			st = rt_page(page, write, false, NULL, 0, &from,
-				     &first);
-		} else if (st == CVMM_OK && rc_ahead_max && layout) {
-			/* a walk: its next pages are asked for now; a first
-			 * touch out of a walk claims the rest of its run,
-			 * which one manager decides (as write-ahead does) */
-			k = ahead_window(write ? &wa_w : &ra_w, page, ahead,
-					 true, rc_ahead_max);
-			if (k == 0 && fresh)
-				k = run_rest(page, ahead, rc_ahead_max);
-			if (k)
-				st = rc_ahead(rt.rc, ahead, k, write);
-		}
+		st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic, false,
+			     &ivy);
+		if (st == CVMM_OK && ivy)
+			st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false,
+				     NULL, 0, &from, &first);
 	} else {
 		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
@@ -1479,7 +1412,6 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 		/* sync pages only: nothing to read ahead; and every forward
 		 * of one must be a release first (fwd_handle): a hold would
 		 * run it later from inside proto.c, past that */
-		rc_ahead_max = (unsigned)cfg->read_ahead; /* rc_ahead's */
 		rt.cfg.read_ahead = 0;
 		rt.cfg.hold_max_us = 0;
 		pc.hold_max_us = 0;

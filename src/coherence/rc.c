@@ -183,13 +183,6 @@ void rc_wire_encode(const rc_msg_t *m, void *buf)
 	put64(b + 16, m->page);
 }
 
-bool rc_wire_is_batch(const void *buf, size_t len)
-{
-	return buf && len > RC_WIRE_LEN && len % RC_WIRE_LEN == 0 &&
-	       len / RC_WIRE_LEN <= RC_BATCH_MAX &&
-	       get_le(buf, 2) == RC_MSG_FETCH;
-}
-
 static const char *const rc_names[RC_MSG_END] = {
 	[RC_MSG_FETCH] = "fetch",         [RC_MSG_PAGE] = "page",
 	[RC_MSG_DIFF] = "diff",           [RC_MSG_DIFF_ACK] = "diff_ack",
@@ -412,30 +405,13 @@ static cvmm_status_t unlock_send(rc_node_t *n, cvmm_status_t st)
 	pthread_mutex_unlock(&n->lock);
 	if (st == CVMM_OK)
 		st = ob->err;
-	for (unsigned i = 0, j; i < ob->len; i = j) {
+	for (unsigned i = 0; i < ob->len; i++) {
 		rc_out_t *o = &ob->v[i];
 
-		/* FETCHes in a row to one node leave as one message */
-		for (j = i + 1; n->cfg.ops->send_batch && j < ob->len &&
-				j - i < RC_BATCH_MAX &&
-				o->m.type == RC_MSG_FETCH &&
-				ob->v[j].m.type == RC_MSG_FETCH &&
-				ob->v[j].dst == o->dst;
-		     j++)
-			;
-		if (st == CVMM_OK && j - i > 1) {
-			rc_msg_t m[RC_BATCH_MAX];
-
-			for (unsigned q = i; q < j; q++)
-				m[q - i] = ob->v[q].m;
-			st = n->cfg.ops->send_batch(n->cfg.ctx, o->dst, m,
-						    j - i);
-		} else if (st == CVMM_OK) {
+		if (st == CVMM_OK)
 			st = n->cfg.ops->send(n->cfg.ctx, o->dst, &o->m,
 					      o->data, o->len);
-		}
-		for (unsigned q = i; q < j; q++)
-			free(ob->v[q].data);
+		free(o->data);
 	}
 	free(ob->v);
 	return st;
@@ -1078,47 +1054,6 @@ cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
 	st = fault_locked(n, page, true, false, kind);
 	if (st == CVMM_OK && *kind == RC_READY)
 		find(n, page)->pins++;
-	return unlock_send(n, st);
-}
-
-cvmm_status_t rc_ahead(rc_node_t *n, const uint64_t *pages, unsigned k,
-		      bool write)
-{
-	rc_outbox_t ob;
-	cvmm_status_t st = CVMM_OK;
-
-	lock(n, &ob);
-	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
-		rc_page_t *p;
-
-		if (pages[i] >= n->cfg.npages)
-			continue;
-		p = get(n, pages[i]);
-		if (!p) {
-			st = CVMM_ERR_NOMEM;
-			break;
-		}
-		if (p->cls != RC_DATA || p->st != RC_INV || p->twin ||
-		    p->inflight || p->qhead || homed_here(n, p))
-			continue;
-		if (p->home == RC_NOHOME) {
-			if (!write)
-				continue; /* a read never claims a home */
-			if (manager(n, p->page) == n->cfg.self) {
-				/* fresh here: ours at once, as a fault would */
-				if (!n->cfg.ops->is_zero ||
-				    !n->cfg.ops->is_zero(n->cfg.ctx, p->page))
-					continue;
-				set_home(n, p, n->cfg.self);
-				p->st = RC_RW;
-				st = n->cfg.ops->map(n->cfg.ctx, p->page, true);
-				n->stats.ahead++;
-				continue;
-			}
-		}
-		send_fetch(n, p);
-		n->stats.ahead++;
-	}
 	return unlock_send(n, st);
 }
 

@@ -132,13 +132,6 @@ void rc_wire_encode(const rc_msg_t *m, void *buf);
 cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			     uint64_t npages, rc_msg_t *m, const void **data,
 			     size_t *dlen, char *why, size_t whylen);
-/* A batch: k FETCH headers back to back, no payload (a FETCH alone has
- * none, so a longer message that starts with one is a batch); each is
- * decoded as a message of RC_WIRE_LEN bytes. rc_wire_is_batch: len is a
- * multiple of RC_WIRE_LEN above it, 2 .. RC_BATCH_MAX records, the first
- * a FETCH (the others are checked when decoded). */
-#define RC_BATCH_MAX 32
-bool rc_wire_is_batch(const void *buf, size_t len);
 const char *rc_msg_type_str(unsigned type);
 
 /* A race seen at a home: node a's earlier diff and node b's later one
@@ -184,10 +177,6 @@ typedef struct rc_ops {
 	 * called on the home and on the page's manager, before the class
 	 * changes there. May be NULL (homes are the managers). */
 	cvmm_status_t (*sync_owner)(void *ctx, uint64_t page, uint32_t owner);
-	/* Sends k (2 .. RC_BATCH_MAX) FETCHes to dst as one message (back to
-	 * back, rc_wire_is_batch). May be NULL (one send each). */
-	cvmm_status_t (*send_batch)(void *ctx, uint32_t dst, const rc_msg_t *m,
-				    unsigned k);
 } rc_ops_t;
 
 typedef struct rc_cfg {
@@ -216,7 +205,6 @@ typedef struct rc_stats {
 	uint64_t acquires, releases, invalidated, stale_drops;
 	uint64_t sync_pages, races, notices;
 	uint64_t homes; /* pages homed here by their first touch */
-	uint64_t ahead; /* pages asked for (or claimed) ahead of a walk */
 } rc_stats_t;
 
 typedef struct rc_node rc_node_t;
@@ -244,13 +232,6 @@ cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
 			   rc_fault_kind_t *kind);
 void rc_unpin(rc_node_t *n, uint64_t page);
 
-/* Asks ahead for pages a thread walking through memory will touch next
- * (no thread waits for them: the answers map them). Each data page not
- * here (INV, clean) gets a FETCH; on a write walk a fresh page is claimed
- * as its first toucher's (one managed here becomes ours at once); a read
- * never claims a fresh page. Pages in any other state are left alone. */
-cvmm_status_t rc_ahead(rc_node_t *n, const uint64_t *pages, unsigned k,
-		       bool write);
 
 /* Starts a release: every dirty copy here is write-protected and its diff
  * sent. *ticket: pass to rc_released, which is true once every diff sent

@@ -58,7 +58,6 @@ static struct {
 	uint8_t applied[NPAGES];       /* nodes that applied diffs (bits) */
 	uint8_t seeded[NPAGES];        /* nodes told the sync owner (bits) */
 	uint8_t seed_owner[NPAGES];
-	unsigned long batches;         /* over every seed of a test */
 	uint64_t rng, seed;
 } W;
 
@@ -102,35 +101,6 @@ static cvmm_status_t t_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 	rc_wire_encode(m, q->buf);
 	if (len)
 		memcpy(q->buf + RC_WIRE_LEN, data, len);
-	return CVMM_OK;
-}
-
-/* A batch travels as one buffer (rc_wire_is_batch), split on arrival as
- * the runtime's handler does; here each record is queued on its own (the
- * delivery order is random anyway). */
-static cvmm_status_t t_send_batch(void *ctx, uint32_t dst, const rc_msg_t *m,
-				  unsigned k)
-{
-	uint8_t buf[RC_BATCH_MAX * RC_WIRE_LEN];
-
-	assert_true(k >= 2 && k <= RC_BATCH_MAX);
-	for (unsigned i = 0; i < k; i++)
-		rc_wire_encode(&m[i], buf + i * RC_WIRE_LEN);
-	assert_true(rc_wire_is_batch(buf, k * RC_WIRE_LEN));
-	W.batches++;
-	for (unsigned i = 0; i < k; i++) {
-		rc_msg_t one;
-		const void *d;
-		size_t dl;
-		char why[64];
-
-		assert_int_equal(rc_wire_decode(buf + i * RC_WIRE_LEN,
-						RC_WIRE_LEN, W.nn, NPAGES, &one,
-						&d, &dl, why, sizeof(why)),
-				 CVMM_OK);
-		assert_int_equal(one.type, RC_MSG_FETCH);
-		assert_int_equal(t_send(ctx, dst, &one, NULL, 0), CVMM_OK);
-	}
 	return CVMM_OK;
 }
 
@@ -211,7 +181,6 @@ static const rc_ops_t ops = {
 	.send = t_send, .map = t_map, .unmap = t_unmap, .read = t_read,
 	.put = t_put, .apply = t_apply, .is_zero = t_is_zero,
 	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
-	.send_batch = t_send_batch,
 };
 
 /* The page's home: as its manager decided (first touch), or the manager. */
@@ -222,12 +191,9 @@ static uint32_t home_now(unsigned pg)
 
 static void world_init_ft(unsigned nn, uint64_t seed, bool ft)
 {
-	unsigned long batches = W.batches;
-
 	for (unsigned i = 0; i < W.qlen; i++)
 		free(W.q[i].buf);
 	memset(&W, 0, sizeof(W));
-	W.batches = batches;
 	W.nn = nn;
 	W.ft = ft;
 	W.seed = seed;
@@ -435,17 +401,8 @@ static void step(unsigned n)
 		assert_int_equal(rc_release(W.node[n], &t), CVMM_OK);
 	} else if (op < 94) {
 		assert_int_equal(rc_acquire(W.node[n], true), CVMM_OK);
-	} else if (op < 96) {
-		assert_int_equal(rc_tick(W.node[n]), CVMM_OK);
 	} else if (op < 97) {
-		/* a walk's next pages asked for ahead */
-		uint64_t ahead[NPAGES];
-		unsigned k = 1 + rnd(NPAGES);
-
-		for (unsigned i = 0; i < k; i++)
-			ahead[i] = (pg + i) % NPAGES;
-		assert_int_equal(rc_ahead(W.node[n], ahead, k, rnd(2)),
-				 CVMM_OK);
+		assert_int_equal(rc_tick(W.node[n]), CVMM_OK);
 	} else if (op < 98 && rnd(4) == 0) {
 		do_atomic(n, pg);
 	} else {
@@ -498,10 +455,8 @@ static void test_random_drf(void **state)
 static void test_random_drf_first_touch(void **state)
 {
 	(void)state;
-	W.batches = 0;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
 		run_program(2 + seed % 3, seed, true, 4, 120);
-	assert_true(W.batches > 0); /* fetches ahead went out in batches */
 }
 
 static void test_counts(void **state)
@@ -583,6 +538,29 @@ static void test_race_detected(void **state)
 	do_write(2, 1, 100, 2);
 	barrier();
 	do_read(1, 1, 100);
+	while (deliver_one())
+		;
+	assert_int_equal(W.races, 0);
+	world_free();
+}
+
+/* What a node knows: a copy fetched after a write notice in one epoch is
+ * known once the node acquired; a diff made after a later notice must
+ * carry it as its base (it once carried the older base the first notice
+ * had left: a false race on the byte the fetch had brought). */
+static void test_known_base(void **state)
+{
+	(void)state;
+	world_init(3, 19); /* page 1's home is node 1 */
+	do_read(0, 1, 0);
+	do_write(2, 1, 100, 5);
+	release_wait(2);        /* its notice drops node 0's copy */
+	do_read(0, 1, 100);     /* fetched again, in the same epoch */
+	barrier();              /* node 0 knows node 2's write now */
+	do_write(0, 1, 100, 6); /* byte 100 is node 0's this round */
+	do_write(1, 1, 200, 7); /* the home, node 0 holding a copy */
+	release_wait(1);        /* a notice to node 0, dirty */
+	release_wait(0);
 	while (deliver_one())
 		;
 	assert_int_equal(W.races, 0);
@@ -872,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_race_detected),
 		cmocka_unit_test(test_staleness),
 		cmocka_unit_test(test_diff_order),
+		cmocka_unit_test(test_known_base),
 		cmocka_unit_test(test_agent_pin),
 		cmocka_unit_test(test_sync_page),
 		cmocka_unit_test(test_first_touch),
