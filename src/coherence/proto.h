@@ -186,6 +186,11 @@ cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner);
  * the program's own image, its globals among them. */
 bool coh_page_image(const coh_node_t *n, uint64_t page);
 
+/* Whether the page lies less than within pages after the end of a
+ * coh_node_add_image range (the brk heap, which starts where the loaded
+ * program ends). The same on every node, as coh_page_image. */
+bool coh_page_after_image(const coh_node_t *n, uint64_t page, uint64_t within);
+
 /* What a faulting thread must do next. */
 typedef enum coh_fault_kind {
 	COH_READY, /* accessible for this access: (re)map it as res.state */

@@ -131,6 +131,22 @@ bool coh_page_image(const coh_node_t *n, uint64_t page)
 	return lo < n->nimage && n->image[lo].first <= page;
 }
 
+bool coh_page_after_image(const coh_node_t *n, uint64_t page, uint64_t within)
+{
+	unsigned lo = 0, hi = n->nimage;
+
+	while (lo < hi) { /* the first range starting after page */
+		unsigned mid = (lo + hi) / 2;
+
+		if (n->image[mid].first <= page)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && page >= n->image[lo - 1].end &&
+	       page - n->image[lo - 1].end < within;
+}
+
 uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
 {
 	if (!n->first_touch || coh_page_image(n, page))

@@ -304,6 +304,14 @@ static rc_class_t initial_class(rc_node_t *n, uint64_t page)
 		       : RC_DATA;
 }
 
+/* Whether the page's home is decided by its first touch. */
+static bool first_touch(rc_node_t *n, uint64_t page, rc_class_t cls)
+{
+	return cls == RC_DATA && n->cfg.first_touch_home &&
+	       (!n->cfg.first_touch_ok ||
+		n->cfg.first_touch_ok(n->cfg.ctx, page));
+}
+
 static rc_page_t *get(rc_node_t *n, uint64_t page)
 {
 	rc_page_t *p = find(n, page);
@@ -318,9 +326,9 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 		return NULL;
 	p->page = page;
 	p->cls = (uint8_t)initial_class(n, page);
-	p->home = p->cls == RC_SYNC || !n->cfg.first_touch_home
-			  ? (uint8_t)n->cfg.manager(n->cfg.ctx, page)
-			  : RC_NOHOME;
+	p->home = first_touch(n, page, (rc_class_t)p->cls)
+			  ? RC_NOHOME
+			  : (uint8_t)n->cfg.manager(n->cfg.ctx, page);
 	h = hash_page(page, n->nbuckets);
 	p->hnext = n->buckets[h];
 	n->buckets[h] = p;
@@ -1254,8 +1262,13 @@ static cvmm_status_t peer(rc_node_t *n, const rc_msg_t *m, const char *why)
 }
 
 /* At the home: node src asks for the page. A copy going out ends the
- * home's writing without a twin (the twin is taken now: what the home
- * writes from here on is noticed at its release). */
+ * home's writing without a twin: the page is write-protected, so that
+ * the home's next write faults and takes the twin (what it writes from
+ * there on is noticed at its release) and is decoded like any node's (an
+ * atomic then makes it a sync page; unprotected, the home's atomics went
+ * unseen while another node wrote the page too: libgomp's barriers hung
+ * on 4 nodes). A page the agent is writing through its own view, which
+ * no protection stops, takes the twin now instead. */
 static cvmm_status_t serve_fetch(rc_node_t *n, rc_page_t *p, uint32_t src)
 {
 	if (p->cls != RC_DATA) {
@@ -1264,11 +1277,17 @@ static cvmm_status_t serve_fetch(rc_node_t *n, rc_page_t *p, uint32_t src)
 		return CVMM_OK;
 	}
 	if (p->st == RC_RW && !p->twin) {
-		cvmm_status_t st = take_twin(n, p);
+		cvmm_status_t st;
 
+		if (p->pins > 0) {
+			st = take_twin(n, p);
+			relist(n, p);
+		} else {
+			st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
+			p->st = RC_RO;
+		}
 		if (st != CVMM_OK)
 			return st;
-		relist(n, p);
 	}
 	if (n->cfg.ops->is_zero && n->cfg.ops->is_zero(n->cfg.ctx, p->page))
 		emit(n, src, RC_MSG_PAGE, p->page, RC_F_ZERO, p->ver, 0, NULL,
@@ -1309,10 +1328,11 @@ static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		p->st = RC_RW; /* no copy elsewhere yet: no twin */
 		for (uint32_t i = 0; i < n->cfg.nnodes && st == CVMM_OK; i++)
 			if (p->qfetch >> i & 1)
-				st = serve_fetch(n, p, i); /* takes the twin */
+				st = serve_fetch(n, p, i); /* RO again */
 		p->qfetch = 0;
 		if (st == CVMM_OK)
-			st = n->cfg.ops->map(n->cfg.ctx, p->page, true);
+			st = n->cfg.ops->map(n->cfg.ctx, p->page,
+					     p->st == RC_RW);
 		n->cfg.ops->notify(n->cfg.ctx, p->page);
 		return st;
 	}
@@ -1652,10 +1672,10 @@ uint32_t rc_page_home(rc_node_t *n, uint64_t page)
 	p = find(n, page);
 	if (p)
 		h = p->home;
-	else if (initial_class(n, page) == RC_SYNC || !n->cfg.first_touch_home)
-		h = manager(n, page);
-	else
+	else if (first_touch(n, page, initial_class(n, page)))
 		h = RC_NOHOME;
+	else
+		h = manager(n, page);
 	pthread_mutex_unlock(&n->lock);
 	return h;
 }

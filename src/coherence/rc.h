@@ -19,7 +19,9 @@
  *
  * The home maps the page writable without a twin while no other node
  * holds a copy (nobody to notice, nothing to diff: its releases skip the
- * page); the first FETCH from elsewhere takes the twin then. On a node:
+ * page); the first FETCH from elsewhere write-protects it, and the
+ * home's next write takes the twin (and is decoded, as any node's). On a
+ * node:
  *
  *   INV    not mapped; the next access fetches the home's copy (FETCH ->
  *          PAGE); at the home INV only means "not mapped yet";
@@ -185,8 +187,11 @@ typedef struct rc_cfg {
 	/* The page's manager, which decides its home; the same function on
 	 * every node. */
 	uint32_t (*manager)(void *ctx, uint64_t page);
-	/* Homes by first touch (else every page's home is its manager). */
+	/* Homes by first touch (else every page's home is its manager),
+	 * for the pages first_touch_ok says yes to (NULL: all); the same
+	 * function on every node. */
 	bool first_touch_home;
+	bool (*first_touch_ok)(void *ctx, uint64_t page);
 	/* After a race is seen here no release completes any more (no
 	 * diff is acknowledged, rc_released stays false): the program stops
 	 * where it is while the environment ends the VM, instead of going on

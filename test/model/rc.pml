@@ -7,8 +7,9 @@
  *     and writes H directly, and at its release (when it wrote) the other
  *     copies get write notices, as for a diff; while no other node holds
  *     a copy it writes with no twin (EXCL: nothing to notice, its release
- *     skips the page), and the first fetch takes the twin then (TWIN:
- *     what it writes from there on is noticed at its release);
+ *     skips the page); the first fetch write-protects it (RO), so its next
+ *     write takes the twin (TWIN: what it writes from there on is noticed
+ *     at its release);
  *   - another node fetches a copy from the home on its first access (INV ->
  *     RO), takes a twin before its first write of an interval (RO -> RW),
  *     and at a release sends the home a diff: exactly the words that
@@ -42,8 +43,8 @@
  * completes before the home applied its diff), -DNO_NOTICE (the home does
  * not drop the other copies), -DWHOLE_PAGE (a diff carries every word, so
  * a node's release overwrites words other nodes wrote meanwhile),
- * -DNO_EXCL_TWIN (a fetch leaves the home writing without a twin, so its
- * later writes are never noticed).
+ * -DNO_EXCL_TWIN (a fetch leaves the home writing without a twin and
+ * unprotected, so its later writes are never noticed).
  *
  * Homes by first touch (a fresh page's home is its first asker, others
  * are redirected by the manager) change who the home is, not what it
@@ -85,7 +86,8 @@ inline fetch(n) {
 		C[n * W + 0] = H[0]; C[n * W + 1] = H[1]; C[n * W + 2] = H[2];
 		st[n] = RO;
 #ifndef NO_EXCL_TWIN
-		if :: hst == EXCL -> hst = TWIN :: else -> skip fi
+		/* write-protected: the home's next write takes the twin */
+		if :: hst == EXCL -> hst = RO :: else -> skip fi
 #endif
 	}
 }

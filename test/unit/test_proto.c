@@ -1071,6 +1071,14 @@ static void test_first_touch(void **state)
 				 CVMM_ERR_INVALID);
 		assert_int_equal(coh_node_add_image(nodes[i].coh, 5, 5),
 				 CVMM_ERR_INVALID);
+		/* the pages right after the image (the brk heap) */
+		assert_false(coh_page_after_image(nodes[i].coh, img, 2));
+		assert_true(coh_page_after_image(nodes[i].coh, img + 1, 2));
+		assert_true(coh_page_after_image(nodes[i].coh, img + 2, 2));
+		assert_false(coh_page_after_image(nodes[i].coh, img + 3, 2));
+		if (img > 0)
+			assert_false(coh_page_after_image(nodes[i].coh,
+							  img - 1, 2));
 	}
 	for (int s = 0; s < 4; s++) {
 		uint64_t p = slot_page[s];
@@ -1154,6 +1162,39 @@ static void test_first_touch(void **state)
 
 /* A forward for a pinned page waits for the last unpin; the new owner then
  * fetches what the agent wrote while the page was pinned. */
+/* The release model hands a page to this protocol held by its home
+ * (coh_node_seed, on the home and the manager): the home owns it, the
+ * manager knows, a read elsewhere gets the home's bytes; a page the
+ * protocol has used already is refused. */
+static void test_seed(void **state)
+{
+	coh_mstate_t ms;
+	uint32_t owner, m = coh_manager(1, NN), h = (m + 1) % NN,
+			r = (m + 2) % NN;
+	uint64_t cs;
+
+	(void)state;
+	cluster_up(4);
+	assert_int_equal(coh_node_seed(nodes[h].coh, 1, h), CVMM_OK);
+	assert_int_equal(coh_node_seed(nodes[m].coh, 1, h), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[h].coh, 1), COH_EXCLUSIVE);
+	assert_int_equal(coh_page_state(nodes[m].coh, 1), COH_INVALID);
+	assert_int_equal(coh_mpage_info(nodes[m].coh, 1, &ms, &owner, &cs),
+			 CVMM_OK);
+	assert_int_equal(owner, h);
+	put_val(h, 1, latest[1] = 77);
+	expect_fault(r, 1, false, COH_WAIT);
+	deliver_all();
+	expect_fault(r, 1, false, COH_FETCH);
+	fetch_now(r, 1);
+	expect_fault(r, 1, false, COH_READY);
+	assert_int_equal(val(r, 1), 77);
+	deliver_all();
+	assert_int_equal(coh_node_seed(nodes[m].coh, 1, r), CVMM_ERR_INVALID);
+	assert_int_equal(coh_node_seed(nodes[r].coh, 1, r), CVMM_ERR_INVALID);
+	cluster_down();
+}
+
 static void test_pins(void **state)
 {
 	bool pinned;
@@ -1585,6 +1626,7 @@ int main(void)
 		cmocka_unit_test(test_grant_from_self),
 		cmocka_unit_test(test_initial_owner),
 		cmocka_unit_test(test_first_touch),
+		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_sparse),
