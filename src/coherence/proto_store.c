@@ -116,11 +116,12 @@ coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page)
 	return mp;
 }
 
-bool coh_page_image(const coh_node_t *n, uint64_t page)
+/* The index of the first image range ending after page (nimage: none). */
+static unsigned image_after(const coh_node_t *n, uint64_t page)
 {
 	unsigned lo = 0, hi = n->nimage;
 
-	while (lo < hi) { /* the first range ending after page */
+	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
 
 		if (n->image[mid].end <= page)
@@ -128,23 +129,23 @@ bool coh_page_image(const coh_node_t *n, uint64_t page)
 		else
 			hi = mid;
 	}
-	return lo < n->nimage && n->image[lo].first <= page;
+	return lo;
+}
+
+bool coh_page_image(const coh_node_t *n, uint64_t page)
+{
+	unsigned i = image_after(n, page);
+
+	return i < n->nimage && n->image[i].first <= page;
 }
 
 bool coh_page_after_image(const coh_node_t *n, uint64_t page, uint64_t within)
 {
-	unsigned lo = 0, hi = n->nimage;
+	unsigned i = image_after(n, page);
 
-	while (lo < hi) { /* the first range starting after page */
-		unsigned mid = (lo + hi) / 2;
-
-		if (n->image[mid].first <= page)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo > 0 && page >= n->image[lo - 1].end &&
-	       page - n->image[lo - 1].end < within;
+	/* range i - 1 ends at or before page; page is in no range */
+	return !coh_page_image(n, page) && i > 0 &&
+	       page - n->image[i - 1].end < within;
 }
 
 uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
