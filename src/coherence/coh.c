@@ -32,7 +32,6 @@
 #include "coherence/diff.h"
 #include "coherence/proto.h"
 #include "coherence/proto_wire.h"
-#include "core/gmem.h"
 #include "coherence/rc.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -534,7 +533,7 @@ static uint32_t rc_manager(void *ctx, uint64_t page)
 static bool rc_first_touch_ok(void *ctx, uint64_t page)
 {
 	return !coh_page_after_image(rt.node, page,
-				     GMEM_BRK_MAX >> CVMM_PAGE_SHIFT);
+				     rt.cfg.heap_max >> CVMM_PAGE_SHIFT);
 }
 
 /* A page becomes a synchronization page at its home: the sequential

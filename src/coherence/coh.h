@@ -46,6 +46,8 @@ typedef struct coh_rt_cfg {
 	bool race_warn;     /* a data race is logged, not fatal */
 	int staleness_ms;   /* writes go home at least this often (0: only
 			       at synchronization) */
+	uint64_t heap_max;  /* bytes after the program's image that its brk
+			       heap may take (they keep manager homes) */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);

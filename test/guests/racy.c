@@ -29,10 +29,17 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static pthread_barrier_t start;
+
 static void *writer(void *arg)
 {
 	long id = (long)arg;
-	double end = now() + ms / 1e3;
+	double end;
+
+	/* both race for the whole time, however late the second one starts
+	 * (the barrier orders nothing that follows it) */
+	pthread_barrier_wait(&start);
+	end = now() + ms / 1e3;
 
 	for (unsigned i = 0; now() < end; i++)
 		for (int k = 0; k < 1000; k++) {
@@ -54,6 +61,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: racy [MS]\n");
 		return 2;
 	}
+	pthread_barrier_init(&start, NULL, 2);
 	pthread_create(&t, NULL, writer, (void *)1L);
 	writer((void *)0L);
 	pthread_join(t, NULL);
