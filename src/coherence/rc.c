@@ -986,7 +986,7 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 		/* the home twins too when others hold copies: its changes go
 		 * out as notices (and take part in race detection) at its
 		 * release; with no copy elsewhere it writes without one (a
-		 * FETCH takes it) */
+		 * FETCH write-protects the page again) */
 		if (write && p->st != RC_RW) {
 			if (p->copyset & ~(1ull << n->cfg.self)) {
 				st = take_twin(n, p);
@@ -1265,10 +1265,8 @@ static cvmm_status_t peer(rc_node_t *n, const rc_msg_t *m, const char *why)
  * home's writing without a twin: the page is write-protected, so that
  * the home's next write faults and takes the twin (what it writes from
  * there on is noticed at its release) and is decoded like any node's (an
- * atomic then makes it a sync page; unprotected, the home's atomics went
- * unseen while another node wrote the page too: libgomp's barriers hung
- * on 4 nodes). A page the agent is writing through its own view, which
- * no protection stops, takes the twin now instead. */
+ * atomic then makes it a sync page). A page the agent is writing through
+ * its own view, which no protection stops, takes the twin now instead. */
 static cvmm_status_t serve_fetch(rc_node_t *n, rc_page_t *p, uint32_t src)
 {
 	if (p->cls != RC_DATA) {
