@@ -2,9 +2,10 @@
  * rc_wire_decode), as the agent's handler sees a payload from a peer.
  * Input: 9 control bytes (the job's node count u8, its page count u64),
  * then the payload. Checks: only CVMM_ERR_PEER with a reason and the
- * outputs untouched, or an accepted message whose fields are in range,
- * whose payload is what its type and flags say (a page, or a diff that
- * diff_check accepts), and whose header encodes back to the same bytes. */
+ * outputs untouched, or an accepted message whose fields are in range
+ * (a redirect's home too), whose payload is what its type and flags say
+ * (a page, or a diff that diff_check accepts), and whose header encodes
+ * back to the same bytes. */
 #include <string.h>
 
 #include "coherence/diff.h"
@@ -26,7 +27,12 @@ static void rc_fuzz_accepted(const rc_msg_t *m, const uint8_t *buf,
 	FUZZ_CHECK(pll == 0 ? pl == NULL : pl == buf + RC_WIRE_LEN);
 	if (m->type == RC_MSG_PAGE) {
 		FUZZ_CHECK(m->flags == RC_F_ZERO || m->flags == RC_F_PAGE ||
-			   m->flags == RC_F_SYNC);
+			   m->flags == RC_F_SYNC ||
+			   m->flags == (RC_F_HOME | RC_F_ZERO) ||
+			   m->flags == RC_F_REDIR);
+		/* a redirect names another node of the job as the home */
+		FUZZ_CHECK(m->flags != RC_F_REDIR ||
+			   (m->seq < nnodes && m->seq != m->src));
 		FUZZ_CHECK(pll == (m->flags == RC_F_PAGE ? DIFF_PAGE : 0));
 	} else if (m->type == RC_MSG_DIFF) {
 		FUZZ_CHECK(m->flags == 0 && pll > 0 && pll <= DIFF_MAX);
