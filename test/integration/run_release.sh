@@ -148,25 +148,9 @@ fi
 # structures keep locks next to plainly written data; docs/coherence.md,
 # "Not there yet"), which the race detector then reports; what must never
 # happen is a hang, a crash or a wrong result.
-if [ -x "$GUESTS/omp" ] && selected omp; then
-	"$GUESTS/omp" >"$SCRATCH/native.out" 2>&1
-	for n in 2 4; do
-		timeout -k 5 "$TIMEOUT" "$CVMM" run -n "$n" -v 4 \
-			--memory-model=release -- "$GUESTS/omp" \
-			>"$SCRATCH/out" 2>"$SCRATCH/err"
-		rc=$?
-		races=$(grep -c '^cvmm: data race: nodes' "$SCRATCH/err")
-		if [ "$rc" = 0 ] && cmp -s "$SCRATCH/native.out" "$SCRATCH/out"
-		then
-			pass "omp -n $n: native output"
-		elif [ "$rc" = 125 ] && [ "$races" = 1 ]; then
-			pass "omp -n $n: stopped with a reported race (unseen atomic)"
-		else
-			cat "$SCRATCH/err" "$SCRATCH/out" >"$SCRATCH/detail"
-			fail "omp -n $n" "$(rc_text "$rc"), $races race lines" \
-				"$SCRATCH/detail"
-		fi
-	done
+if [ -x "$GUESTS/omp" ]; then
+	same_or_race "omp -n 2" 2 4 "$GUESTS/omp"
+	same_or_race "omp -n 4" 4 4 "$GUESTS/omp"
 fi
 
 # a plain flag spun on: finishes by bounded staleness
