@@ -743,6 +743,31 @@ static void test_first_touch(void **state)
 	world_free();
 }
 
+/* Lies about homes: a redirect or a home given by a node that is not the
+ * page's manager, a redirect to the asker itself. */
+static void test_lying_home(void **state)
+{
+	rc_msg_t m = {.type = RC_MSG_PAGE, .page = 1};
+	rc_fault_kind_t k;
+
+	(void)state;
+	world_init_ft(3, 21, true); /* page 1's manager is node 1 */
+	assert_int_equal(rc_fault(W.node[0], 1, false, false, &k), CVMM_OK);
+	assert_int_equal(k, RC_WAIT); /* its FETCH is in flight */
+	m.src = 2;
+	m.flags = RC_F_REDIR;
+	m.seq = 1;
+	assert_int_equal(rc_recv(W.node[0], &m, NULL, 0), CVMM_ERR_PEER);
+	m.flags = RC_F_HOME | RC_F_ZERO;
+	assert_int_equal(rc_recv(W.node[0], &m, NULL, 0), CVMM_ERR_PEER);
+	m.src = 1;
+	m.flags = RC_F_REDIR;
+	m.seq = 0; /* "ask yourself" */
+	assert_int_equal(rc_recv(W.node[0], &m, NULL, 0), CVMM_ERR_PEER);
+	assert_int_equal(rc_page_home(W.node[0], 1), RC_NOHOME);
+	world_free();
+}
+
 static void test_malformed(void **state)
 {
 	uint8_t buf[RC_WIRE_LEN + DIFF_PAGE + 8];
@@ -842,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_agent_pin),
 		cmocka_unit_test(test_sync_page),
 		cmocka_unit_test(test_first_touch),
+		cmocka_unit_test(test_lying_home),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_lying_peer),
 		cmocka_unit_test(test_random_drf),
