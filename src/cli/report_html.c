@@ -369,6 +369,7 @@ static void html_release(const rep_t *r, FILE *o)
 		{ "diffs_sent", "diffs sent" },
 		{ "diff_bytes", "diff bytes" },
 		{ "write_notices", "write notices" },
+		{ "promoted_pages", "pages promoted to data pages" },
 		{ "sync_pages", "synchronization pages" },
 		{ "races", "races detected" },
 		{ "forwards_deferred", "forwards that waited for a release" },

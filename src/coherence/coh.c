@@ -110,6 +110,9 @@ static struct {
 /* The calling thread's pins, and whether it is the agent (not a guest
  * fault): the agent needs the page valid, not mapped in the guest view. */
 #define RC_PIN (1ull << 63) /* a pins[] entry of the release model */
+/* Sequential first (rc.h): write requests by plain stores after which a
+ * page becomes a data page (docs/coherence.md has the measurements). */
+#define RC_PROMOTE_AFTER 2
 static __thread uint64_t *pins;
 static __thread unsigned npins, pins_cap;
 static __thread bool agent_access;
@@ -501,6 +504,23 @@ static void rt_refused(void *ctx, uint64_t page)
 	ra_forget(page); /* nothing will land */
 }
 
+/* The sequential protocol hands a page to the release model. */
+static void rt_to_data(void *ctx, uint64_t page, uint32_t home)
+{
+	if (rc_to_data(rt.rc, page, home) != CVMM_OK)
+		rt.cfg.fatal("coherence: handing a page to the release model "
+			     "failed");
+}
+
+/* Sequential first (rc.h): the program's image stays sequentially
+ * consistent for good (rc_sync_at_start); every other page goes to the
+ * release model once its manager saw it move RC_PROMOTE_AFTER times, by
+ * plain stores only. */
+static bool rt_promotable(void *ctx, uint64_t page)
+{
+	return !coh_page_image(rt.node, page);
+}
+
 static const coh_ops_t rt_ops = {
 	.send = rt_send,
 	.send_many = rt_send_many,
@@ -512,28 +532,17 @@ static const coh_ops_t rt_ops = {
 	.is_zero = rt_is_zero,
 	.notify = rt_notify,
 	.refused = rt_refused,
+	.to_data = rt_to_data,
 };
 
 /* ---- the release memory model's ops (rc.h) ------------------------------ */
 
 /* A page's manager under the release model: its initial owner under the
- * sequential one, which decides its home (first touch, rc.h). */
+ * sequential one, which is also its manager there for every page that can
+ * become a data page (outside the image). */
 static uint32_t rc_manager(void *ctx, uint64_t page)
 {
 	return coh_page_home(rt.node, page);
-}
-
-/* Homes by first touch, except in the brk heap: malloc's small blocks,
- * where glibc and libgomp keep their locks and barriers next to data that
- * several nodes write plainly, so that an atomic there can go unseen
- * (docs/coherence.md); homed at their managers, as before first touch,
- * the OpenMP guest's barriers passed 5 of 5 runs on 4 nodes, homed by
- * first touch they hung in 4 of 6. Large allocations (mmap) are homed
- * where they are first written. */
-static bool rc_first_touch_ok(void *ctx, uint64_t page)
-{
-	return !coh_page_after_image(rt.node, page,
-				     rt.cfg.heap_max >> CVMM_PAGE_SHIFT);
 }
 
 /* A page becomes a synchronization page at its home: the sequential
@@ -922,9 +931,25 @@ static bool pin_push(uint64_t page)
  * asks for the k pages ahead[] too (coh_fault_ahead) with the first
  * request. *from: the node the page was last copied from, -1 when no
  * copy; *first: it was ready in its initial state (never moved here). */
+static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
+				bool pin, const uint64_t *ahead, unsigned k,
+				int *from, bool *first, bool *sc);
+
 static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
 			     const uint64_t *ahead, unsigned k, int *from,
 			     bool *first)
+{
+	return rt_page_sc(page, write, false, pin, ahead, k, from, first,
+			  NULL);
+}
+
+/* As rt_page for a page of the release model's RC_SC class (sc != NULL;
+ * plain: a write by a plain store, which promotion counts): *sc becomes
+ * true when the page is handed to the release model meanwhile (the
+ * caller asks that model again). */
+static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
+				bool pin, const uint64_t *ahead, unsigned k,
+				int *from, bool *first, bool *sc)
 {
 	uint32_t asked;
 	unsigned i = wq_index(page);
@@ -934,13 +959,22 @@ static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
 
 	*from = -1;
 	*first = false;
+	if (sc)
+		*sc = false;
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&wq[i].seq, __ATOMIC_ACQUIRE);
 		coh_fault_res_t r;
 		bool pinned;
 
-		st = coh_fault_ahead(rt.node, page, write, ahead, k, &asked,
-				     &r);
+		if (sc && rc_page_class(rt.rc, page) == RC_DATA) {
+			*sc = true;
+			return CVMM_OK;
+		}
+		if (write && plain && !k)
+			st = coh_fault_plain(rt.node, page, &r);
+		else
+			st = coh_fault_ahead(rt.node, page, write, ahead, k,
+					     &asked, &r);
 		/* registered, not asked (valid here already, or asked by
 		 * someone else, who lands it) */
 		for (unsigned j = 0; j < k; j++)
@@ -1230,13 +1264,18 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
 	from = -1;
 	first = false;
 	if (rc_active()) {
-		bool ivy;
+		bool ivy, sc = true;
 
-		st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic, false,
-			     &ivy);
-		if (st == CVMM_OK && ivy)
-			st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false,
-				     NULL, 0, &from, &first);
+		/* again when the sequential protocol hands the page over
+		 * while we wait for it */
+		do {
+			st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic,
+				     false, &ivy);
+			if (st == CVMM_OK && ivy)
+				st = rt_page_sc(addr >> CVMM_PAGE_SHIFT, write,
+						!atomic, false, NULL, 0, &from,
+						&first, &sc);
+		} while (st == CVMM_OK && ivy && sc);
 	} else {
 		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
@@ -1294,12 +1333,15 @@ cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
 			k = ra_register(ahead, k);
 		}
 		if (rc_active()) {
-			bool ivy;
+			bool ivy, sc = true;
 
-			st = rc_page(p, write, false, write, &ivy);
-			if (st == CVMM_OK && ivy)
-				st = rt_page(p, write, write, NULL, 0, &from,
-					     &fresh);
+			do {
+				st = rc_page(p, write, false, write, &ivy);
+				if (st == CVMM_OK && ivy)
+					st = rt_page_sc(p, write, true, write,
+							NULL, 0, &from, &fresh,
+							&sc);
+			} while (st == CVMM_OK && ivy && sc);
 			stat_add(&coh_rt_stats.agent_acquires, 1);
 			continue;
 		}
@@ -1363,6 +1405,7 @@ void coh_rt_rc_stats(coh_rc_stats_t *out)
 		.diff_bytes = s.diff_bytes, .diffs_applied = s.diffs_applied,
 		.acquires = s.acquires, .releases = s.releases,
 		.invalidated = s.invalidated, .sync_pages = s.sync_pages,
+		.promoted = s.promoted,
 		.races = s.races, .notices = s.notices,
 		.fwd_deferred = __atomic_load_n(&rt.fwd_deferred,
 						__ATOMIC_RELAXED),
@@ -1422,6 +1465,8 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 	}
 	rt.cfg = *cfg;
 	if (cfg->release) {
+		pc.promote_after = RC_PROMOTE_AFTER;
+		pc.promotable = rt_promotable;
 		/* sync pages only: nothing to read ahead; and every forward
 		 * of one must be a release first (fwd_handle): a hold would
 		 * run it later from inside proto.c, past that */
@@ -1435,9 +1480,8 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 				.nnodes = (uint32_t)cfg->nnodes,
 				.npages = cfg->hi >> CVMM_PAGE_SHIFT,
 				.manager = rc_manager,
-				.first_touch_home = true,
-				.first_touch_ok = rc_first_touch_ok,
 				.sync_at_start = rc_sync_at_start,
+				.ivy_first = pc.promote_after > 0,
 				.halt_on_race = !cfg->race_warn,
 				.ops = &rc_ops };
 

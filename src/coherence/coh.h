@@ -46,8 +46,6 @@ typedef struct coh_rt_cfg {
 	bool race_warn;     /* a data race is logged, not fatal */
 	int staleness_ms;   /* writes go home at least this often (0: only
 			       at synchronization) */
-	uint64_t heap_max;  /* bytes after the program's image that its brk
-			       heap may take (they keep manager homes) */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);
@@ -58,6 +56,7 @@ typedef struct coh_rc_stats {
 	uint64_t fetches, zero_fetches, twins, diffs_sent, diff_bytes;
 	uint64_t diffs_applied, acquires, releases, invalidated;
 	uint64_t sync_pages, races, notices, fwd_deferred;
+	uint64_t promoted; /* pages the sequential protocol handed over */
 } coh_rc_stats_t;
 
 /* Per-node counters (relaxed atomics), for --stats. */

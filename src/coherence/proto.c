@@ -170,6 +170,34 @@
  * nodes and managers agree from the start as before. ivy.pml starts one
  * page at node 0 and one at its manager.
  *
+ * Promotion (cfg.promote_after, the release model's "sequential first",
+ * rc.h): under the release model every page that is not the program's
+ * image starts here, where each node's first write after the page came
+ * from elsewhere faults and is decoded; a WRITE_REQ says whether that
+ * write was a plain store (COH_FLAG_PLAIN). The manager counts them;
+ * anything else (an atomic) makes the page sticky: never promoted. It
+ * also notes the page's first writer (the owner it started at, unless
+ * that is the manager and its copy is still all zeros: then the first
+ * asker). Once promote_after plain requests came and the first writer
+ * owns the page again with no copyset (it is EXCLUSIVE, the only copy),
+ * the manager, idle, sends it PROMOTE (M_PROMOTE, requests queue); the
+ * owner hands the page to the release model, homed there (ops->to_data,
+ * before its PROMOTED leaves: whoever hears of the home after can find
+ * it there), keeps its state (EXCLUSIVE, frozen) and answers PROMOTED;
+ * the manager hears of the home the same way, then refuses every queued
+ * and later request with NACK + COH_FLAG_DATA naming the home (M_DATA).
+ * A refused node was waiting with no copy (the owner had the only one
+ * when the promotion began, and the manager grants nothing after): it
+ * goes back to INVALID, learns the home (ops->to_data) and its threads
+ * ask the release model. A PROMOTE waits like a forward while the page is
+ * pinned. If the release model makes the page a synchronization page
+ * (coh_node_seed, at the home and the manager), the manager serves
+ * requests again from the home, for good; if PROMOTED is still in flight
+ * then (the home went on at once), its arrival does that. ivy.pml
+ * -DPROMOTION: the manager may promote at any CONFIRM_WRITE; the owner
+ * must then be EXCLUSIVE with no copy anywhere and every refused node
+ * waiting with none; -DPROMOTION_ON_READ (promoting after a read) fails.
+ *
  * Not yet: timeouts on waits (STYLE: no wait spins forever). */
 #include "coherence/proto.h"
 
@@ -206,6 +234,9 @@ static cvmm_status_t ob_flush(coh_node_t *n, coh_outbox_t *ob,
 	coh_msg_t group[COH_OUTBOX_MAX];
 	bool sent[COH_OUTBOX_MAX] = { false };
 
+	for (unsigned i = 0; i < ob->ntodata; i++)
+		o->to_data(n->cfg.ctx, ob->todata[i], ob->todata_home[i]);
+	ob->ntodata = 0;
 	for (unsigned i = 0; i < ob->len; i++) {
 		uint32_t dst = ob->dst[i];
 		unsigned k = 0;
@@ -269,6 +300,20 @@ static cvmm_status_t send_msg(coh_node_t *n, uint32_t dst, unsigned type,
 static void notify(coh_node_t *n, uint64_t page)
 {
 	n->cfg.ops->notify(n->cfg.ctx, page);
+}
+
+/* The page leaves for the release model, homed at home: announced after
+ * the lock is released, before the step's messages (ob_flush). */
+static cvmm_status_t to_data(coh_node_t *n, uint64_t page, uint32_t home)
+{
+	coh_outbox_t *ob = n->ob;
+
+	coh_assert_locked(n);
+	if (!n->cfg.ops->to_data || ob->ntodata == COH_TODATA_MAX)
+		return CVMM_ERR_PEER; /* promotion is off here */
+	ob->todata[ob->ntodata] = page;
+	ob->todata_home[ob->ntodata++] = home;
+	return CVMM_OK;
 }
 
 /* ---- holds (see "Holds" above) ------------------------------------------- */
@@ -370,8 +415,13 @@ static cvmm_status_t act_read_req(coh_node_t *n, uint64_t page,
 static cvmm_status_t act_write_req(coh_node_t *n, uint64_t page,
 				   const coh_msg_t *m)
 {
+	cvmm_status_t st;
+
 	hold_requested(n, page);
-	return send_msg(n, mgr_of(n, page), COH_MSG_WRITE_REQ, page, 0);
+	st = send_msg(n, mgr_of(n, page), COH_MSG_WRITE_REQ, page, 0);
+	if (st == CVMM_OK && n->plain)
+		n->ob->m[n->ob->len - 1].flags = COH_FLAG_PLAIN;
+	return st;
 }
 
 /* A write-ahead: as a write miss, but the manager may refuse it. */
@@ -394,6 +444,30 @@ static cvmm_status_t act_refused(coh_node_t *n, uint64_t page,
 		n->cfg.ops->refused(n->cfg.ctx, page);
 	notify(n, page);
 	return CVMM_OK;
+}
+
+/* The manager hands our EXCLUSIVE page to the release model, homed here:
+ * this protocol is done with it (the state stays, frozen: nobody asks
+ * the manager for it any more). */
+static cvmm_status_t act_promote(coh_node_t *n, uint64_t page,
+				 const coh_msg_t *m)
+{
+	cvmm_status_t st = to_data(n, page, n->cfg.self);
+
+	return st ? st : send_msg(n, mgr_of(n, page), COH_MSG_PROMOTED, page, 0);
+}
+
+/* Our request was refused: the page is a data page now. Threads waiting
+ * for it ask the release model (ops->to_data notifies them). */
+static cvmm_status_t act_to_data(coh_node_t *n, uint64_t page,
+				 const coh_msg_t *m)
+{
+	if (m->src != mgr_of(n, page))
+		return CVMM_ERR_PEER;
+	if (coh_page_st(n, page) == COH_AHEAD_WAIT && n->cfg.ops->refused)
+		n->cfg.ops->refused(n->cfg.ctx, page);
+	notify(n, page);
+	return to_data(n, page, m->arg);
 }
 
 /* Sends a grant, saying when our copy is all zeros (no copy needed), or
@@ -644,6 +718,54 @@ static cvmm_status_t mact_confirm_write(coh_node_t *n, uint64_t page,
 	return CVMM_OK;
 }
 
+/* Promotion: the owner alone holds the page; it becomes a data page
+ * homed there once the owner says it took it over. */
+static cvmm_status_t mact_promote(coh_node_t *n, uint64_t page,
+				  const coh_msg_t *m)
+{
+	return send_msg(n, coh_mpage(n, page)->owner, COH_MSG_PROMOTE, page, 0);
+}
+
+static cvmm_status_t refuse(coh_node_t *n, uint64_t page, uint32_t dst)
+{
+	cvmm_status_t st = send_msg(n, dst, COH_MSG_NACK, page,
+				    coh_mpage(n, page)->owner);
+
+	if (st == CVMM_OK)
+		n->ob->m[n->ob->len - 1].flags = COH_FLAG_DATA;
+	return st;
+}
+
+/* The owner is the page's home now: the manager learns it, and every
+ * request that waited is refused (its node asks the home). */
+static cvmm_status_t mact_promoted(coh_node_t *n, uint64_t page,
+				   const coh_msg_t *m)
+{
+	coh_mpage_t *mp = coh_mpage(n, page);
+	cvmm_status_t st;
+
+	if (m->src != mp->owner)
+		return CVMM_ERR_PEER;
+	if (mp->seeded)
+		return CVMM_OK; /* a sync page already (coh_node_seed): back
+				   to serving requests, mgr_settle */
+	st = to_data(n, page, mp->owner);
+	while (st == CVMM_OK && mp->q) {
+		coh_qent_t *e = mp->q;
+
+		mp->q = e->next;
+		st = refuse(n, page, e->node);
+		free(e);
+	}
+	return st;
+}
+
+static cvmm_status_t mact_refuse(coh_node_t *n, uint64_t page,
+				 const coh_msg_t *m)
+{
+	return refuse(n, page, m->src);
+}
+
 /* ---- the tables ----------------------------------------------------------- */
 
 #define T(nx, fn, lbl) { .next = (nx), .action = (fn), .label = (lbl) }
@@ -664,6 +786,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
 		[COH_EV_WRITE_AHEAD] = T(COH_AHEAD_WAIT, act_write_ahead, "write-ahead"),
+		[COH_EV_PROMOTE] = ILLEGAL("not owner"),
+		[COH_EV_TO_DATA] = ILLEGAL("nothing asked"),
 	},
 	[COH_SHARED] = {
 		[COH_EV_READ_FAULT] = T(COH_SHARED, act_wait, "spurious read fault"),
@@ -676,6 +800,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
 		[COH_EV_WRITE_AHEAD] = T(COH_SHARED, act_wait, "valid: no write-ahead"),
+		[COH_EV_PROMOTE] = ILLEGAL("the owner alone is promoted"),
+		[COH_EV_TO_DATA] = ILLEGAL("nothing asked"),
 	},
 	[COH_EXCLUSIVE] = {
 		[COH_EV_READ_FAULT] = T(COH_EXCLUSIVE, act_wait, "spurious read fault"),
@@ -688,6 +814,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
 		[COH_EV_WRITE_AHEAD] = T(COH_EXCLUSIVE, act_wait, "valid: no write-ahead"),
+		[COH_EV_PROMOTE] = T(COH_EXCLUSIVE, act_promote, "promoted: a data page homed here"),
+		[COH_EV_TO_DATA] = ILLEGAL("nothing asked"),
 	},
 	[COH_READ_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_READ_WAIT, act_wait, "coalesced read"),
@@ -700,6 +828,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
 		[COH_EV_WRITE_AHEAD] = T(COH_READ_WAIT, act_wait, "asked: no write-ahead"),
+		[COH_EV_PROMOTE] = ILLEGAL("not owner"),
+		[COH_EV_TO_DATA] = T(COH_INVALID, act_to_data, "refused: a data page now"),
 	},
 	[COH_WRITE_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_WRITE_WAIT, act_wait, "coalesced read"),
@@ -713,6 +843,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
 		[COH_EV_WRITE_AHEAD] = T(COH_WRITE_WAIT, act_wait, "asked: no write-ahead"),
+		[COH_EV_PROMOTE] = ILLEGAL("not owner"),
+		[COH_EV_TO_DATA] = T(COH_INVALID, act_to_data, "refused: a data page now"),
 	},
 	[COH_UPGRADE_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_UPGRADE_WAIT, act_wait, "read on current copy"),
@@ -725,6 +857,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
 		[COH_EV_WRITE_AHEAD] = T(COH_UPGRADE_WAIT, act_wait, "asked: no write-ahead"),
+		[COH_EV_PROMOTE] = ILLEGAL("the owner alone is promoted"),
+		[COH_EV_TO_DATA] = ILLEGAL("a copy was left when promoted"),
 	},
 	[COH_READ_FETCH] = {
 		[COH_EV_READ_FAULT] = T(COH_READ_FETCH, act_claim, "first fault fetches"),
@@ -737,6 +871,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = T(COH_SHARED, act_read_fetched, "read copy in"),
 		[COH_EV_NACK] = FETCHING,
 		[COH_EV_WRITE_AHEAD] = T(COH_READ_FETCH, act_wait, "asked: no write-ahead"),
+		[COH_EV_PROMOTE] = FETCHING,
+		[COH_EV_TO_DATA] = FETCHING,
 	},
 	[COH_WRITE_FETCH] = {
 		[COH_EV_READ_FAULT] = T(COH_WRITE_FETCH, act_claim, "first fault fetches"),
@@ -749,6 +885,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = T(COH_EXCLUSIVE, act_write_fetched, "write copy in"),
 		[COH_EV_NACK] = FETCHING,
 		[COH_EV_WRITE_AHEAD] = T(COH_WRITE_FETCH, act_wait, "asked: no write-ahead"),
+		[COH_EV_PROMOTE] = FETCHING,
+		[COH_EV_TO_DATA] = FETCHING,
 	},
 	[COH_AHEAD_WAIT] = {
 		[COH_EV_READ_FAULT] = T(COH_AHEAD_WAIT, act_wait, "coalesced read"),
@@ -761,6 +899,8 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = T(COH_INVALID, act_refused, "write-ahead refused"),
 		[COH_EV_WRITE_AHEAD] = T(COH_AHEAD_WAIT, act_wait, "asked: no write-ahead"),
+		[COH_EV_PROMOTE] = ILLEGAL("not owner"),
+		[COH_EV_TO_DATA] = T(COH_INVALID, act_to_data, "refused: a data page now"),
 	},
 };
 
@@ -772,6 +912,8 @@ const coh_trans_t coh_mgr_table[COH_M_NSTATES][COH_MNEVENTS] = {
 		[COH_MEV_INV_DONE] = ILLEGAL("no write in progress"),
 		[COH_MEV_CONFIRM_READ] = ILLEGAL("no read in progress"),
 		[COH_MEV_CONFIRM_WRITE] = ILLEGAL("no write in progress"),
+		[COH_MEV_PROMOTE] = T(COH_M_PROMOTE, mact_promote, "promote"),
+		[COH_MEV_PROMOTED] = ILLEGAL("no promotion in progress"),
 	},
 	[COH_M_BUSY_READ] = {
 		[COH_MEV_READ_REQ] = T(COH_M_BUSY_READ, mact_enqueue, "queue"),
@@ -780,6 +922,8 @@ const coh_trans_t coh_mgr_table[COH_M_NSTATES][COH_MNEVENTS] = {
 		[COH_MEV_INV_DONE] = ILLEGAL("no write in progress"),
 		[COH_MEV_CONFIRM_READ] = T(COH_M_IDLE, mact_confirm_read, "read done"),
 		[COH_MEV_CONFIRM_WRITE] = ILLEGAL("no write in progress"),
+		[COH_MEV_PROMOTE] = ILLEGAL("busy"),
+		[COH_MEV_PROMOTED] = ILLEGAL("no promotion in progress"),
 	},
 	[COH_M_BUSY_INV] = {
 		[COH_MEV_READ_REQ] = T(COH_M_BUSY_INV, mact_enqueue, "queue"),
@@ -788,6 +932,8 @@ const coh_trans_t coh_mgr_table[COH_M_NSTATES][COH_MNEVENTS] = {
 		[COH_MEV_INV_DONE] = T(COH_M_BUSY_WRITE, mact_inv_done, "forward write"),
 		[COH_MEV_CONFIRM_READ] = ILLEGAL("no read in progress"),
 		[COH_MEV_CONFIRM_WRITE] = ILLEGAL("acks still missing"),
+		[COH_MEV_PROMOTE] = ILLEGAL("busy"),
+		[COH_MEV_PROMOTED] = ILLEGAL("no promotion in progress"),
 	},
 	[COH_M_BUSY_WRITE] = {
 		[COH_MEV_READ_REQ] = T(COH_M_BUSY_WRITE, mact_enqueue, "queue"),
@@ -796,6 +942,28 @@ const coh_trans_t coh_mgr_table[COH_M_NSTATES][COH_MNEVENTS] = {
 		[COH_MEV_INV_DONE] = ILLEGAL("all acks were in"),
 		[COH_MEV_CONFIRM_READ] = ILLEGAL("no read in progress"),
 		[COH_MEV_CONFIRM_WRITE] = T(COH_M_IDLE, mact_confirm_write, "write done"),
+		[COH_MEV_PROMOTE] = ILLEGAL("busy"),
+		[COH_MEV_PROMOTED] = ILLEGAL("no promotion in progress"),
+	},
+	[COH_M_PROMOTE] = {
+		[COH_MEV_READ_REQ] = T(COH_M_PROMOTE, mact_enqueue, "queue"),
+		[COH_MEV_WRITE_REQ] = T(COH_M_PROMOTE, mact_enqueue, "queue"),
+		[COH_MEV_INV_ACK] = ILLEGAL("no write in progress"),
+		[COH_MEV_INV_DONE] = ILLEGAL("no write in progress"),
+		[COH_MEV_CONFIRM_READ] = ILLEGAL("no read in progress"),
+		[COH_MEV_CONFIRM_WRITE] = ILLEGAL("no write in progress"),
+		[COH_MEV_PROMOTE] = ILLEGAL("promoting already"),
+		[COH_MEV_PROMOTED] = T(COH_M_DATA, mact_promoted, "a data page now"),
+	},
+	[COH_M_DATA] = {
+		[COH_MEV_READ_REQ] = T(COH_M_DATA, mact_refuse, "refuse: a data page"),
+		[COH_MEV_WRITE_REQ] = T(COH_M_DATA, mact_refuse, "refuse: a data page"),
+		[COH_MEV_INV_ACK] = ILLEGAL("a data page"),
+		[COH_MEV_INV_DONE] = ILLEGAL("a data page"),
+		[COH_MEV_CONFIRM_READ] = ILLEGAL("a data page"),
+		[COH_MEV_CONFIRM_WRITE] = ILLEGAL("a data page"),
+		[COH_MEV_PROMOTE] = ILLEGAL("a data page"),
+		[COH_MEV_PROMOTED] = ILLEGAL("a data page"),
 	},
 };
 
@@ -813,7 +981,8 @@ static const char *ev_str(coh_event_t ev, const coh_msg_t *m)
 static const char *mstate_str(unsigned st)
 {
 	static const char *const names[COH_M_NSTATES] = {
-		"idle", "busy_read", "busy_inv", "busy_write" };
+		"idle", "busy_read", "busy_inv", "busy_write", "promote",
+		"data" };
 
 	return st < COH_M_NSTATES ? names[st] : "?";
 }
@@ -877,8 +1046,9 @@ static cvmm_status_t mgr_step(coh_node_t *n, uint64_t page, coh_mevent_t ev,
 	if (t->action == NULL) {
 		log_error("manager %u page 0x%llx: %s in state %s from node %u (%s)",
 			  n->cfg.self, (unsigned long long)page,
-			  ev == COH_MEV_INV_DONE ? "inv_done"
-						 : coh_msg_type_str(m->type),
+			  ev == COH_MEV_INV_DONE   ? "inv_done"
+			  : ev == COH_MEV_PROMOTE ? "promote"
+						  : coh_msg_type_str(m->type),
 			  mstate_str(mp->st), m->src, t->label);
 		return CVMM_ERR_PEER;
 	}
@@ -893,8 +1063,20 @@ static cvmm_status_t mgr_step(coh_node_t *n, uint64_t page, coh_mevent_t ev,
 	return st;
 }
 
+/* Promotion is due: on, the page moved often enough by plain stores and
+ * never by anything else, and its owner alone holds it (no copyset: the
+ * owner is EXCLUSIVE, no request is in flight). */
+static bool promote_due(coh_node_t *n, uint64_t page, const coh_mpage_t *mp)
+{
+	return n->cfg.promote_after && mp->st == COH_M_IDLE && !mp->sticky &&
+	       mp->plains >= n->cfg.promote_after && mp->copyset == 0 &&
+	       (!mp->first || mp->owner == mp->first - 1u) &&
+	       (!n->cfg.promotable || n->cfg.promotable(n->cfg.ctx, page));
+}
+
 /* Runs the internal events that follow a manager step: INV_DONE when no
- * ack is outstanding, and the next queued request once IDLE. */
+ * ack is outstanding, PROMOTE when due, and the next queued request once
+ * IDLE. */
 static cvmm_status_t mgr_settle(coh_node_t *n, uint64_t page)
 {
 	coh_mpage_t *mp = coh_mpage(n, page);
@@ -902,9 +1084,17 @@ static cvmm_status_t mgr_settle(coh_node_t *n, uint64_t page)
 	coh_msg_t m = { .version = COH_WIRE_VERSION, .page = page };
 
 	while (st == CVMM_OK) {
-		if (mp->st == COH_M_BUSY_INV && mp->pending == 0) {
+		if (mp->st == COH_M_DATA && mp->seeded) {
+			mp->st = COH_M_IDLE; /* mact_promoted */
+			mp->copyset = 0;
+			mp->seeded = 0;
+		} else if (mp->st == COH_M_BUSY_INV && mp->pending == 0) {
 			m.src = n->cfg.self;
 			st = mgr_step(n, page, COH_MEV_INV_DONE, &m);
+		} else if (promote_due(n, page, mp)) {
+			m.src = n->cfg.self;
+			m.type = COH_MSG_PROMOTE;
+			st = mgr_step(n, page, COH_MEV_PROMOTE, &m);
 		} else if (mp->st == COH_M_IDLE && mp->q) {
 			coh_qent_t *e = mp->q;
 
@@ -921,15 +1111,17 @@ static cvmm_status_t mgr_settle(coh_node_t *n, uint64_t page)
 	return st;
 }
 
-static int msg_node_event(unsigned type)
+static int msg_node_event(const coh_msg_t *m)
 {
-	switch (type) {
+	switch (m->type) {
 	case COH_MSG_FWD_READ: return COH_EV_FWD_READ;
 	case COH_MSG_FWD_WRITE: return COH_EV_FWD_WRITE;
 	case COH_MSG_INVALIDATE: return COH_EV_INVALIDATE;
 	case COH_MSG_READ_GRANT: return COH_EV_READ_GRANT;
 	case COH_MSG_WRITE_GRANT: return COH_EV_WRITE_GRANT;
-	case COH_MSG_NACK: return COH_EV_NACK;
+	case COH_MSG_NACK:
+		return m->flags & COH_FLAG_DATA ? COH_EV_TO_DATA : COH_EV_NACK;
+	case COH_MSG_PROMOTE: return COH_EV_PROMOTE;
 	default: return -1;
 	}
 }
@@ -942,6 +1134,7 @@ static int msg_mgr_event(unsigned type)
 	case COH_MSG_INV_ACK: return COH_MEV_INV_ACK;
 	case COH_MSG_CONFIRM_READ: return COH_MEV_CONFIRM_READ;
 	case COH_MSG_CONFIRM_WRITE: return COH_MEV_CONFIRM_WRITE;
+	case COH_MSG_PROMOTED: return COH_MEV_PROMOTED;
 	default: return -1;
 	}
 }
@@ -1000,7 +1193,10 @@ static cvmm_status_t node_recv(coh_node_t *n, coh_event_t ev,
 	coh_xpage_t *x;
 	uint64_t until;
 
-	if (ev == COH_EV_FWD_READ || ev == COH_EV_FWD_WRITE) {
+	/* a PROMOTE waits like a forward: the page stays here either way,
+	 * and a pinned page must not change hands between the protocols */
+	if (ev == COH_EV_FWD_READ || ev == COH_EV_FWD_WRITE ||
+	    ev == COH_EV_PROMOTE) {
 		x = coh_xpage_find(n, m->page);
 		if (x && (x->pins > 0 || x->hold_until))
 			return defer_msg(n, x, m);
@@ -1038,6 +1234,23 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 	if ((m->flags & COH_FLAG_AHEAD) && !ahead_ok(n, m->page))
 		return send_msg(n, m->src, COH_MSG_NACK, m->page, 0);
 	mp->used = 1;
+	if (ev == COH_MEV_WRITE_REQ && n->cfg.promote_after &&
+	    mp->st != COH_M_PROMOTE && mp->st != COH_M_DATA) {
+		/* its first writer: the owner it started at (nothing moved
+		 * yet), unless that is us and our copy is still all zeros */
+		if (!mp->first)
+			mp->first = 1 + (mp->owner == n->cfg.self &&
+							 n->cfg.ops->is_zero &&
+							 n->cfg.ops->is_zero(
+								 n->cfg.ctx,
+								 m->page)
+						 ? m->src
+						 : mp->owner);
+		if (!(m->flags & COH_FLAG_PLAIN))
+			mp->sticky = 1; /* an atomic, or not decoded */
+		else if (mp->plains < UINT8_MAX)
+			mp->plains++;
+	}
 	st = mgr_step(n, m->page, ev, m);
 	return st ? st : mgr_settle(n, m->page);
 }
@@ -1046,7 +1259,7 @@ static cvmm_status_t recv_check(coh_node_t *n, const coh_msg_t *m,
 				const void *page)
 {
 	if (m->page >= n->cfg.npages || m->src >= n->cfg.nnodes ||
-	    (msg_node_event(m->type) < 0 && msg_mgr_event(m->type) < 0) ||
+	    (msg_node_event(m) < 0 && msg_mgr_event(m->type) < 0) ||
 	    !(m->flags & COH_FLAG_PAGE) != !page ||
 	    (page && !n->cfg.ops->put_page))
 		return CVMM_ERR_PEER;
@@ -1079,9 +1292,10 @@ cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
 			return CVMM_ERR_PEER;
 	coh_node_lock(n, &ob);
 	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
-		int nev = msg_node_event(m[i].type);
+		int nev = msg_node_event(&m[i]);
 
-		if (ob.len > COH_OUTBOX_MAX - OB_STEP_MAX) {
+		if (ob.len > COH_OUTBOX_MAX - OB_STEP_MAX ||
+		    ob.ntodata == COH_TODATA_MAX) {
 			coh_node_unlock(n);
 			st = ob_flush(n, &ob, st);
 			if (st != CVMM_OK)
@@ -1137,6 +1351,16 @@ cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write,
 	return coh_fault_ahead(n, page, write, NULL, 0, NULL, res);
 }
 
+static cvmm_status_t fault_ahead(coh_node_t *n, uint64_t page, bool write,
+				 bool plain, const uint64_t *ahead, unsigned k,
+				 uint32_t *asked, coh_fault_res_t *res);
+
+cvmm_status_t coh_fault_plain(coh_node_t *n, uint64_t page,
+			      coh_fault_res_t *res)
+{
+	return fault_ahead(n, page, true, true, NULL, 0, NULL, res);
+}
+
 /* A read-ahead: the read fault event of a page nobody here waits for. Its
  * grant completes in the handler (pushed bytes, or zeros made here:
  * act_fetch_begin), so it needs no thread; the request is an ordinary
@@ -1178,6 +1402,13 @@ cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 			      const uint64_t *ahead, unsigned k,
 			      uint32_t *asked, coh_fault_res_t *res)
 {
+	return fault_ahead(n, page, write, false, ahead, k, asked, res);
+}
+
+static cvmm_status_t fault_ahead(coh_node_t *n, uint64_t page, bool write,
+				 bool plain, const uint64_t *ahead, unsigned k,
+				 uint32_t *asked, coh_fault_res_t *res)
+{
 	coh_outbox_t ob;
 	coh_fault_res_t r;
 	cvmm_status_t st;
@@ -1187,8 +1418,10 @@ cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 		return CVMM_ERR_RANGE;
 	coh_node_lock(n, &ob);
 	claimed = fetch_claimed(n, page);
+	n->plain = plain;
 	st = node_run(n, page, write ? COH_EV_WRITE_FAULT : COH_EV_READ_FAULT,
 		      NULL);
+	n->plain = false;
 	if (st == CVMM_OK)
 		st = fault_result(n, page, write, claimed, &r);
 	if (asked)
@@ -1259,7 +1492,7 @@ static cvmm_status_t run_deferred(coh_node_t *n, coh_xpage_t *x)
 		next = d->next;
 		if (st == CVMM_OK)
 			st = node_run(n, d->m.page,
-				      (coh_event_t)msg_node_event(d->m.type),
+				      (coh_event_t)msg_node_event(&d->m),
 				      &d->m);
 		free(d);
 	}
@@ -1301,7 +1534,8 @@ static cvmm_status_t hold_expire(coh_node_t *n, uint64_t now, uint64_t *next)
 				continue;
 			/* one grant per forward: room for all, or next time */
 			if (x->hold_until > now ||
-			    n->ob->len + x->ndefer > COH_OUTBOX_MAX) {
+			    n->ob->len + x->ndefer > COH_OUTBOX_MAX ||
+			    n->ob->ntodata + x->ndefer > COH_TODATA_MAX) {
 				if (x->hold_until < *next)
 					*next = x->hold_until;
 				continue;

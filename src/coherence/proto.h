@@ -50,6 +50,10 @@ typedef enum coh_event {
 	COH_EV_NACK,      /* the manager refused a write-ahead */
 	COH_EV_WRITE_AHEAD, /* local: ask for the page for writing, nobody
 			       here waiting (coh_fault_ahead) */
+	COH_EV_PROMOTE,   /* the manager hands the page to the release
+			     model, homed here ("Promotion", proto.c) */
+	COH_EV_TO_DATA,   /* NACK with COH_FLAG_DATA: the page left this
+			     protocol while we asked */
 	COH_NEVENTS
 } coh_event_t;
 
@@ -59,6 +63,10 @@ typedef enum coh_mstate {
 	COH_M_BUSY_READ,  /* FWD_READ sent, waiting for CONFIRM_READ */
 	COH_M_BUSY_INV,   /* INVALIDATEs sent, waiting for INV_ACKs */
 	COH_M_BUSY_WRITE, /* FWD_WRITE/WRITE_GRANT sent, waiting for CONFIRM */
+	COH_M_PROMOTE,    /* PROMOTE sent to the owner, waiting for PROMOTED */
+	COH_M_DATA,       /* a data page of the release model, homed at the
+			     last owner: every request is refused (NACK
+			     with COH_FLAG_DATA) */
 	COH_M_NSTATES
 } coh_mstate_t;
 
@@ -71,6 +79,9 @@ typedef enum coh_mevent {
 	COH_MEV_INV_DONE,
 	COH_MEV_CONFIRM_READ,
 	COH_MEV_CONFIRM_WRITE,
+	COH_MEV_PROMOTE,  /* internal: idle, the owner alone has the page,
+			     and it moved often enough by plain stores */
+	COH_MEV_PROMOTED,
 	COH_MNEVENTS
 } coh_mevent_t;
 
@@ -118,6 +129,12 @@ typedef struct coh_ops {
 	/* A write-ahead of page was refused (NACK): nothing will arrive for
 	 * it. May be NULL. */
 	void (*refused)(void *ctx, uint64_t page);
+	/* The page left this protocol for the release model's data pages
+	 * (rc.h), homed at home: on home when PROMOTE came, on the manager
+	 * when PROMOTED came, on a node whose request was refused. Called
+	 * with no lock held, before the step's messages leave. Needed only
+	 * with cfg.promote_after. */
+	void (*to_data)(void *ctx, uint64_t page, uint32_t home);
 } coh_ops_t;
 
 typedef struct coh_cfg {
@@ -139,6 +156,15 @@ typedef struct coh_cfg {
 	 * must call coh_hold_tick by then. Called with the lock held; must
 	 * not block. May be NULL (the caller polls coh_hold_tick). */
 	void (*hold_armed)(void *ctx, uint64_t deadline);
+	/* Promotion (the release memory model, proto.c "Promotion"): 0 =
+	 * off. Else a page whose write requests reached its manager this
+	 * many times, every one from a plain store (coh_fault_plain), and
+	 * none from anything else, goes to the release model once its owner
+	 * alone holds it; promotable (may be NULL: every page) can say no
+	 * for a page. Called with the lock held: must not block or take
+	 * another protocol's lock. */
+	uint32_t promote_after;
+	bool (*promotable)(void *ctx, uint64_t page);
 } coh_cfg_t;
 
 typedef struct coh_node coh_node_t;
@@ -186,10 +212,6 @@ cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner);
  * the program's own image, its globals among them. */
 bool coh_page_image(const coh_node_t *n, uint64_t page);
 
-/* Whether the page lies less than within pages after the end of a
- * coh_node_add_image range (the brk heap, which starts where the loaded
- * program ends). The same on every node, as coh_page_image. */
-bool coh_page_after_image(const coh_node_t *n, uint64_t page, uint64_t within);
 
 /* What a faulting thread must do next. */
 typedef enum coh_fault_kind {
@@ -241,6 +263,11 @@ cvmm_status_t coh_hold_tick(coh_node_t *n, uint64_t *next);
  * runs, so a held page would only delay the node that wants it. The same
  * errors as coh_hold_tick; a no-op with holds off or none armed. */
 cvmm_status_t coh_hold_release(coh_node_t *n);
+
+/* As coh_fault for a write by a plain store (decoded at the faulting
+ * instruction: no atomic), which promotion counts (cfg.promote_after). */
+cvmm_status_t coh_fault_plain(coh_node_t *n, uint64_t page,
+			      coh_fault_res_t *res);
 
 /* As coh_fault, and in the same step asks for the pages ahead[0..k) (k <=
  * 32; *asked: bit i set when ahead[i] was asked for) that are INVALID

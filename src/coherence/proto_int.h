@@ -41,6 +41,14 @@ typedef struct coh_mpage {
 	uint8_t req;     /* requester being served */
 	uint8_t pending; /* INV_ACKs outstanding */
 	uint8_t used;    /* a request for the page has reached the manager */
+	uint8_t plains;  /* write requests from plain stores (saturating) */
+	uint8_t sticky;  /* a write request from anything else came, or it
+			    was a sync page of the release model: never
+			    promoted */
+	uint8_t seeded;  /* made a sync page while promoting (PROMOTED in
+			    flight): it is served again when that comes */
+	uint8_t first;   /* the node that wrote the page first + 1 (0: not
+			    known yet), where promotion homes it */
 } coh_mpage_t;
 
 /* Pages [first, end) node 0 wrote before the guest ran. */
@@ -87,11 +95,17 @@ typedef struct coh_hpage {
  * most COH_MAX_NODES deferred forwards, one message each. */
 #define COH_OUTBOX_MAX (2 * COH_MAX_NODES)
 
-/* Messages produced under the lock, sent after it is released. */
+/* Messages produced under the lock, sent after it is released; before
+ * them, the pages that left for the release model are announced
+ * (ops->to_data: it takes that model's lock, which may be held while
+ * it calls into this protocol). */
+#define COH_TODATA_MAX COH_OUTBOX_MAX
 typedef struct coh_outbox {
-	unsigned len;
+	unsigned len, ntodata;
 	uint32_t dst[COH_OUTBOX_MAX];
 	coh_msg_t m[COH_OUTBOX_MAX];
+	uint64_t todata[COH_TODATA_MAX];
+	uint32_t todata_home[COH_TODATA_MAX];
 } coh_outbox_t;
 
 struct coh_node {
@@ -100,6 +114,7 @@ struct coh_node {
 	pthread_t holder;
 	bool held;
 	coh_outbox_t *ob;  /* the lock holder's outbox */
+	bool plain;        /* the fault being stepped is a plain store's */
 	const void *rx_page; /* the pushed bytes of the message being handled */
 	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
 	coh_sparse_t mp;   /* coh_mpage_t, index coh_mgr_index(page) */

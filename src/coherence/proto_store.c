@@ -55,7 +55,7 @@ void coh_node_lock(coh_node_t *n, coh_outbox_t *ob)
 	n->held = true;
 	n->ob = ob;
 	if (ob)
-		ob->len = 0;
+		ob->len = ob->ntodata = 0;
 }
 
 void coh_node_unlock(coh_node_t *n)
@@ -139,15 +139,6 @@ bool coh_page_image(const coh_node_t *n, uint64_t page)
 	return i < n->nimage && n->image[i].first <= page;
 }
 
-bool coh_page_after_image(const coh_node_t *n, uint64_t page, uint64_t within)
-{
-	unsigned i = image_after(n, page);
-
-	/* range i - 1 ends at or before page; page is in no range */
-	return !coh_page_image(n, page) && i > 0 &&
-	       page - n->image[i - 1].end < within;
-}
-
 uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
 {
 	if (!n->first_touch || coh_page_image(n, page))
@@ -160,6 +151,47 @@ uint32_t coh_page_home(const coh_node_t *n, uint64_t page)
 	return coh_init_owner(n, page);
 }
 
+/* A page promoted to the release model (proto.c "Promotion") comes back
+ * as a synchronization page held by its home, the owner it was promoted
+ * at: that node is still EXCLUSIVE here (the state froze at PROMOTE), the
+ * others INVALID, and the manager, refusing every request meanwhile
+ * (COH_M_DATA), serves them again from owner, for good (sticky); one
+ * still waiting for PROMOTED (the home went on at once) does so when it
+ * comes. True
+ * when the page was promoted (*st says how the seeding went). */
+static bool seed_promoted(coh_node_t *n, uint64_t page, uint32_t owner,
+			  cvmm_status_t *st)
+{
+	coh_state_t cur = coh_page_st(n, page);
+	coh_mpage_t *mp = NULL;
+
+	if (coh_manager(page, n->cfg.nnodes) == n->cfg.self &&
+	    coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false))
+		mp = coh_mpage(n, page);
+	if (mp ? mp->st != COH_M_DATA && mp->st != COH_M_PROMOTE
+	       : !(owner == n->cfg.self && cur == COH_EXCLUSIVE &&
+		   !coh_page_initial(n, page)))
+		return false;
+	*st = CVMM_OK;
+	if ((owner == n->cfg.self) != (cur == COH_EXCLUSIVE) ||
+	    (mp && mp->owner != owner)) {
+		*st = CVMM_ERR_INVALID;
+		return true;
+	}
+	if (mp) {
+		/* promoting still (PROMOTED in flight): its arrival finds
+		 * the page seeded and serves the queue again (proto.c) */
+		if (mp->st == COH_M_DATA) {
+			mp->st = COH_M_IDLE;
+			mp->copyset = 0;
+		} else {
+			mp->seeded = 1;
+		}
+		mp->sticky = 1;
+	}
+	return true;
+}
+
 cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner)
 {
 	cvmm_status_t st = CVMM_OK;
@@ -167,6 +199,8 @@ cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner)
 	if (page >= n->cfg.npages || owner >= n->cfg.nnodes)
 		return CVMM_ERR_INVALID;
 	coh_node_lock(n, NULL);
+	if (seed_promoted(n, page, owner, &st))
+		goto out;
 	if (!coh_page_initial(n, page) || coh_xpage_find(n, page)) {
 		st = CVMM_ERR_INVALID; /* the sequential protocol began */
 		goto out;

@@ -20,7 +20,9 @@ const char *coh_msg_type_str(unsigned type)
 		[COH_MSG_WRITE_GRANT] = "write_grant",
 		[COH_MSG_CONFIRM_READ] = "confirm_read",
 		[COH_MSG_CONFIRM_WRITE] = "confirm_write",
-		[COH_MSG_NACK] = "nack" };
+		[COH_MSG_NACK] = "nack",
+		[COH_MSG_PROMOTE] = "promote",
+		[COH_MSG_PROMOTED] = "promoted" };
 
 	return type > 0 && type < COH_MSG_END ? names[type] : "?";
 }
@@ -38,14 +40,15 @@ void coh_wire_encode(const coh_msg_t *m, void *buf)
 	assert(wire_w_done(&w));
 }
 
-static bool type_has_arg(unsigned type)
+static bool type_has_arg(unsigned type, uint32_t flags)
 {
 	return type == COH_MSG_FWD_READ || type == COH_MSG_FWD_WRITE ||
-	       type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT;
+	       type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT ||
+	       (type == COH_MSG_NACK && flags == COH_FLAG_DATA);
 }
 
-/* Grants: none, ZERO or PAGE; FWD_WRITE: none or HAVE; WRITE_REQ: none
- * or AHEAD; others none. */
+/* Grants: none, ZERO or PAGE; FWD_WRITE: none or HAVE; WRITE_REQ: none,
+ * AHEAD or PLAIN; NACK: none or DATA; others none. */
 static bool flags_valid(unsigned type, uint32_t flags)
 {
 	if (type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT)
@@ -54,7 +57,10 @@ static bool flags_valid(unsigned type, uint32_t flags)
 	if (type == COH_MSG_FWD_WRITE)
 		return flags == 0 || flags == COH_FLAG_HAVE;
 	if (type == COH_MSG_WRITE_REQ)
-		return flags == 0 || flags == COH_FLAG_AHEAD;
+		return flags == 0 || flags == COH_FLAG_AHEAD ||
+		       flags == COH_FLAG_PLAIN;
+	if (type == COH_MSG_NACK)
+		return flags == 0 || flags == COH_FLAG_DATA;
 	return flags == 0;
 }
 
@@ -87,10 +93,10 @@ static const char *coh_wire_check(const coh_msg_t *m, uint32_t nnodes,
 		return "unknown message type";
 	if (m->src >= nnodes)
 		return "source node out of range";
-	if (type_has_arg(m->type) ? m->arg >= nnodes : m->arg != 0)
-		return "argument node out of range";
 	if (!flags_valid(m->type, m->flags))
 		return "flags not valid for the type";
+	if (type_has_arg(m->type, m->flags) ? m->arg >= nnodes : m->arg != 0)
+		return "argument node out of range";
 	if (m->page >= npages)
 		return "page out of range";
 	return NULL;

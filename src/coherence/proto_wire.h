@@ -9,14 +9,18 @@
  *   0  u16 version   COH_WIRE_VERSION
  *   2  u16 type      coh_msg_type_t, COH_MSG_READ_REQ .. COH_MSG_CONFIRM_WRITE
  *   4  u32 src       sender's node, < nnodes
- *   8  u32 arg       requester (FWD_*) or owner (*_GRANT), < nnodes; 0 else
+ *   8  u32 arg       requester (FWD_*), owner (*_GRANT) or home (NACK
+ *                    with COH_FLAG_DATA), < nnodes; 0 else
  *  12  u32 flags     on *_GRANT: COH_FLAG_ZERO (the page is all zeros:
  *                    skip the copy) or COH_FLAG_PAGE (CVMM_PAGE_SIZE of
  *                    page follow the message); on FWD_WRITE:
  *                    COH_FLAG_HAVE (the requester holds a current copy:
  *                    grant without the bytes); on WRITE_REQ:
  *                    COH_FLAG_AHEAD (a write-ahead: the manager may
- *                    answer NACK instead); 0 otherwise
+ *                    answer NACK instead) or COH_FLAG_PLAIN (the fault
+ *                    was a plain store: release model); on NACK:
+ *                    COH_FLAG_DATA (the page is a data page of the
+ *                    release model now, arg = its home); 0 otherwise
  *  16  u64 page      guest page index, < npages
  *  24  (COH_FLAG_PAGE only) the page's bytes
  *
@@ -40,6 +44,10 @@
 #define COH_FLAG_HAVE 0x4 /* fwd_write: the requester's copy is current */
 #define COH_FLAG_AHEAD 0x8 /* write_req: a write-ahead, which the manager
 			      may refuse (NACK) */
+#define COH_FLAG_PLAIN 0x10 /* write_req: a plain store faulted (the
+			       release model counts these: promotion) */
+#define COH_FLAG_DATA 0x20 /* nack: the page is a data page now, arg =
+			      its home: ask the release model */
 
 typedef enum coh_msg_type {
 	COH_MSG_READ_REQ = 1, /* requester -> manager */
@@ -52,7 +60,11 @@ typedef enum coh_msg_type {
 	COH_MSG_WRITE_GRANT,  /* owner or manager -> requester, arg = owner */
 	COH_MSG_CONFIRM_READ, /* requester -> manager */
 	COH_MSG_CONFIRM_WRITE, /* requester -> manager */
-	COH_MSG_NACK,         /* manager -> requester: a write-ahead refused */
+	COH_MSG_NACK,         /* manager -> requester: a write-ahead refused,
+				 or (DATA) the page left this protocol */
+	COH_MSG_PROMOTE,      /* manager -> owner: the page becomes a data
+				 page of the release model, homed here */
+	COH_MSG_PROMOTED,     /* owner -> manager: done */
 	COH_MSG_END
 } coh_msg_type_t;
 

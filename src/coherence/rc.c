@@ -298,10 +298,9 @@ static rc_page_t *find(rc_node_t *n, uint64_t page)
 /* A page's class before anything happened to it here. */
 static rc_class_t initial_class(rc_node_t *n, uint64_t page)
 {
-	return n->cfg.sync_at_start &&
-			       n->cfg.sync_at_start(n->cfg.ctx, page)
-		       ? RC_SYNC
-		       : RC_DATA;
+	if (n->cfg.sync_at_start && n->cfg.sync_at_start(n->cfg.ctx, page))
+		return RC_SYNC;
+	return n->cfg.ivy_first ? RC_SC : RC_DATA;
 }
 
 /* Whether the page's home is decided by its first touch. */
@@ -326,7 +325,8 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 		return NULL;
 	p->page = page;
 	p->cls = (uint8_t)initial_class(n, page);
-	p->home = first_touch(n, page, (rc_class_t)p->cls)
+	/* an RC_SC page's home is the owner it is promoted at */
+	p->home = p->cls == RC_SC || first_touch(n, page, (rc_class_t)p->cls)
 			  ? RC_NOHOME
 			  : (uint8_t)n->cfg.manager(n->cfg.ctx, page);
 	h = hash_page(page, n->nbuckets);
@@ -956,7 +956,7 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 	*kind = RC_WAIT;
 	if (!p)
 		return CVMM_ERR_NOMEM;
-	if (p->cls == RC_SYNC) {
+	if (p->cls == RC_SYNC || p->cls == RC_SC) {
 		*kind = RC_IVY;
 		return CVMM_OK;
 	}
@@ -1547,9 +1547,17 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 	p = get(n, m->page);
 	if (!p)
 		return CVMM_ERR_NOMEM;
+	/* nobody holds a copy of a page the sequential protocol still
+	 * serves here: only its home's flush, making it a sync page, can
+	 * come (from a home we learn so) */
+	if (p->cls == RC_SC && m->type != RC_MSG_SYNC_FLUSH)
+		return peer(n, m, "not a data page here yet");
 	mgr = manager(n, m->page) == n->cfg.self;
-	if (m->type == RC_MSG_SYNC_FLUSH && p->home == RC_NOHOME && !mgr)
-		set_home(n, p, m->src); /* from the home, which we learn so */
+	/* from the home, which we learn so (the manager of a page handed
+	 * over by the sequential protocol may hear from its home first) */
+	if (m->type == RC_MSG_SYNC_FLUSH && p->home == RC_NOHOME &&
+	    (!mgr || p->cls == RC_SC))
+		set_home(n, p, m->src);
 	home = homed_here(n, p);
 	from_home = p->home != RC_NOHOME && m->src == p->home;
 	switch (m->type) {
@@ -1649,6 +1657,43 @@ cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
 	return unlock_send(n, recv_locked(n, m, data, len));
 }
 
+static cvmm_status_t to_data_locked(rc_node_t *n, uint64_t page,
+				    uint32_t home)
+{
+	rc_page_t *p = get(n, page);
+
+	if (!p)
+		return CVMM_ERR_NOMEM;
+	if (p->cls == RC_SYNC_WAIT || p->cls == RC_SYNC ||
+	    (p->cls == RC_DATA && p->home == home))
+		return CVMM_OK; /* a refusal made stale by what followed */
+	if (p->cls != RC_SC || home >= n->cfg.nnodes) {
+		log_error("node %u page 0x%llx: handed over to the release "
+			  "model, home %u, in class %u", n->cfg.self,
+			  (unsigned long long)page, home, p->cls);
+		return CVMM_ERR_PEER;
+	}
+	p->cls = RC_DATA;
+	set_home(n, p, home);
+	/* the home: the owner's only copy, mapped writable (sequential
+	 * EXCLUSIVE), is the master now, written without a twin */
+	p->st = home == n->cfg.self ? RC_RW : RC_INV;
+	if (home == n->cfg.self)
+		n->stats.promoted++;
+	n->cfg.ops->notify(n->cfg.ctx, page);
+	return CVMM_OK;
+}
+
+cvmm_status_t rc_to_data(rc_node_t *n, uint64_t page, uint32_t home)
+{
+	rc_outbox_t ob;
+
+	if (page >= n->cfg.npages)
+		return CVMM_ERR_RANGE;
+	lock(n, &ob);
+	return unlock_send(n, to_data_locked(n, page, home));
+}
+
 rc_class_t rc_page_class(rc_node_t *n, uint64_t page)
 {
 	rc_page_t *p;
@@ -1670,7 +1715,8 @@ uint32_t rc_page_home(rc_node_t *n, uint64_t page)
 	p = find(n, page);
 	if (p)
 		h = p->home;
-	else if (first_touch(n, page, initial_class(n, page)))
+	else if (initial_class(n, page) == RC_SC ||
+		 first_touch(n, page, initial_class(n, page)))
 		h = RC_NOHOME;
 	else
 		h = manager(n, page);

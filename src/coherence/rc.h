@@ -63,6 +63,19 @@
  * before its own SYNC_GO) and then sends SYNC_GO to everyone else: no
  * request of the sequential protocol reaches the manager before it knows.
  *
+ * Sequential first (cfg.ivy_first): an atomic goes unseen when it hits a
+ * page already writable on its node, so a page whose lock sits next to
+ * data would otherwise lose its lock's updates to a later diff. So every
+ * page starts RC_SC, served by the sequential protocol, where each node
+ * faults when it takes the page from another one and the faulting write
+ * is decoded; its manager counts the write requests that came from plain
+ * stores and hands the page over once their count reaches a threshold
+ * with no other write among them (proto.h cfg.promote_after), at an owner
+ * holding the only copy: that owner becomes the page's home (rc_to_data),
+ * the others learn it when the manager refuses their next request. A
+ * page with a lock that several nodes take is seen with an atomic long
+ * before, and stays sequentially consistent.
+ *
  * No message order is assumed, between any two nodes: every reply that a
  * change of state made stale is recognized and dropped. */
 #ifndef CVMM_COHERENCE_RC_H
@@ -84,6 +97,9 @@ typedef enum rc_class {
 	RC_DATA,      /* release consistency, several writers */
 	RC_SYNC_WAIT, /* becoming a synchronization page: wait */
 	RC_SYNC,      /* a synchronization page: the sequential protocol */
+	RC_SC,        /* not shown to be data yet (cfg.ivy_first): the
+			 sequential protocol serves it until it promotes
+			 it (rc_to_data) */
 } rc_class_t;
 
 typedef enum rc_msg_type {
@@ -200,6 +216,11 @@ typedef struct rc_cfg {
 	/* Pages that are synchronization pages from the start (the same on
 	 * every node), e.g. the program's globals. May be NULL (none). */
 	bool (*sync_at_start)(void *ctx, uint64_t page);
+	/* Every other page starts RC_SC: served by the sequential protocol,
+	 * which decodes every write that moves it between nodes, until that
+	 * protocol hands it over (rc_to_data) after it moved often enough by
+	 * plain stores only ("Sequential first" above). */
+	bool ivy_first;
 	const rc_ops_t *ops;
 	void *ctx;
 } rc_cfg_t;
@@ -210,6 +231,8 @@ typedef struct rc_stats {
 	uint64_t acquires, releases, invalidated, stale_drops;
 	uint64_t sync_pages, races, notices;
 	uint64_t homes; /* pages homed here by their first touch */
+	uint64_t promoted; /* pages handed over by the sequential protocol
+			      (cfg.ivy_first), homed here */
 } rc_stats_t;
 
 typedef struct rc_node rc_node_t;
@@ -271,6 +294,15 @@ bool rc_clean(rc_node_t *n);
  * twins and race logs of those pages are forgotten; a fetch in flight
  * lands as nothing (it is asked again). Synchronization pages stay so. */
 cvmm_status_t rc_drop(rc_node_t *n, uint64_t first, uint64_t end);
+
+/* The sequential protocol hands an RC_SC page over: it is a data page
+ * homed at home from now on. On home (its owner there, EXCLUSIVE and
+ * mapped writable: it becomes the home writing without a twin), on the
+ * page's manager and on every node whose request for it was refused
+ * (they hold no copy). A page that moved on meanwhile (a synchronization
+ * page now: the refusal was stale) or was handed over already with the
+ * same home is left as it is. CVMM_ERR_PEER for anything else. */
+cvmm_status_t rc_to_data(rc_node_t *n, uint64_t page, uint32_t home);
 
 /* Handles a decoded message (data/len: its payload). CVMM_ERR_PEER when
  * it is illegal in the page's state (a malformed or lying peer). */

@@ -39,6 +39,18 @@
  * as a step of its own, meanwhile writing the page and taking the messages
  * queued behind the forward (for other pages) from the same channel. No
  * new state or message: the forward is simply served late.
+ * Promotion (-DPROMOTION; proto.c "Promotion", the release model's
+ * sequential first): when a write completes (CONFIRM_WRITE) the manager
+ * may hand the page to the release model at its owner (M_PROMOTE,
+ * PROMOTE); the owner, which must be EXCLUSIVE with no copy anywhere
+ * else, takes it over (a deferred forward's slot may hold the PROMOTE
+ * too) and answers PROMOTED; from then on (M_DATA) the manager refuses
+ * every request, those queued meanwhile too (NACKD, naming the home), and
+ * a refused node must have been waiting with no copy: it leaves the page
+ * to the release model (dat), as do the home and its local accesses.
+ * -DPROMOTION_ON_READ (a mutant, with PROMOTION): the manager may also
+ * promote after a read, when the owner has shared the page: the checks
+ * at PROMOTE must fail.
  * -DBUG: the manager forwards a write without waiting for INV_ACKs; the
  * check must then fail (test/model/run.sh), as must a write-ahead grant
  * that installs the page without its pushed bytes. */
@@ -72,6 +84,8 @@
 #define M_BUSY_READ 1
 #define M_BUSY_INV 2
 #define M_BUSY_WRITE 3
+#define M_PROMOTE 4
+#define M_DATA 5
 
 #define MGR(pg) ((pg) % N)
 #define IDX(n, pg) ((n) * P + (pg))
@@ -79,7 +93,7 @@
 
 mtype = { READ_REQ, WRITE_REQ, FWD_READ, FWD_WRITE, INVALIDATE, INV_ACK,
 	  READ_GRANT, WRITE_GRANT, CONFIRM_READ, CONFIRM_WRITE, WRITE_AHEAD,
-	  NACK };
+	  NACK, PROMOTE, PROMOTED, NACKD };
 
 /* ch[src*N+dst]: FIFO per (src, dst) pair, as the transport guarantees.
  * Fields: type, page, arg (requester for requests/forwards, owner for
@@ -89,6 +103,7 @@ chan ch[N * N] = [4] of { mtype, byte, byte };
 /* per node, per page */
 byte st[N * P];
 byte val[N * P];
+bit dat[N * P]; /* handed to the release model here (promotion) */
 /* latest committed version per page */
 byte latest[P];
 /* manager side, per page (lives at node MGR(p)) */
@@ -99,10 +114,11 @@ byte mreq[P];
 byte pend[P];
 chan q[P] = [N] of { mtype, byte };
 
-/* A deferred forward per node: its page + 1 (0: none), type, requester. */
+/* A deferred forward per node: its page + 1 (0: none), type (0 read, 1
+ * write, 2 PROMOTE), requester. */
 byte dpg[N];
 byte dar[N];
-bit dwr[N];
+byte dwr[N];
 
 /* Scratch variables, used only inside atomic steps: hidden from the state
  * vector so that stale values do not multiply states. */
@@ -192,6 +208,27 @@ inline fwd_read(pg, ar)
 	ch[me * N + ar]!READ_GRANT, pg, me
 }
 
+/* The manager hands the page over at its owner (PROMOTE). */
+inline promote(pg)
+{
+	mst[pg] = M_PROMOTE;
+	ch[me * N + owner[pg]]!PROMOTE, pg, 0
+}
+
+/* The owner takes the page over: the only copy, and current. */
+inline promoted(pg)
+{
+	assert(st[IDX(me, pg)] == EXCLUSIVE);
+	for (ci : 0 .. N - 1) {
+		assert(ci == me || (!VALID(st[IDX(ci, pg)]) &&
+				    st[IDX(ci, pg)] != READ_FETCH &&
+				    st[IDX(ci, pg)] != WRITE_FETCH))
+	}
+	assert(val[IDX(me, pg)] == latest[pg]);
+	dat[IDX(me, pg)] = 1;
+	ch[me * N + MGR(pg)]!PROMOTED, pg, me
+}
+
 inline fwd_write(pg, ar)
 {
 	assert(VALID(st[IDX(me, pg)]));
@@ -213,7 +250,8 @@ inline fwd(pg, ar, wr)
 		dwr[me] = wr
 	:: true ->
 		if
-		:: wr -> fwd_write(pg, ar)
+		:: wr == 2 -> promoted(pg)
+		:: wr == 1 -> fwd_write(pg, ar)
 		:: else -> fwd_read(pg, ar)
 		fi
 	fi
@@ -226,7 +264,8 @@ inline run_deferred()
 	pg = dpg[me] - 1;
 	assert(st[IDX(me, pg)] == EXCLUSIVE);
 	if
-	:: dwr[me] -> fwd_write(pg, dar[me])
+	:: dwr[me] == 2 -> promoted(pg)
+	:: dwr[me] == 1 -> fwd_write(pg, dar[me])
 	:: else -> fwd_read(pg, dar[me])
 	fi;
 	dpg[me] = 0;
@@ -243,6 +282,7 @@ inline handle()
 		assert(MGR(pg) == me);
 		if
 		:: mst[pg] == M_IDLE -> mgr_start(mt, pg, ar)
+		:: mst[pg] == M_DATA -> ch[me * N + ar]!NACKD, pg, owner[pg]
 		:: else -> q[pg]!mt, ar
 		fi
 	:: mt == WRITE_AHEAD ->
@@ -269,15 +309,47 @@ inline handle()
 	:: mt == CONFIRM_READ ->
 		assert(mst[pg] == M_BUSY_READ && mreq[pg] == ar);
 		copyset[pg] = copyset[pg] | (1 << ar);
+#ifdef PROMOTION_ON_READ
+		if
+		:: promote(pg)
+		:: mgr_release(pg)
+		fi
+#else
 		mgr_release(pg)
+#endif
 	:: mt == CONFIRM_WRITE ->
 		assert(mst[pg] == M_BUSY_WRITE && mreq[pg] == ar);
 		owner[pg] = ar;
 		copyset[pg] = 0;
+#ifdef PROMOTION
+		if
+		:: promote(pg)
+		:: mgr_release(pg)
+		fi
+#else
 		mgr_release(pg)
+#endif
+	:: mt == PROMOTED ->
+		assert(mst[pg] == M_PROMOTE && ar == owner[pg]);
+		mst[pg] = M_DATA;
+		do
+		:: nempty(q[pg]) -> q[pg]?mqt, mqr; ch[me * N + mqr]!NACKD, pg, owner[pg]
+		:: empty(q[pg]) -> break
+		od
+	:: mt == NACKD ->
+		assert(st[IDX(me, pg)] == READ_WAIT ||
+		       st[IDX(me, pg)] == WRITE_WAIT ||
+		       st[IDX(me, pg)] == AHEAD_WAIT);
+		if
+		:: st[IDX(me, pg)] == AHEAD_WAIT -> aw = 0
+		:: else -> waiting = 0	/* the release model serves it */
+		fi;
+		st[IDX(me, pg)] = INVALID;
+		dat[IDX(me, pg)] = 1
 	/* ---- node side ---- */
 	:: mt == FWD_READ -> fwd(pg, ar, 0)
 	:: mt == FWD_WRITE -> fwd(pg, ar, 1)
+	:: mt == PROMOTE -> fwd(pg, ar, 2)
 	:: mt == INVALIDATE ->
 		assert(st[IDX(me, pg)] == SHARED ||
 		       st[IDX(me, pg)] == UPGRADE_WAIT);
@@ -344,7 +416,7 @@ inline write_ahead()
 {
 	select (pg : 0 .. P - 1);
 	if
-	:: st[IDX(me, pg)] == INVALID && MGR(pg) != me ->
+	:: st[IDX(me, pg)] == INVALID && MGR(pg) != me && !dat[IDX(me, pg)] ->
 		st[IDX(me, pg)] = AHEAD_WAIT;
 		aw = 1;
 		wa++;
@@ -388,6 +460,7 @@ inline local_op()
 	select (pg : 0 .. P - 1);
 	if
 	:: st[IDX(me, pg)] == AHEAD_WAIT -> skip /* coalesces: waits */
+	:: dat[IDX(me, pg)] -> ops++	/* the release model's now */
 	:: else -> local_access()
 	fi;
 	check()

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Model-checks the coherence protocol (ivy.pml) with spin: the model must
-# pass, without and with write-aheads, and three mutants must fail, proving
+# pass with promotion to the release model (which includes every run
+# without it) and with write-aheads, and four mutants must fail, proving
 # the checks can fire: the manager forwards a write without waiting for
-# INV_ACKs (-DBUG), a deferred forward is dropped, and a write-ahead grant
-# installs the page without its bytes (generated here with sed). Then the
+# INV_ACKs (-DBUG), a deferred forward is dropped, a write-ahead grant
+# installs the page without its bytes, and the manager promotes a page
+# whose owner shares it (generated here with sed). Then the
 # release memory model planned for data pages (rc.pml): it must pass, and
 # a release that does not wait for the home's ack, an acquire that keeps
 # its copy, a diff of the whole page, and a home that goes on writing
@@ -47,7 +49,10 @@ check() {
 	fi
 }
 
-check ivy "$here/ivy.pml" ok
+# the model with promotion may take every step of the one without (the
+# manager may always choose not to promote): one search covers both
+sed '1i #define PROMOTION 1' "$here/ivy.pml" >"$work/ivy_promote.pml"
+check ivy-promote "$work/ivy_promote.pml" ok
 # write-aheads (node 2 asks twice), with one operation per node
 sed '1i #define MAXOPS 1\n#define MAXAHEAD 2' "$here/ivy.pml" >"$work/ivy_ahead.pml"
 check ivy-ahead "$work/ivy_ahead.pml" ok
@@ -60,13 +65,18 @@ else
 	echo "FAIL model ivy-bug-ahead-stale: the mutation did not apply"
 	fail=$((fail + 1))
 fi
+# promotion to the release model (proto.c "Promotion"): a manager that
+# may also promote after a read (the owner shares the page then) must fail
+sed '1i #define PROMOTION 1\n#define PROMOTION_ON_READ 1' "$here/ivy.pml" \
+	>"$work/ivy_promote_read.pml"
+check ivy-bug-promote-on-read "$work/ivy_promote_read.pml" fail
 sed '1i #define BUG 1' "$here/ivy.pml" >"$work/ivy_bug.pml"
 check ivy-bug-no-inv-ack-wait "$work/ivy_bug.pml" fail
 # a deferred (pinned or held) FWD_WRITE dropped instead of served: a request
 # never completes, which the search must see as an invalid end state
-sed 's/^\t:: dwr\[me\] -> fwd_write(pg, dar\[me\])/\t:: dwr[me] -> skip/' \
+sed 's/^\t:: dwr\[me\] == 1 -> fwd_write(pg, dar\[me\])/\t:: dwr[me] == 1 -> skip/' \
 	"$here/ivy.pml" >"$work/ivy_lost.pml"
-if grep -q 'dwr\[me\] -> skip' "$work/ivy_lost.pml"; then
+if grep -q 'dwr\[me\] == 1 -> skip' "$work/ivy_lost.pml"; then
 	check ivy-bug-deferred-forward-lost "$work/ivy_lost.pml" fail
 else
 	echo "FAIL model ivy-bug-deferred-forward-lost: the mutation did not apply"

@@ -275,6 +275,7 @@ typedef struct lb_node {
 	int fetch_from[NSLOT];   /* a claimed get not yet done: owner, or -1 */
 	int pend_reads[NSLOT], pend_writes[NSLOT]; /* waiting threads */
 	bool ahead[NSLOT];       /* a write-ahead of it is unanswered */
+	int data_home[NSLOT];    /* ops->to_data: home + 1, 0 before */
 } lb_node_t;
 
 /* A message, and the sender's bytes when it pushes the page. */
@@ -296,6 +297,7 @@ static bool sync_self; /* deliver messages to oneself inside send */
 static bool push_mode; /* coh_cfg_t.push of the cluster */
 static unsigned long pushes; /* pages that came with their grant */
 static uint32_t hold_us;     /* coh_cfg_t.hold_max_us of the cluster */
+static uint32_t promote_k;   /* coh_cfg_t.promote_after of the cluster */
 static uint64_t now_ns;      /* the cluster's clock (holds) */
 static uint64_t armed_at;    /* the deadline of the last hold armed */
 static unsigned long armed;  /* holds armed */
@@ -465,6 +467,16 @@ static void lb_notify(void *ctx, uint64_t page)
 	pthread_mutex_unlock(&tm);
 }
 
+/* Called with no lock held (it takes the node's: hangs if not). */
+static void lb_to_data(void *ctx, uint64_t page, uint32_t home)
+{
+	lb_node_t *n = ctx;
+
+	(void)coh_page_state(n->coh, page);
+	T_CHECK(n->data_home[slot(page)] == 0); /* once per node */
+	n->data_home[slot(page)] = (int)home + 1;
+}
+
 static uint64_t lb_now(void *ctx)
 {
 	return now_ns;
@@ -486,6 +498,7 @@ static const coh_ops_t lb_ops = {
 	.notify = lb_notify,
 	.is_zero = lb_is_zero,
 	.refused = lb_refused,
+	.to_data = lb_to_data,
 };
 
 /* np pages; spread: the test's np slots are pages in different manager
@@ -507,6 +520,7 @@ static void cluster_up_pages(uint64_t np, bool spread)
 		coh_cfg_t cfg = { .self = (uint32_t)i, .nnodes = NN,
 				  .npages = np, .push = push_mode,
 				  .hold_max_us = hold_us, .ops = &lb_ops,
+				  .promote_after = promote_k,
 				  .ctx = &nodes[i], .now_ns = lb_now,
 				  .hold_armed = lb_armed };
 
@@ -1071,14 +1085,6 @@ static void test_first_touch(void **state)
 				 CVMM_ERR_INVALID);
 		assert_int_equal(coh_node_add_image(nodes[i].coh, 5, 5),
 				 CVMM_ERR_INVALID);
-		/* the pages right after the image (the brk heap) */
-		assert_false(coh_page_after_image(nodes[i].coh, img, 2));
-		assert_true(coh_page_after_image(nodes[i].coh, img + 1, 2));
-		assert_true(coh_page_after_image(nodes[i].coh, img + 2, 2));
-		assert_false(coh_page_after_image(nodes[i].coh, img + 3, 2));
-		if (img > 0)
-			assert_false(coh_page_after_image(nodes[i].coh,
-							  img - 1, 2));
 	}
 	for (int s = 0; s < 4; s++) {
 		uint64_t p = slot_page[s];
@@ -1193,6 +1199,199 @@ static void test_seed(void **state)
 	assert_int_equal(coh_node_seed(nodes[m].coh, 1, r), CVMM_ERR_INVALID);
 	assert_int_equal(coh_node_seed(nodes[r].coh, 1, r), CVMM_ERR_INVALID);
 	cluster_down();
+}
+
+/* Node i writes slot s by a plain store (plain) or an atomic, through
+ * the protocol until its write completes (deliveries in between). */
+static void write_sc(int i, int s, bool plain)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		coh_fault_res_t r;
+
+		assert_int_equal(plain ? coh_fault_plain(nodes[i].coh,
+							 slot_page[s], &r)
+				       : coh_fault(nodes[i].coh, slot_page[s],
+						   true, &r),
+				 CVMM_OK);
+		if (r.kind == COH_READY) {
+			guest_access(i, s, true);
+			return;
+		}
+		if (r.kind == COH_FETCH) {
+			nodes[i].fetch_from[s] = (int)r.owner;
+			fetch_now(i, s);
+			continue;
+		}
+		assert_true(deliver_one());
+	}
+	fail();
+}
+
+static void expect_mstate(uint64_t p, coh_mstate_t want, uint32_t owner)
+{
+	coh_mstate_t ms;
+	uint32_t o;
+	uint64_t cs;
+
+	assert_int_equal(coh_mpage_info(nodes[coh_manager(p, NN)].coh, p, &ms,
+					&o, &cs), CVMM_OK);
+	assert_int_equal(ms, want);
+	assert_int_equal(o, owner);
+}
+
+/* Promotion (proto.c "Promotion", the release model's sequential first):
+ * a page whose write requests came promote_after times from plain stores
+ * goes to the release model at its owner, which must hold the only copy;
+ * the manager then refuses every request, naming the home, and each
+ * node, the home and the manager hear of it once (ops->to_data). One
+ * write request from anything else keeps the page here for good. A
+ * pinned owner takes the PROMOTE at its unpin; a page made a sync page
+ * while promoting is served again when PROMOTED comes. */
+static void test_promote(void **state)
+{
+	uint64_t a, b, c;
+	uint32_t ma, mb, x, y, z;
+
+	(void)state;
+	promote_k = 2;
+	zero_ok = true; /* the manager tells its first writer by its zeros */
+	cluster_up_pages(3, true); /* slot s: managed by node s */
+	a = slot_page[0];
+	b = slot_page[1];
+	c = slot_page[2];
+	ma = coh_manager(a, NN); /* 0, a's first owner */
+	x = (ma + 1) % NN;
+	y = (ma + 2) % NN;
+	/* plain writes by x (the first writer: the manager's copy is all
+	 * zeros), y, x: two requests by y's, promoted when x, its first
+	 * writer, holds it again */
+	write_sc((int)x, 0, true);
+	deliver_all();
+	expect_mstate(a, COH_M_IDLE, x);
+	write_sc((int)y, 0, true);
+	deliver_all();
+	expect_mstate(a, COH_M_IDLE, y); /* two, but y wrote it second */
+	assert_int_equal(nodes[y].data_home[0], 0);
+	write_sc((int)x, 0, true);
+	/* a read by y is queued behind the promotion, then refused */
+	{
+		coh_fault_res_t r;
+
+		assert_int_equal(coh_fault(nodes[y].coh, a, false, &r),
+				 CVMM_OK);
+		assert_int_equal(r.kind, COH_WAIT);
+	}
+	nodes[y].notified[0] = false;
+	deliver_all();
+	expect_mstate(a, COH_M_DATA, x);
+	assert_int_equal(nodes[x].data_home[0], (int)x + 1);
+	assert_int_equal(nodes[ma].data_home[0], (int)x + 1);
+	assert_int_equal(nodes[y].data_home[0], (int)x + 1);
+	assert_true(nodes[y].notified[0]);
+	assert_int_equal(coh_page_state(nodes[y].coh, a), COH_INVALID);
+	assert_int_equal(coh_page_state(nodes[x].coh, a), COH_EXCLUSIVE);
+	assert_int_equal(coh_page_state(nodes[ma].coh, a), COH_INVALID);
+	/* later requests are refused too, with no effect on the home */
+	nodes[ma].data_home[0] = 0;
+	{
+		coh_fault_res_t r;
+
+		assert_int_equal(coh_fault(nodes[ma].coh, a, true, &r),
+				 CVMM_OK);
+		assert_int_equal(r.kind, COH_WAIT);
+	}
+	deliver_all();
+	assert_int_equal(nodes[ma].data_home[0], (int)x + 1);
+	assert_int_equal(coh_page_state(nodes[ma].coh, a), COH_INVALID);
+	expect_mstate(a, COH_M_DATA, x);
+	/* the release model makes it a sync page held by its home: the
+	 * manager serves it again, and never promotes it any more */
+	assert_int_equal(coh_node_seed(nodes[x].coh, a, x), CVMM_OK);
+	assert_int_equal(coh_node_seed(nodes[ma].coh, a, y), CVMM_ERR_INVALID);
+	assert_int_equal(coh_node_seed(nodes[ma].coh, a, x), CVMM_OK);
+	expect_mstate(a, COH_M_IDLE, x);
+	for (int k = 0; k < 4; k++) {
+		write_sc((int)(k % 2 ? x : ma), 0, true);
+		deliver_all();
+	}
+	expect_mstate(a, COH_M_IDLE, x);
+
+	/* b: an atomic among the writes keeps it sequential for good */
+	mb = coh_manager(b, NN); /* 1 */
+	z = (mb + 1) % NN;
+	write_sc((int)z, 1, false);
+	for (int k = 0; k < 4; k++) {
+		write_sc((int)(k % 2 ? mb : z), 1, true);
+		deliver_all();
+	}
+	expect_mstate(b, COH_M_IDLE, mb);
+	assert_int_equal(nodes[z].data_home[1], 0);
+
+	/* c: the owner pins it before the PROMOTE comes; meanwhile the
+	 * release model makes it a sync page (seeded while promoting) */
+	y = (coh_manager(c, NN) + 1) % NN; /* node 0, c's first owner */
+	x = (coh_manager(c, NN) + 2) % NN;
+	write_sc((int)y, 2, true); /* y writes it first, where it starts */
+	write_sc((int)x, 2, true);
+	deliver_all();
+	write_sc((int)y, 2, true);
+	{
+		bool pinned;
+
+		assert_int_equal(coh_pin(nodes[y].coh, c, &pinned), CVMM_OK);
+		assert_true(pinned);
+	}
+	deliver_all();
+	expect_mstate(c, COH_M_PROMOTE, y);
+	assert_int_equal(nodes[y].data_home[2], 0); /* deferred */
+	{
+		coh_fault_res_t r; /* x's read waits behind the promotion */
+
+		assert_int_equal(coh_fault(nodes[x].coh, c, false, &r),
+				 CVMM_OK);
+		assert_int_equal(r.kind, COH_WAIT);
+	}
+	deliver_all();
+	assert_int_equal(coh_node_seed(nodes[coh_manager(c, NN)].coh, c, y),
+			 CVMM_OK);
+	assert_int_equal(coh_unpin(nodes[y].coh, c), CVMM_OK);
+	assert_int_equal(nodes[y].data_home[2], (int)y + 1);
+	deliver_all();
+	/* the manager took PROMOTED as the end of it: x's read is served */
+	assert_int_equal(nodes[coh_manager(c, NN)].data_home[2], 0);
+	assert_int_equal(nodes[x].data_home[2], 0);
+	assert_int_equal(coh_page_state(nodes[x].coh, c), COH_READ_FETCH);
+	expect_fault((int)x, c, false, COH_FETCH);
+	fetch_now((int)x, 2);
+	deliver_all();
+	expect_mstate(c, COH_M_IDLE, y);
+	cluster_down();
+	promote_k = 0;
+	zero_ok = false;
+}
+
+/* Messages of promotion from where they cannot come are refused. */
+static void test_promote_illegal(void **state)
+{
+	coh_msg_t m = { .version = COH_WIRE_VERSION, .src = 1, .page = 0 };
+
+	(void)state;
+	promote_k = 2;
+	cluster_up(2);
+	/* page 0: node 0 owns it, manages it */
+	m.type = COH_MSG_PROMOTE; /* to a node that does not own it */
+	assert_int_equal(coh_recv(nodes[2].coh, &m, NULL), CVMM_ERR_PEER);
+	m.type = COH_MSG_PROMOTED; /* no promotion in progress */
+	assert_int_equal(coh_recv(nodes[0].coh, &m, NULL), CVMM_ERR_PEER);
+	m.type = COH_MSG_NACK; /* refused, but nothing was asked */
+	m.flags = COH_FLAG_DATA;
+	m.src = 0;
+	m.arg = 1;
+	assert_int_equal(coh_recv(nodes[2].coh, &m, NULL), CVMM_ERR_PEER);
+	assert_int_equal(coh_recv(nodes[0].coh, &m, NULL), CVMM_ERR_PEER);
+	assert_int_equal(nodes[2].data_home[0], 0);
+	cluster_down();
+	promote_k = 0;
 }
 
 static void test_pins(void **state)
@@ -1627,6 +1826,8 @@ int main(void)
 		cmocka_unit_test(test_initial_owner),
 		cmocka_unit_test(test_first_touch),
 		cmocka_unit_test(test_seed),
+		cmocka_unit_test(test_promote),
+		cmocka_unit_test(test_promote_illegal),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_sparse),

@@ -55,6 +55,8 @@ static struct {
 	unsigned races;
 	rc_race_t last_race;
 	bool ft;                       /* homes by first touch */
+	bool ivy;                      /* ivy_first: pages start RC_SC */
+	uint8_t promoted[NPAGES];      /* handed over at node - 1 (0: not) */
 	uint8_t applied[NPAGES];       /* nodes that applied diffs (bits) */
 	uint8_t seeded[NPAGES];        /* nodes told the sync owner (bits) */
 	uint8_t seed_owner[NPAGES];
@@ -189,19 +191,32 @@ static uint32_t home_now(unsigned pg)
 	return rc_page_home(W.node[home_of(NULL, pg)], pg);
 }
 
+static void world_init_cfg(unsigned nn, uint64_t seed, bool ft,
+			   bool ivy_first);
+
 static void world_init_ft(unsigned nn, uint64_t seed, bool ft)
+{
+	world_init_cfg(nn, seed, ft, false);
+}
+
+static void world_init_cfg(unsigned nn, uint64_t seed, bool ft,
+			   bool ivy_first)
 {
 	for (unsigned i = 0; i < W.qlen; i++)
 		free(W.q[i].buf);
 	memset(&W, 0, sizeof(W));
 	W.nn = nn;
 	W.ft = ft;
+	W.ivy = ivy_first;
+	for (unsigned pg = 0; ivy_first && pg < NPAGES; pg++)
+		W.sc_on[pg] = true; /* the sequential protocol's, at first */
 	W.seed = seed;
 	W.rng = seed * 2654435761u + 88172645463325252ull;
 	for (unsigned i = 0; i < nn; i++) {
 		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
 			      .manager = home_of, .first_touch_home = ft,
-			      .ops = &ops, .ctx = &W.id[i]};
+			      .ivy_first = ivy_first, .ops = &ops,
+			      .ctx = &W.id[i]};
 
 		W.id[i] = i;
 		assert_int_equal(rc_node_create(&c, &W.node[i]), CVMM_OK);
@@ -292,15 +307,45 @@ static bool deliver_match(unsigned dst, unsigned type)
 	return false;
 }
 
+static unsigned long n_promoted, n_promoted_sync; /* the random test */
+
+/* A page the sequential protocol handed over while node n still takes
+ * it for its own: n's next request would be refused, naming the home. */
+static void learn_promoted(unsigned n, unsigned pg)
+{
+	if (W.promoted[pg] && rc_page_class(W.node[n], pg) == RC_SC)
+		assert_int_equal(rc_to_data(W.node[n], pg,
+					    W.promoted[pg] - 1u), CVMM_OK);
+}
+
+/* The sequential protocol hands page pg over at node h (it owns the page,
+ * nobody else has a copy): h's copy is the store's, mapped writable; the
+ * manager hears next; the others when they ask (learn_promoted). */
+static void promote(unsigned pg, unsigned h)
+{
+	for (unsigned n = 0; n < W.nn; n++)
+		if (rc_page_class(W.node[n], pg) != RC_SC)
+			return; /* handed over once only */
+	memcpy(W.mem[h][pg], W.sc[pg], PG);
+	W.mapped[h][pg] = 2;
+	W.sc_on[pg] = false;
+	W.promoted[pg] = (uint8_t)(h + 1);
+	n_promoted++;
+	assert_int_equal(rc_to_data(W.node[h], pg, h), CVMM_OK);
+	learn_promoted(home_of(NULL, pg), pg);
+}
+
 /* Node n accesses page pg: faults until the access may proceed. Returns
  * true for a synchronization page (access W.sc), false for its copy. */
 static bool access_page(unsigned n, unsigned pg, bool write)
 {
+	learn_promoted(n, pg);
 	for (unsigned tries = 0;; tries++) {
 		rc_fault_kind_t k;
 
 		assert_true(tries < 100000);
-		if (W.sc_on[pg] && rc_page_class(W.node[n], pg) == RC_SYNC)
+		if (W.sc_on[pg] && (rc_page_class(W.node[n], pg) == RC_SYNC ||
+				    rc_page_class(W.node[n], pg) == RC_SC))
 			return true;
 		if (W.mapped[n][pg] >= (write ? 2 : 1))
 			return false;
@@ -342,6 +387,7 @@ static void do_atomic(unsigned n, unsigned pg)
 
 	if (W.mapped[n][pg] == 2)
 		return;
+	learn_promoted(n, pg);
 	for (unsigned tries = 0;; tries++) {
 		assert_true(tries < 100000);
 		assert_int_equal(rc_fault(W.node[n], pg, true, true, &k),
@@ -403,16 +449,18 @@ static void step(unsigned n)
 		assert_int_equal(rc_tick(W.node[n]), CVMM_OK);
 	} else if (op < 98 && rnd(4) == 0) {
 		do_atomic(n, pg);
+	} else if (op >= 98 && W.ivy && rnd(2)) {
+		promote(pg, n);
 	} else {
 		for (unsigned k = rnd(4); k > 0; k--)
 			deliver_one();
 	}
 }
 
-static void run_program(unsigned nn, uint64_t seed, bool ft,
-			unsigned rounds, unsigned steps)
+static void run_program_cfg(unsigned nn, uint64_t seed, bool ft, bool ivy,
+			    unsigned rounds, unsigned steps)
 {
-	world_init_ft(nn, seed, ft);
+	world_init_cfg(nn, seed, ft, ivy);
 	for (unsigned r = 0; r < rounds; r++) {
 		deal_lines();
 		for (unsigned s = 0; s < steps; s++)
@@ -433,11 +481,20 @@ static void run_program(unsigned nn, uint64_t seed, bool ft,
 
 		if (W.applied[pg])
 			assert_int_equal(W.applied[pg], 1u << h);
-		if (W.sc_on[pg] && W.ft && h != home_of(NULL, pg))
+		if (W.promoted[pg] && W.sc_on[pg])
+			n_promoted_sync++;
+		if (W.sc_on[pg] && W.ft && h != RC_NOHOME &&
+		    h != home_of(NULL, pg))
 			assert_int_equal(W.seeded[pg],
 					 1u << h | 1u << home_of(NULL, pg));
 	}
 	world_free();
+}
+
+static void run_program(unsigned nn, uint64_t seed, bool ft,
+			unsigned rounds, unsigned steps)
+{
+	run_program_cfg(nn, seed, ft, false, rounds, steps);
 }
 
 static void test_random_drf(void **state)
@@ -455,6 +512,19 @@ static void test_random_drf_first_touch(void **state)
 	(void)state;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
 		run_program(2 + seed % 3, seed, true, 4, 120);
+}
+
+/* The same with pages that start sequentially consistent (ivy_first),
+ * handed over to this protocol at random points by whichever node then
+ * owns them, the others learning it when they next ask. */
+static void test_random_drf_ivy_first(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 3000; seed++)
+		run_program_cfg(2 + seed % 3, seed, true, true, 4, 120);
+	printf("pages handed over: %lu, made sync pages after: %lu\n",
+	       n_promoted, n_promoted_sync);
+	assert_true(n_promoted > 1000 && n_promoted_sync > 100);
 }
 
 static void test_counts(void **state)
@@ -743,6 +813,73 @@ static void test_first_touch(void **state)
 	world_free();
 }
 
+/* Sequential first (rc.h "Sequential first"; 3 nodes, every page's
+ * manager node 1): a page starts RC_SC, the sequential protocol's, and no
+ * message of this protocol is taken for it but its home's flush; handed
+ * over (rc_to_data), its owner is the home writing without a twin, the
+ * others fetch from there; a duplicate hand-over is nothing, one naming
+ * another home is refused. A home that makes its page a sync page at once
+ * flushes nodes that had not heard of the hand-over yet, the manager
+ * among them, which learn the home from the flush. */
+static void test_ivy_first(void **state)
+{
+	rc_msg_t m = {.type = RC_MSG_FETCH, .src = 2, .page = 1};
+	rc_fault_kind_t k;
+	rc_stats_t s;
+
+	(void)state;
+	world_init_cfg(3, 23, true, true);
+	for (unsigned n = 0; n < 3; n++) {
+		assert_int_equal(rc_page_class(W.node[n], 1), RC_SC);
+		assert_int_equal(rc_page_home(W.node[n], 1), RC_NOHOME);
+		assert_int_equal(rc_fault(W.node[n], 1, true, false, &k),
+				 CVMM_OK);
+		assert_int_equal(k, RC_IVY);
+	}
+	assert_int_equal(rc_recv(W.node[1], &m, NULL, 0), CVMM_ERR_PEER);
+	assert_int_equal(W.qlen, 0);
+	/* the sequential protocol left node 2 the owner of what it wrote */
+	W.sc[1][5] = W.expect[1][5] = 9;
+	promote(1, 2); /* node 2, then the manager (node 1) */
+	assert_int_equal(rc_to_data(W.node[0], 1, 2), CVMM_OK);
+	assert_int_equal(rc_to_data(W.node[0], 1, 2), CVMM_OK); /* again */
+	assert_int_equal(rc_to_data(W.node[0], 1, 1), CVMM_ERR_PEER);
+	assert_int_equal(rc_to_data(W.node[0], NPAGES, 1), CVMM_ERR_RANGE);
+	for (unsigned n = 0; n < 3; n++) {
+		assert_int_equal(rc_page_class(W.node[n], 1), RC_DATA);
+		assert_int_equal(rc_page_home(W.node[n], 1), 2);
+	}
+	assert_int_equal(rc_page_state(W.node[2], 1), RC_RW);
+	do_write(2, 1, 6, 1); /* no copy elsewhere: no twin, no message */
+	release_wait(2);
+	rc_get_stats(W.node[2], &s);
+	assert_int_equal(s.twins, 0);
+	assert_int_equal(s.promoted, 1);
+	assert_int_equal(W.qlen, 0);
+	do_read(0, 1, 5); /* fetched from node 2, not the manager */
+	do_write(0, 1, 7, 4);
+	release_wait(0);
+	do_read(2, 1, 7);
+	do_read(1, 1, 7);
+	/* page 2: promoted at node 0, which makes it a sync page before
+	 * nodes 1 (the manager) and 2 heard of the hand-over */
+	W.mem[0][2][3] = W.expect[2][3] = 5;
+	W.sc_on[2] = false;
+	assert_int_equal(rc_to_data(W.node[0], 2, 0), CVMM_OK);
+	do_atomic(0, 2);
+	while (deliver_one())
+		;
+	assert_true(W.sc_on[2]);
+	assert_int_equal(W.seeded[2], 1u << 0 | 1u << 1);
+	for (unsigned n = 0; n < 3; n++)
+		assert_int_equal(rc_page_class(W.node[n], 2), RC_SYNC);
+	assert_int_equal(W.sc[2][3], 5);
+	/* the manager's own hand-over comes late: a stale one, nothing */
+	assert_int_equal(rc_to_data(W.node[1], 2, 0), CVMM_OK);
+	assert_int_equal(rc_page_class(W.node[1], 2), RC_SYNC);
+	world_free();
+}
+
 /* Lies about homes: a redirect or a home given by a node that is not the
  * page's manager, a redirect to the asker itself. */
 static void test_lying_home(void **state)
@@ -868,10 +1005,12 @@ int main(void)
 		cmocka_unit_test(test_sync_page),
 		cmocka_unit_test(test_first_touch),
 		cmocka_unit_test(test_lying_home),
+		cmocka_unit_test(test_ivy_first),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_lying_peer),
 		cmocka_unit_test(test_random_drf),
 		cmocka_unit_test(test_random_drf_first_touch),
+		cmocka_unit_test(test_random_drf_ivy_first),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
