@@ -18,7 +18,8 @@ static void coh_fuzz_accepted(const coh_msg_t *m, const uint8_t *buf,
 	bool has_arg = m->type == COH_MSG_FWD_READ ||
 		       m->type == COH_MSG_FWD_WRITE ||
 		       m->type == COH_MSG_READ_GRANT ||
-		       m->type == COH_MSG_WRITE_GRANT;
+		       m->type == COH_MSG_WRITE_GRANT ||
+		       (m->type == COH_MSG_NACK && m->flags == COH_FLAG_DATA);
 	bool grant = m->type == COH_MSG_READ_GRANT ||
 		     m->type == COH_MSG_WRITE_GRANT;
 	uint8_t again[COH_WIRE_LEN];
@@ -30,7 +31,10 @@ static void coh_fuzz_accepted(const coh_msg_t *m, const uint8_t *buf,
 	FUZZ_CHECK(m->flags == 0 ||
 		   (grant && (m->flags == COH_FLAG_ZERO ||
 			      m->flags == COH_FLAG_PAGE)) ||
-		   (m->type == COH_MSG_FWD_WRITE && m->flags == COH_FLAG_HAVE));
+		   (m->type == COH_MSG_FWD_WRITE && m->flags == COH_FLAG_HAVE) ||
+		   (m->type == COH_MSG_WRITE_REQ &&
+		    (m->flags == COH_FLAG_AHEAD || m->flags == COH_FLAG_PLAIN)) ||
+		   (m->type == COH_MSG_NACK && m->flags == COH_FLAG_DATA));
 	FUZZ_CHECK(len == coh_wire_len(m));
 	FUZZ_CHECK(len == COH_WIRE_LEN + ((m->flags & COH_FLAG_PAGE) ?
 						  CVMM_PAGE_SIZE : 0));
@@ -69,7 +73,8 @@ static bool coh_fuzz_run(const uint8_t *data, size_t size)
 }
 
 /* A job of 3 nodes and 8 pages: a read request, a forwarded write for a
- * requester holding the page, a grant pushing the page, a zero grant. */
+ * requester holding the page, a grant pushing the page, a zero grant, a
+ * plain store's write request, a refusal naming a data page's home. */
 static size_t coh_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static const coh_msg_t seeds[] = {
@@ -79,6 +84,9 @@ static size_t coh_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		  0 },
 		{ COH_WIRE_VERSION, COH_MSG_WRITE_GRANT, 0, 1, COH_FLAG_ZERO,
 		  3 },
+		{ COH_WIRE_VERSION, COH_MSG_WRITE_REQ, 2, 0, COH_FLAG_PLAIN,
+		  4 },
+		{ COH_WIRE_VERSION, COH_MSG_NACK, 1, 2, COH_FLAG_DATA, 6 },
 	};
 	wire_w_t w = wire_w_init(buf, cap);
 	size_t body;
