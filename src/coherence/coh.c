@@ -930,23 +930,11 @@ static bool pin_push(uint64_t page)
 /* Makes page valid here for this access; pin: also pin it (write only);
  * asks for the k pages ahead[] too (coh_fault_ahead) with the first
  * request. *from: the node the page was last copied from, -1 when no
- * copy; *first: it was ready in its initial state (never moved here). */
-static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
-				bool pin, const uint64_t *ahead, unsigned k,
-				int *from, bool *first, bool *sc);
-
-static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
-			     const uint64_t *ahead, unsigned k, int *from,
-			     bool *first)
-{
-	return rt_page_sc(page, write, false, pin, ahead, k, from, first,
-			  NULL);
-}
-
-/* As rt_page for a page of the release model's RC_SC class (sc != NULL;
- * plain: a write by a plain store, which promotion counts): *sc becomes
- * true when the page is handed to the release model meanwhile (the
- * caller asks that model again). */
+ * copy; *first: it was ready in its initial state (never moved here).
+ * Under the release model (sc != NULL): plain says a write is a plain
+ * store's (promotion counts those), and *sc becomes true, with nothing
+ * done, when the page is (or turns) a data page meanwhile: the caller
+ * asks that model again. */
 static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 				bool pin, const uint64_t *ahead, unsigned k,
 				int *from, bool *first, bool *sc)
@@ -1028,6 +1016,15 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 			continue;
 		}
 	}
+}
+
+/* rt_page_sc under the sequential model. */
+static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
+			     const uint64_t *ahead, unsigned k, int *from,
+			     bool *first)
+{
+	return rt_page_sc(page, write, false, pin, ahead, k, from, first,
+			  NULL);
 }
 
 static unsigned log2_us(uint64_t ns)

@@ -452,7 +452,11 @@ static cvmm_status_t act_refused(coh_node_t *n, uint64_t page,
 static cvmm_status_t act_promote(coh_node_t *n, uint64_t page,
 				 const coh_msg_t *m)
 {
-	cvmm_status_t st = to_data(n, page, n->cfg.self);
+	cvmm_status_t st;
+
+	if (m->src != mgr_of(n, page))
+		return CVMM_ERR_PEER;
+	st = to_data(n, page, n->cfg.self);
 
 	return st ? st : send_msg(n, mgr_of(n, page), COH_MSG_PROMOTED, page, 0);
 }

@@ -1381,6 +1381,9 @@ static void test_promote_illegal(void **state)
 	/* page 0: node 0 owns it, manages it */
 	m.type = COH_MSG_PROMOTE; /* to a node that does not own it */
 	assert_int_equal(coh_recv(nodes[2].coh, &m, NULL), CVMM_ERR_PEER);
+	/* to the owner, but not from the page's manager (node 0) */
+	assert_int_equal(coh_recv(nodes[0].coh, &m, NULL), CVMM_ERR_PEER);
+	assert_int_equal(nodes[0].data_home[0], 0);
 	m.type = COH_MSG_PROMOTED; /* no promotion in progress */
 	assert_int_equal(coh_recv(nodes[0].coh, &m, NULL), CVMM_ERR_PEER);
 	m.type = COH_MSG_NACK; /* refused, but nothing was asked */
