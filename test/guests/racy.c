@@ -1,16 +1,23 @@
 /* racy: a data race the release memory model must report. Two threads
- * (on two nodes under "cvmm run -n 2") store to the same bytes of one heap
- * page over and over for MS milliseconds, with nothing between the stores
- * that orders them, then are joined. Natively it prints "done" (which
- * values win is not printed).
+ * (on nodes 1 and 2 under "cvmm run -n 3 -v 3") store to the same bytes
+ * of one heap page over and over for MS milliseconds, with nothing
+ * between the stores that orders them, then are joined. Natively it
+ * prints "done" (which values win is not printed).
  *
- * Under --memory-model=release each node's stores go home at least every
- * --staleness-ms; the home sees diffs from both nodes changing the same
- * bytes against copies that did not have the other's: a race. (The
- * detector sees writes unordered by the acquires of the nodes, not of
- * the threads: stores a node makes after it synchronized with anyone are
- * not reported against writes it knew of then, so a short race can go
- * unseen; this one lasts long enough.)
+ * Under --memory-model=release a page starts sequentially consistent and
+ * becomes a data page once it has moved twice for plain stores and is
+ * back at its first writer (docs/coherence.md, "Sequential first"); a
+ * racy page that never gets there runs sequentially consistent, which is
+ * no race to report. So first the main thread (node 0) writes the page,
+ * the first writer then the main thread again, each step ordered by a
+ * barrier: the page becomes a data page homed on node 0, which then only
+ * waits. The two writers' stores go home at least every --staleness-ms;
+ * the home sees diffs from both changing the same bytes against copies
+ * that did not have the other's: a race. (The detector sees writes
+ * unordered by the acquires of the nodes, not of the threads: stores a
+ * node makes after it synchronized with anyone are not reported against
+ * writes it knew of then, so a short race can go unseen; this one lasts
+ * long enough.)
  *
  *   racy [MS]      (default 300) */
 #include <pthread.h>
@@ -29,13 +36,18 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static pthread_barrier_t start;
+static pthread_barrier_t step, start;
 
 static void *writer(void *arg)
 {
 	long id = (long)arg;
 	double end;
 
+	if (id == 1) { /* the page's second writer, between the main's two */
+		pthread_barrier_wait(&step);
+		page[300] = 1;
+		pthread_barrier_wait(&step);
+	}
 	/* both race for the whole time, however late the second one starts
 	 * (the barrier orders nothing that follows it) */
 	pthread_barrier_wait(&start);
@@ -51,7 +63,7 @@ static void *writer(void *arg)
 
 int main(int argc, char **argv)
 {
-	pthread_t t;
+	pthread_t t[2];
 
 	if (argc > 1)
 		ms = atol(argv[1]);
@@ -61,10 +73,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: racy [MS]\n");
 		return 2;
 	}
+	pthread_barrier_init(&step, NULL, 2);
 	pthread_barrier_init(&start, NULL, 2);
-	pthread_create(&t, NULL, writer, (void *)1L);
-	writer((void *)0L);
-	pthread_join(t, NULL);
+	for (long i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, writer, (void *)(i + 1));
+	page[300] = 0;	/* the first writer */
+	pthread_barrier_wait(&step);
+	pthread_barrier_wait(&step);
+	page[301] = 1;	/* and again, after the second one */
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
 	puts("done");
 	return 0;
 }
