@@ -194,7 +194,8 @@
  * (coh_node_seed, at the home and the manager), the manager serves
  * requests again from the home, for good; if PROMOTED is still in flight
  * then (the home went on at once), its arrival does that. ivy.pml
- * -DPROMOTION: the manager may promote at any CONFIRM_WRITE; the owner
+ * -DPROMOTION: the manager may promote the page outside the image at any
+ * CONFIRM_WRITE; the owner
  * must then be EXCLUSIVE with no copy anywhere and every refused node
  * waiting with none; -DPROMOTION_ON_READ (promoting after a read) fails.
  *

@@ -40,8 +40,9 @@
  * queued behind the forward (for other pages) from the same channel. No
  * new state or message: the forward is simply served late.
  * Promotion (-DPROMOTION; proto.c "Promotion", the release model's
- * sequential first): when a write completes (CONFIRM_WRITE) the manager
- * may hand the page to the release model at its owner (M_PROMOTE,
+ * sequential first): when a write of page 1 completes (CONFIRM_WRITE;
+ * page 0 is the image's, which cvmm never promotes) the manager may hand
+ * the page to the release model at its owner (M_PROMOTE,
  * PROMOTE); the owner, which must be EXCLUSIVE with no copy anywhere
  * else, takes it over (a deferred forward's slot may hold the PROMOTE
  * too) and answers PROMOTED; from then on (M_DATA) the manager refuses
@@ -311,7 +312,7 @@ inline handle()
 		copyset[pg] = copyset[pg] | (1 << ar);
 #ifdef PROMOTION_ON_READ
 		if
-		:: promote(pg)
+		:: pg == 1 -> promote(pg)
 		:: mgr_release(pg)
 		fi
 #else
@@ -323,7 +324,7 @@ inline handle()
 		copyset[pg] = 0;
 #ifdef PROMOTION
 		if
-		:: promote(pg)
+		:: pg == 1 -> promote(pg)	/* page 0 is the image's */
 		:: mgr_release(pg)
 		fi
 #else
