@@ -116,12 +116,11 @@ coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page)
 	return mp;
 }
 
-/* The index of the first image range ending after page (nimage: none). */
-static unsigned image_after(const coh_node_t *n, uint64_t page)
+bool coh_page_image(const coh_node_t *n, uint64_t page)
 {
 	unsigned lo = 0, hi = n->nimage;
 
-	while (lo < hi) {
+	while (lo < hi) { /* the first range ending after page */
 		unsigned mid = (lo + hi) / 2;
 
 		if (n->image[mid].end <= page)
@@ -129,14 +128,7 @@ static unsigned image_after(const coh_node_t *n, uint64_t page)
 		else
 			hi = mid;
 	}
-	return lo;
-}
-
-bool coh_page_image(const coh_node_t *n, uint64_t page)
-{
-	unsigned i = image_after(n, page);
-
-	return i < n->nimage && n->image[i].first <= page;
+	return lo < n->nimage && n->image[lo].first <= page;
 }
 
 uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
@@ -157,8 +149,8 @@ uint32_t coh_page_home(const coh_node_t *n, uint64_t page)
  * others INVALID, and the manager, refusing every request meanwhile
  * (COH_M_DATA), serves them again from owner, for good (sticky); one
  * still waiting for PROMOTED (the home went on at once) does so when it
- * comes. True
- * when the page was promoted (*st says how the seeding went). */
+ * comes. True when the page was promoted (*st says how the seeding
+ * went). */
 static bool seed_promoted(coh_node_t *n, uint64_t page, uint32_t owner,
 			  cvmm_status_t *st)
 {

@@ -33,14 +33,15 @@ selected() {
 	[ -z "$FILTER" ] || [[ $1 =~ $FILTER ]]
 }
 
-# same LABEL NODES VCPUS BIN ARGS...: native and release-model output equal
-same() {
-	local label=$1 n=$2 v=$3 bin=$4 rc nrc
+# run_pair LABEL NODES VCPUS BIN ARGS...: BIN natively (stdout and stderr
+# in native.out, status in nrc) and under the release model (out, err,
+# rc); false, with a failure reported, when BIN is missing
+run_pair() {
+	local label=$1 n=$2 v=$3 bin=$4
 	shift 4
-	selected "$label" || return 0
 	if [ ! -x "$bin" ]; then
 		fail "$label" "no binary at $bin (make guests workloads)"
-		return
+		return 1
 	fi
 	"$bin" "$@" >"$SCRATCH/native.out" 2>&1
 	nrc=$?
@@ -48,6 +49,14 @@ same() {
 		--memory-model=release -- "$bin" "$@" \
 		>"$SCRATCH/out" 2>"$SCRATCH/err"
 	rc=$?
+}
+
+# same LABEL NODES VCPUS BIN ARGS...: native and release-model output equal
+same() {
+	local label=$1 rc nrc
+
+	selected "$label" || return 0
+	run_pair "$@" || return
 	if [ "$rc" != "$nrc" ]; then
 		cat "$SCRATCH/err" "$SCRATCH/out" >"$SCRATCH/detail"
 		fail "$label" "$(rc_text "$rc"), native $nrc" "$SCRATCH/detail"
@@ -61,21 +70,16 @@ same() {
 # same_or_race LABEL NODES VCPUS BIN ARGS...: as same, or the VM stopped
 # with exactly one data-race line (status 125)
 same_or_race() {
-	local label=$1 n=$2 v=$3 bin=$4 rc nrc races
-	shift 4
+	local label=$1 rc nrc races
+
 	selected "$label" || return 0
-	"$bin" "$@" >"$SCRATCH/native.out" 2>&1
-	nrc=$?
-	timeout -k 5 "$TIMEOUT" "$CVMM" run -n "$n" -v "$v" \
-		--memory-model=release -- "$bin" "$@" \
-		>"$SCRATCH/out" 2>"$SCRATCH/err"
-	rc=$?
+	run_pair "$@" || return
 	races=$(grep -c '^cvmm: data race: nodes' "$SCRATCH/err")
 	if [ "$rc" = "$nrc" ] && cmp -s "$SCRATCH/native.out" "$SCRATCH/out"
 	then
 		pass "$label"
 	elif [ "$rc" = 125 ] && [ "$races" = 1 ]; then
-		pass "$label: stopped with a reported race (unseen atomic)"
+		pass "$label: stopped with a reported race"
 	else
 		cat "$SCRATCH/err" "$SCRATCH/out" >"$SCRATCH/detail"
 		fail "$label" "$(rc_text "$rc"), native $nrc, $races race lines" \
