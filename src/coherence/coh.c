@@ -1005,6 +1005,13 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 			if (st != CVMM_OK || !pin)
 				return st; /* installed: the access retries */
 			continue;
+		case COH_DATA:
+			/* promoted here: ours is the release model's once
+			 * ops->to_data told it, which wakes us */
+			if (!sc)
+				return CVMM_ERR_INVALID;
+			wq_sleep(&wq[i], seq);
+			continue;
 		case COH_WAIT:
 			if (!warned && cvmm_now_ns() - t0 > WAIT_WARN_NS) {
 				log_warn("coherence: still waiting for guest "

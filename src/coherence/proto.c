@@ -183,16 +183,19 @@
  * the manager, idle, sends it PROMOTE (M_PROMOTE, requests queue); the
  * owner hands the page to the release model, homed there (ops->to_data,
  * before its PROMOTED leaves: whoever hears of the home after can find
- * it there), keeps its state (EXCLUSIVE, frozen) and answers PROMOTED;
- * the manager hears of the home the same way, then refuses every queued
- * and later request with NACK + COH_FLAG_DATA naming the home (M_DATA).
- * A refused node was waiting with no copy (the owner had the only one
+ * it there), goes to state PROMOTED and answers PROMOTED; a fault there
+ * from then on maps nothing and answers COH_DATA (a thread that saw the
+ * page not yet a data page before it took our lock must not map it
+ * writable after the release model write-protected it for a copy sent
+ * elsewhere: the copy would never hear of its writes). The manager
+ * hears of the home the same way, then refuses every queued and later
+ * request with NACK + COH_FLAG_DATA naming the home (M_DATA). A refused node was waiting with no copy (the owner had the only one
  * when the promotion began, and the manager grants nothing after): it
  * goes back to INVALID, learns the home (ops->to_data) and its threads
  * ask the release model. A PROMOTE waits like a forward while the page is
  * pinned. If the release model makes the page a synchronization page
- * (coh_node_seed, at the home and the manager), the manager serves
- * requests again from the home, for good; if PROMOTED is still in flight
+ * (coh_node_seed, at the home and the manager), the home is EXCLUSIVE
+ * again and the manager serves requests from there, for good; if PROMOTED is still in flight
  * then (the home went on at once), its arrival does that. ivy.pml
  * -DPROMOTION: the manager may promote the page outside the image at any
  * CONFIRM_WRITE; the owner
@@ -448,8 +451,8 @@ static cvmm_status_t act_refused(coh_node_t *n, uint64_t page,
 }
 
 /* The manager hands our EXCLUSIVE page to the release model, homed here:
- * this protocol is done with it (the state stays, frozen: nobody asks
- * the manager for it any more). */
+ * this protocol is done with it (PROMOTED: nobody asks the manager for it
+ * any more, and our faults are the release model's). */
 static cvmm_status_t act_promote(coh_node_t *n, uint64_t page,
 				 const coh_msg_t *m)
 {
@@ -819,7 +822,7 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
 		[COH_EV_WRITE_AHEAD] = T(COH_EXCLUSIVE, act_wait, "valid: no write-ahead"),
-		[COH_EV_PROMOTE] = T(COH_EXCLUSIVE, act_promote, "promoted: a data page homed here"),
+		[COH_EV_PROMOTE] = T(COH_PROMOTED, act_promote, "promoted: a data page homed here"),
 		[COH_EV_TO_DATA] = ILLEGAL("nothing asked"),
 	},
 	[COH_READ_WAIT] = {
@@ -906,6 +909,23 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_WRITE_AHEAD] = T(COH_AHEAD_WAIT, act_wait, "asked: no write-ahead"),
 		[COH_EV_PROMOTE] = ILLEGAL("not owner"),
 		[COH_EV_TO_DATA] = T(COH_INVALID, act_to_data, "refused: a data page now"),
+	},
+	/* nothing of this protocol reaches a promoted page until
+	 * coh_node_seed takes it back: the manager refuses every request
+	 * meanwhile, so no forward, invalidation or grant comes */
+	[COH_PROMOTED] = {
+		[COH_EV_READ_FAULT] = T(COH_PROMOTED, act_wait, "a data page: the release model's"),
+		[COH_EV_WRITE_FAULT] = T(COH_PROMOTED, act_wait, "a data page: the release model's"),
+		[COH_EV_FWD_READ] = ILLEGAL("a data page"),
+		[COH_EV_FWD_WRITE] = ILLEGAL("a data page"),
+		[COH_EV_INVALIDATE] = ILLEGAL("a data page"),
+		[COH_EV_READ_GRANT] = ILLEGAL("a data page"),
+		[COH_EV_WRITE_GRANT] = ILLEGAL("a data page"),
+		[COH_EV_GET_DONE] = ILLEGAL("a data page"),
+		[COH_EV_NACK] = ILLEGAL("a data page"),
+		[COH_EV_WRITE_AHEAD] = T(COH_PROMOTED, act_wait, "a data page: no write-ahead"),
+		[COH_EV_PROMOTE] = ILLEGAL("promoted already"),
+		[COH_EV_TO_DATA] = ILLEGAL("nothing asked"),
 	},
 };
 
@@ -1331,6 +1351,12 @@ static cvmm_status_t fault_result(coh_node_t *n, uint64_t page, bool write,
 	coh_xpage_t *x;
 
 	*r = (coh_fault_res_t){ .kind = COH_WAIT, .state = cur };
+	if (cur == COH_PROMOTED) {
+		/* never mapped from here: the release model may have
+		 * write-protected it since (a copy went elsewhere) */
+		r->kind = COH_DATA;
+		return CVMM_OK;
+	}
 	if (cur == COH_EXCLUSIVE || cur == COH_SHARED ||
 	    (cur == COH_UPGRADE_WAIT && !write)) {
 		r->kind = COH_READY;
@@ -1597,7 +1623,8 @@ const char *coh_state_str(coh_state_t st)
 {
 	static const char *const names[COH_NSTATES] = {
 		"invalid", "shared", "exclusive", "read_wait", "write_wait",
-		"upgrade_wait", "read_fetch", "write_fetch", "ahead_wait" };
+		"upgrade_wait", "read_fetch", "write_fetch", "ahead_wait",
+		"promoted" };
 
 	return (unsigned)st < COH_NSTATES ? names[st] : "?";
 }

@@ -34,6 +34,11 @@ typedef enum coh_state {
 			     coh_fetch_done (-> EXCLUSIVE) */
 	COH_AHEAD_WAIT,   /* WRITE_REQ with COH_FLAG_AHEAD sent, no valid
 			     copy: a WRITE_GRANT or a NACK comes */
+	COH_PROMOTED,     /* was EXCLUSIVE here when the manager promoted
+			     it: a data page of the release model homed
+			     here, whose faults that model serves
+			     (COH_DATA), until coh_node_seed takes it back
+			     (EXCLUSIVE again) */
 	COH_NSTATES
 } coh_state_t;
 
@@ -219,6 +224,9 @@ typedef enum coh_fault_kind {
 	COH_WAIT,  /* a request is in flight: wait for ops->notify, call again */
 	COH_FETCH, /* this caller claimed the copy: get the page from
 		      res.owner's agent view into ours, then coh_fetch_done */
+	COH_DATA,  /* promoted here (COH_PROMOTED): nothing mapped, the
+		      release model serves the page (once ops->to_data has
+		      told it, which notifies) */
 } coh_fault_kind_t;
 
 typedef struct coh_fault_res {

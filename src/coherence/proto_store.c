@@ -145,8 +145,8 @@ uint32_t coh_page_home(const coh_node_t *n, uint64_t page)
 
 /* A page promoted to the release model (proto.c "Promotion") comes back
  * as a synchronization page held by its home, the owner it was promoted
- * at: that node is still EXCLUSIVE here (the state froze at PROMOTE), the
- * others INVALID, and the manager, refusing every request meanwhile
+ * at: that node is PROMOTED here and becomes EXCLUSIVE again, the
+ * others are INVALID, and the manager, refusing every request meanwhile
  * (COH_M_DATA), serves them again from owner, for good (sticky); one
  * still waiting for PROMOTED (the home went on at once) does so when it
  * comes. True when the page was promoted (*st says how the seeding
@@ -161,15 +161,16 @@ static bool seed_promoted(coh_node_t *n, uint64_t page, uint32_t owner,
 	    coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false))
 		mp = coh_mpage(n, page);
 	if (mp ? mp->st != COH_M_DATA && mp->st != COH_M_PROMOTE
-	       : !(owner == n->cfg.self && cur == COH_EXCLUSIVE &&
-		   !coh_page_initial(n, page)))
+	       : cur != COH_PROMOTED)
 		return false;
 	*st = CVMM_OK;
-	if ((owner == n->cfg.self) != (cur == COH_EXCLUSIVE) ||
+	if ((owner == n->cfg.self) != (cur == COH_PROMOTED) ||
 	    (mp && mp->owner != owner)) {
 		*st = CVMM_ERR_INVALID;
 		return true;
 	}
+	if (cur == COH_PROMOTED)
+		coh_page_set_st(n, page, COH_EXCLUSIVE);
 	if (mp) {
 		/* promoting still (PROMOTED in flight): its arrival finds
 		 * the page seeded and serves the queue again (proto.c) */

@@ -14,8 +14,10 @@ for t in run_guests.sh run_workloads.sh run_agents.sh run_coherence.sh \
 	[ -f "$dir/$t" ] || continue
 	echo "=== $t"
 	log=$(mktemp)
+	t0=$SECONDS
 	bash "$dir/$t" 2>&1 | tee "$log"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+	echo "--- $t took $((SECONDS - t0)) s"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	rm -f "$log"
 	if [ -z "$line" ]; then

@@ -48,7 +48,8 @@
  * too) and answers PROMOTED; from then on (M_DATA) the manager refuses
  * every request, those queued meanwhile too (NACKD, naming the home), and
  * a refused node must have been waiting with no copy: it leaves the page
- * to the release model (dat), as do the home and its local accesses.
+ * to the release model (dat), as do the home and its local accesses
+ * (proto.c's state PROMOTED at the home: a fault there maps nothing).
  * -DPROMOTION_ON_READ (a mutant, with PROMOTION): the manager may also
  * promote after a read, when the owner has shared the page: the checks
  * at PROMOTE must fail.

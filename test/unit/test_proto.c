@@ -626,6 +626,8 @@ static bool try_access(int i, int s, bool write)
 	case COH_WAIT:
 		assert_false(valid(st) && !write);
 		return false;
+	case COH_DATA: /* no promotion here */
+		break;
 	}
 	fail();
 	return false;
@@ -1289,8 +1291,25 @@ static void test_promote(void **state)
 	assert_int_equal(nodes[y].data_home[0], (int)x + 1);
 	assert_true(nodes[y].notified[0]);
 	assert_int_equal(coh_page_state(nodes[y].coh, a), COH_INVALID);
-	assert_int_equal(coh_page_state(nodes[x].coh, a), COH_EXCLUSIVE);
+	assert_int_equal(coh_page_state(nodes[x].coh, a), COH_PROMOTED);
 	assert_int_equal(coh_page_state(nodes[ma].coh, a), COH_INVALID);
+	/* the home's faults are the release model's from now on: nothing
+	 * mapped (it may have write-protected the page since), no pin */
+	nodes[x].mapped[0] = 0;
+	for (int w = 0; w < 3; w++) {
+		coh_fault_res_t r;
+		bool pinned;
+
+		assert_int_equal(w == 2 ? coh_fault_plain(nodes[x].coh, a, &r)
+					: coh_fault(nodes[x].coh, a, w, &r),
+				 CVMM_OK);
+		assert_int_equal(r.kind, COH_DATA);
+		assert_int_equal(nodes[x].mapped[0], 0);
+		assert_int_equal(coh_pin(nodes[x].coh, a, &pinned), CVMM_OK);
+		assert_false(pinned);
+	}
+	assert_false(deliver_one()); /* and nothing asked */
+	assert_int_equal(coh_page_state(nodes[x].coh, a), COH_PROMOTED);
 	/* later requests are refused too, with no effect on the home */
 	nodes[ma].data_home[0] = 0;
 	{
@@ -1307,6 +1326,7 @@ static void test_promote(void **state)
 	/* the release model makes it a sync page held by its home: the
 	 * manager serves it again, and never promotes it any more */
 	assert_int_equal(coh_node_seed(nodes[x].coh, a, x), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[x].coh, a), COH_EXCLUSIVE);
 	assert_int_equal(coh_node_seed(nodes[ma].coh, a, y), CVMM_ERR_INVALID);
 	assert_int_equal(coh_node_seed(nodes[ma].coh, a, x), CVMM_OK);
 	expect_mstate(a, COH_M_IDLE, x);
@@ -1327,8 +1347,9 @@ static void test_promote(void **state)
 	expect_mstate(b, COH_M_IDLE, mb);
 	assert_int_equal(nodes[z].data_home[1], 0);
 
-	/* c: the owner pins it before the PROMOTE comes; meanwhile the
-	 * release model makes it a sync page (seeded while promoting) */
+	/* c: the owner pins it before the PROMOTE comes; at the unpin it
+	 * takes it, and the release model makes it a sync page before
+	 * PROMOTED reaches the manager (seeded while promoting) */
 	y = (coh_manager(c, NN) + 1) % NN; /* node 0, c's first owner */
 	x = (coh_manager(c, NN) + 2) % NN;
 	write_sc((int)y, 2, true); /* y writes it first, where it starts */
@@ -1352,10 +1373,15 @@ static void test_promote(void **state)
 		assert_int_equal(r.kind, COH_WAIT);
 	}
 	deliver_all();
-	assert_int_equal(coh_node_seed(nodes[coh_manager(c, NN)].coh, c, y),
-			 CVMM_OK);
 	assert_int_equal(coh_unpin(nodes[y].coh, c), CVMM_OK);
 	assert_int_equal(nodes[y].data_home[2], (int)y + 1);
+	assert_int_equal(coh_page_state(nodes[y].coh, c), COH_PROMOTED);
+	/* the home makes it a sync page at once, and its SYNC_GO reaches
+	 * the manager before PROMOTED does */
+	assert_int_equal(coh_node_seed(nodes[y].coh, c, y), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[y].coh, c), COH_EXCLUSIVE);
+	assert_int_equal(coh_node_seed(nodes[coh_manager(c, NN)].coh, c, y),
+			 CVMM_OK);
 	deliver_all();
 	/* the manager took PROMOTED as the end of it: x's read is served */
 	assert_int_equal(nodes[coh_manager(c, NN)].data_home[2], 0);
