@@ -10,7 +10,8 @@
 # a release that does not wait for the home's ack, an acquire that keeps
 # its copy, a diff of the whole page, and a home that goes on writing
 # without a twin once a copy left must each fail. Prints PASS/FAIL
-# lines and "N passed, M failed".
+# lines and "N passed, M failed". The searches run side by side, one per
+# CPU (MODEL_JOBS=N to change that).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v spin >/dev/null || ! command -v "${CC:-gcc}" >/dev/null; then
@@ -22,7 +23,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pass=0 fail=0
 
-# check NAME PML EXPECT(ok|fail): runs an exhaustive safety search
+# check NAME PML EXPECT(ok|fail): runs an exhaustive safety search and
+# prints one PASS or FAIL line (and what failed)
 check() {
 	local name=$1 pml=$2 expect=$3 dir="$work/$1" out errs
 	mkdir -p "$dir" && cp "$pml" "$dir/ivy.pml"
@@ -30,7 +32,7 @@ check() {
 	      ${CC:-gcc} -O2 -DSAFETY -DCOLLAPSE -DMEMLIM=2000 -w -o pan pan.c \
 		>cc.log 2>&1); then
 		echo "FAIL model $name: spin -a or cc failed"
-		cat "$dir"/*.log; fail=$((fail + 1)); return
+		cat "$dir"/*.log; return
 	fi
 	out=$(cd "$dir" && timeout 300 ./pan -m200000 2>&1)
 	errs=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' <<<"$out")
@@ -39,55 +41,77 @@ check() {
 		  sed 's/^ *//' | tr '\n' ' ')
 	if [ "$expect" = ok ] && [ "$errs" = 0 ] &&
 	   ! grep -q 'max search depth too small\|out of memory' <<<"$out"; then
-		echo "PASS model: $name errors: 0 ($summary)"; pass=$((pass + 1))
+		echo "PASS model: $name errors: 0 ($summary)"
 	elif [ "$expect" = fail ] && [ -n "$errs" ] && [ "$errs" != 0 ]; then
 		echo "PASS model: $name fails as it must ($(grep -m1 -E 'pan:1|assertion' <<<"$out"))"
-		pass=$((pass + 1))
 	else
 		echo "FAIL model $name: expected $expect, got errors: ${errs:-?}"
-		echo "$out" | tail -20; fail=$((fail + 1))
+		echo "$out" | tail -20
 	fi
+}
+
+# The searches are independent: they run side by side, as many at a time
+# as there are CPUs (MODEL_JOBS), each printing into its own file; the
+# results are printed in the order the checks were started.
+maxjobs=${MODEL_JOBS:-$(nproc 2>/dev/null || echo 1)}
+names=()
+# bg NAME PML EXPECT: check in the background
+bg() {
+	while [ "$(jobs -rp | wc -l)" -ge "$maxjobs" ]; do
+		wait -n
+	done
+	names+=("$1")
+	check "$@" >"$work/$1.result" 2>&1 &
+}
+# not_applied NAME: a mutant whose mutation did not apply
+not_applied() {
+	names+=("$1")
+	echo "FAIL model $1: the mutation did not apply" >"$work/$1.result"
 }
 
 # the model with promotion may take every step of the one without (the
 # manager may always choose not to promote): one search covers both
 sed '1i #define PROMOTION 1' "$here/ivy.pml" >"$work/ivy_promote.pml"
-check ivy-promote "$work/ivy_promote.pml" ok
+bg ivy-promote "$work/ivy_promote.pml" ok
 # write-aheads (node 2 asks twice), with one operation per node
 sed '1i #define MAXOPS 1\n#define MAXAHEAD 2' "$here/ivy.pml" >"$work/ivy_ahead.pml"
-check ivy-ahead "$work/ivy_ahead.pml" ok
+bg ivy-ahead "$work/ivy_ahead.pml" ok
 # a write-ahead grant installed without the bytes pushed with it: a stale
 # copy, which the search must see
 sed '/pushed with the grant/d' "$work/ivy_ahead.pml" >"$work/ivy_ahead_bug.pml"
 if ! cmp -s "$work/ivy_ahead.pml" "$work/ivy_ahead_bug.pml"; then
-	check ivy-bug-ahead-stale "$work/ivy_ahead_bug.pml" fail
+	bg ivy-bug-ahead-stale "$work/ivy_ahead_bug.pml" fail
 else
-	echo "FAIL model ivy-bug-ahead-stale: the mutation did not apply"
-	fail=$((fail + 1))
+	not_applied ivy-bug-ahead-stale
 fi
 # promotion to the release model (proto.c "Promotion"): a manager that
 # may also promote after a read (the owner shares the page then) must fail
 sed '1i #define PROMOTION 1\n#define PROMOTION_ON_READ 1' "$here/ivy.pml" \
 	>"$work/ivy_promote_read.pml"
-check ivy-bug-promote-on-read "$work/ivy_promote_read.pml" fail
+bg ivy-bug-promote-on-read "$work/ivy_promote_read.pml" fail
 sed '1i #define BUG 1' "$here/ivy.pml" >"$work/ivy_bug.pml"
-check ivy-bug-no-inv-ack-wait "$work/ivy_bug.pml" fail
+bg ivy-bug-no-inv-ack-wait "$work/ivy_bug.pml" fail
 # a deferred (pinned or held) FWD_WRITE dropped instead of served: a request
 # never completes, which the search must see as an invalid end state
 sed 's/^\t:: dwr\[me\] == 1 -> fwd_write(pg, dar\[me\])/\t:: dwr[me] == 1 -> skip/' \
 	"$here/ivy.pml" >"$work/ivy_lost.pml"
 if grep -q 'dwr\[me\] == 1 -> skip' "$work/ivy_lost.pml"; then
-	check ivy-bug-deferred-forward-lost "$work/ivy_lost.pml" fail
+	bg ivy-bug-deferred-forward-lost "$work/ivy_lost.pml" fail
 else
-	echo "FAIL model ivy-bug-deferred-forward-lost: the mutation did not apply"
-	fail=$((fail + 1))
+	not_applied ivy-bug-deferred-forward-lost
 fi
 # The release memory model's data pages (rc.pml, issue 14: src/coherence/
 # rc.c): it must pass, and each of its four mutants must fail.
-check rc "$here/rc.pml" ok
+bg rc "$here/rc.pml" ok
 for m in NO_ACK NO_NOTICE WHOLE_PAGE NO_EXCL_TWIN; do
 	sed "1i #define $m 1" "$here/rc.pml" >"$work/rc_$m.pml"
-	check "rc-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/rc_$m.pml" fail
+	bg "rc-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/rc_$m.pml" fail
+done
+wait
+for name in "${names[@]}"; do
+	cat "$work/$name.result"
+	pass=$((pass + $(grep -c '^PASS model' "$work/$name.result")))
+	fail=$((fail + $(grep -c '^FAIL model' "$work/$name.result")))
 done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
