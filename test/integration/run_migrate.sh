@@ -14,8 +14,10 @@
 #  litmus   "litmus all" under -n 2 -v 2 --migrate-every 10: exits 0, all 7
 #           tests "forbidden 0", no store buffering across nodes, threads
 #           moved;
-#  auto     --placement auto: "migrate follow" on -n 2 -v 4 (the worker's
-#           data is on main's node) moves the worker there (its tid, as
+#  auto     --placement auto: "migrate follow 8 3" on -n 2 -v 4 (the
+#           worker's data, 8 MiB, is on main's node; with 2 MiB read-ahead
+#           left it fewer than the 32 remote faults a move needs in most
+#           runs on a 2-CPU VM) moves the worker there (its tid, as
 #           gettid() says at both ends, in the stats with one move or
 #           more), output native; the same on -n 2 -v 2 moves nothing
 #           (node 0's one vCPU has main: the balance rule); fib, whose
@@ -210,11 +212,11 @@ migrations"
 
 part_auto() {
 	local p msg
-	native follow "$GUESTS/migrate" follow 2 3
+	native follow "$GUESTS/migrate" follow 8 3
 	cp "$SCRATCH/follow.native.out" "$SCRATCH/follow2.native.out"
 	cp "$SCRATCH/follow.native.rc" "$SCRATCH/follow2.native.rc"
 	RUN_ENV=(MIGRATE_TIDS=1)
-	under follow -n 2 -v 4 --placement auto -- "$GUESTS/migrate" follow 2 3
+	under follow -n 2 -v 4 --placement auto -- "$GUESTS/migrate" follow 8 3
 	RUN_ENV=()
 	p=$SCRATCH/follow
 	if same "auto -n 2 -v 4: follow" follow; then
@@ -235,7 +237,7 @@ kept its tid, output native"
 				"$p.why"
 		fi
 	fi
-	under follow2 -n 2 -v 2 --placement auto -- "$GUESTS/migrate" follow 2 3
+	under follow2 -n 2 -v 2 --placement auto -- "$GUESTS/migrate" follow 8 3
 	p=$SCRATCH/follow2
 	if same "auto -n 2 -v 2: follow" follow2; then
 		if msg=$(json_check "$p.json" 'd["migrations"]["total"] == 0');
