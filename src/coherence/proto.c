@@ -189,18 +189,20 @@
  * writable after the release model write-protected it for a copy sent
  * elsewhere: the copy would never hear of its writes). The manager
  * hears of the home the same way, then refuses every queued and later
- * request with NACK + COH_FLAG_DATA naming the home (M_DATA). A refused node was waiting with no copy (the owner had the only one
- * when the promotion began, and the manager grants nothing after): it
- * goes back to INVALID, learns the home (ops->to_data) and its threads
- * ask the release model. A PROMOTE waits like a forward while the page is
+ * request with NACK + COH_FLAG_DATA naming the home (M_DATA). A refused
+ * node was waiting with no copy (the owner had the only one when the
+ * promotion began, and the manager grants nothing after): it goes back
+ * to INVALID, learns the home (ops->to_data) and its threads ask the
+ * release model. A PROMOTE waits like a forward while the page is
  * pinned. If the release model makes the page a synchronization page
  * (coh_node_seed, at the home and the manager), the home is EXCLUSIVE
- * again and the manager serves requests from there, for good; if PROMOTED is still in flight
- * then (the home went on at once), its arrival does that. ivy.pml
- * -DPROMOTION: the manager may promote the page outside the image at any
- * CONFIRM_WRITE; the owner
- * must then be EXCLUSIVE with no copy anywhere and every refused node
- * waiting with none; -DPROMOTION_ON_READ (promoting after a read) fails.
+ * again and the manager serves requests from there, for good; if
+ * PROMOTED is still in flight then (the home went on at once), its
+ * arrival does that. ivy.pml -DPROMOTION: the manager may promote the
+ * page outside the image at any CONFIRM_WRITE; the owner must then be
+ * EXCLUSIVE with no copy anywhere and every refused node waiting with
+ * none, and the home's accesses are the release model's from then on
+ * (its dat bit); -DPROMOTION_ON_READ (promoting after a read) fails.
  *
  * Not yet: timeouts on waits (STYLE: no wait spins forever). */
 #include "coherence/proto.h"
