@@ -4,10 +4,6 @@
  *
  *   n faults, p INV:       n => h FETCH;  h => n PAGE(ver, bytes | ZERO)
  *                          n: RO at base ver, mapped read-only
- *                          (h not known yet: n => manager m FETCH;
- *                          m => n PAGE(HOME|ZERO) when p is fresh: n is
- *                          its home; or m => n PAGE(REDIR h), n => h
- *                          FETCH; or m is the home and answers)
  *   n writes, p RO:        twin := copy, RW, mapped writable (no message)
  *   h writes, p no copy    RW without a twin; a FETCH takes the twin
  *   elsewhere:
@@ -32,6 +28,7 @@
  * are sent after it is released (rc_ops_t.send may run handlers). */
 #include "coherence/rc.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,8 +89,6 @@ typedef struct rc_page {
 			      came */
 	uint32_t ver;      /* at the home: diffs applied */
 	uint16_t inflight; /* DIFFs sent, not acknowledged */
-	uint64_t qfetch;   /* FETCHes that reached us before the manager's
-			      answer made us the home */
 	uint8_t home;      /* the home, RC_NOHOME while not known */
 	uint8_t st;        /* rc_state_t */
 	uint8_t cls;       /* rc_class_t (at the home: its flush, too) */
@@ -231,11 +226,8 @@ cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 	if (t.type == RC_MSG_PAGE) {
 		unsigned f = t.flags;
 
-		if (f != RC_F_ZERO && f != RC_F_PAGE && f != RC_F_SYNC &&
-		    f != (RC_F_HOME | RC_F_ZERO) && f != RC_F_REDIR)
+		if (f != RC_F_ZERO && f != RC_F_PAGE && f != RC_F_SYNC)
 			return bad(why, whylen, "rc page with bad flags");
-		if (f == RC_F_REDIR && (t.seq >= nnodes || t.seq == t.src))
-			return bad(why, whylen, "rc redirect to a bad node");
 		if (pl != (f == RC_F_PAGE ? DIFF_PAGE : 0))
 			return bad(why, whylen, "rc page of the wrong length");
 	} else {
@@ -303,14 +295,6 @@ static rc_class_t initial_class(rc_node_t *n, uint64_t page)
 	return n->cfg.ivy_first ? RC_SC : RC_DATA;
 }
 
-/* Whether the page's home is decided by its first touch. */
-static bool first_touch(rc_node_t *n, uint64_t page, rc_class_t cls)
-{
-	return cls == RC_DATA && n->cfg.first_touch_home &&
-	       (!n->cfg.first_touch_ok ||
-		n->cfg.first_touch_ok(n->cfg.ctx, page));
-}
-
 static rc_page_t *get(rc_node_t *n, uint64_t page)
 {
 	rc_page_t *p = find(n, page);
@@ -326,9 +310,8 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 	p->page = page;
 	p->cls = (uint8_t)initial_class(n, page);
 	/* an RC_SC page's home is the owner it is promoted at */
-	p->home = p->cls == RC_SC || first_touch(n, page, (rc_class_t)p->cls)
-			  ? RC_NOHOME
-			  : (uint8_t)n->cfg.manager(n->cfg.ctx, page);
+	p->home = p->cls == RC_SC ? RC_NOHOME
+				  : (uint8_t)n->cfg.manager(n->cfg.ctx, page);
 	h = hash_page(page, n->nbuckets);
 	p->hnext = n->buckets[h];
 	n->buckets[h] = p;
@@ -807,8 +790,7 @@ static void send_fetch(rc_node_t *n, rc_page_t *p)
 {
 	p->st = RC_FETCH;
 	p->refetch = false;
-	emit(n, p->home != RC_NOHOME ? p->home : manager(n, p->page),
-	     RC_MSG_FETCH, p->page, 0, 0, 0, NULL, 0);
+	emit(n, p->home, RC_MSG_FETCH, p->page, 0, 0, 0, NULL, 0);
 	n->stats.fetches++;
 	relist(n, p);
 }
@@ -962,15 +944,10 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 	}
 	if (p->cls == RC_SYNC_WAIT)
 		return CVMM_OK;
-	if (p->home == RC_NOHOME && manager(n, page) == n->cfg.self)
-		set_home(n, p, n->cfg.self); /* first touched here */
+	/* a data page's home is known: its manager, or where it was
+	 * handed over (rc_to_data) */
+	assert(p->home != RC_NOHOME);
 	if (atomic) {
-		if (p->home == RC_NOHOME) {
-			/* the home is asked: learn who it is first */
-			if (p->st == RC_INV)
-				send_fetch(n, p);
-			return CVMM_OK;
-		}
 		if (homed_here(n, p)) {
 			st = home_sync_begin(n, p);
 		} else {
@@ -1304,40 +1281,6 @@ static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 
 	if (p->st != RC_FETCH || p->after_ack)
 		return peer(n, m, "no fetch in flight");
-	if (m->flags & RC_F_REDIR) { /* ask the home */
-		if ((p->home != RC_NOHOME && p->home != m->seq) ||
-		    m->seq == n->cfg.self)
-			return peer(n, m, "redirect to another home");
-		set_home(n, p, m->seq);
-		send_fetch(n, p);
-		return CVMM_OK;
-	}
-	if (m->flags & RC_F_HOME) {
-		/* ours from now on, all zeros: the FETCHes that came first
-		 * are served (a drop meanwhile changes nothing: zeros) */
-		if (p->home != RC_NOHOME)
-			return peer(n, m, "home given twice");
-		set_home(n, p, n->cfg.self);
-		p->refetch = false;
-		st = n->cfg.ops->put(n->cfg.ctx, p->page, NULL);
-		n->stats.zero_fetches++;
-		n->stats.homes++;
-		p->fetched = m->ver;
-		p->st = RC_RW; /* no copy elsewhere yet: no twin */
-		for (uint32_t i = 0; i < n->cfg.nnodes && st == CVMM_OK; i++)
-			if (p->qfetch >> i & 1)
-				st = serve_fetch(n, p, i); /* RO again */
-		p->qfetch = 0;
-		if (st == CVMM_OK)
-			st = n->cfg.ops->map(n->cfg.ctx, p->page,
-					     p->st == RC_RW);
-		n->cfg.ops->notify(n->cfg.ctx, p->page);
-		return st;
-	}
-	if (p->home == RC_NOHOME)
-		set_home(n, p, m->src); /* the manager is the home */
-	if (p->qfetch)
-		return peer(n, m, "fetches for a page homed elsewhere");
 	if (p->refetch || (m->flags & RC_F_SYNC)) {
 		if (p->refetch)
 			n->stats.stale_drops++;
@@ -1562,42 +1505,13 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 	from_home = p->home != RC_NOHOME && m->src == p->home;
 	switch (m->type) {
 	case RC_MSG_FETCH:
-		if (p->home == RC_NOHOME && mgr) {
-			/* first touch: a fresh page's home is its first
-			 * asker (its bytes are all zeros: nothing moves) */
-			if (p->cls == RC_DATA && p->st == RC_INV &&
-			    n->cfg.ops->is_zero &&
-			    n->cfg.ops->is_zero(n->cfg.ctx, p->page)) {
-				set_home(n, p, m->src);
-				emit(n, m->src, RC_MSG_PAGE, p->page,
-				     RC_F_HOME | RC_F_ZERO, 0, 0, NULL, 0);
-				return CVMM_OK;
-			}
-			set_home(n, p, n->cfg.self);
-			home = true;
-		}
-		if (home)
-			return serve_fetch(n, p, m->src);
-		if (mgr) {
-			emit(n, m->src, RC_MSG_PAGE, p->page, RC_F_REDIR, 0,
-			     p->home, NULL, 0);
-			return CVMM_OK;
-		}
-		if (p->home == RC_NOHOME && p->st == RC_FETCH &&
-		    !p->after_ack) {
-			/* redirected here before the manager's answer made
-			 * us the home: served when it comes */
-			p->qfetch |= 1ull << m->src;
-			return CVMM_OK;
-		}
-		return peer(n, m, "not its home");
+		if (!home)
+			return peer(n, m, "not its home");
+		return serve_fetch(n, p, m->src);
 	case RC_MSG_PAGE:
 		if (home)
 			return peer(n, m, "a page for its home");
-		if (m->flags & (RC_F_REDIR | RC_F_HOME)
-			    ? m->src != manager(n, m->page)
-			    : !(from_home || (p->home == RC_NOHOME &&
-					      m->src == manager(n, m->page))))
+		if (!from_home)
 			return peer(n, m, "not from the page's home");
 		if ((m->flags & RC_F_PAGE) && (!data || len != DIFF_PAGE))
 			return peer(n, m, "page without its bytes");
@@ -1625,10 +1539,7 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 			return sync_finish(n, p);
 		return CVMM_OK;
 	case RC_MSG_WN:
-		/* (it may overtake the answer to our FETCH that names the
-		 * home: only the manager can be the home then) */
-		if (home || !(from_home || (p->home == RC_NOHOME &&
-					    m->src == manager(n, m->page))))
+		if (home || !from_home)
 			return peer(n, m, "not from the page's home");
 		return on_notice(n, p, m);
 	case RC_MSG_WN_ACK:
@@ -1715,8 +1626,7 @@ uint32_t rc_page_home(rc_node_t *n, uint64_t page)
 	p = find(n, page);
 	if (p)
 		h = p->home;
-	else if (initial_class(n, page) == RC_SC ||
-		 first_touch(n, page, initial_class(n, page)))
+	else if (initial_class(n, page) == RC_SC)
 		h = RC_NOHOME;
 	else
 		h = manager(n, page);

@@ -7,15 +7,12 @@
  * userfaultfd, everything through rc_ops_t, so it runs over a loopback in
  * test/unit/test_rc.c and follows test/model/rc.pml.
  *
- * Every page has a home, which keeps the master copy. Its manager
- * (cfg.manager, the same function on every node) decides which node:
- * itself, or with cfg.first_touch_home the first node that asks for the
- * page while it is all zeros at the manager (PAGE with RC_F_HOME), so
- * that a page written by one node only is homed there and its releases
- * send nothing. A home never changes. A node learns it from the manager's
- * answer to its first FETCH (the page, or RC_F_REDIR naming the home,
- * asked next) or from the home's SYNC_FLUSH; a FETCH that reaches the
- * home before the home's own answer from the manager waits there.
+ * Every page has a home, which keeps the master copy: its manager
+ * (cfg.manager, the same function on every node) for a page that starts
+ * as a data page; with sequential first (cfg.ivy_first, below) the node
+ * the sequential protocol hands the page over at, which every node
+ * learns from that protocol (rc_to_data) or from the home's SYNC_FLUSH
+ * before it could ask for the page. A home never changes.
  *
  * The home maps the page writable without a twin while no other node
  * holds a copy (nobody to notice, nothing to diff: its releases skip the
@@ -105,9 +102,7 @@ typedef enum rc_class {
 typedef enum rc_msg_type {
 	RC_MSG_FETCH = 1, /* node -> home: the page, please */
 	RC_MSG_PAGE,      /* home -> node: ver; flags ZERO, or the page
-			     follows, or SYNC (refused: no longer data);
-			     manager -> node: HOME|ZERO (you are its home)
-			     or REDIR (seq = the home: ask there) */
+			     follows, or SYNC (refused: no longer data) */
 	RC_MSG_DIFF,      /* node -> home: ver = the copy's base, seq; the
 			     diff follows */
 	RC_MSG_DIFF_ACK,  /* home -> node: seq */
@@ -124,8 +119,6 @@ typedef enum rc_msg_type {
 #define RC_F_ZERO 0x1 /* PAGE: the home's copy is all zeros */
 #define RC_F_PAGE 0x2 /* PAGE: the home's copy follows (sender appends) */
 #define RC_F_SYNC 0x4 /* PAGE: refused, the page is (becoming) sync */
-#define RC_F_HOME 0x8 /* PAGE (with ZERO): you are the page's home */
-#define RC_F_REDIR 0x10 /* PAGE: the home is node seq, ask it */
 #define RC_NOHOME 0xff  /* a page's home, not known (not assigned) yet */
 
 typedef struct rc_msg {
@@ -133,8 +126,7 @@ typedef struct rc_msg {
 	uint16_t flags;
 	uint32_t src;
 	uint32_t ver; /* PAGE: the home's version; DIFF: the copy's base */
-	uint32_t seq; /* DIFF, DIFF_ACK: the sender's diff number; PAGE
-			 with RC_F_REDIR: the home */
+	uint32_t seq; /* DIFF, DIFF_ACK: the sender's diff number */
 	uint64_t page;
 } rc_msg_t;
 
@@ -200,14 +192,9 @@ typedef struct rc_ops {
 typedef struct rc_cfg {
 	uint32_t self, nnodes; /* nnodes 1 .. RC_MAX_NODES */
 	uint64_t npages;
-	/* The page's manager, which decides its home; the same function on
-	 * every node. */
+	/* The page's manager: the home of a page that starts as a data
+	 * page; the same function on every node. */
 	uint32_t (*manager)(void *ctx, uint64_t page);
-	/* Homes by first touch (else every page's home is its manager),
-	 * for the pages first_touch_ok says yes to (NULL: all); the same
-	 * function on every node. */
-	bool first_touch_home;
-	bool (*first_touch_ok)(void *ctx, uint64_t page);
 	/* After a race is seen here no release completes any more (no
 	 * diff is acknowledged, rc_released stays false): the program stops
 	 * where it is while the environment ends the VM, instead of going on
@@ -230,7 +217,6 @@ typedef struct rc_stats {
 	uint64_t diffs_sent, diff_bytes, diffs_applied, diffs_empty;
 	uint64_t acquires, releases, invalidated, stale_drops;
 	uint64_t sync_pages, races, notices;
-	uint64_t homes; /* pages homed here by their first touch */
 	uint64_t promoted; /* pages handed over by the sequential protocol
 			      (cfg.ivy_first), homed here */
 } rc_stats_t;

@@ -27,12 +27,7 @@ static void rc_fuzz_accepted(const rc_msg_t *m, const uint8_t *buf,
 	FUZZ_CHECK(pll == 0 ? pl == NULL : pl == buf + RC_WIRE_LEN);
 	if (m->type == RC_MSG_PAGE) {
 		FUZZ_CHECK(m->flags == RC_F_ZERO || m->flags == RC_F_PAGE ||
-			   m->flags == RC_F_SYNC ||
-			   m->flags == (RC_F_HOME | RC_F_ZERO) ||
-			   m->flags == RC_F_REDIR);
-		/* a redirect names another node of the job as the home */
-		FUZZ_CHECK(m->flags != RC_F_REDIR ||
-			   (m->seq < nnodes && m->seq != m->src));
+			   m->flags == RC_F_SYNC);
 		FUZZ_CHECK(pll == (m->flags == RC_F_PAGE ? DIFF_PAGE : 0));
 	} else if (m->type == RC_MSG_DIFF) {
 		FUZZ_CHECK(m->flags == 0 && pll > 0 && pll <= DIFF_MAX);

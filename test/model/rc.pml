@@ -46,10 +46,9 @@
  * -DNO_EXCL_TWIN (a fetch leaves the home writing without a twin and
  * unprotected, so its later writes are never noticed).
  *
- * Homes by first touch (a fresh page's home is its first asker, others
- * are redirected by the manager) change who the home is, not what it
- * does: test_rc.c's random delivery checks the hand-over (a fetch that
- * reaches the new home before its own answer from the manager waits). */
+ * Homes where the sequential protocol hands a page over (sequential
+ * first) change who the home is, not what it does: test_rc.c's random
+ * delivery checks the hand-over. */
 
 #define N 3 /* nodes; node 0 is the home */
 #define W N /* words: word i is node i's */

@@ -54,7 +54,6 @@ static struct {
 	unsigned qlen;
 	unsigned races;
 	rc_race_t last_race;
-	bool ft;                       /* homes by first touch */
 	bool ivy;                      /* ivy_first: pages start RC_SC */
 	uint8_t promoted[NPAGES];      /* handed over at node - 1 (0: not) */
 	uint8_t applied[NPAGES];       /* nodes that applied diffs (bits) */
@@ -135,7 +134,7 @@ static cvmm_status_t t_put(void *ctx, uint64_t page, const void *data)
 static cvmm_status_t t_apply(void *ctx, uint64_t page, const uint8_t *d,
 			     size_t len)
 {
-	if (!W.ft)
+	if (!W.ivy) /* else homed where handed over */
 		assert_int_equal(home_of(NULL, page), self_of(ctx));
 	W.applied[page] |= (uint8_t)(1u << self_of(ctx));
 	return diff_apply(W.mem[self_of(ctx)][page], d, len);
@@ -185,28 +184,19 @@ static const rc_ops_t ops = {
 	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
 };
 
-/* The page's home: as its manager decided (first touch), or the manager. */
+/* The page's home as its manager knows it: the manager itself, or where
+ * the page was handed over (ivy_first). */
 static uint32_t home_now(unsigned pg)
 {
 	return rc_page_home(W.node[home_of(NULL, pg)], pg);
 }
 
-static void world_init_cfg(unsigned nn, uint64_t seed, bool ft,
-			   bool ivy_first);
-
-static void world_init_ft(unsigned nn, uint64_t seed, bool ft)
-{
-	world_init_cfg(nn, seed, ft, false);
-}
-
-static void world_init_cfg(unsigned nn, uint64_t seed, bool ft,
-			   bool ivy_first)
+static void world_init_cfg(unsigned nn, uint64_t seed, bool ivy_first)
 {
 	for (unsigned i = 0; i < W.qlen; i++)
 		free(W.q[i].buf);
 	memset(&W, 0, sizeof(W));
 	W.nn = nn;
-	W.ft = ft;
 	W.ivy = ivy_first;
 	for (unsigned pg = 0; ivy_first && pg < NPAGES; pg++)
 		W.sc_on[pg] = true; /* the sequential protocol's, at first */
@@ -214,8 +204,8 @@ static void world_init_cfg(unsigned nn, uint64_t seed, bool ft,
 	W.rng = seed * 2654435761u + 88172645463325252ull;
 	for (unsigned i = 0; i < nn; i++) {
 		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
-			      .manager = home_of, .first_touch_home = ft,
-			      .ivy_first = ivy_first, .ops = &ops,
+			      .manager = home_of, .ivy_first = ivy_first,
+			      .ops = &ops,
 			      .ctx = &W.id[i]};
 
 		W.id[i] = i;
@@ -225,7 +215,7 @@ static void world_init_cfg(unsigned nn, uint64_t seed, bool ft,
 
 static void world_init(unsigned nn, uint64_t seed)
 {
-	world_init_ft(nn, seed, false);
+	world_init_cfg(nn, seed, false);
 }
 
 static void world_free(void)
@@ -288,23 +278,6 @@ static bool deliver_one(void)
 	W.q[i] = W.q[--W.qlen];
 	deliver_msg(q);
 	return true;
-}
-
-/* Delivers the first message in flight to dst of type type; false when
- * there is none. */
-static bool deliver_match(unsigned dst, unsigned type)
-{
-	for (unsigned i = 0; i < W.qlen; i++) {
-		qmsg_t q = W.q[i];
-
-		if (q.dst != dst || (unsigned)(q.buf[0] | q.buf[1] << 8) != type)
-			continue; /* the type: the wire's first u16 */
-		memmove(&W.q[i], &W.q[i + 1], (W.qlen - i - 1) * sizeof(W.q[0]));
-		W.qlen--;
-		deliver_msg(q);
-		return true;
-	}
-	return false;
 }
 
 static unsigned long n_promoted, n_promoted_sync; /* the random test */
@@ -457,10 +430,10 @@ static void step(unsigned n)
 	}
 }
 
-static void run_program_cfg(unsigned nn, uint64_t seed, bool ft, bool ivy,
-			    unsigned rounds, unsigned steps)
+static void run_program(unsigned nn, uint64_t seed, bool ivy,
+			unsigned rounds, unsigned steps)
 {
-	world_init_cfg(nn, seed, ft, ivy);
+	world_init_cfg(nn, seed, ivy);
 	for (unsigned r = 0; r < rounds; r++) {
 		deal_lines();
 		for (unsigned s = 0; s < steps; s++)
@@ -483,18 +456,12 @@ static void run_program_cfg(unsigned nn, uint64_t seed, bool ft, bool ivy,
 			assert_int_equal(W.applied[pg], 1u << h);
 		if (W.promoted[pg] && W.sc_on[pg])
 			n_promoted_sync++;
-		if (W.sc_on[pg] && W.ft && h != RC_NOHOME &&
+		if (W.sc_on[pg] && W.ivy && h != RC_NOHOME &&
 		    h != home_of(NULL, pg))
 			assert_int_equal(W.seeded[pg],
 					 1u << h | 1u << home_of(NULL, pg));
 	}
 	world_free();
-}
-
-static void run_program(unsigned nn, uint64_t seed, bool ft,
-			unsigned rounds, unsigned steps)
-{
-	run_program_cfg(nn, seed, ft, false, rounds, steps);
 }
 
 static void test_random_drf(void **state)
@@ -504,16 +471,6 @@ static void test_random_drf(void **state)
 		run_program(2 + seed % 3, seed, false, 4, 120);
 }
 
-/* The same with homes by first touch: the manager gives a fresh page to
- * its first asker, the others are redirected, fetches that reach the new
- * home before its own answer wait there. */
-static void test_random_drf_first_touch(void **state)
-{
-	(void)state;
-	for (uint64_t seed = 1; seed <= 3000; seed++)
-		run_program(2 + seed % 3, seed, true, 4, 120);
-}
-
 /* The same with pages that start sequentially consistent (ivy_first),
  * handed over to this protocol at random points by whichever node then
  * owns them, the others learning it when they next ask. */
@@ -521,7 +478,7 @@ static void test_random_drf_ivy_first(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
-		run_program_cfg(2 + seed % 3, seed, true, true, 4, 120);
+		run_program(2 + seed % 3, seed, true, 4, 120);
 	printf("pages handed over: %lu, made sync pages after: %lu\n",
 	       n_promoted, n_promoted_sync);
 	assert_true(n_promoted > 1000 && n_promoted_sync > 100);
@@ -750,74 +707,12 @@ static void test_sync_page(void **state)
 	world_free();
 }
 
-/* Homes by first touch, step by step (3 nodes; page 1's manager is node
- * 1): node 0 asks first and becomes the home; node 2, redirected there,
- * reaches node 0 before the manager's answer does and waits; node 0's
- * writes with no copy elsewhere need no twin and its releases send
- * nothing; a sync page homed off its manager goes to the sequential
- * protocol at the home, the manager hearing first. */
-static void test_first_touch(void **state)
-{
-	rc_fault_kind_t k;
-	rc_stats_t s;
-
-	(void)state;
-	world_init_ft(3, 18, true);
-	assert_int_equal(rc_fault(W.node[0], 1, true, false, &k), CVMM_OK);
-	assert_int_equal(k, RC_WAIT);
-	assert_true(deliver_match(1, RC_MSG_FETCH)); /* HOME to node 0 */
-	assert_int_equal(home_now(1), 0);
-	assert_int_equal(rc_fault(W.node[2], 1, false, false, &k), CVMM_OK);
-	assert_true(deliver_match(1, RC_MSG_FETCH)); /* REDIR to node 2 */
-	assert_true(deliver_match(2, RC_MSG_PAGE));
-	assert_int_equal(rc_page_home(W.node[2], 1), 0);
-	assert_true(deliver_match(0, RC_MSG_FETCH)); /* waits at node 0 */
-	assert_int_equal(W.qlen, 1);
-	assert_true(deliver_match(0, RC_MSG_PAGE)); /* HOME: node 2 served */
-	assert_int_equal(rc_page_home(W.node[0], 1), 0);
-	assert_true(deliver_match(2, RC_MSG_PAGE));
-	assert_int_equal(W.mapped[2][1], 1);
-	/* node 2 holds a copy: serving it write-protected the home's page,
-	 * so the home's write takes a twin and is noticed at its release */
-	assert_int_equal(W.mapped[0][1], 1);
-	do_write(0, 1, 5, 7);
-	release_wait(0);
-	assert_int_equal(W.mapped[2][1], 0);
-	do_read(2, 1, 5);
-	/* a fresh page of node 0's own (page 2's manager, (2*3+1)%3 = 1):
-	 * no copy elsewhere, no twin, nothing sent at its releases */
-	do_write(0, 2, 9, 3);
-	rc_get_stats(W.node[0], &s);
-	assert_int_equal(s.homes, 2);
-	assert_int_equal(s.twins, 1); /* page 1's, for the home's write */
-	release_wait(0);
-	do_write(0, 2, 10, 4);
-	release_wait(0);
-	rc_get_stats(W.node[0], &s);
-	assert_int_equal(s.twins, 1);
-	assert_int_equal(s.diffs_sent, 0);
-	assert_int_equal(s.notices, 1);
-	assert_int_equal(W.mapped[0][2], 2); /* never write-protected */
-	assert_int_equal(W.qlen, 0);
-	/* node 2 makes page 1 a sync page: the home (node 0) flushes it;
-	 * the manager (node 1) hears first, then tells node 2 */
-	do_atomic(2, 1);
-	while (deliver_one())
-		;
-	assert_true(W.sc_on[1]);
-	assert_int_equal(W.seeded[1], 1u << 0 | 1u << 1);
-	assert_int_equal(W.seed_owner[1], 0);
-	for (unsigned n = 0; n < 3; n++)
-		assert_int_equal(rc_page_class(W.node[n], 1), RC_SYNC);
-	assert_int_equal(W.sc[1][5], 7);
-	world_free();
-}
-
 /* Sequential first (rc.h "Sequential first"; 3 nodes, every page's
  * manager node 1): a page starts RC_SC, the sequential protocol's, and no
  * message of this protocol is taken for it but its home's flush; handed
  * over (rc_to_data), its owner is the home writing without a twin, the
- * others fetch from there; a duplicate hand-over is nothing, one naming
+ * others fetch from there, after which the home's writes take a twin and
+ * are noticed; a duplicate hand-over is nothing, one naming
  * another home is refused. A home that makes its page a sync page at once
  * flushes nodes that had not heard of the hand-over yet, the manager
  * among them, which learn the home from the flush. */
@@ -828,7 +723,7 @@ static void test_ivy_first(void **state)
 	rc_stats_t s;
 
 	(void)state;
-	world_init_cfg(3, 23, true, true);
+	world_init_cfg(3, 23, true);
 	for (unsigned n = 0; n < 3; n++) {
 		assert_int_equal(rc_page_class(W.node[n], 1), RC_SC);
 		assert_int_equal(rc_page_home(W.node[n], 1), RC_NOHOME);
@@ -857,6 +752,15 @@ static void test_ivy_first(void **state)
 	assert_int_equal(s.promoted, 1);
 	assert_int_equal(W.qlen, 0);
 	do_read(0, 1, 5); /* fetched from node 2, not the manager */
+	/* serving the copy write-protected the home's page: its next write
+	 * takes a twin and is noticed at its release (node 0's copy goes) */
+	assert_int_equal(W.mapped[2][1], 1);
+	do_write(2, 1, 8, 3);
+	rc_get_stats(W.node[2], &s);
+	assert_int_equal(s.twins, 1);
+	release_wait(2);
+	assert_int_equal(W.mapped[0][1], 0);
+	do_read(0, 1, 8);
 	do_write(0, 1, 7, 4);
 	release_wait(0);
 	do_read(2, 1, 7);
@@ -877,31 +781,6 @@ static void test_ivy_first(void **state)
 	/* the manager's own hand-over comes late: a stale one, nothing */
 	assert_int_equal(rc_to_data(W.node[1], 2, 0), CVMM_OK);
 	assert_int_equal(rc_page_class(W.node[1], 2), RC_SYNC);
-	world_free();
-}
-
-/* Lies about homes: a redirect or a home given by a node that is not the
- * page's manager, a redirect to the asker itself. */
-static void test_lying_home(void **state)
-{
-	rc_msg_t m = {.type = RC_MSG_PAGE, .page = 1};
-	rc_fault_kind_t k;
-
-	(void)state;
-	world_init_ft(3, 21, true); /* page 1's manager is node 1 */
-	assert_int_equal(rc_fault(W.node[0], 1, false, false, &k), CVMM_OK);
-	assert_int_equal(k, RC_WAIT); /* its FETCH is in flight */
-	m.src = 2;
-	m.flags = RC_F_REDIR;
-	m.seq = 1;
-	assert_int_equal(rc_recv(W.node[0], &m, NULL, 0), CVMM_ERR_PEER);
-	m.flags = RC_F_HOME | RC_F_ZERO;
-	assert_int_equal(rc_recv(W.node[0], &m, NULL, 0), CVMM_ERR_PEER);
-	m.src = 1;
-	m.flags = RC_F_REDIR;
-	m.seq = 0; /* "ask yourself" */
-	assert_int_equal(rc_recv(W.node[0], &m, NULL, 0), CVMM_ERR_PEER);
-	assert_int_equal(rc_page_home(W.node[0], 1), RC_NOHOME);
 	world_free();
 }
 
@@ -947,6 +826,15 @@ static void test_malformed(void **state)
 	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
 					why, sizeof(why)),
 			 CVMM_ERR_PEER);
+	/* the flags of the first-touch homes this protocol no longer has
+	 * (0x8 "you are the home", 0x10 "ask the home"), and an unknown one */
+	for (unsigned f = 0x8; f <= 0x20; f <<= 1) {
+		m.flags = (uint16_t)(f | (f == 0x8 ? RC_F_ZERO : 0));
+		rc_wire_encode(&m, buf);
+		assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d,
+						&dl, why, sizeof(why)),
+				 CVMM_ERR_PEER);
+	}
 	/* a diff whose run leaves the page */
 	m.type = RC_MSG_DIFF;
 	m.flags = 0;
@@ -1003,13 +891,10 @@ int main(void)
 		cmocka_unit_test(test_known_base),
 		cmocka_unit_test(test_agent_pin),
 		cmocka_unit_test(test_sync_page),
-		cmocka_unit_test(test_first_touch),
-		cmocka_unit_test(test_lying_home),
 		cmocka_unit_test(test_ivy_first),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_lying_peer),
 		cmocka_unit_test(test_random_drf),
-		cmocka_unit_test(test_random_drf_first_touch),
 		cmocka_unit_test(test_random_drf_ivy_first),
 	};
 
