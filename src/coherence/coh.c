@@ -1007,11 +1007,11 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 			continue;
 		case COH_DATA:
 			/* promoted here: ours is the release model's once
-			 * ops->to_data told it, which wakes us */
+			 * ops->to_data told it, which wakes us; waits as
+			 * for a request in flight */
 			if (!sc)
 				return CVMM_ERR_INVALID;
-			wq_sleep(&wq[i], seq);
-			continue;
+			/* fall through */
 		case COH_WAIT:
 			if (!warned && cvmm_now_ns() - t0 > WAIT_WARN_NS) {
 				log_warn("coherence: still waiting for guest "
