@@ -7,8 +7,8 @@
  *   - the octree is built in parallel, as in SPLASH: each thread inserts
  *     its own bodies into the shared tree, locking only the cell it changes
  *     (a hashed array of mutexes) and reading child pointers with atomic
- *     loads; cells come from a shared pool in per-thread chunks taken under
- *     a mutex; one body per leaf;
+ *     read-modify-writes (slot_get); cells come from a shared pool in
+ *     per-thread chunks taken under a mutex; one body per leaf;
  *   - centres of mass and quadrupoles: the subtrees at depth 3 are shared out among the
  *     threads, thread 0 does the levels above and lists the bodies in tree
  *     order (for locality in the force phase);
@@ -116,9 +116,18 @@ static void sub_ctr(const cell_t *c, int k, double ctr[3])
 		ctr[d] = c->ctr[d] + ((k >> d) & 1 ? 0.5 : -0.5) * c->half;
 }
 
+/* A child pointer, read without the cell's lock while descending: with a
+ * locked read-modify-write (lock xadd of 0), not a plain acquire load.
+ * Natively the same (1.14 s either way with -p 2); but an acquire load is
+ * a plain mov on x86, which a release-consistent shared memory such as
+ * cvmm's --memory-model=release cannot see, so the new cell it leads to
+ * could be read stale there (a wrong tree: a wrong result or a crash in
+ * about 1 run in 100 on 2 nodes). A program written for such a memory
+ * synchronizes with operations it can see; this one then runs as on one
+ * machine (0 of 600 runs wrong). */
 static inline int slot_get(cell_t *c, int k)
 {
-	return __atomic_load_n(&c->child[k], __ATOMIC_ACQUIRE);
+	return __atomic_fetch_add(&c->child[k], 0, __ATOMIC_ACQ_REL);
 }
 
 static inline void slot_set(cell_t *c, int k, int v)
