@@ -111,6 +111,11 @@ void xp_quiet(xp_t *x)
 	atomic_store(&xp_ending, true);
 }
 
+bool xp_is_quiet(void)
+{
+	return atomic_load(&xp_ending);
+}
+
 static cvmm_status_t xp_op_failed(xp_peer_t *p, ucs_status_t s,
 				  const char *what)
 {
