@@ -512,13 +512,101 @@ static void rt_to_data(void *ctx, uint64_t page, uint32_t home)
 			     "failed");
 }
 
-/* Sequential first (rc.h): the program's image stays sequentially
- * consistent for good (rc_sync_at_start); every other page goes to the
- * release model once its manager saw it move RC_PROMOTE_AFTER times, by
- * plain stores only. */
+/* glibc's thread arenas (malloc.c, "heap_info") start at an address
+ * aligned to HEAP_MAX_SIZE, 64 MiB on x86-64, with the arena's header
+ * there: its mutex is the first word after heap_info, next to the bins
+ * and the first chunks, which every thread freeing into the arena (its
+ * tcache) writes plainly. Such a page can move twice by plain stores and
+ * become a data page before anyone is seen taking the lock, and the lock
+ * taken on two nodes' writable copies is two threads in malloc at once. */
+#define RT_ARENA_ALIGN (64ULL << 20)
+
+/* Pages that stay sequentially consistent for good under the release
+ * model: the program's image (glibc keeps its own locks there: malloc's
+ * main arena, the stack cache, stdio) and the first page of every
+ * RT_ARENA_ALIGN-aligned stretch (a thread arena's header; one page in
+ * 16384 of anything else, at no measurable cost). */
+static bool rt_sync_for_good(uint64_t page)
+{
+	return coh_page_image(rt.node, page) ||
+	       ((page << CVMM_PAGE_SHIFT) & (RT_ARENA_ALIGN - 1)) == 0;
+}
+
+/* Threads' descriptors and TLS (coh_rt_keep_sc): ranges of pages, in
+ * the order they came, each node the same. Its own lock, taken last (the
+ * manager asks under the protocol's lock). */
+typedef struct rt_range {
+	uint64_t first, end;
+} rt_range_t;
+
+static struct {
+	pthread_mutex_t lock;
+	rt_range_t *v;
+	unsigned n, cap;
+} keep = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool keep_sc(uint64_t page)
+{
+	bool in = false;
+
+	pthread_mutex_lock(&keep.lock);
+	for (unsigned i = 0; i < keep.n && !in; i++)
+		in = keep.v[i].first <= page && page < keep.v[i].end;
+	pthread_mutex_unlock(&keep.lock);
+	return in;
+}
+
+void coh_rt_keep_sc(uint64_t start, uint64_t end)
+{
+	rt_range_t r = { start >> CVMM_PAGE_SHIFT,
+			 (end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT };
+
+	if (!cvmm_coh_on || !rt.rc || r.first >= r.end)
+		return;
+	pthread_mutex_lock(&keep.lock);
+	for (unsigned i = 0; i < keep.n; i++)
+		if (keep.v[i].first == r.first && keep.v[i].end == r.end)
+			goto out; /* a stack mapped again where it was */
+	if (keep.n == keep.cap) {
+		unsigned cap = keep.cap ? 2 * keep.cap : 64;
+		rt_range_t *v = realloc(keep.v, cap * sizeof(*v));
+
+		if (!v) {
+			pthread_mutex_unlock(&keep.lock);
+			rt.cfg.fatal("coherence: out of memory recording a "
+				     "thread's TLS");
+			return;
+		}
+		keep.v = v;
+		keep.cap = cap;
+	}
+	keep.v[keep.n++] = r;
+out:
+	pthread_mutex_unlock(&keep.lock);
+}
+
+void coh_rt_keep_sc_drop(uint64_t start, uint64_t end)
+{
+	uint64_t first = start >> CVMM_PAGE_SHIFT,
+		 last = (end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT;
+	unsigned k = 0;
+
+	pthread_mutex_lock(&keep.lock);
+	for (unsigned i = 0; i < keep.n; i++)
+		if (keep.v[i].first < first || keep.v[i].end > last)
+			keep.v[k++] = keep.v[i]; /* not unmapped whole */
+	keep.n = k;
+	pthread_mutex_unlock(&keep.lock);
+}
+
+/* Sequential first (rc.h): the pages rt_sync_for_good names stay
+ * sequentially consistent for good (rc_sync_at_start), and so do the
+ * pages of threads' descriptors and TLS while they are mapped (never
+ * promoted); every other page goes to the release model once its
+ * manager saw it move RC_PROMOTE_AFTER times, by plain stores only. */
 static bool rt_promotable(void *ctx, uint64_t page)
 {
-	return !coh_page_image(rt.node, page);
+	return !rt_sync_for_good(page) && !keep_sc(page);
 }
 
 static const coh_ops_t rt_ops = {
@@ -552,13 +640,12 @@ static cvmm_status_t rc_sync_owner(void *ctx, uint64_t page, uint32_t owner)
 	return coh_node_seed(rt.node, page, owner);
 }
 
-/* The program's image (text, globals, initial stack) stays sequentially
- * consistent: glibc keeps its own locks there (malloc's arena, the stack
- * cache, stdio), next to data written plainly, where an atomic could hit
- * a page already writable here and go unseen (docs/coherence.md). */
+/* Synchronization pages from the start (rt_sync_for_good): locks there
+ * sit next to data written plainly, where an atomic could hit a page
+ * already writable here and go unseen (docs/coherence.md). */
 static bool rc_sync_at_start(void *ctx, uint64_t page)
 {
-	return coh_page_image(rt.node, page);
+	return rt_sync_for_good(page);
 }
 
 /* One rc message with its payload: a diff, or our copy of the page. */

@@ -125,6 +125,17 @@ void coh_rt_layout_done(void);
  * ran. */
 void coh_rt_image(uint64_t start, uint64_t end);
 
+/* Under the release model: [start, end) holds a thread's descriptor and
+ * TLS (gmem_set_tls), where other threads take words with atomics next to
+ * the thread's plain stores; its pages are never promoted to data pages
+ * while the range is mapped (coh_rt_keep_sc_drop: ranges inside [start,
+ * end) are forgotten, at munmap). Every node records the same ranges in
+ * the same order (gmem's GMEM_CH_TLS). A page promoted before (its
+ * address used for data earlier, then unmapped) stays a data page
+ * (docs/coherence.md, "Not there yet"). No-ops otherwise. */
+void coh_rt_keep_sc(uint64_t start, uint64_t end);
+void coh_rt_keep_sc_drop(uint64_t start, uint64_t end);
+
 /* Drops the calling thread's pins (end of a syscall, thread exit). */
 void coh_rt_release(void);
 

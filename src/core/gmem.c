@@ -168,6 +168,7 @@ cvmm_status_t gmem_init(gmem_t *gm, bool views)
 	gm->mmap_lo = GMEM_LO;
 	gm->mmap_hi = GMEM_MMAP_TOP;
 	gm->populate_max = GMEM_POPULATE_MAX;
+	gm->tls_keep = GMEM_TLS_KEEP_MIN;
 	if (!views)
 		return CVMM_OK;
 
@@ -337,11 +338,20 @@ static long range_set(gmem_t *gm, uint64_t start, uint64_t end, int prot,
 	return 0;
 }
 
+/* [start, end) holds a thread's descriptor and TLS: every node keeps it
+ * sequentially consistent (gmem_set_tls) until it is unmapped. */
+static void range_tls(gmem_t *gm, uint64_t start, uint64_t end)
+{
+	coh_rt_keep_sc(start, end);
+	log_change(gm, GMEM_CH_TLS, start, end, 0, 0);
+}
+
 /* Unmaps [start, end): guest view inaccessible, content dropped. */
 static long range_clear(gmem_t *gm, uint64_t start, uint64_t end)
 {
 	if (!vma_cut(gm, start, end))
 		return -ENOMEM;
+	coh_rt_keep_sc_drop(start, end);
 	view_protect(gm, start, end, PROT_NONE);
 	view_zero(gm, start, end);
 	log_change(gm, GMEM_CH_CLEAR, start, end, 0, 0);
@@ -509,6 +519,15 @@ void gmem_set_brk(gmem_t *gm, uint64_t start)
 	unlock_publish(gm);
 }
 
+void gmem_set_tls(gmem_t *gm, uint64_t tls_memsz)
+{
+	if (tls_memsz > GMEM_TLS_KEEP_MAX)
+		tls_memsz = GMEM_TLS_KEEP_MAX;
+	pthread_rwlock_wrlock(&gm->lock);
+	gm->tls_keep = GMEM_TLS_KEEP_MIN + CVMM_PAGE_UP(tls_memsz);
+	pthread_rwlock_unlock(&gm->lock);
+}
+
 long gmem_brk(gmem_t *gm, uint64_t addr)
 {
 	uint64_t old_top, new_top;
@@ -605,6 +624,10 @@ long gmem_mmap(gmem_t *gm, uint64_t addr, size_t len, int prot, int flags)
 			goto out;
 	}
 	ret = range_set(gm, addr, addr + plen, prot, vflags);
+	if (ret == 0 && (flags & MAP_STACK))
+		range_tls(gm, addr + plen - (plen < gm->tls_keep ? plen
+								 : gm->tls_keep),
+			  addr + plen);
 	if (ret == 0 && (flags & MAP_ANONYMOUS) &&
 	    !(flags & (MAP_STACK | MAP_NORESERVE)) &&
 	    (prot & PROT_WRITE))
@@ -916,6 +939,9 @@ void gmem_apply(gmem_t *gm, const gmem_change_t *c, unsigned n)
 		case GMEM_CH_IMAGE:
 			coh_rt_image(c[i].start, c[i].end);
 			break;
+		case GMEM_CH_TLS:
+			coh_rt_keep_sc(c[i].start, c[i].end);
+			break;
 		}
 	}
 	pthread_rwlock_unlock(&gm->lock);
@@ -931,5 +957,8 @@ void gmem_image_done(gmem_t *gm)
 			   gm->vmas[i].end, 0, 0);
 		coh_rt_image(gm->vmas[i].start, gm->vmas[i].end);
 	}
+	/* the main thread's TLS and descriptor: the first sbrk (glibc's
+	 * static start-up, __libc_setup_tls) */
+	range_tls(gm, gm->brk_start, gm->brk_start + gm->tls_keep);
 	unlock_publish(gm);
 }

@@ -49,6 +49,11 @@
 /* Most fresh anonymous memory populated at once per mmap or brk on one
  * node by default (gmem_t.populate_max, --populate) */
 #define GMEM_POPULATE_MAX (256UL << 20)
+/* gmem_set_tls: a thread's descriptor (glibc 2.36: 2304 bytes), the TLS
+ * surplus glibc reserves and alignment fit in GMEM_TLS_KEEP_MIN next to
+ * the program's static TLS, of which at most GMEM_TLS_KEEP_MAX counts. */
+#define GMEM_TLS_KEEP_MIN (16UL << 10)
+#define GMEM_TLS_KEEP_MAX (1UL << 20)
 
 /* A guest mapping: [start, end), page aligned, one protection. */
 typedef struct gmem_vma {
@@ -78,6 +83,8 @@ typedef enum gmem_change_op {
 	GMEM_CH_ZERO,    /* content of [start, end) dropped (reads zeros) */
 	GMEM_CH_IMAGE,   /* node 0 wrote [start, end) before the guest ran
 			    (coh_rt_image); the layout is unchanged */
+	GMEM_CH_TLS,     /* [start, end) holds a thread's descriptor and TLS
+			    (coh_rt_keep_sc); the layout is unchanged */
 } gmem_change_op_t;
 
 typedef struct gmem_change {
@@ -110,6 +117,9 @@ typedef struct gmem {
 	uint64_t populate_max; /* bytes of fresh anonymous memory made
 				* present per mmap/brk on one node (0: none;
 				* GMEM_POPULATE_MAX after gmem_init) */
+	uint64_t tls_keep;   /* bytes at the top of each MAP_STACK mapping
+				* (and at the start of the heap) that hold a
+				* thread's descriptor and TLS (gmem_set_tls) */
 } gmem_t;
 
 extern gmem_t cvmm_gmem;
@@ -170,6 +180,15 @@ long gmem_map_fixed(gmem_t *gm, uint64_t addr, size_t len, int prot,
 
 /* Sets the start of the brk heap (after the loader placed the ELF). */
 void gmem_set_brk(gmem_t *gm, uint64_t start);
+
+/* The program's static TLS is tls_memsz bytes (PT_TLS; 0: none): glibc
+ * puts each thread's TLS block and its descriptor (struct pthread) at the
+ * top of the thread's stack mapping (MAP_STACK), the main thread's at the
+ * start of the heap (static binaries: sbrk). Those pages hold words that
+ * other threads take with atomics (libgomp's per-thread semaphores,
+ * pthread_join's word) next to the thread's own plain stores: in a
+ * multi-node VM they are kept sequentially consistent (GMEM_CH_TLS). */
+void gmem_set_tls(gmem_t *gm, uint64_t tls_memsz);
 
 /* The guest's memory calls. All return what the syscall would (an address or
  * -errno, with Linux's errno in Linux's order of checks) and keep guest view,

@@ -269,6 +269,8 @@ static cvmm_status_t ldr_collect(ldr_ctx_t *c, loader_image_t *img)
 		ldr_phdr(c, i, &ph);
 		if (ph.p_type == PT_GNU_STACK)
 			img->exec_stack = (ph.p_flags & PF_X) != 0;
+		if (ph.p_type == PT_TLS)
+			img->tls_memsz = ph.p_memsz;
 		if (ph.p_type != PT_LOAD)
 			continue;
 		st = ldr_check_load(c, &ph);
@@ -873,6 +875,7 @@ cvmm_status_t loader_load(gmem_t *gm, const char *path, char *const argv[],
 	if (st)
 		goto err_unmap;
 	gmem_set_brk(gm, im.hi);
+	gmem_set_tls(gm, im.tls_memsz);
 	args.vdso = vdso_load ? vdso_load(gm) : 0;
 	st = ldr_build_stack(gm, &im, &args, &rsp, err, errlen);
 	if (st)

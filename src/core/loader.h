@@ -31,6 +31,7 @@ typedef struct loader_image {
 	uint16_t phent, phnum;
 	uint64_t lo, hi;     /* page-aligned extent of all PT_LOADs */
 	bool exec_stack;     /* PT_GNU_STACK with PF_X */
+	uint64_t tls_memsz;  /* PT_TLS's p_memsz (0: none) */
 	loader_seg_t segs[LOADER_MAX_SEGS];
 	unsigned nsegs;
 	/* The file, kept mapped read-only for symbol lookup (may be NULL). */

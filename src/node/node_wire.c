@@ -129,7 +129,7 @@ static bool change_ok(const gmem_change_t *c)
 {
 	uint64_t mask = CVMM_PAGE_SIZE - 1;
 
-	return c->op >= GMEM_CH_SET && c->op <= GMEM_CH_IMAGE &&
+	return c->op >= GMEM_CH_SET && c->op <= GMEM_CH_TLS &&
 	       !((c->start | c->end) & mask) && c->start >= GMEM_LO &&
 	       c->end <= GMEM_HI && c->start < c->end &&
 	       !(c->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC));

@@ -98,22 +98,24 @@ static void test_syscall(void **state)
 
 static void test_layout(void **state)
 {
-	gmem_change_t c[3] = {
+	gmem_change_t c[4] = {
 		{ .op = GMEM_CH_SET, .prot = PROT_READ | PROT_WRITE,
 		  .flags = 0x22, .start = GMEM_LO, .end = GMEM_LO + 8192 },
 		{ .op = GMEM_CH_CLEAR, .start = GMEM_LO + 8192,
 		  .end = GMEM_LO + 3 * 4096 },
 		{ .op = GMEM_CH_ZERO, .start = GMEM_HI - 4096,
 		  .end = GMEM_HI },
+		{ .op = GMEM_CH_TLS, .start = GMEM_HI - 16384,
+		  .end = GMEM_HI },
 	}, out[NODE_WIRE_LAYOUT_MAX];
 	node_hdr_t h = { .type = NODE_MSG_LAYOUT, .id = 3 };
-	size_t len = node_wire_layout_encode(&h, c, 3, buf, sizeof(buf));
+	size_t len = node_wire_layout_encode(&h, c, 4, buf, sizeof(buf));
 	unsigned n = 0;
 
-	assert_int_equal(len, NODE_WIRE_HDR_LEN + 3 * NODE_WIRE_CHANGE_LEN);
+	assert_int_equal(len, NODE_WIRE_HDR_LEN + 4 * NODE_WIRE_CHANGE_LEN);
 	assert_int_equal(node_wire_layout_decode(buf, len, out, &n), CVMM_OK);
-	assert_int_equal(n, 3);
-	for (unsigned i = 0; i < 3; i++) {
+	assert_int_equal(n, 4);
+	for (unsigned i = 0; i < 4; i++) {
 		assert_int_equal(out[i].op, c[i].op);
 		assert_int_equal(out[i].prot, c[i].prot);
 		assert_int_equal(out[i].flags, c[i].flags);
@@ -124,7 +126,7 @@ static void test_layout(void **state)
 	/* each bad change is refused: op, alignment, window, empty, prot */
 	gmem_change_t bad[] = {
 		{ .op = 0, .start = GMEM_LO, .end = GMEM_LO + 4096 },
-		{ .op = GMEM_CH_IMAGE + 1, .start = GMEM_LO,
+		{ .op = GMEM_CH_TLS + 1, .start = GMEM_LO,
 		  .end = GMEM_LO + 4096 },
 		{ .op = GMEM_CH_SET, .start = GMEM_LO + 1,
 		  .end = GMEM_LO + 4096 },
