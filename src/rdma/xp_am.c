@@ -389,14 +389,16 @@ cvmm_status_t xp_am_send(xp_t *x, int peer, unsigned id, const void *data,
 		return CVMM_ERR_INVALID;
 	}
 	st = xp_peer_get(x, peer, "active message", &p);
-	if (st == CVMM_ERR_PEER && xp_is_quiet())
-		return CVMM_OK; /* the job is ending and the peer is gone */
-	if (st != CVMM_OK)
-		return st;
-	if (xp_in_handler)
-		return xp_am_send_detached(p, id, data, len);
-	return xp_am_send_until(x, p, id, data, len,
-				cvmm_now_ns() + x->op_timeout_ns);
+	if (st == CVMM_OK)
+		st = xp_in_handler
+			     ? xp_am_send_detached(p, id, data, len)
+			     : xp_am_send_until(x, p, id, data, len,
+						cvmm_now_ns() + x->op_timeout_ns);
+	/* the job is ending: a peer may be gone or going (lost, or its
+	 * endpoint reset before that is noticed) */
+	if (st != CVMM_OK && st != CVMM_ERR_INVALID && xp_is_quiet())
+		return CVMM_OK;
+	return st;
 }
 
 /* ---- heartbeat ----------------------------------------------------------- */
