@@ -561,7 +561,7 @@ void coh_rt_keep_sc(uint64_t start, uint64_t end)
 	rt_range_t r = { start >> CVMM_PAGE_SHIFT,
 			 (end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT };
 
-	if (!cvmm_coh_on || !rt.rc || r.first >= r.end)
+	if (!cvmm_coh_on || r.first >= r.end)
 		return;
 	pthread_mutex_lock(&keep.lock);
 	for (unsigned i = 0; i < keep.n; i++)
