@@ -369,6 +369,7 @@ static void html_release(const rep_t *r, FILE *o)
 		{ "diffs_sent", "diffs sent" },
 		{ "diff_bytes", "diff bytes" },
 		{ "write_notices", "write notices" },
+		{ "notices_applied", "write notices applied in place" },
 		{ "promoted_pages", "pages promoted to data pages" },
 		{ "sync_pages", "synchronization pages" },
 		{ "races", "races detected" },
@@ -382,8 +383,8 @@ static void html_release(const rep_t *r, FILE *o)
 		return;
 	fprintf(o, "<h2>Release memory model</h2>\n<p class=\"note\">"
 		"--memory-model=release: at each release a node's writes to "
-		"data pages go to their homes as diffs, and write notices drop "
-		"the other nodes' copies; a page written by an atomic "
+		"data pages go to their homes as diffs, and write notices "
+		"update the other nodes' copies in place (or drop them); a page written by an atomic "
 		"instruction becomes a synchronization page, sequentially "
 		"consistent from then on (counted at its home)</p>\n"
 		"<table id=\"release\"><tr><th class=\"l\"></th>"

@@ -732,7 +732,8 @@ static void rc_acked(void *ctx)
 
 static const rc_ops_t rc_ops = {
 	.send = rc_send, .map = rc_map, .unmap = rc_unmap, .read = rc_read,
-	.put = rc_put, .apply = rc_apply, .is_zero = rt_is_zero,
+	.put = rc_put, .apply = rc_apply, .update = rc_apply,
+	.is_zero = rt_is_zero,
 	.notify = rt_notify, .race = rc_race, .acked = rc_acked,
 	.sync_owner = rc_sync_owner,
 };
@@ -1496,7 +1497,7 @@ void coh_rt_rc_stats(coh_rc_stats_t *out)
 		.diff_bytes = s.diff_bytes, .diffs_applied = s.diffs_applied,
 		.acquires = s.acquires, .releases = s.releases,
 		.invalidated = s.invalidated, .sync_pages = s.sync_pages,
-		.promoted = s.promoted,
+		.promoted = s.promoted, .updated = s.updated,
 		.races = s.races, .notices = s.notices,
 		.fwd_deferred = __atomic_load_n(&rt.fwd_deferred,
 						__ATOMIC_RELAXED),

@@ -57,6 +57,7 @@ typedef struct coh_rc_stats {
 	uint64_t diffs_applied, acquires, releases, invalidated;
 	uint64_t sync_pages, races, notices, fwd_deferred;
 	uint64_t promoted; /* pages the sequential protocol handed over */
+	uint64_t updated;  /* write notices applied to a copy in place */
 } coh_rc_stats_t;
 
 /* Per-node counters (relaxed atomics), for --stats. */

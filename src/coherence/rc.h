@@ -32,8 +32,18 @@
  * handing a synchronization page on) write-protects every RW page and
  * sends the home the bytes that differ from the twin (diff.h). The home
  * applies them and sends a write notice (WN) to every other node that
- * fetched the page since its last notice; they drop their copies (a dirty
- * one keeps its twin: its diff goes home before it is fetched again) and
+ * holds a copy. A node that wrote the page itself since its last notice
+ * (a co-writer: its diff came meanwhile) gets the diff with it: if its
+ * copy has every earlier version (fetched + 1 == ver: versions made by
+ * its own diffs count once their DIFF_ACK, which carries the version,
+ * came) and no byte of its own unreleased writes is among the diff's, it
+ * applies the diff to the copy and its twin and keeps the copy (an
+ * update: the page is not fetched again); else it drops its copy and
+ * says so in its ack, and the home's next notice to it is plain. Any
+ * other node gets a plain notice: it drops its copy (a dirty one keeps
+ * its twin: its diff goes home before it is fetched again) and leaves
+ * the copyset (a copy only read, kept up to date, would keep the home's
+ * page write-protected and every home write noticed, for nothing). All
  * acknowledge; then the home acknowledges the diff, and the release is
  * complete when every diff it sent is acknowledged (rc_released). So when
  * a release completes no stale copy of what it wrote is left anywhere,
@@ -105,20 +115,25 @@ typedef enum rc_msg_type {
 			     follows, or SYNC (refused: no longer data) */
 	RC_MSG_DIFF,      /* node -> home: ver = the copy's base, seq; the
 			     diff follows */
-	RC_MSG_DIFF_ACK,  /* home -> node: seq */
+	RC_MSG_DIFF_ACK,  /* home -> node: seq; ver = the version the
+			     diff made */
 	RC_MSG_SYNC_REQ,  /* node -> home: an atomic write was seen */
 	RC_MSG_SYNC_FLUSH, /* home -> node: flush and unmap your copy */
 	RC_MSG_SYNC_ACK,  /* node -> home: done, every diff acknowledged */
 	RC_MSG_SYNC_GO,   /* home -> node: the page is a sync page now */
 	RC_MSG_WN,        /* home -> node: a write notice: ver was made by a
-			     diff, drop your copy */
-	RC_MSG_WN_ACK,    /* node -> home: dropped (ver echoed) */
+			     diff, drop your copy; with RC_F_DIFF the diff
+			     follows: apply it instead if you can */
+	RC_MSG_WN_ACK,    /* node -> home: done (ver echoed); RC_F_DROP:
+			     the copy was dropped, not updated */
 	RC_MSG_END
 } rc_msg_type_t;
 
 #define RC_F_ZERO 0x1 /* PAGE: the home's copy is all zeros */
 #define RC_F_PAGE 0x2 /* PAGE: the home's copy follows (sender appends) */
 #define RC_F_SYNC 0x4 /* PAGE: refused, the page is (becoming) sync */
+#define RC_F_DIFF 0x8 /* WN: the diff that made ver follows */
+#define RC_F_DROP 0x10 /* WN_ACK: the copy was dropped (not updated) */
 #define RC_NOHOME 0xff  /* a page's home, not known (not assigned) yet */
 
 typedef struct rc_msg {
@@ -131,7 +146,8 @@ typedef struct rc_msg {
 } rc_msg_t;
 
 /* Wire layout (24 bytes, little-endian), then the payload: a PAGE with
- * RC_F_PAGE carries 4096 bytes, a DIFF its diff (1 .. DIFF_MAX bytes).
+ * RC_F_PAGE carries 4096 bytes, a DIFF or a WN with RC_F_DIFF its diff
+ * (1 .. DIFF_MAX bytes).
  *   0 u16 type, 2 u16 flags, 4 u32 src, 8 u32 ver, 12 u32 seq, 16 u64 page */
 #define RC_WIRE_LEN 24
 void rc_wire_encode(const rc_msg_t *m, void *buf);
@@ -173,6 +189,11 @@ typedef struct rc_ops {
 	/* At the home: applies a checked diff to the master copy. */
 	cvmm_status_t (*apply)(void *ctx, uint64_t page, const uint8_t *d,
 			       size_t len);
+	/* Elsewhere: applies a write notice's checked diff to our copy,
+	 * mapped for the guest (read-only, or writable with a twin: guest
+	 * threads may be writing other bytes of it meanwhile). */
+	cvmm_status_t (*update)(void *ctx, uint64_t page, const uint8_t *d,
+				size_t len);
 	/* At the home: the master copy is known to be all zeros. May be
 	 * NULL (never). */
 	bool (*is_zero)(void *ctx, uint64_t page);
@@ -217,6 +238,7 @@ typedef struct rc_stats {
 	uint64_t diffs_sent, diff_bytes, diffs_applied, diffs_empty;
 	uint64_t acquires, releases, invalidated, stale_drops;
 	uint64_t sync_pages, races, notices;
+	uint64_t updated; /* notices applied to the copy in place */
 	uint64_t promoted; /* pages handed over by the sequential protocol
 			      (cfg.ivy_first), homed here */
 } rc_stats_t;

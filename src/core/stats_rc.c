@@ -18,7 +18,7 @@ static const struct rc_field {
 	F("acquires", acquires),           F("releases", releases),
 	F("sync_pages", sync_pages),       F("races", races),
 	F("forwards_deferred", fwd_deferred),
-	F("promoted_pages", promoted),
+	F("promoted_pages", promoted),     F("notices_applied", updated),
 #undef F
 };
 
@@ -67,9 +67,10 @@ void stats_rc_table(const vm_t *vm, FILE *out)
 		return;
 	rc_sum(vm, &s);
 	fprintf(out, "release model: %lu diffs sent (%lu bytes), %lu write "
-		"notices, %lu pages promoted, %lu sync pages, %lu races, %lu "
-		"forwards waited for a release\n", s.diffs_sent, s.diff_bytes,
-		s.notices, s.promoted, s.sync_pages, s.races, s.fwd_deferred);
+		"notices (%lu applied in place), %lu pages promoted, %lu sync "
+		"pages, %lu races, %lu forwards waited for a release\n",
+		s.diffs_sent, s.diff_bytes, s.notices, s.updated, s.promoted,
+		s.sync_pages, s.races, s.fwd_deferred);
 }
 
 /* The counters of s as members of object o (consumed). */

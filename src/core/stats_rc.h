@@ -27,8 +27,9 @@ void stats_rc_model(bool release);
 void stats_rc_add(int node, const coh_rc_stats_t *s);
 
 /* Prints node 0's sums as one line to out, only in the release model:
- * "release model: D diffs sent (B bytes), N write notices, S sync pages,
- * R races, F forwards waited for a release". */
+ * "release model: D diffs sent (B bytes), N write notices (U applied in
+ * place), P pages promoted, S sync pages, R races, F forwards waited for
+ * a release". */
 void stats_rc_table(const vm_t *vm, FILE *out);
 
 /* Adds "release" to object doc (consumed) and returns it:

@@ -377,7 +377,7 @@ static void coh_get(wire_r_t *r, coh_rt_stats_t *c)
 	  &(c)->diffs_sent, &(c)->diff_bytes, &(c)->diffs_applied,           \
 	  &(c)->acquires, &(c)->releases, &(c)->invalidated,                 \
 	  &(c)->sync_pages, &(c)->races, &(c)->notices, &(c)->fwd_deferred, \
-	  &(c)->promoted }
+	  &(c)->promoted, &(c)->updated }
 
 static void rc_put(wire_w_t *w, const coh_rc_stats_t *c)
 {

@@ -122,7 +122,7 @@ _Static_assert(sizeof(vcpu_stats_t) == 6 * 8, "vcpu_stats_t: 6 counters");
 #define NODE_WIRE_COH_WORDS (8 + 64 + 64 + 32 + 1)
 _Static_assert(sizeof(coh_rt_stats_t) == NODE_WIRE_COH_WORDS * 8,
 	       "coh_rt_stats_t: every counter travels");
-#define NODE_WIRE_RC_WORDS 14
+#define NODE_WIRE_RC_WORDS 15
 _Static_assert(sizeof(coh_rc_stats_t) == NODE_WIRE_RC_WORDS * 8,
 	       "coh_rc_stats_t: every counter travels");
 #define NODE_WIRE_HOT_LEN (8 + 4 + 4 + 4 + 4 * COH_TRACE_NODES)

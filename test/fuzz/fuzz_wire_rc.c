@@ -29,9 +29,14 @@ static void rc_fuzz_accepted(const rc_msg_t *m, const uint8_t *buf,
 		FUZZ_CHECK(m->flags == RC_F_ZERO || m->flags == RC_F_PAGE ||
 			   m->flags == RC_F_SYNC);
 		FUZZ_CHECK(pll == (m->flags == RC_F_PAGE ? DIFF_PAGE : 0));
-	} else if (m->type == RC_MSG_DIFF) {
-		FUZZ_CHECK(m->flags == 0 && pll > 0 && pll <= DIFF_MAX);
+	} else if (m->type == RC_MSG_DIFF ||
+		   (m->type == RC_MSG_WN && m->flags == RC_F_DIFF)) {
+		FUZZ_CHECK(pll > 0 && pll <= DIFF_MAX);
 		FUZZ_CHECK(diff_check(pl, pll, NULL) == CVMM_OK);
+		FUZZ_CHECK(m->type == RC_MSG_WN || m->flags == 0);
+	} else if (m->type == RC_MSG_WN_ACK) {
+		FUZZ_CHECK((m->flags == 0 || m->flags == RC_F_DROP) &&
+			   pll == 0);
 	} else {
 		FUZZ_CHECK(m->flags == 0 && pll == 0);
 	}
@@ -73,7 +78,7 @@ static bool rc_fuzz_run(const uint8_t *data, size_t size)
 }
 
 /* A job of 3 nodes and 8 pages: a fetch, a page pushed with its bytes, a
- * diff of one run, a write notice. */
+ * diff of one run, a write notice without and with its diff. */
 static size_t rc_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static const rc_msg_t seeds[] = {
@@ -83,6 +88,8 @@ static size_t rc_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		{ .type = RC_MSG_DIFF, .src = 0, .ver = 1, .seq = 7,
 		  .page = 7 },
 		{ .type = RC_MSG_WN, .src = 2, .ver = 4, .page = 3 },
+		{ .type = RC_MSG_WN, .flags = RC_F_DIFF, .src = 2, .ver = 5,
+		  .page = 3 },
 	};
 	static const uint8_t diff[] = { 16, 0, 2, 0, 0xab, 0xcd };
 	wire_w_t w = wire_w_init(buf, cap);
@@ -91,7 +98,8 @@ static size_t rc_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 
 	if (k >= sizeof(seeds) / sizeof(seeds[0]))
 		return 0;
-	pll = seeds[k].type == RC_MSG_DIFF ? sizeof(diff)
+	pll = seeds[k].type == RC_MSG_DIFF || seeds[k].flags == RC_F_DIFF
+		      ? sizeof(diff)
 	      : seeds[k].flags == RC_F_PAGE ? DIFF_PAGE
 					     : 0;
 	wire_w_u8(&w, 3);
@@ -100,7 +108,7 @@ static size_t rc_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 	if (!at)
 		return 0;
 	rc_wire_encode(&seeds[k], at);
-	if (seeds[k].type == RC_MSG_DIFF)
+	if (seeds[k].type == RC_MSG_DIFF || seeds[k].flags == RC_F_DIFF)
 		memcpy(at + RC_WIRE_LEN, diff, sizeof(diff));
 	else
 		memset(at + RC_WIRE_LEN, 0x5a, pll); /* the page, if any */

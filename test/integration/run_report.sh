@@ -334,7 +334,7 @@ case_release() {
 	        ("diffs_sent", "diff_bytes", "diffs_applied", "twins",
 	         "write_notices", "invalidated", "fetches", "zero_fetches",
 	         "acquires", "releases", "sync_pages", "races",
-	         "forwards_deferred", "promoted_pages")))(d["release"])'); then
+	         "forwards_deferred", "promoted_pages", "notices_applied")))(d["release"])'); then
 		pass "release: stats file has diffs sent, promoted pages, no \
 races, per-node sums"
 	else

@@ -14,10 +14,14 @@
  *     RO), takes a twin before its first write of an interval (RO -> RW),
  *     and at a release sends the home a diff: exactly the words that
  *     differ from the twin (src/coherence/diff.c: byte-exact runs); the home
- *     applies it and, before acknowledging it, notices every other copy:
- *     a clean one is dropped (RO -> INV), a dirty one keeps its twin and
- *     is unmapped (RW -> STALE: its diff goes home before it is fetched
- *     again); the release completes with the ack (RW -> RO);
+ *     applies it and, before acknowledging it, notices every other copy
+ *     with the diff: a copy takes the diff's words in place (into its
+ *     twin too, so that its own diff stays its own) or is dropped (the
+ *     model chooses either, as rc.c drops when a version is missing): a
+ *     clean one goes (RO -> INV), a dirty one keeps its twin and is
+ *     unmapped (RW -> STALE: its diff goes home before it is fetched
+ *     again), and a dirty one whose own words the diff touches is always
+ *     dropped; the release completes with the ack (RW -> RO);
  *   - an acquire drops nothing: the notices did, before the releases it
  *     follows completed;
  *   - a lock, and a barrier, are synchronisation the VM sees (an atomic on
@@ -39,7 +43,9 @@
  * fetch in flight that a notice overtakes is rc.c's refetch flag, tested
  * by test_rc.c's random delivery.
  *
- * Mutants (test/model/run.sh) that must fail: -DNO_ACK (a release
+ * Mutants (test/model/run.sh) that must fail: -DUPDATE_WHOLE (a notice
+ * updates a copy with every word of the master, not the diff's only: a
+ * dirty copy loses its own unreleased writes), -DNO_ACK (a release
  * completes before the home applied its diff), -DNO_NOTICE (the home does
  * not drop the other copies), -DWHOLE_PAGE (a diff carries every word, so
  * a node's release overwrites words other nodes wrote meanwhile),
@@ -65,6 +71,7 @@
 #define FREE 255
 
 byte H[W];         /* the home's master copy */
+byte HT[W];        /* the home's twin (TWIN) */
 byte C[N * W];     /* node i's copy, words i*W .. i*W+W-1 (nodes 1..N-1) */
 byte T[N * W];     /* node i's twin */
 byte st[N];        /* node i's copy: INV, RO, RW, STALE */
@@ -94,17 +101,39 @@ inline fetch(n) {
 /* Another node holds a copy (is in the home's copyset). */
 #define COPIES (st[1] == RO || st[1] == RW || st[2] == RO || st[2] == RW)
 
-/* The home notices every copy but src's (src == 0: its own writes). */
-inline notice(src) {
+/* Copy k takes the words of mask um from the master (its twin too, for
+ * a dirty one). */
+inline update(k, um) {
+	if :: um & 1 -> C[k * W + 0] = H[0]; T[k * W + 0] = H[0] :: else -> skip fi;
+	if :: um & 2 -> C[k * W + 1] = H[1]; T[k * W + 1] = H[1] :: else -> skip fi;
+	if :: um & 4 -> C[k * W + 2] = H[2]; T[k * W + 2] = H[2] :: else -> skip fi
+}
+
+/* Copy k's own unreleased words (dirty: differing from its twin) that
+ * the mask dm touches. */
+#define OWN(k, dm) (((dm & 1) && C[k * W + 0] != T[k * W + 0]) || \
+		    ((dm & 2) && C[k * W + 1] != T[k * W + 1]) || \
+		    ((dm & 4) && C[k * W + 2] != T[k * W + 2]))
+
+/* The home notices every copy but src's (src == 0: its own writes), with
+ * the diff's word mask dm: each copy is updated in place or dropped. */
+inline notice(src, dm) {
 #ifdef NO_NOTICE
 	skip
 #else
+#ifdef UPDATE_WHOLE
+	um = 7;
+#else
+	um = dm;
+#endif
 	k = 1;
 	do
 	:: k < N ->
 		if
 		:: k != src && st[k] == RO -> st[k] = INV
+		:: k != src && st[k] == RO -> update(k, um)
 		:: k != src && st[k] == RW -> st[k] = STALE
+		:: k != src && st[k] == RW && !OWN(k, dm) -> update(k, um)
 		:: else -> skip
 		fi;
 		k++
@@ -162,7 +191,8 @@ inline wr(n, w, v) {
 		atomic {
 			if
 			:: hst == RO && !COPIES -> hst = EXCL
-			:: hst == RO && COPIES -> hst = TWIN
+			:: hst == RO && COPIES -> hst = TWIN;
+				HT[0] = H[0]; HT[1] = H[1]; HT[2] = H[2]
 			:: else -> skip
 			fi;
 			H[w] = v; latest[w] = v;
@@ -210,7 +240,14 @@ inline release(n) {
 			/* every copy noticed: writable again with no twin;
 			 * else write-protected (EXCL stays as it is) */
 			if
-			:: home_dirty -> notice(0); home_dirty = 0; hst = EXCL
+			:: home_dirty ->
+				m = 0;
+				if :: H[0] != HT[0] -> m = m | 1 :: else -> skip fi;
+				if :: H[1] != HT[1] -> m = m | 2 :: else -> skip fi;
+				if :: H[2] != HT[2] -> m = m | 4 :: else -> skip fi;
+				notice(0, m); home_dirty = 0;
+				/* a copy updated in place stays: write-protected */
+				if :: COPIES -> hst = RO :: else -> hst = EXCL fi
 			:: !home_dirty && hst == TWIN -> hst = RO
 			:: else -> skip
 			fi
@@ -226,15 +263,17 @@ inline acquire(n) {
 /* The home applies each diff atomically, notices the other copies and
  * acks it. */
 active proctype home() {
-	byte src, m, v0, v1, v2, k;
+	byte src, m, v0, v1, v2, k, um;
 end:
 	do
 	:: diffs ? src, m, v0, v1, v2 ->
 		atomic {
-			if :: m & 1 -> H[0] = v0 :: else -> skip fi;
-			if :: m & 2 -> H[1] = v1 :: else -> skip fi;
-			if :: m & 4 -> H[2] = v2 :: else -> skip fi;
-			notice(src)
+			/* into the home's twin too (rc.c on_diff): its own
+			 * diff stays its own */
+			if :: m & 1 -> H[0] = v0; HT[0] = v0 :: else -> skip fi;
+			if :: m & 2 -> H[1] = v1; HT[1] = v1 :: else -> skip fi;
+			if :: m & 4 -> H[2] = v2; HT[2] = v2 :: else -> skip fi;
+			notice(src, m)
 		};
 #ifdef NO_ACK
 		skip
@@ -254,7 +293,7 @@ inline barrier(i) {
 }
 
 proctype node(byte i) {
-	byte r, j, v, m, b, k;
+	byte r, j, v, m, b, k, um;
 	bit sent;
 
 	r = 0;

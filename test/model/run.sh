@@ -8,8 +8,9 @@
 # whose owner shares it (generated here with sed). Then the
 # release memory model planned for data pages (rc.pml): it must pass, and
 # a release that does not wait for the home's ack, an acquire that keeps
-# its copy, a diff of the whole page, and a home that goes on writing
-# without a twin once a copy left must each fail. Prints PASS/FAIL
+# its copy, a diff of the whole page, a home that goes on writing
+# without a twin once a copy left, and a notice that updates a copy with
+# the whole master instead of the diff must each fail. Prints PASS/FAIL
 # lines and "N passed, M failed". The searches run side by side, one per
 # CPU (MODEL_JOBS=N to change that).
 set -u
@@ -101,9 +102,9 @@ else
 	not_applied ivy-bug-deferred-forward-lost
 fi
 # The release memory model's data pages (rc.pml, issue 14: src/coherence/
-# rc.c): it must pass, and each of its four mutants must fail.
+# rc.c): it must pass, and each of its five mutants must fail.
 bg rc "$here/rc.pml" ok
-for m in NO_ACK NO_NOTICE WHOLE_PAGE NO_EXCL_TWIN; do
+for m in NO_ACK NO_NOTICE WHOLE_PAGE NO_EXCL_TWIN UPDATE_WHOLE; do
 	sed "1i #define $m 1" "$here/rc.pml" >"$work/rc_$m.pml"
 	bg "rc-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/rc_$m.pml" fail
 done

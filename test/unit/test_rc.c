@@ -53,6 +53,7 @@ static struct {
 	qmsg_t q[QCAP];
 	unsigned qlen;
 	unsigned races;
+	unsigned updates;              /* write notices applied in place */
 	rc_race_t last_race;
 	bool ivy;                      /* ivy_first: pages start RC_SC */
 	uint8_t promoted[NPAGES];      /* handed over at node - 1 (0: not) */
@@ -140,6 +141,15 @@ static cvmm_status_t t_apply(void *ctx, uint64_t page, const uint8_t *d,
 	return diff_apply(W.mem[self_of(ctx)][page], d, len);
 }
 
+/* A write notice's diff applied to a mapped copy. */
+static cvmm_status_t t_update(void *ctx, uint64_t page, const uint8_t *d,
+			      size_t len)
+{
+	assert_int_not_equal(W.mapped[self_of(ctx)][page], 0);
+	W.updates++;
+	return diff_apply(W.mem[self_of(ctx)][page], d, len);
+}
+
 static bool t_is_zero(void *ctx, uint64_t page)
 {
 	const uint8_t *p = W.mem[self_of(ctx)][page];
@@ -180,7 +190,8 @@ static cvmm_status_t t_sync_owner(void *ctx, uint64_t page, uint32_t owner)
 
 static const rc_ops_t ops = {
 	.send = t_send, .map = t_map, .unmap = t_unmap, .read = t_read,
-	.put = t_put, .apply = t_apply, .is_zero = t_is_zero,
+	.put = t_put, .apply = t_apply, .update = t_update,
+	.is_zero = t_is_zero,
 	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
 };
 
@@ -281,6 +292,8 @@ static bool deliver_one(void)
 }
 
 static unsigned long n_promoted, n_promoted_sync; /* the random test */
+/* the random test: notices applied in place, and copies they dropped */
+static unsigned long n_updates, n_dropped;
 
 /* A page the sequential protocol handed over while node n still takes
  * it for its own: n's next request would be refused, naming the home. */
@@ -461,14 +474,26 @@ static void run_program(unsigned nn, uint64_t seed, bool ivy,
 			assert_int_equal(W.seeded[pg],
 					 1u << h | 1u << home_of(NULL, pg));
 	}
+	n_updates += W.updates;
+	for (unsigned n = 0; n < nn; n++) {
+		rc_stats_t s;
+
+		rc_get_stats(W.node[n], &s);
+		n_dropped += s.invalidated;
+	}
 	world_free();
 }
 
 static void test_random_drf(void **state)
 {
 	(void)state;
+	n_updates = n_dropped = 0;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
 		run_program(2 + seed % 3, seed, false, 4, 120);
+	/* both answers to a notice with its diff were taken, many times */
+	printf("notices applied in place: %lu, copies dropped: %lu\n",
+	       n_updates, n_dropped);
+	assert_true(n_updates > 1000 && n_dropped > 1000);
 }
 
 /* The same with pages that start sequentially consistent (ivy_first),
@@ -508,17 +533,124 @@ static void test_counts(void **state)
 	rc_get_stats(W.node[0], &s);
 	assert_int_equal(s.diffs_sent, 1);
 	/* the home writes: at its release node 0's copy gets a write notice
-	 * and is dropped; the next read fetches the bytes */
+	 * with the diff and is updated in place (its copy had every earlier
+	 * version: its own diff's came with the DIFF_ACK); nothing fetched */
 	do_write(1, 0, 11, 6);
 	assert_int_equal(W.mapped[0][0], 1);
 	release_wait(1);
-	assert_int_equal(W.mapped[0][0], 0);
+	assert_int_equal(W.mapped[0][0], 1);
+	assert_int_equal(W.updates, 1);
 	do_read(0, 0, 11);
+	do_read(0, 0, 10);
 	rc_get_stats(W.node[0], &s);
-	assert_int_equal(s.fetches, 2);
-	assert_int_equal(s.zero_fetches, 1);
+	assert_int_equal(s.fetches, 1);
+	assert_int_equal(s.updated, 1);
+	assert_int_equal(s.invalidated, 0);
+	/* node 0 writes and releases, then writes again while the home
+	 * does: the home's notice (node 0 wrote since its last one) lands in
+	 * its dirty copy and its twin, so its next diff carries its own byte
+	 * only */
+	do_write(0, 0, 20, 8);
+	release_wait(0);
+	do_write(0, 0, 22, 10);
+	do_write(1, 0, 21, 9);
+	release_wait(1);
+	assert_int_equal(W.mem[0][0][21], 9);
+	/* write-protected by the update (its next write is decoded), the
+	 * twin kept: the write after it takes no new twin */
+	assert_int_equal(W.mapped[0][0], 1);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.twins, 3);
+	do_write(0, 0, 25, 13);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.twins, 3);
+	assert_int_equal(W.mapped[0][0], 2);
+	release_wait(0);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.updated, 2);
+	assert_int_equal(s.diffs_sent, 3);
+	assert_int_equal(s.diff_bytes, 4 * (4 + 1)); /* the third: 2 runs */
+	assert_int_equal(W.mem[1][0][22], 10);
+	assert_int_equal(W.mem[1][0][25], 13);
+	/* its diff made it a co-writer once more: the home's next notice
+	 * updates it; it writes nothing more, so the one after is plain */
+	do_write(1, 0, 23, 11);
+	release_wait(1);
+	assert_int_equal(W.mapped[0][0], 1);
+	do_write(1, 0, 24, 12);
+	release_wait(1);
+	assert_int_equal(W.mapped[0][0], 0);
+	do_read(0, 0, 24);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.updated, 3);
 	rc_get_stats(W.node[1], &s);
-	assert_int_equal(s.notices, 1);
+	assert_int_equal(s.notices, 4);
+	assert_int_equal(W.races, 0);
+	world_free();
+}
+
+/* Notices with their diffs that overtake each other: the later one finds
+ * a version missing and drops the copy (acked as dropped), the earlier
+ * one finds no copy; the home's next notice to that node is a plain one,
+ * which takes it out of the copyset: a further version notices nobody. A
+ * fetch and a diff of its own bring the node back to updates. */
+static void test_update_order(void **state)
+{
+	rc_stats_t s;
+	uint64_t t0, t1, t2;
+	qmsg_t q[4];
+	unsigned nq;
+
+	(void)state;
+	world_init(2, 21);
+	do_write(0, 0, 0, 9);        /* page 0's home is node 1 */
+	release_wait(0);             /* a co-writer now */
+	do_write(1, 0, 30, 1);
+	assert_int_equal(rc_release(W.node[1], &t1), CVMM_OK);
+	assert_int_equal(W.qlen, 1); /* the notice, with the diff */
+	do_write(0, 0, 1, 8);        /* node 0 writes again: a co-writer */
+	assert_int_equal(rc_release(W.node[0], &t0), CVMM_OK);
+	assert_int_equal(W.qlen, 2); /* the notice, node 0's diff */
+	q[0] = W.q[1];
+	W.qlen = 1;
+	deliver_msg(q[0]);           /* the diff lands: its ack is sent */
+	do_write(1, 0, 31, 2);       /* the home's twin: the copy is out */
+	assert_int_equal(rc_release(W.node[1], &t2), CVMM_OK);
+	/* in flight: the first notice, the diff's ack, the second notice */
+	nq = W.qlen;
+	assert_int_equal(nq, 3);
+	memcpy(q, W.q, sizeof(q[0]) * nq);
+	W.qlen = 0;
+	deliver_msg(q[2]);           /* the last one first: a gap */
+	assert_int_equal(W.mapped[0][0], 0);
+	deliver_msg(q[0]);
+	deliver_msg(q[1]);
+	while (deliver_one())
+		;
+	assert_true(rc_released(W.node[0], t0));
+	assert_true(rc_released(W.node[1], t1));
+	assert_true(rc_released(W.node[1], t2));
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.updated, 0);
+	assert_int_equal(s.invalidated, 1);
+	do_write(1, 0, 32, 3);       /* a plain notice: node 0 leaves */
+	release_wait(1);
+	do_write(1, 0, 33, 4);       /* nobody holds a copy: no notice */
+	release_wait(1);
+	rc_get_stats(W.node[1], &s);
+	assert_int_equal(s.notices, 3);
+	do_read(0, 0, 33);           /* fetched again, every byte */
+	do_read(0, 0, 30);
+	do_read(0, 0, 1);
+	do_write(0, 0, 2, 7);        /* a co-writer again */
+	release_wait(0);
+	do_write(1, 0, 34, 5);
+	release_wait(1);
+	assert_int_equal(W.mapped[0][0], 1);
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.updated, 1);
+	assert_int_equal(s.fetches, 2);
+	do_read(0, 0, 34);
 	world_free();
 }
 
@@ -675,7 +807,10 @@ static void test_staleness(void **state)
 	assert_int_equal(rc_tick(W.node[0]), CVMM_OK);
 	while (deliver_one())
 		;
+	/* a copy only read is dropped (it never wrote the page: a plain
+	 * notice) */
 	assert_int_equal(W.mapped[2][1], 0);
+	assert_int_equal(W.updates, 0);
 	do_read(2, 1, 0); /* refetched: 9 */
 	world_free();
 }
@@ -753,7 +888,8 @@ static void test_ivy_first(void **state)
 	assert_int_equal(W.qlen, 0);
 	do_read(0, 1, 5); /* fetched from node 2, not the manager */
 	/* serving the copy write-protected the home's page: its next write
-	 * takes a twin and is noticed at its release (node 0's copy goes) */
+	 * takes a twin and is noticed at its release (node 0's copy, only
+	 * read, goes) */
 	assert_int_equal(W.mapped[2][1], 1);
 	do_write(2, 1, 8, 3);
 	rc_get_stats(W.node[2], &s);
@@ -846,6 +982,39 @@ static void test_malformed(void **state)
 	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
 					&dl, why, sizeof(why)),
 			 CVMM_ERR_PEER);
+	/* a notice with its diff: the flag and a well-formed diff together */
+	buf[RC_WIRE_LEN + 1] = 0; /* offset 255, length 2 */
+	m.type = RC_MSG_WN;
+	m.flags = RC_F_DIFF;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_OK);
+	assert_int_equal(o.flags, RC_F_DIFF);
+	assert_int_equal(dl, 6);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER); /* the flag without the diff */
+	m.flags = 0;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_ERR_PEER); /* a diff without the flag */
+	m.flags = RC_F_DROP; /* an ack's flag on a notice */
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	m.type = RC_MSG_WN_ACK;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_OK);
+	m.flags = RC_F_DIFF; /* a notice's flag on an ack */
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER);
 }
 
 /* Well-formed messages that are lies in the receiver's state. */
@@ -885,6 +1054,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_update_order),
 		cmocka_unit_test(test_race_detected),
 		cmocka_unit_test(test_staleness),
 		cmocka_unit_test(test_diff_order),

@@ -264,11 +264,12 @@ static void test_release(void **state)
 	char *txt, *html;
 
 	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
-	rc = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
+	rc = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
 		       "s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}]}",
 		       "memory_model", "release", "promoted_pages", 12,
 		       "diffs_sent", 1715,
-		       "diff_bytes", 18564, "write_notices", 4, "sync_pages",
+		       "diff_bytes", 18564, "write_notices", 4,
+		       "notices_applied", 3, "sync_pages",
 		       7, "races", 0, "forwards_deferred", 825, "twins", 3030,
 		       "per_node", "node", 0, "diffs_sent", 1715, "sync_pages",
 		       0, "node", 1, "diffs_sent", 0, "sync_pages", 7);
@@ -276,7 +277,8 @@ static void test_release(void **state)
 	assert_int_equal(json_object_set_new(doc, "release", rc), 0);
 	txt = run_doc_text(doc);
 	assert_non_null(strstr(txt, "\nrelease memory model: 1715 diffs sent "
-				    "(18.1 KiB), 4 write notices\n  12 pages "
+				    "(18.1 KiB), 4 write notices (3 applied in "
+				    "place)\n  12 pages "
 				    "promoted to data pages, 7 "
 				    "synchronization pages, 0 races detected, "
 				    "825 forwards waited for a release\n"));
