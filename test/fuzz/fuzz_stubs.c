@@ -24,6 +24,13 @@ void gmem_set_brk(gmem_t *gm, uint64_t start)
 	abort();
 }
 
+void gmem_set_tls(gmem_t *gm, uint64_t tls_memsz)
+{
+	(void)gm;
+	(void)tls_memsz;
+	abort();
+}
+
 void gmem_populate(gmem_t *gm, uint64_t start, uint64_t end, bool write)
 {
 	(void)gm;
