@@ -539,10 +539,13 @@ typedef struct rt_range {
 	uint64_t first, end;
 } rt_range_t;
 
+#define RT_KEEP_MAX 16384
+
 static struct {
 	pthread_mutex_t lock;
 	rt_range_t *v;
 	unsigned n, cap;
+	bool full; /* RT_KEEP_MAX reached once (warned) */
 } keep = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static bool keep_sc(uint64_t page)
@@ -567,6 +570,14 @@ void coh_rt_keep_sc(uint64_t start, uint64_t end)
 	for (unsigned i = 0; i < keep.n; i++)
 		if (keep.v[i].first == r.first && keep.v[i].end == r.end)
 			goto out; /* a stack mapped again where it was */
+	if (keep.n == RT_KEEP_MAX) { /* the guest maps stacks without end */
+		if (!keep.full)
+			log_warn("coherence: more than %d thread stacks mapped: "
+				 "the TLS of later ones can become data pages",
+				 RT_KEEP_MAX);
+		keep.full = true;
+		goto out;
+	}
 	if (keep.n == keep.cap) {
 		unsigned cap = keep.cap ? 2 * keep.cap : 64;
 		rt_range_t *v = realloc(keep.v, cap * sizeof(*v));
