@@ -1534,8 +1534,11 @@ static cvmm_status_t on_notice(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		st = n->cfg.ops->update(n->cfg.ctx, p->page, data, len);
 		/* write-protected (the twin stays): the node's next write
 		 * faults and is decoded, as after a dropped copy, so that an
-		 * atomic there is still seen (glibc's arena locks: a lost
-		 * wake-up in the OpenMP guest about 1 run in 100 otherwise) */
+		 * atomic there is still seen as it was before notices carried
+		 * diffs (the OpenMP guest's lost wake-ups were atomics on
+		 * pages that should never have been data pages: libgomp's
+		 * semaphores in TLS, coh.c's keep_sc; this keeps the rest
+		 * no worse) */
 		if (p->st == RC_RW && st == CVMM_OK) {
 			st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
 			p->st = RC_RO;

@@ -162,8 +162,9 @@ bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 		       uint64_t max_ns);
 
 /* The job is ending and peers may exit at any moment: failed operations
- * are logged at debug level only from now on, and an active message to a
- * peer already gone is dropped and reported sent (the guest's threads
+ * are logged at debug level only from now on, and an active message that
+ * fails (the peer gone, or its endpoint reset) is dropped and reported
+ * sent (the guest's threads
  * still running here until the process exits must not print errors or
  * turn the guest's exit status into a failure). */
 void xp_quiet(xp_t *x);
