@@ -1026,6 +1026,36 @@ static bool pin_push(uint64_t page)
 	return true;
 }
 
+/* Logs what this node's sequential protocol knows of the page holding
+ * addr (and, in the release model, its state there): at a stuck wait, and
+ * from a debugger on every agent of a stalled job
+ * (gdb -p PID -batch -ex 'call coh_rt_describe(ADDR)'). */
+void coh_rt_describe(uint64_t addr)
+{
+	uint64_t page = addr >> CVMM_PAGE_SHIFT;
+	char line[320];
+
+	if (!rt.node || addr < rt.cfg.lo || addr >= rt.cfg.hi) {
+		log_warn("coherence: 0x%lx is not a guest page", addr);
+		return;
+	}
+	coh_describe(rt.node, page, line, sizeof(line));
+	if (rt.rc)
+		log_warn("coherence: page 0x%lx: %s; release model: state %d "
+			 "class %d", page_addr(page), line,
+			 rc_page_state(rt.rc, page), rc_page_class(rt.rc, page));
+	else
+		log_warn("coherence: page 0x%lx: %s", page_addr(page), line);
+}
+
+/* A wait for page passed 10 s: every node says what it knows of it. */
+static void rt_stuck(uint64_t page)
+{
+	coh_rt_describe(page_addr(page));
+	if (rt.cfg.stuck)
+		rt.cfg.stuck(page_addr(page));
+}
+
 /* Makes page valid here for this access; pin: also pin it (write only);
  * asks for the k pages ahead[] too (coh_fault_ahead) with the first
  * request. *from: the node the page was last copied from, -1 when no
@@ -1116,6 +1146,7 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 				log_warn("coherence: still waiting for guest "
 					 "page 0x%lx after 10 s",
 					 page_addr(page));
+				rt_stuck(page);
 				warned = true;
 			}
 			wq_sleep(&wq[i], seq);
@@ -1339,6 +1370,7 @@ static cvmm_status_t rc_page(uint64_t page, bool write, bool atomic,
 				 "after 10 s (release model: state %d class %d)",
 				 page_addr(page), rc_page_state(rt.rc, page),
 				 rc_page_class(rt.rc, page));
+			rt_stuck(page);
 			warned = true;
 		}
 		wq_sleep(&wq[i], seq);

@@ -49,6 +49,9 @@ typedef struct coh_rt_cfg {
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);
+	/* A wait for the page at addr passed 10 s (this node has logged its
+	 * state of it): asks the others to log theirs. May be NULL. */
+	void (*stuck)(uint64_t addr);
 } coh_rt_cfg_t;
 
 /* Release memory model counters (relaxed atomics), for --stats. */
@@ -92,6 +95,10 @@ cvmm_status_t coh_rt_start(void);
  * page's bytes came from for this fault, -1 when none moved (the page was
  * here, a zero grant, a coalesced fault) or it is not known. */
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src);
+
+/* Logs (warn) this node's protocol state of the page holding addr: called
+ * at a wait stuck for 10 s, and meant for a debugger on a stalled job. */
+void coh_rt_describe(uint64_t addr);
 
 /* Makes every page of [addr, addr+len) valid here for reading, or (write)
  * exclusive and pinned until coh_rt_release on this thread. */

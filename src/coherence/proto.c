@@ -211,6 +211,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coherence/proto_int.h"
 #include "common/log.h"
@@ -1629,4 +1630,57 @@ const char *coh_state_str(coh_state_t st)
 		"promoted" };
 
 	return (unsigned)st < COH_NSTATES ? names[st] : "?";
+}
+
+/* One line on page's state here, for a stuck wait (coh.c's 10 s warning)
+ * and for a debugger (coh_rt_describe). Waits up to 100 ms for the lock;
+ * a node whose lock stays held says so rather than hang. */
+void coh_describe(coh_node_t *n, uint64_t page, char *buf, size_t len)
+{
+	struct timespec until;
+	coh_xpage_t *x;
+	size_t o;
+	int q = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 100 * 1000 * 1000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	if (pthread_mutex_timedlock(&n->lock, &until) != 0) {
+		snprintf(buf, len, "node %u: lock held (by a stuck thread?)",
+			 n->cfg.self);
+		return;
+	}
+	n->holder = pthread_self();
+	n->held = true;
+	n->ob = NULL;
+	o = (size_t)snprintf(buf, len, "node %u: %s", n->cfg.self,
+			     coh_state_str(coh_page_st(n, page)));
+	x = coh_xpage_find(n, page);
+	if (x && o < len)
+		o += (size_t)snprintf(buf + o, len - o,
+				      " fetching %d claimed %d owner %u have %d"
+				      " pins %u deferred %u hold %llu",
+				      x->fetching, x->claimed, x->owner, x->have,
+				      x->pins, x->ndefer,
+				      (unsigned long long)x->hold_until);
+	if (mgr_of(n, page) == n->cfg.self && o < len &&
+	    coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false)) {
+		coh_mpage_t *mp = coh_mpage(n, page);
+
+		for (coh_qent_t *e = mp->q; e; e = e->next)
+			q++;
+		snprintf(buf + o, len - o,
+			 "; manager: %s owner %u req %u pending %u copyset "
+			 "0x%llx queued %d used %u plains %u sticky %u seeded %u"
+			 " first %u",
+			 mstate_str(mp->st), mp->owner, mp->req, mp->pending,
+			 (unsigned long long)mp->copyset, q, mp->used,
+			 mp->plains, mp->sticky, mp->seeded, mp->first);
+	} else if (mgr_of(n, page) == n->cfg.self && o < len) {
+		snprintf(buf + o, len - o, "; manager: never asked");
+	}
+	coh_node_unlock(n);
 }

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "coherence/proto_wire.h"
@@ -342,5 +343,9 @@ extern const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS];
 extern const coh_trans_t coh_mgr_table[COH_M_NSTATES][COH_MNEVENTS];
 
 const char *coh_state_str(coh_state_t st);
+
+/* One line on page's state at n (and at its manager, when n is it), for
+ * stuck waits and debuggers; waits at most 100 ms for n's lock. */
+void coh_describe(coh_node_t *n, uint64_t page, char *buf, size_t len);
 
 #endif

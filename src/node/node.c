@@ -520,7 +520,8 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 				       NODE_MM_RELEASE,
 			    .rc_am_id = NODE_AM_RC,
 			    .race_warn = node_opts.on_race == NODE_RACE_WARN,
-			    .staleness_ms = node_opts.staleness_ms };
+			    .staleness_ms = node_opts.staleness_ms,
+			    .stuck = node_svc_describe };
 	cvmm_status_t st;
 
 	if (vm->nvcpus < node_size()) {

@@ -9,7 +9,8 @@
  *     4  u32 count     LAYOUT: changes; LIVE: 1 or -1 as i32; LOAD: the
  *                      sender's guest threads; else 0
  *     8  u64 id        request id, 0 when no reply is wanted
- *    16  i64 arg       ACK: result; SYSCALL: the number; EXIT: status
+ *    16  i64 arg       ACK: result; SYSCALL: the number; EXIT: status;
+ *                      DESCRIBE: a guest address
  *    24  i32 tid       SYSCALL, START, LIVE, MIGRATE, MOVED
  *    28  i32 vcpu      SYSCALL: the caller's vCPU
  *
@@ -23,7 +24,8 @@
  *     registers: {15 general, rip, rflags, rsp, fs, gs: u64 each;
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
- *   LIVE, EXIT, ACK, STATS, MOVED, LOAD   header only     (32 bytes)
+ *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE
+ *              header only                                (32 bytes)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
  *                nvcpus x vCPU {6 x u64 counters, i32 host cpu}; the
  *                coherence counters (169 x u64); the release memory
@@ -57,8 +59,9 @@
 
 /* 1: raw host structs, before wire.h; 2: START with a 512-byte fxsave image
  * only; 3: no GS base in START, no MIGRATE, MOVED or LOAD, no migration
- * counts in STATS_REP; 4: no release-model counters in STATS_REP */
-#define NODE_WIRE_VERSION 5
+ * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
+ * DESCRIBE */
+#define NODE_WIRE_VERSION 6
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -72,6 +75,8 @@ typedef enum node_msg_type {
 	NODE_MSG_MIGRATE,     /* i -> j: guest thread tid goes on here */
 	NODE_MSG_MOVED,       /* k -> 0: thread tid left node k */
 	NODE_MSG_LOAD,        /* any -> any: the sender's thread count */
+	NODE_MSG_DESCRIBE,    /* any -> any: log your protocol state of the
+				 guest page at arg (a stuck wait) */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -173,7 +178,7 @@ size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 
 /* Decodes the header of a message of len bytes: CVMM_ERR_PEER when it is
  * short, of another version or of an unknown type. Header-only types
- * (LIVE, EXIT, ACK, STATS, MOVED, LOAD) are complete when this succeeds and len is
+ * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE) are complete when this succeeds and len is
  * NODE_WIRE_HDR_LEN. */
 cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,
 				   node_hdr_t *h);

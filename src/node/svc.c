@@ -225,7 +225,21 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 	case NODE_MSG_LOAD:
 		svc_on_load(src, &h);
 		break;
+	case NODE_MSG_DESCRIBE:
+		if (cvmm_coh_on)
+			coh_rt_describe((uint64_t)h.arg);
+		break;
 	}
+}
+
+void node_svc_describe(uint64_t addr)
+{
+	node_hdr_t h = { .type = NODE_MSG_DESCRIBE, .arg = (int64_t)addr };
+
+	for (int k = 0; k < svc_nnodes(); k++)
+		if (k != svc_self() && svc_send_hdr(k, &h) != CVMM_OK)
+			log_debug("cannot ask node %d for its state of a page",
+				  k);
 }
 
 void node_svc_exit(int status)

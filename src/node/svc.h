@@ -21,6 +21,8 @@
  *   MOVED    node k -> 0   a thread left node k: retire its proxy
  *   LOAD     any -> any    the sender's guest thread count (placement auto)
  *                                                         (svc_migrate.c)
+ *   DESCRIBE any -> any    a wait for a guest page passed 10 s: every node
+ *                          logs its protocol state of the page (svc.c)
  *   STATS    node 0 -> k   at the end, under --stats; STATS_REP answers
  *                                                           (svc_stats.c)
  *   ACK      reply to SYSCALL, LAYOUT and LIVE(+1), by request id (svc.c)
@@ -44,5 +46,9 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm);
 
 /* The VM ended on this node (not node 0): tells node 0, flushed. */
 void node_svc_exit(int status);
+
+/* A wait for the guest page at addr is stuck: asks every other node to log
+ * its protocol state of the page (coh_rt_describe), for the user's report. */
+void node_svc_describe(uint64_t addr);
 
 #endif

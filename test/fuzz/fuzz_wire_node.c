@@ -105,7 +105,7 @@ static void node_fuzz_image(guest_regs_t *regs)
 }
 
 /* One message of each body type (START and MIGRATE without and with an
- * image), an ACK, a MOVED and a LOAD. */
+ * image), an ACK, a MOVED, a LOAD and a DESCRIBE. */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
@@ -164,6 +164,10 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 	case 9:
 		h.type = NODE_MSG_LOAD;
 		h.count = 3;
+		return node_wire_hdr_encode(&h, buf, cap);
+	case 10:
+		h.type = NODE_MSG_DESCRIBE;
+		h.arg = 0x4fb000;
 		return node_wire_hdr_encode(&h, buf, cap);
 	default:
 		return 0;

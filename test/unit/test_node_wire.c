@@ -417,7 +417,7 @@ static void test_migrate(void **state)
 						  sizeof(buf)), 0);
 }
 
-/* MOVED and LOAD are a header alone. */
+/* MOVED, LOAD and DESCRIBE are a header alone. */
 static void test_moved_load(void **state)
 {
 	node_hdr_t h = { .type = NODE_MSG_MOVED, .tid = 99 }, out;
@@ -433,6 +433,13 @@ static void test_moved_load(void **state)
 	assert_int_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
 	assert_int_equal(out.type, NODE_MSG_LOAD);
 	assert_int_equal(out.count, 5);
+	refuse_other_lengths(buf, len);
+	h = (node_hdr_t){ .type = NODE_MSG_DESCRIBE, .arg = 0x4fb000 };
+	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	assert_int_equal(out.type, NODE_MSG_DESCRIBE);
+	assert_int_equal(out.arg, 0x4fb000);
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
 	refuse_other_lengths(buf, len);
 }
 

@@ -1049,6 +1049,38 @@ static void expect_fault(int i, uint64_t p, bool write, coh_fault_kind_t k)
 		nodes[i].fetch_from[slot(p)] = (int)r.owner;
 }
 
+/* coh_describe (the stuck-wait report): a node's state and fetch, and the
+ * manager's record once a request reached it. */
+static void test_describe(void **state)
+{
+	coh_fault_res_t r;
+	char line[320];
+	uint32_t mgr = coh_manager(2, NN);
+
+	cluster_up(4);
+	assert_int_equal(coh_fault(nodes[1].coh, 2, false, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_WAIT);
+	coh_describe(nodes[1].coh, 2, line, sizeof(line));
+	assert_non_null(strstr(line, "node 1: read_wait"));
+	if (mgr != 1) {
+		coh_describe(nodes[mgr].coh, 2, line, sizeof(line));
+		assert_non_null(strstr(line, "manager: never asked"));
+	}
+	deliver_all();
+	coh_describe(nodes[1].coh, 2, line, sizeof(line));
+	assert_non_null(strstr(line, "node 1: read_fetch fetching 1 claimed 0 "
+				     "owner 0"));
+	coh_describe(nodes[mgr].coh, 2, line, sizeof(line));
+	assert_non_null(strstr(line, "manager: busy_read owner 0 req 1 "));
+	expect_fault(1, 2, false, COH_FETCH);
+	fetch_now(1, 2); /* and coh_fetch_done */
+	deliver_all();
+	coh_describe(nodes[mgr].coh, 2, line, sizeof(line));
+	assert_non_null(strstr(line, "manager: idle owner 0 req 1 pending 0 "
+				     "copyset 0x2 queued 0"));
+	cluster_down();
+}
+
 static bool queues_empty(void)
 {
 	for (int i = 0; i < NN; i++)
@@ -1846,6 +1878,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tables_complete),
+		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_wire),
 		cmocka_unit_test(test_wire_lengths),
 		cmocka_unit_test(test_wire_next),
