@@ -1027,9 +1027,8 @@ static bool pin_push(uint64_t page)
 }
 
 /* Logs what this node's sequential protocol knows of the page holding
- * addr (and, in the release model, its state there): at a stuck wait, and
- * from a debugger on every agent of a stalled job
- * (gdb -p PID -batch -ex 'call coh_rt_describe(ADDR)'). */
+ * addr (and, in the release model, its state there): at a wait stuck for
+ * 10 s here, and when another node's is (a DESCRIBE message). */
 void coh_rt_describe(uint64_t addr)
 {
 	uint64_t page = addr >> CVMM_PAGE_SHIFT;

@@ -96,8 +96,8 @@ cvmm_status_t coh_rt_start(void);
  * here, a zero grant, a coalesced fault) or it is not known. */
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src);
 
-/* Logs (warn) this node's protocol state of the page holding addr: called
- * at a wait stuck for 10 s, and meant for a debugger on a stalled job. */
+/* Logs (warn) this node's protocol state of the page holding addr: at a
+ * wait stuck for 10 s, here or (cfg.stuck) on another node. */
 void coh_rt_describe(uint64_t addr);
 
 /* Makes every page of [addr, addr+len) valid here for reading, or (write)
