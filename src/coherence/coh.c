@@ -1032,18 +1032,18 @@ static bool pin_push(uint64_t page)
 void coh_rt_describe(uint64_t addr)
 {
 	uint64_t page = addr >> CVMM_PAGE_SHIFT;
-	char line[320];
+	char line[320], rcl[256];
 
 	if (!rt.node || addr < rt.cfg.lo || addr >= rt.cfg.hi) {
 		log_warn("coherence: 0x%lx is not a guest page", addr);
 		return;
 	}
 	coh_describe(rt.node, page, line, sizeof(line));
-	if (rt.rc)
-		log_warn("coherence: page 0x%lx: %s; release model: state %d "
-			 "class %d", page_addr(page), line,
-			 rc_page_state(rt.rc, page), rc_page_class(rt.rc, page));
-	else
+	if (rt.rc) {
+		rc_describe(rt.rc, page, rcl, sizeof(rcl));
+		log_warn("coherence: page 0x%lx: %s; release model: %s",
+			 page_addr(page), line, rcl);
+	} else
 		log_warn("coherence: page 0x%lx: %s", page_addr(page), line);
 }
 

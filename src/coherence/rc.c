@@ -33,6 +33,7 @@
 #include "coherence/rc.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1738,6 +1739,31 @@ uint32_t rc_page_home(rc_node_t *n, uint64_t page)
 		h = manager(n, page);
 	pthread_mutex_unlock(&n->lock);
 	return h;
+}
+
+void rc_describe(rc_node_t *n, uint64_t page, char *buf, size_t len)
+{
+	static const char *const cls[] = { "data", "sync_wait", "sync", "sc" };
+	static const char *const st[] = { "inv", "fetch", "ro", "rw" };
+	rc_page_t *p;
+
+	pthread_mutex_lock(&n->lock);
+	p = find(n, page);
+	if (!p)
+		snprintf(buf, len, "no record (sequential first)");
+	else
+		snprintf(buf, len,
+			 "%s %s home %d manager %u twin %d pending %u inflight "
+			 "%u flush_pending %d refetch %d after_ack %d copyset "
+			 "0x%llx ver %u fetched %u pins %u",
+			 p->cls < 4 ? cls[p->cls] : "?",
+			 p->st < 4 ? st[p->st] : "?",
+			 p->home == RC_NOHOME ? -1 : p->home,
+			 manager(n, page), p->twin != NULL, p->pending,
+			 p->inflight, p->flush_pending, p->refetch,
+			 p->after_ack, (unsigned long long)p->copyset, p->ver,
+			 p->fetched, p->pins);
+	pthread_mutex_unlock(&n->lock);
 }
 
 rc_state_t rc_page_state(rc_node_t *n, uint64_t page)

@@ -319,6 +319,9 @@ cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
 
 /* Snapshots. */
 rc_class_t rc_page_class(rc_node_t *n, uint64_t page);
+/* One line on page's record here (class, state, home, flush), for stuck
+ * waits (coh_rt_describe). */
+void rc_describe(rc_node_t *n, uint64_t page, char *buf, size_t len);
 rc_state_t rc_page_state(rc_node_t *n, uint64_t page);
 /* The page's home as this node knows it (RC_NOHOME: not yet). */
 uint32_t rc_page_home(rc_node_t *n, uint64_t page);
