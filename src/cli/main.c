@@ -1,8 +1,9 @@
 /* cvmm: the command line, one subcommand per file: run and agent (run.c),
- * info (info.c), report (report.c), syscalls (here). */
+ * info (info.c), report (report.c), ctl (ctl.c), syscalls (here). */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/ctl.h"
 #include "cli/info.h"
 #include "cli/report.h"
 #include "cli/run.h"
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
 		return report_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "syscalls") == 0)
 		return cmd_syscalls(argc, argv);
+	if (strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("cvmm %s\n", CVMM_VERSION);
 		return 0;

@@ -23,6 +23,7 @@
 #include "core/stats.h"
 #include "core/vm.h"
 #include "iosrv/iosrv.h"
+#include "node/ctl_server.h"
 #include "node/launch.h"
 #include "node/node.h"
 #include "node/selftest.h"
@@ -92,6 +93,7 @@ void run_usage(FILE *out)
 		"(under mpirun/srun)\n"
 		"       cvmm info [-v N] [--format=text|json]\n"
 		"       cvmm report run.json [-o report.html]\n"
+		"       cvmm ctl [--job ID|SOCKET] status [--json]\n"
 		"       cvmm syscalls [--format=table|csv]\n"
 		"       cvmm --help | --version\n\n"
 		"Runs an unmodified static x86-64 Linux program on a virtual "
@@ -231,10 +233,17 @@ static int step_entry(run_ctx_t *c)
 
 static int step_node(run_ctx_t *c)
 {
-	if (!c->agent)
-		return 0;
-	c->exit_code = CVMM_EXIT_FAILURE;
-	return node_start(&cvmm_gmem, &cvmm_vm) == CVMM_OK ? 0 : -1;
+	if (c->agent) {
+		c->exit_code = CVMM_EXIT_FAILURE;
+		if (node_start(&cvmm_gmem, &cvmm_vm) != CVMM_OK)
+			return -1;
+	}
+	/* node 0's control socket (cvmm run alone is node 0 of 1), bound
+	 * before confinement; the VM runs without one if that fails
+	 * (logged) */
+	if (c->prog && node_rank() == 0)
+		(void)ctl_server_start(&cvmm_vm, &cvmm_gmem);
+	return 0;
 }
 
 static int step_load(run_ctx_t *c)

@@ -59,6 +59,8 @@ static void stats_table(const vm_t *vm, FILE *out)
 
 	fprintf(out, "cvmm stats: %d vcpus, %.3f s wall, exit status %d\n",
 		vm->nvcpus, secs(cvmm_now_ns() - vm->t_start), vm->exit_status);
+	if (vm->ctl_path)
+		fprintf(out, "control socket: %s\n", vm->ctl_path);
 	fprintf(out, "%5s %4s %4s %8s %10s %10s %10s %10s %9s\n", "vcpu",
 		"node", "pu", "threads", "guest s", "shmem s", "syscall s",
 		"idle s", "syscalls");
@@ -191,6 +193,8 @@ static json_t *stats_doc(const vm_t *vm)
 			"wall_s", stats_secs_us(cvmm_now_ns() - vm->t_start),
 			"exit_status", vm->exit_status,
 			"per_vcpu", per_vcpu);
+	if (vm->ctl_path)
+		doc = jdoc_set(doc, "control_socket", jdoc_str(vm->ctl_path));
 	if (vm->nnodes > 1)
 		doc = stats_rc_json(vm, stats_mig_json(vm,
 							 coherence_json(vm, doc)));

@@ -152,6 +152,7 @@ struct vm {
 	const char *exe_path;      /* guest path as given */
 	const struct loader_image *image; /* for naming guest addresses */
 	const char *stats_file;    /* --stats: NULL off, "-" stderr only */
+	const char *ctl_path;      /* node 0's control socket, NULL: none */
 	void (*on_exit)(int status); /* before the process exits (node.c) */
 	uint64_t t_start;          /* ns */
 	int node, nnodes;          /* this agent and the VM's agents */

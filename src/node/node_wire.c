@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "common/wire.h"
@@ -525,6 +526,38 @@ cvmm_status_t node_wire_stats_decode(const void *buf, size_t len,
 	return wire_r_done(&r) ? CVMM_OK : CVMM_ERR_PEER;
 }
 
+/* ---- STATUS_REP ---------------------------------------------------------- */
+
+size_t node_wire_status_encode(const node_hdr_t *h, const node_status_t *s,
+			       void *buf, size_t cap)
+{
+	const uint64_t *v = (const uint64_t *)s;
+	wire_w_t w = wire_w_init(buf, cap);
+
+	hdr_put(&w, h);
+	for (int i = 0; i < NODE_STATUS_WORDS; i++)
+		wire_w_u64(&w, v[i]);
+	return w.bad ? 0 : w.len;
+}
+
+cvmm_status_t node_wire_status_decode(const void *buf, size_t len,
+				      node_status_t *s)
+{
+	uint64_t v[NODE_STATUS_WORDS];
+	node_hdr_t h;
+	wire_r_t r;
+
+	if (len != NODE_WIRE_STATUS_LEN ||
+	    body_open(buf, len, NODE_MSG_STATUS_REP, &r, &h) != CVMM_OK)
+		return CVMM_ERR_PEER;
+	for (int i = 0; i < NODE_STATUS_WORDS; i++)
+		v[i] = wire_r_u64(&r);
+	if (!wire_r_done(&r) || v[0] > CVMM_MAX_VCPUS)
+		return CVMM_ERR_PEER;
+	memcpy(s, v, sizeof(*s));
+	return CVMM_OK;
+}
+
 /* ---- any message -------------------------------------------------------- */
 
 /* The bodies too large for the stack, decoded into scratch memory. */
@@ -588,6 +621,11 @@ cvmm_status_t node_wire_check(const void *buf, size_t len)
 		return check_start(buf, len, h.type);
 	case NODE_MSG_STATS_REP:
 		return check_stats(buf, len);
+	case NODE_MSG_STATUS_REP: {
+		node_status_t s;
+
+		return node_wire_status_decode(buf, len, &s);
+	}
 	default:
 		return len == NODE_WIRE_HDR_LEN ? CVMM_OK : CVMM_ERR_PEER;
 	}

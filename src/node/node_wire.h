@@ -24,8 +24,10 @@
  *     registers: {15 general, rip, rflags, rsp, fs, gs: u64 each;
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
- *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE
+ *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS
  *              header only                                (32 bytes)
+ *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
+ *                                                         (32 + 8 x 12)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
  *                nvcpus x vCPU {6 x u64 counters, i32 host cpu}; the
  *                coherence counters (169 x u64); the release memory
@@ -60,7 +62,7 @@
 /* 1: raw host structs, before wire.h; 2: START with a 512-byte fxsave image
  * only; 3: no GS base in START, no MIGRATE, MOVED or LOAD, no migration
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
- * DESCRIBE */
+ * DESCRIBE or STATUS */
 #define NODE_WIRE_VERSION 6
 
 typedef enum node_msg_type {
@@ -77,6 +79,8 @@ typedef enum node_msg_type {
 	NODE_MSG_LOAD,        /* any -> any: the sender's thread count */
 	NODE_MSG_DESCRIBE,    /* any -> any: log your protocol state of the
 				 guest page at arg (a stuck wait) */
+	NODE_MSG_STATUS,      /* node 0 -> k: cvmm ctl status asks */
+	NODE_MSG_STATUS_REP,  /* k -> 0: node_status_t */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -153,6 +157,26 @@ typedef struct node_stats {
 	stats_mig_t mig[STATS_MIG_MAX];   /* departures per thread */
 } node_stats_t;
 
+/* One node's state now, for cvmm ctl status (node/ctl.h). */
+typedef struct node_status {
+	uint64_t vcpus;          /* the VM's vCPUs that live on this node */
+	uint64_t threads;        /* guest threads running here now */
+	uint64_t read_faults, write_faults; /* coherence faults served */
+	uint64_t fault_ns;       /* time guest threads spent in them */
+	uint64_t resident;       /* guest pages with a copy here */
+	uint64_t guest_ns, coherence_ns, sys_ns, idle_ns; /* vCPU times */
+	uint64_t mig_out, mig_in; /* threads that left, arrived */
+} node_status_t;
+#define NODE_STATUS_WORDS 12
+_Static_assert(sizeof(node_status_t) == NODE_STATUS_WORDS * 8,
+	       "node_status_t: every word travels");
+#define NODE_WIRE_STATUS_LEN (NODE_WIRE_HDR_LEN + NODE_STATUS_WORDS * 8)
+
+size_t node_wire_status_encode(const node_hdr_t *h, const node_status_t *s,
+			       void *buf, size_t cap);
+cvmm_status_t node_wire_status_decode(const void *buf, size_t len,
+				      node_status_t *s);
+
 /* Encoded size of a STATS_REP with these counts. */
 size_t node_wire_stats_len(const node_stats_t *s);
 
@@ -178,7 +202,7 @@ size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 
 /* Decodes the header of a message of len bytes: CVMM_ERR_PEER when it is
  * short, of another version or of an unknown type. Header-only types
- * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE) are complete when this succeeds and len is
+ * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS) are complete when this succeeds and len is
  * NODE_WIRE_HDR_LEN. */
 cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,
 				   node_hdr_t *h);

@@ -113,8 +113,12 @@ void svc_reply(int src, const node_hdr_t *h, const void *msg, size_t len)
 		log_warn("node %d: reply to an unknown request: dropped", src);
 		return;
 	}
-	if (msg && (!w->stats ||
-		    node_wire_stats_decode(msg, len, w->stats) != CVMM_OK)) {
+	if (msg && (w->status ? h->type != NODE_MSG_STATUS_REP ||
+					node_wire_status_decode(
+						msg, len, w->status) != CVMM_OK
+			      : h->type != NODE_MSG_STATS_REP || !w->stats ||
+					node_wire_stats_decode(
+						msg, len, w->stats) != CVMM_OK)) {
 		log_warn("node %d: malformed counters: left out", src);
 		ret = -EPROTO;
 	}
@@ -162,10 +166,12 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_LIVE:
 	case NODE_MSG_EXIT:
 	case NODE_MSG_STATS_REP:
+	case NODE_MSG_STATUS_REP:
 	case NODE_MSG_MOVED:
 		return svc_self() == 0;
 	case NODE_MSG_LAYOUT:
 	case NODE_MSG_STATS:
+	case NODE_MSG_STATUS:
 		return src == 0;
 	default:
 		return true;
@@ -197,6 +203,7 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 		svc_on_migrate(src, &h, data, len);
 		return;
 	case NODE_MSG_STATS_REP:
+	case NODE_MSG_STATUS_REP:
 		svc_reply(src, &h, data, len);
 		return;
 	}
@@ -225,11 +232,22 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 	case NODE_MSG_LOAD:
 		svc_on_load(src, &h);
 		break;
+	case NODE_MSG_STATUS:
+		svc_on_status(src, &h);
+		break;
 	case NODE_MSG_DESCRIBE:
 		if (cvmm_coh_on)
 			coh_rt_describe((uint64_t)h.arg);
 		break;
 	}
+}
+
+void node_svc_attach(gmem_t *gm, vm_t *vm)
+{
+	if (!svc_gm)
+		svc_gm = gm;
+	if (!svc_vm)
+		svc_vm = vm;
 }
 
 void node_svc_describe(uint64_t addr)

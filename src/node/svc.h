@@ -21,6 +21,8 @@
  *   MOVED    node k -> 0   a thread left node k: retire its proxy
  *   LOAD     any -> any    the sender's guest thread count (placement auto)
  *                                                         (svc_migrate.c)
+ *   STATUS   node 0 -> k   cvmm ctl status asks; STATUS_REP answers
+ *                                                          (svc_status.c)
  *   DESCRIBE any -> any    a wait for a guest page passed 10 s: every node
  *                          logs its protocol state of the page (svc.c)
  *   STATS    node 0 -> k   at the end, under --stats; STATS_REP answers
@@ -32,9 +34,12 @@
 #ifndef CVMM_NODE_SVC_H
 #define CVMM_NODE_SVC_H
 
+#include <stdbool.h>
+
 #include "common/status.h"
 #include "core/gmem.h"
 #include "core/vm.h"
+#include "node/node_wire.h"
 
 /* The hooks core calls on a VM that spans nodes (vm.nodes). */
 extern const vm_node_ops_t node_svc_ops;
@@ -46,6 +51,16 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm);
 
 /* The VM ended on this node (not node 0): tells node 0, flushed. */
 void node_svc_exit(int status);
+
+/* Points the services at the VM without node_svc_init (a job of one: no
+ * transport, but node_svc_status answers for node 0 alone). */
+void node_svc_attach(gmem_t *gm, vm_t *vm);
+
+/* Node 0: every node's state now, for cvmm ctl status (node/ctl.h):
+ * out[k] for node k < cap, ok[k] false (out[k] zeros) when node k did not
+ * answer within wait_ms. Returns the number of nodes filled in; 0 on
+ * other nodes. Blocks: not for a message handler. */
+int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms);
 
 /* A wait for the guest page at addr is stuck: asks every other node to log
  * its protocol state of the page (coh_rt_describe), for the user's report. */

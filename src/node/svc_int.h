@@ -31,6 +31,7 @@ typedef struct svc_wait {
 	uint32_t pending;     /* replies still expected */
 	int64_t ret;          /* the first negative result, else the last */
 	node_stats_t *stats;  /* STATS: where the decoded reply goes */
+	node_status_t *status; /* STATUS: the same */
 } svc_wait_t;
 
 /* Opens a slot for w expecting acks replies (w is reset: set w->stats
@@ -50,7 +51,8 @@ int64_t svc_wait_done(svc_wait_t *w, uint64_t id);
 bool svc_wait_done_ms(svc_wait_t *w, uint64_t id, long ms);
 
 /* A reply from src for the request in h->id (ACK: h->arg is the result;
- * STATS_REP: msg, len is decoded into the waiter's stats). Unknown and
+ * STATS_REP and STATUS_REP: msg, len is decoded into the waiter's stats or
+ * status). Unknown and
  * stale ids are logged and dropped. */
 void svc_reply(int src, const node_hdr_t *h, const void *msg, size_t len);
 
@@ -120,5 +122,8 @@ void svc_on_load(int src, const node_hdr_t *h);
 /* svc_stats.c */
 void svc_collect_stats(vm_t *vm);
 void svc_on_stats(int src, const node_hdr_t *h);
+
+/* svc_status.c */
+void svc_on_status(int src, const node_hdr_t *h);
 
 #endif

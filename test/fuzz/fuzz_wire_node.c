@@ -105,7 +105,7 @@ static void node_fuzz_image(guest_regs_t *regs)
 }
 
 /* One message of each body type (START and MIGRATE without and with an
- * image), an ACK, a MOVED, a LOAD and a DESCRIBE. */
+ * image), an ACK, a MOVED, a LOAD, a DESCRIBE and a STATUS_REP. */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
@@ -169,6 +169,13 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		h.type = NODE_MSG_DESCRIBE;
 		h.arg = 0x4fb000;
 		return node_wire_hdr_encode(&h, buf, cap);
+	case 11: {
+		const node_status_t st = { .vcpus = 2, .threads = 3,
+					   .read_faults = 40, .resident = 9 };
+
+		h.type = NODE_MSG_STATUS_REP;
+		return node_wire_status_encode(&h, &st, buf, cap);
+	}
 	default:
 		return 0;
 	}

@@ -7,6 +7,7 @@ total_fail=0
 rc=0
 for t in run_guests.sh run_workloads.sh run_agents.sh run_coherence.sh \
 	 run_migrate.sh run_release.sh run_vdso.sh run_report.sh run_install.sh \
+	 run_ctl.sh \
 	 run_layers.sh \
 	 ../security/run_security.sh \
 	 ../security/badptr.sh \

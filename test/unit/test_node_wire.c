@@ -443,6 +443,43 @@ static void test_moved_load(void **state)
 	refuse_other_lengths(buf, len);
 }
 
+/* STATUS_REP: every word round-trips; another length, a vCPU count past
+ * the limit or the wrong type is refused. */
+static void test_status(void **state)
+{
+	node_status_t s = { .vcpus = 2, .threads = 3, .read_faults = 4,
+			    .write_faults = 5, .fault_ns = 6, .resident = 7,
+			    .guest_ns = 8, .coherence_ns = 9, .sys_ns = 10,
+			    .idle_ns = 11, .mig_out = 12, .mig_in = 13 }, out;
+	node_hdr_t h = { .type = NODE_MSG_STATUS_REP, .id = 77 }, oh;
+	size_t len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
+
+	(void)state;
+	assert_int_equal(len, NODE_WIRE_STATUS_LEN);
+	assert_int_equal(node_wire_status_decode(buf, len, &out), CVMM_OK);
+	assert_memory_equal(&s, &out, sizeof(s));
+	assert_int_equal(node_wire_hdr_decode(buf, len, &oh), CVMM_OK);
+	assert_int_equal(oh.id, 77);
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	refuse_other_lengths(buf, len);
+	assert_int_equal(node_wire_status_decode(buf, len - 1, &out),
+			 CVMM_ERR_PEER);
+	s.vcpus = CVMM_MAX_VCPUS + 1;
+	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
+	assert_int_equal(node_wire_status_decode(buf, len, &out),
+			 CVMM_ERR_PEER);
+	assert_int_equal(node_wire_check(buf, len), CVMM_ERR_PEER);
+	s.vcpus = 1;
+	h.type = NODE_MSG_STATS_REP;
+	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
+	assert_int_equal(node_wire_status_decode(buf, len, &out),
+			 CVMM_ERR_PEER);
+	h = (node_hdr_t){ .type = NODE_MSG_STATUS, .id = 5 };
+	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	refuse_other_lengths(buf, len);
+}
+
 static void test_stats(void **state)
 {
 	node_stats_t *s = calloc(1, sizeof(*s)), *out = calloc(1, sizeof(*out));
@@ -604,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_start_bases),
 		cmocka_unit_test(test_migrate),
 		cmocka_unit_test(test_moved_load),
+		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_random),
 	};

@@ -1,0 +1,205 @@
+/* cvmm ctl [--job ID|SOCKET] status [--json] (ctl.h). */
+#include "cli/ctl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "node/ctl_server.h"
+
+#define CTL_ANSWER_WAIT_MS 60000
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cvmm ctl [--job ID|SOCKET] status [--json]\n"
+		   "  asks a running VM (node 0's agent) for its nodes, vCPUs, "
+		   "threads,\n  faults and memory; with one job of this user "
+		   "running, --job is not needed\n");
+}
+
+/* A connected socket to path, or -1 (errno kept). */
+static int dial(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* The one job of this user that answers: its socket connected, or -1
+ * after one line (none, or several: they are listed). */
+static int find_job(void)
+{
+	char dir[108], path[sizeof(dir) + 280], jobs[256] = "";
+	int fd = -1, found = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (!ctl_dir(dir, sizeof(dir), false) || !(d = opendir(dir))) {
+		log_error("no running cvmm job of this user (no control "
+			  "socket directory)");
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name), j = strlen(jobs);
+		int c;
+
+		if (l < 6 || strcmp(e->d_name + l - 5, ".sock"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		c = dial(path);
+		if (c < 0)
+			continue;
+		found++;
+		if (j < sizeof(jobs) - 1)
+			snprintf(jobs + j, sizeof(jobs) - j, "%s%.*s",
+				 j ? ", " : "", (int)(l - 5), e->d_name);
+		if (fd >= 0)
+			close(fd);
+		fd = c;
+	}
+	closedir(d);
+	if (found == 1)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	if (!found)
+		log_error("no running cvmm job of this user (%s)", dir);
+	else
+		log_error("%d cvmm jobs running (%s): say which with --job ID",
+			  found, jobs);
+	return -1;
+}
+
+/* Sends req, copies the answer to stdout (or stderr when it is an error
+ * line). */
+static int ask(int fd, const char *req)
+{
+	char buf[4096];
+	size_t len = strlen(req);
+	bool first = true, err = false;
+
+	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		log_error("control socket: cannot send the request: %m");
+		return 1;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, CTL_ANSWER_WAIT_MS) <= 0) {
+			log_error("control socket: no answer in %d s",
+				  CTL_ANSWER_WAIT_MS / 1000);
+			return 1;
+		}
+		r = read(fd, buf, sizeof(buf));
+		if (r < 0) {
+			log_error("control socket: %m");
+			return 1;
+		}
+		if (r == 0)
+			break;
+		if (first)
+			err = r >= 6 && !memcmp(buf, "error:", 6);
+		if (first && !err)
+			first = false;
+		fwrite(buf, 1, (size_t)r, err ? stderr : stdout);
+		first = false;
+	}
+	if (first) {
+		log_error("control socket: the VM closed it without an answer");
+		return 1;
+	}
+	return err ? 1 : 0;
+}
+
+int ctl_main(int argc, char **argv)
+{
+	const char *job = NULL, *sock = NULL, *cmd = NULL;
+	char path[512];
+	bool json = false;
+	int fd, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--job") && i + 1 < argc) {
+			job = argv[++i];
+		} else if (!strncmp(argv[i], "--job=", 6)) {
+			job = argv[i] + 6;
+		} else if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (argv[i][0] == '-') {
+			log_error("ctl: unknown option %s", argv[i]);
+			usage(stderr);
+			return 2;
+		} else if (!cmd && strchr(argv[i], '/')) {
+			sock = argv[i];
+		} else if (!cmd) {
+			cmd = argv[i];
+		} else {
+			log_error("ctl: unexpected argument %s", argv[i]);
+			return 2;
+		}
+	}
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(cmd, "status")) {
+		log_error("ctl: unknown command %s (status)", cmd);
+		return 2;
+	}
+	if (job && (sock || !job[0] || strspn(job, "0123456789") !=
+					     strlen(job))) {
+		log_error("ctl: --job takes the number cvmm printed (node 0's "
+			  "pid), without a socket path");
+		return 2;
+	}
+	if (job) {
+		char dir[108];
+
+		if (!ctl_dir(dir, sizeof(dir), false)) {
+			log_error("no running cvmm job %s", job);
+			return 1;
+		}
+		snprintf(path, sizeof(path), "%s/%s.sock", dir, job);
+		sock = path;
+	}
+	if (sock) {
+		fd = dial(sock);
+		if (fd < 0) {
+			log_error("%s%s: %m", job ? "job " : "",
+				  job ? job : sock);
+			return 1;
+		}
+	} else {
+		fd = find_job();
+		if (fd < 0)
+			return 1;
+	}
+	rc = ask(fd, json ? "status json\n" : "status\n");
+	close(fd);
+	return rc;
+}

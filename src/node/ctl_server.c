@@ -1,0 +1,345 @@
+/* Node 0's control socket (ctl_server.h). */
+#include "node/ctl_server.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "common/clock.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "node/node.h"
+#include "node/svc.h"
+
+#define CTL_MAX_NODES 1024
+#define CTL_WAIT_MS 1000 /* per node that does not answer */
+
+static vm_t *ctl_vm;
+static char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* the previous status, for the fault rate since then */
+static uint64_t prev_ns, prev_faults[CTL_MAX_NODES];
+
+bool ctl_dir(char *buf, size_t cap, bool make)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat sb;
+	int n;
+
+	if (xdg && xdg[0] == '/')
+		n = snprintf(buf, cap, "%s/cvmm", xdg);
+	else
+		n = snprintf(buf, cap, "/tmp/cvmm-%u", (unsigned)getuid());
+	if (n < 0 || (size_t)n >= cap) {
+		log_warn("control socket directory: path too long");
+		return false;
+	}
+	if (make && mkdir(buf, 0700) != 0 && errno != EEXIST) {
+		log_warn("control socket directory %s: %m", buf);
+		return false;
+	}
+	if (lstat(buf, &sb) != 0) {
+		if (make || errno != ENOENT)
+			log_warn("control socket directory %s: %m", buf);
+		return false;
+	}
+	if (!S_ISDIR(sb.st_mode) || sb.st_uid != getuid() ||
+	    (sb.st_mode & 077)) {
+		log_warn("control socket directory %s: not a directory of "
+			  "this user's alone (mode 0700): refused", buf);
+		return false;
+	}
+	return true;
+}
+
+/* ---- the answer ---------------------------------------------------------- */
+
+static double secs(uint64_t ns)
+{
+	return (double)(ns / 1000) / 1e6;
+}
+
+static json_t *node_json(int k, const node_status_t *s, bool ok,
+			 double rate)
+{
+	if (!ok)
+		return json_pack("{s:i, s:b}", "node", k, "answered", 0);
+	return json_pack("{s:i, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:f,"
+			 " s:f, s:f, s:f, s:I, s:I}",
+			 "node", k, "answered", 1,
+			 "vcpus", (json_int_t)s->vcpus,
+			 "threads", (json_int_t)s->threads,
+			 "read_faults", (json_int_t)s->read_faults,
+			 "write_faults", (json_int_t)s->write_faults,
+			 "faults_per_s", round(rate * 10) / 10,
+			 "resident_pages", (json_int_t)s->resident,
+			 "fault_s", secs(s->fault_ns),
+			 "guest_s", secs(s->guest_ns),
+			 "coherence_s", secs(s->coherence_ns),
+			 "sys_s", secs(s->sys_ns),
+			 "idle_s", secs(s->idle_ns),
+			 "moved_out", (json_int_t)s->mig_out,
+			 "moved_in", (json_int_t)s->mig_in);
+}
+
+static void table(FILE *f, const node_status_t *s, const bool *ok,
+		  const double *rate, int n, uint64_t up)
+{
+	fprintf(f, "cvmm job %d: %s, %d node%s, %d vCPUs, up %.1f s\n",
+		(int)getpid(), ctl_vm->exe_path ? ctl_vm->exe_path : "?", n,
+		n == 1 ? "" : "s", ctl_vm->nvcpus, secs(up));
+	fprintf(f, "node vcpus threads read-faults write-faults faults/s "
+		   "resident-MiB  guest-s  coher-s    sys-s   idle-s out  in\n");
+	for (int k = 0; k < n; k++) {
+		if (!ok[k]) {
+			fprintf(f, "%4d  (no answer)\n", k);
+			continue;
+		}
+		fprintf(f, "%4d %5llu %7llu %11llu %12llu %8.0f %12.1f %8.2f "
+			   "%8.2f %8.2f %8.2f %3llu %3llu\n",
+			k, (unsigned long long)s[k].vcpus,
+			(unsigned long long)s[k].threads,
+			(unsigned long long)s[k].read_faults,
+			(unsigned long long)s[k].write_faults, rate[k],
+			(double)s[k].resident * 4096 / (1 << 20),
+			secs(s[k].guest_ns), secs(s[k].coherence_ns),
+			secs(s[k].sys_ns), secs(s[k].idle_ns),
+			(unsigned long long)s[k].mig_out,
+			(unsigned long long)s[k].mig_in);
+	}
+}
+
+static void status(FILE *f, bool json)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	node_status_t *s = calloc(CTL_MAX_NODES, sizeof(*s));
+	bool *ok = calloc(CTL_MAX_NODES, sizeof(*ok));
+	double *rate = calloc(CTL_MAX_NODES, sizeof(*rate));
+	uint64_t now = cvmm_now_ns(), up, since;
+	int n;
+
+	if (!s || !ok || !rate) {
+		fprintf(f, "error: out of memory\n");
+		goto out;
+	}
+	up = now - ctl_vm->t_start;
+	n = node_svc_status(s, ok, CTL_MAX_NODES, CTL_WAIT_MS);
+	pthread_mutex_lock(&lock);
+	since = prev_ns ? now - prev_ns : up;
+	for (int k = 0; k < n; k++) {
+		uint64_t faults = s[k].read_faults + s[k].write_faults;
+
+		if (ok[k] && since > 0 && faults >= prev_faults[k])
+			rate[k] = (double)(faults - prev_faults[k]) * 1e9 /
+				  (double)since;
+		if (ok[k])
+			prev_faults[k] = faults;
+	}
+	prev_ns = now;
+	pthread_mutex_unlock(&lock);
+	if (json) {
+		json_t *nodes = json_array(), *doc;
+
+		for (int k = 0; k < n; k++)
+			nodes = jdoc_push(nodes, node_json(k, &s[k], ok[k],
+							   rate[k]));
+		doc = json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:o}",
+				"job", (int)getpid(), "program",
+				jdoc_str(ctl_vm->exe_path), "nodes_total", n,
+				"vcpus", ctl_vm->nvcpus, "up_s", secs(up),
+				"rate_window_s", secs(since), "nodes",
+				nodes ? nodes : json_null());
+		if (jdoc_write(doc, f, JDOC_LINE) != CVMM_OK)
+			fprintf(f, "error: out of memory\n");
+		json_decref(doc);
+	} else {
+		table(f, s, ok, rate, n, up);
+	}
+out:
+	free(s);
+	free(ok);
+	free(rate);
+}
+
+char *ctl_answer(const char *req)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	if (!strcmp(req, "status"))
+		status(f, false);
+	else if (!strcmp(req, "status json"))
+		status(f, true);
+	else
+		fprintf(f, "error: unknown request \"%.64s\" (status, status "
+			   "json)\n", req);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* ---- serving ------------------------------------------------------------- */
+
+/* Reads one request line within a second; false when none came. */
+static bool read_req(int c, char *req)
+{
+	size_t n = 0;
+
+	while (n < CTL_REQ_MAX - 1) {
+		struct pollfd p = { .fd = c, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, 1000) <= 0)
+			return false;
+		r = read(c, req + n, CTL_REQ_MAX - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(req, '\n', n))
+			break;
+	}
+	req[n] = '\0';
+	req[strcspn(req, "\r\n")] = '\0';
+	return n > 0;
+}
+
+static void serve(int c)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	char req[CTL_REQ_MAX];
+	char *ans;
+	size_t off = 0, len;
+
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+	    cr.uid != getuid()) {
+		log_warn("control socket: a process of another user connected:"
+			 " refused");
+		return;
+	}
+	if (!read_req(c, req))
+		return;
+	ans = ctl_answer(req);
+	if (!ans)
+		return;
+	len = strlen(ans);
+	while (off < len) {
+		ssize_t w = send(c, ans + off, len - off, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(ans);
+}
+
+static void *ctl_main(void *arg)
+{
+	int s = (int)(intptr_t)arg;
+
+	for (;;) {
+		int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			log_warn("control socket: %m: no longer served");
+			return NULL;
+		}
+		serve(c);
+		close(c);
+	}
+}
+
+/* Removes the sockets in dir nobody listens on (agents that ended:
+ * a confined agent cannot remove its own). */
+static void remove_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		size_t l = strlen(e->d_name);
+		int fd;
+
+		if (l < 6 || strcmp(e->d_name + l - 5, ".sock") ||
+		    (size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s",
+				     dir, e->d_name) >= sizeof(a.sun_path))
+			continue;
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 &&
+		    errno == ECONNREFUSED)
+			unlink(a.sun_path);
+		close(fd);
+	}
+	closedir(d);
+}
+
+cvmm_status_t ctl_server_start(vm_t *vm, gmem_t *gm)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char dir[sizeof(a.sun_path)];
+	pthread_attr_t at;
+	pthread_t t;
+	int s, e;
+
+	ctl_vm = vm;
+	node_svc_attach(gm, vm);
+	if (!ctl_dir(dir, sizeof(dir), true))
+		return CVMM_ERR_IO;
+	remove_stale(dir);
+	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s/%d.sock",
+			     dir, (int)getpid()) >= sizeof(a.sun_path)) {
+		log_warn("control socket: path too long");
+		return CVMM_ERR_IO;
+	}
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || (unlink(a.sun_path) != 0 && errno != ENOENT) ||
+	    bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    chmod(a.sun_path, 0600) != 0 || listen(s, 8) != 0) {
+		log_warn("control socket %s: %m", a.sun_path);
+		if (s >= 0)
+			close(s);
+		return CVMM_ERR_IO;
+	}
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	e = pthread_create(&t, &at, ctl_main, (void *)(intptr_t)s);
+	pthread_attr_destroy(&at);
+	if (e != 0) {
+		log_warn("control socket: cannot start its thread: %s",
+			  strerror(e));
+		close(s);
+		unlink(a.sun_path);
+		return CVMM_ERR_IO;
+	}
+	memcpy(ctl_path, a.sun_path, sizeof(ctl_path));
+	vm->ctl_path = ctl_path;
+	log_info("control socket: %s (cvmm ctl --job %d status)", ctl_path,
+		 (int)getpid());
+	return CVMM_OK;
+}
+
+const char *ctl_server_path(void)
+{
+	return ctl_path;
+}

@@ -1,0 +1,47 @@
+/* The control socket of a running VM (cvmm ctl, issue 15's control
+ * interface): node 0's agent listens on a UNIX socket that only its user
+ * can reach, CTL_DIR/<node 0's pid>.sock, where CTL_DIR is
+ * $XDG_RUNTIME_DIR/cvmm when that is set, else /tmp/cvmm-<uid> (made 0700,
+ * refused when another user owns it or others can enter it). A client
+ * connects, writes one request line and reads the answer until the server
+ * closes:
+ *
+ *   status         nodes, vCPUs and guest threads per node, faults and
+ *                  fault rate, resident guest memory, vCPU times, thread
+ *                  moves: a table
+ *   status json    the same as one JSON object
+ *
+ * An unknown request is answered "error: ..." on one line. The server
+ * checks the peer's uid (SO_PEERCRED) besides the directory's mode.
+ * docs/usage.md and README.md ("cvmm ctl") describe it for users. */
+#ifndef CVMM_NODE_CTL_SERVER_H
+#define CVMM_NODE_CTL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/status.h"
+#include "core/gmem.h"
+#include "core/vm.h"
+
+#define CTL_REQ_MAX 256 /* a request line, newline included */
+
+/* The directory of this user's control sockets into buf (made 0700 when
+ * make; checked either way): false, with one line logged, when it cannot
+ * be made or is not this user's alone. */
+bool ctl_dir(char *buf, size_t cap, bool make);
+
+/* Node 0, before confinement: binds CTL_DIR/<pid>.sock (after removing
+ * that directory's stale sockets: nobody listens on them) and serves it on
+ * a thread until the process exits. A failure is logged and leaves the VM
+ * without a control socket (CVMM_ERR_IO); the VM runs anyway. */
+cvmm_status_t ctl_server_start(vm_t *vm, gmem_t *gm);
+
+/* The socket's path once started ("" before). */
+const char *ctl_server_path(void);
+
+/* The answer to one request line (no newline), into a malloc'd string
+ * (NULL: out of memory). For the server thread and tests. */
+char *ctl_answer(const char *req);
+
+#endif

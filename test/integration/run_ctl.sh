@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Integration tests of the control socket (cvmm ctl; node/ctl_server.h),
+# real agent processes started by cvmm run, each run with its own
+# XDG_RUNTIME_DIR so that other jobs of this user do not interfere:
+#  two      "sleeper 8" on -n 2 -v 2 --log-level info: stderr names the
+#           socket and the job; "cvmm ctl --job ID status" prints a table
+#           with both nodes; "cvmm ctl SOCKET status --json" is JSON with
+#           2 nodes that both answered, 1 vCPU each, the main thread on
+#           node 0; "cvmm ctl status" alone finds the one job; the socket
+#           is mode 0600 in a 0700 directory; --stats names the socket;
+#           the guest's output and status are the native ones;
+#  one      "sleeper 6" on one node: status --json has 1 node, 1 thread; a
+#           client that connects and says nothing and one that sends
+#           junk (answered "error: unknown request", one line) do not
+#           stop the next status;
+#  errors   a job that does not exist, an unknown command, a stray
+#           option and a job that ended are one line each and status 1
+#           or 2; two jobs running and no --job: refused, both listed;
+#  others   (root only) another user cannot reach the socket.
+#
+# Usage: test/integration/run_ctl.sh [two|one|errors|others ...]
+# Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
+# scratch directory.
+set -u
+
+BUILD=${BUILD:-build}
+CVMM=$(realpath -m -- "${CVMM:-$BUILD/cvmm}")
+GUESTS=$(realpath -m -- "${GUESTS:-$BUILD/guests}")
+TIMEOUT=${TIMEOUT:-60}
+KEEP=${KEEP:-0}
+HERE=$(dirname "$0")
+
+# shellcheck source=test/integration/lib.sh
+. "$HERE/lib.sh"
+it_init cvmm-ctl
+
+# start_job NAME ARGS...: starts cvmm run ARGS in the background with its
+# own runtime directory; sets JOB_PID, JOB_ERR, JOB_OUT, XDG.
+start_job() {
+	local name=$1
+	shift
+	XDG=$SCRATCH/xdg-$name
+	mkdir -p -m 0700 "$XDG"
+	JOB_OUT=$SCRATCH/$name.out
+	JOB_ERR=$SCRATCH/$name.err
+	XDG_RUNTIME_DIR=$XDG timeout -k 5 "$TIMEOUT" "$CVMM" run "$@" \
+		>"$JOB_OUT" 2>"$JOB_ERR" &
+	JOB_PID=$!
+}
+
+# wait_socket: waits (10 s) for the job's "control socket:" line; sets
+# SOCK and JOBID.
+wait_socket() {
+	SOCK= JOBID=
+	for _ in $(seq 1 100); do
+		if grep -q "control socket: " "$JOB_ERR"; then
+			SOCK=$(sed -n 's/.*control socket: \([^ ]*\) (cvmm ctl --job \([0-9]*\) status).*/\1/p' "$JOB_ERR" | head -n 1)
+			JOBID=$(sed -n 's/.*(cvmm ctl --job \([0-9]*\) status).*/\1/p' "$JOB_ERR" | head -n 1)
+			[ -S "$SOCK" ] && return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+ctl() {
+	XDG_RUNTIME_DIR=$XDG timeout -k 5 30 "$CVMM" ctl "$@"
+}
+
+part_two() {
+	local out=$SCRATCH/two.status json=$SCRATCH/two.json rc
+	start_job two -n 2 -v 2 --log-level info --stats="$SCRATCH/two.stats" \
+		-- "$GUESTS/sleeper" 8
+	if ! wait_socket; then
+		fail "ctl two: socket" "no control socket line within 10 s" "$JOB_ERR"
+		wait "$JOB_PID"
+		return
+	fi
+	pass "ctl two: socket named at start (job $JOBID)"
+	sleep 1
+	ctl --job "$JOBID" status >"$out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && grep -q "2 nodes, 2 vCPUs" "$out" &&
+		grep -Eq '^ +0 +1 +1 ' "$out" && grep -Eq '^ +1 +1 +0 ' "$out"; then
+		pass "ctl two: status table (both nodes, main thread on node 0)"
+	else
+		fail "ctl two: status table" "$(rc_text $rc)" "$out"
+	fi
+	ctl "$SOCK" status --json >"$json" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && json_check "$json" \
+		"d['nodes_total'] == 2 and d['vcpus'] == 2 and
+		 d['job'] == $JOBID and d['program'].endswith('sleeper') and
+		 [n['answered'] for n in d['nodes']] == [True, True] and
+		 [n['vcpus'] for n in d['nodes']] == [1, 1] and
+		 [n['threads'] for n in d['nodes']] == [1, 0] and
+		 d['nodes'][0]['resident_pages'] > 0 and d['up_s'] > 0" \
+		>"$json.why" 2>&1; then
+		pass "ctl two: status --json"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl two: status --json" "$(rc_text $rc)" "$json.why"
+	fi
+	ctl status >"$out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && grep -q "cvmm job $JOBID:" "$out"; then
+		pass "ctl two: the only job found without --job"
+	else
+		fail "ctl two: no --job" "$(rc_text $rc)" "$out"
+	fi
+	if [ "$(stat -c %a "$SOCK")" = 600 ] &&
+		[ "$(stat -c %a "$(dirname "$SOCK")")" = 700 ]; then
+		pass "ctl two: socket 0600 in a 0700 directory"
+	else
+		fail "ctl two: modes" "socket $(stat -c %a "$SOCK"), directory $(stat -c %a "$(dirname "$SOCK")")"
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	printf 'sleeping\nwoke\n' >"$SCRATCH/two.want"
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$SCRATCH/two.want"; then
+		pass "ctl two: guest output and status native"
+	else
+		diff "$SCRATCH/two.want" "$JOB_OUT" >"$SCRATCH/two.diff"
+		fail "ctl two: guest" "$(rc_text $rc)" "$SCRATCH/two.diff"
+	fi
+	if json_check "$SCRATCH/two.stats" "d['control_socket'] == '$SOCK'" \
+		>"$SCRATCH/two.stats.why" 2>&1; then
+		pass "ctl two: --stats names the socket"
+	else
+		fail "ctl two: --stats" "control_socket missing" "$SCRATCH/two.stats.why"
+	fi
+	ctl --job "$JOBID" status >"$out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && [ "$(wc -l <"$out")" = 1 ]; then
+		pass "ctl two: the ended job: one line, status 1"
+	else
+		fail "ctl two: ended job" "$(rc_text $rc)" "$out"
+	fi
+}
+
+part_one() {
+	local json=$SCRATCH/one.json rc
+	start_job one -v 1 --log-level info -- "$GUESTS/sleeper" 6
+	if ! wait_socket; then
+		fail "ctl one: socket" "no control socket line within 10 s" "$JOB_ERR"
+		wait "$JOB_PID"
+		return
+	fi
+	ctl status --json >"$json" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && json_check "$json" \
+		"d['nodes_total'] == 1 and [n['threads'] for n in d['nodes']] == [1]" \
+		>"$json.why" 2>&1; then
+		pass "ctl one: status --json on one node"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl one: status --json" "$(rc_text $rc)" "$json.why"
+	fi
+	# a client that says nothing, one that sends junk, then a good one
+	if python3 - "$SOCK" >"$SCRATCH/one.raw" 2>&1 <<'PY'
+import socket, sys
+quiet = socket.socket(socket.AF_UNIX)
+quiet.connect(sys.argv[1])
+junk = socket.socket(socket.AF_UNIX)
+junk.connect(sys.argv[1])
+junk.sendall(b"rm -rf /\x00\xff\n")
+junk.settimeout(10)
+ans = junk.recv(4096).decode("utf-8", "replace")
+print(ans.strip())
+sys.exit(0 if ans.startswith("error: unknown request") else 1)
+PY
+	then
+		pass "ctl one: a silent client and a junk request: one error line"
+	else
+		fail "ctl one: junk request" "no error line" "$SCRATCH/one.raw"
+	fi
+	ctl status >"$SCRATCH/one.after" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && grep -q "1 node, 1 vCPUs" "$SCRATCH/one.after"; then
+		pass "ctl one: still served after them"
+	else
+		fail "ctl one: served after junk" "$(rc_text $rc)" "$SCRATCH/one.after"
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	[ $rc = 0 ] && pass "ctl one: guest status 0" ||
+		fail "ctl one: guest" "$(rc_text $rc)" "$JOB_ERR"
+}
+
+# expect_err LABEL STATUS ARGS...: cvmm ctl ARGS gives STATUS and one line
+expect_err() {
+	local label=$1 want=$2 out=$SCRATCH/err.out rc
+	shift 2
+	ctl "$@" >"$out" 2>&1
+	rc=$?
+	if [ $rc = "$want" ] && grep -q "^cvmm: " "$out" &&
+		[ "$(grep -c "^cvmm: " "$out")" = 1 ]; then
+		pass "ctl errors: $label"
+	else
+		fail "ctl errors: $label" "$(rc_text $rc), want $want" "$out"
+	fi
+}
+
+part_errors() {
+	local a b out=$SCRATCH/two-jobs.out rc
+	XDG=$SCRATCH/xdg-errors
+	mkdir -p -m 0700 "$XDG"
+	expect_err "no job at all" 1 status
+	expect_err "a job that does not exist" 1 --job 999999999 status
+	expect_err "an unknown command" 2 frobnicate
+	expect_err "a stray option" 2 status --frob
+	expect_err "a --job that is no number" 2 --job ../x status
+	start_job errors-a -v 1 --log-level info -- "$GUESTS/sleeper" 4
+	a=$JOB_PID
+	wait_socket
+	local ida=$JOBID
+	JOB_ERR=$SCRATCH/errors-b.err
+	XDG_RUNTIME_DIR=$XDG timeout -k 5 "$TIMEOUT" "$CVMM" run -v 1 \
+		--log-level info -- "$GUESTS/sleeper" 4 >/dev/null 2>"$JOB_ERR" &
+	b=$!
+	wait_socket
+	local idb=$JOBID
+	ctl status >"$out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "2 cvmm jobs running" "$out" &&
+		grep -q "$ida" "$out" && grep -q "$idb" "$out"; then
+		pass "ctl errors: two jobs and no --job: refused, both named"
+	else
+		fail "ctl errors: two jobs" "$(rc_text $rc)" "$out"
+	fi
+	wait "$a" "$b"
+}
+
+part_others() {
+	local out=$SCRATCH/others.out rc
+	if [ "$(id -u)" != 0 ] || ! id nobody >/dev/null 2>&1; then
+		echo "SKIP ctl others: needs root and a user nobody"
+		return
+	fi
+	start_job others -v 1 --log-level info -- "$GUESTS/sleeper" 4
+	if ! wait_socket; then
+		fail "ctl others: socket" "no control socket line" "$JOB_ERR"
+		wait "$JOB_PID"
+		return
+	fi
+	chmod 0711 "$SCRATCH" "$XDG"
+	XDG_RUNTIME_DIR=$XDG timeout -k 5 30 setpriv --reuid=nobody \
+		--regid=nogroup --clear-groups "$CVMM" ctl "$SOCK" status \
+		>"$out" 2>&1
+	rc=$?
+	chmod 0700 "$SCRATCH" "$XDG"
+	if [ $rc = 1 ] && ! grep -q "cvmm job" "$out"; then
+		pass "ctl others: another user cannot reach the socket"
+	else
+		fail "ctl others" "$(rc_text $rc)" "$out"
+	fi
+	wait "$JOB_PID"
+}
+
+for part in ${*:-two one errors others}; do
+	case $part in
+	two) part_two ;;
+	one) part_one ;;
+	errors) part_errors ;;
+	others) part_others ;;
+	*)
+		echo "unknown part $part (two, one, errors or others)" >&2
+		exit 2
+		;;
+	esac
+done
+echo "$npass passed, $nfail failed"
+[ "$nfail" = 0 ]
