@@ -170,6 +170,9 @@ bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 void xp_quiet(xp_t *x);
 bool xp_is_quiet(void);
 
+/* True once peer was found lost (the lost callback ran or is running). */
+bool xp_peer_lost(xp_t *x, int peer);
+
 int xp_rank(const xp_t *x);
 int xp_size(const xp_t *x);
 

@@ -116,6 +116,11 @@ bool xp_is_quiet(void)
 	return atomic_load(&xp_ending);
 }
 
+bool xp_peer_lost(xp_t *x, int peer)
+{
+	return peer >= 0 && peer < x->size && atomic_load(&x->peers[peer].lost);
+}
+
 static cvmm_status_t xp_op_failed(xp_peer_t *p, ucs_status_t s,
 				  const char *what)
 {
