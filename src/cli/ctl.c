@@ -1,4 +1,4 @@
-/* cvmm ctl [--job ID|SOCKET] status [--json] (ctl.h). */
+/* cvmm ctl [--job ID|SOCKET] status [--json] | migrate TID NODE (ctl.h). */
 #include "cli/ctl.h"
 
 #include <dirent.h>
@@ -19,9 +19,11 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cvmm ctl [--job ID|SOCKET] status [--json]\n"
+		   "       cvmm ctl [--job ID|SOCKET] migrate TID NODE\n"
 		   "  asks a running VM (node 0's agent) for its nodes, vCPUs, "
-		   "threads,\n  faults and memory; with one job of this user "
-		   "running, --job is not needed\n");
+		   "threads,\n  faults and memory, or moves a guest thread to "
+		   "another node; with\n  one job of this user running, --job "
+		   "is not needed\n");
 }
 
 /* A connected socket to path, or -1 (errno kept). */
@@ -135,8 +137,9 @@ static int ask(int fd, const char *req)
 
 int ctl_main(int argc, char **argv)
 {
-	const char *job = NULL, *sock = NULL, *cmd = NULL;
-	char path[512];
+	const char *job = NULL, *sock = NULL, *cmd = NULL, *arg[2] = { 0 };
+	char path[512], req[CTL_REQ_MAX];
+	int narg = 0;
 	bool json = false;
 	int fd, rc;
 
@@ -158,6 +161,8 @@ int ctl_main(int argc, char **argv)
 			sock = argv[i];
 		} else if (!cmd) {
 			cmd = argv[i];
+		} else if (narg < 2 && !strcmp(cmd, "migrate")) {
+			arg[narg++] = argv[i];
 		} else {
 			log_error("ctl: unexpected argument %s", argv[i]);
 			return 2;
@@ -167,8 +172,16 @@ int ctl_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(cmd, "status")) {
-		log_error("ctl: unknown command %s (status)", cmd);
+	if (strcmp(cmd, "status") && strcmp(cmd, "migrate")) {
+		log_error("ctl: unknown command %s (status, migrate)", cmd);
+		return 2;
+	}
+	if (!strcmp(cmd, "migrate") &&
+	    (narg != 2 || json || strspn(arg[0], "0123456789") !=
+	     strlen(arg[0]) || strspn(arg[1], "0123456789") !=
+	     strlen(arg[1]) || strlen(arg[0]) > 9 || strlen(arg[1]) > 9 ||
+	     !arg[0][0] || !arg[1][0])) {
+		log_error("ctl: migrate takes a thread id and a node number");
 		return 2;
 	}
 	if (job && (sock || !job[0] || strspn(job, "0123456789") !=
@@ -199,7 +212,12 @@ int ctl_main(int argc, char **argv)
 		if (fd < 0)
 			return 1;
 	}
-	rc = ask(fd, json ? "status json\n" : "status\n");
+	if (!strcmp(cmd, "migrate"))
+		snprintf(req, sizeof(req), "migrate %s %s\n", arg[0], arg[1]);
+	else
+		snprintf(req, sizeof(req), "%s\n",
+			 json ? "status json" : "status");
+	rc = ask(fd, req);
 	close(fd);
 	return rc;
 }

@@ -92,6 +92,9 @@ typedef struct vthread {
 				    * ends without an exit (vm_thread_leave) */
 	uint64_t start_rip;        /* where it started or arrived here */
 	place_thread_t place;      /* placement record (place.h) */
+	int ctl_move;              /* cvmm ctl migrate: the node to move to
+				    * at the next trap point + 1, 0: none
+				    * (atomic: set by the node services) */
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 

@@ -170,6 +170,31 @@ out:
 	free(rate);
 }
 
+/* "migrate TID NODE" */
+static void migrate(FILE *f, const char *args)
+{
+	int tid, target, where, r, end = 0;
+
+	if (sscanf(args, "%d %d%n", &tid, &target, &end) != 2 ||
+	    args[end] != '\0' || tid <= 0) {
+		fprintf(f, "error: migrate takes a thread id and a node\n");
+		return;
+	}
+	if (node_size() < 2 || target < 0 || target >= node_size()) {
+		fprintf(f, "error: no node %d (the VM has %d)\n", target,
+			node_size());
+		return;
+	}
+	r = node_svc_move(tid, target, &where);
+	if (r == 1)
+		fprintf(f, "thread %d moves from node %d to node %d at its next "
+			   "system call or page fault\n", tid, where, target);
+	else if (r == 2)
+		fprintf(f, "thread %d runs on node %d already\n", tid, target);
+	else
+		fprintf(f, "error: no guest thread %d\n", tid);
+}
+
 char *ctl_answer(const char *req)
 {
 	char *out = NULL;
@@ -182,9 +207,11 @@ char *ctl_answer(const char *req)
 		status(f, false);
 	else if (!strcmp(req, "status json"))
 		status(f, true);
+	else if (!strncmp(req, "migrate ", 8))
+		migrate(f, req + 8);
 	else
 		fprintf(f, "error: unknown request \"%.64s\" (status, status "
-			   "json)\n", req);
+			   "json, migrate TID NODE)\n", req);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

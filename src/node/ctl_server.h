@@ -10,6 +10,9 @@
  *                  fault rate, resident guest memory, vCPU times, thread
  *                  moves: a table
  *   status json    the same as one JSON object
+ *   migrate T K    guest thread T moves to node K at its next trap point
+ *                  (a system call returning, a coherence fault): one line
+ *                  saying from where, or that it is there already
  *
  * An unknown request is answered "error: ..." on one line. The server
  * checks the peer's uid (SO_PEERCRED) besides the directory's mode.

@@ -10,8 +10,8 @@
  *                      sender's guest threads; else 0
  *     8  u64 id        request id, 0 when no reply is wanted
  *    16  i64 arg       ACK: result; SYSCALL: the number; EXIT: status;
- *                      DESCRIBE: a guest address
- *    24  i32 tid       SYSCALL, START, LIVE, MIGRATE, MOVED
+ *                      DESCRIBE: a guest address; MOVE: the node
+ *    24  i32 tid       SYSCALL, START, LIVE, MIGRATE, MOVED, MOVE
  *    28  i32 vcpu      SYSCALL: the caller's vCPU
  *
  *   SYSCALL    + 6 x u64 arguments                        (80 bytes)
@@ -24,7 +24,7 @@
  *     registers: {15 general, rip, rflags, rsp, fs, gs: u64 each;
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
- *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS
+ *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE
  *              header only                                (32 bytes)
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
  *                                                         (32 + 8 x 12)
@@ -62,7 +62,7 @@
 /* 1: raw host structs, before wire.h; 2: START with a 512-byte fxsave image
  * only; 3: no GS base in START, no MIGRATE, MOVED or LOAD, no migration
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
- * DESCRIBE or STATUS */
+ * DESCRIBE, STATUS or MOVE */
 #define NODE_WIRE_VERSION 6
 
 typedef enum node_msg_type {
@@ -81,6 +81,10 @@ typedef enum node_msg_type {
 				 guest page at arg (a stuck wait) */
 	NODE_MSG_STATUS,      /* node 0 -> k: cvmm ctl status asks */
 	NODE_MSG_STATUS_REP,  /* k -> 0: node_status_t */
+	NODE_MSG_MOVE,        /* node 0 -> k: cvmm ctl migrate: thread tid,
+				 if it runs on k, moves to node arg at its
+				 next trap point; ACK arg 1 (it will), 2 (it
+				 is on node arg), 0 (not on k) */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -202,7 +206,8 @@ size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 
 /* Decodes the header of a message of len bytes: CVMM_ERR_PEER when it is
  * short, of another version or of an unknown type. Header-only types
- * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS) are complete when this succeeds and len is
+ * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE) are
+ * complete when this succeeds and len is
  * NODE_WIRE_HDR_LEN. */
 cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,
 				   node_hdr_t *h);

@@ -21,6 +21,8 @@
  *   MOVED    node k -> 0   a thread left node k: retire its proxy
  *   LOAD     any -> any    the sender's guest thread count (placement auto)
  *                                                         (svc_migrate.c)
+ *   MOVE     node 0 -> k   cvmm ctl migrate: a thread moves at its next
+ *                          trap point; ACK           (svc_migrate.c)
  *   STATUS   node 0 -> k   cvmm ctl status asks; STATUS_REP answers
  *                                                          (svc_status.c)
  *   DESCRIBE any -> any    a wait for a guest page passed 10 s: every node
@@ -51,6 +53,13 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm);
 
 /* The VM ended on this node (not node 0): tells node 0, flushed. */
 void node_svc_exit(int status);
+
+/* Node 0, cvmm ctl migrate: guest thread tid moves to node target at its
+ * next trap point (a system call returning, a coherence fault). Returns 1
+ * (asked; *where: the node it runs on), 2 (it runs on target already), 0
+ * (no such thread answered within a second per node), -1 (no such node,
+ * or not node 0). Blocks. */
+int node_svc_move(int tid, int target, int *where);
 
 /* Points the services at the VM without node_svc_init (a job of one: no
  * transport, but node_svc_status answers for node 0 alone). */

@@ -123,6 +123,9 @@ void svc_on_load(int src, const node_hdr_t *h);
 void svc_collect_stats(vm_t *vm);
 void svc_on_stats(int src, const node_hdr_t *h);
 
+/* svc_migrate.c: cvmm ctl migrate's request at node k */
+void svc_on_move(int src, const node_hdr_t *h);
+
 /* svc_status.c */
 void svc_on_status(int src, const node_hdr_t *h);
 

@@ -56,7 +56,12 @@ int svc_move_where(vthread_t *vt, bool fault, int src)
 {
 	place_view_t v = { .self = svc_self(), .nnodes = svc_nnodes(),
 			   .nvcpus = svc_vm->nvcpus, .load = load };
+	int asked = __atomic_load_n(&vt->ctl_move, __ATOMIC_ACQUIRE);
 	uint64_t now;
+
+	/* cvmm ctl migrate (svc_on_move): until the move is tried */
+	if (asked > 0)
+		return asked - 1;
 
 	if (mig_every)
 		return place_every(&vt->place, mig_every, v.self, v.nnodes);
@@ -98,6 +103,9 @@ long svc_thread_move(int target, vthread_t *vt, const guest_regs_t *regs)
 	uint8_t buf[NODE_WIRE_MIGRATE_LEN];
 	size_t len;
 
+	if (__atomic_exchange_n(&vt->ctl_move, 0, __ATOMIC_ACQ_REL))
+		log_info("thread %d moves from node %d to node %d (cvmm ctl "
+			 "migrate)", vt->tid, svc_self(), target);
 	if (target < 0 || target >= svc_nnodes() || target == svc_self())
 		return move_refused(vt, target, "no such node");
 	len = node_wire_migrate_encode(&h, &m, regs, buf, sizeof(buf));
@@ -153,6 +161,69 @@ void svc_on_migrate(int src, const node_hdr_t *h, const void *msg, size_t len)
 	/* it left its node for good: lost here, it would hang its joiner */
 	if (!vt || vm_thread_run(svc_vm, vt) != 0)
 		svc_vm_end("cannot start a guest thread that moved here");
+}
+
+/* ---- cvmm ctl migrate ------------------------------------------------------ */
+
+/* Thread tid, if it runs here, moves to node target at its next trap
+ * point: 1; it runs here and here is target: 2; not here: 0. */
+static int move_local(int tid, int target)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&svc_vm->lock);
+	for (vthread_t *vt = svc_vm->threads; vt; vt = vt->next) {
+		if (vt->tid != tid || vt->left)
+			continue;
+		if (target == svc_self()) {
+			r = 2;
+		} else {
+			__atomic_store_n(&vt->ctl_move, target + 1,
+					 __ATOMIC_RELEASE);
+			r = 1;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&svc_vm->lock);
+	return r;
+}
+
+void svc_on_move(int src, const node_hdr_t *h)
+{
+	int r = 0;
+
+	if (h->tid > 0 && h->arg >= 0 && h->arg < svc_nnodes())
+		r = move_local(h->tid, (int)h->arg);
+	svc_send_ack(src, h->id, r);
+}
+
+int node_svc_move(int tid, int target, int *where)
+{
+	*where = -1;
+	if (svc_self() != 0 || tid <= 0 || target < 0 ||
+	    target >= svc_nnodes())
+		return -1;
+	for (int k = 0; k < svc_nnodes(); k++) {
+		node_hdr_t h = { .type = NODE_MSG_MOVE, .tid = tid,
+				 .arg = target };
+		svc_wait_t w;
+		int r;
+
+		if (k == 0) {
+			r = move_local(tid, target);
+		} else {
+			h.id = svc_wait_open(&w, 1);
+			if (svc_send_hdr(k, &h) != CVMM_OK ||
+			    !svc_wait_done_ms(&w, h.id, 1000))
+				continue;
+			r = (int)w.ret;
+		}
+		if (r == 1 || r == 2) {
+			*where = k;
+			return r;
+		}
+	}
+	return 0;
 }
 
 void svc_on_moved(int src, const node_hdr_t *h)

@@ -21,6 +21,7 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 	static guest_regs_t regs;
 	entry_xstate_t x;
 	uint64_t a[6], clear, mask;
+	node_status_t status;
 	node_migrate_t m;
 	node_hdr_t h;
 	unsigned n;
@@ -66,6 +67,12 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 			   CVMM_OK);
 		out = node_wire_stats_encode(&h, &stats, again, sizeof(again));
 		break;
+	case NODE_MSG_STATUS_REP:
+		FUZZ_CHECK(node_wire_status_decode(buf, len, &status) ==
+			   CVMM_OK);
+		out = node_wire_status_encode(&h, &status, again,
+					      sizeof(again));
+		break;
 	default:
 		FUZZ_CHECK(len == NODE_WIRE_HDR_LEN);
 		out = node_wire_hdr_encode(&h, again, sizeof(again));
@@ -105,7 +112,7 @@ static void node_fuzz_image(guest_regs_t *regs)
 }
 
 /* One message of each body type (START and MIGRATE without and with an
- * image), an ACK, a MOVED, a LOAD, a DESCRIBE and a STATUS_REP. */
+ * image), an ACK, a MOVED, a LOAD, a DESCRIBE, a STATUS_REP and a MOVE. */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
@@ -176,6 +183,10 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		h.type = NODE_MSG_STATUS_REP;
 		return node_wire_status_encode(&h, &st, buf, cap);
 	}
+	case 12:
+		h.type = NODE_MSG_MOVE;
+		h.arg = 1;
+		return node_wire_hdr_encode(&h, buf, cap);
 	default:
 		return 0;
 	}

@@ -13,12 +13,17 @@
 #           client that connects and says nothing and one that sends
 #           junk (answered "error: unknown request", one line) do not
 #           stop the next status;
+#  migrate  "worker 6" on -n 2 -v 2: "cvmm ctl migrate TID 0" then "... 1"
+#           move the worker (or say it is there), status shows it on node
+#           1, the move is in --stats and in the agent's info log; its
+#           output (its tid at both ends) and status are native; a thread
+#           or node that does not exist is one error line, status 1;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
 #  others   (root only) another user cannot reach the socket.
 #
-# Usage: test/integration/run_ctl.sh [two|one|errors|others ...]
+# Usage: test/integration/run_ctl.sh [two|one|migrate|errors|others ...]
 # Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
 # scratch directory.
 set -u
@@ -140,7 +145,7 @@ part_two() {
 
 part_one() {
 	local json=$SCRATCH/one.json rc
-	start_job one -v 1 --log-level info -- "$GUESTS/sleeper" 6
+	start_job one -v 1 --log-level info -- "$GUESTS/sleeper" 7
 	if ! wait_socket; then
 		fail "ctl one: socket" "no control socket line within 10 s" "$JOB_ERR"
 		wait "$JOB_PID"
@@ -181,6 +186,13 @@ PY
 	else
 		fail "ctl one: served after junk" "$(rc_text $rc)" "$SCRATCH/one.after"
 	fi
+	ctl migrate 1 1 >"$SCRATCH/one.mig" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "error: no node 1 (the VM has 1)" "$SCRATCH/one.mig"; then
+		pass "ctl one: migrate on one node: one line, status 1"
+	else
+		fail "ctl one: migrate" "$(rc_text $rc)" "$SCRATCH/one.mig"
+	fi
 	wait "$JOB_PID"
 	rc=$?
 	[ $rc = 0 ] && pass "ctl one: guest status 0" ||
@@ -201,6 +213,81 @@ expect_err() {
 	fi
 }
 
+part_migrate() {
+	local out=$SCRATCH/mig.ctl rc tid json=$SCRATCH/mig.json
+	start_job mig -n 2 -v 2 --log-level info --stats="$SCRATCH/mig.stats" \
+		-- "$GUESTS/worker" 6
+	if ! wait_socket; then
+		fail "ctl migrate: socket" "no control socket line" "$JOB_ERR"
+		wait "$JOB_PID"
+		return
+	fi
+	for _ in $(seq 1 100); do
+		tid=$(awk '/^worker [0-9]+$/ { print $2; exit }' "$JOB_OUT")
+		[ -n "$tid" ] && break
+		sleep 0.1
+	done
+	# to node 0 (from wherever it was placed), then to node 1
+	ctl --job "$JOBID" migrate "$tid" 0 >"$out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && grep -Eq "^thread $tid (moves from node 1 to node 0|runs on node 0 already)" "$out"; then
+		pass "ctl migrate: to node 0 ($(cat "$out"))"
+	else
+		fail "ctl migrate: to node 0" "$(rc_text $rc)" "$out"
+	fi
+	sleep 0.5
+	ctl --job "$JOBID" migrate "$tid" 1 >"$out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] && grep -q "^thread $tid moves from node 0 to node 1 " "$out"; then
+		pass "ctl migrate: then to node 1"
+	else
+		fail "ctl migrate: to node 1" "$(rc_text $rc)" "$out"
+	fi
+	sleep 0.5
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	if json_check "$json" \
+		"[n['threads'] for n in d['nodes']] == [1, 1] and
+		 d['nodes'][1]['moved_in'] >= 1" >"$json.why" 2>&1; then
+		pass "ctl migrate: status shows the worker on node 1"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl migrate: status after" "worker not on node 1" "$json.why"
+	fi
+	ctl --job "$JOBID" migrate 999999 1 >"$out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "error: no guest thread 999999" "$out"; then
+		pass "ctl migrate: a thread that does not exist: one line, status 1"
+	else
+		fail "ctl migrate: no such thread" "$(rc_text $rc)" "$out"
+	fi
+	ctl --job "$JOBID" migrate "$tid" 2 >"$out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "error: no node 2" "$out"; then
+		pass "ctl migrate: a node that does not exist: one line, status 1"
+	else
+		fail "ctl migrate: no such node" "$(rc_text $rc)" "$out"
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	printf 'worker %s\nworker %s done\nsum right\nok\n' "$tid" "$tid" \
+		>"$SCRATCH/mig.want"
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$SCRATCH/mig.want"; then
+		pass "ctl migrate: guest output native, the worker kept its tid"
+	else
+		diff "$SCRATCH/mig.want" "$JOB_OUT" >"$SCRATCH/mig.diff"
+		fail "ctl migrate: guest" "$(rc_text $rc)" "$SCRATCH/mig.diff"
+	fi
+	if json_check "$SCRATCH/mig.stats" \
+		"any(t['tid'] == $tid and t['migrations'] >= 1
+		     for t in d['migrations']['per_thread'])" \
+		>"$SCRATCH/mig.why" 2>&1 &&
+		grep -q "thread $tid moves from node 0 to node 1 (cvmm ctl migrate)" "$JOB_ERR"; then
+		pass "ctl migrate: --stats counts the move, the agent logs it"
+	else
+		fail "ctl migrate: --stats" "move not counted or not logged" "$SCRATCH/mig.why"
+	fi
+}
+
 part_errors() {
 	local a b out=$SCRATCH/two-jobs.out rc
 	XDG=$SCRATCH/xdg-errors
@@ -210,6 +297,8 @@ part_errors() {
 	expect_err "an unknown command" 2 frobnicate
 	expect_err "a stray option" 2 status --frob
 	expect_err "a --job that is no number" 2 --job ../x status
+	expect_err "migrate without a node" 2 migrate 5
+	expect_err "migrate with a word" 2 migrate five 1
 	start_job errors-a -v 1 --log-level info -- "$GUESTS/sleeper" 4
 	a=$JOB_PID
 	wait_socket
@@ -257,14 +346,15 @@ part_others() {
 	wait "$JOB_PID"
 }
 
-for part in ${*:-two one errors others}; do
+for part in ${*:-two one migrate errors others}; do
 	case $part in
 	two) part_two ;;
+	migrate) part_migrate ;;
 	one) part_one ;;
 	errors) part_errors ;;
 	others) part_others ;;
 	*)
-		echo "unknown part $part (two, one, errors or others)" >&2
+		echo "unknown part $part (two, one, migrate, errors or others)" >&2
 		exit 2
 		;;
 	esac

@@ -444,7 +444,7 @@ static void test_moved_load(void **state)
 }
 
 /* STATUS_REP: every word round-trips; another length, a vCPU count past
- * the limit or the wrong type is refused. */
+ * the limit or the wrong type is refused. STATUS and MOVE are a header. */
 static void test_status(void **state)
 {
 	node_status_t s = { .vcpus = 2, .threads = 3, .read_faults = 4,
@@ -477,6 +477,13 @@ static void test_status(void **state)
 	h = (node_hdr_t){ .type = NODE_MSG_STATUS, .id = 5 };
 	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
 	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	refuse_other_lengths(buf, len);
+	h = (node_hdr_t){ .type = NODE_MSG_MOVE, .id = 6, .tid = 101,
+			  .arg = 1 };
+	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_hdr_decode(buf, len, &oh), CVMM_OK);
+	assert_int_equal(oh.tid, 101);
+	assert_int_equal(oh.arg, 1);
 	refuse_other_lengths(buf, len);
 }
 
