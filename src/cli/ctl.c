@@ -121,10 +121,8 @@ static int ask(int fd, const char *req)
 		}
 		if (r == 0)
 			break;
-		if (first)
+		if (first) /* an error answer is one line, to stderr */
 			err = r >= 6 && !memcmp(buf, "error:", 6);
-		if (first && !err)
-			first = false;
 		fwrite(buf, 1, (size_t)r, err ? stderr : stdout);
 		first = false;
 	}

@@ -16,7 +16,7 @@
  *
  * An unknown request is answered "error: ..." on one line. The server
  * checks the peer's uid (SO_PEERCRED) besides the directory's mode.
- * docs/usage.md and README.md ("cvmm ctl") describe it for users. */
+ * README.md ("Other commands") describes it for users. */
 #ifndef CVMM_NODE_CTL_SERVER_H
 #define CVMM_NODE_CTL_SERVER_H
 

@@ -161,7 +161,7 @@ typedef struct node_stats {
 	stats_mig_t mig[STATS_MIG_MAX];   /* departures per thread */
 } node_stats_t;
 
-/* One node's state now, for cvmm ctl status (node/ctl.h). */
+/* One node's state now, for cvmm ctl status (node/ctl_server.h). */
 typedef struct node_status {
 	uint64_t vcpus;          /* the VM's vCPUs that live on this node */
 	uint64_t threads;        /* guest threads running here now */

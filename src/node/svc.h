@@ -65,7 +65,7 @@ int node_svc_move(int tid, int target, int *where);
  * transport, but node_svc_status answers for node 0 alone). */
 void node_svc_attach(gmem_t *gm, vm_t *vm);
 
-/* Node 0: every node's state now, for cvmm ctl status (node/ctl.h):
+/* Node 0: every node's state now, for cvmm ctl status (node/ctl_server.h):
  * out[k] for node k < cap, ok[k] false (out[k] zeros) when node k did not
  * answer within wait_ms. Returns the number of nodes filled in; 0 on
  * other nodes. Blocks: not for a message handler. */

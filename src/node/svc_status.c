@@ -1,4 +1,4 @@
-/* cvmm ctl status (node/ctl.h) on a VM spanning nodes: node 0 asks every
+/* cvmm ctl status (node/ctl_server.h) on a VM spanning nodes: node 0 asks every
  * node for its state now (STATUS) and each answers with a STATUS_REP
  * (node_status_t); node 0 fills in its own. Nothing here blocks a handler:
  * the asking runs on node 0's control thread. */
