@@ -72,6 +72,20 @@ ctl() {
 	XDG_RUNTIME_DIR=$XDG timeout -k 5 30 "$CVMM" ctl "$@"
 }
 
+# check_ctl LABEL STATUS PATTERN ARGS...: "cvmm ctl ARGS" exits with
+# STATUS and prints a line matching PATTERN (grep -E).
+check_ctl() {
+	local label=$1 want=$2 pat=$3 out=$SCRATCH/ctl.out rc
+	shift 3
+	ctl "$@" >"$out" 2>&1
+	rc=$?
+	if [ $rc = "$want" ] && grep -Eq -- "$pat" "$out"; then
+		pass "$label"
+	else
+		fail "$label" "$(rc_text $rc), want $want" "$out"
+	fi
+}
+
 part_two() {
 	local out=$SCRATCH/two.status json=$SCRATCH/two.json rc
 	start_job two -n 2 -v 2 --log-level info --stats="$SCRATCH/two.stats" \
@@ -106,13 +120,8 @@ part_two() {
 		cat "$json" >>"$json.why"
 		fail "ctl two: status --json" "$(rc_text $rc)" "$json.why"
 	fi
-	ctl status >"$out" 2>&1
-	rc=$?
-	if [ $rc = 0 ] && grep -q "cvmm job $JOBID:" "$out"; then
-		pass "ctl two: the only job found without --job"
-	else
-		fail "ctl two: no --job" "$(rc_text $rc)" "$out"
-	fi
+	check_ctl "ctl two: the only job found without --job" 0 \
+		"^cvmm job $JOBID:" status
 	if [ "$(stat -c %a "$SOCK")" = 600 ] &&
 		[ "$(stat -c %a "$(dirname "$SOCK")")" = 700 ]; then
 		pass "ctl two: socket 0600 in a 0700 directory"
@@ -134,13 +143,8 @@ part_two() {
 	else
 		fail "ctl two: --stats" "control_socket missing" "$SCRATCH/two.stats.why"
 	fi
-	ctl --job "$JOBID" status >"$out" 2>&1
-	rc=$?
-	if [ $rc = 1 ] && [ "$(wc -l <"$out")" = 1 ]; then
-		pass "ctl two: the ended job: one line, status 1"
-	else
-		fail "ctl two: ended job" "$(rc_text $rc)" "$out"
-	fi
+	check_ctl "ctl two: the ended job: one line, status 1" 1 \
+		"^cvmm: job $JOBID: " --job "$JOBID" status
 }
 
 part_one() {
@@ -179,20 +183,9 @@ PY
 	else
 		fail "ctl one: junk request" "no error line" "$SCRATCH/one.raw"
 	fi
-	ctl status >"$SCRATCH/one.after" 2>&1
-	rc=$?
-	if [ $rc = 0 ] && grep -q "1 node, 1 vCPUs" "$SCRATCH/one.after"; then
-		pass "ctl one: still served after them"
-	else
-		fail "ctl one: served after junk" "$(rc_text $rc)" "$SCRATCH/one.after"
-	fi
-	ctl migrate 1 1 >"$SCRATCH/one.mig" 2>&1
-	rc=$?
-	if [ $rc = 1 ] && grep -q "error: no node 1 (the VM has 1)" "$SCRATCH/one.mig"; then
-		pass "ctl one: migrate on one node: one line, status 1"
-	else
-		fail "ctl one: migrate" "$(rc_text $rc)" "$SCRATCH/one.mig"
-	fi
+	check_ctl "ctl one: still served after them" 0 "1 node, 1 vCPUs" status
+	check_ctl "ctl one: migrate on one node: one line, status 1" 1 \
+		"^error: no node 1 \(the VM has 1\)" migrate 1 1
 	wait "$JOB_PID"
 	rc=$?
 	[ $rc = 0 ] && pass "ctl one: guest status 0" ||
@@ -214,7 +207,7 @@ expect_err() {
 }
 
 part_migrate() {
-	local out=$SCRATCH/mig.ctl rc tid json=$SCRATCH/mig.json
+	local rc tid json=$SCRATCH/mig.json
 	start_job mig -n 2 -v 2 --log-level info --stats="$SCRATCH/mig.stats" \
 		-- "$GUESTS/worker" 6
 	if ! wait_socket; then
@@ -228,21 +221,13 @@ part_migrate() {
 		sleep 0.1
 	done
 	# to node 0 (from wherever it was placed), then to node 1
-	ctl --job "$JOBID" migrate "$tid" 0 >"$out" 2>&1
-	rc=$?
-	if [ $rc = 0 ] && grep -Eq "^thread $tid (moves from node 1 to node 0|runs on node 0 already)" "$out"; then
-		pass "ctl migrate: to node 0 ($(cat "$out"))"
-	else
-		fail "ctl migrate: to node 0" "$(rc_text $rc)" "$out"
-	fi
+	check_ctl "ctl migrate: to node 0" 0 \
+		"^thread $tid (moves from node 1 to node 0|runs on node 0 already)" \
+		--job "$JOBID" migrate "$tid" 0
 	sleep 0.5
-	ctl --job "$JOBID" migrate "$tid" 1 >"$out" 2>&1
-	rc=$?
-	if [ $rc = 0 ] && grep -q "^thread $tid moves from node 0 to node 1 " "$out"; then
-		pass "ctl migrate: then to node 1"
-	else
-		fail "ctl migrate: to node 1" "$(rc_text $rc)" "$out"
-	fi
+	check_ctl "ctl migrate: then to node 1" 0 \
+		"^thread $tid moves from node 0 to node 1 " \
+		--job "$JOBID" migrate "$tid" 1
 	sleep 0.5
 	ctl --job "$JOBID" status --json >"$json" 2>&1
 	if json_check "$json" \
@@ -253,20 +238,10 @@ part_migrate() {
 		cat "$json" >>"$json.why"
 		fail "ctl migrate: status after" "worker not on node 1" "$json.why"
 	fi
-	ctl --job "$JOBID" migrate 999999 1 >"$out" 2>&1
-	rc=$?
-	if [ $rc = 1 ] && grep -q "error: no guest thread 999999" "$out"; then
-		pass "ctl migrate: a thread that does not exist: one line, status 1"
-	else
-		fail "ctl migrate: no such thread" "$(rc_text $rc)" "$out"
-	fi
-	ctl --job "$JOBID" migrate "$tid" 2 >"$out" 2>&1
-	rc=$?
-	if [ $rc = 1 ] && grep -q "error: no node 2" "$out"; then
-		pass "ctl migrate: a node that does not exist: one line, status 1"
-	else
-		fail "ctl migrate: no such node" "$(rc_text $rc)" "$out"
-	fi
+	check_ctl "ctl migrate: a thread that does not exist: one line, status 1" \
+		1 "^error: no guest thread 999999$" --job "$JOBID" migrate 999999 1
+	check_ctl "ctl migrate: a node that does not exist: one line, status 1" \
+		1 "^error: no node 2 " --job "$JOBID" migrate "$tid" 2
 	wait "$JOB_PID"
 	rc=$?
 	printf 'worker %s\nworker %s done\nsum right\nok\n' "$tid" "$tid" \
