@@ -1632,9 +1632,10 @@ const char *coh_state_str(coh_state_t st)
 	return (unsigned)st < COH_NSTATES ? names[st] : "?";
 }
 
-/* One line on page's state here, for a stuck wait (coh.c's 10 s warning)
- * and for a debugger (coh_rt_describe). Waits up to 100 ms for the lock;
- * a node whose lock stays held says so rather than hang. */
+/* One line on page's state here, for a stuck wait (coh_rt_describe: this
+ * node's 10 s warning, or another node's DESCRIBE, on the progress
+ * thread). Waits up to 100 ms for the lock; a node whose lock stays held
+ * says so rather than hang. */
 void coh_describe(coh_node_t *n, uint64_t page, char *buf, size_t len)
 {
 	struct timespec until;
