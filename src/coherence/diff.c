@@ -99,6 +99,19 @@ cvmm_status_t diff_apply(uint8_t *page, const uint8_t *d, size_t len)
 	return CVMM_OK;
 }
 
+bool diff_touches(const uint8_t *d, size_t len, const uint8_t *a,
+		  const uint8_t *b)
+{
+	size_t pos = 0;
+	unsigned off, n;
+	bool bad;
+
+	while (next_run(d, len, &pos, 0, &off, &n, &bad))
+		if (memcmp(a + off, b + off, n) != 0)
+			return true;
+	return false;
+}
+
 bool diff_overlap(const uint8_t *a, size_t alen, const uint8_t *b,
 		  size_t blen, unsigned *off)
 {

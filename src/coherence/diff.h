@@ -44,4 +44,10 @@ cvmm_status_t diff_apply(uint8_t *page, const uint8_t *d, size_t len);
 bool diff_overlap(const uint8_t *a, size_t alen, const uint8_t *b,
 		  size_t blen, unsigned *off);
 
+/* Whether pages a and b differ at a byte the well-formed diff d[0..len)
+ * covers (a copy's own unreleased writes, a = its twin and b = the copy,
+ * among the bytes another node's diff would overwrite). */
+bool diff_touches(const uint8_t *d, size_t len, const uint8_t *a,
+		  const uint8_t *b);
+
 #endif

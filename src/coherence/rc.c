@@ -1491,21 +1491,13 @@ static cvmm_status_t on_flush(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
 static bool can_update(rc_node_t *n, rc_page_t *p, uint32_t ver,
 		       const uint8_t *d, size_t len)
 {
-	unsigned off, cnt;
-
 	if ((p->st != RC_RO && p->st != RC_RW) || p->pins > 0 ||
 	    p->fetched + 1 != ver || !d)
 		return false;
 	if (!p->twin)
 		return true;
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
-	for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
-		off = (unsigned)get_le(d + i, 2);
-		cnt = (unsigned)get_le(d + i + 2, 2);
-		if (memcmp(p->twin + off, n->buf + off, cnt) != 0)
-			return false;
-	}
-	return true;
+	return !diff_touches(d, len, p->twin, n->buf);
 }
 
 /* A write notice: our copy is stale. With the diff that made it, a copy

@@ -148,6 +148,27 @@ static size_t run(uint8_t *p, unsigned off, unsigned n)
 	return DIFF_RUN_HDR + n;
 }
 
+/* diff_touches: only bytes the diff covers count. */
+static void test_touches(void **state)
+{
+	static uint8_t a[DIFF_PAGE], b[DIFF_PAGE];
+	uint8_t d[64];
+	size_t len;
+
+	(void)state;
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	len = run(d, 10, 4);
+	len += run(d + len, 100, 2);
+	assert_false(diff_touches(d, len, a, b));
+	b[14] = 1; /* just past the first run */
+	b[99] = 1; /* just before the second */
+	assert_false(diff_touches(d, len, a, b));
+	b[101] = 1; /* the second run's last byte */
+	assert_true(diff_touches(d, len, a, b));
+	assert_false(diff_touches(d, 0, a, b));
+}
+
 /* A peer's diff: refused unless well formed, and the page untouched. */
 static void test_malformed(void **state)
 {
@@ -204,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_extremes),
 		cmocka_unit_test(test_merge_and_race),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_touches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
