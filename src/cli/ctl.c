@@ -2,13 +2,10 @@
 #include "cli/ctl.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -26,28 +23,6 @@ static void usage(FILE *f)
 		   "is not needed\n");
 }
 
-/* A connected socket to path, or -1 (errno kept). */
-static int dial(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 /* The one job of this user that answers: its socket connected, or -1
  * after one line (none, or several: they are listed). */
 static int find_job(void)
@@ -63,19 +38,19 @@ static int find_job(void)
 		return -1;
 	}
 	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name), j = strlen(jobs);
+		size_t l = ctl_sock_id(e->d_name), j = strlen(jobs);
 		int c;
 
-		if (l < 6 || strcmp(e->d_name + l - 5, ".sock"))
+		if (!l)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		c = dial(path);
+		c = ctl_dial(path);
 		if (c < 0)
 			continue;
 		found++;
 		if (j < sizeof(jobs) - 1)
 			snprintf(jobs + j, sizeof(jobs) - j, "%s%.*s",
-				 j ? ", " : "", (int)(l - 5), e->d_name);
+				 j ? ", " : "", (int)l, e->d_name);
 		if (fd >= 0)
 			close(fd);
 		fd = c;
@@ -199,7 +174,7 @@ int ctl_main(int argc, char **argv)
 		sock = path;
 	}
 	if (sock) {
-		fd = dial(sock);
+		fd = ctl_dial(sock);
 		if (fd < 0) {
 			log_error("%s%s: %m", job ? "job " : "",
 				  job ? job : sock);

@@ -292,31 +292,55 @@ static void *ctl_main(void *arg)
 	}
 }
 
+int ctl_dial(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+size_t ctl_sock_id(const char *name)
+{
+	size_t l = strlen(name);
+
+	return l > 5 && !strcmp(name + l - 5, ".sock") ? l - 5 : 0;
+}
+
 /* Removes the sockets in dir nobody listens on (agents that ended:
  * a confined agent cannot remove its own). */
 static void remove_stale(const char *dir)
 {
+	char path[sizeof(ctl_path)];
 	DIR *d = opendir(dir);
 	struct dirent *e;
+	int fd;
 
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
-		size_t l = strlen(e->d_name);
-		int fd;
-
-		if (l < 6 || strcmp(e->d_name + l - 5, ".sock") ||
-		    (size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s",
-				     dir, e->d_name) >= sizeof(a.sun_path))
+		if (!ctl_sock_id(e->d_name) ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+				     e->d_name) >= sizeof(path))
 			continue;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			break;
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 &&
-		    errno == ECONNREFUSED)
-			unlink(a.sun_path);
-		close(fd);
+		fd = ctl_dial(path);
+		if (fd >= 0)
+			close(fd);
+		else if (errno == ECONNREFUSED)
+			unlink(path);
 	}
 	closedir(d);
 }

@@ -34,6 +34,14 @@
  * be made or is not this user's alone. */
 bool ctl_dir(char *buf, size_t cap, bool make);
 
+/* A socket connected to the control socket at path, or -1 (errno says
+ * why: ECONNREFUSED for a socket nobody listens on any more). */
+int ctl_dial(const char *path);
+
+/* The length of the job id in a control socket's file name "<id>.sock",
+ * 0 for any other name. */
+size_t ctl_sock_id(const char *name);
+
 /* Node 0, before confinement: binds CTL_DIR/<pid>.sock (after removing
  * that directory's stale sockets: nobody listens on them) and serves it on
  * a thread until the process exits. A failure is logged and leaves the VM
