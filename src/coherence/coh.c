@@ -1058,9 +1058,15 @@ void coh_rt_describe(uint64_t addr)
 		log_warn("coherence: page 0x%lx: %s", page_addr(page), line);
 }
 
-/* A wait for page passed 10 s: every node says what it knows of it. */
-static void rt_stuck(uint64_t page)
+/* Once a wait for page that began at t0 passes 10 s (*warned: it was
+ * said): one line, then every node says what it knows of the page. */
+static void rt_stuck(uint64_t page, uint64_t t0, bool *warned)
 {
+	if (*warned || cvmm_now_ns() - t0 <= WAIT_WARN_NS)
+		return;
+	*warned = true;
+	log_warn("coherence: still waiting for guest page 0x%lx after 10 s",
+		 page_addr(page));
 	coh_rt_describe(page_addr(page));
 	if (rt.cfg.stuck)
 		rt.cfg.stuck(page_addr(page));
@@ -1152,13 +1158,7 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 				return CVMM_ERR_INVALID;
 			/* fall through */
 		case COH_WAIT:
-			if (!warned && cvmm_now_ns() - t0 > WAIT_WARN_NS) {
-				log_warn("coherence: still waiting for guest "
-					 "page 0x%lx after 10 s",
-					 page_addr(page));
-				rt_stuck(page);
-				warned = true;
-			}
+			rt_stuck(page, t0, &warned);
 			wq_sleep(&wq[i], seq);
 			continue;
 		}
@@ -1375,14 +1375,7 @@ static cvmm_status_t rc_page(uint64_t page, bool write, bool atomic,
 			*ivy = true;
 			return CVMM_OK;
 		}
-		if (!warned && cvmm_now_ns() - t0 > WAIT_WARN_NS) {
-			log_warn("coherence: still waiting for guest page 0x%lx "
-				 "after 10 s (release model: state %d class %d)",
-				 page_addr(page), rc_page_state(rt.rc, page),
-				 rc_page_class(rt.rc, page));
-			rt_stuck(page);
-			warned = true;
-		}
+		rt_stuck(page, t0, &warned);
 		wq_sleep(&wq[i], seq);
 	}
 }

@@ -1742,7 +1742,8 @@ void rc_describe(rc_node_t *n, uint64_t page, char *buf, size_t len)
 	pthread_mutex_lock(&n->lock);
 	p = find(n, page);
 	if (!p)
-		snprintf(buf, len, "no record (sequential first)");
+		snprintf(buf, len, "no record (initially %s)",
+			 cls[initial_class(n, page)]);
 	else
 		snprintf(buf, len,
 			 "%s %s home %d manager %u twin %d pending %u inflight "
