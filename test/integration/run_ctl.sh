@@ -68,6 +68,18 @@ wait_socket() {
 	return 1
 }
 
+# start_served NAME LABEL ARGS...: start_job NAME ARGS, then wait_socket;
+# without a socket: fails "LABEL: socket", waits for the job, returns 1.
+start_served() {
+	local name=$1 label=$2
+	shift 2
+	start_job "$name" "$@"
+	wait_socket && return 0
+	fail "$label: socket" "no control socket line within 10 s" "$JOB_ERR"
+	wait "$JOB_PID"
+	return 1
+}
+
 ctl() {
 	XDG_RUNTIME_DIR=$XDG timeout -k 5 30 "$CVMM" ctl "$@"
 }
@@ -88,13 +100,8 @@ check_ctl() {
 
 part_two() {
 	local out=$SCRATCH/two.status json=$SCRATCH/two.json rc
-	start_job two -n 2 -v 2 --log-level info --stats="$SCRATCH/two.stats" \
-		-- "$GUESTS/sleeper" 8
-	if ! wait_socket; then
-		fail "ctl two: socket" "no control socket line within 10 s" "$JOB_ERR"
-		wait "$JOB_PID"
-		return
-	fi
+	start_served two "ctl two" -n 2 -v 2 --log-level info \
+		--stats="$SCRATCH/two.stats" -- "$GUESTS/sleeper" 8 || return
 	pass "ctl two: socket named at start (job $JOBID)"
 	sleep 1
 	ctl --job "$JOBID" status >"$out" 2>&1
@@ -149,12 +156,7 @@ part_two() {
 
 part_one() {
 	local json=$SCRATCH/one.json rc
-	start_job one -v 1 --log-level info -- "$GUESTS/sleeper" 7
-	if ! wait_socket; then
-		fail "ctl one: socket" "no control socket line within 10 s" "$JOB_ERR"
-		wait "$JOB_PID"
-		return
-	fi
+	start_served one "ctl one" -v 1 --log-level info -- "$GUESTS/sleeper" 7 || return
 	ctl status --json >"$json" 2>&1
 	rc=$?
 	if [ $rc = 0 ] && json_check "$json" \
@@ -208,13 +210,8 @@ expect_err() {
 
 part_migrate() {
 	local rc tid json=$SCRATCH/mig.json
-	start_job mig -n 2 -v 2 --log-level info --stats="$SCRATCH/mig.stats" \
-		-- "$GUESTS/worker" 6
-	if ! wait_socket; then
-		fail "ctl migrate: socket" "no control socket line" "$JOB_ERR"
-		wait "$JOB_PID"
-		return
-	fi
+	start_served mig "ctl migrate" -n 2 -v 2 --log-level info \
+		--stats="$SCRATCH/mig.stats" -- "$GUESTS/worker" 6 || return
 	for _ in $(seq 1 100); do
 		tid=$(awk '/^worker [0-9]+$/ { print $2; exit }' "$JOB_OUT")
 		[ -n "$tid" ] && break
@@ -301,12 +298,8 @@ part_others() {
 		echo "SKIP ctl others: needs root and a user nobody"
 		return
 	fi
-	start_job others -v 1 --log-level info -- "$GUESTS/sleeper" 4
-	if ! wait_socket; then
-		fail "ctl others: socket" "no control socket line" "$JOB_ERR"
-		wait "$JOB_PID"
-		return
-	fi
+	start_served others "ctl others" -v 1 --log-level info \
+		-- "$GUESTS/sleeper" 4 || return
 	chmod 0711 "$SCRATCH" "$XDG"
 	XDG_RUNTIME_DIR=$XDG timeout -k 5 30 setpriv --reuid=nobody \
 		--regid=nogroup --clear-groups "$CVMM" ctl "$SOCK" status \
