@@ -99,6 +99,23 @@ bool svc_wait_done_ms(svc_wait_t *w, uint64_t id, long ms)
 	return __atomic_load_n(&w->done, __ATOMIC_ACQUIRE);
 }
 
+int64_t svc_ask(int dst, node_hdr_t *h, node_stats_t *stats,
+		node_status_t *status, long ms)
+{
+	svc_wait_t w;
+
+	h->id = svc_wait_open(&w, 1);
+	w.stats = stats;
+	w.status = status;
+	if (svc_send_hdr(dst, h) != CVMM_OK) {
+		svc_wait_close(h->id);
+		return -EHOSTUNREACH;
+	}
+	if (!svc_wait_done_ms(&w, h->id, ms))
+		return -ETIMEDOUT;
+	return w.ret;
+}
+
 void svc_reply(int src, const node_hdr_t *h, const void *msg, size_t len)
 {
 	unsigned i = (unsigned)(h->id & 0xffff);

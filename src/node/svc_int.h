@@ -50,6 +50,16 @@ int64_t svc_wait_done(svc_wait_t *w, uint64_t id);
  * (the slot is closed either way). */
 bool svc_wait_done_ms(svc_wait_t *w, uint64_t id, long ms);
 
+/* Sends the header-only request h (its id set here) to dst and waits up
+ * to ms for its one reply, decoded into stats or status when it is a
+ * STATS_REP or a STATUS_REP (pass the one expected, the other NULL).
+ * Returns the reply's result (an ACK's arg; negative when the reply was
+ * malformed), -EHOSTUNREACH when the request could not be sent or
+ * -ETIMEDOUT when no reply came; the slot is closed either way (a late
+ * reply is dropped). */
+int64_t svc_ask(int dst, node_hdr_t *h, node_stats_t *stats,
+		node_status_t *status, long ms);
+
 /* A reply from src for the request in h->id (ACK: h->arg is the result;
  * STATS_REP and STATUS_REP: msg, len is decoded into the waiter's stats or
  * status). Unknown and

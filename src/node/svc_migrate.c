@@ -206,18 +206,9 @@ int node_svc_move(int tid, int target, int *where)
 	for (int k = 0; k < svc_nnodes(); k++) {
 		node_hdr_t h = { .type = NODE_MSG_MOVE, .tid = tid,
 				 .arg = target };
-		svc_wait_t w;
-		int r;
+		int r = k == 0 ? move_local(tid, target)
+			       : (int)svc_ask(k, &h, NULL, NULL, 1000);
 
-		if (k == 0) {
-			r = move_local(tid, target);
-		} else {
-			h.id = svc_wait_open(&w, 1);
-			if (svc_send_hdr(k, &h) != CVMM_OK ||
-			    !svc_wait_done_ms(&w, h.id, 1000))
-				continue;
-			r = (int)w.ret;
-		}
 		if (r == 1 || r == 2) {
 			*where = k;
 			return r;

@@ -111,12 +111,8 @@ void svc_collect_stats(vm_t *vm)
 	stats_merge_self(m);
 	for (int k = 1; k < svc_nnodes(); k++) {
 		node_hdr_t h = { .type = NODE_MSG_STATS };
-		svc_wait_t w;
 
-		h.id = svc_wait_open(&w, 1);
-		w.stats = m;
-		if (svc_send_hdr(k, &h) != CVMM_OK ||
-		    !svc_wait_done_ms(&w, h.id, 2000) || w.ret < 0) {
+		if (svc_ask(k, &h, m, NULL, 2000) < 0) {
 			log_warn("--stats: no counters from node %d", k);
 			continue;
 		}

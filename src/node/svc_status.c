@@ -65,12 +65,8 @@ int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms)
 	ok[0] = true;
 	for (int k = 1; k < n; k++) {
 		node_hdr_t h = { .type = NODE_MSG_STATUS };
-		svc_wait_t w;
 
-		h.id = svc_wait_open(&w, 1);
-		w.status = &out[k];
-		ok[k] = svc_send_hdr(k, &h) == CVMM_OK &&
-			svc_wait_done_ms(&w, h.id, wait_ms) && w.ret >= 0;
+		ok[k] = svc_ask(k, &h, NULL, &out[k], wait_ms) >= 0;
 		if (!ok[k])
 			memset(&out[k], 0, sizeof(out[k]));
 	}
