@@ -1,6 +1,7 @@
 /* Node 0's control socket (ctl_server.h). */
 #include "node/ctl_server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -12,7 +13,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "common/clock.h"
 #include "common/json.h"
