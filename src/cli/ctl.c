@@ -1,4 +1,5 @@
-/* cvmm ctl [--job ID|SOCKET] status [--json] | migrate TID NODE (ctl.h). */
+/* cvmm ctl [--job ID|SOCKET] status [--json] | migrate TID NODE | balance
+ * (ctl.h). */
 #include "cli/ctl.h"
 
 #include <dirent.h>
@@ -17,10 +18,13 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: cvmm ctl [--job ID|SOCKET] status [--json]\n"
 		   "       cvmm ctl [--job ID|SOCKET] migrate TID NODE\n"
+		   "       cvmm ctl [--job ID|SOCKET] balance\n"
 		   "  asks a running VM (node 0's agent) for its nodes, vCPUs, "
-		   "threads,\n  faults and memory, or moves a guest thread to "
-		   "another node; with\n  one job of this user running, --job "
-		   "is not needed\n");
+		   "threads,\n  faults and memory, moves a guest thread to "
+		   "another node, or runs\n  the balancer once (a thread of a "
+		   "node kept from the CPU moves to\n  a node with idle cores); "
+		   "with one job of this user running, --job\n  is not "
+		   "needed\n");
 }
 
 /* The one job of this user that answers: its socket connected, or -1
@@ -145,8 +149,14 @@ int ctl_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(cmd, "status") && strcmp(cmd, "migrate")) {
-		log_error("ctl: unknown command %s (status, migrate)", cmd);
+	if (strcmp(cmd, "status") && strcmp(cmd, "migrate") &&
+	    strcmp(cmd, "balance")) {
+		log_error("ctl: unknown command %s (status, migrate, balance)",
+			  cmd);
+		return 2;
+	}
+	if (!strcmp(cmd, "balance") && json) {
+		log_error("ctl: balance answers in one line (no --json)");
 		return 2;
 	}
 	if (!strcmp(cmd, "migrate") &&
@@ -187,6 +197,8 @@ int ctl_main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "migrate"))
 		snprintf(req, sizeof(req), "migrate %s %s\n", arg[0], arg[1]);
+	else if (!strcmp(cmd, "balance"))
+		snprintf(req, sizeof(req), "balance\n");
 	else
 		snprintf(req, sizeof(req), "%s\n",
 			 json ? "status json" : "status");

@@ -69,6 +69,9 @@ static bool rep_model(rep_t *r)
 	r->migs = json_object_get(d, "migrations");
 	if (!json_is_object(r->migs))
 		r->migs = NULL;
+	r->bal = json_object_get(d, "balance");
+	if (!json_is_object(r->bal))
+		r->bal = NULL;
 	r->rc = json_object_get(d, "release");
 	if (!json_is_object(r->rc))
 		r->rc = NULL;
@@ -563,6 +566,44 @@ static void term_migrations(const rep_t *r, FILE *o)
 	fprintf(o, "\n");
 }
 
+void rep_bal_move(const json_t *m, char *buf, size_t len)
+{
+	int from = jdoc_int(json_object_get(m, "from"), -1);
+
+	snprintf(buf, len, "%.2f s: thread %d node %d -> node %d (node %d's "
+		 "threads got %d%% of the CPU they wanted, node %d had %d%% "
+		 "of a core idle%s)",
+		 jdoc_num(json_object_get(m, "t_s"), 0),
+		 jdoc_int(json_object_get(m, "tid"), 0), from,
+		 jdoc_int(json_object_get(m, "to"), -1), from,
+		 jdoc_int(json_object_get(m, "from_cpu_pct"), 0),
+		 jdoc_int(json_object_get(m, "to"), -1),
+		 jdoc_int(json_object_get(m, "to_idle_pct"), 0),
+		 json_is_true(json_object_get(m, "forced")) ? "; cvmm ctl "
+							      "balance"
+							    : "");
+}
+
+/* "balancer: MODE, N moves" and the moves in time order; nothing for a
+ * file without the member. */
+static void term_balance(const rep_t *r, FILE *o)
+{
+	const json_t *moves = json_object_get(r->bal, "moves"), *m;
+	char line[300];
+	size_t i;
+
+	if (!r->bal)
+		return;
+	fprintf(o, "balancer: %s, %.0f moves\n",
+		json_string_value(json_object_get(r->bal, "mode"))
+			?: "?",
+		jdoc_num(json_object_get(r->bal, "moves_total"), 0));
+	json_array_foreach(moves, i, m) {
+		rep_bal_move(m, line, sizeof(line));
+		fprintf(o, "  %s\n", line);
+	}
+}
+
 static void rep_terminal(const rep_t *r, FILE *o)
 {
 	term_vcpus(r, o);
@@ -575,6 +616,7 @@ static void rep_terminal(const rep_t *r, FILE *o)
 		term_faults(r, o);
 	term_release(r, o);
 	term_migrations(r, o);
+	term_balance(r, o);
 	term_hot(r, o);
 }
 

@@ -445,6 +445,31 @@ static void html_migrations(const rep_t *r, FILE *o)
 	fprintf(o, "</table>\n");
 }
 
+/* The balancer's moves as a timeline; nothing for a file without the
+ * member. */
+static void html_balance(const rep_t *r, FILE *o)
+{
+	const json_t *moves = json_object_get(r->bal, "moves"), *m;
+	char line[300];
+	size_t i;
+
+	if (!r->bal)
+		return;
+	fprintf(o, "<h2>Balancer</h2>\n<p class=\"note\">--balance ");
+	html_esc(o, json_string_value(json_object_get(r->bal, "mode"))
+			    ?: "?");
+	fprintf(o, ": %.0f moves; a node whose guest threads wait for a CPU "
+		"gives one to a node with an idle core</p>\n<ol id=\"balance\">",
+		jdoc_num(json_object_get(r->bal, "moves_total"), 0));
+	json_array_foreach(moves, i, m) {
+		rep_bal_move(m, line, sizeof(line));
+		fprintf(o, "<li>");
+		html_esc(o, line);
+		fprintf(o, "</li>\n");
+	}
+	fprintf(o, "</ol>\n");
+}
+
 static void html_syscalls(const rep_t *r, FILE *o)
 {
 	size_t n;
@@ -480,6 +505,7 @@ int rep_html(const rep_t *r, const char *out)
 			html_faults(r, o);
 		html_release(r, o);
 		html_migrations(r, o);
+		html_balance(r, o);
 		html_hist(r, o);
 		html_scatter(r, o);
 		html_hot(r, o);

@@ -37,6 +37,7 @@ typedef struct rep {
 	json_t *faults, *trace, *hot, *threads, *heap, *msgs;
 	json_t *migs; /* "migrations": threads that moved between nodes */
 	json_t *rc;   /* "release": the release memory model's counters */
+	json_t *bal;  /* "balance": the balancer's mode and moves */
 	loader_image_t img;
 	bool have_img;
 	void *map;
@@ -65,6 +66,10 @@ bool rep_hot_sync(const json_t *hp);
 /* The threads of "migrations" "per_thread" with a positive count, most
  * first as the file has them: their count into *n, at most max kept. */
 size_t rep_mig_threads(const rep_t *r, const json_t **out, size_t max);
+
+/* One move of the balancer's timeline as text: "T s: thread X node F -> T
+ * (...)". */
+void rep_bal_move(const json_t *m, char *buf, size_t len);
 
 /* What the report says when the release model saw data races. */
 #define REP_RACE_HINT                                                        \

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "core/balance.h"
 #include "core/stats_coh.h"
 #include "core/stats_mig.h"
 #include "core/stats_rc.h"
@@ -85,6 +86,7 @@ static void stats_table(const vm_t *vm, FILE *out)
 	if (vm->nnodes > 1) {
 		stats_rc_table(vm, out);
 		stats_mig_table(vm, out);
+		balance_table(out);
 	}
 	fprintf(out, "syscalls:");
 	for (unsigned i = 0; i < n && i < 12; i++)
@@ -196,8 +198,8 @@ static json_t *stats_doc(const vm_t *vm)
 	if (vm->ctl_path)
 		doc = jdoc_set(doc, "control_socket", jdoc_str(vm->ctl_path));
 	if (vm->nnodes > 1)
-		doc = stats_rc_json(vm, stats_mig_json(vm,
-							 coherence_json(vm, doc)));
+		doc = balance_json(stats_rc_json(
+			vm, stats_mig_json(vm, coherence_json(vm, doc))));
 	return jdoc_set(doc, "syscalls", syscalls_json());
 }
 

@@ -261,6 +261,8 @@ static void *vt_main(void *arg)
 	int tid;
 
 	vt->agent_fs = (uint64_t)pthread_self();
+	__atomic_store_n(&vt->htid, (int)syscall(SYS_gettid),
+			 __ATOMIC_RELEASE);
 	vm_pin_self(vm, vt->vcpu);
 	if (confine_thread(vt->confined_by_parent) != CVMM_OK)
 		vm_exit(vm, 1, "cannot confine a guest thread");

@@ -71,6 +71,8 @@ typedef struct guest_regs {
 #define VT_MAGIC_GUEST 0x67756573u /* a guest thread's block */
 #define VT_MAGIC_AGENT 0x6167656eu /* an agent thread's altstack block */
 
+#define VT_MOVE_BALANCE 0x10000 /* vthread.ctl_move: the balancer's move */
+
 typedef struct vthread {
 	volatile uint8_t selector; /* SUD selector: ALLOW in agent, BLOCK in guest */
 	uint32_t magic;            /* VT_MAGIC_* */
@@ -92,9 +94,15 @@ typedef struct vthread {
 				    * ends without an exit (vm_thread_leave) */
 	uint64_t start_rip;        /* where it started or arrived here */
 	place_thread_t place;      /* placement record (place.h) */
-	int ctl_move;              /* cvmm ctl migrate: the node to move to
-				    * at the next trap point + 1, 0: none
-				    * (atomic: set by the node services) */
+	int ctl_move;              /* cvmm ctl migrate or the balancer: the
+				    * node to move to at the next trap point
+				    * + 1, 0: none, VT_MOVE_BALANCE set when
+				    * the balancer asked (atomic: set by the
+				    * node services) */
+	int htid;                  /* its host thread's kernel tid */
+	uint64_t bal_run, bal_wait; /* that thread's CPU and run-queue time
+				     * when the balancer last read them */
+	uint64_t bal_busy;         /* their growth over that reading */
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 

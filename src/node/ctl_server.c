@@ -74,7 +74,7 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 	if (!ok)
 		return json_pack("{s:i, s:b}", "node", k, "answered", 0);
 	return json_pack("{s:i, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:f,"
-			 " s:f, s:f, s:f, s:I, s:I}",
+			 " s:f, s:f, s:f, s:I, s:I, s:f, s:f, s:I, s:f}",
 			 "node", k, "answered", 1,
 			 "vcpus", (json_int_t)s->vcpus,
 			 "threads", (json_int_t)s->threads,
@@ -88,7 +88,11 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 			 "sys_s", secs(s->sys_ns),
 			 "idle_s", secs(s->idle_ns),
 			 "moved_out", (json_int_t)s->mig_out,
-			 "moved_in", (json_int_t)s->mig_in);
+			 "moved_in", (json_int_t)s->mig_in,
+			 "cpu_s", secs(s->run_ns),
+			 "cpu_wait_s", secs(s->wait_ns),
+			 "cores", (json_int_t)s->cores,
+			 "cores_idle_s", secs(s->cores_idle_ns));
 }
 
 static void table(FILE *f, const node_status_t *s, const bool *ok,
@@ -195,6 +199,19 @@ static void migrate(FILE *f, const char *args)
 		fprintf(f, "error: no guest thread %d\n", tid);
 }
 
+/* "balance": one round of the balancer now */
+static void balance(FILE *f)
+{
+	char line[320];
+
+	if (node_size() < 2) {
+		fprintf(f, "no move: the VM has one node\n");
+		return;
+	}
+	node_svc_balance(line, sizeof(line));
+	fprintf(f, "%s\n", line);
+}
+
 char *ctl_answer(const char *req)
 {
 	char *out = NULL;
@@ -209,9 +226,11 @@ char *ctl_answer(const char *req)
 		status(f, true);
 	else if (!strncmp(req, "migrate ", 8))
 		migrate(f, req + 8);
+	else if (!strcmp(req, "balance"))
+		balance(f);
 	else
 		fprintf(f, "error: unknown request \"%.64s\" (status, status "
-			   "json, migrate TID NODE)\n", req);
+			   "json, migrate TID NODE, balance)\n", req);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

@@ -13,6 +13,9 @@
  *   migrate T K    guest thread T moves to node K at its next trap point
  *                  (a system call returning, a coherence fault): one line
  *                  saying from where, or that it is there already
+ *   balance        one round of the balancer (core/balance.h) on a period
+ *                  measured now: one line saying which thread moves where
+ *                  and why, or "no move: " and why not
  *
  * An unknown request is answered "error: ..." on one line. The server
  * checks the peer's uid (SO_PEERCRED) besides the directory's mode.

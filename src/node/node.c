@@ -31,6 +31,9 @@ static const char *const memory_model_names[] = {
 	[NODE_MM_SEQUENTIAL] = "sequential", [NODE_MM_RELEASE] = "release",
 	NULL,
 };
+static const char *const balance_names[] = {
+	[NODE_BALANCE_OFF] = "off", [NODE_BALANCE_AUTO] = "auto", NULL,
+};
 static const char *const on_race_names[] = {
 	[NODE_RACE_STOP] = "stop", [NODE_RACE_WARN] = "warn", NULL,
 };
@@ -93,6 +96,11 @@ const cfg_field_t node_fields[] = {
 	  "are sent home at least every this many ms, so a loop spinning on "
 	  "a plain flag sees it change (0: only at synchronization)",
 	  OPT(staleness_ms), CFG_INT, NULL, 0, NULL, NULL },
+	{ "balance", "off", "auto: every second node 0 looks at how much CPU "
+	  "each node's guest threads get, and a node whose threads wait for "
+	  "a CPU (the machine is shared) gives one to a node with an idle "
+	  "core (off: only cvmm ctl balance does)",
+	  OPT(balance), CFG_ENUM, NULL, 0, NULL, balance_names },
 	{ NULL },
 };
 

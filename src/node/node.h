@@ -52,7 +52,14 @@ typedef struct node_opts {
 	int memory_model;   /* node_memory_model_t */
 	int on_race;        /* node_on_race_t */
 	int staleness_ms;   /* release model: clean copies expire, 0 = never */
+	int balance;        /* node_balance_t */
 } node_opts_t;
+
+typedef enum node_balance {
+	NODE_BALANCE_OFF,
+	NODE_BALANCE_AUTO, /* node 0 moves threads off nodes kept from the
+			      CPU (core/balance.h) */
+} node_balance_t;
 
 typedef enum node_memory_model {
 	NODE_MM_SEQUENTIAL,

@@ -544,6 +544,7 @@ cvmm_status_t node_wire_status_decode(const void *buf, size_t len,
 				      node_status_t *s)
 {
 	uint64_t v[NODE_STATUS_WORDS];
+	node_status_t t;
 	node_hdr_t h;
 	wire_r_t r;
 
@@ -552,9 +553,11 @@ cvmm_status_t node_wire_status_decode(const void *buf, size_t len,
 		return CVMM_ERR_PEER;
 	for (int i = 0; i < NODE_STATUS_WORDS; i++)
 		v[i] = wire_r_u64(&r);
-	if (!wire_r_done(&r) || v[0] > CVMM_MAX_VCPUS)
+	memcpy(&t, v, sizeof(t));
+	if (!wire_r_done(&r) || t.vcpus > CVMM_MAX_VCPUS ||
+	    t.cores > NODE_STATUS_CORES_MAX)
 		return CVMM_ERR_PEER;
-	memcpy(s, v, sizeof(*s));
+	*s = t;
 	return CVMM_OK;
 }
 

@@ -27,7 +27,7 @@
  *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE
  *              header only                                (32 bytes)
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
- *                                                         (32 + 8 x 12)
+ *                                                         (32 + 8 x 16)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
  *                nvcpus x vCPU {6 x u64 counters, i32 host cpu}; the
  *                coherence counters (169 x u64); the release memory
@@ -62,8 +62,9 @@
 /* 1: raw host structs, before wire.h; 2: START with a 512-byte fxsave image
  * only; 3: no GS base in START, no MIGRATE, MOVED or LOAD, no migration
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
- * DESCRIBE, STATUS or MOVE */
-#define NODE_WIRE_VERSION 6
+ * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
+ * no MOVE of tid 0 */
+#define NODE_WIRE_VERSION 7
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -84,7 +85,9 @@ typedef enum node_msg_type {
 	NODE_MSG_MOVE,        /* node 0 -> k: cvmm ctl migrate: thread tid,
 				 if it runs on k, moves to node arg at its
 				 next trap point; ACK arg 1 (it will), 2 (it
-				 is on node arg), 0 (not on k) */
+				 is on node arg), 0 (not on k). tid 0: the
+				 balancer's, k's busiest thread moves; ACK
+				 arg its tid, 0 none */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -170,8 +173,13 @@ typedef struct node_status {
 	uint64_t resident;       /* guest pages with a copy here */
 	uint64_t guest_ns, coherence_ns, sys_ns, idle_ns; /* vCPU times */
 	uint64_t mig_out, mig_in; /* threads that left, arrived */
+	/* the balancer's (core/balance.h) */
+	uint64_t run_ns, wait_ns; /* guest threads on a CPU, waiting for one */
+	uint64_t cores;           /* host cores its vCPUs run on */
+	uint64_t cores_idle_ns;   /* their idle time, summed */
 } node_status_t;
-#define NODE_STATUS_WORDS 12
+#define NODE_STATUS_WORDS 16
+#define NODE_STATUS_CORES_MAX 65536 /* more is a malformed reply */
 _Static_assert(sizeof(node_status_t) == NODE_STATUS_WORDS * 8,
 	       "node_status_t: every word travels");
 #define NODE_WIRE_STATUS_LEN (NODE_WIRE_HDR_LEN + NODE_STATUS_WORDS * 8)

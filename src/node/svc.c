@@ -295,6 +295,8 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm)
 	svc_vm = vm;
 	if (svc_placement_init(node_opts.placement) != CVMM_OK ||
 	    svc_migrate_init(node_opts.placement, node_opts.migrate_every) !=
+		    CVMM_OK ||
+	    svc_balance_init(node_opts.balance == NODE_BALANCE_AUTO) !=
 		    CVMM_OK)
 		return CVMM_ERR_INVALID;
 	if (svc_self() == 0 && svc_nnodes() > 1)

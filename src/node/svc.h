@@ -22,7 +22,9 @@
  *   LOAD     any -> any    the sender's guest thread count (placement auto)
  *                                                         (svc_migrate.c)
  *   MOVE     node 0 -> k   cvmm ctl migrate: a thread moves at its next
- *                          trap point; ACK           (svc_migrate.c)
+ *                          trap point; ACK           (svc_migrate.c);
+ *                          tid 0: the balancer's, node k's busiest
+ *                          thread moves; ACK         (svc_balance.c)
  *   STATUS   node 0 -> k   cvmm ctl status asks; STATUS_REP answers
  *                                                          (svc_status.c)
  *   DESCRIBE any -> any    a wait for a guest page passed 10 s: every node
@@ -70,6 +72,11 @@ void node_svc_attach(gmem_t *gm, vm_t *vm);
  * answer within wait_ms. Returns the number of nodes filled in; 0 on
  * other nodes. Blocks: not for a message handler. */
 int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms);
+
+/* Node 0, cvmm ctl balance: one round of the balancer (core/balance.h) on
+ * a period measured now; its one-line result (no newline) into out.
+ * Blocks (about half a period, more for a node slow to answer). */
+void node_svc_balance(char *out, size_t cap);
 
 /* A wait for the guest page at addr is stuck: asks every other node to log
  * its protocol state of the page (coh_rt_describe), for the user's report. */

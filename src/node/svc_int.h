@@ -139,4 +139,16 @@ void svc_on_move(int src, const node_hdr_t *h);
 /* svc_status.c */
 void svc_on_status(int src, const node_hdr_t *h);
 
+/* svc_balance.c: opens /proc/stat (before confinement) on every node; on
+ * node 0 of several, readies the balancer and, automatic, starts its
+ * thread (--balance auto) */
+cvmm_status_t svc_balance_init(bool automatic);
+/* This node's balancer counters into s (run_ns, wait_ns, cores,
+ * cores_idle_ns) */
+void svc_balance_measure(node_status_t *s);
+/* The balancer's MOVE at the slow node: its busiest guest thread (the
+ * most CPU and run-queue time at the last measure) moves to target at its
+ * next trap point; its tid, 0 when there is none */
+int svc_balance_pick(int target);
+
 #endif

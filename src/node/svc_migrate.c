@@ -59,9 +59,10 @@ int svc_move_where(vthread_t *vt, bool fault, int src)
 	int asked = __atomic_load_n(&vt->ctl_move, __ATOMIC_ACQUIRE);
 	uint64_t now;
 
-	/* cvmm ctl migrate (svc_on_move): until the move is tried */
+	/* cvmm ctl migrate or the balancer (svc_on_move): until the move
+	 * is tried */
 	if (asked > 0)
-		return asked - 1;
+		return (asked & ~VT_MOVE_BALANCE) - 1;
 
 	if (mig_every)
 		return place_every(&vt->place, mig_every, v.self, v.nnodes);
@@ -103,9 +104,15 @@ long svc_thread_move(int target, vthread_t *vt, const guest_regs_t *regs)
 	uint8_t buf[NODE_WIRE_MIGRATE_LEN];
 	size_t len;
 
-	if (__atomic_exchange_n(&vt->ctl_move, 0, __ATOMIC_ACQ_REL))
-		log_info("thread %d moves from node %d to node %d (cvmm ctl "
-			 "migrate)", vt->tid, svc_self(), target);
+	int asked = __atomic_exchange_n(&vt->ctl_move, 0, __ATOMIC_ACQ_REL);
+
+	if (asked & VT_MOVE_BALANCE)
+		m.hold_ns = PLACE_HOLD_MAX_NS; /* placement auto keeps still */
+	if (asked)
+		log_info("thread %d moves from node %d to node %d (%s)",
+			 vt->tid, svc_self(), target,
+			 asked & VT_MOVE_BALANCE ? "the balancer"
+						 : "cvmm ctl migrate");
 	if (target < 0 || target >= svc_nnodes() || target == svc_self())
 		return move_refused(vt, target, "no such node");
 	len = node_wire_migrate_encode(&h, &m, regs, buf, sizeof(buf));
@@ -192,8 +199,12 @@ void svc_on_move(int src, const node_hdr_t *h)
 {
 	int r = 0;
 
-	if (h->tid > 0 && h->arg >= 0 && h->arg < svc_nnodes())
+	if (h->arg < 0 || h->arg >= svc_nnodes())
+		r = 0;
+	else if (h->tid > 0)
 		r = move_local(h->tid, (int)h->arg);
+	else if (h->tid == 0 && h->arg != svc_self())
+		r = svc_balance_pick((int)h->arg);
 	svc_send_ack(src, h->id, r);
 }
 

@@ -40,6 +40,7 @@ static void status_local(node_status_t *s)
 	if (svc_gm && fstat(svc_gm->memfd, &sb) == 0)
 		s->resident = (uint64_t)sb.st_blocks * 512 / 4096;
 	stats_mig_get(&s->mig_out, &s->mig_in, NULL, 0);
+	svc_balance_measure(s);
 }
 
 void svc_on_status(int src, const node_hdr_t *h)

@@ -112,7 +112,8 @@ static void node_fuzz_image(guest_regs_t *regs)
 }
 
 /* One message of each body type (START and MIGRATE without and with an
- * image), an ACK, a MOVED, a LOAD, a DESCRIBE, a STATUS_REP and a MOVE. */
+ * image), an ACK, a MOVED, a LOAD, a DESCRIBE, a STATUS_REP and a MOVE
+ * (of a thread, and the balancer's of any). */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
@@ -178,7 +179,9 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		return node_wire_hdr_encode(&h, buf, cap);
 	case 11: {
 		const node_status_t st = { .vcpus = 2, .threads = 3,
-					   .read_faults = 40, .resident = 9 };
+					   .read_faults = 40, .resident = 9,
+					   .run_ns = 5000, .wait_ns = 700,
+					   .cores = 1, .cores_idle_ns = 9000 };
 
 		h.type = NODE_MSG_STATUS_REP;
 		return node_wire_status_encode(&h, &st, buf, cap);
@@ -186,6 +189,11 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 	case 12:
 		h.type = NODE_MSG_MOVE;
 		h.arg = 1;
+		return node_wire_hdr_encode(&h, buf, cap);
+	case 13: /* the balancer's: any thread */
+		h.type = NODE_MSG_MOVE;
+		h.tid = 0;
+		h.arg = 0;
 		return node_wire_hdr_encode(&h, buf, cap);
 	default:
 		return 0;

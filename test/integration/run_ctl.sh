@@ -18,12 +18,22 @@
 #           1, the move is in --stats and in the agent's info log; its
 #           output (its tid at both ends) and status are native; a thread
 #           or node that does not exist is one error line, status 1;
+#  balance  (two cores or more) "worker 8" on -n 2 -v 2: "cvmm ctl
+#           balance" with nothing else running says "no move: ..."
+#           (status 0); with a busy loop pinned to node 1's core it moves
+#           the worker (on node 1, now getting half a CPU) to node 0,
+#           logged; then "worker 8" with --balance auto and the busy loop
+#           from the start: the balancer moves the worker to node 0 by
+#           itself, once (no move back), logged at info; both runs'
+#           output and status are native and --stats has the moves
+#           (balance.moves: from 1 to 0, forced or not) and cvmm report
+#           shows them;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
 #  others   (root only) another user cannot reach the socket.
 #
-# Usage: test/integration/run_ctl.sh [two|one|migrate|errors|others ...]
+# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|errors|others ...]
 # Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
 # scratch directory.
 set -u
@@ -188,10 +198,112 @@ PY
 	check_ctl "ctl one: still served after them" 0 "1 node, 1 vCPUs" status
 	check_ctl "ctl one: migrate on one node: one line, status 1" 1 \
 		"^error: no node 1 \(the VM has 1\)" migrate 1 1
+	check_ctl "ctl one: balance on one node: no move, status 0" 0 \
+		"^no move: the VM has one node$" balance
 	wait "$JOB_PID"
 	rc=$?
 	[ $rc = 0 ] && pass "ctl one: guest status 0" ||
 		fail "ctl one: guest" "$(rc_text $rc)" "$JOB_ERR"
+}
+
+# hog_start CPU: a busy loop pinned to host cpu CPU (HOG_PID); hog_stop.
+hog_start() {
+	taskset -c "$1" sh -c 'while :; do :; done' &
+	HOG_PID=$!
+}
+
+hog_stop() {
+	kill "$HOG_PID" 2>/dev/null
+	wait "$HOG_PID" 2>/dev/null
+}
+
+# worker_tid: waits (10 s) for the worker's first line; sets TID.
+worker_tid() {
+	TID=
+	for _ in $(seq 1 100); do
+		TID=$(awk '/^worker [0-9]+$/ { print $2; exit }' "$JOB_OUT")
+		[ -n "$TID" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# worker_native LABEL RC: the worker's output (its tid at both ends) and
+# status are native.
+worker_native() {
+	local label=$1 rc=$2
+	if [ "$rc" = 0 ] && [ "$(cat "$JOB_OUT")" = "$(printf 'worker %s\nworker %s done\nsum right\nok' "$TID" "$TID")" ]; then
+		pass "$label: native output and status"
+	else
+		fail "$label: output" "$(rc_text "$rc")" "$JOB_OUT"
+	fi
+}
+
+part_balance() {
+	local rc cpu1 json=$SCRATCH/bal.json
+	# node 1's vCPU is pinned to the second core (vm_place_vcpus: the
+	# agents of one host start at core = their rank)
+	cpu1=$(lscpu -p=CPU,CORE 2>/dev/null |
+		awk -F, '!/^#/ && $2 == 1 { print $1; exit }')
+	if [ -z "$cpu1" ]; then
+		echo "SKIP ctl balance: fewer than two cores (no idle core to move to)"
+		return
+	fi
+	start_served bal "ctl balance" -n 2 -v 2 --log-level info \
+		--stats="$SCRATCH/bal.stats" -- "$GUESTS/worker" 8 || return
+	worker_tid
+	sleep 0.5
+	check_ctl "ctl balance: nothing else running: no move" 0 \
+		"^no move: " --job "$JOBID" balance
+	hog_start "$cpu1"
+	sleep 0.5
+	check_ctl "ctl balance: node 1's core shared: the worker moves to node 0" \
+		0 "^node 1's threads got [0-9]+% of the CPU they wanted, node 0 had [0-9]+% of a core idle: thread $TID moves from node 1 to node 0 " \
+		--job "$JOBID" balance
+	hog_stop
+	wait "$JOB_PID"
+	rc=$?
+	worker_native "ctl balance" $rc
+	if grep -q "thread $TID moves from node 1 to node 0 (the balancer)" \
+		"$JOB_ERR" && json_check "$SCRATCH/bal.stats" \
+		"d['balance']['mode'] == 'off' and
+		 [(m['tid'], m['from'], m['to'], m['forced'])
+		  for m in d['balance']['moves']] == [($TID, 1, 0, True)]" \
+		>"$json.why" 2>&1; then
+		pass "ctl balance: the move logged and in --stats"
+	else
+		cat "$JOB_ERR" >>"$json.why"
+		fail "ctl balance: log and --stats" "move missing" "$json.why"
+	fi
+	# --balance auto: the balancer finds it by itself, and moves once
+	hog_start "$cpu1"
+	start_served auto "balance auto" -n 2 -v 2 --log-level info \
+		--balance auto --stats="$SCRATCH/auto.stats" -- \
+		"$GUESTS/worker" 8 || { hog_stop; return; }
+	worker_tid
+	wait "$JOB_PID"
+	rc=$?
+	hog_stop
+	worker_native "balance auto" $rc
+	if grep -q "balance: node 1's threads got" "$JOB_ERR" &&
+		json_check "$SCRATCH/auto.stats" \
+		"d['balance']['mode'] == 'auto' and
+		 [(m['tid'], m['from'], m['to'], m['forced'])
+		  for m in d['balance']['moves']] == [($TID, 1, 0, False)] and
+		 d['balance']['moves'][0]['from_cpu_pct'] < 75" \
+		>"$json.why" 2>&1; then
+		pass "balance auto: one move, node 1 to node 0, logged and in --stats"
+	else
+		cat "$JOB_ERR" >>"$json.why"
+		fail "balance auto: the move" "not as expected" "$json.why"
+	fi
+	if "$CVMM" report "$SCRATCH/auto.stats" 2>&1 |
+		grep -q "^  [0-9.]* s: thread $TID node 1 -> node 0 "; then
+		pass "balance auto: cvmm report shows the move"
+	else
+		"$CVMM" report "$SCRATCH/auto.stats" >"$json.rep" 2>&1
+		fail "balance auto: cvmm report" "no move line" "$json.rep"
+	fi
 }
 
 # expect_err LABEL STATUS ARGS...: cvmm ctl ARGS gives STATUS and one line
@@ -314,15 +426,17 @@ part_others() {
 	wait "$JOB_PID"
 }
 
-for part in ${*:-two one migrate errors others}; do
+for part in ${*:-two one migrate balance errors others}; do
 	case $part in
 	two) part_two ;;
 	migrate) part_migrate ;;
+	balance) part_balance ;;
 	one) part_one ;;
 	errors) part_errors ;;
 	others) part_others ;;
 	*)
-		echo "unknown part $part (two, one, migrate, errors or others)" >&2
+		echo "unknown part $part (two, one, migrate, balance, errors or" \
+			"others)" >&2
 		exit 2
 		;;
 	esac

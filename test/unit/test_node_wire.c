@@ -443,14 +443,17 @@ static void test_moved_load(void **state)
 	refuse_other_lengths(buf, len);
 }
 
-/* STATUS_REP: every word round-trips; another length, a vCPU count past
- * the limit or the wrong type is refused. STATUS and MOVE are a header. */
+/* STATUS_REP: every word round-trips; another length, a vCPU or core
+ * count past the limit or the wrong type is refused. STATUS and MOVE are a
+ * header. */
 static void test_status(void **state)
 {
 	node_status_t s = { .vcpus = 2, .threads = 3, .read_faults = 4,
 			    .write_faults = 5, .fault_ns = 6, .resident = 7,
 			    .guest_ns = 8, .coherence_ns = 9, .sys_ns = 10,
-			    .idle_ns = 11, .mig_out = 12, .mig_in = 13 }, out;
+			    .idle_ns = 11, .mig_out = 12, .mig_in = 13,
+			    .run_ns = 14, .wait_ns = 15, .cores = 16,
+			    .cores_idle_ns = 17 }, out;
 	node_hdr_t h = { .type = NODE_MSG_STATUS_REP, .id = 77 }, oh;
 	size_t len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
 
@@ -470,6 +473,13 @@ static void test_status(void **state)
 			 CVMM_ERR_PEER);
 	assert_int_equal(node_wire_check(buf, len), CVMM_ERR_PEER);
 	s.vcpus = 1;
+	s.cores = NODE_STATUS_CORES_MAX + 1;
+	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
+	assert_int_equal(node_wire_status_decode(buf, len, &out),
+			 CVMM_ERR_PEER);
+	s.cores = NODE_STATUS_CORES_MAX;
+	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
+	assert_int_equal(node_wire_status_decode(buf, len, &out), CVMM_OK);
 	h.type = NODE_MSG_STATS_REP;
 	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
 	assert_int_equal(node_wire_status_decode(buf, len, &out),

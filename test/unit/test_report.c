@@ -255,6 +255,41 @@ static void test_migrations(void **state)
 	json_decref(doc);
 }
 
+/* The balancer's moves: a line and the timeline on the terminal, a list
+ * in the page; nothing for a file without the member or a malformed one
+ * (the sample file is from before it). */
+static void test_balance(void **state)
+{
+	json_t *doc = load_sample();
+	char *txt, *html;
+
+	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "balancer"));
+	free(txt);
+	assert_int_equal(json_object_set_new(doc, "balance", json_pack(
+		"{s:s, s:i, s:i, s:[{s:f, s:i, s:i, s:i, s:i, s:i, s:b}]}",
+		"mode", "auto", "period_ms", 1000, "moves_total", 1, "moves",
+		"t_s", 3.03, "tid", 26365, "from", 1, "to", 0, "from_cpu_pct",
+		14, "to_idle_pct", 64, "forced", 0)), 0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "balancer: auto, 1 moves\n  3.03 s: "
+				    "thread 26365 node 1 -> node 0 (node 1's "
+				    "threads got 14% of the CPU they wanted, "
+				    "node 0 had 64% of a core idle)\n"));
+	free(txt);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<ol id=\"balance\"><li>3.03 s: thread "
+				     "26365 node 1 -&gt; node 0"));
+	free(html);
+	assert_int_equal(json_object_set_new(doc, "balance",
+					     json_string("auto")), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "balancer"));
+	free(txt);
+	json_decref(doc);
+}
+
 /* The release memory model's block: on the terminal and as a table with
  * a column per node; the race hint only with races; no block for the
  * sequential model's zeros or a file from before the member. */
@@ -449,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_multinode_sample),
 		cmocka_unit_test(test_sync_pages),
 		cmocka_unit_test(test_migrations),
+		cmocka_unit_test(test_balance),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_malformed),
