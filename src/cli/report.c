@@ -5,6 +5,7 @@
 #include "cli/report.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,79 @@ static void rep_vcpu_fill(rep_vcpu_t *c, const json_t *j, int i)
 	c->t[T_COH] = jdoc_num(json_object_get(j, "coherence_s"), 0);
 	c->t[T_SYS] = jdoc_num(json_object_get(j, "syscall_s"), 0);
 	c->t[T_IDLE] = jdoc_num(json_object_get(j, "idle_s"), 0);
+	c->cpu = jdoc_num(json_object_get(j, "cpu_s"), -1);
+	c->cpu_wait = jdoc_num(json_object_get(j, "cpu_wait_s"), -1);
+}
+
+double rep_cpu_wait_pct(const rep_vcpu_t *c)
+{
+	if (c->cpu < 0 || c->cpu_wait < 0)
+		return -1;
+	return rep_pct(c->cpu_wait, c->cpu + c->cpu_wait);
+}
+
+/* Appends to buf (len bytes, *at used so far), clamped. */
+static void app(char *buf, size_t len, size_t *at, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void app(char *buf, size_t len, size_t *at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*at >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *at, len - *at, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*at = *at + (size_t)n < len ? *at + (size_t)n : len;
+}
+
+/* Whether vCPU i is the first of its node to run on its host PU. */
+static bool first_on_pu(const rep_t *r, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (r->v[j].node == r->v[i].node &&
+		    r->v[j].host_pu == r->v[i].host_pu)
+			return false;
+	return true;
+}
+
+void rep_time_shared(const rep_t *r, char *buf, size_t len)
+{
+	double cpu = 0, wait = 0;
+	size_t at = 0;
+	bool known = false;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->nv; i++) {
+		const rep_vcpu_t *c = &r->v[i];
+		unsigned n = 0;
+
+		if (c->cpu >= 0 && c->cpu_wait >= 0) {
+			cpu += c->cpu;
+			wait += c->cpu_wait;
+			known = true;
+		}
+		if (c->host_pu < 0 || !first_on_pu(r, i))
+			continue;
+		for (size_t j = i + 1; j < r->nv; j++)
+			if (r->v[j].node == c->node &&
+			    r->v[j].host_pu == c->host_pu)
+				n++;
+		if (!n)
+			continue;
+		app(buf, len, &at, "%s node %d pu %d runs vCPUs %d",
+		    at ? ";" : "time-shared:", c->node, c->host_pu, c->vcpu);
+		for (size_t j = i + 1; j < r->nv; j++)
+			if (r->v[j].node == c->node &&
+			    r->v[j].host_pu == c->host_pu)
+				app(buf, len, &at, ", %d", r->v[j].vcpu);
+	}
+	if (known && rep_pct(wait, cpu + wait) >= 10)
+		app(buf, len, &at, "%s guest threads waited for a CPU %.0f%% "
+		    "of the time they were ready to run",
+		    at ? ";" : "time-shared:", rep_pct(wait, cpu + wait));
 }
 
 /* Fills r from the parsed document; false (with a message) when it is not
@@ -404,23 +478,28 @@ void rep_bytes(double n, char *buf, size_t len)
 static void term_vcpus(const rep_t *r, FILE *o)
 {
 	double sum[T_NR] = { 0 }, all = 0;
+	char shared[512];
 
 	fprintf(o, "cvmm report: %s\n", r->exe[0] ? r->exe : r->path);
 	fprintf(o, "  %d vcpus on %d node%s, %.3f s wall, exit status %d\n",
 		r->vcpus, r->nodes, r->nodes == 1 ? "" : "s", r->wall,
 		r->exit_status);
-	fprintf(o, "%5s %4s %4s %7s %9s %7s %7s %7s %7s %9s\n", "vcpu",
+	fprintf(o, "%5s %4s %4s %7s %9s %7s %7s %7s %7s %8s %9s\n", "vcpu",
 		"node", "pu", "threads", "total s", "guest%", "coher%",
-		"sysc%", "idle%", "syscalls");
+		"sysc%", "idle%", "cpuwait%", "syscalls");
 	for (size_t i = 0; i < r->nv; i++) {
 		const rep_vcpu_t *c = &r->v[i];
-		double t = rep_total(c);
+		double t = rep_total(c), w = rep_cpu_wait_pct(c);
 
-		fprintf(o, "%5d %4d %4d %7lu %9.3f %7.1f %7.1f %7.1f %7.1f "
-			"%9lu\n", c->vcpu, c->node, c->host_pu, c->threads, t,
+		fprintf(o, "%5d %4d %4d %7lu %9.3f %7.1f %7.1f %7.1f %7.1f ",
+			c->vcpu, c->node, c->host_pu, c->threads, t,
 			rep_pct(c->t[T_GUEST], t), rep_pct(c->t[T_COH], t),
-			rep_pct(c->t[T_SYS], t), rep_pct(c->t[T_IDLE], t),
-			c->syscalls);
+			rep_pct(c->t[T_SYS], t), rep_pct(c->t[T_IDLE], t));
+		if (w < 0)
+			fprintf(o, "%8s", "-");
+		else
+			fprintf(o, "%8.1f", w);
+		fprintf(o, " %9lu\n", c->syscalls);
 		for (int k = 0; k < T_NR; k++)
 			sum[k] += c->t[k];
 		all += t;
@@ -428,6 +507,9 @@ static void term_vcpus(const rep_t *r, FILE *o)
 	fprintf(o, "%5s %4s %4s %7s %9.3f %7.1f %7.1f %7.1f %7.1f\n", "all",
 		"", "", "", all, rep_pct(sum[T_GUEST], all), rep_pct(sum[T_COH], all),
 		rep_pct(sum[T_SYS], all), rep_pct(sum[T_IDLE], all));
+	rep_time_shared(r, shared, sizeof(shared));
+	if (shared[0])
+		fprintf(o, "%s\n", shared);
 }
 
 static void term_syscalls(const rep_t *r, FILE *o)

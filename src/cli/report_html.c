@@ -102,22 +102,36 @@ static void html_vcpus(const rep_t *r, FILE *o)
 
 static void html_vcpu_table(const rep_t *r, FILE *o)
 {
+	char shared[512];
+
 	fprintf(o, "<table><tr><th>vCPU</th><th>node</th><th>host PU</th>"
 		"<th>threads</th><th>total s</th><th>guest %%</th>"
 		"<th>coherence %%</th><th>syscall %%</th><th>idle %%</th>"
-		"<th>syscalls</th></tr>\n");
+		"<th title=\"of the time its threads were ready to run\">"
+		"waiting for a CPU %%</th><th>syscalls</th></tr>\n");
 	for (size_t i = 0; i < r->nv; i++) {
 		const rep_vcpu_t *c = &r->v[i];
-		double t = rep_total(c);
+		double t = rep_total(c), w = rep_cpu_wait_pct(c);
 
 		fprintf(o, "<tr><td>%d</td><td>%d</td><td>%d</td><td>%lu</td>"
 			"<td>%.3f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td>"
-			"<td>%.1f</td><td>%lu</td></tr>\n", c->vcpu, c->node,
-			c->host_pu, c->threads, t, rep_pct(c->t[T_GUEST], t),
+			"<td>%.1f</td>", c->vcpu, c->node, c->host_pu,
+			c->threads, t, rep_pct(c->t[T_GUEST], t),
 			rep_pct(c->t[T_COH], t), rep_pct(c->t[T_SYS], t),
-			rep_pct(c->t[T_IDLE], t), c->syscalls);
+			rep_pct(c->t[T_IDLE], t));
+		if (w < 0)
+			fprintf(o, "<td>-</td>");
+		else
+			fprintf(o, "<td>%.1f</td>", w);
+		fprintf(o, "<td>%lu</td></tr>\n", c->syscalls);
 	}
 	fprintf(o, "</table>\n");
+	rep_time_shared(r, shared, sizeof(shared));
+	if (shared[0]) {
+		fprintf(o, "<p class=\"note\" id=\"time-shared\">");
+		html_esc(o, shared);
+		fprintf(o, "</p>\n");
+	}
 }
 
 static void svg_hist_bar(FILE *o, const json_t *b, int i, double bw,

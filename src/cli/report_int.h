@@ -21,6 +21,8 @@ typedef struct rep_vcpu {
 	int vcpu, host_pu, node;
 	unsigned long threads, syscalls;
 	double t[T_NR];
+	double cpu, cpu_wait; /* s on a CPU, s ready but waiting for one (-1:
+				 a file from before these) */
 } rep_vcpu_t;
 
 /* The loaded file: doc is jansson's tree (common/json.h), the json_t
@@ -55,6 +57,15 @@ typedef struct rep_count {
 
 void rep_name(const rep_t *r, uint64_t addr, char *buf, size_t len);
 double rep_total(const rep_vcpu_t *c);
+
+/* The % of its runnable time vCPU c's threads waited for a CPU, -1 when
+ * the file does not say. */
+double rep_cpu_wait_pct(const rep_vcpu_t *c);
+
+/* "time-shared: ..." for vCPUs that share a host PU on one node, or whose
+ * threads waited for a CPU 10% or more of their runnable time; "" when
+ * none did. */
+void rep_time_shared(const rep_t *r, char *buf, size_t len);
 double rep_pct(double part, double whole);
 rep_count_t *rep_syscalls(const rep_t *r, size_t *n);
 bool rep_hint(const json_t *hp, const char *name, char *buf, size_t len);

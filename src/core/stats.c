@@ -62,18 +62,20 @@ static void stats_table(const vm_t *vm, FILE *out)
 		vm->nvcpus, secs(cvmm_now_ns() - vm->t_start), vm->exit_status);
 	if (vm->ctl_path)
 		fprintf(out, "control socket: %s\n", vm->ctl_path);
-	fprintf(out, "%5s %4s %4s %8s %10s %10s %10s %10s %9s\n", "vcpu",
-		"node", "pu", "threads", "guest s", "shmem s", "syscall s",
-		"idle s", "syscalls");
+	fprintf(out, "%5s %4s %4s %8s %10s %10s %10s %10s %10s %9s\n",
+		"vcpu", "node", "pu", "threads", "guest s", "shmem s",
+		"syscall s", "idle s", "cpuwait s", "syscalls");
 	for (int i = 0; i < vm->nvcpus; i++) {
 		const vcpu_t *c = &vm->vcpus[i];
 
 		fprintf(out,
-			"%5d %4d %4d %8lu %10.3f %10.3f %10.3f %10.3f %9lu\n",
+			"%5d %4d %4d %8lu %10.3f %10.3f %10.3f %10.3f %10.3f "
+			"%9lu\n",
 			i, vcpu_node(vm, i), c->host_pu,
 			load(&c->st.threads), secs(load(&c->st.guest_ns)),
 			secs(load(&c->st.coherence_ns)),
 			secs(load(&c->st.sys_ns)), secs(load(&c->st.idle_ns)),
+			secs(load(&c->st.cpu_wait_ns)),
 			load(&c->st.syscalls));
 	}
 	if (vm->nnodes > 1)
@@ -115,7 +117,8 @@ static json_t *vcpu_json(const vm_t *vm, int i)
 {
 	const vcpu_t *c = &vm->vcpus[i];
 
-	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+			 " s:o}",
 			 "vcpu", i,
 			 "node", vcpu_node(vm, i),
 			 "host_pu", c->host_pu,
@@ -124,6 +127,8 @@ static json_t *vcpu_json(const vm_t *vm, int i)
 			 "coherence_s", secs_json(&c->st.coherence_ns),
 			 "syscall_s", secs_json(&c->st.sys_ns),
 			 "idle_s", secs_json(&c->st.idle_ns),
+			 "cpu_s", secs_json(&c->st.cpu_ns),
+			 "cpu_wait_s", secs_json(&c->st.cpu_wait_ns),
 			 "syscalls", cnt(&c->st.syscalls));
 }
 

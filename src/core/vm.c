@@ -3,6 +3,7 @@
 #include "core/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hwloc.h>
 #include <limits.h>
 #include <stdio.h>
@@ -252,6 +253,56 @@ static bool vm_thread_forget(vm_t *vm, vthread_t *vt)
 	return last;
 }
 
+/* A host thread's CPU and run-queue ns so far; false when it is gone. */
+static bool schedstat(int htid, uint64_t *run, uint64_t *wait)
+{
+	char path[64], buf[96];
+	unsigned long long r, w;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", htid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &r, &w) != 2)
+		return false;
+	*run = r;
+	*wait = w;
+	return true;
+}
+
+static void cpu_account_locked(vm_t *vm, vthread_t *vt)
+{
+	int htid = __atomic_load_n(&vt->htid, __ATOMIC_ACQUIRE);
+	vcpu_stats_t *st = &vm->vcpus[vt->vcpu].st;
+	uint64_t run, wait;
+
+	if (htid <= 0 || !schedstat(htid, &run, &wait))
+		return;
+	if (run < vt->cpu_run || wait < vt->cpu_wait)
+		return; /* not this thread's counters: keep the old ones */
+	vt->cpu_busy = (run - vt->cpu_run) + (wait - vt->cpu_wait);
+	__atomic_fetch_add(&st->cpu_ns, run - vt->cpu_run, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&st->cpu_wait_ns, wait - vt->cpu_wait,
+			   __ATOMIC_RELAXED);
+	vt->cpu_run = run;
+	vt->cpu_wait = wait;
+}
+
+void vm_cpu_account(vm_t *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	for (vthread_t *vt = vm->threads; vt; vt = vt->next)
+		cpu_account_locked(vm, vt);
+	pthread_mutex_unlock(&vm->lock);
+}
+
 static void *vt_main(void *arg)
 {
 	vthread_t *vt = arg;
@@ -286,6 +337,9 @@ static void *vt_main(void *arg)
 		entry_enter(vt);
 	vm_running_less();
 	entry_thread_fini(vt);
+	pthread_mutex_lock(&vm->lock);
+	cpu_account_locked(vm, vt); /* its last CPU time, before it leaves */
+	pthread_mutex_unlock(&vm->lock);
 	tid = vt->tid;
 	left = vt->left;
 	last = vm_thread_forget(vm, vt);
@@ -547,6 +601,12 @@ void vm_exit(vm_t *vm, int status, const char *reason)
 	if (reason)
 		log_emit(LOG_LVL_ERROR, __FILE__, __LINE__, "%s", reason);
 	if (vm->stats_file) {
+		/* the CPU times of the threads still running (not when this
+		 * thread holds the lock: a failure inside a thread's start) */
+		if (pthread_mutex_trylock(&vm->lock) == 0) {
+			pthread_mutex_unlock(&vm->lock);
+			vm_cpu_account(vm);
+		}
 		if (vm->nodes)
 			vm->nodes->collect_stats(vm);
 		stats_report(vm, vm->stats_file, stderr);

@@ -34,6 +34,10 @@ typedef struct vcpu_stats {
 	uint64_t syscalls;
 	uint64_t threads;    /* guest threads that ran here (a thread that
 			      * moved between nodes counts on each vCPU) */
+	uint64_t cpu_ns;     /* its guest threads' host threads on a CPU */
+	uint64_t cpu_wait_ns; /* ready to run but waiting for a CPU (the host
+			       * scheduler's run-queue delay): time-sharing
+			       * with other vCPUs, threads or work */
 } vcpu_stats_t;
 
 typedef struct vcpu {
@@ -100,9 +104,9 @@ typedef struct vthread {
 				    * the balancer asked (atomic: set by the
 				    * node services) */
 	int htid;                  /* its host thread's kernel tid */
-	uint64_t bal_run, bal_wait; /* that thread's CPU and run-queue time
-				     * when the balancer last read them */
-	uint64_t bal_busy;         /* their growth over that reading */
+	uint64_t cpu_run, cpu_wait; /* that thread's CPU and run-queue time
+				     * when last read (vm_cpu_account) */
+	uint64_t cpu_busy;         /* their growth over that reading */
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 
@@ -213,6 +217,13 @@ long vm_thread_run(vm_t *vm, vthread_t *vt);
 
 /* Re-pins the calling guest thread to vCPU index (sched_setaffinity). */
 void vm_thread_move(vm_t *vm, vthread_t *vt, int vcpu);
+
+/* Adds to each live guest thread's vCPU (cpu_ns, cpu_wait_ns) what its host
+ * thread ran and waited for a CPU since the last call, from the host
+ * scheduler's /proc/self/task/TID/schedstat, and sets the threads'
+ * cpu_busy to that growth. For --stats, the balancer, and each thread once
+ * more as it ends here. Takes vm.lock. */
+void vm_cpu_account(vm_t *vm);
 
 /* Ends the VM with status (first caller wins) and reason (printed as one
  * "cvmm: ..." line when not NULL): writes the stats and exits the process.

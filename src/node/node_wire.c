@@ -404,6 +404,8 @@ static void vcpu_put(wire_w_t *w, const vcpu_stats_t *v, int32_t pu)
 	wire_w_u64(w, v->coherence_ns);
 	wire_w_u64(w, v->syscalls);
 	wire_w_u64(w, v->threads);
+	wire_w_u64(w, v->cpu_ns);
+	wire_w_u64(w, v->cpu_wait_ns);
 	wire_w_i32(w, pu);
 }
 
@@ -415,6 +417,8 @@ static void vcpu_get(wire_r_t *r, vcpu_stats_t *v, int32_t *pu)
 	v->coherence_ns = wire_r_u64(r);
 	v->syscalls = wire_r_u64(r);
 	v->threads = wire_r_u64(r);
+	v->cpu_ns = wire_r_u64(r);
+	v->cpu_wait_ns = wire_r_u64(r);
 	*pu = wire_r_i32(r);
 }
 

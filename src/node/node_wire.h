@@ -29,7 +29,7 @@
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
  *                                                         (32 + 8 x 16)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
- *                nvcpus x vCPU {6 x u64 counters, i32 host cpu}; the
+ *                nvcpus x vCPU {8 x u64 counters, i32 host cpu}; the
  *                coherence counters (169 x u64); the release memory
  *                model's counters (13 x u64, coh_rc_stats_t order);
  *                SYS_NR_MAX x u64 syscall counts; nhot x hot page; ntrace x fault; nthreads x
@@ -63,7 +63,8 @@
  * only; 3: no GS base in START, no MIGRATE, MOVED or LOAD, no migration
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
- * no MOVE of tid 0 */
+ * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
+ * time */
 #define NODE_WIRE_VERSION 7
 
 typedef enum node_msg_type {
@@ -133,8 +134,8 @@ typedef struct node_migrate {
 } node_migrate_t;
 
 /* STATS_REP parts. */
-#define NODE_WIRE_VCPU_LEN (6 * 8 + 4)
-_Static_assert(sizeof(vcpu_stats_t) == 6 * 8, "vcpu_stats_t: 6 counters");
+#define NODE_WIRE_VCPU_LEN (8 * 8 + 4)
+_Static_assert(sizeof(vcpu_stats_t) == 8 * 8, "vcpu_stats_t: 8 counters");
 #define NODE_WIRE_COH_WORDS (8 + 64 + 64 + 32 + 1)
 _Static_assert(sizeof(coh_rt_stats_t) == NODE_WIRE_COH_WORDS * 8,
 	       "coh_rt_stats_t: every counter travels");

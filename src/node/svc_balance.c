@@ -23,10 +23,6 @@
 static int stat_fd = -1; /* /proc/stat, opened before confinement */
 static long clk_tck = 100;
 
-/* cumulative over this node's guest threads (svc_balance_measure) */
-static pthread_mutex_t measure_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t run_acc, wait_acc;
-
 /* node 0's sampling (one round at a time: the auto thread, ctl) */
 static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
 static balance_state_t bstate;
@@ -35,30 +31,6 @@ static uint64_t prev_ns;
 static int nsample;
 
 /* ---- measuring (every node) --------------------------------------------- */
-
-/* A host thread's CPU and run-queue ns so far; false when gone. */
-static bool schedstat(int htid, uint64_t *run, uint64_t *wait)
-{
-	char path[64], buf[96];
-	unsigned long long r, w;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", htid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	if (sscanf(buf, "%llu %llu", &r, &w) != 2)
-		return false;
-	*run = r;
-	*wait = w;
-	return true;
-}
 
 /* Whether host cpu c is one this node's vCPUs run on (all: unpinned). */
 static bool our_cpu(int c, bool *all)
@@ -122,26 +94,15 @@ static void cores_idle(uint64_t *idle_ns, uint64_t *cores)
 
 void svc_balance_measure(node_status_t *s)
 {
-	pthread_mutex_lock(&measure_lock);
-	pthread_mutex_lock(&svc_vm->lock);
-	for (vthread_t *vt = svc_vm->threads; vt; vt = vt->next) {
-		int htid = __atomic_load_n(&vt->htid, __ATOMIC_ACQUIRE);
-		uint64_t run, wait;
+	vm_cpu_account(svc_vm);
+	s->run_ns = s->wait_ns = 0;
+	for (int i = svc_self(); i < svc_vm->nvcpus; i += svc_nnodes()) {
+		const vcpu_stats_t *st = &svc_vm->vcpus[i].st;
 
-		if (vt->left || htid <= 0 || !schedstat(htid, &run, &wait))
-			continue;
-		if (run < vt->bal_run || wait < vt->bal_wait)
-			run = vt->bal_run, wait = vt->bal_wait;
-		vt->bal_busy = (run - vt->bal_run) + (wait - vt->bal_wait);
-		run_acc += run - vt->bal_run;
-		wait_acc += wait - vt->bal_wait;
-		vt->bal_run = run;
-		vt->bal_wait = wait;
+		s->run_ns += __atomic_load_n(&st->cpu_ns, __ATOMIC_RELAXED);
+		s->wait_ns += __atomic_load_n(&st->cpu_wait_ns,
+					      __ATOMIC_RELAXED);
 	}
-	pthread_mutex_unlock(&svc_vm->lock);
-	s->run_ns = run_acc;
-	s->wait_ns = wait_acc;
-	pthread_mutex_unlock(&measure_lock);
 	cores_idle(&s->cores_idle_ns, &s->cores);
 }
 
@@ -156,7 +117,7 @@ int svc_balance_pick(int target)
 	for (vthread_t *vt = svc_vm->threads; vt; vt = vt->next)
 		if (!vt->left &&
 		    !__atomic_load_n(&vt->ctl_move, __ATOMIC_ACQUIRE) &&
-		    (!best || vt->bal_busy > best->bal_busy))
+		    (!best || vt->cpu_busy > best->cpu_busy))
 			best = vt;
 	if (best) {
 		__atomic_store_n(&best->ctl_move,

@@ -22,6 +22,7 @@ void svc_on_stats(int src, const node_hdr_t *h)
 	if (!m || !buf)
 		goto out;
 	m->nvcpus = (uint32_t)svc_vm->nvcpus;
+	vm_cpu_account(svc_vm);
 	for (int i = 0; i < svc_vm->nvcpus; i++) {
 		m->vc[i] = svc_vm->vcpus[i].st;
 		m->pu[i] = svc_vm->vcpus[i].host_pu;

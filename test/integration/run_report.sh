@@ -153,7 +153,7 @@ report() {
 
 # vcpu_rows FILE.txt: the per-vCPU rows of the summary as "vcpu node".
 vcpu_rows() {
-	awk '$1 ~ /^[0-9]+$/ && NF == 10 { print $1, $2 }' "$1"
+	awk '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ && NF == 11 { print $1, $2 }' "$1"
 }
 
 # ---- one node ----------------------------------------------------------------

@@ -255,6 +255,49 @@ static void test_migrations(void **state)
 	json_decref(doc);
 }
 
+/* Time-sharing: a file from before the CPU times shows "-" and no line
+ * (its vCPUs are on distinct PUs of each node); two vCPUs of one node on
+ * one PU are named, and a wait of 10% or more of the runnable time is
+ * given, on the terminal and in the page. */
+static void test_time_shared(void **state)
+{
+	json_t *doc = load_sample(), *pv;
+	char *txt, *html;
+
+	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "time-shared"));
+	assert_non_null(strstr(txt, "       -        57\n"));
+	free(txt);
+	pv = json_object_get(doc, "per_vcpu");
+	for (size_t i = 0; i < json_array_size(pv); i++) {
+		json_t *v = json_array_get(pv, i);
+
+		json_object_set_new(v, "cpu_s", json_real(1.0));
+		json_object_set_new(v, "cpu_wait_s", json_real(0.05));
+	}
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "time-shared")); /* 5%: not worth a line */
+	assert_non_null(strstr(txt, "     4.8        57\n"));
+	free(txt);
+	/* vCPU 1 onto vCPU 0's PU, its threads waited as long as they ran */
+	json_object_set_new(json_array_get(pv, 1), "host_pu",
+			    json_integer(0));
+	json_object_set_new(json_array_get(pv, 1), "cpu_wait_s",
+			    json_real(1.0));
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "time-shared: node 0 pu 0 runs vCPUs 0, "
+				    "1; guest threads waited for a CPU 14% of "
+				    "the time they were ready to run\n"));
+	free(txt);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<p class=\"note\" id=\"time-shared\">"
+				     "time-shared: node 0 pu 0 runs vCPUs 0, "
+				     "1;"));
+	free(html);
+	json_decref(doc);
+}
+
 /* The balancer's moves: a line and the timeline on the terminal, a list
  * in the page; nothing for a file without the member or a malformed one
  * (the sample file is from before it). */
@@ -485,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_sync_pages),
 		cmocka_unit_test(test_migrations),
 		cmocka_unit_test(test_balance),
+		cmocka_unit_test(test_time_shared),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_symbols),
 		cmocka_unit_test(test_malformed),
