@@ -152,27 +152,59 @@ static void node_lost(int peer, const char *reason, void *arg)
 	char msg[256];
 	pthread_t th;
 
-	if (leaving)
-		return;
 	if (peer >= 0 && peer < NODE_MAX)
 		__atomic_store_n(&lost_seen[peer], true, __ATOMIC_RELEASE);
+	if (leaving)
+		return;
 	snprintf(msg, sizeof(msg), "node %d lost (%s)", peer, reason);
 	if (pthread_create(&th, NULL, node_lost_main, strdup(msg)) != 0)
 		vm_exit(arg, CVMM_EXIT_FAILURE, msg);
 }
 
-/* A message from node 0: the VM has ended. */
+/* Node 0, ending the VM: SHUTDOWNs sent and not yet confirmed. Node 0
+ * exits after every node did (or 2 s): a node that saw node 0's
+ * connection go first would take it for a lost node 0 and end with a
+ * failure, which mpirun reports. */
+static bool shutting;
+static bool sd_sent[NODE_MAX], sd_confirmed[NODE_MAX];
+
+/* Node k: confirms node 0's SHUTDOWN, then exits (on a thread of its own:
+ * the flush cannot run inside a handler). */
+static void *node_shutdown_main(void *arg)
+{
+	int32_t ack = 0;
+
+	if (xp_am_send(xp, 0, NODE_AM_SHUTDOWN, &ack, sizeof(ack)) ==
+	    CVMM_OK)
+		xp_flush(xp, 0);
+	boot_fini(boot); /* PMIx_Finalize: mpirun wants a proper exit */
+	_exit(0);
+}
+
+/* A message from node 0: the VM has ended; at node 0, a node's
+ * confirmation of it. */
 static void node_on_shutdown(xp_t *x, int src, const void *data, size_t len,
 			     void *arg)
 {
+	pthread_t th;
+
 	if (src != 0) {
+		if (node_rank() == 0 && src > 0 && src < NODE_MAX &&
+		    __atomic_load_n(&shutting, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&sd_confirmed[src], true,
+					 __ATOMIC_RELEASE);
+			return;
+		}
 		log_warn("node %d sent a shutdown: ignored (only node 0 may)",
 			 src);
 		return;
 	}
 	log_debug("node 0 ended the vm: exiting");
-	boot_fini(boot); /* PMIx_Finalize: mpirun wants a proper exit */
-	_exit(0);
+	leaving = true; /* node 0 goes once this node is gone */
+	if (pthread_create(&th, NULL, node_shutdown_main, NULL) != 0) {
+		boot_fini(boot);
+		_exit(0);
+	}
 }
 
 /* vm_exit hook on nodes > 0 of a VM: node 0 ends the VM everywhere (its
@@ -187,7 +219,19 @@ static void node_on_exit_member(int status)
 		usleep(100000);
 }
 
-/* vm_exit hook on node 0: tell every agent still reachable, flushed. */
+/* Every node sent a SHUTDOWN confirmed it or was lost. */
+static bool shutdown_confirmed(void)
+{
+	for (int peer = 1; peer < node_size() && peer < NODE_MAX; peer++)
+		if (sd_sent[peer] &&
+		    !__atomic_load_n(&sd_confirmed[peer], __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&lost_seen[peer], __ATOMIC_ACQUIRE))
+			return false;
+	return true;
+}
+
+/* vm_exit hook on node 0: tell every agent still reachable, flushed, and
+ * wait (2 s at most) until each has confirmed or is gone. */
 static void node_on_exit(int status)
 {
 	int32_t st = status;
@@ -202,14 +246,19 @@ static void node_on_exit(int status)
 		node_on_exit_member(status);
 		return;
 	}
-	for (int peer = 1; peer < node_size(); peer++) {
+	__atomic_store_n(&shutting, true, __ATOMIC_RELEASE);
+	for (int peer = 1; peer < node_size() && peer < NODE_MAX; peer++) {
 		if (lost_seen[peer])
 			continue;
 		if (xp_am_send(xp, peer, NODE_AM_SHUTDOWN, &st, sizeof(st)) ==
-		    CVMM_OK)
+		    CVMM_OK) {
+			sd_sent[peer] = true;
 			xp_flush(xp, peer);
+		}
 	}
 	leaving = true;
+	for (int i = 0; i < 2000 && !shutdown_confirmed(); i++)
+		usleep(1000);
 	boot_fini(boot);
 }
 
