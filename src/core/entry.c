@@ -236,6 +236,10 @@ void entry_fault(int sig, siginfo_t *si, void *ucv)
 	bool in_guest = vt->magic == VT_MAGIC_GUEST &&
 			vt->selector == SYSCALL_DISPATCH_FILTER_BLOCK;
 
+	/* a kick (vm_thread_kick) in agent code: nothing to do, and its FS
+	 * may be either (entry code switching): touch nothing */
+	if (sig == VM_SIG_KICK && !in_guest)
+		return;
 	if (vt->magic == VT_MAGIC_GUEST) {
 		vt->selector = SYSCALL_DISPATCH_FILTER_ALLOW;
 		fs_set(vt->agent_fs);
@@ -254,11 +258,12 @@ struct ksigaction {
 	uint64_t mask;
 };
 
-static cvmm_status_t entry_sigaction(int sig, void *handler, uint64_t mask)
+static cvmm_status_t entry_sigaction(int sig, void *handler, uint64_t mask,
+				     unsigned long more)
 {
 	struct ksigaction ka = {
 		.handler = handler,
-		.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
+		.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER | more,
 		.restorer = cvmm_sigreturn_stub,
 		.mask = mask,
 	};
@@ -317,12 +322,17 @@ cvmm_status_t entry_init(entry_mode_t mode)
 	entry_xstate_probe(&entry_xs);
 	log_debug("extended state: components 0x%lx, image %u bytes",
 		  entry_xs.mask, entry_xs.size);
-	if (entry_sigaction(SIGSYS, cvmm_sigsys_entry, 0) != CVMM_OK)
+	if (entry_sigaction(SIGSYS, cvmm_sigsys_entry, 0, 0) != CVMM_OK)
 		return CVMM_ERR_IO;
 	for (unsigned i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
-		if (entry_sigaction(faults[i], cvmm_fault_entry, sysbit) !=
+		if (entry_sigaction(faults[i], cvmm_fault_entry, sysbit, 0) !=
 		    CVMM_OK)
 			return CVMM_ERR_IO;
+	/* a kick (vm_thread_kick) that lands in agent code interrupts no
+	 * call for good: SA_RESTART */
+	if (entry_sigaction(VM_SIG_KICK, cvmm_fault_entry, sysbit,
+			    SA_RESTART) != CVMM_OK)
+		return CVMM_ERR_IO;
 	return mode == ENTRY_SECCOMP ? entry_seccomp_install() : CVMM_OK;
 }
 

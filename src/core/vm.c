@@ -26,6 +26,7 @@
 #include "core/loader.h"
 #include "core/place.h"
 #include "core/stats.h"
+#include "core/sud.h"
 #include "core/sys/sys.h"
 
 vm_t cvmm_vm;
@@ -319,6 +320,9 @@ static void *vt_main(void *arg)
 		vm_exit(vm, 1, "cannot confine a guest thread");
 	if (entry_thread_init(vt) != CVMM_OK)
 		vm_exit(vm, 1, "cannot start a guest thread");
+	pthread_mutex_lock(&vm->lock);
+	vt->kickable = true; /* its altstack is up */
+	pthread_mutex_unlock(&vm->lock);
 	/* Created from a SIGSYS handler: SIGSYS and faults arrive blocked. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGSYS);
@@ -327,6 +331,7 @@ static void *vt_main(void *arg)
 	sigaddset(&set, SIGILL);
 	sigaddset(&set, SIGFPE);
 	sigaddset(&set, SIGTRAP);
+	sigaddset(&set, VM_SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	vt->t_mark = cvmm_now_ns();
 	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
@@ -336,10 +341,16 @@ static void *vt_main(void *arg)
 	if (sigsetjmp(vt->exit_jmp, 0) == 0)
 		entry_enter(vt);
 	vm_running_less();
-	entry_thread_fini(vt);
+	/* no kick from here on (one already sent stays pending, blocked,
+	 * and dies with the thread): its altstack goes */
+	sigemptyset(&set);
+	sigaddset(&set, VM_SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	pthread_mutex_lock(&vm->lock);
+	vt->kickable = false;
 	cpu_account_locked(vm, vt); /* its last CPU time, before it leaves */
 	pthread_mutex_unlock(&vm->lock);
+	entry_thread_fini(vt);
 	tid = vt->tid;
 	left = vt->left;
 	last = vm_thread_forget(vm, vt);
@@ -547,11 +558,44 @@ static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc,
 	return true;
 }
 
+void vm_thread_kick(vm_t *vm, vthread_t *vt)
+{
+	int htid = __atomic_load_n(&vt->htid, __ATOMIC_ACQUIRE);
+
+	if (vt->kickable && htid > 0 &&
+	    __atomic_load_n(&vt->selector, __ATOMIC_ACQUIRE) ==
+		    SYSCALL_DISPATCH_FILTER_BLOCK &&
+	    syscall(SYS_tgkill, getpid(), htid, VM_SIG_KICK) != 0)
+		log_debug("kicking guest thread %d: %m", vt->tid);
+}
+
+/* VM_SIG_KICK: a trap point where the guest thread is, if it is in guest
+ * code (its rip in the guest window: not entry code about to enter it). */
+static void vt_trap_kick(vthread_t *vt, ucontext_t *uc, bool in_guest)
+{
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP], now;
+	vcpu_stats_t *st;
+
+	if (!in_guest || rip < GMEM_LO || rip >= GMEM_HI)
+		return;
+	st = &cvmm_vm.vcpus[vt->vcpu].st;
+	now = cvmm_now_ns();
+	stat_add(&st->guest_ns, now - vt->t_mark);
+	vt->t_mark = now;
+	vt_trap_point(vt, uc, false, -1, &st->sys_ns);
+}
+
 void vt_trap_fault(vthread_t *vt, int sig, siginfo_t *si, ucontext_t *uc,
 		   bool in_guest)
 {
 	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	char msg[256], sym[128] = "";
+
+	if (sig == VM_SIG_KICK) {
+		if (vt->magic == VT_MAGIC_GUEST)
+			vt_trap_kick(vt, uc, in_guest);
+		return;
+	}
 
 	if (sig == SIGBUS && cvmm_coh_on && vt->magic == VT_MAGIC_GUEST &&
 	    si->si_code == BUS_ADRERR &&

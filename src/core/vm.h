@@ -77,6 +77,10 @@ typedef struct guest_regs {
 
 #define VT_MOVE_BALANCE 0x10000 /* vthread.ctl_move: the balancer's move */
 
+/* The host signal that makes a guest thread in guest code take a trap
+ * point (vm_thread_kick); a real-time signal glibc does not use. */
+#define VM_SIG_KICK 40
+
 typedef struct vthread {
 	volatile uint8_t selector; /* SUD selector: ALLOW in agent, BLOCK in guest */
 	uint32_t magic;            /* VT_MAGIC_* */
@@ -107,6 +111,8 @@ typedef struct vthread {
 	uint64_t cpu_run, cpu_wait; /* that thread's CPU and run-queue time
 				     * when last read (vm_cpu_account) */
 	uint64_t cpu_busy;         /* their growth over that reading */
+	bool kickable;             /* vm_thread_kick may signal its host
+				    * thread (under vm.lock) */
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 
@@ -217,6 +223,12 @@ long vm_thread_run(vm_t *vm, vthread_t *vt);
 
 /* Re-pins the calling guest thread to vCPU index (sched_setaffinity). */
 void vm_thread_move(vm_t *vm, vthread_t *vt, int vcpu);
+
+/* Makes vt, which runs guest code now, take a trap point at once (a
+ * signal to its host thread, VM_SIG_KICK): it moves there if its
+ * ctl_move asks. Nothing when it is in agent code (a call or a fault): it
+ * passes a trap point as that returns. The caller holds vm.lock. */
+void vm_thread_kick(vm_t *vm, vthread_t *vt);
 
 /* Adds to each live guest thread's vCPU (cpu_ns, cpu_wait_ns) what its host
  * thread ran and waited for a CPU since the last call, from the host

@@ -191,8 +191,9 @@ static void migrate(FILE *f, const char *args)
 	}
 	r = node_svc_move(tid, target, &where);
 	if (r == 1)
-		fprintf(f, "thread %d moves from node %d to node %d at its next "
-			   "system call or page fault\n", tid, where, target);
+		fprintf(f, "thread %d moves from node %d to node %d (now, or "
+			   "when the call it is in returns)\n", tid, where,
+			target);
 	else if (r == 2)
 		fprintf(f, "thread %d runs on node %d already\n", tid, target);
 	else

@@ -10,9 +10,10 @@
  *                  fault rate, resident guest memory, vCPU times, thread
  *                  moves: a table
  *   status json    the same as one JSON object
- *   migrate T K    guest thread T moves to node K at its next trap point
- *                  (a system call returning, a coherence fault): one line
- *                  saying from where, or that it is there already
+ *   migrate T K    guest thread T moves to node K: at once when it runs
+ *                  guest code (vm_thread_kick), else when the system call
+ *                  or coherence fault it is in returns: one line saying
+ *                  from where, or that it is there already
  *   balance        one round of the balancer (core/balance.h) on a period
  *                  measured now: one line saying which thread moves where
  *                  and why, or "no move: " and why not

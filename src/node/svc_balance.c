@@ -123,6 +123,7 @@ int svc_balance_pick(int target)
 		__atomic_store_n(&best->ctl_move,
 				 (target + 1) | VT_MOVE_BALANCE,
 				 __ATOMIC_RELEASE);
+		vm_thread_kick(svc_vm, best);
 		tid = best->tid;
 	}
 	pthread_mutex_unlock(&svc_vm->lock);
@@ -219,8 +220,8 @@ static void round_locked(bool force, char *out, size_t cap)
 	balance_log(t - svc_vm->t_start, tid, &m, force);
 	log_info("balance: %s: thread %d moves from node %d to node %d",
 		 why, tid, m.from, m.to);
-	snprintf(out, cap, "%s: thread %d moves from node %d to node %d at "
-		 "its next system call or page fault", why, tid, m.from, m.to);
+	snprintf(out, cap, "%s: thread %d moves from node %d to node %d (now, "
+		 "or when the call it is in returns)", why, tid, m.from, m.to);
 done:
 	free(now);
 	free(v);

@@ -187,6 +187,7 @@ static int move_local(int tid, int target)
 		} else {
 			__atomic_store_n(&vt->ctl_move, target + 1,
 					 __ATOMIC_RELEASE);
+			vm_thread_kick(svc_vm, vt); /* one computing moves now */
 			r = 1;
 		}
 		break;

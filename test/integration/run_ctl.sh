@@ -18,6 +18,9 @@
 #           1, the move is in --stats and in the agent's info log; its
 #           output (its tid at both ends) and status are native; a thread
 #           or node that does not exist is one error line, status 1;
+#           "worker 4 spin" (no call, no fault in its loop): migrated, it
+#           is on node 0 within half a second (kicked), before its loop
+#           ends, and its results are the native ones;
 #  balance  (two cores or more) "worker 8" on -n 2 -v 2: "cvmm ctl
 #           balance" with nothing else running says "no move: ..."
 #           (status 0); with a busy loop pinned to node 1's core it moves
@@ -369,6 +372,43 @@ part_migrate() {
 		pass "ctl migrate: --stats counts the move, the agent logs it"
 	else
 		fail "ctl migrate: --stats" "move not counted or not logged" "$SCRATCH/mig.why"
+	fi
+	part_migrate_spin
+}
+
+# A worker that never traps by itself (no call, no fault: a recurrence in
+# registers) is kicked: it moves at once, not when its loop ends, and its
+# results are the native ones (every register kept across the signal).
+part_migrate_spin() {
+	local rc json=$SCRATCH/spin.json native=$SCRATCH/spin.native
+	"$GUESTS/worker" 4 spin >"$native" 2>&1
+	start_served spin "ctl migrate spin" -n 2 -v 2 --log-level info -- \
+		"$GUESTS/worker" 4 spin || return
+	worker_tid
+	sleep 0.3
+	check_ctl "ctl migrate: a thread that never traps: asked" 0 \
+		"^thread $TID moves from node 1 to node 0 " \
+		--job "$JOBID" migrate "$TID" 0
+	sleep 0.5
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	if json_check "$json" \
+		"[n['threads'] for n in d['nodes']] == [2, 0] and
+		 d['nodes'][0]['moved_in'] == 1" >"$json.why" 2>&1 &&
+		! grep -q "^worker $TID done" "$JOB_OUT"; then
+		pass "ctl migrate: a thread that never traps moves at once"
+	else
+		cat "$json" "$JOB_OUT" >>"$json.why"
+		fail "ctl migrate: spin" "not on node 0 within 0.5 s" "$json.why"
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && [ "$(grep '^spin ' "$JOB_OUT")" = "$(grep '^spin ' "$native")" ] &&
+		grep -qx "worker $TID done" "$JOB_OUT" &&
+		grep -q "thread $TID moves from node 1 to node 0 (cvmm ctl migrate)" "$JOB_ERR"; then
+		pass "ctl migrate: its results are the native ones ($(grep '^spin ' "$native"))"
+	else
+		cat "$native" "$JOB_OUT" >"$SCRATCH/spin.diff"
+		fail "ctl migrate: spin results" "$(rc_text $rc)" "$SCRATCH/spin.diff"
 	fi
 }
 
