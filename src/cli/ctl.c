@@ -1,5 +1,5 @@
 /* cvmm ctl [--job ID|SOCKET] status [--json] | migrate TID NODE | balance
- * (ctl.h). */
+ * | pause | resume (ctl.h). */
 #include "cli/ctl.h"
 
 #include <dirent.h>
@@ -19,12 +19,13 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cvmm ctl [--job ID|SOCKET] status [--json]\n"
 		   "       cvmm ctl [--job ID|SOCKET] migrate TID NODE\n"
 		   "       cvmm ctl [--job ID|SOCKET] balance\n"
+		   "       cvmm ctl [--job ID|SOCKET] pause|resume\n"
 		   "  asks a running VM (node 0's agent) for its nodes, vCPUs, "
 		   "threads,\n  faults and memory, moves a guest thread to "
-		   "another node, or runs\n  the balancer once (a thread of a "
-		   "node kept from the CPU moves to\n  a node with idle cores); "
-		   "with one job of this user running, --job\n  is not "
-		   "needed\n");
+		   "another node, runs\n  the balancer once (a thread of a "
+		   "node kept from the CPU moves to\n  a node with idle cores), "
+		   "or stops and restarts every guest thread;\n  with one job "
+		   "of this user running, --job is not needed\n");
 }
 
 /* The one job of this user that answers: its socket connected, or -1
@@ -150,13 +151,14 @@ int ctl_main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(cmd, "status") && strcmp(cmd, "migrate") &&
-	    strcmp(cmd, "balance")) {
-		log_error("ctl: unknown command %s (status, migrate, balance)",
-			  cmd);
+	    strcmp(cmd, "balance") && strcmp(cmd, "pause") &&
+	    strcmp(cmd, "resume")) {
+		log_error("ctl: unknown command %s (status, migrate, balance, "
+			  "pause, resume)", cmd);
 		return 2;
 	}
-	if (!strcmp(cmd, "balance") && json) {
-		log_error("ctl: balance answers in one line (no --json)");
+	if (strcmp(cmd, "status") && strcmp(cmd, "migrate") && json) {
+		log_error("ctl: %s answers in one line (no --json)", cmd);
 		return 2;
 	}
 	if (!strcmp(cmd, "migrate") &&
@@ -197,8 +199,8 @@ int ctl_main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "migrate"))
 		snprintf(req, sizeof(req), "migrate %s %s\n", arg[0], arg[1]);
-	else if (!strcmp(cmd, "balance"))
-		snprintf(req, sizeof(req), "balance\n");
+	else if (strcmp(cmd, "status"))
+		snprintf(req, sizeof(req), "%s\n", cmd);
 	else
 		snprintf(req, sizeof(req), "%s\n",
 			 json ? "status json" : "status");

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coherence/dfutex.h"
 #include "coherence/diff.h"
 #include "coherence/proto.h"
 #include "coherence/proto_wire.h"
@@ -1385,7 +1386,90 @@ static bool rc_active(void)
 	return rt.rc && __atomic_load_n(&rt.rc_armed, __ATOMIC_ACQUIRE);
 }
 
+/* ---- pausing ------------------------------------------------------------- */
+
+static struct {
+	uint32_t closed; /* host futex word: 1 while paused */
+	int inside;      /* threads between coh_rt_gate_enter and _exit */
+} gate;
+static __thread int gate_depth;
+
+void coh_rt_pause(bool on)
+{
+	__atomic_store_n(&gate.closed, on ? 1u : 0u, __ATOMIC_SEQ_CST);
+	if (!on)
+		syscall(SYS_futex, &gate.closed, FUTEX_WAKE_PRIVATE, INT_MAX,
+			NULL, NULL, 0);
+}
+
+bool coh_rt_paused(void)
+{
+	return __atomic_load_n(&gate.closed, __ATOMIC_SEQ_CST) != 0;
+}
+
+void coh_rt_pause_wait(void)
+{
+	while (coh_rt_paused())
+		syscall(SYS_futex, &gate.closed, FUTEX_WAIT_PRIVATE, 1u, NULL,
+			NULL, 0);
+}
+
+void coh_rt_gate_enter(void)
+{
+	if (gate_depth++ > 0)
+		return;
+	for (;;) {
+		/* in, then look: a pauser that closed first sees us inside
+		 * until we see it closed and step out */
+		__atomic_add_fetch(&gate.inside, 1, __ATOMIC_SEQ_CST);
+		if (!coh_rt_paused())
+			return;
+		__atomic_sub_fetch(&gate.inside, 1, __ATOMIC_SEQ_CST);
+		coh_rt_pause_wait();
+	}
+}
+
+void coh_rt_gate_exit(void)
+{
+	if (--gate_depth == 0)
+		__atomic_sub_fetch(&gate.inside, 1, __ATOMIC_SEQ_CST);
+}
+
+bool coh_rt_quiet(char *why, size_t len)
+{
+	int in = __atomic_load_n(&gate.inside, __ATOMIC_SEQ_CST);
+
+	if (in > 0) {
+		snprintf(why, len, "%d thread%s in a coherence or futex call",
+			 in, in == 1 ? "" : "s");
+		return false;
+	}
+	if (rt.node && coh_node_busy(rt.node, why, len))
+		return false;
+	if (rt.rc && rc_busy(rt.rc, why, len))
+		return false;
+	if (cvmm_dfx && dfx_busy(cvmm_dfx)) {
+		snprintf(why, len, "a futex call awaits its home's answer");
+		return false;
+	}
+	return true;
+}
+
+static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
+			      int *src);
+
 cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
+{
+	cvmm_status_t st;
+
+	coh_rt_gate_enter();
+	st = rt_fault(addr, write, atomic, src);
+	coh_rt_gate_exit();
+	return st;
+}
+
+static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
+			      int *src)
 {
 	uint64_t t0, dt, ahead[COH_RT_READ_AHEAD_MAX];
 	cvmm_status_t st;
@@ -1439,7 +1523,21 @@ cvmm_status_t coh_rt_fault(uint64_t addr, bool write, bool atomic, int *src)
 	return CVMM_OK;
 }
 
+static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write);
+
 cvmm_status_t coh_rt_acquire(uint64_t addr, size_t len, bool write)
+{
+	cvmm_status_t st;
+
+	if (!cvmm_coh_on || len == 0)
+		return CVMM_OK;
+	coh_rt_gate_enter();
+	st = rt_acquire(addr, len, write);
+	coh_rt_gate_exit();
+	return st;
+}
+
+static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write)
 {
 	uint64_t first, last, next = 0;
 	cvmm_status_t st = CVMM_OK;

@@ -169,4 +169,24 @@ void coh_rt_rc_stats(coh_rc_stats_t *out);
  * holds off. */
 void coh_rt_idle(void);
 
+/* ---- pausing (cvmm ctl pause, node/svc_pause.c) ---------------------------
+ * While this node is paused, a thread about to start a coherence
+ * operation (a fault, an agent access to guest memory, a futex call across
+ * nodes: coh_rt_gate_enter) waits at the node's gate; operations already
+ * started finish, and message handlers keep serving other nodes. Guest
+ * threads park at their trap points (core) with coh_rt_pause_wait. The
+ * state is this module's so that one node without coherence pauses too. */
+void coh_rt_pause(bool on);
+bool coh_rt_paused(void);
+/* Blocks the calling thread until the node is no longer paused. */
+void coh_rt_pause_wait(void);
+/* Around an operation that may send coherence or futex messages; nested
+ * calls on one thread count once. */
+void coh_rt_gate_enter(void);
+void coh_rt_gate_exit(void);
+/* Nothing of this node's coherence is in flight: no thread inside the
+ * gate, and neither protocol nor the futex service awaits a message. When
+ * something is, false with what into why. */
+bool coh_rt_quiet(char *why, size_t len);
+
 #endif

@@ -718,3 +718,22 @@ void dfx_destroy(dfx_t *d)
 		pthread_mutex_destroy(&d->req[i].lock);
 	free(d);
 }
+
+bool dfx_busy(dfx_t *d)
+{
+	bool busy = false;
+
+	for (unsigned b = 0; b < DFX_REQ_BUCKETS && !busy; b++) {
+		pthread_mutex_lock(&d->req[b].lock);
+		for (dfx_req_t *r = d->req[b].head; r && !busy; r = r->next) {
+			uint32_t f = __atomic_load_n(&r->flags,
+						     __ATOMIC_ACQUIRE);
+
+			busy = !(f & DFX_F_ACKED) ||
+			       ((f & DFX_F_CANCELLING) &&
+				!(f & DFX_F_CANCELLED));
+		}
+		pthread_mutex_unlock(&d->req[b].lock);
+	}
+	return busy;
+}

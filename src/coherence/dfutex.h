@@ -71,6 +71,11 @@ long dfx_wait(dfx_t *d, uint64_t uaddr, uint32_t val, uint32_t bitset,
  * the home within 10 s). */
 long dfx_wake(dfx_t *d, uint64_t uaddr, int n, uint32_t bitset);
 
+/* Whether a request of this node awaits a reply (cvmm ctl pause): a wake
+ * not yet acknowledged, a wait not yet registered, a cancel in flight. A
+ * waiter registered and asleep is not. */
+bool dfx_busy(dfx_t *d);
+
 /* The node's service when the VM spans several nodes, else NULL. Set once
  * by the node agent before guest code runs. */
 extern dfx_t *cvmm_dfx;

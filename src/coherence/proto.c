@@ -1632,6 +1632,62 @@ const char *coh_state_str(coh_state_t st)
 	return (unsigned)st < COH_NSTATES ? names[st] : "?";
 }
 
+static bool st_transient(coh_state_t st)
+{
+	return st != COH_INVALID && st != COH_SHARED && st != COH_EXCLUSIVE &&
+	       st != COH_PROMOTED;
+}
+
+bool coh_node_busy(coh_node_t *n, char *why, size_t len)
+{
+	const coh_sparse_t *s = &n->st, *m = &n->mp;
+	bool busy = false;
+
+	coh_node_lock(n, NULL);
+	for (unsigned h = 0; h < COH_XHASH && !busy; h++)
+		for (coh_xpage_t *x = n->xhash[h]; x && !busy; x = x->next)
+			if (x->fetching || x->ndefer || x->hold_until) {
+				snprintf(why, len, "page 0x%llx: %s",
+					 (unsigned long long)x->page
+						 << CVMM_PAGE_SHIFT,
+					 x->fetching ? "fetching"
+					 : x->ndefer ? "forward held by a pin"
+						     : "holding window");
+				busy = true;
+			}
+	for (uint64_t d = 0; d < s->ndir && !busy; d++)
+		for (uint64_t i = 0; s->dir[d] && i < (1ull << s->shift); i++) {
+			uint8_t v = (uint8_t)s->dir[d][i];
+			uint64_t page = (d << s->shift) | i;
+
+			if (v && st_transient((coh_state_t)(v - 1))) {
+				snprintf(why, len, "page 0x%llx: %s",
+					 (unsigned long long)page
+						 << CVMM_PAGE_SHIFT,
+					 coh_state_str((coh_state_t)(v - 1)));
+				busy = true;
+				break;
+			}
+		}
+	for (uint64_t d = 0; d < m->ndir && !busy; d++)
+		for (uint64_t i = 0; m->dir[d] && i < (1ull << m->shift); i++) {
+			const coh_mpage_t *mp =
+				(const coh_mpage_t *)(m->dir[d] +
+						      i * m->esz);
+
+			if (mp->q || (mp->st != COH_M_IDLE &&
+				      mp->st != COH_M_DATA)) {
+				snprintf(why, len, "a page it manages: %s%s",
+					 mstate_str((coh_mstate_t)mp->st),
+					 mp->q ? ", requests queued" : "");
+				busy = true;
+				break;
+			}
+		}
+	coh_node_unlock(n);
+	return busy;
+}
+
 /* One line on page's state here, for a stuck wait (coh_rt_describe: this
  * node's 10 s warning, or another node's DESCRIBE, on the progress
  * thread). Waits up to 100 ms for the lock; a node whose lock stays held

@@ -348,4 +348,11 @@ const char *coh_state_str(coh_state_t st);
  * stuck waits and debuggers; waits at most 100 ms for n's lock. */
 void coh_describe(coh_node_t *n, uint64_t page, char *buf, size_t len);
 
+/* Whether anything of n's is in flight (cvmm ctl pause waits until no node
+ * is): a request of its own not yet served (a *_WAIT or *_FETCH state), a
+ * forward it holds back (a pin, a holding window), or as a manager a
+ * request in progress or queued. The first such page and what it waits
+ * for go into why. Walks every record: for pauses, not fault paths. */
+bool coh_node_busy(coh_node_t *n, char *why, size_t len);
+
 #endif

@@ -1733,6 +1733,33 @@ uint32_t rc_page_home(rc_node_t *n, uint64_t page)
 	return h;
 }
 
+bool rc_busy(rc_node_t *n, char *why, size_t len)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->seq != n->acked_upto || n->nqueued) {
+		snprintf(why, len, "diffs not yet acknowledged");
+		busy = true;
+	}
+	for (uint64_t i = 0; i < n->nbuckets && !busy; i++)
+		for (rc_page_t *p = n->buckets[i]; p && !busy; p = p->hnext)
+			if (p->st == RC_FETCH || p->cls == RC_SYNC_WAIT ||
+			    p->pending || p->flush_pending || p->waits ||
+			    p->inflight) {
+				snprintf(why, len, "page 0x%llx: %s",
+					 (unsigned long long)p->page *
+						 DIFF_PAGE,
+					 p->st == RC_FETCH ? "fetching"
+					 : p->cls == RC_SYNC_WAIT
+						 ? "becoming a sync page"
+						 : "diffs or notices in flight");
+				busy = true;
+			}
+	pthread_mutex_unlock(&n->lock);
+	return busy;
+}
+
 void rc_describe(rc_node_t *n, uint64_t page, char *buf, size_t len)
 {
 	static const char *const cls[] = { "data", "sync_wait", "sync", "sc" };

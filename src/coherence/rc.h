@@ -322,6 +322,12 @@ rc_class_t rc_page_class(rc_node_t *n, uint64_t page);
 /* One line on page's record here (class, state, home, flush), for stuck
  * waits (coh_rt_describe). */
 void rc_describe(rc_node_t *n, uint64_t page, char *buf, size_t len);
+
+/* Whether anything of n's is in flight (cvmm ctl pause): diffs not yet
+ * acknowledged or queued, a fetch, a page becoming a synchronization page,
+ * notices not yet acknowledged at a home. The first such one goes into
+ * why. */
+bool rc_busy(rc_node_t *n, char *why, size_t len);
 rc_state_t rc_page_state(rc_node_t *n, uint64_t page);
 /* The page's home as this node knows it (RC_NOHOME: not yet). */
 uint32_t rc_page_home(rc_node_t *n, uint64_t page);

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "coherence/coh.h"
 #include "coherence/dfutex.h"
 #include "core/gmem.h"
 
@@ -59,6 +60,10 @@ static long futex_wait_dfx(vthread_t *vt, uint64_t addr, uint32_t val,
 	if (!futex_word(addr))
 		return -EFAULT;
 	vt_idle_begin(vt);
+	/* not while the node is paused; once asleep the wait is no call in
+	 * flight (dfx_busy), so it holds no gate */
+	coh_rt_gate_enter();
+	coh_rt_gate_exit();
 	ret = dfx_wait(cvmm_dfx, dfx_key(addr, shared), val, bitset, clock,
 		       deadline);
 	vt_idle_end(vt);
@@ -89,10 +94,16 @@ long futex_wait(vthread_t *vt, uint64_t addr, uint32_t val, uint32_t bitset,
 
 long futex_wake(uint64_t addr, int n, uint32_t bitset, bool shared)
 {
-	if (cvmm_dfx)
-		return (addr & 3) ? -EINVAL
-				  : dfx_wake(cvmm_dfx, dfx_key(addr, shared), n,
-					     bitset);
+	long ret;
+
+	if (cvmm_dfx) {
+		if (addr & 3)
+			return -EINVAL;
+		coh_rt_gate_enter();
+		ret = dfx_wake(cvmm_dfx, dfx_key(addr, shared), n, bitset);
+		coh_rt_gate_exit();
+		return ret;
+	}
 	if (!futex_in_window(addr, 4))
 		return 0; /* nobody can wait there */
 	return host_futex(addr, FUTEX_WAKE_BITSET | priv(shared),

@@ -39,6 +39,8 @@ static vthread_t *free_blocks; /* exited threads' blocks, for reuse */
  * coherence holding window) are let go: nobody here will touch them. */
 static int vm_running;
 
+static void vt_pause_point(vthread_t *vt);
+
 static void vm_running_less(void)
 {
 	if (__atomic_sub_fetch(&vm_running, 1, __ATOMIC_ACQ_REL) == 0)
@@ -335,6 +337,7 @@ static void *vt_main(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	vt->t_mark = cvmm_now_ns();
 	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
+	vt_pause_point(vt); /* created or arrived while paused */
 	/* started or arrived here: sees what its creator or its last node
 	 * released (the release memory model) */
 	coh_rt_sync_acquire();
@@ -397,6 +400,40 @@ long vm_thread_run(vm_t *vm, vthread_t *vt)
 static void stat_add(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+/* cvmm ctl pause (coh_rt_pause): a guest thread that reaches a trap point
+ * or starts while its node is paused waits here, as idle as in a call;
+ * the pause counts as idle time, not as guest or call time. */
+static void vt_pause_point(vthread_t *vt)
+{
+	uint64_t t0, t1;
+
+	if (!coh_rt_paused())
+		return;
+	t0 = cvmm_now_ns();
+	vm_running_less();
+	coh_rt_pause_wait();
+	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
+	t1 = cvmm_now_ns();
+	stat_add(&cvmm_vm.vcpus[vt->vcpu].st.idle_ns, t1 - t0);
+	vt->t_mark += t1 - t0;
+}
+
+int vm_in_guest(vm_t *vm)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	for (vthread_t *vt = vm->threads; vt; vt = vt->next)
+		if (vt->kickable &&
+		    __atomic_load_n(&vt->selector, __ATOMIC_ACQUIRE) ==
+			    SYSCALL_DISPATCH_FILTER_BLOCK) {
+			vm_thread_kick(vm, vt);
+			n++;
+		}
+	pthread_mutex_unlock(&vm->lock);
+	return n;
 }
 
 void vt_idle_begin(vthread_t *vt)
@@ -469,6 +506,7 @@ static void vt_trap_point(vthread_t *vt, ucontext_t *uc, bool fault, int src,
 	const vm_node_ops_t *nodes = cvmm_vm.nodes;
 	int target;
 
+	vt_pause_point(vt);
 	if (!nodes || cvmm_vm.exiting)
 		return;
 	target = nodes->move_where(vt, fault, src);
@@ -485,7 +523,10 @@ void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
 	uint64_t a[6] = { (uint64_t)g[REG_RDI], (uint64_t)g[REG_RSI],
 			  (uint64_t)g[REG_RDX], (uint64_t)g[REG_R10],
 			  (uint64_t)g[REG_R8],  (uint64_t)g[REG_R9] };
-	uint64_t t0 = cvmm_now_ns(), t1;
+	uint64_t t0, t1;
+
+	vt_pause_point(vt); /* not into a call while paused */
+	t0 = cvmm_now_ns();
 
 	stat_add(&st->guest_ns, t0 - vt->t_mark);
 	vt->uc = uc;
@@ -543,9 +584,12 @@ static bool vt_coherence_fault(vthread_t *vt, siginfo_t *si, ucontext_t *uc,
 	bool write = uc->uc_mcontext.gregs[REG_ERR] & 2;
 	bool atomic = write && in_guest &&
 		      vt_atomic_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
-	uint64_t t0 = cvmm_now_ns(), t1;
+	uint64_t t0, t1;
 	int src;
 
+	if (in_guest)
+		vt_pause_point(vt); /* no request while paused */
+	t0 = cvmm_now_ns();
 	if (coh_rt_fault((uint64_t)si->si_addr, write, atomic, &src) !=
 	    CVMM_OK)
 		return false;

@@ -224,6 +224,11 @@ long vm_thread_run(vm_t *vm, vthread_t *vt);
 /* Re-pins the calling guest thread to vCPU index (sched_setaffinity). */
 void vm_thread_move(vm_t *vm, vthread_t *vt, int vcpu);
 
+/* The guest threads of this node running guest code now, each kicked so
+ * that it stops at a trap point when the node is paused (cvmm ctl pause
+ * waits until no node has any). Takes vm.lock. */
+int vm_in_guest(vm_t *vm);
+
 /* Makes vt, which runs guest code now, take a trap point at once (a
  * signal to its host thread, VM_SIG_KICK): it moves there if its
  * ctl_move asks. Nothing when it is in agent code (a call or a fault): it

@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/json.h"
+#include "coherence/coh.h"
 #include "common/log.h"
 #include "node/node.h"
 #include "node/svc.h"
@@ -98,9 +99,10 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 static void table(FILE *f, const node_status_t *s, const bool *ok,
 		  const double *rate, int n, uint64_t up)
 {
-	fprintf(f, "cvmm job %d: %s, %d node%s, %d vCPUs, up %.1f s\n",
+	fprintf(f, "cvmm job %d: %s, %d node%s, %d vCPUs, up %.1f s%s\n",
 		(int)getpid(), ctl_vm->exe_path ? ctl_vm->exe_path : "?", n,
-		n == 1 ? "" : "s", ctl_vm->nvcpus, secs(up));
+		n == 1 ? "" : "s", ctl_vm->nvcpus, secs(up),
+		coh_rt_paused() ? ", paused" : "");
 	fprintf(f, "node vcpus threads read-faults write-faults faults/s "
 		   "resident-MiB  guest-s  coher-s    sys-s   idle-s out  in\n");
 	for (int k = 0; k < n; k++) {
@@ -156,11 +158,12 @@ static void status(FILE *f, bool json)
 		for (int k = 0; k < n; k++)
 			nodes = jdoc_push(nodes, node_json(k, &s[k], ok[k],
 							   rate[k]));
-		doc = json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:o}",
+		doc = json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:b, s:o}",
 				"job", (int)getpid(), "program",
 				jdoc_str(ctl_vm->exe_path), "nodes_total", n,
 				"vcpus", ctl_vm->nvcpus, "up_s", secs(up),
-				"rate_window_s", secs(since), "nodes",
+				"rate_window_s", secs(since), "paused",
+				coh_rt_paused(), "nodes",
 				nodes ? nodes : json_null());
 		if (jdoc_write(doc, f, JDOC_LINE) != CVMM_OK)
 			fprintf(f, "error: out of memory\n");
@@ -213,6 +216,18 @@ static void balance(FILE *f)
 	fprintf(f, "%s\n", line);
 }
 
+/* "pause", "resume" */
+static void pause_resume(FILE *f, bool pause)
+{
+	char line[320];
+
+	if (pause)
+		node_svc_pause(line, sizeof(line));
+	else
+		node_svc_resume(line, sizeof(line));
+	fprintf(f, "%s\n", line);
+}
+
 char *ctl_answer(const char *req)
 {
 	char *out = NULL;
@@ -229,9 +244,12 @@ char *ctl_answer(const char *req)
 		migrate(f, req + 8);
 	else if (!strcmp(req, "balance"))
 		balance(f);
+	else if (!strcmp(req, "pause") || !strcmp(req, "resume"))
+		pause_resume(f, req[0] == 'p');
 	else
 		fprintf(f, "error: unknown request \"%.64s\" (status, status "
-			   "json, migrate TID NODE, balance)\n", req);
+			   "json, migrate TID NODE, balance, pause, resume)\n",
+			req);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

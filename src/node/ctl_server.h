@@ -14,6 +14,10 @@
  *                  guest code (vm_thread_kick), else when the system call
  *                  or coherence fault it is in returns: one line saying
  *                  from where, or that it is there already
+ *   pause          every node stops: guest threads wait at their trap
+ *                  points, nothing of coherence or futexes in flight
+ *                  (node/svc.h, node_svc_pause); one line
+ *   resume         they go on; one line
  *   balance        one round of the balancer (core/balance.h) on a period
  *                  measured now: one line saying which thread moves where
  *                  and why, or "no move: " and why not

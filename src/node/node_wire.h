@@ -24,7 +24,7 @@
  *     registers: {15 general, rip, rflags, rsp, fs, gs: u64 each;
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
- *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE
+ *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE
  *              header only                                (32 bytes)
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
  *                                                         (32 + 8 x 16)
@@ -64,7 +64,7 @@
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
- * time */
+ * time, no PAUSE */
 #define NODE_WIRE_VERSION 7
 
 typedef enum node_msg_type {
@@ -89,8 +89,20 @@ typedef enum node_msg_type {
 				 is on node arg), 0 (not on k). tid 0: the
 				 balancer's, k's busiest thread moves; ACK
 				 arg its tid, 0 none */
+	NODE_MSG_PAUSE,       /* node 0 -> k: cvmm ctl pause and resume: arg
+				 NODE_PAUSE_*; ACK arg 1 when k is quiet
+				 (QUERY), else 0 */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
+
+/* PAUSE's arg. */
+enum {
+	NODE_PAUSE_RESUME, /* open the gate, wake what waits there */
+	NODE_PAUSE_CLOSE,  /* close the gate, kick the guest threads */
+	NODE_PAUSE_QUERY,  /* quiet yet? */
+	NODE_PAUSE_WHY,    /* log why not (a pause that timed out) */
+	NODE_PAUSE_ARGS
+};
 
 typedef struct node_hdr {
 	uint16_t version;
@@ -215,7 +227,7 @@ size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 
 /* Decodes the header of a message of len bytes: CVMM_ERR_PEER when it is
  * short, of another version or of an unknown type. Header-only types
- * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE) are
+ * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE) are
  * complete when this succeeds and len is
  * NODE_WIRE_HDR_LEN. */
 cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,

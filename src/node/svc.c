@@ -190,6 +190,7 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_STATS:
 	case NODE_MSG_STATUS:
 	case NODE_MSG_MOVE:
+	case NODE_MSG_PAUSE:
 		return src == 0;
 	default:
 		return true;
@@ -255,6 +256,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 		break;
 	case NODE_MSG_MOVE:
 		svc_on_move(src, &h);
+		break;
+	case NODE_MSG_PAUSE:
+		svc_on_pause(src, &h);
 		break;
 	case NODE_MSG_DESCRIBE:
 		if (cvmm_coh_on)

@@ -25,6 +25,8 @@
  *                          trap point; ACK           (svc_migrate.c);
  *                          tid 0: the balancer's, node k's busiest
  *                          thread moves; ACK         (svc_balance.c)
+ *   PAUSE    node 0 -> k   cvmm ctl pause and resume: close, query, open
+ *                          this node's gate; ACK       (svc_pause.c)
  *   STATUS   node 0 -> k   cvmm ctl status asks; STATUS_REP answers
  *                                                          (svc_status.c)
  *   DESCRIBE any -> any    a wait for a guest page passed 10 s: every node
@@ -77,6 +79,14 @@ int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms);
  * a period measured now; its one-line result (no newline) into out.
  * Blocks (about half a period, more for a node slow to answer). */
 void node_svc_balance(char *out, size_t cap);
+
+/* Node 0, cvmm ctl pause: closes every node's gate (coherence/coh.h) and
+ * waits (5 s at most) until no guest code runs and nothing is in flight
+ * anywhere; cvmm ctl resume opens them. Their one-line result (no
+ * newline, "error: ..." when it failed: a pause that timed out resumed the
+ * VM) into out. Block; on one node they pause that node alone. */
+void node_svc_pause(char *out, size_t cap);
+void node_svc_resume(char *out, size_t cap);
 
 /* A wait for the guest page at addr is stuck: asks every other node to log
  * its protocol state of the page (coh_rt_describe), for the user's report. */

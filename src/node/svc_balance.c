@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coherence/coh.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "core/balance.h"
@@ -248,8 +249,9 @@ static void *auto_main(void *arg)
 			return NULL;
 		/* not before the guest runs (the agents are still
 		 * connecting, the program loading) */
-		if (!__atomic_load_n(&svc_vm->live, __ATOMIC_ACQUIRE) &&
-		    !nsample)
+		if ((!__atomic_load_n(&svc_vm->live, __ATOMIC_ACQUIRE) &&
+		     !nsample) ||
+		    coh_rt_paused())
 			continue;
 		pthread_mutex_lock(&round_lock);
 		round_locked(false, line, sizeof(line));

@@ -139,6 +139,9 @@ void svc_on_move(int src, const node_hdr_t *h);
 /* svc_status.c */
 void svc_on_status(int src, const node_hdr_t *h);
 
+/* svc_pause.c: cvmm ctl pause and resume at node k */
+void svc_on_pause(int src, const node_hdr_t *h);
+
 /* svc_balance.c: opens /proc/stat (before confinement) on every node; on
  * node 0 of several, readies the balancer and, automatic, starts its
  * thread (--balance auto) */

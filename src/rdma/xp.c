@@ -276,8 +276,9 @@ void xp_peer_lose(xp_peer_t *p, const char *fmt, ...)
 	atomic_store(&p->lost, true);
 	pthread_mutex_unlock(&p->lock);
 	/* The lost callback's owner reports it to the user (or not, when
-	 * the job is ending anyway). */
-	if (atomic_load(&p->bye))
+	 * the job is ending anyway: at the end every node leaves before
+	 * node 0) */
+	if (atomic_load(&p->bye) || xp_is_quiet())
 		log_debug("node %d %s", p->rank, p->lost_reason);
 	else
 		log_info("node %d lost: %s", p->rank, p->lost_reason);

@@ -31,12 +31,20 @@
 #           output and status are native and --stats has the moves
 #           (balance.moves: from 1 to 0, forced or not) and cvmm report
 #           shows them;
+#  pause    "worker 3 spin" on -n 2: "cvmm ctl pause" says the 2 nodes are
+#           quiet; status says paused (table and JSON) and the worker's
+#           guest time does not grow over a second, nor does it finish;
+#           a second pause says so; "resume" gives the time paused; the
+#           output is native. omp on -n 4 and the litmus suite on -n 2
+#           under pause/resume every ~0.1 s: every pause succeeds, output
+#           native, no forbidden litmus outcome. One node: pause, resume,
+#           and "not paused";
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
 #  others   (root only) another user cannot reach the socket.
 #
-# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|errors|others ...]
+# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|errors|others ...]
 # Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
 # scratch directory.
 set -u
@@ -309,6 +317,110 @@ part_balance() {
 	fi
 }
 
+# node_guest_s FILE NODE: the guest seconds of NODE in a status --json
+node_guest_s() {
+	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["nodes"][int(sys.argv[2])]["guest_s"])' "$1" "$2" 2>/dev/null
+}
+
+# churn NAME LABEL ARGS...: runs cvmm ARGS, pausing and resuming it every
+# ~0.1 s until it ends; sets NPAUSE (pauses that took hold), NBAD (pause
+# answers that were neither that nor a job already gone), CHURN_RC.
+churn() {
+	local name=$1 label=$2 ans
+	shift 2
+	NPAUSE=0 NBAD=0
+	start_served "$name" "$label" "$@" || { CHURN_RC=1; return; }
+	while kill -0 "$JOB_PID" 2>/dev/null; do
+		ans=$(ctl --job "$JOBID" pause 2>&1)
+		case $ans in
+		paused:*) NPAUSE=$((NPAUSE + 1)) ;;
+		*)
+			if kill -0 "$JOB_PID" 2>/dev/null &&
+				! grep -q "Connection refused\|No such file" <<<"$ans"; then
+				NBAD=$((NBAD + 1))
+				echo "$ans" >>"$SCRATCH/$name.bad"
+			fi
+			;;
+		esac
+		sleep 0.05
+		ctl --job "$JOBID" resume >/dev/null 2>&1
+		sleep 0.05
+	done
+	wait "$JOB_PID"
+	CHURN_RC=$?
+}
+
+part_pause() {
+	local rc json=$SCRATCH/pause.json g1 g2 native=$SCRATCH/pause.native
+	"$GUESTS/worker" 3 spin >"$native" 2>&1
+	start_served pause "ctl pause" -n 2 -v 2 --log-level info -- \
+		"$GUESTS/worker" 3 spin || return
+	worker_tid
+	sleep 0.3
+	check_ctl "ctl pause: both nodes quiet" 0 \
+		"^paused: 2 nodes quiet after [0-9.]+ ms" --job "$JOBID" pause
+	check_ctl "ctl pause: status says paused" 0 \
+		"^cvmm job $JOBID: .*, paused$" --job "$JOBID" status
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	g1=$(node_guest_s "$json" 1)
+	sleep 1
+	ctl --job "$JOBID" status --json >"$json.2" 2>&1
+	g2=$(node_guest_s "$json.2" 1)
+	if json_check "$json.2" "d['paused'] is True" >/dev/null 2>&1 &&
+		[ -n "$g1" ] && [ "$g1" = "$g2" ] &&
+		! grep -q "^worker $TID done" "$JOB_OUT"; then
+		pass "ctl pause: no guest code runs for a second (node 1 guest time $g1 s)"
+	else
+		cat "$json" "$json.2" "$JOB_OUT" >"$json.why" 2>&1
+		fail "ctl pause: stopped" "guest time $g1 -> $g2" "$json.why"
+	fi
+	check_ctl "ctl pause: a second pause" 0 "^paused already$" \
+		--job "$JOBID" pause
+	check_ctl "ctl resume" 0 "^resumed after 1\.[0-9] s paused$" \
+		--job "$JOBID" resume
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && [ "$(grep '^spin ' "$JOB_OUT")" = "$(grep '^spin ' "$native")" ]; then
+		pass "ctl pause: output native after the pause"
+	else
+		cat "$native" "$JOB_OUT" >"$SCRATCH/pause.diff"
+		fail "ctl pause: output" "$(rc_text $rc)" "$SCRATCH/pause.diff"
+	fi
+	# pause and resume all along a run full of coherence and futexes
+	"$GUESTS/omp" >"$SCRATCH/omp.native" 2>&1
+	churn churn "pause churn" -n 4 --log-level info -- "$GUESTS/omp"
+	if [ "$CHURN_RC" = 0 ] && [ "$NBAD" = 0 ] && [ "$NPAUSE" -ge 5 ] &&
+		cmp -s "$JOB_OUT" "$SCRATCH/omp.native"; then
+		pass "ctl pause: omp on 4 nodes paused $NPAUSE times, output native"
+	else
+		cat "$SCRATCH/churn.bad" "$JOB_OUT" >"$SCRATCH/churn.why" 2>/dev/null
+		fail "ctl pause: omp churn" "$(rc_text "$CHURN_RC"), $NPAUSE pauses, $NBAD failed" "$SCRATCH/churn.why"
+	fi
+	churn litmus "pause litmus" -n 2 --log-level info -- \
+		"$GUESTS/litmus" all
+	if [ "$CHURN_RC" = 0 ] && [ "$NBAD" = 0 ] && [ "$NPAUSE" -ge 3 ] &&
+		[ "$(grep -c ', forbidden 0,' "$JOB_OUT")" = 7 ]; then
+		pass "ctl pause: litmus on 2 nodes paused $NPAUSE times, nothing forbidden"
+	else
+		cat "$SCRATCH/litmus.bad" "$JOB_OUT" >"$SCRATCH/litmus.why" 2>/dev/null
+		fail "ctl pause: litmus churn" "$(rc_text "$CHURN_RC"), $NPAUSE pauses, $NBAD failed" "$SCRATCH/litmus.why"
+	fi
+	# one node
+	start_served pone "ctl pause one" -v 2 --log-level info -- \
+		"$GUESTS/worker" 3 spin || return
+	sleep 0.5
+	check_ctl "ctl pause: one node" 0 "^paused: 1 node quiet " \
+		--job "$JOBID" pause
+	check_ctl "ctl pause: one node resumes" 0 "^resumed after " \
+		--job "$JOBID" resume
+	check_ctl "ctl pause: resume when not paused" 0 "^not paused$" \
+		--job "$JOBID" resume
+	wait "$JOB_PID"
+	rc=$?
+	[ $rc = 0 ] && pass "ctl pause: one node: guest status 0" ||
+		fail "ctl pause: one node" "$(rc_text $rc)" "$JOB_ERR"
+}
+
 # expect_err LABEL STATUS ARGS...: cvmm ctl ARGS gives STATUS and one line
 expect_err() {
 	local label=$1 want=$2 out=$SCRATCH/err.out rc
@@ -466,17 +578,18 @@ part_others() {
 	wait "$JOB_PID"
 }
 
-for part in ${*:-two one migrate balance errors others}; do
+for part in ${*:-two one migrate balance pause errors others}; do
 	case $part in
 	two) part_two ;;
 	migrate) part_migrate ;;
 	balance) part_balance ;;
+	pause) part_pause ;;
 	one) part_one ;;
 	errors) part_errors ;;
 	others) part_others ;;
 	*)
-		echo "unknown part $part (two, one, migrate, balance, errors or" \
-			"others)" >&2
+		echo "unknown part $part (two, one, migrate, balance, pause," \
+			"errors or others)" >&2
 		exit 2
 		;;
 	esac
