@@ -1386,6 +1386,34 @@ static bool rc_active(void)
 	return rt.rc && __atomic_load_n(&rt.rc_armed, __ATOMIC_ACQUIRE);
 }
 
+void coh_rt_pages(uint64_t *owned, uint64_t *shared)
+{
+	off_t at = (off_t)rt.cfg.lo, end;
+
+	*owned = *shared = 0;
+	if (!cvmm_coh_on || !rt.node)
+		return;
+	while (at < (off_t)rt.cfg.hi) {
+		at = lseek(rt.cfg.memfd, at, SEEK_DATA);
+		if (at < 0 || at >= (off_t)rt.cfg.hi)
+			break;
+		end = lseek(rt.cfg.memfd, at, SEEK_HOLE);
+		if (end < 0 || end > (off_t)rt.cfg.hi)
+			end = (off_t)rt.cfg.hi;
+		for (uint64_t p = (uint64_t)at >> CVMM_PAGE_SHIFT;
+		     p < ((uint64_t)end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT;
+		     p++) {
+			coh_state_t st = coh_page_state(rt.node, p);
+
+			if (st == COH_EXCLUSIVE || st == COH_PROMOTED)
+				(*owned)++;
+			else if (st == COH_SHARED)
+				(*shared)++;
+		}
+		at = end;
+	}
+}
+
 /* ---- pausing ------------------------------------------------------------- */
 
 static struct {

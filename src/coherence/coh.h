@@ -169,6 +169,12 @@ void coh_rt_rc_stats(coh_rc_stats_t *out);
  * holds off. */
 void coh_rt_idle(void);
 
+/* The guest pages this node holds, for cvmm ctl status: *owned the ones
+ * it owns (writable: EXCLUSIVE under the sequential protocol, or data
+ * pages of the release model homed here), *shared read-only copies of
+ * the sequential protocol's. Walks the memfd's resident pages. */
+void coh_rt_pages(uint64_t *owned, uint64_t *shared);
+
 /* ---- pausing (cvmm ctl pause, node/svc_pause.c) ---------------------------
  * While this node is paused, a thread about to start a coherence
  * operation (a fault, an agent access to guest memory, a futex call across

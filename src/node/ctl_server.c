@@ -74,8 +74,9 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 {
 	if (!ok)
 		return json_pack("{s:i, s:b}", "node", k, "answered", 0);
-	return json_pack("{s:i, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:f,"
-			 " s:f, s:f, s:f, s:I, s:I, s:f, s:f, s:I, s:f}",
+	return json_pack("{s:i, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I,"
+			 " s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f, s:I,"
+			 " s:f}",
 			 "node", k, "answered", 1,
 			 "vcpus", (json_int_t)s->vcpus,
 			 "threads", (json_int_t)s->threads,
@@ -83,6 +84,8 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 			 "write_faults", (json_int_t)s->write_faults,
 			 "faults_per_s", round(rate * 10) / 10,
 			 "resident_pages", (json_int_t)s->resident,
+			 "owned_pages", (json_int_t)s->owned,
+			 "shared_pages", (json_int_t)s->shared,
 			 "fault_s", secs(s->fault_ns),
 			 "guest_s", secs(s->guest_ns),
 			 "coherence_s", secs(s->coherence_ns),
@@ -104,19 +107,21 @@ static void table(FILE *f, const node_status_t *s, const bool *ok,
 		n == 1 ? "" : "s", ctl_vm->nvcpus, secs(up),
 		coh_rt_paused() ? ", paused" : "");
 	fprintf(f, "node vcpus threads read-faults write-faults faults/s "
-		   "resident-MiB  guest-s  coher-s    sys-s   idle-s out  in\n");
+		   "resident-MiB owned-MiB  guest-s  coher-s    sys-s   idle-s "
+		   "out  in\n");
 	for (int k = 0; k < n; k++) {
 		if (!ok[k]) {
 			fprintf(f, "%4d  (no answer)\n", k);
 			continue;
 		}
-		fprintf(f, "%4d %5llu %7llu %11llu %12llu %8.0f %12.1f %8.2f "
-			   "%8.2f %8.2f %8.2f %3llu %3llu\n",
+		fprintf(f, "%4d %5llu %7llu %11llu %12llu %8.0f %12.1f %9.1f "
+			   "%8.2f %8.2f %8.2f %8.2f %3llu %3llu\n",
 			k, (unsigned long long)s[k].vcpus,
 			(unsigned long long)s[k].threads,
 			(unsigned long long)s[k].read_faults,
 			(unsigned long long)s[k].write_faults, rate[k],
 			(double)s[k].resident * 4096 / (1 << 20),
+			(double)s[k].owned * 4096 / (1 << 20),
 			secs(s[k].guest_ns), secs(s[k].coherence_ns),
 			secs(s[k].sys_ns), secs(s[k].idle_ns),
 			(unsigned long long)s[k].mig_out,

@@ -27,7 +27,7 @@
  *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE
  *              header only                                (32 bytes)
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
- *                                                         (32 + 8 x 16)
+ *                                                         (32 + 8 x 18)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
  *                nvcpus x vCPU {8 x u64 counters, i32 host cpu}; the
  *                coherence counters (169 x u64); the release memory
@@ -190,8 +190,10 @@ typedef struct node_status {
 	uint64_t run_ns, wait_ns; /* guest threads on a CPU, waiting for one */
 	uint64_t cores;           /* host cores its vCPUs run on */
 	uint64_t cores_idle_ns;   /* their idle time, summed */
+	uint64_t owned, shared;   /* guest pages it owns, read-only copies
+				     (coh_rt_pages) */
 } node_status_t;
-#define NODE_STATUS_WORDS 16
+#define NODE_STATUS_WORDS 18
 #define NODE_STATUS_CORES_MAX 65536 /* more is a malformed reply */
 _Static_assert(sizeof(node_status_t) == NODE_STATUS_WORDS * 8,
 	       "node_status_t: every word travels");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "coherence/coh.h"
 #include "common/log.h"
 #include "core/stats_mig.h"
 
@@ -40,6 +41,9 @@ static void status_local(node_status_t *s)
 	if (svc_gm && fstat(svc_gm->memfd, &sb) == 0)
 		s->resident = (uint64_t)sb.st_blocks * 512 / 4096;
 	stats_mig_get(&s->mig_out, &s->mig_in, NULL, 0);
+	coh_rt_pages(&s->owned, &s->shared);
+	if (svc_nnodes() == 1)
+		s->owned = s->resident; /* one node owns all it holds */
 	svc_balance_measure(s);
 }
 
