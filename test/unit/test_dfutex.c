@@ -330,6 +330,28 @@ static void test_eagain(void **state)
 		}
 }
 
+/* cvmm ctl pause's test of a node: a waiter registered and asleep is
+ * nothing in flight, on its node or at its home; nor is anything after
+ * its wake. */
+static void test_busy(void **state)
+{
+	waiter_t w;
+
+	for (int i = 0; i < NN; i++)
+		assert_false(dfx_busy(dx[i]));
+	waiter_start(&w, 1, ua(2, 8), ~0u, -1);
+	reg_wait(1);
+	ms_sleep(20);
+	assert_false(is_done(&w));
+	for (int i = 0; i < NN; i++)
+		assert_false(dfx_busy(dx[i]));
+	__atomic_store_n(word(ua(2, 8)), 1, __ATOMIC_SEQ_CST);
+	assert_int_equal(dfx_wake(dx[0], ua(2, 8), 1, ~0u), 1);
+	assert_true(waiter_join(&w, 2000));
+	for (int i = 0; i < NN; i++)
+		assert_false(dfx_busy(dx[i]));
+}
+
 /* Waiter on node 1, home node 2, waker on node 0. */
 static void test_cross_node(void **state)
 {
@@ -773,7 +795,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_args),         T(test_eagain),
-		T(test_cross_node),   T(test_fifo_counts),
+		T(test_cross_node),   T(test_busy),
+		T(test_fifo_counts),
 		T(test_bitset),       T(test_shared_keys),
 		T(test_timeout),
 		T(test_no_lost_wakeup),

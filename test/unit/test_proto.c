@@ -1081,6 +1081,33 @@ static void test_describe(void **state)
 	cluster_down();
 }
 
+/* cvmm ctl pause's test of a node: busy while its request waits, fetches
+ * or, at the manager, is being served; quiet once all is done. */
+static void test_busy(void **state)
+{
+	coh_fault_res_t r;
+	char why[160] = "";
+	uint32_t mgr = coh_manager(2, NN);
+
+	cluster_up(4);
+	for (int i = 0; i < NN; i++)
+		assert_false(coh_node_busy(nodes[i].coh, why, sizeof(why)));
+	assert_int_equal(coh_fault(nodes[1].coh, 2, false, &r), CVMM_OK);
+	assert_true(coh_node_busy(nodes[1].coh, why, sizeof(why)));
+	assert_string_equal(why, "page 0x2000: read_wait");
+	deliver_all();
+	assert_true(coh_node_busy(nodes[1].coh, why, sizeof(why)));
+	assert_string_equal(why, "page 0x2000: fetching");
+	assert_true(coh_node_busy(nodes[mgr].coh, why, sizeof(why)));
+	assert_non_null(strstr(why, "a page it manages: busy_read"));
+	expect_fault(1, 2, false, COH_FETCH);
+	fetch_now(1, 2);
+	deliver_all();
+	for (int i = 0; i < NN; i++)
+		assert_false(coh_node_busy(nodes[i].coh, why, sizeof(why)));
+	cluster_down();
+}
+
 static bool queues_empty(void)
 {
 	for (int i = 0; i < NN; i++)
@@ -1879,6 +1906,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tables_complete),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_wire),
 		cmocka_unit_test(test_wire_lengths),
 		cmocka_unit_test(test_wire_next),

@@ -589,6 +589,31 @@ static void test_counts(void **state)
 	world_free();
 }
 
+/* cvmm ctl pause's test of a node: busy while its diff is unacknowledged
+ * (and its home while the notices it sent are), quiet once the release
+ * completed everywhere. */
+static void test_busy(void **state)
+{
+	char why[160] = "";
+	uint64_t t;
+
+	(void)state;
+	world_init(2, 7);
+	assert_false(rc_busy(W.node[0], why, sizeof(why)));
+	do_write(0, 0, 10, 5); /* page 0 is homed at node 1 */
+	assert_false(rc_busy(W.node[0], why, sizeof(why)));
+	assert_int_equal(rc_release(W.node[0], &t), CVMM_OK);
+	assert_true(rc_busy(W.node[0], why, sizeof(why)));
+	assert_string_equal(why, "diffs not yet acknowledged");
+	while (!rc_released(W.node[0], t))
+		assert_true(deliver_one());
+	while (deliver_one())
+		;
+	assert_false(rc_busy(W.node[0], why, sizeof(why)));
+	assert_false(rc_busy(W.node[1], why, sizeof(why)));
+	world_free();
+}
+
 /* Notices with their diffs that overtake each other: the later one finds
  * a version missing and drops the copy (acked as dropped), the earlier
  * one finds no copy; the home's next notice to that node is a plain one,
@@ -1054,6 +1079,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_update_order),
 		cmocka_unit_test(test_race_detected),
 		cmocka_unit_test(test_staleness),
