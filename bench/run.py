@@ -67,6 +67,12 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
   fib_nodes guests/fib 4 N (fib's N) under "cvmm run -n K -v 4", K = 1, 2
            and 4, alternating -> fib_v4_cvmm_Knode_s and fib_ratio_2node,
            fib_ratio_4node (K nodes over one node, not over native)
+  migrate  guests/getpid 1000 under "cvmm run -n 2 -v 2", with
+           --migrate-every=1 (the thread moves at every call's return) and
+           without, alternating: (time with - time without) / moves
+           -> thread_migrate_us (what a move costs: the message with the
+           registers, a host thread started, the stack's pages faulted
+           back), thread_migrations (moves per run)
   workloads the SPLASH-2-class programs of bench/workloads/ (fft lu radix
            ocean water barnes) and the two with sub-page sharing (is: a
            NAS IS-like sort scattering into one shared array; stencil:
@@ -109,7 +115,7 @@ as null with the reason in KEY_error (a string) and not repeated.
 Environment:
   BENCH   run only these benchmarks, comma separated, in the default
           order (startup, syscall, clock, fib, xp, faults, uffd,
-          downgrade, fib_nodes, workloads_small, workloads, or one
+          downgrade, fib_nodes, migrate, workloads_small, workloads, or one
           workload: fft, lu, radix, ocean, water, barnes, is, stencil)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
@@ -630,6 +636,40 @@ class Bench:
                                "fib_v4_cvmm_%dnode_s" % k,
                                "fib_v4_cvmm_1node_s")
 
+    def bench_migrate(self, reps):
+        """A guest thread moving between two nodes: guests/getpid ITERS on
+        "cvmm run -n 2 -v 2" with --migrate-every=1 (its main thread moves
+        at every call's return, 3 ITERS + warm-up calls) and without,
+        alternating; a sample is (time with - time without) / moves (the
+        --stats count of the run with)."""
+        g = self.guest("getpid")
+        iters = 1000
+        stats = os.path.join(self.scratch, "migrate.json")
+
+        def one(every):
+            flags = ["--stats=" + stats]
+            if every:
+                flags.append("--migrate-every=1")
+            _, secs = self.run([g, str(iters)], True, 2, 2, flags)
+            return secs, stats_counts(stats)[1]
+
+        def move_us():
+            plain, _ = one(False)
+            moving, moves = one(True)
+            if moves < iters:
+                raise RunError("migrate: %d moves, expected %d or more"
+                               % (moves, iters))
+            self.sample("thread_migrations", lambda: moves)
+            return (moving - plain) / moves * 1e6
+
+        print("migrate: getpid %d on 2 nodes, moving at every call and "
+              "not, %d reps" % (iters, reps))
+        for _ in range(reps):
+            if not self.failed("thread_migrate_us"):
+                self.sample("thread_migrate_us", move_us)
+        self.median_or_null("thread_migrate_us", "thread_migrate_us")
+        self.median("thread_migrations")
+
     def bench_workloads(self, reps, names=WORKLOADS):
         """The workloads (all, or the one BENCH names), each natively and
         under cvmm on every node count of WL_NODES, alternating."""
@@ -851,6 +891,7 @@ BENCHES = {"startup": Bench.bench_startup,
            "xp": Bench.bench_xp, "faults": Bench.bench_faults,
            "uffd": Bench.bench_uffd, "downgrade": Bench.bench_downgrade,
            "fib_nodes": Bench.bench_fib_nodes,
+           "migrate": Bench.bench_migrate,
            "workloads_small": Bench.bench_workloads_small,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.
