@@ -109,6 +109,8 @@ struct dfx {
 	void *ctx;
 	uint64_t next_id;  /* atomic */
 	uint32_t nqueued;  /* atomic: waiters in the home buckets */
+	uint8_t *host;     /* the node playing each home role; NULL:
+			      node i plays role i (dfx_set_roles) */
 	dfx_rbucket_t req[DFX_REQ_BUCKETS];
 	dfx_hbucket_t home[DFX_HOME_BUCKETS];
 };
@@ -122,15 +124,18 @@ static const char *const dfx_type_names[DFX_MSG_END] = {
 	[DFX_MSG_WAKEUP] = "wakeup",
 };
 
-/* home(uaddr) in a job of nnodes > 0 nodes (dfutex.h). */
-static int dfx_home_of(uint64_t uaddr, int nnodes)
+/* home(uaddr) in a job of nnodes > 0 nodes (dfutex.h): the node playing
+ * the word's home role (host NULL: that role's own node). */
+static int dfx_home_of(uint64_t uaddr, int nnodes, const uint8_t *host)
 {
-	return (int)((uaddr >> 12) % (uint64_t)nnodes);
+	int role = (int)((uaddr >> 12) % (uint64_t)nnodes);
+
+	return host ? host[role] : role;
 }
 
 static int dfx_home(const dfx_t *d, uint64_t uaddr)
 {
-	return dfx_home_of(uaddr, d->nnodes);
+	return dfx_home_of(uaddr, d->nnodes, d->host);
 }
 
 /* ---- wire ---------------------------------------------------------------- */
@@ -184,10 +189,10 @@ static uint64_t type_arg_max(unsigned type)
 
 /* Returns why m from src to self is malformed, or NULL. */
 static const char *dfx_wire_check(const dfx_msg_t *m, int src, int self,
-				  int nnodes)
+				  int nnodes, const uint8_t *host)
 {
 	bool has_bitset = m->type == DFX_MSG_REG || m->type == DFX_MSG_WAKE;
-	int home = dfx_home_of(m->uaddr, nnodes);
+	int home = dfx_home_of(m->uaddr, nnodes, host);
 
 	if (m->version != DFX_WIRE_VERSION)
 		return "bad version";
@@ -209,7 +214,8 @@ static const char *dfx_wire_check(const dfx_msg_t *m, int src, int self,
 }
 
 cvmm_status_t dfx_wire_decode(const void *buf, size_t len, int src, int self,
-			      int nnodes, dfx_msg_t *out, const char **why)
+			      int nnodes, const uint8_t *host, dfx_msg_t *out,
+			      const char **why)
 {
 	const char *bad = NULL;
 	dfx_msg_t m;
@@ -221,7 +227,7 @@ cvmm_status_t dfx_wire_decode(const void *buf, size_t len, int src, int self,
 	else if (!dfx_wire_read(buf, len, &m))
 		bad = "bad length";
 	else
-		bad = dfx_wire_check(&m, src, self, nnodes);
+		bad = dfx_wire_check(&m, src, self, nnodes, host);
 	if (bad) {
 		*why = bad;
 		return CVMM_ERR_PEER;
@@ -512,7 +518,8 @@ cvmm_status_t dfx_recv(dfx_t *d, int src, const void *buf, size_t len)
 	const char *why;
 	dfx_msg_t m;
 
-	if (dfx_wire_decode(buf, len, src, d->self, d->nnodes, &m, &why) !=
+	if (dfx_wire_decode(buf, len, src, d->self, d->nnodes, d->host, &m,
+			    &why) !=
 	    CVMM_OK) {
 		log_warn("futex message of %zu bytes from node %d dropped: %s",
 			 len, src, why);
@@ -716,6 +723,7 @@ void dfx_destroy(dfx_t *d)
 	}
 	for (int i = 0; i < DFX_REQ_BUCKETS; i++)
 		pthread_mutex_destroy(&d->req[i].lock);
+	free(d->host);
 	free(d);
 }
 
@@ -736,4 +744,20 @@ bool dfx_busy(dfx_t *d)
 		pthread_mutex_unlock(&d->req[b].lock);
 	}
 	return busy;
+}
+
+cvmm_status_t dfx_set_roles(dfx_t *d, const uint8_t *host)
+{
+	uint8_t *h;
+
+	for (int v = 0; v < d->nnodes; v++)
+		if (host[v] >= d->nnodes)
+			return CVMM_ERR_INVALID;
+	h = malloc((size_t)d->nnodes);
+	if (!h)
+		return CVMM_ERR_NOMEM;
+	memcpy(h, host, (size_t)d->nnodes);
+	free(d->host);
+	d->host = h;
+	return CVMM_OK;
 }

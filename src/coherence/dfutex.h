@@ -1,5 +1,6 @@
 /* Distributed futex (multi-node VMs): each futex word has a home node,
- * home(uaddr) = (uaddr >> 12) mod nnodes (the manager of its page), which
+ * home(uaddr) = (uaddr >> 12) mod nnodes (the manager of its page; the
+ * node playing that role: dfx_set_roles), which
  * keeps the queue of waiters for it. Waits and wakes on any node go to the
  * home as messages; the home's work is non-blocking and runs in the
  * transport's message handler.
@@ -71,6 +72,14 @@ long dfx_wait(dfx_t *d, uint64_t uaddr, uint32_t val, uint32_t bitset,
  * the home within 10 s). */
 long dfx_wake(dfx_t *d, uint64_t uaddr, int n, uint32_t bitset);
 
+/* Roles (docs/design.md, "Elastic nodes", step 2): the home role of a word
+ * is (uaddr >> 12) mod nnodes for good; host[role] is the node that plays
+ * it (all nnodes entries, each < nnodes). Node i plays role i until this
+ * is called; call it only while no request is in flight anywhere (cvmm
+ * ctl pause), the same table on every node. CVMM_ERR_INVALID on a bad
+ * table. */
+cvmm_status_t dfx_set_roles(dfx_t *d, const uint8_t *host);
+
 /* Whether a request of this node awaits a reply (cvmm ctl pause): a wake
  * not yet acknowledged, a wait not yet registered, a cancel in flight. A
  * waiter registered and asleep is not. */
@@ -132,11 +141,13 @@ void dfx_wire_encode(const dfx_msg_t *m, void *buf);
 /* Decodes and checks len bytes that node src sent to node self of a job of
  * nnodes nodes: exactly DFX_WIRE_LEN bytes, version, type, a 4-aligned
  * address, a nonzero id, a bitset exactly on REG and WAKE, arg in range for
- * the type, a request sent to home(uaddr) and a reply sent by it. Returns
- * CVMM_OK and writes *out, or CVMM_ERR_PEER with a lowercase reason in *why
- * (a static string) and *out untouched. Never reads beyond len bytes;
- * buf may be NULL. */
+ * the type, a request sent to home(uaddr) and a reply sent by it (the home
+ * role's node: host[role], or the role's own node when host is NULL).
+ * Returns CVMM_OK and writes *out, or CVMM_ERR_PEER with a lowercase
+ * reason in *why (a static string) and *out untouched. Never reads beyond
+ * len bytes; buf may be NULL. */
 cvmm_status_t dfx_wire_decode(const void *buf, size_t len, int src, int self,
-			      int nnodes, dfx_msg_t *out, const char **why);
+			      int nnodes, const uint8_t *host, dfx_msg_t *out,
+			      const char **why);
 
 #endif

@@ -1256,7 +1256,8 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 	coh_mpage_t *mp;
 	cvmm_status_t st;
 
-	if (!coh_sparse_at(&n->mp, coh_mgr_index(m->page, n->cfg.nnodes), true))
+	if (!coh_sparse_at(mp_table(n, m->page),
+			   coh_mgr_index(m->page, n->cfg.nnodes), true))
 		return CVMM_ERR_NOMEM;
 	mp = coh_mpage(n, m->page); /* its initial owner filled in */
 	if ((m->flags & COH_FLAG_AHEAD) && !ahead_ok(n, m->page))
@@ -1638,9 +1639,29 @@ static bool st_transient(coh_state_t st)
 	       st != COH_PROMOTED;
 }
 
+/* A request in progress or queued among the records of one role. */
+static bool roles_busy(const coh_sparse_t *m, char *why, size_t len)
+{
+	for (uint64_t d = 0; d < m->ndir; d++)
+		for (uint64_t i = 0; m->dir[d] && i < (1ull << m->shift); i++) {
+			const coh_mpage_t *mp =
+				(const coh_mpage_t *)(m->dir[d] +
+						      i * m->esz);
+
+			if (mp->q || (mp->st != COH_M_IDLE &&
+				      mp->st != COH_M_DATA)) {
+				snprintf(why, len, "a page it manages: %s%s",
+					 mstate_str(mp->st),
+					 mp->q ? ", requests queued" : "");
+				return true;
+			}
+		}
+	return false;
+}
+
 bool coh_node_busy(coh_node_t *n, char *why, size_t len)
 {
-	const coh_sparse_t *s = &n->st, *m = &n->mp;
+	const coh_sparse_t *s = &n->st;
 	bool busy = false;
 
 	coh_node_lock(n, NULL);
@@ -1669,21 +1690,8 @@ bool coh_node_busy(coh_node_t *n, char *why, size_t len)
 				break;
 			}
 		}
-	for (uint64_t d = 0; d < m->ndir && !busy; d++)
-		for (uint64_t i = 0; m->dir[d] && i < (1ull << m->shift); i++) {
-			const coh_mpage_t *mp =
-				(const coh_mpage_t *)(m->dir[d] +
-						      i * m->esz);
-
-			if (mp->q || (mp->st != COH_M_IDLE &&
-				      mp->st != COH_M_DATA)) {
-				snprintf(why, len, "a page it manages: %s%s",
-					 mstate_str((coh_mstate_t)mp->st),
-					 mp->q ? ", requests queued" : "");
-				busy = true;
-				break;
-			}
-		}
+	for (unsigned v = 0; v < n->cfg.nnodes && !busy; v++)
+		busy = roles_busy(&n->mp[v], why, len);
 	coh_node_unlock(n);
 	return busy;
 }
@@ -1724,7 +1732,8 @@ void coh_describe(coh_node_t *n, uint64_t page, char *buf, size_t len)
 				      x->pins, x->ndefer,
 				      (unsigned long long)x->hold_until);
 	if (mgr_of(n, page) == n->cfg.self && o < len &&
-	    coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false)) {
+	    coh_sparse_at(mp_table(n, page), coh_mgr_index(page, n->cfg.nnodes),
+			  false)) {
 		coh_mpage_t *mp = coh_mpage(n, page);
 
 		for (coh_qent_t *e = mp->q; e; e = e->next)

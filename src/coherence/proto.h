@@ -171,6 +171,11 @@ typedef struct coh_cfg {
 	 * another protocol's lock. */
 	uint32_t promote_after;
 	bool (*promotable)(void *ctx, uint64_t page);
+	/* Roles (docs/design.md, "Elastic nodes", step 2): the manager role
+	 * of a page is v = coh_manager(page, nnodes), for good; host[v] is
+	 * the node that plays it (and, under first touch, the page's
+	 * initial owner). NULL: node v plays role v. Copied at create. */
+	const uint8_t *host;
 } coh_cfg_t;
 
 typedef struct coh_node coh_node_t;

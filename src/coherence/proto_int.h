@@ -117,7 +117,10 @@ struct coh_node {
 	bool plain;        /* the fault being stepped is a plain store's */
 	const void *rx_page; /* the pushed bytes of the message being handled */
 	coh_sparse_t st;   /* per page: coh_state_t + 1, 0 = initial */
-	coh_sparse_t mp;   /* coh_mpage_t, index coh_mgr_index(page) */
+	/* per manager role v hosted here (host[v] == self): coh_mpage_t,
+	 * index coh_mgr_index(page); no directory for the others */
+	coh_sparse_t mp[COH_MAX_NODES];
+	uint8_t host[COH_MAX_NODES]; /* the node playing each role */
 	coh_sparse_t hold; /* coh_hpage_t per page, only with holds on */
 	unsigned nholds;   /* xpages with hold_until != 0 */
 	bool first_touch;  /* coh_node_add_image was called */
@@ -126,10 +129,16 @@ struct coh_node {
 	coh_xpage_t *xhash[COH_XHASH];
 };
 
-/* manager(page) among this node's cfg.nnodes. */
-static inline uint32_t mgr_of(coh_node_t *n, uint64_t page)
+/* The node playing the manager role of page. */
+static inline uint32_t mgr_of(const coh_node_t *n, uint64_t page)
 {
-	return coh_manager(page, n->cfg.nnodes);
+	return n->host[coh_manager(page, n->cfg.nnodes)];
+}
+
+/* The records of page's manager role (hosted here: mgr_of is self). */
+static inline coh_sparse_t *mp_table(coh_node_t *n, uint64_t page)
+{
+	return &n->mp[coh_manager(page, n->cfg.nnodes)];
 }
 
 /* The page's owner before anyone asked for it: node 0, or with first

@@ -108,8 +108,9 @@ coh_mpage_t *coh_mpage(coh_node_t *n, uint64_t page)
 	coh_mpage_t *mp;
 
 	coh_assert_locked(n);
-	assert(coh_manager(page, n->cfg.nnodes) == n->cfg.self);
-	mp = coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false);
+	assert(mgr_of(n, page) == n->cfg.self);
+	mp = coh_sparse_at(mp_table(n, page), coh_mgr_index(page, n->cfg.nnodes),
+			   false);
 	assert(mp); /* coh_recv allocated it */
 	if (!mp->used)
 		mp->owner = (uint8_t)coh_init_owner(n, page);
@@ -135,7 +136,7 @@ uint32_t coh_init_owner(const coh_node_t *n, uint64_t page)
 {
 	if (!n->first_touch || coh_page_image(n, page))
 		return 0;
-	return coh_manager(page, n->cfg.nnodes);
+	return mgr_of(n, page);
 }
 
 uint32_t coh_page_home(const coh_node_t *n, uint64_t page)
@@ -157,8 +158,9 @@ static bool seed_promoted(coh_node_t *n, uint64_t page, uint32_t owner,
 	coh_state_t cur = coh_page_st(n, page);
 	coh_mpage_t *mp = NULL;
 
-	if (coh_manager(page, n->cfg.nnodes) == n->cfg.self &&
-	    coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false))
+	if (mgr_of(n, page) == n->cfg.self &&
+	    coh_sparse_at(mp_table(n, page),
+			  coh_mgr_index(page, n->cfg.nnodes), false))
 		mp = coh_mpage(n, page);
 	if (mp ? mp->st != COH_M_DATA && mp->st != COH_M_PROMOTE
 	       : cur != COH_PROMOTED)
@@ -206,10 +208,11 @@ cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner)
 	}
 	coh_page_set_st(n, page, owner == n->cfg.self ? COH_EXCLUSIVE
 						       : COH_INVALID);
-	if (coh_manager(page, n->cfg.nnodes) == n->cfg.self) {
+	if (mgr_of(n, page) == n->cfg.self) {
 		coh_mpage_t *mp;
 
-		if (!coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes),
+		if (!coh_sparse_at(mp_table(n, page),
+				   coh_mgr_index(page, n->cfg.nnodes),
 				   true)) {
 			st = CVMM_ERR_NOMEM;
 			goto out;
@@ -246,7 +249,9 @@ cvmm_status_t coh_node_add_image(coh_node_t *n, uint64_t first, uint64_t end)
 	coh_node_lock(n, NULL);
 	for (unsigned b = 0; b < COH_XHASH && fresh; b++)
 		fresh = !n->xhash[b];
-	if (!fresh || !sparse_empty(&n->st) || !sparse_empty(&n->mp))
+	for (unsigned v = 0; v < n->cfg.nnodes && fresh; v++)
+		fresh = sparse_empty(&n->mp[v]);
+	if (!fresh || !sparse_empty(&n->st))
 		goto out;
 	last = n->nimage ? &n->image[n->nimage - 1] : NULL;
 	if (last && first < last->end)
@@ -328,7 +333,8 @@ cvmm_status_t coh_mpage_info(coh_node_t *n, uint64_t page, coh_mstate_t *st,
 	if (page >= n->cfg.npages || mgr_of(n, page) != n->cfg.self)
 		return CVMM_ERR_INVALID;
 	coh_node_lock(n, NULL);
-	mp = coh_sparse_at(&n->mp, coh_mgr_index(page, n->cfg.nnodes), false);
+	mp = coh_sparse_at(mp_table(n, page), coh_mgr_index(page, n->cfg.nnodes),
+			   false);
 	if (!mp)
 		mp = &initial;
 	*st = (coh_mstate_t)mp->st;
@@ -349,15 +355,27 @@ cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
 	    (cfg->hold_max_us && !cfg->now_ns) ||
 	    cfg->hold_max_us > COH_HOLD_MAX_US)
 		return CVMM_ERR_INVALID;
+	for (uint32_t v = 0; cfg->host && v < cfg->nnodes; v++)
+		if (cfg->host[v] >= cfg->nnodes)
+			return CVMM_ERR_INVALID;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return CVMM_ERR_NOMEM;
 	n->cfg = *cfg;
+	n->cfg.host = NULL; /* n->host is the node's own copy */
 	pthread_mutex_init(&n->lock, NULL);
 	nm = ((cfg->npages - 1) / ((uint64_t)COH_MGR_RUN * cfg->nnodes) + 1) *
 	     COH_MGR_RUN;
+	for (uint32_t v = 0; v < cfg->nnodes; v++) {
+		n->host[v] = (uint8_t)(cfg->host ? cfg->host[v] : v);
+		if (n->host[v] == cfg->self &&
+		    sparse_init(&n->mp[v], nm, COH_MP_SHIFT,
+				sizeof(coh_mpage_t))) {
+			coh_node_destroy(n);
+			return CVMM_ERR_NOMEM;
+		}
+	}
 	if (sparse_init(&n->st, cfg->npages, COH_ST_SHIFT, 1) ||
-	    sparse_init(&n->mp, nm, COH_MP_SHIFT, sizeof(coh_mpage_t)) ||
 	    (cfg->hold_max_us && sparse_init(&n->hold, cfg->npages,
 					     COH_HP_SHIFT,
 					     sizeof(coh_hpage_t)))) {
@@ -404,8 +422,10 @@ void coh_node_destroy(coh_node_t *n)
 {
 	if (!n)
 		return;
-	free_queues(&n->mp);
-	sparse_fini(&n->mp);
+	for (unsigned v = 0; v < COH_MAX_NODES; v++) {
+		free_queues(&n->mp[v]);
+		sparse_fini(&n->mp[v]);
+	}
 	sparse_fini(&n->st);
 	sparse_fini(&n->hold);
 	free_xpages(n);

@@ -54,7 +54,8 @@ static bool dfx_fuzz_run(const uint8_t *data, size_t size)
 	size -= DFX_FUZZ_CTL;
 	memset(&out, 0xa5, sizeof(out));
 	poison = out;
-	st = dfx_wire_decode(data, size, src, self, nnodes, &out, &why);
+	st = dfx_wire_decode(data, size, src, self, nnodes, NULL, &out,
+			     &why);
 	if (st == CVMM_OK) {
 		dfx_fuzz_accepted(&out, data, size, src, self, nnodes);
 		return true;

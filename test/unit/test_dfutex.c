@@ -80,6 +80,7 @@ typedef struct lb_node {
 } lb_node_t;
 
 static lb_node_t lb[NN];
+static unsigned regs_at[NN]; /* REG messages each node received */
 
 static cvmm_status_t lb_send(void *ctx, int dst, const void *msg, size_t len)
 {
@@ -91,6 +92,9 @@ static cvmm_status_t lb_send(void *ctx, int dst, const void *msg, size_t len)
 	if (len >= 4 &&
 	    wire_get_u16((const uint8_t *)msg + 2) == DFX_MSG_REG_ACK)
 		__atomic_add_fetch(&reg_acks, 1, __ATOMIC_SEQ_CST);
+	if (len >= 4 &&
+	    wire_get_u16((const uint8_t *)msg + 2) == DFX_MSG_REG)
+		__atomic_add_fetch(&regs_at[dst], 1, __ATOMIC_SEQ_CST);
 	if (sync_self && dst == src) {
 		dfx_recv(dx[dst], src, msg, len);
 		return CVMM_OK;
@@ -613,6 +617,34 @@ static void test_mutex_stress(void **state)
 		      sync_self ? " (own-node sends inline)" : "");
 }
 
+/* Roles hosted elsewhere (docs/design.md, "Elastic nodes"): node 1 plays
+ * its own home role and node 2's, node 2 none. A waiter on node 2 for a
+ * word of role 2 registers at node 1 and is woken from node 0; the mutex
+ * of the stress test is such a word. A bad table is refused. */
+static void test_roles(void **state)
+{
+	static const uint8_t hosted[NN] = { 0, 1, 1 }, bad[NN] = { 0, 1, 3 };
+	waiter_t w;
+
+	assert_int_equal(dfx_set_roles(dx[0], bad), CVMM_ERR_INVALID);
+	for (int i = 0; i < NN; i++)
+		assert_int_equal(dfx_set_roles(dx[i], hosted), CVMM_OK);
+	memset(regs_at, 0, sizeof(regs_at));
+	waiter_start(&w, 2, ua(2, 9), ~0u, -1);
+	reg_wait(1);
+	assert_int_equal(regs_at[1], 1); /* at the role's node, not node 2 */
+	assert_int_equal(regs_at[2], 0);
+	ms_sleep(20);
+	assert_false(is_done(&w));
+	__atomic_store_n(word(ua(2, 9)), 1, __ATOMIC_SEQ_CST);
+	assert_int_equal(dfx_wake(dx[0], ua(2, 9), 1, ~0u), 1);
+	assert_true(waiter_join(&w, 2000));
+	assert_int_equal(w.ret, 0);
+	test_mutex_stress(state);
+	assert_int_equal(regs_at[2], 0);
+	assert_true(regs_at[1] > 1);
+}
+
 /* ---- messages from peers ------------------------------------------------- */
 
 static void forge(uint8_t *b, uint16_t ver, uint16_t type, uint32_t bits,
@@ -633,7 +665,8 @@ static void expect_decode(const uint8_t *b, size_t len, int src, int self,
 
 	memset(&poison, 0xa5, sizeof(poison));
 	out = poison;
-	assert_int_equal(dfx_wire_decode(b, len, src, self, NN, &out, &why),
+	assert_int_equal(dfx_wire_decode(b, len, src, self, NN, NULL, &out,
+					 &why),
 			 CVMM_ERR_PEER);
 	assert_string_equal(why, reason);
 	assert_memory_equal(&out, &poison, sizeof(out));
@@ -655,7 +688,8 @@ static void test_wire_decode(void **state)
 	assert_true(wire_get_u64(b + 8) == a);
 	assert_true(wire_get_u64(b + 16) == 0x1122334455ull);
 	assert_true(wire_get_u64(b + 24) == INT_MAX);
-	assert_int_equal(dfx_wire_decode(b, DFX_WIRE_LEN, 0, 1, NN, &out, &why),
+	assert_int_equal(dfx_wire_decode(b, DFX_WIRE_LEN, 0, 1, NN, NULL, &out,
+					 &why),
 			 CVMM_OK);
 	assert_null(why);
 	assert_int_equal(out.type, DFX_MSG_WAKE);
@@ -694,7 +728,8 @@ static void test_wire_decode(void **state)
 	forge(b, 1, DFX_MSG_CANCEL_ACK, 0, a, 1, 1);
 	expect_decode(b, DFX_WIRE_LEN, 2, 0,
 		      "reply from a node that is not the home");
-	assert_int_equal(dfx_wire_decode(b, DFX_WIRE_LEN, 1, 0, NN, &out, &why),
+	assert_int_equal(dfx_wire_decode(b, DFX_WIRE_LEN, 1, 0, NN, NULL, &out,
+					 &why),
 			 CVMM_OK);
 	assert_int_equal(out.arg, 1);
 }
@@ -802,6 +837,7 @@ int main(void)
 		T(test_no_lost_wakeup),
 		T(test_cancel_race),  TS(test_cancel_race_inline),
 		T(test_mutex_stress), TS(test_mutex_stress_inline),
+		T(test_roles),
 		cmocka_unit_test(test_wire_decode),
 		T(test_malformed),    T(test_fuzz),
 	};
