@@ -1,5 +1,5 @@
 /* cvmm ctl [--job ID|SOCKET] status [--json] | migrate TID NODE | balance
- * | pause | resume (ctl.h). */
+ * | pause | resume | drain NODE | undrain NODE (ctl.h). */
 #include "cli/ctl.h"
 
 #include <dirent.h>
@@ -20,11 +20,13 @@ static void usage(FILE *f)
 		   "       cvmm ctl [--job ID|SOCKET] migrate TID NODE\n"
 		   "       cvmm ctl [--job ID|SOCKET] balance\n"
 		   "       cvmm ctl [--job ID|SOCKET] pause|resume\n"
+		   "       cvmm ctl [--job ID|SOCKET] drain|undrain NODE\n"
 		   "  asks a running VM (node 0's agent) for its nodes, vCPUs, "
 		   "threads,\n  faults and memory, moves a guest thread to "
 		   "another node, runs\n  the balancer once (a thread of a "
 		   "node kept from the CPU moves to\n  a node with idle cores), "
-		   "or stops and restarts every guest thread;\n  with one job "
+		   "stops and restarts every guest thread,\n  or moves every "
+		   "thread off a node and keeps new ones away; with one\n  job "
 		   "of this user running, --job is not needed\n");
 }
 
@@ -139,7 +141,9 @@ int ctl_main(int argc, char **argv)
 			sock = argv[i];
 		} else if (!cmd) {
 			cmd = argv[i];
-		} else if (narg < 2 && !strcmp(cmd, "migrate")) {
+		} else if ((narg < 2 && !strcmp(cmd, "migrate")) ||
+			   (narg < 1 && (!strcmp(cmd, "drain") ||
+					 !strcmp(cmd, "undrain")))) {
 			arg[narg++] = argv[i];
 		} else {
 			log_error("ctl: unexpected argument %s", argv[i]);
@@ -152,9 +156,16 @@ int ctl_main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "status") && strcmp(cmd, "migrate") &&
 	    strcmp(cmd, "balance") && strcmp(cmd, "pause") &&
-	    strcmp(cmd, "resume")) {
+	    strcmp(cmd, "resume") && strcmp(cmd, "drain") &&
+	    strcmp(cmd, "undrain")) {
 		log_error("ctl: unknown command %s (status, migrate, balance, "
-			  "pause, resume)", cmd);
+			  "pause, resume, drain, undrain)", cmd);
+		return 2;
+	}
+	if ((!strcmp(cmd, "drain") || !strcmp(cmd, "undrain")) &&
+	    (narg != 1 || !arg[0][0] || strlen(arg[0]) > 9 ||
+	     strspn(arg[0], "0123456789") != strlen(arg[0]))) {
+		log_error("ctl: %s takes a node number", cmd);
 		return 2;
 	}
 	if (strcmp(cmd, "status") && strcmp(cmd, "migrate") && json) {
@@ -199,6 +210,8 @@ int ctl_main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "migrate"))
 		snprintf(req, sizeof(req), "migrate %s %s\n", arg[0], arg[1]);
+	else if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain"))
+		snprintf(req, sizeof(req), "%s %s\n", cmd, arg[0]);
 	else if (strcmp(cmd, "status"))
 		snprintf(req, sizeof(req), "%s\n", cmd);
 	else

@@ -566,20 +566,30 @@ static bool ts_left(clockid_t clock, const struct timespec *deadline,
 /* Sleeps until r has one of the flags in mask (true) or the absolute
  * deadline on clock passes (false; NULL: never). Wakes every slice so a
  * host thread is never parked for long. */
-static bool req_sleep(dfx_req_t *r, uint32_t mask, clockid_t clock,
-		      const struct timespec *deadline)
+/* Sleeps until a reply sets one of mask (1), the deadline passes (0) or,
+ * with d, d's ops.interrupted says so (-1). */
+static int req_sleep_in(dfx_t *d, dfx_req_t *r, uint32_t mask,
+			clockid_t clock, const struct timespec *deadline)
 {
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&r->seq, __ATOMIC_SEQ_CST);
 		struct timespec slice = { 0, DFX_SLICE_MS * 1000000L };
 
 		if (req_flags(r) & mask)
-			return true;
+			return 1;
 		if (deadline && !ts_left(clock, deadline, &slice))
-			return false;
+			return 0;
+		if (d && d->ops.interrupted && d->ops.interrupted(d->ctx))
+			return -1;
 		syscall(SYS_futex, &r->seq, FUTEX_WAIT_PRIVATE, seq, &slice,
 			NULL, 0);
 	}
+}
+
+static bool req_sleep(dfx_req_t *r, uint32_t mask, clockid_t clock,
+		      const struct timespec *deadline)
+{
+	return req_sleep_in(NULL, r, mask, clock, deadline) > 0;
 }
 
 /* Waits a bounded time for a reply setting one of mask; false (logged)
@@ -655,8 +665,11 @@ long dfx_wait(dfx_t *d, uint64_t uaddr, uint32_t val, uint32_t bitset,
 	if (ret)
 		goto out_del;
 	ret = wait_check(d, &r, val);
-	if (ret == 0 && !req_sleep(&r, DFX_F_WOKEN, clock, deadline))
-		ret = -ETIMEDOUT;
+	if (ret == 0) {
+		int s = req_sleep_in(d, &r, DFX_F_WOKEN, clock, deadline);
+
+		ret = s > 0 ? 0 : s == 0 ? -ETIMEDOUT : -DFX_ERESTART;
+	}
 	if (ret)
 		ret = wait_cancel(d, &r, ret);
 out_del:

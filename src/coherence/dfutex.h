@@ -38,7 +38,17 @@ typedef struct dfx_ops {
 	 * reply is then handled here, without a wake-up). */
 	bool (*spin)(void *ctx, const uint32_t *word, uint32_t old,
 		     uint64_t ns);
+	/* Optional: asked on the waiting thread about every DFX_SLICE_MS
+	 * while a waiter sleeps; true makes it give its wait up (cancelled
+	 * at the home) and dfx_wait return -DFX_ERESTART, unless a wake took
+	 * it first (then 0). For a thread that must move (cvmm ctl drain):
+	 * its caller runs the call again where it goes. */
+	bool (*interrupted)(void *ctx);
 } dfx_ops_t;
+
+/* dfx_wait's answer to an interrupted wait (the kernel's ERESTARTSYS):
+ * never returned to a guest. */
+#define DFX_ERESTART 512
 
 typedef struct dfx dfx_t;
 
@@ -59,8 +69,9 @@ cvmm_status_t dfx_recv(dfx_t *d, int src, const void *msg, size_t len);
 
 /* FUTEX_WAIT(_BITSET) on key uaddr: blocks until woken (0), the word
  * differs from val (-EAGAIN), the absolute deadline on clock passes
- * (-ETIMEDOUT; NULL: no deadline), read_word faults (-EFAULT) or the home
- * does not answer within 10 s (-EIO). bitset 0 is -EINVAL, an unaligned
+ * (-ETIMEDOUT; NULL: no deadline), read_word faults (-EFAULT), the home
+ * does not answer within 10 s (-EIO) or ops.interrupted says so
+ * (-DFX_ERESTART). bitset 0 is -EINVAL, an unaligned
  * key (bit 1 set) -EINVAL. Called from a guest thread, never from the
  * transport's handler. */
 long dfx_wait(dfx_t *d, uint64_t uaddr, uint32_t val, uint32_t bitset,

@@ -42,6 +42,9 @@ static const struct timespec *deadline_or_null(const struct timespec *dl)
 	return dl && dl->tv_sec >= FUTEX_SEC_FOREVER ? NULL : dl;
 }
 
+_Static_assert(VM_ERESTART == DFX_ERESTART,
+	       "a futex wait given up is a call run again");
+
 /* The futex key of the word at addr across nodes (dfutex.h). */
 static uint64_t dfx_key(uint64_t addr, bool shared)
 {

@@ -516,6 +516,29 @@ static void vt_trap_point(vthread_t *vt, ucontext_t *uc, bool fault, int src,
 		vm_thread_leave(vt, uc, target, bucket);
 }
 
+/* A call given up so that its thread can move (a futex wait on a node
+ * being drained): the thread goes back to its syscall instruction with
+ * the call's number and runs the call again where it goes next (its trap
+ * point right after this moves it). Only after a syscall instruction (0f
+ * 05 before rip, read through the agent view); else EINTR. */
+static void vt_restart(greg_t *g, unsigned long nr)
+{
+	uint64_t rip = (uint64_t)g[REG_RIP];
+	const uint8_t *insn;
+
+	if (rip < GMEM_LO + 2 || rip > GMEM_HI) {
+		g[REG_RAX] = -EINTR;
+		return;
+	}
+	insn = (const uint8_t *)(uintptr_t)(rip - 2 + GMEM_DELTA);
+	if (insn[0] != 0x0f || insn[1] != 0x05) {
+		g[REG_RAX] = -EINTR;
+		return;
+	}
+	g[REG_RIP] = (greg_t)(rip - 2);
+	g[REG_RAX] = (greg_t)nr;
+}
+
 void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
 {
 	vcpu_stats_t *st = &cvmm_vm.vcpus[vt->vcpu].st;
@@ -524,14 +547,16 @@ void vt_trap_syscall(vthread_t *vt, ucontext_t *uc)
 			  (uint64_t)g[REG_RDX], (uint64_t)g[REG_R10],
 			  (uint64_t)g[REG_R8],  (uint64_t)g[REG_R9] };
 	uint64_t t0, t1;
+	unsigned long nr = (unsigned long)g[REG_RAX];
 
 	vt_pause_point(vt); /* not into a call while paused */
 	t0 = cvmm_now_ns();
-
 	stat_add(&st->guest_ns, t0 - vt->t_mark);
 	vt->uc = uc;
 	vt->idle_acc = 0;
-	g[REG_RAX] = sys_dispatch(vt, (unsigned long)g[REG_RAX], a);
+	g[REG_RAX] = sys_dispatch(vt, nr, a);
+	if (g[REG_RAX] == -VM_ERESTART)
+		vt_restart(g, nr);
 	vt->uc = NULL;
 	/* The thread may have moved to another vCPU inside the call. */
 	st = &cvmm_vm.vcpus[vt->vcpu].st;

@@ -77,6 +77,11 @@ typedef struct guest_regs {
 
 #define VT_MOVE_BALANCE 0x10000 /* vthread.ctl_move: the balancer's move */
 
+/* A call's answer that makes its thread run it again at its syscall
+ * instruction (the kernel's ERESTARTSYS; dfutex.h DFX_ERESTART): given
+ * up so that the thread can move. Never reaches the guest. */
+#define VM_ERESTART 512
+
 /* The host signal that makes a guest thread in guest code take a trap
  * point (vm_thread_kick); a real-time signal glibc does not use. */
 #define VM_SIG_KICK 40

@@ -73,11 +73,13 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 			 double rate)
 {
 	if (!ok)
-		return json_pack("{s:i, s:b}", "node", k, "answered", 0);
-	return json_pack("{s:i, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I,"
-			 " s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f, s:I,"
-			 " s:f}",
+		return json_pack("{s:i, s:b, s:b}", "node", k, "answered", 0,
+				 "drained", node_svc_is_drained(k));
+	return json_pack("{s:i, s:b, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I,"
+			 " s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f,"
+			 " s:I, s:f}",
 			 "node", k, "answered", 1,
+			 "drained", node_svc_is_drained(k),
 			 "vcpus", (json_int_t)s->vcpus,
 			 "threads", (json_int_t)s->threads,
 			 "read_faults", (json_int_t)s->read_faults,
@@ -114,6 +116,8 @@ static void table(FILE *f, const node_status_t *s, const bool *ok,
 			fprintf(f, "%4d  (no answer)\n", k);
 			continue;
 		}
+		if (node_svc_is_drained(k))
+			fprintf(f, "%4d  (drained: runs no guest thread)\n", k);
 		fprintf(f, "%4d %5llu %7llu %11llu %12llu %8.0f %12.1f %9.1f "
 			   "%8.2f %8.2f %8.2f %8.2f %3llu %3llu\n",
 			k, (unsigned long long)s[k].vcpus,
@@ -197,6 +201,11 @@ static void migrate(FILE *f, const char *args)
 			node_size());
 		return;
 	}
+	if (node_svc_is_drained(target)) {
+		fprintf(f, "error: node %d is drained (cvmm ctl undrain %d)\n",
+			target, target);
+		return;
+	}
 	r = node_svc_move(tid, target, &where);
 	if (r == 1)
 		fprintf(f, "thread %d moves from node %d to node %d (now, or "
@@ -218,6 +227,21 @@ static void balance(FILE *f)
 		return;
 	}
 	node_svc_balance(line, sizeof(line));
+	fprintf(f, "%s\n", line);
+}
+
+/* "drain K", "undrain K" */
+static void drain(FILE *f, const char *args, bool on)
+{
+	char line[320];
+	int k, end = 0;
+
+	if (sscanf(args, "%d%n", &k, &end) != 1 || args[end] != '\0') {
+		fprintf(f, "error: %s takes a node number\n",
+			on ? "drain" : "undrain");
+		return;
+	}
+	node_svc_drain(k, on, line, sizeof(line));
 	fprintf(f, "%s\n", line);
 }
 
@@ -251,9 +275,14 @@ char *ctl_answer(const char *req)
 		balance(f);
 	else if (!strcmp(req, "pause") || !strcmp(req, "resume"))
 		pause_resume(f, req[0] == 'p');
+	else if (!strncmp(req, "drain ", 6))
+		drain(f, req + 6, true);
+	else if (!strncmp(req, "undrain ", 8))
+		drain(f, req + 8, false);
 	else
 		fprintf(f, "error: unknown request \"%.64s\" (status, status "
-			   "json, migrate TID NODE, balance, pause, resume)\n",
+			   "json, migrate TID NODE, balance, pause, resume, drain "
+			   "NODE, undrain NODE)\n",
 			req);
 	if (fclose(f) != 0) {
 		free(out);

@@ -554,8 +554,14 @@ static bool dfx_spin(void *ctx, const uint32_t *word, uint32_t old,
 	return xp_progress_until(xp, word, old, ns);
 }
 
+static bool dfx_interrupted(void *ctx)
+{
+	return node_svc_interrupted();
+}
+
 static const dfx_ops_t dfx_ops = { .send = dfx_send, .read_word = dfx_read,
-				   .spin = dfx_spin };
+				   .spin = dfx_spin,
+				   .interrupted = dfx_interrupted };
 
 static void node_on_futex(xp_t *x, int src, const void *data, size_t len,
 			  void *arg)

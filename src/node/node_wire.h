@@ -24,8 +24,8 @@
  *     registers: {15 general, rip, rflags, rsp, fs, gs: u64 each;
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
- *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE
- *              header only                                (32 bytes)
+ *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE,
+ *   DRAIN      header only                                (32 bytes)
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
  *                                                         (32 + 8 x 18)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
@@ -64,7 +64,7 @@
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
- * time, no PAUSE */
+ * time, no PAUSE or DRAIN */
 #define NODE_WIRE_VERSION 7
 
 typedef enum node_msg_type {
@@ -92,6 +92,8 @@ typedef enum node_msg_type {
 	NODE_MSG_PAUSE,       /* node 0 -> k: cvmm ctl pause and resume: arg
 				 NODE_PAUSE_*; ACK arg 1 when k is quiet
 				 (QUERY), else 0 */
+	NODE_MSG_DRAIN,       /* node 0 -> k: cvmm ctl drain: arg, one bit
+				 per node, the drained ones; ACK */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -229,7 +231,8 @@ size_t node_wire_stats_encode(const node_hdr_t *h, const node_stats_t *s,
 
 /* Decodes the header of a message of len bytes: CVMM_ERR_PEER when it is
  * short, of another version or of an unknown type. Header-only types
- * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE) are
+ * (LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE,
+ * DRAIN) are
  * complete when this succeeds and len is
  * NODE_WIRE_HDR_LEN. */
 cvmm_status_t node_wire_hdr_decode(const void *buf, size_t len,

@@ -191,6 +191,7 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_STATUS:
 	case NODE_MSG_MOVE:
 	case NODE_MSG_PAUSE:
+	case NODE_MSG_DRAIN:
 		return src == 0;
 	default:
 		return true;
@@ -259,6 +260,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 		break;
 	case NODE_MSG_PAUSE:
 		svc_on_pause(src, &h);
+		break;
+	case NODE_MSG_DRAIN:
+		svc_on_drain(src, &h);
 		break;
 	case NODE_MSG_DESCRIBE:
 		if (cvmm_coh_on)

@@ -27,6 +27,8 @@
  *                          thread moves; ACK         (svc_balance.c)
  *   PAUSE    node 0 -> k   cvmm ctl pause and resume: close, query, open
  *                          this node's gate; ACK       (svc_pause.c)
+ *   DRAIN    node 0 -> k   cvmm ctl drain: the drained nodes; ACK
+ *                                                          (svc_drain.c)
  *   STATUS   node 0 -> k   cvmm ctl status asks; STATUS_REP answers
  *                                                          (svc_status.c)
  *   DESCRIBE any -> any    a wait for a guest page passed 10 s: every node
@@ -87,6 +89,19 @@ void node_svc_balance(char *out, size_t cap);
  * VM) into out. Block; on one node they pause that node alone. */
 void node_svc_pause(char *out, size_t cap);
 void node_svc_resume(char *out, size_t cap);
+
+/* Node 0, cvmm ctl drain K and undrain K: node K runs no guest thread
+ * (its threads move to the others) or may again; one line into out
+ * ("error: ..." for no such node, one node, or the last node that runs
+ * threads). */
+void node_svc_drain(int k, bool on, char *out, size_t cap);
+
+/* Whether node k is drained (as this node knows). */
+bool node_svc_is_drained(int k);
+
+/* On the calling guest thread (dfx_ops_t.interrupted): its node is drained
+ * and another can take it, so a futex wait gives up to move. */
+bool node_svc_interrupted(void);
 
 /* A wait for the guest page at addr is stuck: asks every other node to log
  * its protocol state of the page (coh_rt_describe), for the user's report. */

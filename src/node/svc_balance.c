@@ -192,7 +192,7 @@ static void round_locked(bool force, char *out, size_t cap)
 		goto done;
 	}
 	for (int k = 0; k < n; k++)
-		v[k] = nsample == n
+		v[k] = nsample == n && !svc_drained(k)
 			       ? balance_view(&prev[k], &now[k], t - prev_ns)
 			       : (balance_view_t){ .ok = false };
 	memcpy(prev, now, (size_t)n * sizeof(*now));

@@ -142,6 +142,15 @@ void svc_on_status(int src, const node_hdr_t *h);
 /* svc_pause.c: cvmm ctl pause and resume at node k */
 void svc_on_pause(int src, const node_hdr_t *h);
 
+/* svc_drain.c: the drained nodes (cvmm ctl drain) */
+void svc_on_drain(int src, const node_hdr_t *h);
+bool svc_drained(int k);
+/* The first node from k on (cyclically) that is not drained; -1: none */
+int svc_undrained_from(int k);
+/* Where a thread of a drained node goes: the other nodes not drained, in
+ * turn; -1: none */
+int svc_drain_target(void);
+
 /* svc_balance.c: opens /proc/stat (before confinement) on every node; on
  * node 0 of several, readies the balancer and, automatic, starts its
  * thread (--balance auto) */

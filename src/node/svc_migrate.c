@@ -58,11 +58,17 @@ int svc_move_where(vthread_t *vt, bool fault, int src)
 			   .nvcpus = svc_vm->nvcpus, .load = load };
 	int asked = __atomic_load_n(&vt->ctl_move, __ATOMIC_ACQUIRE);
 	uint64_t now;
+	int target;
 
+	/* a drained node keeps no thread (cvmm ctl drain) */
+	if (svc_drained(v.self))
+		return svc_drain_target();
 	/* cvmm ctl migrate or the balancer (svc_on_move): until the move
-	 * is tried */
-	if (asked > 0)
+	 * is tried, unless that node was drained since */
+	if (asked > 0 && !svc_drained((asked & ~VT_MOVE_BALANCE) - 1))
 		return (asked & ~VT_MOVE_BALANCE) - 1;
+	if (asked > 0)
+		__atomic_store_n(&vt->ctl_move, 0, __ATOMIC_RELEASE);
 
 	if (mig_every)
 		return place_every(&vt->place, mig_every, v.self, v.nnodes);
@@ -76,7 +82,8 @@ int svc_move_where(vthread_t *vt, bool fault, int src)
 			 (uint32_t)__atomic_load_n(&svc_vm->live,
 						   __ATOMIC_RELAXED),
 			 __ATOMIC_RELAXED);
-	return place_decide(&vt->place, &v, now);
+	target = place_decide(&vt->place, &v, now);
+	return target >= 0 && svc_drained(target) ? -1 : target;
 }
 
 /* ---- leaving ------------------------------------------------------------- */

@@ -66,13 +66,11 @@ cvmm_status_t svc_placement_init(const char *placement)
 	return placement_load(placement);
 }
 
-int svc_place(void)
+/* The node --placement names for the c-th new thread of this node. */
+static int place_of(unsigned c)
 {
-	unsigned c = ++clones;
 	int n = svc_nnodes(), per;
 
-	if (n < 2)
-		return 0;
 	if (place_file && c <= place_len)
 		return place_file[c - 1];
 	if (place_pack) {
@@ -80,6 +78,17 @@ int svc_place(void)
 		return (int)((svc_self() + c / (unsigned)per) % (unsigned)n);
 	}
 	return (int)((svc_self() + c) % (unsigned)n);
+}
+
+int svc_place(void)
+{
+	int k;
+
+	if (svc_nnodes() < 2)
+		return 0;
+	/* a drained node (cvmm ctl drain) gets none: the next one */
+	k = svc_undrained_from(place_of(++clones));
+	return k < 0 ? svc_self() : k;
 }
 
 /* Node 0: adds delta to the VM's count; true when none is left. */

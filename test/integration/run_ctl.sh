@@ -39,12 +39,19 @@
 #           under pause/resume every ~0.1 s: every pause succeeds, output
 #           native, no forbidden litmus outcome. One node: pause, resume,
 #           and "not paused";
+#  drain    "barrier 6 3000" on -n 3 (threads blocked in barrier futex
+#           waits most of the time): "cvmm ctl drain 2" moves every thread
+#           off node 2 within a second (status: 0 threads there, drained),
+#           a migrate to it is refused, "undrain 2" then "drain 1" moves
+#           node 1's; draining the last node that runs threads is
+#           refused; output native; "worker 4 spin" (never traps) leaves a
+#           drained node at once;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
 #  others   (root only) another user cannot reach the socket.
 #
-# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|errors|others ...]
+# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|drain|errors|others ...]
 # Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
 # scratch directory.
 set -u
@@ -421,6 +428,84 @@ part_pause() {
 		fail "ctl pause: one node" "$(rc_text $rc)" "$JOB_ERR"
 }
 
+# threads_per_node FILE: "T0 T1 ..." from a status --json
+threads_per_node() {
+	python3 -c 'import json, sys; print(" ".join(str(n["threads"]) for n in json.load(open(sys.argv[1]))["nodes"]))' "$1" 2>/dev/null
+}
+
+part_drain() {
+	local rc json=$SCRATCH/drain.json native=$SCRATCH/drain.native t
+	"$GUESTS/barrier" 6 3000 >"$native" 2>&1
+	start_served drain "ctl drain" -n 3 -v 3 --log-level info -- \
+		"$GUESTS/barrier" 6 3000 || return
+	sleep 1
+	check_ctl "ctl drain: node 2" 0 "^node 2 drained: its guest threads move" \
+		--job "$JOBID" drain 2
+	sleep 1
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	t=$(threads_per_node "$json")
+	if json_check "$json" "d['nodes'][2]['threads'] == 0 and
+		d['nodes'][2]['drained'] is True and
+		sum(n['threads'] for n in d['nodes']) == 7" >"$json.why" 2>&1; then
+		pass "ctl drain: node 2's threads left it within a second (threads $t)"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl drain: node 2" "threads $t" "$json.why"
+	fi
+	check_ctl "ctl drain: a migrate to a drained node is refused" 1 \
+		"^error: node 2 is drained" --job "$JOBID" migrate "$JOBID" 2
+	check_ctl "ctl drain: undrain" 0 "^node 2 takes guest threads again$" \
+		--job "$JOBID" undrain 2
+	check_ctl "ctl drain: node 1" 0 "^node 1 drained: " \
+		--job "$JOBID" drain 1
+	sleep 1
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	t=$(threads_per_node "$json")
+	if json_check "$json" "d['nodes'][1]['threads'] == 0 and
+		d['nodes'][2]['drained'] is False" >"$json.why" 2>&1; then
+		pass "ctl drain: then node 1's left it (threads $t)"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl drain: node 1" "threads $t" "$json.why"
+	fi
+	check_ctl "ctl drain: node 0 too" 0 "^node 0 drained: " \
+		--job "$JOBID" drain 0
+	check_ctl "ctl drain: not the last node that runs threads" 1 \
+		"^error: node 2 is the last node that runs guest threads$" \
+		--job "$JOBID" drain 2
+	check_ctl "ctl drain: a node that does not exist" 1 "^error: no node 3 " \
+		--job "$JOBID" drain 3
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native"; then
+		pass "ctl drain: barrier's output native across the drains"
+	else
+		diff "$native" "$JOB_OUT" >"$SCRATCH/drain.diff" 2>&1
+		fail "ctl drain: output" "$(rc_text $rc)" "$SCRATCH/drain.diff"
+	fi
+	# a thread that never traps leaves a drained node at once
+	start_served dspin "ctl drain spin" -n 2 -v 2 --log-level info -- \
+		"$GUESTS/worker" 4 spin || return
+	worker_tid
+	sleep 0.3
+	check_ctl "ctl drain: node 1 under a spinning worker" 0 "^node 1 drained" \
+		--job "$JOBID" drain 1
+	sleep 0.5
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	if json_check "$json" "[n['threads'] for n in d['nodes']] == [2, 0]" \
+		>"$json.why" 2>&1 && ! grep -q "^worker $TID done" "$JOB_OUT"; then
+		pass "ctl drain: the spinning worker left at once"
+	else
+		cat "$json" "$JOB_OUT" >>"$json.why"
+		fail "ctl drain: spin" "still on node 1" "$json.why"
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	[ $rc = 0 ] && grep -qx "worker $TID done" "$JOB_OUT" &&
+		pass "ctl drain: the spinning worker finished on node 0" ||
+		fail "ctl drain: spin end" "$(rc_text $rc)" "$JOB_OUT"
+}
+
 # expect_err LABEL STATUS ARGS...: cvmm ctl ARGS gives STATUS and one line
 expect_err() {
 	local label=$1 want=$2 out=$SCRATCH/err.out rc
@@ -578,8 +663,9 @@ part_others() {
 	wait "$JOB_PID"
 }
 
-for part in ${*:-two one migrate balance pause errors others}; do
+for part in ${*:-two one migrate balance pause drain errors others}; do
 	case $part in
+	drain) part_drain ;;
 	two) part_two ;;
 	migrate) part_migrate ;;
 	balance) part_balance ;;
@@ -589,7 +675,7 @@ for part in ${*:-two one migrate balance pause errors others}; do
 	others) part_others ;;
 	*)
 		echo "unknown part $part (two, one, migrate, balance, pause," \
-			"errors or others)" >&2
+			"drain, errors or others)" >&2
 		exit 2
 		;;
 	esac

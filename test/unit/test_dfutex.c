@@ -166,7 +166,17 @@ static int lb_read(void *ctx, uint64_t uaddr, uint32_t *val)
 	return 0;
 }
 
-static const dfx_ops_t lb_ops = { .send = lb_send, .read_word = lb_read };
+/* The node whose waiters give up (ops.interrupted), -1 none. */
+static int interrupt_node = -1;
+
+static bool lb_interrupted(void *ctx)
+{
+	return (int)(intptr_t)ctx ==
+	       __atomic_load_n(&interrupt_node, __ATOMIC_SEQ_CST);
+}
+
+static const dfx_ops_t lb_ops = { .send = lb_send, .read_word = lb_read,
+				  .interrupted = lb_interrupted };
 
 static int setup(void **state)
 {
@@ -617,6 +627,28 @@ static void test_mutex_stress(void **state)
 		      sync_self ? " (own-node sends inline)" : "");
 }
 
+/* A waiter whose node is drained (ops.interrupted) gives its wait up
+ * within a slice: -DFX_ERESTART, and its home forgot it (a wake finds
+ * nobody); waiters elsewhere sleep on. */
+static void test_interrupted(void **state)
+{
+	waiter_t a, b;
+
+	waiter_start(&a, 1, ua(2, 11), ~0u, -1);
+	waiter_start(&b, 0, ua(2, 11), ~0u, -1);
+	reg_wait(2);
+	ms_sleep(20);
+	__atomic_store_n(&interrupt_node, 1, __ATOMIC_SEQ_CST);
+	assert_true(waiter_join(&a, 1000));
+	__atomic_store_n(&interrupt_node, -1, __ATOMIC_SEQ_CST);
+	assert_int_equal(a.ret, -DFX_ERESTART);
+	assert_false(is_done(&b));
+	__atomic_store_n(word(ua(2, 11)), 1, __ATOMIC_SEQ_CST);
+	assert_int_equal(dfx_wake(dx[2], ua(2, 11), 2, ~0u), 1); /* b only */
+	assert_true(waiter_join(&b, 2000));
+	assert_int_equal(b.ret, 0);
+}
+
 /* Roles hosted elsewhere (docs/design.md, "Elastic nodes"): node 1 plays
  * its own home role and node 2's, node 2 none. A waiter on node 2 for a
  * word of role 2 registers at node 1 and is woken from node 0; the mutex
@@ -837,7 +869,7 @@ int main(void)
 		T(test_no_lost_wakeup),
 		T(test_cancel_race),  TS(test_cancel_race_inline),
 		T(test_mutex_stress), TS(test_mutex_stress_inline),
-		T(test_roles),
+		T(test_roles),        T(test_interrupted),
 		cmocka_unit_test(test_wire_decode),
 		T(test_malformed),    T(test_fuzz),
 	};
