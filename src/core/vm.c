@@ -40,6 +40,12 @@ static vthread_t *free_blocks; /* exited threads' blocks, for reuse */
 static int vm_running;
 
 static void vt_pause_point(vthread_t *vt);
+static __thread vthread_t *cur_vt; /* the guest thread this host thread runs */
+
+bool vm_current_cannot_move(void)
+{
+	return cur_vt && cur_vt->move_failed;
+}
 
 static void vm_running_less(void)
 {
@@ -315,6 +321,7 @@ static void *vt_main(void *arg)
 	int tid;
 
 	vt->agent_fs = (uint64_t)pthread_self();
+	cur_vt = vt;
 	__atomic_store_n(&vt->htid, (int)syscall(SYS_gettid),
 			 __ATOMIC_RELEASE);
 	vm_pin_self(vm, vt->vcpu);
@@ -480,8 +487,10 @@ static void vm_thread_leave(vthread_t *vt, ucontext_t *uc, int target,
 	t1 = cvmm_now_ns();
 	__atomic_fetch_add(bucket, t1 - t0, __ATOMIC_RELAXED);
 	vt->t_mark = t1;
-	if (ret != 0)
+	if (ret != 0) {
+		vt->move_failed = true;
 		return;
+	}
 	vt->left = true;
 	siglongjmp(vt->exit_jmp, 1);
 }

@@ -77,6 +77,11 @@ typedef struct guest_regs {
 
 #define VT_MOVE_BALANCE 0x10000 /* vthread.ctl_move: the balancer's move */
 
+/* The calling guest thread's last move failed (it may be one that cannot
+ * move: no XSAVE image): a futex wait must not give up to move it, or it
+ * would give up again at once. False on other threads. */
+bool vm_current_cannot_move(void);
+
 /* A call's answer that makes its thread run it again at its syscall
  * instruction (the kernel's ERESTARTSYS; dfutex.h DFX_ERESTART): given
  * up so that the thread can move. Never reaches the guest. */
@@ -118,6 +123,7 @@ typedef struct vthread {
 	uint64_t cpu_busy;         /* their growth over that reading */
 	bool kickable;             /* vm_thread_kick may signal its host
 				    * thread (under vm.lock) */
+	bool move_failed;          /* a move of it was tried and failed */
 	struct vthread *next;      /* vm.threads list */
 } vthread_t;
 

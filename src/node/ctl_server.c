@@ -147,7 +147,7 @@ static void status(FILE *f, bool json)
 		goto out;
 	}
 	up = now - ctl_vm->t_start;
-	n = node_svc_status(s, ok, CTL_MAX_NODES, CTL_WAIT_MS);
+	n = node_svc_status(s, ok, CTL_MAX_NODES, CTL_WAIT_MS, true);
 	pthread_mutex_lock(&lock);
 	since = prev_ns ? now - prev_ns : up;
 	for (int k = 0; k < n; k++) {

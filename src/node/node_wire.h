@@ -81,7 +81,8 @@ typedef enum node_msg_type {
 	NODE_MSG_LOAD,        /* any -> any: the sender's thread count */
 	NODE_MSG_DESCRIBE,    /* any -> any: log your protocol state of the
 				 guest page at arg (a stuck wait) */
-	NODE_MSG_STATUS,      /* node 0 -> k: cvmm ctl status asks */
+	NODE_MSG_STATUS,      /* node 0 -> k: cvmm ctl status asks (arg 1:
+				 with the pages it owns and shares) */
 	NODE_MSG_STATUS_REP,  /* k -> 0: node_status_t */
 	NODE_MSG_MOVE,        /* node 0 -> k: cvmm ctl migrate: thread tid,
 				 if it runs on k, moves to node arg at its

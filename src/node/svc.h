@@ -73,9 +73,12 @@ void node_svc_attach(gmem_t *gm, vm_t *vm);
 
 /* Node 0: every node's state now, for cvmm ctl status (node/ctl_server.h):
  * out[k] for node k < cap, ok[k] false (out[k] zeros) when node k did not
- * answer within wait_ms. Returns the number of nodes filled in; 0 on
- * other nodes. Blocks: not for a message handler. */
-int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms);
+ * answer within wait_ms. pages: with the pages each owns and shares (a
+ * walk over its resident pages; the balancer's samples go without).
+ * Returns the number of nodes filled in; 0 on other nodes. Blocks: not
+ * for a message handler. */
+int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms,
+		    bool pages);
 
 /* Node 0, cvmm ctl balance: one round of the balancer (core/balance.h) on
  * a period measured now; its one-line result (no newline) into out.

@@ -141,7 +141,7 @@ static int sample(balance_sample_t *s, int cap)
 	int n = 0;
 
 	if (st && ok)
-		n = node_svc_status(st, ok, cap, 1000);
+		n = node_svc_status(st, ok, cap, 1000, false);
 	for (int k = 0; k < n; k++)
 		s[k] = (balance_sample_t){ .ok = ok[k],
 					   .threads = (uint32_t)st[k].threads,

@@ -59,7 +59,8 @@ bool node_svc_is_drained(int k)
 
 bool node_svc_interrupted(void)
 {
-	return svc_drained(svc_self()) && svc_drain_target() >= 0;
+	return svc_drained(svc_self()) && !vm_current_cannot_move() &&
+	       svc_drain_target() >= 0;
 }
 
 /* This node learns the set; a drained one sends its threads away. */

@@ -11,8 +11,9 @@
 #include "common/log.h"
 #include "core/stats_mig.h"
 
-/* This node's state now (relaxed reads of live counters). */
-static void status_local(node_status_t *s)
+/* This node's state now (relaxed reads of live counters); pages: with
+ * the pages it owns and shares. */
+static void status_local(node_status_t *s, bool pages)
 {
 	struct stat sb;
 
@@ -41,8 +42,9 @@ static void status_local(node_status_t *s)
 	if (svc_gm && fstat(svc_gm->memfd, &sb) == 0)
 		s->resident = (uint64_t)sb.st_blocks * 512 / 4096;
 	stats_mig_get(&s->mig_out, &s->mig_in, NULL, 0);
-	coh_rt_pages(&s->owned, &s->shared);
-	if (svc_nnodes() == 1)
+	if (pages)
+		coh_rt_pages(&s->owned, &s->shared);
+	if (pages && svc_nnodes() == 1)
 		s->owned = s->resident; /* one node owns all it holds */
 	svc_balance_measure(s);
 }
@@ -53,23 +55,24 @@ void svc_on_status(int src, const node_hdr_t *h)
 	uint8_t buf[NODE_WIRE_STATUS_LEN];
 	node_status_t s;
 
-	status_local(&s);
+	status_local(&s, h->arg != 0);
 	if (svc_send(src, buf, node_wire_status_encode(&rh, &s, buf,
 							sizeof(buf))) !=
 	    CVMM_OK)
 		log_warn("cannot send this node's status to node %d", src);
 }
 
-int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms)
+int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms,
+		    bool pages)
 {
 	int n = svc_nnodes() < cap ? svc_nnodes() : cap;
 
 	if (svc_self() != 0 || n < 1)
 		return 0;
-	status_local(&out[0]);
+	status_local(&out[0], pages);
 	ok[0] = true;
 	for (int k = 1; k < n; k++) {
-		node_hdr_t h = { .type = NODE_MSG_STATUS };
+		node_hdr_t h = { .type = NODE_MSG_STATUS, .arg = pages };
 
 		ok[k] = svc_ask(k, &h, NULL, &out[k], wait_ms) >= 0;
 		if (!ok[k])

@@ -524,11 +524,8 @@ part_migrate() {
 	local rc tid json=$SCRATCH/mig.json
 	start_served mig "ctl migrate" -n 2 -v 2 --log-level info \
 		--stats="$SCRATCH/mig.stats" -- "$GUESTS/worker" 6 || return
-	for _ in $(seq 1 100); do
-		tid=$(awk '/^worker [0-9]+$/ { print $2; exit }' "$JOB_OUT")
-		[ -n "$tid" ] && break
-		sleep 0.1
-	done
+	worker_tid
+	tid=$TID
 	# to node 0 (from wherever it was placed), then to node 1
 	check_ctl "ctl migrate: to node 0" 0 \
 		"^thread $tid (moves from node 1 to node 0|runs on node 0 already)" \
