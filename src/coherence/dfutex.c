@@ -774,3 +774,38 @@ cvmm_status_t dfx_set_roles(dfx_t *d, const uint8_t *host)
 	d->host = h;
 	return CVMM_OK;
 }
+
+void dfx_home_waiters(dfx_t *d,
+		      void (*fn)(void *ctx, uint64_t uaddr, uint64_t id,
+				 int node, uint32_t bitset),
+		      void *ctx)
+{
+	for (int b = 0; b < DFX_HOME_BUCKETS; b++) {
+		pthread_mutex_lock(&d->home[b].lock);
+		for (dfx_hwaiter_t *w = d->home[b].head; w; w = w->next)
+			fn(ctx, w->uaddr, w->id, w->node, w->bitset);
+		pthread_mutex_unlock(&d->home[b].lock);
+	}
+}
+
+cvmm_status_t dfx_take_waiter(dfx_t *d, const uint8_t *host, uint64_t uaddr,
+			      uint64_t id, int node, uint32_t bitset)
+{
+	dfx_hbucket_t *b;
+	dfx_hwaiter_t *w;
+
+	if (node < 0 || node >= d->nnodes || id == 0 || bitset == 0 ||
+	    (uaddr & 2) || dfx_home_of(uaddr, d->nnodes, host) != d->self)
+		return CVMM_ERR_INVALID;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return CVMM_ERR_NOMEM;
+	*w = (dfx_hwaiter_t){ .uaddr = uaddr, .id = id, .node = node,
+			      .bitset = bitset };
+	b = home_bucket(d, uaddr);
+	pthread_mutex_lock(&b->lock);
+	hq_append(b, w);
+	__atomic_add_fetch(&d->nqueued, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&b->lock);
+	return CVMM_OK;
+}

@@ -91,6 +91,22 @@ long dfx_wake(dfx_t *d, uint64_t uaddr, int n, uint32_t bitset);
  * table. */
 cvmm_status_t dfx_set_roles(dfx_t *d, const uint8_t *host);
 
+/* A node leaving (docs/design.md "Elastic nodes", step 3), at a quiet
+ * point: the leaving node hands every waiter queued at the home roles it
+ * plays to its heir, oldest first per word (dfx_home_waiters; each into
+ * dfx_take_waiter there), then every node but it moves those roles
+ * (dfx_set_roles). The waiters, asleep on their nodes, are woken from the
+ * heir from then on. A waiter of the leaving node itself must have gone
+ * (cvmm ctl drain). */
+void dfx_home_waiters(dfx_t *d,
+		      void (*fn)(void *ctx, uint64_t uaddr, uint64_t id,
+				 int node, uint32_t bitset),
+		      void *ctx);
+/* CVMM_ERR_INVALID for a waiter whose word this node will not be home
+ * of, or from no node; CVMM_ERR_NOMEM. */
+cvmm_status_t dfx_take_waiter(dfx_t *d, const uint8_t *host, uint64_t uaddr,
+			      uint64_t id, int node, uint32_t bitset);
+
 /* Whether a request of this node awaits a reply (cvmm ctl pause): a wake
  * not yet acknowledged, a wait not yet registered, a cancel in flight. A
  * waiter registered and asleep is not. */

@@ -353,6 +353,39 @@ const char *coh_state_str(coh_state_t st);
  * stuck waits and debuggers; waits at most 100 ms for n's lock. */
 void coh_describe(coh_node_t *n, uint64_t page, char *buf, size_t len);
 
+/* ---- a node leaving (docs/design.md, "Elastic nodes", step 3) ------------
+ * Only at a quiet point: no request in flight anywhere, no queue at any
+ * manager (cvmm ctl pause). Node k leaves, its heir h takes its roles and
+ * the pages it holds:
+ *   at k: coh_node_role_records for every role k plays; each record goes
+ *         to h (coh_node_take_record); and every page k holds
+ *         (coh_page_state SHARED or EXCLUSIVE, explicit or as initial
+ *         owner) goes to h with its bytes (coh_node_take_page);
+ *   then on every node but k: coh_node_depart(k, h).
+ * After that no message goes to k: its roles are h's, owner k is h, k's
+ * copies are h's. */
+typedef struct coh_record {
+	uint64_t copyset;
+	uint8_t st, owner, used, plains, sticky, seeded, first;
+} coh_record_t;
+
+/* Calls fn for every record of manager role v, which n plays (a role
+ * with a request queued is CVMM_ERR_INVALID: not quiet). */
+cvmm_status_t coh_node_role_records(coh_node_t *n, uint32_t v,
+				    void (*fn)(void *ctx, uint64_t page,
+					       const coh_record_t *r),
+				    void *ctx);
+/* At the heir: a record of role v (played here from coh_node_depart). */
+cvmm_status_t coh_node_take_record(coh_node_t *n, uint32_t v, uint64_t page,
+				   const coh_record_t *r);
+/* At the heir: the leaving node held page in st (SHARED or EXCLUSIVE),
+ * and its bytes are in this node's memory now. */
+cvmm_status_t coh_node_take_page(coh_node_t *n, uint64_t page,
+				 coh_state_t st);
+/* Every node but k: k's roles are h's from now on; in the records here,
+ * owner (and first writer) k becomes h, and k's copy h's. */
+cvmm_status_t coh_node_depart(coh_node_t *n, uint32_t k, uint32_t h);
+
 /* Whether anything of n's is in flight (cvmm ctl pause waits until no node
  * is): a request of its own not yet served (a *_WAIT or *_FETCH state), a
  * forward it holds back (a pin, a holding window), or as a manager a

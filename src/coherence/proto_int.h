@@ -121,6 +121,7 @@ struct coh_node {
 	 * index coh_mgr_index(page); no directory for the others */
 	coh_sparse_t mp[COH_MAX_NODES];
 	uint8_t host[COH_MAX_NODES]; /* the node playing each role */
+	uint64_t nm;       /* records per role (a table's size) */
 	coh_sparse_t hold; /* coh_hpage_t per page, only with holds on */
 	unsigned nholds;   /* xpages with hold_until != 0 */
 	bool first_touch;  /* coh_node_add_image was called */

@@ -366,6 +366,7 @@ cvmm_status_t coh_node_create(const coh_cfg_t *cfg, coh_node_t **out)
 	pthread_mutex_init(&n->lock, NULL);
 	nm = ((cfg->npages - 1) / ((uint64_t)COH_MGR_RUN * cfg->nnodes) + 1) *
 	     COH_MGR_RUN;
+	n->nm = nm;
 	for (uint32_t v = 0; v < cfg->nnodes; v++) {
 		n->host[v] = (uint8_t)(cfg->host ? cfg->host[v] : v);
 		if (n->host[v] == cfg->self &&
@@ -431,4 +432,178 @@ void coh_node_destroy(coh_node_t *n)
 	free_xpages(n);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
+}
+
+/* ---- a node leaving ------------------------------------------------------- */
+
+/* The page of role v's record i (coh_mgr_index's inverse). */
+static uint64_t mgr_page(uint64_t i, uint32_t v, uint32_t nnodes)
+{
+	return i / COH_MGR_RUN * COH_MGR_RUN * nnodes +
+	       (uint64_t)v * COH_MGR_RUN + i % COH_MGR_RUN;
+}
+
+cvmm_status_t coh_node_role_records(coh_node_t *n, uint32_t v,
+				    void (*fn)(void *ctx, uint64_t page,
+					       const coh_record_t *r),
+				    void *ctx)
+{
+	const coh_sparse_t *s;
+	cvmm_status_t st = CVMM_OK;
+
+	if (v >= n->cfg.nnodes)
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	s = &n->mp[v];
+	if (n->host[v] != n->cfg.self)
+		st = CVMM_ERR_INVALID;
+	for (uint64_t d = 0; st == CVMM_OK && d < s->ndir; d++)
+		for (uint64_t i = 0; s->dir[d] && i < (1ull << s->shift); i++) {
+			const coh_mpage_t *mp = (const coh_mpage_t *)(
+				s->dir[d] + i * s->esz);
+			uint64_t page = mgr_page((d << s->shift) | i, v,
+						 n->cfg.nnodes);
+			coh_record_t r = { .copyset = mp->copyset,
+					   .st = mp->st, .owner = mp->owner,
+					   .used = mp->used,
+					   .plains = mp->plains,
+					   .sticky = mp->sticky,
+					   .seeded = mp->seeded,
+					   .first = mp->first };
+
+			if (mp->q || (mp->st != COH_M_IDLE &&
+				      mp->st != COH_M_DATA)) {
+				st = CVMM_ERR_INVALID; /* not quiet */
+				break;
+			}
+			if (mp->used && page < n->cfg.npages)
+				fn(ctx, page, &r);
+		}
+	coh_node_unlock(n);
+	return st;
+}
+
+cvmm_status_t coh_node_take_record(coh_node_t *n, uint32_t v, uint64_t page,
+				   const coh_record_t *r)
+{
+	cvmm_status_t st = CVMM_OK;
+	coh_mpage_t *mp;
+
+	if (v >= n->cfg.nnodes || page >= n->cfg.npages ||
+	    coh_manager(page, n->cfg.nnodes) != v ||
+	    r->owner >= n->cfg.nnodes || r->st >= COH_M_NSTATES ||
+	    (n->cfg.nnodes < 64 && r->copyset >> n->cfg.nnodes))
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	if (!n->mp[v].dir &&
+	    sparse_init(&n->mp[v], n->nm, COH_MP_SHIFT, sizeof(coh_mpage_t)))
+		st = CVMM_ERR_NOMEM;
+	mp = st == CVMM_OK ? coh_sparse_at(&n->mp[v],
+					   coh_mgr_index(page, n->cfg.nnodes),
+					   true)
+			   : NULL;
+	if (st == CVMM_OK && !mp)
+		st = CVMM_ERR_NOMEM;
+	if (mp)
+		*mp = (coh_mpage_t){ .copyset = r->copyset, .st = r->st,
+				     .owner = r->owner, .used = r->used,
+				     .plains = r->plains, .sticky = r->sticky,
+				     .seeded = r->seeded, .first = r->first };
+	coh_node_unlock(n);
+	return st;
+}
+
+cvmm_status_t coh_node_take_page(coh_node_t *n, uint64_t page,
+				 coh_state_t st)
+{
+	cvmm_status_t ret = CVMM_OK;
+	coh_state_t cur;
+
+	if (page >= n->cfg.npages || (st != COH_SHARED && st != COH_EXCLUSIVE))
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	cur = coh_page_st(n, page);
+	if (cur == COH_INVALID) {
+		if (coh_sparse_at(&n->st, page, true))
+			coh_page_set_st(n, page, st);
+		else
+			ret = CVMM_ERR_NOMEM;
+	} else if (cur != COH_SHARED || st != COH_SHARED) {
+		ret = CVMM_ERR_INVALID; /* two owners: it was not quiet */
+	}
+	coh_node_unlock(n);
+	return ret;
+}
+
+/* One record after k left for h. */
+static void depart_record(coh_mpage_t *mp, uint32_t k, uint32_t h)
+{
+	if (!mp->used)
+		return; /* its owner is the initial one: the role's node */
+	if (mp->owner == k)
+		mp->owner = (uint8_t)h;
+	if (mp->first == k + 1)
+		mp->first = (uint8_t)(h + 1);
+	if (mp->copyset >> k & 1) {
+		mp->copyset &= ~(1ull << k);
+		if (mp->owner != h)
+			mp->copyset |= 1ull << h;
+	}
+}
+
+cvmm_status_t coh_node_depart(coh_node_t *n, uint32_t k, uint32_t h)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	if (k >= n->cfg.nnodes || h >= n->cfg.nnodes || k == h ||
+	    n->cfg.self == k)
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	/* the heir, about to play k's roles, becomes the initial owner of
+	 * their pages: of those nobody asked for (and k's it sent with
+	 * coh_node_take_page). One that was asked for has an owner in its
+	 * record: this node's copy of it, never made, is invalid, not
+	 * initially its own. */
+	for (uint32_t v = 0; v < n->cfg.nnodes && h == n->cfg.self; v++) {
+		coh_sparse_t *s = &n->mp[v];
+
+		if (n->host[v] != k)
+			continue;
+		for (uint64_t d = 0; d < s->ndir; d++)
+			for (uint64_t i = 0;
+			     s->dir[d] && i < (1ull << s->shift); i++) {
+				const coh_mpage_t *mp = (const coh_mpage_t *)(
+					s->dir[d] + i * s->esz);
+				uint64_t page = mgr_page((d << s->shift) | i,
+							 v, n->cfg.nnodes);
+
+				if (!mp->used || page >= n->cfg.npages ||
+				    !coh_page_initial(n, page))
+					continue;
+				if (!coh_sparse_at(&n->st, page, true))
+					st = CVMM_ERR_NOMEM;
+				else
+					coh_page_set_st(n, page, COH_INVALID);
+			}
+	}
+	for (uint32_t v = 0; v < n->cfg.nnodes; v++) {
+		if (n->host[v] == k)
+			n->host[v] = (uint8_t)h;
+		if (n->host[v] == n->cfg.self && !n->mp[v].dir &&
+		    sparse_init(&n->mp[v], n->nm, COH_MP_SHIFT,
+				sizeof(coh_mpage_t)))
+			st = CVMM_ERR_NOMEM;
+	}
+	for (uint32_t v = 0; v < n->cfg.nnodes; v++) {
+		coh_sparse_t *s = &n->mp[v];
+
+		for (uint64_t d = 0; d < s->ndir; d++)
+			for (uint64_t i = 0;
+			     s->dir[d] && i < (1ull << s->shift); i++)
+				depart_record((coh_mpage_t *)(s->dir[d] +
+							      i * s->esz),
+					      k, h);
+	}
+	coh_node_unlock(n);
+	return st;
 }

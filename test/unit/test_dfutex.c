@@ -81,6 +81,7 @@ typedef struct lb_node {
 
 static lb_node_t lb[NN];
 static unsigned regs_at[NN]; /* REG messages each node received */
+static unsigned msgs_to[NN]; /* messages sent to each node */
 
 static cvmm_status_t lb_send(void *ctx, int dst, const void *msg, size_t len)
 {
@@ -95,6 +96,7 @@ static cvmm_status_t lb_send(void *ctx, int dst, const void *msg, size_t len)
 	if (len >= 4 &&
 	    wire_get_u16((const uint8_t *)msg + 2) == DFX_MSG_REG)
 		__atomic_add_fetch(&regs_at[dst], 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&msgs_to[dst], 1, __ATOMIC_SEQ_CST);
 	if (sync_self && dst == src) {
 		dfx_recv(dx[dst], src, msg, len);
 		return CVMM_OK;
@@ -677,6 +679,45 @@ static void test_roles(void **state)
 	assert_true(regs_at[1] > 1);
 }
 
+static void take_waiter(void *ctx, uint64_t uaddr, uint64_t id, int node,
+			uint32_t bitset)
+{
+	assert_int_equal(dfx_take_waiter(dx[1], ctx, uaddr, id, node, bitset),
+			 CVMM_OK);
+}
+
+/* Node 2 leaves while waiters on nodes 0 and 1 sleep at its home: its
+ * queue goes to node 1, which plays its role from then on; a wake from
+ * node 0 wakes both, in order, and nothing more reaches node 2. A waiter
+ * for a word node 1 will not be home of is refused. */
+static void test_leave(void **state)
+{
+	static uint8_t after[NN] = { 0, 1, 1 };
+	waiter_t a, b;
+	unsigned to2;
+
+	waiter_start(&a, 0, ua(2, 12), ~0u, -1);
+	reg_wait(1);
+	waiter_start(&b, 1, ua(2, 12), ~0u, -1);
+	reg_wait(2);
+	ms_sleep(20);
+	assert_int_equal(dfx_take_waiter(dx[1], after, ua(0, 12), 5, 0, ~0u),
+			 CVMM_ERR_INVALID);
+	dfx_home_waiters(dx[2], take_waiter, after);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(dfx_set_roles(dx[i], after), CVMM_OK);
+	to2 = __atomic_load_n(&msgs_to[2], __ATOMIC_SEQ_CST);
+	__atomic_store_n(word(ua(2, 12)), 1, __ATOMIC_SEQ_CST);
+	assert_int_equal(dfx_wake(dx[0], ua(2, 12), 1, ~0u), 1);
+	assert_true(waiter_join(&a, 2000)); /* the oldest first */
+	assert_false(is_done(&b));
+	assert_int_equal(dfx_wake(dx[0], ua(2, 12), 1, ~0u), 1);
+	assert_true(waiter_join(&b, 2000));
+	assert_int_equal(a.ret, 0);
+	assert_int_equal(b.ret, 0);
+	assert_int_equal(__atomic_load_n(&msgs_to[2], __ATOMIC_SEQ_CST), to2);
+}
+
 /* ---- messages from peers ------------------------------------------------- */
 
 static void forge(uint8_t *b, uint16_t ver, uint16_t type, uint32_t bits,
@@ -870,6 +911,7 @@ int main(void)
 		T(test_cancel_race),  TS(test_cancel_race_inline),
 		T(test_mutex_stress), TS(test_mutex_stress_inline),
 		T(test_roles),        T(test_interrupted),
+		T(test_leave),
 		cmocka_unit_test(test_wire_decode),
 		T(test_malformed),    T(test_fuzz),
 	};

@@ -291,6 +291,9 @@ static lb_queue_t queues[NN][NN]; /* [src][dst] */
 static uint64_t slot_page[NSLOT];
 static int nslots;
 static uint32_t latest[NSLOT];
+/* A node that left (test_leave): nothing may reach it any more, and its
+ * stale state is no one's. -1: none. */
+static int gone = -1;
 static uint64_t npages;
 static unsigned rng;
 static bool sync_self; /* deliver messages to oneself inside send */
@@ -349,6 +352,7 @@ static cvmm_status_t lb_send(void *ctx, uint32_t dst, const coh_msg_t *m)
 	lb_queue_t *q = &queues[n->id][dst];
 	uint8_t buf[LB_MSG];
 
+	T_CHECK((int)dst != gone); /* a node that left gets nothing */
 	/* takes the sender's lock: hangs (and the alarm fires) if a send
 	 * were made under it */
 	(void)coh_page_state(n->coh, m->page);
@@ -568,6 +572,8 @@ static void check_invariants(void)
 			coh_state_t st = coh_page_state(nodes[i].coh,
 							slot_page[s]);
 
+			if (i == gone)
+				continue;
 			excl += st == COH_EXCLUSIVE;
 			mexcl += nodes[i].mapped[s] == COH_EXCLUSIVE;
 			if (valid(st))
@@ -854,7 +860,7 @@ static void check_quiet(void)
 		assert_true(next == UINT64_MAX);
 	}
 	for (int i = 0; i < NN; i++)
-		for (int s = 0; s < nslots; s++) {
+		for (int s = 0; s < nslots && i != gone; s++) {
 			uint64_t p = slot_page[s];
 			coh_state_t st = coh_page_state(nodes[i].coh, p);
 			coh_mstate_t ms;
@@ -872,10 +878,10 @@ static void check_quiet(void)
 		}
 }
 
+static void run_ops(int ops_per_node);
+
 static void run_seed(unsigned seed, int np, int ops_per_node)
 {
-	int left[NN], total = NN * ops_per_node, steps = 0;
-
 	rng = seed;
 	sync_self = seed & 1;
 	cluster_up_pages((uint64_t)np, true);
@@ -885,8 +891,21 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 		assert_int_equal(coh_node_add_image(nodes[i].coh, slot_page[0],
 						    slot_page[0] + 1),
 				 CVMM_OK);
-	for (int i = 0; i < NN; i++)
-		left[i] = ops_per_node;
+	run_ops(ops_per_node);
+	check_quiet();
+	cluster_down();
+}
+
+/* ops_per_node accesses on every node (but one that left), in random
+ * order with the messages and fetches, until everything is done. */
+static void run_ops(int ops_per_node)
+{
+	int left[NN], total = 0, steps = 0;
+
+	for (int i = 0; i < NN; i++) {
+		left[i] = i == gone ? 0 : ops_per_node;
+		total += left[i];
+	}
 	/* holds first: ending one sends a grant, which anything_left sees */
 	while (total > 0 || (hold_us && holds_left()) || anything_left()) {
 		unsigned r = rnd(hold_us ? 5 : 4);
@@ -912,8 +931,6 @@ static void run_seed(unsigned seed, int np, int ops_per_node)
 		settle_all();
 		assert_true(++steps < 1000000); /* a stuck request never ends */
 	}
-	check_quiet();
-	cluster_down();
 }
 
 /* Both ways to move a page: get (even pairs of seeds) and push; every
@@ -947,6 +964,89 @@ static void test_loopback_roles(void **state)
 		push_mode = seed >> 1 & 1;
 		first_touch = zero_ok = seed >> 2 & 1;
 		run_seed(seed, 2 + seed % 3, 1 + seed % 40);
+	}
+	roles = NULL;
+	refused = ahead_granted = 0;
+	sync_self = push_mode = first_touch = zero_ok = false;
+}
+
+static void take_rec(void *ctx, uint64_t page, const coh_record_t *r)
+{
+	int h = *(const int *)ctx;
+
+	assert_int_equal(coh_node_take_record(nodes[h].coh,
+					      coh_manager(page, NN), page, r),
+			 CVMM_OK);
+}
+
+/* Node k leaves at a quiet point, h takes over (proto.h "a node leaving"):
+ * k's role records and held pages (bytes and state) to h, then every
+ * other node departs k. */
+static void leave(int k, int h, uint8_t *role_host)
+{
+	for (uint32_t v = 0; v < NN; v++)
+		if (role_host[v] == k)
+			assert_int_equal(coh_node_role_records(nodes[k].coh, v,
+							       take_rec, &h),
+					 CVMM_OK);
+	for (int s = 0; s < nslots; s++) {
+		coh_state_t st = coh_page_state(nodes[k].coh, slot_page[s]);
+
+		if (st != COH_SHARED && st != COH_EXCLUSIVE)
+			continue;
+		if (!valid(coh_page_state(nodes[h].coh, slot_page[s])))
+			put_val(h, s, val(k, s));
+		assert_int_equal(coh_node_take_page(nodes[h].coh,
+						    slot_page[s], st),
+				 CVMM_OK);
+	}
+	for (int i = 0; i < NN; i++)
+		if (i != k)
+			assert_int_equal(coh_node_depart(nodes[i].coh,
+							 (uint32_t)k,
+							 (uint32_t)h),
+					 CVMM_OK);
+	for (uint32_t v = 0; v < NN; v++)
+		if (role_host[v] == k)
+			role_host[v] = (uint8_t)h;
+	gone = k;
+}
+
+/* A node leaves a running VM (docs/design.md "Elastic nodes", step 3):
+ * random programs run to a quiet point, node 1 or 2 leaves for one of the
+ * others, the rest go on: no message reaches the node that left, no read
+ * is stale, every page has its owner and manager; both transfers, with
+ * and without first touch (its pages then start at their roles' nodes,
+ * the leaving node's included). */
+static void test_leave(void **state)
+{
+	static uint8_t role_host[NN];
+
+	for (unsigned seed = 1; seed <= 1500; seed++) {
+		/* node 0 cannot leave: it is the image's (and, without
+		 * first touch, every page's) initial owner, as in the VM */
+		int k = 1 + (int)(seed % 2), h = (int)((k + 1 + seed / 2 % 2) % NN);
+
+		rng = seed;
+		push_mode = seed >> 1 & 1;
+		first_touch = zero_ok = seed >> 2 & 1;
+		sync_self = seed & 1;
+		for (int v = 0; v < NN; v++)
+			role_host[v] = (uint8_t)v;
+		roles = role_host;
+		cluster_up_pages((uint64_t)(2 + seed % 3), true);
+		for (int i = 0; first_touch && i < NN; i++)
+			assert_int_equal(coh_node_add_image(nodes[i].coh,
+							    slot_page[0],
+							    slot_page[0] + 1),
+					 CVMM_OK);
+		run_ops(1 + (int)(seed % 30));
+		check_quiet();
+		leave(k, h, role_host);
+		run_ops(1 + (int)(seed % 40));
+		check_quiet();
+		gone = -1;
+		cluster_down();
 	}
 	roles = NULL;
 	refused = ahead_granted = 0;
@@ -1112,6 +1212,13 @@ static void test_describe(void **state)
 	cluster_down();
 }
 
+static void no_rec(void *ctx, uint64_t page, const coh_record_t *r)
+{
+	(void)ctx;
+	(void)page;
+	(void)r;
+}
+
 /* cvmm ctl pause's test of a node: busy while its request waits, fetches
  * or, at the manager, is being served; quiet once all is done. */
 static void test_busy(void **state)
@@ -1131,6 +1238,14 @@ static void test_busy(void **state)
 	assert_string_equal(why, "page 0x2000: fetching");
 	assert_true(coh_node_busy(nodes[mgr].coh, why, sizeof(why)));
 	assert_non_null(strstr(why, "a page it manages: busy_read"));
+	/* a leave's hand-over is refused until it is quiet */
+	assert_int_equal(coh_node_role_records(nodes[mgr].coh,
+					       coh_manager(2, NN), no_rec,
+					       NULL),
+			 CVMM_ERR_INVALID);
+	/* node 0 holds the page: a second owner's copy is refused */
+	assert_int_equal(coh_node_take_page(nodes[0].coh, 2, COH_EXCLUSIVE),
+			 CVMM_ERR_INVALID);
 	expect_fault(1, 2, false, COH_FETCH);
 	fetch_now(1, 2);
 	deliver_all();
@@ -1954,6 +2069,7 @@ int main(void)
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_loopback_random),
 		cmocka_unit_test(test_loopback_roles),
+		cmocka_unit_test(test_leave),
 		cmocka_unit_test(test_loopback_hold),
 		cmocka_unit_test(test_threads),
 	};
