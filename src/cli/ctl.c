@@ -21,13 +21,15 @@ static void usage(FILE *f)
 		   "       cvmm ctl [--job ID|SOCKET] balance\n"
 		   "       cvmm ctl [--job ID|SOCKET] pause|resume\n"
 		   "       cvmm ctl [--job ID|SOCKET] drain|undrain NODE\n"
+		   "       cvmm ctl [--job ID|SOCKET] remove-node NODE\n"
 		   "  asks a running VM (node 0's agent) for its nodes, vCPUs, "
 		   "threads,\n  faults and memory, moves a guest thread to "
 		   "another node, runs\n  the balancer once (a thread of a "
 		   "node kept from the CPU moves to\n  a node with idle cores), "
-		   "stops and restarts every guest thread,\n  or moves every "
-		   "thread off a node and keeps new ones away; with one\n  job "
-		   "of this user running, --job is not needed\n");
+		   "stops and restarts every guest thread,\n  moves every "
+		   "thread off a node and keeps new ones away, or takes a\n  "
+		   "node out of the VM; with one job of this user running, "
+		   "--job is\n  not needed\n");
 }
 
 /* The one job of this user that answers: its socket connected, or -1
@@ -143,7 +145,8 @@ int ctl_main(int argc, char **argv)
 			cmd = argv[i];
 		} else if ((narg < 2 && !strcmp(cmd, "migrate")) ||
 			   (narg < 1 && (!strcmp(cmd, "drain") ||
-					 !strcmp(cmd, "undrain")))) {
+					 !strcmp(cmd, "undrain") ||
+					 !strcmp(cmd, "remove-node")))) {
 			arg[narg++] = argv[i];
 		} else {
 			log_error("ctl: unexpected argument %s", argv[i]);
@@ -157,12 +160,13 @@ int ctl_main(int argc, char **argv)
 	if (strcmp(cmd, "status") && strcmp(cmd, "migrate") &&
 	    strcmp(cmd, "balance") && strcmp(cmd, "pause") &&
 	    strcmp(cmd, "resume") && strcmp(cmd, "drain") &&
-	    strcmp(cmd, "undrain")) {
+	    strcmp(cmd, "undrain") && strcmp(cmd, "remove-node")) {
 		log_error("ctl: unknown command %s (status, migrate, balance, "
-			  "pause, resume, drain, undrain)", cmd);
+			  "pause, resume, drain, undrain, remove-node)", cmd);
 		return 2;
 	}
-	if ((!strcmp(cmd, "drain") || !strcmp(cmd, "undrain")) &&
+	if ((!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") ||
+	     !strcmp(cmd, "remove-node")) &&
 	    (narg != 1 || !arg[0][0] || strlen(arg[0]) > 9 ||
 	     strspn(arg[0], "0123456789") != strlen(arg[0]))) {
 		log_error("ctl: %s takes a node number", cmd);
@@ -210,7 +214,8 @@ int ctl_main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "migrate"))
 		snprintf(req, sizeof(req), "migrate %s %s\n", arg[0], arg[1]);
-	else if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain"))
+	else if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") ||
+		 !strcmp(cmd, "remove-node"))
 		snprintf(req, sizeof(req), "%s %s\n", cmd, arg[0]);
 	else if (strcmp(cmd, "status"))
 		snprintf(req, sizeof(req), "%s\n", cmd);

@@ -1414,6 +1414,77 @@ void coh_rt_pages(uint64_t *owned, uint64_t *shared)
 	}
 }
 
+/* ---- a node leaving ----------------------------------------------------- */
+
+cvmm_status_t coh_rt_role_records(uint32_t v,
+				  void (*fn)(void *ctx, uint64_t page,
+					     const coh_record_t *r),
+				  void *ctx)
+{
+	return rt.node ? coh_node_role_records(rt.node, v, fn, ctx)
+		       : CVMM_ERR_INVALID;
+}
+
+cvmm_status_t coh_rt_take_record(uint32_t v, uint64_t page,
+				 const coh_record_t *r)
+{
+	return rt.node ? coh_node_take_record(rt.node, v, page, r)
+		       : CVMM_ERR_INVALID;
+}
+
+bool coh_rt_held_pages(bool (*fn)(void *ctx, uint64_t page, int state,
+				  const void *bytes),
+		       void *ctx)
+{
+	static uint8_t buf[CVMM_PAGE_SIZE];
+	off_t at = (off_t)rt.cfg.lo, end;
+
+	if (!rt.node)
+		return true;
+	while (at < (off_t)rt.cfg.hi) {
+		at = lseek(rt.cfg.memfd, at, SEEK_DATA);
+		if (at < 0 || at >= (off_t)rt.cfg.hi)
+			break;
+		end = lseek(rt.cfg.memfd, at, SEEK_HOLE);
+		if (end < 0 || end > (off_t)rt.cfg.hi)
+			end = (off_t)rt.cfg.hi;
+		for (uint64_t p = (uint64_t)at >> CVMM_PAGE_SHIFT;
+		     p < ((uint64_t)end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT;
+		     p++) {
+			coh_state_t st = coh_page_state(rt.node, p);
+
+			if (st != COH_SHARED && st != COH_EXCLUSIVE)
+				continue;
+			page_copy_out(p, buf);
+			if (!fn(ctx, p, (int)st, buf))
+				return false;
+		}
+		at = end;
+	}
+	return true;
+}
+
+cvmm_status_t coh_rt_take_page(uint64_t page, int state, const void *bytes)
+{
+	coh_state_t cur;
+
+	if (!rt.node || page >= rt.cfg.hi >> CVMM_PAGE_SHIFT ||
+	    page < rt.cfg.lo >> CVMM_PAGE_SHIFT ||
+	    (state != COH_SHARED && state != COH_EXCLUSIVE))
+		return CVMM_ERR_INVALID;
+	cur = coh_page_state(rt.node, page);
+	if (cur != COH_SHARED && cur != COH_EXCLUSIVE &&
+	    pwrite(rt.cfg.memfd, bytes, CVMM_PAGE_SIZE,
+		   (off_t)page_addr(page)) != CVMM_PAGE_SIZE)
+		return CVMM_ERR_IO;
+	return coh_node_take_page(rt.node, page, (coh_state_t)state);
+}
+
+cvmm_status_t coh_rt_depart(uint32_t k, uint32_t h)
+{
+	return rt.node ? coh_node_depart(rt.node, k, h) : CVMM_ERR_INVALID;
+}
+
 /* ---- pausing ------------------------------------------------------------- */
 
 static struct {

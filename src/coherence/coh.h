@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coherence/proto.h"
 #include "common/status.h"
 #include "rdma/xp.h"
 
@@ -174,6 +175,25 @@ void coh_rt_idle(void);
  * pages of the release model homed here), *shared read-only copies of
  * the sequential protocol's. Walks the memfd's resident pages. */
 void coh_rt_pages(uint64_t *owned, uint64_t *shared);
+
+/* ---- a node leaving (cvmm ctl remove-node, node/svc_leave.c) --------------
+ * The runtime side of proto.h's "a node leaving", at a quiet point only:
+ * records of manager role v played here; a record taken over; the pages
+ * this node holds (SHARED or EXCLUSIVE, resident in its memfd), with
+ * their bytes; a page taken over (its bytes written here unless this node
+ * has a valid copy); and leaving node k's roles and copies given to h. */
+cvmm_status_t coh_rt_role_records(uint32_t v,
+				  void (*fn)(void *ctx, uint64_t page,
+					     const coh_record_t *r),
+				  void *ctx);
+cvmm_status_t coh_rt_take_record(uint32_t v, uint64_t page,
+				 const coh_record_t *r);
+/* fn(ctx, page, state, bytes); false from fn stops the walk (then false) */
+bool coh_rt_held_pages(bool (*fn)(void *ctx, uint64_t page, int state,
+				  const void *bytes),
+		       void *ctx);
+cvmm_status_t coh_rt_take_page(uint64_t page, int state, const void *bytes);
+cvmm_status_t coh_rt_depart(uint32_t k, uint32_t h);
 
 /* ---- pausing (cvmm ctl pause, node/svc_pause.c) ---------------------------
  * While this node is paused, a thread about to start a coherence

@@ -465,6 +465,16 @@ void gmem_unhold(gmem_t *gm)
 	pthread_rwlock_unlock(&gm->lock);
 }
 
+void gmem_freeze(gmem_t *gm)
+{
+	pthread_rwlock_wrlock(&gm->lock);
+}
+
+void gmem_thaw(gmem_t *gm)
+{
+	pthread_rwlock_unlock(&gm->lock);
+}
+
 long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap)
 {
 	size_t n = 0;

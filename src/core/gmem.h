@@ -169,6 +169,12 @@ void gmem_populate(gmem_t *gm, uint64_t start, uint64_t end, bool write);
 void gmem_hold(gmem_t *gm);
 void gmem_unhold(gmem_t *gm);
 
+/* The layout lock taken for writing, publishing nothing: no layout change
+ * is in progress (none is waiting for another node's answer) until
+ * gmem_thaw. For a node leaving (node/svc_leave.c). */
+void gmem_freeze(gmem_t *gm);
+void gmem_thaw(gmem_t *gm);
+
 /* Copies the NUL-terminated guest string at gaddr into buf (cap bytes).
  * Returns its length, -EFAULT or -ENAMETOOLONG. */
 long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap);

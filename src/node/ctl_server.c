@@ -73,8 +73,9 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 			 double rate)
 {
 	if (!ok)
-		return json_pack("{s:i, s:b, s:b}", "node", k, "answered", 0,
-				 "drained", node_svc_is_drained(k));
+		return json_pack("{s:i, s:b, s:b, s:b}", "node", k, "answered",
+				 0, "drained", node_svc_is_drained(k), "left",
+				 node_departed(k));
 	return json_pack("{s:i, s:b, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I,"
 			 " s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f,"
 			 " s:I, s:f}",
@@ -112,6 +113,10 @@ static void table(FILE *f, const node_status_t *s, const bool *ok,
 		   "resident-MiB owned-MiB  guest-s  coher-s    sys-s   idle-s "
 		   "out  in\n");
 	for (int k = 0; k < n; k++) {
+		if (node_departed(k)) {
+			fprintf(f, "%4d  (left the VM)\n", k);
+			continue;
+		}
 		if (!ok[k]) {
 			fprintf(f, "%4d  (no answer)\n", k);
 			continue;
@@ -245,6 +250,21 @@ static void drain(FILE *f, const char *args, bool on)
 	fprintf(f, "%s\n", line);
 }
 
+/* "remove-node K" */
+static void remove_node(FILE *f, const char *args)
+{
+	char line[320];
+	int k, end = 0;
+
+	if (sscanf(args, "%d%n", &k, &end) != 1 || args[end] != '\0') {
+		fprintf(f, "error: remove-node takes a node number\n");
+		return;
+	}
+	node_svc_remove(k, node_opts.memory_model == NODE_MM_RELEASE, line,
+			sizeof(line));
+	fprintf(f, "%s\n", line);
+}
+
 /* "pause", "resume" */
 static void pause_resume(FILE *f, bool pause)
 {
@@ -279,10 +299,12 @@ char *ctl_answer(const char *req)
 		drain(f, req + 6, true);
 	else if (!strncmp(req, "undrain ", 8))
 		drain(f, req + 8, false);
+	else if (!strncmp(req, "remove-node ", 12))
+		remove_node(f, req + 12);
 	else
 		fprintf(f, "error: unknown request \"%.64s\" (status, status "
 			   "json, migrate TID NODE, balance, pause, resume, drain "
-			   "NODE, undrain NODE)\n",
+			   "NODE, undrain NODE, remove-node NODE)\n",
 			req);
 	if (fclose(f) != 0) {
 		free(out);

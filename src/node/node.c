@@ -118,6 +118,20 @@ int node_rank(void)
 	return self_rank;
 }
 
+static bool departed[NODE_MAX];
+
+bool node_departed(int k)
+{
+	return k >= 0 && k < NODE_MAX &&
+	       __atomic_load_n(&departed[k], __ATOMIC_ACQUIRE);
+}
+
+void node_set_departed(int k)
+{
+	if (k >= 0 && k < NODE_MAX)
+		__atomic_store_n(&departed[k], true, __ATOMIC_RELEASE);
+}
+
 int node_size(void)
 {
 	return job_size;
@@ -156,6 +170,10 @@ static void node_lost(int peer, const char *reason, void *arg)
 		__atomic_store_n(&lost_seen[peer], true, __ATOMIC_RELEASE);
 	if (leaving)
 		return;
+	if (node_departed(peer)) { /* it left (cvmm ctl remove-node) */
+		log_debug("node %d gone after leaving: %s", peer, reason);
+		return;
+	}
 	snprintf(msg, sizeof(msg), "node %d lost (%s)", peer, reason);
 	if (pthread_create(&th, NULL, node_lost_main, strdup(msg)) != 0)
 		vm_exit(arg, CVMM_EXIT_FAILURE, msg);
@@ -248,7 +266,7 @@ static void node_on_exit(int status)
 	}
 	__atomic_store_n(&shutting, true, __ATOMIC_RELEASE);
 	for (int peer = 1; peer < node_size() && peer < NODE_MAX; peer++) {
-		if (lost_seen[peer])
+		if (lost_seen[peer] || node_departed(peer))
 			continue;
 		if (xp_am_send(xp, peer, NODE_AM_SHUTDOWN, &st, sizeof(st)) ==
 		    CVMM_OK) {

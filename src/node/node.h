@@ -79,6 +79,10 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm);
 
 int node_rank(void);
 int node_size(void);
+/* Node k left the VM (cvmm ctl remove-node): its roles and pages are
+ * others', nothing is sent to it, and its going is no loss. */
+bool node_departed(int k);
+void node_set_departed(int k);
 xp_t *node_xp(void);
 boot_t *node_boot(void);
 

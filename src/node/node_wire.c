@@ -633,7 +633,37 @@ cvmm_status_t node_wire_check(const void *buf, size_t len)
 
 		return node_wire_status_decode(buf, len, &s);
 	}
+	case NODE_MSG_TAKE:
+		return node_wire_take_check(buf, len);
 	default:
 		return len == NODE_WIRE_HDR_LEN ? CVMM_OK : CVMM_ERR_PEER;
+	}
+}
+
+/* ---- TAKE ------------------------------------------------------------------ */
+
+cvmm_status_t node_wire_take_check(const void *buf, size_t len)
+{
+	node_hdr_t h;
+
+	if (node_wire_hdr_decode(buf, len, &h) != CVMM_OK ||
+	    h.type != NODE_MSG_TAKE || h.count == 0 ||
+	    h.count > NODE_TAKE_MAX)
+		return CVMM_ERR_PEER;
+	switch (h.arg) {
+	case NODE_TAKE_RECORDS:
+	case NODE_TAKE_WAITERS:
+		return len == NODE_WIRE_HDR_LEN +
+				      (size_t)h.count * NODE_TAKE_ITEM_LEN
+			       ? CVMM_OK
+			       : CVMM_ERR_PEER;
+	case NODE_TAKE_PAGE:
+		return h.count == 1 &&
+				       len == NODE_WIRE_HDR_LEN +
+						      NODE_TAKE_PAGE_LEN
+			       ? CVMM_OK
+			       : CVMM_ERR_PEER;
+	default:
+		return CVMM_ERR_PEER;
 	}
 }

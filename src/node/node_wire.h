@@ -25,7 +25,8 @@
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
  *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE,
- *   DRAIN      header only                                (32 bytes)
+ *   DRAIN, GIVE, DEPART, BYE   header only                (32 bytes)
+ *   TAKE       + items (NODE_TAKE_*, below)
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
  *                                                         (32 + 8 x 18)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
@@ -64,7 +65,7 @@
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
- * time, no PAUSE or DRAIN */
+ * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART or BYE */
 #define NODE_WIRE_VERSION 7
 
 typedef enum node_msg_type {
@@ -95,8 +96,31 @@ typedef enum node_msg_type {
 				 (QUERY), else 0 */
 	NODE_MSG_DRAIN,       /* node 0 -> k: cvmm ctl drain: arg, one bit
 				 per node, the drained ones; ACK */
+	NODE_MSG_GIVE,        /* node 0 -> k, leaving (cvmm ctl remove-node):
+				 hand your roles and pages to node arg (TAKE
+				 messages); ACK arg the pages sent */
+	NODE_MSG_TAKE,        /* leaving k -> heir: arg NODE_TAKE_*, count
+				 items (below); ACK */
+	NODE_MSG_DEPART,      /* node 0 -> every node but k: node arg left,
+				 count its heir; ACK */
+	NODE_MSG_BYE,         /* node 0 -> k: you are out, exit 0; ACK */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
+
+/* TAKE: arg the kind, count the items after the header:
+ *   RECORDS  count x {u64 page, u64 copyset, u8 st, owner, used, plains,
+ *            sticky, seeded, first, u8 0}              (24 bytes each)
+ *   PAGE     count 1: u64 page, u64 state (coh_state_t: SHARED or
+ *            EXCLUSIVE), then the page's bytes         (16 + 4096)
+ *   WAITERS  count x {u64 uaddr, u64 id, u32 node, u32 bitset}
+ *                                                      (24 bytes each) */
+enum { NODE_TAKE_RECORDS = 1, NODE_TAKE_PAGE, NODE_TAKE_WAITERS };
+#define NODE_TAKE_ITEM_LEN 24
+#define NODE_TAKE_PAGE_LEN (16 + 4096)
+#define NODE_TAKE_MAX 128 /* items in one TAKE */
+
+/* A TAKE's well-formedness: its kind, count and length (CVMM_ERR_PEER). */
+cvmm_status_t node_wire_take_check(const void *buf, size_t len);
 
 /* PAUSE's arg. */
 enum {

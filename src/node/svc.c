@@ -192,6 +192,9 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_MOVE:
 	case NODE_MSG_PAUSE:
 	case NODE_MSG_DRAIN:
+	case NODE_MSG_GIVE:
+	case NODE_MSG_DEPART:
+	case NODE_MSG_BYE:
 		return src == 0;
 	default:
 		return true;
@@ -221,6 +224,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 		return;
 	case NODE_MSG_MIGRATE:
 		svc_on_migrate(src, &h, data, len);
+		return;
+	case NODE_MSG_TAKE:
+		svc_on_take(src, &h, data, len);
 		return;
 	case NODE_MSG_STATS_REP:
 	case NODE_MSG_STATUS_REP:
@@ -264,6 +270,15 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 	case NODE_MSG_DRAIN:
 		svc_on_drain(src, &h);
 		break;
+	case NODE_MSG_GIVE:
+		svc_on_give(src, &h);
+		break;
+	case NODE_MSG_DEPART:
+		svc_on_depart(src, &h);
+		break;
+	case NODE_MSG_BYE:
+		svc_on_bye(src, &h);
+		break;
 	case NODE_MSG_DESCRIBE:
 		if (cvmm_coh_on)
 			coh_rt_describe((uint64_t)h.arg);
@@ -284,7 +299,8 @@ void node_svc_describe(uint64_t addr)
 	node_hdr_t h = { .type = NODE_MSG_DESCRIBE, .arg = (int64_t)addr };
 
 	for (int k = 0; k < svc_nnodes(); k++)
-		if (k != svc_self() && svc_send_hdr(k, &h) != CVMM_OK)
+		if (k != svc_self() && !node_departed(k) &&
+		    svc_send_hdr(k, &h) != CVMM_OK)
 			log_debug("cannot ask node %d for its state of a page",
 				  k);
 }

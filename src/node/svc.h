@@ -29,6 +29,9 @@
  *                          this node's gate; ACK       (svc_pause.c)
  *   DRAIN    node 0 -> k   cvmm ctl drain: the drained nodes; ACK
  *                                                          (svc_drain.c)
+ *   GIVE, TAKE, DEPART, BYE   cvmm ctl remove-node: the leaving node hands
+ *                          its roles and pages to an heir, every node
+ *                          departs it, it exits    (svc_leave.c)
  *   STATUS   node 0 -> k   cvmm ctl status asks; STATUS_REP answers
  *                                                          (svc_status.c)
  *   DESCRIBE any -> any    a wait for a guest page passed 10 s: every node
@@ -98,6 +101,12 @@ void node_svc_resume(char *out, size_t cap);
  * ("error: ..." for no such node, one node, or the last node that runs
  * threads). */
 void node_svc_drain(int k, bool on, char *out, size_t cap);
+
+/* Node 0, cvmm ctl remove-node K: K leaves the VM (svc_leave.c); one
+ * line into out ("error: ..." when it cannot: node 0, no such node,
+ * release_model, threads that do not leave it; the VM ends if the
+ * hand-over fails half-way). Blocks. */
+void node_svc_remove(int k, bool release_model, char *out, size_t cap);
 
 /* Whether node k is drained (as this node knows). */
 bool node_svc_is_drained(int k);

@@ -52,6 +52,12 @@ int svc_drain_target(void)
 	return -1;
 }
 
+void svc_drain_keep(int k)
+{
+	if (k >= 0 && k < 64)
+		__atomic_fetch_or(&drained, 1ull << k, __ATOMIC_ACQ_REL);
+}
+
 bool node_svc_is_drained(int k)
 {
 	return svc_drained(k);
@@ -94,7 +100,7 @@ void node_svc_drain(int k, bool on, char *out, size_t cap)
 			 "drain");
 		return;
 	}
-	if (k < 0 || k >= n || k >= 64) {
+	if (k < 0 || k >= n || k >= 64 || (!on && node_departed(k))) {
 		snprintf(out, cap, "error: no node %d (the VM has %d)", k, n);
 		return;
 	}
@@ -110,6 +116,8 @@ void node_svc_drain(int k, bool on, char *out, size_t cap)
 	for (int j = 1; j < n; j++) {
 		node_hdr_t h = { .type = NODE_MSG_DRAIN, .arg = (int64_t)mask };
 
+		if (node_departed(j))
+			continue;
 		if (svc_ask(j, &h, NULL, NULL, 1000) < 0)
 			log_warn("drain: node %d did not answer", j);
 	}

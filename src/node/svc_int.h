@@ -144,6 +144,14 @@ void svc_on_pause(int src, const node_hdr_t *h);
 
 /* svc_drain.c: the drained nodes (cvmm ctl drain) */
 void svc_on_drain(int src, const node_hdr_t *h);
+/* k stays drained (it left) */
+void svc_drain_keep(int k);
+
+/* svc_leave.c: cvmm ctl remove-node */
+void svc_on_give(int src, const node_hdr_t *h);
+void svc_on_take(int src, const node_hdr_t *h, const void *msg, size_t len);
+void svc_on_depart(int src, const node_hdr_t *h);
+void svc_on_bye(int src, const node_hdr_t *h);
 bool svc_drained(int k);
 /* The first node from k on (cyclically) that is not drained; -1: none */
 int svc_undrained_from(int k);

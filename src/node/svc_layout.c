@@ -17,19 +17,27 @@ static cvmm_status_t publish_one(const gmem_change_t *c, unsigned n)
 	uint8_t *buf = malloc(cap);
 	svc_wait_t w;
 	size_t len;
+	uint32_t peers = 0; /* the nodes still in the VM */
 
 	if (!buf)
 		return CVMM_ERR_NOMEM;
-	h.id = svc_wait_open(&w, (uint32_t)(svc_nnodes() - 1));
+	for (int k = 1; k < svc_nnodes(); k++)
+		peers += !node_departed(k);
+	h.id = svc_wait_open(&w, peers);
 	len = node_wire_layout_encode(&h, c, n, buf, cap);
 	for (int k = 1; k < svc_nnodes(); k++) {
+		if (node_departed(k))
+			continue;
 		/* A node that cannot be reached is lost: the VM is ending
 		 * (node_lost says why); wait for the others meanwhile. */
 		if (svc_send(k, buf, len) != CVMM_OK)
 			svc_reply(k, &(node_hdr_t){ .id = h.id }, NULL, 0);
 	}
 	free(buf);
-	svc_wait_done(&w, h.id);
+	if (peers)
+		svc_wait_done(&w, h.id);
+	else
+		svc_wait_close(h.id); /* every other node left */
 	return CVMM_OK;
 }
 

@@ -225,8 +225,10 @@ int node_svc_move(int tid, int target, int *where)
 	for (int k = 0; k < svc_nnodes(); k++) {
 		node_hdr_t h = { .type = NODE_MSG_MOVE, .tid = tid,
 				 .arg = target };
-		int r = k == 0 ? move_local(tid, target)
-			       : (int)svc_ask(k, &h, NULL, NULL, 1000);
+		int r = k == 0		      ? move_local(tid, target)
+			: node_departed(k) ? 0
+					      : (int)svc_ask(k, &h, NULL, NULL,
+							     1000);
 
 		if (r == 1 || r == 2) {
 			*where = k;
@@ -269,7 +271,8 @@ void svc_load_changed(vm_t *vm)
 					__ATOMIC_ACQ_REL) == h.count)
 			return;
 		for (int k = 0; k < svc_nnodes(); k++)
-			if (k != svc_self() && svc_send_hdr(k, &h) != CVMM_OK)
+			if (k != svc_self() && !node_departed(k) &&
+			    svc_send_hdr(k, &h) != CVMM_OK)
 				log_debug("cannot send this node's load to "
 					  "node %d", k);
 	}

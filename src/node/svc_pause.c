@@ -105,7 +105,7 @@ static int64_t ask(int k, int arg)
 static int first_loud(int n)
 {
 	for (int k = 0; k < n; k++)
-		if (ask(k, NODE_PAUSE_QUERY) != 1)
+		if (!node_departed(k) && ask(k, NODE_PAUSE_QUERY) != 1)
 			return k;
 	return -1;
 }
@@ -120,7 +120,7 @@ static void sleep_ms(long ms)
 static void resume_all(int n)
 {
 	for (int k = n - 1; k >= 0; k--)
-		if (ask(k, NODE_PAUSE_RESUME) < 0)
+		if (!node_departed(k) && ask(k, NODE_PAUSE_RESUME) < 0)
 			log_warn("resume: node %d did not answer", k);
 }
 
@@ -140,7 +140,7 @@ void node_svc_pause(char *out, size_t cap)
 		goto out;
 	}
 	for (int k = 0; k < n; k++)
-		if (ask(k, NODE_PAUSE_CLOSE) < 0) {
+		if (!node_departed(k) && ask(k, NODE_PAUSE_CLOSE) < 0) {
 			resume_all(n);
 			snprintf(out, cap, "error: node %d did not answer; "
 				 "resumed", k);

@@ -113,6 +113,8 @@ void svc_collect_stats(vm_t *vm)
 	for (int k = 1; k < svc_nnodes(); k++) {
 		node_hdr_t h = { .type = NODE_MSG_STATS };
 
+		if (node_departed(k))
+			continue; /* it left: its counters went with it */
 		if (svc_ask(k, &h, m, NULL, 2000) < 0) {
 			log_warn("--stats: no counters from node %d", k);
 			continue;

@@ -74,7 +74,8 @@ int node_svc_status(node_status_t *out, bool *ok, int cap, long wait_ms,
 	for (int k = 1; k < n; k++) {
 		node_hdr_t h = { .type = NODE_MSG_STATUS, .arg = pages };
 
-		ok[k] = svc_ask(k, &h, NULL, &out[k], wait_ms) >= 0;
+		ok[k] = !node_departed(k) &&
+			svc_ask(k, &h, NULL, &out[k], wait_ms) >= 0;
 		if (!ok[k])
 			memset(&out[k], 0, sizeof(out[k]));
 	}

@@ -173,6 +173,10 @@ bool xp_is_quiet(void);
 /* True once peer was found lost (the lost callback ran or is running). */
 bool xp_peer_lost(xp_t *x, int peer);
 
+/* The peer is expected to go (it left the job in order): its going is
+ * logged at debug and no lost callback runs. */
+void xp_peer_expect_gone(xp_t *x, int peer);
+
 int xp_rank(const xp_t *x);
 int xp_size(const xp_t *x);
 

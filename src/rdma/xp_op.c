@@ -116,6 +116,12 @@ bool xp_is_quiet(void)
 	return atomic_load(&xp_ending);
 }
 
+void xp_peer_expect_gone(xp_t *x, int peer)
+{
+	if (peer >= 0 && peer < x->size)
+		atomic_store(&x->peers[peer].bye, true);
+}
+
 bool xp_peer_lost(xp_t *x, int peer)
 {
 	return peer >= 0 && peer < x->size && atomic_load(&x->peers[peer].lost);

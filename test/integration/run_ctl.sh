@@ -46,12 +46,19 @@
 #           node 1's; draining the last node that runs threads is
 #           refused; output native; "worker 4 spin" (never traps) leaves a
 #           drained node at once;
+#  remove   "barrier 6 3000" on -n 3: "cvmm ctl remove-node 2", then
+#           "remove-node 1", mid-run: each answers who took its roles and
+#           pages, status shows it left, the agents exit, the barrier's
+#           output (checked against a serial replay) is native and its
+#           status 0; node 0, a node that left and a job under the
+#           release model are refused; omp on -n 3 with node 1 removed is
+#           native;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
 #  others   (root only) another user cannot reach the socket.
 #
-# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|drain|errors|others ...]
+# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|drain|remove|errors|others ...]
 # Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
 # scratch directory.
 set -u
@@ -506,6 +513,67 @@ part_drain() {
 		fail "ctl drain: spin end" "$(rc_text $rc)" "$JOB_OUT"
 }
 
+part_remove() {
+	local rc json=$SCRATCH/remove.json native=$SCRATCH/remove.native
+	"$GUESTS/barrier" 6 3000 >"$native" 2>&1
+	start_served remove "ctl remove" -n 3 -v 3 --log-level info -- \
+		"$GUESTS/barrier" 6 3000 || return
+	sleep 1
+	check_ctl "ctl remove: node 2 leaves mid-run" 0 \
+		"^node 2 left: node [01] took its roles and [0-9]+ pages " \
+		--job "$JOBID" remove-node 2
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	if json_check "$json" "d['nodes'][2].get('left') is True and
+		d['nodes'][0]['answered'] and d['nodes'][1]['answered'] and
+		sum(n.get('threads', 0) for n in d['nodes']) == 7" \
+		>"$json.why" 2>&1; then
+		pass "ctl remove: status shows node 2 left, all 7 threads elsewhere"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl remove: status" "node 2 not shown as left" "$json.why"
+	fi
+	check_ctl "ctl remove: a node that left is no node" 1 \
+		"^error: no node 2 in the VM$" --job "$JOBID" remove-node 2
+	check_ctl "ctl remove: node 0 cannot leave" 1 \
+		"^error: node 0 cannot leave: " --job "$JOBID" remove-node 0
+	check_ctl "ctl remove: then node 1" 0 \
+		"^node 1 left: node 0 took its roles" --job "$JOBID" remove-node 1
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native"; then
+		pass "ctl remove: barrier's output native, node 0 alone at the end"
+	else
+		diff "$native" "$JOB_OUT" >"$SCRATCH/remove.diff" 2>&1
+		fail "ctl remove: output" "$(rc_text $rc)" "$SCRATCH/remove.diff"
+	fi
+	if grep -q "leave: node 2 is out of the VM: exiting" "$JOB_ERR" &&
+		! grep -q "lost" "$JOB_ERR"; then
+		pass "ctl remove: the agents left in order (no node lost)"
+	else
+		fail "ctl remove: agents" "no exit line, or a node lost" "$JOB_ERR"
+	fi
+	"$GUESTS/omp" >"$SCRATCH/romp.native" 2>&1
+	start_served romp "ctl remove omp" -n 3 --log-level info -- \
+		"$GUESTS/omp" || return
+	sleep 1
+	check_ctl "ctl remove: node 1 leaves omp" 0 "^node 1 left: " \
+		--job "$JOBID" remove-node 1
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$SCRATCH/romp.native"; then
+		pass "ctl remove: omp's output native"
+	else
+		diff "$SCRATCH/romp.native" "$JOB_OUT" >"$SCRATCH/romp.diff" 2>&1
+		fail "ctl remove: omp" "$(rc_text $rc)" "$SCRATCH/romp.diff"
+	fi
+	start_served rrel "ctl remove release" -n 2 --log-level info \
+		--memory-model=release -- "$GUESTS/worker" 3 || return
+	check_ctl "ctl remove: refused under the release model" 1 \
+		"^error: a node cannot leave under --memory-model=release" \
+		--job "$JOBID" remove-node 1
+	wait "$JOB_PID"
+}
+
 # expect_err LABEL STATUS ARGS...: cvmm ctl ARGS gives STATUS and one line
 expect_err() {
 	local label=$1 want=$2 out=$SCRATCH/err.out rc
@@ -660,9 +728,10 @@ part_others() {
 	wait "$JOB_PID"
 }
 
-for part in ${*:-two one migrate balance pause drain errors others}; do
+for part in ${*:-two one migrate balance pause drain remove errors others}; do
 	case $part in
 	drain) part_drain ;;
+	remove) part_remove ;;
 	two) part_two ;;
 	migrate) part_migrate ;;
 	balance) part_balance ;;
@@ -672,7 +741,7 @@ for part in ${*:-two one migrate balance pause drain errors others}; do
 	others) part_others ;;
 	*)
 		echo "unknown part $part (two, one, migrate, balance, pause," \
-			"drain, errors or others)" >&2
+			"drain, remove, errors or others)" >&2
 		exit 2
 		;;
 	esac

@@ -1,0 +1,457 @@
+/* cvmm ctl remove-node K (svc.h): node K leaves the running VM, the
+ * sequential memory model only (docs/design.md, "Elastic nodes", step 3).
+ * Node 0 drains K (its threads move off it, futex waits restarted
+ * elsewhere) and waits for it to run none, pauses the VM (nothing in
+ * flight), then:
+ *
+ *   GIVE    0 -> K      hand everything to heir H: K sends H its manager
+ *                       records of the roles it plays, every page it holds
+ *                       with its state and bytes, and the futex waiters
+ *                       queued at its homes (TAKE messages, each acked);
+ *                       ACK arg the pages sent
+ *   TAKE    K -> H      a batch of records, one page, or a batch of
+ *                       waiters; ACK
+ *   DEPART  0 -> all    K left, H plays its roles: owner K becomes H and
+ *           but K       K's copies H's in every record (coh_node_depart),
+ *                       the futex homes move (dfx_set_roles), K is
+ *                       departed (nothing is sent to it, its going is no
+ *                       loss) and stays drained; ACK
+ *   BYE     0 -> K      K acks and exits 0
+ *
+ * and resumes. A hand-over that fails half-way leaves two nodes believing
+ * they hold a page: the VM ends (one line). */
+#include "node/svc_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coherence/coh.h"
+#include "coherence/dfutex.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+#define LEAVE_DRAIN_MS 10000 /* for the leaving node's threads to go */
+#define LEAVE_GIVE_MS 120000 /* for its hand-over */
+#define TAKE_ACK_MS 10000
+
+static uint8_t roles[64];   /* the node playing each role */
+static bool roles_set;
+static pthread_mutex_t leave_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void roles_init(void)
+{
+	if (roles_set)
+		return;
+	for (int v = 0; v < 64; v++)
+		roles[v] = (uint8_t)v;
+	roles_set = true;
+}
+
+/* ---- the leaving node ------------------------------------------------------ */
+
+typedef struct batch {
+	uint8_t *items; /* NODE_TAKE_ITEM_LEN each */
+	size_t n, cap;
+	bool oom;
+} batch_t;
+
+static void batch_add(batch_t *b, const uint8_t *item)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 256;
+		uint8_t *p = realloc(b->items, cap * NODE_TAKE_ITEM_LEN);
+
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->items = p;
+		b->cap = cap;
+	}
+	memcpy(b->items + b->n++ * NODE_TAKE_ITEM_LEN, item,
+	       NODE_TAKE_ITEM_LEN);
+}
+
+static void rec_item(void *ctx, uint64_t page, const coh_record_t *r)
+{
+	uint8_t item[NODE_TAKE_ITEM_LEN];
+	wire_w_t w = wire_w_init(item, sizeof(item));
+
+	wire_w_u64(&w, page);
+	wire_w_u64(&w, r->copyset);
+	wire_w_u8(&w, r->st);
+	wire_w_u8(&w, r->owner);
+	wire_w_u8(&w, r->used);
+	wire_w_u8(&w, r->plains);
+	wire_w_u8(&w, r->sticky);
+	wire_w_u8(&w, r->seeded);
+	wire_w_u8(&w, r->first);
+	wire_w_u8(&w, 0);
+	batch_add(ctx, item);
+}
+
+static void waiter_item(void *ctx, uint64_t uaddr, uint64_t id, int node,
+			uint32_t bitset)
+{
+	uint8_t item[NODE_TAKE_ITEM_LEN];
+	wire_w_t w = wire_w_init(item, sizeof(item));
+
+	wire_w_u64(&w, uaddr);
+	wire_w_u64(&w, id);
+	wire_w_u32(&w, (uint32_t)node);
+	wire_w_u32(&w, bitset);
+	batch_add(ctx, item);
+}
+
+/* Sends one TAKE to dst and waits for its ACK: true when acked 0. */
+static bool take_send(int dst, int kind, uint32_t count, const void *body,
+		      size_t len)
+{
+	size_t cap = NODE_WIRE_HDR_LEN + len;
+	node_hdr_t h = { .type = NODE_MSG_TAKE, .arg = kind, .count = count };
+	uint8_t *buf = malloc(cap);
+	svc_wait_t w;
+	bool ok = false;
+
+	if (!buf)
+		return false;
+	h.id = svc_wait_open(&w, 1);
+	if (node_wire_hdr_encode(&h, buf, cap) == NODE_WIRE_HDR_LEN) {
+		memcpy(buf + NODE_WIRE_HDR_LEN, body, len);
+		if (svc_send(dst, buf, cap) == CVMM_OK)
+			ok = svc_wait_done_ms(&w, h.id, TAKE_ACK_MS) &&
+			     w.ret == 0;
+		else
+			svc_wait_close(h.id);
+	} else {
+		svc_wait_close(h.id);
+	}
+	free(buf);
+	return ok;
+}
+
+static bool batch_send(int dst, int kind, const batch_t *b)
+{
+	for (size_t i = 0; i < b->n; i += NODE_TAKE_MAX) {
+		size_t k = b->n - i < NODE_TAKE_MAX ? b->n - i : NODE_TAKE_MAX;
+
+		if (!take_send(dst, kind, (uint32_t)k,
+			       b->items + i * NODE_TAKE_ITEM_LEN,
+			       k * NODE_TAKE_ITEM_LEN))
+			return false;
+	}
+	return true;
+}
+
+typedef struct give {
+	int heir, src;
+	uint64_t id;
+	uint64_t pages;
+} give_t;
+
+static bool page_item(void *ctx, uint64_t page, int state, const void *bytes)
+{
+	give_t *g = ctx;
+	uint8_t body[NODE_TAKE_PAGE_LEN];
+	wire_w_t w = wire_w_init(body, sizeof(body));
+
+	wire_w_u64(&w, page);
+	wire_w_u64(&w, (uint64_t)state);
+	wire_w_bytes(&w, bytes, 4096);
+	if (!take_send(g->heir, NODE_TAKE_PAGE, 1, body, sizeof(body)))
+		return false;
+	g->pages++;
+	return true;
+}
+
+static void *give_main(void *arg)
+{
+	give_t *g = arg;
+	batch_t recs = { 0 }, waiters = { 0 };
+	bool ok = true;
+
+	roles_init();
+	for (uint32_t v = 0; ok && v < (uint32_t)svc_nnodes(); v++)
+		if (roles[v] == svc_self())
+			ok = coh_rt_role_records(v, rec_item, &recs) ==
+			     CVMM_OK;
+	ok = ok && !recs.oom && batch_send(g->heir, NODE_TAKE_RECORDS, &recs);
+	ok = ok && coh_rt_held_pages(page_item, g);
+	if (ok && cvmm_dfx)
+		dfx_home_waiters(cvmm_dfx, waiter_item, &waiters);
+	ok = ok && !waiters.oom &&
+	     batch_send(g->heir, NODE_TAKE_WAITERS, &waiters);
+	log_info("leave: node %d handed %zu records, %llu pages and %zu futex "
+		 "waiters to node %d%s", svc_self(), recs.n,
+		 (unsigned long long)g->pages, waiters.n, g->heir,
+		 ok ? "" : ": FAILED");
+	svc_send_ack(g->src, g->id, ok ? (int64_t)g->pages : -1);
+	free(recs.items);
+	free(waiters.items);
+	free(g);
+	return NULL;
+}
+
+void svc_on_give(int src, const node_hdr_t *h)
+{
+	give_t *g = calloc(1, sizeof(*g));
+	pthread_t t;
+
+	if (!g || h->arg < 0 || h->arg >= svc_nnodes() ||
+	    h->arg == svc_self()) {
+		free(g);
+		svc_send_ack(src, h->id, -1);
+		return;
+	}
+	*g = (give_t){ .heir = (int)h->arg, .src = src, .id = h->id };
+	if (pthread_create(&t, NULL, give_main, g) != 0) {
+		free(g);
+		svc_send_ack(src, h->id, -1);
+		return;
+	}
+	pthread_detach(t);
+}
+
+static void *bye_main(void *arg)
+{
+	(void)arg;
+	usleep(100 * 1000); /* the ACK leaves first */
+	log_info("leave: node %d is out of the VM: exiting", svc_self());
+	_exit(0);
+}
+
+void svc_on_bye(int src, const node_hdr_t *h)
+{
+	pthread_t t;
+
+	svc_send_ack(src, h->id, 0);
+	if (pthread_create(&t, NULL, bye_main, NULL) != 0)
+		_exit(0);
+	pthread_detach(t);
+}
+
+/* ---- the heir ----------------------------------------------------------------- */
+
+static cvmm_status_t take_items(int src, const node_hdr_t *h,
+			       const uint8_t *p)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	roles_init();
+	for (uint32_t i = 0; i < h->count && st == CVMM_OK; i++) {
+		wire_r_t r = wire_r_init(p + i * NODE_TAKE_ITEM_LEN,
+					 NODE_TAKE_ITEM_LEN);
+
+		if (h->arg == NODE_TAKE_RECORDS) {
+			uint64_t page = wire_r_u64(&r);
+			coh_record_t rec = { .copyset = wire_r_u64(&r) };
+
+			rec.st = wire_r_u8(&r);
+			rec.owner = wire_r_u8(&r);
+			rec.used = wire_r_u8(&r);
+			rec.plains = wire_r_u8(&r);
+			rec.sticky = wire_r_u8(&r);
+			rec.seeded = wire_r_u8(&r);
+			rec.first = wire_r_u8(&r);
+			st = coh_rt_take_record(
+				(uint32_t)(page / COH_MGR_RUN %
+					   (uint64_t)svc_nnodes()),
+				page, &rec);
+		} else {
+			uint64_t uaddr = wire_r_u64(&r), id = wire_r_u64(&r);
+			uint32_t node = wire_r_u32(&r), bits = wire_r_u32(&r);
+			uint8_t after[64];
+
+			/* the homes as they will be once the leaver's roles
+			 * are this node's */
+			memcpy(after, roles, sizeof(after));
+			for (int v = 0; v < svc_nnodes(); v++)
+				if (after[v] == src)
+					after[v] = (uint8_t)svc_self();
+			st = cvmm_dfx ? dfx_take_waiter(cvmm_dfx, after, uaddr,
+							id, (int)node, bits)
+				      : CVMM_ERR_INVALID;
+		}
+	}
+	return st;
+}
+
+void svc_on_take(int src, const node_hdr_t *h, const void *msg, size_t len)
+{
+	const uint8_t *p = (const uint8_t *)msg + NODE_WIRE_HDR_LEN;
+	cvmm_status_t st;
+
+	if (node_wire_take_check(msg, len) != CVMM_OK) {
+		log_warn("node %d: malformed take message: dropped", src);
+		return;
+	}
+	if (h->arg == NODE_TAKE_PAGE) {
+		wire_r_t r = wire_r_init(p, NODE_TAKE_PAGE_LEN);
+		uint64_t page = wire_r_u64(&r);
+		int state = (int)wire_r_u64(&r);
+
+		st = coh_rt_take_page(page, state, p + 16);
+	} else {
+		st = take_items(src, h, p);
+	}
+	if (st != CVMM_OK)
+		log_error("leave: node %d's %s refused here: %s", src,
+			  h->arg == NODE_TAKE_PAGE ? "page" : "items",
+			  cvmm_status_str(st));
+	svc_send_ack(src, h->id, st == CVMM_OK ? 0 : -1);
+}
+
+/* ---- every node ------------------------------------------------------------- */
+
+/* k left, h plays its roles. */
+static cvmm_status_t depart_here(int k, int h)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	roles_init();
+	if (cvmm_coh_on)
+		st = coh_rt_depart((uint32_t)k, (uint32_t)h);
+	for (int v = 0; v < svc_nnodes(); v++)
+		if (roles[v] == k)
+			roles[v] = (uint8_t)h;
+	if (st == CVMM_OK && cvmm_dfx)
+		st = dfx_set_roles(cvmm_dfx, roles);
+	node_set_departed(k);
+	svc_drain_keep(k);
+	if (node_xp())
+		xp_peer_expect_gone(node_xp(), k);
+	return st;
+}
+
+void svc_on_depart(int src, const node_hdr_t *h)
+{
+	cvmm_status_t st = CVMM_ERR_INVALID;
+
+	if (h->arg > 0 && h->arg < svc_nnodes() && h->arg != svc_self() &&
+	    (int)h->count < svc_nnodes() && (int64_t)h->count != h->arg)
+		st = depart_here((int)h->arg, (int)h->count);
+	if (st != CVMM_OK)
+		svc_vm_end("leave: this node could not take another's leaving");
+	svc_send_ack(src, h->id, 0);
+}
+
+/* ---- node 0 ---------------------------------------------------------------- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Node k's guest threads, -1 when it does not answer. */
+static int threads_on(int k)
+{
+	node_status_t *s = calloc((size_t)svc_nnodes(), sizeof(*s));
+	bool *ok = calloc((size_t)svc_nnodes(), sizeof(*ok));
+	int n = -1;
+
+	if (s && ok && node_svc_status(s, ok, svc_nnodes(), 1000, false) >
+			       k && ok[k])
+		n = (int)s[k].threads;
+	free(s);
+	free(ok);
+	return n;
+}
+
+static int64_t ask(int k, int type, int64_t arg, uint32_t count, long ms)
+{
+	node_hdr_t h = { .type = (uint16_t)type, .arg = arg, .count = count };
+
+	return svc_ask(k, &h, NULL, NULL, ms);
+}
+
+void node_svc_remove(int k, bool release_model, char *out, size_t cap)
+{
+	char line[320];
+	int n = svc_nnodes(), heir = -1, t = -1;
+	uint64_t t0 = cvmm_now_ns();
+	int64_t pages;
+
+	if (svc_self() != 0 || !svc_vm || n < 2) {
+		snprintf(out, cap, "error: the VM has one node");
+		return;
+	}
+	if (k == 0) {
+		snprintf(out, cap, "error: node 0 cannot leave: it holds the "
+			 "terminal, the I/O server and the program's image");
+		return;
+	}
+	if (k < 0 || k >= n || k >= 64 || node_departed(k)) {
+		snprintf(out, cap, "error: no node %d in the VM", k);
+		return;
+	}
+	if (release_model) {
+		snprintf(out, cap, "error: a node cannot leave under "
+			 "--memory-model=release yet (its homes and diffs "
+			 "would have to move)");
+		return;
+	}
+	pthread_mutex_lock(&leave_lock);
+	for (int i = 1; i < n && heir < 0; i++) {
+		int j = (k + i) % n;
+
+		if (!node_departed(j))
+			heir = j;
+	}
+	if (heir < 0) {
+		snprintf(out, cap, "error: no node to take node %d's place", k);
+		goto out;
+	}
+	if (!svc_drained(k)) {
+		node_svc_drain(k, true, line, sizeof(line));
+		if (!strncmp(line, "error:", 6)) {
+			snprintf(out, cap, "%s", line);
+			goto out;
+		}
+	}
+	for (int i = 0; i < LEAVE_DRAIN_MS / 50 && (t = threads_on(k)) != 0;
+	     i++)
+		sleep_ms(50);
+	if (t != 0) {
+		snprintf(out, cap, "error: node %d still runs %d guest "
+			 "threads after %d s (a call that does not return); "
+			 "it stays, drained", k, t, LEAVE_DRAIN_MS / 1000);
+		goto out;
+	}
+	/* no layout change in flight (one would wait for the leaving node's
+	 * answer for ever) until it is gone */
+	gmem_freeze(svc_gm);
+	node_svc_pause(line, sizeof(line));
+	if (!strncmp(line, "error:", 6)) {
+		gmem_thaw(svc_gm);
+		snprintf(out, cap, "%s; node %d stays, drained", line, k);
+		goto out;
+	}
+	pages = ask(k, NODE_MSG_GIVE, heir, 0, LEAVE_GIVE_MS);
+	if (pages < 0)
+		svc_vm_end("leave: a node's hand-over failed half-way");
+	for (int j = 0; j < n; j++)
+		if (j != k && !node_departed(j) &&
+		    (j == 0 ? depart_here(k, heir) != CVMM_OK
+			    : ask(j, NODE_MSG_DEPART, k, (uint32_t)heir,
+				  5000) < 0))
+			svc_vm_end("leave: a node did not take another's "
+				   "leaving");
+	(void)ask(k, NODE_MSG_BYE, 0, 0, 2000);
+	node_svc_resume(line, sizeof(line));
+	gmem_thaw(svc_gm);
+	log_info("leave: node %d left; node %d took its roles and %lld "
+		 "pages (%.1f MiB) in %.0f ms", k, heir, (long long)pages,
+		 (double)pages * 4096 / (1 << 20),
+		 (double)(cvmm_now_ns() - t0) / 1e6);
+	snprintf(out, cap, "node %d left: node %d took its roles and %lld "
+		 "pages (%.1f MiB) in %.0f ms", k, heir, (long long)pages,
+		 (double)pages * 4096 / (1 << 20),
+		 (double)(cvmm_now_ns() - t0) / 1e6);
+out:
+	pthread_mutex_unlock(&leave_lock);
+}
