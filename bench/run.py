@@ -73,6 +73,10 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            -> thread_migrate_us (what a move costs: the message with the
            registers, a host thread started, the stack's pages faulted
            back), thread_migrations (moves per run)
+  leave    guests/barrier 6 2000 on "cvmm run -n 3 -v 3", and after a
+           second "cvmm ctl remove-node 2": the time the leave took
+           (drain, pause, hand-over, resume) and the pages handed over,
+           the run's output native -> node_leave_ms, node_leave_pages
   workloads the SPLASH-2-class programs of bench/workloads/ (fft lu radix
            ocean water barnes) and the two with sub-page sharing (is: a
            NAS IS-like sort scattering into one shared array; stencil:
@@ -115,7 +119,8 @@ as null with the reason in KEY_error (a string) and not repeated.
 Environment:
   BENCH   run only these benchmarks, comma separated, in the default
           order (startup, syscall, clock, fib, xp, faults, uffd,
-          downgrade, fib_nodes, migrate, workloads_small, workloads, or one
+          downgrade, fib_nodes, migrate, leave, workloads_small,
+          workloads, or one
           workload: fft, lu, radix, ocean, water, barnes, is, stencil)
   BUILD   build directory (default build; --build overrides)
   CVMM    cvmm binary (default $BUILD/cvmm)
@@ -670,6 +675,51 @@ class Bench:
         self.median_or_null("thread_migrate_us", "thread_migrate_us")
         self.median("thread_migrations")
 
+    def bench_leave(self, reps):
+        """A node leaving a running VM: guests/barrier 6 2000 on
+        "cvmm run -n 3 -v 3"; after a second "cvmm ctl remove-node 2"
+        (its own control directory); the answer gives the time and the
+        pages handed over; the run must end with the native output."""
+        g = self.guest("barrier")
+        expect, _ = self.run([g, "6", "2000"], False)
+        xdg = os.path.join(self.scratch, "xdg-leave")
+        os.makedirs(xdg, mode=0o700, exist_ok=True)
+        env = dict(os.environ, XDG_RUNTIME_DIR=xdg)
+
+        def one():
+            p = subprocess.Popen(
+                [self.cvmm, "run", "-n", "3", "-v", "3", "--root",
+                 self.scratch, "--", g, "6", "2000"], cwd=self.scratch,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env)
+            time.sleep(1.0)
+            a = subprocess.run([self.cvmm, "ctl", "remove-node", "2"],
+                               env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=120)
+            try:
+                out, _ = p.communicate(timeout=RUN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                raise RunError("leave: the run did not end")
+            ans = a.stdout.decode(errors="replace")
+            m = re.search(r"took its roles and (\d+) pages .* in (\d+) ms",
+                          ans)
+            if p.returncode != 0 or out.decode(errors="replace") != expect:
+                raise RunError("leave: run status %d or output not native"
+                               % p.returncode)
+            if not m:
+                raise RunError("leave: %r" % ans.strip()[-200:])
+            self.sample("node_leave_pages", lambda: int(m.group(1)))
+            return float(m.group(2))
+
+        print("leave: barrier 6 2000 on 3 nodes, node 2 removed after "
+              "1 s, %d reps" % reps)
+        for _ in range(reps):
+            if not self.failed("node_leave_ms"):
+                self.sample("node_leave_ms", one)
+        self.median_or_null("node_leave_ms", "node_leave_ms")
+        self.median("node_leave_pages")
+
     def bench_workloads(self, reps, names=WORKLOADS):
         """The workloads (all, or the one BENCH names), each natively and
         under cvmm on every node count of WL_NODES, alternating."""
@@ -892,6 +942,7 @@ BENCHES = {"startup": Bench.bench_startup,
            "uffd": Bench.bench_uffd, "downgrade": Bench.bench_downgrade,
            "fib_nodes": Bench.bench_fib_nodes,
            "migrate": Bench.bench_migrate,
+           "leave": Bench.bench_leave,
            "workloads_small": Bench.bench_workloads_small,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.
