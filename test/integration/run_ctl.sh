@@ -338,7 +338,8 @@ node_guest_s() {
 
 # churn NAME LABEL ARGS...: runs cvmm ARGS, pausing and resuming it every
 # ~0.1 s until it ends; sets NPAUSE (pauses that took hold), NBAD (pause
-# answers that were neither that nor a job already gone), CHURN_RC.
+# answers that were neither that nor a job already gone or going: its
+# socket refused, reset or removed as the VM ends), CHURN_RC.
 churn() {
 	local name=$1 label=$2 ans
 	shift 2
@@ -350,7 +351,7 @@ churn() {
 		paused:*) NPAUSE=$((NPAUSE + 1)) ;;
 		*)
 			if kill -0 "$JOB_PID" 2>/dev/null &&
-				! grep -q "Connection refused\|No such file" <<<"$ans"; then
+				! grep -q "Connection refused\|Connection reset\|No such file" <<<"$ans"; then
 				NBAD=$((NBAD + 1))
 				echo "$ans" >>"$SCRATCH/$name.bad"
 			fi
