@@ -1386,14 +1386,16 @@ static bool rc_active(void)
 	return rt.rc && __atomic_load_n(&rt.rc_armed, __ATOMIC_ACQUIRE);
 }
 
-void coh_rt_pages(uint64_t *owned, uint64_t *shared)
+/* Calls fn(ctx, page, its state here) for every guest page resident in
+ * this node's memfd, in address order; false from fn stops the walk (then
+ * false). */
+static bool resident_pages(bool (*fn)(void *ctx, uint64_t page,
+				      coh_state_t st),
+			   void *ctx)
 {
 	off_t at = (off_t)rt.cfg.lo, end;
 
-	*owned = *shared = 0;
-	if (!cvmm_coh_on || !rt.node)
-		return;
-	while (at < (off_t)rt.cfg.hi) {
+	while (rt.node && at < (off_t)rt.cfg.hi) {
 		at = lseek(rt.cfg.memfd, at, SEEK_DATA);
 		if (at < 0 || at >= (off_t)rt.cfg.hi)
 			break;
@@ -1402,16 +1404,33 @@ void coh_rt_pages(uint64_t *owned, uint64_t *shared)
 			end = (off_t)rt.cfg.hi;
 		for (uint64_t p = (uint64_t)at >> CVMM_PAGE_SHIFT;
 		     p < ((uint64_t)end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT;
-		     p++) {
-			coh_state_t st = coh_page_state(rt.node, p);
-
-			if (st == COH_EXCLUSIVE || st == COH_PROMOTED)
-				(*owned)++;
-			else if (st == COH_SHARED)
-				(*shared)++;
-		}
+		     p++)
+			if (!fn(ctx, p, coh_page_state(rt.node, p)))
+				return false;
 		at = end;
 	}
+	return true;
+}
+
+static bool count_page(void *ctx, uint64_t page, coh_state_t st)
+{
+	uint64_t *n = ctx; /* owned, shared */
+
+	if (st == COH_EXCLUSIVE || st == COH_PROMOTED)
+		n[0]++;
+	else if (st == COH_SHARED)
+		n[1]++;
+	return true;
+}
+
+void coh_rt_pages(uint64_t *owned, uint64_t *shared)
+{
+	uint64_t n[2] = { 0, 0 };
+
+	if (cvmm_coh_on)
+		(void)resident_pages(count_page, n);
+	*owned = n[0];
+	*shared = n[1];
 }
 
 /* ---- a node leaving ----------------------------------------------------- */
@@ -1432,36 +1451,36 @@ cvmm_status_t coh_rt_take_record(uint32_t v, uint64_t page,
 		       : CVMM_ERR_INVALID;
 }
 
+typedef struct held {
+	bool (*fn)(void *ctx, uint64_t page, int state, const void *bytes);
+	void *ctx;
+	uint8_t buf[CVMM_PAGE_SIZE];
+} held_t;
+
+static bool held_page(void *ctx, uint64_t page, coh_state_t st)
+{
+	held_t *h = ctx;
+
+	if (st != COH_SHARED && st != COH_EXCLUSIVE)
+		return true;
+	page_copy_out(page, h->buf);
+	return h->fn(h->ctx, page, (int)st, h->buf);
+}
+
 bool coh_rt_held_pages(bool (*fn)(void *ctx, uint64_t page, int state,
 				  const void *bytes),
 		       void *ctx)
 {
-	static uint8_t buf[CVMM_PAGE_SIZE];
-	off_t at = (off_t)rt.cfg.lo, end;
+	held_t *h = malloc(sizeof(*h));
+	bool ok;
 
-	if (!rt.node)
-		return true;
-	while (at < (off_t)rt.cfg.hi) {
-		at = lseek(rt.cfg.memfd, at, SEEK_DATA);
-		if (at < 0 || at >= (off_t)rt.cfg.hi)
-			break;
-		end = lseek(rt.cfg.memfd, at, SEEK_HOLE);
-		if (end < 0 || end > (off_t)rt.cfg.hi)
-			end = (off_t)rt.cfg.hi;
-		for (uint64_t p = (uint64_t)at >> CVMM_PAGE_SHIFT;
-		     p < ((uint64_t)end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT;
-		     p++) {
-			coh_state_t st = coh_page_state(rt.node, p);
-
-			if (st != COH_SHARED && st != COH_EXCLUSIVE)
-				continue;
-			page_copy_out(p, buf);
-			if (!fn(ctx, p, (int)st, buf))
-				return false;
-		}
-		at = end;
-	}
-	return true;
+	if (!h)
+		return false;
+	h->fn = fn;
+	h->ctx = ctx;
+	ok = resident_pages(held_page, h);
+	free(h);
+	return ok;
 }
 
 cvmm_status_t coh_rt_take_page(uint64_t page, int state, const void *bytes)
