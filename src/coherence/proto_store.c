@@ -434,7 +434,7 @@ void coh_node_destroy(coh_node_t *n)
 	free(n);
 }
 
-/* ---- a node leaving ------------------------------------------------------- */
+/* ---- a node leaving ---------------------------------------------------- */
 
 /* The page of role v's record i (coh_mgr_index's inverse). */
 static uint64_t mgr_page(uint64_t i, uint32_t v, uint32_t nnodes)

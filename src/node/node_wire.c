@@ -640,7 +640,7 @@ cvmm_status_t node_wire_check(const void *buf, size_t len)
 	}
 }
 
-/* ---- TAKE ------------------------------------------------------------------ */
+/* ---- TAKE ---------------------------------------------------------------- */
 
 cvmm_status_t node_wire_take_check(const void *buf, size_t len)
 {

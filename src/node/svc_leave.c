@@ -50,7 +50,7 @@ static void roles_init(void)
 	roles_set = true;
 }
 
-/* ---- the leaving node ------------------------------------------------------ */
+/* ---- the leaving node ---------------------------------------------------- */
 
 typedef struct batch {
 	uint8_t *items; /* NODE_TAKE_ITEM_LEN each */
@@ -233,7 +233,7 @@ void svc_on_bye(int src, const node_hdr_t *h)
 	pthread_detach(t);
 }
 
-/* ---- the heir ----------------------------------------------------------------- */
+/* ---- the heir ------------------------------------------------------------ */
 
 static cvmm_status_t take_items(int src, const node_hdr_t *h,
 			       const uint8_t *p)
@@ -304,7 +304,7 @@ void svc_on_take(int src, const node_hdr_t *h, const void *msg, size_t len)
 	svc_send_ack(src, h->id, st == CVMM_OK ? 0 : -1);
 }
 
-/* ---- every node ------------------------------------------------------------- */
+/* ---- every node ---------------------------------------------------------- */
 
 /* k left, h plays its roles. */
 static cvmm_status_t depart_here(int k, int h)
@@ -338,7 +338,7 @@ void svc_on_depart(int src, const node_hdr_t *h)
 	svc_send_ack(src, h->id, 0);
 }
 
-/* ---- node 0 ---------------------------------------------------------------- */
+/* ---- node 0 -------------------------------------------------------------- */
 
 static void sleep_ms(long ms)
 {
