@@ -73,6 +73,14 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 		out = node_wire_status_encode(&h, &status, again,
 					      sizeof(again));
 		break;
+	case NODE_MSG_TAKE: /* items of fixed size after the header */
+		FUZZ_CHECK(node_wire_take_check(buf, len) == CVMM_OK);
+		FUZZ_CHECK(len > NODE_WIRE_HDR_LEN && len <= sizeof(again));
+		out = node_wire_hdr_encode(&h, again, sizeof(again));
+		memcpy(again + NODE_WIRE_HDR_LEN, buf + NODE_WIRE_HDR_LEN,
+		       len - NODE_WIRE_HDR_LEN);
+		out = out == NODE_WIRE_HDR_LEN ? len : 0;
+		break;
 	default:
 		FUZZ_CHECK(len == NODE_WIRE_HDR_LEN);
 		out = node_wire_hdr_encode(&h, again, sizeof(again));
@@ -112,8 +120,8 @@ static void node_fuzz_image(guest_regs_t *regs)
 }
 
 /* One message of each body type (START and MIGRATE without and with an
- * image), an ACK, a MOVED, a LOAD, a DESCRIBE, a STATUS_REP and a MOVE
- * (of a thread, and the balancer's of any). */
+ * image), an ACK, a MOVED, a LOAD, a DESCRIBE, a STATUS_REP, a MOVE
+ * (of a thread, and the balancer's of any) and a TAKE. */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
@@ -195,6 +203,15 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 		h.tid = 0;
 		h.arg = 0;
 		return node_wire_hdr_encode(&h, buf, cap);
+	case 14: /* a leaving node's records, two of them */
+		h.type = NODE_MSG_TAKE;
+		h.arg = NODE_TAKE_RECORDS;
+		h.count = 2;
+		if (cap < NODE_WIRE_HDR_LEN + 2 * NODE_TAKE_ITEM_LEN ||
+		    node_wire_hdr_encode(&h, buf, cap) != NODE_WIRE_HDR_LEN)
+			return 0;
+		memset(buf + NODE_WIRE_HDR_LEN, 0x11, 2 * NODE_TAKE_ITEM_LEN);
+		return NODE_WIRE_HDR_LEN + 2 * NODE_TAKE_ITEM_LEN;
 	default:
 		return 0;
 	}
