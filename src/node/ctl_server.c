@@ -76,10 +76,11 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 		return json_pack("{s:i, s:b, s:b, s:b}", "node", k, "answered",
 				 0, "drained", node_svc_is_drained(k), "left",
 				 node_departed(k));
-	return json_pack("{s:i, s:b, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I,"
-			 " s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f,"
-			 " s:I, s:f}",
+	return json_pack("{s:i, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:f, s:I,"
+			 " s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f,"
+			 " s:f, s:I, s:f}",
 			 "node", k, "answered", 1,
+			 "pid", (json_int_t)s->pid,
 			 "drained", node_svc_is_drained(k),
 			 "vcpus", (json_int_t)s->vcpus,
 			 "threads", (json_int_t)s->threads,

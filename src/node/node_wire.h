@@ -25,10 +25,10 @@
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
  *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE,
- *   DRAIN, GIVE, DEPART, BYE   header only                (32 bytes)
+ *   DRAIN, GIVE, DEPART, BYE, LEAVE   header only         (32 bytes)
  *   TAKE       + items (NODE_TAKE_*, below)
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
- *                                                         (32 + 8 x 18)
+ *                                                         (32 + 8 x 19)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
  *                nvcpus x vCPU {8 x u64 counters, i32 host cpu}; the
  *                coherence counters (169 x u64); the release memory
@@ -65,7 +65,8 @@
  * counts in STATS_REP; 4: no release-model counters in STATS_REP; 5: no
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
- * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART or BYE */
+ * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART, BYE or LEAVE, no pid in
+ * STATUS_REP */
 #define NODE_WIRE_VERSION 7
 
 typedef enum node_msg_type {
@@ -104,6 +105,9 @@ typedef enum node_msg_type {
 	NODE_MSG_DEPART,      /* node 0 -> every node but k: node arg left,
 				 count its heir; ACK */
 	NODE_MSG_BYE,         /* node 0 -> k: you are out, exit 0; ACK */
+	NODE_MSG_LEAVE,       /* k -> 0: SIGTERM here, let me leave (cvmm
+				 ctl remove-node k); ACK arg -1 when refused
+				 (a BYE comes otherwise) */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -219,8 +223,9 @@ typedef struct node_status {
 	uint64_t cores_idle_ns;   /* their idle time, summed */
 	uint64_t owned, shared;   /* guest pages it owns, read-only copies
 				     (coh_rt_pages) */
+	uint64_t pid;             /* its agent's process id */
 } node_status_t;
-#define NODE_STATUS_WORDS 18
+#define NODE_STATUS_WORDS 19
 #define NODE_STATUS_CORES_MAX 65536 /* more is a malformed reply */
 _Static_assert(sizeof(node_status_t) == NODE_STATUS_WORDS * 8,
 	       "node_status_t: every word travels");

@@ -185,6 +185,7 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_STATS_REP:
 	case NODE_MSG_STATUS_REP:
 	case NODE_MSG_MOVED:
+	case NODE_MSG_LEAVE:
 		return svc_self() == 0;
 	case NODE_MSG_LAYOUT:
 	case NODE_MSG_STATS:
@@ -279,6 +280,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 	case NODE_MSG_BYE:
 		svc_on_bye(src, &h);
 		break;
+	case NODE_MSG_LEAVE:
+		svc_on_leave(src, &h);
+		break;
 	case NODE_MSG_DESCRIBE:
 		if (cvmm_coh_on)
 			coh_rt_describe((uint64_t)h.arg);
@@ -321,7 +325,8 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm)
 	    svc_migrate_init(node_opts.placement, node_opts.migrate_every) !=
 		    CVMM_OK ||
 	    svc_balance_init(node_opts.balance == NODE_BALANCE_AUTO) !=
-		    CVMM_OK)
+		    CVMM_OK ||
+	    svc_leave_init() != CVMM_OK)
 		return CVMM_ERR_INVALID;
 	if (svc_self() == 0 && svc_nnodes() > 1)
 		gm->publish = svc_publish;

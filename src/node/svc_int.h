@@ -152,6 +152,10 @@ void svc_on_give(int src, const node_hdr_t *h);
 void svc_on_take(int src, const node_hdr_t *h, const void *msg, size_t len);
 void svc_on_depart(int src, const node_hdr_t *h);
 void svc_on_bye(int src, const node_hdr_t *h);
+void svc_on_leave(int src, const node_hdr_t *h);
+/* A node other than 0 of several: SIGTERM makes it ask node 0 to let it
+ * leave (LEAVE), and exit 143 when refused */
+cvmm_status_t svc_leave_init(void);
 bool svc_drained(int k);
 /* The first node from k on (cyclically) that is not drained; -1: none */
 int svc_undrained_from(int k);

@@ -19,9 +19,17 @@
  *   BYE     0 -> K      K acks and exits 0
  *
  * and resumes. A hand-over that fails half-way leaves two nodes believing
- * they hold a page: the VM ends (one line). */
+ * they hold a page: the VM ends (one line).
+ *
+ *   LEAVE   K -> 0      SIGTERM at K (the machine's owner takes it back):
+ *                       node 0 runs the above for K; ACK -1 when it
+ *                       refuses (K then exits 143, and the job ends as
+ *                       for a lost node) */
 #include "node/svc_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,4 +462,116 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 		 (double)(cvmm_now_ns() - t0) / 1e6);
 out:
 	pthread_mutex_unlock(&leave_lock);
+}
+
+/* ---- SIGTERM at a node: it asks to leave ---------------------------------- */
+
+static int term_pipe[2] = { -1, -1 };
+
+static void on_term(int sig)
+{
+	char c = (char)sig;
+	int e = errno;
+
+	if (write(term_pipe[1], &c, 1) < 0) {
+		/* nothing to do in a handler */
+	}
+	errno = e;
+}
+
+static void *term_main(void *arg)
+{
+	node_hdr_t h = { .type = NODE_MSG_LEAVE };
+	sigset_t set;
+	char c;
+	int64_t r;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* this thread takes it */
+	while (read(term_pipe[0], &c, 1) != 1)
+		;
+	log_info("SIGTERM: node %d asks node 0 to let it leave the VM",
+		 svc_self());
+	/* a leave that succeeds ends this process (BYE) before the answer */
+	r = svc_ask(0, &h, NULL, NULL, LEAVE_GIVE_MS + LEAVE_DRAIN_MS + 10000);
+	log_error("node %d: SIGTERM, and it could not leave the VM in order "
+		  "(%s): exiting", svc_self(),
+		  r == -1 ? "node 0 refused; its log says why"
+			  : "no answer from node 0");
+	_exit(128 + SIGTERM);
+}
+
+cvmm_status_t svc_leave_init(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+	pthread_t t;
+
+	if (svc_self() == 0 || svc_nnodes() < 2)
+		return CVMM_OK; /* node 0's SIGTERM ends the job, as before */
+	/* blocked here, so in every guest thread started later (the handler
+	 * must not run on guest code's FS); the threads of the transport
+	 * started before run agent code only, where it may */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pipe2(term_pipe, O_CLOEXEC) != 0) {
+		log_error("leave: pipe: %m");
+		return CVMM_ERR_IO;
+	}
+	if (pthread_create(&t, NULL, term_main, NULL) != 0) {
+		log_error("leave: cannot start the SIGTERM thread");
+		return CVMM_ERR_NOMEM;
+	}
+	pthread_detach(t);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGTERM, &sa, NULL) != 0) {
+		log_error("leave: SIGTERM handler: %m");
+		return CVMM_ERR_IO;
+	}
+	return CVMM_OK;
+}
+
+typedef struct leave_req {
+	int node;
+	uint64_t id;
+} leave_req_t;
+
+static void *leave_main(void *arg)
+{
+	leave_req_t *q = arg;
+	char line[320];
+
+	node_svc_remove(q->node, node_opts.memory_model == NODE_MM_RELEASE,
+			line, sizeof(line));
+	if (!strncmp(line, "error:", 6)) {
+		log_warn("SIGTERM at node %d: it cannot leave: %s", q->node,
+			 line + 7);
+		svc_send_ack(q->node, q->id, -1);
+	} else {
+		log_info("SIGTERM at node %d: %s", q->node, line);
+	}
+	free(q);
+	return NULL;
+}
+
+void svc_on_leave(int src, const node_hdr_t *h)
+{
+	leave_req_t *q = malloc(sizeof(*q));
+	pthread_t t;
+
+	if (q) {
+		*q = (leave_req_t){ .node = src, .id = h->id };
+		if (pthread_create(&t, NULL, leave_main, q) == 0) {
+			pthread_detach(t);
+			return;
+		}
+	}
+	free(q);
+	svc_send_ack(src, h->id, -1);
 }

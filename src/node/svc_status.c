@@ -6,6 +6,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "coherence/coh.h"
 #include "common/log.h"
@@ -42,6 +43,7 @@ static void status_local(node_status_t *s, bool pages)
 	if (svc_gm && fstat(svc_gm->memfd, &sb) == 0)
 		s->resident = (uint64_t)sb.st_blocks * 512 / 4096;
 	stats_mig_get(&s->mig_out, &s->mig_in, NULL, 0);
+	s->pid = (uint64_t)getpid();
 	if (pages)
 		coh_rt_pages(&s->owned, &s->shared);
 	if (pages && svc_nnodes() == 1)

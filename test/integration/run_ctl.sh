@@ -52,7 +52,8 @@
 #           output (checked against a serial replay) is native and its
 #           status 0; node 0, a node that left and a job under the
 #           release model are refused; omp on -n 3 with node 1 removed is
-#           native;
+#           native; SIGTERM to node 1's agent (its pid from status) makes
+#           it leave the same way, output native;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
@@ -515,7 +516,7 @@ part_drain() {
 }
 
 part_remove() {
-	local rc json=$SCRATCH/remove.json native=$SCRATCH/remove.native
+	local rc pid json=$SCRATCH/remove.json native=$SCRATCH/remove.native
 	"$GUESTS/barrier" 6 3000 >"$native" 2>&1
 	start_served remove "ctl remove" -n 3 -v 3 --log-level info -- \
 		"$GUESTS/barrier" 6 3000 || return
@@ -566,6 +567,28 @@ part_remove() {
 	else
 		diff "$SCRATCH/romp.native" "$JOB_OUT" >"$SCRATCH/romp.diff" 2>&1
 		fail "ctl remove: omp" "$(rc_text $rc)" "$SCRATCH/romp.diff"
+	fi
+	# SIGTERM to node 1's agent (its pid from status): it leaves
+	start_served rterm "ctl remove sigterm" -n 3 -v 3 --log-level info -- \
+		"$GUESTS/barrier" 6 3000 || return
+	sleep 1
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["nodes"][1]["pid"])' "$json" 2>/dev/null)
+	if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then
+		for _ in $(seq 1 50); do
+			grep -q "SIGTERM at node 1: node 1 left" "$JOB_ERR" && break
+			sleep 0.1
+		done
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native" &&
+		grep -q "SIGTERM at node 1: node 1 left: node " "$JOB_ERR" &&
+		! grep -q "lost" "$JOB_ERR"; then
+		pass "ctl remove: SIGTERM to node 1's agent (pid $pid): it left, output native"
+	else
+		cat "$json" >>"$JOB_ERR"
+		fail "ctl remove: SIGTERM" "$(rc_text $rc), pid ${pid:-none}" "$JOB_ERR"
 	fi
 	start_served rrel "ctl remove release" -n 2 --log-level info \
 		--memory-model=release -- "$GUESTS/worker" 3 || return

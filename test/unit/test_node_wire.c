@@ -453,7 +453,8 @@ static void test_status(void **state)
 			    .guest_ns = 8, .coherence_ns = 9, .sys_ns = 10,
 			    .idle_ns = 11, .mig_out = 12, .mig_in = 13,
 			    .run_ns = 14, .wait_ns = 15, .cores = 16,
-			    .cores_idle_ns = 17, .owned = 18, .shared = 19 },
+			    .cores_idle_ns = 17, .owned = 18, .shared = 19,
+			    .pid = 20 },
 		      out;
 	node_hdr_t h = { .type = NODE_MSG_STATUS_REP, .id = 77 }, oh;
 	size_t len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
