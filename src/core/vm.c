@@ -342,6 +342,12 @@ static void *vt_main(void *arg)
 	sigaddset(&set, SIGTRAP);
 	sigaddset(&set, VM_SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* and no signal whose handler would run on guest code's FS and
+	 * stack: the agent's SIGTERM (a node asked to leave) goes to its
+	 * own threads, whichever thread created this one */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	vt->t_mark = cvmm_now_ns();
 	__atomic_add_fetch(&vm_running, 1, __ATOMIC_ACQ_REL);
 	vt_pause_point(vt); /* created or arrived while paused */

@@ -219,6 +219,7 @@ static void node_on_shutdown(xp_t *x, int src, const void *data, size_t len,
 	}
 	log_debug("node 0 ended the vm: exiting");
 	leaving = true; /* node 0 goes once this node is gone */
+	xp_quiet(xp);   /* and may go before we do: no news then */
 	if (pthread_create(&th, NULL, node_shutdown_main, NULL) != 0) {
 		boot_fini(boot);
 		_exit(0);

@@ -511,9 +511,9 @@ cvmm_status_t svc_leave_init(void)
 
 	if (svc_self() == 0 || svc_nnodes() < 2)
 		return CVMM_OK; /* node 0's SIGTERM ends the job, as before */
-	/* blocked here, so in every guest thread started later (the handler
-	 * must not run on guest code's FS); the threads of the transport
-	 * started before run agent code only, where it may */
+	/* blocked here (and in every guest thread: vt_main), so it never runs
+	 * on guest code's FS and stack; the transport's threads run agent
+	 * code only, where it may */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
