@@ -117,6 +117,14 @@ static int ask(int fd, const char *req)
 	return err ? 1 : 0;
 }
 
+/* s is 1 to 9 decimal digits (a tid or a node number). */
+static bool small_number(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 9 && strspn(s, "0123456789") == n;
+}
+
 int ctl_main(int argc, char **argv)
 {
 	const char *job = NULL, *sock = NULL, *cmd = NULL, *arg[2] = { 0 };
@@ -167,8 +175,7 @@ int ctl_main(int argc, char **argv)
 	}
 	if ((!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") ||
 	     !strcmp(cmd, "remove-node")) &&
-	    (narg != 1 || !arg[0][0] || strlen(arg[0]) > 9 ||
-	     strspn(arg[0], "0123456789") != strlen(arg[0]))) {
+	    (narg != 1 || !small_number(arg[0]))) {
 		log_error("ctl: %s takes a node number", cmd);
 		return 2;
 	}
@@ -177,10 +184,8 @@ int ctl_main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(cmd, "migrate") &&
-	    (narg != 2 || json || strspn(arg[0], "0123456789") !=
-	     strlen(arg[0]) || strspn(arg[1], "0123456789") !=
-	     strlen(arg[1]) || strlen(arg[0]) > 9 || strlen(arg[1]) > 9 ||
-	     !arg[0][0] || !arg[1][0])) {
+	    (narg != 2 || json || !small_number(arg[0]) ||
+	     !small_number(arg[1]))) {
 		log_error("ctl: migrate takes a thread id and a node number");
 		return 2;
 	}

@@ -236,17 +236,27 @@ static void balance(FILE *f)
 	fprintf(f, "%s\n", line);
 }
 
+/* The node number that is the whole of args into *k; else an error line
+ * naming what: false. */
+static bool node_arg(FILE *f, const char *what, const char *args, int *k)
+{
+	int end = 0;
+
+	if (sscanf(args, "%d%n", k, &end) != 1 || args[end] != '\0') {
+		fprintf(f, "error: %s takes a node number\n", what);
+		return false;
+	}
+	return true;
+}
+
 /* "drain K", "undrain K" */
 static void drain(FILE *f, const char *args, bool on)
 {
 	char line[320];
-	int k, end = 0;
+	int k;
 
-	if (sscanf(args, "%d%n", &k, &end) != 1 || args[end] != '\0') {
-		fprintf(f, "error: %s takes a node number\n",
-			on ? "drain" : "undrain");
+	if (!node_arg(f, on ? "drain" : "undrain", args, &k))
 		return;
-	}
 	node_svc_drain(k, on, line, sizeof(line));
 	fprintf(f, "%s\n", line);
 }
@@ -255,12 +265,10 @@ static void drain(FILE *f, const char *args, bool on)
 static void remove_node(FILE *f, const char *args)
 {
 	char line[320];
-	int k, end = 0;
+	int k;
 
-	if (sscanf(args, "%d%n", &k, &end) != 1 || args[end] != '\0') {
-		fprintf(f, "error: remove-node takes a node number\n");
+	if (!node_arg(f, "remove-node", args, &k))
 		return;
-	}
 	node_svc_remove(k, node_opts.memory_model == NODE_MM_RELEASE, line,
 			sizeof(line));
 	fprintf(f, "%s\n", line);

@@ -48,7 +48,8 @@ uint64_t svc_wait_open(svc_wait_t *w, uint32_t acks)
 {
 	uint64_t id = 0;
 
-	*w = (svc_wait_t){ .pending = acks };
+	/* nothing to wait for (every other node left): done at once */
+	*w = (svc_wait_t){ .pending = acks, .done = acks == 0 };
 	pthread_mutex_lock(&slots.lock);
 	for (unsigned n = 0; n < SVC_SLOTS; n++) {
 		unsigned i = (slots.next + n) % SVC_SLOTS;
@@ -65,6 +66,14 @@ uint64_t svc_wait_open(svc_wait_t *w, uint32_t acks)
 	if (!id)
 		die("more than %d node requests in flight", SVC_SLOTS);
 	return id;
+}
+
+void svc_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 void svc_wait_close(uint64_t id)

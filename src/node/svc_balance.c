@@ -154,14 +154,6 @@ static int sample(balance_sample_t *s, int cap)
 	return n;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* One round under round_lock: sample, decide, ask; the line for ctl. */
 static void round_locked(bool force, char *out, size_t cap)
 {
@@ -184,7 +176,7 @@ static void round_locked(bool force, char *out, size_t cap)
 		      t - prev_ns < 200000000ull)) {
 		nsample = sample(prev, n);
 		prev_ns = cvmm_now_ns();
-		sleep_ms(BALANCE_PERIOD_MS / 2);
+		svc_sleep_ms(BALANCE_PERIOD_MS / 2);
 		t = cvmm_now_ns();
 	}
 	if (sample(now, n) != n) {
@@ -244,7 +236,7 @@ static void *auto_main(void *arg)
 	char line[320];
 
 	for (;;) {
-		sleep_ms(BALANCE_PERIOD_MS);
+		svc_sleep_ms(BALANCE_PERIOD_MS);
 		if (__atomic_load_n(&svc_vm->exiting, __ATOMIC_ACQUIRE))
 			return NULL;
 		/* not before the guest runs (the agents are still

@@ -35,7 +35,8 @@ typedef struct svc_wait {
 } svc_wait_t;
 
 /* Opens a slot for w expecting acks replies (w is reset: set w->stats
- * after this, before sending); returns the request id.
+ * after this, before sending; with acks 0 it is done already); returns
+ * the request id.
  * Dies when SVC_SLOTS requests are in flight (a bug, not a load). */
 uint64_t svc_wait_open(svc_wait_t *w, uint32_t acks);
 
@@ -65,6 +66,9 @@ int64_t svc_ask(int dst, node_hdr_t *h, node_stats_t *stats,
  * status). Unknown and
  * stale ids are logged and dropped. */
 void svc_reply(int src, const node_hdr_t *h, const void *msg, size_t len);
+
+/* Sleeps ms milliseconds (the control thread's polls). */
+void svc_sleep_ms(long ms);
 
 /* Sends an encoded message of len bytes to node dst; len 0 (an encoder
  * that failed) is CVMM_ERR_INVALID. */

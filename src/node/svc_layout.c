@@ -34,10 +34,7 @@ static cvmm_status_t publish_one(const gmem_change_t *c, unsigned n)
 			svc_reply(k, &(node_hdr_t){ .id = h.id }, NULL, 0);
 	}
 	free(buf);
-	if (peers)
-		svc_wait_done(&w, h.id);
-	else
-		svc_wait_close(h.id); /* every other node left */
+	svc_wait_done(&w, h.id);
 	return CVMM_OK;
 }
 

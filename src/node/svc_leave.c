@@ -348,13 +348,6 @@ void svc_on_depart(int src, const node_hdr_t *h)
 
 /* ---- node 0 -------------------------------------------------------------- */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Node k's guest threads, -1 when it does not answer. */
 static int threads_on(int k)
 {
@@ -423,7 +416,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 	}
 	for (int i = 0; i < LEAVE_DRAIN_MS / 50 && (t = threads_on(k)) != 0;
 	     i++)
-		sleep_ms(50);
+		svc_sleep_ms(50);
 	if (t != 0) {
 		snprintf(out, cap, "error: node %d still runs %d guest "
 			 "threads after %d s (a call that does not return); "

@@ -110,13 +110,6 @@ static int first_loud(int n)
 	return -1;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void resume_all(int n)
 {
 	for (int k = n - 1; k >= 0; k--)
@@ -151,7 +144,7 @@ void node_svc_pause(char *out, size_t cap)
 		rounds = loud < 0 ? rounds + 1 : 0;
 		if (rounds == 2)
 			break;
-		sleep_ms(PAUSE_POLL_MS);
+		svc_sleep_ms(PAUSE_POLL_MS);
 	}
 	if (rounds < 2) {
 		if (loud >= 0)
