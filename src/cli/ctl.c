@@ -3,10 +3,15 @@
 #include "cli/ctl.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -22,14 +27,17 @@ static void usage(FILE *f)
 		   "       cvmm ctl [--job ID|SOCKET] pause|resume\n"
 		   "       cvmm ctl [--job ID|SOCKET] drain|undrain NODE\n"
 		   "       cvmm ctl [--job ID|SOCKET] remove-node NODE\n"
+		   "       cvmm ctl [--job ID|SOCKET] add-node|join-info\n"
 		   "  asks a running VM (node 0's agent) for its nodes, vCPUs, "
 		   "threads,\n  faults and memory, moves a guest thread to "
 		   "another node, runs\n  the balancer once (a thread of a "
 		   "node kept from the CPU moves to\n  a node with idle cores), "
 		   "stops and restarts every guest thread,\n  moves every "
 		   "thread off a node and keeps new ones away, or takes a\n  "
-		   "node out of the VM; with one job of this user running, "
-		   "--job is\n  not needed\n");
+		   "node out of the VM, starts a new agent on this machine "
+		   "that joins\n  it (or tells how one joins: address and "
+		   "cookie); with one job of\n  this user running, --job is "
+		   "not needed\n");
 }
 
 /* The one job of this user that answers: its socket connected, or -1
@@ -117,6 +125,175 @@ static int ask(int fd, const char *req)
 	return err ? 1 : 0;
 }
 
+/* The whole answer to req (at most 1 MiB, NUL-terminated after *len);
+ * NULL after one line. */
+static char *ask_all(int fd, const char *req, size_t *len)
+{
+	size_t cap = 1 << 20, n = 0, rl = strlen(req);
+	char *buf = malloc(cap + 1);
+
+	if (!buf || send(fd, req, rl, MSG_NOSIGNAL) != (ssize_t)rl) {
+		log_error("control socket: cannot send the request: %m");
+		free(buf);
+		return NULL;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, CTL_ANSWER_WAIT_MS) <= 0 ||
+		    (r = read(fd, buf + n, cap - n)) < 0) {
+			log_error("control socket: no answer");
+			free(buf);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == cap) {
+			log_error("control socket: answer too long");
+			free(buf);
+			return NULL;
+		}
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* The value of "key VALUE" lines in a join-argv answer, copied. */
+static bool field(const char *ans, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+
+	for (const char *l = ans; *l; l = strchr(l, '\n') + 1) {
+		const char *e = strchr(l, '\n');
+
+		if (!e)
+			return false;
+		if (!strncmp(l, key, kl) && l[kl] == ' ') {
+			snprintf(out, cap, "%.*s", (int)(e - l - kl - 1),
+				 l + kl + 1);
+			return true;
+		}
+		if (!strncmp(l, "argv\n", 5))
+			return false;
+	}
+	return false;
+}
+
+#define ADD_NODE_WAIT_MS 90000
+
+/* cvmm ctl add-node: starts an agent like node 0's on this machine that
+ * joins the VM, and waits until it is in (it says so on a pipe) or gone. */
+static int add_node(int fd)
+{
+	char addr[128], ck[32], exe[4096], vcpus[16], prog[32], tr[32];
+	char opt[5][160], nfd[16], line[64];
+	size_t len = 0, n = 0;
+	char *ans = ask_all(fd, "join-argv\n", &len), *av, **argv = NULL;
+	int pipefd[2], argc = 0, rc = 1;
+	pid_t pid;
+
+	if (!ans)
+		return 1;
+	if (!strncmp(ans, "error:", 6)) {
+		fputs(ans, stderr);
+		goto out;
+	}
+	av = strstr(ans, "\nargv\n");
+	if (!av || !field(ans, "address", addr, sizeof(addr)) ||
+	    !field(ans, "cookie", ck, sizeof(ck)) ||
+	    !field(ans, "exe", exe, sizeof(exe)) ||
+	    !field(ans, "vcpus", vcpus, sizeof(vcpus)) ||
+	    !field(ans, "progress", prog, sizeof(prog)) ||
+	    !field(ans, "transport", tr, sizeof(tr))) {
+		log_error("ctl: node 0 did not say how to start an agent "
+			  "like its own");
+		goto out;
+	}
+	av += 6;
+	for (char *p = av; p < ans + len; p += strlen(p) + 1)
+		n++;
+	/* exe agent --join= --vcpus= --progress= --transport= node 0's
+	 * arguments after its "agent" */
+	argv = calloc(n + 8, sizeof(*argv));
+	if (!argv || n < 2) {
+		log_error("ctl: node 0's command line is unknown");
+		goto out;
+	}
+	snprintf(opt[0], sizeof(opt[0]), "--join=%s", addr);
+	snprintf(opt[1], sizeof(opt[1]), "--vcpus=%s", vcpus);
+	snprintf(opt[2], sizeof(opt[2]), "--progress=%s", prog);
+	snprintf(opt[3], sizeof(opt[3]), "--transport=%s", tr);
+	argv[argc++] = exe;
+	argv[argc++] = "agent";
+	for (int i = 0; i < 4; i++)
+		argv[argc++] = opt[i];
+	av += strlen(av) + 1; /* node 0's argv[0] */
+	if (strcmp(av, "agent")) {
+		log_error("ctl: node 0 is not an agent (%s)", av);
+		goto out;
+	}
+	for (char *p = av + strlen(av) + 1; p < ans + len; p += strlen(p) + 1)
+		argv[argc++] = p;
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		log_error("ctl: pipe: %m");
+		goto out;
+	}
+	snprintf(nfd, sizeof(nfd), "%d", pipefd[1]);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		setsid();
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+		}
+		fcntl(pipefd[1], F_SETFD, 0); /* the agent writes here */
+		unsetenv("CVMM_BOOT_ADDR");
+		unsetenv("CVMM_BOOT_RANK");
+		unsetenv("CVMM_BOOT_SIZE");
+		if (setenv("CVMM_JOB_COOKIE", ck, 1) == 0 &&
+		    setenv("CVMM_JOIN_NOTIFY_FD", nfd, 1) == 0)
+			execv(exe, argv);
+		log_error("ctl: cannot start %s: %m", exe);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	if (pid < 0) {
+		log_error("ctl: fork: %m");
+		close(pipefd[0]);
+		goto out;
+	}
+	{
+		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		ssize_t r = 0;
+
+		if (poll(&p, 1, ADD_NODE_WAIT_MS) > 0)
+			r = read(pipefd[0], line, sizeof(line) - 1);
+		close(pipefd[0]);
+		if (r > 0) {
+			line[r] = '\0';
+			line[strcspn(line, "\n")] = '\0';
+			printf("%s joined the VM (agent pid %d)\n", line,
+			       (int)pid);
+			rc = 0;
+		} else {
+			if (r == 0 && waitpid(pid, NULL, WNOHANG) == 0)
+				kill(pid, SIGKILL);
+			fprintf(stderr, "error: the new agent did not join "
+				"(its messages are above)\n");
+		}
+	}
+out:
+	free(argv);
+	free(ans);
+	return rc;
+}
+
 /* s is 1 to 9 decimal digits (a tid or a node number). */
 static bool small_number(const char *s)
 {
@@ -168,9 +345,11 @@ int ctl_main(int argc, char **argv)
 	if (strcmp(cmd, "status") && strcmp(cmd, "migrate") &&
 	    strcmp(cmd, "balance") && strcmp(cmd, "pause") &&
 	    strcmp(cmd, "resume") && strcmp(cmd, "drain") &&
-	    strcmp(cmd, "undrain") && strcmp(cmd, "remove-node")) {
+	    strcmp(cmd, "undrain") && strcmp(cmd, "remove-node") &&
+	    strcmp(cmd, "add-node") && strcmp(cmd, "join-info")) {
 		log_error("ctl: unknown command %s (status, migrate, balance, "
-			  "pause, resume, drain, undrain, remove-node)", cmd);
+			  "pause, resume, drain, undrain, remove-node, "
+			  "add-node, join-info)", cmd);
 		return 2;
 	}
 	if ((!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") ||
@@ -216,6 +395,11 @@ int ctl_main(int argc, char **argv)
 		fd = find_job();
 		if (fd < 0)
 			return 1;
+	}
+	if (!strcmp(cmd, "add-node")) {
+		rc = add_node(fd);
+		close(fd);
+		return rc;
 	}
 	if (!strcmp(cmd, "migrate"))
 		snprintf(req, sizeof(req), "migrate %s %s\n", arg[0], arg[1]);

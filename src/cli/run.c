@@ -372,8 +372,10 @@ int run_main(int argc, char **argv, bool agent)
 			  "use -n 2 or more");
 		return 2;
 	}
-	if (!agent && node_opts.nodes > 1)
-		return node_launch(node_opts.nodes, argc, argv);
+	/* agents (one or more) when there are several, or room for more */
+	if (!agent && (node_opts.nodes > 1 || node_opts.max_nodes > 1))
+		return node_launch(node_opts.nodes > 0 ? node_opts.nodes : 1,
+				   argc, argv);
 	c.agent = agent || node_opts.selftest;
 	if (argi < argc) {
 		c.argv = &argv[argi];

@@ -608,6 +608,19 @@ out:
 	pthread_mutex_unlock(&keep.lock);
 }
 
+unsigned coh_rt_kept(uint64_t (*r)[2], unsigned cap)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&keep.lock);
+	for (unsigned i = 0; i < keep.n && n < cap; i++, n++) {
+		r[n][0] = keep.v[i].first << CVMM_PAGE_SHIFT;
+		r[n][1] = keep.v[i].end << CVMM_PAGE_SHIFT;
+	}
+	pthread_mutex_unlock(&keep.lock);
+	return n;
+}
+
 void coh_rt_keep_sc_drop(uint64_t start, uint64_t end)
 {
 	uint64_t first = start >> CVMM_PAGE_SHIFT,
@@ -1790,6 +1803,11 @@ void coh_rt_image(uint64_t start, uint64_t end)
 		__atomic_store_n(&rt.rc_armed, true, __ATOMIC_RELEASE);
 }
 
+unsigned coh_rt_images(uint64_t (*r)[2], unsigned cap)
+{
+	return rt.node ? coh_node_images(rt.node, r, cap) : 0;
+}
+
 cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 {
 	coh_cfg_t pc = { .self = (uint32_t)cfg->self,
@@ -1798,6 +1816,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 			 .push = cfg->push,
 			 .hold_max_us = (uint32_t)cfg->hold_max_us,
 			 .ops = &rt_ops,
+			 .host = cfg->host,
 			 .now_ns = rt_now_ns,
 			 .hold_armed = rt_hold_armed };
 	cvmm_status_t st;

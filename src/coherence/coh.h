@@ -53,6 +53,10 @@ typedef struct coh_rt_cfg {
 	/* A wait for the page at addr passed 10 s (this node has logged its
 	 * state of it): asks the others to log theirs. May be NULL. */
 	void (*stuck)(uint64_t addr);
+	/* The node playing each manager role (proto.h coh_cfg_t.host): a
+	 * free slot's, or a joining node's view after leaves. NULL: node v
+	 * plays role v. */
+	const uint8_t *host;
 } coh_rt_cfg_t;
 
 /* Release memory model counters (relaxed atomics), for --stats. */
@@ -194,6 +198,14 @@ bool coh_rt_held_pages(bool (*fn)(void *ctx, uint64_t page, int state,
 		       void *ctx);
 cvmm_status_t coh_rt_take_page(uint64_t page, int state, const void *bytes);
 cvmm_status_t coh_rt_depart(uint32_t k, uint32_t h);
+
+/* ---- a node joining (node/join.c) -------------------------------------------
+ * What a joining node must know of the layout besides the mappings, in the
+ * order the nodes learnt it: node 0's image ranges (coh_rt_image) and the
+ * ranges kept sequentially consistent (coh_rt_keep_sc), as byte ranges
+ * [r[i][0], r[i][1]); at most cap of each, the count returned. */
+unsigned coh_rt_images(uint64_t (*r)[2], unsigned cap);
+unsigned coh_rt_kept(uint64_t (*r)[2], unsigned cap);
 
 /* ---- pausing (cvmm ctl pause, node/svc_pause.c) ---------------------------
  * While this node is paused, a thread about to start a coherence

@@ -203,6 +203,11 @@ void coh_node_destroy(coh_node_t *n);
  * (the nodes would disagree on who owns what). */
 cvmm_status_t coh_node_add_image(coh_node_t *n, uint64_t first, uint64_t end);
 
+/* The image ranges as kept (ascending, merged), as byte ranges; at most
+ * cap, the count returned. A node that joins later makes the same
+ * coh_node_add_image calls from them. */
+unsigned coh_node_images(coh_node_t *n, uint64_t (*r)[2], unsigned cap);
+
 /* The page's owner before anyone asked for it (node 0, or with first
  * touch its manager unless node 0's loader wrote it): the home of the page
  * under the release memory model (rc.h). The same on every node once

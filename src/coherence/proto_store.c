@@ -267,6 +267,19 @@ out:
 	return st;
 }
 
+unsigned coh_node_images(coh_node_t *n, uint64_t (*r)[2], unsigned cap)
+{
+	unsigned k = 0;
+
+	coh_node_lock(n, NULL);
+	for (unsigned i = 0; i < n->nimage && k < cap; i++, k++) {
+		r[k][0] = n->image[i].first << CVMM_PAGE_SHIFT;
+		r[k][1] = n->image[i].end << CVMM_PAGE_SHIFT;
+	}
+	coh_node_unlock(n);
+	return k;
+}
+
 static coh_xpage_t **xslot(coh_node_t *n, uint64_t page)
 {
 	return &n->xhash[page & (COH_XHASH - 1)];

@@ -475,6 +475,20 @@ void gmem_thaw(gmem_t *gm)
 	pthread_rwlock_unlock(&gm->lock);
 }
 
+gmem_change_t *gmem_snapshot_frozen(const gmem_t *gm, unsigned *n)
+{
+	gmem_change_t *c = gm->nvmas ? calloc(gm->nvmas, sizeof(*c)) : NULL;
+
+	*n = c ? gm->nvmas : 0;
+	for (unsigned i = 0; c && i < gm->nvmas; i++)
+		c[i] = (gmem_change_t){ .op = GMEM_CH_SET,
+					.prot = gm->vmas[i].prot,
+					.flags = gm->vmas[i].flags,
+					.start = gm->vmas[i].start,
+					.end = gm->vmas[i].end };
+	return c;
+}
+
 long gmem_strcpy(gmem_t *gm, uint64_t gaddr, char *buf, size_t cap)
 {
 	size_t n = 0;

@@ -174,6 +174,11 @@ void gmem_unhold(gmem_t *gm);
  * gmem_thaw. For a node leaving (node/svc_leave.c). */
 void gmem_freeze(gmem_t *gm);
 void gmem_thaw(gmem_t *gm);
+/* Between gmem_freeze and gmem_thaw (by the freezing thread): every
+ * mapping as a GMEM_CH_SET change into a malloc'ed array (*n of them; a
+ * node that joins applies them; NULL and 0 when out of memory or
+ * nothing is mapped). */
+gmem_change_t *gmem_snapshot_frozen(const gmem_t *gm, unsigned *n);
 
 /* Copies the NUL-terminated guest string at gaddr into buf (cap bytes).
  * Returns its length, -EFAULT or -ENAMETOOLONG. */

@@ -18,6 +18,7 @@
 #include "common/json.h"
 #include "coherence/coh.h"
 #include "common/log.h"
+#include "node/join.h"
 #include "node/node.h"
 #include "node/svc.h"
 
@@ -73,9 +74,11 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 			 double rate)
 {
 	if (!ok)
-		return json_pack("{s:i, s:b, s:b, s:b}", "node", k, "answered",
-				 0, "drained", node_svc_is_drained(k), "left",
-				 node_departed(k));
+		return json_pack("{s:i, s:b, s:b, s:b, s:b}", "node", k,
+				 "answered", 0, "drained",
+				 node_svc_is_drained(k), "left",
+				 node_departed(k) && !node_svc_slot_free(k),
+				 "free", node_svc_slot_free(k));
 	return json_pack("{s:i, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:f, s:I,"
 			 " s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f,"
 			 " s:f, s:I, s:f}",
@@ -106,14 +109,29 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 static void table(FILE *f, const node_status_t *s, const bool *ok,
 		  const double *rate, int n, uint64_t up)
 {
-	fprintf(f, "cvmm job %d: %s, %d node%s, %d vCPUs, up %.1f s%s\n",
-		(int)getpid(), ctl_vm->exe_path ? ctl_vm->exe_path : "?", n,
-		n == 1 ? "" : "s", ctl_vm->nvcpus, secs(up),
+	int in = 0;
+
+	for (int k = 0; k < n; k++)
+		in += !node_departed(k);
+	fprintf(f, "cvmm job %d: %s, %d node%s", (int)getpid(),
+		ctl_vm->exe_path ? ctl_vm->exe_path : "?", in,
+		in == 1 ? "" : "s");
+	if (in != n)
+		fprintf(f, " of %d slots", n);
+	fprintf(f, ", %d vCPUs, up %.1f s, epoch %llu%s\n", ctl_vm->nvcpus,
+		secs(up), (unsigned long long)node_svc_epoch(),
 		coh_rt_paused() ? ", paused" : "");
+	if (join_listen_addr())
+		fprintf(f, "joins at %s (cvmm ctl add-node, cvmm ctl "
+			   "join-info)\n", join_listen_addr());
 	fprintf(f, "node vcpus threads read-faults write-faults faults/s "
 		   "resident-MiB owned-MiB  guest-s  coher-s    sys-s   idle-s "
 		   "out  in\n");
 	for (int k = 0; k < n; k++) {
+		if (node_svc_slot_free(k)) {
+			fprintf(f, "%4d  (free slot: cvmm ctl add-node)\n", k);
+			continue;
+		}
 		if (node_departed(k)) {
 			fprintf(f, "%4d  (left the VM)\n", k);
 			continue;
@@ -173,12 +191,19 @@ static void status(FILE *f, bool json)
 		for (int k = 0; k < n; k++)
 			nodes = jdoc_push(nodes, node_json(k, &s[k], ok[k],
 							   rate[k]));
-		doc = json_pack("{s:i, s:o, s:i, s:i, s:f, s:f, s:b, s:o}",
+		int in = 0;
+
+		for (int k = 0; k < n; k++)
+			in += !node_departed(k);
+		doc = json_pack("{s:i, s:o, s:i, s:i, s:i, s:f, s:f, s:b, s:I,"
+				" s:o, s:o}",
 				"job", (int)getpid(), "program",
 				jdoc_str(ctl_vm->exe_path), "nodes_total", n,
-				"vcpus", ctl_vm->nvcpus, "up_s", secs(up),
-				"rate_window_s", secs(since), "paused",
-				coh_rt_paused(), "nodes",
+				"nodes_in", in, "vcpus", ctl_vm->nvcpus,
+				"up_s", secs(up), "rate_window_s", secs(since),
+				"paused", coh_rt_paused(), "epoch",
+				(json_int_t)node_svc_epoch(), "join",
+				jdoc_str(join_listen_addr()), "nodes",
 				nodes ? nodes : json_null());
 		if (jdoc_write(doc, f, JDOC_LINE) != CVMM_OK)
 			fprintf(f, "error: out of memory\n");
@@ -286,7 +311,44 @@ static void pause_resume(FILE *f, bool pause)
 	fprintf(f, "%s\n", line);
 }
 
-char *ctl_answer(const char *req)
+/* "join-info" (for people and scripts) and "join-argv" (cvmm ctl
+ * add-node: node 0's command line after it, NUL-separated). */
+static void join_info(FILE *f, bool argv)
+{
+	char *const *av = join_argv();
+
+	if (!join_listen_addr()) {
+		fprintf(f, "error: this VM takes no new nodes (%s)\n",
+			node_size() > node_live_at_start()
+				? "node 0 does not listen for joins"
+				: "it has no free slot: start it with "
+				  "--max-nodes");
+		return;
+	}
+	if (node_svc_free_slots() == 0) {
+		fprintf(f, "error: no free slot left (the VM has %d, and a "
+			   "slot is used once)\n", node_size());
+		return;
+	}
+	fprintf(f, "address %s\ncookie %016llx\nepoch %llu\nfree-slots "
+		   "%d\n", join_listen_addr(),
+		(unsigned long long)join_cookie(),
+		(unsigned long long)node_svc_epoch(), node_svc_free_slots());
+	if (!argv)
+		return;
+	if (!join_exe() || !av || !av[0] || !av[1]) {
+		fprintf(f, "exe ?\n");
+		return;
+	}
+	fprintf(f, "exe %s\nvcpus %d\nprogress %s\ntransport %s\nargv\n",
+		join_exe(), ctl_vm->nvcpus,
+		xp_progress_names[node_opts.progress],
+		xp_transport_names[node_opts.transport]);
+	for (int i = 0; av[i]; i++)
+		fwrite(av[i], 1, strlen(av[i]) + 1, f);
+}
+
+char *ctl_answer(const char *req, size_t *alen)
 {
 	char *out = NULL;
 	size_t len = 0;
@@ -310,15 +372,18 @@ char *ctl_answer(const char *req)
 		drain(f, req + 8, false);
 	else if (!strncmp(req, "remove-node ", 12))
 		remove_node(f, req + 12);
+	else if (!strcmp(req, "join-info") || !strcmp(req, "join-argv"))
+		join_info(f, req[5] == 'a');
 	else
 		fprintf(f, "error: unknown request \"%.64s\" (status, status "
 			   "json, migrate TID NODE, balance, pause, resume, drain "
-			   "NODE, undrain NODE, remove-node NODE)\n",
+			   "NODE, undrain NODE, remove-node NODE, join-info)\n",
 			req);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;
 	}
+	*alen = len;
 	return out;
 }
 
@@ -363,10 +428,9 @@ static void serve(int c)
 	}
 	if (!read_req(c, req))
 		return;
-	ans = ctl_answer(req);
+	ans = ctl_answer(req, &len);
 	if (!ans)
 		return;
-	len = strlen(ans);
 	while (off < len) {
 		ssize_t w = send(c, ans + off, len - off, MSG_NOSIGNAL);
 

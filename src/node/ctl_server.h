@@ -60,7 +60,8 @@ cvmm_status_t ctl_server_start(vm_t *vm, gmem_t *gm);
 const char *ctl_server_path(void);
 
 /* The answer to one request line (no newline), into a malloc'd string
- * (NULL: out of memory). For the server thread and tests. */
-char *ctl_answer(const char *req);
+ * of *len bytes, NUL-terminated (join-argv's holds NULs of its own);
+ * NULL: out of memory. For the server thread and tests. */
+char *ctl_answer(const char *req, size_t *len);
 
 #endif

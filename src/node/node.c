@@ -18,6 +18,7 @@
 #include "coherence/coh.h"
 #include "coherence/dfutex.h"
 #include "common/log.h"
+#include "node/join.h"
 #include "node/svc.h"
 #include "rdma/dl_verbs.h"
 
@@ -101,6 +102,22 @@ const cfg_field_t node_fields[] = {
 	  "a CPU (the machine is shared) gives one to a node with an idle "
 	  "core (off: only cvmm ctl balance does)",
 	  OPT(balance), CFG_ENUM, NULL, 0, NULL, balance_names },
+	{ "max-nodes", "0", "slots of the VM: nodes may join a running VM "
+	  "until it has this many (cvmm ctl add-node, --join; 0: the agents "
+	  "started, no joins)",
+	  OPT(max_nodes), CFG_INT, NULL, 0, NULL, NULL },
+	{ "join", NULL, "join the running VM whose node 0 listens at "
+	  "HOST:PORT (cvmm ctl join-info tells it; the job cookie in "
+	  "CVMM_JOB_COOKIE) instead of starting one",
+	  OPT(join), CFG_STRING, "HOST:PORT", 0, NULL, NULL },
+	{ "join-listen", "auto", "node 0 of a VM with free slots: where "
+	  "joining agents connect (auto: 127.0.0.1 under cvmm run -n, else "
+	  "the coordinator's address or every address; off: nowhere)",
+	  OPT(join_listen), CFG_STRING, "HOST:PORT|auto|off", 0, NULL,
+	  NULL },
+	{ "join-epoch", "0", "--join: refuse to join unless the VM's "
+	  "membership is at this epoch (0: any)",
+	  OPT(join_epoch), CFG_INT, NULL, 0, NULL, NULL },
 	{ NULL },
 };
 
@@ -111,7 +128,69 @@ static bool lost_seen[NODE_MAX];
 
 /* This agent's rank and the job's size, kept from the bootstrap: the exit
  * paths free the bootstrap (boot_fini) while other threads still ask. */
-static int self_rank, job_size = 1;
+static int self_rank, job_size = 1, live_at_start = 1;
+static uint8_t start_roles[NODE_SLOTS_MAX];
+
+int node_live_at_start(void)
+{
+	return live_at_start;
+}
+
+const uint8_t *node_start_roles(void)
+{
+	return start_roles;
+}
+
+/* Every node's worker address and memory key (node 0 gives them to a
+ * joining node); written before the node is in the VM, read after. */
+static struct {
+	void *addr, *rkey;
+	size_t addr_len, rkey_len;
+} peer_blob[NODE_SLOTS_MAX];
+
+cvmm_status_t node_peer_keep(int k, const void *addr, size_t addr_len,
+			     const void *rkey, size_t rkey_len)
+{
+	if (k < 0 || k >= NODE_SLOTS_MAX)
+		return CVMM_ERR_INVALID;
+	if (addr) {
+		void *a = malloc(addr_len ? addr_len : 1);
+
+		if (!a)
+			return CVMM_ERR_NOMEM;
+		memcpy(a, addr, addr_len);
+		free(peer_blob[k].addr);
+		peer_blob[k].addr = a;
+		peer_blob[k].addr_len = addr_len;
+	}
+	if (rkey) {
+		void *r = malloc(rkey_len ? rkey_len : 1);
+
+		if (!r)
+			return CVMM_ERR_NOMEM;
+		memcpy(r, rkey, rkey_len);
+		free(peer_blob[k].rkey);
+		peer_blob[k].rkey = r;
+		peer_blob[k].rkey_len = rkey_len;
+	}
+	return CVMM_OK;
+}
+
+const void *node_peer_addr(int k, size_t *len)
+{
+	if (k < 0 || k >= NODE_SLOTS_MAX || !peer_blob[k].addr)
+		return NULL;
+	*len = peer_blob[k].addr_len;
+	return peer_blob[k].addr;
+}
+
+const void *node_peer_rkey(int k, size_t *len)
+{
+	if (k < 0 || k >= NODE_SLOTS_MAX || !peer_blob[k].rkey)
+		return NULL;
+	*len = peer_blob[k].rkey_len;
+	return peer_blob[k].rkey;
+}
 
 int node_rank(void)
 {
@@ -130,6 +209,12 @@ void node_set_departed(int k)
 {
 	if (k >= 0 && k < NODE_MAX)
 		__atomic_store_n(&departed[k], true, __ATOMIC_RELEASE);
+}
+
+void node_set_joined(int k)
+{
+	if (k >= 0 && k < NODE_MAX)
+		__atomic_store_n(&departed[k], false, __ATOMIC_RELEASE);
 }
 
 int node_size(void)
@@ -288,14 +373,29 @@ static cvmm_status_t node_exchange_addresses(int timeout_ms)
 	void **all;
 	cvmm_status_t st;
 
-	st = xp_address(xp, &addr, &len);
-	if (st != CVMM_OK)
+	const void **addrs = calloc((size_t)job_size, sizeof(*addrs));
+	size_t *alens = calloc((size_t)job_size, sizeof(*alens));
+
+	st = !addrs || !alens ? CVMM_ERR_NOMEM : xp_address(xp, &addr, &len);
+	if (st == CVMM_OK)
+		st = boot_allgather(boot, addr, len, &all, &lens);
+	if (st != CVMM_OK) {
+		free(addrs);
+		free(alens);
 		return st;
-	st = boot_allgather(boot, addr, len, &all, &lens);
-	if (st != CVMM_OK)
-		return st;
-	st = xp_connect(xp, (const void *const *)all, lens, timeout_ms);
+	}
+	/* the free slots stay unconnected until a node joins into one */
+	for (int r = 0; r < live_at_start && st == CVMM_OK; r++) {
+		addrs[r] = all[r];
+		alens[r] = lens[r];
+		st = node_peer_keep(r, all[r], lens[r], NULL, 0);
+	}
+	if (st == CVMM_OK)
+		st = xp_connect(xp, (const void *const *)addrs, alens,
+				timeout_ms);
 	boot_free_all(boot, all, lens);
+	free(addrs);
+	free(alens);
 	return st;
 }
 
@@ -316,9 +416,11 @@ static cvmm_status_t node_exchange_memory(gmem_t *gm)
 	st = boot_allgather(boot, rkey, rkey_len, &all, &lens);
 	if (st != CVMM_OK)
 		return st;
-	for (int r = 0; r < node_size() && st == CVMM_OK; r++)
-		if (r != node_rank())
+	for (int r = 0; r < live_at_start && st == CVMM_OK; r++) {
+		st = node_peer_keep(r, NULL, 0, all[r], lens[r]);
+		if (st == CVMM_OK && r != node_rank())
 			st = xp_mem_remote(xp, r, base, len, all[r], lens[r]);
+	}
 	boot_free_all(boot, all, lens);
 	return st;
 }
@@ -467,7 +569,7 @@ static cvmm_status_t node_page_push(bool *push)
 
 	if (st != CVMM_OK)
 		return st;
-	for (int r = 0; r < node_size() && without < 0; r++) {
+	for (int r = 0; r < live_at_start && without < 0; r++) {
 		v = lens[r] == 1 ? *(const uint8_t *)all[r] : NODE_RDMA_NO_PORT;
 		if (v != NODE_RDMA_READS)
 			without = r;
@@ -490,16 +592,19 @@ static cvmm_status_t node_page_push(bool *push)
 /* The network interfaces UCX may use and listen on, when the user named
  * none (--iface, UCX_NET_DEVICES): the one towards the coordinator, or, for
  * agents all on this machine (cvmm run -n) without RDMA, loopback only.
- * Otherwise UCX's own choice (every interface). */
+ * Otherwise UCX's own choice (every interface). A joining agent: the one
+ * towards node 0's join address. */
 static const char *node_iface_default(char *buf)
 {
 	if (node_opts.iface)
 		return node_opts.iface;
 	if (getenv("UCX_NET_DEVICES"))
 		return NULL;
+	if (node_opts.join) /* the one towards node 0 */
+		return node_iface_to(node_opts.join, buf) ? buf : NULL;
 	if (node_opts.coordinator && node_iface_to(node_opts.coordinator, buf))
 		return buf;
-	if (!strcmp(boot_method(boot), "launcher") && !node_has_rdma())
+	if (boot && !strcmp(boot_method(boot), "launcher") && !node_has_rdma())
 		return "lo";
 	return NULL;
 }
@@ -589,8 +694,17 @@ static void node_on_futex(xp_t *x, int src, const void *data, size_t len,
 		dfx_recv(cvmm_dfx, src, data, len);
 }
 
-/* Before connecting: the handlers of a multi-node VM. */
-static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
+static bool pages_pushed;
+
+bool node_pages_pushed(void)
+{
+	return pages_pushed;
+}
+
+/* Before connecting: the handlers of a multi-node VM. push: the page
+ * transfer a joining node takes from node 0; NULL: agreed by all
+ * (node_page_push). */
+static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm, const bool *push)
 {
 	coh_rt_cfg_t cc = { .xp = xp, .self = node_rank(),
 			    .nnodes = node_size(), .am_id = NODE_AM_COH,
@@ -603,7 +717,8 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 			    .rc_am_id = NODE_AM_RC,
 			    .race_warn = node_opts.on_race == NODE_RACE_WARN,
 			    .staleness_ms = node_opts.staleness_ms,
-			    .stuck = node_svc_describe };
+			    .stuck = node_svc_describe,
+			    .host = start_roles };
 	cvmm_status_t st;
 
 	if (vm->nvcpus < node_size()) {
@@ -611,12 +726,17 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm)
 			  vm->nvcpus, node_size(), node_size());
 		return CVMM_ERR_INVALID;
 	}
-	st = node_page_push(&cc.push);
+	if (push)
+		cc.push = *push;
+	st = push ? CVMM_OK : node_page_push(&cc.push);
+	pages_pushed = cc.push;
 	if (st == CVMM_OK)
 		st = coh_rt_init(&cc);
 	if (st == CVMM_OK)
 		st = dfx_create(node_rank(), node_size(), &dfx_ops, NULL,
 				&cvmm_dfx);
+	if (st == CVMM_OK)
+		st = dfx_set_roles(cvmm_dfx, start_roles);
 	if (st == CVMM_OK)
 		st = xp_am_register(xp, NODE_AM_FUTEX, node_on_futex, NULL);
 	if (st == CVMM_OK)
@@ -661,6 +781,130 @@ static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 	return st;
 }
 
+/* Tells cvmm ctl add-node (CVMM_JOIN_NOTIFY_FD) that this node is in. */
+static void node_join_notify(void)
+{
+	const char *v = getenv("CVMM_JOIN_NOTIFY_FD");
+	char *end;
+	long fd = v ? strtol(v, &end, 10) : -1;
+
+	if (!v || *end || fd < 3 || fd > 65535)
+		return;
+	dprintf((int)fd, "node %d\n", self_rank);
+	close((int)fd);
+	unsetenv("CVMM_JOIN_NOTIFY_FD");
+}
+
+/* --join ADDR: this agent joins a running VM as a node of its own
+ * (node/join.h): node 0 gives it a slot, every node connects to it, it
+ * connects to every node, learns the layout, and waits for threads. */
+static cvmm_status_t node_join(gmem_t *gm, vm_t *vm)
+{
+	const char *ck = getenv("CVMM_JOB_COOKIE");
+	uint64_t base = (uint64_t)(uintptr_t)gmem_agent(GMEM_LO), cookie,
+		 epoch = 0, drained = 0;
+	size_t alen, rlen, *lens = NULL;
+	const void *addr, *rkey, **addrs = NULL;
+	int tmo = node_opts.timeout_ms > 0 ? node_opts.timeout_ms : 30000, fd;
+	join_welcome_t w = { 0 };
+	join_slot_t s;
+	xp_opts_t xo;
+	cvmm_status_t st;
+
+	if (!ck || boot_cookie_parse(ck, &cookie) != CVMM_OK) {
+		log_error("--join: CVMM_JOB_COOKIE must hold the job's cookie "
+			  "(16 hex digits; cvmm ctl join-info tells it)");
+		return CVMM_ERR_INVALID;
+	}
+	if (node_opts.join_epoch < 0) {
+		log_error("--join-epoch %d: 0 (any) or more",
+			  node_opts.join_epoch);
+		return CVMM_ERR_INVALID;
+	}
+	st = join_dial(node_opts.join, cookie, (uint64_t)node_opts.join_epoch,
+		       tmo, &fd, &s);
+	if (st != CVMM_OK)
+		return st;
+	if (s.nvcpus != vm->nvcpus) {
+		log_error("--join: the VM has %d vCPUs but this agent %d: give "
+			  "it -v %d", s.nvcpus, vm->nvcpus, s.nvcpus);
+		close(fd);
+		return CVMM_ERR_INVALID;
+	}
+	self_rank = s.node;
+	job_size = live_at_start = s.size;
+	st = node_xp_opts(&xo);
+	if (st == CVMM_OK)
+		st = xp_init(&xo, s.node, s.size, cookie, &xp);
+	if (st == CVMM_OK)
+		st = xp_am_register(xp, NODE_AM_SHUTDOWN, node_on_shutdown,
+				    NULL);
+	if (st == CVMM_OK)
+		st = xp_address(xp, &addr, &alen);
+	if (st == CVMM_OK)
+		st = xp_mem_register(xp, gmem_agent(GMEM_LO), GMEM_HI - GMEM_LO,
+				     &rkey, &rlen);
+	if (st != CVMM_OK) {
+		close(fd);
+		return st;
+	}
+	st = join_send_addr(fd, addr, alen, rkey, rlen, tmo);
+	if (st == CVMM_OK)
+		st = join_recv_welcome(fd, &s, &w, tmo);
+	if (st != CVMM_OK)
+		return st; /* fd closed */
+	memcpy(start_roles, w.roles, (size_t)s.size);
+	drained = w.drained;
+	for (int k = 0; k < s.size; k++)
+		if (k != s.node && !(w.live >> k & 1))
+			node_set_departed(k);
+	addrs = calloc((size_t)s.size, sizeof(*addrs));
+	lens = calloc((size_t)s.size, sizeof(*lens));
+	st = addrs && lens ? node_vm_register(gm, vm, &s.push)
+			   : CVMM_ERR_NOMEM;
+	for (int k = 0; st == CVMM_OK && k < s.size; k++) {
+		addrs[k] = w.addr[k];
+		lens[k] = w.addr_len[k];
+	}
+	if (st == CVMM_OK) {
+		node_svc_join_apply(w.drained, 0);
+		st = xp_connect(xp, (const void *const *)addrs, lens, tmo);
+	}
+	for (int k = 0; st == CVMM_OK && k < s.size; k++)
+		if (w.addr[k])
+			st = xp_mem_remote(xp, k, base, GMEM_HI - GMEM_LO,
+					   w.rkey[k], w.rkey_len[k]);
+	if (st == CVMM_OK)
+		st = xp_start(xp, node_lost, vm);
+	if (st == CVMM_OK) {
+		vm_set_nodes(vm, s.node, s.size, s.same_host, s.pid0);
+		st = coh_rt_start();
+	}
+	if (st == CVMM_OK) {
+		gm->coherent = true;
+		vm->nodes = &node_svc_ops;
+		gmem_apply(gm, w.layout, w.nlayout);
+		st = join_finish(fd, &epoch, tmo);
+		fd = -1;
+	}
+	free(addrs);
+	free(lens);
+	join_welcome_free(&w);
+	if (st != CVMM_OK) {
+		if (fd >= 0)
+			close(fd);
+		log_error("node %d: cannot join the VM: %s", s.node,
+			  cvmm_status_str(st));
+		return st;
+	}
+	node_svc_join_apply(drained, epoch);
+	vm->on_exit = node_on_exit;
+	log_info("node %d of %d joined the VM at %s (epoch %llu)", s.node,
+		 s.size, node_opts.join, (unsigned long long)epoch);
+	node_join_notify();
+	return CVMM_OK;
+}
+
 cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 {
 	bool vm_nodes;
@@ -670,34 +914,52 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	xp_opts_t xo;
 	cvmm_status_t st;
 
+	if (node_opts.join)
+		return node_join(gm, vm);
 	st = boot_init(&bo, &boot);
 	if (st != CVMM_OK)
 		return st;
 	self_rank = boot_rank(boot);
-	job_size = boot_size(boot);
+	job_size = live_at_start = boot_size(boot);
 	if (node_opts.nodes > 1 && node_opts.nodes != boot_size(boot))
 		log_warn("-n %d ignored: the launcher started %d agents",
 			 node_opts.nodes, boot_size(boot));
+	if (node_opts.max_nodes != 0 && !node_opts.selftest) {
+		if (node_opts.max_nodes < live_at_start ||
+		    node_opts.max_nodes > NODE_SLOTS_MAX) {
+			log_error("--max-nodes %d: from the %d agents started "
+				  "to %d", node_opts.max_nodes, live_at_start,
+				  NODE_SLOTS_MAX);
+			return CVMM_ERR_INVALID;
+		}
+		job_size = node_opts.max_nodes;
+	}
+	for (int v = 0; v < NODE_SLOTS_MAX; v++)
+		start_roles[v] = (uint8_t)(v < live_at_start
+						   ? v
+						   : v % live_at_start);
+	for (int k = live_at_start; k < job_size; k++)
+		node_set_departed(k); /* a free slot */
 	/* A job of one (mpirun -np 1, --size 1) runs the VM as cvmm run does:
 	 * no peer to reach, so no UCX context, worker or registration of the
 	 * guest window (18 ms on the 2-core VM). The selftest wants its
 	 * transport even alone. */
-	if (boot_size(boot) == 1 && !node_opts.selftest) {
+	if (job_size == 1 && !node_opts.selftest) {
 		vm->on_exit = node_on_exit;
 		log_info("node 0 of 1 via %s: no transport", boot_method(boot));
 		return CVMM_OK;
 	}
 	st = node_xp_opts(&xo);
 	if (st == CVMM_OK)
-		st = xp_init(&xo, boot_rank(boot), boot_size(boot),
+		st = xp_init(&xo, boot_rank(boot), job_size,
 			     boot_cookie(boot), &xp);
 	/* handlers before connecting: an unhandled message is dropped */
 	if (st == CVMM_OK)
 		st = xp_am_register(xp, NODE_AM_SHUTDOWN, node_on_shutdown,
 				    NULL);
-	vm_nodes = st == CVMM_OK && !node_opts.selftest && boot_size(boot) > 1;
+	vm_nodes = st == CVMM_OK && !node_opts.selftest && job_size > 1;
 	if (vm_nodes)
-		st = node_vm_register(gm, vm);
+		st = node_vm_register(gm, vm, NULL);
 	if (st == CVMM_OK)
 		st = node_exchange_addresses(node_opts.timeout_ms);
 	if (st == CVMM_OK)
@@ -714,6 +976,8 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	vm->on_exit = node_on_exit;
 	log_info("node %d of %d connected via %s", boot_rank(boot),
 		 boot_size(boot), boot_method(boot));
+	if (vm_nodes && node_rank() == 0 && job_size > live_at_start)
+		return join_listen_start(boot_cookie(boot));
 	return CVMM_OK;
 }
 

@@ -53,7 +53,16 @@ typedef struct node_opts {
 	int on_race;        /* node_on_race_t */
 	int staleness_ms;   /* release model: clean copies expire, 0 = never */
 	int balance;        /* node_balance_t */
+	int max_nodes;      /* slots of the VM, 0: the agents started */
+	char *join;         /* HOST:PORT of a running VM's node 0: join it */
+	char *join_listen;  /* node 0: where joiners connect (auto, off,
+			       HOST:PORT) */
+	int join_epoch;     /* the membership epoch a joiner expects, 0 any */
 } node_opts_t;
+
+/* The most nodes (slots) of one VM: a manager role per slot, a bit per
+ * node in the protocol's copysets and the drained mask. */
+#define NODE_SLOTS_MAX 64
 
 typedef enum node_balance {
 	NODE_BALANCE_OFF,
@@ -78,11 +87,32 @@ extern const cfg_field_t node_fields[];
 cvmm_status_t node_start(gmem_t *gm, vm_t *vm);
 
 int node_rank(void);
+/* The VM's slots (--max-nodes): every node number is below it. The nodes
+ * started with the VM are 0..node_live_at_start()-1; the other slots are
+ * free (departed from the start, their roles played by started nodes:
+ * node_start_roles) until a node joins into one (node/join.c). */
 int node_size(void);
+int node_live_at_start(void);
+/* The node playing each manager and futex-home role when this node
+ * started: role v by v for a started node, by v mod the started nodes for
+ * a free slot; a joining node's copy of node 0's at the join. */
+const uint8_t *node_start_roles(void);
+/* Worker address and packed memory key of node k as the bootstrap or a
+ * join told them (node 0 hands them to joiners); NULL when unknown. */
+const void *node_peer_addr(int k, size_t *len);
+const void *node_peer_rkey(int k, size_t *len);
+/* Records them for a node that joins (node 0 and every node). */
+cvmm_status_t node_peer_keep(int k, const void *addr, size_t addr_len,
+			     const void *rkey, size_t rkey_len);
 /* Node k left the VM (cvmm ctl remove-node): its roles and pages are
  * others', nothing is sent to it, and its going is no loss. */
 bool node_departed(int k);
 void node_set_departed(int k);
+/* The page transfer this node uses: true push, false get (a joining
+ * node takes node 0's). */
+bool node_pages_pushed(void);
+/* Node k joined (node/join.c): it is in the VM from now on. */
+void node_set_joined(int k);
 xp_t *node_xp(void);
 boot_t *node_boot(void);
 

@@ -113,15 +113,19 @@ size_t node_wire_layout_encode(const node_hdr_t *h, const gmem_change_t *c,
 		return 0;
 	hh.count = n;
 	hdr_put(&w, &hh);
-	for (unsigned i = 0; i < n; i++) {
-		wire_w_u32(&w, c[i].op);
-		wire_w_i32(&w, c[i].prot);
-		wire_w_i32(&w, c[i].flags);
-		wire_w_u32(&w, 0);
-		wire_w_u64(&w, c[i].start);
-		wire_w_u64(&w, c[i].end);
-	}
+	for (unsigned i = 0; i < n; i++)
+		node_wire_change_put(&w, &c[i]);
 	return w.bad ? 0 : w.len;
+}
+
+void node_wire_change_put(wire_w_t *w, const gmem_change_t *c)
+{
+	wire_w_u32(w, c->op);
+	wire_w_i32(w, c->prot);
+	wire_w_i32(w, c->flags);
+	wire_w_u32(w, 0);
+	wire_w_u64(w, c->start);
+	wire_w_u64(w, c->end);
 }
 
 /* A change any node could apply: known op, page-aligned non-empty range
@@ -136,6 +140,22 @@ static bool change_ok(const gmem_change_t *c)
 	       !(c->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC));
 }
 
+bool node_wire_change_get(wire_r_t *r, gmem_change_t *c)
+{
+	gmem_change_t t = { 0 };
+
+	t.op = wire_r_u32(r);
+	t.prot = wire_r_i32(r);
+	t.flags = wire_r_i32(r);
+	wire_r_u32(r);
+	t.start = wire_r_u64(r);
+	t.end = wire_r_u64(r);
+	if (r->bad || !change_ok(&t))
+		return false;
+	*c = t;
+	return true;
+}
+
 cvmm_status_t node_wire_layout_decode(const void *buf, size_t len,
 				      gmem_change_t *c, unsigned *n)
 {
@@ -146,19 +166,9 @@ cvmm_status_t node_wire_layout_decode(const void *buf, size_t len,
 	    h.count > NODE_WIRE_LAYOUT_MAX ||
 	    wire_r_left(&r) != (size_t)h.count * NODE_WIRE_CHANGE_LEN)
 		return CVMM_ERR_PEER;
-	for (unsigned i = 0; i < h.count; i++) {
-		gmem_change_t t = { 0 };
-
-		t.op = wire_r_u32(&r);
-		t.prot = wire_r_i32(&r);
-		t.flags = wire_r_i32(&r);
-		wire_r_u32(&r);
-		t.start = wire_r_u64(&r);
-		t.end = wire_r_u64(&r);
-		if (!change_ok(&t))
+	for (unsigned i = 0; i < h.count; i++)
+		if (!node_wire_change_get(&r, &c[i]))
 			return CVMM_ERR_PEER;
-		c[i] = t;
-	}
 	if (!wire_r_done(&r))
 		return CVMM_ERR_PEER;
 	*n = h.count;
@@ -635,6 +645,12 @@ cvmm_status_t node_wire_check(const void *buf, size_t len)
 	}
 	case NODE_MSG_TAKE:
 		return node_wire_take_check(buf, len);
+	case NODE_MSG_JOIN: {
+		const void *ja, *jr;
+		size_t jal, jrl;
+
+		return node_wire_join_decode(buf, len, &ja, &jal, &jr, &jrl);
+	}
 	default:
 		return len == NODE_WIRE_HDR_LEN ? CVMM_OK : CVMM_ERR_PEER;
 	}
@@ -666,4 +682,51 @@ cvmm_status_t node_wire_take_check(const void *buf, size_t len)
 	default:
 		return CVMM_ERR_PEER;
 	}
+}
+
+/* ---- JOIN ---------------------------------------------------------------- */
+
+size_t node_wire_join_encode(const node_hdr_t *h, const void *addr,
+			     size_t alen, const void *rkey, size_t rlen,
+			     void *buf, size_t cap)
+{
+	size_t len = NODE_WIRE_HDR_LEN + NODE_WIRE_JOIN_FIXED + alen + rlen;
+	wire_w_t w;
+
+	if (h->type != NODE_MSG_JOIN || alen == 0 ||
+	    alen > NODE_WIRE_JOIN_BLOB_MAX || rlen > NODE_WIRE_JOIN_BLOB_MAX ||
+	    cap < len || node_wire_hdr_encode(h, buf, cap) != NODE_WIRE_HDR_LEN)
+		return 0;
+	w = wire_w_init((uint8_t *)buf + NODE_WIRE_HDR_LEN,
+			cap - NODE_WIRE_HDR_LEN);
+	wire_w_u32(&w, (uint32_t)alen);
+	wire_w_u32(&w, (uint32_t)rlen);
+	wire_w_bytes(&w, addr, alen);
+	wire_w_bytes(&w, rkey, rlen);
+	return w.bad ? 0 : len;
+}
+
+cvmm_status_t node_wire_join_decode(const void *msg, size_t len,
+				    const void **addr, size_t *alen,
+				    const void **rkey, size_t *rlen)
+{
+	const uint8_t *p = msg;
+	node_hdr_t h;
+	uint32_t a, r;
+
+	if (node_wire_hdr_decode(msg, len, &h) != CVMM_OK ||
+	    h.type != NODE_MSG_JOIN ||
+	    len < NODE_WIRE_HDR_LEN + NODE_WIRE_JOIN_FIXED)
+		return CVMM_ERR_PEER;
+	a = wire_get_u32(p + NODE_WIRE_HDR_LEN);
+	r = wire_get_u32(p + NODE_WIRE_HDR_LEN + 4);
+	if (a == 0 || a > NODE_WIRE_JOIN_BLOB_MAX ||
+	    r > NODE_WIRE_JOIN_BLOB_MAX ||
+	    len != NODE_WIRE_HDR_LEN + NODE_WIRE_JOIN_FIXED + (size_t)a + r)
+		return CVMM_ERR_PEER;
+	*addr = p + NODE_WIRE_HDR_LEN + NODE_WIRE_JOIN_FIXED;
+	*alen = a;
+	*rkey = p + NODE_WIRE_HDR_LEN + NODE_WIRE_JOIN_FIXED + a;
+	*rlen = r;
+	return CVMM_OK;
 }

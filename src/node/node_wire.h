@@ -27,6 +27,7 @@
  *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE,
  *   DRAIN, GIVE, DEPART, BYE, LEAVE   header only         (32 bytes)
  *   TAKE       + items (NODE_TAKE_*, below)
+ *   JOIN       + u32 A, u32 R, A + R bytes (below); JOINED header only
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
  *                                                         (32 + 8 x 19)
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
@@ -54,6 +55,7 @@
 #include "coherence/coh.h"
 #include "coherence/coh_trace.h"
 #include "common/status.h"
+#include "common/wire.h"
 #include "core/gmem.h"
 #include "core/stats_coh.h"
 #include "core/stats_mig.h"
@@ -66,8 +68,8 @@
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
  * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART, BYE or LEAVE, no pid in
- * STATUS_REP */
-#define NODE_WIRE_VERSION 7
+ * STATUS_REP; 7: no JOIN or JOINED */
+#define NODE_WIRE_VERSION 8
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -108,6 +110,10 @@ typedef enum node_msg_type {
 	NODE_MSG_LEAVE,       /* k -> 0: SIGTERM here, let me leave (cvmm
 				 ctl remove-node k); ACK arg -1 when refused
 				 (a BYE comes otherwise) */
+	NODE_MSG_JOIN,        /* node 0 -> k: node arg joins, connect to it
+				 (body below); ACK */
+	NODE_MSG_JOINED,      /* node 0 -> k: node arg is in the VM, count
+				 the membership epoch; ACK */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 
@@ -144,6 +150,25 @@ typedef struct node_hdr {
 	int32_t tid;
 	int32_t vcpu;
 } node_hdr_t;
+
+/* One layout change as LAYOUT carries it (NODE_WIRE_CHANGE_LEN bytes);
+ * get refuses one no node could apply (false). */
+void node_wire_change_put(wire_w_t *w, const gmem_change_t *c);
+bool node_wire_change_get(wire_r_t *r, gmem_change_t *c);
+
+/* JOIN: u32 address length A, u32 key length R, then A bytes of the
+ * joiner's worker address and R of its packed memory key; 1 <= A and
+ * A, R <= NODE_WIRE_JOIN_BLOB_MAX. */
+#define NODE_WIRE_JOIN_FIXED 8
+#define NODE_WIRE_JOIN_BLOB_MAX 65536
+size_t node_wire_join_encode(const node_hdr_t *h, const void *addr,
+			     size_t alen, const void *rkey, size_t rlen,
+			     void *buf, size_t cap);
+/* Points *addr and *rkey into msg (CVMM_ERR_PEER when malformed). */
+cvmm_status_t node_wire_join_decode(const void *msg, size_t len,
+				    const void **addr, size_t *alen,
+				    const void **rkey, size_t *rlen);
+
 
 #define NODE_WIRE_HDR_LEN 32
 _Static_assert(2 + 2 + 4 + 8 + 8 + 4 + 4 == NODE_WIRE_HDR_LEN,

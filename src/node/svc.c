@@ -205,6 +205,8 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_GIVE:
 	case NODE_MSG_DEPART:
 	case NODE_MSG_BYE:
+	case NODE_MSG_JOIN:
+	case NODE_MSG_JOINED:
 		return src == 0;
 	default:
 		return true;
@@ -237,6 +239,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 		return;
 	case NODE_MSG_TAKE:
 		svc_on_take(src, &h, data, len);
+		return;
+	case NODE_MSG_JOIN:
+		svc_on_join(src, &h, data, len);
 		return;
 	case NODE_MSG_STATS_REP:
 	case NODE_MSG_STATUS_REP:
@@ -285,6 +290,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 		break;
 	case NODE_MSG_DEPART:
 		svc_on_depart(src, &h);
+		break;
+	case NODE_MSG_JOINED:
+		svc_on_joined(src, &h);
 		break;
 	case NODE_MSG_BYE:
 		svc_on_bye(src, &h);
@@ -337,6 +345,10 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm)
 		    CVMM_OK ||
 	    svc_leave_init() != CVMM_OK)
 		return CVMM_ERR_INVALID;
+	/* free slots run nothing until a node joins into one */
+	for (int k = node_live_at_start(); k < svc_nnodes(); k++)
+		if (node_departed(k))
+			svc_drain_keep(k);
 	if (svc_self() == 0 && svc_nnodes() > 1)
 		gm->publish = svc_publish;
 	return xp_am_register(node_xp(), NODE_AM_SVC, svc_on_msg, NULL);

@@ -119,4 +119,29 @@ bool node_svc_interrupted(void);
  * its protocol state of the page (coh_rt_describe), for the user's report. */
 void node_svc_describe(uint64_t addr);
 
+/* ---- node 0: a node joining (svc_join.c, driven by node/join.c) ----
+ * begin: checks the joiner may join (epoch 0 or the VM's, the sequential
+ * model, a free slot), takes the membership lock and returns the slot, or
+ * -1 with why. connect: freezes the layout, pauses the VM and has every
+ * node connect to the joiner at addr and record its memory key. end:
+ * with ok, every node takes the joiner in (the epoch grows); either way
+ * resumes, thaws and unlocks; out gets a line. state: what a joiner must
+ * know (the nodes in the VM and the drained ones, a bit each, and the
+ * node playing each role, node_size() of them). */
+int node_svc_join_begin(uint64_t epoch, bool release_model, char *why,
+			size_t cap);
+cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
+				    const void *rkey, size_t rlen, char *why,
+				    size_t cap);
+void node_svc_join_end(int k, bool ok, char *out, size_t cap);
+void node_svc_join_state(uint64_t *live, uint64_t *drained, uint8_t *roles);
+/* Node 0: slot k is free (never used: a node can join into it); how many
+ * are. */
+bool node_svc_slot_free(int k);
+int node_svc_free_slots(void);
+/* The membership epoch (1 at the start, one more per leave or join). */
+uint64_t node_svc_epoch(void);
+/* A joining node: the drained nodes, and the epoch once in (0: not yet). */
+void node_svc_join_apply(uint64_t drained, uint64_t epoch);
+
 #endif

@@ -58,6 +58,16 @@ void svc_drain_keep(int k)
 		__atomic_fetch_or(&drained, 1ull << k, __ATOMIC_ACQ_REL);
 }
 
+uint64_t svc_drained_mask(void)
+{
+	return __atomic_load_n(&drained, __ATOMIC_ACQUIRE);
+}
+
+void svc_drained_set(uint64_t mask)
+{
+	__atomic_store_n(&drained, mask, __ATOMIC_RELEASE);
+}
+
 bool node_svc_is_drained(int k)
 {
 	return svc_drained(k);

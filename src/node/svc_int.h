@@ -160,6 +160,22 @@ void svc_on_leave(int src, const node_hdr_t *h);
 /* A node other than 0 of several: SIGTERM makes it ask node 0 to let it
  * leave (LEAVE), and exit 143 when refused */
 cvmm_status_t svc_leave_init(void);
+/* The node playing each role as this node knows it (leaves change it). */
+const uint8_t *svc_roles(void);
+/* One membership change (a leave, a join) at a time, on node 0. */
+void svc_member_lock(void);
+void svc_member_unlock(void);
+/* The membership epoch: 1 at the start, one more per leave or join
+ * (node 0's count; the others learn it from JOINED). */
+uint64_t svc_epoch(void);
+void svc_epoch_set(uint64_t e);
+
+/* svc_join.c: a node joining (node/join.c drives it on node 0) */
+void svc_on_join(int src, const node_hdr_t *h, const void *msg, size_t len);
+void svc_on_joined(int src, const node_hdr_t *h);
+/* The drained mask as this node knows it; a joining node's from node 0 */
+uint64_t svc_drained_mask(void);
+void svc_drained_set(uint64_t mask);
 bool svc_drained(int k);
 /* The first node from k on (cyclically) that is not drained; -1: none */
 int svc_undrained_from(int k);

@@ -45,17 +45,44 @@
 #define LEAVE_GIVE_MS 120000 /* for its hand-over */
 #define TAKE_ACK_MS 10000
 
-static uint8_t roles[64];   /* the node playing each role */
+static uint8_t roles[NODE_SLOTS_MAX]; /* the node playing each role */
 static bool roles_set;
-static pthread_mutex_t leave_lock = PTHREAD_MUTEX_INITIALIZER;
+/* one membership change at a time: a leave or a join (svc_join.c) */
+static pthread_mutex_t member_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t member_epoch = 1; /* node 0: changes so far, plus one */
 
 static void roles_init(void)
 {
 	if (roles_set)
 		return;
-	for (int v = 0; v < 64; v++)
-		roles[v] = (uint8_t)v;
+	memcpy(roles, node_start_roles(), sizeof(roles));
 	roles_set = true;
+}
+
+const uint8_t *svc_roles(void)
+{
+	roles_init();
+	return roles;
+}
+
+void svc_member_lock(void)
+{
+	pthread_mutex_lock(&member_lock);
+}
+
+void svc_member_unlock(void)
+{
+	pthread_mutex_unlock(&member_lock);
+}
+
+uint64_t svc_epoch(void)
+{
+	return __atomic_load_n(&member_epoch, __ATOMIC_ACQUIRE);
+}
+
+void svc_epoch_set(uint64_t e)
+{
+	__atomic_store_n(&member_epoch, e, __ATOMIC_RELEASE);
 }
 
 /* ---- the leaving node ---------------------------------------------------- */
@@ -396,7 +423,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 			 "would have to move)");
 		return;
 	}
-	pthread_mutex_lock(&leave_lock);
+	svc_member_lock();
 	for (int i = 1; i < n && heir < 0; i++) {
 		int j = (k + i) % n;
 
@@ -443,6 +470,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 			svc_vm_end("leave: a node did not take another's "
 				   "leaving");
 	(void)ask(k, NODE_MSG_BYE, 0, 0, 2000);
+	svc_epoch_set(svc_epoch() + 1);
 	node_svc_resume(line, sizeof(line));
 	gmem_thaw(svc_gm);
 	log_info("leave: node %d left; node %d took its roles and %lld "
@@ -454,7 +482,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 		 (double)pages * 4096 / (1 << 20),
 		 (double)(cvmm_now_ns() - t0) / 1e6);
 out:
-	pthread_mutex_unlock(&leave_lock);
+	svc_member_unlock();
 }
 
 /* ---- SIGTERM at a node: it asks to leave ---------------------------------- */

@@ -93,4 +93,31 @@ cvmm_status_t boot_launcher_start(int size, int timeout_ms,
 void boot_launcher_env(const boot_launcher_t *l, int rank, char *env[4]);
 void boot_launcher_stop(boot_launcher_t *l);
 
+/* ---- joining a running VM (node/join.c) ---------------------------------
+ * Node 0 of a VM with free slots listens at HOST:PORT (port 0: a free
+ * one; bound gets "HOST:PORT" to give joiners). A joining agent dials it
+ * with the job cookie and the membership epoch it expects (0: any);
+ * boot_join_accept takes one connection and reads its HELLO within
+ * timeout_ms: a wrong cookie is refused (the joiner is told, node 0 logs
+ * a line) and so is a connection that says nothing or something else
+ * (CVMM_ERR_PEER: accept the next one). Then both sides exchange blobs
+ * (at most BOOT_JOIN_BLOB_MAX bytes) or a refusal line: boot_join_recv of
+ * a refusal is CVMM_ERR_PEER with the line in why; why also says what
+ * else went wrong. Sockets are non-blocking and close-on-exec; every call
+ * is bounded by its timeout. */
+#define BOOT_JOIN_BLOB_MAX (64u << 20)
+cvmm_status_t boot_join_listen(const char *addr, char *bound, size_t cap,
+			       int *fd);
+cvmm_status_t boot_join_accept(int lfd, uint64_t cookie, int timeout_ms,
+			       int *fd, uint64_t *epoch, char *peer,
+			       size_t peer_cap);
+cvmm_status_t boot_join_dial(const char *addr, uint64_t cookie,
+			     uint64_t epoch, int timeout_ms, int *fd);
+cvmm_status_t boot_join_send(int fd, const void *blob, size_t len,
+			     int timeout_ms);
+cvmm_status_t boot_join_refuse(int fd, const char *why, int timeout_ms);
+/* *blob malloc'ed (free it) */
+cvmm_status_t boot_join_recv(int fd, void **blob, size_t *len,
+			     int timeout_ms, char *why, size_t why_cap);
+
 #endif

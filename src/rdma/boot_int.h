@@ -54,9 +54,15 @@ int boot_left_ms(uint64_t deadline);
 /* "HOST:PORT" or "unix:/path" -> a listening socket (non-blocking,
  * close-on-exec). Port 0 and a missing host are refused. Logs. */
 cvmm_status_t boot_sock_listen(const char *addr, int *out);
+/* As boot_sock_listen; any_port: port 0 takes any free one. */
+cvmm_status_t boot_sock_listen_port(const char *addr, bool any_port,
+				    int *out);
 /* Connects to addr, retrying while nobody listens yet, until timeout_ms
  * passed. The socket is non-blocking and close-on-exec. Logs. */
 cvmm_status_t boot_sock_connect(const char *addr, int timeout_ms, int *out);
+/* As boot_sock_connect; what names the other side in its lines. */
+cvmm_status_t boot_sock_connect_to(const char *addr, const char *what,
+				   int timeout_ms, int *out);
 /* Whole-buffer I/O on a non-blocking socket until deadline. Return
  * CVMM_ERR_PEER when the peer closed, CVMM_ERR_TIMEOUT, or CVMM_ERR_IO
  * (errno set). */

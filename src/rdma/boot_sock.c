@@ -67,7 +67,7 @@ static cvmm_status_t boot_sock_resolve_unix(const char *path,
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into host and a non-zero port. */
 static bool boot_sock_split(const char *addr, char *host, size_t n,
-			    char *port, size_t pn)
+			    char *port, size_t pn, long min_port)
 {
 	const char *colon = strrchr(addr, ':');
 	const char *h = addr;
@@ -84,7 +84,7 @@ static bool boot_sock_split(const char *addr, char *host, size_t n,
 	}
 	errno = 0;
 	p = strtol(colon + 1, &end, 10);
-	if (hl == 0 || hl >= n || *end || errno || p < 1 || p > 65535 ||
+	if (hl == 0 || hl >= n || *end || errno || p < min_port || p > 65535 ||
 	    strlen(colon + 1) >= pn)
 		return false;
 	memcpy(host, h, hl);
@@ -95,7 +95,8 @@ static bool boot_sock_split(const char *addr, char *host, size_t n,
 
 /* The first address getaddrinfo gives for addr: rank 0 binds it and the
  * other ranks connect to it, so both sides must resolve HOST alike. */
-static cvmm_status_t boot_sock_resolve(const char *addr, boot_sock_addr_t *a)
+static cvmm_status_t boot_sock_resolve(const char *addr, boot_sock_addr_t *a,
+				       long min_port)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV };
@@ -105,10 +106,11 @@ static cvmm_status_t boot_sock_resolve(const char *addr, boot_sock_addr_t *a)
 
 	if (boot_sock_unix_path(addr))
 		return boot_sock_resolve_unix(boot_sock_unix_path(addr), a);
-	if (!boot_sock_split(addr, host, sizeof(host), port, sizeof(port))) {
-		log_error("bad bootstrap address %s: want HOST:PORT with a "
-			  "port from 1 to 65535, or unix:/path",
-			  addr);
+	if (!boot_sock_split(addr, host, sizeof(host), port, sizeof(port),
+			     min_port)) {
+		log_error("bad address %s: want HOST:PORT with a port from "
+			  "%ld to 65535, or unix:/path",
+			  addr, min_port);
 		return CVMM_ERR_INVALID;
 	}
 	rc = getaddrinfo(host, port, &hints, &res);
@@ -146,11 +148,17 @@ static void boot_sock_unlink_stale(const boot_sock_addr_t *a)
 
 cvmm_status_t boot_sock_listen(const char *addr, int *out)
 {
+	return boot_sock_listen_port(addr, false, out);
+}
+
+cvmm_status_t boot_sock_listen_port(const char *addr, bool any_port,
+				    int *out)
+{
 	boot_sock_addr_t a;
 	int one = 1;
 	int fd;
 
-	if (boot_sock_resolve(addr, &a) != CVMM_OK)
+	if (boot_sock_resolve(addr, &a, any_port ? 0 : 1) != CVMM_OK)
 		return CVMM_ERR_INVALID;
 	fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
@@ -164,7 +172,7 @@ cvmm_status_t boot_sock_listen(const char *addr, int *out)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&a.ss, a.len) != 0 ||
 	    listen(fd, 128) != 0) {
-		log_error("cannot listen for the bootstrap on %s: %m", addr);
+		log_error("cannot listen on %s: %m", addr);
 		close(fd);
 		return CVMM_ERR_IO;
 	}
@@ -210,13 +218,20 @@ static int boot_sock_try(const boot_sock_addr_t *a, uint64_t deadline,
 
 cvmm_status_t boot_sock_connect(const char *addr, int timeout_ms, int *out)
 {
+	return boot_sock_connect_to(addr, "the bootstrap coordinator",
+				    timeout_ms, out);
+}
+
+cvmm_status_t boot_sock_connect_to(const char *addr, const char *what,
+				   int timeout_ms, int *out)
+{
 	uint64_t deadline = cvmm_now_ms() + (uint64_t)timeout_ms;
 	int delay = BOOT_SOCK_RETRY_MIN_MS;
 	boot_sock_addr_t a;
 	bool retry;
 	int fd;
 
-	if (boot_sock_resolve(addr, &a) != CVMM_OK)
+	if (boot_sock_resolve(addr, &a, 1) != CVMM_OK)
 		return CVMM_ERR_INVALID;
 	for (;;) {
 		fd = boot_sock_try(&a, deadline, &retry);
@@ -225,8 +240,7 @@ cvmm_status_t boot_sock_connect(const char *addr, int timeout_ms, int *out)
 			return CVMM_OK;
 		}
 		if (!retry) {
-			log_error("cannot connect to the bootstrap coordinator "
-				  "at %s: %m",
+			log_error("cannot connect to %s at %s: %m", what,
 				  addr);
 			return CVMM_ERR_IO;
 		}
@@ -237,9 +251,8 @@ cvmm_status_t boot_sock_connect(const char *addr, int timeout_ms, int *out)
 		delay = delay * 2 > BOOT_SOCK_RETRY_MAX_MS ?
 				BOOT_SOCK_RETRY_MAX_MS : delay * 2;
 	}
-	log_error("cannot reach the bootstrap coordinator at %s within %d ms: "
-		  "%m",
-		  addr, timeout_ms);
+	log_error("cannot reach %s at %s within %d ms: %m", what, addr,
+		  timeout_ms);
 	return CVMM_ERR_TIMEOUT;
 }
 

@@ -298,8 +298,8 @@ cvmm_status_t xp_peer_get(xp_t *x, int peer, const char *what,
 		return CVMM_ERR_INVALID;
 	}
 	p = &x->peers[peer];
-	if (!p->ep) {
-		log_error("%s to node %d before xp_connect", what, peer);
+	if (!__atomic_load_n(&p->ep, __ATOMIC_ACQUIRE)) {
+		log_error("%s to node %d: not connected", what, peer);
 		return CVMM_ERR_INVALID;
 	}
 	if (atomic_load(&p->lost))
@@ -320,6 +320,7 @@ static void xp_ep_err_cb(void *arg, ucp_ep_h ep, ucs_status_t status)
 
 static cvmm_status_t xp_ep_create(xp_t *x, xp_peer_t *p, const void *addr)
 {
+	ucp_ep_h ep_h = NULL;
 	ucp_ep_params_t ep = {
 		.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
 			      UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
@@ -336,15 +337,17 @@ static cvmm_status_t xp_ep_create(xp_t *x, xp_peer_t *p, const void *addr)
 	 * endpoint cannot lose its peer and uses UCX's self transport. */
 	if (x->o.transport == XP_TRANSPORT_SHM || p->rank == x->rank)
 		ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-	s = ucx.ucp_ep_create(x->worker, &ep, &p->ep);
+	s = ucx.ucp_ep_create(x->worker, &ep, &ep_h);
 	if (s == UCS_ERR_UNREACHABLE && x->o.transport == XP_TRANSPORT_AUTO) {
 		log_info("node %d: no transport reports peer failure; relying "
 			 "on the heartbeat", p->rank);
 		ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-		s = ucx.ucp_ep_create(x->worker, &ep, &p->ep);
+		s = ucx.ucp_ep_create(x->worker, &ep, &ep_h);
 	}
+	/* the progress thread may look at it already (a late peer) */
+	atomic_store(&p->last_seen_ns, cvmm_now_ns());
+	__atomic_store_n(&p->ep, s == UCS_OK ? ep_h : NULL, __ATOMIC_RELEASE);
 	if (s != UCS_OK) {
-		p->ep = NULL;
 		log_error("cannot reach node %d over %s (UCX: %s)", p->rank,
 			  xp_transport_names[x->o.transport],
 			  ucx.ucs_status_string(s));
@@ -364,7 +367,8 @@ static cvmm_status_t xp_connect_wait(xp_t *x, uint64_t deadline,
 		for (r = 0; r < x->size; r++) {
 			if (atomic_load(&x->peers[r].lost))
 				return CVMM_ERR_PEER;
-			if (r != x->rank && !atomic_load(&x->peers[r].hello))
+			if (r != x->rank && x->peers[r].ep &&
+			    !atomic_load(&x->peers[r].hello))
 				missing = r;
 		}
 		if (missing < 0)
@@ -388,10 +392,8 @@ cvmm_status_t xp_connect(xp_t *x, const void *const addrs[],
 	if (x->connected || xp_refuse_in_handler("xp_connect"))
 		return CVMM_ERR_INVALID;
 	for (r = 0; r < x->size; r++) {
-		if (r != x->rank && (!addrs[r] || lens[r] == 0)) {
-			log_error("no worker address for node %d", r);
-			return CVMM_ERR_INVALID;
-		}
+		if (r != x->rank && (!addrs[r] || lens[r] == 0))
+			continue; /* not in the job (yet): xp_connect_peer */
 		st = xp_ep_create(x, &x->peers[r],
 				  r == x->rank ? (const void *)x->addr
 					       : addrs[r]);
@@ -400,7 +402,7 @@ cvmm_status_t xp_connect(xp_t *x, const void *const addrs[],
 	}
 	x->connected = true;
 	for (r = 0; r < x->size; r++) {
-		if (r == x->rank)
+		if (r == x->rank || !x->peers[r].ep)
 			continue;
 		st = xp_am_send_until(x, &x->peers[r], XP_AM_HELLO, NULL, 0,
 				      deadline);
@@ -408,6 +410,27 @@ cvmm_status_t xp_connect(xp_t *x, const void *const addrs[],
 			return st;
 	}
 	return xp_connect_wait(x, deadline, timeout_ms);
+}
+
+cvmm_status_t xp_connect_peer(xp_t *x, int peer, const void *addr,
+			      size_t len)
+{
+	xp_peer_t *p;
+	cvmm_status_t st;
+
+	if (!x->connected || peer < 0 || peer >= x->size ||
+	    peer == x->rank || !addr || len == 0 ||
+	    xp_refuse_in_handler("xp_connect_peer"))
+		return CVMM_ERR_INVALID;
+	p = &x->peers[peer];
+	if (p->ep || atomic_load(&p->lost))
+		return CVMM_ERR_EXISTS; /* slots are used once */
+	st = xp_ep_create(x, p, addr);
+	/* posted, not waited for: the peer's worker answers the wire-up
+	 * only once it connects back (its xp_connect) */
+	if (st == CVMM_OK)
+		st = xp_am_send_detached(p, XP_AM_HELLO, NULL, 0);
+	return st;
 }
 
 /* ---- the progress thread ------------------------------------------------- */

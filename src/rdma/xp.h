@@ -83,11 +83,20 @@ cvmm_status_t xp_init(const xp_opts_t *o, int rank, int size, uint64_t cookie,
 cvmm_status_t xp_address(xp_t *x, const void **addr, size_t *len);
 
 /* Creates endpoints to every other rank from their addresses (addrs[rank]
- * is ignored), then exchanges a HELLO with each (cookie checked) and waits
+ * is ignored; a NULL or empty one leaves that rank unconnected), then exchanges a HELLO with each (cookie checked) and waits
  * until all are connected or timeout_ms passes. After a failure only
  * xp_fini is valid. */
 cvmm_status_t xp_connect(xp_t *x, const void *const addrs[],
 			 const size_t lens[], int timeout_ms);
+
+/* xp_connect leaves a rank whose address is NULL or empty unconnected (not
+ * in the job yet: a free slot). Later, with the progress thread running
+ * and from any thread but a handler, xp_connect_peer creates the endpoint
+ * to such a peer from its address and posts it the HELLO without waiting
+ * (the peer connects back with xp_connect, which waits for that HELLO). Once per rank
+ * (CVMM_ERR_EXISTS after, also for a rank connected by xp_connect). */
+cvmm_status_t xp_connect_peer(xp_t *x, int peer, const void *addr,
+			      size_t len);
 
 /* Starts the progress thread and the heartbeat; lost (may be NULL) is
  * called when a peer is lost. */

@@ -354,8 +354,8 @@ cvmm_status_t xp_am_send_until(xp_t *x, xp_peer_t *p, unsigned id,
 
 /* From a handler: the worker cannot be progressed here, so the payload is
  * copied and the send completes on its own. */
-static cvmm_status_t xp_am_send_detached(xp_peer_t *p, unsigned id,
-					 const void *data, size_t len)
+cvmm_status_t xp_am_send_detached(xp_peer_t *p, unsigned id,
+				  const void *data, size_t len)
 {
 	xp_op_t *op = xp_op_new(len, 1);
 	ucs_status_ptr_t sp;
@@ -440,7 +440,8 @@ void xp_am_heartbeat(xp_t *x, uint64_t now)
 	for (int r = 0; r < x->size; r++) {
 		xp_peer_t *p = &x->peers[r];
 
-		if (r == x->rank || !p->ep || atomic_load(&p->lost))
+		if (r == x->rank || !__atomic_load_n(&p->ep, __ATOMIC_ACQUIRE) ||
+		    atomic_load(&p->lost))
 			continue;
 		silent = now - atomic_load(&p->last_seen_ns);
 		if (now > atomic_load(&p->last_seen_ns) && silent > lost_ns) {

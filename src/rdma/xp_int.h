@@ -147,6 +147,9 @@ cvmm_status_t xp_op_wait(xp_t *x, xp_peer_t *p, xp_op_t *op,
 
 /* xp_am.c */
 cvmm_status_t xp_am_init(xp_t *x);
+/* Posts a copy of the message and returns at once (a handler's send). */
+cvmm_status_t xp_am_send_detached(xp_peer_t *p, unsigned id,
+				  const void *data, size_t len);
 cvmm_status_t xp_am_send_until(xp_t *x, xp_peer_t *p, unsigned id,
 			       const void *data, size_t len,
 			       uint64_t deadline);
