@@ -137,10 +137,15 @@ static int opts_load(int argc, char **argv, int *argi)
 	    cfg_parse_args(tables, argc, argv, argi) != CVMM_OK)
 		return -1;
 	log_level = (log_level_t)opts.log_level;
-	if (opts.vcpus < 0) /* auto: the host's cores, at least one per node */
-		opts.vcpus = (int)sysconf(_SC_NPROCESSORS_ONLN) > node_opts.nodes
+	if (opts.vcpus < 0) { /* auto: the host's cores, one per slot or more */
+		int slots = node_opts.max_nodes > node_opts.nodes
+				    ? node_opts.max_nodes
+				    : node_opts.nodes;
+
+		opts.vcpus = (int)sysconf(_SC_NPROCESSORS_ONLN) > slots
 				     ? (int)sysconf(_SC_NPROCESSORS_ONLN)
-				     : node_opts.nodes;
+				     : slots;
+	}
 	return 0;
 }
 

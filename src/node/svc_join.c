@@ -158,8 +158,7 @@ int node_svc_join_begin(uint64_t epoch, bool release_model, char *why,
 			 "and a slot is used once", svc_nnodes());
 		goto refuse;
 	}
-	__atomic_store_n(&slot_used[k], true, __ATOMIC_RELEASE);
-	return k;
+	return k; /* used once others connect to it (join_connect) */
 refuse:
 	svc_member_unlock();
 	return -1;
@@ -178,6 +177,9 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 		snprintf(why, cap, "out of memory");
 		return CVMM_ERR_NOMEM;
 	}
+	/* from here on nodes may hold an endpoint to it: a slot is used once
+	 * (the transport's state of a peer is never reset) */
+	__atomic_store_n(&slot_used[k], true, __ATOMIC_RELEASE);
 	gmem_freeze(svc_gm); /* no layout change until the joiner has it */
 	node_svc_pause(line, sizeof(line));
 	if (!strncmp(line, "error:", 6)) {

@@ -54,12 +54,21 @@
 #           release model are refused; omp on -n 3 with node 1 removed is
 #           native; SIGTERM to node 1's agent (its pid from status) makes
 #           it leave the same way, output native;
+#  join     "barrier 6 6000" on -n 3 --max-nodes 4: node 1 leaves, "cvmm
+#           ctl add-node" starts an agent that joins as node 3 (status:
+#           3 nodes in, epoch 3), no free slot is left, node 2 leaves and
+#           node 3 takes its roles and threads; output native, no node
+#           lost. By hand: join-info's address and cookie; a wrong cookie
+#           and a stale --join-epoch are refused (the joiner and node 0
+#           say so), other vCPUs one line; "cvmm agent --join" joins, every
+#           thread drained onto it, output native, it exits 0. A VM
+#           without free slots and one under the release model refuse;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
 #  others   (root only) another user cannot reach the socket.
 #
-# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|drain|remove|errors|others ...]
+# Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|drain|remove|join|errors|others ...]
 # Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
 # scratch directory.
 set -u
@@ -598,6 +607,184 @@ part_remove() {
 	wait "$JOB_PID"
 }
 
+# join_agent NAME ARGS...: cvmm agent ARGS (a hand-started joiner) in the
+# job's runtime directory; sets AGENT_RC, output in $SCRATCH/NAME.{out,err}.
+join_agent() {
+	local name=$1
+	shift
+	XDG_RUNTIME_DIR=$XDG timeout -k 5 "$TIMEOUT" "$CVMM" agent "$@" \
+		>"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err"
+	AGENT_RC=$?
+	return $AGENT_RC
+}
+
+# info_of FIELD: the FIELD line's value in $SCRATCH/jinfo (cvmm ctl
+# join-info's answer)
+info_of() {
+	sed -n "s/^$1 //p" "$SCRATCH/jinfo"
+}
+
+part_join() {
+	local rc json=$SCRATCH/join.json native=$SCRATCH/join.native
+	local add=$SCRATCH/join.add addr cookie
+	"$GUESTS/barrier" 6 6000 >"$native" 2>&1
+	# 3 nodes and a free slot: node 1 leaves, a new node comes, node 2
+	# leaves (its threads go to node 0 and the new one), mid-run
+	start_served join "ctl join" -n 3 --max-nodes 4 -v 4 --log-level info \
+		-- "$GUESTS/barrier" 6 6000 || return
+	sleep 1
+	check_ctl "ctl join: node 1 leaves first" 0 "^node 1 left: " \
+		--job "$JOBID" remove-node 1
+	ctl --job "$JOBID" add-node >"$add" 2>"$add.err"
+	rc=$?
+	if [ $rc = 0 ] &&
+		grep -Eq "^node 3 joined the VM \(agent pid [0-9]+\)$" "$add"; then
+		pass "ctl join: add-node starts an agent that joins as node 3"
+	else
+		cat "$add" "$add.err" >"$add.why" 2>&1
+		fail "ctl join: add-node" "$(rc_text $rc)" "$add.why" "$JOB_ERR"
+	fi
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	if json_check "$json" "d['nodes_in'] == 3 and d['nodes_total'] == 4 and
+		d['epoch'] == 3 and d['nodes'][3]['answered'] and
+		not d['nodes'][3]['drained'] and d['nodes'][1]['left'] and
+		d['join'].startswith('127.0.0.1:')" >"$json.why" 2>&1; then
+		pass "ctl join: status shows node 3 in, node 1 left, epoch 3"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl join: status" "node 3 not shown" "$json.why"
+	fi
+	check_ctl "ctl join: no free slot is left" 1 "^error: no free slot left" \
+		--job "$JOBID" add-node
+	check_ctl "ctl join: node 2 leaves, node 3 takes its roles" 0 \
+		"^node 2 left: node 3 took its roles" --job "$JOBID" remove-node 2
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	if json_check "$json" "d['nodes'][3]['threads'] >= 1 and
+		d['nodes'][0]['threads'] + d['nodes'][3]['threads'] == 7 and
+		d['nodes_in'] == 2" >"$json.why" 2>&1; then
+		pass "ctl join: the new node runs guest threads"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl join: threads" "none on node 3" "$json.why"
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native"; then
+		pass "ctl join: barrier's output native across leave, join, leave"
+	else
+		diff "$native" "$JOB_OUT" >"$SCRATCH/join.diff" 2>&1
+		fail "ctl join: output" "$(rc_text $rc)" "$SCRATCH/join.diff" \
+			"$JOB_ERR"
+	fi
+	if grep -q "join: node 3 joined (epoch 3)" "$JOB_ERR" &&
+		grep -q "node 3 of 4 joined the VM at 127.0.0.1:" "$add.err" &&
+		! grep -q "lost" "$JOB_ERR" "$add.err"; then
+		pass "ctl join: logged on node 0 and the new node, no node lost"
+	else
+		fail "ctl join: logs" "no join line, or a node lost" "$JOB_ERR" \
+			"$add.err"
+	fi
+	# By hand (cvmm agent --join), and what is refused
+	"$GUESTS/barrier" 4 12000 >"$native" 2>&1
+	start_served jhand "ctl join by hand" -n 2 --max-nodes 3 -v 3 \
+		--log-level info -- "$GUESTS/barrier" 4 12000 || return
+	if ctl --job "$JOBID" join-info >"$SCRATCH/jinfo" 2>&1 &&
+		addr=$(info_of address) && cookie=$(info_of cookie) &&
+		[ -n "$addr" ] && [ ${#cookie} = 16 ] &&
+		[ "$(info_of epoch)" = 1 ] && [ "$(info_of free-slots)" = 1 ]; then
+		pass "ctl join: join-info gives the address, cookie, epoch, free slots"
+	else
+		fail "ctl join: join-info" "no address or cookie" "$SCRATCH/jinfo"
+		addr=127.0.0.1:1 cookie=0000000000000000
+	fi
+	CVMM_JOB_COOKIE=0123456789abcdef join_agent jbad -v 3 --join="$addr" \
+		--log-level info -- "$GUESTS/barrier" 4 12000
+	if [ $AGENT_RC != 0 ] &&
+		grep -q "join refused by node 0 (hello): wrong job cookie" \
+			"$SCRATCH/jbad.err" &&
+		grep -q "join from .* refused: wrong job cookie" "$JOB_ERR"; then
+		pass "ctl join: a wrong cookie is refused and logged"
+	else
+		fail "ctl join: wrong cookie" "status $AGENT_RC" \
+			"$SCRATCH/jbad.err" "$JOB_ERR"
+	fi
+	CVMM_JOB_COOKIE=$cookie join_agent jold -v 3 --join="$addr" \
+		--join-epoch 7 -- "$GUESTS/barrier" 4 12000
+	if [ $AGENT_RC != 0 ] &&
+		grep -q "refused by node 0 (hello): stale epoch 7: the VM's membership is at epoch 1" \
+			"$SCRATCH/jold.err" &&
+		grep -q "join from .* refused: stale epoch 7" "$JOB_ERR"; then
+		pass "ctl join: a stale epoch is refused and logged"
+	else
+		fail "ctl join: stale epoch" "status $AGENT_RC" \
+			"$SCRATCH/jold.err" "$JOB_ERR"
+	fi
+	CVMM_JOB_COOKIE=$cookie join_agent jv -v 2 --join="$addr" \
+		-- "$GUESTS/barrier" 4 12000
+	if [ $AGENT_RC != 0 ] &&
+		[ "$(grep -c "^cvmm: " "$SCRATCH/jv.err")" = 1 ] &&
+		grep -q "the VM has 3 vCPUs but this agent 2: give it -v 3" \
+			"$SCRATCH/jv.err"; then
+		pass "ctl join: other vCPUs than the VM's: one line"
+	else
+		fail "ctl join: vCPUs" "status $AGENT_RC" "$SCRATCH/jv.err"
+	fi
+	CVMM_JOB_COOKIE=$cookie join_agent jok -v 3 --join="$addr" \
+		--join-epoch 1 --log-level info -- "$GUESTS/barrier" 4 12000 &
+	local apid=$!
+	for _ in $(seq 1 100); do
+		grep -q "join: node 2 joined" "$JOB_ERR" && break
+		sleep 0.1
+	done
+	# every thread to the new node, then back
+	check_ctl "ctl join: node 0 drained, threads to the hand-started node" 0 \
+		"^node 0 drained" --job "$JOBID" drain 0
+	check_ctl "ctl join: node 1 drained too" 0 "^node 1 drained" \
+		--job "$JOBID" drain 1
+	sleep 0.5
+	ctl --job "$JOBID" status --json >"$json" 2>&1
+	if json_check "$json" "d['nodes'][2]['threads'] == 5" \
+		>"$json.why" 2>&1; then
+		pass "ctl join: all 5 threads run on the joined node"
+	else
+		cat "$json" >>"$json.why"
+		fail "ctl join: drained to node 2" "threads elsewhere" "$json.why"
+	fi
+	ctl --job "$JOBID" undrain 0 >/dev/null 2>&1
+	wait "$JOB_PID"
+	rc=$?
+	wait "$apid"
+	AGENT_RC=$?
+	if [ $rc = 0 ] && [ $AGENT_RC = 0 ] && cmp -s "$JOB_OUT" "$native" &&
+		grep -q "node 2 of 3 joined the VM at $addr (epoch 2)" \
+			"$SCRATCH/jok.err"; then
+		pass "ctl join: cvmm agent --join by hand; output native, it exits 0"
+	else
+		diff "$native" "$JOB_OUT" >"$SCRATCH/jhand.diff" 2>&1
+		fail "ctl join: by hand" "$(rc_text $rc), agent $AGENT_RC" \
+			"$SCRATCH/jhand.diff" "$SCRATCH/jok.err" "$JOB_ERR"
+	fi
+	start_served jfull "ctl join full" -n 2 -v 2 --log-level info \
+		-- "$GUESTS/sleeper" 2 ||
+		return
+	check_ctl "ctl join: a VM without free slots says how to get them" 1 \
+		"^error: this VM takes no new nodes \(it has no free slot: start it with --max-nodes\)" \
+		--job "$JOBID" add-node
+	wait "$JOB_PID"
+	start_served jrel "ctl join release" -n 2 --max-nodes 3 \
+		--log-level info --memory-model=release -- "$GUESTS/worker" 3 ||
+		return
+	ctl --job "$JOBID" add-node >"$add" 2>"$add.err"
+	rc=$?
+	if [ $rc = 1 ] && grep -q "a node cannot join a VM under --memory-model=release yet" \
+		"$add.err"; then
+		pass "ctl join: refused under the release model"
+	else
+		fail "ctl join: release model" "$(rc_text $rc)" "$add.err"
+	fi
+	wait "$JOB_PID"
+}
+
 # expect_err LABEL STATUS ARGS...: cvmm ctl ARGS gives STATUS and one line
 expect_err() {
 	local label=$1 want=$2 out=$SCRATCH/err.out rc
@@ -752,10 +939,11 @@ part_others() {
 	wait "$JOB_PID"
 }
 
-for part in ${*:-two one migrate balance pause drain remove errors others}; do
+for part in ${*:-two one migrate balance pause drain remove join errors others}; do
 	case $part in
 	drain) part_drain ;;
 	remove) part_remove ;;
+	join) part_join ;;
 	two) part_two ;;
 	migrate) part_migrate ;;
 	balance) part_balance ;;
@@ -765,7 +953,7 @@ for part in ${*:-two one migrate balance pause drain remove errors others}; do
 	others) part_others ;;
 	*)
 		echo "unknown part $part (two, one, migrate, balance, pause," \
-			"drain, remove, errors or others)" >&2
+			"drain, remove, join, errors or others)" >&2
 		exit 2
 		;;
 	esac
