@@ -81,6 +81,16 @@ static void node_fuzz_accepted(const uint8_t *buf, size_t len)
 		       len - NODE_WIRE_HDR_LEN);
 		out = out == NODE_WIRE_HDR_LEN ? len : 0;
 		break;
+	case NODE_MSG_JOIN: {
+		const void *ja, *jr;
+		size_t jal, jrl;
+
+		FUZZ_CHECK(node_wire_join_decode(buf, len, &ja, &jal, &jr,
+						 &jrl) == CVMM_OK);
+		out = node_wire_join_encode(&h, ja, jal, jr, jrl, again,
+					    sizeof(again));
+		break;
+	}
 	default:
 		FUZZ_CHECK(len == NODE_WIRE_HDR_LEN);
 		out = node_wire_hdr_encode(&h, again, sizeof(again));
@@ -121,7 +131,7 @@ static void node_fuzz_image(guest_regs_t *regs)
 
 /* One message of each body type (START and MIGRATE without and with an
  * image), an ACK, a MOVED, a LOAD, a DESCRIBE, a STATUS_REP, a MOVE
- * (of a thread, and the balancer's of any) and a TAKE. */
+ * (of a thread, and the balancer's of any), a TAKE and a JOIN. */
 static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 {
 	static node_stats_t s = { .nvcpus = 2, .nhot = 1, .ntrace = 1,
@@ -212,6 +222,11 @@ static size_t node_fuzz_seed(unsigned k, uint8_t *buf, size_t cap)
 			return 0;
 		memset(buf + NODE_WIRE_HDR_LEN, 0x11, 2 * NODE_TAKE_ITEM_LEN);
 		return NODE_WIRE_HDR_LEN + 2 * NODE_TAKE_ITEM_LEN;
+	case 15: /* a node joining: its address and key */
+		h.type = NODE_MSG_JOIN;
+		h.arg = 2;
+		return node_wire_join_encode(&h, "ucx-address", 11, "rkey", 4,
+					     buf, cap);
 	default:
 		return 0;
 	}

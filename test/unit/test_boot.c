@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,6 +585,110 @@ static void test_coord_wrong_cookie(void **state)
 	assert_int_equal(reap(p2), 0);
 }
 
+/* ---- joining a running VM (boot_join_*) -------------------------------- */
+
+typedef struct join_side {
+	const char *addr;
+	uint64_t cookie, epoch;
+	int rc;
+	char why[128];
+} join_side_t;
+
+/* The joiner: dials, sends a blob, reads node 0's answer or refusal. */
+static void *joiner_main(void *arg)
+{
+	join_side_t *j = arg;
+	void *blob = NULL;
+	size_t len = 0;
+	int fd;
+
+	j->rc = boot_join_dial(j->addr, j->cookie, j->epoch, 5000, &fd);
+	if (j->rc != CVMM_OK)
+		return NULL;
+	j->rc = boot_join_recv(fd, &blob, &len, 5000, j->why, sizeof(j->why));
+	if (j->rc == CVMM_OK) {
+		j->rc = len == 5 && !memcmp(blob, "slot!", 5) ? 0 : -100;
+		free(blob);
+		if (j->rc == 0)
+			j->rc = boot_join_send(fd, "addr", 4, 5000);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* Node 0's join socket: a free port is chosen and said; a wrong cookie is
+ * refused (the joiner reads the reason, never the cookie) and the next
+ * connection accepted; the epoch the joiner expects arrives; blobs go
+ * both ways; a refusal line reaches the joiner with its control bytes
+ * made '?'; junk and silence are refused without blocking the next one. */
+static void test_join_socket(void **state)
+{
+	char bound[96], peer[96];
+	join_side_t bad = { .cookie = 1 }, good = { .cookie = 0xc00c1e, .epoch = 5 },
+		    refused = { .cookie = 0xc00c1e };
+	pthread_t t;
+	uint64_t epoch = 0;
+	void *blob = NULL;
+	size_t len = 0;
+	char why[64];
+	int lfd, fd, raw, port;
+
+	assert_int_equal(boot_join_listen("127.0.0.1:0", bound, sizeof(bound),
+					  &lfd), CVMM_OK);
+	assert_true(!strncmp(bound, "127.0.0.1:", 10));
+	port = atoi(bound + 10);
+	assert_true(port > 0);
+	bad.addr = good.addr = refused.addr = bound;
+
+	assert_int_equal(pthread_create(&t, NULL, joiner_main, &bad), 0);
+	assert_int_equal(boot_join_accept(lfd, 0xc00c1e, 5000, &fd, &epoch,
+					  peer, sizeof(peer)), CVMM_ERR_PEER);
+	pthread_join(t, NULL);
+	assert_int_equal(bad.rc, CVMM_ERR_PEER);
+	assert_string_equal(bad.why, "wrong job cookie");
+
+	/* junk, then a connection that says nothing */
+	raw = raw_connect(port);
+	assert_int_equal(write(raw, "GET / HTTP/1.0\r\n\r\n", 18), 18);
+	assert_int_equal(boot_join_accept(lfd, 0xc00c1e, 500, &fd, &epoch,
+					  peer, sizeof(peer)), CVMM_ERR_PEER);
+	close(raw);
+	raw = raw_connect(port);
+	assert_int_equal(boot_join_accept(lfd, 0xc00c1e, 200, &fd, &epoch,
+					  peer, sizeof(peer)), CVMM_ERR_PEER);
+	close(raw);
+
+	assert_int_equal(pthread_create(&t, NULL, joiner_main, &good), 0);
+	assert_int_equal(boot_join_accept(lfd, 0xc00c1e, 5000, &fd, &epoch,
+					  peer, sizeof(peer)), CVMM_OK);
+	assert_int_equal(epoch, 5);
+	assert_int_equal(boot_join_send(fd, "slot!", 5, 5000), CVMM_OK);
+	assert_int_equal(boot_join_recv(fd, &blob, &len, 5000, why,
+					sizeof(why)), CVMM_OK);
+	assert_int_equal(len, 4);
+	assert_memory_equal(blob, "addr", 4);
+	free(blob);
+	close(fd);
+	pthread_join(t, NULL);
+	assert_int_equal(good.rc, CVMM_OK);
+
+	assert_int_equal(pthread_create(&t, NULL, joiner_main, &refused), 0);
+	assert_int_equal(boot_join_accept(lfd, 0xc00c1e, 5000, &fd, &epoch,
+					  peer, sizeof(peer)), CVMM_OK);
+	assert_int_equal(epoch, 0);
+	assert_int_equal(boot_join_refuse(fd, "no\nfree\x1bslot", 5000),
+			 CVMM_OK);
+	close(fd);
+	pthread_join(t, NULL);
+	assert_int_equal(refused.rc, CVMM_ERR_PEER);
+	assert_string_equal(refused.why, "no?free?slot");
+	close(lfd);
+
+	/* nobody listens: the dial gives up within its timeout */
+	good.rc = 0;
+	assert_int_not_equal(boot_join_dial(bound, 1, 0, 300, &fd), CVMM_OK);
+}
+
 /* ---- the wire encoding ------------------------------------------------ */
 
 /* Header, HELLO and ABORT: round trips, the bytes at their documented
@@ -808,6 +913,7 @@ int main(void)
 		cmocka_unit_test_setup(test_coord_bad_message, env_clear),
 		cmocka_unit_test_setup(test_coord_disconnect, env_clear),
 		cmocka_unit_test_setup(test_coord_missing_rank, env_clear),
+		cmocka_unit_test_setup(test_join_socket, env_clear),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -443,6 +443,59 @@ static void test_moved_load(void **state)
 	refuse_other_lengths(buf, len);
 }
 
+/* JOIN: address and key round-trip (pointing into the message); an empty
+ * or oversized address, a key past its limit, lengths that disagree with
+ * the message's, another type: refused. JOINED is a header. */
+static void test_join(void **state)
+{
+	node_hdr_t h = { .type = NODE_MSG_JOIN, .id = 7, .arg = 3 }, out;
+	uint8_t addr[300], rkey[40];
+	const void *a, *r;
+	size_t al, rl, len;
+
+	for (size_t i = 0; i < sizeof(addr); i++)
+		addr[i] = (uint8_t)(i * 7);
+	memset(rkey, 0xab, sizeof(rkey));
+	len = node_wire_join_encode(&h, addr, sizeof(addr), rkey, sizeof(rkey),
+				    buf, sizeof(buf));
+	assert_int_equal(len, NODE_WIRE_HDR_LEN + NODE_WIRE_JOIN_FIXED +
+				      sizeof(addr) + sizeof(rkey));
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	assert_int_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	assert_int_equal(out.arg, 3);
+	assert_int_equal(node_wire_join_decode(buf, len, &a, &al, &r, &rl),
+			 CVMM_OK);
+	assert_int_equal(al, sizeof(addr));
+	assert_int_equal(rl, sizeof(rkey));
+	assert_memory_equal(a, addr, sizeof(addr));
+	assert_memory_equal(r, rkey, sizeof(rkey));
+	refuse_other_lengths(buf, len);
+	/* a length field that disagrees: refused */
+	wire_put_u32(buf + NODE_WIRE_HDR_LEN, sizeof(addr) + 1);
+	assert_int_equal(node_wire_check(buf, len), CVMM_ERR_PEER);
+	wire_put_u32(buf + NODE_WIRE_HDR_LEN, 0);
+	assert_int_equal(node_wire_check(buf, len), CVMM_ERR_PEER);
+	/* no key is fine, no address is not; nor too long a one */
+	len = node_wire_join_encode(&h, addr, sizeof(addr), NULL, 0, buf,
+				    sizeof(buf));
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	assert_int_equal(node_wire_join_encode(&h, addr, 0, rkey, 4, buf,
+					       sizeof(buf)), 0);
+	assert_int_equal(node_wire_join_encode(&h, buf + 4096,
+					       NODE_WIRE_JOIN_BLOB_MAX + 1,
+					       rkey, 4, buf, sizeof(buf)), 0);
+	assert_int_equal(node_wire_join_encode(&h, addr, sizeof(addr), rkey,
+					       sizeof(rkey), buf, 64), 0);
+	h.type = NODE_MSG_TAKE;
+	assert_int_equal(node_wire_join_encode(&h, addr, sizeof(addr), rkey,
+					       sizeof(rkey), buf, sizeof(buf)),
+			 0);
+	h = (node_hdr_t){ .type = NODE_MSG_JOINED, .arg = 3, .count = 4 };
+	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	refuse_other_lengths(buf, len);
+}
+
 /* STATUS_REP: every word round-trips; another length, a vCPU or core
  * count past the limit or the wrong type is refused. STATUS and MOVE are a
  * header. */
@@ -660,6 +713,7 @@ int main(void)
 		cmocka_unit_test(test_start_bases),
 		cmocka_unit_test(test_migrate),
 		cmocka_unit_test(test_moved_load),
+		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_random),
