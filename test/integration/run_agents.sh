@@ -2,7 +2,8 @@
 # Node agents as real processes over the real transport (UCX): connection and
 # transport checks between 2 and 4 agents, a guest run with -n 2, the job
 # cookie, a killed agent, agents in two network namespaces joined by a veth
-# pair, and agents started by Open MPI's mpirun. Checks that need root,
+# pair (a VM over both, and a node joining a running VM across it), and
+# agents started by Open MPI's mpirun. Checks that need root,
 # ip netns or mpirun say SKIP with the reason when they cannot run.
 #
 # Usage: test/integration/run_agents.sh   (BUILD, CVMM, GUESTS as in
@@ -369,6 +370,65 @@ netns_check() {
 			"$out.ga" "$out.gaerr" "$out.gberr"
 	else
 		pass "netns: a VM over both hosts (mutex, 4 threads)"
+	fi
+	netns_join "$cookie"
+}
+
+# wait_for FILE PATTERN: up to 10 s for a line matching PATTERN in FILE
+wait_for() {
+	for _ in $(seq 1 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# A node joins a running VM across the veth pair: node 0 alone in NS_A
+# with a free slot, listening for joins on its veth address; an agent in
+# NS_B joins it (cvmm agent --join); node 0 drained, every guest thread
+# runs on the joined "host"; output native, both agents exit 0.
+netns_join() {
+	local cookie=$1 out=$SCRATCH/njoin xdg=$SCRATCH/xdg-njoin a b arc brc
+	mkdir -p -m 0700 "$xdg"
+	"$GUESTS/barrier" 4 8000 >"$out.native" 2>&1
+	CVMM_JOB_COOKIE=$cookie XDG_RUNTIME_DIR=$xdg timeout -k 5 90 \
+		ip netns exec "$NS_A" "$CVMM" agent --rank 0 --size 1 \
+		--max-nodes 2 -v 2 --transport=tcp --iface cvmm$$a \
+		--join-listen 169.254.77.1:7413 --log-level info \
+		-- "$GUESTS/barrier" 4 8000 >"$out.a" 2>"$out.aerr" &
+	a=$!
+	if ! wait_for "$out.aerr" "joins: node 0 listens at 169.254.77.1:7413"; then
+		wait $a
+		fail "netns: a node joins across the veth pair" \
+			"node 0 does not listen" "$out.aerr"
+		return
+	fi
+	CVMM_JOB_COOKIE=$cookie timeout -k 5 90 ip netns exec "$NS_B" \
+		"$CVMM" agent -v 2 --transport=tcp --iface cvmm$$b \
+		--join 169.254.77.1:7413 --log-level info \
+		-- "$GUESTS/barrier" 4 8000 >"$out.b" 2>"$out.berr" &
+	b=$!
+	wait_for "$out.aerr" "join: node 1 joined"
+	XDG_RUNTIME_DIR=$xdg timeout 30 "$CVMM" ctl drain 0 >"$out.ctl" 2>&1
+	sleep 1
+	XDG_RUNTIME_DIR=$xdg timeout 30 "$CVMM" ctl status --json \
+		>"$out.json" 2>&1
+	XDG_RUNTIME_DIR=$xdg timeout 30 "$CVMM" ctl undrain 0 >>"$out.ctl" 2>&1
+	wait $a
+	arc=$?
+	wait $b
+	brc=$?
+	if [ $arc = 0 ] && [ $brc = 0 ] && cmp -s "$out.a" "$out.native" &&
+		grep -q "node 1 of 2 joined the VM at 169.254.77.1:7413" \
+			"$out.berr" &&
+		python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["nodes"][1]["threads"] == 5 else 1)' "$out.json" 2>/dev/null; then
+		pass "netns: a node joins across the veth pair, runs every thread"
+	else
+		fail "netns: a node joins across the veth pair" \
+			"status $arc/$brc" "$out.a" "$out.aerr" "$out.berr" \
+			"$out.ctl" "$out.json"
 	fi
 }
 
