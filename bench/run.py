@@ -77,6 +77,21 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            second "cvmm ctl remove-node 2": the time the leave took
            (drain, pause, hand-over, resume) and the pages handed over,
            the run's output native -> node_leave_ms, node_leave_pages
+  join     guests/barrier 6 2000 on "cvmm run -n 2 --max-nodes 3 -v 3",
+           and after a second "cvmm ctl add-node": the time the command
+           took (a new agent started, given a slot, connected both ways,
+           the layout sent, every node told) and node 0's part of it
+           (from the joiner's hello to the VM resumed, its log line); the
+           run's output native -> node_join_ms, node_join_vm_ms
+  elastic  guests/barrier 6 4000 under "cvmm run -v 4" on 2 nodes and on
+           4 nodes (fixed), on 2 nodes with 2 free slots left free (a
+           vCPU per slot: 1 per node, not 2), and on 2 nodes with 2 free
+           slots that grow to 4 (two add-node, node 1 drained and
+           undrained: its threads spread over the others) and shrink back
+           to 2 (the two new nodes removed), alternating; each run's
+           output native -> elastic_fixed2_s, elastic_fixed2_slots4_s,
+           elastic_fixed4_s, elastic_grow_shrink_s, elastic_ratio_fixed2
+           and elastic_ratio_fixed2_slots4 (grow-shrink over either)
   workloads the SPLASH-2-class programs of bench/workloads/ (fft lu radix
            ocean water barnes) and the two with sub-page sharing (is: a
            NAS IS-like sort scattering into one shared array; stencil:
@@ -119,7 +134,8 @@ as null with the reason in KEY_error (a string) and not repeated.
 Environment:
   BENCH   run only these benchmarks, comma separated, in the default
           order (startup, syscall, clock, fib, xp, faults, uffd,
-          downgrade, fib_nodes, migrate, leave, workloads_small,
+          downgrade, fib_nodes, migrate, leave, join, elastic,
+          workloads_small,
           workloads, or one
           workload: fft, lu, radix, ocean, water, barnes, is, stencil)
   BUILD   build directory (default build; --build overrides)
@@ -720,6 +736,131 @@ class Bench:
         self.median_or_null("node_leave_ms", "node_leave_ms")
         self.median("node_leave_pages")
 
+    def served(self, name, argv):
+        """Starts "cvmm run ARGV" with a control directory of its own;
+        returns the process and the environment for cvmm ctl."""
+        xdg = os.path.join(self.scratch, "xdg-" + name)
+        os.makedirs(xdg, mode=0o700, exist_ok=True)
+        env = dict(os.environ, XDG_RUNTIME_DIR=xdg)
+        p = subprocess.Popen(
+            [self.cvmm, "run", "--root", self.scratch] + argv,
+            cwd=self.scratch, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        return p, env
+
+    def ctl(self, env, *args):
+        a = subprocess.run([self.cvmm, "ctl"] + list(args), env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=120)
+        if a.returncode != 0:
+            raise RunError("ctl %s: %s" % (" ".join(args),
+                                           a.stderr.decode(
+                                               errors="replace")[-200:]))
+        return a.stdout.decode(errors="replace")
+
+    def finish(self, what, p, expect):
+        """The served run's end: its output native, status 0; its stderr."""
+        try:
+            out, err = p.communicate(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise RunError("%s: the run did not end" % what)
+        if p.returncode != 0 or out.decode(errors="replace") != expect:
+            raise RunError("%s: run status %d or output not native"
+                           % (what, p.returncode))
+        return err.decode(errors="replace")
+
+    def bench_join(self, reps):
+        """A node joining a running VM: guests/barrier 6 2000 on "cvmm run
+        -n 2 --max-nodes 3 -v 3"; after a second "cvmm ctl add-node" (its
+        wall time), node 0's "join: ... in N ms" line."""
+        g = self.guest("barrier")
+        expect, _ = self.run([g, "6", "2000"], False)
+
+        def one():
+            p, env = self.served("join", [
+                "-n", "2", "--max-nodes", "3", "-v", "3", "--log-level",
+                "info", "--", g, "6", "2000"])
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            try:
+                ans = self.ctl(env, "add-node")
+            except RunError:
+                p.kill()
+                p.communicate()
+                raise
+            wall = (time.monotonic() - t0) * 1e3
+            err = self.finish("join", p, expect)
+            m = re.search(r"join: node 2 joined \(epoch 2\) .* in (\d+) ms",
+                          err)
+            if "node 2 joined the VM" not in ans or not m:
+                raise RunError("join: %r" % ans.strip()[-200:])
+            self.sample("node_join_vm_ms", lambda: float(m.group(1)))
+            return wall
+
+        print("join: barrier 6 2000 on 2 nodes, cvmm ctl add-node after "
+              "1 s, %d reps" % reps)
+        for _ in range(reps):
+            if not self.failed("node_join_ms"):
+                self.sample("node_join_ms", one)
+        self.median_or_null("node_join_ms", "node_join_ms")
+        self.median("node_join_vm_ms")
+
+    def bench_elastic(self, reps):
+        """guests/barrier 6 4000 with -v 4: on 2 nodes, on 4, and on 2
+        growing to 4 and shrinking back, alternating (wall times)."""
+        g = self.guest("barrier")
+        args = ["--", g, "6", "4000"]
+        expect, _ = self.run([g, "6", "4000"], False)
+
+        def fixed(k, slots=0):
+            t0 = time.monotonic()
+            more = ["--max-nodes", str(slots)] if slots else []
+            p, _ = self.served("efixed", ["-n", str(k), "-v", "4"] + more +
+                               args)
+            self.finish("elastic %d nodes" % k, p, expect)
+            return time.monotonic() - t0
+
+        def grow_shrink():
+            t0 = time.monotonic()
+            p, env = self.served("egrow", ["-n", "2", "--max-nodes", "4",
+                                           "-v", "4"] + args)
+            try:
+                time.sleep(0.5)
+                self.ctl(env, "add-node")
+                self.ctl(env, "add-node")
+                self.ctl(env, "drain", "1")
+                self.ctl(env, "undrain", "1")
+                time.sleep(1.0)
+                self.ctl(env, "remove-node", "3")
+                self.ctl(env, "remove-node", "2")
+            except RunError:
+                p.kill()
+                p.communicate()
+                raise
+            self.finish("elastic grow-shrink", p, expect)
+            return time.monotonic() - t0
+
+        print("elastic: barrier 6 4000 -v 4 on 2, 4, and 2->4->2 nodes, "
+              "%d reps" % reps)
+        for _ in range(reps):
+            for name, fn in (("elastic_fixed2_s", lambda: fixed(2)),
+                             ("elastic_fixed2_slots4_s",
+                              lambda: fixed(2, 4)),
+                             ("elastic_fixed4_s", lambda: fixed(4)),
+                             ("elastic_grow_shrink_s", grow_shrink)):
+                if not self.failed(name):
+                    self.sample(name, fn)
+        for name in ("elastic_fixed2_s", "elastic_fixed2_slots4_s",
+                     "elastic_fixed4_s", "elastic_grow_shrink_s"):
+            self.median_or_null(name, name)
+        gs = self.results.get("elastic_grow_shrink_s")
+        for ratio, base in (("elastic_ratio_fixed2", "elastic_fixed2_s"),
+                            ("elastic_ratio_fixed2_slots4",
+                             "elastic_fixed2_slots4_s")):
+            if gs and self.results.get(base):
+                self.results[ratio] = gs / self.results[base]
+
     def bench_workloads(self, reps, names=WORKLOADS):
         """The workloads (all, or the one BENCH names), each natively and
         under cvmm on every node count of WL_NODES, alternating."""
@@ -943,6 +1084,7 @@ BENCHES = {"startup": Bench.bench_startup,
            "fib_nodes": Bench.bench_fib_nodes,
            "migrate": Bench.bench_migrate,
            "leave": Bench.bench_leave,
+           "join": Bench.bench_join, "elastic": Bench.bench_elastic,
            "workloads_small": Bench.bench_workloads_small,
            "workloads": Bench.bench_workloads}
 # Also selectable with BENCH: one workload.

@@ -125,9 +125,44 @@ static int ask(int fd, const char *req)
 	return err ? 1 : 0;
 }
 
-/* The whole answer to req (at most 1 MiB, NUL-terminated after *len);
- * NULL after one line. */
-static char *ask_all(int fd, const char *req, size_t *len)
+/* One read of the answer, taking a passed file descriptor into *passed
+ * (the first one only; others closed). */
+static ssize_t read_passed(int fd, char *buf, size_t n, int *passed)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b) };
+	ssize_t r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+
+	for (struct cmsghdr *cm = r >= 0 ? CMSG_FIRSTHDR(&m) : NULL; cm;
+	     cm = CMSG_NXTHDR(&m, cm)) {
+		size_t nfd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(f));
+			if (*passed < 0)
+				*passed = f;
+			else
+				close(f);
+		}
+	}
+	return r;
+}
+
+/* The whole answer to req (at most 1 MiB, NUL-terminated after *len), and
+ * a file descriptor passed with it into *passed (-1: none); NULL after
+ * one line. */
+static char *ask_all(int fd, const char *req, size_t *len, int *passed)
 {
 	size_t cap = 1 << 20, n = 0, rl = strlen(req);
 	char *buf = malloc(cap + 1);
@@ -142,7 +177,7 @@ static char *ask_all(int fd, const char *req, size_t *len)
 		ssize_t r;
 
 		if (poll(&p, 1, CTL_ANSWER_WAIT_MS) <= 0 ||
-		    (r = read(fd, buf + n, cap - n)) < 0) {
+		    (r = read_passed(fd, buf + n, cap - n, passed)) < 0) {
 			log_error("control socket: no answer");
 			free(buf);
 			return NULL;
@@ -191,8 +226,9 @@ static int add_node(int fd)
 	char addr[128], ck[32], exe[4096], vcpus[16], prog[32], tr[32];
 	char opt[5][160], nfd[16], line[64];
 	size_t len = 0, n = 0;
-	char *ans = ask_all(fd, "join-argv\n", &len), *av, **argv = NULL;
-	int pipefd[2], argc = 0, rc = 1;
+	int pipefd[2], argc = 0, rc = 1, err_fd = -1;
+	char *ans = ask_all(fd, "join-argv\n", &len, &err_fd), *av,
+	     **argv = NULL;
 	pid_t pid;
 
 	if (!ans)
@@ -252,6 +288,8 @@ static int add_node(int fd)
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
 		}
+		if (err_fd >= 0) /* node 0's: the job's messages together */
+			dup2(err_fd, STDERR_FILENO);
 		fcntl(pipefd[1], F_SETFD, 0); /* the agent writes here */
 		unsetenv("CVMM_BOOT_ADDR");
 		unsetenv("CVMM_BOOT_RANK");
@@ -285,10 +323,12 @@ static int add_node(int fd)
 			if (r == 0 && waitpid(pid, NULL, WNOHANG) == 0)
 				kill(pid, SIGKILL);
 			fprintf(stderr, "error: the new agent did not join "
-				"(its messages are above)\n");
+				"(it says why where node 0 writes)\n");
 		}
 	}
 out:
+	if (err_fd >= 0)
+		close(err_fd);
 	free(argv);
 	free(ans);
 	return rc;

@@ -412,6 +412,31 @@ static bool read_req(int c, char *req)
 	return n > 0;
 }
 
+/* Sends the start of buf with this process's stderr attached
+ * (SCM_RIGHTS); returns the bytes sent (0: none, the caller sends all). */
+static size_t send_with_stderr(int c, const char *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	int fd = STDERR_FILENO;
+	ssize_t w;
+
+	memset(u.b, 0, sizeof(u.b));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+	w = sendmsg(c, &m, MSG_NOSIGNAL);
+	return w > 0 ? (size_t)w : 0;
+}
+
 static void serve(int c)
 {
 	struct ucred cr;
@@ -431,6 +456,10 @@ static void serve(int c)
 	ans = ctl_answer(req, &len);
 	if (!ans)
 		return;
+	/* cvmm ctl add-node: the new agent writes its lines where node 0
+	 * does (the job's stderr), as the agents cvmm run started do */
+	if (!strcmp(req, "join-argv") && strncmp(ans, "error:", 6))
+		off = send_with_stderr(c, ans, len);
 	while (off < len) {
 		ssize_t w = send(c, ans + off, len - off, MSG_NOSIGNAL);
 
