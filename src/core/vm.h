@@ -91,6 +91,10 @@ bool vm_current_cannot_move(void);
  * point (vm_thread_kick); a real-time signal glibc does not use. */
 #define VM_SIG_KICK 40
 
+/* The host signal that interrupts a call node 0 runs for a thread of a
+ * drained node (node/svc_syscall.c); its handler has no SA_RESTART. */
+#define VM_SIG_CANCEL 41
+
 typedef struct vthread {
 	volatile uint8_t selector; /* SUD selector: ALLOW in agent, BLOCK in guest */
 	uint32_t magic;            /* VT_MAGIC_* */

@@ -25,7 +25,8 @@
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
  *   LIVE, EXIT, ACK, STATS, MOVED, LOAD, DESCRIBE, STATUS, MOVE, PAUSE,
- *   DRAIN, GIVE, DEPART, BYE, LEAVE   header only         (32 bytes)
+ *   DRAIN, GIVE, DEPART, BYE, LEAVE, JOINED, CANCEL
+ *                                     header only         (32 bytes)
  *   TAKE       + items (NODE_TAKE_*, below)
  *   JOIN       + u32 A, u32 R, A + R bytes (below); JOINED header only
  *   STATUS_REP + NODE_STATUS_WORDS x u64, node_status_t order
@@ -68,7 +69,7 @@
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
  * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART, BYE or LEAVE, no pid in
- * STATUS_REP; 7: no JOIN or JOINED */
+ * STATUS_REP; 7: no JOIN, JOINED or CANCEL */
 #define NODE_WIRE_VERSION 8
 
 typedef enum node_msg_type {
@@ -114,6 +115,9 @@ typedef enum node_msg_type {
 				 (body below); ACK */
 	NODE_MSG_JOINED,      /* node 0 -> k: node arg is in the VM, count
 				 the membership epoch; ACK */
+	NODE_MSG_CANCEL,      /* k -> 0: thread tid's call (request arg) is
+				 to give up: its node is drained; the call's
+				 answer comes as usual (-512 when given up) */
 	NODE_MSG_TYPES        /* one past the last type */
 } node_msg_type_t;
 

@@ -92,6 +92,16 @@ int64_t svc_wait_done(svc_wait_t *w, uint64_t id)
 	return w->ret;
 }
 
+bool svc_wait_slice(svc_wait_t *w, long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	if (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, &ts, NULL,
+			0);
+	return __atomic_load_n(&w->done, __ATOMIC_ACQUIRE);
+}
+
 bool svc_wait_done_ms(svc_wait_t *w, uint64_t id, long ms)
 {
 	struct timespec ts = { 0, 10000000 };
@@ -195,6 +205,7 @@ static bool svc_direction_ok(unsigned type, int src)
 	case NODE_MSG_STATUS_REP:
 	case NODE_MSG_MOVED:
 	case NODE_MSG_LEAVE:
+	case NODE_MSG_CANCEL:
 		return svc_self() == 0;
 	case NODE_MSG_LAYOUT:
 	case NODE_MSG_STATS:
@@ -294,6 +305,9 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 	case NODE_MSG_JOINED:
 		svc_on_joined(src, &h);
 		break;
+	case NODE_MSG_CANCEL:
+		svc_on_cancel(src, &h);
+		break;
 	case NODE_MSG_BYE:
 		svc_on_bye(src, &h);
 		break;
@@ -343,7 +357,8 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm)
 		    CVMM_OK ||
 	    svc_balance_init(node_opts.balance == NODE_BALANCE_AUTO) !=
 		    CVMM_OK ||
-	    svc_leave_init() != CVMM_OK)
+	    svc_leave_init() != CVMM_OK ||
+	    (svc_self() == 0 && svc_syscall_init() != CVMM_OK))
 		return CVMM_ERR_INVALID;
 	/* free slots run nothing until a node joins into one */
 	for (int k = node_live_at_start(); k < svc_nnodes(); k++)

@@ -47,6 +47,10 @@ void svc_wait_close(uint64_t id);
  * so this cannot wait forever), closes the slot, returns w->ret. */
 int64_t svc_wait_done(svc_wait_t *w, uint64_t id);
 
+/* Waits up to ms for every reply to be in, keeping the slot open: true
+ * when they are (then svc_wait_done returns at once). */
+bool svc_wait_slice(svc_wait_t *w, long ms);
+
 /* As svc_wait_done, giving up after ms: false when not all replies came
  * (the slot is closed either way). */
 bool svc_wait_done_ms(svc_wait_t *w, uint64_t id, long ms);
@@ -100,6 +104,11 @@ svc_admit_t svc_syscall_admit(const node_hdr_t *h, const void *msg,
 void svc_on_syscall(int src, const node_hdr_t *h, const void *msg,
 		    size_t len);
 void svc_proxy_retire(int node, int tid);
+/* node 0: the call a proxy runs for (src, h->tid), request h->arg, is to
+ * give up (its node is drained) */
+void svc_on_cancel(int src, const node_hdr_t *h);
+/* node 0: proxies can be interrupted (the signal's handler) */
+cvmm_status_t svc_syscall_init(void);
 long svc_syscall(vthread_t *vt, unsigned long nr, const uint64_t a[6]);
 
 /* svc_layout.c */

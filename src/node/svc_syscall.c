@@ -1,11 +1,21 @@
 /* Syscalls that run on node 0 (the table's "where": sys.h): a thread on
  * another node sends SYSCALL and waits; on node 0 a proxy thread per remote
  * guest thread runs the call, so one thread's calls stay in order and a
- * call that blocks blocks only its proxy. */
+ * call that blocks blocks only its proxy.
+ *
+ * A call blocked there (a pipe read, say) while the caller's node is
+ * drained (cvmm ctl drain, remove-node) is given up so that the thread can
+ * move: the caller sends CANCEL (again every SVC_CANCEL_MS while it
+ * waits), node 0 interrupts the proxy's host call with VM_SIG_CANCEL (a
+ * handler without SA_RESTART: the kernel gives up only calls that did
+ * nothing yet, as for any signal), and a call that ends with EINTR so is
+ * answered -VM_ERESTART: the thread runs it again where it goes. A call
+ * that completed meanwhile answers as it is: nothing is lost. */
 #include "node/svc_int.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +32,15 @@ typedef struct proxy_req {
 	uint64_t a[6];
 } proxy_req_t;
 
+#define SVC_CANCEL_MS 100
+
 typedef struct proxy {
 	int node, tid;
+	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool busy, quit;
+	bool cancel;     /* the call in progress is to give up */
 	proxy_req_t req;
 	vthread_t *vt;   /* stands for the remote thread in the handlers */
 	struct proxy *next;
@@ -42,8 +56,13 @@ static void *proxy_main(void *arg)
 
 	/* it runs guest calls: confined like a guest thread (made by the
 	 * transport's unconfined handler, so it confines itself) */
+	sigset_t set;
+
 	if (confine_thread(false) != CVMM_OK)
 		vm_exit(svc_vm, CVMM_EXIT_FAILURE, "cannot confine a proxy");
+	sigemptyset(&set);
+	sigaddset(&set, VM_SIG_CANCEL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!p->busy && !p->quit)
@@ -57,6 +76,11 @@ static void *proxy_main(void *arg)
 		coh_rt_serve_acquire();
 		int64_t ret = sys_execute(p->vt, req.nr, req.a);
 		coh_rt_release();
+		pthread_mutex_lock(&p->lock);
+		if (ret == -EINTR && p->cancel)
+			ret = -VM_ERESTART; /* run again where it goes */
+		p->cancel = false;
+		pthread_mutex_unlock(&p->lock);
 		/* and what the call wrote reaches the homes before the
 		 * answer (the caller acquires after it) */
 		coh_rt_sync_release();
@@ -104,6 +128,7 @@ static proxy_t *proxy_find(int node, int tid, bool create)
 		pthread_attr_destroy(&attr);
 		goto err;
 	}
+	p->thread = th;
 	pthread_attr_destroy(&attr);
 	p->next = proxies;
 	proxies = p;
@@ -179,6 +204,43 @@ void svc_on_syscall(int src, const node_hdr_t *h, const void *msg,
 	}
 }
 
+static void on_cancel_sig(int sig)
+{
+	(void)sig; /* the interrupted call returns EINTR */
+}
+
+cvmm_status_t svc_syscall_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_cancel_sig;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: that is the point */
+	if (sigaction(VM_SIG_CANCEL, &sa, NULL) != 0) {
+		log_error("cannot set the proxies' cancel signal: %m");
+		return CVMM_ERR_IO;
+	}
+	return CVMM_OK;
+}
+
+void svc_on_cancel(int src, const node_hdr_t *h)
+{
+	proxy_t *p;
+
+	pthread_mutex_lock(&proxies_lock);
+	p = proxy_find(src, h->tid, false);
+	if (p) {
+		pthread_mutex_lock(&p->lock);
+		if (p->busy && p->req.id == (uint64_t)h->arg) {
+			p->cancel = true;
+			pthread_kill(p->thread, VM_SIG_CANCEL);
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	pthread_mutex_unlock(&proxies_lock);
+}
+
 void svc_proxy_retire(int node, int tid)
 {
 	proxy_t **pp, *p = NULL;
@@ -216,6 +278,17 @@ long svc_syscall(vthread_t *vt, unsigned long nr, const uint64_t a[6])
 		return -EIO;
 	}
 	vt_idle_begin(vt);
+	/* a drained node's thread asks node 0 to give its call up, again
+	 * and again (the signal may come before the call blocks), and takes
+	 * the answer whatever it is */
+	while (!svc_wait_slice(&w, SVC_CANCEL_MS))
+		if (node_svc_interrupted()) {
+			node_hdr_t c = { .type = NODE_MSG_CANCEL,
+					 .tid = vt->tid,
+					 .arg = (int64_t)h.id };
+
+			(void)svc_send_hdr(0, &c);
+		}
 	ret = (long)svc_wait_done(&w, h.id);
 	vt_idle_end(vt);
 	return ret;

@@ -53,7 +53,10 @@
 #           status 0; node 0, a node that left and a job under the
 #           release model are refused; omp on -n 3 with node 1 removed is
 #           native; SIGTERM to node 1's agent (its pid from status) makes
-#           it leave the same way, output native;
+#           it leave the same way, output native; node 1 leaves while its
+#           thread is blocked in a pipe read node 0 runs for it (pipewait):
+#           the read is given up and made again where the thread goes,
+#           output native;
 #  join     "barrier 6 6000" on -n 3 --max-nodes 4: node 1 leaves, "cvmm
 #           ctl add-node" starts an agent that joins as node 3 (status:
 #           3 nodes in, epoch 3), no free slot is left, node 2 leaves and
@@ -598,6 +601,28 @@ part_remove() {
 	else
 		cat "$json" >>"$JOB_ERR"
 		fail "ctl remove: SIGTERM" "$(rc_text $rc), pid ${pid:-none}" "$JOB_ERR"
+	fi
+	# a thread of node 1 blocked in a pipe read (node 0 runs the read for
+	# it): the read is given up, made again where the thread goes, and
+	# gets the line written after the leave
+	"$GUESTS/pipewait" 30 >"$SCRATCH/rpipe.native" 2>&1
+	start_served rpipe "ctl remove pipe" -n 3 -v 3 --log-level info -- \
+		"$GUESTS/pipewait" 30 || return
+	for _ in $(seq 1 50); do
+		grep -q "^reader waits" "$JOB_OUT" && break
+		sleep 0.1
+	done
+	sleep 0.3
+	check_ctl "ctl remove: node 1 leaves while its thread is blocked in a pipe read" \
+		0 "^node 1 left: " --job "$JOBID" remove-node 1
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$SCRATCH/rpipe.native"; then
+		pass "ctl remove: the blocked read was made again elsewhere, output native"
+	else
+		diff "$SCRATCH/rpipe.native" "$JOB_OUT" >"$SCRATCH/rpipe.diff" 2>&1
+		fail "ctl remove: pipe read" "$(rc_text $rc)" \
+			"$SCRATCH/rpipe.diff" "$JOB_ERR"
 	fi
 	start_served rrel "ctl remove release" -n 2 --log-level info \
 		--memory-model=release -- "$GUESTS/worker" 3 || return

@@ -445,7 +445,7 @@ static void test_moved_load(void **state)
 
 /* JOIN: address and key round-trip (pointing into the message); an empty
  * or oversized address, a key past its limit, lengths that disagree with
- * the message's, another type: refused. JOINED is a header. */
+ * the message's, another type: refused. JOINED and CANCEL are a header. */
 static void test_join(void **state)
 {
 	node_hdr_t h = { .type = NODE_MSG_JOIN, .id = 7, .arg = 3 }, out;
@@ -493,6 +493,14 @@ static void test_join(void **state)
 	h = (node_hdr_t){ .type = NODE_MSG_JOINED, .arg = 3, .count = 4 };
 	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
 	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	refuse_other_lengths(buf, len);
+	h = (node_hdr_t){ .type = NODE_MSG_CANCEL, .arg = 1ll << 40,
+			  .tid = 77 };
+	len = node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+	assert_int_equal(node_wire_hdr_decode(buf, len, &out), CVMM_OK);
+	assert_int_equal(out.tid, 77);
+	assert_int_equal(out.arg, 1ll << 40);
 	refuse_other_lengths(buf, len);
 }
 
