@@ -61,7 +61,9 @@
 #           ctl add-node" starts an agent that joins as node 3 (status:
 #           3 nodes in, epoch 3), no free slot is left, node 2 leaves and
 #           node 3 takes its roles and threads; output native, no node
-#           lost. By hand: join-info's address and cookie; a wrong cookie
+#           lost. The litmus suite on 2 nodes of 4 slots while a node
+#           joins, node 1 drains and undrains, node 2 leaves, another
+#           joins and node 1 leaves: nothing forbidden. By hand: join-info's address and cookie; a wrong cookie
 #           and a stale --join-epoch are refused (the joiner and node 0
 #           say so), other vCPUs one line; "cvmm agent --join" joins, every
 #           thread drained onto it, output native, it exits 0. A VM
@@ -712,6 +714,29 @@ part_join() {
 	else
 		fail "ctl join: logs" "no join line, or a node lost" "$JOB_ERR" \
 			"$add.err"
+	fi
+	# The litmus suite while nodes join, drain and leave: nothing x86-TSO
+	# forbids is seen
+	start_served jlit "ctl join litmus" -n 2 --max-nodes 4 -v 4 \
+		--log-level info -- "$GUESTS/litmus" all 600000 || return
+	local steps=0 step
+	for step in add-node "drain 1" "undrain 1" "remove-node 2" add-node \
+		"remove-node 1"; do
+		# shellcheck disable=SC2086
+		ctl --job "$JOBID" $step >>"$SCRATCH/jlit.ctl" 2>&1 &&
+			steps=$((steps + 1))
+		sleep 0.2
+	done
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && [ $steps = 6 ] &&
+		[ "$(grep -c ', forbidden 0,' "$JOB_OUT")" = 7 ] &&
+		! grep -q "lost" "$JOB_ERR"; then
+		pass "ctl join: litmus on 2 nodes growing to 3, changing 6 times: nothing forbidden"
+	else
+		cat "$SCRATCH/jlit.ctl" "$JOB_OUT" >"$SCRATCH/jlit.why" 2>&1
+		fail "ctl join: litmus" "$(rc_text $rc), $steps of 6 changes" \
+			"$SCRATCH/jlit.why" "$JOB_ERR"
 	fi
 	# By hand (cvmm agent --join), and what is refused
 	"$GUESTS/barrier" 4 12000 >"$native" 2>&1
