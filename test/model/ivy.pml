@@ -55,7 +55,30 @@
  * at PROMOTE must fail.
  * -DBUG: the manager forwards a write without waiting for INV_ACKs; the
  * check must then fail (test/model/run.sh), as must a write-ahead grant
- * that installs the page without its pushed bytes. */
+ * that installs the page without its pushed bytes.
+ *
+ * Membership (docs/coherence.md "A node leaving", "A node joining";
+ * src/node/svc_leave.c, svc_join.c): a table host[] says which node plays
+ * each manager role (page pg's role is (pg + 1) mod N here, so that page 1
+ * is role 2's), and a control process changes membership once, at a
+ * quiet point: it closes every node's gate (paused: no node starts an
+ * operation) and waits until nothing is in flight (no message in any
+ * channel or manager queue, no request waiting or fetching, no forward
+ * put aside: coh_node_busy false everywhere), then, atomically:
+ *   -DLEAVE: node 2 leaves, its heir 0 takes its roles (host), the pages
+ *     it holds with their bytes (coh_node_take_page: EXCLUSIVE stays
+ *     EXCLUSIVE, SHARED is a copy unless the heir has one), and owner 2
+ *     and 2's copies become 0's in the records (coh_node_depart); node 2
+ *     is departed: any message reaching it fails, and it stops;
+ *   -DJOIN: node 2 is a free slot from the start (departed, role 2 played
+ *     by node 0, page 1 starting there) and joins: it becomes a member,
+ *     nothing else changes, and it then makes its operations;
+ * and reopens the gates. Every property above must still hold, and the
+ * control process must get its quiet point (else an invalid end state).
+ * Mutants that must fail: -DNOQUIET (the leave without waiting for quiet)
+ * and -DLOSE_BYTES (the heir takes an EXCLUSIVE page's state but not its
+ * bytes). Not modelled: futex homes (their waiters move the same way,
+ * unit-tested in test_dfutex), the transport's connections. */
 
 #define N 3
 #define P 2
@@ -89,7 +112,14 @@
 #define M_PROMOTE 4
 #define M_DATA 5
 
+#if defined(LEAVE) || defined(JOIN)
+#define MEMBER 1
+#endif
+#ifdef MEMBER
+#define MGR(pg) (host[((pg) + 1) % N])
+#else
 #define MGR(pg) ((pg) % N)
+#endif
 #define IDX(n, pg) ((n) * P + (pg))
 #define VALID(s) ((s) == SHARED || (s) == EXCLUSIVE || (s) == UPGRADE_WAIT)
 
@@ -115,6 +145,12 @@ byte copyset[P];
 byte mreq[P];
 byte pend[P];
 chan q[P] = [N] of { mtype, byte };
+
+#ifdef MEMBER
+byte host[N];     /* the node playing each manager role */
+bit departed[N];  /* left (LEAVE), or a free slot not joined yet (JOIN) */
+bit paused;       /* every node's gate closed */
+#endif
 
 /* A deferred forward per node: its page + 1 (0: none), type (0 read, 1
  * write, 2 PROMOTE), requester. */
@@ -278,6 +314,9 @@ inline run_deferred()
 
 inline handle()
 {
+#ifdef MEMBER
+	assert(!departed[me]); /* nothing reaches a node out of the VM */
+#endif
 	if
 	/* ---- manager side ---- */
 	:: mt == READ_REQ || mt == WRITE_REQ ->
@@ -470,13 +509,19 @@ inline local_op()
 
 #define RECV(s) atomic { ch[(s) * N + me]?mt, pg, ar -> handle() }
 
+#ifdef MEMBER
+#define MAY_START (!paused && !departed[me])
+#else
+#define MAY_START 1
+#endif
+
 proctype node(byte me)
 {
 	byte ops, fpg, fown, wa;
 	bit waiting, got, aw;
 
 	do
-	:: atomic { !waiting && ops < MAXOPS -> local_op() }
+	:: atomic { !waiting && ops < MAXOPS && MAY_START -> local_op() }
 	:: atomic { me == AHEAD_NODE && !aw && wa < MAXAHEAD -> write_ahead() }
 	:: atomic { (st[IDX(me, fpg)] == READ_FETCH ||
 		     st[IDX(me, fpg)] == WRITE_FETCH) && !got -> get() }
@@ -486,6 +531,9 @@ proctype node(byte me)
 	:: RECV(1)
 	:: RECV(2)
 	:: !waiting && !aw && ops == MAXOPS -> break
+#ifdef LEAVE
+	:: departed[me] -> break /* left: its other operations run elsewhere */
+#endif
 	od;
 	/* done with its own operations: keep serving as manager and owner */
 end:	do
@@ -496,10 +544,87 @@ end:	do
 	od
 }
 
+#ifdef MEMBER
+#define CHQ(i) (len(ch[i]) == 0)
+#define NQ(n) (st[IDX(n, 0)] <= EXCLUSIVE && st[IDX(n, 1)] <= EXCLUSIVE && \
+	       dpg[n] == 0)
+/* nothing in flight anywhere (N 3, P 2) */
+#define QUIET (CHQ(0) && CHQ(1) && CHQ(2) && CHQ(3) && CHQ(4) && CHQ(5) && \
+	       CHQ(6) && CHQ(7) && CHQ(8) && len(q[0]) == 0 && \
+	       len(q[1]) == 0 && mst[0] == M_IDLE && mst[1] == M_IDLE && \
+	       NQ(0) && NQ(1) && NQ(2))
+
+#define K 2 /* the node that leaves or joins */
+#define H 0 /* the leaver's heir */
+
+/* node K leaves at a quiet point: its heir takes roles, pages, records */
+inline leave()
+{
+	for (ci : 0 .. N - 1) {
+		if
+		:: host[ci] == K -> host[ci] = H
+		:: else
+		fi
+	}
+	for (cp : 0 .. P - 1) {
+		if
+		:: st[IDX(K, cp)] == EXCLUSIVE ->
+			assert(!VALID(st[IDX(H, cp)]));
+			st[IDX(H, cp)] = EXCLUSIVE;
+#ifndef LOSE_BYTES
+			val[IDX(H, cp)] = val[IDX(K, cp)]
+#endif
+		:: st[IDX(K, cp)] == SHARED && !VALID(st[IDX(H, cp)]) ->
+			st[IDX(H, cp)] = SHARED;
+			val[IDX(H, cp)] = val[IDX(K, cp)]
+		:: else
+		fi;
+		st[IDX(K, cp)] = INVALID;
+		if
+		:: owner[cp] == K -> owner[cp] = H
+		:: else
+		fi;
+		if
+		:: copyset[cp] & (1 << K) ->
+			copyset[cp] = (copyset[cp] & ~(1 << K)) | (1 << H)
+		:: else
+		fi
+	}
+	departed[K] = 1
+}
+
+proctype control()
+{
+	atomic { paused = 1 }
+#ifdef NOQUIET
+	atomic {
+#else
+	atomic { QUIET ->
+#endif
+#ifdef LEAVE
+		leave();
+#else
+		departed[K] = 0; /* joins: it plays no role, holds no page */
+#endif
+		check();
+		paused = 0
+	}
+}
+#endif
+
 init
 {
 	byte i;
 	atomic {
+#ifdef MEMBER
+		for (i : 0 .. N - 1) {
+			host[i] = i
+		}
+#ifdef JOIN
+		departed[K] = 1; /* a free slot: its role played by H */
+		host[K] = H;
+#endif
+#endif
 		/* page 0: node 0's image; page 1 starts at its manager */
 		owner[0] = 0;
 		st[IDX(0, 0)] = EXCLUSIVE;
@@ -508,5 +633,8 @@ init
 		for (i : 0 .. N - 1) {
 			run node(i)
 		}
+#ifdef MEMBER
+		run control();
+#endif
 	}
 }

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Model-checks the coherence protocol (ivy.pml) with spin: the model must
 # pass with promotion to the release model (which includes every run
-# without it) and with write-aheads, and four mutants must fail, proving
+# without it), with write-aheads, and with a node leaving or joining at a
+# quiet point (two more mutants: a leave without the quiet point, and an
+# heir that loses a page's bytes), and four mutants must fail, proving
 # the checks can fire: the manager forwards a write without waiting for
 # INV_ACKs (-DBUG), a deferred forward is dropped, a write-ahead grant
 # installs the page without its bytes, and the manager promotes a page
@@ -101,6 +103,20 @@ if grep -q 'dwr\[me\] == 1 -> skip' "$work/ivy_lost.pml"; then
 else
 	not_applied ivy-bug-deferred-forward-lost
 fi
+# Membership changes at a quiet point (issue 15): node 2 leaving (its heir
+# takes roles, pages and records) and node 2 joining into a free slot
+# must pass; a leave that does not wait for quiet, and one whose heir
+# takes an exclusive page without its bytes, must fail.
+sed '1i #define LEAVE 1' "$here/ivy.pml" >"$work/ivy_leave.pml"
+bg ivy-leave "$work/ivy_leave.pml" ok
+sed '1i #define JOIN 1' "$here/ivy.pml" >"$work/ivy_join.pml"
+bg ivy-join "$work/ivy_join.pml" ok
+sed '1i #define LEAVE 1\n#define NOQUIET 1' "$here/ivy.pml" \
+	>"$work/ivy_leave_noquiet.pml"
+bg ivy-bug-leave-not-quiet "$work/ivy_leave_noquiet.pml" fail
+sed '1i #define LEAVE 1\n#define LOSE_BYTES 1' "$here/ivy.pml" \
+	>"$work/ivy_leave_bytes.pml"
+bg ivy-bug-leave-loses-bytes "$work/ivy_leave_bytes.pml" fail
 # The release memory model's data pages (rc.pml, issue 14: src/coherence/
 # rc.c): it must pass, and each of its five mutants must fail.
 bg rc "$here/rc.pml" ok
