@@ -146,6 +146,9 @@ static bool rep_model(rep_t *r)
 	r->bal = json_object_get(d, "balance");
 	if (!json_is_object(r->bal))
 		r->bal = NULL;
+	r->mem = json_object_get(d, "membership");
+	if (!json_is_object(r->mem))
+		r->mem = NULL;
 	r->rc = json_object_get(d, "release");
 	if (!json_is_object(r->rc))
 		r->rc = NULL;
@@ -686,6 +689,53 @@ static void term_balance(const rep_t *r, FILE *o)
 	}
 }
 
+void rep_member_event(const json_t *e, char *buf, size_t len)
+{
+	const char *ev = json_string_value(json_object_get(e, "event"));
+	double t = jdoc_num(json_object_get(e, "t_s"), 0);
+	int node = jdoc_int(json_object_get(e, "node"), -1);
+
+	if (ev && !strcmp(ev, "leave"))
+		snprintf(buf, len, "%.2f s: node %d left, node %d took its "
+			 "roles and %.0f pages (epoch %.0f, %.0f ms)", t, node,
+			 jdoc_int(json_object_get(e, "heir"), -1),
+			 jdoc_num(json_object_get(e, "pages"), 0),
+			 jdoc_num(json_object_get(e, "epoch"), 0),
+			 jdoc_num(json_object_get(e, "ms"), 0));
+	else
+		snprintf(buf, len, "%.2f s: node %d joined (epoch %.0f, %.0f "
+			 "ms)", t, node,
+			 jdoc_num(json_object_get(e, "epoch"), 0),
+			 jdoc_num(json_object_get(e, "ms"), 0));
+}
+
+void rep_member_head(const rep_t *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.0f slots, %.0f started, %.0f joins, %.0f leaves",
+		 jdoc_num(json_object_get(r->mem, "slots"), 0),
+		 jdoc_num(json_object_get(r->mem, "started"), 0),
+		 jdoc_num(json_object_get(r->mem, "joins"), 0),
+		 jdoc_num(json_object_get(r->mem, "leaves"), 0));
+}
+
+/* "membership: ..." and its changes in time order; nothing for a file
+ * without the member. */
+static void term_membership(const rep_t *r, FILE *o)
+{
+	const json_t *ev = json_object_get(r->mem, "events"), *e;
+	char line[300];
+	size_t i;
+
+	if (!r->mem)
+		return;
+	rep_member_head(r, line, sizeof(line));
+	fprintf(o, "membership: %s\n", line);
+	json_array_foreach(ev, i, e) {
+		rep_member_event(e, line, sizeof(line));
+		fprintf(o, "  %s\n", line);
+	}
+}
+
 static void rep_terminal(const rep_t *r, FILE *o)
 {
 	term_vcpus(r, o);
@@ -699,6 +749,7 @@ static void rep_terminal(const rep_t *r, FILE *o)
 	term_release(r, o);
 	term_migrations(r, o);
 	term_balance(r, o);
+	term_membership(r, o);
 	term_hot(r, o);
 }
 

@@ -484,6 +484,29 @@ static void html_balance(const rep_t *r, FILE *o)
 	fprintf(o, "</ol>\n");
 }
 
+/* The nodes that joined and left, in time order; nothing for a file
+ * without the member. */
+static void html_membership(const rep_t *r, FILE *o)
+{
+	const json_t *ev = json_object_get(r->mem, "events"), *e;
+	char line[300];
+	size_t i;
+
+	if (!r->mem)
+		return;
+	rep_member_head(r, line, sizeof(line));
+	fprintf(o, "<h2>Membership</h2>\n<p class=\"note\">");
+	html_esc(o, line);
+	fprintf(o, "</p>\n<ol id=\"membership\">");
+	json_array_foreach(ev, i, e) {
+		rep_member_event(e, line, sizeof(line));
+		fprintf(o, "<li>");
+		html_esc(o, line);
+		fprintf(o, "</li>\n");
+	}
+	fprintf(o, "</ol>\n");
+}
+
 static void html_syscalls(const rep_t *r, FILE *o)
 {
 	size_t n;
@@ -520,6 +543,7 @@ int rep_html(const rep_t *r, const char *out)
 		html_release(r, o);
 		html_migrations(r, o);
 		html_balance(r, o);
+		html_membership(r, o);
 		html_hist(r, o);
 		html_scatter(r, o);
 		html_hot(r, o);

@@ -40,6 +40,7 @@ typedef struct rep {
 	json_t *migs; /* "migrations": threads that moved between nodes */
 	json_t *rc;   /* "release": the release memory model's counters */
 	json_t *bal;  /* "balance": the balancer's mode and moves */
+	json_t *mem;  /* "membership": slots, joins and leaves */
 	loader_image_t img;
 	bool have_img;
 	void *map;
@@ -81,6 +82,11 @@ size_t rep_mig_threads(const rep_t *r, const json_t **out, size_t max);
 /* One move of the balancer's timeline as text: "T s: thread X node F -> T
  * (...)". */
 void rep_bal_move(const json_t *m, char *buf, size_t len);
+/* One membership change as a line: "T s: node K joined (epoch E, M ms)"
+ * or "T s: node K left, node H took its roles and N pages (...)". */
+void rep_member_event(const json_t *e, char *buf, size_t len);
+/* "S slots, N started, J joins, L leaves" */
+void rep_member_head(const rep_t *r, char *buf, size_t len);
 
 /* What the report says when the release model saw data races. */
 #define REP_RACE_HINT                                                        \

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "core/balance.h"
 #include "core/stats_coh.h"
+#include "core/stats_member.h"
 #include "core/stats_mig.h"
 #include "core/stats_rc.h"
 #include "core/vm.h"
@@ -89,6 +90,7 @@ static void stats_table(const vm_t *vm, FILE *out)
 		stats_rc_table(vm, out);
 		stats_mig_table(vm, out);
 		balance_table(out);
+		member_table(out);
 	}
 	fprintf(out, "syscalls:");
 	for (unsigned i = 0; i < n && i < 12; i++)
@@ -203,8 +205,8 @@ static json_t *stats_doc(const vm_t *vm)
 	if (vm->ctl_path)
 		doc = jdoc_set(doc, "control_socket", jdoc_str(vm->ctl_path));
 	if (vm->nnodes > 1)
-		doc = balance_json(stats_rc_json(
-			vm, stats_mig_json(vm, coherence_json(vm, doc))));
+		doc = member_json(balance_json(stats_rc_json(
+			vm, stats_mig_json(vm, coherence_json(vm, doc)))));
 	return jdoc_set(doc, "syscalls", syscalls_json());
 }
 

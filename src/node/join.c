@@ -239,7 +239,7 @@ static void serve(int fd, uint64_t epoch, const char *peer)
 refuse:
 	(void)boot_join_refuse(fd, why, 1000);
 end:
-	node_svc_join_end(k, ok, line, sizeof(line));
+	node_svc_join_end(k, ok, t0, line, sizeof(line));
 	if (ok) {
 		uint8_t done[8];
 

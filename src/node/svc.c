@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "core/stats_member.h"
 
 #define SVC_SLOTS 4096
 
@@ -360,6 +361,8 @@ cvmm_status_t node_svc_init(gmem_t *gm, vm_t *vm)
 	    svc_leave_init() != CVMM_OK ||
 	    (svc_self() == 0 && svc_syscall_init() != CVMM_OK))
 		return CVMM_ERR_INVALID;
+	if (svc_self() == 0)
+		member_start(svc_nnodes(), node_live_at_start());
 	/* free slots run nothing until a node joins into one */
 	for (int k = node_live_at_start(); k < svc_nnodes(); k++)
 		if (node_departed(k))

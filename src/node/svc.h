@@ -124,7 +124,8 @@ void node_svc_describe(uint64_t addr);
  * model, a free slot), takes the membership lock and returns the slot, or
  * -1 with why. connect: freezes the layout, pauses the VM and has every
  * node connect to the joiner at addr and record its memory key. end:
- * with ok, every node takes the joiner in (the epoch grows); either way
+ * with ok, every node takes the joiner in (the epoch grows; logged for
+ * --stats with the time since t0, cvmm_now_ns at its hello); either way
  * resumes, thaws and unlocks; out gets a line. state: what a joiner must
  * know (the nodes in the VM and the drained ones, a bit each, and the
  * node playing each role, node_size() of them). */
@@ -133,7 +134,7 @@ int node_svc_join_begin(uint64_t epoch, bool release_model, char *why,
 cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 				    const void *rkey, size_t rlen, char *why,
 				    size_t cap);
-void node_svc_join_end(int k, bool ok, char *out, size_t cap);
+void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap);
 void node_svc_join_state(uint64_t *live, uint64_t *drained, uint8_t *roles);
 /* Node 0: slot k is free (never used: a node can join into it); how many
  * are. */

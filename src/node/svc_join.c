@@ -21,9 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/wire.h"
 #include "core/gmem.h"
+#include "core/stats_member.h"
 
 #define JOIN_ACK_MS 10000
 
@@ -177,9 +179,6 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 		snprintf(why, cap, "out of memory");
 		return CVMM_ERR_NOMEM;
 	}
-	/* from here on nodes may hold an endpoint to it: a slot is used once
-	 * (the transport's state of a peer is never reset) */
-	__atomic_store_n(&slot_used[k], true, __ATOMIC_RELEASE);
 	gmem_freeze(svc_gm); /* no layout change until the joiner has it */
 	node_svc_pause(line, sizeof(line));
 	if (!strncmp(line, "error:", 6)) {
@@ -189,6 +188,9 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 		return CVMM_ERR_TIMEOUT;
 	}
 	joining = true;
+	/* from here on nodes may hold an endpoint to it: a slot is used once
+	 * (the transport's state of a peer is never reset) */
+	__atomic_store_n(&slot_used[k], true, __ATOMIC_RELEASE);
 	for (int j = 1; j < svc_nnodes() && st == CVMM_OK; j++) {
 		node_hdr_t h = { .type = NODE_MSG_JOIN, .arg = k };
 		svc_wait_t w;
@@ -217,12 +219,12 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 	return st;
 }
 
-void node_svc_join_end(int k, bool ok, char *out, size_t cap)
+void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap)
 {
 	char line[320];
 
 	if (ok) {
-		uint64_t e = svc_epoch() + 1;
+		uint64_t e = svc_epoch() + 1, now;
 
 		for (int j = 1; j < svc_nnodes(); j++) {
 			node_hdr_t h = { .type = NODE_MSG_JOINED, .arg = k,
@@ -235,6 +237,9 @@ void node_svc_join_end(int k, bool ok, char *out, size_t cap)
 					   "joining");
 		}
 		joined_here(k, e);
+		now = cvmm_now_ns();
+		member_log(now - svc_vm->t_start, MEMBER_JOIN, k, -1, e,
+			   (double)(now - t0) / 1e6, 0);
 		snprintf(out, cap, "node %d joined (epoch %llu)", k,
 			 (unsigned long long)e);
 	} else {

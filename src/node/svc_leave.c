@@ -40,6 +40,7 @@
 #include "coherence/dfutex.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "core/stats_member.h"
 
 #define LEAVE_DRAIN_MS 10000 /* for the leaving node's threads to go */
 #define LEAVE_GIVE_MS 120000 /* for its hand-over */
@@ -471,6 +472,8 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 				   "leaving");
 	(void)ask(k, NODE_MSG_BYE, 0, 0, 2000);
 	svc_epoch_set(svc_epoch() + 1);
+	member_log(cvmm_now_ns() - svc_vm->t_start, MEMBER_LEAVE, k, heir,
+		   svc_epoch(), (double)(cvmm_now_ns() - t0) / 1e6, pages);
 	node_svc_resume(line, sizeof(line));
 	gmem_thaw(svc_gm);
 	log_info("leave: node %d left; node %d took its roles and %lld "

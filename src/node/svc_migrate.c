@@ -70,8 +70,12 @@ int svc_move_where(vthread_t *vt, bool fault, int src)
 	if (asked > 0)
 		__atomic_store_n(&vt->ctl_move, 0, __ATOMIC_RELEASE);
 
-	if (mig_every)
-		return place_every(&vt->place, mig_every, v.self, v.nnodes);
+	if (mig_every) { /* the next node in the VM and not drained */
+		target = place_every(&vt->place, mig_every, v.self, v.nnodes);
+		if (target >= 0 && svc_drained(target))
+			target = svc_undrained_from(target);
+		return target == v.self ? -1 : target;
+	}
 	if (!mig_auto)
 		return -1;
 	now = cvmm_now_ns();

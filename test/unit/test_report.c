@@ -333,6 +333,47 @@ static void test_balance(void **state)
 	json_decref(doc);
 }
 
+/* Nodes joining and leaving: a head line and the changes in time order on
+ * the terminal, a list in the page; nothing without the member or with a
+ * malformed one. */
+static void test_membership(void **state)
+{
+	json_t *doc = load_sample();
+	char *txt, *html;
+
+	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "membership"));
+	free(txt);
+	assert_int_equal(json_object_set_new(doc, "membership", json_pack(
+		"{s:i, s:i, s:i, s:i, s:[{s:f, s:s, s:i, s:i, s:i, s:f, s:i},"
+		" {s:f, s:s, s:i, s:i, s:i, s:f, s:i}]}",
+		"slots", 4, "started", 3, "joins", 1, "leaves", 1, "events",
+		"t_s", 1.25, "event", "leave", "node", 1, "heir", 2, "epoch", 2,
+		"ms", 59.4, "pages", 43,
+		"t_s", 1.5, "event", "join", "node", 3, "heir", -1, "epoch", 3,
+		"ms", 81.0, "pages", 0)), 0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "membership: 4 slots, 3 started, 1 joins, "
+				    "1 leaves\n  1.25 s: node 1 left, node 2 "
+				    "took its roles and 43 pages (epoch 2, 59 "
+				    "ms)\n  1.50 s: node 3 joined (epoch 3, 81 "
+				    "ms)\n"));
+	free(txt);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<ol id=\"membership\"><li>1.25 s: node 1 "
+				     "left"));
+	assert_non_null(strstr(html, "<li>1.50 s: node 3 joined (epoch 3, 81 "
+				     "ms)</li>"));
+	free(html);
+	assert_int_equal(json_object_set_new(doc, "membership",
+					     json_string("x")), 0);
+	txt = run_doc_text(doc);
+	assert_null(strstr(txt, "membership"));
+	free(txt);
+	json_decref(doc);
+}
+
 /* The release memory model's block: on the terminal and as a table with
  * a column per node; the race hint only with races; no block for the
  * sequential model's zeros or a file from before the member. */
@@ -528,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_sync_pages),
 		cmocka_unit_test(test_migrations),
 		cmocka_unit_test(test_balance),
+		cmocka_unit_test(test_membership),
 		cmocka_unit_test(test_time_shared),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_symbols),
