@@ -701,6 +701,24 @@ bool node_pages_pushed(void)
 	return pages_pushed;
 }
 
+/* Coherence, futex and release-model messages from a node out of the VM
+ * (left, or a free slot) are dropped: every role, owner and copy that
+ * could have named it names its heir, so one arriving is a bug or a stale
+ * agent. The services check theirs (svc.c), the transport's own and the
+ * shutdown's pass. */
+static bool node_admit(int src, unsigned id)
+{
+	static bool warned[NODE_MAX];
+
+	if (id == NODE_AM_SVC || id == NODE_AM_SHUTDOWN || !node_departed(src))
+		return true;
+	if (src >= 0 && src < NODE_MAX &&
+	    !__atomic_exchange_n(&warned[src], true, __ATOMIC_RELAXED))
+		log_warn("node %d is not in the VM: its message %u dropped "
+			 "(and any more)", src, id);
+	return false;
+}
+
 /* Before connecting: the handlers of a multi-node VM. push: the page
  * transfer a joining node takes from node 0; NULL: agreed by all
  * (node_page_push). */
@@ -721,6 +739,7 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm, const bool *push)
 			    .host = start_roles };
 	cvmm_status_t st;
 
+	xp_set_admit(xp, node_admit);
 	if (vm->nvcpus < node_size()) {
 		log_error("%d vCPUs cannot span %d nodes: use -v %d or more",
 			  vm->nvcpus, node_size(), node_size());

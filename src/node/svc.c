@@ -236,6 +236,13 @@ static void svc_on_msg(xp_t *x, int src, const void *data, size_t len,
 			 "dropped", src, len);
 		return;
 	}
+	/* a node out of the VM (left, or a free slot) has nothing to say
+	 * but the answer to a last request (a leaver's BYE) */
+	if (node_departed(src) && h.type != NODE_MSG_ACK) {
+		log_warn("node %d is not in the VM: its service message %u "
+			 "dropped", src, h.type);
+		return;
+	}
 	switch (h.type) {
 	case NODE_MSG_SYSCALL:
 		svc_on_syscall(src, &h, data, len);

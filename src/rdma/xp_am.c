@@ -42,6 +42,8 @@ static void xp_rx_deliver(xp_peer_t *p, const xp_msg_hdr_t *h,
 	}
 	if (atomic_load(&x->stop))
 		return; /* xp_fini has begun: no more handlers */
+	if (x->admit && !x->admit(p->rank, h->id))
+		return;
 	fn = atomic_load(&x->am[h->id].fn);
 	if (!fn) {
 		log_warn("dropped message %u from node %d: no handler", h->id,
@@ -306,6 +308,11 @@ cvmm_status_t xp_am_init(xp_t *x)
 		return xp_status_ucs(s);
 	}
 	return CVMM_OK;
+}
+
+void xp_set_admit(xp_t *x, xp_admit_fn_t fn)
+{
+	x->admit = fn;
 }
 
 cvmm_status_t xp_am_register(xp_t *x, unsigned id, xp_am_fn_t fn, void *arg)

@@ -97,6 +97,7 @@ struct xp {
 	xp_peer_t *peers;
 	bool connected;
 	xp_handler_t am[XP_AM_MAX];
+	xp_admit_fn_t admit;
 	ucp_mem_h memh;
 	void *rkey_buf;
 	size_t rkey_buf_len;

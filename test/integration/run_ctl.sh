@@ -57,11 +57,12 @@
 #           thread is blocked in a pipe read node 0 runs for it (pipewait):
 #           the read is given up and made again where the thread goes,
 #           output native;
-#  join     "barrier 6 6000" on -n 3 --max-nodes 4: node 1 leaves, "cvmm
+#  join     "elastic 6 16 3000" (threads owning slices of a 16 MiB array,
+#           checked word by word) on -n 3 --max-nodes 4: node 1 leaves, "cvmm
 #           ctl add-node" starts an agent that joins as node 3 (status:
 #           3 nodes in, epoch 3), no free slot is left, node 2 leaves and
 #           node 3 takes its roles and threads; output native, no node
-#           lost. The litmus suite on 2 nodes of 4 slots while a node
+#           lost; --stats and cvmm report list the three changes. The litmus suite on 2 nodes of 4 slots while a node
 #           joins, node 1 drains and undrains, node 2 leaves, another
 #           joins and node 1 leaves: nothing forbidden. By hand: join-info's address and cookie; a wrong cookie
 #           and a stale --join-epoch are refused (the joiner and node 0
@@ -654,11 +655,13 @@ info_of() {
 part_join() {
 	local rc json=$SCRATCH/join.json native=$SCRATCH/join.native
 	local add=$SCRATCH/join.add addr cookie ans
-	"$GUESTS/barrier" 6 6000 >"$native" 2>&1
+	"$GUESTS/elastic" 6 16 3000 >"$native" 2>&1
 	# 3 nodes and a free slot: node 1 leaves, a new node comes, node 2
-	# leaves (its threads go to node 0 and the new one), mid-run
+	# leaves (its threads go to node 0 and the new one), mid-run; the
+	# guest's threads own slices of a 16 MiB array, checked word by word
 	start_served join "ctl join" -n 3 --max-nodes 4 -v 4 --log-level info \
-		-- "$GUESTS/barrier" 6 6000 || return
+		--stats="$SCRATCH/join.stats" -- "$GUESTS/elastic" 6 16 3000 ||
+		return
 	sleep 1
 	check_ctl "ctl join: node 1 leaves first" 0 "^node 1 left: " \
 		--job "$JOBID" remove-node 1
@@ -701,11 +704,28 @@ part_join() {
 	wait "$JOB_PID"
 	rc=$?
 	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native"; then
-		pass "ctl join: barrier's output native across leave, join, leave"
+		pass "ctl join: elastic's array and output native across leave, join, leave"
 	else
 		diff "$native" "$JOB_OUT" >"$SCRATCH/join.diff" 2>&1
 		fail "ctl join: output" "$(rc_text $rc)" "$SCRATCH/join.diff" \
 			"$JOB_ERR"
+	fi
+	if json_check "$SCRATCH/join.stats" "d['membership']['slots'] == 4 and
+		d['membership']['started'] == 3 and
+		[(e['event'], e['node'], e['epoch'])
+		 for e in d['membership']['events']] ==
+		[('leave', 1, 2), ('join', 3, 3), ('leave', 2, 4)] and
+		d['membership']['events'][2]['heir'] == 3" \
+		>"$SCRATCH/join.swhy" 2>&1 &&
+		"$CVMM" report "$SCRATCH/join.stats" >"$SCRATCH/join.rep" 2>&1 &&
+		grep -q "^membership: 4 slots, 3 started, 1 joins, 2 leaves$" \
+			"$SCRATCH/join.rep" &&
+		grep -Eq "^  [0-9.]+ s: node 3 joined \(epoch 3, [0-9]+ ms\)$" \
+			"$SCRATCH/join.rep"; then
+		pass "ctl join: --stats and cvmm report list the leaves and the join"
+	else
+		fail "ctl join: --stats" "no membership, or not these changes" \
+			"$SCRATCH/join.swhy" "$SCRATCH/join.rep"
 	fi
 	if grep -q "join: node 3 joined (epoch 3)" "$JOB_ERR" &&
 		grep -q "node 3 of 4 joined the VM at 127.0.0.1:" "$JOB_ERR" &&
