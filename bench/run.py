@@ -76,7 +76,12 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
   leave    guests/barrier 6 2000 on "cvmm run -n 3 -v 3", and after a
            second "cvmm ctl remove-node 2": the time the leave took
            (drain, pause, hand-over, resume) and the pages handed over,
-           the run's output native -> node_leave_ms, node_leave_pages
+           the run's output native -> node_leave_ms, node_leave_pages;
+           then guests/elastic 6 32 3000 (node 2's threads own ~10 MiB)
+           the same after 1.5 s -> node_leave_big_mib (what node 2 held),
+           node_leave_big_ms, node_leave_big_handover_ms (the GIVE: pages
+           sent to the heir) and node_leave_mib_per_s (MiB over the
+           hand-over; compare with xp_put_4k_us)
   join     guests/barrier 6 2000 on "cvmm run -n 2 --max-nodes 3 -v 3",
            and after a second "cvmm ctl add-node": the time the command
            took (a new agent started, given a slot, connected both ways,
@@ -735,6 +740,42 @@ class Bench:
                 self.sample("node_leave_ms", one)
         self.median_or_null("node_leave_ms", "node_leave_ms")
         self.median("node_leave_pages")
+
+        # a node owning MiBs: elastic's threads own slices of 32 MiB
+        g = self.guest("elastic")
+        args = [g, "6", "32", "3000"]
+        expect, _ = self.run(args, False)
+
+        def big():
+            p, env = self.served("leave-big", ["-n", "3", "-v", "3", "--"] +
+                                 args)
+            time.sleep(1.5)
+            try:
+                ans = self.ctl(env, "remove-node", "2")
+            except RunError:
+                p.kill()
+                p.communicate()
+                raise
+            self.finish("leave elastic", p, expect)
+            m = re.search(r"and (\d+) pages \(([0-9.]+) MiB\) in (\d+) ms "
+                          r"\(hand-over ([0-9.]+) ms\)", ans)
+            if not m:
+                raise RunError("leave elastic: %r" % ans.strip()[-200:])
+            mib, handover = float(m.group(2)), float(m.group(4))
+            self.sample("node_leave_big_mib", lambda: mib)
+            self.sample("node_leave_big_ms", lambda: float(m.group(3)))
+            self.sample("node_leave_big_handover_ms", lambda: handover)
+            return mib / (handover / 1e3) if handover > 0 else 0.0
+
+        print("leave: elastic 6 32 3000 on 3 nodes, node 2 (owning ~10 MiB) "
+              "removed after 1.5 s, %d reps" % reps)
+        for _ in range(reps):
+            if not self.failed("node_leave_mib_per_s"):
+                self.sample("node_leave_mib_per_s", big)
+        self.median_or_null("node_leave_mib_per_s", "node_leave_mib_per_s")
+        for k in ("node_leave_big_mib", "node_leave_big_ms",
+                  "node_leave_big_handover_ms"):
+            self.median(k)
 
     def served(self, name, argv):
         """Starts "cvmm run ARGV" with a control directory of its own;
