@@ -953,6 +953,15 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 		}
 		job_size = node_opts.max_nodes;
 	}
+	/* the release model's homes and diffs do not move yet: no node
+	 * joins or leaves it, and its broadcasts know no free slot */
+	if (job_size > live_at_start &&
+	    node_opts.memory_model == NODE_MM_RELEASE) {
+		log_error("--max-nodes %d: no node can join a VM under "
+			  "--memory-model=release yet (leave --max-nodes out)",
+			  job_size);
+		return CVMM_ERR_INVALID;
+	}
 	for (int v = 0; v < NODE_SLOTS_MAX; v++)
 		start_roles[v] = (uint8_t)(v < live_at_start
 						   ? v
