@@ -304,7 +304,10 @@ static void pause_resume(FILE *f, bool pause)
 {
 	char line[320];
 
-	if (pause)
+	if (node_svc_changing()) /* its pause is its own */
+		snprintf(line, sizeof(line), "error: a node is joining or "
+			 "leaving: the VM is paused until that is done");
+	else if (pause)
 		node_svc_pause(line, sizeof(line));
 	else
 		node_svc_resume(line, sizeof(line));

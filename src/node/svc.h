@@ -140,6 +140,9 @@ void node_svc_join_state(uint64_t *live, uint64_t *drained, uint8_t *roles);
  * are. */
 bool node_svc_slot_free(int k);
 int node_svc_free_slots(void);
+/* A node is joining or leaving now (its pause holds): cvmm ctl resume
+ * waits for it. */
+bool node_svc_changing(void);
 /* The membership epoch (1 at the start, one more per leave or join). */
 uint64_t node_svc_epoch(void);
 /* A joining node: the drained nodes, and the epoch once in (0: not yet). */

@@ -171,6 +171,11 @@ void svc_on_leave(int src, const node_hdr_t *h);
 cvmm_status_t svc_leave_init(void);
 /* The node playing each role as this node knows it (leaves change it). */
 const uint8_t *svc_roles(void);
+/* A leave's or join's pause (node 0, membership lock held): resume
+ * resumes only a pause the change made (a user's pause stays); a user's
+ * resume in between is refused (node_svc_changing). */
+cvmm_status_t svc_change_pause(char *why, size_t cap);
+void svc_change_resume(void);
 /* One membership change (a leave, a join) at a time, on node 0. */
 void svc_member_lock(void);
 void svc_member_unlock(void);

@@ -172,7 +172,6 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 {
 	size_t mlen = NODE_WIRE_HDR_LEN + NODE_WIRE_JOIN_FIXED + alen + rlen;
 	uint8_t *msg = malloc(mlen);
-	char line[320];
 	cvmm_status_t st = CVMM_OK;
 
 	if (!msg) {
@@ -180,11 +179,9 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 		return CVMM_ERR_NOMEM;
 	}
 	gmem_freeze(svc_gm); /* no layout change until the joiner has it */
-	node_svc_pause(line, sizeof(line));
-	if (!strncmp(line, "error:", 6)) {
+	if (svc_change_pause(why, cap) != CVMM_OK) {
 		gmem_thaw(svc_gm);
 		free(msg);
-		snprintf(why, cap, "%s", line + 7);
 		return CVMM_ERR_TIMEOUT;
 	}
 	joining = true;
@@ -221,8 +218,6 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 
 void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap)
 {
-	char line[320];
-
 	if (ok) {
 		uint64_t e = svc_epoch() + 1, now;
 
@@ -250,7 +245,7 @@ void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap)
 		snprintf(out, cap, "node %d did not join", k);
 	}
 	if (joining) {
-		node_svc_resume(line, sizeof(line));
+		svc_change_resume();
 		gmem_thaw(svc_gm);
 		joining = false;
 	}

@@ -76,6 +76,38 @@ void svc_member_unlock(void)
 	pthread_mutex_unlock(&member_lock);
 }
 
+/* A leave or a join holds the VM paused: a user's resume must wait. */
+static bool changing;
+static bool own_pause; /* the change paused the VM (not the user) */
+
+bool node_svc_changing(void)
+{
+	return __atomic_load_n(&changing, __ATOMIC_ACQUIRE);
+}
+
+cvmm_status_t svc_change_pause(char *why, size_t cap)
+{
+	char line[320];
+
+	node_svc_pause(line, sizeof(line));
+	if (!strncmp(line, "error:", 6)) {
+		snprintf(why, cap, "%s", line + 7);
+		return CVMM_ERR_TIMEOUT;
+	}
+	own_pause = strncmp(line, "paused already", 14) != 0;
+	__atomic_store_n(&changing, true, __ATOMIC_RELEASE);
+	return CVMM_OK;
+}
+
+void svc_change_resume(void)
+{
+	char line[320];
+
+	__atomic_store_n(&changing, false, __ATOMIC_RELEASE);
+	if (own_pause) /* a pause the user asked for stays */
+		node_svc_resume(line, sizeof(line));
+}
+
 uint64_t svc_epoch(void)
 {
 	return __atomic_load_n(&member_epoch, __ATOMIC_ACQUIRE);
@@ -461,6 +493,11 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 			 "would have to move)");
 		return;
 	}
+	if (coh_rt_paused()) {
+		snprintf(out, cap, "error: the VM is paused: cvmm ctl resume "
+			 "first (node %d's threads must move off it)", k);
+		return;
+	}
 	svc_member_lock();
 	for (int i = 1; i < n && heir < 0; i++) {
 		int j = (k + i) % n;
@@ -491,10 +528,10 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 	/* no layout change in flight (one would wait for the leaving node's
 	 * answer for ever) until it is gone */
 	gmem_freeze(svc_gm);
-	node_svc_pause(line, sizeof(line));
-	if (!strncmp(line, "error:", 6)) {
+	if (svc_change_pause(line, sizeof(line)) != CVMM_OK) {
 		gmem_thaw(svc_gm);
-		snprintf(out, cap, "%s; node %d stays, drained", line, k);
+		snprintf(out, cap, "error: %s; node %d stays, drained", line,
+			 k);
 		goto out;
 	}
 	t_give = cvmm_now_ns();
@@ -513,7 +550,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 	svc_epoch_set(svc_epoch() + 1);
 	member_log(cvmm_now_ns() - svc_vm->t_start, MEMBER_LEAVE, k, heir,
 		   svc_epoch(), (double)(cvmm_now_ns() - t0) / 1e6, pages);
-	node_svc_resume(line, sizeof(line));
+	svc_change_resume();
 	gmem_thaw(svc_gm);
 	log_info("leave: node %d left; node %d took its roles and %lld "
 		 "pages (%.1f MiB) in %.0f ms", k, heir, (long long)pages,

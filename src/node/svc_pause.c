@@ -121,7 +121,7 @@ void node_svc_pause(char *out, size_t cap)
 {
 	int n = svc_vm ? svc_nnodes() : 0;
 	uint64_t t0 = cvmm_now_ns(), waited;
-	int loud = 0, rounds = 0;
+	int loud = 0, rounds = 0, in = 0;
 
 	if (svc_self() != 0 || n < 1) {
 		snprintf(out, cap, "error: not node 0");
@@ -160,9 +160,11 @@ void node_svc_pause(char *out, size_t cap)
 	paused_at = cvmm_now_ns();
 	log_info("pause: the VM is paused (quiet after %.1f ms)",
 		 (double)waited / 1e6);
+	for (int k = 0; k < n; k++)
+		in += !node_departed(k);
 	snprintf(out, cap, "paused: %d node%s quiet after %.1f ms: no guest "
 		 "code runs and no coherence or futex message is in flight",
-		 n, n == 1 ? "" : "s", (double)waited / 1e6);
+		 in, in == 1 ? "" : "s", (double)waited / 1e6);
 out:
 	pthread_mutex_unlock(&pause_lock);
 }

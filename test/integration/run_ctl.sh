@@ -66,8 +66,10 @@
 #           joins, node 1 drains and undrains, node 2 leaves, another
 #           joins and node 1 leaves: nothing forbidden. By hand: join-info's address and cookie; a wrong cookie
 #           and a stale --join-epoch are refused (the joiner and node 0
-#           say so), other vCPUs one line; "cvmm agent --join" joins, every
-#           thread drained onto it, output native, it exits 0. A VM
+#           say so), other vCPUs one line; "cvmm agent --join" joins while
+#           the user has paused the VM (it stays paused; a leave then is
+#           refused), every thread drained onto it, output native, it
+#           exits 0. A VM
 #           without free slots refuses; free slots under the release
 #           model are refused at start;
 #  errors   a job that does not exist, an unknown command, a stray
@@ -772,6 +774,32 @@ part_join() {
 		fail "ctl join: join-info" "no address or cookie" "$SCRATCH/jinfo"
 		addr=127.0.0.1:1 cookie=0000000000000000
 	fi
+	CVMM_JOB_COOKIE=$cookie join_agent jv -v 2 --join="$addr" \
+		-- "$GUESTS/barrier" 4 12000
+	if [ $AGENT_RC != 0 ] &&
+		[ "$(grep -c "^cvmm: " "$SCRATCH/jv.err")" = 1 ] &&
+		grep -q "the VM has 3 vCPUs but this agent 2: give it -v 3" \
+			"$SCRATCH/jv.err"; then
+		pass "ctl join: other vCPUs than the VM's: one line"
+	else
+		fail "ctl join: vCPUs" "status $AGENT_RC" "$SCRATCH/jv.err"
+	fi
+	# a join while the user has the VM paused keeps it paused; a leave
+	# then is refused (its node's threads could not move)
+	check_ctl "ctl join: pause" 0 "^paused: 2 nodes quiet" --job "$JOBID" pause
+	CVMM_JOB_COOKIE=$cookie join_agent jpaused -v 3 --join="$addr" \
+		--log-level info -- "$GUESTS/barrier" 4 12000 &
+	local ppid=$!
+	for _ in $(seq 1 100); do
+		grep -q "join: node 2 joined" "$JOB_ERR" && break
+		sleep 0.1
+	done
+	check_ctl "ctl join: a join keeps the user's pause" 0 \
+		"^cvmm job $JOBID: .*3 nodes, .*epoch 2, paused$" --job "$JOBID" status
+	check_ctl "ctl join: no leave while paused" 1 \
+		"^error: the VM is paused: cvmm ctl resume first" \
+		--job "$JOBID" remove-node 1
+	check_ctl "ctl join: resume" 0 "^resumed after" --job "$JOBID" resume
 	CVMM_JOB_COOKIE=0123456789abcdef join_agent jbad -v 3 --join="$addr" \
 		--log-level info -- "$GUESTS/barrier" 4 12000
 	if [ $AGENT_RC != 0 ] &&
@@ -786,7 +814,7 @@ part_join() {
 	CVMM_JOB_COOKIE=$cookie join_agent jold -v 3 --join="$addr" \
 		--join-epoch 7 -- "$GUESTS/barrier" 4 12000
 	if [ $AGENT_RC != 0 ] &&
-		grep -q "refused by node 0 (hello): stale epoch 7: the VM's membership is at epoch 1" \
+		grep -q "refused by node 0 (hello): stale epoch 7: the VM's membership is at epoch 2" \
 			"$SCRATCH/jold.err" &&
 		grep -q "join from .* refused: stale epoch 7" "$JOB_ERR"; then
 		pass "ctl join: a stale epoch is refused and logged"
@@ -794,23 +822,7 @@ part_join() {
 		fail "ctl join: stale epoch" "status $AGENT_RC" \
 			"$SCRATCH/jold.err" "$JOB_ERR"
 	fi
-	CVMM_JOB_COOKIE=$cookie join_agent jv -v 2 --join="$addr" \
-		-- "$GUESTS/barrier" 4 12000
-	if [ $AGENT_RC != 0 ] &&
-		[ "$(grep -c "^cvmm: " "$SCRATCH/jv.err")" = 1 ] &&
-		grep -q "the VM has 3 vCPUs but this agent 2: give it -v 3" \
-			"$SCRATCH/jv.err"; then
-		pass "ctl join: other vCPUs than the VM's: one line"
-	else
-		fail "ctl join: vCPUs" "status $AGENT_RC" "$SCRATCH/jv.err"
-	fi
-	CVMM_JOB_COOKIE=$cookie join_agent jok -v 3 --join="$addr" \
-		--join-epoch 1 --log-level info -- "$GUESTS/barrier" 4 12000 &
-	local apid=$!
-	for _ in $(seq 1 100); do
-		grep -q "join: node 2 joined" "$JOB_ERR" && break
-		sleep 0.1
-	done
+	local apid=$ppid
 	# every thread to the new node, then back
 	check_ctl "ctl join: node 0 drained, threads to the hand-started node" 0 \
 		"^node 0 drained" --job "$JOBID" drain 0
@@ -832,12 +844,12 @@ part_join() {
 	AGENT_RC=$?
 	if [ $rc = 0 ] && [ $AGENT_RC = 0 ] && cmp -s "$JOB_OUT" "$native" &&
 		grep -q "node 2 of 3 joined the VM at $addr (epoch 2)" \
-			"$SCRATCH/jok.err"; then
+			"$SCRATCH/jpaused.err"; then
 		pass "ctl join: cvmm agent --join by hand; output native, it exits 0"
 	else
 		diff "$native" "$JOB_OUT" >"$SCRATCH/jhand.diff" 2>&1
 		fail "ctl join: by hand" "$(rc_text $rc), agent $AGENT_RC" \
-			"$SCRATCH/jhand.diff" "$SCRATCH/jok.err" "$JOB_ERR"
+			"$SCRATCH/jhand.diff" "$SCRATCH/jpaused.err" "$JOB_ERR"
 	fi
 	start_served jfull "ctl join full" -n 2 -v 2 --log-level info \
 		-- "$GUESTS/sleeper" 2 ||
