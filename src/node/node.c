@@ -198,6 +198,9 @@ int node_rank(void)
 }
 
 static bool departed[NODE_MAX];
+/* The epoch at which each node joined (0: it started with the VM): what it
+ * sends carries that epoch or a later one (node_admit). */
+static uint32_t joined_at[NODE_MAX];
 
 bool node_departed(int k)
 {
@@ -211,10 +214,18 @@ void node_set_departed(int k)
 		__atomic_store_n(&departed[k], true, __ATOMIC_RELEASE);
 }
 
-void node_set_joined(int k)
+void node_set_joined(int k, uint64_t epoch)
 {
-	if (k >= 0 && k < NODE_MAX)
-		__atomic_store_n(&departed[k], false, __ATOMIC_RELEASE);
+	if (k < 0 || k >= NODE_MAX)
+		return;
+	__atomic_store_n(&joined_at[k], (uint32_t)epoch, __ATOMIC_RELEASE);
+	__atomic_store_n(&departed[k], false, __ATOMIC_RELEASE);
+}
+
+void node_set_epoch(uint64_t epoch)
+{
+	if (xp)
+		xp_set_epoch(xp, (uint32_t)epoch);
 }
 
 int node_size(void)
@@ -706,10 +717,21 @@ bool node_pages_pushed(void)
  * could have named it names its heir, so one arriving is a bug or a stale
  * agent. The services check theirs (svc.c), the transport's own and the
  * shutdown's pass. */
-static bool node_admit(int src, unsigned id)
+static bool node_admit(int src, unsigned id, uint32_t epoch)
 {
 	static bool warned[NODE_MAX];
+	uint32_t in = src >= 0 && src < NODE_MAX
+			      ? __atomic_load_n(&joined_at[src],
+						__ATOMIC_ACQUIRE)
+			      : 0;
 
+	if (epoch < in) { /* sent before the node was in the VM */
+		if (!__atomic_exchange_n(&warned[src], true, __ATOMIC_RELAXED))
+			log_warn("node %d sent a message of epoch %u, before "
+				 "it joined (epoch %u): dropped (and any more)",
+				 src, epoch, in);
+		return false;
+	}
 	if (id == NODE_AM_SVC || id == NODE_AM_SHUTDOWN || !node_departed(src))
 		return true;
 	if (src >= 0 && src < NODE_MAX &&
@@ -903,6 +925,11 @@ static cvmm_status_t node_join(gmem_t *gm, vm_t *vm)
 		gm->coherent = true;
 		vm->nodes = &node_svc_ops;
 		gmem_apply(gm, w.layout, w.nlayout);
+		/* the epoch with this node in: node 0 holds the membership
+		 * lock from SLOT to DONE, so it is the next one; the nodes
+		 * admit nothing of this node's from an earlier one (the
+		 * answers to node 0's resume come before DONE) */
+		node_set_epoch(s.epoch + 1);
 		st = join_finish(fd, &epoch, tmo);
 		fd = -1;
 	}
@@ -916,6 +943,10 @@ static cvmm_status_t node_join(gmem_t *gm, vm_t *vm)
 			  cvmm_status_str(st));
 		return st;
 	}
+	if (epoch != s.epoch + 1)
+		log_warn("join: node 0 says epoch %llu, not %llu",
+			 (unsigned long long)epoch,
+			 (unsigned long long)s.epoch + 1);
 	node_svc_join_apply(drained, epoch);
 	vm->on_exit = node_on_exit;
 	log_info("node %d of %d joined the VM at %s (epoch %llu)", s.node,
@@ -981,6 +1012,8 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	if (st == CVMM_OK)
 		st = xp_init(&xo, boot_rank(boot), job_size,
 			     boot_cookie(boot), &xp);
+	if (st == CVMM_OK)
+		xp_set_epoch(xp, 1); /* the membership's first (svc_epoch) */
 	/* handlers before connecting: an unhandled message is dropped */
 	if (st == CVMM_OK)
 		st = xp_am_register(xp, NODE_AM_SHUTDOWN, node_on_shutdown,

@@ -111,8 +111,11 @@ void node_set_departed(int k);
 /* The page transfer this node uses: true push, false get (a joining
  * node takes node 0's). */
 bool node_pages_pushed(void);
-/* Node k joined (node/join.c): it is in the VM from now on. */
-void node_set_joined(int k);
+/* Node k joined (node/join.c) at epoch: it is in the VM from now on, and
+ * a message of it from an earlier epoch is dropped. */
+void node_set_joined(int k, uint64_t epoch);
+/* The membership epoch this node's messages carry from now on. */
+void node_set_epoch(uint64_t epoch);
 xp_t *node_xp(void);
 boot_t *node_boot(void);
 

@@ -111,7 +111,7 @@ void svc_on_join(int src, const node_hdr_t *h, const void *msg, size_t len)
 
 static void joined_here(int k, uint64_t epoch)
 {
-	node_set_joined(k);
+	node_set_joined(k, epoch);
 	svc_drained_set(svc_drained_mask() & ~(1ull << k));
 	svc_epoch_set(epoch);
 	log_info("node %d joined the VM (epoch %llu)", k,

@@ -11,8 +11,9 @@
  *                       ACK arg the pages sent
  *   TAKE    K -> H      a batch of records, one page, or a batch of
  *                       waiters; ACK
- *   DEPART  0 -> all    K left, H plays its roles: owner K becomes H and
- *           but K       K's copies H's in every record (coh_node_depart),
+ *   DEPART  0 -> all    K left, H plays its roles (tid: the new epoch,
+ *           but K       on every message from now on): owner K becomes H
+ *                       and K's copies H's in every record (coh_node_depart),
  *                       the futex homes move (dfx_set_roles), K is
  *                       departed (nothing is sent to it, its going is no
  *                       loss) and stays drained; ACK
@@ -116,6 +117,7 @@ uint64_t svc_epoch(void)
 void svc_epoch_set(uint64_t e)
 {
 	__atomic_store_n(&member_epoch, e, __ATOMIC_RELEASE);
+	node_set_epoch(e); /* on every message from now on */
 }
 
 /* ---- the leaving node ---------------------------------------------------- */
@@ -412,10 +414,12 @@ void svc_on_take(int src, const node_hdr_t *h, const void *msg, size_t len)
 /* ---- every node ---------------------------------------------------------- */
 
 /* k left, h plays its roles. */
-static cvmm_status_t depart_here(int k, int h)
+static cvmm_status_t depart_here(int k, int h, uint64_t epoch)
 {
 	cvmm_status_t st = CVMM_OK;
 
+	if (epoch > svc_epoch())
+		svc_epoch_set(epoch);
 	roles_init();
 	if (cvmm_coh_on)
 		st = coh_rt_depart((uint32_t)k, (uint32_t)h);
@@ -437,7 +441,8 @@ void svc_on_depart(int src, const node_hdr_t *h)
 
 	if (h->arg > 0 && h->arg < svc_nnodes() && h->arg != svc_self() &&
 	    (int)h->count < svc_nnodes() && (int64_t)h->count != h->arg)
-		st = depart_here((int)h->arg, (int)h->count);
+		st = depart_here((int)h->arg, (int)h->count,
+				 h->tid > 0 ? (uint64_t)h->tid : 0);
 	if (st != CVMM_OK)
 		svc_vm_end("leave: this node could not take another's leaving");
 	svc_send_ack(src, h->id, 0);
@@ -471,7 +476,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 {
 	char line[320];
 	int n = svc_nnodes(), heir = -1, t = -1;
-	uint64_t t0 = cvmm_now_ns(), t_give;
+	uint64_t t0 = cvmm_now_ns(), t_give, e;
 	int64_t pages;
 
 	if (svc_self() != 0 || !svc_vm || n < 2) {
@@ -539,15 +544,19 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 	t_give = cvmm_now_ns() - t_give;
 	if (pages < 0)
 		svc_vm_end("leave: a node's hand-over failed half-way");
-	for (int j = 0; j < n; j++)
+	e = svc_epoch() + 1; /* the epoch without k, on every node */
+	for (int j = 1; j < n; j++) {
+		node_hdr_t d = { .type = NODE_MSG_DEPART, .arg = k,
+				 .count = (uint32_t)heir, .tid = (int32_t)e };
+
 		if (j != k && !node_departed(j) &&
-		    (j == 0 ? depart_here(k, heir) != CVMM_OK
-			    : ask(j, NODE_MSG_DEPART, k, (uint32_t)heir,
-				  5000) < 0))
+		    svc_ask(j, &d, NULL, NULL, 5000) < 0)
 			svc_vm_end("leave: a node did not take another's "
 				   "leaving");
+	}
+	if (depart_here(k, heir, e) != CVMM_OK)
+		svc_vm_end("leave: node 0 could not take another's leaving");
 	(void)ask(k, NODE_MSG_BYE, 0, 0, 2000);
-	svc_epoch_set(svc_epoch() + 1);
 	member_log(cvmm_now_ns() - svc_vm->t_start, MEMBER_LEAVE, k, heir,
 		   svc_epoch(), (double)(cvmm_now_ns() - t0) / 1e6, pages);
 	svc_change_resume();

@@ -153,10 +153,15 @@ cvmm_status_t xp_cswap64(xp_t *x, int peer, uint64_t remote, uint64_t cmp,
 typedef void (*xp_am_fn_t)(xp_t *x, int src, const void *data, size_t len,
 			   void *arg);
 
-/* Optional: asked before a message of a user id from src is handled;
- * false drops it (the caller logs). Set before xp_connect. */
-typedef bool (*xp_admit_fn_t)(int src, unsigned id);
+/* Optional: asked before a message of a user id from src, sent in the
+ * sender's membership epoch, is handled; false drops it (the hook logs).
+ * Set before xp_connect. */
+typedef bool (*xp_admit_fn_t)(int src, unsigned id, uint32_t epoch);
 void xp_set_admit(xp_t *x, xp_admit_fn_t fn);
+
+/* The membership epoch every message sent from now on carries (0 at
+ * first). */
+void xp_set_epoch(xp_t *x, uint32_t epoch);
 
 /* Register before xp_connect: a message whose id has no handler is dropped
  * with a warning. */

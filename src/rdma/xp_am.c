@@ -42,7 +42,7 @@ static void xp_rx_deliver(xp_peer_t *p, const xp_msg_hdr_t *h,
 	}
 	if (atomic_load(&x->stop))
 		return; /* xp_fini has begun: no more handlers */
-	if (x->admit && !x->admit(p->rank, h->id))
+	if (x->admit && !x->admit(p->rank, h->id, h->epoch))
 		return;
 	fn = atomic_load(&x->am[h->id].fn);
 	if (!fn) {
@@ -315,6 +315,11 @@ void xp_set_admit(xp_t *x, xp_admit_fn_t fn)
 	x->admit = fn;
 }
 
+void xp_set_epoch(xp_t *x, uint32_t epoch)
+{
+	atomic_store(&x->epoch, epoch);
+}
+
 cvmm_status_t xp_am_register(xp_t *x, unsigned id, xp_am_fn_t fn, void *arg)
 {
 	if (id < XP_AM_USER || id >= XP_AM_MAX || !fn) {
@@ -336,8 +341,9 @@ static ucs_status_ptr_t xp_am_post(xp_peer_t *p, xp_op_t *op, unsigned id,
 	ucp_request_param_t prm;
 	xp_msg_hdr_t h;
 
-	xp_wire_fill(&h, id, x->rank, atomic_fetch_add(&p->tx_seq, 1), len,
-		     x->cookie);
+	xp_wire_fill(&h, id, x->rank, atomic_fetch_add(&p->tx_seq, 1),
+		     (uint32_t)len, x->cookie);
+	h.epoch = atomic_load(&x->epoch);
 	xp_wire_encode(&h, op->hdr);
 	xp_op_param(&prm, op);
 	return ucx.ucp_am_send_nbx(p->ep, XP_WIRE_UCP_AM_ID, op->hdr,
@@ -390,7 +396,8 @@ cvmm_status_t xp_am_send(xp_t *x, int peer, unsigned id, const void *data,
 	xp_peer_t *p;
 	cvmm_status_t st;
 
-	if (id < XP_AM_USER || id >= XP_AM_MAX || (len && !data)) {
+	if (id < XP_AM_USER || id >= XP_AM_MAX || (len && !data) ||
+	    len > XP_WIRE_LEN_MAX) {
 		log_error("cannot send active message %u of %zu bytes", id,
 			  len);
 		return CVMM_ERR_INVALID;
@@ -428,6 +435,7 @@ static void xp_am_heartbeat_send(xp_t *x, xp_peer_t *p)
 	}
 	xp_wire_fill(&h, XP_AM_HEARTBEAT, x->rank,
 		     atomic_fetch_add(&p->tx_seq, 1), 0, x->cookie);
+	h.epoch = atomic_load(&x->epoch);
 	xp_wire_encode(&h, p->hb_hdr);
 	sp = ucx.ucp_am_send_nbx(p->ep, XP_WIRE_UCP_AM_ID, p->hb_hdr,
 			     XP_WIRE_HDR_LEN, NULL, 0, &prm);

@@ -98,6 +98,7 @@ struct xp {
 	bool connected;
 	xp_handler_t am[XP_AM_MAX];
 	xp_admit_fn_t admit;
+	atomic_uint_least32_t epoch;  /* stamped on every message sent */
 	ucp_mem_h memh;
 	void *rkey_buf;
 	size_t rkey_buf_len;

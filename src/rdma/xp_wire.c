@@ -8,7 +8,7 @@
 #include "rdma/xp.h"
 
 void xp_wire_fill(xp_msg_hdr_t *h, unsigned id, int src, uint32_t seq,
-		  uint64_t len, uint64_t cookie)
+		  uint32_t len, uint64_t cookie)
 {
 	h->magic = XP_WIRE_MAGIC;
 	h->version = XP_WIRE_VERSION;
@@ -16,6 +16,7 @@ void xp_wire_fill(xp_msg_hdr_t *h, unsigned id, int src, uint32_t seq,
 	h->src = (uint32_t)src;
 	h->seq = seq;
 	h->len = len;
+	h->epoch = 0;
 	h->cookie = cookie;
 }
 
@@ -28,7 +29,8 @@ void xp_wire_encode(const xp_msg_hdr_t *h, void *buf)
 	wire_w_u16(&w, h->id);
 	wire_w_u32(&w, h->src);
 	wire_w_u32(&w, h->seq);
-	wire_w_u64(&w, h->len);
+	wire_w_u32(&w, h->len);
+	wire_w_u32(&w, h->epoch);
 	wire_w_u64(&w, h->cookie);
 	assert(wire_w_done(&w));
 }
@@ -43,7 +45,8 @@ cvmm_status_t xp_wire_decode(const void *buf, size_t len, xp_msg_hdr_t *out)
 	h.id = wire_r_u16(&r);
 	h.src = wire_r_u32(&r);
 	h.seq = wire_r_u32(&r);
-	h.len = wire_r_u64(&r);
+	h.len = wire_r_u32(&r);
+	h.epoch = wire_r_u32(&r);
 	h.cookie = wire_r_u64(&r);
 	if (!wire_r_done(&r))
 		return CVMM_ERR_INVALID;

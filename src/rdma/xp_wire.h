@@ -11,7 +11,9 @@
  *   6  u16 id       active-message id, < XP_AM_MAX
  *   8  u32 src      sender's rank, < size
  *  12  u32 seq      per (sender, receiver) sequence number, from 0
- *  16  u64 len      payload length in bytes (must equal the AM data length)
+ *  16  u32 len      payload length in bytes (must equal the AM data length)
+ *  20  u32 epoch    the VM's membership epoch when the sender sent it
+ *                   (xp_set_epoch; the receiver's admit hook judges it)
  *  24  u64 cookie   job cookie
  * The receiver delivers each sender's messages in seq order, so ordering
  * holds even when UCX completes a rendezvous message after a later eager
@@ -26,7 +28,7 @@
 #include "common/wire.h"
 
 #define XP_WIRE_MAGIC 0x31504d43u /* "CMP1" in memory order */
-#define XP_WIRE_VERSION 1
+#define XP_WIRE_VERSION 2 /* 1: u64 len, no epoch */
 #define XP_WIRE_HDR_LEN 32
 #define XP_WIRE_UCP_AM_ID 7 /* the one UCP AM id the transport uses */
 
@@ -36,7 +38,8 @@ typedef struct xp_msg_hdr {
 	uint16_t id;
 	uint32_t src;
 	uint32_t seq;
-	uint64_t len;
+	uint32_t len;
+	uint32_t epoch;
 	uint64_t cookie;
 } xp_msg_hdr_t;
 
@@ -48,13 +51,16 @@ _Static_assert(WIRE_SIZEOF(xp_msg_hdr_t, magic) +
 			       WIRE_SIZEOF(xp_msg_hdr_t, src) +
 			       WIRE_SIZEOF(xp_msg_hdr_t, seq) +
 			       WIRE_SIZEOF(xp_msg_hdr_t, len) +
+			       WIRE_SIZEOF(xp_msg_hdr_t, epoch) +
 			       WIRE_SIZEOF(xp_msg_hdr_t, cookie) ==
 		       XP_WIRE_HDR_LEN,
 	       "xp header fields add up to XP_WIRE_HDR_LEN");
 
-/* Fills a header for a message of len payload bytes. Cannot fail. */
+/* Fills a header for a message of len payload bytes (at most
+ * XP_WIRE_LEN_MAX), epoch 0. Cannot fail. */
+#define XP_WIRE_LEN_MAX 0xffffffffu
 void xp_wire_fill(xp_msg_hdr_t *h, unsigned id, int src, uint32_t seq,
-		  uint64_t len, uint64_t cookie);
+		  uint32_t len, uint64_t cookie);
 
 /* Encodes h into buf[XP_WIRE_HDR_LEN] (little-endian). Cannot fail. */
 void xp_wire_encode(const xp_msg_hdr_t *h, void *buf);

@@ -732,8 +732,8 @@ part_join() {
 	fi
 	if grep -q "join: node 3 joined (epoch 3)" "$JOB_ERR" &&
 		grep -q "node 3 of 4 joined the VM at 127.0.0.1:" "$JOB_ERR" &&
-		! grep -q "lost" "$JOB_ERR" "$add.err"; then
-		pass "ctl join: logged by node 0 and the new node (node 0's stderr), no node lost"
+		! grep -Eq "lost|dropped|did not answer" "$JOB_ERR" "$add.err"; then
+		pass "ctl join: logged by node 0 and the new node (node 0's stderr), no node lost, no message dropped"
 	else
 		fail "ctl join: logs" "no join line, or a node lost" "$JOB_ERR" \
 			"$add.err"

@@ -785,6 +785,42 @@ static void test_am_self(void **state)
 	assert_int_equal(atomic_load(&rx.seq_bad), 0);
 }
 
+/* The membership epoch: every message carries the sender's, the admit
+ * hook sees it and may drop the message. */
+static _Atomic uint32_t admit_seen;
+static atomic_bool admit_refuse;
+
+static bool admit_epoch(int src, unsigned id, uint32_t epoch)
+{
+	(void)src;
+	if (id == AM_SEQ)
+		atomic_store(&admit_seen, epoch);
+	return !atomic_load(&admit_refuse);
+}
+
+static void test_am_epoch(void **state)
+{
+	side_t *s = get_side(state);
+	unsigned before;
+
+	xp_set_admit(s->x, admit_epoch);
+	xp_set_epoch(s->x, 9);
+	atomic_store(&rx.self_next, 0);
+	assert_int_equal(send_seq(s->x, 0, 10), 0);
+	assert_int_equal(atomic_load(&rx.self_next), 10);
+	assert_int_equal(atomic_load(&admit_seen), 9);
+	before = atomic_load(&rx.self_next);
+	atomic_store(&admit_refuse, true);
+	xp_set_epoch(s->x, 10);
+	assert_int_equal(send_seq(s->x, 0, 10), 0);
+	usleep(20000);
+	assert_int_equal(atomic_load(&admit_seen), 10);
+	assert_int_equal(atomic_load(&rx.self_next), before); /* dropped */
+	atomic_store(&admit_refuse, false);
+	xp_set_admit(s->x, NULL);
+	xp_set_epoch(s->x, 0);
+}
+
 /* Ping-pong where the child answers from inside its handler. */
 static void test_am_reply_from_handler(void **state)
 {
@@ -904,6 +940,7 @@ static void test_orderly_close(void **state)
 	cmocka_unit_test(test_threads),                                       \
 	cmocka_unit_test(test_am_order),                                      \
 	cmocka_unit_test(test_am_self),                                       \
+	cmocka_unit_test(test_am_epoch),                                      \
 	cmocka_unit_test(test_am_reply_from_handler),                         \
 	cmocka_unit_test(test_am_no_nesting),                                 \
 	cmocka_unit_test(test_wrong_cookie),                                  \

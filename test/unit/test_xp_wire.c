@@ -19,7 +19,7 @@
 #define SIZE 4
 #define SELF 2
 
-static void encode(unsigned id, int src, uint32_t seq, uint64_t len,
+static void encode(unsigned id, int src, uint32_t seq, uint32_t len,
 		   uint64_t cookie, uint8_t buf[XP_WIRE_HDR_LEN])
 {
 	xp_msg_hdr_t h;
@@ -33,7 +33,9 @@ static void test_round_trip(void **state)
 	uint8_t buf[XP_WIRE_HDR_LEN];
 	xp_msg_hdr_t h, out;
 
-	xp_wire_fill(&h, 17, 3, 0xdeadbeef, 1ull << 40, COOKIE);
+	xp_wire_fill(&h, 17, 3, 0xdeadbeef, 1u << 24, COOKIE);
+	assert_int_equal(h.epoch, 0);
+	h.epoch = 0x0a0b0c0d;
 	xp_wire_encode(&h, buf);
 	assert_int_equal(xp_wire_decode(buf, sizeof(buf), &out), CVMM_OK);
 	assert_memory_equal(&h, &out, sizeof(h));
@@ -43,7 +45,9 @@ static void test_round_trip(void **state)
 	assert_int_equal(buf[6], 17);
 	assert_int_equal(buf[8], 3);
 	assert_int_equal(buf[12], 0xef);
-	assert_int_equal(buf[21], 1);
+	assert_int_equal(buf[19], 1);
+	assert_int_equal(buf[20], 0x0d);
+	assert_int_equal(buf[23], 0x0a);
 	assert_int_equal(buf[24], 0xef);
 	assert_int_equal(buf[31], 0x01);
 	assert_int_equal(xp_wire_decode(buf, sizeof(buf) - 1, &out),
@@ -188,7 +192,7 @@ static cvmm_status_t reference(const uint8_t *b, size_t len, size_t payload)
 	    wire_get_u32(b + 8) == SELF)
 		return CVMM_ERR_INVALID;
 	if (wire_get_u16(b + 4) != XP_WIRE_VERSION ||
-	    wire_get_u16(b + 6) >= XP_AM_MAX || wire_get_u64(b + 16) != payload)
+	    wire_get_u16(b + 6) >= XP_AM_MAX || wire_get_u32(b + 16) != payload)
 		return CVMM_ERR_PEER;
 	return CVMM_OK;
 }
