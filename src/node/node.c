@@ -148,32 +148,36 @@ static struct {
 	size_t addr_len, rkey_len;
 } peer_blob[NODE_SLOTS_MAX];
 
+/* *dst becomes a copy of src[0..len) (NULL src: unchanged). */
+static cvmm_status_t blob_set(void **dst, size_t *dlen, const void *src,
+			      size_t len)
+{
+	void *b;
+
+	if (!src)
+		return CVMM_OK;
+	b = malloc(len ? len : 1);
+	if (!b)
+		return CVMM_ERR_NOMEM;
+	memcpy(b, src, len);
+	free(*dst);
+	*dst = b;
+	*dlen = len;
+	return CVMM_OK;
+}
+
 cvmm_status_t node_peer_keep(int k, const void *addr, size_t addr_len,
 			     const void *rkey, size_t rkey_len)
 {
+	cvmm_status_t st;
+
 	if (k < 0 || k >= NODE_SLOTS_MAX)
 		return CVMM_ERR_INVALID;
-	if (addr) {
-		void *a = malloc(addr_len ? addr_len : 1);
-
-		if (!a)
-			return CVMM_ERR_NOMEM;
-		memcpy(a, addr, addr_len);
-		free(peer_blob[k].addr);
-		peer_blob[k].addr = a;
-		peer_blob[k].addr_len = addr_len;
-	}
-	if (rkey) {
-		void *r = malloc(rkey_len ? rkey_len : 1);
-
-		if (!r)
-			return CVMM_ERR_NOMEM;
-		memcpy(r, rkey, rkey_len);
-		free(peer_blob[k].rkey);
-		peer_blob[k].rkey = r;
-		peer_blob[k].rkey_len = rkey_len;
-	}
-	return CVMM_OK;
+	st = blob_set(&peer_blob[k].addr, &peer_blob[k].addr_len, addr,
+		      addr_len);
+	return st == CVMM_OK ? blob_set(&peer_blob[k].rkey,
+					&peer_blob[k].rkey_len, rkey, rkey_len)
+			     : st;
 }
 
 const void *node_peer_addr(int k, size_t *len)

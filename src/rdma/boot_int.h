@@ -73,6 +73,11 @@ cvmm_status_t boot_sock_write(int fd, const void *buf, size_t len,
 cvmm_status_t boot_sock_send(int fd, boot_wire_type_t type, uint32_t seq,
 			     const void *payload, uint32_t len,
 			     uint64_t deadline);
+/* An IPv4 or IPv6 socket address as "1.2.3.4:5678" or "[::1]:5678";
+ * false (buf untouched) for another family. */
+struct sockaddr_storage;
+bool boot_sock_ip_str(const struct sockaddr_storage *ss, char *buf,
+		      size_t n);
 /* "1.2.3.4:5678", "[::1]:5678" or "pid 123" (UNIX); cannot fail. */
 void boot_sock_peer(int fd, char *buf, size_t n);
 /* The path of a "unix:/path" address, or NULL. */

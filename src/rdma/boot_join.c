@@ -14,15 +14,12 @@
 #include "rdma/boot_int.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include "common/log.h"
 #include "common/wire.h"
@@ -93,7 +90,6 @@ cvmm_status_t boot_join_listen(const char *addr, char *bound, size_t cap,
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
 	cvmm_status_t st = boot_sock_listen_port(addr, true, out);
 
 	if (st != CVMM_OK)
@@ -102,19 +98,8 @@ cvmm_status_t boot_join_listen(const char *addr, char *bound, size_t cap,
 		close(*out);
 		return CVMM_ERR_IO;
 	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(bound, cap, "%s:%u", host, ntohs(in->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(bound, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else {
+	if (!boot_sock_ip_str(&ss, bound, cap)) /* a UNIX path */
 		snprintf(bound, cap, "%s", addr);
-	}
 	return CVMM_OK;
 }
 

@@ -337,31 +337,43 @@ cvmm_status_t boot_sock_send(int fd, boot_wire_type_t type, uint32_t seq,
 	return st;
 }
 
+bool boot_sock_ip_str(const struct sockaddr_storage *ss, char *buf, size_t n)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
+		return true;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+			(const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
+		return true;
+	}
+	return false;
+}
+
 void boot_sock_peer(int fd, char *buf, size_t n)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
 		snprintf(buf, n, "an unknown peer");
-	} else if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+	else if (boot_sock_ip_str(&ss, buf, n))
+		return;
+	else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
 		snprintf(buf, n, "pid %d", (int)cred.pid);
-	} else {
+	else
 		snprintf(buf, n, "a local peer");
-	}
 }
 
 /* ---- wire encoding ------------------------------------------------------ */
