@@ -223,7 +223,8 @@ static bool field(const char *ans, const char *key, char *out, size_t cap)
  * joins the VM, and waits until it is in (it says so on a pipe) or gone. */
 static int add_node(int fd)
 {
-	char addr[128], ck[32], exe[4096], vcpus[16], prog[32], tr[32];
+	char addr[128], ck[32], exe[4096], cwd[4096], vcpus[16], prog[32],
+	     tr[32];
 	char opt[5][160], nfd[16], line[64];
 	size_t len = 0, n = 0;
 	int pipefd[2], argc = 0, rc = 1, err_fd = -1;
@@ -241,6 +242,7 @@ static int add_node(int fd)
 	if (!av || !field(ans, "address", addr, sizeof(addr)) ||
 	    !field(ans, "cookie", ck, sizeof(ck)) ||
 	    !field(ans, "exe", exe, sizeof(exe)) ||
+	    !field(ans, "cwd", cwd, sizeof(cwd)) ||
 	    !field(ans, "vcpus", vcpus, sizeof(vcpus)) ||
 	    !field(ans, "progress", prog, sizeof(prog)) ||
 	    !field(ans, "transport", tr, sizeof(tr))) {
@@ -291,6 +293,11 @@ static int add_node(int fd)
 		if (err_fd >= 0) /* node 0's: the job's messages together */
 			dup2(err_fd, STDERR_FILENO);
 		fcntl(pipefd[1], F_SETFD, 0); /* the agent writes here */
+		/* node 0's relative paths (the program, --root) are its */
+		if (chdir(cwd) != 0) {
+			log_error("ctl: node 0's directory %s: %m", cwd);
+			_exit(127);
+		}
 		unsetenv("CVMM_BOOT_ADDR");
 		unsetenv("CVMM_BOOT_RANK");
 		unsetenv("CVMM_BOOT_SIZE");

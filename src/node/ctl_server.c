@@ -343,8 +343,9 @@ static void join_info(FILE *f, bool argv)
 		fprintf(f, "exe ?\n");
 		return;
 	}
-	fprintf(f, "exe %s\nvcpus %d\nprogress %s\ntransport %s\nargv\n",
-		join_exe(), ctl_vm->nvcpus,
+	fprintf(f, "exe %s\ncwd %s\nvcpus %d\nprogress %s\ntransport %s\n"
+		"argv\n", join_exe(), join_cwd() ? join_cwd() : "/",
+		ctl_vm->nvcpus,
 		xp_progress_names[node_opts.progress],
 		xp_transport_names[node_opts.transport]);
 	for (int i = 0; av[i]; i++)

@@ -23,15 +23,21 @@
 #define JOIN_LAYOUT_MAX (1u << 20) /* changes in a WELCOME */
 #define JOIN_RANGES_MAX 16384      /* image and kept ranges, each */
 #define JOIN_SLOT_LEN 36
+#define JOIN_READY_MS 10000        /* WELCOME to READY, the VM paused */
 
 static int listen_fd = -1;
 static char listen_addr[96];
 static uint64_t cookie;
-static char *exe, **argv0, *cmdline;
+static char *exe, **argv0, *cmdline, *cwd;
 
 const char *join_exe(void)
 {
 	return exe;
+}
+
+const char *join_cwd(void)
+{
+	return cwd;
 }
 
 char *const *join_argv(void)
@@ -53,6 +59,8 @@ static void keep_command(void)
 		buf[r] = '\0';
 		exe = strdup(buf);
 	}
+	if (getcwd(buf, sizeof(buf)))
+		cwd = strdup(buf); /* the command line's relative paths */
 	f = fopen("/proc/self/cmdline", "re");
 	if (!f)
 		return;
@@ -227,8 +235,9 @@ static void serve(int fd, uint64_t epoch, const char *peer)
 	}
 	free(blob);
 	blob = NULL;
+	/* the VM is paused meanwhile: a joiner that hangs is given up */
 	if (boot_join_send(fd, welcome, wlen, timeout_ms()) != CVMM_OK ||
-	    boot_join_recv(fd, &blob, &len, timeout_ms(), why,
+	    boot_join_recv(fd, &blob, &len, JOIN_READY_MS, why,
 			   sizeof(why)) != CVMM_OK || len != 4) {
 		if (!why[0])
 			snprintf(why, sizeof(why), "it did not get ready");

@@ -38,6 +38,7 @@ uint64_t join_cookie(void);
  * confinement), for cvmm ctl add-node to start a local agent alike;
  * NULL when unknown. argv is NULL-terminated. */
 const char *join_exe(void);
+const char *join_cwd(void);
 char *const *join_argv(void);
 
 typedef struct join_slot {
