@@ -652,7 +652,9 @@ static void *node_fatal_main(void *why)
 {
 	for (int i = 0; i < 150; i++) {
 		for (int p = 0; p < NODE_MAX; p++)
-			if (__atomic_load_n(&lost_seen[p], __ATOMIC_ACQUIRE))
+			/* a node that left goes without ending anything */
+			if (__atomic_load_n(&lost_seen[p], __ATOMIC_ACQUIRE) &&
+			    !node_departed(p))
 				return NULL;
 		usleep(10 * 1000);
 	}

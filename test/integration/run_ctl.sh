@@ -658,12 +658,12 @@ info_of() {
 part_join() {
 	local rc json=$SCRATCH/join.json native=$SCRATCH/join.native
 	local add=$SCRATCH/join.add addr cookie ans
-	"$GUESTS/elastic" 6 16 3000 >"$native" 2>&1
+	"$GUESTS/elastic" 6 16 4000 >"$native" 2>&1
 	# 3 nodes and a free slot: node 1 leaves, a new node comes, node 2
 	# leaves (its threads go to node 0 and the new one), mid-run; the
 	# guest's threads own slices of a 16 MiB array, checked word by word
 	start_served join "ctl join" -n 3 --max-nodes 4 -v 4 --log-level info \
-		--stats="$SCRATCH/join.stats" -- "$GUESTS/elastic" 6 16 3000 ||
+		--stats="$SCRATCH/join.stats" -- "$GUESTS/elastic" 6 16 4000 ||
 		return
 	sleep 1
 	check_ctl "ctl join: node 1 leaves first" 0 "^node 1 left: " \
