@@ -369,8 +369,10 @@ churn() {
 		case $ans in
 		paused:*) NPAUSE=$((NPAUSE + 1)) ;;
 		*)
+			# the job ending under a request: its socket goes
+			# (refused, reset, gone, or closed mid-answer)
 			if kill -0 "$JOB_PID" 2>/dev/null &&
-				! grep -q "Connection refused\|Connection reset\|No such file" <<<"$ans"; then
+				! grep -q "Connection refused\|Connection reset\|No such file\|closed it without an answer" <<<"$ans"; then
 				NBAD=$((NBAD + 1))
 				echo "$ans" >>"$SCRATCH/$name.bad"
 			fi
