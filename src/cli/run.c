@@ -396,8 +396,13 @@ int run_main(int argc, char **argv, bool agent)
 		uint64_t t0 = cvmm_now_ns();
 
 		log_debug("starting %s", run_steps[i].name);
-		if (run_steps[i].init(&c) != 0)
-			return c.exit_code; /* the process exit tears down */
+		if (run_steps[i].init(&c) != 0) {
+			/* the process exit tears down; the program's path is
+			 * the one thing no global holds (leak checkers) */
+			if (cvmm_vm.exe_path != c.prog)
+				free(c.prog);
+			return c.exit_code;
+		}
 		/* start-up cost per step (docs/performance.md, startup_ms) */
 		log_debug("%s: %.3f ms", run_steps[i].name,
 			  (double)(cvmm_now_ns() - t0) / 1e6);
