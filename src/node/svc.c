@@ -105,16 +105,9 @@ bool svc_wait_slice(svc_wait_t *w, long ms)
 
 bool svc_wait_done_ms(svc_wait_t *w, uint64_t id, long ms)
 {
-	struct timespec ts = { 0, 10000000 };
-
-	for (long t = 0; t < ms; t += 10) {
-		if (__atomic_load_n(&w->done, __ATOMIC_ACQUIRE)) {
-			svc_wait_close(id);
-			return true;
-		}
-		syscall(SYS_futex, &w->done, FUTEX_WAIT_PRIVATE, 0, &ts, NULL,
-			0);
-	}
+	/* in slices of 10 ms until the deadline */
+	for (long t = 0; t < ms && !svc_wait_slice(w, 10); t += 10)
+		;
 	svc_wait_close(id);
 	return __atomic_load_n(&w->done, __ATOMIC_ACQUIRE);
 }

@@ -370,7 +370,7 @@ static cvmm_status_t take_items(int src, const node_hdr_t *h,
 		} else {
 			uint64_t uaddr = wire_r_u64(&r), id = wire_r_u64(&r);
 			uint32_t node = wire_r_u32(&r), bits = wire_r_u32(&r);
-			uint8_t after[64];
+			uint8_t after[NODE_SLOTS_MAX];
 
 			/* the homes as they will be once the leaver's roles
 			 * are this node's */
