@@ -226,6 +226,9 @@ cvmm_status_t xp_init(const xp_opts_t *o, int rank, int size, uint64_t cookie,
 	x->cookie = cookie;
 	x->efd = -1;
 	pthread_mutex_init(&x->warn_lock, NULL);
+	pthread_mutex_init(&x->reset_lock, NULL);
+	pthread_cond_init(&x->reset_cond, NULL);
+	x->reset_peer = -1;
 	if ((st = xp_peers_alloc(x)) != CVMM_OK ||
 	    (st = xp_ctx_create(x)) != CVMM_OK ||
 	    (st = xp_ctx_check(x)) != CVMM_OK ||
@@ -311,6 +314,9 @@ cvmm_status_t xp_peer_get(xp_t *x, int peer, const char *what,
 static void xp_ep_err_cb(void *arg, ucp_ep_h ep, ucs_status_t status)
 {
 	xp_peer_t *p = arg;
+
+	if (ep != __atomic_load_n(&p->ep, __ATOMIC_ACQUIRE))
+		return; /* an endpoint closed by xp_peer_reset */
 
 	xp_peer_lose(p, "connection reset (UCX: %s)",
 		     ucx.ucs_status_string(status));
@@ -424,7 +430,7 @@ cvmm_status_t xp_connect_peer(xp_t *x, int peer, const void *addr,
 		return CVMM_ERR_INVALID;
 	p = &x->peers[peer];
 	if (p->ep || atomic_load(&p->lost))
-		return CVMM_ERR_EXISTS; /* slots are used once */
+		return CVMM_ERR_EXISTS; /* a new agent: xp_peer_reset first */
 	st = xp_ep_create(x, p, addr);
 	/* posted, not waited for: the peer's worker answers the wire-up
 	 * only once it connects back (its xp_connect) */
@@ -512,6 +518,8 @@ static void *xp_progress_main(void *arg)
 		}
 		if (atomic_load(&x->lost_pending))
 			xp_lost_report(x);
+		if (atomic_load(&x->reset_pending))
+			xp_peer_reset_serve(x);
 		if (n) {
 			last_active = now;
 			continue;
@@ -544,6 +552,113 @@ cvmm_status_t xp_start(xp_t *x, xp_lost_fn_t lost, void *arg)
 	}
 	x->started = true;
 	return CVMM_OK;
+}
+
+/* ---- a rank used again --------------------------------------------------- */
+
+#define XP_RESET_TIMEOUT_MS 5000
+
+/* Closes ep by force, progressing the worker until UCX is done with it (at
+ * most XP_CLOSE_TIMEOUT_MS). */
+static void xp_ep_close_force(xp_t *x, ucp_ep_h ep)
+{
+	ucp_request_param_t prm = { .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+				    .flags = UCP_EP_CLOSE_FLAG_FORCE };
+	uint64_t deadline = cvmm_now_ns() + XP_CLOSE_TIMEOUT_MS * XP_NS_PER_MS;
+	void *sp = ucx.ucp_ep_close_nbx(ep, &prm);
+	unsigned rounds = 0;
+
+	if (!UCS_PTR_IS_PTR(sp))
+		return;
+	while (ucx.ucp_request_check_status(sp) == UCS_INPROGRESS &&
+	       cvmm_now_ns() < deadline)
+		if (ucx.ucp_worker_progress(x->worker) == 0)
+			xp_wait_backoff(rounds++);
+	ucx.ucp_request_free(sp);
+}
+
+static void xp_peer_reset_now(xp_t *x, xp_peer_t *p, uint32_t min_epoch)
+{
+	ucp_ep_h ep;
+
+	if (x->started)
+		xp_lost_report(x); /* the old agent's loss, if pending */
+	pthread_mutex_lock(&p->rx_lock);
+	p->min_epoch = min_epoch; /* its late messages: dropped from here */
+	pthread_mutex_unlock(&p->rx_lock);
+	pthread_mutex_lock(&p->rkey_lock);
+	if (atomic_load(&p->rkey_ready))
+		ucx.ucp_rkey_destroy(p->rkey);
+	atomic_store(&p->rkey_ready, false);
+	free(p->rkey_blob);
+	p->rkey_blob = NULL;
+	p->rkey_len = 0;
+	pthread_mutex_unlock(&p->rkey_lock);
+	if (p->hb_req) /* released by UCX once the close completes it */
+		ucx.ucp_request_free(p->hb_req);
+	p->hb_req = NULL;
+	ep = __atomic_exchange_n(&p->ep, NULL, __ATOMIC_ACQ_REL);
+	if (ep)
+		xp_ep_close_force(x, ep);
+	xp_am_peer_reset(p);
+	atomic_store(&p->tx_seq, 0);
+	atomic_store(&p->hello, false);
+	atomic_store(&p->bye, false);
+	pthread_mutex_lock(&x->warn_lock);
+	p->warned_cookie = false;
+	pthread_mutex_unlock(&x->warn_lock);
+	pthread_mutex_lock(&p->lock);
+	p->lost_reason[0] = '\0';
+	p->lost_reported = false;
+	atomic_store(&p->last_seen_ns, cvmm_now_ns());
+	atomic_store(&p->lost, false);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void xp_peer_reset_serve(xp_t *x)
+{
+	pthread_mutex_lock(&x->reset_lock);
+	atomic_store(&x->reset_pending, false);
+	if (x->reset_peer >= 0)
+		xp_peer_reset_now(x, &x->peers[x->reset_peer], x->reset_epoch);
+	x->reset_peer = -1;
+	pthread_cond_broadcast(&x->reset_cond);
+	pthread_mutex_unlock(&x->reset_lock);
+}
+
+cvmm_status_t xp_peer_reset(xp_t *x, int peer, uint32_t min_epoch)
+{
+	struct timespec end;
+	cvmm_status_t st = CVMM_OK;
+
+	if (peer < 0 || peer >= x->size || peer == x->rank ||
+	    xp_refuse_in_handler("xp_peer_reset"))
+		return CVMM_ERR_INVALID;
+	if (!x->started) {
+		xp_peer_reset_now(x, &x->peers[peer], min_epoch);
+		return CVMM_OK;
+	}
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += XP_RESET_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&x->reset_lock);
+	while (x->reset_peer >= 0 && st == CVMM_OK) /* another's, first */
+		if (pthread_cond_timedwait(&x->reset_cond, &x->reset_lock,
+					   &end) == ETIMEDOUT)
+			st = CVMM_ERR_TIMEOUT;
+	if (st == CVMM_OK) {
+		x->reset_peer = peer;
+		x->reset_epoch = min_epoch;
+		atomic_store(&x->reset_pending, true);
+		ucx.ucp_worker_signal(x->worker);
+	}
+	while (st == CVMM_OK && x->reset_peer == peer)
+		if (pthread_cond_timedwait(&x->reset_cond, &x->reset_lock,
+					   &end) == ETIMEDOUT)
+			st = CVMM_ERR_TIMEOUT;
+	pthread_mutex_unlock(&x->reset_lock);
+	if (st != CVMM_OK)
+		log_error("node %d: the transport's reset of it timed out", peer);
+	return st;
 }
 
 /* ---- description and teardown -------------------------------------------- */
@@ -671,6 +786,8 @@ void xp_fini(xp_t *x)
 		pthread_mutex_destroy(&x->peers[r].rkey_lock);
 	}
 	pthread_mutex_destroy(&x->warn_lock);
+	pthread_mutex_destroy(&x->reset_lock);
+	pthread_cond_destroy(&x->reset_cond);
 	free(x->peers);
 	free(x);
 }

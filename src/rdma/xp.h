@@ -93,10 +93,23 @@ cvmm_status_t xp_connect(xp_t *x, const void *const addrs[],
  * in the job yet: a free slot). Later, with the progress thread running
  * and from any thread but a handler, xp_connect_peer creates the endpoint
  * to such a peer from its address and posts it the HELLO without waiting
- * (the peer connects back with xp_connect, which waits for that HELLO). Once per rank
- * (CVMM_ERR_EXISTS after, also for a rank connected by xp_connect). */
+ * (the peer connects back with xp_connect, which waits for that HELLO).
+ * Once per agent of a rank (CVMM_ERR_EXISTS after, also for a rank
+ * connected by xp_connect, until xp_peer_reset). */
 cvmm_status_t xp_connect_peer(xp_t *x, int peer, const void *addr,
 			      size_t len);
+
+/* A rank used again by a new agent (a slot reused): forgets everything of
+ * the old one (its endpoint closed by force, its remote key, queued
+ * messages, sequence numbers, loss and goodbye) so that xp_connect_peer and
+ * xp_mem_remote take the new one. Every message from peer stamped with an
+ * epoch below min_epoch is dropped from then on, before its sequence
+ * number counts: the old agent's late messages cannot pass for the new
+ * one's, which stamps min_epoch or later from its first (xp_set_epoch
+ * before xp_connect). Runs on the progress thread, so it never races the
+ * heartbeat or a loss report (a loss of the old agent not yet reported is
+ * reported first). Not from a handler; nothing may send to peer meanwhile. */
+cvmm_status_t xp_peer_reset(xp_t *x, int peer, uint32_t min_epoch);
 
 /* Starts the progress thread and the heartbeat; lost (may be NULL) is
  * called when a peer is lost. */

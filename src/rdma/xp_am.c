@@ -131,6 +131,11 @@ static void xp_rx_rndv_cb(void *req, ucs_status_t status, size_t length,
 
 	ucx.ucp_request_free(req);
 	pthread_mutex_lock(&p->rx_lock);
+	if (m->orphan) { /* xp_am_peer_reset let go of it */
+		xp_rxmsg_free(m);
+		pthread_mutex_unlock(&p->rx_lock);
+		return;
+	}
 	m->ready = true;
 	if (status != UCS_OK || length != m->hdr.len) {
 		m->failed = true;
@@ -180,6 +185,7 @@ static xp_rxmsg_t *xp_rxmsg_new(xp_peer_t *p, const xp_msg_hdr_t *h,
 	m->hdr = *h;
 	m->ready = !rndv;
 	m->failed = false;
+	m->orphan = false;
 	m->data = m->inline_data;
 	if (!rndv) {
 		if (len)
@@ -280,8 +286,12 @@ static ucs_status_t xp_am_recv_cb(void *arg, const void *header,
 	}
 	if (atomic_load(&p->lost))
 		return UCS_OK;
-	atomic_store(&p->last_seen_ns, cvmm_now_ns());
 	pthread_mutex_lock(&p->rx_lock);
+	if (h.epoch < p->min_epoch) { /* an agent this rank had before */
+		pthread_mutex_unlock(&p->rx_lock);
+		return UCS_OK;
+	}
+	atomic_store(&p->last_seen_ns, cvmm_now_ns());
 	ret = xp_rx_accept(p, &h, data, rndv);
 	pthread_mutex_unlock(&p->rx_lock);
 	xp_rx_run_deferred(x);
@@ -483,6 +493,24 @@ void xp_am_bye(xp_t *x)
 		    CVMM_ERR_TIMEOUT)
 			break;
 	}
+}
+
+void xp_am_peer_reset(xp_peer_t *p)
+{
+	xp_rxmsg_t *m, *next;
+
+	pthread_mutex_lock(&p->rx_lock);
+	for (m = p->rxq; m; m = next) {
+		next = m->next;
+		if (m->ready)
+			xp_rxmsg_free(m);
+		else
+			m->orphan = true; /* its rendezvous callback frees it */
+	}
+	p->rxq = p->rxq_tail = NULL;
+	p->rx_seq = 0;
+	atomic_store(&p->rx_deferred, false);
+	pthread_mutex_unlock(&p->rx_lock);
 }
 
 /* After the worker is gone: frees the messages still queued. */

@@ -46,6 +46,7 @@ typedef struct xp_rxmsg {
 	xp_msg_hdr_t hdr;
 	bool ready;                   /* payload present (or failed) */
 	bool failed;                  /* rendezvous receive failed */
+	bool orphan;                  /* its peer was reset: freed on arrival */
 	void *data;
 	unsigned char inline_data[];
 } xp_rxmsg_t;
@@ -76,6 +77,7 @@ typedef struct xp_peer {
 	size_t rkey_len;
 	ucp_rkey_h rkey;
 	atomic_bool rkey_ready;
+	uint32_t min_epoch;           /* under rx_lock: older messages dropped */
 } xp_peer_t;
 
 typedef struct xp_handler {
@@ -111,6 +113,11 @@ struct xp {
 	void *lost_arg;
 	pthread_mutex_t warn_lock;
 	bool warned_foreign;
+	pthread_mutex_t reset_lock;   /* xp_peer_reset: the fields below */
+	pthread_cond_t reset_cond;
+	int reset_peer;               /* -1: none asked */
+	uint32_t reset_epoch;
+	atomic_bool reset_pending;
 };
 
 /* A blocking operation's completion record. It is shared by the waiting
@@ -134,6 +141,8 @@ cvmm_status_t xp_peer_get(xp_t *x, int peer, const char *what,
 			  xp_peer_t **out);
 void xp_peer_lose(xp_peer_t *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Progress thread (or before it starts): a peer reset asked for. */
+void xp_peer_reset_serve(xp_t *x);
 
 /* xp_op.c: blocking waits. */
 cvmm_status_t xp_status_ucs(ucs_status_t s);
@@ -158,6 +167,9 @@ cvmm_status_t xp_am_send_until(xp_t *x, xp_peer_t *p, unsigned id,
 void xp_am_heartbeat(xp_t *x, uint64_t now);
 void xp_am_bye(xp_t *x);
 void xp_am_fini(xp_t *x);
+/* Forgets every message queued from p (a rendezvous still arriving is
+ * freed when it lands) and restarts its sequence. */
+void xp_am_peer_reset(xp_peer_t *p);
 
 /* xp_mem.c */
 void xp_mem_fini(xp_t *x);

@@ -11,8 +11,11 @@
  * order (some large enough for rendezvous), zero-length and 4 MiB messages,
  * messages to the own node, replies sent from inside a handler (and sends
  * to the own node there, which must not nest handlers), a foreign
- * sender with a wrong job cookie (dropped and logged once), and peer loss:
- * the child _exit()s and the parent's lost callback must fire within 5 s. */
+ * sender with a wrong job cookie (dropped and logged once), peer loss:
+ * the child _exit()s and the parent's lost callback must fire within 5 s,
+ * and rank 1 used again: a new child (a fresh process) connects after the
+ * parent's xp_peer_reset, while an agent stamping the old epoch is
+ * dropped whole. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -64,7 +67,12 @@ typedef struct side {
 	xp_t *x;
 	uint8_t *region;
 	uint64_t peer_base;
+	const void *rkey;     /* packed key of the own region */
+	size_t rkey_len;
 } side_t;
+
+/* The epoch a forked child stamps on what it sends (test_peer_reset). */
+static uint32_t child_epoch;
 
 /* What the handlers saw, on either side. */
 static struct {
@@ -298,6 +306,8 @@ static cvmm_status_t side_exchange(side_t *s, void **paddr, size_t *paddr_len,
 	if (xp_address(s->x, &addr, &alen) != CVMM_OK ||
 	    xp_mem_register(s->x, s->region, REGION, &rkey, &rlen) != CVMM_OK)
 		return CVMM_ERR_IO;
+	s->rkey = rkey;
+	s->rkey_len = rlen;
 	if (!sock_send_blob(s->fd, addr, alen) ||
 	    !sock_send_blob(s->fd, rkey, rlen) || !sock_send(s->fd, &base, 8))
 		return CVMM_ERR_IO;
@@ -359,6 +369,8 @@ static cvmm_status_t side_start(side_t *s)
 		return CVMM_ERR_NOMEM;
 	fill(s->region, REGION, s->rank + 1);
 	st = xp_init(&o, s->rank, 2, COOKIE, &s->x);
+	if (st == CVMM_OK && s->rank == 1)
+		xp_set_epoch(s->x, child_epoch);
 	if (st == CVMM_OK)
 		st = side_register(s);
 	if (!side_agree(s, st))
@@ -437,6 +449,29 @@ static int32_t child_bad_cookie(side_t *s, const void *paddr, size_t alen)
 	return st == CVMM_ERR_TIMEOUT ? 0 : -2;
 }
 
+/* The agent a rank had before (test_peer_reset): right cookie, rank 1,
+ * the epoch before the parent's reset. Its HELLO, messages and goodbye
+ * must all be dropped by the parent, none taken for the new agent's. */
+static int32_t child_stale(side_t *s, const void *paddr, size_t alen)
+{
+	xp_opts_t o = { .transport = s->tp };
+	const void *addrs[2] = { paddr, NULL };
+	size_t lens[2] = { alen, 0 };
+	xp_t *x2;
+	int32_t r = 0;
+
+	if (xp_init(&o, 1, 2, COOKIE, &x2) != CVMM_OK)
+		return -1;
+	xp_set_epoch(x2, child_epoch - 1);
+	if (xp_connect(x2, addrs, lens, 300) != CVMM_ERR_TIMEOUT)
+		r = -2; /* the parent answered it */
+	else if (send_seq(x2, 0, 10))
+		r = -3;
+	xp_flush(x2, 0);
+	xp_fini(x2); /* its BYE too */
+	return r;
+}
+
 static int32_t child_cmd(side_t *s, char cmd, const void *paddr, size_t alen)
 {
 	uint64_t h;
@@ -455,6 +490,8 @@ static int32_t child_cmd(side_t *s, char cmd, const void *paddr, size_t alen)
 		return (int32_t)(h ^ (h >> 32));
 	case 'K':
 		return child_bad_cookie(s, paddr, alen);
+	case 'O':
+		return child_stale(s, paddr, alen);
 	case 'R':
 		for (int i = 0; i < 10; i++)
 			if (xp_am_send(s->x, 0, AM_RELAY, NULL, 0) != CVMM_OK)
@@ -486,7 +523,8 @@ static void child_main(int fd, xp_transport_t tp)
 	while (sock_recv(fd, &cmd, 1)) {
 		size_t alen = 0;
 
-		if (cmd == 'K' && !sock_recv(fd, &alen, sizeof(alen)))
+		if ((cmd == 'K' || cmd == 'O') &&
+		    !sock_recv(fd, &alen, sizeof(alen)))
 			break;
 		r = child_cmd(&s, cmd, paddr, alen);
 		if (!sock_send(fd, &r, 4))
@@ -909,6 +947,102 @@ static void test_peer_lost(void **state)
 	assert_int_equal(xp_am_send(s->x, 1, AM_ZERO, NULL, 0), CVMM_ERR_PEER);
 }
 
+/* A new agent as rank 1 after the old one was lost (a slot used again):
+ * the parent resets the peer and connects to the new agent, which stamps a
+ * later epoch. A third agent claiming rank 1 with the old epoch is dropped
+ * whole (HELLO, ten numbered messages, goodbye): nothing delivered, no
+ * sequence clash, no loss. Then the new agent works as the first did:
+ * 1000 messages each way in order, zero-length and 4 MiB ones, a get of
+ * its region. */
+static void test_peer_reset(void **state)
+{
+	side_t *s = get_side(state);
+	void *paddr = NULL, *prkey = NULL;
+	size_t alen = 0, rlen = 0, mylen;
+	uint64_t base = (uint64_t)(uintptr_t)s->region;
+	const void *myaddr;
+	uint8_t got[PAGE], *fresh;
+	int32_t ok = -1, r;
+	char cmd = 'O';
+	int sv[2];
+
+	assert_int_equal(atomic_load(&lost_peer), 1); /* test_peer_lost's */
+	assert_int_equal(xp_peer_reset(s->x, 0, 5), CVMM_ERR_INVALID);
+	assert_int_equal(xp_peer_reset(s->x, 1, 5), CVMM_OK);
+	assert_false(xp_peer_lost(s->x, 1));
+	atomic_store(&lost_peer, -1);
+	atomic_store(&rx.seq_next, 0);
+	atomic_store(&rx.zero, 0);
+	atomic_store(&rx.big_ok, 0);
+	close(s->fd);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* a fresh process, as a new agent is (UCX does not survive a fork
+	 * of an initialised context: its threads stay behind) */
+	s->child = fork();
+	if (s->child == 0) {
+		char env[64];
+
+		close(sv[0]);
+		snprintf(env, sizeof(env), "%d,%d,5", sv[1], (int)s->tp);
+		setenv("TEST_XP_CHILD", env, 1);
+		execl("/proc/self/exe", "test_xp", (char *)NULL);
+		_exit(5);
+	}
+	close(sv[1]);
+	s->fd = sv[0];
+	/* the child's side_start: agree, exchange, connect (it waits for
+	 * the HELLO that xp_connect_peer posts) */
+	assert_true(side_agree(s, CVMM_OK));
+	assert_int_equal(xp_address(s->x, &myaddr, &mylen), CVMM_OK);
+	assert_true(sock_send_blob(s->fd, myaddr, mylen) &&
+		    sock_send_blob(s->fd, s->rkey, s->rkey_len) &&
+		    sock_send(s->fd, &base, 8));
+	paddr = sock_recv_blob(s->fd, &alen);
+	prkey = sock_recv_blob(s->fd, &rlen);
+	assert_non_null(paddr);
+	assert_non_null(prkey);
+	assert_true(sock_recv(s->fd, &s->peer_base, 8));
+	assert_int_equal(xp_connect_peer(s->x, 1, paddr, alen), CVMM_OK);
+	assert_int_equal(xp_connect_peer(s->x, 1, paddr, alen),
+			 CVMM_ERR_EXISTS);
+	assert_int_equal(xp_mem_remote(s->x, 1, s->peer_base, REGION, prkey,
+				       rlen), CVMM_OK);
+	free(paddr);
+	free(prkey);
+	assert_true(sock_recv(s->fd, &ok, 4));
+	assert_int_equal(ok, 0);
+	assert_true(sock_send_blob(s->fd, myaddr, mylen));
+	/* the stale agent */
+	assert_true(sock_send(s->fd, &cmd, 1) &&
+		    sock_send(s->fd, &mylen, sizeof(mylen)));
+	assert_true(sock_recv(s->fd, &r, 4));
+	assert_int_equal(r, 0);
+	usleep(300000);
+	assert_int_equal(atomic_load(&rx.seq_next), 0);
+	assert_int_equal(atomic_load(&rx.seq_bad), 0);
+	assert_int_equal(atomic_load(&lost_peer), -1);
+	assert_false(xp_peer_lost(s->x, 1));
+	/* the new agent, both ways */
+	assert_int_equal(ask(s, 'A'), 0);
+	wait_for(&rx.seq_next, NMSG);
+	wait_for(&rx.big_ok, 1);
+	assert_int_equal(atomic_load(&rx.seq_next), NMSG);
+	assert_int_equal(atomic_load(&rx.seq_bad), 0);
+	assert_int_equal(atomic_load(&rx.zero), 1);
+	assert_int_equal(atomic_load(&rx.big_ok), 1);
+	assert_int_equal(send_seq(s->x, 1, NMSG), 0);
+	assert_int_equal(send_zero_big(s->x, 1), 0);
+	assert_int_equal(ask_until(s, NMSG * 100 + 10 + 1), NMSG * 100 + 11);
+	fresh = malloc(REGION);
+	assert_non_null(fresh);
+	fill(fresh, REGION, 2); /* what a new rank 1's region holds */
+	assert_int_equal(xp_get(s->x, 1, got, s->peer_base + PAGE, PAGE),
+			 CVMM_OK);
+	assert_memory_equal(got, fresh + PAGE, PAGE);
+	free(fresh);
+	assert_int_equal(atomic_load(&lost_peer), -1);
+}
+
 /* The child closes in order (xp_fini sends BYE): no loss is reported, and
  * later calls to it fail with CVMM_ERR_PEER. */
 static void test_orderly_close(void **state)
@@ -944,7 +1078,8 @@ static void test_orderly_close(void **state)
 	cmocka_unit_test(test_am_reply_from_handler),                         \
 	cmocka_unit_test(test_am_no_nesting),                                 \
 	cmocka_unit_test(test_wrong_cookie),                                  \
-	cmocka_unit_test(test_peer_lost)
+	cmocka_unit_test(test_peer_lost),                                     \
+	cmocka_unit_test(test_peer_reset)
 
 int main(void)
 {
@@ -955,8 +1090,13 @@ int main(void)
 	};
 	int fail;
 
+	const char *child = getenv("TEST_XP_CHILD");
+	int cfd, ctp;
+
 	setvbuf(stdout, NULL, _IONBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	if (child && sscanf(child, "%d,%d,%u", &cfd, &ctp, &child_epoch) == 3)
+		child_main(cfd, (xp_transport_t)ctp); /* test_peer_reset's */
 	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	fail = cmocka_run_group_tests_name("xp over tcp", tests, setup_tcp,
 					   group_teardown);
