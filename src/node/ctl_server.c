@@ -77,8 +77,8 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 		return json_pack("{s:i, s:b, s:b, s:b, s:b}", "node", k,
 				 "answered", 0, "drained",
 				 node_svc_is_drained(k), "left",
-				 node_departed(k) && !node_svc_slot_free(k),
-				 "free", node_svc_slot_free(k));
+				 node_svc_slot_left(k), "free",
+				 node_svc_slot_free(k));
 	return json_pack("{s:i, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:f, s:I,"
 			 " s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f,"
 			 " s:f, s:I, s:f}",
@@ -106,6 +106,17 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 			 "cores_idle_s", secs(s->cores_idle_ns));
 }
 
+/* What status says of slot k, out of the VM. */
+static const char *slot_text(int k)
+{
+	bool left = node_svc_slot_left(k), free = node_svc_slot_free(k);
+
+	if (left)
+		return free ? "left the VM; its slot is free: cvmm ctl add-node"
+			    : "left the VM";
+	return free ? "free slot: cvmm ctl add-node" : "unused: a join failed";
+}
+
 static void table(FILE *f, const node_status_t *s, const bool *ok,
 		  const double *rate, int n, uint64_t up)
 {
@@ -128,12 +139,8 @@ static void table(FILE *f, const node_status_t *s, const bool *ok,
 		   "resident-MiB owned-MiB  guest-s  coher-s    sys-s   idle-s "
 		   "out  in\n");
 	for (int k = 0; k < n; k++) {
-		if (node_svc_slot_free(k)) {
-			fprintf(f, "%4d  (free slot: cvmm ctl add-node)\n", k);
-			continue;
-		}
 		if (node_departed(k)) {
-			fprintf(f, "%4d  (left the VM)\n", k);
+			fprintf(f, "%4d  (%s)\n", k, slot_text(k));
 			continue;
 		}
 		if (!ok[k]) {
@@ -322,15 +329,18 @@ static void join_info(FILE *f, bool argv)
 
 	if (!join_listen_addr()) {
 		fprintf(f, "error: this VM takes no new nodes (%s)\n",
-			node_size() > node_live_at_start()
-				? "node 0 does not listen for joins"
+			node_size() > 1
+				? "node 0 does not listen for joins: start "
+				  "it with --join-listen HOST:PORT or "
+				  "--max-nodes; none under the release model"
 				: "it has no free slot: start it with "
 				  "--max-nodes");
 		return;
 	}
 	if (node_svc_free_slots() == 0) {
-		fprintf(f, "error: no free slot left (the VM has %d, and a "
-			   "slot is used once)\n", node_size());
+		fprintf(f, "error: no free slot left (the VM's %d are all in "
+			   "use: a node leaving frees one, --max-nodes gives "
+			   "more)\n", node_size());
 		return;
 	}
 	fprintf(f, "address %s\ncookie %016llx\nepoch %llu\nfree-slots "

@@ -723,9 +723,11 @@ bool node_pages_pushed(void)
  * could have named it names its heir, so one arriving is a bug or a stale
  * agent. The services check theirs (svc.c), the transport's own and the
  * shutdown's pass. */
+static bool admit_warned[NODE_MAX];
+
 static bool node_admit(int src, unsigned id, uint32_t epoch)
 {
-	static bool warned[NODE_MAX];
+	bool *warned = admit_warned;
 	uint32_t in = src >= 0 && src < NODE_MAX
 			      ? __atomic_load_n(&joined_at[src],
 						__ATOMIC_ACQUIRE)
@@ -745,6 +747,26 @@ static bool node_admit(int src, unsigned id, uint32_t epoch)
 		log_warn("node %d is not in the VM: its message %u dropped "
 			 "(and any more)", src, id);
 	return false;
+}
+
+/* Slot k used again by a new agent (svc_join.c): the transport forgets the
+ * old one, and so do the loss and shutdown records and the admit warning. */
+cvmm_status_t node_peer_reset(int k, uint64_t min_epoch)
+{
+	cvmm_status_t st;
+
+	if (k <= 0 || k >= NODE_MAX || k >= job_size || !xp ||
+	    !node_departed(k))
+		return CVMM_ERR_INVALID;
+	st = xp_peer_reset(xp, k, (uint32_t)min_epoch);
+	if (st != CVMM_OK)
+		return st;
+	/* the old agent's loss was reported inside the reset, if at all */
+	__atomic_store_n(&lost_seen[k], false, __ATOMIC_RELEASE);
+	__atomic_store_n(&sd_sent[k], false, __ATOMIC_RELEASE);
+	__atomic_store_n(&sd_confirmed[k], false, __ATOMIC_RELEASE);
+	__atomic_store_n(&admit_warned[k], false, __ATOMIC_RELAXED);
+	return CVMM_OK;
 }
 
 /* Before connecting: the handlers of a multi-node VM. push: the page
@@ -883,6 +905,13 @@ static cvmm_status_t node_join(gmem_t *gm, vm_t *vm)
 	st = node_xp_opts(&xo);
 	if (st == CVMM_OK)
 		st = xp_init(&xo, s.node, s.size, cookie, &xp);
+	/* the epoch with this node in, on everything it sends from its first
+	 * HELLO: node 0 holds the membership lock from SLOT to DONE, so it is
+	 * the next one; the nodes drop what an earlier agent of this slot
+	 * sent (stamped before it) and admit nothing of this node's from an
+	 * earlier one (the answers to node 0's resume come before DONE) */
+	if (st == CVMM_OK)
+		node_set_epoch(s.epoch + 1);
 	if (st == CVMM_OK)
 		st = xp_am_register(xp, NODE_AM_SHUTDOWN, node_on_shutdown,
 				    NULL);
@@ -931,11 +960,6 @@ static cvmm_status_t node_join(gmem_t *gm, vm_t *vm)
 		gm->coherent = true;
 		vm->nodes = &node_svc_ops;
 		gmem_apply(gm, w.layout, w.nlayout);
-		/* the epoch with this node in: node 0 holds the membership
-		 * lock from SLOT to DONE, so it is the next one; the nodes
-		 * admit nothing of this node's from an earlier one (the
-		 * answers to node 0's resume come before DONE) */
-		node_set_epoch(s.epoch + 1);
 		st = join_finish(fd, &epoch, tmo);
 		fd = -1;
 	}
@@ -1043,7 +1067,15 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	vm->on_exit = node_on_exit;
 	log_info("node %d of %d connected via %s", boot_rank(boot),
 		 boot_size(boot), boot_method(boot));
-	if (vm_nodes && node_rank() == 0 && job_size > live_at_start)
+	/* a node may join into a free slot, or into the slot of a node that
+	 * left (not under the release model: no node leaves there yet); a
+	 * VM of mpirun or srun without free slots opens no port unless asked
+	 * (--join-listen HOST:PORT) */
+	if (vm_nodes && node_rank() == 0 && job_size > 1 &&
+	    node_opts.memory_model != NODE_MM_RELEASE &&
+	    (job_size > live_at_start ||
+	     !strcmp(boot_method(boot), "launcher") ||
+	     (node_opts.join_listen && strcmp(node_opts.join_listen, "auto"))))
 		return join_listen_start(boot_cookie(boot));
 	return CVMM_OK;
 }

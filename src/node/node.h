@@ -104,6 +104,10 @@ const void *node_peer_rkey(int k, size_t *len);
 /* Records them for a node that joins (node 0 and every node). */
 cvmm_status_t node_peer_keep(int k, const void *addr, size_t addr_len,
 			     const void *rkey, size_t rkey_len);
+/* Node k, out of the VM, gets a new agent (a join into a used slot): the
+ * transport and this node's records of the old one are reset; the new
+ * one's messages stamp min_epoch or later (xp_peer_reset). */
+cvmm_status_t node_peer_reset(int k, uint64_t min_epoch);
 /* Node k left the VM (cvmm ctl remove-node): its roles and pages are
  * others', nothing is sent to it, and its going is no loss. */
 bool node_departed(int k);

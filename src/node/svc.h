@@ -136,10 +136,12 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 				    size_t cap);
 void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap);
 void node_svc_join_state(uint64_t *live, uint64_t *drained, uint8_t *roles);
-/* Node 0: slot k is free (never used: a node can join into it); how many
- * are. */
+/* Node 0: slot k is free (out of the VM, free from the start or left, and
+ * no join failed in it: a node can join into it); how many are; slot k's
+ * node left the VM (a started node, or one that joined). */
 bool node_svc_slot_free(int k);
 int node_svc_free_slots(void);
+bool node_svc_slot_left(int k);
 /* A node is joining or leaving now (its pause holds): cvmm ctl resume
  * waits for it. */
 bool node_svc_changing(void);

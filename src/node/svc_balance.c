@@ -252,6 +252,17 @@ static void *auto_main(void *arg)
 	return NULL;
 }
 
+/* Node 0: the next round judges slot k's new agent from its own samples
+ * only (ok false: no view for one round). */
+void svc_balance_forget(int k)
+{
+	if (!prev || k < 0 || k >= svc_nnodes())
+		return;
+	pthread_mutex_lock(&round_lock);
+	prev[k] = (balance_sample_t){ .ok = false };
+	pthread_mutex_unlock(&round_lock);
+}
+
 cvmm_status_t svc_balance_init(bool automatic)
 {
 	pthread_t t;

@@ -141,6 +141,9 @@ void svc_on_migrate(int src, const node_hdr_t *h, const void *msg,
 		    size_t len);
 void svc_on_moved(int src, const node_hdr_t *h);
 void svc_on_load(int src, const node_hdr_t *h);
+/* Slot k gets a new agent: what the old one last said of its load is
+ * forgotten (svc_balance_forget: its last sample too). */
+void svc_load_forget(int k);
 
 /* svc_stats.c */
 void svc_collect_stats(vm_t *vm);
@@ -201,6 +204,7 @@ int svc_drain_target(void);
  * node 0 of several, readies the balancer and, automatic, starts its
  * thread (--balance auto) */
 cvmm_status_t svc_balance_init(bool automatic);
+void svc_balance_forget(int k);
 /* This node's balancer counters into s (run_ns, wait_ns, cores,
  * cores_idle_ns) */
 void svc_balance_measure(node_status_t *s);

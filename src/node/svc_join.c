@@ -12,8 +12,13 @@
  *
  * and resumes. The joiner plays no role and holds no page: its faults go
  * to the roles' nodes as anyone's, and threads come to it by placement,
- * the balancer or cvmm ctl migrate. A join that fails after JOIN leaves
- * the slot departed (used: slots are not reused) and the VM as it was. */
+ * the balancer or cvmm ctl migrate. A slot is any node out of the VM: a
+ * free one from the start, or one whose node left; its new agent's
+ * transport state and records start afresh on every node (node_peer_reset),
+ * and the old agent's late messages, stamped with an earlier epoch, are
+ * dropped. A join that fails after JOIN leaves the slot departed and the
+ * VM as it was, and the slot unused from then on (its agent may still be
+ * about, stamping the epoch the next joiner would). */
 #include "node/svc_int.h"
 
 #include <pthread.h>
@@ -29,7 +34,8 @@
 
 #define JOIN_ACK_MS 10000
 
-static bool slot_used[NODE_SLOTS_MAX];
+static bool slot_burned[NODE_SLOTS_MAX]; /* a join failed midway */
+static bool slot_joined[NODE_SLOTS_MAX]; /* a node joined into it */
 static bool joining; /* node 0: a join between its pause and its end */
 
 /* ---- every node ---------------------------------------------------------- */
@@ -47,8 +53,13 @@ static cvmm_status_t connect_to(int k, const void *addr, size_t alen,
 				const void *rkey, size_t rlen)
 {
 	uint64_t base = (uint64_t)(uintptr_t)gmem_agent(GMEM_LO);
-	cvmm_status_t st = node_peer_keep(k, addr, alen, rkey, rlen);
+	cvmm_status_t st = node_peer_reset(k, svc_epoch() + 1);
 
+	if (st == CVMM_OK) {
+		svc_load_forget(k);
+		svc_balance_forget(k);
+		st = node_peer_keep(k, addr, alen, rkey, rlen);
+	}
 	if (st == CVMM_OK)
 		st = xp_connect_peer(node_xp(), k, addr, alen);
 	if (st == CVMM_OK)
@@ -111,6 +122,8 @@ void svc_on_join(int src, const node_hdr_t *h, const void *msg, size_t len)
 
 static void joined_here(int k, uint64_t epoch)
 {
+	if (k >= 0 && k < NODE_SLOTS_MAX)
+		__atomic_store_n(&slot_joined[k], true, __ATOMIC_RELEASE);
 	node_set_joined(k, epoch);
 	svc_drained_set(svc_drained_mask() & ~(1ull << k));
 	svc_epoch_set(epoch);
@@ -152,12 +165,12 @@ int node_svc_join_begin(uint64_t epoch, bool release_model, char *why,
 			 (unsigned long long)svc_epoch());
 		goto refuse;
 	}
-	for (int j = node_live_at_start(); j < svc_nnodes() && k < 0; j++)
-		if (!slot_used[j] && node_departed(j))
+	for (int j = 1; j < svc_nnodes() && k < 0; j++)
+		if (node_svc_slot_free(j))
 			k = j;
 	if (k < 0) {
-		snprintf(why, cap, "no free slot: the VM has %d (--max-nodes), "
-			 "and a slot is used once", svc_nnodes());
+		snprintf(why, cap, "no free slot: the VM's %d (--max-nodes) "
+			 "are all in use", svc_nnodes());
 		goto refuse;
 	}
 	return k; /* used once others connect to it (join_connect) */
@@ -184,10 +197,7 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 		free(msg);
 		return CVMM_ERR_TIMEOUT;
 	}
-	joining = true;
-	/* from here on nodes may hold an endpoint to it: a slot is used once
-	 * (the transport's state of a peer is never reset) */
-	__atomic_store_n(&slot_used[k], true, __ATOMIC_RELEASE);
+	joining = true; /* from here on nodes may hold an endpoint to it */
 	for (int j = 1; j < svc_nnodes() && st == CVMM_OK; j++) {
 		node_hdr_t h = { .type = NODE_MSG_JOIN, .arg = k };
 		svc_wait_t w;
@@ -239,9 +249,12 @@ void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap)
 			 (unsigned long long)e);
 	} else {
 		/* others may be connected to it: it stays departed, its going
-		 * no loss */
+		 * no loss, its slot unused */
 		if (node_xp())
 			xp_peer_expect_gone(node_xp(), k);
+		if (joining)
+			__atomic_store_n(&slot_burned[k], true,
+					 __ATOMIC_RELEASE);
 		snprintf(out, cap, "node %d did not join", k);
 	}
 	if (joining) {
@@ -276,9 +289,17 @@ void node_svc_join_apply(uint64_t drained, uint64_t epoch)
 
 bool node_svc_slot_free(int k)
 {
-	return k >= node_live_at_start() && k < svc_nnodes() &&
-	       k < NODE_SLOTS_MAX && node_departed(k) &&
-	       !__atomic_load_n(&slot_used[k], __ATOMIC_ACQUIRE);
+	return k > 0 && k < svc_nnodes() && k < NODE_SLOTS_MAX &&
+	       node_departed(k) &&
+	       !__atomic_load_n(&slot_burned[k], __ATOMIC_ACQUIRE);
+}
+
+bool node_svc_slot_left(int k)
+{
+	return k > 0 && k < svc_nnodes() && k < NODE_SLOTS_MAX &&
+	       node_departed(k) &&
+	       (k < node_live_at_start() ||
+		__atomic_load_n(&slot_joined[k], __ATOMIC_ACQUIRE));
 }
 
 int node_svc_free_slots(void)

@@ -260,6 +260,12 @@ void svc_on_load(int src, const node_hdr_t *h)
 		__atomic_store_n(&load[src], h->count, __ATOMIC_RELAXED);
 }
 
+void svc_load_forget(int k)
+{
+	if (load && k >= 0 && k < svc_nnodes())
+		__atomic_store_n(&load[k], 0, __ATOMIC_RELAXED);
+}
+
 void svc_load_changed(vm_t *vm)
 {
 	node_hdr_t h = { .type = NODE_MSG_LOAD };

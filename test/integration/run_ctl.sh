@@ -57,21 +57,25 @@
 #           thread is blocked in a pipe read node 0 runs for it (pipewait):
 #           the read is given up and made again where the thread goes,
 #           output native;
-#  join     "elastic 6 16 3000" (threads owning slices of a 16 MiB array,
+#  join     "elastic 6 16 8000" (threads owning slices of a 16 MiB array,
 #           checked word by word) on -n 3 --max-nodes 4: node 1 leaves, "cvmm
-#           ctl add-node" starts an agent that joins as node 3 (status:
-#           3 nodes in, epoch 3), no free slot is left, node 2 leaves and
-#           node 3 takes its roles and threads; output native, no node
-#           lost; --stats and cvmm report list the three changes. The litmus suite on 2 nodes of 4 slots while a node
-#           joins, node 1 drains and undrains, node 2 leaves, another
-#           joins and node 1 leaves: nothing forbidden. By hand: join-info's address and cookie; a wrong cookie
+#           ctl add-node" starts an agent that joins into its slot, the
+#           next into the free slot 3 (status: 4 nodes in, epoch 4), no
+#           free slot is left, node 2 leaves and node 3 takes its roles
+#           and threads, the rejoined node 1 leaves again; output native,
+#           no node lost, no message dropped; --stats and cvmm report list
+#           the five changes. The litmus suite on 2 nodes of 4 slots while
+#           a node joins, node 1 drains and undrains, node 2 leaves,
+#           another joins into its slot and node 1 leaves: nothing
+#           forbidden. By hand: join-info's address and cookie; a wrong cookie
 #           and a stale --join-epoch are refused (the joiner and node 0
 #           say so), other vCPUs one line; "cvmm agent --join" joins while
 #           the user has paused the VM (it stays paused; a leave then is
 #           refused), every thread drained onto it, output native, it
-#           exits 0. A VM
-#           without free slots refuses; free slots under the release
-#           model are refused at start;
+#           exits 0. A VM of one node without --max-nodes refuses
+#           add-node; one of 2 says a leave frees a slot, and takes a new
+#           node once node 1 left; free slots under the release model are
+#           refused at start;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
@@ -669,12 +673,14 @@ info_of() {
 part_join() {
 	local rc json=$SCRATCH/join.json native=$SCRATCH/join.native
 	local add=$SCRATCH/join.add addr cookie ans
-	"$GUESTS/elastic" 6 16 4000 >"$native" 2>&1
-	# 3 nodes and a free slot: node 1 leaves, a new node comes, node 2
-	# leaves (its threads go to node 0 and the new one), mid-run; the
-	# guest's threads own slices of a 16 MiB array, checked word by word
+	"$GUESTS/elastic" 6 16 8000 >"$native" 2>&1
+	# 3 nodes and a free slot, mid-run: node 1 leaves, a new agent joins
+	# into its slot, another into the free one, node 2 leaves (its roles
+	# and threads to node 3), then the rejoined node 1 (it hands over what
+	# it got); the guest's threads own slices of a 16 MiB array, checked
+	# word by word
 	start_served join "ctl join" -n 3 --max-nodes 4 -v 4 --log-level info \
-		--stats="$SCRATCH/join.stats" -- "$GUESTS/elastic" 6 16 4000 ||
+		--stats="$SCRATCH/join.stats" -- "$GUESTS/elastic" 6 16 8000 ||
 		return
 	sleep 1
 	check_ctl "ctl join: node 1 leaves first" 0 "^node 1 left: " \
@@ -686,26 +692,31 @@ part_join() {
 	echo "$ans" >"$add"
 	: >"$add.err"
 	if [ $rc = 0 ] &&
-		grep -Eq "^node 3 joined the VM \(agent pid [0-9]+\)$" "$add"; then
-		pass "ctl join: add-node starts an agent that joins as node 3"
+		grep -Eq "^node 1 joined the VM \(agent pid [0-9]+\)$" "$add"; then
+		pass "ctl join: add-node starts an agent that joins into the slot node 1 left"
 	else
 		cat "$add" "$add.err" >"$add.why" 2>&1
 		fail "ctl join: add-node" "$(rc_text $rc)" "$add.why" "$JOB_ERR"
 	fi
+	check_ctl "ctl join: the next one takes the free slot, node 3" 0 \
+		"^node 3 joined the VM \(agent pid [0-9]+\)$" --job "$JOBID" add-node
 	ctl --job "$JOBID" status --json >"$json" 2>&1
-	if json_check "$json" "d['nodes_in'] == 3 and d['nodes_total'] == 4 and
-		d['epoch'] == 3 and d['nodes'][3]['answered'] and
-		not d['nodes'][3]['drained'] and d['nodes'][1]['left'] and
+	if json_check "$json" "d['nodes_in'] == 4 and d['nodes_total'] == 4 and
+		d['epoch'] == 4 and d['nodes'][3]['answered'] and
+		d['nodes'][1]['answered'] and not d['nodes'][1].get('left') and
+		not d['nodes'][3]['drained'] and
 		d['join'].startswith('127.0.0.1:')" >"$json.why" 2>&1; then
-		pass "ctl join: status shows node 3 in, node 1 left, epoch 3"
+		pass "ctl join: status shows nodes 1 (again) and 3 in, epoch 4"
 	else
 		cat "$json" >>"$json.why"
-		fail "ctl join: status" "node 3 not shown" "$json.why"
+		fail "ctl join: status" "nodes 1 and 3 not shown" "$json.why"
 	fi
 	check_ctl "ctl join: no free slot is left" 1 "^error: no free slot left" \
 		--job "$JOBID" add-node
 	check_ctl "ctl join: node 2 leaves, node 3 takes its roles" 0 \
 		"^node 2 left: node 3 took its roles" --job "$JOBID" remove-node 2
+	check_ctl "ctl join: the rejoined node 1 leaves again" 0 \
+		"^node 1 left: node 3 took its roles" --job "$JOBID" remove-node 1
 	ctl --job "$JOBID" status --json >"$json" 2>&1
 	if json_check "$json" "d['nodes'][3]['threads'] >= 1 and
 		d['nodes'][0]['threads'] + d['nodes'][3]['threads'] == 7 and
@@ -718,7 +729,7 @@ part_join() {
 	wait "$JOB_PID"
 	rc=$?
 	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native"; then
-		pass "ctl join: elastic's array and output native across leave, join, leave"
+		pass "ctl join: elastic's array and output native across 5 changes"
 	else
 		diff "$native" "$JOB_OUT" >"$SCRATCH/join.diff" 2>&1
 		fail "ctl join: output" "$(rc_text $rc)" "$SCRATCH/join.diff" \
@@ -728,23 +739,26 @@ part_join() {
 		d['membership']['started'] == 3 and
 		[(e['event'], e['node'], e['epoch'])
 		 for e in d['membership']['events']] ==
-		[('leave', 1, 2), ('join', 3, 3), ('leave', 2, 4)] and
-		d['membership']['events'][2]['heir'] == 3" \
+		[('leave', 1, 2), ('join', 1, 3), ('join', 3, 4), ('leave', 2, 5),
+		 ('leave', 1, 6)] and
+		d['membership']['events'][3]['heir'] == 3" \
 		>"$SCRATCH/join.swhy" 2>&1 &&
 		"$CVMM" report "$SCRATCH/join.stats" >"$SCRATCH/join.rep" 2>&1 &&
-		grep -q "^membership: 4 slots, 3 started, 1 joins, 2 leaves$" \
+		grep -q "^membership: 4 slots, 3 started, 2 joins, 3 leaves$" \
 			"$SCRATCH/join.rep" &&
-		grep -Eq "^  [0-9.]+ s: node 3 joined \(epoch 3, [0-9]+ ms\)$" \
+		grep -Eq "^  [0-9.]+ s: node 3 joined \(epoch 4, [0-9]+ ms\)$" \
 			"$SCRATCH/join.rep"; then
-		pass "ctl join: --stats and cvmm report list the leaves and the join"
+		pass "ctl join: --stats and cvmm report list the leaves and the joins"
 	else
 		fail "ctl join: --stats" "no membership, or not these changes" \
 			"$SCRATCH/join.swhy" "$SCRATCH/join.rep"
 	fi
-	if grep -q "join: node 3 joined (epoch 3)" "$JOB_ERR" &&
+	if grep -q "join: node 1 joined (epoch 3)" "$JOB_ERR" &&
+		grep -q "join: node 3 joined (epoch 4)" "$JOB_ERR" &&
+		grep -q "node 1 of 4 joined the VM at 127.0.0.1:" "$JOB_ERR" &&
 		grep -q "node 3 of 4 joined the VM at 127.0.0.1:" "$JOB_ERR" &&
 		! grep -Eq "lost|dropped|did not answer" "$JOB_ERR" "$add.err"; then
-		pass "ctl join: logged by node 0 and the new node (node 0's stderr), no node lost, no message dropped"
+		pass "ctl join: logged by node 0 and the new nodes (node 0's stderr), no node lost, no message dropped"
 	else
 		fail "ctl join: logs" "no join line, or a node lost" "$JOB_ERR" \
 			"$add.err"
@@ -862,13 +876,32 @@ part_join() {
 		fail "ctl join: by hand" "$(rc_text $rc), agent $AGENT_RC" \
 			"$SCRATCH/jhand.diff" "$SCRATCH/jpaused.err" "$JOB_ERR"
 	fi
-	start_served jfull "ctl join full" -n 2 -v 2 --log-level info \
-		-- "$GUESTS/sleeper" 2 ||
+	start_served jone "ctl join one" -n 1 --log-level info \
+		-- "$GUESTS/sleeper" 1 ||
 		return
-	check_ctl "ctl join: a VM without free slots says how to get them" 1 \
+	check_ctl "ctl join: a VM of one node without free slots says how to get them" 1 \
 		"^error: this VM takes no new nodes \(it has no free slot: start it with --max-nodes\)" \
 		--job "$JOBID" add-node
 	wait "$JOB_PID"
+	# without --max-nodes: no slot to spare, but a node leaving frees one
+	"$GUESTS/sleeper" 3 >"$native" 2>&1
+	start_served jfull "ctl join full" -n 2 -v 2 --log-level info \
+		-- "$GUESTS/sleeper" 3 ||
+		return
+	check_ctl "ctl join: a full VM says a leave frees a slot" 1 \
+		"^error: no free slot left \(the VM's 2 are all in use: a node leaving frees one" \
+		--job "$JOBID" add-node
+	check_ctl "ctl join: full VM, node 1 leaves" 0 "^node 1 left: " \
+		--job "$JOBID" remove-node 1
+	check_ctl "ctl join: a VM started without --max-nodes takes a node back into the slot" \
+		0 "^node 1 joined the VM \(agent pid [0-9]+\)$" --job "$JOBID" add-node
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native"; then
+		pass "ctl join: full VM: output native"
+	else
+		fail "ctl join: full VM" "$(rc_text $rc)" "$JOB_ERR"
+	fi
 	start_job jrel -n 2 --max-nodes 3 --memory-model=release \
 		-- "$GUESTS/worker" 1
 	wait "$JOB_PID"
