@@ -73,6 +73,9 @@
  *   -DJOIN: node 2 is a free slot from the start (departed, role 2 played
  *     by node 0, page 1 starting there) and joins: it becomes a member,
  *     nothing else changes, and it then makes its operations;
+ *   -DLEAVE -DREJOIN: node 2 leaves as above, then at a second quiet
+ *     point a new agent joins into its slot (fresh: every page INVALID,
+ *     no role) and makes one more operation;
  * and reopens the gates. Every property above must still hold, and the
  * control process must get its quiet point (else an invalid end state).
  * Mutants that must fail: -DNOQUIET (the leave without waiting for quiet)
@@ -531,8 +534,13 @@ proctype node(byte me)
 	:: RECV(1)
 	:: RECV(2)
 	:: !waiting && !aw && ops == MAXOPS -> break
-#ifdef LEAVE
+#if defined(LEAVE) && !defined(REJOIN)
 	:: departed[me] -> break /* left: its other operations run elsewhere */
+#endif
+#ifdef REJOIN
+	/* left: its other operations run elsewhere; a new agent of the slot
+	 * makes one more once it is in (MAY_START waits for that) */
+	:: atomic { departed[me] && ops < MAXOPS - 1 -> ops = MAXOPS - 1 }
 #endif
 	od;
 	/* done with its own operations: keep serving as manager and owner */
@@ -609,6 +617,17 @@ proctype control()
 		check();
 		paused = 0
 	}
+#ifdef REJOIN
+	/* a new agent joins into the slot K left, at a later quiet point:
+	 * no role, no page (leave() made K's pages INVALID and no record
+	 * names it), nothing in flight from the old one */
+	atomic { paused = 1 }
+	atomic { QUIET ->
+		departed[K] = 0;
+		check();
+		paused = 0
+	}
+#endif
 }
 #endif
 

@@ -104,13 +104,16 @@ else
 	not_applied ivy-bug-deferred-forward-lost
 fi
 # Membership changes at a quiet point (issue 15): node 2 leaving (its heir
-# takes roles, pages and records) and node 2 joining into a free slot
-# must pass; a leave that does not wait for quiet, and one whose heir
+# takes roles, pages and records), node 2 joining into a free slot, and
+# node 2 leaving and a new agent joining into its slot must pass; a leave that does not wait for quiet, and one whose heir
 # takes an exclusive page without its bytes, must fail.
 sed '1i #define LEAVE 1' "$here/ivy.pml" >"$work/ivy_leave.pml"
 bg ivy-leave "$work/ivy_leave.pml" ok
 sed '1i #define JOIN 1' "$here/ivy.pml" >"$work/ivy_join.pml"
 bg ivy-join "$work/ivy_join.pml" ok
+sed '1i #define LEAVE 1\n#define REJOIN 1' "$here/ivy.pml" \
+	>"$work/ivy_rejoin.pml"
+bg ivy-rejoin "$work/ivy_rejoin.pml" ok
 sed '1i #define LEAVE 1\n#define NOQUIET 1' "$here/ivy.pml" \
 	>"$work/ivy_leave_noquiet.pml"
 bg ivy-bug-leave-not-quiet "$work/ivy_leave_noquiet.pml" fail
