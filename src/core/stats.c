@@ -50,10 +50,6 @@ static unsigned sys_sorted(unsigned *nrs)
 	return n;
 }
 
-static int vcpu_node(const vm_t *vm, int i)
-{
-	return vm->nnodes > 1 ? i % vm->nnodes : 0;
-}
 
 static void stats_table(const vm_t *vm, FILE *out)
 {
@@ -72,7 +68,7 @@ static void stats_table(const vm_t *vm, FILE *out)
 		fprintf(out,
 			"%5d %4d %4d %8lu %10.3f %10.3f %10.3f %10.3f %10.3f "
 			"%9lu\n",
-			i, vcpu_node(vm, i), c->host_pu,
+			i, vm_vcpu_node(vm, i), c->host_pu,
 			load(&c->st.threads), secs(load(&c->st.guest_ns)),
 			secs(load(&c->st.coherence_ns)),
 			secs(load(&c->st.sys_ns)), secs(load(&c->st.idle_ns)),
@@ -122,7 +118,7 @@ static json_t *vcpu_json(const vm_t *vm, int i)
 	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
 			 " s:o}",
 			 "vcpu", i,
-			 "node", vcpu_node(vm, i),
+			 "node", vm_vcpu_node(vm, i),
 			 "host_pu", c->host_pu,
 			 "threads", cnt(&c->st.threads),
 			 "guest_s", secs_json(&c->st.guest_ns),

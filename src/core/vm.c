@@ -91,6 +91,18 @@ static hwloc_topology_t vm_topology_load(void)
 	return t;
 }
 
+/* The first PU of core c (os index), -1 none. */
+static int vm_core_pu(int c)
+{
+	hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE,
+						 (unsigned)c);
+	hwloc_obj_t pu = core ? hwloc_get_obj_inside_cpuset_by_type(
+					topo, core->cpuset, HWLOC_OBJ_PU, 0)
+			      : NULL;
+
+	return pu ? (int)pu->os_index : -1;
+}
+
 /* Spreads this node's vCPUs over the host's PUs, one core after another;
  * agents sharing a machine start at different cores. */
 static void vm_place_vcpus(vm_t *vm)
@@ -110,16 +122,58 @@ static void vm_place_vcpus(vm_t *vm)
 		if (!vm_vcpu_local(vm, i))
 			continue;
 		int c = (j++ + (vm->same_host ? vm->node : 0)) % npu;
-		hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE,
-							 (unsigned)c);
-		hwloc_obj_t pu = core ? hwloc_get_obj_inside_cpuset_by_type(
-						topo, core->cpuset,
-						HWLOC_OBJ_PU, 0)
-				      : NULL;
 
-		if (pu)
-			vm->vcpus[i].host_pu = (int)pu->os_index;
+		vm->vcpus[i].host_pu = vm_core_pu(c);
 	}
+}
+
+/* A vCPU come to this node: the core fewest of its vCPUs use (from this
+ * node's first core on, as vm_place_vcpus counts); -1 unpinned. */
+static int vm_place_one(const vm_t *vm)
+{
+	int npu, best = -1, best_n = 0;
+
+	if (!vm->pin || !topo)
+		return -1;
+	npu = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+	for (int k = 0; k < npu; k++) {
+		int c = (k + (vm->same_host ? vm->node : 0)) % npu, pu, n = 0;
+
+		pu = vm_core_pu(c);
+		for (int i = 0; i < vm->nvcpus; i++)
+			n += vm_vcpu_local(vm, i) && vm->vcpus[i].host_pu == pu;
+		if (pu >= 0 && (best < 0 || n < best_n)) {
+			best = pu;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+int vm_vcpus_rehost(vm_t *vm, const uint16_t *hosts)
+{
+	int here = 0;
+
+	if (vm->nnodes < 2 || !vm->vcpu_node)
+		return vm->nvcpus;
+	pthread_mutex_lock(&vm->lock);
+	for (int i = 0; i < vm->nvcpus; i++) { /* the table, then the cores */
+		bool was = vm_vcpu_local(vm, i);
+
+		__atomic_store_n(&vm->vcpu_node[i], hosts[i], __ATOMIC_RELAXED);
+		if (!vm_vcpu_local(vm, i) || !was)
+			vm->vcpus[i].host_pu = -2; /* -2: to place */
+	}
+	for (int i = 0; i < vm->nvcpus; i++) {
+		if (!vm_vcpu_local(vm, i))
+			vm->vcpus[i].host_pu = -1;
+		else if (vm->vcpus[i].host_pu == -2)
+			vm->vcpus[i].host_pu = vm_place_one(vm);
+		here += vm_vcpu_local(vm, i);
+	}
+	__atomic_add_fetch(&vm->vcpu_gen, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->lock);
+	return here;
 }
 
 void vm_set_nodes(vm_t *vm, int node, int nnodes, bool same_host, int pid0)
@@ -131,6 +185,11 @@ void vm_set_nodes(vm_t *vm, int node, int nnodes, bool same_host, int pid0)
 	vm->next_tid = node == 0 ? pid0 : pid0 + (node << 20);
 	if (node != 0)
 		vm->stats_file = NULL; /* node 0 reports for the VM */
+	if (!vm->vcpu_node)
+		vm->vcpu_node = calloc((size_t)vm->nvcpus,
+				       sizeof(*vm->vcpu_node));
+	for (int i = 0; vm->vcpu_node && i < vm->nvcpus; i++)
+		vm->vcpu_node[i] = (uint16_t)(i % nnodes);
 	vm_place_vcpus(vm);
 }
 
@@ -193,6 +252,28 @@ static int vm_pick_vcpu(const vm_t *vm)
 	return best < 0 ? 0 : best;
 }
 
+/* vt's trap point after a rehost: off a vCPU no longer here, or onto an
+ * idler one of this node's (two threads fewer), as a new thread would be
+ * placed. */
+static void vm_vcpu_recheck(vm_t *vm, vthread_t *vt)
+{
+	unsigned gen = __atomic_load_n(&vm->vcpu_gen, __ATOMIC_ACQUIRE);
+	int to;
+
+	if (vt->vcpu_gen == gen)
+		return;
+	vt->vcpu_gen = gen;
+	pthread_mutex_lock(&vm->lock);
+	to = vm_pick_vcpu(vm);
+	if (to == vt->vcpu || (vm_vcpu_local(vm, vt->vcpu) &&
+			       vm->vcpus[to].nthreads + 2 >
+				       vm->vcpus[vt->vcpu].nthreads))
+		to = -1;
+	pthread_mutex_unlock(&vm->lock);
+	if (to >= 0)
+		vm_thread_move(vm, vt, to);
+}
+
 static bool vm_thread_forget(vm_t *vm, vthread_t *vt);
 
 /* The VM counts a thread once, where it is created (vm_node_ops_t
@@ -232,6 +313,7 @@ vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid)
 	pthread_mutex_lock(&vm->lock);
 	vt->tid = tid ? tid : vm->next_tid++;
 	vt->vcpu = vm_pick_vcpu(vm);
+	vt->vcpu_gen = __atomic_load_n(&vm->vcpu_gen, __ATOMIC_RELAXED);
 	vm->vcpus[vt->vcpu].nthreads++;
 	vm->vcpus[vt->vcpu].st.threads++;
 	vt->next = vm->threads;
@@ -524,6 +606,7 @@ static void vt_trap_point(vthread_t *vt, ucontext_t *uc, bool fault, int src,
 	vt_pause_point(vt);
 	if (!nodes || cvmm_vm.exiting)
 		return;
+	vm_vcpu_recheck(&cvmm_vm, vt);
 	target = nodes->move_where(vt, fault, src);
 	if (fault && (uint64_t)uc->uc_mcontext.gregs[REG_RIP] == vt->start_rip)
 		return;

@@ -122,6 +122,7 @@ typedef struct vthread {
 				    * the balancer asked (atomic: set by the
 				    * node services) */
 	int htid;                  /* its host thread's kernel tid */
+	unsigned vcpu_gen;         /* vm.vcpu_gen when its vCPU was chosen */
 	uint64_t cpu_run, cpu_wait; /* that thread's CPU and run-queue time
 				     * when last read (vm_cpu_account) */
 	uint64_t cpu_busy;         /* their growth over that reading */
@@ -194,6 +195,9 @@ struct vm {
 	int node, nnodes;          /* this agent and the VM's agents */
 	const vm_node_ops_t *nodes; /* NULL unless the VM spans nodes */
 	bool same_host;            /* all agents on this machine (cvmm run -n) */
+	uint16_t *vcpu_node;       /* the node hosting each vCPU (membership:
+				    * vm_vcpus_rehost); relaxed atomics */
+	unsigned vcpu_gen;         /* bumped by each rehost (atomic) */
 };
 
 extern vm_t cvmm_vm;
@@ -222,15 +226,32 @@ vthread_t *vm_thread_new(vm_t *vm, const guest_regs_t *regs);
 vthread_t *vm_thread_new_tid(vm_t *vm, const guest_regs_t *regs, int tid);
 
 /* The VM spans nnodes agents and this is node: vCPU i lives on node
- * i mod nnodes, tids are unique across nodes, the guest's pid is node 0's
- * (pid0). Re-pins this node's vCPUs. */
+ * i mod nnodes (until vm_vcpus_rehost), tids are unique across nodes, the
+ * guest's pid is node 0's (pid0). Re-pins this node's vCPUs. */
 void vm_set_nodes(vm_t *vm, int node, int nnodes, bool same_host, int pid0);
+
+/* The node hosting vCPU i. */
+static inline int vm_vcpu_node(const vm_t *vm, int i)
+{
+	if (vm->nnodes < 2)
+		return 0;
+	return vm->vcpu_node ? __atomic_load_n(&vm->vcpu_node[i],
+					       __ATOMIC_RELAXED)
+			     : i % vm->nnodes;
+}
 
 /* True when vCPU i is on this node. */
 static inline bool vm_vcpu_local(const vm_t *vm, int i)
 {
-	return vm->nnodes < 2 || i % vm->nnodes == vm->node;
+	return vm->nnodes < 2 || vm_vcpu_node(vm, i) == vm->node;
 }
+
+/* Membership changed (a node left or joined): hosts[i] is the node that
+ * hosts vCPU i from now on (the same table on every node). vCPUs that
+ * come here get the least used of this node's cores; the guest threads
+ * here move to this node's vCPUs, spreading onto new ones, at their next
+ * trap point. Returns how many vCPUs this node hosts now. */
+int vm_vcpus_rehost(vm_t *vm, const uint16_t *hosts);
 
 /* Starts vt on its own host thread. Returns 0 or -errno (vt is then freed).
  * Callable from a SIGSYS handler (agent FS). */

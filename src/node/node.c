@@ -226,6 +226,32 @@ void node_set_joined(int k, uint64_t epoch)
 	__atomic_store_n(&departed[k], false, __ATOMIC_RELEASE);
 }
 
+int node_vcpus_rehost(vm_t *vm)
+{
+	int *live = calloc((size_t)job_size, sizeof(*live)), n = 0, here;
+	uint16_t *hosts = vm ? calloc((size_t)vm->nvcpus, sizeof(*hosts))
+			     : NULL;
+
+	for (int k = 0; live && k < job_size; k++)
+		if (!node_departed(k))
+			live[n++] = k;
+	if (!live || !hosts || n == 0 || job_size < 2) {
+		free(live);
+		free(hosts);
+		return -1;
+	}
+	for (int i = 0; i < vm->nvcpus; i++) {
+		int slot = i % job_size;
+
+		hosts[i] = (uint16_t)(node_departed(slot) ? live[i % n] : slot);
+	}
+	here = vm_vcpus_rehost(vm, hosts);
+	log_debug("vcpus: %d of %d on this node", here, vm->nvcpus);
+	free(live);
+	free(hosts);
+	return here;
+}
+
 void node_set_epoch(uint64_t epoch)
 {
 	if (xp)
@@ -842,6 +868,7 @@ static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 	}
 	vm_set_nodes(vm, node_rank(), node_size(),
 		     strcmp(boot_method(boot), "launcher") == 0, first[0]);
+	node_vcpus_rehost(vm); /* free slots' vCPUs */
 	st = coh_rt_start();
 	if (st == CVMM_OK) {
 		gm->coherent = true;
@@ -954,6 +981,7 @@ static cvmm_status_t node_join(gmem_t *gm, vm_t *vm)
 		st = xp_start(xp, node_lost, vm);
 	if (st == CVMM_OK) {
 		vm_set_nodes(vm, s.node, s.size, s.same_host, s.pid0);
+		node_vcpus_rehost(vm); /* as every node has it now */
 		st = coh_rt_start();
 	}
 	if (st == CVMM_OK) {

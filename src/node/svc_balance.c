@@ -37,8 +37,11 @@ static int nsample;
 static bool our_cpu(int c, bool *all)
 {
 	*all = false;
-	for (int i = svc_self(); i < svc_vm->nvcpus; i += svc_nnodes()) {
+	for (int i = 0; i < svc_vm->nvcpus; i++) {
 		int pu = svc_vm->vcpus[i].host_pu;
+
+		if (!vm_vcpu_local(svc_vm, i))
+			continue;
 
 		if (pu < 0) {
 			*all = true;
@@ -97,7 +100,7 @@ void svc_balance_measure(node_status_t *s)
 {
 	vm_cpu_account(svc_vm);
 	s->run_ns = s->wait_ns = 0;
-	for (int i = svc_self(); i < svc_vm->nvcpus; i += svc_nnodes()) {
+	for (int i = 0; i < svc_vm->nvcpus; i++) { /* this node's counters */
 		const vcpu_stats_t *st = &svc_vm->vcpus[i].st;
 
 		s->run_ns += __atomic_load_n(&st->cpu_ns, __ATOMIC_RELAXED);

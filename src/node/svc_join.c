@@ -125,6 +125,7 @@ static void joined_here(int k, uint64_t epoch)
 	if (k >= 0 && k < NODE_SLOTS_MAX)
 		__atomic_store_n(&slot_joined[k], true, __ATOMIC_RELEASE);
 	node_set_joined(k, epoch);
+	node_vcpus_rehost(svc_vm); /* its slot's vCPUs come back to it */
 	svc_drained_set(svc_drained_mask() & ~(1ull << k));
 	svc_epoch_set(epoch);
 	log_info("node %d joined the VM (epoch %llu)", k,

@@ -429,6 +429,7 @@ static cvmm_status_t depart_here(int k, int h, uint64_t epoch)
 	if (st == CVMM_OK && cvmm_dfx)
 		st = dfx_set_roles(cvmm_dfx, roles);
 	node_set_departed(k);
+	node_vcpus_rehost(svc_vm); /* its vCPUs to the nodes in */
 	svc_drain_keep(k);
 	if (node_xp())
 		xp_peer_expect_gone(node_xp(), k);

@@ -70,15 +70,33 @@ static void stats_merge_self(node_stats_t *m)
 	stats_rc_add(0, &m->rc);
 }
 
+/* every field a 64-bit count: a new one must be added below */
+_Static_assert(sizeof(vcpu_stats_t) == 8 * sizeof(uint64_t),
+	       "vcpu_stats_add misses a field");
+
+static void vcpu_stats_add(vcpu_stats_t *to, const vcpu_stats_t *from)
+{
+	to->guest_ns += from->guest_ns;
+	to->sys_ns += from->sys_ns;
+	to->idle_ns += from->idle_ns;
+	to->coherence_ns += from->coherence_ns;
+	to->syscalls += from->syscalls;
+	to->threads += from->threads;
+	to->cpu_ns += from->cpu_ns;
+	to->cpu_wait_ns += from->cpu_wait_ns;
+}
+
 static void stats_merge(vm_t *vm, int k, const node_stats_t *m)
 {
 	coh_rt_stats_t *t = &coh_rt_stats;
 
-	for (int i = 0; i < vm->nvcpus && i < (int)m->nvcpus; i++)
-		if (i % svc_nnodes() == k) {
-			vm->vcpus[i].st = m->vc[i];
+	/* a vCPU's time on every node that hosted it (a node left or
+	 * joined), its core where it is now */
+	for (int i = 0; i < vm->nvcpus && i < (int)m->nvcpus; i++) {
+		vcpu_stats_add(&vm->vcpus[i].st, &m->vc[i]);
+		if (vm_vcpu_node(vm, i) == k)
 			vm->vcpus[i].host_pu = m->pu[i];
-		}
+	}
 	t->read_faults += m->coh.read_faults;
 	t->write_faults += m->coh.write_faults;
 	t->agent_acquires += m->coh.agent_acquires;

@@ -22,9 +22,10 @@ static void status_local(node_status_t *s, bool pages)
 	for (int i = 0; i < svc_vm->nvcpus; i++) {
 		const vcpu_t *v = &svc_vm->vcpus[i];
 
-		if (i % svc_nnodes() != svc_self())
-			continue;
-		s->vcpus++;
+		/* the counters of every vCPU index are this node's: a
+		 * thread keeps its vCPU until its next trap point after a
+		 * rehost */
+		s->vcpus += vm_vcpu_local(svc_vm, i);
 		s->threads += __atomic_load_n(&v->nthreads, __ATOMIC_RELAXED);
 		s->guest_ns += __atomic_load_n(&v->st.guest_ns,
 					       __ATOMIC_RELAXED);

@@ -560,9 +560,10 @@ part_remove() {
 	ctl --job "$JOBID" status --json >"$json" 2>&1
 	if json_check "$json" "d['nodes'][2].get('left') is True and
 		d['nodes'][0]['answered'] and d['nodes'][1]['answered'] and
-		sum(n.get('threads', 0) for n in d['nodes']) == 7" \
+		sum(n.get('threads', 0) for n in d['nodes']) == 7 and
+		d['nodes'][0]['vcpus'] + d['nodes'][1]['vcpus'] == 3" \
 		>"$json.why" 2>&1; then
-		pass "ctl remove: status shows node 2 left, all 7 threads elsewhere"
+		pass "ctl remove: status shows node 2 left, all 7 threads and its vCPU elsewhere"
 	else
 		cat "$json" >>"$json.why"
 		fail "ctl remove: status" "node 2 not shown as left" "$json.why"
@@ -705,8 +706,9 @@ part_join() {
 		d['epoch'] == 4 and d['nodes'][3]['answered'] and
 		d['nodes'][1]['answered'] and not d['nodes'][1].get('left') and
 		not d['nodes'][3]['drained'] and
+		[n['vcpus'] for n in d['nodes']] == [1, 1, 1, 1] and
 		d['join'].startswith('127.0.0.1:')" >"$json.why" 2>&1; then
-		pass "ctl join: status shows nodes 1 (again) and 3 in, epoch 4"
+		pass "ctl join: status shows nodes 1 (again) and 3 in, epoch 4, a vCPU each"
 	else
 		cat "$json" >>"$json.why"
 		fail "ctl join: status" "nodes 1 and 3 not shown" "$json.why"
@@ -720,8 +722,9 @@ part_join() {
 	ctl --job "$JOBID" status --json >"$json" 2>&1
 	if json_check "$json" "d['nodes'][3]['threads'] >= 1 and
 		d['nodes'][0]['threads'] + d['nodes'][3]['threads'] == 7 and
+		d['nodes'][0]['vcpus'] == 2 and d['nodes'][3]['vcpus'] == 2 and
 		d['nodes_in'] == 2" >"$json.why" 2>&1; then
-		pass "ctl join: the new node runs guest threads"
+		pass "ctl join: the new node runs guest threads; the 4 vCPUs on the 2 nodes in"
 	else
 		cat "$json" >>"$json.why"
 		fail "ctl join: threads" "none on node 3" "$json.why"
@@ -741,14 +744,15 @@ part_join() {
 		 for e in d['membership']['events']] ==
 		[('leave', 1, 2), ('join', 1, 3), ('join', 3, 4), ('leave', 2, 5),
 		 ('leave', 1, 6)] and
-		d['membership']['events'][3]['heir'] == 3" \
+		d['membership']['events'][3]['heir'] == 3 and
+		[v['node'] for v in d['per_vcpu']] == [0, 3, 0, 3]" \
 		>"$SCRATCH/join.swhy" 2>&1 &&
 		"$CVMM" report "$SCRATCH/join.stats" >"$SCRATCH/join.rep" 2>&1 &&
 		grep -q "^membership: 4 slots, 3 started, 2 joins, 3 leaves$" \
 			"$SCRATCH/join.rep" &&
 		grep -Eq "^  [0-9.]+ s: node 3 joined \(epoch 4, [0-9]+ ms\)$" \
 			"$SCRATCH/join.rep"; then
-		pass "ctl join: --stats and cvmm report list the leaves and the joins"
+		pass "ctl join: --stats and cvmm report list the leaves and the joins, each vCPU where it ended"
 	else
 		fail "ctl join: --stats" "no membership, or not these changes" \
 			"$SCRATCH/join.swhy" "$SCRATCH/join.rep"
