@@ -18,12 +18,11 @@
 #include "node/svc.h"
 #include "rdma/boot.h"
 
-#define JOIN_VERSION 1
 #define JOIN_HELLO_MS 5000         /* a connection says HELLO within */
-#define JOIN_LAYOUT_MAX (1u << 20) /* changes in a WELCOME */
 #define JOIN_RANGES_MAX 16384      /* image and kept ranges, each */
-#define JOIN_SLOT_LEN 36
 #define JOIN_READY_MS 10000        /* WELCOME to READY, the VM paused */
+
+_Static_assert(JOIN_SLOTS_MAX == NODE_SLOTS_MAX, "a welcome covers the slots");
 
 static int listen_fd = -1;
 static char listen_addr[96];
@@ -99,32 +98,26 @@ static int timeout_ms(void)
 
 static size_t slot_encode(uint8_t *b, int k, uint64_t epoch)
 {
-	wire_w_t w = wire_w_init(b, JOIN_SLOT_LEN);
+	join_slot_t sl = { .node = k, .size = node_size(),
+			   .nvcpus = cvmm_vm.nvcpus, .pid0 = cvmm_vm.pid,
+			   .epoch = epoch, .push = node_pages_pushed(),
+			   .same_host = cvmm_vm.same_host };
 
-	wire_w_u32(&w, JOIN_VERSION);
-	wire_w_u32(&w, (uint32_t)k);
-	wire_w_u32(&w, (uint32_t)node_size());
-	wire_w_u32(&w, (uint32_t)cvmm_vm.nvcpus);
-	wire_w_u64(&w, epoch);
-	wire_w_i32(&w, cvmm_vm.pid);
-	wire_w_u32(&w, node_pages_pushed());
-	wire_w_u32(&w, cvmm_vm.same_host);
-	return wire_w_done(&w) ? w.len : 0;
+	return join_wire_slot_encode(&sl, b);
 }
 
 /* The WELCOME: membership, roles, addresses and keys, the layout (the
  * layout is frozen: svc_join.c). NULL when out of memory. */
 static uint8_t *welcome_encode(size_t *len)
 {
-	uint64_t live, drained, (*img)[2] = NULL, (*kept)[2] = NULL;
-	uint8_t roles[NODE_SLOTS_MAX];
+	uint64_t (*img)[2] = NULL, (*kept)[2] = NULL;
 	unsigned nvma = 0, nimg = 0, nkept = 0;
+	join_welcome_t w = { 0 };
 	gmem_change_t *vmas;
-	size_t cap = 16 + NODE_SLOTS_MAX + 4;
 	uint8_t *b = NULL;
-	wire_w_t w;
+	size_t cap;
 
-	node_svc_join_state(&live, &drained, roles);
+	node_svc_join_state(&w.live, &w.drained, w.roles);
 	vmas = gmem_snapshot_frozen(&cvmm_gmem, &nvma);
 	img = calloc(JOIN_RANGES_MAX, sizeof(*img));
 	kept = calloc(JOIN_RANGES_MAX, sizeof(*kept));
@@ -132,54 +125,34 @@ static uint8_t *welcome_encode(size_t *len)
 		goto out;
 	nimg = coh_rt_images(img, JOIN_RANGES_MAX);
 	nkept = coh_rt_kept(kept, JOIN_RANGES_MAX);
-	for (int j = 0; j < node_size(); j++) {
-		size_t al = 0, rl = 0;
-
-		if (!(live >> j & 1))
-			continue;
-		if (!node_peer_addr(j, &al) || !node_peer_rkey(j, &rl))
+	for (int j = 0; j < node_size(); j++)
+		if ((w.live >> j & 1) &&
+		    (!(w.addr[j] = node_peer_addr(j, &w.addr_len[j])) ||
+		     !(w.rkey[j] = node_peer_rkey(j, &w.rkey_len[j]))))
 			goto out;
-		cap += 8 + al + rl;
-	}
-	cap += (size_t)(nvma + nimg + nkept) * NODE_WIRE_CHANGE_LEN;
-	b = malloc(cap);
-	if (!b)
+	w.nlayout = nvma + nimg + nkept;
+	w.layout = calloc(w.nlayout ? w.nlayout : 1, sizeof(*w.layout));
+	if (!w.layout)
 		goto out;
-	w = wire_w_init(b, cap);
-	wire_w_u64(&w, live);
-	wire_w_u64(&w, drained);
-	wire_w_bytes(&w, roles, (size_t)node_size());
-	for (int j = 0; j < node_size(); j++) {
-		size_t al, rl;
-		const void *a, *r;
-
-		if (!(live >> j & 1))
-			continue;
-		a = node_peer_addr(j, &al);
-		r = node_peer_rkey(j, &rl);
-		wire_w_u32(&w, (uint32_t)al);
-		wire_w_u32(&w, (uint32_t)rl);
-		wire_w_bytes(&w, a, al);
-		wire_w_bytes(&w, r, rl);
-	}
-	wire_w_u32(&w, nvma + nimg + nkept);
-	for (unsigned i = 0; i < nvma; i++)
-		node_wire_change_put(&w, &vmas[i]);
+	if (nvma)
+		memcpy(w.layout, vmas, nvma * sizeof(*vmas));
 	for (unsigned i = 0; i < nimg; i++)
-		node_wire_change_put(&w, &(gmem_change_t){
+		w.layout[nvma + i] = (gmem_change_t){
 			.op = GMEM_CH_IMAGE, .start = img[i][0],
-			.end = img[i][1] });
+			.end = img[i][1] };
 	for (unsigned i = 0; i < nkept; i++)
-		node_wire_change_put(&w, &(gmem_change_t){
+		w.layout[nvma + nimg + i] = (gmem_change_t){
 			.op = GMEM_CH_TLS, .start = kept[i][0],
-			.end = kept[i][1] });
-	if (w.bad) {
+			.end = kept[i][1] };
+	cap = join_wire_welcome_len(&w, node_size());
+	b = malloc(cap);
+	if (b && (*len = join_wire_welcome_encode(&w, node_size(), b, cap)) !=
+			 cap) {
 		free(b);
 		b = NULL;
-	} else {
-		*len = w.len;
 	}
 out:
+	free(w.layout);
 	free(vmas);
 	free(img);
 	free(kept);
@@ -215,17 +188,14 @@ static void serve(int fd, uint64_t epoch, const char *peer)
 		goto end;
 	}
 	{
-		wire_r_t r = wire_r_init(blob, len);
-		uint32_t al = wire_r_u32(&r), rl = wire_r_u32(&r);
+		const void *a, *rk;
+		size_t al, rl;
 
-		if (r.bad || al == 0 || al > NODE_WIRE_JOIN_BLOB_MAX ||
-		    rl > NODE_WIRE_JOIN_BLOB_MAX || wire_r_left(&r) != al + rl) {
-			snprintf(why, sizeof(why), "malformed address");
+		if (join_wire_addr_decode(blob, len, &a, &al, &rk, &rl, why,
+					  sizeof(why)) != CVMM_OK)
 			goto end;
-		}
-		if (node_svc_join_connect(k, (const uint8_t *)blob + 8, al,
-					  (const uint8_t *)blob + 8 + al, rl,
-					  why, sizeof(why)) != CVMM_OK)
+		if (node_svc_join_connect(k, a, al, rk, rl, why,
+					  sizeof(why)) != CVMM_OK)
 			goto refuse;
 	}
 	welcome = welcome_encode(&wlen);
@@ -358,7 +328,7 @@ cvmm_status_t join_dial(const char *addr, uint64_t ck, uint64_t epoch,
 {
 	void *blob = NULL;
 	size_t len = 0;
-	wire_r_t r;
+	char why[96];
 	cvmm_status_t st = boot_join_dial(addr, ck, epoch, tmo, fd);
 
 	if (st != CVMM_OK)
@@ -366,25 +336,10 @@ cvmm_status_t join_dial(const char *addr, uint64_t ck, uint64_t epoch,
 	st = recv_or_say(*fd, &blob, &len, tmo, "hello");
 	if (st != CVMM_OK)
 		return st;
-	r = wire_r_init(blob, len);
-	st = CVMM_ERR_PEER;
-	if (len == JOIN_SLOT_LEN && wire_r_u32(&r) == JOIN_VERSION) {
-		s->node = (int)wire_r_u32(&r);
-		s->size = (int)wire_r_u32(&r);
-		s->nvcpus = (int)wire_r_u32(&r);
-		s->epoch = wire_r_u64(&r);
-		s->pid0 = wire_r_i32(&r);
-		s->push = wire_r_u32(&r) != 0;
-		s->same_host = wire_r_u32(&r) != 0;
-		if (wire_r_done(&r) && s->size > 1 &&
-		    s->size <= NODE_SLOTS_MAX && s->node > 0 &&
-		    s->node < s->size && s->pid0 > 0 && s->nvcpus >= s->size)
-			st = CVMM_OK;
-	}
+	st = join_wire_slot_decode(blob, len, s, why, sizeof(why));
 	free(blob);
 	if (st != CVMM_OK) {
-		log_error("join: node 0 at %s answered with a malformed slot",
-			  addr);
+		log_error("join: node 0 at %s answered with %s", addr, why);
 		close(*fd);
 	}
 	return st;
@@ -393,19 +348,13 @@ cvmm_status_t join_dial(const char *addr, uint64_t ck, uint64_t epoch,
 cvmm_status_t join_send_addr(int fd, const void *addr, size_t alen,
 			     const void *rkey, size_t rlen, int tmo)
 {
-	size_t cap = 8 + alen + rlen;
+	size_t cap = 8 + alen + rlen, n;
 	uint8_t *b = malloc(cap);
-	wire_w_t w;
 	cvmm_status_t st = CVMM_ERR_NOMEM;
 
 	if (b) {
-		w = wire_w_init(b, cap);
-		wire_w_u32(&w, (uint32_t)alen);
-		wire_w_u32(&w, (uint32_t)rlen);
-		wire_w_bytes(&w, addr, alen);
-		wire_w_bytes(&w, rkey, rlen);
-		st = wire_w_done(&w) ? boot_join_send(fd, b, w.len, tmo)
-				     : CVMM_ERR_INVALID;
+		n = join_wire_addr_encode(addr, alen, rkey, rlen, b, cap);
+		st = n ? boot_join_send(fd, b, n, tmo) : CVMM_ERR_INVALID;
 	}
 	free(b);
 	if (st != CVMM_OK) {
@@ -419,50 +368,22 @@ cvmm_status_t join_send_addr(int fd, const void *addr, size_t alen,
 cvmm_status_t join_recv_welcome(int fd, const join_slot_t *s,
 				join_welcome_t *w, int tmo)
 {
+	void *blob = NULL;
 	size_t len = 0;
-	wire_r_t r;
-	uint32_t n;
+	char why[96];
 	cvmm_status_t st;
 
 	memset(w, 0, sizeof(*w));
-	st = recv_or_say(fd, &w->blob, &len, tmo, "welcome");
+	st = recv_or_say(fd, &blob, &len, tmo, "welcome");
 	if (st != CVMM_OK)
 		return st;
-	r = wire_r_init(w->blob, len);
-	w->live = wire_r_u64(&r);
-	w->drained = wire_r_u64(&r);
-	wire_r_bytes(&r, w->roles, (size_t)s->size);
-	for (int j = 0; j < s->size && !r.bad; j++) {
-		if (w->roles[j] >= s->size || w->roles[j] == s->node)
-			r.bad = true;
-		if (!(w->live >> j & 1))
-			continue;
-		w->addr_len[j] = wire_r_u32(&r);
-		w->rkey_len[j] = wire_r_u32(&r);
-		if (w->addr_len[j] == 0 ||
-		    w->addr_len[j] > NODE_WIRE_JOIN_BLOB_MAX ||
-		    w->rkey_len[j] > NODE_WIRE_JOIN_BLOB_MAX) {
-			r.bad = true;
-			break;
-		}
-		w->addr[j] = wire_r_take(&r, w->addr_len[j]);
-		w->rkey[j] = wire_r_take(&r, w->rkey_len[j]);
+	st = join_wire_welcome_decode(blob, len, s, w, why, sizeof(why));
+	if (st == CVMM_OK) {
+		w->blob = blob;
+		return CVMM_OK;
 	}
-	n = wire_r_u32(&r);
-	if (!r.bad && n <= JOIN_LAYOUT_MAX &&
-	    wire_r_left(&r) == (size_t)n * NODE_WIRE_CHANGE_LEN &&
-	    (w->live & 1) && !(w->live >> s->node & 1) &&
-	    (s->size == 64 || !(w->live >> s->size))) {
-		w->layout = calloc(n ? n : 1, sizeof(*w->layout));
-		for (unsigned i = 0; w->layout && i < n && !r.bad; i++)
-			if (!node_wire_change_get(&r, &w->layout[i]))
-				r.bad = true;
-		w->nlayout = n;
-		if (w->layout && !r.bad && wire_r_done(&r))
-			return CVMM_OK;
-	}
-	log_error("join: node 0 sent a malformed welcome");
-	join_welcome_free(w);
+	log_error("join: node 0 sent %s", why);
+	free(blob);
 	close(fd);
 	return CVMM_ERR_PEER;
 }

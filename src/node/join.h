@@ -12,7 +12,7 @@
  *   joiner -> 0   READY    connected to everyone, layout applied
  *   0 -> joiner   DONE     the new epoch (every node took it in); resumed
  *
- * Blobs are little-endian (common/wire.h), every field checked on receipt.
+ * The blobs are join_wire.h's, every field checked on receipt.
  * A refusal or a step that fails or times out leaves the VM as it was
  * (the slot used) and ends the joiner with one line. */
 #ifndef CVMM_NODE_JOIN_H
@@ -24,6 +24,7 @@
 
 #include "common/status.h"
 #include "core/gmem.h"
+#include "node/join_wire.h"
 #include "node/node.h"
 
 /* Node 0 of a VM with free slots: listens where --join-listen says (bound
@@ -40,22 +41,6 @@ uint64_t join_cookie(void);
 const char *join_exe(void);
 const char *join_cwd(void);
 char *const *join_argv(void);
-
-typedef struct join_slot {
-	int node, size, nvcpus, pid0;
-	uint64_t epoch;
-	bool push, same_host;
-} join_slot_t;
-
-typedef struct join_welcome {
-	uint64_t live, drained;
-	uint8_t roles[NODE_SLOTS_MAX];
-	const void *addr[NODE_SLOTS_MAX], *rkey[NODE_SLOTS_MAX];
-	size_t addr_len[NODE_SLOTS_MAX], rkey_len[NODE_SLOTS_MAX];
-	gmem_change_t *layout;
-	unsigned nlayout;
-	void *blob; /* what the pointers above point into */
-} join_welcome_t;
 
 /* The joiner's side, in order; each logs one line on failure (a refusal
  * says node 0's reason) and closes fd then. */

@@ -1100,6 +1100,7 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	 * VM of mpirun or srun without free slots opens no port unless asked
 	 * (--join-listen HOST:PORT) */
 	if (vm_nodes && node_rank() == 0 && job_size > 1 &&
+	    job_size <= NODE_SLOTS_MAX &&
 	    node_opts.memory_model != NODE_MM_RELEASE &&
 	    (job_size > live_at_start ||
 	     !strcmp(boot_method(boot), "launcher") ||

@@ -28,6 +28,7 @@ FUZZ_WIRE_SRCS := test/fuzz/fuzz_wire.c \
                   test/fuzz/fuzz_wire_boot.c src/rdma/boot_sock.c \
                   test/fuzz/fuzz_wire_node.c src/node/node_wire.c \
                   test/fuzz/fuzz_wire_rc.c src/coherence/rc.c \
+                  test/fuzz/fuzz_wire_join.c src/node/join_wire.c \
                   src/coherence/diff.c \
                   src/common/status.c src/common/log.c
 FUZZ_WIRE_HDRS := test/fuzz/fuzz_wire.h \

@@ -22,6 +22,7 @@ const fuzz_wire_target_t *const fuzz_wire_targets[] = {
 	&fuzz_wire_boot, /* 3: bootstrap stream, rdma/boot_sock.c */
 	&fuzz_wire_node, /* 4: node services, node/node_wire.c */
 	&fuzz_wire_rc,   /* 5: release model message, coherence/rc.c */
+	&fuzz_wire_join, /* 6: join conversation blobs, node/join_wire.c */
 };
 
 const size_t fuzz_wire_ntargets =

@@ -35,6 +35,7 @@ extern const fuzz_wire_target_t fuzz_wire_dfx;
 extern const fuzz_wire_target_t fuzz_wire_boot;
 extern const fuzz_wire_target_t fuzz_wire_node;
 extern const fuzz_wire_target_t fuzz_wire_rc;
+extern const fuzz_wire_target_t fuzz_wire_join;
 
 /* The table, indexed by the selector byte (fuzz_wire.c). */
 extern const fuzz_wire_target_t *const fuzz_wire_targets[];

@@ -17,6 +17,7 @@
 
 #include "core/entry.h"
 #include "core/place.h"
+#include "node/join_wire.h"
 #include "node/node_wire.h"
 
 static uint8_t buf[1 << 20];
@@ -446,6 +447,193 @@ static void test_moved_load(void **state)
 /* JOIN: address and key round-trip (pointing into the message); an empty
  * or oversized address, a key past its limit, lengths that disagree with
  * the message's, another type: refused. JOINED and CANCEL are a header. */
+/* The join conversation's SLOT: round trip; every other length, version,
+ * node outside the slots and impossible value refused with a reason. */
+static void test_join_slot(void **state)
+{
+	join_slot_t s = { .node = 3, .size = 4, .nvcpus = 8, .pid0 = 4242,
+			  .epoch = 5, .push = true, .same_host = false }, o;
+	uint8_t b[JOIN_SLOT_LEN + 1];
+	char why[96];
+
+	assert_int_equal(join_wire_slot_encode(&s, b), JOIN_SLOT_LEN);
+	assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN, &o, why,
+					       sizeof(why)), CVMM_OK);
+	assert_true(o.node == 3 && o.size == 4 && o.nvcpus == 8 &&
+		    o.pid0 == 4242 && o.epoch == 5 && o.push && !o.same_host);
+	for (size_t n = 0; n <= JOIN_SLOT_LEN + 1; n++) {
+		if (n == JOIN_SLOT_LEN)
+			continue;
+		why[0] = '\0';
+		assert_int_equal(join_wire_slot_decode(b, n, &o, why,
+						       sizeof(why)),
+				 CVMM_ERR_PEER);
+		assert_true(why[0] != '\0');
+		assert_int_equal(o.size, 0); /* cleared on refusal */
+	}
+	{
+		static const join_slot_t bad[] = {
+			{ .node = 0, .size = 4, .nvcpus = 4, .pid0 = 1, .epoch = 1 },
+			{ .node = 4, .size = 4, .nvcpus = 4, .pid0 = 1, .epoch = 1 },
+			{ .node = 1, .size = 1, .nvcpus = 4, .pid0 = 1, .epoch = 1 },
+			{ .node = 1, .size = 65, .nvcpus = 99, .pid0 = 1, .epoch = 1 },
+			{ .node = 1, .size = 4, .nvcpus = 3, .pid0 = 1, .epoch = 1 },
+			{ .node = 1, .size = 4, .nvcpus = 4, .pid0 = 0, .epoch = 1 },
+			{ .node = 1, .size = 4, .nvcpus = 4, .pid0 = 1, .epoch = 0 },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			assert_int_equal(join_wire_slot_encode(&bad[i], b),
+					 JOIN_SLOT_LEN);
+			assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN,
+							       &o, why,
+							       sizeof(why)),
+					 CVMM_ERR_PEER);
+		}
+	}
+	join_wire_slot_encode(&s, b);
+	b[0] = JOIN_VERSION + 1;
+	assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN, &o, why,
+					       sizeof(why)), CVMM_ERR_PEER);
+	assert_non_null(strstr(why, "version"));
+	join_wire_slot_encode(&s, b);
+	b[28] = 2; /* push neither 0 nor 1 */
+	assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN, &o, why,
+					       sizeof(why)), CVMM_ERR_PEER);
+}
+
+/* ADDR: round trip, every truncation and a byte more refused, no address
+ * or too long a one refused. */
+static void test_join_addr(void **state)
+{
+	uint8_t addr[200], rkey[30], b[300];
+	const void *a, *r;
+	size_t al, rl, n;
+	char why[96];
+
+	memset(addr, 7, sizeof(addr));
+	memset(rkey, 9, sizeof(rkey));
+	n = join_wire_addr_encode(addr, sizeof(addr), rkey, sizeof(rkey), b,
+				  sizeof(b));
+	assert_int_equal(n, 8 + sizeof(addr) + sizeof(rkey));
+	assert_int_equal(join_wire_addr_decode(b, n, &a, &al, &r, &rl, why,
+					       sizeof(why)), CVMM_OK);
+	assert_int_equal(al, sizeof(addr));
+	assert_int_equal(rl, sizeof(rkey));
+	assert_memory_equal(a, addr, al);
+	assert_memory_equal(r, rkey, rl);
+	for (size_t k = 0; k <= n + 1; k++)
+		if (k != n)
+			assert_int_equal(join_wire_addr_decode(b, k, &a, &al,
+							       &r, &rl, why,
+							       sizeof(why)),
+					 CVMM_ERR_PEER);
+	assert_null(a);
+	n = join_wire_addr_encode(addr, 0, rkey, 4, b, sizeof(b));
+	assert_int_equal(join_wire_addr_decode(b, n, &a, &al, &r, &rl, why,
+					       sizeof(why)), CVMM_ERR_PEER);
+	wire_put_u32(b, NODE_WIRE_JOIN_BLOB_MAX + 1);
+	assert_int_equal(join_wire_addr_decode(b, sizeof(b), &a, &al, &r, &rl,
+					       why, sizeof(why)),
+			 CVMM_ERR_PEER);
+}
+
+/* WELCOME for node 2 of 4 slots (node 1 left, nodes 0 and 3 in, roles
+ * 0 3 0 3), two layout changes: round trip; every truncation refused; the
+ * joiner or node 0's absence among the members, a member beyond the
+ * slots, a role played by a node not in, a bad layout change refused. */
+static void test_join_welcome(void **state)
+{
+	join_slot_t s = { .node = 2, .size = 4, .nvcpus = 4, .pid0 = 10,
+			  .epoch = 3 };
+	gmem_change_t lay[2] = {
+		{ .op = GMEM_CH_SET, .start = 0x400000, .end = 0x401000,
+		  .prot = 3 },
+		{ .op = GMEM_CH_IMAGE, .start = 0x400000, .end = 0x401000 },
+	};
+	uint8_t a0[40], a3[50], k0[8];
+	join_welcome_t w = { .live = 0x9, .drained = 0x8,
+			     .roles = { 0, 3, 0, 3 }, .layout = lay,
+			     .nlayout = 2 }, o;
+	size_t n, cap;
+	char why[96];
+	uint8_t *b;
+
+	memset(a0, 1, sizeof(a0));
+	memset(a3, 3, sizeof(a3));
+	memset(k0, 5, sizeof(k0));
+	w.addr[0] = a0;
+	w.addr_len[0] = sizeof(a0);
+	w.rkey[0] = k0;
+	w.rkey_len[0] = sizeof(k0);
+	w.addr[3] = a3;
+	w.addr_len[3] = sizeof(a3);
+	cap = join_wire_welcome_len(&w, 4);
+	b = malloc(cap + 1);
+	assert_non_null(b);
+	n = join_wire_welcome_encode(&w, 4, b, cap);
+	assert_int_equal(n, cap);
+	assert_int_equal(join_wire_welcome_decode(b, n, &s, &o, why,
+						  sizeof(why)), CVMM_OK);
+	assert_int_equal(o.live, 0x9);
+	assert_int_equal(o.drained, 0x8);
+	assert_memory_equal(o.roles, w.roles, 4);
+	assert_int_equal(o.addr_len[0], sizeof(a0));
+	assert_memory_equal(o.addr[0], a0, sizeof(a0));
+	assert_memory_equal(o.rkey[0], k0, sizeof(k0));
+	assert_int_equal(o.addr_len[3], sizeof(a3));
+	assert_int_equal(o.rkey_len[3], 0);
+	assert_null(o.addr[1]);
+	assert_int_equal(o.nlayout, 2);
+	assert_int_equal(o.layout[0].end, 0x401000);
+	assert_int_equal(o.layout[1].op, GMEM_CH_IMAGE);
+	free(o.layout);
+	for (size_t k = 0; k <= n + 1; k++) {
+		if (k == n)
+			continue;
+		why[0] = '\0';
+		assert_int_equal(join_wire_welcome_decode(b, k, &s, &o, why,
+							  sizeof(why)),
+				 CVMM_ERR_PEER);
+		assert_true(why[0] != '\0');
+		assert_null(o.layout);
+	}
+	{
+		static const uint64_t live[] = { 0x8, 0xd, 0x19 };
+
+		for (size_t i = 0; i < 3; i++) {
+			join_welcome_t v = w;
+			size_t vcap;
+			uint8_t *vb;
+
+			v.live = live[i]; /* no node 0, the joiner, slot 4 */
+			v.addr[2] = v.addr[4] = a3;
+			v.addr_len[2] = v.addr_len[4] = sizeof(a3);
+			vcap = join_wire_welcome_len(&v, 4);
+			vb = malloc(vcap);
+			assert_non_null(vb);
+			n = join_wire_welcome_encode(&v, 4, vb, vcap);
+			assert_int_equal(n, vcap);
+			assert_int_equal(join_wire_welcome_decode(
+						 vb, n, &s, &o, why, sizeof(why)),
+					 CVMM_ERR_PEER);
+			assert_non_null(strstr(why, "members"));
+			free(vb);
+		}
+	}
+	w.roles[1] = 1; /* node 1 left: it plays nothing */
+	n = join_wire_welcome_encode(&w, 4, b, cap);
+	assert_int_equal(join_wire_welcome_decode(b, n, &s, &o, why,
+						  sizeof(why)), CVMM_ERR_PEER);
+	assert_non_null(strstr(why, "role"));
+	w.roles[1] = 3;
+	lay[0].end = lay[0].start; /* an empty range */
+	n = join_wire_welcome_encode(&w, 4, b, cap);
+	assert_int_equal(join_wire_welcome_decode(b, n, &s, &o, why,
+						  sizeof(why)), CVMM_ERR_PEER);
+	free(b);
+}
+
 static void test_join(void **state)
 {
 	node_hdr_t h = { .type = NODE_MSG_JOIN, .id = 7, .arg = 3 }, out;
@@ -722,6 +910,9 @@ int main(void)
 		cmocka_unit_test(test_migrate),
 		cmocka_unit_test(test_moved_load),
 		cmocka_unit_test(test_join),
+		cmocka_unit_test(test_join_slot),
+		cmocka_unit_test(test_join_addr),
+		cmocka_unit_test(test_join_welcome),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_random),
