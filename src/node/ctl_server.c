@@ -315,7 +315,7 @@ static void pause_resume(FILE *f, bool pause)
 		snprintf(line, sizeof(line), "error: a node is joining or "
 			 "leaving: the VM is paused until that is done");
 	else if (pause)
-		node_svc_pause(line, sizeof(line));
+		(void)node_svc_pause(line, sizeof(line));
 	else
 		node_svc_resume(line, sizeof(line));
 	fprintf(f, "%s\n", line);

@@ -92,8 +92,10 @@ void node_svc_balance(char *out, size_t cap);
  * waits (5 s at most) until no guest code runs and nothing is in flight
  * anywhere; cvmm ctl resume opens them. Their one-line result (no
  * newline, "error: ..." when it failed: a pause that timed out resumed the
- * VM) into out. Block; on one node they pause that node alone. */
-void node_svc_pause(char *out, size_t cap);
+ * VM) into out. Block; on one node they pause that node alone. Pause
+ * returns 1 when it paused the VM, 0 when it was paused already, -1 on
+ * an error. */
+int node_svc_pause(char *out, size_t cap);
 void node_svc_resume(char *out, size_t cap);
 
 /* Node 0, cvmm ctl drain K and undrain K: node K runs no guest thread

@@ -89,13 +89,13 @@ bool node_svc_changing(void)
 cvmm_status_t svc_change_pause(char *why, size_t cap)
 {
 	char line[320];
+	int r = node_svc_pause(line, sizeof(line));
 
-	node_svc_pause(line, sizeof(line));
-	if (!strncmp(line, "error:", 6)) {
-		snprintf(why, cap, "%s", line + 7);
+	if (r < 0) {
+		snprintf(why, cap, "%s", line + strlen("error: "));
 		return CVMM_ERR_TIMEOUT;
 	}
-	own_pause = strncmp(line, "paused already", 14) != 0;
+	own_pause = r > 0; /* a pause of the user's (0) stays */
 	__atomic_store_n(&changing, true, __ATOMIC_RELEASE);
 	return CVMM_OK;
 }

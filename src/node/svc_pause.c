@@ -117,19 +117,20 @@ static void resume_all(int n)
 			log_warn("resume: node %d did not answer", k);
 }
 
-void node_svc_pause(char *out, size_t cap)
+int node_svc_pause(char *out, size_t cap)
 {
 	int n = svc_vm ? svc_nnodes() : 0;
 	uint64_t t0 = cvmm_now_ns(), waited;
-	int loud = 0, rounds = 0, in = 0;
+	int loud = 0, rounds = 0, in = 0, ret = -1;
 
 	if (svc_self() != 0 || n < 1) {
 		snprintf(out, cap, "error: not node 0");
-		return;
+		return -1;
 	}
 	pthread_mutex_lock(&pause_lock);
 	if (coh_rt_paused()) {
 		snprintf(out, cap, "paused already");
+		ret = 0;
 		goto out;
 	}
 	for (int k = 0; k < n; k++)
@@ -165,8 +166,10 @@ void node_svc_pause(char *out, size_t cap)
 	snprintf(out, cap, "paused: %d node%s quiet after %.1f ms: no guest "
 		 "code runs and no coherence or futex message is in flight",
 		 in, in == 1 ? "" : "s", (double)waited / 1e6);
+	ret = 1;
 out:
 	pthread_mutex_unlock(&pause_lock);
+	return ret;
 }
 
 void node_svc_resume(char *out, size_t cap)
