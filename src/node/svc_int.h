@@ -147,6 +147,9 @@ void svc_load_forget(int k);
 
 /* svc_stats.c */
 void svc_collect_stats(vm_t *vm);
+/* Node 0 with --stats, node k leaving (its threads gone, the VM paused):
+ * its counters now, merged with the others' at the end. */
+void svc_stats_keep_leaver(int k);
 void svc_on_stats(int src, const node_hdr_t *h);
 
 /* svc_migrate.c: cvmm ctl migrate's request at node k */

@@ -545,6 +545,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 	t_give = cvmm_now_ns() - t_give;
 	if (pages < 0)
 		svc_vm_end("leave: a node's hand-over failed half-way");
+	svc_stats_keep_leaver(k);
 	e = svc_epoch() + 1; /* the epoch without k, on every node */
 	for (int j = 1; j < n; j++) {
 		node_hdr_t d = { .type = NODE_MSG_DEPART, .arg = k,

@@ -1,8 +1,10 @@
 /* --stats on a VM spanning nodes: at the end node 0 asks every node for its
  * counters (STATS), each answers with a STATS_REP (node_stats_t), and node
- * 0 merges them into its own before writing the report. */
+ * 0 merges them into its own before writing the report; a node that left
+ * was asked as it left, its threads gone and the VM paused. */
 #include "node/svc_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +117,39 @@ static void stats_merge(vm_t *vm, int k, const node_stats_t *m)
 	stats_merge_coh(k, m);
 }
 
+/* Node 0, --stats: the counters of nodes that left, asked for as each
+ * left (its agent is gone at the end), merged with the others'. */
+typedef struct left_stats {
+	struct left_stats *next;
+	int k;
+	node_stats_t m;
+} left_stats_t;
+
+static left_stats_t *left_stats;
+static pthread_mutex_t left_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void svc_stats_keep_leaver(int k)
+{
+	node_hdr_t h = { .type = NODE_MSG_STATS };
+	left_stats_t *l;
+
+	if (svc_self() != 0 || !svc_vm || !svc_vm->stats_file)
+		return;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return;
+	l->k = k;
+	if (svc_ask(k, &h, &l->m, NULL, 2000) < 0) {
+		log_warn("--stats: no counters from node %d as it left", k);
+		free(l);
+		return;
+	}
+	pthread_mutex_lock(&left_lock);
+	l->next = left_stats;
+	left_stats = l;
+	pthread_mutex_unlock(&left_lock);
+}
+
 void svc_collect_stats(vm_t *vm)
 {
 	node_stats_t *m;
@@ -132,7 +167,7 @@ void svc_collect_stats(vm_t *vm)
 		node_hdr_t h = { .type = NODE_MSG_STATS };
 
 		if (node_departed(k))
-			continue; /* it left: its counters went with it */
+			continue; /* it left: its counters are kept below */
 		if (svc_ask(k, &h, m, NULL, 2000) < 0) {
 			log_warn("--stats: no counters from node %d", k);
 			continue;
@@ -140,4 +175,13 @@ void svc_collect_stats(vm_t *vm)
 		stats_merge(vm, k, m);
 	}
 	free(m);
+	pthread_mutex_lock(&left_lock);
+	while (left_stats) {
+		left_stats_t *l = left_stats;
+
+		left_stats = l->next;
+		stats_merge(vm, l->k, &l->m);
+		free(l);
+	}
+	pthread_mutex_unlock(&left_lock);
 }
