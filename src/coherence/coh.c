@@ -475,6 +475,11 @@ static uint64_t rt_now_ns(void *ctx)
 	return cvmm_now_ns();
 }
 
+static bool rt_guest_idle(void *ctx)
+{
+	return rt.cfg.guest_idle && rt.cfg.guest_idle();
+}
+
 /* A new hold: the timer thread re-reads the earliest deadline. Under the
  * protocol's lock: a futex wake, no wait. */
 static void rt_hold_armed(void *ctx, uint64_t deadline)
@@ -1818,7 +1823,8 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 			 .ops = &rt_ops,
 			 .host = cfg->host,
 			 .now_ns = rt_now_ns,
-			 .hold_armed = rt_hold_armed };
+			 .hold_armed = rt_hold_armed,
+			 .idle = rt_guest_idle };
 	cvmm_status_t st;
 
 	if (cfg->hold_max_us < 0 || cfg->hold_max_us > COH_HOLD_MAX_US) {

@@ -57,6 +57,9 @@ typedef struct coh_rt_cfg {
 	 * free slot's, or a joining node's view after leaves. NULL: node v
 	 * plays role v. */
 	const uint8_t *host;
+	/* True when no guest thread of this node runs (core/vm.h
+	 * vm_guest_idle): forwards are not held then. May be NULL. */
+	bool (*guest_idle)(void);
 } coh_rt_cfg_t;
 
 /* Release memory model counters (relaxed atomics), for --stats. */

@@ -1228,7 +1228,9 @@ static cvmm_status_t node_recv(coh_node_t *n, coh_event_t ev,
 		x = coh_xpage_find(n, m->page);
 		if (x && (x->pins > 0 || x->hold_until))
 			return defer_msg(n, x, m);
-		until = hold_deadline(n, m->page);
+		until = n->cfg.idle && n->cfg.idle(n->cfg.ctx)
+				? 0
+				: hold_deadline(n, m->page);
 		if (until)
 			return hold_msg(n, until, m);
 	}

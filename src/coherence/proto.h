@@ -162,6 +162,11 @@ typedef struct coh_cfg {
 	 * must call coh_hold_tick by then. Called with the lock held; must
 	 * not block. May be NULL (the caller polls coh_hold_tick). */
 	void (*hold_armed)(void *ctx, uint64_t deadline);
+	/* True when no guest thread of this node runs (all wait in calls, or
+	 * none is here: one moved away): a forward is not held then, since a
+	 * held page would only delay the node that wants it. Called with the
+	 * lock held; must not block. May be NULL (never idle). */
+	bool (*idle)(void *ctx);
 	/* Promotion (the release memory model, proto.c "Promotion"): 0 =
 	 * off. Else a page whose write requests reached its manager this
 	 * many times, every one from a plain store (coh_fault_plain), and

@@ -47,6 +47,11 @@ bool vm_current_cannot_move(void)
 	return cur_vt && cur_vt->move_failed;
 }
 
+bool vm_guest_idle(void)
+{
+	return __atomic_load_n(&vm_running, __ATOMIC_ACQUIRE) == 0;
+}
+
 static void vm_running_less(void)
 {
 	if (__atomic_sub_fetch(&vm_running, 1, __ATOMIC_ACQ_REL) == 0)

@@ -253,6 +253,10 @@ static inline bool vm_vcpu_local(const vm_t *vm, int i)
  * trap point. Returns how many vCPUs this node hosts now. */
 int vm_vcpus_rehost(vm_t *vm, const uint16_t *hosts);
 
+/* No guest thread of this node runs guest code or a call that is not a
+ * wait (every one waits in a call, or none is here). */
+bool vm_guest_idle(void);
+
 /* Starts vt on its own host thread. Returns 0 or -errno (vt is then freed).
  * Callable from a SIGSYS handler (agent FS). */
 long vm_thread_run(vm_t *vm, vthread_t *vt);

@@ -805,6 +805,7 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm, const bool *push)
 			    .memfd = gm->memfd, .lo = GMEM_LO, .hi = GMEM_HI,
 			    .delta = GMEM_DELTA, .fatal = node_fatal,
 			    .hold_max_us = node_opts.hold_max_us,
+			    .guest_idle = vm_guest_idle,
 			    .read_ahead = node_opts.read_ahead,
 			    .release = node_opts.memory_model ==
 				       NODE_MM_RELEASE,
