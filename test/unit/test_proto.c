@@ -486,6 +486,13 @@ static uint64_t lb_now(void *ctx)
 	return now_ns;
 }
 
+static bool node_idle[NN]; /* coh_cfg_t.idle: no guest thread runs */
+
+static bool lb_idle(void *ctx)
+{
+	return node_idle[((lb_node_t *)ctx)->id];
+}
+
 static void lb_armed(void *ctx, uint64_t deadline)
 {
 	T_CHECK(deadline > now_ns);
@@ -537,7 +544,8 @@ static void cluster_up_pages(uint64_t np, bool spread)
 				  .hold_max_us = hold_us, .ops = &lb_ops,
 				  .promote_after = promote_k,
 				  .ctx = &nodes[i], .now_ns = lb_now,
-				  .hold_armed = lb_armed, .host = roles };
+				  .hold_armed = lb_armed, .idle = lb_idle,
+				  .host = roles };
 
 		nodes[i].id = i;
 		for (int s = 0; s < NSLOT; s++)
@@ -1833,6 +1841,19 @@ static void test_hold(void **state)
 	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
 	assert_int_equal(coh_hold_tick(nodes[0].coh, &next), CVMM_OK);
 	assert_true(next == UINT64_MAX); /* nothing left held */
+	deliver_all();
+	finish_write(2);
+
+	/* and holds nothing new while so (its last thread moved away) */
+	now_ns += 10000;
+	move_page(0, 2, &w);          /* a bounce again, as above */
+	node_idle[0] = true;
+	armed = 0;
+	now_ns += 10000;
+	request(2);                   /* within the window: served at once */
+	assert_int_equal(armed, 0);
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
+	node_idle[0] = false;
 	deliver_all();
 	finish_write(2);
 	check_quiet();
