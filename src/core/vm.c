@@ -155,12 +155,44 @@ static int vm_place_one(const vm_t *vm)
 	return best;
 }
 
+/* Agents sharing this machine (cvmm run -n) split its cores among the
+ * nodes in (the nodes hosting a vCPU), so that one agent's threads do not
+ * time-share a core with another's while a core of their own idles: this
+ * node's share is [*c0, *c0 + *nc); with more nodes than cores, one core
+ * each, round robin. */
+static void vm_share(const vm_t *vm, const uint16_t *hosts, int npu, int *c0,
+		     int *nc)
+{
+	int in = 0, rank = 0;
+
+	for (int k = 0; k < vm->nnodes; k++) {
+		bool hosts_one = false;
+
+		for (int i = 0; i < vm->nvcpus && !hosts_one; i++)
+			hosts_one = hosts[i] == k;
+		if (hosts_one && k < vm->node)
+			rank++;
+		in += hosts_one;
+	}
+	if (in <= npu) {
+		*c0 = rank * npu / in;
+		*nc = (rank + 1) * npu / in - *c0;
+	} else {
+		*c0 = rank % npu;
+		*nc = 1;
+	}
+}
+
 int vm_vcpus_rehost(vm_t *vm, const uint16_t *hosts)
 {
-	int here = 0;
+	int here = 0, npu, c0 = 0, nc = 0, j = 0;
 
 	if (vm->nnodes < 2 || !vm->vcpu_node)
 		return vm->nvcpus;
+	npu = vm->pin && topo ? hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE)
+			      : 0;
+	if (npu > 0 && vm->same_host)
+		vm_share(vm, hosts, npu, &c0, &nc);
 	pthread_mutex_lock(&vm->lock);
 	for (int i = 0; i < vm->nvcpus; i++) { /* the table, then the cores */
 		bool was = vm_vcpu_local(vm, i);
@@ -172,6 +204,8 @@ int vm_vcpus_rehost(vm_t *vm, const uint16_t *hosts)
 	for (int i = 0; i < vm->nvcpus; i++) {
 		if (!vm_vcpu_local(vm, i))
 			vm->vcpus[i].host_pu = -1;
+		else if (nc > 0) /* this machine's share, all re-placed */
+			vm->vcpus[i].host_pu = vm_core_pu(c0 + j++ % nc);
 		else if (vm->vcpus[i].host_pu == -2)
 			vm->vcpus[i].host_pu = vm_place_one(vm);
 		here += vm_vcpu_local(vm, i);
@@ -226,6 +260,8 @@ static void vm_pin_self(const vm_t *vm, int vcpu)
 	hwloc_bitmap_t set;
 	int pu = vm->vcpus[vcpu].host_pu;
 
+	if (cur_vt)
+		cur_vt->pinned_pu = pu;
 	if (!topo || pu < 0)
 		return;
 	set = hwloc_bitmap_alloc();
@@ -277,6 +313,8 @@ static void vm_vcpu_recheck(vm_t *vm, vthread_t *vt)
 	pthread_mutex_unlock(&vm->lock);
 	if (to >= 0)
 		vm_thread_move(vm, vt, to);
+	else if (vt->pinned_pu != vm->vcpus[vt->vcpu].host_pu)
+		vm_pin_self(vm, vt->vcpu); /* its vCPU has another core now */
 }
 
 static bool vm_thread_forget(vm_t *vm, vthread_t *vt);

@@ -123,6 +123,7 @@ typedef struct vthread {
 				    * node services) */
 	int htid;                  /* its host thread's kernel tid */
 	unsigned vcpu_gen;         /* vm.vcpu_gen when its vCPU was chosen */
+	int pinned_pu;             /* the PU its host thread is pinned to */
 	uint64_t cpu_run, cpu_wait; /* that thread's CPU and run-queue time
 				     * when last read (vm_cpu_account) */
 	uint64_t cpu_busy;         /* their growth over that reading */
