@@ -692,21 +692,35 @@ static void term_balance(const rep_t *r, FILE *o)
 void rep_member_event(const json_t *e, char *buf, size_t len)
 {
 	const char *ev = json_string_value(json_object_get(e, "event"));
+	const json_t *vc = json_object_get(e, "vcpus"), *c;
 	double t = jdoc_num(json_object_get(e, "t_s"), 0);
-	int node = jdoc_int(json_object_get(e, "node"), -1);
+	int node = jdoc_int(json_object_get(e, "node"), -1), n;
+	const char *sep = "; vCPUs: ";
+	size_t i;
 
 	if (ev && !strcmp(ev, "leave"))
-		snprintf(buf, len, "%.2f s: node %d left, node %d took its "
-			 "roles and %.0f pages (epoch %.0f, %.0f ms)", t, node,
-			 jdoc_int(json_object_get(e, "heir"), -1),
-			 jdoc_num(json_object_get(e, "pages"), 0),
-			 jdoc_num(json_object_get(e, "epoch"), 0),
-			 jdoc_num(json_object_get(e, "ms"), 0));
+		n = snprintf(buf, len, "%.2f s: node %d left, node %d took its "
+			     "roles and %.0f pages (epoch %.0f, %.0f ms)", t,
+			     node, jdoc_int(json_object_get(e, "heir"), -1),
+			     jdoc_num(json_object_get(e, "pages"), 0),
+			     jdoc_num(json_object_get(e, "epoch"), 0),
+			     jdoc_num(json_object_get(e, "ms"), 0));
 	else
-		snprintf(buf, len, "%.2f s: node %d joined (epoch %.0f, %.0f "
-			 "ms)", t, node,
-			 jdoc_num(json_object_get(e, "epoch"), 0),
-			 jdoc_num(json_object_get(e, "ms"), 0));
+		n = snprintf(buf, len, "%.2f s: node %d joined (epoch %.0f, "
+			     "%.0f ms)", t, node,
+			     jdoc_num(json_object_get(e, "epoch"), 0),
+			     jdoc_num(json_object_get(e, "ms"), 0));
+	/* the vCPUs each node hosts after the change (files from before
+	 * they were recorded have none) */
+	json_array_foreach(vc, i, c) {
+		int v = jdoc_int(c, 0);
+
+		if (v <= 0 || n < 0 || (size_t)n >= len)
+			continue;
+		n += snprintf(buf + n, len - (size_t)n, "%snode %zu %d", sep, i,
+			      v);
+		sep = ", ";
+	}
 }
 
 void rep_member_head(const rep_t *r, char *buf, size_t len)
@@ -723,7 +737,7 @@ void rep_member_head(const rep_t *r, char *buf, size_t len)
 static void term_membership(const rep_t *r, FILE *o)
 {
 	const json_t *ev = json_object_get(r->mem, "events"), *e;
-	char line[300];
+	char line[1200]; /* up to 64 nodes' vCPUs */
 	size_t i;
 
 	if (!r->mem)

@@ -489,7 +489,7 @@ static void html_balance(const rep_t *r, FILE *o)
 static void html_membership(const rep_t *r, FILE *o)
 {
 	const json_t *ev = json_object_get(r->mem, "events"), *e;
-	char line[300];
+	char line[1200]; /* up to 64 nodes' vCPUs */
 	size_t i;
 
 	if (!r->mem)

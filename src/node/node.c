@@ -228,26 +228,39 @@ void node_set_joined(int k, uint64_t epoch)
 
 int node_vcpus_rehost(vm_t *vm)
 {
-	int *live = calloc((size_t)job_size, sizeof(*live)), n = 0, here;
+	int *count = calloc((size_t)job_size, sizeof(*count)), in = 0, here;
 	uint16_t *hosts = vm ? calloc((size_t)vm->nvcpus, sizeof(*hosts))
 			     : NULL;
 
-	for (int k = 0; live && k < job_size; k++)
-		if (!node_departed(k))
-			live[n++] = k;
-	if (!live || !hosts || n == 0 || job_size < 2) {
-		free(live);
+	for (int k = 0; count && k < job_size; k++)
+		in += !node_departed(k);
+	if (!count || !hosts || in == 0 || job_size < 2) {
+		free(count);
 		free(hosts);
 		return -1;
 	}
+	/* each node in its own slot's, then the others' one by one to the
+	 * node in hosting fewest so far (the lowest of equals) */
+	for (int i = 0; i < vm->nvcpus; i++)
+		if (!node_departed(i % job_size)) {
+			hosts[i] = (uint16_t)(i % job_size);
+			count[i % job_size]++;
+		}
 	for (int i = 0; i < vm->nvcpus; i++) {
-		int slot = i % job_size;
+		int best = -1;
 
-		hosts[i] = (uint16_t)(node_departed(slot) ? live[i % n] : slot);
+		if (!node_departed(i % job_size))
+			continue;
+		for (int k = 0; k < job_size; k++)
+			if (!node_departed(k) &&
+			    (best < 0 || count[k] < count[best]))
+				best = k;
+		hosts[i] = (uint16_t)best;
+		count[best]++;
 	}
 	here = vm_vcpus_rehost(vm, hosts);
 	log_debug("vcpus: %d of %d on this node", here, vm->nvcpus);
-	free(live);
+	free(count);
 	free(hosts);
 	return here;
 }

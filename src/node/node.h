@@ -109,8 +109,9 @@ cvmm_status_t node_peer_keep(int k, const void *addr, size_t addr_len,
  * one's messages stamp min_epoch or later (xp_peer_reset). */
 cvmm_status_t node_peer_reset(int k, uint64_t min_epoch);
 /* Where each vCPU runs, from who is in the VM (the same on every node):
- * vCPU i on its slot's node (slot i mod the slots) while that node is in,
- * else on the (i mod n)-th of the n nodes in. Applied to vm
+ * vCPU i on its slot's node (slot i mod the slots) while that node is in;
+ * the others, in order, each on the node in hosting fewest so far (the
+ * lowest of equals). Applied to vm
  * (vm_vcpus_rehost) at the start and at every join and leave; returns the
  * vCPUs this node hosts, -1 on one node or out of memory. */
 int node_vcpus_rehost(vm_t *vm);

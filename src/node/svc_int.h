@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/stats_member.h"
 #include "node/node.h"
 #include "node/node_wire.h"
 #include "node/svc.h"
@@ -185,6 +186,11 @@ void svc_change_resume(void);
 /* One membership change (a leave, a join) at a time, on node 0. */
 void svc_member_lock(void);
 void svc_member_unlock(void);
+/* Node 0, a change done (node k joined, or left to heir): its entry in
+ * --stats with the time since t0, the pages handed over and where the
+ * vCPUs are now. */
+void svc_member_log(member_event_t ev, int k, int heir, uint64_t t0,
+		    int64_t pages);
 /* The membership epoch: 1 at the start, one more per leave or join
  * (node 0's count; the others learn it from JOINED). */
 uint64_t svc_epoch(void);

@@ -230,7 +230,7 @@ cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap)
 {
 	if (ok) {
-		uint64_t e = svc_epoch() + 1, now;
+		uint64_t e = svc_epoch() + 1;
 
 		for (int j = 1; j < svc_nnodes(); j++) {
 			node_hdr_t h = { .type = NODE_MSG_JOINED, .arg = k,
@@ -243,9 +243,7 @@ void node_svc_join_end(int k, bool ok, uint64_t t0, char *out, size_t cap)
 					   "joining");
 		}
 		joined_here(k, e);
-		now = cvmm_now_ns();
-		member_log(now - svc_vm->t_start, MEMBER_JOIN, k, -1, e,
-			   (double)(now - t0) / 1e6, 0);
+		svc_member_log(MEMBER_JOIN, k, -1, t0, 0);
 		snprintf(out, cap, "node %d joined (epoch %llu)", k,
 			 (unsigned long long)e);
 	} else {

@@ -109,6 +109,23 @@ void svc_change_resume(void)
 		node_svc_resume(line, sizeof(line));
 }
 
+void svc_member_log(member_event_t ev, int k, int heir, uint64_t t0,
+		    int64_t pages)
+{
+	uint16_t per[MEMBER_NODES] = { 0 };
+	uint64_t now = cvmm_now_ns();
+	int n = svc_nnodes() < MEMBER_NODES ? svc_nnodes() : MEMBER_NODES;
+
+	for (int i = 0; i < svc_vm->nvcpus; i++) {
+		int host = vm_vcpu_node(svc_vm, i);
+
+		if (host < n)
+			per[host]++;
+	}
+	member_log(now - svc_vm->t_start, ev, k, heir, svc_epoch(),
+		   (double)(now - t0) / 1e6, pages, per, n);
+}
+
 uint64_t svc_epoch(void)
 {
 	return __atomic_load_n(&member_epoch, __ATOMIC_ACQUIRE);
@@ -559,8 +576,7 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 	if (depart_here(k, heir, e) != CVMM_OK)
 		svc_vm_end("leave: node 0 could not take another's leaving");
 	(void)ask(k, NODE_MSG_BYE, 0, 0, 2000);
-	member_log(cvmm_now_ns() - svc_vm->t_start, MEMBER_LEAVE, k, heir,
-		   svc_epoch(), (double)(cvmm_now_ns() - t0) / 1e6, pages);
+	svc_member_log(MEMBER_LEAVE, k, heir, t0, pages);
 	svc_change_resume();
 	gmem_thaw(svc_gm);
 	log_info("leave: node %d left; node %d took its roles and %lld "

@@ -745,15 +745,18 @@ part_join() {
 		[('leave', 1, 2), ('join', 1, 3), ('join', 3, 4), ('leave', 2, 5),
 		 ('leave', 1, 6)] and
 		d['membership']['events'][3]['heir'] == 3 and
-		[v['node'] for v in d['per_vcpu']] == [0, 3, 0, 3] and
+		[v['node'] for v in d['per_vcpu']] == [0, 0, 3, 3] and
+		[e['vcpus'] for e in d['membership']['events']] ==
+		[[2, 0, 2, 0], [2, 1, 1, 0], [1, 1, 1, 1], [2, 1, 0, 1],
+		 [2, 0, 0, 2]] and
 		d['messages']['node 2'] > 0" \
 		>"$SCRATCH/join.swhy" 2>&1 &&
 		"$CVMM" report "$SCRATCH/join.stats" >"$SCRATCH/join.rep" 2>&1 &&
 		grep -q "^membership: 4 slots, 3 started, 2 joins, 3 leaves$" \
 			"$SCRATCH/join.rep" &&
-		grep -Eq "^  [0-9.]+ s: node 3 joined \(epoch 4, [0-9]+ ms\)$" \
+		grep -Eq "^  [0-9.]+ s: node 3 joined \(epoch 4, [0-9]+ ms\); vCPUs: node 0 1, node 1 1, node 2 1, node 3 1$" \
 			"$SCRATCH/join.rep"; then
-		pass "ctl join: --stats and cvmm report list the leaves and the joins, each vCPU where it ended, the counters of node 2 that left"
+		pass "ctl join: --stats and cvmm report list the leaves and the joins with the vCPUs per node after each, each vCPU where it ended, the counters of node 2 that left"
 	else
 		fail "ctl join: --stats" "no membership, or not these changes" \
 			"$SCRATCH/join.swhy" "$SCRATCH/join.rep"

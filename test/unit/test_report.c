@@ -346,19 +346,19 @@ static void test_membership(void **state)
 	assert_null(strstr(txt, "membership"));
 	free(txt);
 	assert_int_equal(json_object_set_new(doc, "membership", json_pack(
-		"{s:i, s:i, s:i, s:i, s:[{s:f, s:s, s:i, s:i, s:i, s:f, s:i},"
-		" {s:f, s:s, s:i, s:i, s:i, s:f, s:i}]}",
+		"{s:i, s:i, s:i, s:i, s:[{s:f, s:s, s:i, s:i, s:i, s:f, s:i,"
+		" s:[iii]}, {s:f, s:s, s:i, s:i, s:i, s:f, s:i}]}",
 		"slots", 4, "started", 3, "joins", 1, "leaves", 1, "events",
 		"t_s", 1.25, "event", "leave", "node", 1, "heir", 2, "epoch", 2,
-		"ms", 59.4, "pages", 43,
+		"ms", 59.4, "pages", 43, "vcpus", 2, 0, 2,
 		"t_s", 1.5, "event", "join", "node", 3, "heir", -1, "epoch", 3,
 		"ms", 81.0, "pages", 0)), 0);
 	txt = run_doc_text(doc);
 	assert_non_null(strstr(txt, "membership: 4 slots, 3 started, 1 joins, "
 				    "1 leaves\n  1.25 s: node 1 left, node 2 "
 				    "took its roles and 43 pages (epoch 2, 59 "
-				    "ms)\n  1.50 s: node 3 joined (epoch 3, 81 "
-				    "ms)\n"));
+				    "ms); vCPUs: node 0 2, node 2 2\n  1.50 s: "
+				    "node 3 joined (epoch 3, 81 ms)\n"));
 	free(txt);
 	html = run_doc(doc);
 	assert_non_null(strstr(html, "<ol id=\"membership\"><li>1.25 s: node 1 "
