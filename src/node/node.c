@@ -288,6 +288,13 @@ boot_t *node_boot(void)
 
 static volatile bool leaving; /* peers going away is expected now */
 
+void node_out(void)
+{
+	leaving = true;
+	if (xp)
+		xp_quiet(xp);
+}
+
 /* The VM ends because a node was lost: on a thread of its own, so the
  * progress thread stays free to handle node 0's SHUTDOWN meanwhile. */
 static void *node_lost_main(void *msg)

@@ -115,6 +115,9 @@ cvmm_status_t node_peer_reset(int k, uint64_t min_epoch);
  * (vm_vcpus_rehost) at the start and at every join and leave; returns the
  * vCPUs this node hosts, -1 on one node or out of memory. */
 int node_vcpus_rehost(vm_t *vm);
+/* This node is out of the VM (it left and exits): the others going, or
+ * its slot's next agent resetting their connections to it, is no loss. */
+void node_out(void);
 /* Node k left the VM (cvmm ctl remove-node): its roles and pages are
  * others', nothing is sent to it, and its going is no loss. */
 bool node_departed(int k);

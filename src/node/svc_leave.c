@@ -351,6 +351,7 @@ void svc_on_bye(int src, const node_hdr_t *h)
 {
 	pthread_t t;
 
+	node_out(); /* node 0 may end the VM, or the slot be reused, first */
 	svc_send_ack(src, h->id, 0);
 	if (pthread_create(&t, NULL, bye_main, NULL) != 0)
 		_exit(0);

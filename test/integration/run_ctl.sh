@@ -74,8 +74,9 @@
 #           refused), every thread drained onto it, output native, it
 #           exits 0. A VM of one node without --max-nodes refuses
 #           add-node; one of 2 says a leave frees a slot, and takes a new
-#           node once node 1 left; free slots under the release model are
-#           refused at start;
+#           node once node 1 left; the agent in that reused slot killed
+#           ends the job (status 125, one "node 1 lost" line); free slots
+#           under the release model are refused at start;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
@@ -909,6 +910,27 @@ part_join() {
 		pass "ctl join: full VM: output native"
 	else
 		fail "ctl join: full VM" "$(rc_text $rc)" "$JOB_ERR"
+	fi
+	# the agent now in that reused slot dies without leaving: the job
+	# ends as for any lost node (its loss is not taken for the old
+	# agent's, whose going was expected)
+	start_served jkill "ctl join kill" -n 2 -v 2 --log-level info \
+		-- "$GUESTS/sleeper" 30 ||
+		return
+	ctl --job "$JOBID" remove-node 1 >/dev/null 2>&1
+	ans=$(ctl --job "$JOBID" add-node 2>&1)
+	local kpid
+	kpid=$(sed -n 's/^node 1 joined the VM (agent pid \([0-9]*\))$/\1/p' \
+		<<<"$ans")
+	[ -n "$kpid" ] && kill -KILL "$kpid"
+	wait "$JOB_PID"
+	rc=$?
+	if [ -n "$kpid" ] && [ $rc = 125 ] &&
+		[ "$(grep -c "^cvmm: node 1 lost" "$JOB_ERR")" = 1 ]; then
+		pass "ctl join: the agent in a reused slot dies: the job ends, status 125, one line"
+	else
+		echo "add-node: $ans" >>"$JOB_ERR"
+		fail "ctl join: a rejoined agent dies" "$(rc_text $rc)" "$JOB_ERR"
 	fi
 	start_job jrel -n 2 --max-nodes 3 --memory-model=release \
 		-- "$GUESTS/worker" 1
