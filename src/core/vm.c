@@ -132,8 +132,8 @@ static void vm_place_vcpus(vm_t *vm)
 	}
 }
 
-/* A vCPU come to this node: the core fewest of its vCPUs use (from this
- * node's first core on, as vm_place_vcpus counts); -1 unpinned. */
+/* A vCPU come to this node, the only agent on its machine: the core
+ * fewest of its vCPUs use (the lowest of equals); -1 unpinned. */
 static int vm_place_one(const vm_t *vm)
 {
 	int npu, best = -1, best_n = 0;
@@ -141,10 +141,9 @@ static int vm_place_one(const vm_t *vm)
 	if (!vm->pin || !topo)
 		return -1;
 	npu = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
-	for (int k = 0; k < npu; k++) {
-		int c = (k + (vm->same_host ? vm->node : 0)) % npu, pu, n = 0;
+	for (int c = 0; c < npu; c++) {
+		int pu = vm_core_pu(c), n = 0;
 
-		pu = vm_core_pu(c);
 		for (int i = 0; i < vm->nvcpus; i++)
 			n += vm_vcpu_local(vm, i) && vm->vcpus[i].host_pu == pu;
 		if (pu >= 0 && (best < 0 || n < best_n)) {

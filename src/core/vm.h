@@ -248,10 +248,12 @@ static inline bool vm_vcpu_local(const vm_t *vm, int i)
 }
 
 /* Membership changed (a node left or joined): hosts[i] is the node that
- * hosts vCPU i from now on (the same table on every node). vCPUs that
- * come here get the least used of this node's cores; the guest threads
- * here move to this node's vCPUs, spreading onto new ones, at their next
- * trap point. Returns how many vCPUs this node hosts now. */
+ * hosts vCPU i from now on (the same table on every node). Agents sharing
+ * a machine re-pin all their vCPUs on their share of its cores; elsewhere
+ * vCPUs that come here get the least used of this node's cores. The
+ * guest threads here move to this node's vCPUs, spreading onto new ones,
+ * and re-pin, at their next trap point. Returns how many vCPUs this node
+ * hosts now. */
 int vm_vcpus_rehost(vm_t *vm, const uint16_t *hosts);
 
 /* No guest thread of this node runs guest code or a call that is not a

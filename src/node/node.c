@@ -773,14 +773,14 @@ static bool admit_warned[NODE_MAX];
 
 static bool node_admit(int src, unsigned id, uint32_t epoch)
 {
-	bool *warned = admit_warned;
 	uint32_t in = src >= 0 && src < NODE_MAX
 			      ? __atomic_load_n(&joined_at[src],
 						__ATOMIC_ACQUIRE)
 			      : 0;
 
 	if (epoch < in) { /* sent before the node was in the VM */
-		if (!__atomic_exchange_n(&warned[src], true, __ATOMIC_RELAXED))
+		if (!__atomic_exchange_n(&admit_warned[src], true,
+					 __ATOMIC_RELAXED))
 			log_warn("node %d sent a message of epoch %u, before "
 				 "it joined (epoch %u): dropped (and any more)",
 				 src, epoch, in);
@@ -789,7 +789,7 @@ static bool node_admit(int src, unsigned id, uint32_t epoch)
 	if (id == NODE_AM_SVC || id == NODE_AM_SHUTDOWN || !node_departed(src))
 		return true;
 	if (src >= 0 && src < NODE_MAX &&
-	    !__atomic_exchange_n(&warned[src], true, __ATOMIC_RELAXED))
+	    !__atomic_exchange_n(&admit_warned[src], true, __ATOMIC_RELAXED))
 		log_warn("node %d is not in the VM: its message %u dropped "
 			 "(and any more)", src, id);
 	return false;
