@@ -149,6 +149,7 @@ struct rc_node {
 	uint64_t ntwins; /* dirty pages (twins), homed here or elsewhere */
 	uint64_t nqueued;  /* diffs waiting for an earlier one's ack */
 	uint32_t epoch;    /* acquires so far, from 1 */
+	uint64_t members;  /* the nodes in the VM (rc_depart, rc_join) */
 	bool halted;       /* a race was seen with cfg.halt_on_race */
 	rc_stats_t stats;
 	uint8_t buf[DIFF_PAGE];  /* scratch: the current bytes */
@@ -853,7 +854,7 @@ static cvmm_status_t sync_now(rc_node_t *n, rc_page_t *p)
 static void sync_go(rc_node_t *n, rc_page_t *p, uint32_t skip)
 {
 	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
-		if (i != n->cfg.self && i != skip)
+		if (i != n->cfg.self && i != skip && (n->members >> i & 1))
 			emit(n, i, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
 }
 
@@ -890,9 +891,10 @@ static cvmm_status_t home_sync_begin(rc_node_t *n, rc_page_t *p)
 			st = e;
 		p->st = RC_INV;
 	}
-	p->pending = (uint8_t)(n->cfg.nnodes - 1);
+	p->pending = (uint8_t)__builtin_popcountll(n->members &
+						   ~(1ull << n->cfg.self));
 	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
-		if (i != n->cfg.self)
+		if (i != n->cfg.self && (n->members >> i & 1))
 			emit(n, i, RC_MSG_SYNC_FLUSH, p->page, 0, 0, 0, NULL, 0);
 	if (p->pending == 0) {
 		cvmm_status_t e = sync_finish(n, p);
@@ -913,12 +915,17 @@ cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out)
 	    cfg->self >= cfg->nnodes || !cfg->ops || !cfg->manager ||
 	    !cfg->ops->send || !cfg->ops->map ||
 	    !cfg->ops->unmap || !cfg->ops->read || !cfg->ops->put ||
-	    !cfg->ops->apply || !cfg->ops->notify)
+	    !cfg->ops->apply || !cfg->ops->notify ||
+	    (cfg->nnodes < 64 && cfg->members >> cfg->nnodes))
 		return CVMM_ERR_INVALID;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return CVMM_ERR_NOMEM;
 	n->cfg = *cfg;
+	n->members = cfg->members ? cfg->members
+				  : (cfg->nnodes == 64 ? ~0ull
+						       : (1ull << cfg->nnodes) - 1);
+	n->members |= 1ull << cfg->self;
 	n->nbuckets = 1024;
 	n->buckets = calloc(n->nbuckets, sizeof(*n->buckets));
 	n->ring_cap = 256;
@@ -1702,6 +1709,166 @@ cvmm_status_t rc_to_data(rc_node_t *n, uint64_t page, uint32_t home)
 		return CVMM_ERR_RANGE;
 	lock(n, &ob);
 	return unlock_send(n, to_data_locked(n, page, home));
+}
+
+/* ---- membership ------------------------------------------------------------ */
+
+/* Whether p's state is one a quiet VM leaves (rc_busy's conditions). */
+static bool quiet_page(const rc_page_t *p)
+{
+	return p->st != RC_FETCH && p->cls != RC_SYNC_WAIT && !p->pending &&
+	       !p->flush_pending && !p->waits && !p->inflight && !p->qhead &&
+	       !p->pins;
+}
+
+cvmm_status_t rc_home_records(rc_node_t *n, rc_home_rec_t **out,
+			      size_t *count)
+{
+	rc_home_rec_t *v = NULL;
+	size_t len = 0, cap = 0;
+	cvmm_status_t st = CVMM_OK;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->seq != n->acked_upto || n->nqueued || n->ntwins)
+		st = CVMM_ERR_INVALID; /* not released, or not quiet */
+	for (uint64_t i = 0; i < n->nbuckets && st == CVMM_OK; i++)
+		for (rc_page_t *p = n->buckets[i]; p && st == CVMM_OK;
+		     p = p->hnext) {
+			if (!quiet_page(p)) {
+				st = CVMM_ERR_INVALID;
+				break;
+			}
+			if (!homed_here(n, p) || p->cls != RC_DATA)
+				continue;
+			if (len == cap) {
+				size_t c = cap ? 2 * cap : 64;
+				rc_home_rec_t *w = realloc(v, c * sizeof(*w));
+
+				if (!w) {
+					st = CVMM_ERR_NOMEM;
+					break;
+				}
+				v = w;
+				cap = c;
+			}
+			v[len++] = (rc_home_rec_t){
+				.page = p->page, .ver = p->ver,
+				.copyset = p->copyset, .writers = p->writers,
+				.dropped = p->dropped };
+		}
+	pthread_mutex_unlock(&n->lock);
+	if (st != CVMM_OK) {
+		free(v);
+		v = NULL;
+		len = 0;
+	}
+	*out = v;
+	*count = len;
+	return st;
+}
+
+cvmm_status_t rc_take_home(rc_node_t *n, uint32_t from, const rc_home_rec_t *r,
+			   const void *bytes)
+{
+	rc_outbox_t ob;
+	uint64_t gone = 1ull << n->cfg.self | 1ull << from;
+	cvmm_status_t st = CVMM_OK, e;
+	rc_page_t *p;
+	size_t len = 0;
+
+	if (from >= n->cfg.nnodes || from == n->cfg.self ||
+	    r->page >= n->cfg.npages || !bytes)
+		return CVMM_ERR_INVALID;
+	lock(n, &ob);
+	p = get(n, r->page);
+	if (!p) {
+		st = CVMM_ERR_NOMEM;
+		goto out;
+	}
+	/* a data page homed at from, or one this node never learned is
+	 * one (the sequential protocol's refusal would have named from) */
+	if (!quiet_page(p) || !(p->cls == RC_SC ||
+				(p->cls == RC_DATA && p->home == from))) {
+		st = CVMM_ERR_INVALID;
+		goto out;
+	}
+	/* this node's own writes since its last release, if any: kept on
+	 * top of the master, as the home's own open interval */
+	if (p->twin) {
+		n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
+		len = diff_encode(p->twin, n->buf, n->dbuf);
+	}
+	st = n->cfg.ops->put(n->cfg.ctx, p->page, bytes);
+	unlist(n, p);
+	p->cls = RC_DATA;
+	p->home = (uint8_t)n->cfg.self;
+	p->ver = r->ver;
+	p->copyset = r->copyset & ~gone;
+	p->writers = r->writers & ~gone;
+	p->dropped = r->dropped & ~gone;
+	p->base = p->fetched = p->hbase = r->ver;
+	if (p->seen < r->ver)
+		p->seen = r->ver;
+	p->epoch = 0; /* no interval of the home's begun: home_base = ver */
+	free(p->log); /* race detection starts again for this page */
+	p->log = NULL;
+	p->refetch = p->after_ack = false;
+	if (p->twin) {
+		memcpy(p->twin, bytes, DIFF_PAGE);
+		if (len > 0 && st == CVMM_OK)
+			st = n->cfg.ops->apply(n->cfg.ctx, p->page, n->dbuf,
+					       len);
+		e = n->cfg.ops->map(n->cfg.ctx, p->page, true);
+		p->st = RC_RW;
+	} else {
+		e = p->st != RC_INV ? n->cfg.ops->unmap(n->cfg.ctx, p->page)
+				    : CVMM_OK;
+		p->st = RC_INV; /* mapped again at the next fault */
+	}
+	if (st == CVMM_OK)
+		st = e;
+	relist(n, p);
+	n->cfg.ops->notify(n->cfg.ctx, p->page);
+out:
+	return unlock_send(n, st);
+}
+
+cvmm_status_t rc_depart(rc_node_t *n, uint32_t k, uint32_t h)
+{
+	cvmm_status_t st = CVMM_OK;
+
+	if (k >= n->cfg.nnodes || h >= n->cfg.nnodes || k == h ||
+	    k == n->cfg.self || !(n->members >> h & 1))
+		return CVMM_ERR_INVALID;
+	pthread_mutex_lock(&n->lock);
+	n->members &= ~(1ull << k);
+	for (uint64_t i = 0; i < n->nbuckets; i++)
+		for (rc_page_t *p = n->buckets[i]; p; p = p->hnext) {
+			if (p->home == k) {
+				/* the heir took every data page homed at k
+				 * first (rc_take_home) */
+				if (h == n->cfg.self && p->cls == RC_DATA)
+					st = CVMM_ERR_INVALID;
+				set_home(n, p, h);
+			}
+			if (homed_here(n, p)) {
+				p->copyset &= ~(1ull << k);
+				p->writers &= ~(1ull << k);
+				p->dropped &= ~(1ull << k);
+			}
+		}
+	pthread_mutex_unlock(&n->lock);
+	return st;
+}
+
+cvmm_status_t rc_join(rc_node_t *n, uint32_t k)
+{
+	if (k >= n->cfg.nnodes)
+		return CVMM_ERR_INVALID;
+	pthread_mutex_lock(&n->lock);
+	n->members |= 1ull << k;
+	pthread_mutex_unlock(&n->lock);
+	return CVMM_OK;
 }
 
 rc_class_t rc_page_class(rc_node_t *n, uint64_t page)

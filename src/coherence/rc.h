@@ -229,6 +229,9 @@ typedef struct rc_cfg {
 	 * protocol hands it over (rc_to_data) after it moved often enough by
 	 * plain stores only ("Sequential first" above). */
 	bool ivy_first;
+	/* The nodes in the VM at start (bits; 0: all nnodes): the others are
+	 * free slots, which no broadcast reaches until rc_join. */
+	uint64_t members;
 	const rc_ops_t *ops;
 	void *ctx;
 } rc_cfg_t;
@@ -316,6 +319,41 @@ cvmm_status_t rc_to_data(rc_node_t *n, uint64_t page, uint32_t home);
  * it is illegal in the page's state (a malformed or lying peer). */
 cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
 		      size_t len);
+
+/* ---- membership (docs/coherence.md, "The release model and membership")
+ * Only at a quiet point (rc_busy false on every node, cvmm ctl pause).
+ * Node k leaves for heir h:
+ *   at k: its own release, complete (rc_release, rc_released); then
+ *         rc_home_records: every data page homed at k, whose master copy
+ *         goes with its record to h (rc_take_home);
+ *   then on every node but k: rc_depart(k, h).
+ * After that no message of this protocol goes to k: the pages homed at k
+ * are h's (same versions, so copies elsewhere stay current and their
+ * diffs go to h), k is out of every copyset, and broadcasts skip it. A
+ * node joining slot k starts with no record (every page RC_SC or a sync
+ * page at start: it learns the rest as it asks) and every other node
+ * calls rc_join(k). */
+typedef struct rc_home_rec {
+	uint64_t page, copyset, writers, dropped;
+	uint32_t ver;
+} rc_home_rec_t;
+
+/* The data pages homed here (*out: malloc'd, *count of them).
+ * CVMM_ERR_INVALID when this node is not released (a twin, a diff not
+ * acknowledged) or not quiet. */
+cvmm_status_t rc_home_records(rc_node_t *n, rc_home_rec_t **out,
+			      size_t *count);
+/* At the heir: page r->page, homed at from, is homed here from now on,
+ * with the master copy bytes (4096). This node's own writes to its copy
+ * not yet released stay, on top of the master, as the home's open
+ * interval (noticed at its next release); its race log starts empty. */
+cvmm_status_t rc_take_home(rc_node_t *n, uint32_t from, const rc_home_rec_t *r,
+			   const void *bytes);
+/* On every node but k: k left, h took the pages homed at k (CVMM_ERR_INVALID
+ * at h when one of them was not taken). */
+cvmm_status_t rc_depart(rc_node_t *n, uint32_t k, uint32_t h);
+/* A node joined slot k: broadcasts reach it again. */
+cvmm_status_t rc_join(rc_node_t *n, uint32_t k);
 
 /* Snapshots. */
 rc_class_t rc_page_class(rc_node_t *n, uint64_t page);

@@ -60,6 +60,9 @@ static struct {
 	uint8_t applied[NPAGES];       /* nodes that applied diffs (bits) */
 	uint8_t seeded[NPAGES];        /* nodes told the sync owner (bits) */
 	uint8_t seed_owner[NPAGES];
+	uint8_t role[MAXN];            /* the node playing each manager role */
+	unsigned gone;                 /* nodes out of the VM (bits) */
+	bool taking;                   /* an heir takes the leaver's homes */
 	uint64_t rng, seed;
 } W;
 
@@ -71,10 +74,16 @@ static unsigned rnd(unsigned k)
 	return (unsigned)(W.rng % k);
 }
 
+/* The page's manager: the node playing its role (a leave moves roles). */
 static uint32_t home_of(void *ctx, uint64_t page)
 {
 	(void)ctx;
-	return (uint32_t)((page * 3 + 1) % W.nn);
+	return W.role[(page * 3 + 1) % W.nn];
+}
+
+static bool in_vm(unsigned n)
+{
+	return !(W.gone >> n & 1);
 }
 
 static unsigned self_of(void *ctx)
@@ -90,6 +99,7 @@ static cvmm_status_t t_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 
 	assert_true(W.qlen < QCAP);
 	assert_true(dst < W.nn && dst != s);
+	assert_true(in_vm(dst) && in_vm(s)); /* nothing to or from the gone */
 	if (m->type == RC_MSG_PAGE && (m->flags & RC_F_PAGE)) {
 		assert_null(data);
 		data = W.mem[s][m->page];
@@ -135,7 +145,7 @@ static cvmm_status_t t_put(void *ctx, uint64_t page, const void *data)
 static cvmm_status_t t_apply(void *ctx, uint64_t page, const uint8_t *d,
 			     size_t len)
 {
-	if (!W.ivy) /* else homed where handed over */
+	if (!W.ivy && !W.taking) /* else homed where handed over */
 		assert_int_equal(home_of(NULL, page), self_of(ctx));
 	W.applied[page] |= (uint8_t)(1u << self_of(ctx));
 	return diff_apply(W.mem[self_of(ctx)][page], d, len);
@@ -220,6 +230,7 @@ static void world_init_cfg(unsigned nn, uint64_t seed, bool ivy_first)
 			      .ctx = &W.id[i]};
 
 		W.id[i] = i;
+		W.role[i] = (uint8_t)i;
 		assert_int_equal(rc_node_create(&c, &W.node[i]), CVMM_OK);
 	}
 }
@@ -299,7 +310,10 @@ static unsigned long n_updates, n_dropped;
  * it for its own: n's next request would be refused, naming the home. */
 static void learn_promoted(unsigned n, unsigned pg)
 {
-	if (W.promoted[pg] && rc_page_class(W.node[n], pg) == RC_SC)
+	/* (a node that joined after the page became a sync page is served
+	 * by the sequential protocol: nothing refuses it) */
+	if (W.promoted[pg] && !W.sc_on[pg] &&
+	    rc_page_class(W.node[n], pg) == RC_SC)
 		assert_int_equal(rc_to_data(W.node[n], pg,
 					    W.promoted[pg] - 1u), CVMM_OK);
 }
@@ -310,7 +324,7 @@ static void learn_promoted(unsigned n, unsigned pg)
 static void promote(unsigned pg, unsigned h)
 {
 	for (unsigned n = 0; n < W.nn; n++)
-		if (rc_page_class(W.node[n], pg) != RC_SC)
+		if (in_vm(n) && rc_page_class(W.node[n], pg) != RC_SC)
 			return; /* handed over once only */
 	memcpy(W.mem[h][pg], W.sc[pg], PG);
 	W.mapped[h][pg] = 2;
@@ -329,7 +343,11 @@ static bool access_page(unsigned n, unsigned pg, bool write)
 	for (unsigned tries = 0;; tries++) {
 		rc_fault_kind_t k;
 
-		assert_true(tries < 100000);
+		if (tries >= 100000) {
+			char d[200];
+			rc_describe(W.node[n], pg, d, sizeof(d));
+			fail_msg("seed %llu nn %u ivy %d gone %x node %u page %u write %d mapped %u: %s", (unsigned long long)W.seed, W.nn, W.ivy, W.gone, n, pg, write, W.mapped[n][pg], d);
+		}
 		if (W.sc_on[pg] && (rc_page_class(W.node[n], pg) == RC_SYNC ||
 				    rc_page_class(W.node[n], pg) == RC_SC))
 			return true;
@@ -401,9 +419,11 @@ static void release_wait(unsigned n)
 static void barrier(void)
 {
 	for (unsigned n = 0; n < W.nn; n++)
-		release_wait(n);
+		if (in_vm(n))
+			release_wait(n);
 	for (unsigned n = 0; n < W.nn; n++)
-		assert_int_equal(rc_acquire(W.node[n], true), CVMM_OK);
+		if (in_vm(n))
+			assert_int_equal(rc_acquire(W.node[n], true), CVMM_OK);
 }
 
 /* Lines this round: each a node's, or nobody's (read by all). */
@@ -412,10 +432,16 @@ static void deal_lines(void)
 	for (unsigned pg = 0; pg < NPAGES; pg++)
 		for (unsigned l = 0; l < LINES; l++)
 			W.owner[pg][l] = rnd(4) == 0 ? NOBODY : rnd(W.nn);
+	for (unsigned pg = 0; pg < NPAGES; pg++) /* nothing for the gone */
+		for (unsigned l = 0; l < LINES; l++)
+			if (W.owner[pg][l] != NOBODY && !in_vm(W.owner[pg][l]))
+				W.owner[pg][l] = NOBODY;
 }
 
 static void step(unsigned n)
 {
+	if (!in_vm(n))
+		return;
 	unsigned pg = rnd(NPAGES), l = rnd(LINES), b = l * 64 + rnd(64);
 	unsigned op = rnd(100);
 
@@ -443,18 +469,119 @@ static void step(unsigned n)
 	}
 }
 
-static void run_program(unsigned nn, uint64_t seed, bool ivy,
-			unsigned rounds, unsigned steps)
+/* Bits of b with bit k moved to bit h. */
+static unsigned move_bit(unsigned b, unsigned k, unsigned h)
 {
+	return b >> k & 1 ? (b & ~(1u << k)) | 1u << h : b;
+}
+
+static unsigned long n_left, n_joined, n_taken, n_merged;
+
+/* Node k leaves at a quiet point (docs/coherence.md, "The release model
+ * and membership"): every message delivered, k's own release complete,
+ * the pages homed at k to its heir, every other node departs k. */
+static void leave(unsigned k)
+{
+	unsigned h = k;
+	rc_home_rec_t *v;
+	size_t cnt;
+	char why[64];
+
+	do
+		h = (h + 1) % W.nn;
+	while (!in_vm(h));
+	while (deliver_one())
+		;
+	release_wait(k);
+	while (deliver_one())
+		;
+	for (unsigned n = 0; n < W.nn; n++)
+		assert_false(in_vm(n) && rc_busy(W.node[n], why, sizeof(why)));
+	assert_int_equal(rc_home_records(W.node[k], &v, &cnt), CVMM_OK);
+	W.taking = true; /* the heir, not yet its roles' node, applies */
+	for (size_t i = 0; i < cnt; i++) {
+		/* the heir's own writes not yet released stay */
+		n_merged += W.mapped[h][v[i].page] == 2;
+		assert_int_equal(rc_take_home(W.node[h], k, &v[i],
+					      W.mem[k][v[i].page]),
+				 CVMM_OK);
+		n_taken++;
+	}
+	W.taking = false;
+	free(v);
+	for (unsigned n = 0; n < W.nn; n++)
+		if (n != k && in_vm(n))
+			assert_int_equal(rc_depart(W.node[n], k, h), CVMM_OK);
+	for (unsigned r = 0; r < W.nn; r++)
+		if (W.role[r] == k)
+			W.role[r] = (uint8_t)h;
+	for (unsigned pg = 0; pg < NPAGES; pg++) {
+		/* the sequential protocol's records move likewise */
+		if (W.promoted[pg] == k + 1)
+			W.promoted[pg] = (uint8_t)(h + 1);
+		W.seeded[pg] = (uint8_t)move_bit(W.seeded[pg], k, h);
+		if (W.seed_owner[pg] == k)
+			W.seed_owner[pg] = (uint8_t)h;
+		W.applied[pg] = (uint8_t)move_bit(W.applied[pg], k, h);
+		W.mapped[k][pg] = 0;
+	}
+	W.gone |= 1u << k;
+	n_left++;
+}
+
+/* A new node joins slot k: a fresh agent, no record, its memory empty;
+ * every node in lets broadcasts reach it again. */
+static void join(unsigned k)
+{
+	unsigned members = ((1u << W.nn) - 1) & ~W.gone;
+	rc_cfg_t c = {.self = k, .nnodes = W.nn, .npages = NPAGES,
+		      .manager = home_of, .ivy_first = W.ivy,
+		      .members = members | 1u << k, .ops = &ops,
+		      .ctx = &W.id[k]};
+
+	while (deliver_one())
+		;
+	rc_node_destroy(W.node[k]);
+	memset(W.mem[k], 0x5a, sizeof(W.mem[k])); /* nothing of the old one */
+	assert_int_equal(rc_node_create(&c, &W.node[k]), CVMM_OK);
+	for (unsigned n = 0; n < W.nn; n++)
+		if (in_vm(n))
+			assert_int_equal(rc_join(W.node[n], k), CVMM_OK);
+	W.gone &= ~(1u << k);
+	n_joined++;
+}
+
+/* elastic: 0 nothing; 1 a node (not 0) leaves at a random step; 2 and
+ * then joins back into its slot a while later (ivy_first only: a joiner
+ * learns which pages are sync pages from the sequential protocol). */
+static void run_program_el(unsigned nn, uint64_t seed, bool ivy,
+			   unsigned rounds, unsigned steps, int elastic)
+{
+	unsigned at_leave = UINT32_MAX, at_join = UINT32_MAX, k = 0;
+
 	world_init_cfg(nn, seed, ivy);
+	if (elastic) {
+		k = 1 + rnd(nn - 1);
+		at_leave = rnd(rounds * steps);
+		if (elastic > 1)
+			at_join = at_leave + 1 + rnd(rounds * steps - at_leave);
+	}
 	for (unsigned r = 0; r < rounds; r++) {
 		deal_lines();
-		for (unsigned s = 0; s < steps; s++)
+		for (unsigned s = 0; s < steps; s++) {
+			unsigned t = r * steps + s;
+
+			if (t == at_leave)
+				leave(k);
+			if (t == at_join)
+				join(k);
 			step(rnd(nn));
+		}
 		barrier();
 	}
 	/* after the last barrier every node reads every byte right */
 	for (unsigned n = 0; n < nn; n++)
+		if (in_vm(n))
 		for (unsigned pg = 0; pg < NPAGES; pg++)
 			for (unsigned b = 0; b < PG; b += 61)
 				do_read(n, pg, b);
@@ -478,10 +605,18 @@ static void run_program(unsigned nn, uint64_t seed, bool ivy,
 	for (unsigned n = 0; n < nn; n++) {
 		rc_stats_t s;
 
+		if (!in_vm(n))
+			continue;
 		rc_get_stats(W.node[n], &s);
 		n_dropped += s.invalidated;
 	}
 	world_free();
+}
+
+static void run_program(unsigned nn, uint64_t seed, bool ivy,
+			unsigned rounds, unsigned steps)
+{
+	run_program_el(nn, seed, ivy, rounds, steps, 0);
 }
 
 static void test_random_drf(void **state)
@@ -507,6 +642,26 @@ static void test_random_drf_ivy_first(void **state)
 	printf("pages handed over: %lu, made sync pages after: %lu\n",
 	       n_promoted, n_promoted_sync);
 	assert_true(n_promoted > 1000 && n_promoted_sync > 100);
+}
+
+/* Nodes leave and join at quiet points in the middle of the random
+ * programs (3 or 4 nodes; a node other than 0 leaves, its heir is the
+ * next one in; with ivy_first it joins back into its slot as a new,
+ * empty node later): every read still right, nothing sent to a node out
+ * of the VM, diffs at one home at a time. */
+static void test_random_elastic(void **state)
+{
+	(void)state;
+	n_left = n_joined = n_taken = n_merged = 0;
+	for (uint64_t seed = 1; seed <= 1500; seed++) {
+		run_program_el(3 + seed % 2, seed, false, 4, 120, 1);
+		run_program_el(3 + seed % 2, seed, true, 4, 120,
+			       1 + (int)(seed % 2));
+	}
+	printf("left: %lu, joined: %lu, homes taken: %lu (the heir's copy "
+	       "dirty: %lu)\n", n_left, n_joined, n_taken, n_merged);
+	assert_true(n_left == 3000 && n_joined > 700);
+	assert_true(n_taken > 1000 && n_merged > 50);
 }
 
 static void test_counts(void **state)
@@ -1092,6 +1247,7 @@ int main(void)
 		cmocka_unit_test(test_lying_peer),
 		cmocka_unit_test(test_random_drf),
 		cmocka_unit_test(test_random_drf_ivy_first),
+		cmocka_unit_test(test_random_elastic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
