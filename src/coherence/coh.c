@@ -932,9 +932,16 @@ static void *rt_stale_main(void *arg)
 			       (long)(ns % 1000000000ull) };
 
 	for (;;) {
+		cvmm_status_t st = CVMM_OK;
+
 		nanosleep(&ts, NULL);
-		if (__atomic_load_n(&rt.rc_armed, __ATOMIC_ACQUIRE) &&
-		    rc_tick(rt.rc) != CVMM_OK) {
+		/* not while the VM is paused: a membership change moves the
+		 * homes its diffs go to (a pause waits for a tick inside) */
+		coh_rt_gate_enter();
+		if (__atomic_load_n(&rt.rc_armed, __ATOMIC_ACQUIRE))
+			st = rc_tick(rt.rc);
+		coh_rt_gate_exit();
+		if (st != CVMM_OK) {
 			rt.cfg.fatal("coherence: a periodic release failed");
 			return NULL;
 		}
@@ -1519,7 +1526,63 @@ cvmm_status_t coh_rt_take_page(uint64_t page, int state, const void *bytes)
 
 cvmm_status_t coh_rt_depart(uint32_t k, uint32_t h)
 {
-	return rt.node ? coh_node_depart(rt.node, k, h) : CVMM_ERR_INVALID;
+	cvmm_status_t st;
+
+	if (!rt.node)
+		return CVMM_ERR_INVALID;
+	st = coh_node_depart(rt.node, k, h);
+	if (st == CVMM_OK && rt.rc)
+		st = rc_depart(rt.rc, k, h);
+	return st;
+}
+
+void coh_rt_release_all(void)
+{
+	if (rc_active())
+		rc_release_wait();
+}
+
+bool coh_rt_rc_homes(bool (*fn)(void *ctx, const rc_home_rec_t *r,
+				const void *bytes),
+		     void *ctx)
+{
+	rc_home_rec_t *v = NULL;
+	size_t n = 0;
+	uint8_t *buf;
+	bool ok;
+
+	if (!rt.rc)
+		return true;
+	buf = malloc(CVMM_PAGE_SIZE);
+	ok = buf && rc_home_records(rt.rc, &v, &n) == CVMM_OK;
+	for (size_t i = 0; ok && i < n; i++) {
+		page_copy_out(v[i].page, buf);
+		ok = fn(ctx, &v[i], buf);
+	}
+	free(v);
+	free(buf);
+	return ok;
+}
+
+cvmm_status_t coh_rt_take_rc_home(uint32_t from, const rc_home_rec_t *r,
+				  const void *bytes)
+{
+	cvmm_status_t st;
+
+	if (!rt.rc || !rt.node || r->page >= rt.cfg.hi >> CVMM_PAGE_SHIFT ||
+	    r->page < rt.cfg.lo >> CVMM_PAGE_SHIFT)
+		return CVMM_ERR_INVALID;
+	/* the sequential protocol's records first: the page is homed here
+	 * (a later atomic seeds it back here, coh_node_seed) */
+	st = coh_node_take_page(rt.node, r->page, COH_PROMOTED);
+	if (st == CVMM_OK)
+		st = rc_take_home(rt.rc, from, r, bytes);
+	return st;
+}
+
+cvmm_status_t coh_rt_join(uint32_t k)
+{
+	return rt.rc ? rc_join(rt.rc, k) : CVMM_OK;
 }
 
 /* ---- pausing ------------------------------------------------------------- */
@@ -1861,6 +1924,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 				.manager = rc_manager,
 				.sync_at_start = rc_sync_at_start,
 				.ivy_first = pc.promote_after > 0,
+				.members = cfg->members,
 				.halt_on_race = !cfg->race_warn,
 				.ops = &rc_ops };
 

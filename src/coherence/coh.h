@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "coherence/proto.h"
+#include "coherence/rc.h"
 #include "common/status.h"
 #include "rdma/xp.h"
 
@@ -47,6 +48,8 @@ typedef struct coh_rt_cfg {
 	bool race_warn;     /* a data race is logged, not fatal */
 	int staleness_ms;   /* writes go home at least this often (0: only
 			       at synchronization) */
+	uint64_t members;   /* the nodes in at start (bits; 0: all): the
+			       release model's broadcasts skip free slots */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):
 	 * starts ending the VM with one line; may return at once. */
 	void (*fatal)(const char *why);
@@ -201,6 +204,19 @@ bool coh_rt_held_pages(bool (*fn)(void *ctx, uint64_t page, int state,
 		       void *ctx);
 cvmm_status_t coh_rt_take_page(uint64_t page, int state, const void *bytes);
 cvmm_status_t coh_rt_depart(uint32_t k, uint32_t h);
+/* The release model's part (rc.h "membership"; no-ops under the
+ * sequential one): this node's own release, complete (the leaving node,
+ * before its hand-over); the data pages homed here with their master
+ * copies, to fn (false from fn stops the walk: then false); such a page
+ * taken over from node from (homed here, PROMOTED in the sequential
+ * protocol's records); node k joined (broadcasts reach it). */
+void coh_rt_release_all(void);
+bool coh_rt_rc_homes(bool (*fn)(void *ctx, const rc_home_rec_t *r,
+				const void *bytes),
+		     void *ctx);
+cvmm_status_t coh_rt_take_rc_home(uint32_t from, const rc_home_rec_t *r,
+				  const void *bytes);
+cvmm_status_t coh_rt_join(uint32_t k);
 
 /* ---- a node joining (node/join.c) -------------------------------------------
  * What a joining node must know of the layout besides the mappings, in the

@@ -389,7 +389,8 @@ cvmm_status_t coh_node_role_records(coh_node_t *n, uint32_t v,
 cvmm_status_t coh_node_take_record(coh_node_t *n, uint32_t v, uint64_t page,
 				   const coh_record_t *r);
 /* At the heir: the leaving node held page in st (SHARED or EXCLUSIVE),
- * and its bytes are in this node's memory now. */
+ * and its bytes are in this node's memory now; or PROMOTED: a data page
+ * of the release model homed there, now here (rc_take_home). */
 cvmm_status_t coh_node_take_page(coh_node_t *n, uint64_t page,
 				 coh_state_t st);
 /* Every node but k: k's roles are h's from now on; in the records here,

@@ -532,7 +532,8 @@ cvmm_status_t coh_node_take_page(coh_node_t *n, uint64_t page,
 	cvmm_status_t ret = CVMM_OK;
 	coh_state_t cur;
 
-	if (page >= n->cfg.npages || (st != COH_SHARED && st != COH_EXCLUSIVE))
+	if (page >= n->cfg.npages ||
+	    (st != COH_SHARED && st != COH_EXCLUSIVE && st != COH_PROMOTED))
 		return CVMM_ERR_INVALID;
 	coh_node_lock(n, NULL);
 	cur = coh_page_st(n, page);

@@ -301,8 +301,7 @@ static void remove_node(FILE *f, const char *args)
 
 	if (!node_arg(f, "remove-node", args, &k))
 		return;
-	node_svc_remove(k, node_opts.memory_model == NODE_MM_RELEASE, line,
-			sizeof(line));
+	node_svc_remove(k, line, sizeof(line));
 	fprintf(f, "%s\n", line);
 }
 
@@ -332,7 +331,7 @@ static void join_info(FILE *f, bool argv)
 			node_size() > 1
 				? "node 0 does not listen for joins: start "
 				  "it with --join-listen HOST:PORT or "
-				  "--max-nodes; none under the release model"
+				  "--max-nodes"
 				: "it has no free slot: start it with "
 				  "--max-nodes");
 		return;

@@ -101,7 +101,11 @@ static size_t slot_encode(uint8_t *b, int k, uint64_t epoch)
 	join_slot_t sl = { .node = k, .size = node_size(),
 			   .nvcpus = cvmm_vm.nvcpus, .pid0 = cvmm_vm.pid,
 			   .epoch = epoch, .push = node_pages_pushed(),
-			   .same_host = cvmm_vm.same_host };
+			   .same_host = cvmm_vm.same_host,
+			   .release = node_opts.memory_model ==
+				      NODE_MM_RELEASE,
+			   .race_warn = node_opts.on_race == NODE_RACE_WARN,
+			   .staleness_ms = node_opts.staleness_ms };
 
 	return join_wire_slot_encode(&sl, b);
 }
@@ -169,9 +173,7 @@ static void serve(int fd, uint64_t epoch, const char *peer)
 	uint8_t *welcome = NULL;
 	size_t len = 0, wlen = 0;
 	bool ok = false;
-	int k = node_svc_join_begin(epoch,
-				    node_opts.memory_model == NODE_MM_RELEASE,
-				    why, sizeof(why));
+	int k = node_svc_join_begin(epoch, why, sizeof(why));
 
 	if (k < 0) {
 		log_warn("join from %s refused: %s", peer, why);

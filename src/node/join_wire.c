@@ -29,6 +29,9 @@ size_t join_wire_slot_encode(const join_slot_t *s, uint8_t *b)
 	wire_w_i32(&w, s->pid0);
 	wire_w_u32(&w, s->push);
 	wire_w_u32(&w, s->same_host);
+	wire_w_u32(&w, s->release);
+	wire_w_u32(&w, s->race_warn);
+	wire_w_i32(&w, s->staleness_ms);
 	return wire_w_done(&w) ? w.len : 0;
 }
 
@@ -36,7 +39,7 @@ cvmm_status_t join_wire_slot_decode(const void *b, size_t len, join_slot_t *s,
 				    char *why, size_t whylen)
 {
 	wire_r_t r = wire_r_init(b, len);
-	uint32_t node, size, nvcpus, push, same;
+	uint32_t node, size, nvcpus, push, same, rel, warn;
 	join_slot_t t;
 
 	memset(s, 0, sizeof(*s));
@@ -51,18 +54,24 @@ cvmm_status_t join_wire_slot_decode(const void *b, size_t len, join_slot_t *s,
 	t.pid0 = wire_r_i32(&r);
 	push = wire_r_u32(&r);
 	same = wire_r_u32(&r);
+	rel = wire_r_u32(&r);
+	warn = wire_r_u32(&r);
+	t.staleness_ms = wire_r_i32(&r);
 	if (!wire_r_done(&r))
 		return refuse(why, whylen, "a truncated slot");
 	if (size < 2 || size > JOIN_SLOTS_MAX || node < 1 || node >= size)
 		return refuse(why, whylen, "a node number outside the slots");
 	if (nvcpus < size || nvcpus > (1u << 16) || t.pid0 <= 0 ||
-	    push > 1 || same > 1 || t.epoch == 0)
+	    push > 1 || same > 1 || t.epoch == 0 || rel > 1 || warn > 1 ||
+	    t.staleness_ms < 0 || t.staleness_ms > 60000)
 		return refuse(why, whylen, "a slot with impossible values");
 	t.node = (int)node;
 	t.size = (int)size;
 	t.nvcpus = (int)nvcpus;
 	t.push = push;
 	t.same_host = same;
+	t.release = rel;
+	t.race_warn = warn;
 	*s = t;
 	return CVMM_OK;
 }

@@ -21,8 +21,8 @@
 #include "common/status.h"
 #include "core/gmem.h"
 
-#define JOIN_VERSION 1
-#define JOIN_SLOT_LEN 36
+#define JOIN_VERSION 2
+#define JOIN_SLOT_LEN 48
 #define JOIN_SLOTS_MAX 64           /* = NODE_SLOTS_MAX (node.h) */
 #define JOIN_LAYOUT_MAX (1u << 20) /* changes in a WELCOME */
 
@@ -30,6 +30,10 @@ typedef struct join_slot {
 	int node, size, nvcpus, pid0;
 	uint64_t epoch;
 	bool push, same_host;
+	/* the VM's memory model, which a joiner adopts: release (else
+	 * sequential), and for release its race policy and staleness */
+	bool release, race_warn;
+	int staleness_ms;
 } join_slot_t;
 
 typedef struct join_welcome {

@@ -836,6 +836,10 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm, const bool *push)
 			    .host = start_roles };
 	cvmm_status_t st;
 
+	for (int k = 0; k < node_size() && k < 64; k++)
+		if (k == node_rank() || !node_departed(k))
+			cc.members |= 1ull << k;
+
 	xp_set_admit(xp, node_admit);
 	if (vm->nvcpus < node_size()) {
 		log_error("%d vCPUs cannot span %d nodes: use -v %d or more",
@@ -948,6 +952,14 @@ static cvmm_status_t node_join(gmem_t *gm, vm_t *vm)
 		close(fd);
 		return CVMM_ERR_INVALID;
 	}
+	/* the VM's memory model, whatever this agent was given */
+	if (s.release != (node_opts.memory_model == NODE_MM_RELEASE))
+		log_info("--join: the VM runs the %s memory model: so does "
+			 "this node", s.release ? "release" : "sequential");
+	node_opts.memory_model = s.release ? NODE_MM_RELEASE
+					   : NODE_MM_SEQUENTIAL;
+	node_opts.on_race = s.race_warn ? NODE_RACE_WARN : NODE_RACE_STOP;
+	node_opts.staleness_ms = s.staleness_ms;
 	self_rank = s.node;
 	job_size = live_at_start = s.size;
 	st = node_xp_opts(&xo);
@@ -1063,15 +1075,6 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 		}
 		job_size = node_opts.max_nodes;
 	}
-	/* the release model's homes and diffs do not move yet: no node
-	 * joins or leaves it, and its broadcasts know no free slot */
-	if (job_size > live_at_start &&
-	    node_opts.memory_model == NODE_MM_RELEASE) {
-		log_error("--max-nodes %d: no node can join a VM under "
-			  "--memory-model=release yet (leave --max-nodes out)",
-			  job_size);
-		return CVMM_ERR_INVALID;
-	}
 	for (int v = 0; v < NODE_SLOTS_MAX; v++)
 		start_roles[v] = (uint8_t)(v < live_at_start
 						   ? v
@@ -1117,12 +1120,10 @@ cvmm_status_t node_start(gmem_t *gm, vm_t *vm)
 	log_info("node %d of %d connected via %s", boot_rank(boot),
 		 boot_size(boot), boot_method(boot));
 	/* a node may join into a free slot, or into the slot of a node that
-	 * left (not under the release model: no node leaves there yet); a
-	 * VM of mpirun or srun without free slots opens no port unless asked
+	 * left; a VM of mpirun or srun without free slots opens no port unless asked
 	 * (--join-listen HOST:PORT) */
 	if (vm_nodes && node_rank() == 0 && job_size > 1 &&
 	    job_size <= NODE_SLOTS_MAX &&
-	    node_opts.memory_model != NODE_MM_RELEASE &&
 	    (job_size > live_at_start ||
 	     !strcmp(boot_method(boot), "launcher") ||
 	     (node_opts.join_listen && strcmp(node_opts.join_listen, "auto"))))

@@ -679,6 +679,12 @@ cvmm_status_t node_wire_take_check(const void *buf, size_t len)
 						      NODE_TAKE_PAGE_LEN
 			       ? CVMM_OK
 			       : CVMM_ERR_PEER;
+	case NODE_TAKE_RC_PAGE:
+		return h.count == 1 &&
+				       len == NODE_WIRE_HDR_LEN +
+						      NODE_TAKE_RC_PAGE_LEN
+			       ? CVMM_OK
+			       : CVMM_ERR_PEER;
 	default:
 		return CVMM_ERR_PEER;
 	}

@@ -127,10 +127,16 @@ typedef enum node_msg_type {
  *   PAGE     count 1: u64 page, u64 state (coh_state_t: SHARED or
  *            EXCLUSIVE), then the page's bytes         (16 + 4096)
  *   WAITERS  count x {u64 uaddr, u64 id, u32 node, u32 bitset}
- *                                                      (24 bytes each) */
-enum { NODE_TAKE_RECORDS = 1, NODE_TAKE_PAGE, NODE_TAKE_WAITERS };
+ *                                                      (24 bytes each)
+ *   RC_PAGE  count 1: a data page of the release model homed at the
+ *            leaving node: u64 page, u64 copyset, u64 writers, u64
+ *            dropped, u32 version, u32 0, then the master copy's bytes
+ *                                                      (40 + 4096) */
+enum { NODE_TAKE_RECORDS = 1, NODE_TAKE_PAGE, NODE_TAKE_WAITERS,
+       NODE_TAKE_RC_PAGE };
 #define NODE_TAKE_ITEM_LEN 24
 #define NODE_TAKE_PAGE_LEN (16 + 4096)
+#define NODE_TAKE_RC_PAGE_LEN (40 + 4096)
 #define NODE_TAKE_MAX 128 /* items in one TAKE */
 
 /* A TAKE's well-formedness: its kind, count and length (CVMM_ERR_PEER). */

@@ -106,9 +106,9 @@ void node_svc_drain(int k, bool on, char *out, size_t cap);
 
 /* Node 0, cvmm ctl remove-node K: K leaves the VM (svc_leave.c); one
  * line into out ("error: ..." when it cannot: node 0, no such node,
- * release_model, threads that do not leave it; the VM ends if the
+ * threads that do not leave it; the VM ends if the
  * hand-over fails half-way). Blocks. */
-void node_svc_remove(int k, bool release_model, char *out, size_t cap);
+void node_svc_remove(int k, char *out, size_t cap);
 
 /* Whether node k is drained (as this node knows). */
 bool node_svc_is_drained(int k);
@@ -122,8 +122,7 @@ bool node_svc_interrupted(void);
 void node_svc_describe(uint64_t addr);
 
 /* ---- node 0: a node joining (svc_join.c, driven by node/join.c) ----
- * begin: checks the joiner may join (epoch 0 or the VM's, the sequential
- * model, a free slot), takes the membership lock and returns the slot, or
+ * begin: checks the joiner may join (epoch 0 or the VM's, a free slot), takes the membership lock and returns the slot, or
  * -1 with why. connect: freezes the layout, pauses the VM and has every
  * node connect to the joiner at addr and record its memory key. end:
  * with ok, every node takes the joiner in (the epoch grows; logged for
@@ -131,8 +130,7 @@ void node_svc_describe(uint64_t addr);
  * resumes, thaws and unlocks; out gets a line. state: what a joiner must
  * know (the nodes in the VM and the drained ones, a bit each, and the
  * node playing each role, node_size() of them). */
-int node_svc_join_begin(uint64_t epoch, bool release_model, char *why,
-			size_t cap);
+int node_svc_join_begin(uint64_t epoch, char *why, size_t cap);
 cvmm_status_t node_svc_join_connect(int k, const void *addr, size_t alen,
 				    const void *rkey, size_t rlen, char *why,
 				    size_t cap);

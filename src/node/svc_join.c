@@ -125,6 +125,8 @@ static void joined_here(int k, uint64_t epoch)
 	if (k >= 0 && k < NODE_SLOTS_MAX)
 		__atomic_store_n(&slot_joined[k], true, __ATOMIC_RELEASE);
 	node_set_joined(k, epoch);
+	if (cvmm_coh_on && coh_rt_join((uint32_t)k) != CVMM_OK)
+		svc_vm_end("join: this node could not take a node in");
 	node_vcpus_rehost(svc_vm); /* its slot's vCPUs come back to it */
 	svc_drained_set(svc_drained_mask() & ~(1ull << k));
 	svc_epoch_set(epoch);
@@ -145,18 +147,12 @@ void svc_on_joined(int src, const node_hdr_t *h)
 
 /* ---- node 0 -------------------------------------------------------------- */
 
-int node_svc_join_begin(uint64_t epoch, bool release_model, char *why,
-			size_t cap)
+int node_svc_join_begin(uint64_t epoch, char *why, size_t cap)
 {
 	int k = -1;
 
 	if (svc_self() != 0 || !svc_vm) {
 		snprintf(why, cap, "not node 0 of a VM");
-		return -1;
-	}
-	if (release_model) {
-		snprintf(why, cap, "a node cannot join a VM under "
-			 "--memory-model=release yet");
 		return -1;
 	}
 	svc_member_lock();

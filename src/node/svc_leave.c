@@ -238,19 +238,26 @@ static bool batch_send(int dst, int kind, const batch_t *b)
  * not per page). */
 #define GIVE_WINDOW 32
 
+#define GIVE_MSG_MAX (NODE_WIRE_HDR_LEN + NODE_TAKE_RC_PAGE_LEN)
+_Static_assert(NODE_TAKE_RC_PAGE_LEN >= NODE_TAKE_PAGE_LEN, "room");
+
 typedef struct give {
 	int heir, src;
 	uint64_t id;
 	uint64_t pages;
+	uint64_t homes;                      /* of them: release-model homes */
+	int kind;                            /* of the pages in msgs */
 	unsigned n;                          /* pages in msgs, not sent yet */
-	uint8_t (*msgs)[NODE_WIRE_HDR_LEN + NODE_TAKE_PAGE_LEN];
+	uint8_t (*msgs)[GIVE_MSG_MAX];
 } give_t;
 
 /* Sends the pages gathered and waits for every ack: true when all 0. */
 static bool page_flush(give_t *g)
 {
-	node_hdr_t h = { .type = NODE_MSG_TAKE, .arg = NODE_TAKE_PAGE,
-			 .count = 1 };
+	node_hdr_t h = { .type = NODE_MSG_TAKE, .arg = g->kind, .count = 1 };
+	size_t len = NODE_WIRE_HDR_LEN + (g->kind == NODE_TAKE_RC_PAGE
+						  ? NODE_TAKE_RC_PAGE_LEN
+						  : NODE_TAKE_PAGE_LEN);
 	svc_wait_t w;
 	bool ok = true;
 	unsigned sent = 0;
@@ -261,8 +268,7 @@ static bool page_flush(give_t *g)
 	for (unsigned i = 0; i < g->n && ok; i++) {
 		ok = node_wire_hdr_encode(&h, g->msgs[i], NODE_WIRE_HDR_LEN) ==
 			     NODE_WIRE_HDR_LEN &&
-		     svc_send(g->heir, g->msgs[i], sizeof(g->msgs[i])) ==
-			     CVMM_OK;
+		     svc_send(g->heir, g->msgs[i], len) == CVMM_OK;
 		sent += ok;
 	}
 	/* every message sent is acked (or the VM ends); none unsent is */
@@ -283,8 +289,28 @@ static bool page_item(void *ctx, uint64_t page, int state, const void *bytes)
 	wire_w_t w = wire_w_init(g->msgs[g->n] + NODE_WIRE_HDR_LEN,
 				 NODE_TAKE_PAGE_LEN);
 
+	g->kind = NODE_TAKE_PAGE;
 	wire_w_u64(&w, page);
 	wire_w_u64(&w, (uint64_t)state);
+	wire_w_bytes(&w, bytes, 4096);
+	return ++g->n < GIVE_WINDOW || page_flush(g);
+}
+
+/* A data page of the release model homed here, with its master copy. */
+static bool rc_item(void *ctx, const rc_home_rec_t *r, const void *bytes)
+{
+	give_t *g = ctx;
+	wire_w_t w = wire_w_init(g->msgs[g->n] + NODE_WIRE_HDR_LEN,
+				 NODE_TAKE_RC_PAGE_LEN);
+
+	g->kind = NODE_TAKE_RC_PAGE;
+	g->homes++;
+	wire_w_u64(&w, r->page);
+	wire_w_u64(&w, r->copyset);
+	wire_w_u64(&w, r->writers);
+	wire_w_u64(&w, r->dropped);
+	wire_w_u32(&w, r->ver);
+	wire_w_u32(&w, 0);
 	wire_w_bytes(&w, bytes, 4096);
 	return ++g->n < GIVE_WINDOW || page_flush(g);
 }
@@ -296,6 +322,9 @@ static void *give_main(void *arg)
 	bool ok = true;
 
 	roles_init();
+	/* the release model: every write made here goes home first, and
+	 * this node's own home intervals end (their notices acked) */
+	coh_rt_release_all();
 	for (uint32_t v = 0; ok && v < (uint32_t)svc_nnodes(); v++)
 		if (roles[v] == svc_self())
 			ok = coh_rt_role_records(v, rec_item, &recs) ==
@@ -303,13 +332,15 @@ static void *give_main(void *arg)
 	ok = ok && !recs.oom && batch_send(g->heir, NODE_TAKE_RECORDS, &recs);
 	g->msgs = malloc(GIVE_WINDOW * sizeof(*g->msgs));
 	ok = ok && g->msgs && coh_rt_held_pages(page_item, g) && page_flush(g);
+	ok = ok && coh_rt_rc_homes(rc_item, g) && page_flush(g);
 	if (ok && cvmm_dfx)
 		dfx_home_waiters(cvmm_dfx, waiter_item, &waiters);
 	ok = ok && !waiters.oom &&
 	     batch_send(g->heir, NODE_TAKE_WAITERS, &waiters);
-	log_info("leave: node %d handed %zu records, %llu pages and %zu futex "
-		 "waiters to node %d%s", svc_self(), recs.n,
-		 (unsigned long long)g->pages, waiters.n, g->heir,
+	log_info("leave: node %d handed %zu records, %llu pages (%llu homes "
+		 "of the release model's data pages) and %zu futex waiters to "
+		 "node %d%s", svc_self(), recs.n, (unsigned long long)g->pages,
+		 (unsigned long long)g->homes, waiters.n, g->heir,
 		 ok ? "" : ": FAILED");
 	svc_send_ack(g->src, g->id, ok ? (int64_t)g->pages : -1);
 	free(recs.items);
@@ -419,12 +450,25 @@ void svc_on_take(int src, const node_hdr_t *h, const void *msg, size_t len)
 		int state = (int)wire_r_u64(&r);
 
 		st = coh_rt_take_page(page, state, p + 16);
+	} else if (h->arg == NODE_TAKE_RC_PAGE) {
+		wire_r_t r = wire_r_init(p, NODE_TAKE_RC_PAGE_LEN);
+		rc_home_rec_t rec = { .page = wire_r_u64(&r) };
+
+		rec.copyset = wire_r_u64(&r);
+		rec.writers = wire_r_u64(&r);
+		rec.dropped = wire_r_u64(&r);
+		rec.ver = wire_r_u32(&r);
+		st = src >= 0 && src < svc_nnodes()
+			     ? coh_rt_take_rc_home((uint32_t)src, &rec, p + 40)
+			     : CVMM_ERR_INVALID;
 	} else {
 		st = take_items(src, h, p);
 	}
 	if (st != CVMM_OK)
 		log_error("leave: node %d's %s refused here: %s", src,
-			  h->arg == NODE_TAKE_PAGE ? "page" : "items",
+			  h->arg == NODE_TAKE_PAGE || h->arg == NODE_TAKE_RC_PAGE
+				  ? "page"
+				  : "items",
 			  cvmm_status_str(st));
 	svc_send_ack(src, h->id, st == CVMM_OK ? 0 : -1);
 }
@@ -491,7 +535,7 @@ static int64_t ask(int k, int type, int64_t arg, uint32_t count, long ms)
 	return svc_ask(k, &h, NULL, NULL, ms);
 }
 
-void node_svc_remove(int k, bool release_model, char *out, size_t cap)
+void node_svc_remove(int k, char *out, size_t cap)
 {
 	char line[320];
 	int n = svc_nnodes(), heir = -1, t = -1;
@@ -509,12 +553,6 @@ void node_svc_remove(int k, bool release_model, char *out, size_t cap)
 	}
 	if (k < 0 || k >= n || k >= 64 || node_departed(k)) {
 		snprintf(out, cap, "error: no node %d in the VM", k);
-		return;
-	}
-	if (release_model) {
-		snprintf(out, cap, "error: a node cannot leave under "
-			 "--memory-model=release yet (its homes and diffs "
-			 "would have to move)");
 		return;
 	}
 	if (coh_rt_paused()) {
@@ -675,8 +713,7 @@ static void *leave_main(void *arg)
 	leave_req_t *q = arg;
 	char line[320];
 
-	node_svc_remove(q->node, node_opts.memory_model == NODE_MM_RELEASE,
-			line, sizeof(line));
+	node_svc_remove(q->node, line, sizeof(line));
 	if (!strncmp(line, "error:", 6)) {
 		log_warn("SIGTERM at node %d: it cannot leave: %s", q->node,
 			 line + 7);

@@ -50,9 +50,9 @@
 #           "remove-node 1", mid-run: each answers who took its roles and
 #           pages, status shows it left, the agents exit, the barrier's
 #           output (checked against a serial replay) is native and its
-#           status 0; node 0, a node that left and a job under the
-#           release model are refused; omp on -n 3 with node 1 removed is
-#           native; SIGTERM to node 1's agent (its pid from status) makes
+#           status 0; node 0 and a node that left are refused; omp on
+#           -n 3 with node 1 removed is native, under either memory model
+#           (the release model's leaver hands over its data pages' homes); SIGTERM to node 1's agent (its pid from status) makes
 #           it leave the same way, output native; node 1 leaves while its
 #           thread is blocked in a pipe read node 0 runs for it (pipewait):
 #           the read is given up and made again where the thread goes,
@@ -75,21 +75,24 @@
 #           exits 0. A VM of one node without --max-nodes refuses
 #           add-node; one of 2 says a leave frees a slot, and takes a new
 #           node once node 1 left; the agent in that reused slot killed
-#           ends the job (status 125, one "node 1 lost" line); free slots
-#           under the release model are refused at start;
+#           ends the job (status 125, one "node 1 lost" line). Under the
+#           release model: is (keys scattered into shared arrays) on -n 3
+#           --max-nodes 4 through three leaves and two joins, native, the
+#           leavers' data-page homes handed over;
 #  errors   a job that does not exist, an unknown command, a stray
 #           option and a job that ended are one line each and status 1
 #           or 2; two jobs running and no --job: refused, both listed;
 #  others   (root only) another user cannot reach the socket.
 #
 # Usage: test/integration/run_ctl.sh [two|one|migrate|balance|pause|drain|remove|join|errors|others ...]
-# Environment: BUILD, CVMM, GUESTS as in run_guests.sh; KEEP 1 keeps the
+# Environment: BUILD, CVMM, GUESTS, WORKLOADS as in run_coherence.sh; KEEP 1 keeps the
 # scratch directory.
 set -u
 
 BUILD=${BUILD:-build}
 CVMM=$(realpath -m -- "${CVMM:-$BUILD/cvmm}")
 GUESTS=$(realpath -m -- "${GUESTS:-$BUILD/guests}")
+WORKLOADS=$(realpath -m -- "${WORKLOADS:-$BUILD/workloads}")
 TIMEOUT=${TIMEOUT:-60}
 KEEP=${KEEP:-0}
 HERE=$(dirname "$0")
@@ -647,12 +650,23 @@ part_remove() {
 		fail "ctl remove: pipe read" "$(rc_text $rc)" \
 			"$SCRATCH/rpipe.diff" "$JOB_ERR"
 	fi
-	start_served rrel "ctl remove release" -n 2 --log-level info \
-		--memory-model=release -- "$GUESTS/worker" 3 || return
-	check_ctl "ctl remove: refused under the release model" 1 \
-		"^error: a node cannot leave under --memory-model=release" \
-		--job "$JOBID" remove-node 1
+	# the release model: omp (reduction, barrier, critical, atomic: sync
+	# pages beside data pages) on 3 nodes, node 1 leaves mid-run
+	start_served rrel "ctl remove release" -n 3 --log-level info \
+		--memory-model=release -- "$GUESTS/omp" || return
+	sleep 1
+	check_ctl "ctl remove: node 1 leaves omp under the release model" 0 \
+		"^node 1 left: " --job "$JOBID" remove-node 1
 	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$SCRATCH/romp.native" &&
+		grep -q "leave: node 1 handed .* homes of the release" \
+			"$JOB_ERR" && ! grep -q "lost" "$JOB_ERR"; then
+		pass "ctl remove: omp under the release model native after node 1 left"
+	else
+		diff "$SCRATCH/romp.native" "$JOB_OUT" >>"$JOB_ERR" 2>&1
+		fail "ctl remove: omp, release model" "$(rc_text $rc)" "$JOB_ERR"
+	fi
 }
 
 # join_agent NAME ARGS...: cvmm agent ARGS (a hand-started joiner) in the
@@ -932,16 +946,47 @@ part_join() {
 		echo "add-node: $ans" >>"$JOB_ERR"
 		fail "ctl join: a rejoined agent dies" "$(rc_text $rc)" "$JOB_ERR"
 	fi
-	start_job jrel -n 2 --max-nodes 3 --memory-model=release \
-		-- "$GUESTS/worker" 1
+	join_release
+}
+
+# The release model: is (NAS IS: keys scattered into shared arrays, many
+# data pages homed at every node) on -n 3 --max-nodes 4: node 1 leaves,
+# two agents join (slot 1 again, then the free slot 3; an agent started
+# without --memory-model takes the VM's), node 2 leaves, then node 1:
+# the leavers hand their data pages' homes over, the output is native
+# (is checks its sort, its key ranks and a hash of every key).
+join_release() {
+	local rc native=$SCRATCH/jrel.native homes
+	if [ ! -x "$WORKLOADS/is" ]; then
+		fail "ctl join: release model" "no workload binary at $WORKLOADS/is (make workloads)"
+		return
+	fi
+	"$WORKLOADS/is" -p 4 -i 60 >"$native" 2>&1
+	start_served jrel "ctl join release" -n 3 --max-nodes 4 -v 4 \
+		--memory-model=release --log-level info -- \
+		"$WORKLOADS/is" -p 4 -i 60 || return
+	sleep 1
+	check_ctl "ctl join, release model: node 1 leaves" 0 "^node 1 left: " \
+		--job "$JOBID" remove-node 1
+	check_ctl "ctl join, release model: a node joins into slot 1" 0 \
+		"^node 1 joined the VM" --job "$JOBID" add-node
+	check_ctl "ctl join, release model: another into the free slot 3" 0 \
+		"^node 3 joined the VM" --job "$JOBID" add-node
+	sleep 0.5
+	check_ctl "ctl join, release model: node 2 leaves" 0 \
+		"^node 2 left: node 3 took" --job "$JOBID" remove-node 2
+	check_ctl "ctl join, release model: the rejoined node 1 leaves" 0 \
+		"^node 1 left: " --job "$JOBID" remove-node 1
 	wait "$JOB_PID"
 	rc=$?
-	if [ $rc = 125 ] && [ ! -s "$JOB_OUT" ] &&
-		grep -q "no node can join a VM under --memory-model=release yet" \
-			"$JOB_ERR"; then
-		pass "ctl join: free slots refused under the release model (status 125)"
+	homes=$(sed -n 's/.*leave: node [12] handed .*(\([0-9]*\) homes of the release.*/\1/p' \
+		"$JOB_ERR" | awk '{ s += $1 } END { print s + 0 }')
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native" &&
+		[ "${homes:-0}" -gt 100 ] && ! grep -q "lost" "$JOB_ERR"; then
+		pass "ctl join, release model: is native across 3 leaves and 2 joins ($homes data-page homes handed over)"
 	else
-		fail "ctl join: release model" "$(rc_text $rc)" "$JOB_ERR"
+		diff "$native" "$JOB_OUT" >>"$JOB_ERR" 2>&1
+		fail "ctl join: release model" "$(rc_text $rc), $homes homes moved" "$JOB_ERR"
 	fi
 }
 

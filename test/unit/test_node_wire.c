@@ -452,7 +452,9 @@ static void test_moved_load(void **state)
 static void test_join_slot(void **state)
 {
 	join_slot_t s = { .node = 3, .size = 4, .nvcpus = 8, .pid0 = 4242,
-			  .epoch = 5, .push = true, .same_host = false }, o;
+			  .epoch = 5, .push = true, .same_host = false,
+			  .release = true, .race_warn = true,
+			  .staleness_ms = 7 }, o;
 	uint8_t b[JOIN_SLOT_LEN + 1];
 	char why[96];
 
@@ -460,7 +462,8 @@ static void test_join_slot(void **state)
 	assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN, &o, why,
 					       sizeof(why)), CVMM_OK);
 	assert_true(o.node == 3 && o.size == 4 && o.nvcpus == 8 &&
-		    o.pid0 == 4242 && o.epoch == 5 && o.push && !o.same_host);
+		    o.pid0 == 4242 && o.epoch == 5 && o.push && !o.same_host &&
+		    o.release && o.race_warn && o.staleness_ms == 7);
 	for (size_t n = 0; n <= JOIN_SLOT_LEN + 1; n++) {
 		if (n == JOIN_SLOT_LEN)
 			continue;
@@ -480,6 +483,10 @@ static void test_join_slot(void **state)
 			{ .node = 1, .size = 4, .nvcpus = 3, .pid0 = 1, .epoch = 1 },
 			{ .node = 1, .size = 4, .nvcpus = 4, .pid0 = 0, .epoch = 1 },
 			{ .node = 1, .size = 4, .nvcpus = 4, .pid0 = 1, .epoch = 0 },
+			{ .node = 1, .size = 4, .nvcpus = 4, .pid0 = 1, .epoch = 1,
+			  .staleness_ms = -1 },
+			{ .node = 1, .size = 4, .nvcpus = 4, .pid0 = 1, .epoch = 1,
+			  .staleness_ms = 60001 },
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -498,6 +505,14 @@ static void test_join_slot(void **state)
 	assert_non_null(strstr(why, "version"));
 	join_wire_slot_encode(&s, b);
 	b[28] = 2; /* push neither 0 nor 1 */
+	assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN, &o, why,
+					       sizeof(why)), CVMM_ERR_PEER);
+	join_wire_slot_encode(&s, b);
+	b[36] = 2; /* the memory model neither sequential nor release */
+	assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN, &o, why,
+					       sizeof(why)), CVMM_ERR_PEER);
+	join_wire_slot_encode(&s, b);
+	b[40] = 2; /* nor the race policy */
 	assert_int_equal(join_wire_slot_decode(b, JOIN_SLOT_LEN, &o, why,
 					       sizeof(why)), CVMM_ERR_PEER);
 }
@@ -690,6 +705,66 @@ static void test_join(void **state)
 	assert_int_equal(out.tid, 77);
 	assert_int_equal(out.arg, 1ll << 40);
 	refuse_other_lengths(buf, len);
+}
+
+/* TAKE (a leaving node's hand-over): each kind at its own length only;
+ * one page per PAGE or RC_PAGE; no empty, oversized or unknown batch. */
+static void test_take(void **state)
+{
+	static const struct { int kind; uint32_t count; size_t body; } ok[] = {
+		{ NODE_TAKE_RECORDS, 1, NODE_TAKE_ITEM_LEN },
+		{ NODE_TAKE_RECORDS, NODE_TAKE_MAX,
+		  NODE_TAKE_MAX * NODE_TAKE_ITEM_LEN },
+		{ NODE_TAKE_WAITERS, 3, 3 * NODE_TAKE_ITEM_LEN },
+		{ NODE_TAKE_PAGE, 1, NODE_TAKE_PAGE_LEN },
+		{ NODE_TAKE_RC_PAGE, 1, NODE_TAKE_RC_PAGE_LEN },
+	};
+	node_hdr_t h = { .type = NODE_MSG_TAKE, .id = 5 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		size_t len;
+
+		h.arg = ok[i].kind;
+		h.count = ok[i].count;
+		assert_int_equal(node_wire_hdr_encode(&h, buf, sizeof(buf)),
+				 NODE_WIRE_HDR_LEN);
+		memset(buf + NODE_WIRE_HDR_LEN, 0x33, ok[i].body);
+		len = NODE_WIRE_HDR_LEN + ok[i].body;
+		assert_int_equal(node_wire_check(buf, len), CVMM_OK);
+		refuse_other_lengths(buf, len);
+		/* a page message's length with another page kind: refused */
+		if (ok[i].kind == NODE_TAKE_PAGE ||
+		    ok[i].kind == NODE_TAKE_RC_PAGE) {
+			h.arg = ok[i].kind == NODE_TAKE_PAGE ? NODE_TAKE_RC_PAGE
+							     : NODE_TAKE_PAGE;
+			node_wire_hdr_encode(&h, buf, sizeof(buf));
+			assert_int_equal(node_wire_check(buf, len),
+					 CVMM_ERR_PEER);
+			h.arg = ok[i].kind;
+			h.count = 2;
+			node_wire_hdr_encode(&h, buf, sizeof(buf));
+			assert_int_equal(node_wire_check(buf, len),
+					 CVMM_ERR_PEER);
+		}
+	}
+	h.arg = NODE_TAKE_RECORDS;
+	h.count = 0;
+	node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_check(buf, NODE_WIRE_HDR_LEN),
+			 CVMM_ERR_PEER);
+	h.count = NODE_TAKE_MAX + 1;
+	node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_check(buf, NODE_WIRE_HDR_LEN +
+					 (NODE_TAKE_MAX + 1) *
+						 NODE_TAKE_ITEM_LEN),
+			 CVMM_ERR_PEER);
+	h.arg = NODE_TAKE_RC_PAGE + 1;
+	h.count = 1;
+	node_wire_hdr_encode(&h, buf, sizeof(buf));
+	assert_int_equal(node_wire_check(buf, NODE_WIRE_HDR_LEN +
+					 NODE_TAKE_ITEM_LEN),
+			 CVMM_ERR_PEER);
 }
 
 /* STATUS_REP: every word round-trips; another length, a vCPU or core
@@ -913,6 +988,7 @@ int main(void)
 		cmocka_unit_test(test_join_slot),
 		cmocka_unit_test(test_join_addr),
 		cmocka_unit_test(test_join_welcome),
+		cmocka_unit_test(test_take),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_random),
