@@ -56,7 +56,10 @@
 #           it leave the same way, output native; node 1 leaves while its
 #           thread is blocked in a pipe read node 0 runs for it (pipewait):
 #           the read is given up and made again where the thread goes,
-#           output native;
+#           output native; node 1 leaves while node 2's agent is stopped
+#           (SIGSTOP for a second) during ocean, which faults all the time
+#           (node 1's thread waits mid-fault), under either model: the
+#           leave completes once node 2 goes on, output native;
 #  join     "elastic 6 16 8000" (threads owning slices of a 16 MiB array,
 #           checked word by word) on -n 3 --max-nodes 4: node 1 leaves, "cvmm
 #           ctl add-node" starts an agent that joins into its slot, the
@@ -650,6 +653,8 @@ part_remove() {
 		fail "ctl remove: pipe read" "$(rc_text $rc)" \
 			"$SCRATCH/rpipe.diff" "$JOB_ERR"
 	fi
+	remove_midfault sequential
+	remove_midfault release
 	# the release model: omp (reduction, barrier, critical, atomic: sync
 	# pages beside data pages) on 3 nodes, node 1 leaves mid-run
 	start_served rrel "ctl remove release" -n 3 --log-level info \
@@ -666,6 +671,51 @@ part_remove() {
 	else
 		diff "$SCRATCH/romp.native" "$JOB_OUT" >>"$JOB_ERR" 2>&1
 		fail "ctl remove: omp, release model" "$(rc_text $rc)" "$JOB_ERR"
+	fi
+}
+
+# remove_midfault MODEL: ocean (its threads' grid boundaries shared,
+# faults all the time; ~5 s on 3 nodes) on -n 3 -v 3; node 2's agent is
+# stopped (SIGSTOP), so node 1's thread soon waits mid-fault for a page
+# node 2 holds, and node 1 is asked to leave; node 2 goes on a second
+# later. The leave waits for the fault (and the pause for node 2), then
+# completes: answer, output native, nothing lost.
+remove_midfault() {
+	local model=$1 rc pid2 ans=$SCRATCH/mf-$1.ans native=$SCRATCH/mf.native
+	if [ ! -x "$WORKLOADS/ocean" ]; then
+		fail "ctl remove mid-fault" "no workload binary at $WORKLOADS/ocean (make workloads)"
+		return
+	fi
+	[ -s "$native" ] || "$WORKLOADS/ocean" -p 3 >"$native" 2>&1
+	start_served "mf-$model" "ctl remove mid-fault" -n 3 -v 3 \
+		--memory-model="$model" --log-level info -- \
+		"$WORKLOADS/ocean" -p 3 || return
+	sleep 1
+	pid2=$(ctl --job "$JOBID" status --json 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["nodes"][2]["pid"])' 2>/dev/null)
+	if [ -z "$pid2" ] || ! kill -STOP "$pid2" 2>/dev/null; then
+		fail "ctl remove mid-fault ($model)" "no pid for node 2" "$JOB_ERR"
+		wait "$JOB_PID"
+		return
+	fi
+	sleep 0.3
+	ctl --job "$JOBID" remove-node 1 >"$ans" 2>&1 &
+	sleep 1
+	kill -CONT "$pid2"
+	wait $!
+	rc=$?
+	if [ $rc = 0 ] && grep -q "^node 1 left: node 2 took" "$ans"; then
+		pass "ctl remove: node 1 leaves while node 2 is stopped mid-run ($model model): $(cut -d: -f2- "$ans" | sed 's/^ *//')"
+	else
+		fail "ctl remove mid-fault ($model)" "$(rc_text $rc)" "$ans"
+	fi
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$native" &&
+		! grep -q "lost" "$JOB_ERR"; then
+		pass "ctl remove: ocean native after that leave ($model model)"
+	else
+		diff "$native" "$JOB_OUT" >>"$JOB_ERR" 2>&1
+		fail "ctl remove mid-fault ($model): output" "$(rc_text $rc)" "$JOB_ERR"
 	fi
 }
 

@@ -27,7 +27,7 @@
  *   - a lock, and a barrier, are synchronisation the VM sees (an atomic on
  *     a sequentially consistent sync page, a futex call): handing the lock
  *     on is a release on the giver, which completes before the taker gets
- *     it.
+ *     it (the lock is freed in the step that completes the release).
  *
  * The program each node runs is data-race-free: word i of the page is node
  * i's; it writes it inside the lock (phase A, the others read it inside
@@ -38,10 +38,10 @@
  * program is the writer's latest write.
  *
  * The home's notices are modelled as done in the step that applies the
- * diff (in rc.c they are messages, but the diff's ack waits for all their
- * acks, so nothing the releaser does next can see the difference); the
- * fetch in flight that a notice overtakes is rc.c's refetch flag, tested
- * by test_rc.c's random delivery.
+ * diff, and acks it (in rc.c they are messages, but the diff's ack waits
+ * for all their acks, so nothing the releaser does next can see the
+ * difference); the fetch in flight that a notice overtakes is rc.c's
+ * refetch flag, tested by test_rc.c's random delivery.
  *
  * Mutants (test/model/run.sh) that must fail: -DUPDATE_WHOLE (a notice
  * updates a copy with every word of the master, not the diff's only: a
@@ -52,11 +52,33 @@
  * -DNO_EXCL_TWIN (a fetch leaves the home writing without a twin and
  * unprotected, so its later writes are never noticed).
  *
+ * -DLEAVE: the home leaves the VM (membership, rc.h: rc_home_records,
+ * rc_take_home, rc_depart), at most once, at a nondeterministic quiet
+ * point (cvmm ctl pause: no diff in flight or unacknowledged, hence no
+ * release half-done and no lock hand-over under way; fetches are single
+ * steps), in one step of a process of its own: node 0 first does its own
+ * complete release (its writes since its twin noticed to every copy),
+ * then its master copy H goes to the heir, node 1, which is the home from
+ * then on (H is its copy; the diffs go to it). A heir with a dirty copy
+ * (a twin: RW, or STALE) keeps its own unreleased words on top of H and
+ * goes on as the home with an open interval (its twin := H, so its next
+ * release notices the other copies of those words); a clean copy, or
+ * none, is just H. Node 2 keeps its copy (it stays current) and its twin.
+ * The program: node 0 stops where it left (its lock, if it held it, is
+ * handed on with that release), and the others wait for it no more at
+ * barriers; node 0's words stay readable (from H) and are checked as any
+ * other. The real leaving node is any node but node 0; the model's label
+ * does not matter, the home leaving is the case where the master copy
+ * moves. Mutants that must fail: -DLEAVE -DTAKE_NO_MERGE (the heir takes
+ * H over its dirty copy and drops its twin: its unreleased writes are
+ * lost), -DLEAVE -DLEAVE_NO_RELEASE (the home hands H over without its
+ * own release first: copies elsewhere never learn of its last writes).
+ *
  * Homes where the sequential protocol hands a page over (sequential
  * first) change who the home is, not what it does: test_rc.c's random
  * delivery checks the hand-over. */
 
-#define N 3 /* nodes; node 0 is the home */
+#define N 3 /* nodes; node 0 is the home (node 1 once node 0 has left) */
 #define W N /* words: word i is node i's */
 #ifndef ROUNDS
 #define ROUNDS 2
@@ -72,23 +94,32 @@
 
 byte H[W];         /* the home's master copy */
 byte HT[W];        /* the home's twin (TWIN) */
-byte C[N * W];     /* node i's copy, words i*W .. i*W+W-1 (nodes 1..N-1) */
+byte C[N * W];     /* node i's copy, words i*W .. i*W+W-1 (not the home) */
 byte T[N * W];     /* node i's twin */
 byte st[N];        /* node i's copy: INV, RO, RW, STALE */
-bit home_dirty;    /* node 0 wrote H since its twin was taken */
-byte hst = RO;     /* node 0's mapping: RO, EXCL (writable, no twin),
+bit home_dirty;    /* the home wrote H since its twin was taken */
+byte hst = RO;     /* the home's mapping: RO, EXCL (writable, no twin),
 		      TWIN (writable, twin taken) */
 byte latest[W];    /* the value last written to each word */
 byte lock = FREE;  /* the lock's holder */
+#ifdef LEAVE
+byte hn;           /* the home: node 0, node 1 once node 0 has left */
+byte bar[N];       /* node i's barrier arrivals, over all generations */
+#else
+#define hn 0
 byte arrived;      /* barrier arrivals, over all generations */
+#endif
 
 /* a diff: source node, word mask, the words' values */
 chan diffs = [N] of { byte, byte, byte, byte, byte };
 chan acks[N] = [1] of { bit };
 
-/* the home serves fetches atomically (its page lock): a copy of H */
+/* the home serves fetches atomically (its page lock): a copy of H, for
+ * a node with none (the check is in the same step: a leave does not fall
+ * between them) */
 inline fetch(n) {
 	atomic {
+		n != hn && st[n] == INV ->
 		C[n * W + 0] = H[0]; C[n * W + 1] = H[1]; C[n * W + 2] = H[2];
 		st[n] = RO;
 #ifndef NO_EXCL_TWIN
@@ -98,7 +129,8 @@ inline fetch(n) {
 	}
 }
 
-/* Another node holds a copy (is in the home's copyset). */
+/* Another node holds a copy (is in the home's copyset; the home, and a
+ * node that left, hold none: INV). */
 #define COPIES (st[1] == RO || st[1] == RW || st[2] == RO || st[2] == RW)
 
 /* Copy k takes the words of mask um from the master (its twin too, for
@@ -115,7 +147,7 @@ inline update(k, um) {
 		    ((dm & 2) && C[k * W + 1] != T[k * W + 1]) || \
 		    ((dm & 4) && C[k * W + 2] != T[k * W + 2]))
 
-/* The home notices every copy but src's (src == 0: its own writes), with
+/* The home notices every copy but src's (src == hn: its own writes), with
  * the diff's word mask dm: each copy is updated in place or dropped. */
 inline notice(src, dm) {
 #ifdef NO_NOTICE
@@ -154,14 +186,15 @@ inline diff_mask(n, m) {
 #endif
 }
 
-/* Node n's dirty copy goes home as state s (RO, or INV for a STALE one):
- * the diff made and the state set in one step, as rc.c does both under
- * its lock (a notice coming meanwhile finds the new state), then the ack
- * (the release's end). */
-inline flush(n, s) {
+/* Node n's STALE copy goes home before it is fetched again: the check,
+ * the diff made and the state set (INV) in one step, as rc.c does them
+ * under its lock (a notice coming meanwhile finds the new state), then
+ * the ack (the release's end). */
+inline flush(n) {
 	atomic {
+		n != hn && st[n] == STALE ->
 		diff_mask(n, m);
-		st[n] = s;
+		st[n] = INV;
 		diffs ! n, m, C[n * W + 0], C[n * W + 1], C[n * W + 2]
 	};
 #ifndef NO_ACK
@@ -169,56 +202,70 @@ inline flush(n, s) {
 #endif
 }
 
-/* An access retries until the copy allows it, as a faulting access does
- * (each check and its effect are one step, as under rc.c's lock and the
- * page's mapping: a notice never falls between them). */
+/* The home reads and writes H; another node's access retries until its
+ * copy allows it, as a faulting access does (each check and its effect
+ * are one step, as under rc.c's lock and the page's mapping: neither a
+ * notice nor a leave falls between them). */
 inline rd(n, w, v) {
-	if
-	:: n == 0 -> v = H[w]
-	:: else ->
-		do
-		:: atomic { (st[n] == RO || st[n] == RW) -> v = C[n * W + w] };
-			break
-		:: st[n] == STALE -> flush(n, INV)
-		:: st[n] == INV -> fetch(n)
-		od
-	fi
+	do
+	:: atomic { n == hn -> v = H[w] }; break
+	:: atomic { n != hn && (st[n] == RO || st[n] == RW) ->
+		v = C[n * W + w] }; break
+	:: flush(n)
+	:: fetch(n)
+	od
 }
 
 inline wr(n, w, v) {
+	do
+	:: atomic {
+		n == hn ->
+		if
+		:: hst == RO && !COPIES -> hst = EXCL
+		:: hst == RO && COPIES -> hst = TWIN;
+			HT[0] = H[0]; HT[1] = H[1]; HT[2] = H[2]
+		:: else -> skip
+		fi;
+		H[w] = v; latest[w] = v;
+		if :: hst == TWIN -> home_dirty = 1 :: else -> skip fi
+	   }; break
+	:: atomic { n != hn && st[n] == RW -> C[n * W + w] = v; latest[w] = v };
+		break
+	:: atomic {
+		n != hn && st[n] == RO ->
+		T[n * W + 0] = C[n * W + 0];
+		T[n * W + 1] = C[n * W + 1];
+		T[n * W + 2] = C[n * W + 2];
+		st[n] = RW
+	   }
+	:: flush(n)
+	:: fetch(n)
+	od
+}
+
+/* The home's release (in one step): its writes since its twin noticed
+ * to every copy; writable again with no twin (no copy left), else
+ * write-protected (EXCL stays as it is). */
+inline home_release(n) {
 	if
-	:: n == 0 ->
-		atomic {
-			if
-			:: hst == RO && !COPIES -> hst = EXCL
-			:: hst == RO && COPIES -> hst = TWIN;
-				HT[0] = H[0]; HT[1] = H[1]; HT[2] = H[2]
-			:: else -> skip
-			fi;
-			H[w] = v; latest[w] = v;
-			if :: hst == TWIN -> home_dirty = 1 :: else -> skip fi
-		}
-	:: else ->
-		do
-		:: atomic { st[n] == RW -> C[n * W + w] = v; latest[w] = v };
-			break
-		:: atomic {
-			st[n] == RO ->
-			T[n * W + 0] = C[n * W + 0];
-			T[n * W + 1] = C[n * W + 1];
-			T[n * W + 2] = C[n * W + 2];
-			st[n] = RW
-		   }
-		:: st[n] == STALE -> flush(n, INV)
-		:: st[n] == INV -> fetch(n)
-		od
+	:: home_dirty ->
+		m = 0;
+		if :: H[0] != HT[0] -> m = m | 1 :: else -> skip fi;
+		if :: H[1] != HT[1] -> m = m | 2 :: else -> skip fi;
+		if :: H[2] != HT[2] -> m = m | 4 :: else -> skip fi;
+		notice(n, m); home_dirty = 0;
+		/* a copy updated in place stays: write-protected */
+		if :: COPIES -> hst = RO :: else -> hst = EXCL fi
+	:: !home_dirty && hst == TWIN -> hst = RO
+	:: else -> skip
 	fi
 }
 
+/* The check and the flush in one step (rc.c's lock), then the ack. */
 inline release(n) {
-	if
-	:: n != 0 ->
-		atomic { /* the check and the flush in one step (rc.c's lock) */
+	atomic {
+		if
+		:: n != hn ->
 			if
 			:: st[n] == RW || st[n] == STALE ->
 				diff_mask(n, m);
@@ -231,29 +278,12 @@ inline release(n) {
 				sent = 1
 			:: else -> sent = 0
 			fi
-		};
+		:: else -> home_release(n); sent = 0
+		fi
+	};
 #ifndef NO_ACK
-		if :: sent -> acks[n] ? _ :: else -> skip fi
+	if :: sent -> acks[n] ? _ :: else -> skip fi
 #endif
-	:: n == 0 ->
-		atomic {
-			/* every copy noticed: writable again with no twin;
-			 * else write-protected (EXCL stays as it is) */
-			if
-			:: home_dirty ->
-				m = 0;
-				if :: H[0] != HT[0] -> m = m | 1 :: else -> skip fi;
-				if :: H[1] != HT[1] -> m = m | 2 :: else -> skip fi;
-				if :: H[2] != HT[2] -> m = m | 4 :: else -> skip fi;
-				notice(0, m); home_dirty = 0;
-				/* a copy updated in place stays: write-protected */
-				if :: COPIES -> hst = RO :: else -> hst = EXCL fi
-			:: !home_dirty && hst == TWIN -> hst = RO
-			:: else -> skip
-			fi
-		}
-	:: else -> skip
-	fi
 }
 
 inline acquire(n) {
@@ -261,34 +291,96 @@ inline acquire(n) {
 }
 
 /* The home applies each diff atomically, notices the other copies and
- * acks it. */
+ * acks it, all in the step that takes it (under LEAVE this process is
+ * whichever node is the home: node 1's once node 0 has left). */
 active proctype home() {
 	byte src, m, v0, v1, v2, k, um;
 end:
 	do
-	:: diffs ? src, m, v0, v1, v2 ->
-		atomic {
-			/* into the home's twin too (rc.c on_diff): its own
-			 * diff stays its own */
-			if :: m & 1 -> H[0] = v0; HT[0] = v0 :: else -> skip fi;
-			if :: m & 2 -> H[1] = v1; HT[1] = v1 :: else -> skip fi;
-			if :: m & 4 -> H[2] = v2; HT[2] = v2 :: else -> skip fi;
-			notice(src, m)
-		};
-#ifdef NO_ACK
-		skip
-#else
+	:: atomic {
+		diffs ? src, m, v0, v1, v2 ->
+		/* into the home's twin too (rc.c on_diff): its own diff
+		 * stays its own */
+		if :: m & 1 -> H[0] = v0; HT[0] = v0 :: else -> skip fi;
+		if :: m & 2 -> H[1] = v1; HT[1] = v1 :: else -> skip fi;
+		if :: m & 4 -> H[2] = v2; HT[2] = v2 :: else -> skip fi;
+		notice(src, m);
+#ifndef NO_ACK
 		acks[src] ! 1
 #endif
+	   }
 	od
 }
 
-/* A barrier: a release, an arrival, everyone's arrival, an acquire. */
+#ifdef LEAVE
+/* Quiet (cvmm ctl pause, rc_busy false everywhere): no diff in flight or
+ * unacknowledged (the home takes, applies and acks a diff in one step),
+ * so no release half-done and no lock hand-over under way (the lock is
+ * freed in the step that completes the giver's release); fetches are
+ * single steps. */
+#define QUIET (len(diffs) == 0 && len(acks[1]) == 0 && len(acks[2]) == 0)
+
+/* The heir h takes the master copy (rc_take_home): a dirty copy (a twin:
+ * RW, or STALE) keeps its own unreleased words (its copy vs its twin) on
+ * top of H, as the home's open interval (its twin := H, so its release
+ * notices the other copies of them); a clean copy, or none, is just H.
+ * Either way h is the home from now on: its copy is the master. */
+inline take(h) {
+	if
+	:: st[h] == RW || st[h] == STALE ->
+#ifdef TAKE_NO_MERGE
+		hst = RO; home_dirty = 0
+#else
+		HT[0] = H[0]; HT[1] = H[1]; HT[2] = H[2];
+		if :: C[h * W + 0] != T[h * W + 0] -> H[0] = C[h * W + 0]
+		   :: else -> skip fi;
+		if :: C[h * W + 1] != T[h * W + 1] -> H[1] = C[h * W + 1]
+		   :: else -> skip fi;
+		if :: C[h * W + 2] != T[h * W + 2] -> H[2] = C[h * W + 2]
+		   :: else -> skip fi;
+		hst = TWIN;
+		home_dirty = (H[0] != HT[0] || H[1] != HT[1] || H[2] != HT[2])
+#endif
+	:: else -> hst = RO; home_dirty = 0 /* mapped at its next access */
+	fi;
+	st[h] = INV;
+	C[h * W + 0] = 0; C[h * W + 1] = 0; C[h * W + 2] = 0;
+	T[h * W + 0] = 0; T[h * W + 1] = 0; T[h * W + 2] = 0
+}
+
+/* Node 0 (the home) leaves for heir node 1 at a quiet point, at most
+ * once, in one step: its own complete release (rc_release, before
+ * rc_home_records), the master copy to the heir (rc_take_home), then
+ * every other node's diffs go to node 1 and node 0 is in no copyset
+ * (rc_depart: node 0 never held a copy here). Node 0's program stops
+ * there; the lock, if it held it, is handed on with that release. */
+active proctype leave() {
+	byte m, k, um;
+end:
+	atomic {
+		QUIET ->
+#ifndef LEAVE_NO_RELEASE
+		home_release(0);
+#endif
+		take(1);
+		hn = 1;
+		if :: lock == 0 -> lock = FREE :: else -> skip fi
+	}
+}
+#endif
+
+/* A barrier: a release, an arrival, everyone's arrival (a node that left
+ * arrives no more, and is waited for no more), an acquire. */
 inline barrier(i) {
 	release(i);
 	b++;
+#ifdef LEAVE
+	bar[i] = b;
+	(hn != 0 || bar[0] >= b) && bar[1] >= b && bar[2] >= b;
+#else
 	atomic { arrived++ };
 	arrived >= b * N;
+#endif
 	acquire(i)
 }
 
@@ -296,6 +388,9 @@ proctype node(byte i) {
 	byte r, j, v, m, b, k, um;
 	bit sent;
 
+#ifdef LEAVE
+	{ /* node 0 stops when it has left */
+#endif
 	r = 0;
 	do
 	:: r < ROUNDS ->
@@ -312,8 +407,10 @@ proctype node(byte i) {
 		od;
 		v = r * 2 * N + i + 1;
 		wr(i, i, v);
-		release(i);
-		lock = FREE;
+		/* the lock freed in the step that completes the release (the
+		 * wait for its ack breaks the atomic sequence, which resumes
+		 * with the ack): the hand-over is the release */
+		atomic { release(i); lock = FREE };
 		barrier(i);
 		/* phase B: every node writes its word at once, then reads the
 		 * others' after a barrier */
@@ -332,6 +429,9 @@ proctype node(byte i) {
 		r++
 	:: else -> break
 	od
+#ifdef LEAVE
+	} unless { i == 0 && hn != 0 }
+#endif
 }
 
 init {

@@ -12,9 +12,11 @@
 # a release that does not wait for the home's ack, an acquire that keeps
 # its copy, a diff of the whole page, a home that goes on writing
 # without a twin once a copy left, and a notice that updates a copy with
-# the whole master instead of the diff must each fail. Prints PASS/FAIL
-# lines and "N passed, M failed". The searches run side by side, one per
-# CPU (MODEL_JOBS=N to change that).
+# the whole master instead of the diff must each fail; the home leaving
+# at a quiet point must pass, and an heir that drops its own unreleased
+# writes, and a home that leaves without its own release, must fail.
+# Prints PASS/FAIL lines and "N passed, M failed". The searches run side
+# by side, one per CPU (MODEL_JOBS=N to change that).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v spin >/dev/null || ! command -v "${CC:-gcc}" >/dev/null; then
@@ -126,6 +128,17 @@ bg rc "$here/rc.pml" ok
 for m in NO_ACK NO_NOTICE WHOLE_PAGE NO_EXCL_TWIN UPDATE_WHOLE; do
 	sed "1i #define $m 1" "$here/rc.pml" >"$work/rc_$m.pml"
 	bg "rc-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/rc_$m.pml" fail
+done
+# The home leaving the VM at a quiet point under the release model (rc.pml
+# -DLEAVE: rc_take_home, rc_depart): it must pass, and an heir that takes
+# the master copy over its own unreleased writes, and a home that hands
+# its master copy over without its own release first, must fail.
+sed '1i #define LEAVE 1' "$here/rc.pml" >"$work/rc_leave.pml"
+bg rc-leave "$work/rc_leave.pml" ok
+for m in TAKE_NO_MERGE LEAVE_NO_RELEASE; do
+	sed "1i #define LEAVE 1\n#define $m 1" "$here/rc.pml" \
+		>"$work/rc_leave_$m.pml"
+	bg "rc-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/rc_leave_$m.pml" fail
 done
 wait
 for name in "${names[@]}"; do
