@@ -81,7 +81,11 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            the same after 1.5 s -> node_leave_big_mib (what node 2 held),
            node_leave_big_ms, node_leave_big_handover_ms (the GIVE: pages
            sent to the heir) and node_leave_mib_per_s (MiB over the
-           hand-over; compare with xp_put_4k_us)
+           hand-over; compare with xp_put_4k_us); then workloads/is
+           -p 3 -i 60 under --memory-model=release, node 2 removed after
+           1.5 s -> node_leave_release_ms, node_leave_release_homes (the
+           data pages homed at node 2 handed over with their master
+           copies, from its log)
   join     guests/barrier 6 2000 on "cvmm run -n 2 --max-nodes 3 -v 3",
            and after a second "cvmm ctl add-node": the time the command
            took (a new agent started, given a slot, connected both ways,
@@ -776,6 +780,39 @@ class Bench:
         for k in ("node_leave_big_mib", "node_leave_big_ms",
                   "node_leave_big_handover_ms"):
             self.median(k)
+
+        # the release model: the leaver's data pages' homes move too
+        w = self.workload("is")
+        args = [w, "-p", "3", "-i", "60"]
+        expect, _ = self.run(args, False)
+
+        def rel():
+            p, env = self.served("leave-rel", [
+                "-n", "3", "-v", "3", "--memory-model=release",
+                "--log-level", "info", "--"] + args)
+            time.sleep(1.5)
+            try:
+                ans = self.ctl(env, "remove-node", "2")
+            except RunError:
+                p.kill()
+                p.communicate()
+                raise
+            err = self.finish("leave release", p, expect)
+            m = re.search(r" in (\d+) ms \(hand-over", ans)
+            h = re.search(r"node 2 handed .* \((\d+) homes of the release",
+                          err)
+            if not m or not h:
+                raise RunError("leave release: %r" % ans.strip()[-200:])
+            self.sample("node_leave_release_homes", lambda: int(h.group(1)))
+            return float(m.group(1))
+
+        print("leave: is -p 3 -i 60 under the release model on 3 nodes, "
+              "node 2 removed after 1.5 s, %d reps" % reps)
+        for _ in range(reps):
+            if not self.failed("node_leave_release_ms"):
+                self.sample("node_leave_release_ms", rel)
+        self.median_or_null("node_leave_release_ms", "node_leave_release_ms")
+        self.median("node_leave_release_homes")
 
     def served(self, name, argv):
         """Starts "cvmm run ARGV" with a control directory of its own;
