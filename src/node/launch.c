@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,11 +20,24 @@
 
 #define LAUNCH_GRACE_MS 6000 /* others' time to notice and exit */
 
+/* SIGTERM or SIGHUP at cvmm run: the job ends (launch_wait). */
+static volatile sig_atomic_t launch_sig;
+
+static void on_launch_sig(int sig)
+{
+	launch_sig = sig;
+}
+
 static void launch_child(const boot_launcher_t *bl, int rank, int nodes,
-			 char **argv)
+			 char **argv, pid_t parent)
 {
 	char *env[4];
 	int null;
+
+	/* cvmm run killed outright (SIGKILL, no chance to end the job):
+	 * no agent outlives it */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(CVMM_EXIT_FAILURE);
 
 	boot_launcher_env(bl, rank, env);
 	for (int i = 0; i < 4; i++) {
@@ -62,10 +76,13 @@ static int status_code(int ws)
 }
 
 /* Waits for every agent; node 0's status is the job's. Once node 0 is gone
- * the others get LAUNCH_GRACE_MS to follow before they are killed. */
+ * the others get LAUNCH_GRACE_MS to follow before they are killed. A
+ * SIGTERM or SIGHUP here ends the job: node 0 gets SIGTERM, the others
+ * (whose SIGTERM asks to leave the VM) SIGKILL, and the job's status is
+ * the signal's. */
 static int launch_wait(pid_t *pids, int nodes)
 {
-	int left = 0, result = CVMM_EXIT_FAILURE, ws;
+	int left = 0, result = CVMM_EXIT_FAILURE, ws, sig = 0;
 	long deadline = 0;
 
 	for (int i = 0; i < nodes; i++)
@@ -74,7 +91,18 @@ static int launch_wait(pid_t *pids, int nodes)
 		deadline = (long)cvmm_now_ms();
 
 	while (left > 0) {
-		pid_t pid = waitpid(-1, &ws, deadline ? WNOHANG : 0);
+		pid_t pid;
+
+		if (launch_sig && !sig) {
+			sig = launch_sig;
+			log_warn("%s: ending the job", strsignal(sig));
+			for (int i = 0; i < nodes; i++)
+				if (pids[i] > 0)
+					kill(pids[i], i == 0 ? SIGTERM : SIGKILL);
+		}
+		pid = waitpid(-1, &ws, deadline ? WNOHANG : 0);
+		if (pid < 0 && errno == EINTR)
+			continue;
 
 		if (pid < 0 && errno != EINTR)
 			break;
@@ -102,7 +130,7 @@ static int launch_wait(pid_t *pids, int nodes)
 			}
 		}
 	}
-	return result;
+	return sig ? 128 + sig : result;
 }
 
 int node_launch(int nodes, int argc, char **argv)
@@ -122,11 +150,20 @@ int node_launch(int nodes, int argc, char **argv)
 	}
 	memcpy(av, argv, (size_t)argc * sizeof(*av));
 	av[1] = "agent";
+	{
+		struct sigaction sa = { .sa_handler = on_launch_sig };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: waitpid */
+		sigaction(SIGHUP, &sa, NULL);  /* returns to look */
+	}
 	fflush(NULL);
 	for (int r = 0; r < nodes; r++) {
+		pid_t parent = getpid();
+
 		pids[r] = fork();
 		if (pids[r] == 0)
-			launch_child(bl, r, nodes, av);
+			launch_child(bl, r, nodes, av, parent);
 		if (pids[r] < 0) {
 			log_error("cannot start agent %d: %m", r);
 			pids[r] = 0;

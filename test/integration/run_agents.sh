@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Node agents as real processes over the real transport (UCX): connection and
 # transport checks between 2 and 4 agents, a guest run with -n 2, the job
-# cookie, a killed agent, agents in two network namespaces joined by a veth
+# cookie, a killed agent, cvmm run itself terminated or killed (no agent
+# outlives it), agents in two network namespaces joined by a veth
 # pair (a VM over both, and a node joining a running VM across it), and
 # agents started by Open MPI's mpirun. Checks that need root,
 # ip netns or mpirun say SKIP with the reason when they cannot run.
@@ -308,6 +309,50 @@ lost_check() {
 	fi
 }
 
+# cvmm run itself sent SIG (TERM: the job ends with one line and status
+# 128 + 15, node 0 terminated and the other agents killed; KILL: no agent
+# outlives it, each dies with its parent): no agent of the job is left
+# within 5 s.
+launcher_signal_check() {
+	local sig=$1 out=$SCRATCH/launch-$1 l agents rc left
+	(cd "$SCRATCH" && exec "$CVMM" run -n 3 --transport=tcp -- \
+		"$GUESTS/sleeper" 40 >"$out.out" 2>"$out.err") &
+	l=$!
+	for _ in $(seq 1 100); do
+		grep -q sleeping "$out.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	agents=$(pgrep -P "$l" | tr '\n' ' ')
+	if [ -z "$agents" ]; then
+		fail "cvmm run SIG$sig" "no agents under cvmm run" "$out.err"
+		kill -KILL "$l" 2>/dev/null
+		wait "$l"
+		return
+	fi
+	kill -"$sig" "$l"
+	wait "$l"
+	rc=$?
+	for _ in $(seq 1 50); do
+		left=""
+		for p in $agents; do
+			kill -0 "$p" 2>/dev/null && left="$left $p"
+		done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	if [ -n "$left" ]; then
+		fail "cvmm run SIG$sig" "agents$left still running" "$out.err"
+		# shellcheck disable=SC2086
+		kill -KILL $left 2>/dev/null
+	elif [ "$sig" = TERM ] && { [ $rc != 143 ] ||
+		[ "$(grep -c . "$out.err")" != 1 ] ||
+		! grep -q "ending the job" "$out.err"; }; then
+		fail "cvmm run SIGTERM" "status $rc, or not one line" "$out.err"
+	else
+		pass "cvmm run SIG$sig: every agent gone, status $rc"
+	fi
+}
+
 netns_check() {
 	if [ "$(id -u)" != 0 ]; then
 		skip "netns" "not root"
@@ -475,6 +520,8 @@ flood_check
 listen_check
 lost_check 2
 lost_check 0
+launcher_signal_check TERM
+launcher_signal_check KILL
 netns_check
 mpirun_check
 
