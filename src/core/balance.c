@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 void balance_start(balance_state_t *s)
 {
@@ -20,7 +21,7 @@ balance_view_t balance_view(const balance_sample_t *prev,
 			    const balance_sample_t *now, uint64_t period_ns)
 {
 	balance_view_t v = { .share_pct = -1, .free_pct = 0,
-			     .threads = now->threads,
+			     .threads = now->threads, .speed = now->speed,
 			     .ok = prev->ok && now->ok && period_ns > 0 };
 	uint64_t run, wait, idle;
 
@@ -38,60 +39,123 @@ balance_view_t balance_view(const balance_sample_t *prev,
 	return v;
 }
 
-/* The slowest node that has a thread to give, -1 none. */
-static int slowest(const balance_view_t *v, int n)
+/* Node i's speed; unknown (0) is taken as the fastest known. */
+static uint64_t speed_of(const balance_view_t *v, int n, int i)
+{
+	uint64_t max = 1;
+
+	if (v[i].speed)
+		return v[i].speed;
+	for (int j = 0; j < n; j++)
+		if (v[j].ok && v[j].speed > max)
+			max = v[j].speed;
+	return max;
+}
+
+/* Node i's progress: its share times its speed, in % of speed ref. */
+static int rate(const balance_view_t *v, int n, int i, uint64_t ref)
+{
+	return (int)((uint64_t)v[i].share_pct * speed_of(v, n, i) / ref);
+}
+
+/* The node that progresses least (a thread to give, a share measured),
+ * -1 none. */
+static int slowest(const balance_view_t *v, int n, uint64_t ref)
 {
 	int k = -1;
 
 	for (int i = 0; i < n; i++)
 		if (v[i].ok && v[i].threads > 0 && v[i].share_pct >= 0 &&
-		    v[i].share_pct < BALANCE_SLOW_PCT &&
-		    (k < 0 || v[i].share_pct < v[k].share_pct))
+		    (k < 0 || rate(v, n, i, ref) < rate(v, n, k, ref)))
 			k = i;
 	return k;
 }
 
-/* The node with the most idle time that can take a thread from k. */
+static bool has_room(const balance_view_t *v, int i)
+{
+	return v[i].ok && v[i].free_pct >= BALANCE_FREE_PCT &&
+	       (v[i].share_pct < 0 || v[i].share_pct >= BALANCE_FAST_PCT);
+}
+
+/* The node that can take a thread from k: among those with a core to
+ * spare whose own threads are not kept waiting, one of the fastest (a
+ * speed within a tenth of the fastest's counts as the same), and of those
+ * the one with the most idle time. */
 static int roomiest(const balance_view_t *v, int n, int k)
 {
+	uint64_t top = 0;
 	int j = -1;
 
 	for (int i = 0; i < n; i++)
-		if (i != k && v[i].ok && v[i].free_pct >= BALANCE_FREE_PCT &&
-		    (v[i].share_pct < 0 ||
-		     v[i].share_pct >= BALANCE_FAST_PCT) &&
+		if (i != k && has_room(v, i) && speed_of(v, n, i) > top)
+			top = speed_of(v, n, i);
+	for (int i = 0; i < n; i++)
+		if (i != k && has_room(v, i) &&
+		    speed_of(v, n, i) * 10 >= top * 9 &&
 		    (j < 0 || v[i].free_pct > v[j].free_pct))
 			j = i;
 	return j;
+}
+
+uint32_t balance_speed_probe(void)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int run = 0; run < 5; run++) {
+		struct timespec a, b;
+		uint64_t x = (uint64_t)run + 1, ns;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+		for (int i = 0; i < (1 << 18); i++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			__asm__ volatile("" : "+r"(x)); /* one chain, kept */
+		}
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+		ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull +
+		     (uint64_t)b.tv_nsec - (uint64_t)a.tv_nsec;
+		if (ns > 0 && ns < best)
+			best = ns;
+	}
+	if (best == UINT64_MAX)
+		return 0;
+	return (uint32_t)(((uint64_t)1 << 18) * 1000 / best) + 1;
 }
 
 balance_move_t balance_decide(balance_state_t *s, const balance_view_t *v,
 			      int n, bool force, char *why, size_t cap)
 {
 	balance_move_t m = { .from = -1, .to = -1 };
-	int k = slowest(v, n), j = k >= 0 ? roomiest(v, n, k) : -1;
+	uint64_t fastest = 1;
+	int k, j = -1, r = 0;
 	bool quiet = !force && s->quiet > 0;
 
+	for (int i = 0; i < n; i++)
+		if (v[i].ok && v[i].speed > fastest)
+			fastest = v[i].speed;
+	k = slowest(v, n, fastest);
+	if (k >= 0)
+		j = roomiest(v, n, k);
+	/* k's progress against what j offers (a whole core at its speed),
+	 * or, with no j, against the fastest core */
+	if (k >= 0)
+		r = rate(v, n, k, j >= 0 ? speed_of(v, n, j) : fastest);
 	if (quiet)
 		s->quiet--;
 	if (k < 0) {
-		int low = -1;
-
-		for (int i = 0; i < n; i++)
-			if (v[i].ok && v[i].share_pct >= 0 &&
-			    (low < 0 || v[i].share_pct < v[low].share_pct))
-				low = i;
-		if (low < 0)
-			snprintf(why, cap, "no guest thread was runnable long "
-				 "enough to measure");
-		else
-			snprintf(why, cap, "no node is slow (the least CPU "
-				 "share: %d%% on node %d)", v[low].share_pct,
-				 low);
+		snprintf(why, cap, "no guest thread was runnable long enough "
+			 "to measure");
+	} else if (r >= BALANCE_SLOW_PCT) {
+		snprintf(why, cap, "no node is slow (the least progress: node "
+			 "%d, %d%% of the CPU it wanted, at %d%% of the fastest "
+			 "core's speed)", k, v[k].share_pct,
+			 (int)(speed_of(v, n, k) * 100 / fastest));
+		k = -1;
 	} else if (j < 0) {
 		snprintf(why, cap, "node %d is slow (its threads got %d%% of "
-			 "the CPU they wanted) but no other node has half a "
-			 "core idle", k, v[k].share_pct);
+			 "the CPU they wanted, at %d%% of the fastest core's "
+			 "speed) but no other node has half a core idle", k,
+			 v[k].share_pct,
+			 (int)(speed_of(v, n, k) * 100 / fastest));
 	}
 	if (k < 0 || j < 0) {
 		s->from = s->to = -1;
@@ -118,10 +182,17 @@ balance_move_t balance_decide(balance_state_t *s, const balance_view_t *v,
 		return m;
 	}
 	m = (balance_move_t){ .from = k, .to = j, .share_pct = v[k].share_pct,
-			      .free_pct = v[j].free_pct };
-	snprintf(why, cap, "node %d's threads got %d%% of the CPU they "
-		 "wanted, node %d had %d%% of a core idle", k, v[k].share_pct,
-		 j, v[j].free_pct);
+			      .free_pct = v[j].free_pct, .rate_pct = r };
+	if (r * 10 < v[k].share_pct * 9) /* the speeds tell */
+		snprintf(why, cap, "node %d's threads got %d%% of the CPU they "
+			 "wanted on a core %d%% as fast as node %d's, which "
+			 "had %d%% of a core idle", k, v[k].share_pct,
+			 (int)(speed_of(v, n, k) * 100 / speed_of(v, n, j)), j,
+			 v[j].free_pct);
+	else
+		snprintf(why, cap, "node %d's threads got %d%% of the CPU they "
+			 "wanted, node %d had %d%% of a core idle", k,
+			 v[k].share_pct, j, v[j].free_pct);
 	s->streak = 0;
 	s->quiet = BALANCE_QUIET;
 	return m;

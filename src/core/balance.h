@@ -17,8 +17,17 @@
  * BALANCE_QUIET periods (hysteresis: a move changes what the next sample
  * sees).
  *
- * Not measured: a machine that is slower but not shared (its threads get
- * the whole CPU and run slower); that would need a speed probe per node.
+ * A machine that is slower but not shared (its threads get the whole CPU
+ * and run slower) is seen by its speed: each node times a fixed chain of
+ * dependent multiply-adds in its own thread's CPU time once (the best of
+ * a few runs: balance_speed_probe), so the number is the core's, not how
+ * busy the machine is. A node's threads progress at rate = share x its
+ * speed, in % of the fastest node's; a target with a core to spare offers
+ * its speed. A node is slow when its rate is below BALANCE_SLOW_PCT of
+ * what the target offers: with equal speeds, a share below
+ * BALANCE_SLOW_PCT, as before; an unshared node on a core slower by more
+ * than a quarter gives a thread to a faster node with an idle core.
+ * Speeds within a quarter of each other (this box's noise) change nothing.
  *
  * Pure functions of the samples (unit-tested), and node 0's record of the
  * moves for --stats and cvmm report. */
@@ -48,6 +57,7 @@ typedef struct balance_sample {
 	uint64_t run_ns;  /* its guest threads on a CPU */
 	uint64_t wait_ns; /* its guest threads waiting for a CPU */
 	uint64_t idle_ns; /* its cores idle (summed over the cores) */
+	uint32_t speed;   /* its speed probe, 0 unknown (taken as the fastest) */
 } balance_sample_t;
 
 /* What one period looked like on one node: percentages, -1 unknown. */
@@ -55,6 +65,7 @@ typedef struct balance_view {
 	int share_pct; /* CPU its runnable threads got; -1: hardly ran */
 	int free_pct;  /* idle time of its cores, % of one core */
 	uint32_t threads;
+	uint32_t speed;  /* balance_sample_t.speed */
 	bool ok;
 } balance_view_t;
 
@@ -68,7 +79,13 @@ typedef struct balance_move {
 	int from, to;     /* -1: no move */
 	int share_pct;    /* from's share */
 	int free_pct;     /* to's idle time */
+	int rate_pct;     /* from's progress, % of what to offers (= share
+			     with equal speeds) */
 } balance_move_t;
+
+/* This core's speed: multiply-adds per microsecond of the calling
+ * thread's CPU time, the best of a few runs (~2 ms in all). */
+uint32_t balance_speed_probe(void);
 
 void balance_start(balance_state_t *s);
 

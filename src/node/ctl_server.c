@@ -81,7 +81,7 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 				 node_svc_slot_free(k));
 	return json_pack("{s:i, s:b, s:I, s:b, s:I, s:I, s:I, s:I, s:f, s:I,"
 			 " s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:f,"
-			 " s:f, s:I, s:f}",
+			 " s:f, s:I, s:f, s:I}",
 			 "node", k, "answered", 1,
 			 "pid", (json_int_t)s->pid,
 			 "drained", node_svc_is_drained(k),
@@ -103,7 +103,8 @@ static json_t *node_json(int k, const node_status_t *s, bool ok,
 			 "cpu_s", secs(s->run_ns),
 			 "cpu_wait_s", secs(s->wait_ns),
 			 "cores", (json_int_t)s->cores,
-			 "cores_idle_s", secs(s->cores_idle_ns));
+			 "cores_idle_s", secs(s->cores_idle_ns),
+			 "speed", (json_int_t)s->speed);
 }
 
 /* What status says of slot k, out of the VM. */

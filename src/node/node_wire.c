@@ -569,7 +569,7 @@ cvmm_status_t node_wire_status_decode(const void *buf, size_t len,
 		v[i] = wire_r_u64(&r);
 	memcpy(&t, v, sizeof(t));
 	if (!wire_r_done(&r) || t.vcpus > CVMM_MAX_VCPUS ||
-	    t.cores > NODE_STATUS_CORES_MAX)
+	    t.cores > NODE_STATUS_CORES_MAX || t.speed > UINT32_MAX)
 		return CVMM_ERR_PEER;
 	*s = t;
 	return CVMM_OK;

@@ -70,7 +70,7 @@
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
  * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART, BYE or LEAVE, no pid in
  * STATUS_REP; 7: no JOIN, JOINED or CANCEL */
-#define NODE_WIRE_VERSION 8
+#define NODE_WIRE_VERSION 9
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -259,8 +259,9 @@ typedef struct node_status {
 	uint64_t owned, shared;   /* guest pages it owns, read-only copies
 				     (coh_rt_pages) */
 	uint64_t pid;             /* its agent's process id */
+	uint64_t speed;           /* its core's speed (balance_speed_probe) */
 } node_status_t;
-#define NODE_STATUS_WORDS 19
+#define NODE_STATUS_WORDS 20
 #define NODE_STATUS_CORES_MAX 65536 /* more is a malformed reply */
 _Static_assert(sizeof(node_status_t) == NODE_STATUS_WORDS * 8,
 	       "node_status_t: every word travels");

@@ -96,6 +96,21 @@ static void cores_idle(uint64_t *idle_ns, uint64_t *cores)
 	*cores = n;
 }
 
+/* This node's core speed, probed once (~2 ms, at the first status). */
+static uint32_t speed;
+static pthread_once_t speed_once = PTHREAD_ONCE_INIT;
+
+static void speed_probe(void)
+{
+	speed = balance_speed_probe();
+}
+
+static uint32_t svc_speed(void)
+{
+	pthread_once(&speed_once, speed_probe);
+	return speed;
+}
+
 void svc_balance_measure(node_status_t *s)
 {
 	vm_cpu_account(svc_vm);
@@ -108,6 +123,7 @@ void svc_balance_measure(node_status_t *s)
 					      __ATOMIC_RELAXED);
 	}
 	cores_idle(&s->cores_idle_ns, &s->cores);
+	s->speed = svc_speed();
 }
 
 /* ---- moving (the slow node) --------------------------------------------- */
@@ -151,7 +167,8 @@ static int sample(balance_sample_t *s, int cap)
 					   .cores = (uint32_t)st[k].cores,
 					   .run_ns = st[k].run_ns,
 					   .wait_ns = st[k].wait_ns,
-					   .idle_ns = st[k].cores_idle_ns };
+					   .idle_ns = st[k].cores_idle_ns,
+					   .speed = (uint32_t)st[k].speed };
 	free(st);
 	free(ok);
 	return n;

@@ -3,7 +3,8 @@
  * after the same move was seen BALANCE_STREAK periods in a row, never
  * onto a busy node or one whose own threads wait, and keeps still for
  * BALANCE_QUIET periods after a move; cvmm ctl balance (force) acts on
- * one period. Its record for --stats. */
+ * one period; a node on a slower core gives to a faster one. Its record
+ * for --stats. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -172,6 +173,63 @@ static void test_force_and_pick(void **state)
 	assert_int_equal(m.from, 1);
 }
 
+/* The view with a core's speed. */
+static balance_view_t sview(uint32_t threads, uint64_t run, uint64_t wait,
+			    uint64_t idle, uint32_t speed)
+{
+	balance_view_t v = view(threads, run, wait, idle, 1);
+
+	v.speed = speed;
+	return v;
+}
+
+/* Slower cores: an unshared node (its thread gets the whole CPU) on a
+ * core half as fast as an idle node's gives it a thread; speeds within a
+ * quarter do not; a faster busy node never gives to a slower idle one;
+ * the taker is the fastest with room (a tenth apart counts as the same,
+ * then the most idle); an unknown speed counts as the fastest. */
+static void test_speed(void **state)
+{
+	balance_state_t s;
+	balance_move_t m;
+	balance_view_t half[2] = { sview(1, 1000, 0, 0, 100),
+				   sview(0, 0, 0, 1000, 200) };
+	balance_view_t near[2] = { sview(1, 1000, 0, 0, 100),
+				   sview(0, 0, 0, 1000, 120) };
+	balance_view_t faster[2] = { sview(1, 1000, 0, 0, 200),
+				     sview(0, 0, 0, 1000, 100) };
+	balance_view_t pick[3] = { sview(1, 500, 500, 0, 100),
+				   sview(0, 0, 0, 1000, 100),
+				   sview(0, 0, 0, 600, 150) };
+	balance_view_t unknown[2] = { sview(1, 1000, 0, 0, 0),
+				      sview(0, 0, 0, 1000, 100) };
+	uint32_t a = balance_speed_probe(), b = balance_speed_probe();
+
+	balance_start(&s);
+	m = balance_decide(&s, half, 2, true, why, sizeof(why));
+	assert_int_equal(m.from, 0);
+	assert_int_equal(m.to, 1);
+	assert_int_equal(m.share_pct, 100);
+	assert_int_equal(m.rate_pct, 50);
+	assert_non_null(strstr(why, "on a core 50% as fast as node 1's"));
+	m = balance_decide(&s, near, 2, true, why, sizeof(why));
+	assert_int_equal(m.from, -1);
+	assert_non_null(strstr(why, "no node is slow"));
+	m = balance_decide(&s, faster, 2, true, why, sizeof(why));
+	assert_int_equal(m.from, -1);
+	m = balance_decide(&s, pick, 3, true, why, sizeof(why));
+	assert_int_equal(m.from, 0);
+	assert_int_equal(m.to, 2); /* faster, though less idle */
+	pick[2].speed = 105;       /* a tenth apart: the most idle */
+	m = balance_decide(&s, pick, 3, true, why, sizeof(why));
+	assert_int_equal(m.to, 1);
+	m = balance_decide(&s, unknown, 2, true, why, sizeof(why));
+	assert_int_equal(m.from, -1);
+	/* the probe: a number, stable within a factor of two here */
+	assert_true(a > 0 && b > 0);
+	assert_true(a < 2 * b && b < 2 * a);
+}
+
 static void test_record(void **state)
 {
 	balance_move_t m = { .from = 0, .to = 1, .share_pct = 48,
@@ -216,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_streak_broken),
 		cmocka_unit_test(test_no_move),
 		cmocka_unit_test(test_force_and_pick),
+		cmocka_unit_test(test_speed),
 		cmocka_unit_test(test_record),
 	};
 

@@ -778,7 +778,7 @@ static void test_status(void **state)
 			    .idle_ns = 11, .mig_out = 12, .mig_in = 13,
 			    .run_ns = 14, .wait_ns = 15, .cores = 16,
 			    .cores_idle_ns = 17, .owned = 18, .shared = 19,
-			    .pid = 20 },
+			    .pid = 20, .speed = 21 },
 		      out;
 	node_hdr_t h = { .type = NODE_MSG_STATUS_REP, .id = 77 }, oh;
 	size_t len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
@@ -804,6 +804,13 @@ static void test_status(void **state)
 	assert_int_equal(node_wire_status_decode(buf, len, &out),
 			 CVMM_ERR_PEER);
 	s.cores = NODE_STATUS_CORES_MAX;
+	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
+	assert_int_equal(node_wire_status_decode(buf, len, &out), CVMM_OK);
+	s.speed = (uint64_t)UINT32_MAX + 1; /* a speed past 32 bits */
+	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
+	assert_int_equal(node_wire_status_decode(buf, len, &out),
+			 CVMM_ERR_PEER);
+	s.speed = UINT32_MAX;
 	len = node_wire_status_encode(&h, &s, buf, sizeof(buf));
 	assert_int_equal(node_wire_status_decode(buf, len, &out), CVMM_OK);
 	h.type = NODE_MSG_STATS_REP;
