@@ -96,9 +96,24 @@ static int launch_wait(pid_t *pids, int nodes)
 		if (launch_sig && !sig) {
 			sig = launch_sig;
 			log_warn("%s: ending the job", strsignal(sig));
+			/* every agent stopped first, so that none lives on to
+			 * report another lost; then node 0 terminated, the
+			 * others killed */
 			for (int i = 0; i < nodes; i++)
 				if (pids[i] > 0)
+					kill(pids[i], SIGSTOP);
+			for (int i = 0; i < nodes; i++)
+				if (pids[i] > 0 &&
+				    waitpid(pids[i], &ws, WUNTRACED) == pids[i] &&
+				    !WIFSTOPPED(ws)) {
+					pids[i] = 0; /* it had ended */
+					left--;
+				}
+			for (int i = nodes - 1; i >= 0; i--)
+				if (pids[i] > 0)
 					kill(pids[i], i == 0 ? SIGTERM : SIGKILL);
+			if (pids[0] > 0)
+				kill(pids[0], SIGCONT); /* to take its SIGTERM */
 		}
 		pid = waitpid(-1, &ws, deadline ? WNOHANG : 0);
 		if (pid < 0 && errno == EINTR)

@@ -4,7 +4,8 @@
 # cookie, a killed agent, cvmm run itself terminated or killed (no agent
 # outlives it), agents in two network namespaces joined by a veth
 # pair (a VM over both, and a node joining a running VM across it), and
-# agents started by Open MPI's mpirun. Checks that need root,
+# agents started by Open MPI's mpirun (a second mpirun step joining two
+# more into the VM's free slots). Checks that need root,
 # ip netns or mpirun say SKIP with the reason when they cannot run.
 #
 # Usage: test/integration/run_agents.sh   (BUILD, CVMM, GUESTS as in
@@ -502,6 +503,49 @@ mpirun_check() {
 			"status $rc" "$out.hello" "$out.herr"
 	else
 		pass "mpirun: guest output once, status from rank 0"
+	fi
+	mpirun_join_check "${flags[@]}"
+}
+
+# A VM started by mpirun with two free slots (--max-nodes 4); a second
+# mpirun step starts two agents with --join (the address and cookie from
+# cvmm ctl join-info): both join, one slot each, the guest's output is
+# native and both steps end with status 0.
+mpirun_join_check() {
+	local out=$SCRATCH/mpij xdg=$SCRATCH/xdg-mpij addr ck rc1 rc2 vm
+	mkdir -p -m 0700 "$xdg"
+	"$GUESTS/barrier" 4 20000 >"$out.native" 2>&1
+	(cd "$SCRATCH" && XDG_RUNTIME_DIR=$xdg exec timeout -k 5 120 \
+		mpirun "$@" "$CVMM" agent --transport=tcp --max-nodes 4 -v 4 \
+		--log-level info -- "$GUESTS/barrier" 4 20000 >"$out.out" \
+		2>"$out.err") &
+	vm=$!
+	for _ in $(seq 1 100); do
+		XDG_RUNTIME_DIR=$xdg "$CVMM" ctl join-info >"$out.info" \
+			2>/dev/null && break
+		sleep 0.1
+	done
+	addr=$(sed -n 's/^address //p' "$out.info")
+	ck=$(sed -n 's/^cookie //p' "$out.info")
+	if [ -z "$addr" ] || [ -z "$ck" ]; then
+		fail "mpirun: a second step joins" "no join-info" "$out.err"
+		kill "$vm" 2>/dev/null
+		wait "$vm"
+		return
+	fi
+	(cd "$SCRATCH" && CVMM_JOB_COOKIE=$ck timeout -k 5 120 mpirun "$@" \
+		-x CVMM_JOB_COOKIE "$CVMM" agent --transport=tcp --join "$addr" \
+		-v 4 -- "$GUESTS/barrier" 4 20000 >"$out.jout" 2>"$out.jerr")
+	rc2=$?
+	wait "$vm"
+	rc1=$?
+	if [ $rc1 = 0 ] && [ $rc2 = 0 ] && cmp -s "$out.out" "$out.native" &&
+		grep -q "node 2 joined the VM" "$out.err" &&
+		grep -q "node 3 joined the VM" "$out.err"; then
+		pass "mpirun: a second mpirun step joins 2 agents into the free slots, output native"
+	else
+		fail "mpirun: a second step joins" "status $rc1 and $rc2" \
+			"$out.err" "$out.jerr"
 	fi
 }
 
