@@ -751,16 +751,8 @@ class Bench:
         expect, _ = self.run(args, False)
 
         def big():
-            p, env = self.served("leave-big", ["-n", "3", "-v", "3", "--"] +
-                                 args)
-            time.sleep(1.5)
-            try:
-                ans = self.ctl(env, "remove-node", "2")
-            except RunError:
-                p.kill()
-                p.communicate()
-                raise
-            self.finish("leave elastic", p, expect)
+            ans, _ = self.removed("leave-big", ["-n", "3", "-v", "3", "--"] +
+                                  args, expect)
             m = re.search(r"and (\d+) pages \(([0-9.]+) MiB\) in (\d+) ms "
                           r"\(hand-over ([0-9.]+) ms\)", ans)
             if not m:
@@ -787,17 +779,9 @@ class Bench:
         expect, _ = self.run(args, False)
 
         def rel():
-            p, env = self.served("leave-rel", [
+            ans, err = self.removed("leave-rel", [
                 "-n", "3", "-v", "3", "--memory-model=release",
-                "--log-level", "info", "--"] + args)
-            time.sleep(1.5)
-            try:
-                ans = self.ctl(env, "remove-node", "2")
-            except RunError:
-                p.kill()
-                p.communicate()
-                raise
-            err = self.finish("leave release", p, expect)
+                "--log-level", "info", "--"] + args, expect)
             m = re.search(r" in (\d+) ms \(hand-over", ans)
             h = re.search(r"node 2 handed .* \((\d+) homes of the release",
                           err)
@@ -813,6 +797,20 @@ class Bench:
                 self.sample("node_leave_release_ms", rel)
         self.median_or_null("node_leave_release_ms", "node_leave_release_ms")
         self.median("node_leave_release_homes")
+
+    def removed(self, name, argv, expect):
+        """Runs "cvmm run ARGV" served, removes node 2 after 1.5 s and
+        waits for the end (output native, status 0): ctl's answer and the
+        run's stderr."""
+        p, env = self.served(name, argv)
+        time.sleep(1.5)
+        try:
+            ans = self.ctl(env, "remove-node", "2")
+        except RunError:
+            p.kill()
+            p.communicate()
+            raise
+        return ans, self.finish(name, p, expect)
 
     def served(self, name, argv):
         """Starts "cvmm run ARGV" with a control directory of its own;

@@ -47,6 +47,16 @@ bool vm_current_cannot_move(void)
 	return cur_vt && cur_vt->move_failed;
 }
 
+bool vm_calls_may_move(void)
+{
+	return cvmm_vm.nodes && cvmm_vm.nodes->interrupted;
+}
+
+bool vm_call_interrupted(void)
+{
+	return vm_calls_may_move() && cvmm_vm.nodes->interrupted();
+}
+
 bool vm_guest_idle(void)
 {
 	return __atomic_load_n(&vm_running, __ATOMIC_ACQUIRE) == 0;

@@ -82,6 +82,11 @@ typedef struct guest_regs {
  * would give up again at once. False on other threads. */
 bool vm_current_cannot_move(void);
 
+/* Whether this VM spans nodes (a blocking call may have to give up to
+ * move: vm_call_interrupted), and whether it must now. */
+bool vm_calls_may_move(void);
+bool vm_call_interrupted(void);
+
 /* A call's answer that makes its thread run it again at its syscall
  * instruction (the kernel's ERESTARTSYS; dfutex.h DFX_ERESTART): given
  * up so that the thread can move. Never reaches the guest. */
@@ -105,6 +110,11 @@ typedef struct vthread {
 	ucontext_t *uc;            /* trap context, valid inside a handler */
 	uint64_t clear_tid;        /* CLONE_CHILD_CLEARTID / set_tid_address */
 	uint64_t robust_list, robust_len;
+	/* A sleep given up because this node is drained (VM_ERESTART):
+	 * what was left of it (ns), for the same call at the same req when
+	 * it runs again, here or where the thread goes (MIGRATE carries
+	 * both; sys_time.c) */
+	uint64_t sleep_req, sleep_left_ns;
 	uint64_t sigmask;          /* virtual signal mask */
 	uint64_t t_mark;           /* clock at the last guest entry/exit, ns */
 	uint64_t idle_acc;         /* idle ns inside the current syscall */
@@ -166,6 +176,10 @@ typedef struct vm_node_ops {
 	 * of live threads does not change. 0: it runs there now and must end
 	 * here without a trace; -errno: nothing was sent, it goes on here. */
 	long (*thread_move)(int target, vthread_t *vt, const guest_regs_t *regs);
+	/* On a guest thread in a blocking call: its node is drained and
+	 * another can take it, so the call gives up (VM_ERESTART) to move.
+	 * May be NULL. */
+	bool (*interrupted)(void);
 	/* This node's count of guest threads (vm.live) changed. */
 	void (*load_changed)(vm_t *vm);
 	/* Node 0 at the end, for --stats: every node's counters into vm. */

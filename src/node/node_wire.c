@@ -286,6 +286,8 @@ size_t node_wire_migrate_encode(const node_hdr_t *h, const node_migrate_t *m,
 	wire_w_u64(&w, m->robust_list);
 	wire_w_u64(&w, m->robust_len);
 	wire_w_u64(&w, m->hold_ns);
+	wire_w_u64(&w, m->sleep_req);
+	wire_w_u64(&w, m->sleep_left_ns);
 	if (!regs_put(&w, regs))
 		return 0;
 	return w.bad ? 0 : w.len;
@@ -306,9 +308,14 @@ cvmm_status_t node_wire_migrate_decode(const void *buf, size_t len,
 	t.robust_list = wire_r_u64(&r);
 	t.robust_len = wire_r_u64(&r);
 	t.hold_ns = wire_r_u64(&r);
+	t.sleep_req = wire_r_u64(&r);
+	t.sleep_left_ns = wire_r_u64(&r);
 	/* set_robust_list takes only 24; 0 is never set */
 	if ((t.robust_len != 0 && t.robust_len != 24) ||
-	    t.hold_ns > PLACE_HOLD_MAX_NS || regs_get(&r, regs) != CVMM_OK)
+	    t.hold_ns > PLACE_HOLD_MAX_NS ||
+	    (t.sleep_req == 0) != (t.sleep_left_ns == 0) ||
+	    t.sleep_left_ns > (uint64_t)INT64_MAX ||
+	    regs_get(&r, regs) != CVMM_OK)
 		return CVMM_ERR_PEER;
 	*m = t;
 	return CVMM_OK;

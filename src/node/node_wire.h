@@ -19,8 +19,9 @@
  *                u64 start, u64 end}                      (32 + 32 count)
  *   START      + u64 clear_tid, u64 sigmask, registers   (216 + xsave_len)
  *   MIGRATE    + u64 clear_tid, u64 sigmask, u64 robust_list,
- *                u64 robust_len, u64 hold_ns (place.h), registers
- *                                                        (240 + xsave_len)
+ *                u64 robust_len, u64 hold_ns (place.h), u64 sleep_req,
+ *                u64 sleep_left_ns (a sleep given up to move), registers
+ *                                                        (256 + xsave_len)
  *     registers: {15 general, rip, rflags, rsp, fs, gs: u64 each;
  *                u32 xsave_len, u32 0; then xsave_len bytes of
  *                extended-state image}                 (168 + xsave_len)
@@ -200,8 +201,8 @@ _Static_assert(NODE_WIRE_START_FIXED == 216, "node START message");
 #define NODE_WIRE_START_LEN (NODE_WIRE_START_FIXED + GUEST_XSAVE_MAX)
 
 /* MIGRATE: the same after five words. */
-#define NODE_WIRE_MIGRATE_FIXED (NODE_WIRE_HDR_LEN + 5 * 8 + NODE_WIRE_REGS_LEN)
-_Static_assert(NODE_WIRE_MIGRATE_FIXED == 240, "node MIGRATE message");
+#define NODE_WIRE_MIGRATE_FIXED (NODE_WIRE_HDR_LEN + 7 * 8 + NODE_WIRE_REGS_LEN)
+_Static_assert(NODE_WIRE_MIGRATE_FIXED == 256, "node MIGRATE message");
 #define NODE_WIRE_MIGRATE_LEN (NODE_WIRE_MIGRATE_FIXED + GUEST_XSAVE_MAX)
 
 /* What a MIGRATE carries besides the registers. */
@@ -209,6 +210,9 @@ typedef struct node_migrate {
 	uint64_t clear_tid, sigmask;
 	uint64_t robust_list, robust_len;
 	uint64_t hold_ns;   /* the thread's least residence where it goes */
+	/* a sleep given up to move (vthread_t): its req and what is left,
+	 * both 0 or both set */
+	uint64_t sleep_req, sleep_left_ns;
 } node_migrate_t;
 
 /* STATS_REP parts. */

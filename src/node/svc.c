@@ -32,6 +32,7 @@ const vm_node_ops_t node_svc_ops = {
 	.thread_exited = svc_thread_exited,
 	.move_where = svc_move_where,
 	.thread_move = svc_thread_move,
+	.interrupted = node_svc_interrupted,
 	.load_changed = svc_load_changed,
 	.collect_stats = svc_collect_stats,
 };

@@ -110,6 +110,8 @@ long svc_thread_move(int target, vthread_t *vt, const guest_regs_t *regs)
 		.clear_tid = vt->clear_tid, .sigmask = vt->sigmask,
 		.robust_list = vt->robust_list, .robust_len = vt->robust_len,
 		.hold_ns = place_hold_next(&vt->place, target, cvmm_now_ns()),
+		.sleep_req = vt->sleep_left_ns ? vt->sleep_req : 0,
+		.sleep_left_ns = vt->sleep_req ? vt->sleep_left_ns : 0,
 	};
 	node_hdr_t moved = { .type = NODE_MSG_MOVED, .tid = vt->tid };
 	uint8_t buf[NODE_WIRE_MIGRATE_LEN];
@@ -173,6 +175,8 @@ void svc_on_migrate(int src, const node_hdr_t *h, const void *msg, size_t len)
 		vt->sigmask = m.sigmask;
 		vt->robust_list = m.robust_list;
 		vt->robust_len = m.robust_len;
+		vt->sleep_req = m.sleep_req;
+		vt->sleep_left_ns = m.sleep_left_ns;
 		place_arrive(&vt->place, src, m.hold_ns, cvmm_now_ns());
 		stats_mig_arrived();
 	}

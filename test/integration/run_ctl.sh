@@ -59,7 +59,10 @@
 #           output native; node 1 leaves while node 2's agent is stopped
 #           (SIGSTOP for a second) during ocean, which faults all the time
 #           (node 1's thread waits mid-fault), under either model: the
-#           leave completes once node 2 goes on, output native;
+#           leave completes once node 2 goes on, output native; nodes 1
+#           and 2 leave while their threads sleep (nap: nanosleep and
+#           clock_nanosleep to a deadline): each leave takes less than a
+#           second, the sleeps go on elsewhere for what was left, on time;
 #  join     "elastic 6 16 8000" (threads owning slices of a 16 MiB array,
 #           checked word by word) on -n 3 --max-nodes 4: node 1 leaves, "cvmm
 #           ctl add-node" starts an agent that joins into its slot, the
@@ -655,6 +658,26 @@ part_remove() {
 	fi
 	remove_midfault sequential
 	remove_midfault release
+	# threads asleep on the leaving nodes (nanosleep, clock_nanosleep to
+	# an absolute deadline): the sleeps are given up and go on where the
+	# threads go, for what was left of them (a restart from the start
+	# would end late)
+	"$GUESTS/nap" 6 2 >"$SCRATCH/rnap.native" 2>&1
+	start_served rnap "ctl remove nap" -n 3 -v 3 --log-level info -- \
+		"$GUESTS/nap" 6 2 || return
+	sleep 1.5
+	check_ctl "ctl remove: node 1 leaves while its thread sleeps, at once" \
+		0 "^node 1 left: .* in [0-9]{1,3} ms " --job "$JOBID" remove-node 1
+	check_ctl "ctl remove: then node 2, its thread asleep too (one moved twice)" \
+		0 "^node 2 left: .* in [0-9]{1,3} ms " --job "$JOBID" remove-node 2
+	wait "$JOB_PID"
+	rc=$?
+	if [ $rc = 0 ] && cmp -s "$JOB_OUT" "$SCRATCH/rnap.native"; then
+		pass "ctl remove: the sleeps went on elsewhere, on time, output native"
+	else
+		diff "$SCRATCH/rnap.native" "$JOB_OUT" >>"$JOB_ERR" 2>&1
+		fail "ctl remove: sleeping threads" "$(rc_text $rc)" "$JOB_ERR"
+	fi
 	# the release model: omp (reduction, barrier, critical, atomic: sync
 	# pages beside data pages) on 3 nodes, node 1 leaves mid-run
 	start_served rrel "ctl remove release" -n 3 --log-level info \

@@ -339,7 +339,9 @@ static void test_migrate(void **state)
 	node_migrate_t m = { .clear_tid = 0x7ffff7dd0990ull,
 			     .sigmask = 0x8000000000000001ull,
 			     .robust_list = 0x7ffff7dd09a0ull,
-			     .robust_len = 24, .hold_ns = 40000000 }, mo, mb;
+			     .robust_len = 24, .hold_ns = 40000000,
+			     .sleep_req = 0x7ffff7dd0a00ull,
+			     .sleep_left_ns = 2500000000ull }, mo, mb;
 	node_hdr_t h = { .type = NODE_MSG_MIGRATE, .tid = 4242 }, hd;
 	uint64_t *w = (uint64_t *)&r;
 	entry_xstate_t x;
@@ -390,6 +392,19 @@ static void test_migrate(void **state)
 	assert_false(migrate_roundtrip(&mb, &r, &mo, &out));
 	mb.hold_ns = PLACE_HOLD_MAX_NS;
 	assert_true(migrate_roundtrip(&mb, &r, &mo, &out));
+	/* a sleep left without its call, or a call without what is left,
+	 * or more than a signed 64-bit time */
+	mb = m;
+	mb.sleep_req = 0;
+	assert_false(migrate_roundtrip(&mb, &r, &mo, &out));
+	mb = m;
+	mb.sleep_left_ns = 0;
+	assert_false(migrate_roundtrip(&mb, &r, &mo, &out));
+	mb.sleep_req = 0;
+	assert_true(migrate_roundtrip(&mb, &r, &mo, &out));
+	mb = m;
+	mb.sleep_left_ns = (uint64_t)INT64_MAX + 1;
+	assert_false(migrate_roundtrip(&mb, &r, &mo, &out));
 	/* no tid */
 	h.tid = 0;
 	len = node_wire_migrate_encode(&h, &m, &r, buf, sizeof(buf));

@@ -77,23 +77,109 @@ long sys_time(vthread_t *vt, const uint64_t a[6])
 	return (long)now;
 }
 
+/* A sleep on a VM of several nodes goes in slices of this much, so that a
+ * drain of its node (cvmm ctl drain, remove-node) is seen within one. */
+#define SLEEP_SLICE_NS 100000000LL
+
+/* In ns, saturated at INT64_MAX (a sleep of 292 years or more). */
+static int64_t ts_ns(const struct timespec *t)
+{
+	if (t->tv_sec >= INT64_MAX / 1000000000LL)
+		return INT64_MAX;
+	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static struct timespec ns_ts(int64_t ns)
+{
+	return (struct timespec){ .tv_sec = ns / 1000000000LL,
+				  .tv_nsec = ns % 1000000000LL };
+}
+
+static int64_t clk_now(clockid_t clk)
+{
+	struct timespec t;
+
+	clock_gettime(clk, &t);
+	return ts_ns(&t);
+}
+
+/* Sleeps until deadline on clk, in slices; a drained node's thread gives
+ * up (1, *left_ns what was left), a host signal too with abs false (-1,
+ * EINTR as the kernel's relative sleep), else 0. */
+static int sleep_sliced(clockid_t clk, bool abs, int64_t deadline,
+			int64_t *left_ns)
+{
+	for (;;) {
+		int64_t now = clk_now(clk), end;
+		struct timespec t;
+		int err;
+
+		*left_ns = deadline > now ? deadline - now : 0;
+		if (*left_ns == 0)
+			return 0;
+		if (vm_call_interrupted())
+			return 1;
+		end = *left_ns > SLEEP_SLICE_NS ? now + SLEEP_SLICE_NS
+						: deadline;
+		t = ns_ts(end);
+		err = clock_nanosleep(clk, TIMER_ABSTIME, &t, NULL);
+		if (err == EINTR && !abs) {
+			now = clk_now(clk);
+			*left_ns = deadline > now ? deadline - now : 0;
+			return -1;
+		}
+	}
+}
+
 static long do_sleep(vthread_t *vt, clockid_t clk, int flags, uint64_t req,
 		     uint64_t rem)
 {
 	const struct timespec *t = gmem_ptr(&cvmm_gmem, req, sizeof(*t),
 					    PROT_READ);
 	struct timespec ts, left = { 0 }, *remp;
-	int err;
+	int64_t left_ns, deadline;
+	int err, r;
 
 	if (!t)
 		return -EFAULT;
 	ts = *t;
 	if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000L)
 		return -EINVAL;
+	/* the same call again, after a drain gave it up (here or on the
+	 * node it came from): only what was left of it */
+	if (vt->sleep_left_ns && vt->sleep_req == req) {
+		ts = ns_ts((int64_t)vt->sleep_left_ns);
+		clk = CLOCK_MONOTONIC;
+		flags = 0;
+	}
+	vt->sleep_req = vt->sleep_left_ns = 0;
 	vt_idle_begin(vt);
-	do
-		err = clock_nanosleep(clk, flags, &ts, &left);
-	while (err == EINTR && (flags & TIMER_ABSTIME));
+	/* sliced on a VM of several nodes, on the clocks that pass while the
+	 * thread sleeps (the CPU-time ones do not) */
+	if (!vm_calls_may_move() || clk == CLOCK_PROCESS_CPUTIME_ID ||
+	    clk == CLOCK_THREAD_CPUTIME_ID) {
+		do
+			err = clock_nanosleep(clk, flags, &ts, &left);
+		while (err == EINTR && (flags & TIMER_ABSTIME));
+	} else {
+		deadline = flags & TIMER_ABSTIME ? ts_ns(&ts)
+						 : add_sat(clk_now(clk), ts_ns(&ts));
+		r = sleep_sliced(clk, flags & TIMER_ABSTIME, deadline,
+				 &left_ns);
+		err = r < 0 ? EINTR : 0;
+		left = ns_ts(left_ns);
+		if (r > 0) {
+			vt_idle_end(vt);
+			vt->sleep_req = req;
+			vt->sleep_left_ns = (uint64_t)left_ns;
+			return -VM_ERESTART; /* runs again where it goes */
+		}
+	}
 	vt_idle_end(vt);
 	/* rem is written after the sleep: a page held (pinned) while
 	 * sleeping would stall every node that needs it */
