@@ -25,6 +25,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/auxv.h>
@@ -128,9 +129,35 @@ static uint64_t entry_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE (1 << 1)
+#endif
+
+/* The CPU has FSGSBASE and the kernel lets user code use it (Linux 5.9+):
+ * the FS switches of every trap are one instruction each, not a system
+ * call (docs/performance.md, "The FS base without a system call");
+ * CVMM_NO_FSGSBASE=1 switches with arch_prctl still (to compare), and the
+ * guest's own base is read at each trap either way. */
+static bool entry_fsgsbase, entry_wrfs;
+
 static inline void fs_set(uint64_t base)
 {
-	raw2(SYS_arch_prctl, ARCH_SET_FS, (long)base);
+	if (entry_wrfs)
+		__asm__ volatile("wrfsbase %0" : : "r"(base) : "memory");
+	else
+		raw2(SYS_arch_prctl, ARCH_SET_FS, (long)base);
+}
+
+/* The guest's FS base as it is now: with FSGSBASE the guest may have set
+ * it itself (wrfsbase), so it is read, not only tracked from arch_prctl. */
+static inline void fs_note_guest(vthread_t *vt)
+{
+	uint64_t base;
+
+	if (!entry_fsgsbase)
+		return;
+	__asm__ volatile("rdfsbase %0" : "=r"(base));
+	vt->guest_fs = base;
 }
 
 static inline vthread_t *vt_current(void)
@@ -222,6 +249,7 @@ void entry_sigsys(int sig, siginfo_t *si, void *ucv)
 		vt->selector = SYSCALL_DISPATCH_FILTER_BLOCK;
 		return;
 	}
+	fs_note_guest(vt);
 	fs_set(vt->agent_fs);
 	vt_trap_syscall(vt, uc);
 	fs_set(vt->guest_fs);
@@ -242,6 +270,8 @@ void entry_fault(int sig, siginfo_t *si, void *ucv)
 		return;
 	if (vt->magic == VT_MAGIC_GUEST) {
 		vt->selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+		if (in_guest)
+			fs_note_guest(vt);
 		fs_set(vt->agent_fs);
 	}
 	vt_trap_fault(vt, sig, si, ucv, in_guest);
@@ -316,6 +346,10 @@ cvmm_status_t entry_init(entry_mode_t mode)
 	uint64_t sysbit = 1UL << (SIGSYS - 1);
 
 	entry_mode = mode;
+	entry_fsgsbase = getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE;
+	entry_wrfs = entry_fsgsbase && !getenv("CVMM_NO_FSGSBASE");
+	log_debug("FS base switched by %s",
+		  entry_wrfs ? "wrfsbase" : "arch_prctl");
 	entry_vdso_clock = (int (*)(clockid_t, struct timespec *))(uintptr_t)
 		vdso_host_sym(getauxval(AT_SYSINFO_EHDR),
 			      "__vdso_clock_gettime");

@@ -566,6 +566,9 @@ tcase fpu --expect '^ok$' -- fpu 4 200000
 tcase fpu.pie --expect '^ok$' -- fpu.pie 3 100000
 tcase regs --expect '^ok$' -- regs 4 2000
 tcase entryregs --expect '^ok$' -- entryregs
+# the guest's own FS base (wrfsbase) kept across a trapping call
+tcase fsbase --expect '^fsbase: (block 1 kept .*: yes|FSGSBASE not available)$' \
+	-- fsbase
 tcase malloc --expect '^ok$' -- malloc 12 2000
 tcase mmap --expect '^ok$' -- mmap 4
 tcase brk --expect '^ok$' -- brk
