@@ -108,9 +108,11 @@ static int64_t clk_now(clockid_t clk)
 	return ts_ns(&t);
 }
 
-/* Sleeps until deadline on clk, in slices; a drained node's thread gives
- * up (1, *left_ns what was left), a host signal too with abs false (-1,
- * EINTR as the kernel's relative sleep), else 0. */
+/* Sleeps until deadline on clk, in slices: 0 when it passed; -1 when a
+ * drained node's thread gives up (*left_ns what was left); else the
+ * error the host's sleep gave (EINTR for a host signal with abs false,
+ * as the kernel's relative sleep does, *left_ns set; EINVAL or ENOTSUP
+ * for a clock that cannot sleep), as a positive errno. */
 static int sleep_sliced(clockid_t clk, bool abs, int64_t deadline,
 			int64_t *left_ns)
 {
@@ -123,7 +125,7 @@ static int sleep_sliced(clockid_t clk, bool abs, int64_t deadline,
 		if (*left_ns == 0)
 			return 0;
 		if (vm_call_interrupted())
-			return 1;
+			return -1;
 		end = *left_ns > SLEEP_SLICE_NS ? now + SLEEP_SLICE_NS
 						: deadline;
 		t = ns_ts(end);
@@ -131,8 +133,10 @@ static int sleep_sliced(clockid_t clk, bool abs, int64_t deadline,
 		if (err == EINTR && !abs) {
 			now = clk_now(clk);
 			*left_ns = deadline > now ? deadline - now : 0;
-			return -1;
+			return EINTR;
 		}
+		if (err != 0 && err != EINTR)
+			return err;
 	}
 }
 
@@ -171,9 +175,9 @@ static long do_sleep(vthread_t *vt, clockid_t clk, int flags, uint64_t req,
 						 : add_sat(clk_now(clk), ts_ns(&ts));
 		r = sleep_sliced(clk, flags & TIMER_ABSTIME, deadline,
 				 &left_ns);
-		err = r < 0 ? EINTR : 0;
+		err = r < 0 ? 0 : r;
 		left = ns_ts(left_ns);
-		if (r > 0) {
+		if (r < 0) {
 			vt_idle_end(vt);
 			vt->sleep_req = req;
 			vt->sleep_left_ns = (uint64_t)left_ns;
