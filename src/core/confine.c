@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <dirent.h>
@@ -23,7 +24,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,8 +171,8 @@ cvmm_status_t confine_thread(bool inherited)
 #define SWEEP_MAX 256 /* threads an agent has before its guest: a few */
 
 static pid_t sweep_acked[SWEEP_MAX]; /* tids whose handler ran */
+/* sweep_nacked: handlers run (each wakes the sweep: a futex word) */
 static int sweep_nacked, sweep_failed;
-static uint32_t sweep_seq; /* bumped (and woken) by every handler */
 
 static void confine_on_signal(int sig)
 {
@@ -190,8 +190,8 @@ static void confine_on_signal(int sig)
 	if (i < SWEEP_MAX)
 		__atomic_store_n(&sweep_acked[i], (pid_t)syscall(SYS_gettid),
 				 __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&sweep_seq, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &sweep_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	syscall(SYS_futex, &sweep_nacked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL,
+		0);
 	errno = e;
 }
 
@@ -270,8 +270,8 @@ cvmm_status_t confine_process(void)
 			 * each round was most of the confinement's ~1.3 ms);
 			 * a thread that ended without one is seen within
 			 * the next millisecond */
-			uint32_t seq = __atomic_load_n(&sweep_seq,
-						       __ATOMIC_SEQ_CST);
+			int acks = __atomic_load_n(&sweep_nacked,
+						   __ATOMIC_SEQ_CST);
 			struct timespec ms = { 0, 1000000 };
 
 			late = 0;
@@ -286,8 +286,8 @@ cvmm_status_t confine_process(void)
 					  late, n);
 				return CVMM_ERR_IO;
 			}
-			syscall(SYS_futex, &sweep_seq, FUTEX_WAIT_PRIVATE, seq,
-				&ms, NULL, 0);
+			syscall(SYS_futex, &sweep_nacked, FUTEX_WAIT_PRIVATE,
+				acks, &ms, NULL, 0);
 		}
 	}
 	if (fresh < 0) {
