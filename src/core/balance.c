@@ -39,34 +39,40 @@ balance_view_t balance_view(const balance_sample_t *prev,
 	return v;
 }
 
-/* Node i's speed; unknown (0) is taken as the fastest known. */
-static uint64_t speed_of(const balance_view_t *v, int n, int i)
+/* The fastest speed among the nodes that answered (at least 1). */
+static uint64_t fastest_of(const balance_view_t *v, int n)
 {
 	uint64_t max = 1;
 
-	if (v[i].speed)
-		return v[i].speed;
-	for (int j = 0; j < n; j++)
-		if (v[j].ok && v[j].speed > max)
-			max = v[j].speed;
+	for (int i = 0; i < n; i++)
+		if (v[i].ok && v[i].speed > max)
+			max = v[i].speed;
 	return max;
 }
 
-/* Node i's progress: its share times its speed, in % of speed ref. */
-static int rate(const balance_view_t *v, int n, int i, uint64_t ref)
+/* Node i's speed; unknown (0) is taken as the fastest known. */
+static uint64_t speed_of(const balance_view_t *v, int i, uint64_t fastest)
 {
-	return (int)((uint64_t)v[i].share_pct * speed_of(v, n, i) / ref);
+	return v[i].speed ? v[i].speed : fastest;
+}
+
+/* Node i's progress: its share times its speed, in % of speed ref. */
+static int rate(const balance_view_t *v, int i, uint64_t fastest,
+		uint64_t ref)
+{
+	return (int)((uint64_t)v[i].share_pct * speed_of(v, i, fastest) / ref);
 }
 
 /* The node that progresses least (a thread to give, a share measured),
  * -1 none. */
-static int slowest(const balance_view_t *v, int n, uint64_t ref)
+static int slowest(const balance_view_t *v, int n, uint64_t fastest)
 {
 	int k = -1;
 
 	for (int i = 0; i < n; i++)
 		if (v[i].ok && v[i].threads > 0 && v[i].share_pct >= 0 &&
-		    (k < 0 || rate(v, n, i, ref) < rate(v, n, k, ref)))
+		    (k < 0 || rate(v, i, fastest, fastest) <
+				      rate(v, k, fastest, fastest)))
 			k = i;
 	return k;
 }
@@ -81,17 +87,17 @@ static bool has_room(const balance_view_t *v, int i)
  * spare whose own threads are not kept waiting, one of the fastest (a
  * speed within a tenth of the fastest's counts as the same), and of those
  * the one with the most idle time. */
-static int roomiest(const balance_view_t *v, int n, int k)
+static int roomiest(const balance_view_t *v, int n, int k, uint64_t fastest)
 {
 	uint64_t top = 0;
 	int j = -1;
 
 	for (int i = 0; i < n; i++)
-		if (i != k && has_room(v, i) && speed_of(v, n, i) > top)
-			top = speed_of(v, n, i);
+		if (i != k && has_room(v, i) && speed_of(v, i, fastest) > top)
+			top = speed_of(v, i, fastest);
 	for (int i = 0; i < n; i++)
 		if (i != k && has_room(v, i) &&
-		    speed_of(v, n, i) * 10 >= top * 9 &&
+		    speed_of(v, i, fastest) * 10 >= top * 9 &&
 		    (j < 0 || v[i].free_pct > v[j].free_pct))
 			j = i;
 	return j;
@@ -125,20 +131,17 @@ balance_move_t balance_decide(balance_state_t *s, const balance_view_t *v,
 			      int n, bool force, char *why, size_t cap)
 {
 	balance_move_t m = { .from = -1, .to = -1 };
-	uint64_t fastest = 1;
-	int k, j = -1, r = 0;
+	uint64_t fastest = fastest_of(v, n);
+	int k = slowest(v, n, fastest), j = -1, r = 0;
 	bool quiet = !force && s->quiet > 0;
 
-	for (int i = 0; i < n; i++)
-		if (v[i].ok && v[i].speed > fastest)
-			fastest = v[i].speed;
-	k = slowest(v, n, fastest);
-	if (k >= 0)
-		j = roomiest(v, n, k);
 	/* k's progress against what j offers (a whole core at its speed),
 	 * or, with no j, against the fastest core */
-	if (k >= 0)
-		r = rate(v, n, k, j >= 0 ? speed_of(v, n, j) : fastest);
+	if (k >= 0) {
+		j = roomiest(v, n, k, fastest);
+		r = rate(v, k, fastest,
+			 j >= 0 ? speed_of(v, j, fastest) : fastest);
+	}
 	if (quiet)
 		s->quiet--;
 	if (k < 0) {
@@ -148,14 +151,14 @@ balance_move_t balance_decide(balance_state_t *s, const balance_view_t *v,
 		snprintf(why, cap, "no node is slow (the least progress: node "
 			 "%d, %d%% of the CPU it wanted, at %d%% of the fastest "
 			 "core's speed)", k, v[k].share_pct,
-			 (int)(speed_of(v, n, k) * 100 / fastest));
+			 (int)(speed_of(v, k, fastest) * 100 / fastest));
 		k = -1;
 	} else if (j < 0) {
 		snprintf(why, cap, "node %d is slow (its threads got %d%% of "
 			 "the CPU they wanted, at %d%% of the fastest core's "
 			 "speed) but no other node has half a core idle", k,
 			 v[k].share_pct,
-			 (int)(speed_of(v, n, k) * 100 / fastest));
+			 (int)(speed_of(v, k, fastest) * 100 / fastest));
 	}
 	if (k < 0 || j < 0) {
 		s->from = s->to = -1;
@@ -187,7 +190,8 @@ balance_move_t balance_decide(balance_state_t *s, const balance_view_t *v,
 		snprintf(why, cap, "node %d's threads got %d%% of the CPU they "
 			 "wanted on a core %d%% as fast as node %d's, which "
 			 "had %d%% of a core idle", k, v[k].share_pct,
-			 (int)(speed_of(v, n, k) * 100 / speed_of(v, n, j)), j,
+			 (int)(speed_of(v, k, fastest) * 100 /
+			       speed_of(v, j, fastest)), j,
 			 v[j].free_pct);
 	else
 		snprintf(why, cap, "node %d's threads got %d%% of the CPU they "
