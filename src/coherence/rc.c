@@ -1713,12 +1713,25 @@ cvmm_status_t rc_to_data(rc_node_t *n, uint64_t page, uint32_t home)
 
 /* ---- membership ------------------------------------------------------------ */
 
-/* Whether p's state is one a quiet VM leaves (rc_busy's conditions). */
+/* Something of p's in flight (rc_busy): a fetch, a flush, notices or
+ * diffs not acknowledged. */
+static bool page_in_flight(const rc_page_t *p)
+{
+	return p->st == RC_FETCH || p->cls == RC_SYNC_WAIT || p->pending ||
+	       p->flush_pending || p->waits || p->inflight;
+}
+
+/* Whether p's state is one a quiet VM leaves: nothing in flight, no diff
+ * queued, the agent writing nothing into it. */
 static bool quiet_page(const rc_page_t *p)
 {
-	return p->st != RC_FETCH && p->cls != RC_SYNC_WAIT && !p->pending &&
-	       !p->flush_pending && !p->waits && !p->inflight && !p->qhead &&
-	       !p->pins;
+	return !page_in_flight(p) && !p->qhead && !p->pins;
+}
+
+/* Diffs of this node's not yet acknowledged, or waiting to be sent. */
+static bool diffs_pending(const rc_node_t *n)
+{
+	return n->seq != n->acked_upto || n->nqueued;
 }
 
 cvmm_status_t rc_home_records(rc_node_t *n, rc_home_rec_t **out,
@@ -1729,7 +1742,7 @@ cvmm_status_t rc_home_records(rc_node_t *n, rc_home_rec_t **out,
 	cvmm_status_t st = CVMM_OK;
 
 	pthread_mutex_lock(&n->lock);
-	if (n->seq != n->acked_upto || n->nqueued || n->ntwins)
+	if (diffs_pending(n) || n->ntwins)
 		st = CVMM_ERR_INVALID; /* not released, or not quiet */
 	for (uint64_t i = 0; i < n->nbuckets && st == CVMM_OK; i++)
 		for (rc_page_t *p = n->buckets[i]; p && st == CVMM_OK;
@@ -1905,15 +1918,13 @@ bool rc_busy(rc_node_t *n, char *why, size_t len)
 	bool busy = false;
 
 	pthread_mutex_lock(&n->lock);
-	if (n->seq != n->acked_upto || n->nqueued) {
+	if (diffs_pending(n)) {
 		snprintf(why, len, "diffs not yet acknowledged");
 		busy = true;
 	}
 	for (uint64_t i = 0; i < n->nbuckets && !busy; i++)
 		for (rc_page_t *p = n->buckets[i]; p && !busy; p = p->hnext)
-			if (p->st == RC_FETCH || p->cls == RC_SYNC_WAIT ||
-			    p->pending || p->flush_pending || p->waits ||
-			    p->inflight) {
+			if (page_in_flight(p)) {
 				snprintf(why, len, "page 0x%llx: %s",
 					 (unsigned long long)p->page *
 						 DIFF_PAGE,
