@@ -706,32 +706,14 @@ class Bench:
         (its own control directory); the answer gives the time and the
         pages handed over; the run must end with the native output."""
         g = self.guest("barrier")
-        expect, _ = self.run([g, "6", "2000"], False)
-        xdg = os.path.join(self.scratch, "xdg-leave")
-        os.makedirs(xdg, mode=0o700, exist_ok=True)
-        env = dict(os.environ, XDG_RUNTIME_DIR=xdg)
+        args = [g, "6", "2000"]
+        expect, _ = self.run(args, False)
 
         def one():
-            p = subprocess.Popen(
-                [self.cvmm, "run", "-n", "3", "-v", "3", "--root",
-                 self.scratch, "--", g, "6", "2000"], cwd=self.scratch,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, env=env)
-            time.sleep(1.0)
-            a = subprocess.run([self.cvmm, "ctl", "remove-node", "2"],
-                               env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=120)
-            try:
-                out, _ = p.communicate(timeout=RUN_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                raise RunError("leave: the run did not end")
-            ans = a.stdout.decode(errors="replace")
+            ans, _ = self.removed("leave", ["-n", "3", "-v", "3", "--"] +
+                                  args, expect, 1.0)
             m = re.search(r"took its roles and (\d+) pages .* in (\d+) ms",
                           ans)
-            if p.returncode != 0 or out.decode(errors="replace") != expect:
-                raise RunError("leave: run status %d or output not native"
-                               % p.returncode)
             if not m:
                 raise RunError("leave: %r" % ans.strip()[-200:])
             self.sample("node_leave_pages", lambda: int(m.group(1)))
@@ -798,12 +780,12 @@ class Bench:
         self.median_or_null("node_leave_release_ms", "node_leave_release_ms")
         self.median("node_leave_release_homes")
 
-    def removed(self, name, argv, expect):
-        """Runs "cvmm run ARGV" served, removes node 2 after 1.5 s and
+    def removed(self, name, argv, expect, after=1.5):
+        """Runs "cvmm run ARGV" served, removes node 2 after AFTER s and
         waits for the end (output native, status 0): ctl's answer and the
         run's stderr."""
         p, env = self.served(name, argv)
-        time.sleep(1.5)
+        time.sleep(after)
         try:
             ans = self.ctl(env, "remove-node", "2")
         except RunError:
