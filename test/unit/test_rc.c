@@ -12,7 +12,8 @@
  * page turned synchronization page has every write at its home when the
  * last node flushed, and no race is reported. Then: a racy program is
  * reported (two nodes, and the home's own writes), malformed messages are
- * refused, a lying peer gets CVMM_ERR_PEER. */
+ * refused, a lying peer gets CVMM_ERR_PEER, a hand-over the membership
+ * protocol would never make is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1198,6 +1199,54 @@ static void test_malformed(void **state)
 }
 
 /* Well-formed messages that are lies in the receiver's state. */
+/* A hand-over that the membership protocol would never make is refused
+ * and changes nothing: a home from a node that is not the page's home,
+ * from itself, past the pages, without bytes; a page this node is still
+ * fetching; a depart of itself, or to an heir out of the VM. */
+static void test_take_home_refused(void **state)
+{
+	static uint8_t bytes[PG];
+	/* 3 nodes: page 0's home is node 1 ((0*3+1)%3) */
+	rc_home_rec_t r = {.page = 0, .ver = 3};
+	rc_fault_kind_t k;
+
+	(void)state;
+	world_init(3, 16);
+	memset(bytes, 0x77, sizeof(bytes));
+	/* node 2 is not page 0's home: node 0 takes nothing from it */
+	assert_int_equal(rc_take_home(W.node[0], 2, &r, bytes),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(rc_page_home(W.node[0], 0), 1);
+	assert_int_not_equal(W.mem[0][0][0], 0x77);
+	/* from itself, past the pages, without bytes */
+	assert_int_equal(rc_take_home(W.node[0], 0, &r, bytes),
+			 CVMM_ERR_INVALID);
+	r.page = NPAGES;
+	assert_int_equal(rc_take_home(W.node[0], 1, &r, bytes),
+			 CVMM_ERR_INVALID);
+	r.page = 0;
+	assert_int_equal(rc_take_home(W.node[0], 1, &r, NULL),
+			 CVMM_ERR_INVALID);
+	/* a fetch in flight: not a quiet point */
+	assert_int_equal(rc_fault(W.node[0], 0, false, false, &k), CVMM_OK);
+	assert_int_equal(k, RC_WAIT);
+	assert_int_equal(rc_take_home(W.node[0], 1, &r, bytes),
+			 CVMM_ERR_INVALID);
+	assert_int_not_equal(W.mem[0][0][0], 0x77);
+	while (deliver_one())
+		;
+	/* quiet now: the real hand-over from the home is taken */
+	assert_int_equal(rc_take_home(W.node[0], 1, &r, bytes), CVMM_OK);
+	assert_int_equal(rc_page_home(W.node[0], 0), 0);
+	assert_int_equal(W.mem[0][0][0], 0x77);
+	/* a depart of itself, of k to k, or to an heir out of the VM */
+	assert_int_equal(rc_depart(W.node[0], 0, 1), CVMM_ERR_INVALID);
+	assert_int_equal(rc_depart(W.node[0], 1, 1), CVMM_ERR_INVALID);
+	assert_int_equal(rc_depart(W.node[0], 1, 2), CVMM_OK);
+	assert_int_equal(rc_depart(W.node[0], 2, 1), CVMM_ERR_INVALID);
+	world_free();
+}
+
 static void test_lying_peer(void **state)
 {
 	rc_msg_t m = {.src = 0, .page = 1};
@@ -1245,6 +1294,7 @@ int main(void)
 		cmocka_unit_test(test_ivy_first),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_lying_peer),
+		cmocka_unit_test(test_take_home_refused),
 		cmocka_unit_test(test_random_drf),
 		cmocka_unit_test(test_random_drf_ivy_first),
 		cmocka_unit_test(test_random_elastic),
