@@ -40,7 +40,7 @@ typedef struct core_opts {
 	int entry;         /* entry_names */
 	char *config;
 	bool show_config;
-	int populate;      /* MiB made present per mmap/brk, one node */
+	char *populate;    /* auto, or MiB made present per mmap/brk */
 } core_opts_t;
 
 static core_opts_t opts;
@@ -66,9 +66,10 @@ static const cfg_field_t core_fields[] = {
 	  OPT(log_level), CFG_ENUM, NULL, 0, NULL, log_level_names },
 	{ "entry", "auto", "how guest syscalls are intercepted",
 	  OPT(entry), CFG_ENUM, NULL, 0, NULL, entry_names },
-	{ "populate", "256", "MiB of fresh guest memory made present per mmap "
-	  "or brk on one node (0: a fault per page)",
-	  OPT(populate), CFG_INT, NULL, 0, NULL, NULL },
+	{ "populate", "auto", "MiB of fresh guest memory made present per "
+	  "mmap or brk on one node (0: a fault per page; auto: 256 where "
+	  "this host populates much cheaper than it faults, else 0)",
+	  OPT(populate), CFG_STRING, "MIB", 0, NULL, NULL },
 	{ "config", NULL, "read settings from this file first",
 	  OPT(config), CFG_STRING, "FILE", 0, NULL, NULL },
 	{ "show-config", "no", "print every setting and exit",
@@ -182,14 +183,25 @@ typedef struct run_ctx {
 
 static int step_gmem(run_ctx_t *c)
 {
-	if (opts.populate < 0) {
-		log_error("--populate %d: a size in MiB, 0 or more",
+	bool autop = !opts.populate || !strcmp(opts.populate, "auto");
+	unsigned long mib = 0;
+	char *end = NULL;
+
+	if (!autop) {
+		errno = 0;
+		mib = strtoul(opts.populate, &end, 10);
+	}
+	if (!autop && (errno || end == opts.populate || *end ||
+		       opts.populate[0] == '-' || mib > (1UL << 30))) {
+		log_error("--populate %s: auto, or a size in MiB, 0 or more",
 			  opts.populate);
 		return -1;
 	}
 	if (gmem_init(&cvmm_gmem, true) != CVMM_OK)
 		return -1;
-	cvmm_gmem.populate_max = (uint64_t)opts.populate << 20;
+	cvmm_gmem.populate_auto = autop;
+	if (!autop)
+		cvmm_gmem.populate_max = (uint64_t)mib << 20;
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "coherence/coh.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 gmem_t cvmm_gmem;
@@ -83,17 +84,74 @@ static void view_zero(gmem_t *gm, uint64_t start, uint64_t end)
 #define MADV_POPULATE_WRITE 23
 #endif
 
+/* Whether populating pays on this host (--populate auto), measured once,
+ * at the first mapping of GMEM_PROBE_FROM or more: GMEM_PROBE_PAGES fresh
+ * pages of a scratch memory file touched one by one (a write fault each,
+ * as the guest's first touches would take), then as many made present by
+ * one MADV_POPULATE_WRITE. A populate runs in the mapping thread alone,
+ * while the guest's threads take their faults in parallel, so it pays
+ * only when a fault costs much more than the page itself: twice a
+ * populated page's cost. On the 2-core VM where populating was first
+ * measured a fault cost ~10 us and a populated page ~1 (fft 17% faster
+ * populated); on the one of 2026-12-07 ~3 us both ways, and populating
+ * made fft, radix and ocean 3-5% slower on one node (docs/performance.md,
+ * "Populate where it pays"). A failed probe keeps populating. */
+#define GMEM_PROBE_FROM (1UL << 20)
+#define GMEM_PROBE_PAGES 32
+
+static bool populate_pays(gmem_t *gm)
+{
+	size_t half = GMEM_PROBE_PAGES * CVMM_PAGE_SIZE;
+	uint64_t t0, t1, t2;
+	int fd;
+	char *p;
+
+	if (gm->populate_pays >= 0)
+		return gm->populate_pays;
+	gm->populate_pays = 1;
+	fd = memfd_create("cvmm-probe", MFD_CLOEXEC);
+	if (fd < 0)
+		return true;
+	p = ftruncate(fd, (off_t)(2 * half)) == 0
+		    ? mmap(NULL, 2 * half, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   fd, 0)
+		    : MAP_FAILED;
+	close(fd);
+	if (p == MAP_FAILED)
+		return true;
+	t0 = cvmm_now_ns();
+	for (size_t off = 0; off < half; off += CVMM_PAGE_SIZE)
+		*(volatile char *)(p + off) = 1;
+	t1 = cvmm_now_ns();
+	if (madvise(p + half, half, MADV_POPULATE_WRITE) == 0) {
+		t2 = cvmm_now_ns();
+		gm->populate_pays = t1 - t0 > 2 * (t2 - t1);
+		log_debug("populate auto: a first-touch fault %.2f us, a "
+			  "populated page %.2f us: %s",
+			  (double)(t1 - t0) / GMEM_PROBE_PAGES / 1e3,
+			  (double)(t2 - t1) / GMEM_PROBE_PAGES / 1e3,
+			  gm->populate_pays ? "populating" : "faulting");
+	}
+	munmap(p, 2 * half);
+	return gm->populate_pays;
+}
+
 /* Fresh anonymous guest memory on one node: the guest view's pages are
- * made present in one call instead of one fault each. On the 2-core VM a
- * first-touch fault costs ~10 us (anonymous or memfd alike: the trap is
- * the cost) and MADV_POPULATE_WRITE ~1 us per page (docs/performance.md,
- * "First touch"); a program touches what it maps, and the cap bounds what
- * one that does not pays in time and memory. Not for thread stacks
- * (MAP_STACK: 8 MiB each, mostly untouched) nor MAP_NORESERVE. */
+ * made present in one call instead of one fault each. Where a first-touch
+ * fault costs ~10 us (a VM whose traps are slow; anonymous or memfd alike:
+ * the trap is the cost) and MADV_POPULATE_WRITE ~1 us per page
+ * (docs/performance.md, "First touch"), that is much cheaper; with
+ * --populate auto only there (populate_pays). A program touches what it
+ * maps, and the cap bounds what one that does not pays in time and
+ * memory. Not for thread stacks (MAP_STACK: 8 MiB each, mostly untouched)
+ * nor MAP_NORESERVE. */
 static void view_populate(gmem_t *gm, uint64_t start, uint64_t end)
 {
 	if (end - start > gm->populate_max)
 		end = start + gm->populate_max;
+	if (gm->populate_auto && end - start >= GMEM_PROBE_FROM &&
+	    !populate_pays(gm))
+		return;
 	gmem_populate(gm, start, end, true);
 }
 
@@ -168,6 +226,7 @@ cvmm_status_t gmem_init(gmem_t *gm, bool views)
 	gm->mmap_lo = GMEM_LO;
 	gm->mmap_hi = GMEM_MMAP_TOP;
 	gm->populate_max = GMEM_POPULATE_MAX;
+	gm->populate_pays = -1;
 	gm->tls_keep = GMEM_TLS_KEEP_MIN;
 	if (!views)
 		return CVMM_OK;

@@ -117,6 +117,10 @@ typedef struct gmem {
 	uint64_t populate_max; /* bytes of fresh anonymous memory made
 				* present per mmap/brk on one node (0: none;
 				* GMEM_POPULATE_MAX after gmem_init) */
+	bool populate_auto;  /* --populate auto: only where this host makes
+			      * pages present in one call much cheaper than
+			      * by faults (gmem.c, populate_pays) */
+	int populate_pays;   /* -1 not measured yet, else 0 or 1 */
 	uint64_t tls_keep;   /* bytes at the top of each MAP_STACK mapping
 				* (and at the start of the heap) that hold a
 				* thread's descriptor and TLS (gmem_set_tls) */

@@ -456,27 +456,43 @@ case_stats() {
 
 # First touch on one node: fresh anonymous memory is made present when it
 # is mapped (gmem_populate), not a fault per page as natively. firsttouch
-# 32 wait allocates 32 MiB and waits on stdin before touching it; the guest
-# window's resident size in the agent's /proc/PID/smaps must already hold
-# those 32 MiB; with --populate=0 it must not. Several nodes leave pages
-# to the coherence protocol: NODES=1 only.
+# 32 wait allocates 32 MiB and waits on stdin before touching it; with
+# --populate=256 the guest window's resident size in the agent's
+# /proc/PID/smaps must already hold those 32 MiB; with --populate=0 it
+# must not; with the default (auto) it must be as the agent's probe
+# decided (its debug line: populating or faulting). Several nodes leave
+# pages to the coherence protocol: NODES=1 only.
 case_firsttouch() {
-	local name=firsttouch flags rss
+	local name=firsttouch flags rss want
 	selected "$name" || return 0
 	have_cvmm || return 0
 	[ "$NODES" = 1 ] || return 0
-	for flags in "" "--populate=0"; do
+	for flags in "--populate=256" "--populate=0" "--log-level=debug"; do
 		if ! rss=$(firsttouch_resident $flags); then
 			fail "$name resident $flags" "$rss" \
 				"$SCRATCH/firsttouch/err"
-		elif [ -z "$flags" ] && [ "$rss" -ge 32768 ]; then
-			pass "$name resident: $rss kB of the guest window \
-before the guest touched its 32 MiB"
-		elif [ -n "$flags" ] && [ "$rss" -lt 32768 ]; then
+			continue
+		fi
+		want=$flags
+		if [ "$flags" = --log-level=debug ]; then
+			want=$(grep -o 'populate auto: .*: [a-z]*' \
+				"$SCRATCH/firsttouch/err")
+			case $want in
+			*populating) want=--populate=256 ;;
+			*faulting) want=--populate=0 ;;
+			*) fail "$name auto" "no probe line" \
+				"$SCRATCH/firsttouch/err"
+			   continue ;;
+			esac
+		fi
+		if [ "$want" = --populate=256 ] && [ "$rss" -ge 32768 ]; then
+			pass "$name resident $flags: $rss kB of the guest \
+window before the guest touched its 32 MiB"
+		elif [ "$want" = --populate=0 ] && [ "$rss" -lt 32768 ]; then
 			pass "$name resident $flags: $rss kB (nothing populated)"
 		else
 			fail "$name resident $flags" "$rss kB of the guest \
-window resident before the guest touched its 32 MiB"
+window resident before the guest touched its 32 MiB ($want)"
 		fi
 	done
 }
