@@ -67,8 +67,9 @@ static const cfg_field_t core_fields[] = {
 	{ "entry", "auto", "how guest syscalls are intercepted",
 	  OPT(entry), CFG_ENUM, NULL, 0, NULL, entry_names },
 	{ "populate", "auto", "MiB of fresh guest memory made present per "
-	  "mmap or brk on one node (0: a fault per page; auto: 256 where "
-	  "this host populates much cheaper than it faults, else 0)",
+	  "mmap or brk on one node (0: a fault per page; auto: 256, but "
+	  "mappings of 1 MiB or more only where this host populates much "
+	  "cheaper than it faults)",
 	  OPT(populate), CFG_STRING, "MIB", 0, NULL, NULL },
 	{ "config", NULL, "read settings from this file first",
 	  OPT(config), CFG_STRING, "FILE", 0, NULL, NULL },
