@@ -897,7 +897,9 @@ static void *rt_rel_main(void *arg)
 	return NULL;
 }
 
-/* Queues forward m for the release thread (rt_rel_main). */
+/* A forward of a sync page, from a handler: runs it now, or queues it
+ * for the release thread. Queued forwards stay in order: once one waits,
+ * the next ones wait behind it. */
 static cvmm_status_t relq_push(const coh_msg_t *m)
 {
 	pthread_mutex_lock(&relq.mu);
@@ -913,9 +915,6 @@ static cvmm_status_t relq_push(const coh_msg_t *m)
 	return CVMM_OK;
 }
 
-/* A forward of a sync page, from a handler: runs it now, or queues it
- * for the release thread. Queued forwards stay in order: once one waits,
- * the next ones wait behind it. */
 static cvmm_status_t fwd_handle(const coh_msg_t *m)
 {
 	cvmm_status_t st = CVMM_OK;
