@@ -147,6 +147,8 @@ static bool populate_pays(gmem_t *gm)
  * nor MAP_NORESERVE. */
 static void view_populate(gmem_t *gm, uint64_t start, uint64_t end)
 {
+	if (!gm->views || gm->coherent || !gm->populate_max)
+		return; /* nothing to populate: no probe either */
 	if (end - start > gm->populate_max)
 		end = start + gm->populate_max;
 	if (gm->populate_auto && end - start >= GMEM_PROBE_FROM &&
