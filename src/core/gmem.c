@@ -145,9 +145,16 @@ static bool populate_pays(gmem_t *gm)
  * maps, and the cap bounds what one that does not pays in time and
  * memory. Not for thread stacks (MAP_STACK: 8 MiB each, mostly untouched)
  * nor MAP_NORESERVE. */
+/* Whether this node populates at all: one node, with views, the cap not
+ * 0 (several nodes: the pages are the coherence protocol's). */
+static bool populate_on(const gmem_t *gm)
+{
+	return gm->views && !gm->coherent && gm->populate_max;
+}
+
 static void view_populate(gmem_t *gm, uint64_t start, uint64_t end)
 {
-	if (!gm->views || gm->coherent || !gm->populate_max)
+	if (!populate_on(gm))
 		return; /* nothing to populate: no probe either */
 	if (end - start > gm->populate_max)
 		end = start + gm->populate_max;
@@ -159,9 +166,7 @@ static void view_populate(gmem_t *gm, uint64_t start, uint64_t end)
 
 void gmem_populate(gmem_t *gm, uint64_t start, uint64_t end, bool write)
 {
-	/* several nodes: the pages are the coherence protocol's; none at
-	 * all with --populate 0 */
-	if (!gm->views || gm->coherent || !gm->populate_max || end <= start)
+	if (!populate_on(gm) || end <= start)
 		return;
 	(void)madvise((void *)(uintptr_t)start, end - start,
 		      write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
