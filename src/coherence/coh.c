@@ -581,8 +581,8 @@ void coh_rt_keep_sc(uint64_t start, uint64_t end)
 	rt_range_t r = { start >> CVMM_PAGE_SHIFT,
 			 (end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT };
 
-	if (!cvmm_coh_on || r.first >= r.end)
-		return;
+	if (!rt.node || r.first >= r.end)
+		return; /* one node (or declared from coh_rt_init on) */
 	pthread_mutex_lock(&keep.lock);
 	for (unsigned i = 0; i < keep.n; i++)
 		if (keep.v[i].first == r.first && keep.v[i].end == r.end)
@@ -1857,10 +1857,13 @@ void coh_rt_idle(void)
 
 /* ---- setup ---------------------------------------------------------------- */
 
+/* Declarations of the layout (the image, threads' TLS) count from
+ * coh_rt_init on, not from coh_rt_start: every node must have them
+ * whatever the order of its start-up and node 0's publication. */
 void coh_rt_image(uint64_t start, uint64_t end)
 {
-	if (!cvmm_coh_on)
-		return;
+	if (!rt.node)
+		return; /* one node: no coherence */
 	if (coh_node_add_image(rt.node, start >> CVMM_PAGE_SHIFT,
 			       (end + CVMM_PAGE_SIZE - 1) >> CVMM_PAGE_SHIFT) !=
 	    CVMM_OK)

@@ -864,7 +864,14 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm, const bool *push)
 	return st;
 }
 
-/* After connecting: one pid for the guest, vCPUs per node, userfaultfd. */
+/* After connecting: userfaultfd, one pid for the guest, vCPUs per node.
+ * Coherence starts before the gather, which is then the point after which
+ * every node has it on: node 0 loads the program only after the gather,
+ * and each node's progress thread, running since xp_start, applies the
+ * layout node 0 publishes as it comes. A node whose coherence started
+ * after the image reached it would skip the image (coh_rt_image) and take
+ * node 0 for every page's first owner, unlike the others (the release
+ * model's "ocean -n 4" failure of 2026-12-07, docs/coherence.md). */
 static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 {
 	int32_t mine[3] = { getpid(), vm->nvcpus, node_opts.memory_model },
@@ -873,6 +880,10 @@ static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 	void **all;
 	cvmm_status_t st;
 
+	st = coh_rt_start();
+	if (st != CVMM_OK)
+		return st;
+	gm->coherent = true;
 	st = boot_allgather(boot, mine, sizeof(mine), &all, &lens);
 	if (st != CVMM_OK)
 		return st;
@@ -894,12 +905,8 @@ static cvmm_status_t node_vm_start(gmem_t *gm, vm_t *vm)
 	vm_set_nodes(vm, node_rank(), node_size(),
 		     strcmp(boot_method(boot), "launcher") == 0, first[0]);
 	node_vcpus_rehost(vm); /* free slots' vCPUs */
-	st = coh_rt_start();
-	if (st == CVMM_OK) {
-		gm->coherent = true;
-		vm->nodes = &node_svc_ops;
-	}
-	return st;
+	vm->nodes = &node_svc_ops;
+	return CVMM_OK;
 }
 
 /* Tells cvmm ctl add-node (CVMM_JOIN_NOTIFY_FD) that this node is in. */
