@@ -900,16 +900,8 @@ static void *rt_rel_main(void *arg)
 /* A forward of a sync page, from a handler: runs it now, or queues it
  * for the release thread. Queued forwards stay in order: once one waits,
  * the next ones wait behind it. */
-static cvmm_status_t fwd_handle(const coh_msg_t *m)
+static cvmm_status_t relq_push(const coh_msg_t *m)
 {
-	cvmm_status_t st = CVMM_OK;
-	bool queued;
-
-	pthread_mutex_lock(&relq.mu);
-	queued = relq.len > 0;
-	pthread_mutex_unlock(&relq.mu);
-	if (!queued && fwd_try(m, &st))
-		return st;
 	pthread_mutex_lock(&relq.mu);
 	if (relq.len == RELQ_MAX) {
 		pthread_mutex_unlock(&relq.mu);
@@ -921,6 +913,29 @@ static cvmm_status_t fwd_handle(const coh_msg_t *m)
 	pthread_mutex_unlock(&relq.mu);
 	stat_add(&rt.fwd_deferred, 1);
 	return CVMM_OK;
+}
+
+static cvmm_status_t fwd_handle(const coh_msg_t *m)
+{
+	cvmm_status_t st = CVMM_OK;
+	bool queued;
+
+	pthread_mutex_lock(&relq.mu);
+	queued = relq.len > 0;
+	pthread_mutex_unlock(&relq.mu);
+	if (!queued && fwd_try(m, &st))
+		return st;
+	return relq_push(m);
+}
+
+/* coh_cfg_t.forward_due: a forward the protocol held back (a hold on a
+ * page that bounces, or a pin) is due. It was let in clean (fwd_try, or
+ * after a release), but this node may have written since: it goes to the
+ * release thread, which releases and gives it back (the node's lock is
+ * held here, so never inline). */
+static cvmm_status_t rt_forward_due(void *ctx, const coh_msg_t *m)
+{
+	return relq_push(m);
 }
 
 /* Bounded staleness: writes not released yet go home every staleness_ms
@@ -1913,11 +1928,10 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 		pc.promote_after = RC_PROMOTE_AFTER;
 		pc.promotable = rt_promotable;
 		/* sync pages only: nothing to read ahead; and every forward
-		 * of one must be a release first (fwd_handle): a hold would
-		 * run it later from inside proto.c, past that */
+		 * of one must be a release first (fwd_handle), also one that
+		 * a hold or a pin kept back (rt_forward_due) */
 		rt.cfg.read_ahead = 0;
-		rt.cfg.hold_max_us = 0;
-		pc.hold_max_us = 0;
+		pc.forward_due = rt_forward_due;
 	}
 	st = coh_node_create(&pc, &rt.node);
 	if (st == CVMM_OK && cfg->release) {

@@ -1517,7 +1517,9 @@ cvmm_status_t coh_pin(coh_node_t *n, uint64_t page, bool *pinned)
 }
 
 /* Runs the forwards held back by the pins, in arrival order, through the
- * table. Pinned, the page stayed EXCLUSIVE, so the first is legal. */
+ * table. Pinned, the page stayed EXCLUSIVE, so the first is legal. With
+ * cfg.forward_due, forwards go back to the runtime instead, which gives
+ * them back through coh_recv when they may run. */
 static cvmm_status_t run_deferred(coh_node_t *n, coh_xpage_t *x)
 {
 	coh_defer_t *d = x->defer, *next;
@@ -1527,7 +1529,11 @@ static cvmm_status_t run_deferred(coh_node_t *n, coh_xpage_t *x)
 	x->ndefer = 0;
 	for (; d; d = next) {
 		next = d->next;
-		if (st == CVMM_OK)
+		if (st == CVMM_OK && n->cfg.forward_due &&
+		    (d->m.type == COH_MSG_FWD_READ ||
+		     d->m.type == COH_MSG_FWD_WRITE))
+			st = n->cfg.forward_due(n->cfg.ctx, &d->m);
+		else if (st == CVMM_OK)
 			st = node_run(n, d->m.page,
 				      (coh_event_t)msg_node_event(&d->m),
 				      &d->m);

@@ -167,6 +167,15 @@ typedef struct coh_cfg {
 	 * held page would only delay the node that wants it. Called with the
 	 * lock held; must not block. May be NULL (never idle). */
 	bool (*idle)(void *ctx);
+	/* A forward held back here (by a hold or a pin) is due. NULL: it
+	 * runs at once. Else it is handed over instead (FWD_READ and
+	 * FWD_WRITE only), and the runtime gives it back with coh_recv when
+	 * it may run: the release model releases first, since handing a
+	 * page on is a release (coh.c, fwd_handle). Given back, it runs (or
+	 * waits again for a pin; a hold that ended does not start again).
+	 * Called with the lock held: must not block or call into this
+	 * protocol. */
+	cvmm_status_t (*forward_due)(void *ctx, const coh_msg_t *m);
 	/* Promotion (the release memory model, proto.c "Promotion"): 0 =
 	 * off. Else a page whose write requests reached its manager this
 	 * many times, every one from a plain store (coh_fault_plain), and

@@ -305,6 +305,12 @@ static uint64_t now_ns;      /* the cluster's clock (holds) */
 static uint64_t armed_at;    /* the deadline of the last hold armed */
 static unsigned long armed;  /* holds armed */
 static bool zero_ok;         /* ops->is_zero: a copy of all zeros says so */
+static bool due_mode;        /* cfg.forward_due: due forwards come back
+				to the test (the release model's runtime) */
+#define DUE_MAX 64
+static coh_msg_t due[NN][DUE_MAX]; /* handed over, oldest first */
+static unsigned ndue[NN];
+static unsigned long dues;   /* forwards handed over */
 static bool first_touch;     /* run_seed: pages start at their managers */
 static unsigned long refused, ahead_granted; /* write-aheads */
 
@@ -500,6 +506,17 @@ static void lb_armed(void *ctx, uint64_t deadline)
 	armed++;
 }
 
+static cvmm_status_t lb_forward_due(void *ctx, const coh_msg_t *m)
+{
+	int i = ((lb_node_t *)ctx)->id;
+
+	T_CHECK(m->type == COH_MSG_FWD_READ || m->type == COH_MSG_FWD_WRITE);
+	T_CHECK(ndue[i] < DUE_MAX);
+	due[i][ndue[i]++] = *m;
+	dues++;
+	return CVMM_OK;
+}
+
 static const coh_ops_t lb_ops = {
 	.send = lb_send,
 	.put_page = lb_put_page,
@@ -530,6 +547,7 @@ static void cluster_up_pages(uint64_t np, bool spread)
 	memset(nodes, 0, sizeof(nodes));
 	memset(queues, 0, sizeof(queues));
 	memset(latest, 0, sizeof(latest));
+	memset(ndue, 0, sizeof(ndue));
 	nslots = 0;
 	now_ns = 1000000000ull; /* any epoch */
 	armed = 0;
@@ -545,6 +563,8 @@ static void cluster_up_pages(uint64_t np, bool spread)
 				  .promote_after = promote_k,
 				  .ctx = &nodes[i], .now_ns = lb_now,
 				  .hold_armed = lb_armed, .idle = lb_idle,
+				  .forward_due = due_mode ? lb_forward_due
+							  : NULL,
 				  .host = roles };
 
 		nodes[i].id = i;
@@ -825,9 +845,33 @@ static void local_op(int i)
 		nodes[i].pend_reads[s]++;
 }
 
+/* The runtime gives a due forward back (the release thread, once it
+ * has released): the oldest of a node that has one, from a random one
+ * on. False when none is due. */
+static bool give_back_one(void)
+{
+	int start = (int)rnd(NN);
+
+	for (int k = 0; k < NN; k++) {
+		int i = (start + k) % NN;
+		coh_msg_t m;
+
+		if (!ndue[i])
+			continue;
+		m = due[i][0];
+		memmove(&due[i][0], &due[i][1], (ndue[i] - 1) * sizeof(m));
+		ndue[i]--;
+		assert_int_equal(coh_recv(nodes[i].coh, &m, NULL), CVMM_OK);
+		return true;
+	}
+	return false;
+}
+
 static bool anything_left(void)
 {
 	for (int i = 0; i < NN; i++) {
+		if (ndue[i])
+			return true;
 		for (int d = 0; d < NN; d++)
 			if (queues[i][d].len)
 				return true;
@@ -866,6 +910,7 @@ static void check_quiet(void)
 	for (int i = 0; i < NN; i++) {
 		assert_int_equal(coh_hold_tick(nodes[i].coh, &next), CVMM_OK);
 		assert_true(next == UINT64_MAX);
+		assert_int_equal(ndue[i], 0);
 	}
 	for (int i = 0; i < NN; i++)
 		for (int s = 0; s < nslots && i != gone; s++) {
@@ -933,8 +978,11 @@ static void run_ops(int ops_per_node)
 			left[i]--;
 			total--;
 			local_op(i);
-		} else if (!(r == 1 && complete_fetch()) && !deliver_one()) {
-			complete_fetch();
+		} else if (due_mode && r == 2 && give_back_one()) {
+			/* the release thread's turn */
+		} else if (!(r == 1 && complete_fetch()) && !deliver_one() &&
+			   !complete_fetch() && due_mode) {
+			give_back_one();
 		}
 		settle_all();
 		assert_true(++steps < 1000000); /* a stuck request never ends */
@@ -1078,6 +1126,26 @@ static void test_loopback_hold(void **state)
 	print_message("holds armed: %lu\n", holds);
 	assert_true(holds > 1000);
 	sync_self = push_mode = false;
+	hold_us = 0;
+}
+
+/* The same with cfg.forward_due (the release model): a forward a hold or
+ * a pin kept back is handed to the runtime when due and runs only when
+ * given back, at a random later point; everything still completes. */
+static void test_loopback_hold_due(void **state)
+{
+	static const uint32_t caps[] = { 50, 400, 2000 };
+
+	due_mode = true;
+	dues = 0;
+	for (unsigned seed = 1; seed <= 1500; seed++) {
+		push_mode = seed >> 1 & 1;
+		hold_us = caps[seed / 4 % 3];
+		run_seed(seed, 2 + seed % 3, 1 + seed % 60);
+	}
+	print_message("forwards handed back: %lu\n", dues);
+	assert_true(dues > 500);
+	due_mode = sync_self = push_mode = false;
 	hold_us = 0;
 }
 
@@ -1737,11 +1805,73 @@ static void move_page(int to, int from, uint32_t *window)
 		guest_access(from, slot(1), true); /* still writing */
 		now_ns = armed_at;
 		assert_false(holds_left()); /* the forward runs */
+		if (due_mode) /* or goes to the runtime, which gives it back */
+			assert_true(give_back_one());
 		deliver_all();
 	}
 	finish_write(to);
 	assert_int_equal(coh_page_state(nodes[to].coh, 1), COH_EXCLUSIVE);
 	assert_int_equal(coh_page_state(nodes[from].coh, 1), COH_INVALID);
+}
+
+/* With cfg.forward_due (the release model), a forward a pin or a hold
+ * kept back is handed to the runtime when due, not run: the owner keeps
+ * the page, and may write it, until the runtime gives the forward back
+ * (after its release); then it runs as it would have, and the requester
+ * sees the last write. */
+static void test_forward_due(void **state)
+{
+	unsigned long held;
+	uint64_t next;
+	bool pinned;
+	uint32_t w;
+
+	due_mode = true;
+	hold_us = 200;
+	cluster_up(4);
+	/* a pin */
+	assert_int_equal(coh_pin(nodes[0].coh, 1, &pinned), CVMM_OK);
+	assert_true(pinned);
+	expect_fault(2, 1, true, COH_WAIT);
+	deliver_all(); /* the FWD_WRITE reaches node 0, held back */
+	assert_int_equal(coh_unpin(nodes[0].coh, 1), CVMM_OK);
+	assert_int_equal(ndue[0], 1); /* handed over, not run */
+	assert_int_equal(due[0][0].type, COH_MSG_FWD_WRITE);
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_EXCLUSIVE);
+	expect_fault(0, 1, true, COH_READY);
+	guest_access(0, slot(1), true); /* node 0 writes before it gives */
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_WRITE_WAIT);
+	assert_true(give_back_one());
+	assert_int_equal(ndue[0], 0);
+	assert_int_equal(coh_page_state(nodes[0].coh, 1), COH_INVALID);
+	deliver_all();
+	finish_write(2); /* sees node 0's last write (guest_access checks) */
+
+	/* a hold: page 1 bounces 2 -> 0 -> 2 (node 2 gets a window) */
+	now_ns += 10000;
+	move_page(0, 2, &w);
+	now_ns += 10000;
+	move_page(2, 0, &w);
+	now_ns += 10000;
+	held = armed;
+	request(0); /* held at node 2 */
+	assert_int_equal(armed, held + 1);
+	now_ns = armed_at;
+	assert_int_equal(coh_hold_tick(nodes[2].coh, &next), CVMM_OK);
+	assert_true(next == UINT64_MAX);
+	assert_int_equal(ndue[2], 1); /* the hold ended: handed over */
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_EXCLUSIVE);
+	expect_fault(2, 1, true, COH_READY);
+	guest_access(2, slot(1), true);
+	assert_true(give_back_one()); /* runs now: the window is over */
+	assert_int_equal(coh_page_state(nodes[2].coh, 1), COH_INVALID);
+	deliver_all();
+	finish_write(0);
+	check_quiet();
+	cluster_down();
+	due_mode = false;
+	hold_us = 0;
 }
 
 /* A page that comes back right after it left gets a window: the next
@@ -2087,11 +2217,13 @@ int main(void)
 		cmocka_unit_test(test_promote_illegal),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_forward_due),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_loopback_random),
 		cmocka_unit_test(test_loopback_roles),
 		cmocka_unit_test(test_leave),
 		cmocka_unit_test(test_loopback_hold),
+		cmocka_unit_test(test_loopback_hold_due),
 		cmocka_unit_test(test_threads),
 	};
 
