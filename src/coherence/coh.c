@@ -1785,6 +1785,12 @@ static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write)
 		if (rc_active()) {
 			bool ivy, sc = true;
 
+			/* not asked (the agent's accesses ask nothing ahead
+			 * under the release model): a registration left
+			 * behind would turn a later grant of the page into
+			 * zeros after a drop */
+			for (unsigned j = 0; j < k; j++)
+				ra_forget(ahead[j]);
 			do {
 				st = rc_page(p, write, false, write, &ivy);
 				if (st == CVMM_OK && ivy)

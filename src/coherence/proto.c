@@ -475,7 +475,9 @@ static cvmm_status_t act_to_data(coh_node_t *n, uint64_t page,
 {
 	if (m->src != mgr_of(n, page))
 		return CVMM_ERR_PEER;
-	if (coh_page_st(n, page) == COH_AHEAD_WAIT && n->cfg.ops->refused)
+	/* nothing will land: a request ahead (a write-ahead, or a
+	 * read-ahead under the release model) forgets its page */
+	if (n->cfg.ops->refused)
 		n->cfg.ops->refused(n->cfg.ctx, page);
 	notify(n, page);
 	return to_data(n, page, m->arg);

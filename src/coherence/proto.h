@@ -132,8 +132,10 @@ typedef struct coh_ops {
 	/* The page's state changed: threads waiting in the runtime for it
 	 * should call coh_fault again. */
 	void (*notify)(void *ctx, uint64_t page);
-	/* A write-ahead of page was refused (NACK): nothing will arrive for
-	 * it. May be NULL. */
+	/* A request of page was refused (a write-ahead's NACK, or any
+	 * request's NACK naming a data page's home): nothing will arrive
+	 * for it (the runtime forgets a read- or write-ahead registered for
+	 * it). May be NULL. */
 	void (*refused)(void *ctx, uint64_t page);
 	/* The page left this protocol for the release model's data pages
 	 * (rc.h), homed at home: on home when PROMOTE came, on the manager
