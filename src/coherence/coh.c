@@ -1141,11 +1141,14 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 		bool pinned;
 
 		if (sc && rc_page_class(rt.rc, page) == RC_DATA) {
+			for (unsigned j = 0; j < k; j++)
+				ra_forget(ahead[j]);
 			*sc = true;
 			return CVMM_OK;
 		}
-		if (write && plain && !k)
-			st = coh_fault_plain(rt.node, page, &r);
+		if (write && plain)
+			st = coh_fault_plain_ahead(rt.node, page, ahead, k,
+						   &asked, &r);
 		else
 			st = coh_fault_ahead(rt.node, page, write, ahead, k,
 					     &asked, &r);
@@ -1375,6 +1378,21 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 		if (q != page)
 			ahead[k++] = q;
 	return k ? ra_register(ahead, k) : 0;
+}
+
+/* fault_ahead for a read under the release model: only the pages the
+ * sequential protocol serves here (not data pages). */
+static unsigned fault_ahead_sc(uint64_t page, bool write, uint64_t *ahead)
+{
+	unsigned k = fault_ahead(page, write, ahead), n = 0;
+
+	for (unsigned j = 0; j < k; j++) {
+		if (rc_page_class(rt.rc, ahead[j]) == RC_DATA)
+			ra_forget(ahead[j]);
+		else
+			ahead[n++] = ahead[j];
+	}
+	return n;
 }
 
 /* A data page under the release model: faults until it is mapped for
@@ -1702,16 +1720,23 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 	if (rc_active()) {
 		bool ivy, sc = true;
 
+		/* read-ahead of the pages the sequential protocol serves (a
+		 * data page asked for there would only be refused) */
+		k = fault_ahead_sc(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		/* again when the sequential protocol hands the page over
 		 * while we wait for it */
 		do {
 			st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic,
 				     false, &ivy);
-			if (st == CVMM_OK && ivy)
+			if (st == CVMM_OK && ivy) {
 				st = rt_page_sc(addr >> CVMM_PAGE_SHIFT, write,
-						!atomic, false, NULL, 0, &from,
+						!atomic, false, ahead, k, &from,
 						&first, &sc);
+				k = 0; /* asked, or forgotten */
+			}
 		} while (st == CVMM_OK && ivy && sc);
+		for (unsigned j = 0; j < k; j++)
+			ra_forget(ahead[j]); /* a data page: never asked */
 	} else {
 		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
@@ -1933,10 +1958,9 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 	if (cfg->release) {
 		pc.promote_after = RC_PROMOTE_AFTER;
 		pc.promotable = rt_promotable;
-		/* sync pages only: nothing to read ahead; and every forward
-		 * of one must be a release first (fwd_handle), also one that
-		 * a hold or a pin kept back (rt_forward_due) */
-		rt.cfg.read_ahead = 0;
+		/* every forward of a sync page must be a release first
+		 * (fwd_handle), also one that a hold or a pin kept back
+		 * (rt_forward_due) */
 		pc.forward_due = rt_forward_due;
 	}
 	st = coh_node_create(&pc, &rt.node);

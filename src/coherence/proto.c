@@ -1279,7 +1279,10 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 								 m->page)
 						 ? m->src
 						 : mp->owner);
-		if (!(m->flags & COH_FLAG_PLAIN))
+		if (m->flags & COH_FLAG_AHEAD)
+			; /* a guess (a fresh page's first touch ahead of
+			     the stores): tells nothing of how it is written */
+		else if (!(m->flags & COH_FLAG_PLAIN))
 			mp->sticky = 1; /* an atomic, or not decoded */
 		else if (mp->plains < UINT8_MAX)
 			mp->plains++;
@@ -1442,6 +1445,13 @@ cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 			      uint32_t *asked, coh_fault_res_t *res)
 {
 	return fault_ahead(n, page, write, false, ahead, k, asked, res);
+}
+
+cvmm_status_t coh_fault_plain_ahead(coh_node_t *n, uint64_t page,
+				    const uint64_t *ahead, unsigned k,
+				    uint32_t *asked, coh_fault_res_t *res)
+{
+	return fault_ahead(n, page, true, true, ahead, k, asked, res);
 }
 
 static cvmm_status_t fault_ahead(coh_node_t *n, uint64_t page, bool write,

@@ -318,6 +318,13 @@ cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 			      const uint64_t *ahead, unsigned k,
 			      uint32_t *asked, coh_fault_res_t *res);
 
+/* coh_fault_ahead for a write by a plain store (coh_fault_plain). The
+ * write-aheads it asks are no stores: promotion counts them neither way
+ * (they only make a fresh page's first toucher its first writer). */
+cvmm_status_t coh_fault_plain_ahead(coh_node_t *n, uint64_t page,
+				    const uint64_t *ahead, unsigned k,
+				    uint32_t *asked, coh_fault_res_t *res);
+
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
  * m->src; page: the CVMM_PAGE_SIZE that came with a COH_FLAG_PAGE grant,
  * else NULL. CVMM_ERR_PEER when the message is illegal in the page's

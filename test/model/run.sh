@@ -81,6 +81,10 @@ bg ivy-promote "$work/ivy_promote.pml" ok
 # write-aheads (node 2 asks twice), with one operation per node
 sed '1i #define MAXOPS 1\n#define MAXAHEAD 2' "$here/ivy.pml" >"$work/ivy_ahead.pml"
 bg ivy-ahead "$work/ivy_ahead.pml" ok
+# the release model asks ahead too: write-aheads and promotion together
+sed '1i #define PROMOTION 1\n#define MAXOPS 1\n#define MAXAHEAD 2' "$here/ivy.pml" \
+	>"$work/ivy_promote_ahead.pml"
+bg ivy-promote-ahead "$work/ivy_promote_ahead.pml" ok
 # a write-ahead grant installed without the bytes pushed with it: a stale
 # copy, which the search must see
 sed '/pushed with the grant/d' "$work/ivy_ahead.pml" >"$work/ivy_ahead_bug.pml"

@@ -1680,6 +1680,60 @@ static void test_promote(void **state)
 	zero_ok = false;
 }
 
+/* A write-ahead (the release model asks ahead too) is no store: granted,
+ * it makes the fresh page's first toucher its first writer but counts
+ * neither as a plain store nor as anything else, so the page is promoted
+ * after two plain requests as if its first touch had been a fault. */
+static void test_promote_ahead(void **state)
+{
+	uint64_t img, a, b, ahead[1];
+	coh_fault_res_t r;
+	coh_mstate_t ms;
+	uint32_t owner, asked;
+	uint64_t cs;
+
+	(void)state;
+	promote_k = 2;
+	push_mode = zero_ok = true;
+	cluster_up_pages(3, true); /* slot s: a page managed by node s % NN */
+	img = slot_page[0];
+	a = slot_page[1]; /* managed by node 1 */
+	b = slot_page[2]; /* managed by node 2 */
+	for (int i = 0; i < NN; i++)
+		assert_int_equal(coh_node_add_image(nodes[i].coh, img, img + 1),
+				 CVMM_OK);
+	/* node 0 writes b plainly and asks ahead for a (fresh at node 1) */
+	ahead[0] = a;
+	assert_int_equal(coh_fault_plain_ahead(nodes[0].coh, b, ahead, 1,
+					       &asked, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_WAIT);
+	assert_int_equal(asked, 1u);
+	nodes[0].ahead[1] = true;
+	deliver_all();
+	assert_int_equal(ahead_granted, 1);
+	assert_int_equal(coh_page_state(nodes[0].coh, a), COH_EXCLUSIVE);
+	assert_int_equal(coh_mpage_info(nodes[1].coh, a, &ms, &owner, &cs),
+			 CVMM_OK);
+	assert_int_equal(owner, 0);
+	expect_fault(0, b, true, COH_READY);
+	guest_access(0, 2, true);
+	/* node 0 writes a where it took it, then node 2, then node 0 again:
+	 * two plain requests, its first writer holds it: promoted */
+	write_sc(0, 1, true);
+	write_sc(2, 1, true);
+	deliver_all();
+	expect_mstate(a, COH_M_IDLE, 2);
+	write_sc(0, 1, true);
+	deliver_all();
+	expect_mstate(a, COH_M_DATA, 0);
+	assert_int_equal(nodes[0].data_home[1], 1); /* the home */
+	assert_int_equal(nodes[1].data_home[1], 1); /* the manager */
+	cluster_down();
+	promote_k = 0;
+	push_mode = zero_ok = false;
+	ahead_granted = 0;
+}
+
 /* Messages of promotion from where they cannot come are refused. */
 static void test_promote_illegal(void **state)
 {
@@ -2217,6 +2271,7 @@ int main(void)
 		cmocka_unit_test(test_first_touch),
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_promote),
+		cmocka_unit_test(test_promote_ahead),
 		cmocka_unit_test(test_promote_illegal),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_hold),
