@@ -1380,8 +1380,8 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	return k ? ra_register(ahead, k) : 0;
 }
 
-/* fault_ahead for a read under the release model: only the pages the
- * sequential protocol serves here (not data pages). */
+/* fault_ahead under the release model: only the pages the sequential
+ * protocol serves here (a data page asked for would only be refused). */
 static unsigned fault_ahead_sc(uint64_t page, bool write, uint64_t *ahead)
 {
 	unsigned k = fault_ahead(page, write, ahead), n = 0;
@@ -1720,8 +1720,7 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 	if (rc_active()) {
 		bool ivy, sc = true;
 
-		/* read-ahead of the pages the sequential protocol serves (a
-		 * data page asked for there would only be refused) */
+		/* read- and write-ahead, of pages still under Ivy */
 		k = fault_ahead_sc(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		/* again when the sequential protocol hands the page over
 		 * while we wait for it */
