@@ -689,24 +689,80 @@ static bool rc_sync_at_start(void *ctx, uint64_t page)
 	return rt_sync_for_good(page);
 }
 
-/* One rc message with its payload: a diff, or our copy of the page. */
+/* The rc messages m[0..k) for dst, each framed (rc_frame_next) with its
+ * payload (a diff, or our copy of the page for a PAGE with RC_F_PAGE), in
+ * transport messages of at most RC_TX_MAX bytes (a larger frame goes
+ * alone). Within one TCP segment of UCX (8 KiB): 64 KiB batches made
+ * stencil slower than one message each (rendezvous), 8 and 16 KiB
+ * measured the same (docs/performance.md, "Batched rc messages"). */
+#define RC_TX_MAX ((8u << 10) - 512)
+
+/* A PAGE that carries our copy of the page (its bytes are not in the
+ * outbox: they are read when it leaves). */
+static bool rc_page_bytes(const rc_msg_t *m)
+{
+	return m->type == RC_MSG_PAGE && (m->flags & RC_F_PAGE);
+}
+
+/* One transport message of frames to dst, counted. */
+static cvmm_status_t rc_tx(uint32_t dst, const uint8_t *buf, size_t len)
+{
+	if (dst < 64)
+		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
+	return sent(dst, xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.rc_am_id, buf,
+				    len));
+}
+
+static cvmm_status_t rc_send_many(void *ctx, uint32_t dst, const rc_msg_t *m,
+				  const void *const *data, const size_t *len,
+				  unsigned k)
+{
+	size_t need = 0, cap, used = 0;
+	cvmm_status_t st = CVMM_OK;
+	uint8_t *buf;
+
+	for (unsigned i = 0; i < k; i++)
+		need += RC_FRAME_HDR + RC_WIRE_LEN +
+			(rc_page_bytes(&m[i]) ? CVMM_PAGE_SIZE : len[i]);
+	cap = need <= RC_TX_MAX ? need : RC_TX_MAX;
+	if (cap < RC_FRAME_HDR + RC_FRAME_MAX && need > cap)
+		cap = RC_FRAME_HDR + RC_FRAME_MAX;
+	buf = malloc(cap);
+	if (!buf)
+		return CVMM_ERR_NOMEM;
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
+		bool page = rc_page_bytes(&m[i]);
+		size_t pl = page ? CVMM_PAGE_SIZE : len[i];
+		uint8_t *f;
+
+		if (used + RC_FRAME_HDR + RC_WIRE_LEN + pl > cap) {
+			st = rc_tx(dst, buf, used);
+			used = 0;
+			if (st != CVMM_OK)
+				break;
+		}
+		f = buf + used;
+		rc_frame_put(f, RC_WIRE_LEN + pl);
+		rc_wire_encode(&m[i], f + RC_FRAME_HDR);
+		if (page) {
+			page_copy_out(m[i].page, f + RC_FRAME_HDR + RC_WIRE_LEN);
+			stat_add(&coh_rt_stats.bytes_moved, CVMM_PAGE_SIZE);
+		} else if (pl) {
+			memcpy(f + RC_FRAME_HDR + RC_WIRE_LEN, data[i], pl);
+		}
+		used += RC_FRAME_HDR + RC_WIRE_LEN + pl;
+	}
+	if (st == CVMM_OK && used > 0)
+		st = rc_tx(dst, buf, used);
+	free(buf);
+	return st;
+}
+
+/* One rc message with its payload: a batch of one. */
 static cvmm_status_t rc_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 			     const void *data, size_t len)
 {
-	uint8_t buf[RC_WIRE_LEN + DIFF_MAX];
-
-	rc_wire_encode(m, buf);
-	if (m->type == RC_MSG_PAGE && (m->flags & RC_F_PAGE)) {
-		page_copy_out(m->page, buf + RC_WIRE_LEN);
-		len = CVMM_PAGE_SIZE;
-		stat_add(&coh_rt_stats.bytes_moved, CVMM_PAGE_SIZE);
-	} else if (len) {
-		memcpy(buf + RC_WIRE_LEN, data, len);
-	}
-	if (dst < 64)
-		stat_add(&coh_rt_stats.msgs_sent[dst], 1);
-	return sent(dst, xp_am_send(rt.cfg.xp, (int)dst, rt.cfg.rc_am_id,
-				    buf, RC_WIRE_LEN + len));
+	return rc_send_many(ctx, dst, m, &data, &len, 1);
 }
 
 /* Maps for the guest, whoever asks (a copy made read-only at a release
@@ -772,21 +828,59 @@ static void rc_acked(void *ctx)
 }
 
 static const rc_ops_t rc_ops = {
-	.send = rc_send, .map = rc_map, .unmap = rc_unmap, .read = rc_read,
+	.send = rc_send, .send_many = rc_send_many,
+	.map = rc_map, .unmap = rc_unmap, .read = rc_read,
 	.put = rc_put, .apply = rc_apply, .update = rc_apply,
 	.is_zero = rt_is_zero,
 	.notify = rt_notify, .race = rc_race, .acked = rc_acked,
 	.sync_owner = rc_sync_owner,
 };
 
+/* Up to RC_RX_MAX frames of a batch are taken in one rc_recv_many. */
+#define RC_RX_MAX 256
+
+/* Decodes up to RC_RX_MAX frames from *p (*left bytes), advancing both;
+ * how many, or -1 with why filled in. */
+static int rc_decode_frames(int src, const uint8_t **p, size_t *left,
+			    rc_msg_t *m, const void **pl, size_t *pll,
+			    char *why, size_t whylen)
+{
+	int k = 0;
+
+	while (*left > 0 && k < RC_RX_MAX) {
+		const void *msg;
+		size_t mlen, fl = rc_frame_next(*p, *left, &msg, &mlen);
+
+		if (fl == 0) {
+			snprintf(why, whylen, "a truncated or oversized rc "
+				 "frame");
+			return -1;
+		}
+		if (rc_wire_decode(msg, mlen, (uint32_t)rt.cfg.nnodes,
+				   rt.cfg.hi >> CVMM_PAGE_SHIFT, &m[k], &pl[k],
+				   &pll[k], why, whylen) != CVMM_OK)
+			return -1;
+		if (m[k].src != (uint32_t)src) {
+			snprintf(why, whylen, "claims to come from node %u",
+				 m[k].src);
+			return -1;
+		}
+		k++;
+		*p += fl;
+		*left -= fl;
+	}
+	return k;
+}
+
 static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 		       void *arg)
 {
 	char why[96] = "", line[192];
-	rc_msg_t m;
-	const void *pl;
-	size_t pll;
-	cvmm_status_t st;
+	rc_msg_t m[RC_RX_MAX];
+	const void *pl[RC_RX_MAX];
+	size_t pll[RC_RX_MAX];
+	const uint8_t *p = data;
+	cvmm_status_t st = CVMM_OK;
 
 	if (!rt.rc) {
 		snprintf(line, sizeof(line), "coherence: node %d uses the "
@@ -794,21 +888,26 @@ static void rc_handler(xp_t *x, int src, const void *data, size_t len,
 		rt.cfg.fatal(line);
 		return;
 	}
-	st = rc_wire_decode(data, len, (uint32_t)rt.cfg.nnodes,
-			    rt.cfg.hi >> CVMM_PAGE_SHIFT, &m, &pl, &pll, why,
-			    sizeof(why));
-	if (st == CVMM_OK && m.src != (uint32_t)src) {
-		snprintf(why, sizeof(why), "claims to come from node %u", m.src);
+	if (!data || len == 0) {
+		snprintf(why, sizeof(why), "an empty rc message");
 		st = CVMM_ERR_PEER;
+	} else if (src < 64) {
+		stat_add(&coh_rt_stats.msgs_recv[src], 1);
 	}
-	if (st == CVMM_OK) {
-		if (src < 64)
-			stat_add(&coh_rt_stats.msgs_recv[src], 1);
-		st = rc_recv(rt.rc, &m, pl, pll);
+	while (st == CVMM_OK && len > 0) {
+		int k = rc_decode_frames(src, &p, &len, m, pl, pll, why,
+					 sizeof(why));
+
+		if (k < 0) {
+			st = CVMM_ERR_PEER;
+			break;
+		}
+		st = rc_recv_many(rt.rc, m, pl, pll, (unsigned)k);
 		if (st != CVMM_OK)
-			snprintf(why, sizeof(why), "rc %s for page 0x%lx illegal "
-				 "here", rc_msg_type_str(m.type),
-				 (unsigned long)m.page);
+			snprintf(why, sizeof(why), "an rc message among %d "
+				 "illegal here (first: %s for page 0x%lx)", k,
+				 rc_msg_type_str(m[0].type),
+				 (unsigned long)m[0].page);
 	}
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),

@@ -271,6 +271,26 @@ cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 	return CVMM_OK;
 }
 
+size_t rc_frame_next(const void *buf, size_t len, const void **msg,
+		     size_t *mlen)
+{
+	size_t l;
+
+	if (!buf || len < RC_FRAME_HDR)
+		return 0;
+	l = (size_t)get_le(buf, 4);
+	if (l < RC_WIRE_LEN || l > RC_FRAME_MAX || l > len - RC_FRAME_HDR)
+		return 0;
+	*msg = (const uint8_t *)buf + RC_FRAME_HDR;
+	*mlen = l;
+	return RC_FRAME_HDR + l;
+}
+
+void rc_frame_put(void *buf, size_t mlen)
+{
+	put32(buf, (uint32_t)mlen);
+}
+
 /* ---- records ---------------------------------------------------------------- */
 
 static uint64_t hash_page(uint64_t page, uint64_t nb)
@@ -412,6 +432,39 @@ static void lock(rc_node_t *n, rc_outbox_t *ob)
 
 /* Unlocks, then sends what the step produced, in order. Returns the first
  * error of the step (st), the outbox or a send. */
+/* The outbox's messages to each node, in order, as batches (ops->
+ * send_many): for each destination in the order of its first message. */
+static cvmm_status_t send_batches(rc_node_t *n, rc_outbox_t *ob)
+{
+	unsigned k = ob->len;
+	rc_msg_t *m = malloc(k * sizeof(*m));
+	const void **d = malloc(k * sizeof(*d));
+	size_t *l = malloc(k * sizeof(*l));
+	bool *done = calloc(k, sizeof(*done));
+	cvmm_status_t st = m && d && l && done ? CVMM_OK : CVMM_ERR_NOMEM;
+
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
+		unsigned b = 0;
+
+		if (done[i])
+			continue;
+		for (unsigned j = i; j < k; j++)
+			if (!done[j] && ob->v[j].dst == ob->v[i].dst) {
+				done[j] = true;
+				m[b] = ob->v[j].m;
+				d[b] = ob->v[j].data;
+				l[b++] = ob->v[j].len;
+			}
+		st = n->cfg.ops->send_many(n->cfg.ctx, ob->v[i].dst, m, d, l,
+					   b);
+	}
+	free(m);
+	free(d);
+	free(l);
+	free(done);
+	return st;
+}
+
 static cvmm_status_t unlock_send(rc_node_t *n, cvmm_status_t st)
 {
 	rc_outbox_t *ob = n->ob;
@@ -420,14 +473,15 @@ static cvmm_status_t unlock_send(rc_node_t *n, cvmm_status_t st)
 	pthread_mutex_unlock(&n->lock);
 	if (st == CVMM_OK)
 		st = ob->err;
-	for (unsigned i = 0; i < ob->len; i++) {
-		rc_out_t *o = &ob->v[i];
-
-		if (st == CVMM_OK)
-			st = n->cfg.ops->send(n->cfg.ctx, o->dst, &o->m,
-					      o->data, o->len);
-		free(o->data);
-	}
+	if (st == CVMM_OK && ob->len > 1 && n->cfg.ops->send_many)
+		st = send_batches(n, ob);
+	else
+		for (unsigned i = 0; i < ob->len && st == CVMM_OK; i++)
+			st = n->cfg.ops->send(n->cfg.ctx, ob->v[i].dst,
+					      &ob->v[i].m, ob->v[i].data,
+					      ob->v[i].len);
+	for (unsigned i = 0; i < ob->len; i++)
+		free(ob->v[i].data);
 	free(ob->v);
 	return st;
 }
@@ -1668,10 +1722,20 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
 		      size_t len)
 {
+	return rc_recv_many(n, m, &data, &len, 1);
+}
+
+cvmm_status_t rc_recv_many(rc_node_t *n, const rc_msg_t *m,
+			   const void *const *data, const size_t *len,
+			   unsigned k)
+{
 	rc_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
 
 	lock(n, &ob);
-	return unlock_send(n, recv_locked(n, m, data, len));
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++)
+		st = recv_locked(n, &m[i], data[i], len[i]);
+	return unlock_send(n, st);
 }
 
 static cvmm_status_t to_data_locked(rc_node_t *n, uint64_t page,

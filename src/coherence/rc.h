@@ -158,6 +158,17 @@ void rc_wire_encode(const rc_msg_t *m, void *buf);
 cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 			     uint64_t npages, rc_msg_t *m, const void **data,
 			     size_t *dlen, char *why, size_t whylen);
+
+/* Batches (ops->send_many): a transport message is frames back to back,
+ * each a u32 (little-endian) length L then a message of L bytes
+ * (RC_WIRE_LEN <= L <= RC_FRAME_MAX). rc_frame_next: the length of the
+ * frame at buf (RC_FRAME_HDR + L; *msg, *mlen: its message), or 0 when
+ * what is left is no whole frame. */
+#define RC_FRAME_HDR 4
+#define RC_FRAME_MAX (RC_WIRE_LEN + DIFF_MAX)
+size_t rc_frame_next(const void *buf, size_t len, const void **msg,
+		     size_t *mlen);
+void rc_frame_put(void *buf, size_t mlen);
 const char *rc_msg_type_str(unsigned type);
 
 /* A race seen at a home: node a's earlier diff and node b's later one
@@ -177,6 +188,13 @@ typedef struct rc_ops {
 	 * with RC_F_PAGE (data NULL), with this node's copy of the page. */
 	cvmm_status_t (*send)(void *ctx, uint32_t dst, const rc_msg_t *m,
 			      const void *data, size_t len);
+	/* The messages m[0..k) one step made for dst, in order, with their
+	 * payloads as for send: one transport message rather than k (a
+	 * release's diffs to one home, a home's notices and acks). May be
+	 * NULL: send each. */
+	cvmm_status_t (*send_many)(void *ctx, uint32_t dst, const rc_msg_t *m,
+				   const void *const *data, const size_t *len,
+				   unsigned k);
 	/* Maps the page for the guest, read-only or writable (a writable page
 	 * made read-only is write-protected: no write reaches it after). */
 	cvmm_status_t (*map)(void *ctx, uint64_t page, bool writable);
@@ -319,6 +337,11 @@ cvmm_status_t rc_to_data(rc_node_t *n, uint64_t page, uint32_t home);
  * it is illegal in the page's state (a malformed or lying peer). */
 cvmm_status_t rc_recv(rc_node_t *n, const rc_msg_t *m, const void *data,
 		      size_t len);
+/* rc_recv of m[0..k) in order, in one hold of the node's lock (what they
+ * make for one node leaves as one batch); stops at the first error. */
+cvmm_status_t rc_recv_many(rc_node_t *n, const rc_msg_t *m,
+			   const void *const *data, const size_t *len,
+			   unsigned k);
 
 /* ---- membership (docs/coherence.md, "The release model and membership")
  * Only at a quiet point (rc_busy false on every node, cvmm ctl pause).

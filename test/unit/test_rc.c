@@ -39,7 +39,10 @@ typedef struct qmsg {
 	uint32_t dst;
 	size_t len;
 	uint8_t *buf; /* encoded */
+	bool frames;  /* a batch (ops->send_many): frames back to back */
 } qmsg_t;
+
+static bool batch_mode; /* world_init_cfg: the nodes send batches */
 
 static struct {
 	unsigned nn;
@@ -108,12 +111,51 @@ static cvmm_status_t t_send(void *ctx, uint32_t dst, const rc_msg_t *m,
 	}
 	q = &W.q[W.qlen++];
 	q->dst = dst;
+	q->frames = false;
 	q->len = RC_WIRE_LEN + len;
 	q->buf = malloc(q->len);
 	assert_non_null(q->buf);
 	rc_wire_encode(m, q->buf);
 	if (len)
 		memcpy(q->buf + RC_WIRE_LEN, data, len);
+	return CVMM_OK;
+}
+
+/* A batch: one queue entry of frames (rc_frame_next), as coh.c sends. */
+static cvmm_status_t t_send_many(void *ctx, uint32_t dst, const rc_msg_t *m,
+				 const void *const *data, const size_t *len,
+				 unsigned k)
+{
+	unsigned s = self_of(ctx);
+	size_t need = 0, off = 0;
+	qmsg_t *q;
+
+	assert_true(W.qlen < QCAP);
+	assert_true(k > 0 && dst < W.nn && dst != s);
+	assert_true(in_vm(dst) && in_vm(s));
+	for (unsigned i = 0; i < k; i++)
+		need += RC_FRAME_HDR + RC_WIRE_LEN +
+			(m[i].type == RC_MSG_PAGE && (m[i].flags & RC_F_PAGE)
+				 ? PG
+				 : len[i]);
+	q = &W.q[W.qlen++];
+	q->dst = dst;
+	q->len = need;
+	q->frames = true;
+	q->buf = malloc(need);
+	assert_non_null(q->buf);
+	for (unsigned i = 0; i < k; i++) {
+		bool page = m[i].type == RC_MSG_PAGE &&
+			    (m[i].flags & RC_F_PAGE);
+		const void *d = page ? W.mem[s][m[i].page] : data[i];
+		size_t l = page ? PG : len[i];
+
+		rc_frame_put(q->buf + off, RC_WIRE_LEN + l);
+		rc_wire_encode(&m[i], q->buf + off + RC_FRAME_HDR);
+		if (l)
+			memcpy(q->buf + off + RC_FRAME_HDR + RC_WIRE_LEN, d, l);
+		off += RC_FRAME_HDR + RC_WIRE_LEN + l;
+	}
 	return CVMM_OK;
 }
 
@@ -206,6 +248,14 @@ static const rc_ops_t ops = {
 	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
 };
 
+static const rc_ops_t ops_batch = {
+	.send = t_send, .send_many = t_send_many, .map = t_map,
+	.unmap = t_unmap, .read = t_read,
+	.put = t_put, .apply = t_apply, .update = t_update,
+	.is_zero = t_is_zero,
+	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
+};
+
 /* The page's home as its manager knows it: the manager itself, or where
  * the page was handed over (ivy_first). */
 static uint32_t home_now(unsigned pg)
@@ -227,7 +277,7 @@ static void world_init_cfg(unsigned nn, uint64_t seed, bool ivy_first)
 	for (unsigned i = 0; i < nn; i++) {
 		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
 			      .manager = home_of, .ivy_first = ivy_first,
-			      .ops = &ops,
+			      .ops = batch_mode ? &ops_batch : &ops,
 			      .ctx = &W.id[i]};
 
 		W.id[i] = i;
@@ -280,6 +330,34 @@ static void deliver_msg(qmsg_t q)
 	size_t dlen;
 	char why[64];
 
+	if (q.frames) { /* every frame, in order, in one rc_recv_many */
+		rc_msg_t *mv = calloc(q.len / RC_FRAME_HDR, sizeof(*mv));
+		const void **dv = calloc(q.len / RC_FRAME_HDR, sizeof(*dv));
+		size_t *lv = calloc(q.len / RC_FRAME_HDR, sizeof(*lv));
+		size_t off = 0, fl, ml;
+		const void *msg;
+		unsigned k = 0;
+
+		assert_true(mv && dv && lv);
+		while (off < q.len) {
+			fl = rc_frame_next(q.buf + off, q.len - off, &msg, &ml);
+			assert_true(fl > 0);
+			assert_int_equal(rc_wire_decode(msg, ml, W.nn, NPAGES,
+							&mv[k], &dv[k], &lv[k],
+							why, sizeof(why)),
+					 CVMM_OK);
+			k++;
+			off += fl;
+		}
+		assert_int_equal(rc_recv_many(W.node[q.dst], mv, dv, lv, k),
+				 CVMM_OK);
+		free(mv);
+		free(dv);
+		free(lv);
+		free(q.buf);
+		check_sync_switch();
+		return;
+	}
 	assert_int_equal(rc_wire_decode(q.buf, q.len, W.nn, NPAGES, &m, &data,
 					&dlen, why, sizeof(why)),
 			 CVMM_OK);
@@ -630,6 +708,48 @@ static void test_random_drf(void **state)
 	printf("notices applied in place: %lu, copies dropped: %lu\n",
 	       n_updates, n_dropped);
 	assert_true(n_updates > 1000 && n_dropped > 1000);
+}
+
+/* The same with every step's messages to a node sent as one batch
+ * (ops->send_many) and taken in one rc_recv_many: batches travel in any
+ * order, like single messages. */
+static void test_random_drf_batched(void **state)
+{
+	(void)state;
+	batch_mode = true;
+	for (uint64_t seed = 1; seed <= 1500; seed++)
+		run_program(2 + seed % 3, seed, seed % 2, 4, 120);
+	batch_mode = false;
+}
+
+/* Frames: a truncated header or message, a message shorter than a
+ * header or longer than the largest, are no frame. */
+static void test_frames(void **state)
+{
+	uint8_t buf[RC_FRAME_HDR + RC_FRAME_MAX + 8] = { 0 };
+	const void *msg;
+	size_t ml;
+
+	(void)state;
+	rc_frame_put(buf, RC_WIRE_LEN);
+	assert_int_equal(rc_frame_next(buf, RC_FRAME_HDR + RC_WIRE_LEN, &msg,
+				       &ml),
+			 RC_FRAME_HDR + RC_WIRE_LEN);
+	assert_ptr_equal(msg, buf + RC_FRAME_HDR);
+	assert_int_equal(ml, RC_WIRE_LEN);
+	assert_int_equal(rc_frame_next(buf, RC_FRAME_HDR + RC_WIRE_LEN - 1,
+				       &msg, &ml), 0);
+	assert_int_equal(rc_frame_next(buf, 3, &msg, &ml), 0);
+	assert_int_equal(rc_frame_next(NULL, 100, &msg, &ml), 0);
+	rc_frame_put(buf, RC_WIRE_LEN - 1);
+	assert_int_equal(rc_frame_next(buf, sizeof(buf), &msg, &ml), 0);
+	rc_frame_put(buf, RC_FRAME_MAX + 1);
+	assert_int_equal(rc_frame_next(buf, sizeof(buf), &msg, &ml), 0);
+	rc_frame_put(buf, RC_FRAME_MAX);
+	assert_int_equal(rc_frame_next(buf, sizeof(buf), &msg, &ml),
+			 RC_FRAME_HDR + RC_FRAME_MAX);
+	rc_frame_put(buf, 0xffffffffu);
+	assert_int_equal(rc_frame_next(buf, sizeof(buf), &msg, &ml), 0);
 }
 
 /* The same with pages that start sequentially consistent (ivy_first),
@@ -1293,10 +1413,12 @@ int main(void)
 		cmocka_unit_test(test_sync_page),
 		cmocka_unit_test(test_ivy_first),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_lying_peer),
 		cmocka_unit_test(test_take_home_refused),
 		cmocka_unit_test(test_random_drf),
 		cmocka_unit_test(test_random_drf_ivy_first),
+		cmocka_unit_test(test_random_drf_batched),
 		cmocka_unit_test(test_random_elastic),
 	};
 
