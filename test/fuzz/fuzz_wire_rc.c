@@ -1,5 +1,7 @@
 /* fuzz_wire decoder 5: the release memory model's message (coherence/rc.h,
- * rc_wire_decode), as the agent's handler sees a payload from a peer.
+ * rc_wire_decode), as the agent's handler sees each message of a batch
+ * from a peer (the frames around them: rc_frame_next, test_rc.c's
+ * test_frames).
  * Input: 9 control bytes (the job's node count u8, its page count u64),
  * then the payload. Checks: only CVMM_ERR_PEER with a reason and the
  * outputs untouched, or an accepted message whose fields are in range
