@@ -717,16 +717,20 @@ static cvmm_status_t rc_send_many(void *ctx, uint32_t dst, const rc_msg_t *m,
 				  const void *const *data, const size_t *len,
 				  unsigned k)
 {
-	size_t need = 0, cap, used = 0;
+	size_t need = 0, cap = RC_TX_MAX, used = 0;
 	cvmm_status_t st = CVMM_OK;
 	uint8_t *buf;
 
-	for (unsigned i = 0; i < k; i++)
-		need += RC_FRAME_HDR + RC_WIRE_LEN +
-			(rc_page_bytes(&m[i]) ? CVMM_PAGE_SIZE : len[i]);
-	cap = need <= RC_TX_MAX ? need : RC_TX_MAX;
-	if (cap < RC_FRAME_HDR + RC_FRAME_MAX && need > cap)
-		cap = RC_FRAME_HDR + RC_FRAME_MAX;
+	for (unsigned i = 0; i < k; i++) {
+		size_t f = RC_FRAME_HDR + RC_WIRE_LEN +
+			   (rc_page_bytes(&m[i]) ? CVMM_PAGE_SIZE : len[i]);
+
+		need += f;
+		if (f > cap)
+			cap = f; /* goes alone */
+	}
+	if (need < cap)
+		cap = need;
 	buf = malloc(cap);
 	if (!buf)
 		return CVMM_ERR_NOMEM;
@@ -735,7 +739,8 @@ static cvmm_status_t rc_send_many(void *ctx, uint32_t dst, const rc_msg_t *m,
 		size_t pl = page ? CVMM_PAGE_SIZE : len[i];
 		uint8_t *f;
 
-		if (used + RC_FRAME_HDR + RC_WIRE_LEN + pl > cap) {
+		if (used > 0 &&
+		    used + RC_FRAME_HDR + RC_WIRE_LEN + pl > RC_TX_MAX) {
 			st = rc_tx(dst, buf, used);
 			used = 0;
 			if (st != CVMM_OK)
