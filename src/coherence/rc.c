@@ -430,8 +430,6 @@ static void lock(rc_node_t *n, rc_outbox_t *ob)
 	n->ob = ob;
 }
 
-/* Unlocks, then sends what the step produced, in order. Returns the first
- * error of the step (st), the outbox or a send. */
 /* The outbox's messages to each node, in order, as batches (ops->
  * send_many): for each destination in the order of its first message. */
 static cvmm_status_t send_batches(rc_node_t *n, rc_outbox_t *ob)
@@ -465,6 +463,9 @@ static cvmm_status_t send_batches(rc_node_t *n, rc_outbox_t *ob)
 	return st;
 }
 
+/* Unlocks, then sends what the step produced: in order, or per node in
+ * order (batches). Returns the first error of the step (st), the outbox
+ * or a send. */
 static cvmm_status_t unlock_send(rc_node_t *n, cvmm_status_t st)
 {
 	rc_outbox_t *ob = n->ob;
