@@ -136,6 +136,13 @@ static bool populate_pays(gmem_t *gm)
 	return gm->populate_pays;
 }
 
+/* Whether this node populates at all: one node, with views, the cap not
+ * 0 (several nodes: the pages are the coherence protocol's). */
+static bool populate_on(const gmem_t *gm)
+{
+	return gm->views && !gm->coherent && gm->populate_max;
+}
+
 /* Fresh anonymous guest memory on one node: the guest view's pages are
  * made present in one call instead of one fault each. Where a first-touch
  * fault costs ~10 us (a VM whose traps are slow; anonymous or memfd alike:
@@ -145,13 +152,6 @@ static bool populate_pays(gmem_t *gm)
  * maps, and the cap bounds what one that does not pays in time and
  * memory. Not for thread stacks (MAP_STACK: 8 MiB each, mostly untouched)
  * nor MAP_NORESERVE. */
-/* Whether this node populates at all: one node, with views, the cap not
- * 0 (several nodes: the pages are the coherence protocol's). */
-static bool populate_on(const gmem_t *gm)
-{
-	return gm->views && !gm->coherent && gm->populate_max;
-}
-
 static void view_populate(gmem_t *gm, uint64_t start, uint64_t end)
 {
 	if (!populate_on(gm))
