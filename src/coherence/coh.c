@@ -212,6 +212,13 @@ static void ra_forget(uint64_t page)
 	pthread_mutex_unlock(&ra_mu);
 }
 
+/* Forgets ahead[0..k), registered and never asked. */
+static void ra_forget_all(const uint64_t *ahead, unsigned k)
+{
+	for (unsigned j = 0; j < k; j++)
+		ra_forget(ahead[j]);
+}
+
 /* ---- ops ----------------------------------------------------------------- */
 
 static cvmm_status_t rt_zero_local(uint64_t page);
@@ -1001,9 +1008,7 @@ static void *rt_rel_main(void *arg)
 	return NULL;
 }
 
-/* A forward of a sync page, from a handler: runs it now, or queues it
- * for the release thread. Queued forwards stay in order: once one waits,
- * the next ones wait behind it. */
+/* Queues forward m for the release thread (rt_rel_main). */
 static cvmm_status_t relq_push(const coh_msg_t *m)
 {
 	pthread_mutex_lock(&relq.mu);
@@ -1019,6 +1024,9 @@ static cvmm_status_t relq_push(const coh_msg_t *m)
 	return CVMM_OK;
 }
 
+/* A forward of a sync page, from a handler: runs it now, or queues it
+ * for the release thread. Queued forwards stay in order: once one waits,
+ * the next ones wait behind it. */
 static cvmm_status_t fwd_handle(const coh_msg_t *m)
 {
 	cvmm_status_t st = CVMM_OK;
@@ -1245,8 +1253,7 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 		bool pinned;
 
 		if (sc && rc_page_class(rt.rc, page) == RC_DATA) {
-			for (unsigned j = 0; j < k; j++)
-				ra_forget(ahead[j]);
+			ra_forget_all(ahead, k);
 			*sc = true;
 			return CVMM_OK;
 		}
@@ -1838,8 +1845,7 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 				k = 0; /* asked, or forgotten */
 			}
 		} while (st == CVMM_OK && ivy && sc);
-		for (unsigned j = 0; j < k; j++)
-			ra_forget(ahead[j]); /* a data page: never asked */
+		ra_forget_all(ahead, k); /* a data page: never asked */
 	} else {
 		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
@@ -1917,8 +1923,7 @@ static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write)
 			 * under the release model): a registration left
 			 * behind would turn a later grant of the page into
 			 * zeros after a drop */
-			for (unsigned j = 0; j < k; j++)
-				ra_forget(ahead[j]);
+			ra_forget_all(ahead, k);
 			do {
 				st = rc_page(p, write, false, write, &ivy);
 				if (st == CVMM_OK && ivy)
