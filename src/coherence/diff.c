@@ -16,33 +16,71 @@ static unsigned get16(const uint8_t *p)
 	return (unsigned)p[0] | (unsigned)p[1] << 8;
 }
 
-static void put16(uint8_t *p, unsigned v)
+/* Bit j set when byte j of x is not zero. */
+static unsigned nonzero_bytes(uint64_t x)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
+	const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full;
+	uint64_t hi = (((x & lo7) + lo7) | x) & ~lo7; /* bit 7 of each byte */
+
+	/* bit 8j + 7 to bit 56 + j: no two products share a bit, no carry */
+	return (unsigned)(((hi >> 7) * 0x0102040810204080ull) >> 56);
+}
+
+/* Appends the run cur[s, s + n) to out[0..o) (DIFF_MAX bytes); returns
+ * the new length. A short run is copied as one word (the diff's own
+ * room and the page allowing: what lands past the run is overwritten by
+ * the next run or lies past the returned length). */
+static size_t put_run(uint8_t *out, size_t o, const uint8_t *cur, size_t s,
+		      size_t n)
+{
+	uint32_t hdr = (uint32_t)s | (uint32_t)n << 16;
+
+	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+		       "runs are little-endian on the wire");
+	memcpy(out + o, &hdr, sizeof(hdr));
+	o += DIFF_RUN_HDR;
+	if (n <= 8 && o + 8 <= DIFF_MAX && s + 8 <= DIFF_PAGE)
+		memcpy(out + o, cur + s, 8);
+	else
+		memcpy(out + o, cur + s, n);
+	return o + n;
 }
 
 size_t diff_encode(const uint8_t *twin, const uint8_t *cur, uint8_t *out)
 {
-	size_t o = 0, i = 0;
+	uint64_t carry = 0; /* whether the byte before this chunk differs */
+	size_t o = 0, s = 0;
 
-	while (i < DIFF_PAGE) {
-		size_t s;
+	/* 64 bytes at a time: a map of the bytes that differ, then its
+	 * transitions (a run starts or ends): branches per run, not per
+	 * byte (doubles that change all but their exponent byte make a run
+	 * of 6-7 bytes every 8) */
+	for (size_t w = 0; w < DIFF_PAGE; w += 64) {
+		uint64_t x[8], any = 0, m = 0, t;
 
-		if (twin[i] == cur[i]) {
-			if (!(i & 7) && load64(twin + i) == load64(cur + i))
-				i += 8; /* a whole word unchanged */
-			else
-				i++;
-			continue;
+		for (unsigned k = 0; k < 8; k++) {
+			x[k] = load64(twin + w + k * 8) ^ load64(cur + w + k * 8);
+			any |= x[k];
 		}
-		for (s = i; i < DIFF_PAGE && twin[i] != cur[i]; i++)
-			;
-		put16(out + o, (unsigned)s);
-		put16(out + o + 2, (unsigned)(i - s));
-		memcpy(out + o + DIFF_RUN_HDR, cur + s, i - s);
-		o += DIFF_RUN_HDR + (i - s);
+		if (!any && !carry)
+			continue;
+		for (unsigned k = 0; k < 8; k++)
+			if (x[k])
+				m |= (uint64_t)nonzero_bytes(x[k]) << (k * 8);
+		t = m ^ (m << 1 | carry);
+		carry = m >> 63;
+		while (t) {
+			unsigned k = (unsigned)__builtin_ctzll(t);
+
+			t &= t - 1;
+			if (m >> k & 1)
+				s = w + k;
+			else
+				o = put_run(out, o, cur, s, w + k - s);
+		}
 	}
+	if (carry)
+		o = put_run(out, o, cur, s, DIFF_PAGE - s);
 	return o;
 }
 

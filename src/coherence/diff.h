@@ -9,7 +9,7 @@
  *   u16 offset, u16 length (1..4096), then length bytes
  * (little-endian), covering exactly the bytes that differ: an unchanged
  * byte between two changed ones is never sent, since another node may have
- * changed it. The scan compares 8 bytes at a time. */
+ * changed it. The scan maps 64 bytes at a time and branches per run. */
 #ifndef CVMM_COHERENCE_DIFF_H
 #define CVMM_COHERENCE_DIFF_H
 

@@ -43,7 +43,7 @@
 
 _Static_assert(CVMM_PAGE_SIZE == DIFF_PAGE, "a diff covers one page");
 
-#define MASK_BYTES (DIFF_PAGE / 8)
+#define MASK_WORDS (DIFF_PAGE / 64)
 /* The tick sends a page's writes only when they are this small (flags,
  * counters): a page being rewritten whole waits for its release. */
 #define RC_TICK_MAX 256
@@ -54,7 +54,7 @@ typedef struct rc_log {
 	unsigned next, used;
 	uint32_t ver[RC_LOG];
 	uint8_t node[RC_LOG];
-	uint8_t mask[RC_LOG][MASK_BYTES];
+	uint64_t mask[RC_LOG][MASK_WORDS]; /* bit b % 64 of word b / 64 */
 } rc_log_t;
 
 /* At a home: a diff applied whose write notices are not all acked yet;
@@ -576,6 +576,48 @@ static void report_race(rc_node_t *n, uint64_t page, uint32_t a, uint32_t b,
 		n->cfg.ops->race(n->cfg.ctx, &r);
 }
 
+/* The bytes the well-formed diff d[0..len) changes, as a mask. */
+static void mask_runs(uint64_t *m, const uint8_t *d, size_t len)
+{
+	unsigned off, cnt;
+
+	memset(m, 0, MASK_WORDS * sizeof(*m));
+	for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
+		unsigned end;
+
+		off = (unsigned)get_le(d + i, 2);
+		cnt = (unsigned)get_le(d + i + 2, 2);
+		end = off + cnt; /* bits [off, end), end <= DIFF_PAGE */
+		for (unsigned w = off / 64; w * 64 < end; w++) {
+			uint64_t bits = ~0ull;
+
+			if (w == off / 64)
+				bits &= ~0ull << (off % 64);
+			if (end < w * 64 + 64)
+				bits &= ~(~0ull << (end % 64));
+			m[w] |= bits;
+		}
+	}
+}
+
+/* The first byte of the diff d[0..len) whose bit is set in mask and
+ * whose value differs from ref's, DIFF_PAGE if none. */
+static unsigned first_conflict(const uint64_t *mask, const uint8_t *d,
+			       size_t len, const uint8_t *ref)
+{
+	unsigned off, cnt;
+
+	for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
+		off = (unsigned)get_le(d + i, 2);
+		cnt = (unsigned)get_le(d + i + 2, 2);
+		for (unsigned b = off; b < off + cnt; b++)
+			if ((mask[b / 64] >> (b % 64) & 1) &&
+			    d[i + DIFF_RUN_HDR + (b - off)] != ref[b])
+				return b;
+	}
+	return DIFF_PAGE;
+}
+
 /* A diff from node with base base is about to make version p->ver + 1:
  * reports the first byte it shares with a logged diff of another node
  * that its copy did not include, unless it writes the value that byte
@@ -587,30 +629,29 @@ static void race_check_log(rc_node_t *n, rc_page_t *p, uint32_t node,
 			   const uint8_t *ref)
 {
 	rc_log_t *lg = p->log;
-	unsigned off, cnt, k;
-	bool seen = false;
+	uint64_t m[MASK_WORDS];
+	unsigned k;
 
 	if (!lg) {
 		lg = p->log = calloc(1, sizeof(*lg));
 		if (!lg)
 			return; /* no detection for this page */
 	}
-	for (unsigned e = 0; e < lg->used && !seen; e++) {
+	mask_runs(m, d, len);
+	for (unsigned e = 0; e < lg->used; e++) {
+		uint64_t common = 0;
+		unsigned b;
+
 		if (lg->node[e] == node || lg->ver[e] <= base)
 			continue;
-		for (size_t i = 0; i < len && !seen;
-		     i += DIFF_RUN_HDR + cnt) {
-			off = (unsigned)get_le(d + i, 2);
-			cnt = (unsigned)get_le(d + i + 2, 2);
-			for (unsigned b = off; b < off + cnt; b++) {
-				if ((lg->mask[e][b / 8] & (1u << (b % 8))) &&
-				    d[i + DIFF_RUN_HDR + (b - off)] != ref[b]) {
-					report_race(n, p->page, lg->node[e],
-						    node, b);
-					seen = true;
-					break;
-				}
-			}
+		for (unsigned w = 0; w < MASK_WORDS; w++)
+			common |= lg->mask[e][w] & m[w];
+		if (!common) /* no byte in common: the usual case */
+			continue;
+		b = first_conflict(lg->mask[e], d, len, ref);
+		if (b < DIFF_PAGE) {
+			report_race(n, p->page, lg->node[e], node, b);
+			break;
 		}
 	}
 	k = lg->next;
@@ -619,13 +660,7 @@ static void race_check_log(rc_node_t *n, rc_page_t *p, uint32_t node,
 		lg->used++;
 	lg->node[k] = (uint8_t)node;
 	lg->ver[k] = p->ver + 1;
-	memset(lg->mask[k], 0, MASK_BYTES);
-	for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
-		off = (unsigned)get_le(d + i, 2);
-		cnt = (unsigned)get_le(d + i + 2, 2);
-		for (unsigned b = off; b < off + cnt; b++)
-			lg->mask[k][b / 8] |= (uint8_t)(1u << (b % 8));
-	}
+	memcpy(lg->mask[k], m, sizeof(m));
 }
 
 /* ---- steps ------------------------------------------------------------------- */
@@ -1445,6 +1480,8 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 
 			off = (unsigned)get_le(d + i, 2);
 			cnt = (unsigned)get_le(d + i + 2, 2);
+			if (!memcmp(p->twin + off, n->buf + off, cnt))
+				continue; /* the home left these bytes alone */
 			for (b = off; b < off + cnt; b++)
 				if (p->twin[b] != n->buf[b] &&
 				    d[i + DIFF_RUN_HDR + (b - off)] != n->buf[b])

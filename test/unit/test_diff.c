@@ -61,6 +61,46 @@ static void test_round_trip(void **state)
 	}
 }
 
+/* One run at every start and length around the scan's 8- and 64-byte
+ * words and the page's ends is one run, exactly those bytes; so are two
+ * runs one unchanged byte apart. */
+static void test_run_edges(void **state)
+{
+	static const unsigned at[] = {0,  1,  7,    8,    9,    63,   64,
+				      65, 127, 128, 4031, 4032, 4088, 4095};
+	static const unsigned len[] = {1, 2, 6, 7, 8, 9, 63, 64, 65, 129};
+	static uint8_t twin[DIFF_PAGE], cur[DIFF_PAGE], d[DIFF_MAX];
+
+	memset(twin, 0x5a, sizeof(twin));
+	for (unsigned i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		for (unsigned j = 0; j < sizeof(len) / sizeof(len[0]); j++) {
+			unsigned s = at[i], n = len[j], gap;
+			size_t l;
+
+			if (s + n > DIFF_PAGE)
+				n = DIFF_PAGE - s;
+			memcpy(cur, twin, sizeof(cur));
+			for (unsigned b = s; b < s + n; b++)
+				cur[b] = twin[b] ^ (uint8_t)(1 + b % 255);
+			l = diff_encode(twin, cur, d);
+			assert_int_equal(l, DIFF_RUN_HDR + n);
+			assert_int_equal(d[0] | d[1] << 8, s);
+			assert_int_equal(d[2] | d[3] << 8, n);
+			assert_memory_equal(d + DIFF_RUN_HDR, cur + s, n);
+			gap = s + n + 1; /* a second run after one same byte */
+			if (gap >= DIFF_PAGE)
+				continue;
+			cur[gap] ^= 0xff;
+			l = diff_encode(twin, cur, d);
+			assert_int_equal(l, 2 * DIFF_RUN_HDR + n + 1);
+			assert_int_equal(d[DIFF_RUN_HDR + n] |
+						 d[DIFF_RUN_HDR + n + 1] << 8,
+					 gap);
+			assert_int_equal(d[DIFF_RUN_HDR + n + 2], 1);
+		}
+	}
+}
+
 /* The worst case fits DIFF_MAX; a page changed throughout is one run. */
 static void test_extremes(void **state)
 {
@@ -223,6 +263,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_extremes),
+		cmocka_unit_test(test_run_edges),
 		cmocka_unit_test(test_merge_and_race),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_touches),

@@ -955,9 +955,11 @@ static void test_update_order(void **state)
 	world_free();
 }
 
-/* Two nodes write byte 100 of one page in one interval, neither having
- * seen the other's write: reported at the home, with both nodes. */
-static void racy(unsigned nn, unsigned a, unsigned b)
+/* Two nodes write byte off of one page in one interval, neither having
+ * seen the other's write: reported at the home, with both nodes; each
+ * also writes bytes next to it that the other does not (no race there),
+ * on both sides of a 64-byte word of the home's masks when off allows. */
+static void racy_at(unsigned nn, unsigned a, unsigned b, unsigned off)
 {
 	world_init(nn, 11);
 	/* page 1's home is node (1*3+1) % nn; every node reads it first (a
@@ -965,8 +967,12 @@ static void racy(unsigned nn, unsigned a, unsigned b)
 	 * writes before the first copy leaves are not checked) */
 	for (unsigned n = 0; n < nn; n++)
 		do_read(n, 1, 0);
-	do_write(a, 1, 100, 1);
-	do_write(b, 1, 100, 2);
+	if (off > 0)
+		do_write(a, 1, off - 1, 3);
+	do_write(a, 1, off, 1);
+	do_write(b, 1, off, 2);
+	if (off + 1 < DIFF_PAGE)
+		do_write(b, 1, off + 1, 4);
 	for (unsigned n = 0; n < nn; n++) {
 		uint64_t t;
 
@@ -978,8 +984,13 @@ static void racy(unsigned nn, unsigned a, unsigned b)
 	assert_int_equal(W.last_race.page, 1);
 	assert_true((W.last_race.a == a && W.last_race.b == b) ||
 		    (W.last_race.a == b && W.last_race.b == a));
-	assert_true(W.last_race.off == 100);
+	assert_true(W.last_race.off == off);
 	world_free();
+}
+
+static void racy(unsigned nn, unsigned a, unsigned b)
+{
+	racy_at(nn, a, b, 100);
 }
 
 static void test_race_detected(void **state)
@@ -989,6 +1000,26 @@ static void test_race_detected(void **state)
 	racy(3, 2, 0);
 	racy(2, 0, 1); /* home 0 itself is one of the racers */
 	racy(2, 1, 0);
+	racy_at(3, 0, 2, 0);
+	racy_at(3, 2, 0, 64); /* node 0's byte 63, node 2's 65 */
+	racy_at(3, 0, 2, 63);
+	racy_at(2, 1, 0, DIFF_PAGE - 1);
+	/* adjacent bytes, either side of a mask word, no byte in common */
+	world_init(3, 12);
+	for (unsigned n = 0; n < 3; n++)
+		do_read(n, 1, 0);
+	do_write(0, 1, 62, 1);
+	do_write(0, 1, 63, 1);
+	do_write(0, 1, 130, 1);
+	do_write(2, 1, 64, 2);
+	do_write(2, 1, 65, 2);
+	do_write(2, 1, 129, 2);
+	do_write(2, 1, 131, 2);
+	barrier();
+	for (unsigned b = 62; b < 132; b++)
+		do_read(1, 1, b);
+	assert_int_equal(W.races, 0);
+	world_free();
 	/* ordered by a barrier: no race */
 	world_init(3, 12);
 	do_write(0, 1, 100, 1);
