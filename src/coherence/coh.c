@@ -34,6 +34,7 @@
 #include "coherence/proto.h"
 #include "coherence/proto_wire.h"
 #include "coherence/rc.h"
+#include "coherence/walk.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -153,13 +154,8 @@ static struct {
 static unsigned ra_count; /* pages in ra_set */
 static unsigned ra_noff;
 static bool ra_off_all; /* ra_off overflowed */
-/* A thread's window of pages asked for ahead of its faults: the page
- * after it, and its size. Reads and writes have one each. */
-typedef struct ahead_win {
-	uint64_t next;
-	unsigned win;
-} ahead_win_t;
-static __thread ahead_win_t ra_w, wa_w;
+/* A thread's walks of faults (walk.h): reads and writes have one each. */
+static __thread walk_t ra_w, wa_w;
 /* This thread's last write fault was a first touch (a fresh page:
  * initial here, or granted as zeros): write-ahead may follow. */
 static __thread bool wa_fresh;
@@ -1431,37 +1427,29 @@ static unsigned ra_register(const uint64_t *ahead, unsigned k)
 	return n;
 }
 
-/* The pages to ask for ahead of a fault on page, in window w: a thread
- * whose faults walk up through memory (each in the window the last one
- * asked for, or right after it) doubles its window, up to cfg.read_ahead
- * pages; any other fault, or ask false, starts again from none. Only
- * pages the guest has mapped after page (layout->readable), registered
- * (ra_register); proto skips those already valid or requested here. */
-static unsigned ahead_pages(ahead_win_t *w, uint64_t page, uint64_t *ahead,
+/* The pages to ask for ahead of a fault on page, in walk w (walk.h), up
+ * to cfg.read_ahead: only pages the guest has mapped (layout->readable),
+ * registered (ra_register); proto skips those already valid or requested
+ * here. */
+static unsigned ahead_pages(walk_t *w, uint64_t page, uint64_t *ahead,
 			    bool ask)
 {
-	uint64_t last = (rt.cfg.hi >> CVMM_PAGE_SHIFT) - 1;
-	unsigned k;
+	unsigned k = walk_fault(w, page, ask, (unsigned)rt.cfg.read_ahead,
+				rt.cfg.lo >> CVMM_PAGE_SHIFT,
+				rt.cfg.hi >> CVMM_PAGE_SHIFT, ahead);
 
-	if (w->next && page + 1 + w->win == w->next)
-		return 0; /* the same page again: no read-ahead, window kept */
-	if (ask && w->next && page + w->win >= w->next && page <= w->next)
-		w->win = w->win ? w->win * 2 : 2;
-	else
-		w->win = 0;
-	if (w->win > (unsigned)rt.cfg.read_ahead)
-		w->win = (unsigned)rt.cfg.read_ahead;
-	for (k = 0; k < w->win && page + 1 + k <= last; k++)
-		ahead[k] = page + 1 + k;
-	w->next = page + 1 + k;
-	if (k)
+	if (k && w->step == 1)
 		k = (unsigned)(layout->readable(page_addr(page + 1),
 						(size_t)k * CVMM_PAGE_SIZE) /
 			       CVMM_PAGE_SIZE);
+	for (unsigned j = 0; j < k && w->step != 1; j++)
+		if (layout->readable(page_addr(ahead[j]), CVMM_PAGE_SIZE) <
+		    CVMM_PAGE_SIZE)
+			k = j;
 	return k ? ra_register(ahead, k) : 0;
 }
 
-/* Read-ahead: any sequential read walk. Write-ahead: only while the
+/* Read-ahead: any read walk (walk.h). Write-ahead: only while the
  * thread's write faults are first touches (wa_fresh), because the
  * manager grants a write-ahead only for a fresh page (proto.h): other
  * walks would be refused, a message each way for nothing; a walk's next
@@ -1491,26 +1479,36 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	return k ? ra_register(ahead, k) : 0;
 }
 
-/* fault_ahead under the release model: only the pages the sequential
- * protocol serves here (a data page asked for would only be refused). */
-static unsigned fault_ahead_sc(uint64_t page, bool write, uint64_t *ahead)
+/* fault_ahead under the release model: ahead[0..return) the pages the
+ * sequential protocol serves here (a data page asked for there would
+ * only be refused); a read's data pages are fa[0..*nfa), for
+ * rc_fetch_ahead. */
+static unsigned fault_ahead_sc(uint64_t page, bool write, uint64_t *ahead,
+			       uint64_t *fa, unsigned *nfa)
 {
 	unsigned k = fault_ahead(page, write, ahead), n = 0;
 
+	*nfa = 0;
 	for (unsigned j = 0; j < k; j++) {
-		if (rc_page_class(rt.rc, ahead[j]) == RC_DATA)
-			ra_forget(ahead[j]);
-		else
+		if (rc_page_class(rt.rc, ahead[j]) != RC_DATA) {
 			ahead[n++] = ahead[j];
+			continue;
+		}
+		ra_forget(ahead[j]);
+		if (!write)
+			fa[(*nfa)++] = ahead[j];
 	}
 	return n;
 }
 
 /* A data page under the release model: faults until it is mapped for
  * the access (CVMM_OK, *ivy false) or turns out to be a synchronization
- * page (*ivy: the sequential protocol serves it). */
+ * page (*ivy: the sequential protocol serves it). ahead[0..nahead):
+ * data pages to fetch ahead (rc_fetch_ahead), after the fault's own
+ * request. */
 static cvmm_status_t rc_page(uint64_t page, bool write, bool atomic,
-			     bool pin, bool *ivy)
+			     bool pin, const uint64_t *ahead, unsigned nahead,
+			     bool *ivy)
 {
 	unsigned i = wq_index(page);
 	uint64_t t0 = cvmm_now_ns();
@@ -1531,6 +1529,10 @@ static cvmm_status_t rc_page(uint64_t page, bool write, bool atomic,
 		if (gate_r) {
 			gate_r = false;
 			pthread_rwlock_unlock(&rc_gate);
+		}
+		if (st == CVMM_OK && nahead > 0) {
+			st = rc_fetch_ahead(rt.rc, ahead, nahead);
+			nahead = 0;
 		}
 		if (st != CVMM_OK)
 			return st;
@@ -1831,13 +1833,19 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 	if (rc_active()) {
 		bool ivy, sc = true;
 
-		/* read- and write-ahead, of pages still under Ivy */
-		k = fault_ahead_sc(addr >> CVMM_PAGE_SHIFT, write, ahead);
+		uint64_t fa[COH_RT_READ_AHEAD_MAX];
+		unsigned nfa = 0;
+
+		/* read- and write-ahead, of pages still under Ivy; fetch-
+		 * ahead of data pages */
+		k = fault_ahead_sc(addr >> CVMM_PAGE_SHIFT, write, ahead, fa,
+				   &nfa);
 		/* again when the sequential protocol hands the page over
 		 * while we wait for it */
 		do {
 			st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic,
-				     false, &ivy);
+				     false, fa, nfa, &ivy);
+			nfa = 0;
 			if (st == CVMM_OK && ivy) {
 				st = rt_page_sc(addr >> CVMM_PAGE_SHIFT, write,
 						!atomic, false, ahead, k, &from,
@@ -1925,7 +1933,8 @@ static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write)
 			 * zeros after a drop */
 			ra_forget_all(ahead, k);
 			do {
-				st = rc_page(p, write, false, write, &ivy);
+				st = rc_page(p, write, false, write, NULL, 0,
+					     &ivy);
 				if (st == CVMM_OK && ivy)
 					st = rt_page_sc(p, write, true, write,
 							NULL, 0, &from, &fresh,

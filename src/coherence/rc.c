@@ -117,6 +117,9 @@ typedef struct rc_page {
 	bool after_ack;     /* FETCH once this page's diffs are acked */
 	bool flush_pending; /* SYNC_ACK owed once the diffs are acked */
 	bool ticked;        /* rc_tick sent this interval's writes once */
+	bool no_ahead;      /* dropped (rc_drop) since its last fault here:
+			       not fetched ahead (the guest may have
+			       unmapped it) */
 	rc_qdiff_t *qhead, *qtail; /* diffs waiting for the one in flight */
 } rc_page_t;
 
@@ -1073,6 +1076,7 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 	*kind = RC_WAIT;
 	if (!p)
 		return CVMM_ERR_NOMEM;
+	p->no_ahead = false;
 	if (p->cls == RC_SYNC || p->cls == RC_SC) {
 		*kind = RC_IVY;
 		return CVMM_OK;
@@ -1177,6 +1181,35 @@ cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
 	if (st == CVMM_OK && *kind == RC_READY)
 		find(n, page)->pins++;
 	return unlock_send(n, st);
+}
+
+/* A page fetch_ahead may ask for: a data page homed elsewhere, with no
+ * copy here and nothing of ours pending (a twin, a diff in flight or
+ * waiting, a pin), faulted on here since its last drop. */
+static bool can_fetch_ahead(rc_node_t *n, const rc_page_t *p)
+{
+	return p && p->cls == RC_DATA && p->home != RC_NOHOME &&
+	       !homed_here(n, p) && p->st == RC_INV && !p->twin &&
+	       p->inflight == 0 && !p->qhead && p->pins == 0 &&
+	       !p->no_ahead;
+}
+
+cvmm_status_t rc_fetch_ahead(rc_node_t *n, const uint64_t *pages,
+			     unsigned k)
+{
+	rc_outbox_t ob;
+
+	lock(n, &ob);
+	for (unsigned i = 0; i < k; i++) {
+		rc_page_t *p = pages[i] < n->cfg.npages ? find(n, pages[i])
+							: NULL;
+
+		if (!can_fetch_ahead(n, p))
+			continue;
+		send_fetch(n, p);
+		n->stats.fetches_ahead++;
+	}
+	return unlock_send(n, CVMM_OK);
 }
 
 void rc_unpin(rc_node_t *n, uint64_t page)
@@ -1317,6 +1350,7 @@ bool rc_clean(rc_node_t *n)
 
 static void drop_one(rc_node_t *n, rc_page_t *p)
 {
+	p->no_ahead = true;
 	drop_queued(n, p);
 	drop_twin(n, p);
 	free(p->log);

@@ -256,6 +256,7 @@ typedef struct rc_cfg {
 
 typedef struct rc_stats {
 	uint64_t fetches, zero_fetches, twins;
+	uint64_t fetches_ahead; /* of those, rc_fetch_ahead's */
 	uint64_t diffs_sent, diff_bytes, diffs_applied, diffs_empty;
 	uint64_t acquires, releases, invalidated, stale_drops;
 	uint64_t sync_pages, races, notices;
@@ -288,6 +289,14 @@ cvmm_status_t rc_fault(rc_node_t *n, uint64_t page, bool write, bool atomic,
 cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
 			   rc_fault_kind_t *kind);
 void rc_unpin(rc_node_t *n, uint64_t page);
+
+/* Fetch-ahead: asks the homes for those of pages[0..k) that are data
+ * pages with no copy here and nothing of this node's pending, as a read
+ * fault would, without waiting; the copies arrive mapped read-only.
+ * Pages not known here as data pages, and pages dropped (rc_drop) since
+ * this node last faulted on them, are skipped. */
+cvmm_status_t rc_fetch_ahead(rc_node_t *n, const uint64_t *pages,
+			     unsigned k);
 
 
 /* Starts a release: every dirty copy here is write-protected and its diff

@@ -80,9 +80,9 @@ const cfg_field_t node_fields[] = {
 	  "before a request takes it away (adaptive per page; 0: off)",
 	  OPT(hold_max_us), CFG_INT, NULL, 0, NULL, NULL },
 	{ "read-ahead", "16", "read-ahead: a thread whose read faults walk "
-	  "up through memory also asks for up to this many pages after the "
-	  "one it faulted on, in the same messages (0: off; push transfers "
-	  "only)",
+	  "through memory (up by one page, or by one stride up or down) also "
+	  "asks for up to this many pages of the walk after the one it "
+	  "faulted on, in the same messages (0: off; push transfers only)",
 	  OPT(read_ahead), CFG_INT, NULL, 0, NULL, NULL },
 	{ "memory-model", "sequential", "what the guest's memory promises "
 	  "across nodes: sequential (every program runs as on one machine) or "

@@ -382,6 +382,7 @@ static bool deliver_one(void)
 }
 
 static unsigned long n_promoted, n_promoted_sync; /* the random test */
+static unsigned long n_ahead; /* the random test's fetches ahead */
 /* the random test: notices applied in place, and copies they dropped */
 static unsigned long n_updates, n_dropped;
 
@@ -542,6 +543,12 @@ static void step(unsigned n)
 		do_atomic(n, pg);
 	} else if (op >= 98 && W.ivy && rnd(2)) {
 		promote(pg, n);
+	} else if (rnd(3) == 0) {
+		/* a fetch-ahead of a few pages, at any point */
+		uint64_t ahead[3] = {rnd(NPAGES), rnd(NPAGES), rnd(NPAGES)};
+
+		assert_int_equal(rc_fetch_ahead(W.node[n], ahead, 1 + rnd(3)),
+				 CVMM_OK);
 	} else {
 		for (unsigned k = rnd(4); k > 0; k--)
 			deliver_one();
@@ -688,6 +695,7 @@ static void run_program_el(unsigned nn, uint64_t seed, bool ivy,
 			continue;
 		rc_get_stats(W.node[n], &s);
 		n_dropped += s.invalidated;
+		n_ahead += s.fetches_ahead;
 	}
 	world_free();
 }
@@ -701,13 +709,15 @@ static void run_program(unsigned nn, uint64_t seed, bool ivy,
 static void test_random_drf(void **state)
 {
 	(void)state;
-	n_updates = n_dropped = 0;
+	n_updates = n_dropped = n_ahead = 0;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
 		run_program(2 + seed % 3, seed, false, 4, 120);
-	/* both answers to a notice with its diff were taken, many times */
-	printf("notices applied in place: %lu, copies dropped: %lu\n",
-	       n_updates, n_dropped);
-	assert_true(n_updates > 1000 && n_dropped > 1000);
+	/* both answers to a notice with its diff were taken, many times;
+	 * copies came ahead of their reads at any point */
+	printf("notices applied in place: %lu, copies dropped: %lu, "
+	       "fetched ahead: %lu\n",
+	       n_updates, n_dropped, n_ahead);
+	assert_true(n_updates > 1000 && n_dropped > 1000 && n_ahead > 1500);
 }
 
 /* The same with every step's messages to a node sent as one batch
@@ -1030,6 +1040,111 @@ static void test_race_detected(void **state)
 	while (deliver_one())
 		;
 	assert_int_equal(W.races, 0);
+	world_free();
+}
+
+/* Delivers the first queued message of type from src (any: -1) to dst,
+ * in queue order; false when there is none. */
+static bool deliver_match(unsigned dst, int src, uint16_t type)
+{
+	for (unsigned i = 0; i < W.qlen; i++) {
+		rc_msg_t m;
+		const void *d;
+		size_t l;
+		char why[64];
+		qmsg_t q = W.q[i];
+
+		if (q.dst != dst || q.frames)
+			continue;
+		assert_int_equal(rc_wire_decode(q.buf, q.len, W.nn, NPAGES, &m,
+						&d, &l, why, sizeof(why)),
+				 CVMM_OK);
+		if (m.type != type || (src >= 0 && m.src != (uint32_t)src))
+			continue;
+		memmove(&W.q[i], &W.q[i + 1], (W.qlen - i - 1) * sizeof(W.q[0]));
+		W.qlen--;
+		deliver_msg(q);
+		return true;
+	}
+	return false;
+}
+
+static uint64_t ahead_count(unsigned n)
+{
+	rc_stats_t s;
+
+	rc_get_stats(W.node[n], &s);
+	return s.fetches_ahead;
+}
+
+/* Fetch-ahead (rc_fetch_ahead) asks only for a data page homed elsewhere
+ * with no copy here and nothing of ours pending: the copy lands mapped
+ * read-only with the home's bytes. Not for a page never faulted on here,
+ * nor at its home, nor while our diff of it is in flight (a copy without
+ * our own write: the fetch would overtake it), nor after a drop until a
+ * fault. */
+static void test_fetch_ahead(void **state)
+{
+	uint64_t one = 1, all[NPAGES] = {0, 1, 2, 3, 4};
+
+	(void)state;
+	world_init(3, 31); /* every page's home is node 1 */
+	do_read(0, 1, 0);
+	do_read(2, 1, 0);
+	assert_int_equal(rc_fetch_ahead(W.node[0], &one, 1), CVMM_OK);
+	assert_int_equal(rc_fetch_ahead(W.node[0], all + 2, 3), CVMM_OK);
+	assert_int_equal(rc_fetch_ahead(W.node[1], all, NPAGES), CVMM_OK);
+	assert_int_equal(ahead_count(0) + ahead_count(1), 0);
+
+	/* node 2's write drops node 0's copy: fetched ahead, it lands */
+	do_write(2, 1, 20, 6);
+	release_wait(2);
+	assert_int_equal(W.mapped[0][1], 0);
+	assert_int_equal(rc_fetch_ahead(W.node[0], &one, 1), CVMM_OK);
+	assert_int_equal(ahead_count(0), 1);
+	while (deliver_one())
+		;
+	assert_int_equal(W.mapped[0][1], 1);
+	assert_memory_equal(W.mem[0][1], W.expect[1], PG);
+
+	/* our diff in flight when a notice drops the copy: no fetch */
+	barrier();
+	do_write(0, 1, 10, 5);
+	do_write(2, 1, 30, 7);
+	{
+		uint64_t t0, t2;
+
+		assert_int_equal(rc_release(W.node[0], &t0), CVMM_OK);
+		assert_int_equal(rc_release(W.node[2], &t2), CVMM_OK);
+	}
+	assert_true(deliver_match(1, 2, RC_MSG_DIFF));
+	assert_true(deliver_match(0, 1, RC_MSG_WN));
+	assert_int_equal(W.mapped[0][1], 0);
+	assert_int_equal(rc_fetch_ahead(W.node[0], &one, 1), CVMM_OK);
+	if (deliver_match(1, 0, RC_MSG_FETCH)) /* ahead of our diff */
+		assert_true(deliver_match(0, 1, RC_MSG_PAGE));
+	while (deliver_one())
+		;
+	do_read(0, 1, 10);
+	do_read(0, 1, 30);
+
+	/* dropped (the guest unmapped it): not until a fault again */
+	barrier();
+	do_read(0, 2, 0);
+	assert_int_equal(rc_drop(W.node[0], 2, 3), CVMM_OK);
+	W.mapped[0][2] = 0; /* the guest's munmap took the mapping */
+	assert_int_equal(rc_fetch_ahead(W.node[0], all + 2, 1), CVMM_OK);
+	assert_int_equal(ahead_count(0), 1);
+	do_read(0, 2, 0);
+	do_write(2, 2, 40, 8); /* a plain notice: node 0 never wrote it */
+	release_wait(2);
+	assert_int_equal(W.mapped[0][2], 0);
+	assert_int_equal(rc_fetch_ahead(W.node[0], all + 2, 1), CVMM_OK);
+	assert_int_equal(ahead_count(0), 2);
+	while (deliver_one())
+		;
+	assert_int_equal(W.mapped[0][2], 1);
+	assert_memory_equal(W.mem[0][2], W.expect[2], PG);
 	world_free();
 }
 
@@ -1437,6 +1552,7 @@ int main(void)
 		cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_update_order),
 		cmocka_unit_test(test_race_detected),
+		cmocka_unit_test(test_fetch_ahead),
 		cmocka_unit_test(test_staleness),
 		cmocka_unit_test(test_diff_order),
 		cmocka_unit_test(test_known_base),
