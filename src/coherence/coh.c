@@ -809,7 +809,8 @@ static cvmm_status_t rc_put(void *ctx, uint64_t page, const void *data)
 static cvmm_status_t rc_apply(void *ctx, uint64_t page, const uint8_t *d,
 			      size_t len)
 {
-	return diff_apply(agent_ptr(page), d, len);
+	diff_apply_checked(agent_ptr(page), d, len);
+	return CVMM_OK;
 }
 
 static void rc_race(void *ctx, const rc_race_t *r)

@@ -38,6 +38,10 @@ cvmm_status_t diff_check(const uint8_t *d, size_t len, size_t *bytes);
  * unchanged. */
 cvmm_status_t diff_apply(uint8_t *page, const uint8_t *d, size_t len);
 
+/* diff_apply of a diff known to be well formed: one diff_check passed
+ * (a decoded message's: rc_wire_decode checks them) or made here. */
+void diff_apply_checked(uint8_t *page, const uint8_t *d, size_t len);
+
 /* Whether two well-formed diffs change a byte in common (two nodes wrote
  * it in one interval: a data race); *off (may be NULL): the first such
  * byte's offset. */
