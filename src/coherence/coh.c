@@ -1889,10 +1889,9 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 	from = -1;
 	first = false;
 	if (rc_active()) {
-		bool ivy, sc = true;
-
 		uint64_t fa[COH_RT_READ_AHEAD_MAX];
 		unsigned nfa = 0;
+		bool ivy, sc = true;
 
 		/* read- and write-ahead, of pages still under Ivy; fetch-
 		 * ahead of data pages */
