@@ -1183,7 +1183,7 @@ cvmm_status_t rc_fault_pin(rc_node_t *n, uint64_t page,
 	return unlock_send(n, st);
 }
 
-/* A page fetch_ahead may ask for: a data page homed elsewhere, with no
+/* A page rc_fetch_ahead may ask for: a data page homed elsewhere, with no
  * copy here and nothing of ours pending (a twin, a diff in flight or
  * waiting, a pin), faulted on here since its last drop. */
 static bool can_fetch_ahead(rc_node_t *n, const rc_page_t *p)

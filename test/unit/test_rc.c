@@ -1011,7 +1011,7 @@ static void test_race_detected(void **state)
 	racy(2, 0, 1); /* home 0 itself is one of the racers */
 	racy(2, 1, 0);
 	racy_at(3, 0, 2, 0);
-	racy_at(3, 2, 0, 64); /* node 0's byte 63, node 2's 65 */
+	racy_at(3, 2, 0, 64); /* node 2 writes byte 63 too, node 0 65 */
 	racy_at(3, 0, 2, 63);
 	racy_at(2, 1, 0, DIFF_PAGE - 1);
 	/* adjacent bytes, either side of a mask word, no byte in common */
