@@ -126,12 +126,12 @@ cvmm_status_t diff_check(const uint8_t *d, size_t len, size_t *bytes)
 
 void diff_apply_checked(uint8_t *page, const uint8_t *d, size_t len)
 {
-	for (size_t i = 0; i < len;) {
-		unsigned off = get16(d + i), n = get16(d + i + 2);
+	size_t pos = 0;
+	unsigned off, n;
+	const uint8_t *bytes;
 
-		memcpy(page + off, d + i + DIFF_RUN_HDR, n);
-		i += DIFF_RUN_HDR + n;
-	}
+	while (diff_run(d, len, &pos, &off, &n, &bytes))
+		memcpy(page + off, bytes, n);
 }
 
 cvmm_status_t diff_apply(uint8_t *page, const uint8_t *d, size_t len)

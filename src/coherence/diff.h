@@ -42,6 +42,20 @@ cvmm_status_t diff_apply(uint8_t *page, const uint8_t *d, size_t len);
  * (a decoded message's: rc_wire_decode checks them) or made here. */
 void diff_apply_checked(uint8_t *page, const uint8_t *d, size_t len);
 
+/* Steps through a well-formed diff d[0..len): the run at d[*pos] (its
+ * offset, length and bytes), *pos moved past it; false at the end. */
+static inline bool diff_run(const uint8_t *d, size_t len, size_t *pos,
+			    unsigned *off, unsigned *n, const uint8_t **bytes)
+{
+	if (*pos >= len)
+		return false;
+	*off = (unsigned)d[*pos] | (unsigned)d[*pos + 1] << 8;
+	*n = (unsigned)d[*pos + 2] | (unsigned)d[*pos + 3] << 8;
+	*bytes = d + *pos + DIFF_RUN_HDR;
+	*pos += DIFF_RUN_HDR + *n;
+	return true;
+}
+
 /* Whether two well-formed diffs change a byte in common (two nodes wrote
  * it in one interval: a data race); *off (may be NULL): the first such
  * byte's offset. */

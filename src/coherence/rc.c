@@ -582,15 +582,14 @@ static void report_race(rc_node_t *n, uint64_t page, uint32_t a, uint32_t b,
 /* The bytes the well-formed diff d[0..len) changes, as a mask. */
 static void mask_runs(uint64_t *m, const uint8_t *d, size_t len)
 {
+	size_t pos = 0;
 	unsigned off, cnt;
+	const uint8_t *bytes;
 
 	memset(m, 0, MASK_WORDS * sizeof(*m));
-	for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
-		unsigned end;
+	while (diff_run(d, len, &pos, &off, &cnt, &bytes)) {
+		unsigned end = off + cnt; /* bits [off, end), <= DIFF_PAGE */
 
-		off = (unsigned)get_le(d + i, 2);
-		cnt = (unsigned)get_le(d + i + 2, 2);
-		end = off + cnt; /* bits [off, end), end <= DIFF_PAGE */
 		for (unsigned w = off / 64; w * 64 < end; w++) {
 			uint64_t bits = ~0ull;
 
@@ -608,16 +607,15 @@ static void mask_runs(uint64_t *m, const uint8_t *d, size_t len)
 static unsigned first_conflict(const uint64_t *mask, const uint8_t *d,
 			       size_t len, const uint8_t *ref)
 {
+	size_t pos = 0;
 	unsigned off, cnt;
+	const uint8_t *bytes;
 
-	for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
-		off = (unsigned)get_le(d + i, 2);
-		cnt = (unsigned)get_le(d + i + 2, 2);
+	while (diff_run(d, len, &pos, &off, &cnt, &bytes))
 		for (unsigned b = off; b < off + cnt; b++)
 			if ((mask[b / 64] >> (b % 64) & 1) &&
-			    d[i + DIFF_RUN_HDR + (b - off)] != ref[b])
+			    bytes[b - off] != ref[b])
 				return b;
-	}
 	return DIFF_PAGE;
 }
 
@@ -1506,19 +1504,18 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		 * interval that the diff changes to another value is a race;
 		 * the diff goes into the twin as well, so the home's own diff
 		 * stays its own */
-		const uint8_t *d = data;
+		const uint8_t *bytes;
+		size_t pos = 0;
 		unsigned off, cnt;
 
-		for (size_t i = 0; i < len; i += DIFF_RUN_HDR + cnt) {
+		while (diff_run(data, len, &pos, &off, &cnt, &bytes)) {
 			unsigned b;
 
-			off = (unsigned)get_le(d + i, 2);
-			cnt = (unsigned)get_le(d + i + 2, 2);
 			if (!memcmp(p->twin + off, n->buf + off, cnt))
 				continue; /* the home left these bytes alone */
 			for (b = off; b < off + cnt; b++)
 				if (p->twin[b] != n->buf[b] &&
-				    d[i + DIFF_RUN_HDR + (b - off)] != n->buf[b])
+				    bytes[b - off] != n->buf[b])
 					break;
 			if (b < off + cnt) {
 				report_race(n, p->page, n->cfg.self, m->src, b);
