@@ -276,6 +276,18 @@ static void page_copy_out(uint64_t page, void *buf)
 	}
 }
 
+/* data into our copy of page, the same way round. */
+static void page_copy_in(uint64_t page, const void *data)
+{
+	if (av_is(page)) {
+		memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
+	} else if (pwrite(rt.cfg.memfd, data, CVMM_PAGE_SIZE,
+			  (off_t)page_addr(page)) != CVMM_PAGE_SIZE) {
+		memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
+		av_set(page);
+	}
+}
+
 /* Encodes m[0..k) back to back into buf (their coh_wire_len in all), a
  * pushing grant with our copy of the page after it (it cannot change
  * before the requester confirms, proto.c), and counts the transport
@@ -846,13 +858,7 @@ static cvmm_status_t rc_put(void *ctx, uint64_t page, const void *data)
 		stat_add(&coh_rt_stats.zero_fills, 1);
 		return rt_zero_local(page);
 	}
-	if (av_is(page)) {
-		memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
-	} else if (pwrite(rt.cfg.memfd, data, CVMM_PAGE_SIZE,
-			  (off_t)page_addr(page)) != CVMM_PAGE_SIZE) {
-		memcpy(agent_ptr(page), data, CVMM_PAGE_SIZE);
-		av_set(page);
-	}
+	page_copy_in(page, data);
 	stat_add(&coh_rt_stats.fetches, 1);
 	return CVMM_OK;
 }
@@ -1967,12 +1973,14 @@ static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write)
 	for (uint64_t p = first; p <= last && st == CVMM_OK; p++) {
 		uint64_t ahead[COH_RT_READ_AHEAD_MAX];
 		unsigned k = 0;
+		bool rc = rc_active();
 
 		/* the rest of a range to write, asked for ahead in windows
 		 * while its pages are fresh: a new mapping's pages come in
-		 * batches (proto.h) */
+		 * batches (proto.h); not under the release model, where the
+		 * agent's accesses ask nothing ahead */
 		if (write && fresh && p >= next && rt.cfg.push &&
-		    rt.cfg.read_ahead) {
+		    rt.cfg.read_ahead && !rc) {
 			while (k < (unsigned)rt.cfg.read_ahead &&
 			       p + 1 + k <= last) {
 				ahead[k] = p + 1 + k;
@@ -1981,14 +1989,9 @@ static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write)
 			next = p + 1 + k;
 			k = ra_register(ahead, k);
 		}
-		if (rc_active()) {
+		if (rc) {
 			bool ivy, sc = true;
 
-			/* not asked (the agent's accesses ask nothing ahead
-			 * under the release model): a registration left
-			 * behind would turn a later grant of the page into
-			 * zeros after a drop */
-			ra_forget_all(ahead, k);
 			do {
 				st = rc_page(p, write, false, write, NULL, 0,
 					     &ivy);
