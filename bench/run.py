@@ -123,7 +123,10 @@ Benchmarks, each run natively and under cvmm, alternating, REPS times:
            (default both): NAME_cvmm_Knode_release_s against native runs
            of its own (NAME_native_release_s), NAME_ratio_Knode_release,
            NAME_faults/_diffs/_notices_Knode_release (diffs sent, write
-           notices). splash6_geomean_Knode[_release]: the geometric mean
+           notices), NAME_seqfault/_datafault/_handover_Knode_release_s
+           (seconds of fault time on pages under the sequential protocol
+           and on data pages, every vCPU's; of hand-overs waiting for a
+           release). splash6_geomean_Knode[_release]: the geometric mean
            of the six SPLASH-2-class ratios (issues 13, 14). Then
            bench/report draws bench/out/report.html
   workloads_small  the same eight programs at small sizes (WL_SMALL below:
@@ -1012,6 +1015,11 @@ class Bench:
                                 lambda: counts[2])
                     self.sample("%s_notices_%dnode%s" % (key, k, sfx),
                                 lambda: counts[3])
+                    for i, what in ((4, "seqfault"), (5, "datafault"),
+                                    (6, "handover")):
+                        self.sample("%s_%s_%dnode%s_s" % (key, what, k,
+                                                           sfx),
+                                    lambda i=i: counts[i])
             return secs
 
         print("%s: %s-p %d, native vs cvmm -v %d on %s node(s), %d reps"
@@ -1036,6 +1044,9 @@ class Bench:
                 if sfx:
                     self.median("%s_diffs_%dnode%s" % (key, k, sfx))
                     self.median("%s_notices_%dnode%s" % (key, k, sfx))
+                    for what in ("seqfault", "datafault", "handover"):
+                        self.median("%s_%s_%dnode%s_s" % (key, what, k,
+                                                          sfx))
 
     # ---- output ------------------------------------------------------------
     def table(self):
@@ -1096,7 +1107,10 @@ def stats_counts(path):
         return (int(doc["faults"]["read"]) + int(doc["faults"]["write"]),
                 int(doc.get("migrations", {}).get("total", 0)),
                 int(rel.get("diffs_sent", 0)),
-                int(rel.get("write_notices", 0)))
+                int(rel.get("write_notices", 0)),
+                rel.get("seq_page_fault_ns", 0) / 1e9,
+                rel.get("data_page_fault_ns", 0) / 1e9,
+                rel.get("handover_release_ns", 0) / 1e9)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise RunError("--stats file %s: no fault counts (%s)" % (path, e))
 

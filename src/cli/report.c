@@ -618,6 +618,16 @@ static void term_release(const rep_t *r, FILE *o)
 		rep_rc(r, "notices_applied"), rep_rc(r, "promoted_pages"), rep_rc(r, "sync_pages"),
 		rep_rc(r, "races"),
 		rep_rc(r, "forwards_deferred"));
+	/* where the fault time went (files of runs since 2026-12-07) */
+	if (rep_rc(r, "seq_page_faults") + rep_rc(r, "data_page_faults") > 0)
+		fprintf(o, "  fault time: %.3f s on pages under the sequential "
+			"protocol (%.0f faults), %.3f s on data pages (%.0f); "
+			"hand-overs waiting for a release: %.3f s\n",
+			rep_rc(r, "seq_page_fault_ns") / 1e9,
+			rep_rc(r, "seq_page_faults"),
+			rep_rc(r, "data_page_fault_ns") / 1e9,
+			rep_rc(r, "data_page_faults"),
+			rep_rc(r, "handover_release_ns") / 1e9);
 	if (rep_rc(r, "races") > 0)
 		fprintf(o, "  hint: %s\n", REP_RACE_HINT);
 }

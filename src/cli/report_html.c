@@ -388,6 +388,11 @@ static void html_release(const rep_t *r, FILE *o)
 		{ "sync_pages", "synchronization pages" },
 		{ "races", "races detected" },
 		{ "forwards_deferred", "forwards that waited for a release" },
+		{ "seq_page_faults", "faults on pages under the sequential protocol" },
+		{ "seq_page_fault_ns", "their time (ns)" },
+		{ "data_page_faults", "faults on data pages" },
+		{ "data_page_fault_ns", "their time (ns)" },
+		{ "handover_release_ns", "time hand-overs waited for a release (ns)" },
 	};
 	const json_t *nodes = json_object_get(r->rc, "per_node"), *n;
 	size_t nn = json_array_size(nodes) <= 8 ? json_array_size(nodes) : 0;

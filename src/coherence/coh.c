@@ -73,6 +73,10 @@ static struct {
 	bool rc_armed;     /* node 0's image is declared: homes are known */
 	wq_word_t acks;    /* bumped when diffs are acked */
 	uint64_t fwd_deferred;
+	uint64_t handover_ns;
+	/* faults served by the sequential protocol [0] and as data pages
+	 * [1]: counts and ns */
+	uint64_t model_faults[2], model_fault_ns[2];
 	unsigned races_warned;
 } rt = { .uffd = -1 };
 
@@ -1042,6 +1046,7 @@ static void *rt_rel_main(void *arg)
 	for (;;) {
 		coh_msg_t m;
 		cvmm_status_t st;
+		uint64_t t0;
 
 		pthread_mutex_lock(&relq.mu);
 		while (relq.len == 0)
@@ -1050,8 +1055,10 @@ static void *rt_rel_main(void *arg)
 		pthread_mutex_unlock(&relq.mu);
 		pthread_rwlock_wrlock(&rc_gate);
 		gate_w++;
+		t0 = cvmm_now_ns();
 		rc_release_wait();
 		st = coh_recv(rt.node, &m, NULL);
+		stat_add(&rt.handover_ns, cvmm_now_ns() - t0);
 		gate_w--;
 		pthread_rwlock_unlock(&rc_gate);
 		pthread_mutex_lock(&relq.mu);
@@ -1897,7 +1904,7 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 	if (rc_active()) {
 		uint64_t fa[COH_RT_READ_AHEAD_MAX];
 		unsigned nfa = 0;
-		bool ivy, sc = true;
+		bool ivy, sc = true, seq = false;
 
 		/* read- and write-ahead, of pages still under Ivy; fetch-
 		 * ahead of data pages */
@@ -1909,6 +1916,7 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 			st = rc_page(addr >> CVMM_PAGE_SHIFT, write, atomic,
 				     false, fa, nfa, &ivy);
 			nfa = 0;
+			seq |= ivy;
 			if (st == CVMM_OK && ivy) {
 				st = rt_page_sc(addr >> CVMM_PAGE_SHIFT, write,
 						!atomic, false, ahead, k, &from,
@@ -1917,6 +1925,8 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 			}
 		} while (st == CVMM_OK && ivy && sc);
 		ra_forget_all(ahead, k); /* a data page: never asked */
+		stat_add(&rt.model_faults[!seq], 1);
+		stat_add(&rt.model_fault_ns[!seq], cvmm_now_ns() - t0);
 	} else {
 		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
 		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
@@ -2067,6 +2077,16 @@ void coh_rt_rc_stats(coh_rc_stats_t *out)
 		.races = s.races, .notices = s.notices,
 		.fwd_deferred = __atomic_load_n(&rt.fwd_deferred,
 						__ATOMIC_RELAXED),
+		.seq_faults = __atomic_load_n(&rt.model_faults[0],
+					      __ATOMIC_RELAXED),
+		.seq_fault_ns = __atomic_load_n(&rt.model_fault_ns[0],
+						__ATOMIC_RELAXED),
+		.data_faults = __atomic_load_n(&rt.model_faults[1],
+					       __ATOMIC_RELAXED),
+		.data_fault_ns = __atomic_load_n(&rt.model_fault_ns[1],
+						 __ATOMIC_RELAXED),
+		.handover_ns = __atomic_load_n(&rt.handover_ns,
+					       __ATOMIC_RELAXED),
 	};
 }
 

@@ -72,6 +72,14 @@ typedef struct coh_rc_stats {
 	uint64_t sync_pages, races, notices, fwd_deferred;
 	uint64_t promoted; /* pages the sequential protocol handed over */
 	uint64_t updated;  /* write notices applied to a copy in place */
+	/* guest faults served by the sequential protocol (pages not, or
+	 * not yet, data pages: synchronization pages and pages before
+	 * promotion) and by the release model's data pages, and their
+	 * time in ns */
+	uint64_t seq_faults, seq_fault_ns, data_faults, data_fault_ns;
+	/* hand-overs that waited for a release (fwd_deferred): the time
+	 * from their release's start to the page leaving, in ns */
+	uint64_t handover_ns;
 } coh_rc_stats_t;
 
 /* Per-node counters (relaxed atomics), for --stats. */

@@ -19,6 +19,10 @@ static const struct rc_field {
 	F("sync_pages", sync_pages),       F("races", races),
 	F("forwards_deferred", fwd_deferred),
 	F("promoted_pages", promoted),     F("notices_applied", updated),
+	F("seq_page_faults", seq_faults),  F("seq_page_fault_ns", seq_fault_ns),
+	F("data_page_faults", data_faults),
+	F("data_page_fault_ns", data_fault_ns),
+	F("handover_release_ns", handover_ns),
 #undef F
 };
 

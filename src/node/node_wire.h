@@ -70,8 +70,10 @@
  * DESCRIBE, STATUS or MOVE; 6: STATUS_REP without the balancer's words,
  * no MOVE of tid 0, vCPU counters in STATS_REP without CPU and run-queue
  * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART, BYE or LEAVE, no pid in
- * STATUS_REP; 7: no JOIN, JOINED or CANCEL */
-#define NODE_WIRE_VERSION 9
+ * STATUS_REP; 7: no JOIN, JOINED or CANCEL; 8: no speed word in
+ * STATUS_REP; 9: 15 release-model words in STATS_REP (no fault times by
+ * protocol, no hand-over time) */
+#define NODE_WIRE_VERSION 10
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -221,7 +223,7 @@ _Static_assert(sizeof(vcpu_stats_t) == 8 * 8, "vcpu_stats_t: 8 counters");
 #define NODE_WIRE_COH_WORDS (8 + 64 + 64 + 32 + 1)
 _Static_assert(sizeof(coh_rt_stats_t) == NODE_WIRE_COH_WORDS * 8,
 	       "coh_rt_stats_t: every counter travels");
-#define NODE_WIRE_RC_WORDS 15
+#define NODE_WIRE_RC_WORDS 20
 _Static_assert(sizeof(coh_rc_stats_t) == NODE_WIRE_RC_WORDS * 8,
 	       "coh_rc_stats_t: every counter travels");
 #define NODE_WIRE_HOT_LEN (8 + 4 + 4 + 4 + 4 * COH_TRACE_NODES)

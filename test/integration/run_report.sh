@@ -334,7 +334,12 @@ case_release() {
 	        ("diffs_sent", "diff_bytes", "diffs_applied", "twins",
 	         "write_notices", "invalidated", "fetches", "zero_fetches",
 	         "acquires", "releases", "sync_pages", "races",
-	         "forwards_deferred", "promoted_pages", "notices_applied")))(d["release"])'); then
+	         "forwards_deferred", "promoted_pages", "notices_applied",
+	         "seq_page_faults", "seq_page_fault_ns", "data_page_faults",
+	         "data_page_fault_ns", "handover_release_ns")) and
+	    0 < r["seq_page_faults"] + r["data_page_faults"] <=
+	    d["faults"]["read"] + d["faults"]["write"] and
+	    r["data_page_faults"] > 0 and r["data_page_fault_ns"] > 0)(d["release"])'); then
 		pass "release: stats file has diffs sent, promoted pages, no \
 races, per-node sums"
 	else

@@ -402,7 +402,30 @@ static void test_release(void **state)
 				    "synchronization pages, 0 races detected, "
 				    "825 forwards waited for a release\n"));
 	assert_null(strstr(txt, "data race"));
+	assert_null(strstr(txt, "fault time")); /* not in the file */
 	free(txt);
+	/* fault time by protocol, where the file has it */
+	assert_int_equal(json_object_set_new(rc, "seq_page_faults",
+					     json_integer(56000)), 0);
+	assert_int_equal(json_object_set_new(rc, "seq_page_fault_ns",
+					     json_integer(3510000000)), 0);
+	assert_int_equal(json_object_set_new(rc, "data_page_faults",
+					     json_integer(12000)), 0);
+	assert_int_equal(json_object_set_new(rc, "data_page_fault_ns",
+					     json_integer(290000000)), 0);
+	assert_int_equal(json_object_set_new(rc, "handover_release_ns",
+					     json_integer(45000000)), 0);
+	txt = run_doc_text(doc);
+	assert_non_null(strstr(txt, "825 forwards waited for a release\n"
+				    "  fault time: 3.510 s on pages under the "
+				    "sequential protocol (56000 faults), 0.290 "
+				    "s on data pages (12000); hand-overs "
+				    "waiting for a release: 0.045 s\n"));
+	free(txt);
+	html = run_doc(doc);
+	assert_non_null(strstr(html, "<tr><th class=\"l\">faults on data "
+				     "pages</th><td>12000</td>"));
+	free(html);
 	html = run_doc(doc);
 	assert_non_null(strstr(html, "<h2>Release memory model</h2>"));
 	assert_non_null(strstr(html, "<table id=\"release\"><tr><th class=\"l\">"
