@@ -150,6 +150,8 @@ struct rc_node {
 	uint8_t *ring;
 	uint32_t ring_cap;
 	uint64_t ntwins; /* dirty pages (twins), homed here or elsewhere */
+	rc_page_t **pv;  /* scratch: the pages protect_dirty sorts */
+	size_t pv_cap;
 	uint64_t nqueued;  /* diffs waiting for an earlier one's ack */
 	uint32_t epoch;    /* acquires so far, from 1 */
 	uint64_t members;  /* the nodes in the VM (rc_depart, rc_join) */
@@ -805,6 +807,61 @@ static cvmm_status_t flush_one(rc_node_t *n, rc_page_t *p)
 	return st;
 }
 
+static int page_order(const void *a, const void *b)
+{
+	uint64_t x = (*(rc_page_t *const *)a)->page;
+	uint64_t y = (*(rc_page_t *const *)b)->page;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Before the intervals of the dirty pages homed here (and with copies,
+ * those homed elsewhere) end: every one mapped writable and not pinned
+ * is write-protected now, in runs of neighbouring pages, one
+ * ops->protect each instead of one call (and one TLB shootdown) per
+ * page; close_interval then finds them read-only. Pages a run could not
+ * protect, or all of them without memory for the sort, are left to
+ * close_interval. Under the node's lock, like the closes that follow:
+ * a write to a page protected here waits for them and takes a new
+ * twin. */
+static void protect_dirty(rc_node_t *n, bool copies)
+{
+	rc_page_t *p;
+	size_t k = 0, i, j;
+
+	if (!n->cfg.ops->protect)
+		return;
+	for (int l = copies ? 0 : 1; l < 2; l++)
+		for (p = l ? n->hdirty : n->cdirty; p; p = p->lnext)
+			k += p->twin && p->st == RC_RW && p->pins == 0;
+	if (k == 0)
+		return;
+	if (k > n->pv_cap) {
+		rc_page_t **v = realloc(n->pv, k * sizeof(*v));
+
+		if (!v)
+			return;
+		n->pv = v;
+		n->pv_cap = k;
+	}
+	k = 0;
+	for (int l = copies ? 0 : 1; l < 2; l++)
+		for (p = l ? n->hdirty : n->cdirty; p; p = p->lnext)
+			if (p->twin && p->st == RC_RW && p->pins == 0)
+				n->pv[k++] = p;
+	qsort(n->pv, k, sizeof(*n->pv), page_order);
+	for (i = 0; i < k; i = j) {
+		for (j = i + 1; j < k && n->pv[j]->page == n->pv[j - 1]->page + 1;
+		     j++)
+			;
+		if (n->cfg.ops->protect(n->cfg.ctx, n->pv[i]->page, j - i) !=
+		    CVMM_OK)
+			continue;
+		for (size_t m = i; m < j; m++)
+			n->pv[m]->st = RC_RO;
+	}
+}
+
 static void drop_queued(rc_node_t *n, rc_page_t *p)
 {
 	while (p->qhead) {
@@ -1059,6 +1116,7 @@ void rc_node_destroy(rc_node_t *n)
 			free(p);
 		}
 	}
+	free(n->pv);
 	free(n->buckets);
 	free(n->ring);
 	pthread_mutex_destroy(&n->lock);
@@ -1228,6 +1286,7 @@ static cvmm_status_t close_home_intervals(rc_node_t *n)
 	cvmm_status_t st = CVMM_OK;
 	rc_page_t *p, *nx;
 
+	protect_dirty(n, false);
 	for (p = n->hdirty; p; p = nx) {
 		cvmm_status_t e;
 
@@ -1246,6 +1305,7 @@ cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 	rc_page_t *p, *nx;
 
 	lock(n, &ob);
+	protect_dirty(n, true);
 	for (p = n->cdirty; p; p = nx) {
 		nx = p->lnext;
 		if (p->twin) {

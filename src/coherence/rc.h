@@ -200,6 +200,11 @@ typedef struct rc_ops {
 	cvmm_status_t (*map)(void *ctx, uint64_t page, bool writable);
 	/* Unmaps the page from the guest (our copy's bytes stay). */
 	cvmm_status_t (*unmap)(void *ctx, uint64_t page);
+	/* Write-protects pages [first, first + count), each mapped
+	 * writable in the guest view: a release ending their intervals,
+	 * one call for a run. May be NULL (map(ctx, page, false) page by
+	 * page); on an error each page is protected on its own. */
+	cvmm_status_t (*protect)(void *ctx, uint64_t first, uint64_t count);
 	/* Copies our copy of the page into buf (4096 bytes). */
 	void (*read)(void *ctx, uint64_t page, void *buf);
 	/* Writes the home's copy into ours: data, or zeros when NULL. */

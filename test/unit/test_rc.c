@@ -43,6 +43,8 @@ typedef struct qmsg {
 } qmsg_t;
 
 static bool batch_mode; /* world_init_cfg: the nodes send batches */
+/* t_protect: calls, failed calls, pages protected in runs of 2 or more */
+static unsigned long n_protects, n_protect_fails, n_protect_runs;
 
 static struct {
 	unsigned nn;
@@ -165,6 +167,23 @@ static cvmm_status_t t_map(void *ctx, uint64_t page, bool writable)
 	return CVMM_OK;
 }
 
+/* ops_batch write-protects a release's pages in runs (rc_ops_t.protect):
+ * each mapped writable; every 5th call fails and changes nothing, so
+ * that the release protects those pages one by one. */
+static cvmm_status_t t_protect(void *ctx, uint64_t first, uint64_t count)
+{
+	if (++n_protects % 5 == 0) {
+		n_protect_fails++;
+		return CVMM_ERR_IO;
+	}
+	for (uint64_t q = first; q < first + count; q++) {
+		assert_int_equal(W.mapped[self_of(ctx)][q], 2);
+		W.mapped[self_of(ctx)][q] = 1;
+	}
+	n_protect_runs += count > 1;
+	return CVMM_OK;
+}
+
 static cvmm_status_t t_unmap(void *ctx, uint64_t page)
 {
 	W.mapped[self_of(ctx)][page] = 0;
@@ -250,7 +269,7 @@ static const rc_ops_t ops = {
 
 static const rc_ops_t ops_batch = {
 	.send = t_send, .send_many = t_send_many, .map = t_map,
-	.unmap = t_unmap, .read = t_read,
+	.protect = t_protect, .unmap = t_unmap, .read = t_read,
 	.put = t_put, .apply = t_apply, .update = t_update,
 	.is_zero = t_is_zero,
 	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
@@ -727,9 +746,15 @@ static void test_random_drf_batched(void **state)
 {
 	(void)state;
 	batch_mode = true;
+	n_protects = n_protect_fails = n_protect_runs = 0;
 	for (uint64_t seed = 1; seed <= 1500; seed++)
 		run_program(2 + seed % 3, seed, seed % 2, 4, 120);
 	batch_mode = false;
+	/* releases write-protected runs of pages in one call, and fell
+	 * back to one page at a time when a call failed */
+	printf("write-protect calls: %lu (%lu failed, %lu of 2 pages or "
+	       "more)\n", n_protects, n_protect_fails, n_protect_runs);
+	assert_true(n_protect_runs > 100 && n_protect_fails > 100);
 }
 
 /* Frames: a truncated header or message, a message shorter than a
