@@ -470,6 +470,21 @@ static cvmm_status_t rc_protect(void *ctx, uint64_t first, uint64_t count)
 							    : CVMM_ERR_IO;
 }
 
+/* rc_ops_t.unprotect: pages [first, first + count), mapped read-only,
+ * become writable in one call. */
+static cvmm_status_t rc_unprotect(void *ctx, uint64_t first, uint64_t count)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = page_addr(first),
+			   .len = count * CVMM_PAGE_SIZE },
+		.mode = 0,
+	};
+
+	mapped_page = 0;
+	return ioctl(rt.uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? CVMM_OK
+							    : CVMM_ERR_IO;
+}
+
 /* The owner's copy becomes read-only. It is usually mapped (the owner's
  * threads wrote it): write-protect it directly rather than try a CONTINUE
  * that fails with EEXIST first (install's order, right for a page that
@@ -917,7 +932,8 @@ static void rc_acked(void *ctx)
 
 static const rc_ops_t rc_ops = {
 	.send = rc_send, .send_many = rc_send_many,
-	.map = rc_map, .protect = rc_protect, .unmap = rc_unmap,
+	.map = rc_map, .protect = rc_protect, .unprotect = rc_unprotect,
+	.unmap = rc_unmap,
 	.read = rc_read,
 	.put = rc_put, .apply = rc_apply, .update = rc_apply,
 	.is_zero = rt_is_zero,

@@ -117,6 +117,9 @@ typedef struct rc_page {
 	bool after_ack;     /* FETCH once this page's diffs are acked */
 	bool flush_pending; /* SYNC_ACK owed once the diffs are acked */
 	bool ticked;        /* rc_tick sent this interval's writes once */
+	bool hot;           /* its last interval here ended with writes in
+			       it: twinned ahead of a neighbour's write
+			       (twin_ahead) */
 	bool no_ahead;      /* dropped (rc_drop) since its last fault here:
 			       not fetched ahead (the guest may have
 			       unmapped it) */
@@ -755,6 +758,7 @@ static size_t close_interval(rc_node_t *n, rc_page_t *p, cvmm_status_t *st)
 	len = diff_encode(p->twin, n->buf, n->dbuf);
 	if (len == 0)
 		n->stats.diffs_empty++;
+	p->hot = len > 0;
 	return len;
 }
 
@@ -1123,6 +1127,64 @@ void rc_node_destroy(rc_node_t *n)
 	free(n);
 }
 
+/* Pages after a write fault's that take a twin with it (twin_ahead). */
+#define RC_TWIN_AHEAD 16
+
+/* A page a write to a neighbour twins ahead: a data page mapped
+ * read-only here whose last interval here ended with writes (it is
+ * likely written again now, as its neighbour is), that a write fault
+ * would twin and map writable at once: at its home only while another
+ * node holds a copy (else the home writes without a twin). */
+static bool can_twin_ahead(rc_node_t *n, const rc_page_t *p)
+{
+	return p && p->cls == RC_DATA && p->hot && p->st == RC_RO &&
+	       !p->twin && p->pins == 0 &&
+	       (!homed_here(n, p) || (p->copyset & ~(1ull << n->cfg.self)));
+}
+
+/* A write fault on page: the next RC_TWIN_AHEAD pages that
+ * can_twin_ahead take their twins now and become writable, each as its
+ * own write fault would (a neighbour of a page written in every
+ * interval is written too: a stencil's rows, a block's pages), mapped
+ * in runs (ops->unprotect); one not written after all only costs an
+ * empty diff at the release, which then stops twinning it ahead. */
+static cvmm_status_t twin_ahead(rc_node_t *n, uint64_t page)
+{
+	uint64_t first = 0, count = 0;
+	cvmm_status_t st = CVMM_OK;
+
+	for (uint64_t q = page + 1; q <= page + RC_TWIN_AHEAD + 1; q++) {
+		rc_page_t *p = q <= page + RC_TWIN_AHEAD && q < n->cfg.npages
+				       ? find(n, q)
+				       : NULL;
+
+		if (can_twin_ahead(n, p) && take_twin(n, p) == CVMM_OK) {
+			p->st = RC_RW;
+			relist(n, p);
+			n->stats.twins_ahead++;
+			if (count == 0)
+				first = q;
+			count++;
+			continue;
+		}
+		if (count == 0)
+			continue;
+		/* a run ends: map it */
+		if (!n->cfg.ops->unprotect ||
+		    n->cfg.ops->unprotect(n->cfg.ctx, first, count) !=
+			    CVMM_OK)
+			for (uint64_t r = first; r < first + count; r++) {
+				cvmm_status_t e = n->cfg.ops->map(n->cfg.ctx,
+								  r, true);
+
+				if (st == CVMM_OK)
+					st = e;
+			}
+		count = 0;
+	}
+	return st;
+}
+
 static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 				  bool atomic, rc_fault_kind_t *kind)
 {
@@ -1165,6 +1227,10 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 				if (st != CVMM_OK)
 					return st;
 			}
+			if (p->st == RC_RO)
+				st = twin_ahead(n, page);
+			if (st != CVMM_OK)
+				return st;
 			p->st = RC_RW;
 		} else if (p->st == RC_INV) {
 			/* read: writable at once when nobody else has a copy
@@ -1200,6 +1266,8 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 			/* a copy a notice updated while dirty keeps its twin */
 			if (!p->twin)
 				st = take_twin(n, p);
+			if (st == CVMM_OK)
+				st = twin_ahead(n, page);
 			if (st != CVMM_OK)
 				return st;
 			p->st = RC_RW;
@@ -1409,6 +1477,7 @@ bool rc_clean(rc_node_t *n)
 static void drop_one(rc_node_t *n, rc_page_t *p)
 {
 	p->no_ahead = true;
+	p->hot = false;
 	drop_queued(n, p);
 	drop_twin(n, p);
 	free(p->log);

@@ -205,6 +205,12 @@ typedef struct rc_ops {
 	 * one call for a run. May be NULL (map(ctx, page, false) page by
 	 * page); on an error each page is protected on its own. */
 	cvmm_status_t (*protect)(void *ctx, uint64_t first, uint64_t count);
+	/* Pages [first, first + count), each mapped read-only in the guest
+	 * view, become writable: one call for a run (a write's neighbours
+	 * twinned ahead). May be NULL (map(ctx, page, true) page by
+	 * page); on an error each page is mapped on its own. */
+	cvmm_status_t (*unprotect)(void *ctx, uint64_t first,
+				   uint64_t count);
 	/* Copies our copy of the page into buf (4096 bytes). */
 	void (*read)(void *ctx, uint64_t page, void *buf);
 	/* Writes the home's copy into ours: data, or zeros when NULL. */
@@ -262,6 +268,8 @@ typedef struct rc_cfg {
 typedef struct rc_stats {
 	uint64_t fetches, zero_fetches, twins;
 	uint64_t fetches_ahead; /* of those, rc_fetch_ahead's */
+	uint64_t twins_ahead;   /* twins taken ahead of a write (rc.c
+				   twin_ahead) */
 	uint64_t diffs_sent, diff_bytes, diffs_applied, diffs_empty;
 	uint64_t acquires, releases, invalidated, stale_drops;
 	uint64_t sync_pages, races, notices;

@@ -45,6 +45,7 @@ typedef struct qmsg {
 static bool batch_mode; /* world_init_cfg: the nodes send batches */
 /* t_protect: calls, failed calls, pages protected in runs of 2 or more */
 static unsigned long n_protects, n_protect_fails, n_protect_runs;
+static unsigned long n_unprotects; /* t_unprotect's calls */
 
 static struct {
 	unsigned nn;
@@ -184,6 +185,19 @@ static cvmm_status_t t_protect(void *ctx, uint64_t first, uint64_t count)
 	return CVMM_OK;
 }
 
+/* ops_batch: pages mapped read-only become writable in runs
+ * (rc_ops_t.unprotect); every 7th call fails and changes nothing. */
+static cvmm_status_t t_unprotect(void *ctx, uint64_t first, uint64_t count)
+{
+	if (++n_unprotects % 7 == 0)
+		return CVMM_ERR_IO;
+	for (uint64_t q = first; q < first + count; q++) {
+		assert_int_equal(W.mapped[self_of(ctx)][q], 1);
+		W.mapped[self_of(ctx)][q] = 2;
+	}
+	return CVMM_OK;
+}
+
 static cvmm_status_t t_unmap(void *ctx, uint64_t page)
 {
 	W.mapped[self_of(ctx)][page] = 0;
@@ -269,7 +283,8 @@ static const rc_ops_t ops = {
 
 static const rc_ops_t ops_batch = {
 	.send = t_send, .send_many = t_send_many, .map = t_map,
-	.protect = t_protect, .unmap = t_unmap, .read = t_read,
+	.protect = t_protect, .unprotect = t_unprotect, .unmap = t_unmap,
+	.read = t_read,
 	.put = t_put, .apply = t_apply, .update = t_update,
 	.is_zero = t_is_zero,
 	.notify = t_notify, .race = t_race, .sync_owner = t_sync_owner,
@@ -402,6 +417,7 @@ static bool deliver_one(void)
 
 static unsigned long n_promoted, n_promoted_sync; /* the random test */
 static unsigned long n_ahead; /* the random test's fetches ahead */
+static unsigned long n_twins_ahead; /* and twins taken ahead of a write */
 /* the random test: notices applied in place, and copies they dropped */
 static unsigned long n_updates, n_dropped;
 
@@ -715,6 +731,7 @@ static void run_program_el(unsigned nn, uint64_t seed, bool ivy,
 		rc_get_stats(W.node[n], &s);
 		n_dropped += s.invalidated;
 		n_ahead += s.fetches_ahead;
+		n_twins_ahead += s.twins_ahead;
 	}
 	world_free();
 }
@@ -728,15 +745,17 @@ static void run_program(unsigned nn, uint64_t seed, bool ivy,
 static void test_random_drf(void **state)
 {
 	(void)state;
-	n_updates = n_dropped = n_ahead = 0;
+	n_updates = n_dropped = n_ahead = n_twins_ahead = 0;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
 		run_program(2 + seed % 3, seed, false, 4, 120);
 	/* both answers to a notice with its diff were taken, many times;
-	 * copies came ahead of their reads at any point */
+	 * copies came ahead of their reads and twins ahead of their writes
+	 * at any point */
 	printf("notices applied in place: %lu, copies dropped: %lu, "
-	       "fetched ahead: %lu\n",
-	       n_updates, n_dropped, n_ahead);
-	assert_true(n_updates > 1000 && n_dropped > 1000 && n_ahead > 1500);
+	       "fetched ahead: %lu, twinned ahead: %lu\n",
+	       n_updates, n_dropped, n_ahead, n_twins_ahead);
+	assert_true(n_updates > 1000 && n_dropped > 1000 && n_ahead > 1500 &&
+		    n_twins_ahead > 1000);
 }
 
 /* The same with every step's messages to a node sent as one batch
@@ -746,15 +765,17 @@ static void test_random_drf_batched(void **state)
 {
 	(void)state;
 	batch_mode = true;
-	n_protects = n_protect_fails = n_protect_runs = 0;
+	n_protects = n_protect_fails = n_protect_runs = n_unprotects = 0;
 	for (uint64_t seed = 1; seed <= 1500; seed++)
 		run_program(2 + seed % 3, seed, seed % 2, 4, 120);
 	batch_mode = false;
 	/* releases write-protected runs of pages in one call, and fell
 	 * back to one page at a time when a call failed */
 	printf("write-protect calls: %lu (%lu failed, %lu of 2 pages or "
-	       "more)\n", n_protects, n_protect_fails, n_protect_runs);
-	assert_true(n_protect_runs > 100 && n_protect_fails > 100);
+	       "more); calls making twinned-ahead pages writable: %lu\n",
+	       n_protects, n_protect_fails, n_protect_runs, n_unprotects);
+	assert_true(n_protect_runs > 100 && n_protect_fails > 100 &&
+		    n_unprotects > 100);
 }
 
 /* Frames: a truncated header or message, a message shorter than a
