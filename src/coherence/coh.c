@@ -2178,6 +2178,11 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 			  COH_RT_READ_AHEAD_MAX);
 		return CVMM_ERR_INVALID;
 	}
+	if (cfg->twin_ahead < 0 || cfg->twin_ahead > RC_TWIN_AHEAD_MAX) {
+		log_error("twin-ahead %d: must be 0 to %d", cfg->twin_ahead,
+			  RC_TWIN_AHEAD_MAX);
+		return CVMM_ERR_INVALID;
+	}
 	if (cfg->staleness_ms < 0 || cfg->staleness_ms > 60000) {
 		log_error("staleness-ms %d: must be 0 to 60000",
 			  cfg->staleness_ms);
@@ -2202,6 +2207,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 				.ivy_first = pc.promote_after > 0,
 				.members = cfg->members,
 				.halt_on_race = !cfg->race_warn,
+				.twin_ahead = (unsigned)cfg->twin_ahead,
 				.ops = &rc_ops };
 
 		st = rc_node_create(&rc, &rt.rc);

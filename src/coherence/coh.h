@@ -48,6 +48,8 @@ typedef struct coh_rt_cfg {
 	bool race_warn;     /* a data race is logged, not fatal */
 	int staleness_ms;   /* writes go home at least this often (0: only
 			       at synchronization) */
+	int twin_ahead;     /* pages twinned ahead of a write fault (rc.h
+			       cfg.twin_ahead; at most RC_TWIN_AHEAD_MAX) */
 	uint64_t members;   /* the nodes in at start (bits; 0: all): the
 			       release model's broadcasts skip free slots */
 	/* The protocol broke (a peer sent an illegal message, a copy failed):

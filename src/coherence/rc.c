@@ -1068,6 +1068,7 @@ cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out)
 	    !cfg->ops->send || !cfg->ops->map ||
 	    !cfg->ops->unmap || !cfg->ops->read || !cfg->ops->put ||
 	    !cfg->ops->apply || !cfg->ops->notify ||
+	    cfg->twin_ahead > RC_TWIN_AHEAD_MAX ||
 	    (cfg->nnodes < 64 && cfg->members >> cfg->nnodes))
 		return CVMM_ERR_INVALID;
 	n = calloc(1, sizeof(*n));
@@ -1127,9 +1128,6 @@ void rc_node_destroy(rc_node_t *n)
 	free(n);
 }
 
-/* Pages after a write fault's that take a twin with it (twin_ahead). */
-#define RC_TWIN_AHEAD 16
-
 /* A page a write to a neighbour twins ahead: a data page mapped
  * read-only here whose last interval here ended with writes (it is
  * likely written again now, as its neighbour is), that a write fault
@@ -1142,7 +1140,7 @@ static bool can_twin_ahead(rc_node_t *n, const rc_page_t *p)
 	       (!homed_here(n, p) || (p->copyset & ~(1ull << n->cfg.self)));
 }
 
-/* A write fault on page: the next RC_TWIN_AHEAD pages that
+/* A write fault on page: the next cfg.twin_ahead pages that
  * can_twin_ahead take their twins now and become writable, each as its
  * own write fault would (a neighbour of a page written in every
  * interval is written too: a stencil's rows, a block's pages), mapped
@@ -1150,11 +1148,13 @@ static bool can_twin_ahead(rc_node_t *n, const rc_page_t *p)
  * empty diff at the release, which then stops twinning it ahead. */
 static cvmm_status_t twin_ahead(rc_node_t *n, uint64_t page)
 {
-	uint64_t first = 0, count = 0;
+	uint64_t first = 0, count = 0, end = page + n->cfg.twin_ahead;
 	cvmm_status_t st = CVMM_OK;
 
-	for (uint64_t q = page + 1; q <= page + RC_TWIN_AHEAD + 1; q++) {
-		rc_page_t *p = q <= page + RC_TWIN_AHEAD && q < n->cfg.npages
+	if (n->cfg.twin_ahead == 0)
+		return CVMM_OK;
+	for (uint64_t q = page + 1; q <= end + 1; q++) {
+		rc_page_t *p = q <= end && q < n->cfg.npages
 				       ? find(n, q)
 				       : NULL;
 

@@ -97,6 +97,7 @@
 
 #define RC_MAX_NODES 64
 #define RC_LOG 4 /* diffs per page remembered for race detection */
+#define RC_TWIN_AHEAD_MAX 64 /* cfg.twin_ahead */
 
 typedef enum rc_state { RC_INV, RC_FETCH, RC_RO, RC_RW } rc_state_t;
 
@@ -258,6 +259,13 @@ typedef struct rc_cfg {
 	 * protocol hands it over (rc_to_data) after it moved often enough by
 	 * plain stores only ("Sequential first" above). */
 	bool ivy_first;
+	/* A write fault on a data page mapped read-only twins up to this
+	 * many pages after it ahead (rc.c twin_ahead): those mapped
+	 * read-only whose last interval here ended with writes, mapped
+	 * writable with it, so that their own first writes do not fault (an
+	 * atomic there goes unseen, as on any page already writable). 0:
+	 * off; at most RC_TWIN_AHEAD_MAX. */
+	unsigned twin_ahead;
 	/* The nodes in the VM at start (bits; 0: all nnodes): the others are
 	 * free slots, which no broadcast reaches until rc_join. */
 	uint64_t members;

@@ -97,6 +97,11 @@ const cfg_field_t node_fields[] = {
 	  "are sent home at least every this many ms, so a loop spinning on "
 	  "a plain flag sees it change (0: only at synchronization)",
 	  OPT(staleness_ms), CFG_INT, NULL, 0, NULL, NULL },
+	{ "twin-ahead", "16", "release model: a write fault on a data page "
+	  "also makes up to this many pages after it writable, those this "
+	  "node wrote in its last interval, so that their first writes do "
+	  "not fault (0: off)",
+	  OPT(twin_ahead), CFG_INT, NULL, 0, NULL, NULL },
 	{ "balance", "off", "auto: every second node 0 looks at how much CPU "
 	  "each node's guest threads get, and a node whose threads wait for "
 	  "a CPU (the machine is shared) gives one to a node with an idle "
@@ -832,6 +837,7 @@ static cvmm_status_t node_vm_register(gmem_t *gm, vm_t *vm, const bool *push)
 			    .rc_am_id = NODE_AM_RC,
 			    .race_warn = node_opts.on_race == NODE_RACE_WARN,
 			    .staleness_ms = node_opts.staleness_ms,
+			    .twin_ahead = node_opts.twin_ahead,
 			    .stuck = node_svc_describe,
 			    .host = start_roles };
 	cvmm_status_t st;

@@ -52,6 +52,8 @@ typedef struct node_opts {
 	int memory_model;   /* node_memory_model_t */
 	int on_race;        /* node_on_race_t */
 	int staleness_ms;   /* release model: clean copies expire, 0 = never */
+	int twin_ahead;     /* release model: pages twinned ahead of a write
+			       fault, 0 = off (rc.h) */
 	int balance;        /* node_balance_t */
 	int max_nodes;      /* slots of the VM, 0: the agents started */
 	char *join;         /* HOST:PORT of a running VM's node 0: join it */

@@ -14,7 +14,10 @@
 #     --on-race=warn goes on and exits 0 with the warning;
 #   - a guest spinning on a plain flag (C11 release/acquire as x86 compiles
 #     it: nothing the VM sees) finishes (bounded staleness);
-#   - agents given different --memory-model refuse to start.
+#   - agents given different --memory-model refuse to start;
+#   - twins ahead (--twin-ahead): the stencil gives the native output with
+#     them and without, and takes fewer data-page faults with them; a
+#     value out of range is refused with one line.
 #
 # Usage: test/integration/run_release.sh [NAME_REGEX]
 #   BUILD, CVMM, GUESTS, WORKLOADS, TIMEOUT (per run, default 120), KEEP
@@ -220,6 +223,57 @@ if selected mismatch; then
 		cat "$tdir/err0" "$tdir/err1" >"$SCRATCH/detail"
 		fail "mismatched --memory-model refused" "no such line" \
 			"$SCRATCH/detail"
+	fi
+fi
+
+# twins ahead: a stencil's rows are written every sweep, so with them a
+# write fault makes the next pages writable too (far fewer faults on data
+# pages); output native either way
+if selected twin; then
+	tdir=$SCRATCH/twin
+	mkdir -p "$tdir"
+	"$WORKLOADS/stencil" -n 256 -s 40 -p 2 >"$tdir/native" 2>&1
+	ok=1
+	for t in 16 0; do
+		(cd "$tdir" && timeout -k 5 "$TIMEOUT" "$CVMM" run -n 2 -v 2 \
+			--memory-model=release --twin-ahead "$t" \
+			--stats="$tdir/s$t.json" -- "$WORKLOADS/stencil" \
+			-n 256 -s 40 -p 2 >"$tdir/out$t" 2>"$tdir/err$t")
+		rc=$?
+		if [ $rc != 0 ] || ! cmp -s "$tdir/native" "$tdir/out$t"; then
+			cat "$tdir/out$t" "$tdir/err$t" >"$tdir/detail"
+			fail "stencil -n 2 --twin-ahead $t" \
+				"$(rc_text $rc) or not the native output" \
+				"$tdir/detail"
+			ok=0
+		fi
+	done
+	if [ $ok = 1 ]; then
+		faults() {
+			python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["release"]["data_page_faults"])' "$1"
+		}
+		on=$(faults "$tdir/s16.json")
+		off=$(faults "$tdir/s0.json")
+		if [ "$on" -gt 0 ] && [ $((on * 2)) -lt "$off" ]; then
+			pass "stencil -n 2 --twin-ahead 16 and 0: native output, \
+data-page faults $on against $off"
+		else
+			fail "stencil -n 2 --twin-ahead" "data-page faults $on \
+with twins ahead, $off without (want under half)" /dev/null
+		fi
+	fi
+	timeout -k 5 60 "$CVMM" run -n 2 -v 2 --memory-model=release \
+		--twin-ahead 65 -- "$GUESTS/hello" >"$tdir/bad.out" \
+		2>"$tdir/bad.err"
+	rc=$?
+	if [ $rc != 0 ] && grep -q 'twin-ahead 65: must be 0 to 64' \
+		"$tdir/bad.err"; then
+		pass "--twin-ahead 65 refused with one line"
+	else
+		cat "$tdir/bad.out" "$tdir/bad.err" >"$tdir/detail"
+		fail "--twin-ahead 65 refused" "$(rc_text $rc), no such line" \
+			"$tdir/detail"
 	fi
 fi
 

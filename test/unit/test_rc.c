@@ -309,8 +309,10 @@ static void world_init_cfg(unsigned nn, uint64_t seed, bool ivy_first)
 	W.seed = seed;
 	W.rng = seed * 2654435761u + 88172645463325252ull;
 	for (unsigned i = 0; i < nn; i++) {
+		/* twins ahead: off, one page, or past the last page */
 		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
 			      .manager = home_of, .ivy_first = ivy_first,
+			      .twin_ahead = (unsigned[]){ 0, 1, 16 }[seed % 3],
 			      .ops = batch_mode ? &ops_batch : &ops,
 			      .ctx = &W.id[i]};
 
@@ -657,6 +659,7 @@ static void join(unsigned k)
 	unsigned members = ((1u << W.nn) - 1) & ~W.gone;
 	rc_cfg_t c = {.self = k, .nnodes = W.nn, .npages = NPAGES,
 		      .manager = home_of, .ivy_first = W.ivy,
+		      .twin_ahead = (unsigned[]){ 0, 1, 16 }[W.seed % 3],
 		      .members = members | 1u << k, .ops = &ops,
 		      .ctx = &W.id[k]};
 
@@ -1194,6 +1197,52 @@ static void test_fetch_ahead(void **state)
 	world_free();
 }
 
+/* Twins ahead (cfg.twin_ahead 16 with seed 32): a write fault makes the
+ * pages after it writable with their twins, those mapped read-only here
+ * whose last interval here ended with writes; their writes reach the
+ * home at the release like any; a page twinned ahead but not written
+ * gives an empty diff and is not twinned ahead again; a page only read,
+ * or with no copy here, never is. */
+static void test_twin_ahead(void **state)
+{
+	rc_stats_t s;
+
+	(void)state;
+	world_init(3, 32); /* every page's home is node 1 */
+	for (unsigned pg = 1; pg <= 3; pg++)
+		do_read(0, pg, 0);
+	do_write(0, 2, 10, 1);
+	do_write(0, 3, 10, 2);
+	release_wait(0); /* 2 and 3: an interval with writes ended */
+	assert_int_equal(W.mapped[0][2], 1);
+	assert_int_equal(W.mapped[0][3], 1);
+	do_write(0, 1, 10, 3); /* faults: 2 and 3 come with it */
+	assert_int_equal(W.mapped[0][1], 2);
+	assert_int_equal(W.mapped[0][2], 2);
+	assert_int_equal(W.mapped[0][3], 2);
+	assert_int_equal(W.mapped[0][4], 0); /* no copy here */
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.twins_ahead, 2);
+	do_write(0, 2, 20, 4); /* no fault: writable already */
+	rc_get_stats(W.node[0], &s);
+	assert_int_equal(s.twins, 5); /* 2, 3, then 1 with 2 and 3 */
+	release_wait(0);
+	assert_int_equal(W.mem[1][2][20], 4); /* at the home */
+	assert_int_equal(W.mem[1][1][10], 3);
+	/* 3 was not written: not twinned ahead again; 1 and 2 were */
+	do_write(0, 0, 10, 5);
+	assert_int_equal(W.mapped[0][1], 2);
+	assert_int_equal(W.mapped[0][2], 2);
+	assert_int_equal(W.mapped[0][3], 1);
+	release_wait(0);
+	while (deliver_one())
+		;
+	for (unsigned n = 0; n < 3; n++)
+		for (unsigned pg = 0; pg < NPAGES; pg++)
+			do_read(n, pg, 20);
+	world_free();
+}
+
 /* What a node knows: a copy fetched after a write notice in one epoch is
  * known once the node acquired; a diff made after a later notice must
  * carry it as its base (it once carried the older base the first notice
@@ -1599,6 +1648,7 @@ int main(void)
 		cmocka_unit_test(test_update_order),
 		cmocka_unit_test(test_race_detected),
 		cmocka_unit_test(test_fetch_ahead),
+		cmocka_unit_test(test_twin_ahead),
 		cmocka_unit_test(test_staleness),
 		cmocka_unit_test(test_diff_order),
 		cmocka_unit_test(test_known_base),
