@@ -420,14 +420,22 @@ static int uffd_continue(uint64_t addr, bool wp)
 	return ioctl(rt.uffd, UFFDIO_CONTINUE, &c) == 0 ? 0 : -errno;
 }
 
-static int uffd_protect(uint64_t addr, bool wp)
+/* Write-protects (wp) or unprotects pages [page, page + count) of the
+ * guest view in one call. */
+static int uffd_protect_run(uint64_t page, uint64_t count, bool wp)
 {
 	struct uffdio_writeprotect w = {
-		.range = { .start = addr, .len = CVMM_PAGE_SIZE },
+		.range = { .start = page_addr(page),
+			   .len = count * CVMM_PAGE_SIZE },
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
 	return ioctl(rt.uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? 0 : -errno;
+}
+
+static int uffd_protect(uint64_t addr, bool wp)
+{
+	return uffd_protect_run(addr >> CVMM_PAGE_SHIFT, 1, wp);
 }
 
 /* Maps page in the guest view: read-only (write-protected) for SHARED,
@@ -459,30 +467,18 @@ static cvmm_status_t rt_install(void *ctx, uint64_t page, coh_state_t st)
  * become read-only in one call. */
 static cvmm_status_t rc_protect(void *ctx, uint64_t first, uint64_t count)
 {
-	struct uffdio_writeprotect w = {
-		.range = { .start = page_addr(first),
-			   .len = count * CVMM_PAGE_SIZE },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
-
 	mapped_page = 0;
-	return ioctl(rt.uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? CVMM_OK
-							    : CVMM_ERR_IO;
+	return uffd_protect_run(first, count, true) == 0 ? CVMM_OK
+							 : CVMM_ERR_IO;
 }
 
 /* rc_ops_t.unprotect: pages [first, first + count), mapped read-only,
  * become writable in one call. */
 static cvmm_status_t rc_unprotect(void *ctx, uint64_t first, uint64_t count)
 {
-	struct uffdio_writeprotect w = {
-		.range = { .start = page_addr(first),
-			   .len = count * CVMM_PAGE_SIZE },
-		.mode = 0,
-	};
-
 	mapped_page = 0;
-	return ioctl(rt.uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? CVMM_OK
-							    : CVMM_ERR_IO;
+	return uffd_protect_run(first, count, false) == 0 ? CVMM_OK
+							  : CVMM_ERR_IO;
 }
 
 /* The owner's copy becomes read-only. It is usually mapped (the owner's
@@ -933,8 +929,7 @@ static void rc_acked(void *ctx)
 static const rc_ops_t rc_ops = {
 	.send = rc_send, .send_many = rc_send_many,
 	.map = rc_map, .protect = rc_protect, .unprotect = rc_unprotect,
-	.unmap = rc_unmap,
-	.read = rc_read,
+	.unmap = rc_unmap, .read = rc_read,
 	.put = rc_put, .apply = rc_apply, .update = rc_apply,
 	.is_zero = rt_is_zero,
 	.notify = rt_notify, .race = rc_race, .acked = rc_acked,
