@@ -786,10 +786,11 @@ static bool rc_sync_at_start(void *ctx, uint64_t page)
 /* The rc messages m[0..k) for dst, each framed (rc_frame_next) with its
  * payload (a diff, or our copy of the page for a PAGE with RC_F_PAGE), in
  * transport messages of at most RC_TX_MAX bytes (a larger frame goes
- * alone). Within one TCP segment of UCX (8 KiB): 64 KiB batches made
- * stencil slower than one message each (rendezvous), 8 and 16 KiB
- * measured the same (docs/performance.md, "Batched rc messages"). */
-#define RC_TX_MAX ((8u << 10) - 512)
+ * alone): what the transport sends eagerly (xp_am_eager_max), less room
+ * for its header. By rendezvous, 64 KiB batches made stencil slower than
+ * one message each; eagerly, lu and stencil 10% faster than 8 KiB ones
+ * (docs/performance.md, "Batched rc messages", "Larger batches"). */
+#define RC_TX_MAX (xp_am_eager_max(rt.cfg.xp) - 512)
 
 /* A PAGE that carries our copy of the page (its bytes are not in the
  * outbox: they are read when it leaves). */

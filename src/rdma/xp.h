@@ -180,6 +180,14 @@ void xp_set_epoch(xp_t *x, uint32_t epoch);
  * with a warning. */
 cvmm_status_t xp_am_register(xp_t *x, unsigned id, xp_am_fn_t fn, void *arg);
 
+/* The largest message xp_am_send sends eagerly (no rendezvous: one
+ * message, no round trip before its bytes): messages batched up to it
+ * cost one send. XP_AM_EAGER when xp set UCX's rendezvous threshold
+ * (UCX_RNDV_THRESH not in the environment), else 8 KiB (below UCX's own
+ * thresholds on its TCP and shared-memory transports). */
+#define XP_AM_EAGER (64u << 10)
+size_t xp_am_eager_max(const xp_t *x);
+
 /* Sends len bytes (0 allowed, any size) to peer; returns when the buffer is
  * reusable. As for put, after an error UCX may still read data. */
 cvmm_status_t xp_am_send(xp_t *x, int peer, unsigned id, const void *data,

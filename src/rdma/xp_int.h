@@ -93,6 +93,7 @@ struct xp {
 	uint64_t op_timeout_ns;
 	ucp_context_h ctx;
 	ucp_worker_h worker;
+	size_t am_eager;  /* xp_am_eager_max */
 	ucp_address_t *addr;
 	size_t addr_len;
 	int efd;
