@@ -745,12 +745,20 @@ static bool keep_twin(const rc_page_t *p)
 	return p->pins > 0;
 }
 
+/* Ending p's interval write-protects it: mapped writable and no agent
+ * write in progress (keep_twin). protect_dirty does it ahead for a
+ * release's dirty pages in runs. */
+static bool protect_due(const rc_page_t *p)
+{
+	return p->st == RC_RW && !keep_twin(p);
+}
+
 static size_t close_interval(rc_node_t *n, rc_page_t *p, cvmm_status_t *st)
 {
 	size_t len;
 
 	know(n, p);
-	if (p->st == RC_RW && p->pins == 0) {
+	if (protect_due(p)) {
 		*st = n->cfg.ops->map(n->cfg.ctx, p->page, false);
 		p->st = RC_RO;
 	}
@@ -837,7 +845,7 @@ static void protect_dirty(rc_node_t *n, bool copies)
 		return;
 	for (int l = copies ? 0 : 1; l < 2; l++)
 		for (p = l ? n->hdirty : n->cdirty; p; p = p->lnext)
-			k += p->twin && p->st == RC_RW && p->pins == 0;
+			k += p->twin && protect_due(p);
 	if (k == 0)
 		return;
 	if (k > n->pv_cap) {
@@ -851,7 +859,7 @@ static void protect_dirty(rc_node_t *n, bool copies)
 	k = 0;
 	for (int l = copies ? 0 : 1; l < 2; l++)
 		for (p = l ? n->hdirty : n->cdirty; p; p = p->lnext)
-			if (p->twin && p->st == RC_RW && p->pins == 0)
+			if (p->twin && protect_due(p))
 				n->pv[k++] = p;
 	qsort(n->pv, k, sizeof(*n->pv), page_order);
 	for (i = 0; i < k; i = j) {
@@ -1146,41 +1154,46 @@ static bool can_twin_ahead(rc_node_t *n, const rc_page_t *p)
  * interval is written too: a stencil's rows, a block's pages), mapped
  * in runs (ops->unprotect); one not written after all only costs an
  * empty diff at the release, which then stops twinning it ahead. */
-static cvmm_status_t twin_ahead(rc_node_t *n, uint64_t page)
+/* Pages [first, first + count), twinned ahead, are mapped writable: in
+ * one ops->unprotect, else page by page. */
+static cvmm_status_t map_run(rc_node_t *n, uint64_t first, uint64_t count)
 {
-	uint64_t first = 0, count = 0, end = page + n->cfg.twin_ahead;
 	cvmm_status_t st = CVMM_OK;
 
-	if (n->cfg.twin_ahead == 0)
+	if (count == 0 || (n->cfg.ops->unprotect &&
+			   n->cfg.ops->unprotect(n->cfg.ctx, first, count) ==
+				   CVMM_OK))
 		return CVMM_OK;
-	for (uint64_t q = page + 1; q <= end + 1; q++) {
-		rc_page_t *p = q <= end && q < n->cfg.npages
-				       ? find(n, q)
-				       : NULL;
+	for (uint64_t q = first; q < first + count; q++) {
+		cvmm_status_t e = n->cfg.ops->map(n->cfg.ctx, q, true);
+
+		if (st == CVMM_OK)
+			st = e;
+	}
+	return st;
+}
+
+static cvmm_status_t twin_ahead(rc_node_t *n, uint64_t page)
+{
+	uint64_t first = page + 1, end = page + 1 + n->cfg.twin_ahead;
+	cvmm_status_t st = CVMM_OK;
+
+	if (end > n->cfg.npages)
+		end = n->cfg.npages;
+	for (uint64_t q = page + 1; q <= end; q++) {
+		rc_page_t *p = q < end ? find(n, q) : NULL;
+		cvmm_status_t e;
 
 		if (can_twin_ahead(n, p) && take_twin(n, p) == CVMM_OK) {
 			p->st = RC_RW;
 			relist(n, p);
 			n->stats.twins_ahead++;
-			if (count == 0)
-				first = q;
-			count++;
 			continue;
 		}
-		if (count == 0)
-			continue;
-		/* a run ends: map it */
-		if (!n->cfg.ops->unprotect ||
-		    n->cfg.ops->unprotect(n->cfg.ctx, first, count) !=
-			    CVMM_OK)
-			for (uint64_t r = first; r < first + count; r++) {
-				cvmm_status_t e = n->cfg.ops->map(n->cfg.ctx,
-								  r, true);
-
-				if (st == CVMM_OK)
-					st = e;
-			}
-		count = 0;
+		e = map_run(n, first, q - first); /* the run before q */
+		if (st == CVMM_OK)
+			st = e;
+		first = q + 1;
 	}
 	return st;
 }
