@@ -456,9 +456,18 @@ netns_join() {
 	b=$!
 	wait_for "$out.aerr" "join: node 1 joined"
 	XDG_RUNTIME_DIR=$xdg timeout 30 "$CVMM" ctl drain 0 >"$out.ctl" 2>&1
-	sleep 1
-	XDG_RUNTIME_DIR=$xdg timeout 30 "$CVMM" ctl status --json \
-		>"$out.json" 2>&1
+	# the threads move as their calls return: ask until node 1 has them
+	# all (the guest may finish about a second after the drain: a fixed
+	# wait sometimes asked a VM that had gone)
+	for _ in $(seq 40); do
+		XDG_RUNTIME_DIR=$xdg timeout 30 "$CVMM" ctl status --json \
+			>"$out.json" 2>&1
+		python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["nodes"][1]["threads"] == 5 else 1)' "$out.json" \
+			2>/dev/null && break
+		sleep 0.05
+	done
 	XDG_RUNTIME_DIR=$xdg timeout 30 "$CVMM" ctl undrain 0 >>"$out.ctl" 2>&1
 	wait $a
 	arc=$?
