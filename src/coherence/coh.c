@@ -1318,16 +1318,17 @@ static void rt_stuck(uint64_t page, uint64_t t0, bool *warned)
 }
 
 /* Makes page valid here for this access; pin: also pin it (write only);
- * asks for the k pages ahead[] too (coh_fault_ahead) with the first
- * request. *from: the node the page was last copied from, -1 when no
- * copy; *first: it was ready in its initial state (never moved here).
- * Under the release model (sc != NULL): plain says a write is a plain
+ * asks for the k pages ahead[] too (coh_fault_ahead, registered by
+ * ra_register; up: upgrade-aheads instead, coh_fault_upgrade, not
+ * registered) with the first request. *from: the node the page was last
+ * copied from, -1 when no copy; *first: it was ready in its initial
+ * state (never moved here). Under the release model (sc != NULL): plain says a write is a plain
  * store's (promotion counts those), and *sc becomes true, with nothing
  * done, when the page is (or turns) a data page meanwhile: the caller
  * asks that model again. */
 static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 				bool pin, const uint64_t *ahead, unsigned k,
-				int *from, bool *first, bool *sc)
+				bool up, int *from, bool *first, bool *sc)
 {
 	uint32_t asked;
 	unsigned i = wq_index(page);
@@ -1345,11 +1346,16 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 		bool pinned;
 
 		if (sc && rc_page_class(rt.rc, page) == RC_DATA) {
-			ra_forget_all(ahead, k);
+			if (!up)
+				ra_forget_all(ahead, k);
 			*sc = true;
 			return CVMM_OK;
 		}
-		if (write && plain)
+		asked = 0;
+		if (up && write)
+			st = coh_fault_upgrade(rt.node, page, plain, ahead, k,
+					       &r);
+		else if (write && plain)
 			st = coh_fault_plain_ahead(rt.node, page, ahead, k,
 						   &asked, &r);
 		else
@@ -1357,7 +1363,7 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 					     &asked, &r);
 		/* registered, not asked (valid here already, or asked by
 		 * someone else, who lands it) */
-		for (unsigned j = 0; j < k; j++)
+		for (unsigned j = 0; j < k && !up; j++)
 			if (st != CVMM_OK || !(asked >> j & 1))
 				ra_forget(ahead[j]);
 		k = 0;
@@ -1415,10 +1421,10 @@ static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 
 /* rt_page_sc under the sequential model. */
 static cvmm_status_t rt_page(uint64_t page, bool write, bool pin,
-			     const uint64_t *ahead, unsigned k, int *from,
-			     bool *first)
+			     const uint64_t *ahead, unsigned k, bool up,
+			     int *from, bool *first)
 {
-	return rt_page_sc(page, write, false, pin, ahead, k, from, first,
+	return rt_page_sc(page, write, false, pin, ahead, k, up, from, first,
 			  NULL);
 }
 
@@ -1548,26 +1554,13 @@ static unsigned ahead_pages(walk_t *w, uint64_t page, uint64_t *ahead,
 	return k ? ra_register(ahead, k) : 0;
 }
 
-/* Read-ahead: any read walk (walk.h). Write-ahead: only while the
- * thread's write faults are first touches (wa_fresh), because the
- * manager grants a write-ahead only for a fresh page (proto.h): other
- * walks would be refused, a message each way for nothing; a walk's next
- * pages, or for a first touch out of a walk (a transpose, a scatter) the
- * rest of the page's run, which one manager holds: one message there.
- * Both only with push (a fetched page needs a thread to get it). */
-static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
+/* The other pages of page's run (COH_MGR_RUN pages: one manager) that
+ * the guest has mapped, at most cfg.read_ahead, into ahead. */
+static unsigned run_pages(uint64_t page, uint64_t *ahead)
 {
 	uint64_t base = page & ~(uint64_t)(COH_MGR_RUN - 1);
-	unsigned k, n;
+	unsigned k = 0, n;
 
-	if (!rt.cfg.push || !layout || !rt.cfg.read_ahead)
-		return 0;
-	if (!write)
-		return ahead_pages(&ra_w, page, ahead, true);
-	k = ahead_pages(&wa_w, page, ahead, wa_fresh);
-	if (k || !wa_fresh)
-		return k;
-	/* first touches not in a walk: the rest of the page's run */
 	n = (unsigned)(layout->readable(page_addr(base),
 					COH_MGR_RUN * CVMM_PAGE_SIZE) /
 		       CVMM_PAGE_SIZE);
@@ -1575,19 +1568,65 @@ static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead)
 	     q++)
 		if (q != page)
 			ahead[k++] = q;
+	return k;
+}
+
+/* Read-ahead: any read walk (walk.h). Write-ahead: only while the
+ * thread's write faults are first touches (wa_fresh), because the
+ * manager grants a write-ahead only for a fresh page (proto.h): other
+ * walks would be refused, a message each way for nothing; a walk's next
+ * pages, or for a first touch out of a walk (a transpose, a scatter) the
+ * rest of the page's run, which one manager holds: one message there.
+ * Both only with push (a fetched page needs a thread to get it).
+ * Upgrade-ahead (*up): a write fault on a page held read-shared here
+ * asks for the rest of its run, those pages held read-shared here too
+ * (proto.c skips the others), for writing: their manager grants each
+ * only to its owner (a node writing the pages it wrote before, which
+ * others read meanwhile), with no bytes, so nothing is registered and
+ * any page transfer serves it. */
+static unsigned fault_ahead(uint64_t page, bool write, uint64_t *ahead,
+			    bool *up)
+{
+	unsigned k;
+
+	*up = false;
+	if (!layout || !rt.cfg.read_ahead)
+		return 0;
+	if (write && coh_page_state(rt.node, page) == COH_SHARED) {
+		*up = true;
+		return run_pages(page, ahead);
+	}
+	if (!rt.cfg.push)
+		return 0;
+	if (!write)
+		return ahead_pages(&ra_w, page, ahead, true);
+	k = ahead_pages(&wa_w, page, ahead, wa_fresh);
+	if (k || !wa_fresh)
+		return k;
+	/* first touches not in a walk: the rest of the page's run */
+	k = run_pages(page, ahead);
 	return k ? ra_register(ahead, k) : 0;
 }
 
 /* fault_ahead under the release model: ahead[0..return) the pages the
  * sequential protocol serves here (a data page asked for there would
  * only be refused); a read's data pages are fa[0..*nfa), for
- * rc_fetch_ahead. */
+ * rc_fetch_ahead. Upgrade-aheads only from and of pages not shown to be
+ * data yet (RC_SC): a synchronization page handed over is a release at
+ * its giver, not to be asked for on a guess. */
 static unsigned fault_ahead_sc(uint64_t page, bool write, uint64_t *ahead,
-			       uint64_t *fa, unsigned *nfa)
+			       uint64_t *fa, unsigned *nfa, bool *up)
 {
-	unsigned k = fault_ahead(page, write, ahead), n = 0;
+	unsigned k = fault_ahead(page, write, ahead, up), n = 0;
 
 	*nfa = 0;
+	if (*up) {
+		for (unsigned j = 0;
+		     j < k && rc_page_class(rt.rc, page) == RC_SC; j++)
+			if (rc_page_class(rt.rc, ahead[j]) == RC_SC)
+				ahead[n++] = ahead[j];
+		return n;
+	}
 	for (unsigned j = 0; j < k; j++) {
 		if (rc_page_class(rt.rc, ahead[j]) != RC_DATA) {
 			ahead[n++] = ahead[j];
@@ -1920,7 +1959,7 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 	char line[160];
 	unsigned k;
 	int from;
-	bool first;
+	bool first, up;
 
 	*src = -1;
 	if (addr < rt.cfg.lo || addr >= rt.cfg.hi)
@@ -1937,7 +1976,7 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 		/* read- and write-ahead, of pages still under Ivy; fetch-
 		 * ahead of data pages */
 		k = fault_ahead_sc(addr >> CVMM_PAGE_SHIFT, write, ahead, fa,
-				   &nfa);
+				   &nfa, &up);
 		/* again when the sequential protocol hands the page over
 		 * while we wait for it */
 		do {
@@ -1947,18 +1986,19 @@ static cvmm_status_t rt_fault(uint64_t addr, bool write, bool atomic,
 			seq |= ivy;
 			if (st == CVMM_OK && ivy) {
 				st = rt_page_sc(addr >> CVMM_PAGE_SHIFT, write,
-						!atomic, false, ahead, k, &from,
-						&first, &sc);
+						!atomic, false, ahead, k, up,
+						&from, &first, &sc);
 				k = 0; /* asked, or forgotten */
 			}
 		} while (st == CVMM_OK && ivy && sc);
-		ra_forget_all(ahead, k); /* a data page: never asked */
+		if (!up)
+			ra_forget_all(ahead, k); /* a data page: never asked */
 		stat_add(&rt.model_faults[!seq], 1);
 		stat_add(&rt.model_fault_ns[!seq], cvmm_now_ns() - t0);
 	} else {
-		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead);
+		k = fault_ahead(addr >> CVMM_PAGE_SHIFT, write, ahead, &up);
 		st = rt_page(addr >> CVMM_PAGE_SHIFT, write, false, ahead, k,
-			     &from, &first);
+			     up, &from, &first);
 	}
 	if (st != CVMM_OK) {
 		snprintf(line, sizeof(line),
@@ -2035,13 +2075,13 @@ static cvmm_status_t rt_acquire(uint64_t addr, size_t len, bool write)
 					     &ivy);
 				if (st == CVMM_OK && ivy)
 					st = rt_page_sc(p, write, true, write,
-							NULL, 0, &from, &fresh,
-							&sc);
+							NULL, 0, false, &from,
+							&fresh, &sc);
 			} while (st == CVMM_OK && ivy && sc);
 			stat_add(&coh_rt_stats.agent_acquires, 1);
 			continue;
 		}
-		st = rt_page(p, write, write, ahead, k, &from, &fresh);
+		st = rt_page(p, write, write, ahead, k, false, &from, &fresh);
 		fresh = fresh || landed_zero(p);
 		stat_add(&coh_rt_stats.agent_acquires, 1);
 	}

@@ -159,6 +159,19 @@
  * any INVALID page it does not manage; the manager may grant when idle
  * or refuse at any time.
  *
+ * Upgrade-ahead (coh_fault_upgrade, any transfer): the write fault event
+ * of a page SHARED here that nobody here waits for, as a WRITE_REQ marked
+ * COH_FLAG_UPGRADE (UPGRADE_WAIT, as an upgrade). Its manager serves it
+ * as any write request only when idle and the asker is the page's owner
+ * (upgrade_ok): R == O, so the copyset is invalidated and M itself
+ * grants, with no bytes, and the page is EXCLUSIVE at R. Else it answers
+ * NACK, which changes nothing at the manager: R goes back to SHARED, or,
+ * if another writer's forward took its copy meanwhile (WRITE_WAIT), to
+ * INVALID; its waiters ask again. A grant thus never reaches R without
+ * its copy, and no thread is ever needed to fetch. Promotion counts it
+ * as no store. ivy.pml: the asking node may ask so for any SHARED page;
+ * the manager may grant its owner when idle or refuse at any time.
+ *
  * First touch: a page nobody has asked for starts at its manager, so its
  * first writer either is the manager (no message at all) or asks the
  * manager, who is also the owner and grants at once (a zero grant: no
@@ -440,6 +453,30 @@ static cvmm_status_t act_write_ahead(coh_node_t *n, uint64_t page,
 	if (st == CVMM_OK)
 		n->ob->m[n->ob->len - 1].flags = COH_FLAG_AHEAD;
 	return st;
+}
+
+/* An upgrade-ahead: the upgrade of a page held read-shared here, nobody
+ * here waiting, marked COH_FLAG_UPGRADE (the manager grants it only to
+ * the page's owner, and counts it as no store). */
+static cvmm_status_t act_upgrade_ahead(coh_node_t *n, uint64_t page,
+				       const coh_msg_t *m)
+{
+	cvmm_status_t st = act_write_req(n, page, m);
+
+	if (st == CVMM_OK)
+		n->ob->m[n->ob->len - 1].flags = COH_FLAG_UPGRADE;
+	return st;
+}
+
+/* The manager refused the upgrade-ahead: as if it had never been asked
+ * (the copy stays, or is gone if another writer took it meanwhile);
+ * threads that coalesced with it ask again. Nothing was registered for
+ * it (no bytes ever come with its grant), so ops->refused is not told. */
+static cvmm_status_t act_upgrade_refused(coh_node_t *n, uint64_t page,
+					 const coh_msg_t *m)
+{
+	notify(n, page);
+	return CVMM_OK;
 }
 
 /* The manager refused the write-ahead: as if it had never been asked;
@@ -812,7 +849,7 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_WRITE_GRANT] = ILLEGAL("no write requested"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
 		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
-		[COH_EV_WRITE_AHEAD] = T(COH_SHARED, act_wait, "valid: no write-ahead"),
+		[COH_EV_WRITE_AHEAD] = T(COH_UPGRADE_WAIT, act_upgrade_ahead, "upgrade-ahead"),
 		[COH_EV_PROMOTE] = ILLEGAL("the owner alone is promoted"),
 		[COH_EV_TO_DATA] = ILLEGAL("nothing asked"),
 	},
@@ -854,7 +891,7 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		/* from self: node_settle raises GET_DONE at once */
 		[COH_EV_WRITE_GRANT] = T(COH_WRITE_FETCH, act_fetch_begin, "write granted: fetch"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
-		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_NACK] = T(COH_INVALID, act_upgrade_refused, "upgrade-ahead refused, copy gone"),
 		[COH_EV_WRITE_AHEAD] = T(COH_WRITE_WAIT, act_wait, "asked: no write-ahead"),
 		[COH_EV_PROMOTE] = ILLEGAL("not owner"),
 		[COH_EV_TO_DATA] = T(COH_INVALID, act_to_data, "refused: a data page now"),
@@ -868,7 +905,7 @@ const coh_trans_t coh_node_table[COH_NSTATES][COH_NEVENTS] = {
 		[COH_EV_READ_GRANT] = ILLEGAL("no read requested"),
 		[COH_EV_WRITE_GRANT] = T(COH_EXCLUSIVE, act_write_granted, "upgrade granted"),
 		[COH_EV_GET_DONE] = ILLEGAL("no fetch in progress"),
-		[COH_EV_NACK] = ILLEGAL("no write-ahead asked"),
+		[COH_EV_NACK] = T(COH_SHARED, act_upgrade_refused, "upgrade-ahead refused"),
 		[COH_EV_WRITE_AHEAD] = T(COH_UPGRADE_WAIT, act_wait, "asked: no write-ahead"),
 		[COH_EV_PROMOTE] = ILLEGAL("the owner alone is promoted"),
 		[COH_EV_TO_DATA] = ILLEGAL("a copy was left when promoted"),
@@ -1254,6 +1291,17 @@ static bool ahead_ok(coh_node_t *n, uint64_t page)
 	       o->is_zero(n->cfg.ctx, page);
 }
 
+/* An upgrade-ahead is granted only to the page's owner, when nothing is
+ * in progress: its copy is current and stays so (only a forward, which
+ * the manager would have to send first, takes an owner's copy), so the
+ * grant never carries bytes. */
+static bool upgrade_ok(coh_node_t *n, uint64_t page, uint32_t src)
+{
+	const coh_mpage_t *mp = coh_mpage(n, page);
+
+	return mp->st == COH_M_IDLE && mp->owner == src;
+}
+
 static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 			      const coh_msg_t *m)
 {
@@ -1264,7 +1312,9 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 			   coh_mgr_index(m->page, n->cfg.nnodes), true))
 		return CVMM_ERR_NOMEM;
 	mp = coh_mpage(n, m->page); /* its initial owner filled in */
-	if ((m->flags & COH_FLAG_AHEAD) && !ahead_ok(n, m->page))
+	if (((m->flags & COH_FLAG_AHEAD) && !ahead_ok(n, m->page)) ||
+	    ((m->flags & COH_FLAG_UPGRADE) &&
+	     !upgrade_ok(n, m->page, m->src)))
 		return send_msg(n, m->src, COH_MSG_NACK, m->page, 0);
 	mp->used = 1;
 	if (ev == COH_MEV_WRITE_REQ && n->cfg.promote_after &&
@@ -1279,7 +1329,7 @@ static cvmm_status_t mgr_recv(coh_node_t *n, coh_mevent_t ev,
 								 m->page)
 						 ? m->src
 						 : mp->owner);
-		if (m->flags & COH_FLAG_AHEAD)
+		if (m->flags & (COH_FLAG_AHEAD | COH_FLAG_UPGRADE))
 			; /* a guess (a fresh page's first touch ahead of
 			     the stores): tells nothing of how it is written */
 		else if (!(m->flags & COH_FLAG_PLAIN))
@@ -1394,13 +1444,14 @@ cvmm_status_t coh_fault(coh_node_t *n, uint64_t page, bool write,
 }
 
 static cvmm_status_t fault_ahead(coh_node_t *n, uint64_t page, bool write,
-				 bool plain, const uint64_t *ahead, unsigned k,
-				 uint32_t *asked, coh_fault_res_t *res);
+				 bool plain, bool up, const uint64_t *ahead,
+				 unsigned k, uint32_t *asked,
+				 coh_fault_res_t *res);
 
 cvmm_status_t coh_fault_plain(coh_node_t *n, uint64_t page,
 			      coh_fault_res_t *res)
 {
-	return fault_ahead(n, page, true, true, NULL, 0, NULL, res);
+	return fault_ahead(n, page, true, true, false, NULL, 0, NULL, res);
 }
 
 /* A read-ahead: the read fault event of a page nobody here waits for. Its
@@ -1440,23 +1491,42 @@ static cvmm_status_t write_ahead(coh_node_t *n, uint64_t q, bool *asked)
 	return node_run(n, q, COH_EV_WRITE_AHEAD, NULL);
 }
 
+/* An upgrade-ahead: asks for q, valid here read-only (SHARED), for
+ * writing (act_upgrade_ahead); its manager grants it only to the owner,
+ * with no bytes, or refuses it (NACK). */
+static cvmm_status_t upgrade_ahead(coh_node_t *n, uint64_t q)
+{
+	if (q >= n->cfg.npages || coh_page_st(n, q) != COH_SHARED ||
+	    n->ob->len > COH_OUTBOX_MAX - OB_STEP_MAX)
+		return CVMM_OK;
+	return node_run(n, q, COH_EV_WRITE_AHEAD, NULL);
+}
+
 cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 			      const uint64_t *ahead, unsigned k,
 			      uint32_t *asked, coh_fault_res_t *res)
 {
-	return fault_ahead(n, page, write, false, ahead, k, asked, res);
+	return fault_ahead(n, page, write, false, false, ahead, k, asked, res);
 }
 
 cvmm_status_t coh_fault_plain_ahead(coh_node_t *n, uint64_t page,
 				    const uint64_t *ahead, unsigned k,
 				    uint32_t *asked, coh_fault_res_t *res)
 {
-	return fault_ahead(n, page, true, true, ahead, k, asked, res);
+	return fault_ahead(n, page, true, true, false, ahead, k, asked, res);
+}
+
+cvmm_status_t coh_fault_upgrade(coh_node_t *n, uint64_t page, bool plain,
+				const uint64_t *ahead, unsigned k,
+				coh_fault_res_t *res)
+{
+	return fault_ahead(n, page, true, plain, true, ahead, k, NULL, res);
 }
 
 static cvmm_status_t fault_ahead(coh_node_t *n, uint64_t page, bool write,
-				 bool plain, const uint64_t *ahead, unsigned k,
-				 uint32_t *asked, coh_fault_res_t *res)
+				 bool plain, bool up, const uint64_t *ahead,
+				 unsigned k, uint32_t *asked,
+				 coh_fault_res_t *res)
 {
 	coh_outbox_t ob;
 	coh_fault_res_t r;
@@ -1475,7 +1545,10 @@ static cvmm_status_t fault_ahead(coh_node_t *n, uint64_t page, bool write,
 		st = fault_result(n, page, write, claimed, &r);
 	if (asked)
 		*asked = 0;
-	for (unsigned i = 0; i < k && i < 32 && st == CVMM_OK && n->cfg.push;
+	for (unsigned i = 0; i < k && up && st == CVMM_OK; i++)
+		st = upgrade_ahead(n, ahead[i]);
+	for (unsigned i = 0; i < k && i < 32 && !up && st == CVMM_OK &&
+			     n->cfg.push;
 	     i++) {
 		bool a;
 

@@ -28,7 +28,9 @@ typedef enum coh_state {
 	COH_EXCLUSIVE,    /* the only copy, writable; this node is owner */
 	COH_READ_WAIT,    /* READ_REQ sent, no copy */
 	COH_WRITE_WAIT,   /* WRITE_REQ sent, no valid copy */
-	COH_UPGRADE_WAIT, /* WRITE_REQ sent, read-only copy still current */
+	COH_UPGRADE_WAIT, /* WRITE_REQ sent (a fault's, or an upgrade-ahead's:
+			     COH_FLAG_UPGRADE), read-only copy still
+			     current */
 	COH_READ_FETCH,   /* READ_GRANT in: a thread copies the page from the
 			     owner, then coh_fetch_done (-> SHARED) */
 	COH_WRITE_FETCH,  /* WRITE_GRANT in from another owner: copy, then
@@ -53,9 +55,11 @@ typedef enum coh_event {
 	COH_EV_READ_GRANT,
 	COH_EV_WRITE_GRANT,
 	COH_EV_GET_DONE,  /* local: the page bytes are in (coh_fetch_done) */
-	COH_EV_NACK,      /* the manager refused a write-ahead */
+	COH_EV_NACK,      /* the manager refused a write-ahead or an
+			     upgrade-ahead */
 	COH_EV_WRITE_AHEAD, /* local: ask for the page for writing, nobody
-			       here waiting (coh_fault_ahead) */
+			       here waiting (coh_fault_ahead; on a SHARED
+			       page an upgrade-ahead, coh_fault_upgrade) */
 	COH_EV_PROMOTE,   /* the manager hands the page to the release
 			     model, homed here ("Promotion", proto.c) */
 	COH_EV_TO_DATA,   /* NACK with COH_FLAG_DATA: the page left this
@@ -324,6 +328,19 @@ cvmm_status_t coh_fault_ahead(coh_node_t *n, uint64_t page, bool write,
 cvmm_status_t coh_fault_plain_ahead(coh_node_t *n, uint64_t page,
 				    const uint64_t *ahead, unsigned k,
 				    uint32_t *asked, coh_fault_res_t *res);
+
+/* As coh_fault for a write (plain: by a plain store, as coh_fault_plain),
+ * and in the same step asks for the pages ahead[0..k) that are SHARED
+ * here for writing (an upgrade-ahead: WRITE_REQ with COH_FLAG_UPGRADE,
+ * UPGRADE_WAIT). Its manager grants it only to the page's owner with
+ * nothing in progress (the owner's copy is current: no bytes come), and
+ * else refuses it (NACK: back to SHARED, or to INVALID when another
+ * writer took the copy meanwhile). Promotion counts it as no store.
+ * Nothing is registered for these pages (no bytes land), and any push
+ * mode serves them. */
+cvmm_status_t coh_fault_upgrade(coh_node_t *n, uint64_t page, bool plain,
+				const uint64_t *ahead, unsigned k,
+				coh_fault_res_t *res);
 
 /* Handles a decoded message m (coh_wire_decode checked its fields) from
  * m->src; page: the CVMM_PAGE_SIZE that came with a COH_FLAG_PAGE grant,

@@ -48,7 +48,7 @@ static bool type_has_arg(unsigned type, uint32_t flags)
 }
 
 /* Grants: none, ZERO or PAGE; FWD_WRITE: none or HAVE; WRITE_REQ: none,
- * AHEAD or PLAIN; NACK: none or DATA; others none. */
+ * AHEAD, PLAIN or UPGRADE; NACK: none or DATA; others none. */
 static bool flags_valid(unsigned type, uint32_t flags)
 {
 	if (type == COH_MSG_READ_GRANT || type == COH_MSG_WRITE_GRANT)
@@ -58,7 +58,7 @@ static bool flags_valid(unsigned type, uint32_t flags)
 		return flags == 0 || flags == COH_FLAG_HAVE;
 	if (type == COH_MSG_WRITE_REQ)
 		return flags == 0 || flags == COH_FLAG_AHEAD ||
-		       flags == COH_FLAG_PLAIN;
+		       flags == COH_FLAG_PLAIN || flags == COH_FLAG_UPGRADE;
 	if (type == COH_MSG_NACK)
 		return flags == 0 || flags == COH_FLAG_DATA;
 	return flags == 0;

@@ -48,6 +48,9 @@
 			       release model counts these: promotion) */
 #define COH_FLAG_DATA 0x20 /* nack: the page is a data page now, arg =
 			      its home: ask the release model */
+#define COH_FLAG_UPGRADE 0x40 /* write_req: an upgrade-ahead of a page
+				 the asker holds read-shared: served as
+				 any write request, counted as no store */
 
 typedef enum coh_msg_type {
 	COH_MSG_READ_REQ = 1, /* requester -> manager */

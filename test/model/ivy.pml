@@ -34,6 +34,16 @@
  * its handler with the pushed bytes (there is no thread to get them);
  * faults on a page in AHEAD_WAIT coalesce with it, so a local operation
  * on it waits until it is answered.
+ * Upgrade-ahead (coh_fault_upgrade): the same node may instead ask for a
+ * page it holds SHARED for writing with nobody waiting (UPGRADE_AHEAD,
+ * UPGRADE_WAIT); the manager serves it as a WRITE_REQ only when idle and
+ * the asker is the page's owner, and else refuses it (NACK: back to
+ * SHARED, or to INVALID when another writer took the copy meanwhile).
+ * Its grant makes the copy here EXCLUSIVE with no bytes (the owner's copy
+ * is current); a grant reaching it without its copy fails an assertion.
+ * Mutants: -DUPGRADE_ANY (the manager grants a non-owner too) and
+ * -DUPGRADE_KEEP (a refused upgrade-ahead that lost its copy keeps it)
+ * must fail.
  * Deferred forwards (pins, holds: proto.c "Holds"): an EXCLUSIVE owner may
  * put a FWD_READ or FWD_WRITE aside (one slot per node) and run it later,
  * as a step of its own, meanwhile writing the page and taking the messages
@@ -88,10 +98,10 @@
 #ifndef MAXOPS
 #define MAXOPS 2
 #endif
-/* Write-aheads of node AHEAD_NODE, which manages no page, so it can ask
- * for both. test/model/run.sh checks MAXOPS 2 without write-aheads and
- * MAXOPS 1 with 2 of them: both together take ~20 M states, past the
- * check's memory. */
+/* Write-aheads and upgrade-aheads of node AHEAD_NODE, which manages no
+ * page, so it can ask for both. test/model/run.sh checks MAXOPS 2
+ * without them and MAXOPS 1 with 2 of them: both together take ~20 M
+ * states, past the check's memory. */
 #ifndef MAXAHEAD
 #define MAXAHEAD 0
 #endif
@@ -128,7 +138,7 @@
 
 mtype = { READ_REQ, WRITE_REQ, FWD_READ, FWD_WRITE, INVALIDATE, INV_ACK,
 	  READ_GRANT, WRITE_GRANT, CONFIRM_READ, CONFIRM_WRITE, WRITE_AHEAD,
-	  NACK, PROMOTE, PROMOTED, NACKD };
+	  NACK, PROMOTE, PROMOTED, NACKD, UPGRADE_AHEAD };
 
 /* ch[src*N+dst]: FIFO per (src, dst) pair, as the transport guarantees.
  * Fields: type, page, arg (requester for requests/forwards, owner for
@@ -335,7 +345,31 @@ inline handle()
 		:: mst[pg] == M_IDLE -> mgr_start(WRITE_REQ, pg, ar)
 		:: true -> ch[me * N + ar]!NACK, pg, 0
 		fi
-	:: mt == NACK ->
+	:: mt == UPGRADE_AHEAD ->
+		assert(MGR(pg) == me);
+		if
+#ifdef UPGRADE_ANY
+		:: mst[pg] == M_IDLE -> mgr_start(WRITE_REQ, pg, ar)
+#else
+		:: mst[pg] == M_IDLE && owner[pg] == ar ->
+			mgr_start(WRITE_REQ, pg, ar)
+#endif
+		:: true -> ch[me * N + ar]!NACK, pg, 0
+		fi
+	:: mt == NACK && up == pg + 1 ->
+		if
+		:: st[IDX(me, pg)] == UPGRADE_WAIT -> st[IDX(me, pg)] = SHARED
+		:: else ->
+			assert(st[IDX(me, pg)] == WRITE_WAIT);
+#ifdef UPGRADE_KEEP
+			st[IDX(me, pg)] = SHARED
+#else
+			st[IDX(me, pg)] = INVALID
+#endif
+		fi;
+		up = 0;
+		aw = 0
+	:: mt == NACK && up != pg + 1 ->
 		assert(st[IDX(me, pg)] == AHEAD_WAIT);
 		st[IDX(me, pg)] = INVALID;
 		aw = 0
@@ -414,7 +448,15 @@ inline handle()
 		assert(val[IDX(me, pg)] == latest[pg]);
 		aw = 0;
 		ch[me * N + MGR(pg)]!CONFIRM_WRITE, pg, me
-	:: mt == WRITE_GRANT && st[IDX(me, pg)] != AHEAD_WAIT ->
+	:: mt == WRITE_GRANT && up == pg + 1 ->
+		/* the owner's own copy, current: no bytes come */
+		assert(st[IDX(me, pg)] == UPGRADE_WAIT);
+		st[IDX(me, pg)] = EXCLUSIVE;
+		assert(val[IDX(me, pg)] == latest[pg]);
+		up = 0;
+		aw = 0;
+		ch[me * N + MGR(pg)]!CONFIRM_WRITE, pg, me
+	:: mt == WRITE_GRANT && st[IDX(me, pg)] != AHEAD_WAIT && up != pg + 1 ->
 		assert(st[IDX(me, pg)] == WRITE_WAIT ||
 		       st[IDX(me, pg)] == UPGRADE_WAIT);
 		if
@@ -455,7 +497,8 @@ inline get_done()
 	check()
 }
 
-/* A write-ahead of an INVALID page managed elsewhere. */
+/* A write-ahead of an INVALID page managed elsewhere, or an
+ * upgrade-ahead of a SHARED one. */
 inline write_ahead()
 {
 	select (pg : 0 .. P - 1);
@@ -465,6 +508,12 @@ inline write_ahead()
 		aw = 1;
 		wa++;
 		ch[me * N + MGR(pg)]!WRITE_AHEAD, pg, me
+	:: st[IDX(me, pg)] == SHARED ->
+		st[IDX(me, pg)] = UPGRADE_WAIT;
+		aw = 1;
+		up = pg + 1;
+		wa++;
+		ch[me * N + MGR(pg)]!UPGRADE_AHEAD, pg, me
 	:: else
 	fi
 }
@@ -504,6 +553,7 @@ inline local_op()
 	select (pg : 0 .. P - 1);
 	if
 	:: st[IDX(me, pg)] == AHEAD_WAIT -> skip /* coalesces: waits */
+	:: up == pg + 1 -> skip /* coalesces with the upgrade-ahead */
 	:: dat[IDX(me, pg)] -> ops++	/* the release model's now */
 	:: else -> local_access()
 	fi;
@@ -520,7 +570,7 @@ inline local_op()
 
 proctype node(byte me)
 {
-	byte ops, fpg, fown, wa;
+	byte ops, fpg, fown, wa, up;
 	bit waiting, got, aw;
 
 	do

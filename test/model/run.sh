@@ -7,7 +7,9 @@
 # the checks can fire: the manager forwards a write without waiting for
 # INV_ACKs (-DBUG), a deferred forward is dropped, a write-ahead grant
 # installs the page without its bytes, and the manager promotes a page
-# whose owner shares it (generated here with sed). Then the
+# whose owner shares it (generated here with sed); two more for
+# upgrade-aheads (granted to a node not the owner, a refused one keeping
+# a copy another writer took). Then the
 # release memory model planned for data pages (rc.pml): it must pass, and
 # a release that does not wait for the home's ack, an acquire that keeps
 # its copy, a diff of the whole page, a home that goes on writing
@@ -78,7 +80,8 @@ not_applied() {
 # manager may always choose not to promote): one search covers both
 sed '1i #define PROMOTION 1' "$here/ivy.pml" >"$work/ivy_promote.pml"
 bg ivy-promote "$work/ivy_promote.pml" ok
-# write-aheads (node 2 asks twice), with one operation per node
+# write-aheads and upgrade-aheads (node 2 asks twice), with one operation
+# per node
 sed '1i #define MAXOPS 1\n#define MAXAHEAD 2' "$here/ivy.pml" >"$work/ivy_ahead.pml"
 bg ivy-ahead "$work/ivy_ahead.pml" ok
 # the release model asks ahead too: write-aheads and promotion together
@@ -93,6 +96,13 @@ if ! cmp -s "$work/ivy_ahead.pml" "$work/ivy_ahead_bug.pml"; then
 else
 	not_applied ivy-bug-ahead-stale
 fi
+# upgrade-aheads (the same runs ask those of SHARED pages): a manager
+# that grants one to a node not the page's owner, and a refused one that
+# keeps a copy another writer took meanwhile, must fail
+for m in UPGRADE_ANY UPGRADE_KEEP; do
+	sed "1i #define $m 1" "$work/ivy_ahead.pml" >"$work/ivy_$m.pml"
+	bg "ivy-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/ivy_$m.pml" fail
+done
 # promotion to the release model (proto.c "Promotion"): a manager that
 # may also promote after a read (the owner shares the page then) must fail
 sed '1i #define PROMOTION 1\n#define PROMOTION_ON_READ 1' "$here/ivy.pml" \

@@ -72,17 +72,28 @@ static void test_tables_complete(void **state)
 		assert_null(coh_node_table[COH_READ_FETCH][e].action);
 		assert_null(coh_node_table[COH_WRITE_FETCH][e].action);
 	}
-	/* a NACK answers a write-ahead and nothing else; a write-ahead is
-	 * asked only from INVALID, and changes no other state */
+	/* a NACK answers a write-ahead or an upgrade-ahead (which waits
+	 * as an upgrade, or as a write once its copy went) and nothing
+	 * else; a write-ahead is asked only from INVALID, an upgrade-ahead
+	 * only from SHARED, and nothing else changes state */
 	for (int s = 0; s < COH_NSTATES; s++) {
 		const coh_trans_t *nk = &coh_node_table[s][COH_EV_NACK];
 		const coh_trans_t *wa = &coh_node_table[s][COH_EV_WRITE_AHEAD];
 
-		assert_true(!nk->action == (s != COH_AHEAD_WAIT));
+		assert_true(!nk->action == (s != COH_AHEAD_WAIT &&
+					    s != COH_UPGRADE_WAIT &&
+					    s != COH_WRITE_WAIT));
 		assert_non_null(wa->action);
-		assert_int_equal(wa->next, s == COH_INVALID ? COH_AHEAD_WAIT : s);
+		assert_int_equal(wa->next, s == COH_INVALID  ? COH_AHEAD_WAIT
+					   : s == COH_SHARED ? COH_UPGRADE_WAIT
+							     : s);
 	}
 	assert_int_equal(coh_node_table[COH_AHEAD_WAIT][COH_EV_NACK].next,
+			 COH_INVALID);
+	/* a refused upgrade-ahead keeps its copy only if it still has it */
+	assert_int_equal(coh_node_table[COH_UPGRADE_WAIT][COH_EV_NACK].next,
+			 COH_SHARED);
+	assert_int_equal(coh_node_table[COH_WRITE_WAIT][COH_EV_NACK].next,
 			 COH_INVALID);
 }
 
@@ -158,6 +169,15 @@ static void test_wire(void **state)
 	expect_good(b, COH_WIRE_LEN, &out);
 	assert_int_equal(out.flags, COH_FLAG_AHEAD);
 	enc(COH_WIRE_VERSION, COH_MSG_READ_REQ, 1, 0, COH_FLAG_AHEAD, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
+	/* an upgrade-ahead: UPGRADE on WRITE_REQ only, not with PLAIN */
+	enc(COH_WIRE_VERSION, COH_MSG_WRITE_REQ, 1, 0, COH_FLAG_UPGRADE, 7, b);
+	expect_good(b, COH_WIRE_LEN, &out);
+	assert_int_equal(out.flags, COH_FLAG_UPGRADE);
+	enc(COH_WIRE_VERSION, COH_MSG_READ_REQ, 1, 0, COH_FLAG_UPGRADE, 7, b);
+	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
+	enc(COH_WIRE_VERSION, COH_MSG_WRITE_REQ, 1, 0,
+	    COH_FLAG_UPGRADE | COH_FLAG_PLAIN, 7, b);
 	expect_bad(b, COH_WIRE_LEN, "flags not valid for the type");
 	enc(COH_WIRE_VERSION, COH_MSG_NACK, 1, 0, 0, 7, b);
 	expect_good(b, COH_WIRE_LEN, &out);
@@ -313,6 +333,7 @@ static unsigned ndue[NN];
 static unsigned long dues;   /* forwards handed over */
 static bool first_touch;     /* run_seed: pages start at their managers */
 static unsigned long refused, ahead_granted; /* write-aheads */
+static unsigned long upgrades_asked; /* upgrade-aheads (try_access) */
 
 /* tm guards the simulated memory (mem, mapped, latest, wseq, notified)
  * between the threaded test's threads; qmu guards the queues. */
@@ -643,12 +664,36 @@ static bool try_access(int i, int s, bool write)
 	unsigned k = 0;
 
 	/* half the faults also ask for other pages ahead (push only):
-	 * read-ahead, write-ahead */
+	 * read-ahead, write-ahead; a write to a page held SHARED asks
+	 * upgrade-aheads instead, as the runtime does (any transfer) */
 	for (int t = 0; t < nslots && rnd(2); t++)
 		if (t != s && rnd(2))
 			ahead[k++] = slot_page[t];
-	assert_int_equal(coh_fault_ahead(n->coh, slot_page[s], write, ahead, k,
-					 &asked, &r), CVMM_OK);
+	if (write && coh_page_state(n->coh, slot_page[s]) == COH_SHARED) {
+		coh_state_t before[NSLOT];
+
+		for (unsigned t = 0; t < k; t++)
+			before[t] = coh_page_state(n->coh, ahead[t]);
+		assert_int_equal(coh_fault_upgrade(n->coh, slot_page[s], false,
+						   ahead, k, &r), CVMM_OK);
+		for (unsigned t = 0; t < k; t++) {
+			coh_state_t at = coh_page_state(n->coh, ahead[t]);
+
+			/* a SHARED page is asked for, nothing else (unless a
+			 * message to ourselves answered at once) */
+			assert_true(sync_self ||
+				    at == (before[t] == COH_SHARED
+						   ? COH_UPGRADE_WAIT
+						   : before[t]));
+			upgrades_asked += before[t] == COH_SHARED;
+		}
+		asked = 0;
+		k = 0;
+	} else {
+		assert_int_equal(coh_fault_ahead(n->coh, slot_page[s], write,
+						 ahead, k, &asked, &r),
+				 CVMM_OK);
+	}
 	for (unsigned t = 0; t < k; t++) { /* only when pushing */
 		assert_true(!(asked >> t & 1) || push_mode);
 		if (write && (asked >> t & 1))
@@ -994,15 +1039,17 @@ static void run_ops(int ops_per_node)
  * granted while pages are fresh and all zeros, refused after). */
 static void test_loopback_random(void **state)
 {
-	refused = ahead_granted = 0;
+	refused = ahead_granted = upgrades_asked = 0;
 	for (unsigned seed = 1; seed <= 3000; seed++) {
 		push_mode = seed >> 1 & 1;
 		first_touch = zero_ok = seed >> 2 & 1;
 		run_seed(seed, 2 + seed % 3, 1 + seed % 40);
 	}
-	print_message("write-aheads granted: %lu, refused: %lu\n",
-		      ahead_granted, refused);
+	print_message("write-aheads granted: %lu, refused: %lu; "
+		      "upgrade-aheads asked: %lu\n",
+		      ahead_granted, refused, upgrades_asked);
 	assert_true(ahead_granted > 100 && refused > 100);
+	assert_true(upgrades_asked > 100);
 	sync_self = push_mode = first_touch = zero_ok = false;
 }
 
@@ -1734,6 +1781,165 @@ static void test_promote_ahead(void **state)
 	ahead_granted = 0;
 }
 
+/* A read by node i of slot s, to completion. */
+static void read_sc(int i, int s)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		coh_fault_res_t r;
+
+		assert_int_equal(coh_fault(nodes[i].coh, slot_page[s], false,
+					   &r), CVMM_OK);
+		if (r.kind == COH_READY) {
+			guest_access(i, s, false);
+			return;
+		}
+		if (r.kind == COH_FETCH) {
+			nodes[i].fetch_from[s] = (int)r.owner;
+			fetch_now(i, s);
+			continue;
+		}
+		assert_true(deliver_one());
+	}
+	fail();
+}
+
+/* Delivers the oldest message from src to d. */
+static void deliver_from(int src, int d)
+{
+	lb_queue_t *q = &queues[src][d];
+	uint8_t buf[LB_MSG];
+
+	assert_true(q->len > 0);
+	memcpy(buf, q->buf[q->head], LB_MSG);
+	q->head = (q->head + 1) % QCAP;
+	q->len--;
+	assert_true(deliver_msg(d, buf, src));
+}
+
+/* Upgrade-aheads (coh_fault_upgrade): a write to a page held SHARED asks
+ * for the other pages given that are SHARED here too; the manager grants
+ * each only to the page's owner, with no bytes, and the copies elsewhere
+ * go; a node that is not the owner is refused and keeps its copy; one
+ * that lost its copy to another writer meanwhile is refused and has
+ * none; threads that waited on a refused one ask again. Promotion counts
+ * an upgrade-ahead as no store. */
+static void test_upgrade_ahead(void **state)
+{
+	uint64_t ahead[3];
+	coh_fault_res_t r;
+	unsigned long pushed;
+
+	(void)state;
+	promote_k = 1;
+	push_mode = true;
+	cluster_up_pages(5, true); /* slot s: a page managed by node s % NN */
+	/* node 1 writes slots 1-3 (node 0's at first), node 2 reads them:
+	 * node 1 is their owner, both hold them SHARED */
+	for (int s = 1; s <= 3; s++) {
+		write_sc(1, s, false);
+		read_sc(2, s);
+		assert_int_equal(coh_page_state(nodes[1].coh, slot_page[s]),
+				 COH_SHARED);
+	}
+	deliver_all();
+	/* node 1 writes slot 1 and asks ahead for 2, 3 and 0 (0 is not
+	 * SHARED at node 1: not asked) */
+	ahead[0] = slot_page[2];
+	ahead[1] = slot_page[3];
+	ahead[2] = slot_page[0];
+	assert_int_equal(coh_fault_upgrade(nodes[1].coh, slot_page[1], false,
+					   ahead, 3, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_WAIT);
+	assert_int_equal(coh_page_state(nodes[1].coh, slot_page[2]),
+			 COH_UPGRADE_WAIT);
+	assert_int_equal(coh_page_state(nodes[1].coh, slot_page[3]),
+			 COH_UPGRADE_WAIT);
+	assert_int_equal(coh_page_state(nodes[1].coh, slot_page[0]),
+			 COH_INVALID);
+	expect_fault(1, slot_page[2], false, COH_READY); /* still readable */
+	pushed = pushes;
+	deliver_all();
+	assert_int_equal(pushes, pushed); /* no bytes moved */
+	for (int s = 2; s <= 3; s++) {
+		assert_int_equal(coh_page_state(nodes[1].coh, slot_page[s]),
+				 COH_EXCLUSIVE);
+		assert_int_equal(nodes[1].mapped[s], COH_EXCLUSIVE);
+		assert_int_equal(coh_page_state(nodes[2].coh, slot_page[s]),
+				 COH_INVALID);
+		expect_mstate(slot_page[s], COH_M_IDLE, 1);
+		guest_access(1, s, true); /* no fault */
+	}
+	expect_fault(1, slot_page[1], true, COH_READY);
+	guest_access(1, 1, true);
+	/* not the owner: node 2 reads slot 2 (node 1 downgrades), asks for
+	 * it ahead of a write to slot 3 and is refused, keeping its copy;
+	 * a write that coalesced with it asks again */
+	read_sc(2, 2);
+	read_sc(2, 3);
+	ahead[0] = slot_page[2];
+	assert_int_equal(coh_fault_upgrade(nodes[2].coh, slot_page[3], false,
+					   ahead, 1, &r), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[2]),
+			 COH_UPGRADE_WAIT);
+	expect_fault(2, slot_page[2], true, COH_WAIT); /* coalesces */
+	nodes[2].notified[2] = false;
+	deliver_all();
+	assert_true(nodes[2].notified[2]);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[2]),
+			 COH_SHARED);
+	expect_mstate(slot_page[2], COH_M_IDLE, 1);
+	write_sc(2, 2, false);
+	write_sc(2, 3, false);
+	/* lost race: node 1 reads slot 2 back (node 2 stays its owner,
+	 * SHARED) ... node 2 asks it ahead, but node 1's write reaches the
+	 * manager (node 2) first: node 2 gives its copy up and is refused */
+	read_sc(1, 2);
+	deliver_all();
+	ahead[0] = slot_page[2];
+	assert_int_equal(coh_fault_upgrade(nodes[2].coh, slot_page[3], false,
+					   ahead, 1, &r), CVMM_OK);
+	assert_int_equal(r.kind, COH_READY);
+	expect_fault(1, slot_page[2], true, COH_WAIT);
+	deliver_from(1, 2); /* node 1's WRITE_REQ: FWD_WRITE to node 2 */
+	deliver_from(2, 2); /* the upgrade-ahead: busy, refused */
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[2]),
+			 COH_UPGRADE_WAIT);
+	deliver_from(2, 2); /* FWD_WRITE: gives the copy up */
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[2]),
+			 COH_WRITE_WAIT);
+	deliver_from(2, 2); /* NACK: no copy */
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[2]),
+			 COH_INVALID);
+	assert_int_equal(nodes[2].mapped[2], 0);
+	deliver_all();
+	expect_fault(1, slot_page[2], true, COH_READY);
+	guest_access(1, 2, true);
+	expect_mstate(slot_page[2], COH_M_IDLE, 1);
+	check_invariants();
+	check_quiet();
+	/* promotion counts an upgrade-ahead as no store: slot 4 starts at
+	 * node 0, its first writer; node 2 reads it, node 0 takes it back
+	 * by an upgrade-ahead: still not promoted (promote_after 1); by a
+	 * plain upgrade: promoted */
+	write_sc(0, 4, false);
+	read_sc(2, 4);
+	ahead[0] = slot_page[4];
+	assert_int_equal(coh_fault_upgrade(nodes[0].coh, slot_page[0], false,
+					   ahead, 1, &r), CVMM_OK);
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[0].coh, slot_page[4]),
+			 COH_EXCLUSIVE);
+	expect_mstate(slot_page[4], COH_M_IDLE, 0);
+	read_sc(2, 4);
+	deliver_all();
+	write_sc(0, 4, true);
+	deliver_all();
+	expect_mstate(slot_page[4], COH_M_DATA, 0);
+	cluster_down();
+	promote_k = 0;
+	push_mode = false;
+}
+
 /* Messages of promotion from where they cannot come are refused. */
 static void test_promote_illegal(void **state)
 {
@@ -2272,6 +2478,7 @@ int main(void)
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_promote),
 		cmocka_unit_test(test_promote_ahead),
+		cmocka_unit_test(test_upgrade_ahead),
 		cmocka_unit_test(test_promote_illegal),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_hold),
