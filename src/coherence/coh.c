@@ -1621,8 +1621,9 @@ static unsigned fault_ahead_sc(uint64_t page, bool write, uint64_t *ahead,
 
 	*nfa = 0;
 	if (*up) {
-		for (unsigned j = 0;
-		     j < k && rc_page_class(rt.rc, page) == RC_SC; j++)
+		if (rc_page_class(rt.rc, page) != RC_SC)
+			return 0;
+		for (unsigned j = 0; j < k; j++)
 			if (rc_page_class(rt.rc, ahead[j]) == RC_SC)
 				ahead[n++] = ahead[j];
 		return n;

@@ -457,11 +457,13 @@ static cvmm_status_t act_write_ahead(coh_node_t *n, uint64_t page,
 
 /* An upgrade-ahead: the upgrade of a page held read-shared here, nobody
  * here waiting, marked COH_FLAG_UPGRADE (the manager grants it only to
- * the page's owner, and counts it as no store). */
+ * the page's owner, and counts it as no store). A guess, so no bounce
+ * for the page's hold either (hold_requested). */
 static cvmm_status_t act_upgrade_ahead(coh_node_t *n, uint64_t page,
 				       const coh_msg_t *m)
 {
-	cvmm_status_t st = act_write_req(n, page, m);
+	cvmm_status_t st = send_msg(n, mgr_of(n, page), COH_MSG_WRITE_REQ,
+				    page, 0);
 
 	if (st == CVMM_OK)
 		n->ob->m[n->ob->len - 1].flags = COH_FLAG_UPGRADE;
