@@ -1531,20 +1531,22 @@ static void test_seed(void **state)
 	cluster_down();
 }
 
-/* Node i writes slot s by a plain store (plain) or an atomic, through
- * the protocol until its write completes (deliveries in between). */
-static void write_sc(int i, int s, bool plain)
+/* Node i reads, or writes by a plain store (plain) or an atomic, slot s
+ * through the protocol until the access completes (deliveries in
+ * between). */
+static void access_sc(int i, int s, bool write, bool plain)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		coh_fault_res_t r;
 
-		assert_int_equal(plain ? coh_fault_plain(nodes[i].coh,
-							 slot_page[s], &r)
-				       : coh_fault(nodes[i].coh, slot_page[s],
-						   true, &r),
+		assert_int_equal(write && plain
+					 ? coh_fault_plain(nodes[i].coh,
+							   slot_page[s], &r)
+					 : coh_fault(nodes[i].coh, slot_page[s],
+						     write, &r),
 				 CVMM_OK);
 		if (r.kind == COH_READY) {
-			guest_access(i, s, true);
+			guest_access(i, s, write);
 			return;
 		}
 		if (r.kind == COH_FETCH) {
@@ -1555,6 +1557,16 @@ static void write_sc(int i, int s, bool plain)
 		assert_true(deliver_one());
 	}
 	fail();
+}
+
+static void write_sc(int i, int s, bool plain)
+{
+	access_sc(i, s, true, plain);
+}
+
+static void read_sc(int i, int s)
+{
+	access_sc(i, s, false, false);
 }
 
 static void expect_mstate(uint64_t p, coh_mstate_t want, uint32_t owner)
@@ -1779,28 +1791,6 @@ static void test_promote_ahead(void **state)
 	promote_k = 0;
 	push_mode = zero_ok = false;
 	ahead_granted = 0;
-}
-
-/* A read by node i of slot s, to completion. */
-static void read_sc(int i, int s)
-{
-	for (int tries = 0; tries < 100; tries++) {
-		coh_fault_res_t r;
-
-		assert_int_equal(coh_fault(nodes[i].coh, slot_page[s], false,
-					   &r), CVMM_OK);
-		if (r.kind == COH_READY) {
-			guest_access(i, s, false);
-			return;
-		}
-		if (r.kind == COH_FETCH) {
-			nodes[i].fetch_from[s] = (int)r.owner;
-			fetch_now(i, s);
-			continue;
-		}
-		assert_true(deliver_one());
-	}
-	fail();
 }
 
 /* Delivers the oldest message from src to d. */
