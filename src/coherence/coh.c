@@ -1322,10 +1322,10 @@ static void rt_stuck(uint64_t page, uint64_t t0, bool *warned)
  * ra_register; up: upgrade-aheads instead, coh_fault_upgrade, not
  * registered) with the first request. *from: the node the page was last
  * copied from, -1 when no copy; *first: it was ready in its initial
- * state (never moved here). Under the release model (sc != NULL): plain says a write is a plain
- * store's (promotion counts those), and *sc becomes true, with nothing
- * done, when the page is (or turns) a data page meanwhile: the caller
- * asks that model again. */
+ * state (never moved here). Under the release model (sc != NULL): plain
+ * says a write is a plain store's (promotion counts those), and *sc
+ * becomes true, with nothing done, when the page is (or turns) a data
+ * page meanwhile: the caller asks that model again. */
 static cvmm_status_t rt_page_sc(uint64_t page, bool write, bool plain,
 				bool pin, const uint64_t *ahead, unsigned k,
 				bool up, int *from, bool *first, bool *sc)
