@@ -336,8 +336,8 @@ cvmm_status_t coh_fault_plain_ahead(coh_node_t *n, uint64_t page,
  * nothing in progress (the owner's copy is current: no bytes come), and
  * else refuses it (NACK: back to SHARED, or to INVALID when another
  * writer took the copy meanwhile). Promotion counts it as no store.
- * Nothing is registered for these pages (no bytes land), and any push
- * mode serves them. */
+ * Nothing is registered for these pages (no bytes land), and either
+ * page transfer (push or get) serves them. */
 cvmm_status_t coh_fault_upgrade(coh_node_t *n, uint64_t page, bool plain,
 				const uint64_t *ahead, unsigned k,
 				coh_fault_res_t *res);

@@ -37,7 +37,7 @@
 #include "common/status.h"
 #include "common/wire.h"
 
-#define COH_WIRE_VERSION 2
+#define COH_WIRE_VERSION 3
 #define COH_WIRE_LEN 24
 #define COH_FLAG_ZERO 0x1 /* grant: the owner's copy is all zeros */
 #define COH_FLAG_PAGE 0x2 /* grant: the owner's copy follows */
@@ -49,8 +49,9 @@
 #define COH_FLAG_DATA 0x20 /* nack: the page is a data page now, arg =
 			      its home: ask the release model */
 #define COH_FLAG_UPGRADE 0x40 /* write_req: an upgrade-ahead of a page
-				 the asker holds read-shared: served as
-				 any write request, counted as no store */
+				 the asker holds read-shared, which the
+				 manager grants only to the owner (else
+				 NACK); counted as no store (v3) */
 
 typedef enum coh_msg_type {
 	COH_MSG_READ_REQ = 1, /* requester -> manager */
