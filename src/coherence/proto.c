@@ -1369,6 +1369,12 @@ cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page)
  * INVALIDATEs, or an unpin's deferred forwards (COH_OUTBOX_MAX). */
 #define OB_STEP_MAX (COH_MAX_NODES + 2)
 
+/* The outbox ob may not take another step's messages. */
+static bool ob_full(const coh_outbox_t *ob)
+{
+	return ob->len > COH_OUTBOX_MAX - OB_STEP_MAX;
+}
+
 cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
 			    const void *const *pages, unsigned k)
 {
@@ -1382,7 +1388,7 @@ cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
 	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
 		int nev = msg_node_event(&m[i]);
 
-		if (ob.len > COH_OUTBOX_MAX - OB_STEP_MAX ||
+		if (ob_full(&ob) ||
 		    ob.ntodata == COH_TODATA_MAX) {
 			coh_node_unlock(n);
 			st = ob_flush(n, &ob, st);
@@ -1464,7 +1470,7 @@ static cvmm_status_t read_ahead(coh_node_t *n, uint64_t q, bool *asked)
 {
 	*asked = false;
 	if (q >= n->cfg.npages || coh_page_st(n, q) != COH_INVALID ||
-	    n->ob->len > COH_OUTBOX_MAX - OB_STEP_MAX)
+	    ob_full(n->ob))
 		return CVMM_OK;
 	*asked = true;
 	return node_run(n, q, COH_EV_READ_FAULT, NULL);
@@ -1487,7 +1493,7 @@ static cvmm_status_t write_ahead(coh_node_t *n, uint64_t q, bool *asked)
 				       : CVMM_OK;
 	if (mgr_of(n, q) == n->cfg.self ||
 	    coh_page_st(n, q) != COH_INVALID ||
-	    n->ob->len > COH_OUTBOX_MAX - OB_STEP_MAX)
+	    ob_full(n->ob))
 		return CVMM_OK;
 	*asked = true;
 	return node_run(n, q, COH_EV_WRITE_AHEAD, NULL);
@@ -1499,7 +1505,7 @@ static cvmm_status_t write_ahead(coh_node_t *n, uint64_t q, bool *asked)
 static cvmm_status_t upgrade_ahead(coh_node_t *n, uint64_t q)
 {
 	if (q >= n->cfg.npages || coh_page_st(n, q) != COH_SHARED ||
-	    n->ob->len > COH_OUTBOX_MAX - OB_STEP_MAX)
+	    ob_full(n->ob))
 		return CVMM_OK;
 	return node_run(n, q, COH_EV_WRITE_AHEAD, NULL);
 }

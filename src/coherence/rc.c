@@ -1148,12 +1148,6 @@ static bool can_twin_ahead(rc_node_t *n, const rc_page_t *p)
 	       (!homed_here(n, p) || (p->copyset & ~(1ull << n->cfg.self)));
 }
 
-/* A write fault on page: the next cfg.twin_ahead pages that
- * can_twin_ahead take their twins now and become writable, each as its
- * own write fault would (a neighbour of a page written in every
- * interval is written too: a stencil's rows, a block's pages), mapped
- * in runs (ops->unprotect); one not written after all only costs an
- * empty diff at the release, which then stops twinning it ahead. */
 /* Pages [first, first + count), twinned ahead, are mapped writable: in
  * one ops->unprotect, else page by page. */
 static cvmm_status_t map_run(rc_node_t *n, uint64_t first, uint64_t count)
@@ -1173,6 +1167,12 @@ static cvmm_status_t map_run(rc_node_t *n, uint64_t first, uint64_t count)
 	return st;
 }
 
+/* A write fault on page: the next cfg.twin_ahead pages that
+ * can_twin_ahead take their twins now and become writable, each as its
+ * own write fault would (a neighbour of a page written in every
+ * interval is written too: a stencil's rows, a block's pages), mapped
+ * in runs (ops->unprotect); one not written after all only costs an
+ * empty diff at the release, which then stops twinning it ahead. */
 static cvmm_status_t twin_ahead(rc_node_t *n, uint64_t page)
 {
 	uint64_t first = page + 1, end = page + 1 + n->cfg.twin_ahead;
