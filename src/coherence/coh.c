@@ -93,6 +93,7 @@ static __thread unsigned gate_w; /* this thread's nested write holds */
 static __thread bool gate_r;     /* this thread holds it for reading */
 
 #define RELQ_MAX 4096
+#define RELQ_BATCH 256 /* forwards run after one release */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -1040,10 +1041,12 @@ static void rc_release_wait(void)
 	rc_wait_acked(t);
 }
 
-/* From a handler: runs forward m (a sync page leaving) at once if the
- * gate is free and this node has nothing to release; false when it must
- * go to the release thread. */
-static bool fwd_try(const coh_msg_t *m, cvmm_status_t *st)
+/* From a handler: runs forwards m[0..k) (sync pages leaving, one batch
+ * of a transport message) at once if the gate is free and this node has
+ * nothing to release; false when they must go to the release thread.
+ * Together, their grants leave together (rt_send_many). */
+static bool fwd_try(const coh_msg_t *m, const void *const *pages, unsigned k,
+		    cvmm_status_t *st)
 {
 	bool ran = false;
 
@@ -1055,7 +1058,7 @@ static bool fwd_try(const coh_msg_t *m, cvmm_status_t *st)
 	}
 	gate_w++;
 	if (rc_clean(rt.rc)) {
-		*st = coh_recv(rt.node, m, NULL);
+		*st = coh_recv_many(rt.node, m, pages, k);
 		ran = true;
 	}
 	if (--gate_w == 0)
@@ -1071,27 +1074,34 @@ static bool fwd_try(const coh_msg_t *m, cvmm_status_t *st)
  * the page's last holder released. */
 static void *rt_rel_main(void *arg)
 {
+	static const void *const nopage[RELQ_BATCH];
+	static coh_msg_t m[RELQ_BATCH];
+
 	for (;;) {
-		coh_msg_t m;
 		cvmm_status_t st;
+		unsigned k;
 		uint64_t t0;
 
 		pthread_mutex_lock(&relq.mu);
 		while (relq.len == 0)
 			pthread_cond_wait(&relq.cv, &relq.mu);
-		m = relq.m[relq.head];
+		/* every forward queued by now: one release for them all, and
+		 * their grants leave together */
+		k = relq.len < RELQ_BATCH ? relq.len : RELQ_BATCH;
+		for (unsigned i = 0; i < k; i++)
+			m[i] = relq.m[(relq.head + i) % RELQ_MAX];
 		pthread_mutex_unlock(&relq.mu);
 		pthread_rwlock_wrlock(&rc_gate);
 		gate_w++;
 		t0 = cvmm_now_ns();
 		rc_release_wait();
-		st = coh_recv(rt.node, &m, NULL);
+		st = coh_recv_many(rt.node, m, nopage, k);
 		stat_add(&rt.handover_ns, cvmm_now_ns() - t0);
 		gate_w--;
 		pthread_rwlock_unlock(&rc_gate);
 		pthread_mutex_lock(&relq.mu);
-		relq.head = (relq.head + 1) % RELQ_MAX;
-		relq.len--;
+		relq.head = (relq.head + k) % RELQ_MAX;
+		relq.len -= k;
 		pthread_mutex_unlock(&relq.mu);
 		if (st != CVMM_OK)
 			rt.cfg.fatal("coherence: handing a synchronization page "
@@ -1116,10 +1126,11 @@ static cvmm_status_t relq_push(const coh_msg_t *m)
 	return CVMM_OK;
 }
 
-/* A forward of a sync page, from a handler: runs it now, or queues it
- * for the release thread. Queued forwards stay in order: once one waits,
- * the next ones wait behind it. */
-static cvmm_status_t fwd_handle(const coh_msg_t *m)
+/* Forwards m[0..k) of sync pages, from a handler: runs them now, or
+ * queues them for the release thread. Queued forwards stay in order:
+ * once one waits, the next ones wait behind it. */
+static cvmm_status_t fwd_handle(const coh_msg_t *m, const void *const *pages,
+				unsigned k)
 {
 	cvmm_status_t st = CVMM_OK;
 	bool queued;
@@ -1127,9 +1138,11 @@ static cvmm_status_t fwd_handle(const coh_msg_t *m)
 	pthread_mutex_lock(&relq.mu);
 	queued = relq.len > 0;
 	pthread_mutex_unlock(&relq.mu);
-	if (!queued && fwd_try(m, &st))
+	if (!queued && fwd_try(m, pages, k, &st))
 		return st;
-	return relq_push(m);
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++)
+		st = relq_push(&m[i]);
+	return st;
 }
 
 /* coh_cfg_t.forward_due: a forward the protocol held back (a hold on a
@@ -1181,11 +1194,15 @@ static void *rt_stale_main(void *arg)
  * notices did that before the giver's release completed); a forward hands
  * a page on and is a release here first (fwd_handle). Per page, the order
  * is kept. */
+static bool is_fwd(const coh_msg_t *m)
+{
+	return m->type == COH_MSG_FWD_READ || m->type == COH_MSG_FWD_WRITE;
+}
+
 static cvmm_status_t recv_release(const coh_msg_t *m, const void *const *pages,
 				  unsigned k)
 {
 	cvmm_status_t st = CVMM_OK;
-	unsigned from = 0;
 
 	for (unsigned i = 0; i < k; i++)
 		if (m[i].type == COH_MSG_READ_GRANT ||
@@ -1193,19 +1210,14 @@ static cvmm_status_t recv_release(const coh_msg_t *m, const void *const *pages,
 			st = rc_acquire(rt.rc, true);
 			break;
 		}
-	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
-		if (m[i].type != COH_MSG_FWD_READ &&
-		    m[i].type != COH_MSG_FWD_WRITE)
-			continue;
-		if (i > from)
-			st = coh_recv_many(rt.node, m + from, pages + from,
-					   i - from);
-		if (st == CVMM_OK)
-			st = fwd_handle(&m[i]);
-		from = i + 1;
+	/* runs of forwards and of the rest, in order */
+	for (unsigned i = 0, j; i < k && st == CVMM_OK; i = j) {
+		for (j = i + 1; j < k && is_fwd(&m[j]) == is_fwd(&m[i]); j++)
+			;
+		st = is_fwd(&m[i]) ? fwd_handle(m + i, pages + i, j - i)
+				   : coh_recv_many(rt.node, m + i, pages + i,
+						   j - i);
 	}
-	if (st == CVMM_OK && from < k)
-		st = coh_recv_many(rt.node, m + from, pages + from, k - from);
 	return st;
 }
 
