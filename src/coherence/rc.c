@@ -116,7 +116,8 @@ typedef struct rc_page {
 	bool refetch;       /* the FETCH in flight is stale: drop its reply */
 	bool after_ack;     /* FETCH once this page's diffs are acked */
 	bool flush_pending; /* SYNC_ACK owed once the diffs are acked */
-	bool ticked;        /* rc_tick sent this interval's writes once */
+	uint32_t ticked;    /* rc_tick sent this page's writes in this
+			       node's release interval (rc_node.rel + 1) */
 	bool hot;           /* its last interval here ended with writes in
 			       it: twinned ahead of a neighbour's write
 			       (twin_ahead) */
@@ -141,6 +142,7 @@ typedef struct rc_outbox {
 
 struct rc_node {
 	rc_cfg_t cfg;
+	uint32_t rel; /* releases so far (rc_tick: once a page each) */
 	pthread_mutex_t lock;
 	rc_outbox_t *ob;
 	rc_page_t **buckets;
@@ -720,7 +722,6 @@ static cvmm_status_t take_twin(rc_node_t *n, rc_page_t *p)
 		return CVMM_ERR_NOMEM;
 
 	n->cfg.ops->read(n->cfg.ctx, p->page, p->twin);
-	p->ticked = false;
 	n->stats.twins++;
 	n->ntwins++;
 	return CVMM_OK;
@@ -1403,6 +1404,7 @@ cvmm_status_t rc_release(rc_node_t *n, uint64_t *ticket)
 			st = e;
 	}
 	n->stats.releases++;
+	n->rel++;
 	*ticket = n->seq | (uint64_t)(n->nqueued > 0) << 32;
 	return unlock_send(n, st);
 }
@@ -1447,7 +1449,7 @@ static cvmm_status_t tick_one(rc_node_t *n, rc_page_t *p)
 
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
 	len = diff_encode(p->twin, n->buf, n->dbuf);
-	p->ticked = true;
+	p->ticked = n->rel + 1;
 	if (len == 0 || len > RC_TICK_MAX)
 		return CVMM_OK;
 	know(n, p);
@@ -1469,10 +1471,11 @@ cvmm_status_t rc_tick(rc_node_t *n)
 
 	lock(n, &ob);
 	for (p = n->cdirty; p && st == CVMM_OK; p = p->lnext)
-		if (p->twin && !p->ticked && p->inflight == 0 && !p->qhead)
+		if (p->twin && p->ticked != n->rel + 1 && p->inflight == 0 &&
+		    !p->qhead)
 			st = tick_one(n, p);
 	for (p = n->hdirty; p && st == CVMM_OK; p = p->lnext)
-		if (!p->ticked)
+		if (p->ticked != n->rel + 1)
 			st = tick_one(n, p);
 	return unlock_send(n, st);
 }

@@ -337,9 +337,11 @@ cvmm_status_t rc_acquire(rc_node_t *n, bool thread);
 
 /* Bounded staleness, run every few ms: what each dirty page has been
  * written so far goes out (to the home, and from there as write notices),
- * once per interval and without write-protecting anything, so that a
- * plain flag written and spun on without any synchronization still
- * reaches the reader, at the cost of a page compare per dirty page. */
+ * once per page between two of this node's releases (rc_release), however
+ * often the page is twinned again meanwhile, and without write-protecting
+ * anything, so that a plain flag written and spun on without any
+ * synchronization still reaches the reader, at the cost of a page compare
+ * per dirty page. */
 cvmm_status_t rc_tick(rc_node_t *n);
 
 /* True when this node has nothing to release: no dirty page (not even
