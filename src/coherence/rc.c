@@ -262,6 +262,7 @@ cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 	} else {
 		unsigned ok = t.type == RC_MSG_WN       ? RC_F_DIFF
 			      : t.type == RC_MSG_WN_ACK ? RC_F_DROP
+			      : t.type == RC_MSG_DIFF   ? RC_F_TICK
 							: 0;
 
 		if (t.flags & ~ok)
@@ -772,14 +773,14 @@ static size_t close_interval(rc_node_t *n, rc_page_t *p, cvmm_status_t *st)
 }
 
 static cvmm_status_t send_diff(rc_node_t *n, rc_page_t *p, uint32_t base,
-			       const uint8_t *d, size_t len)
+			       const uint8_t *d, size_t len, uint16_t flags)
 {
 	cvmm_status_t e = ring_fit(n, n->seq + 1);
 
 	if (e != CVMM_OK)
 		return e;
 	n->seq++;
-	emit(n, p->home, RC_MSG_DIFF, p->page, 0, base, n->seq, d, len);
+	emit(n, p->home, RC_MSG_DIFF, p->page, flags, base, n->seq, d, len);
 	p->inflight++;
 	n->stats.diffs_sent++;
 	n->stats.diff_bytes += len;
@@ -811,7 +812,7 @@ static cvmm_status_t flush_one(rc_node_t *n, rc_page_t *p)
 		p->qtail = q;
 		n->nqueued++;
 	} else if (len > 0) {
-		cvmm_status_t e = send_diff(n, p, p->base, n->dbuf, len);
+		cvmm_status_t e = send_diff(n, p, p->base, n->dbuf, len, 0);
 
 		if (st == CVMM_OK)
 			st = e;
@@ -890,17 +891,23 @@ static void drop_queued(rc_node_t *n, rc_page_t *p)
 /* At the home, a diff d[0..len) from writer made version p->ver: every
  * other node that may hold a copy gets a write notice, with the diff
  * (it updates its copy or drops it) if it wrote the page since its last
- * notice (p->writers) and that notice did not drop its copy, else a
- * plain one (it drops whatever it has and leaves the copyset); the diff
+ * notice (p->writers), or the diff is the staleness tick's (tick: a few
+ * bytes, and a drop would cost the node a fetch, and its own diff first
+ * when it is writing the page too), and that notice did not drop its
+ * copy, else a plain one (it drops whatever it has and leaves the
+ * copyset); the diff
  * counts as done (writer's DIFF_ACK, or the home's own
  * seq acked) when all have acknowledged. A release so completes only once
  * no stale copy of what it wrote is left anywhere, and an acquire has
  * nothing to invalidate. */
 static cvmm_status_t notice(rc_node_t *n, rc_page_t *p, uint32_t writer,
-			    uint32_t seq, const uint8_t *d, size_t len)
+			    uint32_t seq, const uint8_t *d, size_t len,
+			    bool tick)
 {
 	uint64_t t = p->copyset & ~(1ull << writer) & ~(1ull << n->cfg.self);
-	uint64_t plain = d && len > 0 ? t & (p->dropped | ~p->writers) : t;
+	uint64_t plain = !d || len == 0 ? t
+			 : tick		 ? t & p->dropped
+					 : t & (p->dropped | ~p->writers);
 	rc_wait_t *w;
 
 	p->copyset &= ~plain;
@@ -939,7 +946,7 @@ static cvmm_status_t notice(rc_node_t *n, rc_page_t *p, uint32_t writer,
  * a seq of the home's own standing for the diff (its release waits for
  * their acks). */
 static cvmm_status_t home_new_version(rc_node_t *n, rc_page_t *p,
-				      const uint8_t *d, size_t len)
+				      const uint8_t *d, size_t len, bool tick)
 {
 	cvmm_status_t e;
 
@@ -950,7 +957,7 @@ static cvmm_status_t home_new_version(rc_node_t *n, rc_page_t *p,
 	if (e != CVMM_OK)
 		return e;
 	n->seq++;
-	return notice(n, p, n->cfg.self, n->seq, d, len);
+	return notice(n, p, n->cfg.self, n->seq, d, len, tick);
 }
 
 /* The home's own interval on p ends: its changes are in the master
@@ -969,7 +976,7 @@ static cvmm_status_t home_close(rc_node_t *n, rc_page_t *p)
 	else
 		drop_twin(n, p);
 	if (len > 0) {
-		cvmm_status_t e = home_new_version(n, p, n->dbuf, len);
+		cvmm_status_t e = home_new_version(n, p, n->dbuf, len, false);
 
 		if (st == CVMM_OK)
 			st = e;
@@ -1457,10 +1464,10 @@ static cvmm_status_t tick_one(rc_node_t *n, rc_page_t *p)
 		race_check_log(n, p, n->cfg.self, p->base, n->dbuf, len,
 			       p->twin);
 		memcpy(p->twin, n->buf, DIFF_PAGE);
-		return home_new_version(n, p, n->dbuf, len);
+		return home_new_version(n, p, n->dbuf, len, true);
 	}
 	memcpy(p->twin, n->buf, DIFF_PAGE);
-	return send_diff(n, p, p->base, n->dbuf, len);
+	return send_diff(n, p, p->base, n->dbuf, len, RC_F_TICK);
 }
 
 cvmm_status_t rc_tick(rc_node_t *n)
@@ -1673,7 +1680,8 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 	p->ver++;
 	n->stats.diffs_applied++;
 	if (st == CVMM_OK && !n->halted) /* halted: no release completes */
-		st = notice(n, p, m->src, m->seq, data, len);
+		st = notice(n, p, m->src, m->seq, data, len,
+			    (m->flags & RC_F_TICK) != 0);
 	return st;
 }
 
@@ -1699,7 +1707,7 @@ static cvmm_status_t on_diff_ack(rc_node_t *n, rc_page_t *p,
 		if (!p->qhead)
 			p->qtail = NULL;
 		n->nqueued--;
-		st = send_diff(n, p, q->base, q->d, q->len);
+		st = send_diff(n, p, q->base, q->d, q->len, 0);
 		free(q);
 		return st;
 	}

@@ -135,6 +135,8 @@ typedef enum rc_msg_type {
 #define RC_F_SYNC 0x4 /* PAGE: refused, the page is (becoming) sync */
 #define RC_F_DIFF 0x8 /* WN: the diff that made ver follows */
 #define RC_F_DROP 0x10 /* WN_ACK: the copy was dropped (not updated) */
+#define RC_F_TICK 0x20 /* DIFF: sent by the staleness tick (rc_tick): its
+			  notices carry it to every copy */
 #define RC_NOHOME 0xff  /* a page's home, not known (not assigned) yet */
 
 typedef struct rc_msg {

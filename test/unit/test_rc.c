@@ -1338,7 +1338,9 @@ static void test_agent_pin(void **state)
 }
 
 /* A plain flag written and spun on with no synchronization: the tick
- * (a release that does not wait) makes the reader see it. */
+ * (a release that does not wait) makes the reader see it. Its notice
+ * carries the diff to every copy, so the reader's copy is updated in
+ * place; a release's notice drops a copy only read (a plain notice). */
 static void test_staleness(void **state)
 {
 	(void)state;
@@ -1349,11 +1351,15 @@ static void test_staleness(void **state)
 	assert_int_equal(rc_tick(W.node[0]), CVMM_OK);
 	while (deliver_one())
 		;
-	/* a copy only read is dropped (it never wrote the page: a plain
-	 * notice) */
-	assert_int_equal(W.mapped[2][1], 0);
-	assert_int_equal(W.updates, 0);
-	do_read(2, 1, 0); /* refetched: 9 */
+	assert_int_equal(W.mapped[2][1], 1); /* updated in place: 9 */
+	assert_int_equal(W.updates, 1);
+	do_read(2, 1, 0);
+	do_write(0, 1, 1, 8);
+	release_wait(0);
+	assert_int_equal(W.mapped[2][1], 0); /* dropped */
+	assert_int_equal(W.updates, 1);
+	do_read(2, 1, 1); /* refetched: 8 */
+	do_read(2, 1, 0);
 	world_free();
 }
 
@@ -1367,10 +1373,10 @@ static uint64_t diffs_of(unsigned n)
 }
 
 /* The tick sends a page's writes once per release of the node, however
- * often its twin is taken again meanwhile: a copy a tick's notice dropped
- * sends its own diff before its refetch, and its next write takes a new
- * twin; ticking that twin too sent another notice, which dropped the
- * next copy, and so on (is on 4 nodes: 42k tick diffs per node, 11.8 s
+ * often its twin is taken again meanwhile: a copy a notice dropped sends
+ * its own diff before its refetch, and its next write takes a new twin;
+ * ticking that twin too sent another notice, which dropped the next
+ * copy, and so on (is on 4 nodes: 42k tick diffs per node, 11.8 s
  * against 1.5 s). After the node's release the tick sends again. */
 static void test_staleness_once(void **state)
 {
