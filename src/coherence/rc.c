@@ -47,6 +47,14 @@ _Static_assert(CVMM_PAGE_SIZE == DIFF_PAGE, "a diff covers one page");
 /* The tick sends a page's writes only when they are this small (flags,
  * counters): a page being rewritten whole waits for its release. */
 #define RC_TICK_MAX 256
+/* A co-writer of a page stays one (its notices carry the diff) for as
+ * many notices after its own last diff as there are other nodes, up to
+ * this many: with several writers a page gets a notice from each of the
+ * others between two of its diffs (a stencil's pages on 4 nodes; when
+ * each notice ended it, two of the three were plain: the copy dropped and
+ * fetched again every sweep). The count is two bits a node
+ * (rc_page_t.quiet). */
+#define RC_QUIET 4
 
 /* The last RC_LOG diffs applied to a page at its home: which node, the
  * version they made, the bytes they changed. */
@@ -86,13 +94,17 @@ typedef struct rc_page {
 	rc_wait_t *waits;  /* at the home: diffs waiting for notice acks */
 	uint64_t copyset;  /* at the home: nodes that may hold a copy */
 	uint64_t writers;  /* at the home: nodes whose diff of the page came
-			      since their last notice: co-writers, whose next
+			      since their last notices with the diff, one a
+			      node but them (RC_QUIET): co-writers, whose next
 			      notice carries the diff (the others' is plain:
 			      a copy only read would otherwise stay in the
 			      copyset, and each of the home's writes fault
 			      for a twin and send it a notice: radix on 2
 			      nodes 166k -> 292k write faults, twice the
 			      time) */
+	uint64_t quiet[2]; /* at the home: a co-writer's notices with the
+			      diff since its own last diff, two bits a node
+			      (quiet[1] the high one; RC_QUIET) */
 	uint64_t dropped;  /* at the home: nodes in the copyset whose last
 			      notice with the diff dropped their copy: the
 			      next one is plain */
@@ -888,6 +900,37 @@ static void drop_queued(rc_node_t *n, rc_page_t *p)
 	p->qtail = NULL;
 }
 
+/* At the home: the co-writers c among the noticed nodes t got one more
+ * notice with the diff; the one that makes as many since their own last
+ * diff as there are other nodes (at most RC_QUIET) ends it (their next
+ * notice is plain), as does any other notice (t not in c: plain, or with
+ * the tick's diff to a node that is no co-writer). */
+static void quiet_count(rc_node_t *n, rc_page_t *p, uint64_t c, uint64_t t)
+{
+	unsigned lim = n->cfg.nnodes - 1 < RC_QUIET ? n->cfg.nnodes - 1
+						    : RC_QUIET;
+	uint64_t lo = p->quiet[0], hi = p->quiet[1], end = t & ~c;
+
+	for (uint64_t m = c; m; m &= m - 1) {
+		uint64_t b = m & -m;
+		unsigned k = 1 + !!(lo & b) + 2 * !!(hi & b);
+
+		lo &= ~b;
+		hi &= ~b;
+		if (k >= lim) {
+			end |= b;
+			continue;
+		}
+		if (k & 1)
+			lo |= b;
+		if (k & 2)
+			hi |= b;
+	}
+	p->writers &= ~end;
+	p->quiet[0] = lo & ~end;
+	p->quiet[1] = hi & ~end;
+}
+
 /* At the home, a diff d[0..len) from writer made version p->ver: every
  * other node that may hold a copy gets a write notice, with the diff
  * (it updates its copy or drops it) if it wrote the page since its last
@@ -912,7 +955,7 @@ static cvmm_status_t notice(rc_node_t *n, rc_page_t *p, uint32_t writer,
 
 	p->copyset &= ~plain;
 	p->dropped &= ~plain;
-	p->writers &= ~t;
+	quiet_count(n, p, t & ~plain & p->writers, t);
 	if (t == 0) {
 		if (writer != n->cfg.self)
 			emit(n, writer, RC_MSG_DIFF_ACK, p->page, 0, p->ver,
@@ -1649,6 +1692,8 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		return peer(n, m, "diff from a version not yet made");
 	home_epoch(n, p); /* before the master changes */
 	p->writers |= 1ull << m->src;
+	p->quiet[0] &= ~(1ull << m->src);
+	p->quiet[1] &= ~(1ull << m->src);
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
 	race_check_log(n, p, m->src, m->ver, data, len, n->buf);
 	if (p->twin) {
