@@ -1551,6 +1551,7 @@ static void drop_one(rc_node_t *n, rc_page_t *p)
 	p->copyset = 0;
 	p->dropped = 0;
 	p->writers = 0;
+	p->quiet[0] = p->quiet[1] = 0;
 	if (p->st == RC_FETCH) {
 		if (p->after_ack)
 			p->st = RC_INV; /* asked again at the next fault */
@@ -2149,6 +2150,7 @@ cvmm_status_t rc_take_home(rc_node_t *n, uint32_t from, const rc_home_rec_t *r,
 	p->ver = r->ver;
 	p->copyset = r->copyset & ~gone;
 	p->writers = r->writers & ~gone;
+	p->quiet[0] = p->quiet[1] = 0; /* co-writers count afresh */
 	p->dropped = r->dropped & ~gone;
 	p->base = p->fetched = p->hbase = r->ver;
 	if (p->seen < r->ver)
@@ -2198,6 +2200,8 @@ cvmm_status_t rc_depart(rc_node_t *n, uint32_t k, uint32_t h)
 			if (homed_here(n, p)) {
 				p->copyset &= ~(1ull << k);
 				p->writers &= ~(1ull << k);
+				p->quiet[0] &= ~(1ull << k);
+				p->quiet[1] &= ~(1ull << k);
 				p->dropped &= ~(1ull << k);
 			}
 		}
