@@ -902,13 +902,13 @@ static void drop_queued(rc_node_t *n, rc_page_t *p)
 
 /* At the home: the co-writers c among the noticed nodes t got one more
  * notice with the diff; the one that makes as many since their own last
- * diff as there are other nodes (at most RC_QUIET) ends it (their next
- * notice is plain), as does any other notice (t not in c: plain, or with
- * the tick's diff to a node that is no co-writer). */
+ * diff as there are other nodes in the VM (at most RC_QUIET) ends it
+ * (their next notice is plain), as does any other notice (t not in c: a
+ * plain one, or the tick's diff to a node that is no co-writer). */
 static void quiet_count(rc_node_t *n, rc_page_t *p, uint64_t c, uint64_t t)
 {
-	unsigned lim = n->cfg.nnodes - 1 < RC_QUIET ? n->cfg.nnodes - 1
-						    : RC_QUIET;
+	unsigned others = (unsigned)__builtin_popcountll(n->members) - 1;
+	unsigned lim = others < RC_QUIET ? others : RC_QUIET;
 	uint64_t lo = p->quiet[0], hi = p->quiet[1], end = t & ~c;
 
 	for (uint64_t m = c; m; m &= m - 1) {
@@ -932,17 +932,18 @@ static void quiet_count(rc_node_t *n, rc_page_t *p, uint64_t c, uint64_t t)
 }
 
 /* At the home, a diff d[0..len) from writer made version p->ver: every
- * other node that may hold a copy gets a write notice, with the diff
- * (it updates its copy or drops it) if it wrote the page since its last
- * notice (p->writers), or the diff is the staleness tick's (tick: a few
- * bytes, and a drop would cost the node a fetch, and its own diff first
- * when it is writing the page too), and that notice did not drop its
- * copy, else a plain one (it drops whatever it has and leaves the
- * copyset); the diff
- * counts as done (writer's DIFF_ACK, or the home's own
- * seq acked) when all have acknowledged. A release so completes only once
- * no stale copy of what it wrote is left anywhere, and an acquire has
- * nothing to invalidate. */
+ * other node that may hold a copy gets a write notice. It carries the
+ * diff (the node updates its copy or drops it) when the node is a
+ * co-writer (p->writers: its own diff came since its last notices with
+ * the diff, one from each other node: quiet_count), or the diff is the
+ * staleness tick's (tick: a few bytes, where a drop would cost the node
+ * a fetch, and its own diff first when it is writing the page too),
+ * unless its last notice with the diff dropped its copy (p->dropped);
+ * else it is plain (the node drops whatever it has and leaves the
+ * copyset). The diff counts as done (writer's DIFF_ACK, or the home's
+ * own seq acked) when all have acknowledged. A release so completes only
+ * once no stale copy of what it wrote is left anywhere, and an acquire
+ * has nothing to invalidate. */
 static cvmm_status_t notice(rc_node_t *n, rc_page_t *p, uint32_t writer,
 			    uint32_t seq, const uint8_t *d, size_t len,
 			    bool tick)
