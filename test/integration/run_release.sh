@@ -230,6 +230,31 @@ if selected mismatch; then
 	fi
 fi
 
+# stats_run DIR NAME LABEL ARGS...: cvmm run -n 2 -v 2 ARGS (options, --,
+# the guest and its arguments) in DIR with --stats=DIR/NAME.json; false,
+# with a failure reported as LABEL, unless it exits 0 with DIR/native's
+# output
+stats_run() {
+	local d=$1 name=$2 label=$3 rc
+	shift 3
+	(cd "$d" && timeout -k 5 "$TIMEOUT" "$CVMM" run -n 2 -v 2 \
+		--stats="$d/$name.json" "$@" >"$d/out.$name" 2>"$d/err.$name")
+	rc=$?
+	if [ $rc != 0 ] || ! cmp -s "$d/native" "$d/out.$name"; then
+		cat "$d/out.$name" "$d/err.$name" >"$d/detail"
+		fail "$label" "$(rc_text $rc) or not the native output" \
+			"$d/detail"
+		return 1
+	fi
+}
+
+# stat_of FILE EXPR: EXPR (Python) of the --stats document d in FILE
+stat_of() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
 # twins ahead: a stencil's rows are written every sweep, so with them a
 # write fault makes the next pages writable too (far fewer faults on data
 # pages); output native either way
@@ -239,26 +264,13 @@ if selected twin; then
 	"$WORKLOADS/stencil" -n 256 -s 40 -p 2 >"$tdir/native" 2>&1
 	ok=1
 	for t in 16 0; do
-		(cd "$tdir" && timeout -k 5 "$TIMEOUT" "$CVMM" run -n 2 -v 2 \
-			--memory-model=release --twin-ahead "$t" \
-			--stats="$tdir/s$t.json" -- "$WORKLOADS/stencil" \
-			-n 256 -s 40 -p 2 >"$tdir/out$t" 2>"$tdir/err$t")
-		rc=$?
-		if [ $rc != 0 ] || ! cmp -s "$tdir/native" "$tdir/out$t"; then
-			cat "$tdir/out$t" "$tdir/err$t" >"$tdir/detail"
-			fail "stencil -n 2 --twin-ahead $t" \
-				"$(rc_text $rc) or not the native output" \
-				"$tdir/detail"
-			ok=0
-		fi
+		stats_run "$tdir" "$t" "stencil -n 2 --twin-ahead $t" \
+			--memory-model=release --twin-ahead "$t" -- \
+			"$WORKLOADS/stencil" -n 256 -s 40 -p 2 || ok=0
 	done
 	if [ $ok = 1 ]; then
-		faults() {
-			python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["release"]["data_page_faults"])' "$1"
-		}
-		on=$(faults "$tdir/s16.json")
-		off=$(faults "$tdir/s0.json")
+		on=$(stat_of "$tdir/16.json" 'd["release"]["data_page_faults"]')
+		off=$(stat_of "$tdir/0.json" 'd["release"]["data_page_faults"]')
 		if [ "$on" -gt 0 ] && [ $((on * 2)) -lt "$off" ]; then
 			pass "stencil -n 2 --twin-ahead 16 and 0: native output, \
 data-page faults $on against $off"
@@ -290,26 +302,12 @@ if selected batch; then
 	"$WORKLOADS/fft" -m 16 -p 2 >"$tdir/native" 2>&1
 	ok=1
 	for m in sequential release; do
-		(cd "$tdir" && timeout -k 5 "$TIMEOUT" "$CVMM" run -n 2 -v 2 \
-			--memory-model=$m --stats="$tdir/$m.json" -- \
-			"$WORKLOADS/fft" -m 16 -p 2 >"$tdir/out.$m" \
-			2>"$tdir/err.$m")
-		rc=$?
-		if [ $rc != 0 ] || ! cmp -s "$tdir/native" "$tdir/out.$m"; then
-			cat "$tdir/out.$m" "$tdir/err.$m" >"$tdir/detail"
-			fail "fft -m 16 -n 2 --memory-model=$m" \
-				"$(rc_text $rc) or not the native output" \
-				"$tdir/detail"
-			ok=0
-		fi
+		stats_run "$tdir" "$m" "fft -m 16 -n 2 --memory-model=$m" \
+			--memory-model=$m -- "$WORKLOADS/fft" -m 16 -p 2 || ok=0
 	done
 	if [ $ok = 1 ]; then
-		msgs() {
-			python3 -c 'import json, sys
-print(sum(json.load(open(sys.argv[1]))["messages"].values()))' "$1"
-		}
-		sc=$(msgs "$tdir/sequential.json")
-		rel=$(msgs "$tdir/release.json")
+		sc=$(stat_of "$tdir/sequential.json" 'sum(d["messages"].values())')
+		rel=$(stat_of "$tdir/release.json" 'sum(d["messages"].values())')
 		if [ "$sc" -gt 0 ] && [ $((rel * 2)) -le $((sc * 3)) ]; then
 			pass "fft -m 16 -n 2: native output, $rel transport \
 messages under the release model against $sc"

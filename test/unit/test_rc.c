@@ -1363,13 +1363,13 @@ static void test_staleness(void **state)
 	world_free();
 }
 
-/* node n's diffs sent so far */
-static uint64_t diffs_of(unsigned n)
+/* node n's counts so far */
+static rc_stats_t stats_of(unsigned n)
 {
 	rc_stats_t s;
 
 	rc_get_stats(W.node[n], &s);
-	return s.diffs_sent;
+	return s;
 }
 
 /* The tick sends a page's writes once per release of the node, however
@@ -1386,7 +1386,7 @@ static void test_staleness_once(void **state)
 	world_init(3, 15); /* seed % 3 == 0: no twins ahead */
 	do_write(0, 1, 0, 9);  /* dirty at node 0, home 1 */
 	assert_int_equal(rc_tick(W.node[0]), CVMM_OK);
-	assert_int_equal(diffs_of(0), 1);
+	assert_int_equal(stats_of(0).diffs_sent, 1);
 	while (deliver_one())
 		;
 	do_write(2, 1, 100, 4);
@@ -1399,30 +1399,21 @@ static void test_staleness_once(void **state)
 	assert_int_equal(W.mapped[0][1], 0);
 	do_write(0, 1, 1, 6); /* its diff first, a refetch, a new twin */
 	do_read(0, 1, 101);
-	d = diffs_of(0);
+	d = stats_of(0).diffs_sent;
 	assert_int_equal(rc_tick(W.node[0]), CVMM_OK);
-	assert_int_equal(diffs_of(0), d); /* ticked once this release */
+	assert_int_equal(stats_of(0).diffs_sent, d); /* ticked once this release */
 	while (deliver_one())
 		;
 	release_wait(0);
-	d = diffs_of(0);
+	d = stats_of(0).diffs_sent;
 	do_write(0, 1, 2, 7);
 	assert_int_equal(rc_tick(W.node[0]), CVMM_OK);
-	assert_int_equal(diffs_of(0), d + 1);
+	assert_int_equal(stats_of(0).diffs_sent, d + 1);
 	while (deliver_one())
 		;
 	do_read(2, 1, 2);
 	do_read(2, 1, 1);
 	world_free();
-}
-
-/* node n's fetches so far */
-static uint64_t fetches_of(unsigned n)
-{
-	rc_stats_t s;
-
-	rc_get_stats(W.node[n], &s);
-	return s.fetches;
 }
 
 /* Three writers of one page (4 nodes, page 1 homed at node 0), each
@@ -1441,7 +1432,7 @@ static void test_cowriters(void **state)
 	for (unsigned r = 0; r < 4; r++) {
 		if (r == 1) /* the first round made them writers */
 			for (unsigned n = 1; n < 4; n++)
-				f[n] = fetches_of(n);
+				f[n] = stats_of(n).fetches;
 		for (unsigned n = 1; n < 4; n++) {
 			do_write(n, 1, 8 * n + r, (uint8_t)(10 * n + r));
 			release_wait(n);
@@ -1450,7 +1441,7 @@ static void test_cowriters(void **state)
 		}
 	}
 	for (unsigned n = 1; n < 4; n++) {
-		assert_int_equal(fetches_of(n), f[n]);
+		assert_int_equal(stats_of(n).fetches, f[n]);
 		assert_int_equal(W.mapped[n][1], 1);
 	}
 	/* node 1 stops writing; the last round's notices from nodes 2 and 3
