@@ -1188,17 +1188,18 @@ static void *rt_stale_main(void *arg)
  * coh_recv_many. */
 #define RX_MAX 256
 
+/* A forward: FWD_READ or FWD_WRITE. */
+static bool is_fwd(const coh_msg_t *m)
+{
+	return m->type == COH_MSG_FWD_READ || m->type == COH_MSG_FWD_WRITE;
+}
+
 /* The release model's view of sequential-protocol messages, which then
  * concern synchronization pages only: a grant is an acquire here (for
  * race detection: what this node knows; copies need no dropping, write
  * notices did that before the giver's release completed); a forward hands
  * a page on and is a release here first (fwd_handle). Per page, the order
  * is kept. */
-static bool is_fwd(const coh_msg_t *m)
-{
-	return m->type == COH_MSG_FWD_READ || m->type == COH_MSG_FWD_WRITE;
-}
-
 static cvmm_status_t recv_release(const coh_msg_t *m, const void *const *pages,
 				  unsigned k)
 {

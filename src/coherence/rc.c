@@ -911,6 +911,8 @@ static void quiet_count(rc_node_t *n, rc_page_t *p, uint64_t c, uint64_t t)
 	unsigned lim = others < RC_QUIET ? others : RC_QUIET;
 	uint64_t lo = p->quiet[0], hi = p->quiet[1], end = t & ~c;
 
+	_Static_assert(RC_QUIET <= 4, "counts below RC_QUIET fit two bits");
+
 	for (uint64_t m = c; m; m &= m - 1) {
 		uint64_t b = m & -m;
 		unsigned k = 1 + !!(lo & b) + 2 * !!(hi & b);

@@ -1659,6 +1659,31 @@ static void test_malformed(void **state)
 	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
 					why, sizeof(why)),
 			 CVMM_ERR_PEER);
+	/* the tick's flag: on a diff (the 6 bytes above), nowhere else */
+	m.type = RC_MSG_DIFF;
+	m.flags = RC_F_TICK;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_OK);
+	assert_int_equal(o.flags, RC_F_TICK);
+	m.flags = RC_F_TICK | 0x40; /* and no unknown one with it */
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	m.type = RC_MSG_WN;
+	m.flags = RC_F_DIFF | RC_F_TICK;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
+					&dl, why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	m.type = RC_MSG_FETCH;
+	m.flags = RC_F_TICK;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER);
 }
 
 /* Well-formed messages that are lies in the receiver's state. */
