@@ -398,7 +398,7 @@ static cvmm_status_t xp_connect_wait(xp_t *x, uint64_t deadline,
 		if (cvmm_now_ns() > deadline)
 			break;
 		if (ucx.ucp_worker_progress(x->worker) == 0)
-			xp_wait_backoff(rounds++);
+			xp_wait_backoff(x, rounds++);
 	}
 	log_error("no hello from node %d within %d ms", missing, timeout_ms);
 	return CVMM_ERR_TIMEOUT;
@@ -594,7 +594,7 @@ static void xp_ep_close_force(xp_t *x, ucp_ep_h ep)
 	while (ucx.ucp_request_check_status(sp) == UCS_INPROGRESS &&
 	       cvmm_now_ns() < deadline)
 		if (ucx.ucp_worker_progress(x->worker) == 0)
-			xp_wait_backoff(rounds++);
+			xp_wait_backoff(x, rounds++);
 	ucx.ucp_request_free(sp);
 }
 
@@ -763,7 +763,7 @@ static void xp_eps_close(xp_t *x)
 			}
 		}
 		if (busy && ucx.ucp_worker_progress(x->worker) == 0)
-			xp_wait_backoff(rounds++);
+			xp_wait_backoff(x, rounds++);
 	}
 	for (r = 0; reqs && r < x->size; r++)
 		if (reqs[r])

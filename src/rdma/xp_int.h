@@ -148,7 +148,11 @@ void xp_peer_reset_serve(xp_t *x);
 /* xp_op.c: blocking waits. */
 cvmm_status_t xp_status_ucs(ucs_status_t s);
 bool xp_refuse_in_handler(const char *what);
-void xp_wait_backoff(unsigned rounds);
+/* After an idle round of a wait (rounds: those before it): poll again,
+ * yield the CPU, or sleep briefly (xp_op.c). */
+typedef enum { XP_BACKOFF_SPIN, XP_BACKOFF_YIELD, XP_BACKOFF_NAP } xp_backoff_t;
+xp_backoff_t xp_backoff(xp_progress_t mode, unsigned rounds);
+void xp_wait_backoff(const xp_t *x, unsigned rounds);
 xp_op_t *xp_op_new(size_t extra, int refs);
 void xp_op_put(xp_op_t *op);
 void xp_op_cb(void *req, ucs_status_t status, void *user_data);

@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "rdma/xp_int.h"
 
-#define XP_SPIN_ROUNDS 64    /* progress without yielding */
+#define XP_SPIN_ROUNDS 64    /* progress without yielding (own cores) */
 #define XP_YIELD_ROUNDS 256  /* then yield; after that sleep briefly */
 #define XP_NAP_NS 20000
 
@@ -53,16 +53,33 @@ bool xp_refuse_in_handler(const char *what)
 	return true;
 }
 
-void xp_wait_backoff(unsigned rounds)
+/* What a wait does after an idle round. An agent with cores of its own
+ * polls a while first: the answer is usually a few microseconds away.
+ * Agents that share cores (progress "event": more agents than cores
+ * under cvmm run -n) yield from the first round, since the thread that
+ * will answer may be another agent's, waiting for this very core. Then
+ * both sleep briefly between rounds. */
+xp_backoff_t xp_backoff(xp_progress_t mode, unsigned rounds)
+{
+	if (rounds < XP_SPIN_ROUNDS && mode != XP_PROGRESS_EVENT)
+		return XP_BACKOFF_SPIN;
+	return rounds < XP_YIELD_ROUNDS ? XP_BACKOFF_YIELD : XP_BACKOFF_NAP;
+}
+
+void xp_wait_backoff(const xp_t *x, unsigned rounds)
 {
 	struct timespec nap = { 0, XP_NAP_NS };
 
-	if (rounds < XP_SPIN_ROUNDS)
-		return;
-	if (rounds < XP_YIELD_ROUNDS)
+	switch (xp_backoff(x->o.progress, rounds)) {
+	case XP_BACKOFF_SPIN:
+		break;
+	case XP_BACKOFF_YIELD:
 		sched_yield();
-	else
+		break;
+	case XP_BACKOFF_NAP:
 		nanosleep(&nap, NULL);
+		break;
+	}
 }
 
 xp_op_t *xp_op_new(size_t extra, int refs)
@@ -158,7 +175,7 @@ static cvmm_status_t xp_op_spin(xp_t *x, xp_peer_t *p, xp_op_t *op,
 			return CVMM_ERR_TIMEOUT;
 		}
 		if (ucx.ucp_worker_progress(x->worker) == 0)
-			xp_wait_backoff(rounds);
+			xp_wait_backoff(x, rounds);
 	}
 }
 
@@ -179,7 +196,7 @@ bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 		if (cvmm_now_ns() > deadline)
 			break;
 		if (ucx.ucp_worker_progress(x->worker) == 0)
-			xp_wait_backoff(rounds);
+			xp_wait_backoff(x, rounds);
 	}
 	atomic_fetch_sub(&x->waiters, 1);
 	return changed;

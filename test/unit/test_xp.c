@@ -15,7 +15,8 @@
  * the child _exit()s and the parent's lost callback must fire within 5 s,
  * and rank 1 used again: a new child (a fresh process) connects after the
  * parent's xp_peer_reset, while an agent stamping the old epoch is
- * dropped whole. */
+ * dropped whole. And, with no transport, the policy of a wait's idle
+ * rounds (poll, yield, nap) for each progress mode. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -39,6 +40,7 @@
 
 #include "common/log.h"
 #include "rdma/xp.h"
+#include "rdma/xp_int.h"
 
 #define PAGE 4096
 #define NPAGES 256
@@ -1065,6 +1067,34 @@ static void test_orderly_close(void **state)
 	assert_int_equal(atomic_load(&lost_peer), -1);
 }
 
+/* A wait's idle rounds: an agent with its own cores polls first, then
+ * yields, then naps; one sharing its cores with other agents (progress
+ * "event") never polls without yielding, and naps as late. */
+static void test_backoff(void **state)
+{
+	unsigned nap_at[3] = { 0 };
+
+	(void)state;
+	for (unsigned m = XP_PROGRESS_HYBRID; m <= XP_PROGRESS_EVENT; m++) {
+		xp_backoff_t prev = XP_BACKOFF_SPIN;
+
+		for (unsigned r = 0; r < 100000; r++) {
+			xp_backoff_t b = xp_backoff((xp_progress_t)m, r);
+
+			assert_true(b >= prev); /* spin, yield, nap in order */
+			if (b == XP_BACKOFF_NAP && !nap_at[m])
+				nap_at[m] = r;
+			prev = b;
+		}
+		assert_int_equal(prev, XP_BACKOFF_NAP);
+	}
+	assert_int_equal(xp_backoff(XP_PROGRESS_HYBRID, 0), XP_BACKOFF_SPIN);
+	assert_int_equal(xp_backoff(XP_PROGRESS_POLL, 0), XP_BACKOFF_SPIN);
+	assert_int_equal(xp_backoff(XP_PROGRESS_EVENT, 0), XP_BACKOFF_YIELD);
+	assert_int_equal(nap_at[XP_PROGRESS_EVENT], nap_at[XP_PROGRESS_HYBRID]);
+	assert_true(nap_at[XP_PROGRESS_HYBRID] > 1);
+}
+
 #define XP_TESTS                                                              \
 	cmocka_unit_test(test_describe),                                      \
 	cmocka_unit_test(test_put_get_pages),                                 \
@@ -1097,9 +1127,13 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (child && sscanf(child, "%d,%d,%u", &cfd, &ctp, &child_epoch) == 3)
 		child_main(cfd, (xp_transport_t)ctp); /* test_peer_reset's */
+	const struct CMUnitTest pure_tests[] = {
+		cmocka_unit_test(test_backoff),
+	};
 	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
-	fail = cmocka_run_group_tests_name("xp over tcp", tests, setup_tcp,
-					   group_teardown);
+	fail = cmocka_run_group_tests_name("xp waits", pure_tests, NULL, NULL);
+	fail += cmocka_run_group_tests_name("xp over tcp", tests, setup_tcp,
+					    group_teardown);
 	fail += cmocka_run_group_tests_name("xp over shm", tests, setup_shm,
 					    group_teardown);
 	fail += cmocka_run_group_tests_name("xp close", close_tests,
