@@ -197,7 +197,12 @@ cvmm_status_t xp_am_send(xp_t *x, int peer, unsigned id, const void *data,
  * what arrives) until *word differs from old or max_ns pass; true if it
  * changed. A thread that waits for a reply this way needs no wake-up from
  * the progress thread (a cross-cpu wake-up costs 30-60 us on small VMs).
- * False at once inside a handler. */
+ * Agents that share cores (progress "event") wait at least
+ * XP_SHARED_WAIT_NS whatever max_ns says: a thread that sleeps instead
+ * needs two wake-ups in a row there, the progress thread's and then its
+ * own, each behind another agent's running thread. False at once inside
+ * a handler. */
+#define XP_SHARED_WAIT_NS 3000000ull
 bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 		       uint64_t max_ns);
 

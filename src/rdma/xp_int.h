@@ -152,6 +152,8 @@ bool xp_refuse_in_handler(const char *what);
  * yield the CPU, or sleep briefly (xp_op.c). */
 typedef enum { XP_BACKOFF_SPIN, XP_BACKOFF_YIELD, XP_BACKOFF_NAP } xp_backoff_t;
 xp_backoff_t xp_backoff(xp_progress_t mode, unsigned rounds);
+/* How long xp_progress_until asked for max_ns stays awake (xp.h). */
+uint64_t xp_wait_budget(xp_progress_t mode, uint64_t max_ns);
 void xp_wait_backoff(const xp_t *x, unsigned rounds);
 xp_op_t *xp_op_new(size_t extra, int refs);
 void xp_op_put(xp_op_t *op);

@@ -66,6 +66,13 @@ xp_backoff_t xp_backoff(xp_progress_t mode, unsigned rounds)
 	return rounds < XP_YIELD_ROUNDS ? XP_BACKOFF_YIELD : XP_BACKOFF_NAP;
 }
 
+uint64_t xp_wait_budget(xp_progress_t mode, uint64_t max_ns)
+{
+	if (mode == XP_PROGRESS_EVENT && max_ns < XP_SHARED_WAIT_NS)
+		return XP_SHARED_WAIT_NS;
+	return max_ns;
+}
+
 void xp_wait_backoff(const xp_t *x, unsigned rounds)
 {
 	struct timespec nap = { 0, XP_NAP_NS };
@@ -182,11 +189,12 @@ static cvmm_status_t xp_op_spin(xp_t *x, xp_peer_t *p, xp_op_t *op,
 bool xp_progress_until(xp_t *x, const uint32_t *word, uint32_t old,
 		       uint64_t max_ns)
 {
-	uint64_t deadline = cvmm_now_ns() + max_ns;
+	uint64_t deadline;
 	bool changed = false;
 
 	if (xp_in_handler)
 		return false;
+	deadline = cvmm_now_ns() + xp_wait_budget(x->o.progress, max_ns);
 	atomic_fetch_add(&x->waiters, 1);
 	for (unsigned rounds = 0;; rounds++) {
 		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != old) {

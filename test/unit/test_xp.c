@@ -1069,7 +1069,8 @@ static void test_orderly_close(void **state)
 
 /* A wait's idle rounds: an agent with its own cores polls first, then
  * yields, then naps; one sharing its cores with other agents (progress
- * "event") never polls without yielding, and naps as late. */
+ * "event") never polls without yielding, naps as late, and stays awake
+ * longer before its caller sleeps. */
 static void test_backoff(void **state)
 {
 	unsigned nap_at[3] = { 0 };
@@ -1093,6 +1094,14 @@ static void test_backoff(void **state)
 	assert_int_equal(xp_backoff(XP_PROGRESS_EVENT, 0), XP_BACKOFF_YIELD);
 	assert_int_equal(nap_at[XP_PROGRESS_EVENT], nap_at[XP_PROGRESS_HYBRID]);
 	assert_true(nap_at[XP_PROGRESS_HYBRID] > 1);
+	/* and how long a wait stays awake before its caller sleeps: as
+	 * asked with cores of its own, at least XP_SHARED_WAIT_NS with
+	 * shared ones */
+	assert_int_equal(xp_wait_budget(XP_PROGRESS_HYBRID, 300000), 300000);
+	assert_int_equal(xp_wait_budget(XP_PROGRESS_POLL, 300000), 300000);
+	assert_int_equal(xp_wait_budget(XP_PROGRESS_EVENT, 300000),
+			 XP_SHARED_WAIT_NS);
+	assert_int_equal(xp_wait_budget(XP_PROGRESS_EVENT, 5000000), 5000000);
 }
 
 #define XP_TESTS                                                              \
