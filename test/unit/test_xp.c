@@ -15,8 +15,9 @@
  * the child _exit()s and the parent's lost callback must fire within 5 s,
  * and rank 1 used again: a new child (a fresh process) connects after the
  * parent's xp_peer_reset, while an agent stamping the old epoch is
- * dropped whole. And, with no transport, the policy of a wait's idle
- * rounds (poll, yield, nap) for each progress mode. */
+ * dropped whole. And, with no transport, the policy of a wait for each
+ * progress mode: what its idle rounds do (poll, yield, nap) and how long
+ * it stays awake. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -1073,7 +1074,7 @@ static void test_orderly_close(void **state)
  * longer before its caller sleeps. */
 static void test_backoff(void **state)
 {
-	unsigned nap_at[3] = { 0 };
+	unsigned nap_at[XP_PROGRESS_EVENT + 1] = { 0 };
 
 	(void)state;
 	for (unsigned m = XP_PROGRESS_HYBRID; m <= XP_PROGRESS_EVENT; m++) {
@@ -1123,6 +1124,9 @@ static void test_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = { XP_TESTS };
+	const struct CMUnitTest pure_tests[] = {
+		cmocka_unit_test(test_backoff),
+	};
 	const struct CMUnitTest close_tests[] = {
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_orderly_close),
@@ -1136,9 +1140,6 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (child && sscanf(child, "%d,%d,%u", &cfd, &ctp, &child_epoch) == 3)
 		child_main(cfd, (xp_transport_t)ctp); /* test_peer_reset's */
-	const struct CMUnitTest pure_tests[] = {
-		cmocka_unit_test(test_backoff),
-	};
 	cmocka_set_test_filter(getenv("CVMM_TEST_FILTER"));
 	fail = cmocka_run_group_tests_name("xp waits", pure_tests, NULL, NULL);
 	fail += cmocka_run_group_tests_name("xp over tcp", tests, setup_tcp,
