@@ -900,6 +900,14 @@ static void drop_queued(rc_node_t *n, rc_page_t *p)
 	p->qtail = NULL;
 }
 
+/* At the home: the nodes in mask count their notices with the diff
+ * afresh (their own diff came, or they left the page). */
+static void quiet_reset(rc_page_t *p, uint64_t mask)
+{
+	p->quiet[0] &= ~mask;
+	p->quiet[1] &= ~mask;
+}
+
 /* At the home: the co-writers c among the noticed nodes t got one more
  * notice with the diff; the one that makes as many since their own last
  * diff as there are other nodes in the VM (at most RC_QUIET) ends it
@@ -1554,7 +1562,7 @@ static void drop_one(rc_node_t *n, rc_page_t *p)
 	p->copyset = 0;
 	p->dropped = 0;
 	p->writers = 0;
-	p->quiet[0] = p->quiet[1] = 0;
+	quiet_reset(p, ~0ull);
 	if (p->st == RC_FETCH) {
 		if (p->after_ack)
 			p->st = RC_INV; /* asked again at the next fault */
@@ -1696,8 +1704,7 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		return peer(n, m, "diff from a version not yet made");
 	home_epoch(n, p); /* before the master changes */
 	p->writers |= 1ull << m->src;
-	p->quiet[0] &= ~(1ull << m->src);
-	p->quiet[1] &= ~(1ull << m->src);
+	quiet_reset(p, 1ull << m->src);
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
 	race_check_log(n, p, m->src, m->ver, data, len, n->buf);
 	if (p->twin) {
@@ -2153,7 +2160,7 @@ cvmm_status_t rc_take_home(rc_node_t *n, uint32_t from, const rc_home_rec_t *r,
 	p->ver = r->ver;
 	p->copyset = r->copyset & ~gone;
 	p->writers = r->writers & ~gone;
-	p->quiet[0] = p->quiet[1] = 0; /* co-writers count afresh */
+	quiet_reset(p, ~0ull); /* co-writers count afresh */
 	p->dropped = r->dropped & ~gone;
 	p->base = p->fetched = p->hbase = r->ver;
 	if (p->seen < r->ver)
@@ -2203,8 +2210,7 @@ cvmm_status_t rc_depart(rc_node_t *n, uint32_t k, uint32_t h)
 			if (homed_here(n, p)) {
 				p->copyset &= ~(1ull << k);
 				p->writers &= ~(1ull << k);
-				p->quiet[0] &= ~(1ull << k);
-				p->quiet[1] &= ~(1ull << k);
+				quiet_reset(p, 1ull << k);
 				p->dropped &= ~(1ull << k);
 			}
 		}
