@@ -1128,11 +1128,16 @@ static cvmm_status_t relq_push(const coh_msg_t *m)
 
 /* Forwards m[0..k) of sync pages, from a handler: runs them now, or
  * queues them for the release thread. Queued forwards stay in order:
- * once one waits, the next ones wait behind it. */
+ * once one waits, the next ones wait behind it. Those whose pages are
+ * read-only here run at once in any case (coh_recv_fwd_ro): nothing was
+ * written to such a page since the forward that made it read-only, which
+ * ran after a release; a forward queued before them is for another page
+ * (the manager sends one forward for a page at a time). */
 static cvmm_status_t fwd_handle(const coh_msg_t *m, const void *const *pages,
 				unsigned k)
 {
 	cvmm_status_t st = CVMM_OK;
+	unsigned ran = 0;
 	bool queued;
 
 	pthread_mutex_lock(&relq.mu);
@@ -1140,7 +1145,8 @@ static cvmm_status_t fwd_handle(const coh_msg_t *m, const void *const *pages,
 	pthread_mutex_unlock(&relq.mu);
 	if (!queued && fwd_try(m, pages, k, &st))
 		return st;
-	for (unsigned i = 0; i < k && st == CVMM_OK; i++)
+	st = coh_recv_fwd_ro(rt.node, m, pages, k, &ran);
+	for (unsigned i = ran; i < k && st == CVMM_OK; i++)
 		st = relq_push(&m[i]);
 	return st;
 }

@@ -1408,6 +1408,54 @@ cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
 	return ob_flush(n, &ob, st);
 }
 
+/* Forwards that need no release first under the release model: the page
+ * is held read-only here (SHARED or UPGRADE_WAIT at its owner), so nothing
+ * was written to it since the forward that made it read-only, which this
+ * node handled after a release (coh.h). Checked under the same hold of
+ * the lock as each forward runs: a grant handled on another thread in
+ * between (an upgrade-ahead's) can make a page writable. */
+static bool fwd_read_only(coh_node_t *n, const coh_msg_t *m)
+{
+	coh_state_t s;
+
+	if (m->type != COH_MSG_FWD_READ && m->type != COH_MSG_FWD_WRITE)
+		return false;
+	s = coh_page_st(n, m->page);
+	return s == COH_SHARED || s == COH_UPGRADE_WAIT;
+}
+
+cvmm_status_t coh_recv_fwd_ro(coh_node_t *n, const coh_msg_t *m,
+			      const void *const *pages, unsigned k,
+			      unsigned *ran)
+{
+	cvmm_status_t st = CVMM_OK;
+	coh_outbox_t ob;
+	unsigned i;
+
+	*ran = 0;
+	for (i = 0; i < k; i++)
+		if (recv_check(n, &m[i], pages[i]) != CVMM_OK)
+			return CVMM_ERR_PEER;
+	coh_node_lock(n, &ob);
+	for (i = 0; i < k; i++) {
+		if (ob_full(&ob)) {
+			coh_node_unlock(n);
+			st = ob_flush(n, &ob, st);
+			if (st != CVMM_OK)
+				return st;
+			coh_node_lock(n, &ob);
+		}
+		if (!fwd_read_only(n, &m[i]))
+			break;
+		st = node_recv(n, (coh_event_t)msg_node_event(&m[i]), &m[i]);
+		if (st != CVMM_OK)
+			break;
+		*ran = i + 1;
+	}
+	coh_node_unlock(n);
+	return ob_flush(n, &ob, st);
+}
+
 /* ---- local entry points ---------------------------------------------------- */
 
 /* What the faulting thread does next, from the state after its fault

@@ -355,6 +355,16 @@ cvmm_status_t coh_recv(coh_node_t *n, const coh_msg_t *m, const void *page);
 cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
 			    const void *const *pages, unsigned k);
 
+/* For the release model (coh.c): runs the longest prefix of forwards
+ * m[0..k) whose pages this node holds read-only (SHARED, or UPGRADE_WAIT
+ * at the owner), each checked under the same hold of the lock that runs
+ * it; *ran: how many ran. Such a page was not written here since the
+ * forward that made it read-only, which ran after a release, so handing
+ * it on needs no release. CVMM_ERR_PEER as coh_recv_many. */
+cvmm_status_t coh_recv_fwd_ro(coh_node_t *n, const coh_msg_t *m,
+			      const void *const *pages, unsigned k,
+			      unsigned *ran);
+
 /* Snapshots (take the lock): the page's state here; and at its manager
  * (this node must be manager(page)) the manager state and owner. */
 coh_state_t coh_page_state(coh_node_t *n, uint64_t page);

@@ -1930,6 +1930,90 @@ static void test_upgrade_ahead(void **state)
 	push_mode = false;
 }
 
+/* Pops the oldest message from src to d and decodes it (no payload). */
+static void pop_from(int src, int d, coh_msg_t *m)
+{
+	lb_queue_t *q = &queues[src][d];
+	uint8_t buf[LB_MSG];
+	char why[96];
+
+	assert_true(q->len > 0);
+	memcpy(buf, q->buf[q->head], LB_MSG);
+	q->head = (q->head + 1) % QCAP;
+	q->len--;
+	assert_int_equal(coh_wire_decode(buf, COH_WIRE_LEN, NN, npages, m, why,
+					 sizeof(why)),
+			 CVMM_OK);
+}
+
+/* coh_recv_fwd_ro (the release model's forwards that need no release):
+ * a forward runs at once only while its page is read-only at the owner
+ * (SHARED, UPGRADE_WAIT); one to an owner holding the page writable runs
+ * nothing, nor anything after it in the batch; before it, the
+ * read-only ones run. */
+static void test_fwd_read_only(void **state)
+{
+	coh_msg_t m[2];
+	unsigned ran;
+
+	(void)state;
+	cluster_up_pages(3, true); /* slot s: managed by node s */
+	/* node 2 owns slots 0 and 1; node 1 reads slot 0: node 2 SHARED */
+	write_sc(2, 0, true);
+	write_sc(2, 1, true);
+	read_sc(1, 0);
+	deliver_all();
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[0]),
+			 COH_SHARED);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
+			 COH_EXCLUSIVE);
+	/* node 0 writes slot 1, then slot 0: FWD_WRITEs to node 2, from
+	 * managers 1 and 0 */
+	expect_fault(0, slot_page[1], true, COH_WAIT);
+	deliver_from(0, 1);
+	pop_from(1, 2, &m[0]);
+	assert_int_equal(m[0].type, COH_MSG_FWD_WRITE);
+	expect_fault(0, slot_page[0], true, COH_WAIT);
+	pop_from(0, 0, &m[1]); /* the manager is node 0 itself */
+	assert_int_equal(coh_recv(nodes[0].coh, &m[1], NULL), CVMM_OK);
+	deliver_from(0, 1); /* node 1's copy goes first */
+	deliver_from(1, 0);
+	pop_from(0, 2, &m[1]);
+	assert_int_equal(m[1].type, COH_MSG_FWD_WRITE);
+	assert_int_equal(m[1].page, slot_page[0]);
+	/* writable first: nothing runs, not even the read-only one after */
+	assert_int_equal(coh_recv_fwd_ro(nodes[2].coh, m, (const void *[]){
+					 NULL, NULL }, 2, &ran),
+			 CVMM_OK);
+	assert_int_equal(ran, 0);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
+			 COH_EXCLUSIVE);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[0]),
+			 COH_SHARED);
+	/* read-only first: it runs (node 2 gives slot 0 up), the writable
+	 * one stops the batch */
+	assert_int_equal(coh_recv_fwd_ro(nodes[2].coh, (coh_msg_t[]){ m[1],
+					 m[0] }, (const void *[]){ NULL, NULL },
+					 2, &ran),
+			 CVMM_OK);
+	assert_int_equal(ran, 1);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[0]),
+			 COH_INVALID);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
+			 COH_EXCLUSIVE);
+	/* the writable one as the runtime runs it after its release */
+	assert_int_equal(coh_recv(nodes[2].coh, &m[0], NULL), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
+			 COH_INVALID);
+	deliver_all();
+	write_sc(0, 0, true);
+	write_sc(0, 1, true);
+	deliver_all();
+	check_invariants();
+	check_quiet();
+	cluster_down();
+}
+
 /* Messages of promotion from where they cannot come are refused. */
 static void test_promote_illegal(void **state)
 {
@@ -2469,6 +2553,7 @@ int main(void)
 		cmocka_unit_test(test_promote),
 		cmocka_unit_test(test_promote_ahead),
 		cmocka_unit_test(test_upgrade_ahead),
+		cmocka_unit_test(test_fwd_read_only),
 		cmocka_unit_test(test_promote_illegal),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_hold),
