@@ -1411,9 +1411,9 @@ cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
 /* Forwards that need no release first under the release model: the page
  * is held read-only here (SHARED or UPGRADE_WAIT at its owner), so nothing
  * was written to it since the forward that made it read-only, which this
- * node handled after a release (coh.h). Checked under the same hold of
- * the lock as each forward runs: a grant handled on another thread in
- * between (an upgrade-ahead's) can make a page writable. */
+ * node handled after a release (coh.c, fwd_handle). Checked under the
+ * same hold of the lock as each forward runs: a grant handled on another
+ * thread in between (an upgrade-ahead's) can make a page writable. */
 static bool fwd_read_only(coh_node_t *n, const coh_msg_t *m)
 {
 	coh_state_t s;
