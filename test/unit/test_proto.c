@@ -1946,6 +1946,22 @@ static void pop_from(int src, int d, coh_msg_t *m)
 			 CVMM_OK);
 }
 
+/* coh_recv_fwd_ro at node 2 of forwards a then b: want of them run,
+ * slot 0 ends in state s0, slot 1 (held writable) stays EXCLUSIVE. */
+static void fwd_ro_at2(coh_msg_t a, coh_msg_t b, unsigned want, coh_state_t s0)
+{
+	const void *pages[2] = { NULL, NULL };
+	coh_msg_t m[2] = { a, b };
+	unsigned ran;
+
+	assert_int_equal(coh_recv_fwd_ro(nodes[2].coh, m, pages, 2, &ran),
+			 CVMM_OK);
+	assert_int_equal(ran, want);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[0]), s0);
+	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
+			 COH_EXCLUSIVE);
+}
+
 /* coh_recv_fwd_ro (the release model's forwards that need no release):
  * a forward runs at once only while its page is read-only at the owner
  * (SHARED, UPGRADE_WAIT); one to an owner holding the page writable runs
@@ -1954,7 +1970,6 @@ static void pop_from(int src, int d, coh_msg_t *m)
 static void test_fwd_read_only(void **state)
 {
 	coh_msg_t m[2];
-	unsigned ran;
 
 	(void)state;
 	cluster_up_pages(3, true); /* slot s: managed by node s */
@@ -1982,25 +1997,10 @@ static void test_fwd_read_only(void **state)
 	assert_int_equal(m[1].type, COH_MSG_FWD_WRITE);
 	assert_int_equal(m[1].page, slot_page[0]);
 	/* writable first: nothing runs, not even the read-only one after */
-	assert_int_equal(coh_recv_fwd_ro(nodes[2].coh, m, (const void *[]){
-					 NULL, NULL }, 2, &ran),
-			 CVMM_OK);
-	assert_int_equal(ran, 0);
-	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
-			 COH_EXCLUSIVE);
-	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[0]),
-			 COH_SHARED);
+	fwd_ro_at2(m[0], m[1], 0, COH_SHARED);
 	/* read-only first: it runs (node 2 gives slot 0 up), the writable
 	 * one stops the batch */
-	assert_int_equal(coh_recv_fwd_ro(nodes[2].coh, (coh_msg_t[]){ m[1],
-					 m[0] }, (const void *[]){ NULL, NULL },
-					 2, &ran),
-			 CVMM_OK);
-	assert_int_equal(ran, 1);
-	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[0]),
-			 COH_INVALID);
-	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
-			 COH_EXCLUSIVE);
+	fwd_ro_at2(m[1], m[0], 1, COH_INVALID);
 	/* the writable one as the runtime runs it after its release */
 	assert_int_equal(coh_recv(nodes[2].coh, &m[0], NULL), CVMM_OK);
 	assert_int_equal(coh_page_state(nodes[2].coh, slot_page[1]),
