@@ -36,6 +36,12 @@ fail() {
 	nfail=$((nfail + 1))
 }
 
+# A TCP port on 127.0.0.1 free a moment ago (the kernel's pick), for a
+# coordinator: a random one collided with a port in use now and then.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # Describes exit status $1 for a message.
 rc_text() {
 	case $1 in

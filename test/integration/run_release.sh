@@ -210,7 +210,7 @@ same "spinflag -n 2" 2 2 "$GUESTS/spinflag"
 if selected mismatch; then
 	tdir=$SCRATCH/mm
 	mkdir -p "$tdir"
-	port=$((20000 + RANDOM % 20000))
+	port=$(free_port)
 	for r in 0 1; do
 		m=sequential
 		[ "$r" = 1 ] && m=release
