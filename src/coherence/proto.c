@@ -1375,39 +1375,6 @@ static bool ob_full(const coh_outbox_t *ob)
 	return ob->len > COH_OUTBOX_MAX - OB_STEP_MAX;
 }
 
-cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
-			    const void *const *pages, unsigned k)
-{
-	cvmm_status_t st = CVMM_OK;
-	coh_outbox_t ob;
-
-	for (unsigned i = 0; i < k; i++)
-		if (recv_check(n, &m[i], pages[i]) != CVMM_OK)
-			return CVMM_ERR_PEER;
-	coh_node_lock(n, &ob);
-	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
-		int nev = msg_node_event(&m[i]);
-
-		if (ob_full(&ob) ||
-		    ob.ntodata == COH_TODATA_MAX) {
-			coh_node_unlock(n);
-			st = ob_flush(n, &ob, st);
-			if (st != CVMM_OK)
-				return st;
-			coh_node_lock(n, &ob);
-		}
-		n->rx_page = pages[i];
-		if (nev >= 0)
-			st = node_recv(n, (coh_event_t)nev, &m[i]);
-		else
-			st = mgr_recv(n, (coh_mevent_t)msg_mgr_event(m[i].type),
-				      &m[i]);
-		n->rx_page = NULL;
-	}
-	coh_node_unlock(n);
-	return ob_flush(n, &ob, st);
-}
-
 /* Forwards that need no release first under the release model: the page
  * is held read-only here (SHARED or UPGRADE_WAIT at its owner), so nothing
  * was written to it since the forward that made it read-only, which this
@@ -1424,36 +1391,61 @@ static bool fwd_read_only(coh_node_t *n, const coh_msg_t *m)
 	return s == COH_SHARED || s == COH_UPGRADE_WAIT;
 }
 
-cvmm_status_t coh_recv_fwd_ro(coh_node_t *n, const coh_msg_t *m,
-			      const void *const *pages, unsigned k,
+/* coh_recv_many, and with ro coh_recv_fwd_ro: stops before the first
+ * message that is no forward of a page read-only here. *ran: how many
+ * ran. */
+static cvmm_status_t recv_run(coh_node_t *n, const coh_msg_t *m,
+			      const void *const *pages, unsigned k, bool ro,
 			      unsigned *ran)
 {
 	cvmm_status_t st = CVMM_OK;
 	coh_outbox_t ob;
-	unsigned i;
 
 	*ran = 0;
-	for (i = 0; i < k; i++)
+	for (unsigned i = 0; i < k; i++)
 		if (recv_check(n, &m[i], pages[i]) != CVMM_OK)
 			return CVMM_ERR_PEER;
 	coh_node_lock(n, &ob);
-	for (i = 0; i < k; i++) {
-		if (ob_full(&ob)) {
+	for (unsigned i = 0; i < k && st == CVMM_OK; i++) {
+		int nev = msg_node_event(&m[i]);
+
+		if (ob_full(&ob) ||
+		    ob.ntodata == COH_TODATA_MAX) {
 			coh_node_unlock(n);
 			st = ob_flush(n, &ob, st);
 			if (st != CVMM_OK)
 				return st;
 			coh_node_lock(n, &ob);
 		}
-		if (!fwd_read_only(n, &m[i]))
+		if (ro && !fwd_read_only(n, &m[i]))
 			break;
-		st = node_recv(n, (coh_event_t)msg_node_event(&m[i]), &m[i]);
-		if (st != CVMM_OK)
-			break;
-		*ran = i + 1;
+		n->rx_page = pages[i];
+		if (nev >= 0)
+			st = node_recv(n, (coh_event_t)nev, &m[i]);
+		else
+			st = mgr_recv(n, (coh_mevent_t)msg_mgr_event(m[i].type),
+				      &m[i]);
+		n->rx_page = NULL;
+		if (st == CVMM_OK)
+			*ran = i + 1;
 	}
 	coh_node_unlock(n);
 	return ob_flush(n, &ob, st);
+}
+
+cvmm_status_t coh_recv_many(coh_node_t *n, const coh_msg_t *m,
+			    const void *const *pages, unsigned k)
+{
+	unsigned ran;
+
+	return recv_run(n, m, pages, k, false, &ran);
+}
+
+cvmm_status_t coh_recv_fwd_ro(coh_node_t *n, const coh_msg_t *m,
+			      const void *const *pages, unsigned k,
+			      unsigned *ran)
+{
+	return recv_run(n, m, pages, k, true, ran);
 }
 
 /* ---- local entry points ---------------------------------------------------- */
