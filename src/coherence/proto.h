@@ -243,6 +243,14 @@ uint32_t coh_page_home(const coh_node_t *n, uint64_t page);
  * before). CVMM_ERR_INVALID when the page's records here are no longer
  * initial. */
 cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner);
+/* The release memory model gives a promoted page back (rc.h, "Back to
+ * sequential first"), held by owner (its home): as coh_node_seed of a
+ * promoted page, but not for good: the manager counts plain moves
+ * afresh and promotes it again at writer (the node that wrote it alone,
+ * its first writer from now on). CVMM_ERR_INVALID when the page is not
+ * promoted here (at owner: PROMOTED; at the manager: promoted at owner). */
+cvmm_status_t coh_node_demote(coh_node_t *n, uint64_t page, uint32_t owner,
+			      uint32_t writer);
 
 /* Whether node 0's loader wrote the page (a coh_node_add_image range):
  * the program's own image, its globals among them. */

@@ -148,12 +148,13 @@ uint32_t coh_page_home(const coh_node_t *n, uint64_t page)
  * as a synchronization page held by its home, the owner it was promoted
  * at: that node is PROMOTED here and becomes EXCLUSIVE again, the
  * others are INVALID, and the manager, refusing every request meanwhile
- * (COH_M_DATA), serves them again from owner, for good (sticky); one
- * still waiting for PROMOTED (the home went on at once) does so when it
- * comes. True when the page was promoted (*st says how the seeding
- * went). */
+ * (COH_M_DATA), serves them again from owner, for good (sticky), or
+ * with writer < nnodes as a page not promoted yet whose first writer is
+ * writer (coh_node_demote); one still waiting for PROMOTED (the home
+ * went on at once) does so when it comes. True when the page was
+ * promoted (*st says how the seeding went). */
 static bool seed_promoted(coh_node_t *n, uint64_t page, uint32_t owner,
-			  cvmm_status_t *st)
+			  uint32_t writer, cvmm_status_t *st)
 {
 	coh_state_t cur = coh_page_st(n, page);
 	coh_mpage_t *mp = NULL;
@@ -182,9 +183,29 @@ static bool seed_promoted(coh_node_t *n, uint64_t page, uint32_t owner,
 		} else {
 			mp->seeded = 1;
 		}
-		mp->sticky = 1;
+		/* back to "sequential first" (coh_node_demote): promoted
+		 * again only after plain moves, at writer */
+		mp->sticky = writer >= n->cfg.nnodes;
+		if (!mp->sticky) {
+			mp->plains = 0;
+			mp->first = (uint8_t)(writer + 1);
+		}
 	}
 	return true;
+}
+
+cvmm_status_t coh_node_demote(coh_node_t *n, uint64_t page, uint32_t owner,
+			      uint32_t writer)
+{
+	cvmm_status_t st = CVMM_ERR_INVALID;
+
+	if (page >= n->cfg.npages || owner >= n->cfg.nnodes ||
+	    writer >= n->cfg.nnodes)
+		return CVMM_ERR_INVALID;
+	coh_node_lock(n, NULL);
+	seed_promoted(n, page, owner, writer, &st);
+	coh_node_unlock(n);
+	return st;
 }
 
 cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner)
@@ -194,7 +215,7 @@ cvmm_status_t coh_node_seed(coh_node_t *n, uint64_t page, uint32_t owner)
 	if (page >= n->cfg.npages || owner >= n->cfg.nnodes)
 		return CVMM_ERR_INVALID;
 	coh_node_lock(n, NULL);
-	if (seed_promoted(n, page, owner, &st))
+	if (seed_promoted(n, page, owner, UINT32_MAX, &st))
 		goto out;
 	if (!coh_page_initial(n, page) || coh_xpage_find(n, page)) {
 		st = CVMM_ERR_INVALID; /* the sequential protocol began */

@@ -1739,6 +1739,59 @@ static void test_promote(void **state)
 	zero_ok = false;
 }
 
+/* A promoted page given back (coh_node_demote, the release model's "back
+ * to sequential first"): its home owns it again and the manager serves
+ * it, counting plain moves afresh; it is promoted again once the writer
+ * it was given back for holds it, not where it was promoted before. */
+static void test_promote_again(void **state)
+{
+	uint64_t a;
+	uint32_t ma, x, y;
+
+	(void)state;
+	promote_k = 2;
+	zero_ok = true;
+	cluster_up_pages(3, true);
+	a = slot_page[0];
+	ma = coh_manager(a, NN);
+	x = (ma + 1) % NN;
+	y = (ma + 2) % NN;
+	write_sc((int)x, 0, true);
+	deliver_all();
+	write_sc((int)y, 0, true);
+	deliver_all();
+	write_sc((int)x, 0, true);
+	deliver_all();
+	expect_mstate(a, COH_M_DATA, x);
+	assert_int_equal(coh_page_state(nodes[x].coh, a), COH_PROMOTED);
+	/* only where it is promoted: at its home and its manager */
+	assert_int_equal(coh_node_demote(nodes[y].coh, a, x, y),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(coh_node_demote(nodes[ma].coh, a, y, y),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(coh_node_demote(nodes[x].coh, a, x, NN),
+			 CVMM_ERR_INVALID);
+	assert_int_equal(coh_node_demote(nodes[x].coh, a, x, y), CVMM_OK);
+	assert_int_equal(coh_page_state(nodes[x].coh, a), COH_EXCLUSIVE);
+	assert_int_equal(coh_node_demote(nodes[ma].coh, a, x, y), CVMM_OK);
+	expect_mstate(a, COH_M_IDLE, x);
+	nodes[x].data_home[0] = nodes[y].data_home[0] = 0;
+	nodes[ma].data_home[0] = 0; /* (lb_to_data: once per node) */
+	/* y's write, then x's: two plain moves, but x holds it */
+	write_sc((int)y, 0, true);
+	deliver_all();
+	write_sc((int)x, 0, true);
+	deliver_all();
+	expect_mstate(a, COH_M_IDLE, x);
+	assert_int_equal(nodes[x].data_home[0], 0);
+	/* y again: promoted there */
+	write_sc((int)y, 0, true);
+	deliver_all();
+	expect_mstate(a, COH_M_DATA, y);
+	assert_int_equal(nodes[y].data_home[0], (int)y + 1);
+	assert_int_equal(coh_page_state(nodes[y].coh, a), COH_PROMOTED);
+}
+
 /* A write-ahead (the release model asks ahead too) is no store: granted,
  * it makes the fresh page's first toucher its first writer but counts
  * neither as a plain store nor as anything else, so the page is promoted
@@ -2551,6 +2604,7 @@ int main(void)
 		cmocka_unit_test(test_first_touch),
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_promote),
+		cmocka_unit_test(test_promote_again),
 		cmocka_unit_test(test_promote_ahead),
 		cmocka_unit_test(test_upgrade_ahead),
 		cmocka_unit_test(test_fwd_read_only),
