@@ -611,11 +611,12 @@ static void term_release(const rep_t *r, FILE *o)
 		return;
 	rep_bytes(rep_rc(r, "diff_bytes"), bytes, sizeof(bytes));
 	fprintf(o, "release memory model: %.0f diffs sent (%s), %.0f write "
-		"notices (%.0f applied in place)\n  %.0f pages promoted to data pages, %.0f "
-		"synchronization pages, %.0f races detected, %.0f forwards "
-		"waited for a release\n",
+		"notices (%.0f applied in place)\n  %.0f pages promoted to data pages "
+		"(%.0f given back), %.0f synchronization pages, %.0f races "
+		"detected, %.0f forwards waited for a release\n",
 		rep_rc(r, "diffs_sent"), bytes, rep_rc(r, "write_notices"),
-		rep_rc(r, "notices_applied"), rep_rc(r, "promoted_pages"), rep_rc(r, "sync_pages"),
+		rep_rc(r, "notices_applied"), rep_rc(r, "promoted_pages"),
+		rep_rc(r, "demoted_pages"), rep_rc(r, "sync_pages"),
 		rep_rc(r, "races"),
 		rep_rc(r, "forwards_deferred"));
 	/* where the fault time went (files of runs since 2026-12-07) */

@@ -385,6 +385,7 @@ static void html_release(const rep_t *r, FILE *o)
 		{ "write_notices", "write notices" },
 		{ "notices_applied", "write notices applied in place" },
 		{ "promoted_pages", "pages promoted to data pages" },
+		{ "demoted_pages", "of those, given back to the sequential protocol" },
 		{ "sync_pages", "synchronization pages" },
 		{ "races", "races detected" },
 		{ "forwards_deferred", "forwards that waited for a release" },

@@ -120,6 +120,11 @@ static struct {
 /* Sequential first (rc.h): write requests by plain stores after which a
  * page becomes a data page (docs/coherence.md has the measurements). */
 #define RC_PROMOTE_AFTER 2
+/* Back to sequential first (rc.h): diffs in a row from one node alone
+ * after which a data page's home gives it back, to be promoted again at
+ * that node (radix on 4 nodes: 18.6 -> 14.2 s; at 4, barnes and is on 4
+ * nodes ran 27% and 47% slower: docs/performance.md). */
+#define RC_DEMOTE_AFTER 32
 static __thread uint64_t *pins;
 static __thread unsigned npins, pins_cap;
 static __thread bool agent_access;
@@ -769,10 +774,14 @@ static uint32_t rc_manager(void *ctx, uint64_t page)
 	return coh_page_home(rt.node, page);
 }
 
-/* A page becomes a synchronization page at its home: the sequential
- * protocol starts with it there. */
-static cvmm_status_t rc_sync_owner(void *ctx, uint64_t page, uint32_t owner)
+/* A page becomes a synchronization page at its home, or goes back to
+ * sequential first there (writer < nnodes): the sequential protocol
+ * starts with it there. */
+static cvmm_status_t rc_sync_owner(void *ctx, uint64_t page, uint32_t owner,
+				   uint32_t writer)
 {
+	if (writer < (uint32_t)rt.cfg.nnodes)
+		return coh_node_demote(rt.node, page, owner, writer);
 	return coh_node_seed(rt.node, page, owner);
 }
 
@@ -2161,7 +2170,8 @@ void coh_rt_rc_stats(coh_rc_stats_t *out)
 		.diff_bytes = s.diff_bytes, .diffs_applied = s.diffs_applied,
 		.acquires = s.acquires, .releases = s.releases,
 		.invalidated = s.invalidated, .sync_pages = s.sync_pages,
-		.promoted = s.promoted, .updated = s.updated,
+		.promoted = s.promoted, .demoted = s.demoted,
+		.updated = s.updated,
 		.races = s.races, .notices = s.notices,
 		.fwd_deferred = __atomic_load_n(&rt.fwd_deferred,
 						__ATOMIC_RELAXED),
@@ -2264,6 +2274,7 @@ cvmm_status_t coh_rt_init(const coh_rt_cfg_t *cfg)
 				.members = cfg->members,
 				.halt_on_race = !cfg->race_warn,
 				.twin_ahead = (unsigned)cfg->twin_ahead,
+				.demote_after = RC_DEMOTE_AFTER,
 				.ops = &rc_ops };
 
 		st = rc_node_create(&rc, &rt.rc);

@@ -82,6 +82,8 @@ typedef struct coh_rc_stats {
 	/* hand-overs that waited for a release (fwd_deferred): the time
 	 * from their release's start to the page leaving, in ns */
 	uint64_t handover_ns;
+	uint64_t demoted; /* promoted pages given back (rc.h "Back to
+			     sequential first") */
 } coh_rc_stats_t;
 
 /* Per-node counters (relaxed atomics), for --stats. */

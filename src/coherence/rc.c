@@ -25,8 +25,13 @@
  *   n sees an atomic:      n => h SYNC_REQ (or h itself);
  *                          h => every other node SYNC_FLUSH;
  *                          each: unmap, DIFF if dirty, after the acks
- *                          => h SYNC_ACK; h => every other node SYNC_GO
+ *                          (and a FETCH's answer, the agent's write)
+ *                          => h SYNC_ACK; once all came and h's WNs
+ *                          are acked, h => every other node SYNC_GO
  *                          (h not m: h => m SYNC_GO, m => the others)
+ *   h gets demote_after    as for an atomic, but SYNC_GO(SC, w): every
+ *   diffs in a row from    node back_to_sc; the sequential protocol
+ *   w alone:               serves p from h, promotes it again at w
  *
  * One lock per node guards the page records; messages produced under it
  * are sent after it is released (rc_ops_t.send may run handlers). */
@@ -123,6 +128,16 @@ typedef struct rc_page {
 	uint8_t st;        /* rc_state_t */
 	uint8_t cls;       /* rc_class_t (at the home: its flush, too) */
 	uint8_t pending;   /* at the home, flushing: SYNC_ACKs outstanding */
+	uint8_t was_home;  /* the home it had when it went back to sequential
+			      first (back_to_sc), else RC_NOHOME */
+	uint8_t solo;      /* at the home: the node + 1 whose diffs came
+			      alone solo_run times in a row (demote_after) */
+	uint8_t solo_run;
+	uint8_t demote;    /* at the home, flushing: the writer it goes back
+			      to sequential first for, else RC_NOHOME (a
+			      sync page for good) */
+	bool promoted_here; /* handed over here by the sequential protocol
+			       (to_data_locked): it can give it back */
 	uint32_t pins;     /* the agent is writing it through its own view */
 	bool listed;
 	bool refetch;       /* the FETCH in flight is stale: drop its reply */
@@ -272,13 +287,17 @@ cvmm_status_t rc_wire_decode(const void *buf, size_t len, uint32_t nnodes,
 		if (pl != (f == RC_F_PAGE ? DIFF_PAGE : 0))
 			return bad(why, whylen, "rc page of the wrong length");
 	} else {
-		unsigned ok = t.type == RC_MSG_WN       ? RC_F_DIFF
-			      : t.type == RC_MSG_WN_ACK ? RC_F_DROP
-			      : t.type == RC_MSG_DIFF   ? RC_F_TICK
-							: 0;
+		unsigned ok = t.type == RC_MSG_WN        ? RC_F_DIFF
+			      : t.type == RC_MSG_WN_ACK  ? RC_F_DROP
+			      : t.type == RC_MSG_DIFF    ? RC_F_TICK
+			      : t.type == RC_MSG_SYNC_GO ? RC_F_SC
+							 : 0;
 
 		if (t.flags & ~ok)
 			return bad(why, whylen, "rc message with flags");
+		if ((t.flags & RC_F_SC) && t.ver >= nnodes)
+			return bad(why, whylen, "rc sync-go for a node out of "
+						"range");
 		if (t.type == RC_MSG_DIFF ||
 		    (t.type == RC_MSG_WN && (t.flags & RC_F_DIFF))) {
 			if (pl == 0 || pl > DIFF_MAX ||
@@ -375,6 +394,7 @@ static rc_page_t *get(rc_node_t *n, uint64_t page)
 	if (!p)
 		return NULL;
 	p->page = page;
+	p->was_home = RC_NOHOME;
 	p->cls = (uint8_t)initial_class(n, page);
 	/* an RC_SC page's home is the owner it is promoted at */
 	p->home = p->cls == RC_SC ? RC_NOHOME
@@ -833,6 +853,21 @@ static cvmm_status_t flush_one(rc_node_t *n, rc_page_t *p)
 	return st;
 }
 
+/* A flush's SYNC_ACK leaves once nothing of this node's is in flight for
+ * the page any more: every diff acknowledged (none queued), the agent
+ * done writing it (its last diff sent), and a FETCH sent before the
+ * flush answered (the home answers it, refusing: after the ack the page
+ * may go back to sequential first, where nothing of this protocol may
+ * reach it any more, back_to_sc). */
+static void flush_ack(rc_node_t *n, rc_page_t *p)
+{
+	if (!p->flush_pending || p->inflight || p->qhead || p->twin ||
+	    p->pins || p->st == RC_FETCH)
+		return;
+	p->flush_pending = false;
+	emit(n, p->home, RC_MSG_SYNC_ACK, p->page, 0, 0, 0, NULL, 0);
+}
+
 static int page_order(const void *a, const void *b)
 {
 	uint64_t x = (*(rc_page_t *const *)a)->page;
@@ -1005,6 +1040,7 @@ static cvmm_status_t home_new_version(rc_node_t *n, rc_page_t *p,
 	cvmm_status_t e;
 
 	p->ver++;
+	p->solo = p->solo_run = 0; /* not written by one other node alone */
 	if (!(p->copyset & ~(1ull << n->cfg.self)))
 		return CVMM_OK;
 	e = ring_fit(n, n->seq + 1);
@@ -1056,54 +1092,116 @@ static void send_fetch(rc_node_t *n, rc_page_t *p)
 	relist(n, p);
 }
 
-/* The page is a sync page here now; at its home and its manager the
- * sequential protocol hears of its owner first (a home that is not the
- * page's initial owner there; the other nodes start without a copy
+/* The page goes back to sequential first here (a flush left no copy,
+ * twin, diff or notice of it anywhere): its record is a fresh RC_SC one,
+ * but for the home it had, which names a refusal of the sequential
+ * protocol made before as stale (to_data_locked), and a SYNC_REQ sent
+ * to it then (recv_locked). */
+static void back_to_sc(rc_node_t *n, rc_page_t *p)
+{
+	uint8_t home = p->home;
+
+	assert(!p->twin && !p->waits && !p->qhead && p->inflight == 0 &&
+	       !p->listed);
+	free(p->log);
+	p->log = NULL;
+	p->copyset = p->writers = p->dropped = 0;
+	quiet_reset(p, ~0ull);
+	p->base = p->fetched = p->epoch = p->hbase = p->pre_wn = 0;
+	p->seen = p->ver = 0;
+	p->st = RC_INV;
+	p->cls = RC_SC;
+	p->home = RC_NOHOME;
+	p->was_home = home;
+	p->solo = p->solo_run = 0;
+	p->promoted_here = p->hot = p->refetch = p->after_ack = false;
+	p->ticked = 0;
+}
+
+/* The page is a sync page here now (writer < nnodes: back to sequential
+ * first, to be promoted again at writer); at its home and its manager
+ * the sequential protocol hears of its owner first (a home that is not
+ * the page's initial owner there; the other nodes start without a copy
  * anyway). */
-static cvmm_status_t sync_now(rc_node_t *n, rc_page_t *p)
+static cvmm_status_t sync_now(rc_node_t *n, rc_page_t *p, uint32_t writer)
 {
 	cvmm_status_t st = CVMM_OK;
 
 	if (n->cfg.ops->sync_owner && (homed_here(n, p) ||
 					manager(n, p->page) == n->cfg.self))
-		st = n->cfg.ops->sync_owner(n->cfg.ctx, p->page, p->home);
-	p->cls = RC_SYNC;
+		st = n->cfg.ops->sync_owner(n->cfg.ctx, p->page, p->home,
+					    writer);
+	if (writer < n->cfg.nnodes)
+		back_to_sc(n, p);
+	else
+		p->cls = RC_SYNC;
 	n->cfg.ops->notify(n->cfg.ctx, p->page);
 	return st;
 }
 
-/* Tells every node but self and skip that the page is a sync page. */
-static void sync_go(rc_node_t *n, rc_page_t *p, uint32_t skip)
+/* Tells dst that the page is a sync page, or back to sequential first
+ * for writer (< nnodes). */
+static void sync_go_to(rc_node_t *n, rc_page_t *p, uint32_t dst,
+		       uint32_t writer)
+{
+	if (writer < n->cfg.nnodes)
+		emit(n, dst, RC_MSG_SYNC_GO, p->page, RC_F_SC, writer, 0, NULL,
+		     0);
+	else
+		emit(n, dst, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
+}
+
+/* Tells every node but self and skip. */
+static void sync_go(rc_node_t *n, rc_page_t *p, uint32_t skip,
+		    uint32_t writer)
 {
 	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
 		if (i != n->cfg.self && i != skip && (n->members >> i & 1))
-			emit(n, i, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
+			sync_go_to(n, p, i, writer);
 }
 
-/* At the home, every flush done: the manager learns first when it is
- * another node (it then tells the others). */
+/* At the home, every flush done and every notice acknowledged (nothing
+ * of the page is in flight: it may go back to sequential first): the
+ * manager learns first when it is another node (it then tells the
+ * others). */
 static cvmm_status_t sync_finish(rc_node_t *n, rc_page_t *p)
 {
-	uint32_t m = manager(n, p->page);
+	uint32_t m = manager(n, p->page), w = p->demote;
 
-	n->stats.sync_pages++;
-	if (m == n->cfg.self)
-		sync_go(n, p, n->cfg.self);
+	if (w < n->cfg.nnodes)
+		n->stats.demoted++;
 	else
-		emit(n, m, RC_MSG_SYNC_GO, p->page, 0, 0, 0, NULL, 0);
-	return sync_now(n, p);
+		n->stats.sync_pages++;
+	p->demote = RC_NOHOME;
+	if (m == n->cfg.self)
+		sync_go(n, p, n->cfg.self, w);
+	else
+		sync_go_to(n, p, m, w);
+	return sync_now(n, p, w);
+}
+
+/* At the home, flushing: done when every SYNC_ACK and every notice's
+ * ack came. */
+static cvmm_status_t sync_settle(rc_node_t *n, rc_page_t *p)
+{
+	if (p->cls != RC_SYNC_WAIT || p->pending > 0 || p->waits)
+		return CVMM_OK;
+	return sync_finish(n, p);
 }
 
 /* At the home: the page becomes a sync page (asked by node from, or the
- * home saw the atomic itself). A request for a page already on its way
- * is answered by the SYNC_GO that every node gets. */
-static cvmm_status_t home_sync_begin(rc_node_t *n, rc_page_t *p)
+ * home saw the atomic itself), or with writer < nnodes goes back to
+ * sequential first (demote_after). A request for a page already on its
+ * way is answered by the SYNC_GO that every node gets. */
+static cvmm_status_t home_sync_begin(rc_node_t *n, rc_page_t *p,
+				     uint32_t writer)
 {
 	cvmm_status_t st = CVMM_OK;
 
 	if (p->cls != RC_DATA)
 		return CVMM_OK;
 	p->cls = RC_SYNC_WAIT;
+	p->demote = writer < n->cfg.nnodes ? (uint8_t)writer : RC_NOHOME;
 	if (p->twin)
 		st = home_close(n, p);
 	if (p->st != RC_INV) {
@@ -1118,8 +1216,8 @@ static cvmm_status_t home_sync_begin(rc_node_t *n, rc_page_t *p)
 	for (uint32_t i = 0; i < n->cfg.nnodes; i++)
 		if (i != n->cfg.self && (n->members >> i & 1))
 			emit(n, i, RC_MSG_SYNC_FLUSH, p->page, 0, 0, 0, NULL, 0);
-	if (p->pending == 0) {
-		cvmm_status_t e = sync_finish(n, p);
+	{
+		cvmm_status_t e = sync_settle(n, p);
 
 		if (st == CVMM_OK)
 			st = e;
@@ -1281,7 +1379,7 @@ static cvmm_status_t fault_locked(rc_node_t *n, uint64_t page, bool write,
 	assert(p->home != RC_NOHOME);
 	if (atomic) {
 		if (homed_here(n, p)) {
-			st = home_sync_begin(n, p);
+			st = home_sync_begin(n, p, RC_NOHOME);
 		} else {
 			p->cls = RC_SYNC_WAIT;
 			emit(n, p->home, RC_MSG_SYNC_REQ, page, 0, 0, 0, NULL,
@@ -1413,13 +1511,25 @@ cvmm_status_t rc_fetch_ahead(rc_node_t *n, const uint64_t *pages,
 
 void rc_unpin(rc_node_t *n, uint64_t page)
 {
+	rc_outbox_t ob;
+	cvmm_status_t st = CVMM_OK;
 	rc_page_t *p;
 
-	pthread_mutex_lock(&n->lock);
+	lock(n, &ob);
 	p = find(n, page);
-	if (p && p->pins > 0 && --p->pins == 0)
+	if (p && p->pins > 0 && --p->pins == 0) {
+		/* flushed meanwhile: what the agent wrote since goes home
+		 * before the flush is acknowledged */
+		if (p->flush_pending && p->twin)
+			st = flush_one(n, p);
+		flush_ack(n, p);
 		n->cfg.ops->notify(n->cfg.ctx, page); /* faults wait for it */
-	pthread_mutex_unlock(&n->lock);
+	}
+	st = unlock_send(n, st);
+	if (st != CVMM_OK)
+		log_error("node %u page 0x%llx: flush after the agent's write: "
+			  "%s", n->cfg.self, (unsigned long long)page,
+			  cvmm_status_str(st));
 }
 
 /* Ends the home's own intervals (its dirty pages homed here); the first
@@ -1666,6 +1776,7 @@ static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 		p->refetch = false;
 		p->st = RC_INV;
 		relist(n, p);
+		flush_ack(n, p);
 		n->cfg.ops->notify(n->cfg.ctx, p->page);
 		return CVMM_OK;
 	}
@@ -1691,6 +1802,29 @@ static cvmm_status_t on_page(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 	return st;
 }
 
+/* At the home, a diff from m->src came: the run of diffs from one node
+ * alone (cfg.demote_after) goes on while no other node holds a copy and
+ * the home is not writing the page (home_new_version ends it too); a
+ * tick's diff does not count (no release sent it). */
+static void solo_count(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
+{
+	uint64_t others = p->copyset & ~(1ull << n->cfg.self) &
+			  ~(1ull << m->src);
+
+	if (p->cls != RC_DATA || p->twin || others) {
+		p->solo = p->solo_run = 0;
+		return;
+	}
+	if (m->flags & RC_F_TICK)
+		return;
+	if (p->solo != m->src + 1) {
+		p->solo = (uint8_t)(m->src + 1);
+		p->solo_run = 0;
+	}
+	if (p->solo_run < UINT8_MAX)
+		p->solo_run++;
+}
+
 static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 			     const void *data, size_t len)
 {
@@ -1705,6 +1839,7 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 	home_epoch(n, p); /* before the master changes */
 	p->writers |= 1ull << m->src;
 	quiet_reset(p, 1ull << m->src);
+	solo_count(n, p, m);
 	n->cfg.ops->read(n->cfg.ctx, p->page, n->buf);
 	race_check_log(n, p, m->src, m->ver, data, len, n->buf);
 	if (p->twin) {
@@ -1738,6 +1873,10 @@ static cvmm_status_t on_diff(rc_node_t *n, rc_page_t *p, const rc_msg_t *m,
 	if (st == CVMM_OK && !n->halted) /* halted: no release completes */
 		st = notice(n, p, m->src, m->seq, data, len,
 			    (m->flags & RC_F_TICK) != 0);
+	if (st == CVMM_OK && !n->halted && n->cfg.demote_after &&
+	    p->promoted_here && p->pins == 0 && p->solo == m->src + 1 &&
+	    p->solo_run >= n->cfg.demote_after)
+		st = home_sync_begin(n, p, m->src);
 	return st;
 }
 
@@ -1767,10 +1906,6 @@ static cvmm_status_t on_diff_ack(rc_node_t *n, rc_page_t *p,
 		free(q);
 		return st;
 	}
-	if (p->flush_pending) {
-		p->flush_pending = false;
-		emit(n, m->src, RC_MSG_SYNC_ACK, p->page, 0, 0, 0, NULL, 0);
-	}
 	if (p->after_ack) {
 		p->after_ack = false;
 		if (p->cls == RC_DATA) {
@@ -1781,6 +1916,7 @@ static cvmm_status_t on_diff_ack(rc_node_t *n, rc_page_t *p,
 			n->cfg.ops->notify(n->cfg.ctx, p->page);
 		}
 	}
+	flush_ack(n, p);
 	return CVMM_OK;
 }
 
@@ -1805,6 +1941,8 @@ static cvmm_status_t on_flush(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
 			st = flush_one(n, p);
 		break;
 	default: /* RC_FETCH */
+		if (p->twin)
+			st = flush_one(n, p);
 		if (p->after_ack) {
 			p->after_ack = false;
 			p->st = RC_INV;
@@ -1814,10 +1952,8 @@ static cvmm_status_t on_flush(rc_node_t *n, rc_page_t *p, const rc_msg_t *m)
 		break;
 	}
 	relist(n, p);
-	if (p->inflight == 0)
-		emit(n, m->src, RC_MSG_SYNC_ACK, p->page, 0, 0, 0, NULL, 0);
-	else
-		p->flush_pending = true;
+	p->flush_pending = true;
+	flush_ack(n, p);
 	n->cfg.ops->notify(n->cfg.ctx, p->page);
 	return st;
 }
@@ -1913,7 +2049,7 @@ static cvmm_status_t on_notice_ack(rc_node_t *n, rc_page_t *p,
 	else if (ack_seq(n, w->seq) && n->cfg.ops->acked)
 		n->cfg.ops->acked(n->cfg.ctx);
 	free(w);
-	return CVMM_OK;
+	return sync_settle(n, p);
 }
 
 static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
@@ -1921,6 +2057,7 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 {
 	rc_page_t *p;
 	bool home, mgr, from_home;
+	uint32_t w;
 
 	if (m->src >= n->cfg.nnodes || m->src == n->cfg.self ||
 	    m->page >= n->cfg.npages)
@@ -1928,6 +2065,13 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 	p = get(n, m->page);
 	if (!p)
 		return CVMM_ERR_NOMEM;
+	/* an atomic seen while the page went back to sequential first
+	 * here: the sequential protocol sees it again (and keeps the page) */
+	if (m->type == RC_MSG_SYNC_REQ && !homed_here(n, p) &&
+	    p->was_home == n->cfg.self) {
+		n->stats.stale_drops++;
+		return CVMM_OK;
+	}
 	/* nobody holds a copy of a page the sequential protocol still
 	 * serves here: only its home's flush, making it a sync page, can
 	 * come (from a home we learn so) */
@@ -1965,7 +2109,7 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 	case RC_MSG_SYNC_REQ:
 		if (!home)
 			return peer(n, m, "not its home");
-		return home_sync_begin(n, p);
+		return home_sync_begin(n, p, RC_NOHOME);
 	case RC_MSG_SYNC_FLUSH:
 		if (home || !from_home)
 			return peer(n, m, "not from the page's home");
@@ -1973,9 +2117,8 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 	case RC_MSG_SYNC_ACK:
 		if (!home || p->cls != RC_SYNC_WAIT || p->pending == 0)
 			return peer(n, m, "no flush in progress");
-		if (--p->pending == 0)
-			return sync_finish(n, p);
-		return CVMM_OK;
+		p->pending--;
+		return sync_settle(n, p);
 	case RC_MSG_WN:
 		if (home || !from_home)
 			return peer(n, m, "not from the page's home");
@@ -1989,9 +2132,10 @@ static cvmm_status_t recv_locked(rc_node_t *n, const rc_msg_t *m,
 		if (home || p->cls != RC_SYNC_WAIT ||
 		    (mgr ? !from_home : m->src != manager(n, m->page)))
 			return peer(n, m, "no flush was done");
+		w = m->flags & RC_F_SC ? m->ver : RC_NOHOME;
 		if (mgr)
-			sync_go(n, p, p->home);
-		return sync_now(n, p);
+			sync_go(n, p, p->home, w);
+		return sync_now(n, p, w);
 	default:
 		return peer(n, m, "unknown type");
 	}
@@ -2024,7 +2168,8 @@ static cvmm_status_t to_data_locked(rc_node_t *n, uint64_t page,
 	if (!p)
 		return CVMM_ERR_NOMEM;
 	if (p->cls == RC_SYNC_WAIT || p->cls == RC_SYNC ||
-	    (p->cls == RC_DATA && p->home == home))
+	    (p->cls == RC_DATA && p->home == home) ||
+	    (p->cls == RC_SC && p->was_home == home))
 		return CVMM_OK; /* a refusal made stale by what followed */
 	if (p->cls != RC_SC || home >= n->cfg.nnodes) {
 		log_error("node %u page 0x%llx: handed over to the release "
@@ -2037,6 +2182,7 @@ static cvmm_status_t to_data_locked(rc_node_t *n, uint64_t page,
 	/* the home: the owner's only copy, mapped writable (sequential
 	 * EXCLUSIVE), is the master now, written without a twin */
 	p->st = home == n->cfg.self ? RC_RW : RC_INV;
+	p->promoted_here = home == n->cfg.self;
 	if (home == n->cfg.self)
 		n->stats.promoted++;
 	n->cfg.ops->notify(n->cfg.ctx, page);
@@ -2200,6 +2346,10 @@ cvmm_status_t rc_depart(rc_node_t *n, uint32_t k, uint32_t h)
 	n->members &= ~(1ull << k);
 	for (uint64_t i = 0; i < n->nbuckets; i++)
 		for (rc_page_t *p = n->buckets[i]; p; p = p->hnext) {
+			/* quiet: no refusal from before a page went back to
+			 * sequential first is in flight any more, and the
+			 * page's home may be its old one again (h) */
+			p->was_home = RC_NOHOME;
 			if (p->home == k) {
 				/* the heir took every data page homed at k
 				 * first (rc_take_home) */
@@ -2297,14 +2447,16 @@ void rc_describe(rc_node_t *n, uint64_t page, char *buf, size_t len)
 		snprintf(buf, len,
 			 "%s %s home %d manager %u twin %d pending %u inflight "
 			 "%u flush_pending %d refetch %d after_ack %d copyset "
-			 "0x%llx ver %u fetched %u pins %u",
+			 "0x%llx ver %u fetched %u pins %u waits %d was_home "
+			 "%d",
 			 p->cls < 4 ? cls[p->cls] : "?",
 			 p->st < 4 ? st[p->st] : "?",
 			 p->home == RC_NOHOME ? -1 : p->home,
 			 manager(n, page), p->twin != NULL, p->pending,
 			 p->inflight, p->flush_pending, p->refetch,
 			 p->after_ack, (unsigned long long)p->copyset, p->ver,
-			 p->fetched, p->pins);
+			 p->fetched, p->pins, p->waits != NULL,
+			 p->was_home == RC_NOHOME ? -1 : p->was_home);
 	pthread_mutex_unlock(&n->lock);
 }
 

@@ -12,7 +12,9 @@
  * as a data page; with sequential first (cfg.ivy_first, below) the node
  * the sequential protocol hands the page over at, which every node
  * learns from that protocol (rc_to_data) or from the home's SYNC_FLUSH
- * before it could ask for the page. A home never changes.
+ * before it could ask for the page. A home never changes while the page
+ * is a data page (one given back to sequential first, below, is homed
+ * where it is promoted again).
  *
  * The home maps the page writable without a twin while no other node
  * holds a copy (nobody to notice, nothing to diff: its releases skip the
@@ -83,6 +85,26 @@
  * page with a lock that several nodes take is seen with an atomic long
  * before, and stays sequentially consistent.
  *
+ * Back to sequential first (cfg.demote_after): a data page whose diffs
+ * come from one other node alone, time after time (no other copy, no
+ * write of the home's between), costs that writer a twin fault, a diff
+ * and its ack every interval, for nobody: a histogram that one node
+ * fills, promoted where another node wrote it in an earlier phase. Its
+ * home then gives it back to the sequential protocol: the flush of a
+ * sync page, but its SYNC_GO carries RC_F_SC and the writer, and every
+ * node makes the page RC_SC again with a fresh record (rc.c back_to_sc).
+ * The sequential protocol serves it from the home, counting plain moves
+ * afresh, and promotes it again once the writer holds it (proto.h
+ * coh_node_demote): the writer is its home then, writing without a twin
+ * while nobody else holds a copy. A fresh record recognizes nothing of
+ * the data page's messages, so none may be in flight: a node acknowledges
+ * a flush only once its diffs are acknowledged, a FETCH of its answered
+ * (refused) and the agent done writing the page, and the home finishes
+ * only when every notice is acknowledged too. What may still come names
+ * the old home, which each record keeps: a refusal by the sequential
+ * protocol made before (rc_to_data) and a SYNC_REQ sent to it are stale;
+ * a membership change, at a quiet point, forgets it.
+ *
  * No message order is assumed, between any two nodes: every reply that a
  * change of state made stale is recognized and dropped. */
 #ifndef CVMM_COHERENCE_RC_H
@@ -137,6 +159,8 @@ typedef enum rc_msg_type {
 #define RC_F_DROP 0x10 /* WN_ACK: the copy was dropped (not updated) */
 #define RC_F_TICK 0x20 /* DIFF: sent by the staleness tick (rc_tick): its
 			  notices carry it to every copy */
+#define RC_F_SC 0x40   /* SYNC_GO: back to "sequential first", to be
+			  promoted again at node ver (cfg.demote_after) */
 #define RC_NOHOME 0xff  /* a page's home, not known (not assigned) yet */
 
 typedef struct rc_msg {
@@ -238,8 +262,11 @@ typedef struct rc_ops {
 	void (*acked)(void *ctx);
 	/* The page becomes a synchronization page held by owner (its home):
 	 * called on the home and on the page's manager, before the class
-	 * changes there. May be NULL (homes are the managers). */
-	cvmm_status_t (*sync_owner)(void *ctx, uint64_t page, uint32_t owner);
+	 * changes there. writer < nnodes: not for good, the page goes back
+	 * to "sequential first" (cfg.demote_after), to be promoted again at
+	 * writer. May be NULL (homes are the managers; no demote_after). */
+	cvmm_status_t (*sync_owner)(void *ctx, uint64_t page, uint32_t owner,
+				    uint32_t writer);
 } rc_ops_t;
 
 typedef struct rc_cfg {
@@ -268,6 +295,12 @@ typedef struct rc_cfg {
 	 * atomic there goes unseen, as on any page already writable). 0:
 	 * off; at most RC_TWIN_AHEAD_MAX. */
 	unsigned twin_ahead;
+	/* With ivy_first: a page promoted here whose diffs come from one
+	 * other node alone this many times in a row (no other copy, no
+	 * write of the home's between) goes back to "sequential first"
+	 * ("Back to sequential first" above), to be promoted again at that
+	 * writer. 0: never. */
+	unsigned demote_after;
 	/* The nodes in the VM at start (bits; 0: all nnodes): the others are
 	 * free slots, which no broadcast reaches until rc_join. */
 	uint64_t members;
@@ -286,6 +319,7 @@ typedef struct rc_stats {
 	uint64_t updated; /* notices applied to the copy in place */
 	uint64_t promoted; /* pages handed over by the sequential protocol
 			      (cfg.ivy_first), homed here */
+	uint64_t demoted;  /* of those, given back (cfg.demote_after) */
 } rc_stats_t;
 
 typedef struct rc_node rc_node_t;

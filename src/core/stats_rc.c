@@ -23,6 +23,7 @@ static const struct rc_field {
 	F("data_page_faults", data_faults),
 	F("data_page_fault_ns", data_fault_ns),
 	F("handover_release_ns", handover_ns),
+	F("demoted_pages", demoted),
 #undef F
 };
 
@@ -71,10 +72,11 @@ void stats_rc_table(const vm_t *vm, FILE *out)
 		return;
 	rc_sum(vm, &s);
 	fprintf(out, "release model: %lu diffs sent (%lu bytes), %lu write "
-		"notices (%lu applied in place), %lu pages promoted, %lu sync "
-		"pages, %lu races, %lu forwards waited for a release\n",
+		"notices (%lu applied in place), %lu pages promoted (%lu given "
+		"back), %lu sync pages, %lu races, %lu forwards waited for a "
+		"release\n",
 		s.diffs_sent, s.diff_bytes, s.notices, s.updated, s.promoted,
-		s.sync_pages, s.races, s.fwd_deferred);
+		s.demoted, s.sync_pages, s.races, s.fwd_deferred);
 }
 
 /* The counters of s as members of object o (consumed). */

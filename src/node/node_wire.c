@@ -397,7 +397,7 @@ static void coh_get(wire_r_t *r, coh_rt_stats_t *c)
 	  &(c)->sync_pages, &(c)->races, &(c)->notices, &(c)->fwd_deferred, \
 	  &(c)->promoted, &(c)->updated, &(c)->seq_faults,                  \
 	  &(c)->seq_fault_ns, &(c)->data_faults, &(c)->data_fault_ns,       \
-	  &(c)->handover_ns }
+	  &(c)->handover_ns, &(c)->demoted }
 
 static void rc_put(wire_w_t *w, const coh_rc_stats_t *c)
 {

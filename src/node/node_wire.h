@@ -35,7 +35,8 @@
  *   STATS_REP  + u32 nvcpus, nhot, ntrace, nthreads, nmig, u32 0; then
  *                nvcpus x vCPU {8 x u64 counters, i32 host cpu}; the
  *                coherence counters (169 x u64); the release memory
- *                model's counters (13 x u64, coh_rc_stats_t order);
+ *                model's counters (NODE_WIRE_RC_WORDS x u64,
+ *                coh_rc_stats_t order);
  *                SYS_NR_MAX x u64 syscall counts; nhot x hot page; ntrace x fault; nthreads x
  *                thread stack; u64 threads that left, u64 that arrived;
  *                nmig x {i64 tid, u64 departures}
@@ -72,8 +73,8 @@
  * time, no PAUSE, DRAIN, GIVE, TAKE, DEPART, BYE or LEAVE, no pid in
  * STATUS_REP; 7: no JOIN, JOINED or CANCEL; 8: no speed word in
  * STATUS_REP; 9: 15 release-model words in STATS_REP (no fault times by
- * protocol, no hand-over time) */
-#define NODE_WIRE_VERSION 10
+ * protocol, no hand-over time); 10: 20 of them (no pages given back) */
+#define NODE_WIRE_VERSION 11
 
 typedef enum node_msg_type {
 	NODE_MSG_SYSCALL = 1, /* node k -> 0: run this syscall for thread tid */
@@ -223,7 +224,7 @@ _Static_assert(sizeof(vcpu_stats_t) == 8 * 8, "vcpu_stats_t: 8 counters");
 #define NODE_WIRE_COH_WORDS (8 + 64 + 64 + 32 + 1)
 _Static_assert(sizeof(coh_rt_stats_t) == NODE_WIRE_COH_WORDS * 8,
 	       "coh_rt_stats_t: every counter travels");
-#define NODE_WIRE_RC_WORDS 20
+#define NODE_WIRE_RC_WORDS 21
 _Static_assert(sizeof(coh_rc_stats_t) == NODE_WIRE_RC_WORDS * 8,
 	       "coh_rc_stats_t: every counter travels");
 #define NODE_WIRE_HOT_LEN (8 + 4 + 4 + 4 + 4 * COH_TRACE_NODES)

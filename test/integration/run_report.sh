@@ -336,7 +336,8 @@ case_release() {
 	         "acquires", "releases", "sync_pages", "races",
 	         "forwards_deferred", "promoted_pages", "notices_applied",
 	         "seq_page_faults", "seq_page_fault_ns", "data_page_faults",
-	         "data_page_fault_ns", "handover_release_ns")) and
+	         "data_page_fault_ns", "handover_release_ns",
+	         "demoted_pages")) and
 	    0 < r["seq_page_faults"] + r["data_page_faults"] <=
 	    d["faults"]["read"] + d["faults"]["write"] and
 	    r["data_page_faults"] > 0 and r["data_page_fault_ns"] > 0)(d["release"])'); then
@@ -352,9 +353,10 @@ races, per-node sums"
 	want=$(python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))["release"]
 print("release memory model: %d diffs sent (" % r["diffs_sent"])
-print("  %d pages promoted to data pages, %d synchronization pages, 0 races "
-      "detected, %d forwards waited for a release"
-      % (r["promoted_pages"], r["sync_pages"], r["forwards_deferred"]))' "$f")
+print("  %d pages promoted to data pages (%d given back), %d synchronization "
+      "pages, 0 races detected, %d forwards waited for a release"
+      % (r["promoted_pages"], r["demoted_pages"], r["sync_pages"],
+         r["forwards_deferred"]))' "$f")
 	if ! grep -qF "$(echo "$want" | head -n 1)" "$f.txt" ||
 		! grep -qxF "$(echo "$want" | tail -n 1)" "$f.txt"; then
 		echo "want:" >"$f.why"

@@ -76,7 +76,14 @@
  *
  * Homes where the sequential protocol hands a page over (sequential
  * first) change who the home is, not what it does: test_rc.c's random
- * delivery checks the hand-over. */
+ * delivery checks the hand-over.
+ *
+ * -DDEMOTE: the home gives the page back to the sequential protocol
+ * (rc.h, "Back to sequential first") once, at any point, with a flush
+ * of every other node's copy, and that protocol promotes it again at
+ * another node (proctype demote below). Diffs are counted per node
+ * (out[]) rather than acked one by one, as a flush sends a node's diff
+ * for it; a release waits until all its node's diffs are in. */
 
 #define N 3 /* nodes; node 0 is the home (node 1 once node 0 has left) */
 #define W N /* words: word i is node i's */
@@ -102,24 +109,40 @@ byte hst = RO;     /* the home's mapping: RO, EXCL (writable, no twin),
 		      TWIN (writable, twin taken) */
 byte latest[W];    /* the value last written to each word */
 byte lock = FREE;  /* the lock's holder */
-#ifdef LEAVE
-byte hn;           /* the home: node 0, node 1 once node 0 has left */
-byte bar[N];       /* node i's barrier arrivals, over all generations */
+#if defined(LEAVE) || defined(DEMOTE)
+byte hn;           /* the home: node 0, node 1 once node 0 has left, or
+		      where the page is promoted again (DEMOTE) */
 #else
 #define hn 0
+#endif
+#ifdef LEAVE
+byte bar[N];       /* node i's barrier arrivals, over all generations */
+#else
 byte arrived;      /* barrier arrivals, over all generations */
 #endif
+#ifdef DEMOTE
+#define DATA 0
+#define FLUSHING 1 /* the home gives the page back: its flush under way */
+#define SCP 2      /* sequential first: one store S, no copies */
+byte cls = DATA;
+bit fl[N];         /* node i's copy was flushed (it waits for SCP) */
+byte S[W];         /* the sequential protocol's page */
+#define DAT(n) (cls == DATA || (cls == FLUSHING && !fl[n]))
+#else
+#define DAT(n) true
+#endif
 
-/* a diff: source node, word mask, the words' values */
+/* a diff: source node, word mask, the words' values; out[n]: node n's
+ * diffs not yet applied and acknowledged (a release waits for none) */
 chan diffs = [N] of { byte, byte, byte, byte, byte };
-chan acks[N] = [1] of { bit };
+byte out[N];
 
 /* the home serves fetches atomically (its page lock): a copy of H, for
  * a node with none (the check is in the same step: a leave does not fall
  * between them) */
 inline fetch(n) {
 	atomic {
-		n != hn && st[n] == INV ->
+		n != hn && st[n] == INV && DAT(hn) && DAT(n) ->
 		C[n * W + 0] = H[0]; C[n * W + 1] = H[1]; C[n * W + 2] = H[2];
 		st[n] = RO;
 #ifndef NO_EXCL_TWIN
@@ -131,7 +154,8 @@ inline fetch(n) {
 
 /* Another node holds a copy (is in the home's copyset; the home, and a
  * node that left, hold none: INV). */
-#define COPIES (st[1] == RO || st[1] == RW || st[2] == RO || st[2] == RW)
+#define COPIES (st[0] == RO || st[0] == RW || st[1] == RO || st[1] == RW || \
+		st[2] == RO || st[2] == RW)
 
 /* Copy k takes the words of mask um from the master (its twin too, for
  * a dirty one). */
@@ -158,7 +182,7 @@ inline notice(src, dm) {
 #else
 	um = dm;
 #endif
-	k = 1;
+	k = 0;
 	do
 	:: k < N ->
 		if
@@ -192,13 +216,14 @@ inline diff_mask(n, m) {
  * the ack (the release's end). */
 inline flush(n) {
 	atomic {
-		n != hn && st[n] == STALE ->
+		n != hn && st[n] == STALE && DAT(n) ->
 		diff_mask(n, m);
 		st[n] = INV;
+		out[n]++;
 		diffs ! n, m, C[n * W + 0], C[n * W + 1], C[n * W + 2]
 	};
 #ifndef NO_ACK
-	acks[n] ? _;
+	out[n] == 0;
 #endif
 }
 
@@ -208,9 +233,12 @@ inline flush(n) {
  * notice nor a leave falls between them). */
 inline rd(n, w, v) {
 	do
-	:: atomic { n == hn -> v = H[w] }; break
+	:: atomic { n == hn && DAT(n) -> v = H[w] }; break
 	:: atomic { n != hn && (st[n] == RO || st[n] == RW) ->
 		v = C[n * W + w] }; break
+#ifdef DEMOTE
+	:: atomic { cls == SCP -> v = S[w] }; break
+#endif
 	:: flush(n)
 	:: fetch(n)
 	od
@@ -219,7 +247,7 @@ inline rd(n, w, v) {
 inline wr(n, w, v) {
 	do
 	:: atomic {
-		n == hn ->
+		n == hn && DAT(n) ->
 		if
 		:: hst == RO && !COPIES -> hst = EXCL
 		:: hst == RO && COPIES -> hst = TWIN;
@@ -231,8 +259,11 @@ inline wr(n, w, v) {
 	   }; break
 	:: atomic { n != hn && st[n] == RW -> C[n * W + w] = v; latest[w] = v };
 		break
+#ifdef DEMOTE
+	:: atomic { cls == SCP -> S[w] = v; latest[w] = v }; break
+#endif
 	:: atomic {
-		n != hn && st[n] == RO ->
+		n != hn && st[n] == RO && DAT(n) ->
 		T[n * W + 0] = C[n * W + 0];
 		T[n * W + 1] = C[n * W + 1];
 		T[n * W + 2] = C[n * W + 2];
@@ -273,16 +304,16 @@ inline release(n) {
 				:: st[n] == RW -> st[n] = RO
 				:: else -> st[n] = INV
 				fi;
+				out[n]++;
 				diffs ! n, m, C[n * W + 0], C[n * W + 1],
-					C[n * W + 2];
-				sent = 1
-			:: else -> sent = 0
+					C[n * W + 2]
+			:: else -> skip
 			fi
-		:: else -> home_release(n); sent = 0
+		:: else -> home_release(n)
 		fi
 	};
 #ifndef NO_ACK
-	if :: sent -> acks[n] ? _ :: else -> skip fi
+	out[n] == 0
 #endif
 }
 
@@ -305,12 +336,80 @@ end:
 		if :: m & 2 -> H[1] = v1; HT[1] = v1 :: else -> skip fi;
 		if :: m & 4 -> H[2] = v2; HT[2] = v2 :: else -> skip fi;
 		notice(src, m);
-#ifndef NO_ACK
-		acks[src] ! 1
-#endif
+		out[src]--
 	   }
 	od
 }
+
+#ifdef DEMOTE
+/* The home gives the page back to the sequential protocol (rc.h, "Back
+ * to sequential first"), once, at any point (rc.c does so after a run
+ * of one other node's diffs with no other copy: any point is the
+ * stronger check), and that protocol promotes it again elsewhere:
+ *   - the home's own interval ends (noticed) and it accesses the page no
+ *     more (rc.c unmaps it there: its threads wait);
+ *   - every other node's flush (SYNC_FLUSH), one at a time, interleaved
+ *     with everything else: a dirty copy's diff goes home, the copy is
+ *     dropped, and the node waits for the page to come back (a node
+ *     not yet flushed reads, writes and twins its copy as before);
+ *   - once every diff is applied and acknowledged (a node's SYNC_ACK
+ *     follows its acks; the home's notices are done with the diff, and
+ *     rc.c's home waits for their acks too), the page is sequentially
+ *     consistent: one store S, which is the home's master;
+ *   - promoted again at a node other than the old home, which holds the
+ *     only copy (S is its master H, written with no twin), every other
+ *     node without one.
+ * Mutant that must fail: -DDEMOTE -DFLUSH_NO_WAIT (the page turns
+ * sequential before the flushed diffs are in the home's copy). */
+active proctype demote() {
+	byte m, k, um, j, w;
+end:
+	atomic {
+		cls == DATA ->
+		home_release(hn);
+		cls = FLUSHING;
+		fl[hn] = 1
+	};
+	j = 0;
+	do
+	:: j < N && j == hn -> j++
+	:: j < N && j != hn ->
+		atomic {
+			if
+			:: st[j] == RW || st[j] == STALE ->
+				diff_mask(j, m);
+				out[j]++;
+				diffs ! j, m, C[j * W + 0], C[j * W + 1],
+					C[j * W + 2]
+			:: else -> skip
+			fi;
+			st[j] = INV;
+			fl[j] = 1
+		};
+		j++
+	:: j == N -> break
+	od;
+	atomic {
+#ifndef FLUSH_NO_WAIT
+		out[0] == 0 && out[1] == 0 && out[2] == 0 ->
+#endif
+		S[0] = H[0]; S[1] = H[1]; S[2] = H[2];
+		cls = SCP
+	};
+	atomic {
+		if
+		:: hn != 0 -> w = 0
+		:: hn != 1 -> w = 1
+		:: hn != 2 -> w = 2
+		fi;
+		H[0] = S[0]; H[1] = S[1]; H[2] = S[2];
+		hn = w; hst = EXCL; home_dirty = 0;
+		st[0] = INV; st[1] = INV; st[2] = INV;
+		fl[0] = 0; fl[1] = 0; fl[2] = 0;
+		cls = DATA
+	}
+}
+#endif
 
 #ifdef LEAVE
 /* Quiet (cvmm ctl pause, rc_busy false everywhere): no diff in flight or
@@ -318,7 +417,7 @@ end:
  * so no release half-done and no lock hand-over under way (the lock is
  * freed in the step that completes the giver's release); fetches are
  * single steps. */
-#define QUIET (len(diffs) == 0 && len(acks[1]) == 0 && len(acks[2]) == 0)
+#define QUIET (len(diffs) == 0 && out[1] == 0 && out[2] == 0)
 
 /* The heir h takes the master copy (rc_take_home): a dirty copy (a twin:
  * RW, or STALE) keeps its own unreleased words (its copy vs its twin) on
@@ -386,7 +485,6 @@ inline barrier(i) {
 
 proctype node(byte i) {
 	byte r, j, v, m, b, k, um;
-	bit sent;
 
 #ifdef LEAVE
 	{ /* node 0 stops when it has left */

@@ -16,7 +16,10 @@
 # without a twin once a copy left, and a notice that updates a copy with
 # the whole master instead of the diff must each fail; the home leaving
 # at a quiet point must pass, and an heir that drops its own unreleased
-# writes, and a home that leaves without its own release, must fail.
+# writes, and a home that leaves without its own release, must fail; a
+# page given back to the sequential protocol and promoted again elsewhere
+# must pass, and one that turns sequential before its flush's diffs are
+# in must fail.
 # Prints PASS/FAIL lines and "N passed, M failed". The searches run side
 # by side, one per CPU (MODEL_JOBS=N to change that).
 set -u
@@ -154,6 +157,15 @@ for m in TAKE_NO_MERGE LEAVE_NO_RELEASE; do
 		>"$work/rc_leave_$m.pml"
 	bg "rc-bug-$(tr 'A-Z_' 'a-z-' <<<"$m")" "$work/rc_leave_$m.pml" fail
 done
+# A page given back to the sequential protocol and promoted again
+# elsewhere (rc.pml -DDEMOTE: rc.h "Back to sequential first"): it must
+# pass, and a page that turns sequential before the diffs its flush sent
+# are in the home's copy must fail.
+sed '1i #define DEMOTE 1' "$here/rc.pml" >"$work/rc_demote.pml"
+bg rc-demote "$work/rc_demote.pml" ok
+sed '1i #define DEMOTE 1\n#define FLUSH_NO_WAIT 1' "$here/rc.pml" \
+	>"$work/rc_demote_nowait.pml"
+bg rc-bug-flush-no-wait "$work/rc_demote_nowait.pml" fail
 wait
 for name in "${names[@]}"; do
 	cat "$work/$name.result"

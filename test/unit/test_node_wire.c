@@ -876,7 +876,8 @@ static void test_stats(void **state)
 				  .fwd_deferred = ~0ull, .promoted = 43,
 				  .updated = 44, .seq_faults = 45,
 				  .seq_fault_ns = 46, .data_faults = 47,
-				  .data_fault_ns = 48, .handover_ns = 49 };
+				  .data_fault_ns = 48, .handover_ns = 49,
+				  .demoted = 50 };
 	s->sys[0] = 100;
 	s->sys[SYS_NR_MAX - 1] = 9;
 	s->hot[1].page = 0x1234;
@@ -920,6 +921,7 @@ static void test_stats(void **state)
 			assert_int_equal(buf[at + 12 * 8 + i], 0xff);
 		assert_int_equal(buf[at + 15 * 8], 45);
 		assert_int_equal(buf[at + 19 * 8], 49);
+		assert_int_equal(buf[at + 20 * 8], 50);
 		/* a reply without them (a version 4 body under this
 		 * version's header) is refused */
 		memmove(buf + at, buf + at + NODE_WIRE_RC_WORDS * 8,

@@ -67,6 +67,9 @@ static struct {
 	uint8_t applied[NPAGES];       /* nodes that applied diffs (bits) */
 	uint8_t seeded[NPAGES];        /* nodes told the sync owner (bits) */
 	uint8_t seed_owner[NPAGES];
+	uint8_t was_home[NPAGES];      /* went back to sequential first from
+					  home node - 1 (0: never) */
+	uint8_t went_back_at[NPAGES];  /* the nodes in the VM then (bits) */
 	uint8_t role[MAXN];            /* the node playing each manager role */
 	unsigned gone;                 /* nodes out of the VM (bits) */
 	bool taking;                   /* an heir takes the leaver's homes */
@@ -261,12 +264,18 @@ static void t_race(void *ctx, const rc_race_t *r)
 }
 
 /* Only the home and the manager hear of the sync page's owner, both the
- * same one. */
-static cvmm_status_t t_sync_owner(void *ctx, uint64_t page, uint32_t owner)
+ * same one; a page going back to sequential first (writer < nodes) goes
+ * back for a node other than its home. */
+static cvmm_status_t t_sync_owner(void *ctx, uint64_t page, uint32_t owner,
+				  uint32_t writer)
 {
 	unsigned s = self_of(ctx);
 
 	assert_true(s == owner || s == home_of(NULL, page));
+	if (writer != RC_NOHOME) {
+		assert_true(writer < W.nn && writer != owner);
+		return CVMM_OK;
+	}
 	if (W.seeded[page])
 		assert_int_equal(W.seed_owner[page], owner);
 	W.seeded[page] |= (uint8_t)(1u << s);
@@ -297,6 +306,14 @@ static uint32_t home_now(unsigned pg)
 	return rc_page_home(W.node[home_of(NULL, pg)], pg);
 }
 
+/* Pages promoted go back to sequential first after 1 or 2 diffs from
+ * one node alone, or never (ivy_first only: there is no going back
+ * without the sequential protocol). */
+static unsigned demote_of(uint64_t seed, bool ivy_first)
+{
+	return ivy_first ? (unsigned)(seed / 3 % 3) : 0;
+}
+
 static void world_init_cfg(unsigned nn, uint64_t seed, bool ivy_first)
 {
 	for (unsigned i = 0; i < W.qlen; i++)
@@ -313,6 +330,7 @@ static void world_init_cfg(unsigned nn, uint64_t seed, bool ivy_first)
 		rc_cfg_t c = {.self = i, .nnodes = nn, .npages = NPAGES,
 			      .manager = home_of, .ivy_first = ivy_first,
 			      .twin_ahead = (unsigned[]){ 0, 1, 16 }[seed % 3],
+			      .demote_after = demote_of(seed, ivy_first),
 			      .ops = batch_mode ? &ops_batch : &ops,
 			      .ctx = &W.id[i]};
 
@@ -337,11 +355,30 @@ static void world_free(void)
 	W.nn = 0;
 }
 
-/* The home turned the page into a sync page: everything written to it so
- * far must be in the home's copy now; from here on it is sequentially
- * consistent (the Ivy protocol's part, stood in for by one store). */
+static unsigned long n_demoted; /* the random test */
+
+/* The home turned the page into a sync page, or gave it back to the
+ * sequential protocol (demote_after): everything written to it so far
+ * must be in the home's copy now; from here on it is sequentially
+ * consistent (the Ivy protocol's part, stood in for by one store), until
+ * promoted again. */
 static void check_sync_switch(void)
 {
+	for (unsigned pg = 0; pg < NPAGES; pg++) {
+		uint32_t h = W.promoted[pg] - 1u;
+
+		if (W.sc_on[pg] || !W.promoted[pg] ||
+		    rc_page_class(W.node[h], pg) != RC_SC)
+			continue;
+		assert_memory_equal(W.mem[h][pg], W.expect[pg], PG);
+		memcpy(W.sc[pg], W.mem[h][pg], PG);
+		W.sc_on[pg] = true;
+		W.promoted[pg] = 0;
+		W.was_home[pg] = (uint8_t)(h + 1);
+		W.went_back_at[pg] = (uint8_t)(((1u << W.nn) - 1) & ~W.gone);
+		W.applied[pg] = 0; /* diffs go to the next home */
+		n_demoted++;
+	}
 	for (unsigned pg = 0; pg < NPAGES; pg++) {
 		uint32_t h = home_now(pg);
 
@@ -433,6 +470,16 @@ static void learn_promoted(unsigned n, unsigned pg)
 	    rc_page_class(W.node[n], pg) == RC_SC)
 		assert_int_equal(rc_to_data(W.node[n], pg,
 					    W.promoted[pg] - 1u), CVMM_OK);
+	/* a refusal from before the page went back, arriving late, names
+	 * the old home: no effect (a node that joined since asked nothing
+	 * before) */
+	if (W.was_home[pg] && W.sc_on[pg] && (W.went_back_at[pg] >> n & 1) &&
+	    rnd(4) == 0 &&
+	    rc_page_class(W.node[n], pg) == RC_SC) {
+		assert_int_equal(rc_to_data(W.node[n], pg,
+					    W.was_home[pg] - 1u), CVMM_OK);
+		assert_int_equal(rc_page_class(W.node[n], pg), RC_SC);
+	}
 }
 
 /* The sequential protocol hands page pg over at node h (it owns the page,
@@ -443,6 +490,10 @@ static void promote(unsigned pg, unsigned h)
 	for (unsigned n = 0; n < W.nn; n++)
 		if (in_vm(n) && rc_page_class(W.node[n], pg) != RC_SC)
 			return; /* handed over once only */
+	/* the sequential protocol promotes a page given back at the node
+	 * that wrote it alone, never at the home that gave it back */
+	if (W.was_home[pg] == h + 1)
+		return;
 	memcpy(W.mem[h][pg], W.sc[pg], PG);
 	W.mapped[h][pg] = 2;
 	W.sc_on[pg] = false;
@@ -473,7 +524,16 @@ static bool access_page(unsigned n, unsigned pg, bool write)
 		assert_int_equal(rc_fault(W.node[n], pg, write, false, &k),
 				 CVMM_OK);
 		if (k == RC_IVY) {
-			assert_true(W.sc_on[pg]);
+			if (!W.sc_on[pg]) {
+				char d[200];
+
+				rc_describe(W.node[n], pg, d, sizeof(d));
+				fail_msg("seed %llu nn %u gone %x node %u page "
+					 "%u promoted %u was_home %u: %s",
+					 (unsigned long long)W.seed, W.nn,
+					 W.gone, n, pg, W.promoted[pg],
+					 W.was_home[pg], d);
+			}
 			return true;
 		}
 		if (k == RC_WAIT)
@@ -635,6 +695,7 @@ static void leave(unsigned k)
 	for (unsigned n = 0; n < W.nn; n++)
 		if (n != k && in_vm(n))
 			assert_int_equal(rc_depart(W.node[n], k, h), CVMM_OK);
+	memset(W.was_home, 0, sizeof(W.was_home)); /* (rc_depart) */
 	for (unsigned r = 0; r < W.nn; r++)
 		if (W.role[r] == k)
 			W.role[r] = (uint8_t)h;
@@ -660,6 +721,7 @@ static void join(unsigned k)
 	rc_cfg_t c = {.self = k, .nnodes = W.nn, .npages = NPAGES,
 		      .manager = home_of, .ivy_first = W.ivy,
 		      .twin_ahead = (unsigned[]){ 0, 1, 16 }[W.seed % 3],
+		      .demote_after = demote_of(W.seed, W.ivy),
 		      .members = members | 1u << k, .ops = &ops,
 		      .ctx = &W.id[k]};
 
@@ -672,6 +734,8 @@ static void join(unsigned k)
 		if (in_vm(n))
 			assert_int_equal(rc_join(W.node[n], k), CVMM_OK);
 	W.gone &= ~(1u << k);
+	for (unsigned pg = 0; pg < NPAGES; pg++)
+		W.went_back_at[pg] &= (uint8_t)~(1u << k);
 	n_joined++;
 }
 
@@ -817,11 +881,13 @@ static void test_frames(void **state)
 static void test_random_drf_ivy_first(void **state)
 {
 	(void)state;
+	n_demoted = 0;
 	for (uint64_t seed = 1; seed <= 3000; seed++)
 		run_program(2 + seed % 3, seed, true, 4, 120);
-	printf("pages handed over: %lu, made sync pages after: %lu\n",
-	       n_promoted, n_promoted_sync);
-	assert_true(n_promoted > 1000 && n_promoted_sync > 100);
+	printf("pages handed over: %lu, made sync pages after: %lu, given "
+	       "back: %lu\n", n_promoted, n_promoted_sync, n_demoted);
+	assert_true(n_promoted > 1000 && n_promoted_sync > 100 &&
+		    n_demoted > 100);
 }
 
 /* Nodes leave and join at quiet points in the middle of the random
@@ -1116,6 +1182,92 @@ static bool deliver_match(unsigned dst, int src, uint16_t type)
 		return true;
 	}
 	return false;
+}
+
+/* Whether a message of type from src (any: -1) waits for dst. */
+static bool queued(unsigned dst, int src, uint16_t type)
+{
+	for (unsigned i = 0; i < W.qlen; i++) {
+		rc_msg_t m;
+		const void *d;
+		size_t l;
+		char why[64];
+
+		if (W.q[i].dst != dst || W.q[i].frames)
+			continue;
+		assert_int_equal(rc_wire_decode(W.q[i].buf, W.q[i].len, W.nn,
+						NPAGES, &m, &d, &l, why,
+						sizeof(why)),
+				 CVMM_OK);
+		if (m.type == type && (src < 0 || m.src == (uint32_t)src))
+			return true;
+	}
+	return false;
+}
+
+/* Back to sequential first (rc.h): a page promoted at node 2 that node 0
+ * alone writes goes back after demote_after (2 here) diffs in a row; a
+ * node whose FETCH was in flight when the flush came acknowledges the
+ * flush only once the home refused it; every node then holds the page
+ * RC_SC; a refusal and a SYNC_REQ from before, naming the old home, do
+ * nothing; promoted again at node 0, it is a data page homed there. */
+static void test_back_to_sc(void **state)
+{
+	rc_msg_t req = {.type = RC_MSG_SYNC_REQ, .src = 0, .page = 1};
+	rc_fault_kind_t k;
+	rc_stats_t s;
+
+	(void)state;
+	world_init_cfg(3, 6, true); /* demote_of: 2 */
+	W.sc[1][5] = W.expect[1][5] = 9;
+	promote(1, 2); /* home node 2; manager node 1 */
+	do_write(0, 1, 6, 1);
+	release_wait(0);
+	assert_int_equal(rc_page_class(W.node[2], 1), RC_DATA);
+	do_write(0, 1, 7, 2);
+	/* node 1 asks for a copy; its FETCH waits while node 0's second
+	 * diff lands and the home starts the turn */
+	learn_promoted(1, 1);
+	assert_int_equal(rc_fault(W.node[1], 1, false, false, &k), CVMM_OK);
+	assert_int_equal(k, RC_WAIT);
+	{
+		uint64_t t;
+
+		assert_int_equal(rc_release(W.node[0], &t), CVMM_OK);
+	}
+	assert_true(deliver_match(2, 0, RC_MSG_DIFF));
+	assert_int_equal(rc_page_class(W.node[2], 1), RC_SYNC_WAIT);
+	assert_true(deliver_match(1, 2, RC_MSG_SYNC_FLUSH));
+	assert_false(queued(2, 1, RC_MSG_SYNC_ACK)); /* its FETCH first */
+	assert_true(deliver_match(2, 1, RC_MSG_FETCH));
+	assert_true(deliver_match(1, 2, RC_MSG_PAGE)); /* refused */
+	assert_true(queued(2, 1, RC_MSG_SYNC_ACK));
+	while (deliver_one())
+		;
+	for (unsigned n = 0; n < 3; n++) {
+		assert_int_equal(rc_page_class(W.node[n], 1), RC_SC);
+		assert_int_equal(rc_page_home(W.node[n], 1), RC_NOHOME);
+	}
+	assert_true(W.sc_on[1]);
+	assert_int_equal(W.sc[1][5], 9);
+	assert_int_equal(W.sc[1][7], 2);
+	rc_get_stats(W.node[2], &s);
+	assert_int_equal(s.demoted, 1);
+	assert_int_equal(s.sync_pages, 0);
+	/* from before the turn: a refusal naming node 2, a SYNC_REQ to it */
+	assert_int_equal(rc_to_data(W.node[0], 1, 2), CVMM_OK);
+	assert_int_equal(rc_page_class(W.node[0], 1), RC_SC);
+	assert_int_equal(rc_recv(W.node[2], &req, NULL, 0), CVMM_OK);
+	assert_int_equal(W.qlen, 0);
+	/* promoted again where it was written */
+	promote(1, 0);
+	do_read(1, 1, 7);
+	do_read(2, 1, 5);
+	for (unsigned n = 0; n < 3; n++) {
+		assert_int_equal(rc_page_class(W.node[n], 1), RC_DATA);
+		assert_int_equal(rc_page_home(W.node[n], 1), 0);
+	}
+	world_free();
 }
 
 static uint64_t ahead_count(unsigned n)
@@ -1784,6 +1936,7 @@ int main(void)
 		cmocka_unit_test(test_agent_pin),
 		cmocka_unit_test(test_sync_page),
 		cmocka_unit_test(test_ivy_first),
+		cmocka_unit_test(test_back_to_sc),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_lying_peer),

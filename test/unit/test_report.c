@@ -384,8 +384,9 @@ static void test_release(void **state)
 
 	assert_int_equal(json_object_set_new(doc, "exe", json_string("")), 0);
 	rc = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
-		       "s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}]}",
+		       "s:i, s:[{s:i, s:i, s:i}, {s:i, s:i, s:i}]}",
 		       "memory_model", "release", "promoted_pages", 12,
+		       "demoted_pages", 2,
 		       "diffs_sent", 1715,
 		       "diff_bytes", 18564, "write_notices", 4,
 		       "notices_applied", 3, "sync_pages",
@@ -398,7 +399,7 @@ static void test_release(void **state)
 	assert_non_null(strstr(txt, "\nrelease memory model: 1715 diffs sent "
 				    "(18.1 KiB), 4 write notices (3 applied in "
 				    "place)\n  12 pages "
-				    "promoted to data pages, 7 "
+				    "promoted to data pages (2 given back), 7 "
 				    "synchronization pages, 0 races detected, "
 				    "825 forwards waited for a release\n"));
 	assert_null(strstr(txt, "data race"));
