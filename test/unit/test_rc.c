@@ -1158,34 +1158,9 @@ static void test_race_detected(void **state)
 	world_free();
 }
 
-/* Delivers the first queued message of type from src (any: -1) to dst,
- * in queue order; false when there is none. */
-static bool deliver_match(unsigned dst, int src, uint16_t type)
-{
-	for (unsigned i = 0; i < W.qlen; i++) {
-		rc_msg_t m;
-		const void *d;
-		size_t l;
-		char why[64];
-		qmsg_t q = W.q[i];
-
-		if (q.dst != dst || q.frames)
-			continue;
-		assert_int_equal(rc_wire_decode(q.buf, q.len, W.nn, NPAGES, &m,
-						&d, &l, why, sizeof(why)),
-				 CVMM_OK);
-		if (m.type != type || (src >= 0 && m.src != (uint32_t)src))
-			continue;
-		memmove(&W.q[i], &W.q[i + 1], (W.qlen - i - 1) * sizeof(W.q[0]));
-		W.qlen--;
-		deliver_msg(q);
-		return true;
-	}
-	return false;
-}
-
-/* Whether a message of type from src (any: -1) waits for dst. */
-static bool queued(unsigned dst, int src, uint16_t type)
+/* The index of the first single message of type from src (any: -1)
+ * waiting for dst, in queue order, or -1. */
+static int find_msg(unsigned dst, int src, uint16_t type)
 {
 	for (unsigned i = 0; i < W.qlen; i++) {
 		rc_msg_t m;
@@ -1200,9 +1175,24 @@ static bool queued(unsigned dst, int src, uint16_t type)
 						sizeof(why)),
 				 CVMM_OK);
 		if (m.type == type && (src < 0 || m.src == (uint32_t)src))
-			return true;
+			return (int)i;
 	}
-	return false;
+	return -1;
+}
+
+/* Delivers that message; false when there is none. */
+static bool deliver_match(unsigned dst, int src, uint16_t type)
+{
+	int i = find_msg(dst, src, type);
+	qmsg_t q;
+
+	if (i < 0)
+		return false;
+	q = W.q[i];
+	memmove(&W.q[i], &W.q[i + 1], (W.qlen - i - 1) * sizeof(W.q[0]));
+	W.qlen--;
+	deliver_msg(q);
+	return true;
 }
 
 /* Back to sequential first (rc.h): a page promoted at node 2 that node 0
@@ -1238,10 +1228,10 @@ static void test_back_to_sc(void **state)
 	assert_true(deliver_match(2, 0, RC_MSG_DIFF));
 	assert_int_equal(rc_page_class(W.node[2], 1), RC_SYNC_WAIT);
 	assert_true(deliver_match(1, 2, RC_MSG_SYNC_FLUSH));
-	assert_false(queued(2, 1, RC_MSG_SYNC_ACK)); /* its FETCH first */
+	assert_false(find_msg(2, 1, RC_MSG_SYNC_ACK) >= 0); /* its FETCH first */
 	assert_true(deliver_match(2, 1, RC_MSG_FETCH));
 	assert_true(deliver_match(1, 2, RC_MSG_PAGE)); /* refused */
-	assert_true(queued(2, 1, RC_MSG_SYNC_ACK));
+	assert_true(find_msg(2, 1, RC_MSG_SYNC_ACK) >= 0);
 	while (deliver_one())
 		;
 	for (unsigned n = 0; n < 3; n++) {
