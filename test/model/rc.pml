@@ -336,7 +336,10 @@ end:
 		if :: m & 2 -> H[1] = v1; HT[1] = v1 :: else -> skip fi;
 		if :: m & 4 -> H[2] = v2; HT[2] = v2 :: else -> skip fi;
 		notice(src, m);
-		out[src]--
+		out[src]--;
+		/* (its locals cleared: states differing only there are
+		 * one) */
+		src = 0; m = 0; v0 = 0; v1 = 0; v2 = 0; k = 0; um = 0
 	   }
 	od
 }
@@ -384,7 +387,12 @@ end:
 			:: else -> skip
 			fi;
 			st[j] = INV;
-			fl[j] = 1
+			/* (a dropped copy's words are never read: cleared,
+			 * so that states differing only there are one) */
+			C[j * W + 0] = 0; C[j * W + 1] = 0; C[j * W + 2] = 0;
+			T[j * W + 0] = 0; T[j * W + 1] = 0; T[j * W + 2] = 0;
+			fl[j] = 1;
+			m = 0; k = 0; um = 0
 		};
 		j++
 	:: j == N -> break
@@ -394,7 +402,9 @@ end:
 		out[0] == 0 && out[1] == 0 && out[2] == 0 ->
 #endif
 		S[0] = H[0]; S[1] = H[1]; S[2] = H[2];
-		cls = SCP
+		HT[0] = 0; HT[1] = 0; HT[2] = 0;
+		cls = SCP;
+		j = 0
 	};
 	atomic {
 		if
@@ -403,10 +413,12 @@ end:
 		:: hn != 2 -> w = 2
 		fi;
 		H[0] = S[0]; H[1] = S[1]; H[2] = S[2];
+		S[0] = 0; S[1] = 0; S[2] = 0;
 		hn = w; hst = EXCL; home_dirty = 0;
 		st[0] = INV; st[1] = INV; st[2] = INV;
 		fl[0] = 0; fl[1] = 0; fl[2] = 0;
-		cls = DATA
+		cls = DATA;
+		w = 0
 	}
 }
 #endif

@@ -50,7 +50,8 @@ check() {
 	summary=$(grep -E 'states, stored|total actual memory' <<<"$out" |
 		  sed 's/^ *//' | tr '\n' ' ')
 	if [ "$expect" = ok ] && [ "$errs" = 0 ] &&
-	   ! grep -q 'max search depth too small\|out of memory' <<<"$out"; then
+	   ! grep -q 'max search depth too small\|out of memory\|MEMLIM bound' \
+		<<<"$out"; then
 		echo "PASS model: $name errors: 0 ($summary)"
 	elif [ "$expect" = fail ] && [ -n "$errs" ] && [ "$errs" != 0 ]; then
 		echo "PASS model: $name fails as it must ($(grep -m1 -E 'pan:1|assertion' <<<"$out"))"
