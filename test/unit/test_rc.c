@@ -1809,7 +1809,7 @@ static void test_malformed(void **state)
 					&dl, why, sizeof(why)),
 			 CVMM_OK);
 	assert_int_equal(o.flags, RC_F_TICK);
-	m.flags = RC_F_TICK | 0x40; /* and no unknown one with it */
+	m.flags = RC_F_TICK | RC_F_SC; /* and no other one with it */
 	rc_wire_encode(&m, buf);
 	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN + 6, 2, 4, &o, &d,
 					&dl, why, sizeof(why)),
@@ -1822,6 +1822,27 @@ static void test_malformed(void **state)
 			 CVMM_ERR_PEER);
 	m.type = RC_MSG_FETCH;
 	m.flags = RC_F_TICK;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	/* back to sequential first: on a SYNC_GO naming a node in range
+	 * (ver), nowhere else */
+	m.type = RC_MSG_SYNC_GO;
+	m.flags = RC_F_SC;
+	m.ver = 1;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_OK);
+	assert_true(o.flags == RC_F_SC && o.ver == 1);
+	m.ver = 2;
+	rc_wire_encode(&m, buf);
+	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
+					why, sizeof(why)),
+			 CVMM_ERR_PEER);
+	m.type = RC_MSG_SYNC_FLUSH;
+	m.ver = 1;
 	rc_wire_encode(&m, buf);
 	assert_int_equal(rc_wire_decode(buf, RC_WIRE_LEN, 2, 4, &o, &d, &dl,
 					why, sizeof(why)),
