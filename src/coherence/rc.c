@@ -1237,6 +1237,8 @@ cvmm_status_t rc_node_create(const rc_cfg_t *cfg, rc_node_t **out)
 	    !cfg->ops->unmap || !cfg->ops->read || !cfg->ops->put ||
 	    !cfg->ops->apply || !cfg->ops->notify ||
 	    cfg->twin_ahead > RC_TWIN_AHEAD_MAX ||
+	    (cfg->demote_after &&
+	     (!cfg->ivy_first || !cfg->ops->sync_owner)) ||
 	    (cfg->nnodes < 64 && cfg->members >> cfg->nnodes))
 		return CVMM_ERR_INVALID;
 	n = calloc(1, sizeof(*n));

@@ -299,7 +299,8 @@ typedef struct rc_cfg {
 	 * other node alone this many times in a row (no other copy, no
 	 * write of the home's between) goes back to "sequential first"
 	 * ("Back to sequential first" above), to be promoted again at that
-	 * writer. 0: never. */
+	 * writer. 0: never; else ivy_first and ops->sync_owner are
+	 * needed (rc_node_create refuses it without). */
 	unsigned demote_after;
 	/* The nodes in the VM at start (bits; 0: all nnodes): the others are
 	 * free slots, which no broadcast reaches until rc_join. */

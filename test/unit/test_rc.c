@@ -1200,7 +1200,8 @@ static bool deliver_match(unsigned dst, int src, uint16_t type)
  * node whose FETCH was in flight when the flush came acknowledges the
  * flush only once the home refused it; every node then holds the page
  * RC_SC; a refusal and a SYNC_REQ from before, naming the old home, do
- * nothing; promoted again at node 0, it is a data page homed there. */
+ * nothing; promoted again at node 0, it is a data page homed there.
+ * Without the sequential protocol there is no going back: refused. */
 static void test_back_to_sc(void **state)
 {
 	rc_msg_t req = {.type = RC_MSG_SYNC_REQ, .src = 0, .page = 1};
@@ -1208,6 +1209,21 @@ static void test_back_to_sc(void **state)
 	rc_stats_t s;
 
 	(void)state;
+	{ /* nothing to go back to without the sequential protocol */
+		rc_ops_t o = ops;
+		rc_cfg_t c = {.self = 0, .nnodes = 2, .npages = NPAGES,
+			      .manager = home_of, .demote_after = 2,
+			      .ops = &o, .ctx = &W.id[0]};
+		rc_node_t *x;
+
+		assert_int_equal(rc_node_create(&c, &x), CVMM_ERR_INVALID);
+		c.ivy_first = true;
+		o.sync_owner = NULL;
+		assert_int_equal(rc_node_create(&c, &x), CVMM_ERR_INVALID);
+		o.sync_owner = ops.sync_owner;
+		assert_int_equal(rc_node_create(&c, &x), CVMM_OK);
+		rc_node_destroy(x);
+	}
 	world_init_cfg(3, 6, true); /* demote_of: 2 */
 	W.sc[1][5] = W.expect[1][5] = 9;
 	promote(1, 2); /* home node 2; manager node 1 */
