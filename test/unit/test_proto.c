@@ -1790,6 +1790,9 @@ static void test_promote_again(void **state)
 	expect_mstate(a, COH_M_DATA, y);
 	assert_int_equal(nodes[y].data_home[0], (int)y + 1);
 	assert_int_equal(coh_page_state(nodes[y].coh, a), COH_PROMOTED);
+	cluster_down();
+	promote_k = 0;
+	zero_ok = false;
 }
 
 /* A write-ahead (the release model asks ahead too) is no store: granted,
