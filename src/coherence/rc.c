@@ -1097,25 +1097,18 @@ static void send_fetch(rc_node_t *n, rc_page_t *p)
  * but for the home it had, which names a refusal of the sequential
  * protocol made before as stale (to_data_locked), and a SYNC_REQ sent
  * to it then (recv_locked). */
-static void back_to_sc(rc_node_t *n, rc_page_t *p)
+static void back_to_sc(rc_page_t *p)
 {
-	uint8_t home = p->home;
+	/* unlisted (no twin), nothing queued: only the hash chain links it */
+	rc_page_t fresh = {.hnext = p->hnext, .page = p->page,
+			   .home = RC_NOHOME, .was_home = p->home,
+			   .st = RC_INV, .cls = RC_SC,
+			   .no_ahead = p->no_ahead};
 
 	assert(!p->twin && !p->waits && !p->qhead && p->inflight == 0 &&
-	       !p->listed);
+	       p->pins == 0 && !p->listed);
 	free(p->log);
-	p->log = NULL;
-	p->copyset = p->writers = p->dropped = 0;
-	quiet_reset(p, ~0ull);
-	p->base = p->fetched = p->epoch = p->hbase = p->pre_wn = 0;
-	p->seen = p->ver = 0;
-	p->st = RC_INV;
-	p->cls = RC_SC;
-	p->home = RC_NOHOME;
-	p->was_home = home;
-	p->solo = p->solo_run = 0;
-	p->promoted_here = p->hot = p->refetch = p->after_ack = false;
-	p->ticked = 0;
+	*p = fresh;
 }
 
 /* The page is a sync page here now (writer < nnodes: back to sequential
@@ -1132,7 +1125,7 @@ static cvmm_status_t sync_now(rc_node_t *n, rc_page_t *p, uint32_t writer)
 		st = n->cfg.ops->sync_owner(n->cfg.ctx, p->page, p->home,
 					    writer);
 	if (writer < n->cfg.nnodes)
-		back_to_sc(n, p);
+		back_to_sc(p);
 	else
 		p->cls = RC_SYNC;
 	n->cfg.ops->notify(n->cfg.ctx, p->page);
